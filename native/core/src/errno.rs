@@ -1,0 +1,55 @@
+//! Errors carry the kernel's errno name so users can match on it.
+
+use std::fmt;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Errno {
+  EINVAL,
+  EEXIST,
+  ENOSPC,
+  ENOMEM,
+  EDEADLK,
+  EALREADY,
+  EBUSY,
+}
+
+impl Errno {
+  pub fn name(self) -> &'static str {
+    match self {
+      Errno::EINVAL => "EINVAL",
+      Errno::EEXIST => "EEXIST",
+      Errno::ENOSPC => "ENOSPC",
+      Errno::ENOMEM => "ENOMEM",
+      Errno::EDEADLK => "EDEADLK",
+      Errno::EALREADY => "EALREADY",
+      Errno::EBUSY => "EBUSY",
+    }
+  }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Error {
+  pub errno: Errno,
+  pub message: String,
+}
+
+impl Error {
+  pub fn new(errno: Errno, message: impl Into<String>) -> Self {
+    Error { errno, message: message.into() }
+  }
+}
+
+impl fmt::Display for Error {
+  fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    write!(f, "{}: {}", self.errno.name(), self.message)
+  }
+}
+
+impl std::error::Error for Error {}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// Shorthand for building an `Err` with an errno and a message.
+pub fn fail<T>(errno: Errno, message: impl Into<String>) -> Result<T> {
+  Err(Error::new(errno, message))
+}

@@ -1,0 +1,126 @@
+//! Helpers that apply steps to the VA space (`drm_gpuva_map`, `_remap`,
+//! `_unmap` together with link/unlink), and `bind`/`unbind`, which plan and
+//! apply a request in one go, step by step, as a driver's callbacks would.
+//!
+//! Unlike the kernel's helpers, which ignore insert errors, these check a
+//! step before touching anything, so a bad step fails with the VA space
+//! unchanged.
+
+use super::{GpuVm, Op, OpMap, OpRemap, OpUnmap, SmCursor, Va};
+use crate::errno::{fail, Errno, Result};
+
+/// How many steps of each kind a request produced.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OpCounts {
+  pub map: u64,
+  pub remap: u64,
+  pub unmap: u64,
+}
+
+impl OpCounts {
+  pub fn add(&mut self, op: &Op) {
+    match op {
+      Op::Map(_) => self.map += 1,
+      Op::Remap(_) => self.remap += 1,
+      Op::Unmap(_) => self.unmap += 1,
+      Op::Prefetch(_) => {}
+    }
+  }
+}
+
+impl GpuVm {
+  /// Inserts the new mapping of a MAP step and links it to its object.
+  pub fn apply_map(&mut self, op: &OpMap) -> Result<Va> {
+    let va = self.insert(op.addr, op.range, op.obj, op.offset)?;
+    self.link(va.key())?;
+    Ok(va)
+  }
+
+  /// Unlinks and removes the mapping of an UNMAP step. The kernel node is
+  /// refused with a warning, as `drm_gpuva_remove` does.
+  pub fn apply_unmap(&mut self, op: &OpUnmap) -> Result<()> {
+    self.same_as_tree(&op.va)?;
+    self.remove(op.va.key())?;
+    Ok(())
+  }
+
+  /// Replaces the mapping of a REMAP step by the pieces it keeps.
+  pub fn apply_remap(&mut self, op: &OpRemap) -> Result<()> {
+    let old = op.unmap.va;
+    self.same_as_tree(&old)?;
+    if old.is_kernel_node() {
+      self.remove(old.key())?;
+      return Ok(());
+    }
+    let pieces = [op.prev, op.next];
+    for piece in pieces.iter().flatten() {
+      let inside = piece.range != 0 && piece.addr >= old.addr && piece.addr + piece.range <= old.end();
+      if !inside || piece.addr.checked_add(piece.range).is_none() {
+        return fail(
+          Errno::EINVAL,
+          format!(
+            "remap piece [{:#x}, +{:#x}) is not a non-empty part of [{:#x}, +{:#x})",
+            piece.addr, piece.range, old.addr, old.range
+          ),
+        );
+      }
+    }
+    if let [Some(p), Some(n)] = pieces {
+      if p.addr + p.range > n.addr {
+        return fail(Errno::EINVAL, "remap pieces overlap or are out of order".to_string());
+      }
+    }
+    self.remove(old.key())?;
+    for piece in pieces.iter().flatten() {
+      let va = self.insert_checked(piece.addr, piece.range, piece.obj, piece.offset)?;
+      self.link(va.key())?;
+    }
+    Ok(())
+  }
+
+  pub fn apply(&mut self, op: &Op) -> Result<()> {
+    match op {
+      Op::Map(m) => self.apply_map(m).map(|_| ()),
+      Op::Remap(r) => self.apply_remap(r),
+      Op::Unmap(u) => self.apply_unmap(u),
+      Op::Prefetch(va) => self.same_as_tree(va),
+    }
+  }
+
+  /// A step names a mapping by its key; refuse one whose other fields do not
+  /// match the mapping in the tree (a forged or stale step).
+  fn same_as_tree(&self, va: &Va) -> Result<()> {
+    self.alive()?;
+    match self.get(va.key()) {
+      Some(cur) if cur.range == va.range && cur.obj == va.obj && cur.offset == va.offset => Ok(()),
+      _ => fail(
+        Errno::EINVAL,
+        format!("the step names a mapping [{:#x}, +{:#x}) that is not in the VA space", va.addr, va.range),
+      ),
+    }
+  }
+
+  /// Runs a cursor to the end, applying each step before computing the next.
+  /// `on_step` sees each step before it is applied.
+  pub fn run(&mut self, mut cursor: SmCursor, mut on_step: impl FnMut(&Op)) -> Result<OpCounts> {
+    let mut counts = OpCounts::default();
+    while let Some(op) = cursor.step(self) {
+      on_step(&op);
+      self.apply(&op)?;
+      counts.add(&op);
+    }
+    Ok(counts)
+  }
+
+  /// Plans and applies a map request.
+  pub fn bind(&mut self, addr: u64, range: u64, obj: super::ObjId, offset: u64) -> Result<OpCounts> {
+    let cursor = self.sm_map(addr, range, obj, offset)?;
+    self.run(cursor, |_| {})
+  }
+
+  /// Plans and applies an unmap request.
+  pub fn unbind(&mut self, addr: u64, range: u64) -> Result<OpCounts> {
+    let cursor = self.sm_unmap(addr, range)?;
+    self.run(cursor, |_| {})
+  }
+}

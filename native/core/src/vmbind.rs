@@ -1,0 +1,325 @@
+//! The canonical bind/unbind workload (`shared/workloads/vmbind.md`): a
+//! deterministic request stream replayed against one VA space, with its trace
+//! and the hashes that the golden files pin down.
+
+use crate::errno::{fail, Errno, Result};
+use crate::gpuvm::{GpuVm, Op, OpCounts, OpMap};
+use std::io::Write;
+
+pub const PAGE_SIZE: u64 = 4096;
+pub const BASE: u64 = 0x1_0000_0000;
+pub const VA_RANGE: u64 = 1 << 48;
+pub const KERNEL_RESERVE: (u64, u64) = (0, PAGE_SIZE);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Params {
+  pub seed: u64,
+  pub ops: u64,
+  /// Pages of VA the requests fall in.
+  pub window: u64,
+  /// Longest request, in pages.
+  pub max_pages: u64,
+  /// Distinct GEM objects, ids 1..=objects.
+  pub objects: u64,
+  /// Share of requests that are maps, in percent.
+  pub map_percent: u64,
+}
+
+impl Default for Params {
+  fn default() -> Self {
+    Params { seed: 1, ops: 100_000, window: 1 << 20, max_pages: 64, objects: 1024, map_percent: 70 }
+  }
+}
+
+impl Params {
+  pub fn validate(&self) -> Result<()> {
+    let bad = |what: &str| fail(Errno::EINVAL, format!("vmbind: {what}"));
+    if self.window == 0 || self.window > (VA_RANGE - BASE) / PAGE_SIZE {
+      return bad("window must be between 1 and the pages above the base address");
+    }
+    if self.max_pages == 0 {
+      return bad("max-pages must be at least 1");
+    }
+    if self.objects == 0 || self.objects > u64::from(u32::MAX) - 1 {
+      return bad("objects must be between 1 and 2^32-2");
+    }
+    if self.map_percent > 100 {
+      return bad("map-percent must be at most 100");
+    }
+    Ok(())
+  }
+}
+
+/// splitmix64, as the workload specifies it.
+#[derive(Clone, Debug)]
+pub struct SplitMix64(u64);
+
+impl SplitMix64 {
+  pub fn new(seed: u64) -> Self {
+    SplitMix64(seed)
+  }
+  pub fn next_u64(&mut self) -> u64 {
+    self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = self.0;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+  }
+  pub fn below(&mut self, n: u64) -> u64 {
+    self.next_u64() % n
+  }
+}
+
+/// FNV-1a, 64 bit.
+#[derive(Clone, Copy, Debug)]
+pub struct Fnv1a64(pub u64);
+
+impl Default for Fnv1a64 {
+  fn default() -> Self {
+    Fnv1a64(0xcbf2_9ce4_8422_2325)
+  }
+}
+
+impl Fnv1a64 {
+  pub fn update(&mut self, bytes: &[u8]) {
+    for &b in bytes {
+      self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
+    }
+  }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Request {
+  Map(OpMap),
+  Unmap { addr: u64, range: u64 },
+}
+
+/// The request stream, drawn in exactly the order the workload fixes.
+pub struct Requests {
+  rng: SplitMix64,
+  params: Params,
+  left: u64,
+}
+
+impl Requests {
+  pub fn new(params: Params) -> Self {
+    Requests { rng: SplitMix64::new(params.seed), params, left: params.ops }
+  }
+}
+
+impl Iterator for Requests {
+  type Item = Request;
+  fn next(&mut self) -> Option<Request> {
+    if self.left == 0 {
+      return None;
+    }
+    self.left -= 1;
+    let p = &self.params;
+    let is_map = self.rng.below(100) < p.map_percent;
+    let page = self.rng.below(p.window);
+    let pages = (1 + self.rng.below(p.max_pages)).min(p.window - page);
+    let addr = BASE + page * PAGE_SIZE;
+    let range = pages * PAGE_SIZE;
+    Some(if is_map {
+      let obj = 1 + self.rng.below(p.objects) as u32;
+      let offset = self.rng.below(256) * PAGE_SIZE;
+      Request::Map(OpMap { addr, range, obj, offset })
+    } else {
+      Request::Unmap { addr, range }
+    })
+  }
+}
+
+/// What a run reports; `trace_hash` is absent when the trace was not hashed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Summary {
+  pub requests: u64,
+  pub counts: OpCounts,
+  pub mappings: u64,
+  pub trace_hash: Option<u64>,
+  pub state_hash: u64,
+}
+
+impl Summary {
+  /// The summary lines of the workload's format.
+  pub fn render(&self) -> String {
+    let mut s = format!(
+      "requests {}\nops map={} remap={} unmap={}\nmappings {}\n",
+      self.requests, self.counts.map, self.counts.remap, self.counts.unmap, self.mappings
+    );
+    if let Some(h) = self.trace_hash {
+      s += &format!("trace_fnv1a64 {h:016x}\n");
+    }
+    s += &format!("state_fnv1a64 {:016x}\n", self.state_hash);
+    s
+  }
+}
+
+/// How much of the trace a run produces.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Trace {
+  /// Keep every line (returned with the summary).
+  Full,
+  /// Hash every line, keep none.
+  Hash,
+  /// Neither: the request loop alone, for timing.
+  Off,
+}
+
+pub fn request_line(out: &mut Vec<u8>, i: u64, req: &Request) {
+  match req {
+    Request::Map(m) => {
+      let _ = writeln!(out, "req {i} map {:#x} {:#x} {:#x} {:#x}", m.addr, m.range, m.obj, m.offset);
+    }
+    Request::Unmap { addr, range } => {
+      let _ = writeln!(out, "req {i} unmap {addr:#x} {range:#x}");
+    }
+  }
+}
+
+pub fn op_line(out: &mut Vec<u8>, op: &Op) {
+  let piece = |p: &Option<OpMap>| match p {
+    Some(p) => format!("{:#x},{:#x},{:#x},{:#x}", p.addr, p.range, p.obj, p.offset),
+    None => "-".to_string(),
+  };
+  let _ = match op {
+    Op::Map(m) => writeln!(out, "op map {:#x} {:#x} {:#x} {:#x}", m.addr, m.range, m.obj, m.offset),
+    Op::Remap(r) => writeln!(
+      out,
+      "op remap {:#x} {:#x} keep={} prev={} next={}",
+      r.unmap.va.addr,
+      r.unmap.va.range,
+      u8::from(r.unmap.keep),
+      piece(&r.prev),
+      piece(&r.next)
+    ),
+    Op::Unmap(u) => writeln!(
+      out,
+      "op unmap {:#x} {:#x} {:#x} {:#x} keep={}",
+      u.va.addr,
+      u.va.range,
+      u.va.obj,
+      u.va.offset,
+      u8::from(u.keep)
+    ),
+    Op::Prefetch(va) => writeln!(out, "op prefetch {:#x} {:#x}", va.addr, va.range),
+  };
+}
+
+/// FNV-1a over the final mappings in address order, the kernel node excluded.
+pub fn state_hash(vm: &GpuVm) -> u64 {
+  let mut h = Fnv1a64::default();
+  let mut line = Vec::with_capacity(80);
+  for va in vm.iter().filter(|va| !va.is_kernel_node()) {
+    line.clear();
+    let _ = writeln!(line, "{:#x} {:#x} {:#x} {:#x}", va.addr, va.range, va.obj, va.offset);
+    h.update(&line);
+  }
+  h.0
+}
+
+pub fn new_vm() -> GpuVm {
+  GpuVm::new("vmbind", 0, VA_RANGE, Some(KERNEL_RESERVE))
+}
+
+/// Replays the workload. With `Trace::Full` the trace lines are appended to
+/// `out`; the summary is returned, not written.
+pub fn run(params: &Params, trace: Trace, out: &mut Vec<u8>) -> Result<(Summary, GpuVm)> {
+  params.validate()?;
+  let mut vm = new_vm();
+  let mut counts = OpCounts::default();
+  let mut hash = Fnv1a64::default();
+  let mut scratch = Vec::with_capacity(160);
+  let mut emit = |out: &mut Vec<u8>, scratch: &mut Vec<u8>, write: &dyn Fn(&mut Vec<u8>)| match trace {
+    Trace::Off => {}
+    Trace::Hash => {
+      scratch.clear();
+      write(scratch);
+      hash.update(scratch);
+    }
+    Trace::Full => {
+      let at = out.len();
+      write(out);
+      hash.update(&out[at..]);
+    }
+  };
+  for (i, req) in Requests::new(*params).enumerate() {
+    emit(out, &mut scratch, &|b| request_line(b, i as u64, &req));
+    let cursor = match req {
+      Request::Map(m) => vm.sm_map(m.addr, m.range, m.obj, m.offset)?,
+      Request::Unmap { addr, range } => vm.sm_unmap(addr, range)?,
+    };
+    let mut cursor = cursor;
+    while let Some(op) = cursor.step(&vm) {
+      emit(out, &mut scratch, &|b| op_line(b, &op));
+      vm.apply(&op)?;
+      counts.add(&op);
+    }
+  }
+  let summary = Summary {
+    requests: params.ops,
+    counts,
+    mappings: vm.mapping_count() as u64,
+    trace_hash: (trace != Trace::Off).then_some(hash.0),
+    state_hash: state_hash(&vm),
+  };
+  Ok((summary, vm))
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+
+  #[test]
+  fn splitmix_matches_the_workload_text() {
+    let mut r = SplitMix64::new(1);
+    assert_eq!(r.next_u64(), 0x910a2dec89025cc1);
+    assert_eq!(r.next_u64(), 0xbeeb8da1658eec67);
+    assert_eq!(r.next_u64(), 0xf893a2eefb32555e);
+  }
+
+  fn golden(name: &str) -> Option<String> {
+    let path = format!("{}/../../../shared/golden/{name}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read_to_string(path).ok()
+  }
+
+  fn output(params: Params, trace: Trace) -> String {
+    let mut out = Vec::new();
+    let (summary, _) = run(&params, trace, &mut out).unwrap();
+    String::from_utf8(out).unwrap() + &summary.render()
+  }
+
+  #[test]
+  fn golden_trace_seed1_2000() {
+    let Some(want) = golden("vmbind-seed1-ops2000.trace") else { return };
+    assert_eq!(output(Params { ops: 2000, ..Params::default() }, Trace::Full), want);
+  }
+
+  #[test]
+  fn golden_summaries() {
+    let cases = [
+      ("vmbind-seed1-ops100000.summary", Params::default()),
+      ("vmbind-seed2-ops100000.summary", Params { seed: 2, ..Params::default() }),
+      (
+        "vmbind-seed9-w4096-l16-k4-p60-ops200000.summary",
+        Params { seed: 9, ops: 200_000, window: 4096, max_pages: 16, objects: 4, map_percent: 60 },
+      ),
+    ];
+    for (name, params) in cases {
+      let Some(want) = golden(name) else { continue };
+      assert_eq!(output(params, Trace::Hash), want, "{name}");
+    }
+  }
+
+  #[test]
+  fn bad_params_are_einval() {
+    for p in [
+      Params { window: 0, ..Params::default() },
+      Params { max_pages: 0, ..Params::default() },
+      Params { objects: 0, ..Params::default() },
+      Params { map_percent: 101, ..Params::default() },
+    ] {
+      assert_eq!(run(&p, Trace::Off, &mut Vec::new()).err().unwrap().errno, Errno::EINVAL);
+    }
+  }
+}
