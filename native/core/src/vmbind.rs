@@ -222,9 +222,17 @@ pub fn new_vm() -> GpuVm {
   GpuVm::new("vmbind", 0, VA_RANGE, Some(KERNEL_RESERVE))
 }
 
+/// The result of a run: its summary, the VA space it left, and the time the
+/// request loop took (no summary hashing).
+pub struct Run {
+  pub summary: Summary,
+  pub vm: GpuVm,
+  pub loop_time: std::time::Duration,
+}
+
 /// Replays the workload. With `Trace::Full` the trace lines are appended to
 /// `out`; the summary is returned, not written.
-pub fn run(params: &Params, trace: Trace, out: &mut Vec<u8>) -> Result<(Summary, GpuVm)> {
+pub fn run(params: &Params, trace: Trace, out: &mut Vec<u8>) -> Result<Run> {
   params.validate()?;
   let mut vm = new_vm();
   let mut counts = OpCounts::default();
@@ -243,6 +251,7 @@ pub fn run(params: &Params, trace: Trace, out: &mut Vec<u8>) -> Result<(Summary,
       hash.update(&out[at..]);
     }
   };
+  let started = std::time::Instant::now();
   for (i, req) in Requests::new(*params).enumerate() {
     emit(out, &mut scratch, &|b| request_line(b, i as u64, &req));
     let cursor = match req {
@@ -256,6 +265,7 @@ pub fn run(params: &Params, trace: Trace, out: &mut Vec<u8>) -> Result<(Summary,
       counts.add(&op);
     }
   }
+  let loop_time = started.elapsed();
   let summary = Summary {
     requests: params.ops,
     counts,
@@ -263,7 +273,7 @@ pub fn run(params: &Params, trace: Trace, out: &mut Vec<u8>) -> Result<(Summary,
     trace_hash: (trace != Trace::Off).then_some(hash.0),
     state_hash: state_hash(&vm),
   };
-  Ok((summary, vm))
+  Ok(Run { summary, vm, loop_time })
 }
 
 #[cfg(test)]
@@ -285,7 +295,7 @@ mod tests {
 
   fn output(params: Params, trace: Trace) -> String {
     let mut out = Vec::new();
-    let (summary, _) = run(&params, trace, &mut out).unwrap();
+    let summary = run(&params, trace, &mut out).unwrap().summary;
     String::from_utf8(out).unwrap() + &summary.render()
   }
 

@@ -32,7 +32,7 @@ impl GpuVm {
   /// Inserts the new mapping of a MAP step and links it to its object.
   pub fn apply_map(&mut self, op: &OpMap) -> Result<Va> {
     let va = self.insert(op.addr, op.range, op.obj, op.offset)?;
-    self.link(va.key())?;
+    self.link_slot(va.slot);
     Ok(va)
   }
 
@@ -40,7 +40,7 @@ impl GpuVm {
   /// refused with a warning, as `drm_gpuva_remove` does.
   pub fn apply_unmap(&mut self, op: &OpUnmap) -> Result<()> {
     self.same_as_tree(&op.va)?;
-    self.remove(op.va.key())?;
+    self.remove_va(&op.va)?;
     Ok(())
   }
 
@@ -49,7 +49,7 @@ impl GpuVm {
     let old = op.unmap.va;
     self.same_as_tree(&old)?;
     if old.is_kernel_node() {
-      self.remove(old.key())?;
+      self.remove_va(&old)?;
       return Ok(());
     }
     let pieces = [op.prev, op.next];
@@ -70,10 +70,16 @@ impl GpuVm {
         return fail(Errno::EINVAL, "remap pieces overlap or are out of order".to_string());
       }
     }
-    self.remove(old.key())?;
-    for piece in pieces.iter().flatten() {
-      let va = self.insert_checked(piece.addr, piece.range, piece.obj, piece.offset)?;
-      self.link(va.key())?;
+    // The pieces lie inside the old mapping, so nothing else can overlap
+    // them; the first takes over the old node.
+    let mut pieces = pieces.iter().flatten();
+    match pieces.next() {
+      Some(first) => self.replace_with_piece(&old, first)?,
+      None => self.remove_va(&old)?,
+    };
+    for piece in pieces {
+      let va = self.insert_unchecked(piece.addr, piece.range, piece.obj, piece.offset);
+      self.link_slot(va.slot);
     }
     Ok(())
   }
@@ -90,8 +96,8 @@ impl GpuVm {
   /// A step names a mapping by its key; refuse one whose other fields do not
   /// match the mapping in the tree (a forged or stale step).
   fn same_as_tree(&self, va: &Va) -> Result<()> {
-    self.alive()?;
-    match self.get(va.key()) {
+    let s = self.lookup(va).ok();
+    match s.map(|s| self.public(s)) {
       Some(cur) if cur.range == va.range && cur.obj == va.obj && cur.offset == va.offset => Ok(()),
       _ => fail(
         Errno::EINVAL,

@@ -1,14 +1,15 @@
 //! The GPU VA space of seed 004 (`drm_gpuva_manager`, today's `drm_gpuvm`).
 //!
-//! Mappings live in an ordered map keyed by `(addr, seq)`. `seq` is a counter
-//! taken at insert time; it breaks ties between mappings that start at the same
-//! address (only zero-length mappings can), in insertion order, which is the
-//! order the kernel's interval tree gives them. A `VaKey` is also the handle a
-//! caller holds: it never names another mapping once its own is gone.
+//! Mappings are ordered by `(addr, seq)`. `seq` is a counter taken at insert
+//! time; it breaks ties between mappings that start at the same address (only
+//! zero-length mappings can), in insertion order, which is the order the
+//! kernel's interval tree gives them. A `VaKey` is also the handle a caller
+//! holds: it never names another mapping once its own is gone.
 
 mod apply;
 mod ops;
 mod sm;
+mod tree;
 
 pub use apply::OpCounts;
 pub use ops::{Op, OpMap, OpRemap, OpUnmap};
@@ -16,7 +17,9 @@ pub use sm::{SmCursor, SmKind};
 
 use crate::errno::{fail, Errno, Result};
 use crate::warning::{WarnKind, Warning};
-use std::collections::{BTreeMap, HashMap};
+use rustc_hash::FxHashMap as HashMap;
+use std::cell::Cell;
+use tree::{Node, Tree, INTERNAL_FLAGS, LINKED, NIL};
 
 /// Identifies one mapping: its start address and its insertion number.
 pub type VaKey = (u64, u64);
@@ -34,8 +37,6 @@ pub const VA_INVALIDATED: u32 = 1 << 0;
 /// `DRM_GPUVA_SPARSE`: informational only, never read by the VA manager.
 pub const VA_SPARSE: u32 = 1 << 1;
 
-const NIL: u32 = u32::MAX;
-
 /// A mapping as callers see it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Va {
@@ -45,6 +46,9 @@ pub struct Va {
   pub offset: u64,
   pub seq: u64,
   pub flags: u32,
+  /// Where the node lives; a hint that lets a step find its node without a
+  /// search. It is checked against `addr` and `seq` before use.
+  pub slot: u32,
 }
 
 impl Va {
@@ -64,14 +68,6 @@ impl Va {
   }
 }
 
-#[derive(Clone, Copy)]
-struct Slot {
-  va: Va,
-  linked: bool,
-  gem_prev: u32,
-  gem_next: u32,
-}
-
 /// The per-object list of linked mappings, in link order.
 #[derive(Clone, Copy)]
 struct GemList {
@@ -87,11 +83,13 @@ pub struct GpuVm {
   /// The reserved node as given at init; range checks use it even when its own
   /// insertion failed, as the kernel does.
   kernel: Option<(u64, u64)>,
-  tree: BTreeMap<VaKey, u32>,
-  slots: Vec<Slot>,
-  free: Vec<u32>,
+  tree: Tree,
   gem: HashMap<ObjId, GemList>,
   next_seq: u64,
+  /// The node last touched by a change: the next search for a nearby key
+  /// starts here instead of at the root (most MAP steps insert right where
+  /// the walk before them removed or split a mapping).
+  finger: Cell<u32>,
   warnings: Vec<Warning>,
   destroyed: bool,
 }
@@ -105,11 +103,10 @@ impl GpuVm {
       mm_start: start,
       mm_range: range,
       kernel: None,
-      tree: BTreeMap::new(),
-      slots: Vec::new(),
-      free: Vec::new(),
-      gem: HashMap::new(),
+      tree: Tree::new(),
+      gem: HashMap::default(),
       next_seq: KERNEL_SEQ + 1,
+      finger: Cell::new(NIL),
       warnings: Vec::new(),
       destroyed: false,
     };
@@ -117,8 +114,8 @@ impl GpuVm {
     if let Some((addr, krange)) = reserve.filter(|r| r.1 != 0) {
       vm.kernel = Some((addr, krange));
       if !vm.check_overflow(addr, krange) {
-        let va = Va { addr, range: krange, obj: NO_OBJ, offset: 0, seq: KERNEL_SEQ, flags: 0 };
-        vm.place(va);
+        let va = Va { addr, range: krange, obj: NO_OBJ, offset: 0, seq: KERNEL_SEQ, flags: 0, slot: 0 };
+        vm.tree.insert(va);
       }
     }
     vm
@@ -145,7 +142,7 @@ impl GpuVm {
     self.tree.len()
   }
   pub fn is_empty(&self) -> bool {
-    self.tree.is_empty()
+    self.tree.len() == 0
   }
   /// Number of mappings, the kernel node excluded.
   pub fn mapping_count(&self) -> usize {
@@ -164,7 +161,7 @@ impl GpuVm {
     self.warnings.push(Warning { kind, message });
   }
 
-  pub(crate) fn alive(&self) -> Result<()> {
+  pub fn alive(&self) -> Result<()> {
     if self.destroyed {
       return fail(Errno::EINVAL, format!("VA space '{}' was destroyed", self.name));
     }
@@ -192,62 +189,94 @@ impl GpuVm {
     }
     let end = addr + range;
     let in_mm = addr >= self.mm_start && end <= self.mm_start.wrapping_add(self.mm_range);
-    let in_kernel = match self.kernel {
-      Some((kstart, krange)) => addr < kstart.wrapping_add(krange) && kstart < end,
-      None => false,
-    };
-    in_mm && !in_kernel
+    in_mm && !self.touches_kernel_node(addr, end)
+  }
+
+  fn touches_kernel_node(&self, addr: u64, end: u64) -> bool {
+    self.kernel.is_some_and(|(kstart, krange)| addr < kstart.wrapping_add(krange) && kstart < end)
   }
 
   fn check_range(&mut self, addr: u64, range: u64) -> Result<()> {
     if self.range_valid(addr, range) {
       return Ok(());
     }
-    let why = if addr.checked_add(range).is_none() {
-      "overflows u64"
-    } else if self.kernel.is_some_and(|(ks, kr)| addr < ks.wrapping_add(kr) && ks < addr + range) {
-      "touches the kernel-reserved node"
-    } else {
-      "leaves the VA space"
+    let why = match addr.checked_add(range) {
+      None => "overflows u64",
+      Some(end) if self.touches_kernel_node(addr, end) => "touches the kernel-reserved node",
+      Some(_) => "leaves the VA space",
     };
     fail(Errno::EINVAL, format!("range [{addr:#x}, +{range:#x}) {why}"))
   }
 
   pub fn get(&self, key: VaKey) -> Option<Va> {
-    self.tree.get(&key).map(|&s| self.slots[s as usize].va)
+    self.tree.locate(key, NIL).map(|s| self.tree.node(s).va)
   }
 
-  fn slot(&self, key: VaKey) -> Option<u32> {
-    self.tree.get(&key).copied()
+  #[inline]
+  fn va_at(&self, s: u32) -> Option<Va> {
+    (s != NIL).then(|| self.tree.node(s).va)
   }
 
   /// The leftmost node overlapping the inclusive interval `[first, last]`, as
   /// the kernel's interval tree answers it.
   ///
   /// Mappings never overlap, so the only node starting below `first` that can
-  /// reach it is one at the greatest start below `first`. Among nodes starting
-  /// at or after `first`, only zero-length ones at exactly `first` fail to
-  /// overlap.
+  /// reach it is the one non-empty node at the greatest start below `first`.
+  /// Among nodes starting at or after `first`, only zero-length ones at
+  /// exactly `first` fail to overlap.
   fn iter_first(&self, first: u64, last: u64) -> Option<Va> {
+    self.first_overlap(first, last).0
+  }
+
+  /// `iter_first`, and the first node at or after `(first, 0)`.
+  fn first_overlap(&self, first: u64, last: u64) -> (Option<Va>, u32) {
     let overlaps = |va: &Va| va.addr <= last && va.last() >= first;
-    if let Some((&(p, _), _)) = self.tree.range(..(first, 0)).next_back() {
-      for (_, &s) in self.tree.range((p, 0)..(first, 0)) {
-        let va = self.slots[s as usize].va;
+    // One descent: the first node at or after `first`; the nodes before it
+    // are reached by stepping back.
+    let at = self.lower_bound_near((first, 0));
+    let mut s = if at == NIL { self.tree.last() } else { self.tree.prev(at) };
+    if s != NIL {
+      let p = self.tree.node(s).va.addr;
+      while s != NIL && self.tree.node(s).va.addr == p {
+        let va = self.tree.node(s).va;
         if overlaps(&va) {
-          return Some(va);
+          return (Some(va), at);
+        }
+        s = self.tree.prev(s);
+      }
+    }
+    let mut s = at;
+    while s != NIL {
+      let va = self.tree.node(s).va;
+      if va.addr > last {
+        break;
+      }
+      if overlaps(&va) {
+        return (Some(va), at);
+      }
+      s = self.tree.next(s);
+    }
+    (None, at)
+  }
+
+  /// `Tree::lower_bound`, answered from the finger when the key falls right
+  /// at it or right after it.
+  fn lower_bound_near(&self, key: VaKey) -> u32 {
+    let f = self.finger.get();
+    if self.tree.is_live(f) {
+      if self.tree.node(f).key() >= key {
+        let p = self.tree.prev(f);
+        if p == NIL || self.tree.node(p).key() < key {
+          return f;
+        }
+      } else {
+        let n = self.tree.next(f);
+        if n == NIL || self.tree.node(n).key() >= key {
+          return n;
         }
       }
     }
-    for (_, &s) in self.tree.range((first, 0)..) {
-      let va = self.slots[s as usize].va;
-      if va.addr > last {
-        return None;
-      }
-      if overlaps(&va) {
-        return Some(va);
-      }
-    }
-    None
+    self.tree.lower_bound(key)
   }
 
   /// `drm_gpuva_find_first`: the first node overlapping `[addr, addr+range)`.
@@ -283,30 +312,38 @@ impl GpuVm {
     self.find_first(addr, range).is_none()
   }
 
-  /// The node after `key` in address order.
-  pub fn next_after(&self, key: VaKey) -> Option<Va> {
-    use std::ops::Bound::{Excluded, Unbounded};
-    self.tree.range((Excluded(key), Unbounded)).next().map(|(_, &s)| self.slots[s as usize].va)
+  /// The node after `va` in address order; `va` must be in the tree.
+  pub fn next_after(&self, va: &Va) -> Option<Va> {
+    let s = self.tree.locate(va.key(), va.slot)?;
+    self.va_at(self.tree.next(s))
   }
 
-  /// The first node whose key is at or after `key`.
-  pub(crate) fn at_or_after(&self, key: VaKey) -> Option<Va> {
-    self.tree.range(key..).next().map(|(_, &s)| self.slots[s as usize].va)
+  /// The node `va` names if it is still in the tree, else the first node after
+  /// where it was.
+  pub(crate) fn at_or_after(&self, va: &Va) -> Option<Va> {
+    match self.tree.locate(va.key(), va.slot) {
+      Some(s) => self.va_at(s),
+      None => self.va_at(self.tree.lower_bound(va.key())),
+    }
   }
 
   /// Every node in address order, the kernel node included.
   pub fn iter(&self) -> impl Iterator<Item = Va> + '_ {
-    self.tree.values().map(|&s| self.slots[s as usize].va)
+    let mut s = self.tree.first();
+    std::iter::from_fn(move || {
+      let va = self.va_at(s)?;
+      s = self.tree.next(s);
+      Some(va)
+    })
   }
 
   /// `drm_gpuva_for_each_va_range`: from the first node overlapping
   /// `[start, end)`, in address order, while a node starts below `end`.
   pub fn iter_range(&self, start: u64, end: u64) -> impl Iterator<Item = Va> + '_ {
-    let first = self.find_first(start, end.wrapping_sub(start));
-    let mut cur = first;
+    let mut cur = self.find_first(start, end.wrapping_sub(start));
     std::iter::from_fn(move || {
       let va = cur.filter(|va| va.addr < end)?;
-      cur = self.next_after(va.key());
+      cur = self.next_after(&va);
       Some(va)
     })
   }
@@ -319,8 +356,9 @@ impl GpuVm {
     self.insert_checked(addr, range, obj, offset)
   }
 
-  fn insert_checked(&mut self, addr: u64, range: u64, obj: ObjId, offset: u64) -> Result<Va> {
-    if let Some(other) = self.find_first(addr, range) {
+  pub(crate) fn insert_checked(&mut self, addr: u64, range: u64, obj: ObjId, offset: u64) -> Result<Va> {
+    let (found, at) = self.first_overlap(addr, addr.wrapping_add(range).wrapping_sub(1));
+    if let Some(other) = found {
       return fail(
         Errno::EEXIST,
         format!(
@@ -329,61 +367,101 @@ impl GpuVm {
         ),
       );
     }
-    let va = Va { addr, range, obj, offset, seq: self.next_seq, flags: 0 };
+    let va = self.new_va(addr, range, obj, offset);
+    let s = self.tree.insert_at(va, at);
+    self.finger.set(s);
+    Ok(self.public(s))
+  }
+
+  fn new_va(&mut self, addr: u64, range: u64, obj: ObjId, offset: u64) -> Va {
     self.next_seq += 1;
-    self.place(va);
-    Ok(va)
+    Va { addr, range, obj, offset, seq: self.next_seq - 1, flags: 0, slot: NIL }
   }
 
-  fn place(&mut self, va: Va) {
-    let slot = Slot { va, linked: false, gem_prev: NIL, gem_next: NIL };
-    let s = match self.free.pop() {
-      Some(s) => {
-        self.slots[s as usize] = slot;
-        s
-      }
-      None => {
-        self.slots.push(slot);
-        (self.slots.len() - 1) as u32
-      }
-    };
-    self.tree.insert(va.key(), s);
+  /// Inserts a node the caller knows to be free of overlaps.
+  pub(crate) fn insert_unchecked(&mut self, addr: u64, range: u64, obj: ObjId, offset: u64) -> Va {
+    let va = self.new_va(addr, range, obj, offset);
+    let s = self.tree.insert(va);
+    self.public(s)
   }
 
-  fn lookup(&self, key: VaKey) -> Result<u32> {
+  /// Turns the node of `old` into a new mapping that lies inside it (a remap
+  /// piece): the same as removing it and inserting the piece, without the
+  /// tree work when key order allows. The piece goes to the tail of its
+  /// object's list, as a fresh link would.
+  pub(crate) fn replace_with_piece(&mut self, old: &Va, piece: &OpMap) -> Result<Va> {
+    let s = self.lookup(old)?;
+    if !self.tree.rekey(s, piece.addr, self.next_seq) {
+      self.remove_va(old)?;
+      let va = self.insert_unchecked(piece.addr, piece.range, piece.obj, piece.offset);
+      self.link_slot(va.slot);
+      return Ok(va);
+    }
+    self.next_seq += 1;
+    self.finger.set(s);
+    self.unlink_slot(s);
+    let va = &mut self.tree.node_mut(s).va;
+    va.range = piece.range;
+    va.obj = piece.obj;
+    va.offset = piece.offset;
+    va.flags &= !VA_INVALIDATED;
+    self.link_slot(s);
+    Ok(self.public(s))
+  }
+
+  /// A node's record without the internal flag bits.
+  pub(crate) fn public(&self, s: u32) -> Va {
+    let mut va = self.tree.node(s).va;
+    va.flags &= !INTERNAL_FLAGS;
+    va
+  }
+
+  pub(crate) fn lookup(&self, va: &Va) -> Result<u32> {
     self.alive()?;
-    match self.slot(key) {
+    match self.tree.locate(va.key(), va.slot) {
       Some(s) => Ok(s),
-      None => fail(Errno::EINVAL, format!("no mapping {:#x} (#{}) in this VA space", key.0, key.1)),
+      None => fail(Errno::EINVAL, format!("no mapping {:#x} (#{}) in this VA space", va.addr, va.seq)),
     }
   }
 
+  fn key_ref(key: VaKey) -> Va {
+    Va { addr: key.0, range: 0, obj: NO_OBJ, offset: 0, seq: key.1, flags: 0, slot: NIL }
+  }
+
   /// `drm_gpuva_remove`. The kernel node is refused with a warning, as the
-  /// kernel does; the mapping is not unlinked (that is the caller's job).
+  /// kernel does. A linked mapping is unlinked first, so that no object list
+  /// names a mapping the tree no longer has.
   pub fn remove(&mut self, key: VaKey) -> Result<Va> {
-    let s = self.lookup(key)?;
-    let va = self.slots[s as usize].va;
+    self.remove_va(&Self::key_ref(key))
+  }
+
+  pub(crate) fn remove_va(&mut self, va: &Va) -> Result<Va> {
+    let s = self.lookup(va)?;
+    let va = self.public(s);
     if va.is_kernel_node() {
       self.warn(WarnKind::KernelNodeRemove, "Can't destroy kernel reserved node.".into());
       return Ok(va);
     }
-    if self.slots[s as usize].linked {
-      self.unlink_slot(s);
-    }
-    self.tree.remove(&key);
-    self.free.push(s);
+    self.unlink_slot(s);
+    self.finger.set(self.tree.next(s));
+    self.tree.remove(s);
     Ok(va)
   }
 
   /// `drm_gpuva_link`: appends the mapping to its object's list. A mapping
   /// without an object, or one already linked, is left as it is.
   pub fn link(&mut self, key: VaKey) -> Result<()> {
-    let s = self.lookup(key)?;
-    let slot = self.slots[s as usize];
-    if slot.va.obj == NO_OBJ || slot.linked {
-      return Ok(());
+    let s = self.lookup(&Self::key_ref(key))?;
+    self.link_slot(s);
+    Ok(())
+  }
+
+  pub(crate) fn link_slot(&mut self, s: u32) {
+    let va = self.tree.node(s).va;
+    if va.obj == NO_OBJ || va.flags & LINKED != 0 {
+      return;
     }
-    let list = self.gem.entry(slot.va.obj).or_insert(GemList { head: NIL, tail: NIL, len: 0 });
+    let list = self.gem.entry(va.obj).or_insert(GemList { head: NIL, tail: NIL, len: 0 });
     let tail = list.tail;
     list.tail = s;
     if tail == NIL {
@@ -391,51 +469,52 @@ impl GpuVm {
     }
     list.len += 1;
     if tail != NIL {
-      self.slots[tail as usize].gem_next = s;
+      self.tree.node_mut(tail).gem_next = s;
     }
-    let slot = &mut self.slots[s as usize];
-    slot.linked = true;
-    slot.gem_prev = tail;
-    slot.gem_next = NIL;
-    Ok(())
+    let node = self.tree.node_mut(s);
+    node.va.flags |= LINKED;
+    node.gem_prev = tail;
+    node.gem_next = NIL;
   }
 
   /// `drm_gpuva_unlink`.
   pub fn unlink(&mut self, key: VaKey) -> Result<()> {
-    let s = self.lookup(key)?;
-    if self.slots[s as usize].linked {
-      self.unlink_slot(s);
-    }
+    let s = self.lookup(&Self::key_ref(key))?;
+    self.unlink_slot(s);
     Ok(())
   }
 
   fn unlink_slot(&mut self, s: u32) {
-    let Slot { va, gem_prev, gem_next, .. } = self.slots[s as usize];
+    let Node { va, gem_prev, gem_next, .. } = *self.tree.node(s);
+    if va.flags & LINKED == 0 {
+      return;
+    }
     if gem_prev != NIL {
-      self.slots[gem_prev as usize].gem_next = gem_next;
+      self.tree.node_mut(gem_prev).gem_next = gem_next;
     }
     if gem_next != NIL {
-      self.slots[gem_next as usize].gem_prev = gem_prev;
+      self.tree.node_mut(gem_next).gem_prev = gem_prev;
     }
-    let list = self.gem.get_mut(&va.obj).expect("a linked mapping has a list");
-    if list.head == s {
-      list.head = gem_next;
+    if let Some(list) = self.gem.get_mut(&va.obj) {
+      if list.head == s {
+        list.head = gem_next;
+      }
+      if list.tail == s {
+        list.tail = gem_prev;
+      }
+      list.len -= 1;
+      if list.len == 0 {
+        self.gem.remove(&va.obj);
+      }
     }
-    if list.tail == s {
-      list.tail = gem_prev;
-    }
-    list.len -= 1;
-    if list.len == 0 {
-      self.gem.remove(&va.obj);
-    }
-    let slot = &mut self.slots[s as usize];
-    slot.linked = false;
-    slot.gem_prev = NIL;
-    slot.gem_next = NIL;
+    let node = self.tree.node_mut(s);
+    node.va.flags &= !LINKED;
+    node.gem_prev = NIL;
+    node.gem_next = NIL;
   }
 
   pub fn is_linked(&self, key: VaKey) -> bool {
-    self.slot(key).is_some_and(|s| self.slots[s as usize].linked)
+    self.tree.locate(key, NIL).is_some_and(|s| self.tree.node(s).va.flags & LINKED != 0)
   }
 
   /// The mappings linked to `obj`, in link order.
@@ -443,16 +522,16 @@ impl GpuVm {
     let mut out = Vec::new();
     let mut s = self.gem.get(&obj).map_or(NIL, |l| l.head);
     while s != NIL {
-      out.push(self.slots[s as usize].va);
-      s = self.slots[s as usize].gem_next;
+      out.push(self.public(s));
+      s = self.tree.node(s).gem_next;
     }
     out
   }
 
   /// `drm_gpuva_invalidate`: sets or clears the invalidated flag.
   pub fn set_invalidated(&mut self, key: VaKey, invalidated: bool) -> Result<()> {
-    let s = self.lookup(key)?;
-    let flags = &mut self.slots[s as usize].va.flags;
+    let s = self.lookup(&Self::key_ref(key))?;
+    let flags = &mut self.tree.node_mut(s).va.flags;
     if invalidated {
       *flags |= VA_INVALIDATED;
     } else {
@@ -465,28 +544,22 @@ impl GpuVm {
   /// mappings remain. The VA space cannot be used afterwards.
   pub fn destroy(&mut self) -> Result<()> {
     self.alive()?;
-    if let Some(k) = self.kernel_node() {
-      self.tree.remove(&k.key());
-    }
-    if !self.tree.is_empty() {
-      let n = self.tree.len();
+    let remaining = self.mapping_count();
+    if remaining != 0 {
       self.warn(
         WarnKind::TreeNotEmpty,
-        format!("GPUVA tree is not empty, potentially leaking memory ({n} mappings remain)"),
+        format!("GPUVA tree is not empty, potentially leaking memory ({remaining} mappings remain)"),
       );
     }
     self.destroyed = true;
     self.tree.clear();
-    self.slots = Vec::new();
-    self.free = Vec::new();
-    self.gem.clear();
+    self.gem = HashMap::default();
     Ok(())
   }
 
-  /// Approximate heap bytes held, for reporting to a garbage collector.
+  /// Heap bytes held, for reporting to a garbage collector.
   pub fn heap_bytes(&self) -> usize {
-    let entry = std::mem::size_of::<VaKey>() + std::mem::size_of::<u32>();
-    self.slots.capacity() * std::mem::size_of::<Slot>() + self.tree.len() * entry * 3 / 2
+    self.tree.capacity_bytes() + self.gem.capacity() * 24
   }
 }
 

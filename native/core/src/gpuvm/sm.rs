@@ -6,7 +6,7 @@
 //! the current one before handing the step out; if the caller removed that
 //! mapping too, the walk resumes at the next one still in the tree.
 
-use super::{GpuVm, ObjId, Op, OpMap, OpRemap, OpUnmap, Va, VaKey, NO_OBJ};
+use super::{GpuVm, ObjId, Op, OpMap, OpRemap, OpUnmap, Va, NO_OBJ};
 use crate::errno::Result;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -18,7 +18,7 @@ pub enum SmKind {
 #[derive(Clone, Copy, Debug)]
 enum State {
   Start,
-  Walk(Option<VaKey>),
+  Walk(Option<Va>),
   /// The walk is over; a map request still owes its MAP step.
   Tail,
   Done,
@@ -45,14 +45,14 @@ impl SmCursor {
   pub fn step(&mut self, vm: &GpuVm) -> Option<Op> {
     let va = match self.state {
       State::Start => vm.find_first(self.req.addr, self.req.range),
-      State::Walk(next) => next.and_then(|k| vm.at_or_after(k)),
+      State::Walk(next) => next.and_then(|v| vm.at_or_after(&v)),
       State::Tail => return self.finish(),
       State::Done => return None,
     };
     let Some(va) = va.filter(|va| va.addr < self.end) else {
       return self.finish();
     };
-    let next = vm.next_after(va.key()).map(|v| v.key());
+    let next = vm.next_after(&va);
     let (op, last) = match self.kind {
       SmKind::Map => split_for_map(&va, &self.req, self.end),
       SmKind::Unmap => (split_for_unmap(&va, self.req.addr, self.end), false),

@@ -1,0 +1,101 @@
+/**
+ * The contract between the public API (gpuvm.ts) and the two engines that
+ * implement the VA space: native (Rust, through napi-rs) and reference (pure
+ * TypeScript). Engines take values already validated by the public API
+ * (u64 bigints, u32 object ids), throw DrmError, and record kernel WARNs for
+ * takeWarnings(). Records are plain data; handles are built on top of them.
+ */
+
+export type EngineName = 'native' | 'reference'
+
+/** A node of the VA tree. `seq` orders nodes that start at the same address; the kernel node has seq 0. */
+export interface VaRecord {
+  addr: bigint
+  range: bigint
+  /** GEM object id; 0 for none (sparse or null mapping). */
+  obj: number
+  offset: bigint
+  seq: number
+  /** Bit 0: invalidated. */
+  flags: number
+}
+
+export interface MapRecord {
+  addr: bigint
+  range: bigint
+  obj: number
+  offset: bigint
+}
+
+export type OpRecord =
+  | { kind: 'map'; map: MapRecord }
+  | { kind: 'remap'; prev: MapRecord | null; next: MapRecord | null; va: VaRecord; keep: boolean }
+  | { kind: 'unmap'; va: VaRecord; keep: boolean }
+  | { kind: 'prefetch'; va: VaRecord }
+
+export interface WarningRecord {
+  kind: string
+  message: string
+  rule: string
+}
+
+export interface OpCounts {
+  map: number
+  remap: number
+  unmap: number
+}
+
+/** A split/merge walk in progress; each step is computed against the tree as it is then. */
+export interface CursorCore {
+  step(): OpRecord | undefined
+}
+
+export interface VmCreateOptions {
+  name: string
+  start: bigint
+  range: bigint
+  reserve?: { offset: bigint; range: bigint }
+}
+
+export interface VmCore {
+  readonly engine: EngineName
+  readonly name: string
+  readonly start: bigint
+  readonly range: bigint
+  insert(addr: bigint, range: bigint, obj: number, offset: bigint): VaRecord
+  /** Removes (and unlinks) a node; the kernel node is refused with a warning. */
+  remove(addr: bigint, seq: number): VaRecord
+  get(addr: bigint, seq: number): VaRecord | undefined
+  kernelNode(): VaRecord | undefined
+  find(addr: bigint, range: bigint): VaRecord | undefined
+  findFirst(addr: bigint, range: bigint): VaRecord | undefined
+  findPrev(start: bigint): VaRecord | undefined
+  findNext(end: bigint): VaRecord | undefined
+  intervalEmpty(addr: bigint, range: bigint): boolean
+  rangeValid(addr: bigint, range: bigint): boolean
+  /** Every node in address order, the kernel node included. */
+  list(): VaRecord[]
+  /** drm_gpuva_for_each_va_range(start, end). */
+  listRange(start: bigint, end: bigint): VaRecord[]
+  /** Nodes in the tree, the kernel node included. */
+  count(): number
+  link(addr: bigint, seq: number): void
+  unlink(addr: bigint, seq: number): void
+  isLinked(addr: bigint, seq: number): boolean
+  /** Mappings linked to an object, in link order. */
+  gemVas(obj: number): VaRecord[]
+  setInvalidated(addr: bigint, seq: number, invalidated: boolean): void
+  smMap(addr: bigint, range: bigint, obj: number, offset: bigint): CursorCore
+  smUnmap(addr: bigint, range: bigint): CursorCore
+  smMapOps(addr: bigint, range: bigint, obj: number, offset: bigint): OpRecord[]
+  smUnmapOps(addr: bigint, range: bigint): OpRecord[]
+  prefetchOps(addr: bigint, range: bigint): OpRecord[]
+  gemUnmapOps(obj: number): OpRecord[]
+  /** Applies one step (map: insert + link; remap: replace by the pieces; unmap: unlink + remove). */
+  apply(op: OpRecord): void
+  bind(addr: bigint, range: bigint, obj: number, offset: bigint): OpCounts
+  unbind(addr: bigint, range: bigint): OpCounts
+  takeWarnings(): WarningRecord[]
+  destroy(): void
+  readonly destroyed: boolean
+}

@@ -1,0 +1,481 @@
+//! The N-API binding: converts at the edge and forwards to drmsim-core.
+//!
+//! u64 values cross as BigInt and are checked to be lossless and unsigned.
+//! Errors carry the kernel errno name as their `code`. Every export catches
+//! panics, so nothing a caller passes can abort the process. Op lists cross as
+//! one packed BigUint64Array (see `OP_WORDS`), not one object per op.
+
+#![deny(clippy::all)]
+
+use drmsim_core::gpuvm::{GpuVm, Op, OpMap, OpRemap, OpUnmap, SmCursor, Va, NO_OBJ};
+use drmsim_core::vmbind::{self, Params, Trace};
+use napi::bindgen_prelude::{BigInt, BigUint64Array};
+use napi_derive::napi;
+use std::collections::HashMap;
+
+/// The error code JavaScript sees on `err.code`.
+pub struct Code(&'static str);
+
+impl AsRef<str> for Code {
+  fn as_ref(&self) -> &str {
+    self.0
+  }
+}
+
+type Result<T> = napi::Result<T, Code>;
+
+fn to_js(e: drmsim_core::Error) -> napi::Error<Code> {
+  napi::Error::new(Code(e.errno.name()), e.message)
+}
+
+fn einval(message: String) -> napi::Error<Code> {
+  napi::Error::new(Code("EINVAL"), message)
+}
+
+fn u64_arg(v: &BigInt, what: &str) -> Result<u64> {
+  let (signed, value, lossless) = v.get_u64();
+  if signed && value != 0 || !lossless {
+    return Err(einval(format!("{what} must be a bigint in [0, 2^64)")));
+  }
+  Ok(value)
+}
+
+fn big(v: u64) -> BigInt {
+  BigInt::from(v)
+}
+
+#[napi(object)]
+pub struct VaRecord {
+  pub addr: BigInt,
+  pub range: BigInt,
+  pub obj: u32,
+  pub offset: BigInt,
+  pub seq: f64,
+  pub flags: u32,
+}
+
+fn va_record(va: Va) -> VaRecord {
+  VaRecord {
+    addr: big(va.addr),
+    range: big(va.range),
+    obj: va.obj,
+    offset: big(va.offset),
+    seq: va.seq as f64,
+    flags: va.flags,
+  }
+}
+
+#[napi(object)]
+pub struct WarningRecord {
+  pub kind: String,
+  pub message: String,
+  pub rule: String,
+}
+
+#[napi(object)]
+pub struct OpCountsRecord {
+  pub map: f64,
+  pub remap: f64,
+  pub unmap: f64,
+}
+
+/// Words per packed op:
+/// `[kind | keep<<4 | has_prev<<5 | has_next<<6, va.seq, va.addr, va.range,
+///   va.obj, va.offset, a.addr, a.range, a.obj, a.offset, b.addr, b.range,
+///   b.obj, b.offset]`, where kind is 0 map, 1 remap, 2 unmap, 3 prefetch,
+/// `a` is the new mapping of a MAP or the prev piece of a REMAP, and `b` the
+/// next piece.
+pub const OP_WORDS: usize = 14;
+
+fn pack_op(out: &mut Vec<u64>, op: &Op) {
+  let mut w = [0u64; OP_WORDS];
+  let put_va = |w: &mut [u64; OP_WORDS], va: &Va| {
+    w[1] = va.seq;
+    w[2] = va.addr;
+    w[3] = va.range;
+    w[4] = u64::from(va.obj);
+    w[5] = va.offset;
+  };
+  let put_map = |w: &mut [u64; OP_WORDS], at: usize, m: &OpMap| {
+    w[at] = m.addr;
+    w[at + 1] = m.range;
+    w[at + 2] = u64::from(m.obj);
+    w[at + 3] = m.offset;
+  };
+  match op {
+    Op::Map(m) => put_map(&mut w, 6, m),
+    Op::Remap(r) => {
+      w[0] = 1 | u64::from(r.unmap.keep) << 4;
+      put_va(&mut w, &r.unmap.va);
+      if let Some(p) = &r.prev {
+        w[0] |= 1 << 5;
+        put_map(&mut w, 6, p);
+      }
+      if let Some(n) = &r.next {
+        w[0] |= 1 << 6;
+        put_map(&mut w, 10, n);
+      }
+    }
+    Op::Unmap(u) => {
+      w[0] = 2 | u64::from(u.keep) << 4;
+      put_va(&mut w, &u.va);
+    }
+    Op::Prefetch(va) => {
+      w[0] = 3;
+      put_va(&mut w, va);
+    }
+  }
+  out.extend_from_slice(&w);
+}
+
+fn unpack_op(w: &[u64]) -> Result<Op> {
+  if w.len() != OP_WORDS {
+    return Err(einval(format!("a packed op has {OP_WORDS} words")));
+  }
+  let obj = |v: u64| u32::try_from(v).map_err(|_| einval("object id out of range".into()));
+  let va = || -> Result<Va> {
+    Ok(Va { seq: w[1], addr: w[2], range: w[3], obj: obj(w[4])?, offset: w[5], flags: 0 })
+  };
+  let map = |at: usize| -> Result<OpMap> {
+    Ok(OpMap { addr: w[at], range: w[at + 1], obj: obj(w[at + 2])?, offset: w[at + 3] })
+  };
+  let keep = w[0] & (1 << 4) != 0;
+  Ok(match w[0] & 0xf {
+    0 => Op::Map(map(6)?),
+    1 => Op::Remap(OpRemap {
+      prev: if w[0] & (1 << 5) != 0 { Some(map(6)?) } else { None },
+      next: if w[0] & (1 << 6) != 0 { Some(map(10)?) } else { None },
+      unmap: OpUnmap { va: va()?, keep },
+    }),
+    2 => Op::Unmap(OpUnmap { va: va()?, keep }),
+    3 => Op::Prefetch(va()?),
+    k => return Err(einval(format!("unknown op kind {k}"))),
+  })
+}
+
+fn packed(ops: &[Op]) -> BigUint64Array {
+  let mut out = Vec::with_capacity(ops.len() * OP_WORDS);
+  ops.iter().for_each(|op| pack_op(&mut out, op));
+  BigUint64Array::new(out)
+}
+
+/// One VA space of the native engine.
+#[napi]
+pub struct NativeVm {
+  vm: GpuVm,
+  cursors: HashMap<u32, SmCursor>,
+  next_cursor: u32,
+}
+
+impl NativeVm {
+  fn key(&self, addr: &BigInt, seq: f64) -> Result<(u64, u64)> {
+    if !(seq >= 0.0 && seq.fract() == 0.0 && seq <= 9007199254740991.0) {
+      return Err(einval("seq must be a safe non-negative integer".into()));
+    }
+    Ok((u64_arg(addr, "addr")?, seq as u64))
+  }
+
+  fn open(&mut self, cursor: SmCursor) -> u32 {
+    let id = self.next_cursor;
+    self.next_cursor = self.next_cursor.wrapping_add(1);
+    self.cursors.insert(id, cursor);
+    id
+  }
+}
+
+fn counts(c: drmsim_core::gpuvm::OpCounts) -> OpCountsRecord {
+  OpCountsRecord { map: c.map as f64, remap: c.remap as f64, unmap: c.unmap as f64 }
+}
+
+#[napi]
+impl NativeVm {
+  #[napi(constructor, catch_unwind)]
+  pub fn new(
+    name: String,
+    start: BigInt,
+    range: BigInt,
+    reserve_offset: Option<BigInt>,
+    reserve_range: Option<BigInt>,
+  ) -> Result<Self> {
+    let reserve = match (reserve_offset, reserve_range) {
+      (Some(o), Some(r)) => Some((u64_arg(&o, "reserve.offset")?, u64_arg(&r, "reserve.range")?)),
+      _ => None,
+    };
+    let vm = GpuVm::new(&name, u64_arg(&start, "start")?, u64_arg(&range, "range")?, reserve);
+    Ok(NativeVm { vm, cursors: HashMap::new(), next_cursor: 1 })
+  }
+
+  #[napi(getter)]
+  pub fn name(&self) -> String {
+    self.vm.name().to_string()
+  }
+
+  #[napi(getter)]
+  pub fn destroyed(&self) -> bool {
+    self.vm.is_destroyed()
+  }
+
+  #[napi(catch_unwind)]
+  pub fn insert(&mut self, addr: BigInt, range: BigInt, obj: u32, offset: BigInt) -> Result<VaRecord> {
+    let (a, r, o) = (u64_arg(&addr, "addr")?, u64_arg(&range, "range")?, u64_arg(&offset, "offset")?);
+    self.vm.insert(a, r, obj, o).map(va_record).map_err(to_js)
+  }
+
+  #[napi(catch_unwind)]
+  pub fn remove(&mut self, addr: BigInt, seq: f64) -> Result<VaRecord> {
+    let key = self.key(&addr, seq)?;
+    self.vm.remove(key).map(va_record).map_err(to_js)
+  }
+
+  #[napi(catch_unwind)]
+  pub fn get(&self, addr: BigInt, seq: f64) -> Result<Option<VaRecord>> {
+    let key = self.key(&addr, seq)?;
+    self.vm.alive().map_err(to_js)?;
+    Ok(self.vm.get(key).map(va_record))
+  }
+
+  #[napi(catch_unwind)]
+  pub fn kernel_node(&self) -> Result<Option<VaRecord>> {
+    self.vm.alive().map_err(to_js)?;
+    Ok(self.vm.kernel_node().map(va_record))
+  }
+
+  #[napi(catch_unwind)]
+  pub fn find(&self, addr: BigInt, range: BigInt) -> Result<Option<VaRecord>> {
+    self.vm.alive().map_err(to_js)?;
+    Ok(self.vm.find(u64_arg(&addr, "addr")?, u64_arg(&range, "range")?).map(va_record))
+  }
+
+  #[napi(catch_unwind)]
+  pub fn find_first(&self, addr: BigInt, range: BigInt) -> Result<Option<VaRecord>> {
+    self.vm.alive().map_err(to_js)?;
+    Ok(self.vm.find_first(u64_arg(&addr, "addr")?, u64_arg(&range, "range")?).map(va_record))
+  }
+
+  #[napi(catch_unwind)]
+  pub fn find_prev(&mut self, start: BigInt) -> Result<Option<VaRecord>> {
+    self.vm.alive().map_err(to_js)?;
+    Ok(self.vm.find_prev(u64_arg(&start, "start")?).map(va_record))
+  }
+
+  #[napi(catch_unwind)]
+  pub fn find_next(&mut self, end: BigInt) -> Result<Option<VaRecord>> {
+    self.vm.alive().map_err(to_js)?;
+    Ok(self.vm.find_next(u64_arg(&end, "end")?).map(va_record))
+  }
+
+  #[napi(catch_unwind)]
+  pub fn interval_empty(&self, addr: BigInt, range: BigInt) -> Result<bool> {
+    self.vm.alive().map_err(to_js)?;
+    Ok(self.vm.interval_empty(u64_arg(&addr, "addr")?, u64_arg(&range, "range")?))
+  }
+
+  #[napi(catch_unwind)]
+  pub fn range_valid(&mut self, addr: BigInt, range: BigInt) -> Result<bool> {
+    self.vm.alive().map_err(to_js)?;
+    Ok(self.vm.range_valid(u64_arg(&addr, "addr")?, u64_arg(&range, "range")?))
+  }
+
+  #[napi(catch_unwind)]
+  pub fn list(&self) -> Result<Vec<VaRecord>> {
+    self.vm.alive().map_err(to_js)?;
+    Ok(self.vm.iter().map(va_record).collect())
+  }
+
+  #[napi(catch_unwind)]
+  pub fn list_range(&self, start: BigInt, end: BigInt) -> Result<Vec<VaRecord>> {
+    self.vm.alive().map_err(to_js)?;
+    let (s, e) = (u64_arg(&start, "start")?, u64_arg(&end, "end")?);
+    Ok(self.vm.iter_range(s, e).map(va_record).collect())
+  }
+
+  #[napi(catch_unwind)]
+  pub fn count(&self) -> Result<u32> {
+    self.vm.alive().map_err(to_js)?;
+    Ok(self.vm.len() as u32)
+  }
+
+  #[napi(catch_unwind)]
+  pub fn link(&mut self, addr: BigInt, seq: f64) -> Result<()> {
+    let key = self.key(&addr, seq)?;
+    self.vm.link(key).map_err(to_js)
+  }
+
+  #[napi(catch_unwind)]
+  pub fn unlink(&mut self, addr: BigInt, seq: f64) -> Result<()> {
+    let key = self.key(&addr, seq)?;
+    self.vm.unlink(key).map_err(to_js)
+  }
+
+  #[napi(catch_unwind)]
+  pub fn is_linked(&self, addr: BigInt, seq: f64) -> Result<bool> {
+    let key = self.key(&addr, seq)?;
+    self.vm.alive().map_err(to_js)?;
+    Ok(self.vm.is_linked(key))
+  }
+
+  #[napi(catch_unwind)]
+  pub fn gem_vas(&self, obj: u32) -> Result<Vec<VaRecord>> {
+    self.vm.alive().map_err(to_js)?;
+    Ok(self.vm.gem_vas(obj).into_iter().map(va_record).collect())
+  }
+
+  #[napi(catch_unwind)]
+  pub fn set_invalidated(&mut self, addr: BigInt, seq: f64, invalidated: bool) -> Result<()> {
+    let key = self.key(&addr, seq)?;
+    self.vm.set_invalidated(key, invalidated).map_err(to_js)
+  }
+
+  /// Opens a split/merge walk for a map request; returns its cursor id.
+  #[napi(catch_unwind)]
+  pub fn sm_map(&mut self, addr: BigInt, range: BigInt, obj: u32, offset: BigInt) -> Result<u32> {
+    let (a, r, o) = (u64_arg(&addr, "addr")?, u64_arg(&range, "range")?, u64_arg(&offset, "offset")?);
+    let cursor = self.vm.sm_map(a, r, obj, o).map_err(to_js)?;
+    Ok(self.open(cursor))
+  }
+
+  #[napi(catch_unwind)]
+  pub fn sm_unmap(&mut self, addr: BigInt, range: BigInt) -> Result<u32> {
+    let (a, r) = (u64_arg(&addr, "addr")?, u64_arg(&range, "range")?);
+    let cursor = self.vm.sm_unmap(a, r).map_err(to_js)?;
+    Ok(self.open(cursor))
+  }
+
+  /// The next step of a walk as one packed op, or null when it is over (the
+  /// cursor is then closed).
+  #[napi(catch_unwind)]
+  pub fn cursor_step(&mut self, id: u32) -> Result<Option<BigUint64Array>> {
+    self.vm.alive().map_err(to_js)?;
+    let Some(cursor) = self.cursors.get_mut(&id) else {
+      return Err(einval(format!("no open split/merge walk #{id}")));
+    };
+    match cursor.step(&self.vm) {
+      Some(op) => Ok(Some(packed(&[op]))),
+      None => {
+        self.cursors.remove(&id);
+        Ok(None)
+      }
+    }
+  }
+
+  #[napi(catch_unwind)]
+  pub fn cursor_close(&mut self, id: u32) {
+    self.cursors.remove(&id);
+  }
+
+  #[napi(catch_unwind)]
+  pub fn sm_map_ops(&mut self, addr: BigInt, range: BigInt, obj: u32, offset: BigInt) -> Result<BigUint64Array> {
+    let (a, r, o) = (u64_arg(&addr, "addr")?, u64_arg(&range, "range")?, u64_arg(&offset, "offset")?);
+    self.vm.sm_map_ops(a, r, obj, o).map(|ops| packed(&ops)).map_err(to_js)
+  }
+
+  #[napi(catch_unwind)]
+  pub fn sm_unmap_ops(&mut self, addr: BigInt, range: BigInt) -> Result<BigUint64Array> {
+    let (a, r) = (u64_arg(&addr, "addr")?, u64_arg(&range, "range")?);
+    self.vm.sm_unmap_ops(a, r).map(|ops| packed(&ops)).map_err(to_js)
+  }
+
+  #[napi(catch_unwind)]
+  pub fn prefetch_ops(&self, addr: BigInt, range: BigInt) -> Result<BigUint64Array> {
+    let (a, r) = (u64_arg(&addr, "addr")?, u64_arg(&range, "range")?);
+    self.vm.prefetch_ops(a, r).map(|ops| packed(&ops)).map_err(to_js)
+  }
+
+  #[napi(catch_unwind)]
+  pub fn gem_unmap_ops(&self, obj: u32) -> Result<BigUint64Array> {
+    if obj == NO_OBJ {
+      return Ok(BigUint64Array::new(Vec::new()));
+    }
+    self.vm.gem_unmap_ops(obj).map(|ops| packed(&ops)).map_err(to_js)
+  }
+
+  /// Applies one packed op.
+  #[napi(catch_unwind)]
+  pub fn apply(&mut self, op: BigUint64Array) -> Result<()> {
+    let op = unpack_op(&op)?;
+    self.vm.apply(&op).map_err(to_js)
+  }
+
+  #[napi(catch_unwind)]
+  pub fn bind(&mut self, addr: BigInt, range: BigInt, obj: u32, offset: BigInt) -> Result<OpCountsRecord> {
+    let (a, r, o) = (u64_arg(&addr, "addr")?, u64_arg(&range, "range")?, u64_arg(&offset, "offset")?);
+    self.vm.bind(a, r, obj, o).map(counts).map_err(to_js)
+  }
+
+  #[napi(catch_unwind)]
+  pub fn unbind(&mut self, addr: BigInt, range: BigInt) -> Result<OpCountsRecord> {
+    let (a, r) = (u64_arg(&addr, "addr")?, u64_arg(&range, "range")?);
+    self.vm.unbind(a, r).map(counts).map_err(to_js)
+  }
+
+  #[napi(catch_unwind)]
+  pub fn take_warnings(&mut self) -> Vec<WarningRecord> {
+    self
+      .vm
+      .take_warnings()
+      .into_iter()
+      .map(|w| WarningRecord { kind: w.kind.name().into(), message: w.message, rule: w.kind.rule().into() })
+      .collect()
+  }
+
+  #[napi(catch_unwind)]
+  pub fn destroy(&mut self) -> Result<()> {
+    self.cursors.clear();
+    self.vm.destroy().map_err(to_js)
+  }
+}
+
+#[napi(object)]
+pub struct VmbindOptions {
+  pub seed: BigInt,
+  pub ops: BigInt,
+  pub window: BigInt,
+  pub max_pages: BigInt,
+  pub objects: BigInt,
+  pub map_percent: BigInt,
+  /// 'full', 'hash' or 'off'.
+  pub trace: String,
+}
+
+#[napi(object)]
+pub struct VmbindResult {
+  /// The trace lines (mode 'full' only).
+  pub trace: Option<String>,
+  /// The summary lines.
+  pub summary: String,
+  /// Nanoseconds spent in the request loop.
+  pub loop_ns: f64,
+}
+
+/// Replays the canonical workload entirely inside Rust: one boundary crossing
+/// per run.
+#[napi(catch_unwind)]
+pub fn vmbind_run(options: VmbindOptions) -> Result<VmbindResult> {
+  let params = Params {
+    seed: u64_arg(&options.seed, "seed")?,
+    ops: u64_arg(&options.ops, "ops")?,
+    window: u64_arg(&options.window, "window")?,
+    max_pages: u64_arg(&options.max_pages, "maxPages")?,
+    objects: u64_arg(&options.objects, "objects")?,
+    map_percent: u64_arg(&options.map_percent, "mapPercent")?,
+  };
+  let trace = match options.trace.as_str() {
+    "full" => Trace::Full,
+    "hash" => Trace::Hash,
+    "off" => Trace::Off,
+    other => return Err(einval(format!("trace must be 'full', 'hash' or 'off', not '{other}'"))),
+  };
+  let mut out = Vec::new();
+  let run = vmbind::run(&params, trace, &mut out).map_err(to_js)?;
+  Ok(VmbindResult {
+    trace: (trace == Trace::Full).then(|| String::from_utf8_lossy(&out).into_owned()),
+    summary: run.summary.render(),
+    loop_ns: run.loop_time.as_nanos() as f64,
+  })
+}
+
+/// Panics on purpose, to prove that a panic becomes a JavaScript error.
+#[napi(catch_unwind)]
+pub fn force_panic_for_test() {
+  panic!("drmsim: deliberate panic to test the boundary");
+}

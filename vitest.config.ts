@@ -1,0 +1,11 @@
+import { defineConfig } from 'vitest/config'
+
+export default defineConfig({
+  test: {
+    include: ['__test__/**/*.spec.ts'],
+    // Native addons are safest in forked workers (threads can crash on exit).
+    pool: 'forks',
+    testTimeout: 120_000,
+    reporters: process.env.CI ? ['dot'] : ['default'],
+  },
+})
