@@ -19,7 +19,7 @@ use crate::errno::{fail, Errno, Result};
 use crate::warning::{WarnKind, Warning};
 use rustc_hash::FxHashMap as HashMap;
 use std::cell::Cell;
-use tree::{Node, Tree, INTERNAL_FLAGS, LINKED, NIL};
+use tree::{Cold, Tree, INTERNAL_FLAGS, LINKED, NIL};
 
 /// Identifies one mapping: its start address and its insertion number.
 pub type VaKey = (u64, u64);
@@ -209,12 +209,12 @@ impl GpuVm {
   }
 
   pub fn get(&self, key: VaKey) -> Option<Va> {
-    self.tree.locate(key, NIL).map(|s| self.tree.node(s).va)
+    self.tree.locate(key, NIL).map(|s| self.public(s))
   }
 
   #[inline]
   fn va_at(&self, s: u32) -> Option<Va> {
-    (s != NIL).then(|| self.tree.node(s).va)
+    (s != NIL).then(|| self.public(s))
   }
 
   /// The leftmost node overlapping the inclusive interval `[first, last]`, as
@@ -236,9 +236,9 @@ impl GpuVm {
     let at = self.lower_bound_near((first, 0));
     let mut s = if at == NIL { self.tree.last() } else { self.tree.prev(at) };
     if s != NIL {
-      let p = self.tree.node(s).va.addr;
-      while s != NIL && self.tree.node(s).va.addr == p {
-        let va = self.tree.node(s).va;
+      let p = self.tree.addr(s);
+      while s != NIL && self.tree.addr(s) == p {
+        let va = self.public(s);
         if overlaps(&va) {
           return (Some(va), at);
         }
@@ -247,7 +247,7 @@ impl GpuVm {
     }
     let mut s = at;
     while s != NIL {
-      let va = self.tree.node(s).va;
+      let va = self.public(s);
       if va.addr > last {
         break;
       }
@@ -264,14 +264,14 @@ impl GpuVm {
   fn lower_bound_near(&self, key: VaKey) -> u32 {
     let f = self.finger.get();
     if self.tree.is_live(f) {
-      if self.tree.node(f).key() >= key {
+      if self.tree.key(f) >= key {
         let p = self.tree.prev(f);
-        if p == NIL || self.tree.node(p).key() < key {
+        if p == NIL || self.tree.key(p) < key {
           return f;
         }
       } else {
         let n = self.tree.next(f);
-        if n == NIL || self.tree.node(n).key() >= key {
+        if n == NIL || self.tree.key(n) >= key {
           return n;
         }
       }
@@ -400,7 +400,7 @@ impl GpuVm {
     self.next_seq += 1;
     self.finger.set(s);
     self.unlink_slot(s);
-    let va = &mut self.tree.node_mut(s).va;
+    let va = self.tree.cold_mut(s);
     va.range = piece.range;
     va.obj = piece.obj;
     va.offset = piece.offset;
@@ -411,7 +411,7 @@ impl GpuVm {
 
   /// A node's record without the internal flag bits.
   pub(crate) fn public(&self, s: u32) -> Va {
-    let mut va = self.tree.node(s).va;
+    let mut va = self.tree.va(s);
     va.flags &= !INTERNAL_FLAGS;
     va
   }
@@ -457,7 +457,7 @@ impl GpuVm {
   }
 
   pub(crate) fn link_slot(&mut self, s: u32) {
-    let va = self.tree.node(s).va;
+    let va = self.tree.va(s);
     if va.obj == NO_OBJ || va.flags & LINKED != 0 {
       return;
     }
@@ -469,10 +469,10 @@ impl GpuVm {
     }
     list.len += 1;
     if tail != NIL {
-      self.tree.node_mut(tail).gem_next = s;
+      self.tree.cold_mut(tail).gem_next = s;
     }
-    let node = self.tree.node_mut(s);
-    node.va.flags |= LINKED;
+    let node = self.tree.cold_mut(s);
+    node.flags |= LINKED;
     node.gem_prev = tail;
     node.gem_next = NIL;
   }
@@ -485,17 +485,17 @@ impl GpuVm {
   }
 
   fn unlink_slot(&mut self, s: u32) {
-    let Node { va, gem_prev, gem_next, .. } = *self.tree.node(s);
-    if va.flags & LINKED == 0 {
+    let Cold { obj, flags, gem_prev, gem_next, .. } = *self.tree.cold(s);
+    if flags & LINKED == 0 {
       return;
     }
     if gem_prev != NIL {
-      self.tree.node_mut(gem_prev).gem_next = gem_next;
+      self.tree.cold_mut(gem_prev).gem_next = gem_next;
     }
     if gem_next != NIL {
-      self.tree.node_mut(gem_next).gem_prev = gem_prev;
+      self.tree.cold_mut(gem_next).gem_prev = gem_prev;
     }
-    if let Some(list) = self.gem.get_mut(&va.obj) {
+    if let Some(list) = self.gem.get_mut(&obj) {
       if list.head == s {
         list.head = gem_next;
       }
@@ -504,17 +504,17 @@ impl GpuVm {
       }
       list.len -= 1;
       if list.len == 0 {
-        self.gem.remove(&va.obj);
+        self.gem.remove(&obj);
       }
     }
-    let node = self.tree.node_mut(s);
-    node.va.flags &= !LINKED;
+    let node = self.tree.cold_mut(s);
+    node.flags &= !LINKED;
     node.gem_prev = NIL;
     node.gem_next = NIL;
   }
 
   pub fn is_linked(&self, key: VaKey) -> bool {
-    self.tree.locate(key, NIL).is_some_and(|s| self.tree.node(s).va.flags & LINKED != 0)
+    self.tree.locate(key, NIL).is_some_and(|s| self.tree.cold(s).flags & LINKED != 0)
   }
 
   /// The mappings linked to `obj`, in link order.
@@ -523,7 +523,7 @@ impl GpuVm {
     let mut s = self.gem.get(&obj).map_or(NIL, |l| l.head);
     while s != NIL {
       out.push(self.public(s));
-      s = self.tree.node(s).gem_next;
+      s = self.tree.cold(s).gem_next;
     }
     out
   }
@@ -531,7 +531,7 @@ impl GpuVm {
   /// `drm_gpuva_invalidate`: sets or clears the invalidated flag.
   pub fn set_invalidated(&mut self, key: VaKey, invalidated: bool) -> Result<()> {
     let s = self.lookup(&Self::key_ref(key))?;
-    let flags = &mut self.tree.node_mut(s).va.flags;
+    let flags = &mut self.tree.cold_mut(s).flags;
     if invalidated {
       *flags |= VA_INVALIDATED;
     } else {
