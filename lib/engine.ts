@@ -48,6 +48,8 @@ export interface OpCounts {
 /** A split/merge walk in progress; each step is computed against the tree as it is then. */
 export interface CursorCore {
   step(): OpRecord | undefined
+  /** Abandons the walk early (frees what the engine holds for it). */
+  close?(): void
 }
 
 export interface VmCreateOptions {

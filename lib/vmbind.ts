@@ -193,6 +193,8 @@ export interface VmbindResult {
   summary: VmbindSummary
   /** What `drmsim vmbind` prints: the trace lines (in 'full' mode), then the summary. */
   text: string
+  /** Nanoseconds spent in the request loop (no summary hashing). */
+  loopNs: number
 }
 
 const hex16 = (n: bigint): string => n.toString(16).padStart(16, '0')
@@ -228,6 +230,7 @@ export function runVmbind(core: VmCore, params: VmbindParams, mode: TraceMode): 
   }
   const counts = { map: 0, remap: 0, unmap: 0 }
   let i = 0
+  const started = process.hrtime.bigint()
   for (const req of requests(params)) {
     emit(requestLine(i++, req))
     const cursor =
@@ -238,6 +241,7 @@ export function runVmbind(core: VmCore, params: VmbindParams, mode: TraceMode): 
       if (op.kind !== 'prefetch') counts[op.kind]++
     }
   }
+  const loopNs = Number(process.hrtime.bigint() - started)
   const summary: VmbindSummary = {
     requests: params.ops,
     ...counts,
@@ -246,5 +250,5 @@ export function runVmbind(core: VmCore, params: VmbindParams, mode: TraceMode): 
   }
   if (mode !== 'off') summary.traceHash = hash.value
   const text = (mode === 'full' ? trace.map((l) => l + '\n').join('') : '') + renderSummary(summary)
-  return { trace, summary, text }
+  return { trace, summary, text, loopNs }
 }

@@ -80,7 +80,7 @@ pub struct OpCountsRecord {
 }
 
 /// Words per packed op:
-/// `[kind | keep<<4 | has_prev<<5 | has_next<<6, va.seq, va.addr, va.range,
+/// `[kind | keep<<4 | has_prev<<5 | has_next<<6 | va.flags<<32, va.seq, va.addr, va.range,
 ///   va.obj, va.offset, a.addr, a.range, a.obj, a.offset, b.addr, b.range,
 ///   b.obj, b.offset]`, where kind is 0 map, 1 remap, 2 unmap, 3 prefetch,
 /// `a` is the new mapping of a MAP or the prev piece of a REMAP, and `b` the
@@ -90,6 +90,7 @@ pub const OP_WORDS: usize = 14;
 fn pack_op(out: &mut Vec<u64>, op: &Op) {
   let mut w = [0u64; OP_WORDS];
   let put_va = |w: &mut [u64; OP_WORDS], va: &Va| {
+    w[0] |= u64::from(va.flags) << 32;
     w[1] = va.seq;
     w[2] = va.addr;
     w[3] = va.range;
@@ -134,17 +135,34 @@ fn unpack_op(w: &[u64]) -> Result<Op> {
   }
   let obj = |v: u64| u32::try_from(v).map_err(|_| einval("object id out of range".into()));
   let va = || -> Result<Va> {
-    Ok(Va { seq: w[1], addr: w[2], range: w[3], obj: obj(w[4])?, offset: w[5], flags: 0 })
+    Ok(Va {
+      seq: w[1],
+      addr: w[2],
+      range: w[3],
+      obj: obj(w[4])?,
+      offset: w[5],
+      flags: 0,
+      slot: u32::MAX,
+    })
   };
   let map = |at: usize| -> Result<OpMap> {
-    Ok(OpMap { addr: w[at], range: w[at + 1], obj: obj(w[at + 2])?, offset: w[at + 3] })
+    Ok(OpMap {
+      addr: w[at],
+      range: w[at + 1],
+      obj: obj(w[at + 2])?,
+      offset: w[at + 3],
+    })
   };
   let keep = w[0] & (1 << 4) != 0;
   Ok(match w[0] & 0xf {
     0 => Op::Map(map(6)?),
     1 => Op::Remap(OpRemap {
       prev: if w[0] & (1 << 5) != 0 { Some(map(6)?) } else { None },
-      next: if w[0] & (1 << 6) != 0 { Some(map(10)?) } else { None },
+      next: if w[0] & (1 << 6) != 0 {
+        Some(map(10)?)
+      } else {
+        None
+      },
       unmap: OpUnmap { va: va()?, keep },
     }),
     2 => Op::Unmap(OpUnmap { va: va()?, keep }),
@@ -184,7 +202,11 @@ impl NativeVm {
 }
 
 fn counts(c: drmsim_core::gpuvm::OpCounts) -> OpCountsRecord {
-  OpCountsRecord { map: c.map as f64, remap: c.remap as f64, unmap: c.unmap as f64 }
+  OpCountsRecord {
+    map: c.map as f64,
+    remap: c.remap as f64,
+    unmap: c.unmap as f64,
+  }
 }
 
 #[napi]
@@ -201,8 +223,17 @@ impl NativeVm {
       (Some(o), Some(r)) => Some((u64_arg(&o, "reserve.offset")?, u64_arg(&r, "reserve.range")?)),
       _ => None,
     };
-    let vm = GpuVm::new(&name, u64_arg(&start, "start")?, u64_arg(&range, "range")?, reserve);
-    Ok(NativeVm { vm, cursors: HashMap::new(), next_cursor: 1 })
+    let vm = GpuVm::new(
+      &name,
+      u64_arg(&start, "start")?,
+      u64_arg(&range, "range")?,
+      reserve,
+    );
+    Ok(NativeVm {
+      vm,
+      cursors: HashMap::new(),
+      next_cursor: 1,
+    })
   }
 
   #[napi(getter)]
@@ -217,7 +248,11 @@ impl NativeVm {
 
   #[napi(catch_unwind)]
   pub fn insert(&mut self, addr: BigInt, range: BigInt, obj: u32, offset: BigInt) -> Result<VaRecord> {
-    let (a, r, o) = (u64_arg(&addr, "addr")?, u64_arg(&range, "range")?, u64_arg(&offset, "offset")?);
+    let (a, r, o) = (
+      u64_arg(&addr, "addr")?,
+      u64_arg(&range, "range")?,
+      u64_arg(&offset, "offset")?,
+    );
     self.vm.insert(a, r, obj, o).map(va_record).map_err(to_js)
   }
 
@@ -243,13 +278,23 @@ impl NativeVm {
   #[napi(catch_unwind)]
   pub fn find(&self, addr: BigInt, range: BigInt) -> Result<Option<VaRecord>> {
     self.vm.alive().map_err(to_js)?;
-    Ok(self.vm.find(u64_arg(&addr, "addr")?, u64_arg(&range, "range")?).map(va_record))
+    Ok(
+      self
+        .vm
+        .find(u64_arg(&addr, "addr")?, u64_arg(&range, "range")?)
+        .map(va_record),
+    )
   }
 
   #[napi(catch_unwind)]
   pub fn find_first(&self, addr: BigInt, range: BigInt) -> Result<Option<VaRecord>> {
     self.vm.alive().map_err(to_js)?;
-    Ok(self.vm.find_first(u64_arg(&addr, "addr")?, u64_arg(&range, "range")?).map(va_record))
+    Ok(
+      self
+        .vm
+        .find_first(u64_arg(&addr, "addr")?, u64_arg(&range, "range")?)
+        .map(va_record),
+    )
   }
 
   #[napi(catch_unwind)]
@@ -267,13 +312,21 @@ impl NativeVm {
   #[napi(catch_unwind)]
   pub fn interval_empty(&self, addr: BigInt, range: BigInt) -> Result<bool> {
     self.vm.alive().map_err(to_js)?;
-    Ok(self.vm.interval_empty(u64_arg(&addr, "addr")?, u64_arg(&range, "range")?))
+    Ok(
+      self
+        .vm
+        .interval_empty(u64_arg(&addr, "addr")?, u64_arg(&range, "range")?),
+    )
   }
 
   #[napi(catch_unwind)]
   pub fn range_valid(&mut self, addr: BigInt, range: BigInt) -> Result<bool> {
     self.vm.alive().map_err(to_js)?;
-    Ok(self.vm.range_valid(u64_arg(&addr, "addr")?, u64_arg(&range, "range")?))
+    Ok(
+      self
+        .vm
+        .range_valid(u64_arg(&addr, "addr")?, u64_arg(&range, "range")?),
+    )
   }
 
   #[napi(catch_unwind)]
@@ -329,7 +382,11 @@ impl NativeVm {
   /// Opens a split/merge walk for a map request; returns its cursor id.
   #[napi(catch_unwind)]
   pub fn sm_map(&mut self, addr: BigInt, range: BigInt, obj: u32, offset: BigInt) -> Result<u32> {
-    let (a, r, o) = (u64_arg(&addr, "addr")?, u64_arg(&range, "range")?, u64_arg(&offset, "offset")?);
+    let (a, r, o) = (
+      u64_arg(&addr, "addr")?,
+      u64_arg(&range, "range")?,
+      u64_arg(&offset, "offset")?,
+    );
     let cursor = self.vm.sm_map(a, r, obj, o).map_err(to_js)?;
     Ok(self.open(cursor))
   }
@@ -364,9 +421,23 @@ impl NativeVm {
   }
 
   #[napi(catch_unwind)]
-  pub fn sm_map_ops(&mut self, addr: BigInt, range: BigInt, obj: u32, offset: BigInt) -> Result<BigUint64Array> {
-    let (a, r, o) = (u64_arg(&addr, "addr")?, u64_arg(&range, "range")?, u64_arg(&offset, "offset")?);
-    self.vm.sm_map_ops(a, r, obj, o).map(|ops| packed(&ops)).map_err(to_js)
+  pub fn sm_map_ops(
+    &mut self,
+    addr: BigInt,
+    range: BigInt,
+    obj: u32,
+    offset: BigInt,
+  ) -> Result<BigUint64Array> {
+    let (a, r, o) = (
+      u64_arg(&addr, "addr")?,
+      u64_arg(&range, "range")?,
+      u64_arg(&offset, "offset")?,
+    );
+    self
+      .vm
+      .sm_map_ops(a, r, obj, o)
+      .map(|ops| packed(&ops))
+      .map_err(to_js)
   }
 
   #[napi(catch_unwind)]
@@ -398,7 +469,11 @@ impl NativeVm {
 
   #[napi(catch_unwind)]
   pub fn bind(&mut self, addr: BigInt, range: BigInt, obj: u32, offset: BigInt) -> Result<OpCountsRecord> {
-    let (a, r, o) = (u64_arg(&addr, "addr")?, u64_arg(&range, "range")?, u64_arg(&offset, "offset")?);
+    let (a, r, o) = (
+      u64_arg(&addr, "addr")?,
+      u64_arg(&range, "range")?,
+      u64_arg(&offset, "offset")?,
+    );
     self.vm.bind(a, r, obj, o).map(counts).map_err(to_js)
   }
 
@@ -414,7 +489,11 @@ impl NativeVm {
       .vm
       .take_warnings()
       .into_iter()
-      .map(|w| WarningRecord { kind: w.kind.name().into(), message: w.message, rule: w.kind.rule().into() })
+      .map(|w| WarningRecord {
+        kind: w.kind.name().into(),
+        message: w.message,
+        rule: w.kind.rule().into(),
+      })
       .collect()
   }
 
@@ -463,7 +542,11 @@ pub fn vmbind_run(options: VmbindOptions) -> Result<VmbindResult> {
     "full" => Trace::Full,
     "hash" => Trace::Hash,
     "off" => Trace::Off,
-    other => return Err(einval(format!("trace must be 'full', 'hash' or 'off', not '{other}'"))),
+    other => {
+      return Err(einval(format!(
+        "trace must be 'full', 'hash' or 'off', not '{other}'"
+      )))
+    }
   };
   let mut out = Vec::new();
   let run = vmbind::run(&params, trace, &mut out).map_err(to_js)?;

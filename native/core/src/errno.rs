@@ -35,7 +35,10 @@ pub struct Error {
 
 impl Error {
   pub fn new(errno: Errno, message: impl Into<String>) -> Self {
-    Error { errno, message: message.into() }
+    Error {
+      errno,
+      message: message.into(),
+    }
   }
 }
 

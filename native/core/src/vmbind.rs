@@ -27,7 +27,14 @@ pub struct Params {
 
 impl Default for Params {
   fn default() -> Self {
-    Params { seed: 1, ops: 100_000, window: 1 << 20, max_pages: 64, objects: 1024, map_percent: 70 }
+    Params {
+      seed: 1,
+      ops: 100_000,
+      window: 1 << 20,
+      max_pages: 64,
+      objects: 1024,
+      map_percent: 70,
+    }
   }
 }
 
@@ -103,7 +110,11 @@ pub struct Requests {
 
 impl Requests {
   pub fn new(params: Params) -> Self {
-    Requests { rng: SplitMix64::new(params.seed), params, left: params.ops }
+    Requests {
+      rng: SplitMix64::new(params.seed),
+      params,
+      left: params.ops,
+    }
   }
 }
 
@@ -123,7 +134,12 @@ impl Iterator for Requests {
     Some(if is_map {
       let obj = 1 + self.rng.below(p.objects) as u32;
       let offset = self.rng.below(256) * PAGE_SIZE;
-      Request::Map(OpMap { addr, range, obj, offset })
+      Request::Map(OpMap {
+        addr,
+        range,
+        obj,
+        offset,
+      })
     } else {
       Request::Unmap { addr, range }
     })
@@ -169,7 +185,11 @@ pub enum Trace {
 pub fn request_line(out: &mut Vec<u8>, i: u64, req: &Request) {
   match req {
     Request::Map(m) => {
-      let _ = writeln!(out, "req {i} map {:#x} {:#x} {:#x} {:#x}", m.addr, m.range, m.obj, m.offset);
+      let _ = writeln!(
+        out,
+        "req {i} map {:#x} {:#x} {:#x} {:#x}",
+        m.addr, m.range, m.obj, m.offset
+      );
     }
     Request::Unmap { addr, range } => {
       let _ = writeln!(out, "req {i} unmap {addr:#x} {range:#x}");
@@ -183,7 +203,11 @@ pub fn op_line(out: &mut Vec<u8>, op: &Op) {
     None => "-".to_string(),
   };
   let _ = match op {
-    Op::Map(m) => writeln!(out, "op map {:#x} {:#x} {:#x} {:#x}", m.addr, m.range, m.obj, m.offset),
+    Op::Map(m) => writeln!(
+      out,
+      "op map {:#x} {:#x} {:#x} {:#x}",
+      m.addr, m.range, m.obj, m.offset
+    ),
     Op::Remap(r) => writeln!(
       out,
       "op remap {:#x} {:#x} keep={} prev={} next={}",
@@ -212,7 +236,11 @@ pub fn state_hash(vm: &GpuVm) -> u64 {
   let mut line = Vec::with_capacity(80);
   for va in vm.iter().filter(|va| !va.is_kernel_node()) {
     line.clear();
-    let _ = writeln!(line, "{:#x} {:#x} {:#x} {:#x}", va.addr, va.range, va.obj, va.offset);
+    let _ = writeln!(
+      line,
+      "{:#x} {:#x} {:#x} {:#x}",
+      va.addr, va.range, va.obj, va.offset
+    );
     h.update(&line);
   }
   h.0
@@ -273,7 +301,11 @@ pub fn run(params: &Params, trace: Trace, out: &mut Vec<u8>) -> Result<Run> {
     trace_hash: (trace != Trace::Off).then_some(hash.0),
     state_hash: state_hash(&vm),
   };
-  Ok(Run { summary, vm, loop_time })
+  Ok(Run {
+    summary,
+    vm,
+    loop_time,
+  })
 }
 
 #[cfg(test)]
@@ -301,18 +333,42 @@ mod tests {
 
   #[test]
   fn golden_trace_seed1_2000() {
-    let Some(want) = golden("vmbind-seed1-ops2000.trace") else { return };
-    assert_eq!(output(Params { ops: 2000, ..Params::default() }, Trace::Full), want);
+    let Some(want) = golden("vmbind-seed1-ops2000.trace") else {
+      return;
+    };
+    assert_eq!(
+      output(
+        Params {
+          ops: 2000,
+          ..Params::default()
+        },
+        Trace::Full
+      ),
+      want
+    );
   }
 
   #[test]
   fn golden_summaries() {
     let cases = [
       ("vmbind-seed1-ops100000.summary", Params::default()),
-      ("vmbind-seed2-ops100000.summary", Params { seed: 2, ..Params::default() }),
+      (
+        "vmbind-seed2-ops100000.summary",
+        Params {
+          seed: 2,
+          ..Params::default()
+        },
+      ),
       (
         "vmbind-seed9-w4096-l16-k4-p60-ops200000.summary",
-        Params { seed: 9, ops: 200_000, window: 4096, max_pages: 16, objects: 4, map_percent: 60 },
+        Params {
+          seed: 9,
+          ops: 200_000,
+          window: 4096,
+          max_pages: 16,
+          objects: 4,
+          map_percent: 60,
+        },
       ),
     ];
     for (name, params) in cases {
@@ -324,12 +380,27 @@ mod tests {
   #[test]
   fn bad_params_are_einval() {
     for p in [
-      Params { window: 0, ..Params::default() },
-      Params { max_pages: 0, ..Params::default() },
-      Params { objects: 0, ..Params::default() },
-      Params { map_percent: 101, ..Params::default() },
+      Params {
+        window: 0,
+        ..Params::default()
+      },
+      Params {
+        max_pages: 0,
+        ..Params::default()
+      },
+      Params {
+        objects: 0,
+        ..Params::default()
+      },
+      Params {
+        map_percent: 101,
+        ..Params::default()
+      },
     ] {
-      assert_eq!(run(&p, Trace::Off, &mut Vec::new()).err().unwrap().errno, Errno::EINVAL);
+      assert_eq!(
+        run(&p, Trace::Off, &mut Vec::new()).err().unwrap().errno,
+        Errno::EINVAL
+      );
     }
   }
 }

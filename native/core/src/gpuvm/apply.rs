@@ -67,7 +67,10 @@ impl GpuVm {
     }
     if let [Some(p), Some(n)] = pieces {
       if p.addr + p.range > n.addr {
-        return fail(Errno::EINVAL, "remap pieces overlap or are out of order".to_string());
+        return fail(
+          Errno::EINVAL,
+          "remap pieces overlap or are out of order".to_string(),
+        );
       }
     }
     // The pieces lie inside the old mapping, so nothing else can overlap
@@ -101,7 +104,10 @@ impl GpuVm {
       Some(cur) if cur.range == va.range && cur.obj == va.obj && cur.offset == va.offset => Ok(()),
       _ => fail(
         Errno::EINVAL,
-        format!("the step names a mapping [{:#x}, +{:#x}) that is not in the VA space", va.addr, va.range),
+        format!(
+          "the step names a mapping [{:#x}, +{:#x}) that is not in the VA space",
+          va.addr, va.range
+        ),
       ),
     }
   }

@@ -99,7 +99,11 @@ impl GpuVm {
   /// recorded, not refused, as in the kernel.
   pub fn new(name: &str, start: u64, range: u64, reserve: Option<(u64, u64)>) -> GpuVm {
     let mut vm = GpuVm {
-      name: if name.is_empty() { "unknown".into() } else { name.into() },
+      name: if name.is_empty() {
+        "unknown".into()
+      } else {
+        name.into()
+      },
       mm_start: start,
       mm_range: range,
       kernel: None,
@@ -114,7 +118,15 @@ impl GpuVm {
     if let Some((addr, krange)) = reserve.filter(|r| r.1 != 0) {
       vm.kernel = Some((addr, krange));
       if !vm.check_overflow(addr, krange) {
-        let va = Va { addr, range: krange, obj: NO_OBJ, offset: 0, seq: KERNEL_SEQ, flags: 0, slot: 0 };
+        let va = Va {
+          addr,
+          range: krange,
+          obj: NO_OBJ,
+          offset: 0,
+          seq: KERNEL_SEQ,
+          flags: 0,
+          slot: 0,
+        };
         vm.tree.insert(va);
       }
     }
@@ -193,7 +205,9 @@ impl GpuVm {
   }
 
   fn touches_kernel_node(&self, addr: u64, end: u64) -> bool {
-    self.kernel.is_some_and(|(kstart, krange)| addr < kstart.wrapping_add(krange) && kstart < end)
+    self
+      .kernel
+      .is_some_and(|(kstart, krange)| addr < kstart.wrapping_add(krange) && kstart < end)
   }
 
   fn check_range(&mut self, addr: u64, range: u64) -> Result<()> {
@@ -234,7 +248,11 @@ impl GpuVm {
     // One descent: the first node at or after `first`; the nodes before it
     // are reached by stepping back.
     let at = self.lower_bound_near((first, 0));
-    let mut s = if at == NIL { self.tree.last() } else { self.tree.prev(at) };
+    let mut s = if at == NIL {
+      self.tree.last()
+    } else {
+      self.tree.prev(at)
+    };
     if s != NIL {
       let p = self.tree.addr(s);
       while s != NIL && self.tree.addr(s) == p {
@@ -287,7 +305,9 @@ impl GpuVm {
 
   /// `drm_gpuva_find`: the node at exactly `addr` with exactly `range`.
   pub fn find(&self, addr: u64, range: u64) -> Option<Va> {
-    self.find_first(addr, range).filter(|va| va.addr == addr && va.range == range)
+    self
+      .find_first(addr, range)
+      .filter(|va| va.addr == addr && va.range == range)
   }
 
   /// `drm_gpuva_find_prev`: the first node overlapping `[start-1, start]`.
@@ -375,7 +395,15 @@ impl GpuVm {
 
   fn new_va(&mut self, addr: u64, range: u64, obj: ObjId, offset: u64) -> Va {
     self.next_seq += 1;
-    Va { addr, range, obj, offset, seq: self.next_seq - 1, flags: 0, slot: NIL }
+    Va {
+      addr,
+      range,
+      obj,
+      offset,
+      seq: self.next_seq - 1,
+      flags: 0,
+      slot: NIL,
+    }
   }
 
   /// Inserts a node the caller knows to be free of overlaps.
@@ -420,12 +448,23 @@ impl GpuVm {
     self.alive()?;
     match self.tree.locate(va.key(), va.slot) {
       Some(s) => Ok(s),
-      None => fail(Errno::EINVAL, format!("no mapping {:#x} (#{}) in this VA space", va.addr, va.seq)),
+      None => fail(
+        Errno::EINVAL,
+        format!("no mapping {:#x} (#{}) in this VA space", va.addr, va.seq),
+      ),
     }
   }
 
   fn key_ref(key: VaKey) -> Va {
-    Va { addr: key.0, range: 0, obj: NO_OBJ, offset: 0, seq: key.1, flags: 0, slot: NIL }
+    Va {
+      addr: key.0,
+      range: 0,
+      obj: NO_OBJ,
+      offset: 0,
+      seq: key.1,
+      flags: 0,
+      slot: NIL,
+    }
   }
 
   /// `drm_gpuva_remove`. The kernel node is refused with a warning, as the
@@ -439,7 +478,10 @@ impl GpuVm {
     let s = self.lookup(va)?;
     let va = self.public(s);
     if va.is_kernel_node() {
-      self.warn(WarnKind::KernelNodeRemove, "Can't destroy kernel reserved node.".into());
+      self.warn(
+        WarnKind::KernelNodeRemove,
+        "Can't destroy kernel reserved node.".into(),
+      );
       return Ok(va);
     }
     self.unlink_slot(s);
@@ -461,7 +503,11 @@ impl GpuVm {
     if va.obj == NO_OBJ || va.flags & LINKED != 0 {
       return;
     }
-    let list = self.gem.entry(va.obj).or_insert(GemList { head: NIL, tail: NIL, len: 0 });
+    let list = self.gem.entry(va.obj).or_insert(GemList {
+      head: NIL,
+      tail: NIL,
+      len: 0,
+    });
     let tail = list.tail;
     list.tail = s;
     if tail == NIL {
@@ -485,7 +531,13 @@ impl GpuVm {
   }
 
   fn unlink_slot(&mut self, s: u32) {
-    let Cold { obj, flags, gem_prev, gem_next, .. } = *self.tree.cold(s);
+    let Cold {
+      obj,
+      flags,
+      gem_prev,
+      gem_next,
+      ..
+    } = *self.tree.cold(s);
     if flags & LINKED == 0 {
       return;
     }
@@ -514,7 +566,10 @@ impl GpuVm {
   }
 
   pub fn is_linked(&self, key: VaKey) -> bool {
-    self.tree.locate(key, NIL).is_some_and(|s| self.tree.cold(s).flags & LINKED != 0)
+    self
+      .tree
+      .locate(key, NIL)
+      .is_some_and(|s| self.tree.cold(s).flags & LINKED != 0)
   }
 
   /// The mappings linked to `obj`, in link order.

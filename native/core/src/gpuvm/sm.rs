@@ -74,30 +74,71 @@ impl SmCursor {
 /// with it. `keep` holds when the old mapping is the same object at an offset
 /// consistent with the request, so it continues the new mapping physically.
 fn split_for_map(va: &Va, req: &OpMap, req_end: u64) -> (Op, bool) {
-  let Va { addr, range, obj, offset, .. } = *va;
+  let Va {
+    addr,
+    range,
+    obj,
+    offset,
+    ..
+  } = *va;
   let end = va.end();
   let same_obj = obj != NO_OBJ && obj == req.obj;
   let unmap = |keep| OpUnmap { va: *va, keep };
-  let piece = |addr, range, offset| OpMap { addr, range, obj, offset };
+  let piece = |addr, range, offset| OpMap {
+    addr,
+    range,
+    obj,
+    offset,
+  };
   if addr == req.addr {
     let keep = same_obj && offset == req.offset;
     if end > req_end {
-      let next = piece(req_end, range.wrapping_sub(req.range), offset.wrapping_add(req.range));
-      return (Op::Remap(OpRemap { prev: None, next: Some(next), unmap: unmap(keep) }), true);
+      let next = piece(
+        req_end,
+        range.wrapping_sub(req.range),
+        offset.wrapping_add(req.range),
+      );
+      return (
+        Op::Remap(OpRemap {
+          prev: None,
+          next: Some(next),
+          unmap: unmap(keep),
+        }),
+        true,
+      );
     }
     (Op::Unmap(unmap(keep)), end == req_end)
   } else if addr < req.addr {
     let head = req.addr - addr;
     let keep = same_obj && offset.wrapping_add(head) == req.offset;
     let prev = Some(piece(addr, head, offset));
-    let next = (end > req_end)
-      .then(|| piece(req_end, end - req_end, offset.wrapping_add(head).wrapping_add(req.range)));
-    (Op::Remap(OpRemap { prev, next, unmap: unmap(keep) }), end >= req_end)
+    let next = (end > req_end).then(|| {
+      piece(
+        req_end,
+        end - req_end,
+        offset.wrapping_add(head).wrapping_add(req.range),
+      )
+    });
+    (
+      Op::Remap(OpRemap {
+        prev,
+        next,
+        unmap: unmap(keep),
+      }),
+      end >= req_end,
+    )
   } else {
     let keep = same_obj && offset == req.offset.wrapping_add(addr - req.addr);
     if end > req_end {
       let next = piece(req_end, end - req_end, offset.wrapping_add(req_end - addr));
-      return (Op::Remap(OpRemap { prev: None, next: Some(next), unmap: unmap(keep) }), true);
+      return (
+        Op::Remap(OpRemap {
+          prev: None,
+          next: Some(next),
+          unmap: unmap(keep),
+        }),
+        true,
+      );
     }
     (Op::Unmap(unmap(keep)), end == req_end)
   }
@@ -129,18 +170,39 @@ fn split_for_unmap(va: &Va, req_addr: u64, req_end: u64) -> Op {
 impl GpuVm {
   /// Starts `sm_map` for a new mapping. EINVAL when the range is not valid.
   pub fn sm_map(&mut self, addr: u64, range: u64, obj: ObjId, offset: u64) -> Result<SmCursor> {
-    self.cursor(SmKind::Map, OpMap { addr, range, obj, offset })
+    self.cursor(
+      SmKind::Map,
+      OpMap {
+        addr,
+        range,
+        obj,
+        offset,
+      },
+    )
   }
 
   /// Starts `sm_unmap`. EINVAL when the range is not valid.
   pub fn sm_unmap(&mut self, addr: u64, range: u64) -> Result<SmCursor> {
-    self.cursor(SmKind::Unmap, OpMap { addr, range, obj: NO_OBJ, offset: 0 })
+    self.cursor(
+      SmKind::Unmap,
+      OpMap {
+        addr,
+        range,
+        obj: NO_OBJ,
+        offset: 0,
+      },
+    )
   }
 
   fn cursor(&mut self, kind: SmKind, req: OpMap) -> Result<SmCursor> {
     self.alive()?;
     self.check_range(req.addr, req.range)?;
-    Ok(SmCursor { kind, req, end: req.addr.wrapping_add(req.range), state: State::Start })
+    Ok(SmCursor {
+      kind,
+      req,
+      end: req.addr.wrapping_add(req.range),
+      state: State::Start,
+    })
   }
 
   /// The whole step list of a cursor, without changing the VA space
@@ -164,13 +226,24 @@ impl GpuVm {
   /// not skipped.
   pub fn prefetch_ops(&self, addr: u64, range: u64) -> Result<Vec<Op>> {
     self.alive()?;
-    Ok(self.iter_range(addr, addr.wrapping_add(range)).map(Op::Prefetch).collect())
+    Ok(
+      self
+        .iter_range(addr, addr.wrapping_add(range))
+        .map(Op::Prefetch)
+        .collect(),
+    )
   }
 
   /// `gem_unmap_ops_create`: one UNMAP per mapping linked to `obj`, in link
   /// order.
   pub fn gem_unmap_ops(&self, obj: ObjId) -> Result<Vec<Op>> {
     self.alive()?;
-    Ok(self.gem_vas(obj).into_iter().map(|va| Op::Unmap(OpUnmap { va, keep: false })).collect())
+    Ok(
+      self
+        .gem_vas(obj)
+        .into_iter()
+        .map(|va| Op::Unmap(OpUnmap { va, keep: false }))
+        .collect(),
+    )
   }
 }

@@ -11,7 +11,10 @@ fn placeholder() {
 
 #[test]
 fn treap_stays_balanced_under_the_workload() {
-  let params = crate::vmbind::Params { ops: 100_000, ..Default::default() };
+  let params = crate::vmbind::Params {
+    ops: 100_000,
+    ..Default::default()
+  };
   let run = crate::vmbind::run(&params, crate::vmbind::Trace::Off, &mut Vec::new()).unwrap();
   let (avg, max) = run.vm.tree.depth_stats();
   let n = run.vm.len() as f64;

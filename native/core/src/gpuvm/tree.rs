@@ -70,7 +70,15 @@ pub(crate) struct Tree {
 
 impl Tree {
   pub fn new() -> Tree {
-    Tree { hot: Vec::new(), cold: Vec::new(), free: Vec::new(), root: NIL, head: NIL, tail: NIL, len: 0 }
+    Tree {
+      hot: Vec::new(),
+      cold: Vec::new(),
+      free: Vec::new(),
+      root: NIL,
+      head: NIL,
+      tail: NIL,
+      len: 0,
+    }
   }
 
   pub fn len(&self) -> usize {
@@ -97,7 +105,9 @@ impl Tree {
   #[inline]
   fn cmp_key(&self, s: u32, key: (u64, u64)) -> std::cmp::Ordering {
     let addr = self.hot[s as usize].addr;
-    addr.cmp(&key.0).then_with(|| self.cold[s as usize].seq.cmp(&key.1))
+    addr
+      .cmp(&key.0)
+      .then_with(|| self.cold[s as usize].seq.cmp(&key.1))
   }
 
   #[inline]
@@ -221,7 +231,11 @@ impl Tree {
   /// Adds a node right before `at` (at the end when `at` is NIL); the caller
   /// guarantees that this keeps key order.
   fn insert_before(&mut self, va: Va, at: u32) -> u32 {
-    let hot = Hot { addr: va.addr, left: NIL, right: NIL };
+    let hot = Hot {
+      addr: va.addr,
+      left: NIL,
+      right: NIL,
+    };
     let cold = Cold {
       seq: va.seq,
       range: va.range,
@@ -315,7 +329,11 @@ impl Tree {
       NIL => self.tail = lprev,
       n => self.cold[n as usize].lprev = lprev,
     }
-    self.hot[s as usize] = Hot { addr: 0, left: NIL, right: NIL };
+    self.hot[s as usize] = Hot {
+      addr: 0,
+      left: NIL,
+      right: NIL,
+    };
     let c = self.cold_mut(s);
     c.flags = 0;
     c.parent = NIL;

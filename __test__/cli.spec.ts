@@ -1,0 +1,71 @@
+// The drmsim command line, run as a user runs it (the built dist/lib/cli.js).
+import { spawnSync } from 'node:child_process'
+import { existsSync, readFileSync } from 'node:fs'
+import path from 'node:path'
+import { describe, expect, it } from 'vitest'
+
+const root = path.resolve(__dirname, '..')
+const bin = path.join(root, JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')).bin)
+const golden = path.resolve(root, '../shared/golden/vmbind-seed1-ops2000.trace')
+
+function drmsim(...args: string[]) {
+  const r = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', maxBuffer: 1 << 28 })
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr }
+}
+
+describe('drmsim vmbind', () => {
+  it.skipIf(!existsSync(golden)).each(['native', 'reference'])('--trace on the %s engine prints the golden trace', (engine) => {
+    const r = drmsim('vmbind', '--seed', '1', '--ops', '2000', '--trace', '--engine', engine)
+    expect(r.code).toBe(0)
+    expect(r.stdout).toBe(readFileSync(golden, 'utf8'))
+  })
+
+  it('--json prints one object with numbers and hashes', () => {
+    const r = drmsim('vmbind', '--ops', '2000', '--json')
+    expect(r.code).toBe(0)
+    expect(JSON.parse(r.stdout)).toEqual({
+      engine: 'native',
+      requests: 2000,
+      ops: { map: 1411, remap: 54, unmap: 12 },
+      mappings: 1412,
+      traceFnv1a64: 'a596e01a03b525eb',
+      stateFnv1a64: '63a7a7e45c0ccbd6',
+    })
+  })
+
+  it('--bench prints the summary without the trace hash, and the time per request', () => {
+    const r = drmsim('vmbind', '--ops', '2000', '--bench', '--engine', 'reference')
+    expect(r.code).toBe(0)
+    expect(r.stdout).toMatch(/^requests 2000\nops map=1411 remap=54 unmap=12\nmappings 1412\nstate_fnv1a64 63a7a7e45c0ccbd6\nbench_ns_per_request \d+(\.\d)?\n$/)
+  })
+
+  it.each([
+    [['vmbind', '--ops', '-1'], /--ops/],
+    [['vmbind', '--ops', '1.5'], /--ops/],
+    [['vmbind', '--window', '0'], /--window/],
+    [['vmbind', '--map-percent', '101'], /--map-percent/],
+    [['vmbind', '--seed', '18446744073709551616'], /--seed/],
+    [['vmbind', '--engine', 'gpu'], /--engine/],
+    [['vmbind', '--trace', '--bench'], /exclude/],
+    [['frobnicate'], /unknown command/],
+  ])('bad usage %j exits 2 and says why', (args, why) => {
+    const r = drmsim(...args)
+    expect(r.code).toBe(2)
+    expect(r.stderr).toMatch(why)
+    expect(r.stdout).toBe('')
+  })
+
+  it('a window above the VA space exits 1 with the errno', () => {
+    const r = drmsim('vmbind', '--window', String(2 ** 40))
+    expect(r.code).toBe(1)
+    expect(r.stderr).toMatch(/EINVAL: vmbind: window/)
+  })
+
+  it('--help describes every option', () => {
+    const r = drmsim('vmbind', '--help')
+    expect(r.code).toBe(0)
+    for (const opt of ['--seed', '--ops', '--window', '--max-pages', '--objects', '--map-percent', '--trace', '--engine', '--bench', '--json']) {
+      expect(r.stdout).toContain(opt)
+    }
+  })
+})

@@ -1,0 +1,459 @@
+/**
+ * A GPU VA space (`drm_gpuva_manager`, today's `drm_gpuvm`): the public API
+ * over either engine. It validates every argument (u64 bigints, handles that
+ * belong here), turns engine records into `Va` and `GemObject` handles, and
+ * keeps the warnings the kernel would WARN about.
+ */
+import type { CursorCore, EngineName, MapRecord, OpRecord, VaRecord, VmCore } from './engine.js'
+import { createCore, resolveEngine } from './engines.js'
+import { DrmError, DrmWarning, type Warning } from './errors.js'
+import { GemObject } from './gem.js'
+import { OpList, type MapOp, type Op, type OpCounts, type OpMap, type RemapOp, type UnmapOp } from './ops.js'
+import { describe, u64 } from './u64.js'
+import { Va } from './va.js'
+
+export interface GpuVmOptions {
+  /** Shown in messages; "unknown" when empty, as in the kernel. */
+  name?: string
+  /** First address of the VA space (default 0). */
+  start?: bigint
+  /** Size of the VA space. */
+  range: bigint
+  /** The kernel-reserved node, if any. */
+  reserve?: { offset: bigint; range: bigint } | null
+  /** 'native' (default, or DRMSIM_ENGINE) or 'reference'. */
+  engine?: EngineName
+  /** Throw a DrmWarning where the kernel would WARN, instead of recording it. */
+  strict?: boolean
+}
+
+/** A mapping to create: `obj` null or absent makes a sparse/null mapping. */
+export interface MapRequest {
+  addr: bigint
+  range: bigint
+  obj?: GemObject | null
+  offset?: bigint
+}
+
+/**
+ * Step callbacks for `smMap` / `smUnmap` (`struct drm_gpuva_fn_ops`). Each
+ * may apply its step at once (`vm.apply(op)`), as drivers do; throwing stops
+ * the walk, and the steps already applied stay applied.
+ */
+export interface StepCallbacks {
+  map?(op: MapOp, vm: GpuVm): void
+  remap?(op: RemapOp, vm: GpuVm): void
+  unmap?(op: UnmapOp, vm: GpuVm): void
+}
+
+export type { OpCounts }
+
+export class GpuVm implements Disposable, Iterable<Va> {
+  readonly engine: EngineName
+  readonly name: string
+  readonly start: bigint
+  readonly range: bigint
+  readonly strict: boolean
+  readonly #core: VmCore
+  /** Objects this VA space has seen, to turn ids back into handles. */
+  readonly #objects = new Map<number, GemObject>()
+  readonly #warnings: Warning[] = []
+  #walking = false
+
+  constructor(options: GpuVmOptions) {
+    if (typeof options !== 'object' || options === null) {
+      throw new DrmError('EINVAL', `GpuVm options must be an object, got ${describe(options)}`)
+    }
+    const name = options.name ?? ''
+    if (typeof name !== 'string') throw new DrmError('EINVAL', `name must be a string, got ${describe(name)}`)
+    this.start = u64(options.start ?? 0n, 'start')
+    this.range = u64(options.range, 'range')
+    const reserve = options.reserve
+      ? { offset: u64(options.reserve.offset, 'reserve.offset'), range: u64(options.reserve.range, 'reserve.range') }
+      : undefined
+    this.strict = options.strict === true
+    this.engine = resolveEngine(options.engine)
+    this.#core = createCore(this.engine, { name, start: this.start, range: this.range, reserve })
+    this.name = this.#core.name
+    this.#sync()
+  }
+
+  /** Warnings recorded so far (kernel WARNs), oldest first. */
+  get warnings(): readonly Warning[] {
+    return this.#warnings
+  }
+
+  /** Returns and forgets the recorded warnings. */
+  takeWarnings(): Warning[] {
+    return this.#warnings.splice(0)
+  }
+
+  get destroyed(): boolean {
+    return this.#core.destroyed
+  }
+
+  /** Mappings in the VA space, the kernel-reserved node not counted. */
+  get mappingCount(): number {
+    return this.#run(() => this.#core.count() - (this.#core.kernelNode() ? 1 : 0))
+  }
+
+  get kernelNode(): Va | undefined {
+    return this.#run(() => this.#maybeVa(this.#core.kernelNode()))
+  }
+
+  /** `drm_gpuva_insert`: EINVAL for a range outside the space or on the kernel node, EEXIST on overlap. */
+  insert(request: MapRequest): Va {
+    const m = this.#request(request)
+    return this.#run(() => this.#va(this.#core.insert(m.addr, m.range, m.obj, m.offset)))
+  }
+
+  /** `drm_gpuva_remove` (and unlink). The kernel node is refused with a warning. */
+  remove(va: Va): void {
+    const key = this.#own(va)
+    this.#run(() => this.#core.remove(key.addr, key.seq))
+  }
+
+  /** `drm_gpuva_find`: the mapping at exactly this address and range. */
+  find(addr: bigint, range: bigint): Va | undefined {
+    const [a, r] = [u64(addr, 'addr'), u64(range, 'range')]
+    return this.#run(() => this.#maybeVa(this.#core.find(a, r)))
+  }
+
+  /** `drm_gpuva_find_first`: the first node overlapping [addr, addr+range), kernel node included. */
+  findFirst(addr: bigint, range: bigint): Va | undefined {
+    const [a, r] = [u64(addr, 'addr'), u64(range, 'range')]
+    return this.#run(() => this.#maybeVa(this.#core.findFirst(a, r)))
+  }
+
+  /** `drm_gpuva_find_prev`: the node overlapping [start-1, start] (not always adjacent, as in the kernel). */
+  findPrev(start: bigint): Va | undefined {
+    const s = u64(start, 'start')
+    return this.#run(() => this.#maybeVa(this.#core.findPrev(s)))
+  }
+
+  /** `drm_gpuva_find_next`: the node overlapping [end, end+1] (not always adjacent, as in the kernel). */
+  findNext(end: bigint): Va | undefined {
+    const e = u64(end, 'end')
+    return this.#run(() => this.#maybeVa(this.#core.findNext(e)))
+  }
+
+  /** `drm_gpuva_interval_empty`; the kernel node counts as occupied. */
+  intervalEmpty(addr: bigint, range: bigint): boolean {
+    const [a, r] = [u64(addr, 'addr'), u64(range, 'range')]
+    return this.#run(() => this.#core.intervalEmpty(a, r))
+  }
+
+  /** `drm_gpuva_range_valid`: inside the space, no overflow, clear of the kernel node. */
+  rangeValid(addr: bigint, range: bigint): boolean {
+    const [a, r] = [u64(addr, 'addr'), u64(range, 'range')]
+    return this.#run(() => this.#core.rangeValid(a, r))
+  }
+
+  /** Every node in address order, the kernel node included (`drm_gpuvm_for_each_va`). */
+  *vas(): IterableIterator<Va> {
+    for (const rec of this.#run(() => this.#core.list())) yield this.#va(rec)
+  }
+
+  [Symbol.iterator](): Iterator<Va> {
+    return this.vas()
+  }
+
+  /** `drm_gpuvm_for_each_va_range`: nodes from the first overlapping [start, end) while they start below end. */
+  *vasInRange(start: bigint, end: bigint): IterableIterator<Va> {
+    const [s, e] = [u64(start, 'start'), u64(end, 'end')]
+    for (const rec of this.#run(() => this.#core.listRange(s, e))) yield this.#va(rec)
+  }
+
+  /** `drm_gpuva_link`: adds the mapping to its object's list (no-op without an object). */
+  link(va: Va): void {
+    const key = this.#own(va)
+    this.#run(() => this.#core.link(key.addr, key.seq))
+  }
+
+  /** `drm_gpuva_unlink`. */
+  unlink(va: Va): void {
+    const key = this.#own(va)
+    this.#run(() => this.#core.unlink(key.addr, key.seq))
+  }
+
+  isLinked(va: Va): boolean {
+    const key = this.#own(va)
+    return this.#run(() => this.#core.isLinked(key.addr, key.seq))
+  }
+
+  /** The mappings of this space linked to `obj`, in link order. */
+  gemVas(obj: GemObject): Va[] {
+    const id = this.#objectId(obj, 'obj')
+    return this.#run(() => this.#core.gemVas(id).map((rec) => this.#va(rec)))
+  }
+
+  /** `drm_gpuva_invalidate`. */
+  invalidate(va: Va, invalidated = true): void {
+    const key = this.#own(va)
+    this.#run(() => this.#core.setInvalidated(key.addr, key.seq, invalidated === true))
+  }
+
+  isInvalidated(va: Va): boolean {
+    const key = this.#own(va)
+    const rec = this.#run(() => this.#core.get(key.addr, key.seq))
+    if (!rec) throw new DrmError('EINVAL', `${va} is no longer in VA space '${this.name}'`)
+    return (rec.flags & 1) !== 0
+  }
+
+  /** Whether `va` is (still) a node of this VA space. */
+  contains(va: Va): boolean {
+    return va instanceof Va && va.vm === this && this.#run(() => this.#core.get(va.addr, va.seq)) !== undefined
+  }
+
+  /**
+   * `drm_gpuvm_sm_map` with step callbacks. EINVAL when a callback is missing
+   * or the range is invalid; a throwing callback stops the walk.
+   */
+  smMap(request: MapRequest, steps: StepCallbacks): void {
+    if (!steps || typeof steps.map !== 'function' || typeof steps.remap !== 'function' || typeof steps.unmap !== 'function') {
+      throw new DrmError('EINVAL', 'smMap needs map, remap and unmap step callbacks')
+    }
+    for (const op of this.mapSteps(request)) this.#dispatch(op, steps)
+  }
+
+  /** `drm_gpuvm_sm_unmap` with step callbacks (remap and unmap needed). */
+  smUnmap(addr: bigint, range: bigint, steps: StepCallbacks): void {
+    if (!steps || typeof steps.remap !== 'function' || typeof steps.unmap !== 'function') {
+      throw new DrmError('EINVAL', 'smUnmap needs remap and unmap step callbacks')
+    }
+    for (const op of this.unmapSteps(addr, range)) this.#dispatch(op, steps)
+  }
+
+  /**
+   * The steps of a map request, one at a time, each computed against the VA
+   * space as it is when asked for: apply a step before taking the next, as
+   * step callbacks would.
+   */
+  mapSteps(request: MapRequest): IterableIterator<Op> {
+    const m = this.#request(request)
+    return this.#walk(() => this.#core.smMap(m.addr, m.range, m.obj, m.offset))
+  }
+
+  /** The steps of an unmap request, one at a time (see `mapSteps`). */
+  unmapSteps(addr: bigint, range: bigint): IterableIterator<Op> {
+    const [a, r] = [u64(addr, 'addr'), u64(range, 'range')]
+    return this.#walk(() => this.#core.smUnmap(a, r))
+  }
+
+  /** `drm_gpuvm_sm_map_ops_create`: the whole step list, the VA space unchanged. */
+  smMapOps(request: MapRequest): OpList {
+    const m = this.#request(request)
+    return this.#opList(() => this.#core.smMapOps(m.addr, m.range, m.obj, m.offset))
+  }
+
+  /** `drm_gpuvm_sm_unmap_ops_create`. */
+  smUnmapOps(addr: bigint, range: bigint): OpList {
+    const [a, r] = [u64(addr, 'addr'), u64(range, 'range')]
+    return this.#opList(() => this.#core.smUnmapOps(a, r))
+  }
+
+  /** `drm_gpuvm_prefetch_ops_create`: a PREFETCH per node in the range (unvalidated, kernel node included). */
+  prefetchOps(addr: bigint, range: bigint): OpList {
+    const [a, r] = [u64(addr, 'addr'), u64(range, 'range')]
+    return this.#opList(() => this.#core.prefetchOps(a, r))
+  }
+
+  /** `drm_gpuvm_bo_unmap_ops_create`: an UNMAP per mapping linked to `obj`, in link order. */
+  gemUnmapOps(obj: GemObject): OpList {
+    const id = this.#objectId(obj, 'obj')
+    return this.#opList(() => this.#core.gemUnmapOps(id))
+  }
+
+  /**
+   * Applies one step: MAP inserts and links the new mapping (`drm_gpuva_map`
+   * + link), REMAP replaces the mapping by its pieces, UNMAP unlinks and
+   * removes it. A step that does not fit the VA space is refused (EINVAL /
+   * EEXIST) with nothing changed.
+   */
+  apply(op: Op): void {
+    const rec = this.#opRecord(op)
+    this.#run(() => this.#core.apply(rec))
+  }
+
+  /** Applies steps in order; stops at the first that fails (earlier ones stay applied). */
+  applyAll(ops: Iterable<Op>): void {
+    for (const op of ops) this.apply(op)
+  }
+
+  /** Plans a map request and applies it step by step. */
+  bind(request: MapRequest): OpCounts {
+    const m = this.#request(request)
+    this.#idle()
+    const c = this.#run(() => this.#core.bind(m.addr, m.range, m.obj, m.offset))
+    return { ...c, prefetch: 0 }
+  }
+
+  /** Plans an unmap request and applies it step by step. */
+  unbind(addr: bigint, range: bigint): OpCounts {
+    const [a, r] = [u64(addr, 'addr'), u64(range, 'range')]
+    this.#idle()
+    const c = this.#run(() => this.#core.unbind(a, r))
+    return { ...c, prefetch: 0 }
+  }
+
+  /**
+   * `drm_gpuva_manager_destroy`: removes the kernel node and warns when
+   * mappings remain. Any later use throws EINVAL.
+   */
+  destroy(): void {
+    this.#idle()
+    this.#run(() => this.#core.destroy())
+  }
+
+  [Symbol.dispose](): void {
+    if (!this.destroyed) this.destroy()
+  }
+
+  toString(): string {
+    return `GpuVm '${this.name}' [0x${this.start.toString(16)}, +0x${this.range.toString(16)}) (${this.engine})`
+  }
+
+  // --- plumbing -------------------------------------------------------------
+
+  /** Runs an engine call, then collects the warnings it recorded (even when it threw). */
+  #run<T>(call: () => T): T {
+    try {
+      return call()
+    } finally {
+      this.#sync()
+    }
+  }
+
+  #sync(): void {
+    const fresh = this.#core.takeWarnings()
+    if (fresh.length === 0) return
+    this.#warnings.push(...fresh)
+    if (this.strict) throw new DrmWarning(fresh[0])
+  }
+
+  /** Re-entering the split/merge engine from inside a walk is refused, as the kernel forbids it. */
+  #idle(): void {
+    if (this.#walking) {
+      throw new DrmError('EBUSY', `a split/merge walk is in progress on VA space '${this.name}'`)
+    }
+  }
+
+  *#walk(open: () => CursorCore): IterableIterator<Op> {
+    this.#idle()
+    const cursor = this.#run(open)
+    this.#walking = true
+    try {
+      for (let rec = this.#run(() => cursor.step()); rec; rec = this.#run(() => cursor.step())) {
+        yield this.#op(rec)
+      }
+    } finally {
+      this.#walking = false
+      cursor.close?.()
+    }
+  }
+
+  #dispatch(op: Op, steps: StepCallbacks): void {
+    if (op.kind === 'map') steps.map!(op, this)
+    else if (op.kind === 'remap') steps.remap!(op, this)
+    else if (op.kind === 'unmap') steps.unmap!(op, this)
+  }
+
+  #opList(make: () => OpRecord[]): OpList {
+    this.#idle()
+    return new OpList(this.#run(make).map((rec) => this.#op(rec)))
+  }
+
+  #request(request: MapRequest): MapRecord {
+    if (typeof request !== 'object' || request === null) {
+      throw new DrmError('EINVAL', `a map request must be an object, got ${describe(request)}`)
+    }
+    return {
+      addr: u64(request.addr, 'addr'),
+      range: u64(request.range, 'range'),
+      obj: request.obj == null ? 0 : this.#objectId(request.obj, 'obj'),
+      offset: u64(request.offset ?? 0n, 'offset'),
+    }
+  }
+
+  #objectId(obj: unknown, what: string): number {
+    if (!(obj instanceof GemObject)) throw new DrmError('EINVAL', `${what} must be a GemObject, got ${describe(obj)}`)
+    this.#objects.set(obj.id, obj)
+    return obj.id
+  }
+
+  #object(id: number): GemObject | null {
+    if (id === 0) return null
+    const obj = this.#objects.get(id) ?? GemObject.byId(id)
+    if (!obj) throw new DrmError('EINVAL', `GEM object ${id} is unknown to VA space '${this.name}'`)
+    return obj
+  }
+
+  #own(va: unknown): Va {
+    if (!(va instanceof Va)) throw new DrmError('EINVAL', `expected a Va, got ${describe(va)}`)
+    if (va.vm !== this) throw new DrmError('EINVAL', `${va} belongs to VA space '${va.vm.name}', not '${this.name}'`)
+    return va
+  }
+
+  #va(rec: VaRecord): Va {
+    return new Va(this, rec.addr, rec.range, this.#object(rec.obj), rec.offset, rec.seq)
+  }
+
+  #maybeVa(rec: VaRecord | undefined): Va | undefined {
+    return rec ? this.#va(rec) : undefined
+  }
+
+  #opMap(m: MapRecord): OpMap {
+    return { addr: m.addr, range: m.range, obj: this.#object(m.obj), offset: m.offset }
+  }
+
+  #op(rec: OpRecord): Op {
+    switch (rec.kind) {
+      case 'map':
+        return { kind: 'map', map: this.#opMap(rec.map) }
+      case 'remap':
+        return {
+          kind: 'remap',
+          prev: rec.prev && this.#opMap(rec.prev),
+          next: rec.next && this.#opMap(rec.next),
+          unmap: { va: this.#va(rec.va), keep: rec.keep },
+        }
+      case 'unmap':
+        return { kind: 'unmap', va: this.#va(rec.va), keep: rec.keep }
+      case 'prefetch':
+        return { kind: 'prefetch', va: this.#va(rec.va) }
+    }
+  }
+
+  #vaRecord(va: unknown): VaRecord {
+    const v = this.#own(va)
+    return { addr: v.addr, range: v.range, obj: v.obj?.id ?? 0, offset: v.offset, seq: v.seq, flags: 0 }
+  }
+
+  #mapRecord(m: unknown, what: string): MapRecord {
+    if (typeof m !== 'object' || m === null) throw new DrmError('EINVAL', `${what} must be an object, got ${describe(m)}`)
+    return this.#request(m as MapRequest)
+  }
+
+  #opRecord(op: unknown): OpRecord {
+    if (typeof op !== 'object' || op === null) throw new DrmError('EINVAL', `an op must be an object, got ${describe(op)}`)
+    const o = op as Op
+    switch (o.kind) {
+      case 'map':
+        return { kind: 'map', map: this.#mapRecord(o.map, 'map') }
+      case 'remap':
+        return {
+          kind: 'remap',
+          prev: o.prev ? this.#mapRecord(o.prev, 'prev') : null,
+          next: o.next ? this.#mapRecord(o.next, 'next') : null,
+          va: this.#vaRecord(o.unmap?.va),
+          keep: o.unmap?.keep === true,
+        }
+      case 'unmap':
+        return { kind: 'unmap', va: this.#vaRecord(o.va), keep: o.keep === true }
+      case 'prefetch':
+        return { kind: 'prefetch', va: this.#vaRecord(o.va) }
+      default:
+        throw new DrmError('EINVAL', `unknown op kind ${describe((o as { kind?: unknown }).kind)}`)
+    }
+  }
+}

@@ -1,0 +1,27 @@
+/**
+ * drmsim: a simulator of the Linux kernel's DRM GPU memory-management stack.
+ *
+ * - `GpuVm`: the GPU VA space and its split/merge engine (seed 004).
+ * - `GemObject`: the buffers mappings are backed by.
+ * - `runVmbind`: the canonical bind/unbind workload, on either engine.
+ */
+export { GpuVm, type GpuVmOptions, type MapRequest, type StepCallbacks } from './gpuvm.js'
+export { Va } from './va.js'
+export { GemObject, type GemObjectOptions } from './gem.js'
+export {
+  OpList,
+  type Op,
+  type OpCounts,
+  type OpMap,
+  type OpUnmap,
+  type MapOp,
+  type RemapOp,
+  type UnmapOp,
+  type PrefetchOp,
+} from './ops.js'
+export { DrmError, DrmWarning, type Errno, type Warning } from './errors.js'
+export type { EngineName } from './engine.js'
+export { defaultEngine, nativeAvailable } from './engines.js'
+export { vmbind, type VmbindOptions, type VmbindOutput } from './vmbind-run.js'
+export { defaultParams as vmbindDefaults, type VmbindParams, type TraceMode } from './vmbind.js'
+export { U64_MAX } from './u64.js'

@@ -1,0 +1,337 @@
+/**
+ * The native engine: `VmCore` over the napi-rs binding class `NativeVm`
+ * (native/napi/lib.rs). This layer only converts: bigints and records pass
+ * through, op lists are decoded from the packed form (`OP_WORDS` in lib.rs),
+ * steps to apply are encoded back to it, and binding errors become DrmError.
+ * Every rule of the VA space lives in the Rust core.
+ */
+
+import { existsSync } from 'node:fs'
+import path from 'node:path'
+import type { NativeVm } from '../../index.js'
+import type {
+  CursorCore,
+  MapRecord,
+  OpCounts,
+  OpRecord,
+  VaRecord,
+  VmCore,
+  VmCreateOptions,
+  WarningRecord,
+} from '../engine.js'
+import { DrmError } from '../errors.js'
+
+type Binding = typeof import('../../index.js')
+
+let binding: Binding | undefined
+
+/**
+ * The loader napi-rs generated at the package root, required once (lib/ and
+ * its compiled twin dist/ both sit right under the root).
+ */
+export function loadBinding(): Binding {
+  binding ??= require('../../index.js') as Binding
+  return binding
+}
+
+/** Words per packed op (`OP_WORDS` in native/napi/lib.rs). */
+const OP_WORDS = 14
+const KIND_MAP = 0n
+const KIND_REMAP = 1n
+const KIND_UNMAP = 2n
+const KIND_PREFETCH = 3n
+const KEEP = 1n << 4n
+const HAS_PREV = 1n << 5n
+const HAS_NEXT = 1n << 6n
+
+/** Runs a binding call, turning what it throws into a DrmError. */
+function call<T>(f: () => T): T {
+  try {
+    return f()
+  } catch (e) {
+    throw DrmError.from(e)
+  }
+}
+
+/** Walks abandoned before their end are closed in the binding when their cursor is collected. */
+const openWalks = new FinalizationRegistry<{ vm: NativeVm; id: number }>(({ vm, id }) => {
+  try {
+    vm.cursorClose(id)
+  } catch {
+    // Nothing to do: the walk is gone either way.
+  }
+})
+
+export class NativeVmCore implements VmCore {
+  readonly engine = 'native' as const
+  readonly name: string
+  readonly start: bigint
+  readonly range: bigint
+  readonly #vm: NativeVm
+
+  constructor(opts: VmCreateOptions) {
+    const { NativeVm } = loadBinding()
+    this.#vm = call(() => new NativeVm(opts.name, opts.start, opts.range, opts.reserve?.offset, opts.reserve?.range))
+    this.name = this.#vm.name
+    this.start = opts.start
+    this.range = opts.range
+  }
+
+  get destroyed(): boolean {
+    return this.#vm.destroyed
+  }
+
+  /** The error every engine method reports once the VA space is destroyed, for the calls the binding does not check. */
+  #alive(): void {
+    if (this.#vm.destroyed) throw new DrmError('EINVAL', `VA space '${this.name}' was destroyed`)
+  }
+
+  // ---- packed ops ---------------------------------------------------------
+
+  #decodeMap(w: BigUint64Array, at: number): MapRecord {
+    return { addr: w[at], range: w[at + 1], obj: Number(w[at + 2]), offset: w[at + 3] }
+  }
+
+  /** The mapping a step names; its flags ride in the high half of word 0. */
+  #decodeVa(w: BigUint64Array, at: number): VaRecord {
+    const flags = Number(w[at] >> 32n)
+    return { addr: w[at + 2], range: w[at + 3], obj: Number(w[at + 4]), offset: w[at + 5], seq: Number(w[at + 1]), flags }
+  }
+
+  #decodeOne(w: BigUint64Array, at: number): OpRecord {
+    const head = w[at]
+    const keep = (head & KEEP) !== 0n
+    switch (head & 0xfn) {
+      case KIND_MAP:
+        return { kind: 'map', map: this.#decodeMap(w, at + 6) }
+      case KIND_REMAP:
+        return {
+          kind: 'remap',
+          prev: (head & HAS_PREV) !== 0n ? this.#decodeMap(w, at + 6) : null,
+          next: (head & HAS_NEXT) !== 0n ? this.#decodeMap(w, at + 10) : null,
+          va: this.#decodeVa(w, at),
+          keep,
+        }
+      case KIND_UNMAP:
+        return { kind: 'unmap', va: this.#decodeVa(w, at), keep }
+      case KIND_PREFETCH:
+        return { kind: 'prefetch', va: this.#decodeVa(w, at) }
+      default:
+        throw new Error(`drmsim: unknown packed op kind ${head & 0xfn}`)
+    }
+  }
+
+  #decode(w: BigUint64Array): OpRecord[] {
+    const ops: OpRecord[] = []
+    for (let at = 0; at < w.length; at += OP_WORDS) ops.push(this.#decodeOne(w, at))
+    return ops
+  }
+
+  static #encode(op: OpRecord): BigUint64Array {
+    const w = new BigUint64Array(OP_WORDS)
+    const putVa = (va: VaRecord): void => {
+      w[1] = BigInt(va.seq)
+      w[2] = va.addr
+      w[3] = va.range
+      w[4] = BigInt(va.obj)
+      w[5] = va.offset
+    }
+    const putMap = (at: number, m: MapRecord): void => {
+      w[at] = m.addr
+      w[at + 1] = m.range
+      w[at + 2] = BigInt(m.obj)
+      w[at + 3] = m.offset
+    }
+    switch (op.kind) {
+      case 'map':
+        w[0] = KIND_MAP
+        putMap(6, op.map)
+        break
+      case 'remap':
+        w[0] = KIND_REMAP | (op.keep ? KEEP : 0n)
+        putVa(op.va)
+        if (op.prev !== null) {
+          w[0] |= HAS_PREV
+          putMap(6, op.prev)
+        }
+        if (op.next !== null) {
+          w[0] |= HAS_NEXT
+          putMap(10, op.next)
+        }
+        break
+      case 'unmap':
+        w[0] = KIND_UNMAP | (op.keep ? KEEP : 0n)
+        putVa(op.va)
+        break
+      case 'prefetch':
+        w[0] = KIND_PREFETCH
+        putVa(op.va)
+        break
+    }
+    return w
+  }
+
+  // ---- tree ---------------------------------------------------------------
+
+  insert(addr: bigint, range: bigint, obj: number, offset: bigint): VaRecord {
+    return call(() => this.#vm.insert(addr, range, obj, offset))
+  }
+
+  remove(addr: bigint, seq: number): VaRecord {
+    return call(() => this.#vm.remove(addr, seq))
+  }
+
+  get(addr: bigint, seq: number): VaRecord | undefined {
+    return call(() => this.#vm.get(addr, seq)) ?? undefined
+  }
+
+  kernelNode(): VaRecord | undefined {
+    return call(() => this.#vm.kernelNode()) ?? undefined
+  }
+
+  find(addr: bigint, range: bigint): VaRecord | undefined {
+    return call(() => this.#vm.find(addr, range)) ?? undefined
+  }
+
+  findFirst(addr: bigint, range: bigint): VaRecord | undefined {
+    return call(() => this.#vm.findFirst(addr, range)) ?? undefined
+  }
+
+  findPrev(start: bigint): VaRecord | undefined {
+    return call(() => this.#vm.findPrev(start)) ?? undefined
+  }
+
+  findNext(end: bigint): VaRecord | undefined {
+    return call(() => this.#vm.findNext(end)) ?? undefined
+  }
+
+  intervalEmpty(addr: bigint, range: bigint): boolean {
+    return call(() => this.#vm.intervalEmpty(addr, range))
+  }
+
+  rangeValid(addr: bigint, range: bigint): boolean {
+    return call(() => this.#vm.rangeValid(addr, range))
+  }
+
+  list(): VaRecord[] {
+    return call(() => this.#vm.list())
+  }
+
+  listRange(start: bigint, end: bigint): VaRecord[] {
+    return call(() => this.#vm.listRange(start, end))
+  }
+
+  count(): number {
+    return call(() => this.#vm.count())
+  }
+
+  // ---- GEM lists ----------------------------------------------------------
+
+  link(addr: bigint, seq: number): void {
+    call(() => this.#vm.link(addr, seq))
+  }
+
+  unlink(addr: bigint, seq: number): void {
+    call(() => this.#vm.unlink(addr, seq))
+  }
+
+  isLinked(addr: bigint, seq: number): boolean {
+    return call(() => this.#vm.isLinked(addr, seq))
+  }
+
+  gemVas(obj: number): VaRecord[] {
+    return call(() => this.#vm.gemVas(obj))
+  }
+
+  setInvalidated(addr: bigint, seq: number, invalidated: boolean): void {
+    call(() => this.#vm.setInvalidated(addr, seq, invalidated))
+  }
+
+  // ---- split/merge --------------------------------------------------------
+
+  smMap(addr: bigint, range: bigint, obj: number, offset: bigint): CursorCore {
+    return this.#cursor(call(() => this.#vm.smMap(addr, range, obj, offset)))
+  }
+
+  smUnmap(addr: bigint, range: bigint): CursorCore {
+    return this.#cursor(call(() => this.#vm.smUnmap(addr, range)))
+  }
+
+  /**
+   * The binding closes a walk when it hands out its end, or on `close()`;
+   * later steps are answered here, as the reference engine answers them.
+   */
+  #cursor(id: number): CursorCore {
+    const vm = this.#vm
+    let done = false
+    const token = {}
+    const end = (): void => {
+      done = true
+      openWalks.unregister(token)
+    }
+    const cursor: CursorCore = {
+      step: (): OpRecord | undefined => {
+        if (done) {
+          this.#alive()
+          return undefined
+        }
+        const w = call(() => vm.cursorStep(id))
+        if (w === null) {
+          end()
+          return undefined
+        }
+        return this.#decodeOne(w, 0)
+      },
+      close: (): void => {
+        if (done) return
+        end()
+        call(() => vm.cursorClose(id))
+      },
+    }
+    openWalks.register(cursor, { vm, id }, token)
+    return cursor
+  }
+
+  smMapOps(addr: bigint, range: bigint, obj: number, offset: bigint): OpRecord[] {
+    return this.#decode(call(() => this.#vm.smMapOps(addr, range, obj, offset)))
+  }
+
+  smUnmapOps(addr: bigint, range: bigint): OpRecord[] {
+    return this.#decode(call(() => this.#vm.smUnmapOps(addr, range)))
+  }
+
+  prefetchOps(addr: bigint, range: bigint): OpRecord[] {
+    return this.#decode(call(() => this.#vm.prefetchOps(addr, range)))
+  }
+
+  gemUnmapOps(obj: number): OpRecord[] {
+    // The binding answers object 0 without looking at the VA space.
+    this.#alive()
+    return this.#decode(call(() => this.#vm.gemUnmapOps(obj)))
+  }
+
+  apply(op: OpRecord): void {
+    // The binding reports a step naming a mapping of a destroyed VA space as a stale step.
+    this.#alive()
+    const w = NativeVmCore.#encode(op)
+    call(() => this.#vm.apply(w))
+  }
+
+  bind(addr: bigint, range: bigint, obj: number, offset: bigint): OpCounts {
+    return call(() => this.#vm.bind(addr, range, obj, offset))
+  }
+
+  unbind(addr: bigint, range: bigint): OpCounts {
+    return call(() => this.#vm.unbind(addr, range))
+  }
+
+  // ---- warnings and teardown ----------------------------------------------
+
+  takeWarnings(): WarningRecord[] {
+    return call(() => this.#vm.takeWarnings())
+  }
+
+  destroy(): void {
+    call(() => this.#vm.destroy())
+  }
+}

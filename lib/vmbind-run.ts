@@ -1,0 +1,70 @@
+/**
+ * `drmsim vmbind`: the canonical workload on a chosen engine. The native
+ * engine runs the whole workload inside Rust (one boundary crossing); the
+ * reference engine runs the same loop in TypeScript.
+ */
+import type { EngineName } from './engine.js'
+import { resolveEngine } from './engines.js'
+import { DrmError } from './errors.js'
+import { loadBinding } from './native/gpuvm.js'
+import { ReferenceVm } from './reference/gpuvm.js'
+import { defaultParams, runVmbind, validateParams, vmbindVmOptions, type TraceMode, type VmbindParams } from './vmbind.js'
+
+export interface VmbindOptions extends Partial<VmbindParams> {
+  engine?: EngineName
+  /** 'full': trace and summary; 'hash' (default): the summary; 'off': no trace hash, for timing. */
+  trace?: TraceMode
+}
+
+export interface VmbindOutput {
+  engine: EngineName
+  /** The trace lines, each ending in a newline ('full' mode only, else ''). */
+  trace: string
+  /** The summary lines, each ending in a newline. */
+  summary: string
+  /** Nanoseconds in the request loop. */
+  loopNs: number
+  params: VmbindParams
+}
+
+export function vmbind(options: VmbindOptions = {}): VmbindOutput {
+  const params: VmbindParams = {
+    seed: options.seed ?? defaultParams.seed,
+    ops: options.ops ?? defaultParams.ops,
+    window: options.window ?? defaultParams.window,
+    maxPages: options.maxPages ?? defaultParams.maxPages,
+    objects: options.objects ?? defaultParams.objects,
+    mapPercent: options.mapPercent ?? defaultParams.mapPercent,
+  }
+  validateParams(params)
+  const trace = options.trace ?? 'hash'
+  if (trace !== 'full' && trace !== 'hash' && trace !== 'off') {
+    throw new DrmError('EINVAL', `trace must be 'full', 'hash' or 'off', not ${JSON.stringify(trace)}`)
+  }
+  const engine = resolveEngine(options.engine)
+  if (engine === 'native') {
+    const run = wrap(() =>
+      loadBinding().vmbindRun({
+        seed: params.seed,
+        ops: BigInt(params.ops),
+        window: BigInt(params.window),
+        maxPages: BigInt(params.maxPages),
+        objects: BigInt(params.objects),
+        mapPercent: BigInt(params.mapPercent),
+        trace,
+      }),
+    )
+    return { engine, trace: run.trace ?? '', summary: run.summary, loopNs: run.loopNs, params }
+  }
+  const run = runVmbind(new ReferenceVm(vmbindVmOptions()), params, trace)
+  const lines = run.trace.length ? run.trace.join('\n') + '\n' : ''
+  return { engine, trace: lines, summary: run.text.slice(lines.length), loopNs: run.loopNs, params }
+}
+
+function wrap<T>(call: () => T): T {
+  try {
+    return call()
+  } catch (err) {
+    throw DrmError.from(err)
+  }
+}
