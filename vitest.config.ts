@@ -6,6 +6,6 @@ export default defineConfig({
     // Native addons are safest in forked workers (threads can crash on exit).
     pool: 'forks',
     testTimeout: 120_000,
-    reporters: process.env.CI ? ['dot'] : ['default'],
+    reporters: ['default'],
   },
 })
