@@ -7,6 +7,8 @@
 
 #![deny(clippy::all)]
 
+mod device;
+
 use drmsim_core::gpuvm::{GpuVm, Op, OpMap, OpRemap, OpUnmap, SmCursor, Va, NO_OBJ};
 use drmsim_core::vmbind::{self, Params, Trace};
 use napi::bindgen_prelude::{BigInt, BigUint64Array};

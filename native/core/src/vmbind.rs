@@ -289,7 +289,7 @@ pub fn run(params: &Params, trace: Trace, out: &mut Vec<u8>) -> Result<Run> {
     let mut cursor = cursor;
     while let Some(op) = cursor.step(&vm) {
       emit(out, &mut scratch, &|b| op_line(b, &op));
-      vm.apply(&op)?;
+      vm.apply_own_step(&op)?;
       counts.add(&op);
     }
   }

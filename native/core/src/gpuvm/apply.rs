@@ -48,14 +48,16 @@ impl GpuVm {
   pub fn apply_remap(&mut self, op: &OpRemap) -> Result<()> {
     let old = op.unmap.va;
     self.same_as_tree(&old)?;
+    self.seq_room(2)?;
     if old.is_kernel_node() {
       self.remove_va(&old)?;
       return Ok(());
     }
     let pieces = [op.prev, op.next];
     for piece in pieces.iter().flatten() {
-      let inside = piece.range != 0 && piece.addr >= old.addr && piece.addr + piece.range <= old.end();
-      if !inside || piece.addr.checked_add(piece.range).is_none() {
+      let end = piece.addr.checked_add(piece.range);
+      let inside = piece.range != 0 && piece.addr >= old.addr && end.is_some_and(|e| e <= old.end());
+      if !inside {
         return fail(
           Errno::EINVAL,
           format!(
@@ -73,18 +75,8 @@ impl GpuVm {
         );
       }
     }
-    // The pieces lie inside the old mapping, so nothing else can overlap
-    // them; the first takes over the old node.
-    let mut pieces = pieces.iter().flatten();
-    match pieces.next() {
-      Some(first) => self.replace_with_piece(&old, first)?,
-      None => self.remove_va(&old)?,
-    };
-    for piece in pieces {
-      let va = self.insert_unchecked(piece.addr, piece.range, piece.obj, piece.offset);
-      self.link_slot(va.slot);
-    }
-    Ok(())
+    // The pieces lie inside the old mapping, so nothing else can overlap them.
+    self.apply_own_step(&Op::Remap(*op))
   }
 
   pub fn apply(&mut self, op: &Op) -> Result<()> {
@@ -112,13 +104,41 @@ impl GpuVm {
     }
   }
 
+  /// Applies a step this VA space's cursor has just produced: it names live
+  /// nodes by construction, so the checks `apply` makes for steps that come
+  /// from outside are skipped.
+  pub(crate) fn apply_own_step(&mut self, op: &Op) -> Result<()> {
+    match op {
+      Op::Map(m) => {
+        let va = self.insert_checked(m.addr, m.range, m.obj, m.offset)?;
+        self.link_slot(va.slot);
+      }
+      Op::Remap(r) => {
+        let mut pieces = [r.prev, r.next].into_iter().flatten();
+        match pieces.next() {
+          Some(first) => self.replace_with_piece(&r.unmap.va, &first)?,
+          None => self.remove_va(&r.unmap.va)?,
+        };
+        for piece in pieces {
+          let va = self.insert_unchecked(piece.addr, piece.range, piece.obj, piece.offset);
+          self.link_slot(va.slot);
+        }
+      }
+      Op::Unmap(u) => {
+        self.remove_va(&u.va)?;
+      }
+      Op::Prefetch(_) => {}
+    }
+    Ok(())
+  }
+
   /// Runs a cursor to the end, applying each step before computing the next.
   /// `on_step` sees each step before it is applied.
   pub fn run(&mut self, mut cursor: SmCursor, mut on_step: impl FnMut(&Op)) -> Result<OpCounts> {
     let mut counts = OpCounts::default();
     while let Some(op) = cursor.step(self) {
       on_step(&op);
-      self.apply(&op)?;
+      self.apply_own_step(&op)?;
       counts.add(&op);
     }
     Ok(counts)

@@ -372,6 +372,7 @@ impl GpuVm {
   /// overlaps a node (the kernel node included).
   pub fn insert(&mut self, addr: u64, range: u64, obj: ObjId, offset: u64) -> Result<Va> {
     self.alive()?;
+    self.seq_room(1)?;
     self.check_range(addr, range)?;
     self.insert_checked(addr, range, obj, offset)
   }
@@ -432,9 +433,21 @@ impl GpuVm {
     va.range = piece.range;
     va.obj = piece.obj;
     va.offset = piece.offset;
-    va.flags &= !VA_INVALIDATED;
+    va.set_flags(VA_INVALIDATED, false);
     self.link_slot(s);
     Ok(self.public(s))
+  }
+
+  /// Refuses work that could run out of insertion numbers (after 2^48
+  /// inserts; no simulation gets there, but nothing may wrap silently).
+  pub(crate) fn seq_room(&self, inserts: u64) -> Result<()> {
+    if self.next_seq + inserts > tree::SEQ_MAX {
+      return fail(
+        Errno::ENOSPC,
+        "this VA space has used up its 2^48 insertion numbers",
+      );
+    }
+    Ok(())
   }
 
   /// A node's record without the internal flag bits.
@@ -518,7 +531,7 @@ impl GpuVm {
       self.tree.cold_mut(tail).gem_next = s;
     }
     let node = self.tree.cold_mut(s);
-    node.flags |= LINKED;
+    node.set_flags(LINKED, true);
     node.gem_prev = tail;
     node.gem_next = NIL;
   }
@@ -533,12 +546,11 @@ impl GpuVm {
   fn unlink_slot(&mut self, s: u32) {
     let Cold {
       obj,
-      flags,
       gem_prev,
       gem_next,
       ..
     } = *self.tree.cold(s);
-    if flags & LINKED == 0 {
+    if self.tree.cold(s).flags() & LINKED == 0 {
       return;
     }
     if gem_prev != NIL {
@@ -560,7 +572,7 @@ impl GpuVm {
       }
     }
     let node = self.tree.cold_mut(s);
-    node.flags &= !LINKED;
+    node.set_flags(LINKED, false);
     node.gem_prev = NIL;
     node.gem_next = NIL;
   }
@@ -569,7 +581,7 @@ impl GpuVm {
     self
       .tree
       .locate(key, NIL)
-      .is_some_and(|s| self.tree.cold(s).flags & LINKED != 0)
+      .is_some_and(|s| self.tree.cold(s).flags() & LINKED != 0)
   }
 
   /// The mappings linked to `obj`, in link order.
@@ -586,12 +598,7 @@ impl GpuVm {
   /// `drm_gpuva_invalidate`: sets or clears the invalidated flag.
   pub fn set_invalidated(&mut self, key: VaKey, invalidated: bool) -> Result<()> {
     let s = self.lookup(&Self::key_ref(key))?;
-    let flags = &mut self.tree.cold_mut(s).flags;
-    if invalidated {
-      *flags |= VA_INVALIDATED;
-    } else {
-      *flags &= !VA_INVALIDATED;
-    }
+    self.tree.cold_mut(s).set_flags(VA_INVALIDATED, invalidated);
     Ok(())
   }
 

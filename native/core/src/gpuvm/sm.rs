@@ -196,6 +196,8 @@ impl GpuVm {
 
   fn cursor(&mut self, kind: SmKind, req: OpMap) -> Result<SmCursor> {
     self.alive()?;
+    // A walk inserts at most two pieces per remap (two remaps) and the map.
+    self.seq_room(5)?;
     self.check_range(req.addr, req.range)?;
     Ok(SmCursor {
       kind,

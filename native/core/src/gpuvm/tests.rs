@@ -12,7 +12,12 @@ fn vm() -> GpuVm {
 
 /// `a[0,2)n` in units of the seed's pictures.
 fn m(obj: ObjId, start: u64, end: u64, offset: u64) -> OpMap {
-  OpMap { addr: BASE + start * U, range: (end - start) * U, obj, offset: offset * U }
+  OpMap {
+    addr: BASE + start * U,
+    range: (end - start) * U,
+    obj,
+    offset: offset * U,
+  }
 }
 
 fn text(p: &OpMap) -> String {
@@ -21,11 +26,21 @@ fn text(p: &OpMap) -> String {
     B => "b",
     _ => "-",
   };
-  format!("{name}[{},{}){}", (p.addr - BASE) / U, (p.addr + p.range - BASE) / U, p.offset / U)
+  format!(
+    "{name}[{},{}){}",
+    (p.addr - BASE) / U,
+    (p.addr + p.range - BASE) / U,
+    p.offset / U
+  )
 }
 
 fn va_text(va: &Va) -> String {
-  text(&OpMap { addr: va.addr, range: va.range, obj: va.obj, offset: va.offset })
+  text(&OpMap {
+    addr: va.addr,
+    range: va.range,
+    obj: va.obj,
+    offset: va.offset,
+  })
 }
 
 fn op_text(op: &Op) -> String {
@@ -61,29 +76,87 @@ fn seed_004_split_merge_cases_as_the_code_behaves() {
   // (old mappings, request, expected steps); the seed's DOC differs from its
   // code for cases 1 (no step claimed) and 15 (offset n+2 claimed).
   let cases: Vec<(Vec<OpMap>, OpMap, Vec<&str>)> = vec![
-    (vec![m(A, 0, 1, N)], m(A, 0, 1, N), vec!["unmap a[0,1)16 keep=1", "map a[0,1)16"]),
-    (vec![m(A, 0, 1, N)], m(A, 0, 1, 64), vec!["unmap a[0,1)16 keep=0", "map a[0,1)64"]),
-    (vec![m(A, 0, 1, N)], m(B, 0, 1, N), vec!["unmap a[0,1)16 keep=0", "map b[0,1)16"]),
-    (vec![m(A, 0, 1, N)], m(A, 0, 2, N), vec!["unmap a[0,1)16 keep=1", "map a[0,2)16"]),
-    (vec![m(A, 0, 2, N)], m(B, 0, 1, 64), vec!["remap a[0,2)16 keep=0 prev=- next=a[1,2)17", "map b[0,1)64"]),
-    (vec![m(A, 0, 2, N)], m(A, 0, 1, N), vec!["remap a[0,2)16 keep=1 prev=- next=a[1,2)17", "map a[0,1)16"]),
-    (vec![m(A, 0, 2, N)], m(B, 1, 2, 64), vec!["remap a[0,2)16 keep=0 prev=a[0,1)16 next=-", "map b[1,2)64"]),
-    (vec![m(A, 0, 2, N)], m(A, 1, 2, N + 1), vec!["remap a[0,2)16 keep=1 prev=a[0,1)16 next=-", "map a[1,2)17"]),
-    (vec![m(A, 0, 2, N)], m(B, 1, 3, 64), vec!["remap a[0,2)16 keep=0 prev=a[0,1)16 next=-", "map b[1,3)64"]),
-    (vec![m(A, 0, 2, N)], m(A, 1, 3, N + 1), vec!["remap a[0,2)16 keep=1 prev=a[0,1)16 next=-", "map a[1,3)17"]),
+    (
+      vec![m(A, 0, 1, N)],
+      m(A, 0, 1, N),
+      vec!["unmap a[0,1)16 keep=1", "map a[0,1)16"],
+    ),
+    (
+      vec![m(A, 0, 1, N)],
+      m(A, 0, 1, 64),
+      vec!["unmap a[0,1)16 keep=0", "map a[0,1)64"],
+    ),
+    (
+      vec![m(A, 0, 1, N)],
+      m(B, 0, 1, N),
+      vec!["unmap a[0,1)16 keep=0", "map b[0,1)16"],
+    ),
+    (
+      vec![m(A, 0, 1, N)],
+      m(A, 0, 2, N),
+      vec!["unmap a[0,1)16 keep=1", "map a[0,2)16"],
+    ),
+    (
+      vec![m(A, 0, 2, N)],
+      m(B, 0, 1, 64),
+      vec!["remap a[0,2)16 keep=0 prev=- next=a[1,2)17", "map b[0,1)64"],
+    ),
+    (
+      vec![m(A, 0, 2, N)],
+      m(A, 0, 1, N),
+      vec!["remap a[0,2)16 keep=1 prev=- next=a[1,2)17", "map a[0,1)16"],
+    ),
+    (
+      vec![m(A, 0, 2, N)],
+      m(B, 1, 2, 64),
+      vec!["remap a[0,2)16 keep=0 prev=a[0,1)16 next=-", "map b[1,2)64"],
+    ),
+    (
+      vec![m(A, 0, 2, N)],
+      m(A, 1, 2, N + 1),
+      vec!["remap a[0,2)16 keep=1 prev=a[0,1)16 next=-", "map a[1,2)17"],
+    ),
+    (
+      vec![m(A, 0, 2, N)],
+      m(B, 1, 3, 64),
+      vec!["remap a[0,2)16 keep=0 prev=a[0,1)16 next=-", "map b[1,3)64"],
+    ),
+    (
+      vec![m(A, 0, 2, N)],
+      m(A, 1, 3, N + 1),
+      vec!["remap a[0,2)16 keep=1 prev=a[0,1)16 next=-", "map a[1,3)17"],
+    ),
     (
       vec![m(A, 0, 3, N)],
       m(B, 1, 2, 64),
-      vec!["remap a[0,3)16 keep=0 prev=a[0,1)16 next=a[2,3)18", "map b[1,2)64"],
+      vec![
+        "remap a[0,3)16 keep=0 prev=a[0,1)16 next=a[2,3)18",
+        "map b[1,2)64",
+      ],
     ),
     (
       vec![m(A, 0, 3, N)],
       m(A, 1, 2, N + 1),
-      vec!["remap a[0,3)16 keep=1 prev=a[0,1)16 next=a[2,3)18", "map a[1,2)17"],
+      vec![
+        "remap a[0,3)16 keep=1 prev=a[0,1)16 next=a[2,3)18",
+        "map a[1,2)17",
+      ],
     ),
-    (vec![m(A, 1, 2, N + 1)], m(A, 0, 2, N), vec!["unmap a[1,2)17 keep=1", "map a[0,2)16"]),
-    (vec![m(A, 1, 2, N + 1)], m(A, 0, 3, N), vec!["unmap a[1,2)17 keep=1", "map a[0,3)16"]),
-    (vec![m(A, 1, 3, N)], m(B, 0, 2, 64), vec!["remap a[1,3)16 keep=0 prev=- next=a[2,3)17", "map b[0,2)64"]),
+    (
+      vec![m(A, 1, 2, N + 1)],
+      m(A, 0, 2, N),
+      vec!["unmap a[1,2)17 keep=1", "map a[0,2)16"],
+    ),
+    (
+      vec![m(A, 1, 2, N + 1)],
+      m(A, 0, 3, N),
+      vec!["unmap a[1,2)17 keep=1", "map a[0,3)16"],
+    ),
+    (
+      vec![m(A, 1, 3, N)],
+      m(B, 0, 2, 64),
+      vec!["remap a[1,3)16 keep=0 prev=- next=a[2,3)17", "map b[0,2)64"],
+    ),
   ];
   for (i, (old, req, want)) in cases.into_iter().enumerate() {
     assert_eq!(plan(&old, req), want, "case {}", i + 1);
@@ -96,7 +169,12 @@ fn sm_unmap_never_keeps_and_splits_both_sides() {
   let a = m(A, 0, 3, 0);
   vm.insert(a.addr, a.range, a.obj, a.offset).unwrap();
   let r = m(NO_OBJ, 1, 2, 0);
-  let ops: Vec<String> = vm.sm_unmap_ops(r.addr, r.range).unwrap().iter().map(op_text).collect();
+  let ops: Vec<String> = vm
+    .sm_unmap_ops(r.addr, r.range)
+    .unwrap()
+    .iter()
+    .map(op_text)
+    .collect();
   assert_eq!(ops, vec!["remap a[0,3)0 keep=0 prev=a[0,1)0 next=a[2,3)2"]);
   assert!(vm.sm_unmap_ops(BASE + 100 * U, U).unwrap().is_empty());
 }
@@ -108,7 +186,10 @@ fn insert_errors_leave_the_tree_unchanged() {
   assert_eq!(vm.insert(0x3000, 0x2000, A, 0).unwrap_err().errno, Errno::EEXIST);
   assert_eq!(vm.insert(0, 0x2000, A, 0).unwrap_err().errno, Errno::EINVAL);
   assert_eq!(vm.insert(1 << 48, 0x1000, A, 0).unwrap_err().errno, Errno::EINVAL);
-  assert_eq!(vm.insert(u64::MAX - 0xfff, 0x2000, A, 0).unwrap_err().errno, Errno::EINVAL);
+  assert_eq!(
+    vm.insert(u64::MAX - 0xfff, 0x2000, A, 0).unwrap_err().errno,
+    Errno::EINVAL
+  );
   assert_eq!(vm.len(), 2);
   let kinds: Vec<_> = vm.take_warnings().iter().map(|w| w.kind).collect();
   assert_eq!(kinds, vec![WarnKind::Overflow]);
@@ -134,7 +215,11 @@ fn find_prev_and_next_follow_the_kernel_queries() {
   let x = vm.insert(0x10000, 0x4000, A, 0).unwrap();
   let y = vm.insert(0x20000, 0x1000, B, 0).unwrap();
   assert_eq!(vm.find_prev(0x14000).map(|v| v.seq), Some(x.seq));
-  assert_eq!(vm.find_prev(0x20000).map(|v| v.seq), Some(y.seq), "not adjacent, yet found");
+  assert_eq!(
+    vm.find_prev(0x20000).map(|v| v.seq),
+    Some(y.seq),
+    "not adjacent, yet found"
+  );
   assert_eq!(vm.find_next(0x14000), None);
   assert_eq!(vm.find_next(0x1ffff).map(|v| v.seq), Some(y.seq));
   assert_eq!(vm.find_prev(0x1000), None);
@@ -146,8 +231,16 @@ fn zero_length_request_inside_a_mapping_splits_it() {
   let a = m(A, 0, 4, 0);
   vm.insert(a.addr, a.range, a.obj, a.offset).unwrap();
   let r = m(B, 2, 2, 0);
-  let ops: Vec<String> = vm.sm_map_ops(r.addr, r.range, r.obj, r.offset).unwrap().iter().map(op_text).collect();
-  assert_eq!(ops, vec!["remap a[0,4)0 keep=0 prev=a[0,2)0 next=a[2,4)2", "map b[2,2)0"]);
+  let ops: Vec<String> = vm
+    .sm_map_ops(r.addr, r.range, r.obj, r.offset)
+    .unwrap()
+    .iter()
+    .map(op_text)
+    .collect();
+  assert_eq!(
+    ops,
+    vec!["remap a[0,4)0 keep=0 prev=a[0,2)0 next=a[2,4)2", "map b[2,2)0"]
+  );
 }
 
 #[test]
@@ -165,7 +258,10 @@ fn gem_lists_keep_link_order() {
 
 #[test]
 fn treap_stays_balanced_under_the_workload() {
-  let params = crate::vmbind::Params { ops: 100_000, ..Default::default() };
+  let params = crate::vmbind::Params {
+    ops: 100_000,
+    ..Default::default()
+  };
   let run = crate::vmbind::run(&params, crate::vmbind::Trace::Off, &mut Vec::new()).unwrap();
   let (avg, max) = run.vm.tree.depth_stats();
   let n = run.vm.len() as f64;

@@ -10,15 +10,19 @@
 //!
 //! A search only reads start addresses and child links, so those live in a
 //! dense 16-byte array of their own (four nodes per cache line); everything
-//! else sits in a 56-byte companion record. 72 bytes per node in all.
+//! else sits in a 48-byte companion record. 64 bytes per node in all.
 
 use super::Va;
 
 pub(crate) const NIL: u32 = u32::MAX;
 
-/// Flag bits kept next to the user-visible VA flags.
-pub(crate) const LIVE: u32 = 1 << 31;
-pub(crate) const LINKED: u32 = 1 << 30;
+/// Flag bits kept next to the user-visible VA flags (16 bits in all).
+pub(crate) const LIVE: u32 = 1 << 15;
+pub(crate) const LINKED: u32 = 1 << 14;
+const FLAG_BITS: u32 = 16;
+const FLAG_MASK: u64 = (1 << FLAG_BITS) - 1;
+/// `seq` shares a word with the flags; 2^48 inserts outlast any simulation.
+pub(crate) const SEQ_MAX: u64 = (1 << (64 - FLAG_BITS)) - 1;
 pub(crate) const INTERNAL_FLAGS: u32 = LIVE | LINKED;
 
 /// What a descent reads.
@@ -32,11 +36,11 @@ struct Hot {
 /// The rest of a node.
 #[derive(Clone, Copy)]
 pub(crate) struct Cold {
-  pub seq: u64,
+  /// `seq << 16 | flags`.
+  tag: u64,
   pub range: u64,
   pub offset: u64,
   pub obj: u32,
-  pub flags: u32,
   parent: u32,
   /// Neighbours in key order, as the kernel's address-ordered list: stepping
   /// is one load instead of a climb through the tree.
@@ -45,6 +49,22 @@ pub(crate) struct Cold {
   /// The object's list of linked mappings, in link order.
   pub gem_prev: u32,
   pub gem_next: u32,
+}
+
+impl Cold {
+  #[inline]
+  pub fn seq(&self) -> u64 {
+    self.tag >> FLAG_BITS
+  }
+  #[inline]
+  pub fn flags(&self) -> u32 {
+    (self.tag & FLAG_MASK) as u32
+  }
+  #[inline]
+  pub fn set_flags(&mut self, mask: u32, on: bool) {
+    let mask = u64::from(mask) & FLAG_MASK;
+    self.tag = if on { self.tag | mask } else { self.tag & !mask };
+  }
 }
 
 /// A bijective scramble of the slot number (murmur3's finaliser).
@@ -98,7 +118,7 @@ impl Tree {
 
   #[inline]
   pub fn key(&self, s: u32) -> (u64, u64) {
-    (self.hot[s as usize].addr, self.cold[s as usize].seq)
+    (self.hot[s as usize].addr, self.cold[s as usize].seq())
   }
 
   /// Compares node `s` with `key`, reading `seq` only on an address tie.
@@ -107,7 +127,7 @@ impl Tree {
     let addr = self.hot[s as usize].addr;
     addr
       .cmp(&key.0)
-      .then_with(|| self.cold[s as usize].seq.cmp(&key.1))
+      .then_with(|| self.cold[s as usize].seq().cmp(&key.1))
   }
 
   #[inline]
@@ -129,8 +149,8 @@ impl Tree {
       range: c.range,
       obj: c.obj,
       offset: c.offset,
-      seq: c.seq,
-      flags: c.flags,
+      seq: c.seq(),
+      flags: c.flags(),
       slot: s,
     }
   }
@@ -158,7 +178,7 @@ impl Tree {
   }
 
   pub fn is_live(&self, s: u32) -> bool {
-    self.cold.get(s as usize).is_some_and(|c| c.flags & LIVE != 0)
+    self.cold.get(s as usize).is_some_and(|c| c.flags() & LIVE != 0)
   }
 
   /// The slot of a live node with exactly this key, trusting `hint` when it
@@ -237,11 +257,10 @@ impl Tree {
       right: NIL,
     };
     let cold = Cold {
-      seq: va.seq,
+      tag: va.seq << FLAG_BITS | u64::from((va.flags & !INTERNAL_FLAGS) | LIVE) & FLAG_MASK,
       range: va.range,
       offset: va.offset,
       obj: va.obj,
-      flags: (va.flags & !INTERNAL_FLAGS) | LIVE,
       parent: NIL,
       lprev: if at == NIL { self.tail } else { self.prev(at) },
       lnext: at,
@@ -299,7 +318,8 @@ impl Tree {
       return false;
     }
     self.hot[s as usize].addr = addr;
-    self.cold[s as usize].seq = seq;
+    let c = &mut self.cold[s as usize];
+    c.tag = seq << FLAG_BITS | (c.tag & FLAG_MASK);
     true
   }
 
@@ -335,7 +355,7 @@ impl Tree {
       right: NIL,
     };
     let c = self.cold_mut(s);
-    c.flags = 0;
+    c.tag = 0;
     c.parent = NIL;
     c.lprev = NIL;
     c.lnext = NIL;

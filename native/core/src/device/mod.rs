@@ -1,0 +1,95 @@
+//! A simulated DRM device: GEM objects, their reservation objects (ww_mutex +
+//! fences), acquire contexts, fences, a simulated clock and the violation log.
+//!
+//! Nothing here blocks: a lock that would sleep returns `Blocked` and the
+//! caller (the TypeScript scheduler) parks the simulated thread. Lock and pin
+//! state live here so that a placement/eviction routine can ask who holds
+//! what. Ids of resvs, contexts and fences are dense (index + 1), so both
+//! engines hand out the same ones.
+
+mod fence;
+mod gem;
+mod resv;
+#[cfg(test)]
+mod tests;
+mod violation;
+
+pub use fence::{Fence, Usage};
+pub use gem::{Domain, GemObj, Mapping, PinDomain, Profile, VmapKind};
+pub use resv::{AcquireCtx, Holder, LockMode, LockResult, Resv, WwClass};
+pub use violation::{Violation, ViolationKind};
+
+use crate::errno::{fail, Errno, Result};
+use std::collections::BTreeMap;
+
+pub struct Device {
+  class: WwClass,
+  objects: BTreeMap<u32, GemObj>,
+  resvs: Vec<Resv>,
+  ctxs: Vec<AcquireCtx>,
+  fences: Vec<Fence>,
+  /// Last stamp handed out; stamps start at 1 (lower = older = wins).
+  stamp: u64,
+  /// Simulated time in nanoseconds.
+  now: u64,
+  violations: Vec<Violation>,
+}
+
+impl Device {
+  pub fn new(class: WwClass) -> Self {
+    Device {
+      class,
+      objects: BTreeMap::new(),
+      resvs: Vec::new(),
+      ctxs: Vec::new(),
+      fences: Vec::new(),
+      stamp: 0,
+      now: 0,
+      violations: Vec::new(),
+    }
+  }
+
+  pub fn class(&self) -> WwClass {
+    self.class
+  }
+
+  pub fn now(&self) -> u64 {
+    self.now
+  }
+
+  /// Moves the clock forward; fences whose time has come read as signaled.
+  pub fn advance(&mut self, ns: u64) -> Result<u64> {
+    match self.now.checked_add(ns) {
+      Some(t) => {
+        self.now = t;
+        Ok(t)
+      }
+      None => fail(Errno::EINVAL, "the simulated clock would overflow u64"),
+    }
+  }
+
+  pub fn violations(&self) -> &[Violation] {
+    &self.violations
+  }
+
+  pub fn take_violations(&mut self) -> Vec<Violation> {
+    std::mem::take(&mut self.violations)
+  }
+
+  pub(crate) fn violate(&mut self, kind: ViolationKind, object: u32, message: String) {
+    self.violations.push(Violation {
+      kind,
+      object,
+      message,
+    });
+  }
+}
+
+/// Index of a dense id (1-based), or EINVAL naming what it is.
+fn slot(id: u32, len: usize, what: &str) -> Result<usize> {
+  let i = (id as usize).wrapping_sub(1);
+  if id == 0 || i >= len {
+    return fail(Errno::EINVAL, format!("no {what} with id {id}"));
+  }
+  Ok(i)
+}

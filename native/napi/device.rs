@@ -1,0 +1,390 @@
+//! The device binding: GEM objects, reservation locks, fences, pin and vmap.
+//! Ids and enums cross as u32 (0 = none), u64 values as BigInt; nothing here
+//! holds a rule, it converts and forwards to `drmsim_core::device`.
+
+use super::{einval, to_js, u64_arg, Result};
+use drmsim_core::device::{
+  Device, Domain, GemObj, LockMode, LockResult, PinDomain, Profile, Usage, VmapKind, WwClass,
+};
+use napi::bindgen_prelude::BigInt;
+use napi_derive::napi;
+
+#[napi(object)]
+pub struct LockOutcome {
+  /// "ok", "EDEADLK", "EALREADY", "EBUSY" or "blocked".
+  pub result: String,
+  /// The thread to wait for when blocked.
+  pub holder: u32,
+}
+
+#[napi(object)]
+pub struct ResvRecord {
+  pub owner: u32,
+  pub locked: bool,
+  pub holder_thread: u32,
+  pub holder_ctx: u32,
+  pub num_fences: u32,
+  pub max_fences: u32,
+}
+
+#[napi(object)]
+pub struct CtxRecord {
+  pub thread: u32,
+  pub stamp: BigInt,
+  pub acquired: u32,
+  pub contending: u32,
+  pub wounded: bool,
+  pub done: bool,
+  pub fini: bool,
+}
+
+#[napi(object)]
+pub struct FenceRecord {
+  pub context: u32,
+  pub seqno: u32,
+  pub signal_at: Option<BigInt>,
+  pub signaled: bool,
+}
+
+#[napi(object)]
+pub struct FenceEntry {
+  pub fence: u32,
+  pub usage: u32,
+}
+
+#[napi(object)]
+pub struct ObjectRecord {
+  pub id: u32,
+  pub size: BigInt,
+  pub refcount: u32,
+  pub resv: u32,
+  pub own_resv: bool,
+  pub profile: u32,
+  pub pin_count: u32,
+  pub pin_domain: u32,
+  pub vmap_count: u32,
+  pub domain: u32,
+  pub generation: BigInt,
+  pub freed: bool,
+}
+
+#[napi(object)]
+pub struct MappingRecord {
+  pub addr: BigInt,
+  pub iomem: bool,
+  pub generation: BigInt,
+}
+
+#[napi(object)]
+pub struct ViolationRecord {
+  pub kind: String,
+  pub object: u32,
+  pub message: String,
+  pub rule: String,
+}
+
+fn opt(id: u32) -> Option<u32> {
+  (id != 0).then_some(id)
+}
+
+fn mode(v: u32) -> Result<LockMode> {
+  Ok(match v {
+    0 => LockMode::Normal,
+    1 => LockMode::Slow,
+    2 => LockMode::Try,
+    _ => return Err(einval(format!("lock mode must be 0..2, got {v}"))),
+  })
+}
+
+fn kind(v: u32) -> Result<VmapKind> {
+  Ok(match v {
+    0 => VmapKind::Vmap,
+    1 => VmapKind::Kmap,
+    _ => return Err(einval(format!("vmap kind must be 0 or 1, got {v}"))),
+  })
+}
+
+fn domain(v: u32) -> Result<Domain> {
+  match PinDomain::from_u32(v).map_err(to_js)? {
+    PinDomain::In(d) => Ok(d),
+    PinDomain::Current => Err(einval("a move needs a domain (1..3)".into())),
+  }
+}
+
+fn object_record(id: u32, o: &GemObj) -> ObjectRecord {
+  ObjectRecord {
+    id,
+    size: BigInt::from(o.size),
+    refcount: o.refcount,
+    resv: o.resv,
+    own_resv: o.own_resv,
+    profile: o.profile as u32,
+    pin_count: o.pin_count,
+    pin_domain: o.pin_domain.map_or(0, |d| d as u32),
+    vmap_count: o.vmap_count,
+    domain: o.domain as u32,
+    generation: BigInt::from(o.generation),
+    freed: o.freed,
+  }
+}
+
+/// One simulated device of the native engine.
+#[napi]
+pub struct NativeDevice {
+  dev: Device,
+}
+
+#[napi]
+impl NativeDevice {
+  /// `class`: 0 wait-die (the reservation class), 1 wound-wait.
+  #[napi(constructor, catch_unwind)]
+  pub fn new(class: u32) -> Result<Self> {
+    let class = match class {
+      0 => WwClass::WaitDie,
+      1 => WwClass::WoundWait,
+      _ => return Err(einval(format!("ww class must be 0 or 1, got {class}"))),
+    };
+    Ok(NativeDevice {
+      dev: Device::new(class),
+    })
+  }
+
+  #[napi(catch_unwind)]
+  pub fn now(&self) -> BigInt {
+    BigInt::from(self.dev.now())
+  }
+
+  #[napi(catch_unwind)]
+  pub fn advance(&mut self, ns: BigInt) -> Result<BigInt> {
+    let ns = u64_arg(&ns, "ns")?;
+    self.dev.advance(ns).map(BigInt::from).map_err(to_js)
+  }
+
+  #[napi(catch_unwind)]
+  pub fn take_violations(&mut self) -> Vec<ViolationRecord> {
+    self
+      .dev
+      .take_violations()
+      .into_iter()
+      .map(|v| ViolationRecord {
+        kind: v.kind.name().into(),
+        object: v.object,
+        message: v.message,
+        rule: v.kind.rule().into(),
+      })
+      .collect()
+  }
+
+  // ---- locks ----------------------------------------------------------------
+
+  #[napi(catch_unwind)]
+  pub fn create_resv(&mut self) -> Result<u32> {
+    self.dev.create_resv(0).map_err(to_js)
+  }
+
+  #[napi(catch_unwind)]
+  pub fn resv_info(&self, resv: u32) -> Result<ResvRecord> {
+    let r = self.dev.resv(resv).map_err(to_js)?;
+    Ok(ResvRecord {
+      owner: r.owner,
+      locked: r.holder.is_some(),
+      holder_thread: r.holder.map_or(0, |h| h.thread),
+      holder_ctx: r.holder.and_then(|h| h.ctx).unwrap_or(0),
+      num_fences: r.fences.len() as u32,
+      max_fences: r.max_fences as u32,
+    })
+  }
+
+  #[napi(catch_unwind)]
+  pub fn ctx_init(&mut self, thread: u32) -> Result<u32> {
+    self.dev.ctx_init(thread).map_err(to_js)
+  }
+
+  #[napi(catch_unwind)]
+  pub fn ctx_done(&mut self, thread: u32, ctx: u32) -> Result<()> {
+    self.dev.ctx_done(thread, ctx).map_err(to_js)
+  }
+
+  #[napi(catch_unwind)]
+  pub fn ctx_fini(&mut self, thread: u32, ctx: u32) -> Result<()> {
+    self.dev.ctx_fini(thread, ctx).map_err(to_js)
+  }
+
+  #[napi(catch_unwind)]
+  pub fn ctx_info(&self, ctx: u32) -> Result<CtxRecord> {
+    let c = self.dev.ctx(ctx).map_err(to_js)?;
+    Ok(CtxRecord {
+      thread: c.thread,
+      stamp: BigInt::from(c.stamp),
+      acquired: c.acquired,
+      contending: c.contending.unwrap_or(0),
+      wounded: c.wounded,
+      done: c.done,
+      fini: c.fini,
+    })
+  }
+
+  /// `mode`: 0 lock, 1 lock_slow, 2 trylock; `ctx` 0 for none.
+  #[napi(catch_unwind)]
+  pub fn lock(&mut self, thread: u32, resv: u32, ctx: u32, mode_: u32) -> Result<LockOutcome> {
+    let m = mode(mode_)?;
+    let r = self.dev.lock(thread, resv, opt(ctx), m).map_err(to_js)?;
+    let (result, holder) = match r {
+      LockResult::Ok => ("ok", 0),
+      LockResult::Deadlk => ("EDEADLK", 0),
+      LockResult::Already => ("EALREADY", 0),
+      LockResult::Busy => ("EBUSY", 0),
+      LockResult::Blocked { holder } => ("blocked", holder),
+    };
+    Ok(LockOutcome {
+      result: result.into(),
+      holder,
+    })
+  }
+
+  #[napi(catch_unwind)]
+  pub fn unlock(&mut self, thread: u32, resv: u32) -> Result<()> {
+    self.dev.unlock(thread, resv).map_err(to_js)
+  }
+
+  #[napi(catch_unwind)]
+  pub fn assert_held(&mut self, thread: u32, resv: u32, what: String) -> Result<bool> {
+    self.dev.assert_held(thread, resv, &what).map_err(to_js)
+  }
+
+  // ---- fences ---------------------------------------------------------------
+
+  #[napi(catch_unwind)]
+  pub fn create_fence(&mut self, context: u32, seqno: u32, signal_at: Option<BigInt>) -> Result<u32> {
+    let at = match signal_at {
+      Some(t) => Some(u64_arg(&t, "signalAt")?),
+      None => None,
+    };
+    self.dev.create_fence(context, seqno, at).map_err(to_js)
+  }
+
+  #[napi(catch_unwind)]
+  pub fn fence_info(&self, fence: u32) -> Result<FenceRecord> {
+    let signaled = self.dev.fence_signaled(fence).map_err(to_js)?;
+    let f = self.dev.fence(fence).map_err(to_js)?;
+    Ok(FenceRecord {
+      context: f.context,
+      seqno: f.seqno,
+      signal_at: f.signal_at.map(BigInt::from),
+      signaled,
+    })
+  }
+
+  #[napi(catch_unwind)]
+  pub fn signal_fence(&mut self, fence: u32) -> Result<()> {
+    self.dev.signal_fence(fence).map_err(to_js)
+  }
+
+  #[napi(catch_unwind)]
+  pub fn reserve_fences(&mut self, thread: u32, resv: u32, n: u32) -> Result<()> {
+    self.dev.reserve_fences(thread, resv, n).map_err(to_js)
+  }
+
+  #[napi(catch_unwind)]
+  pub fn add_fence(&mut self, thread: u32, resv: u32, fence: u32, usage: u32) -> Result<()> {
+    let u = Usage::from_u32(usage).map_err(to_js)?;
+    self.dev.add_fence(thread, resv, fence, u).map_err(to_js)
+  }
+
+  #[napi(catch_unwind)]
+  pub fn fences(&self, resv: u32, usage: u32) -> Result<Vec<FenceEntry>> {
+    let u = Usage::from_u32(usage).map_err(to_js)?;
+    Ok(
+      self
+        .dev
+        .fences(resv, u)
+        .map_err(to_js)?
+        .into_iter()
+        .map(|(fence, usage)| FenceEntry {
+          fence,
+          usage: usage as u32,
+        })
+        .collect(),
+    )
+  }
+
+  #[napi(catch_unwind)]
+  pub fn test_signaled(&self, resv: u32, usage: u32) -> Result<bool> {
+    let u = Usage::from_u32(usage).map_err(to_js)?;
+    self.dev.test_signaled(resv, u).map_err(to_js)
+  }
+
+  // ---- GEM objects ----------------------------------------------------------
+
+  /// `resv` 0 gives the object its own; `profile` 0 gem-vram-2019, 1 gem-vram-2024, 2 shmem.
+  #[napi(catch_unwind)]
+  pub fn create_object(&mut self, id: u32, size: BigInt, resv: u32, profile: u32) -> Result<()> {
+    let size = u64_arg(&size, "size")?;
+    let p = Profile::from_u32(profile).map_err(to_js)?;
+    self.dev.create_object(id, size, opt(resv), p).map_err(to_js)
+  }
+
+  #[napi(catch_unwind)]
+  pub fn object_info(&self, id: u32) -> Result<ObjectRecord> {
+    let o = self.dev.object_record(id).map_err(to_js)?;
+    Ok(object_record(id, o))
+  }
+
+  #[napi(catch_unwind)]
+  pub fn objects(&self) -> Vec<ObjectRecord> {
+    self.dev.objects().map(|(id, o)| object_record(id, o)).collect()
+  }
+
+  #[napi(catch_unwind)]
+  pub fn get(&mut self, id: u32) -> Result<u32> {
+    self.dev.get(id).map_err(to_js)
+  }
+
+  #[napi(catch_unwind)]
+  pub fn put(&mut self, id: u32, va_mappings: u32) -> Result<bool> {
+    self.dev.put(id, va_mappings).map_err(to_js)
+  }
+
+  /// `domain`: 0 wherever it is, 1 system, 2 gtt, 3 vram.
+  #[napi(catch_unwind)]
+  pub fn pin(&mut self, thread: u32, id: u32, domain: u32) -> Result<u32> {
+    let d = PinDomain::from_u32(domain).map_err(to_js)?;
+    self.dev.pin(thread, id, d).map_err(to_js)
+  }
+
+  #[napi(catch_unwind)]
+  pub fn unpin(&mut self, thread: u32, id: u32) -> Result<u32> {
+    self.dev.unpin(thread, id).map_err(to_js)
+  }
+
+  /// `kind`: 0 vmap, 1 kmap (gem-vram-2019).
+  #[napi(catch_unwind)]
+  pub fn vmap(&mut self, thread: u32, id: u32, kind_: u32) -> Result<MappingRecord> {
+    let k = kind(kind_)?;
+    let m = self.dev.vmap(thread, id, k).map_err(to_js)?;
+    Ok(MappingRecord {
+      addr: BigInt::from(m.addr),
+      iomem: m.iomem,
+      generation: BigInt::from(m.generation),
+    })
+  }
+
+  #[napi(catch_unwind)]
+  pub fn vunmap(&mut self, thread: u32, id: u32, kind_: u32) -> Result<u32> {
+    let k = kind(kind_)?;
+    self.dev.vunmap(thread, id, k).map_err(to_js)
+  }
+
+  #[napi(catch_unwind)]
+  pub fn access(&mut self, thread: u32, id: u32, generation: BigInt) -> Result<bool> {
+    let g = u64_arg(&generation, "generation")?;
+    self.dev.access(thread, id, g).map_err(to_js)
+  }
+
+  /// `domain`: 1 system, 2 gtt, 3 vram.
+  #[napi(catch_unwind)]
+  pub fn move_to(&mut self, thread: u32, id: u32, domain_: u32) -> Result<bool> {
+    let d = domain(domain_)?;
+    self.dev.move_to(thread, id, d).map_err(to_js)
+  }
+}
