@@ -7,6 +7,7 @@
 
 #![deny(clippy::all)]
 
+mod alloc;
 mod device;
 
 use drmsim_core::gpuvm::{GpuVm, Op, OpMap, OpRemap, OpUnmap, SmCursor, Va, NO_OBJ};

@@ -3,6 +3,7 @@
 //! Nothing here knows about N-API; the binding in `native/napi` is a thin layer
 //! over these types, so `cargo test` exercises the whole model.
 
+pub mod alloc;
 pub mod device;
 pub mod errno;
 pub mod gpuvm;

@@ -127,7 +127,11 @@ fn fit(
   }
   let mut at = if high { hi - size } else { lo };
   if alignment != 0 {
-    let rem = if alignment.is_power_of_two() { at & (alignment - 1) } else { at % alignment };
+    let rem = if alignment.is_power_of_two() {
+      at & (alignment - 1)
+    } else {
+      at % alignment
+    };
     if rem != 0 {
       at -= rem;
       if !high {
@@ -148,7 +152,10 @@ impl Mm {
       return fail(Errno::EINVAL, "size must be non-zero");
     }
     let Some(end) = start.checked_add(size).filter(|&e| e != 0) else {
-      return fail(Errno::EINVAL, format!("start {start:#x} + size {size:#x} overflows u64"));
+      return fail(
+        Errno::EINVAL,
+        format!("start {start:#x} + size {size:#x} overflows u64"),
+      );
     };
     let head = Slot {
       start: end,
@@ -223,7 +230,10 @@ impl Mm {
     if self.scanned.is_empty() {
       Ok(())
     } else {
-      fail(Errno::EBUSY, format!("a scan is in progress ({} blocks added)", self.scanned.len()))
+      fail(
+        Errno::EBUSY,
+        format!("a scan is in progress ({} blocks added)", self.scanned.len()),
+      )
     }
   }
 
@@ -236,7 +246,11 @@ impl Mm {
 
   fn node(&self, id: u32) -> MmNode {
     let s = &self.slots[id as usize];
-    MmNode { start: s.start, size: s.size, color: s.color }
+    MmNode {
+      start: s.start,
+      size: s.size,
+      color: s.color,
+    }
   }
 
   /// Puts a node at `start` inside the hole owned by `hole`, splitting it.
@@ -244,7 +258,16 @@ impl Mm {
     let hole_start = self.hole_start(hole);
     let hole_end = self.hole_end(hole);
     let next = self.slots[hole as usize].next;
-    let slot = Slot { start, size, color, prev: hole, next, hole_size: 0, hole_seq: 0, scanned: false };
+    let slot = Slot {
+      start,
+      size,
+      color,
+      prev: hole,
+      next,
+      hole_size: 0,
+      hole_seq: 0,
+      scanned: false,
+    };
     let id = match self.free_slots.pop() {
       Some(id) => {
         self.slots[id as usize] = slot;
@@ -282,7 +305,10 @@ impl Mm {
   ) -> Result<MmNode> {
     self.not_scanning()?;
     if range_start > range_end {
-      return fail(Errno::EINVAL, format!("range start {range_start:#x} is above range end {range_end:#x}"));
+      return fail(
+        Errno::EINVAL,
+        format!("range start {range_start:#x} is above range end {range_end:#x}"),
+      );
     }
     // The kernel answers ENOSPC, not EINVAL, for an empty or oversized request.
     if size == 0 {
@@ -302,10 +328,17 @@ impl Mm {
       fit(hs, he, size, alignment, range_start, range_end, high).map(|at| (id, at))
     };
     let found = match mode {
-      InsertMode::Best => self.holes_size.range((size, 0, 0)..).find_map(|&(_, _, id)| try_hole(id)),
+      InsertMode::Best => self
+        .holes_size
+        .range((size, 0, 0)..)
+        .find_map(|&(_, _, id)| try_hole(id)),
       InsertMode::Low => {
         // Start from the hole that holds range_start, if any.
-        let from = self.holes_addr.range(..=range_start).next_back().map_or(range_start, |(&a, _)| a);
+        let from = self
+          .holes_addr
+          .range(..=range_start)
+          .next_back()
+          .map_or(range_start, |(&a, _)| a);
         self
           .holes_addr
           .range(from..)
@@ -339,9 +372,16 @@ impl Mm {
     self.not_scanning()?;
     let end = start.wrapping_add(size);
     if end <= start {
-      return fail(Errno::ENOSPC, format!("node at {start:#x} of size {size:#x} is empty or overflows u64"));
+      return fail(
+        Errno::ENOSPC,
+        format!("node at {start:#x} of size {size:#x} is empty or overflows u64"),
+      );
     }
-    let hole = self.holes_addr.range(..=start).next_back().map(|(&a, &id)| (a, id));
+    let hole = self
+      .holes_addr
+      .range(..=start)
+      .next_back()
+      .map(|(&a, &id)| (a, id));
     match hole {
       Some((hs, id)) if end <= hs.wrapping_add(self.slots[id as usize].hole_size) && hs <= start => {
         Ok(self.place(id, start, size, color))
@@ -378,7 +418,10 @@ impl Mm {
 
   /// Holes in address order.
   pub fn holes(&self) -> impl Iterator<Item = Hole> + '_ {
-    self.holes_addr.iter().map(|(&start, &id)| Hole { start, size: self.slots[id as usize].hole_size })
+    self.holes_addr.iter().map(|(&start, &id)| Hole {
+      start,
+      size: self.slots[id as usize].hole_size,
+    })
   }
 
   pub fn stats(&self) -> MmStats {
@@ -440,7 +483,10 @@ impl Mm {
     let scan = self.scan_state()?;
     let id = self.node_id(start)?;
     if self.slots[id as usize].scanned {
-      return fail(Errno::EINVAL, format!("node at {start:#x} is already in the scan"));
+      return fail(
+        Errno::EINVAL,
+        format!("node at {start:#x} is already in the scan"),
+      );
     }
     self.slots[id as usize].scanned = true;
     self.scanned.push(id);
@@ -449,7 +495,15 @@ impl Mm {
     self.slots[next as usize].prev = prev;
     let hs = self.hole_start(prev);
     let he = self.hole_end(prev);
-    match fit(hs, he, scan.size, scan.alignment, scan.range_start, scan.range_end, scan.high) {
+    match fit(
+      hs,
+      he,
+      scan.size,
+      scan.alignment,
+      scan.range_start,
+      scan.range_end,
+      scan.high,
+    ) {
       Some(at) => {
         if let Some(s) = self.scan.as_mut() {
           s.hit_start = at;
@@ -471,7 +525,10 @@ impl Mm {
       return fail(Errno::EINVAL, format!("node at {start:#x} is not in the scan"));
     }
     if self.scanned.last() != Some(&id) {
-      return fail(Errno::EINVAL, format!("node at {start:#x} is not the last one added to the scan"));
+      return fail(
+        Errno::EINVAL,
+        format!("node at {start:#x} is not the last one added to the scan"),
+      );
     }
     self.scanned.pop();
     let s = &mut self.slots[id as usize];
@@ -484,7 +541,10 @@ impl Mm {
 
   /// The hole the scan found last, `[start, end)`, if any.
   pub fn scan_hit(&self) -> Option<(u64, u64)> {
-    self.scan.filter(|s| s.hit_end != 0).map(|s| (s.hit_start, s.hit_end))
+    self
+      .scan
+      .filter(|s| s.hit_end != 0)
+      .map(|s| (s.hit_start, s.hit_end))
   }
 
   /// Blocks added and not yet removed.

@@ -1,0 +1,248 @@
+//! Bindings of the range allocators (`drmsim_core::alloc`). Node and block
+//! lists cross as one packed BigUint64Array: `[start, size, color]` per mm
+//! node, `[start, size]` per hole, `[offset, size]` per buddy block.
+
+use super::{to_js, u64_arg, Result};
+use drmsim_core::alloc::{Block, Buddy, InsertMode, Mm};
+use napi::bindgen_prelude::{BigInt, BigUint64Array};
+use napi_derive::napi;
+
+fn mode_arg(mode: u32) -> Result<InsertMode> {
+  Ok(match mode {
+    0 => InsertMode::Best,
+    1 => InsertMode::Low,
+    2 => InsertMode::High,
+    3 => InsertMode::Evict,
+    m => return Err(super::einval(format!("unknown insert mode {m}"))),
+  })
+}
+
+/// One `drm_mm` range allocator. Modes: 0 best, 1 low, 2 high, 3 evict.
+#[napi]
+pub struct NativeMm {
+  mm: Mm,
+}
+
+#[napi]
+impl NativeMm {
+  #[napi(constructor, catch_unwind)]
+  pub fn new(start: BigInt, size: BigInt) -> Result<Self> {
+    let mm = Mm::new(u64_arg(&start, "start")?, u64_arg(&size, "size")?).map_err(to_js)?;
+    Ok(NativeMm { mm })
+  }
+
+  /// Returns the start of the new node.
+  #[napi(catch_unwind)]
+  pub fn insert(
+    &mut self,
+    size: BigInt,
+    alignment: BigInt,
+    color: BigInt,
+    range_start: BigInt,
+    range_end: BigInt,
+    mode: u32,
+  ) -> Result<BigInt> {
+    let node = self
+      .mm
+      .insert(
+        u64_arg(&size, "size")?,
+        u64_arg(&alignment, "alignment")?,
+        u64_arg(&color, "color")?,
+        u64_arg(&range_start, "range start")?,
+        u64_arg(&range_end, "range end")?,
+        mode_arg(mode)?,
+      )
+      .map_err(to_js)?;
+    Ok(BigInt::from(node.start))
+  }
+
+  #[napi(catch_unwind)]
+  pub fn reserve(&mut self, start: BigInt, size: BigInt, color: BigInt) -> Result<()> {
+    let (start, size, color) = (
+      u64_arg(&start, "start")?,
+      u64_arg(&size, "size")?,
+      u64_arg(&color, "color")?,
+    );
+    self.mm.reserve(start, size, color).map(|_| ()).map_err(to_js)
+  }
+
+  #[napi(catch_unwind)]
+  pub fn remove(&mut self, start: BigInt) -> Result<()> {
+    self
+      .mm
+      .remove(u64_arg(&start, "start")?)
+      .map(|_| ())
+      .map_err(to_js)
+  }
+
+  #[napi(catch_unwind)]
+  pub fn nodes(&self) -> Result<BigUint64Array> {
+    Ok(BigUint64Array::new(
+      self.mm.nodes().flat_map(|n| [n.start, n.size, n.color]).collect(),
+    ))
+  }
+
+  #[napi(catch_unwind)]
+  pub fn holes(&self) -> Result<BigUint64Array> {
+    Ok(BigUint64Array::new(
+      self.mm.holes().flat_map(|h| [h.start, h.size]).collect(),
+    ))
+  }
+
+  /// `[used, free, largest hole, nodes, holes]`.
+  #[napi(catch_unwind)]
+  pub fn stats(&self) -> Result<BigUint64Array> {
+    let s = self.mm.stats();
+    Ok(BigUint64Array::new(vec![
+      s.used,
+      s.free,
+      s.largest_hole,
+      s.nodes as u64,
+      s.holes as u64,
+    ]))
+  }
+
+  #[napi(catch_unwind)]
+  pub fn scan_init(
+    &mut self,
+    size: BigInt,
+    alignment: BigInt,
+    range_start: BigInt,
+    range_end: BigInt,
+    mode: u32,
+  ) -> Result<()> {
+    let mode = mode_arg(mode)?;
+    self
+      .mm
+      .scan_init(
+        u64_arg(&size, "size")?,
+        u64_arg(&alignment, "alignment")?,
+        u64_arg(&range_start, "range start")?,
+        u64_arg(&range_end, "range end")?,
+        mode,
+      )
+      .map_err(to_js)
+  }
+
+  #[napi(catch_unwind)]
+  pub fn scan_add(&mut self, start: BigInt) -> Result<bool> {
+    self.mm.scan_add_block(u64_arg(&start, "start")?).map_err(to_js)
+  }
+
+  #[napi(catch_unwind)]
+  pub fn scan_remove(&mut self, start: BigInt) -> Result<bool> {
+    self
+      .mm
+      .scan_remove_block(u64_arg(&start, "start")?)
+      .map_err(to_js)
+  }
+
+  /// `[start, end)` of the hole found last, or an empty array.
+  #[napi(catch_unwind)]
+  pub fn scan_hit(&self) -> Result<BigUint64Array> {
+    Ok(BigUint64Array::new(
+      self.mm.scan_hit().map_or(Vec::new(), |(s, e)| vec![s, e]),
+    ))
+  }
+
+  /// `[found, victims...]`, victims in removal order.
+  #[napi(catch_unwind)]
+  pub fn scan_run(&mut self, candidates: BigUint64Array) -> Result<BigUint64Array> {
+    let (found, victims) = self.mm.scan_run(&candidates).map_err(to_js)?;
+    let mut out = Vec::with_capacity(victims.len() + 1);
+    out.push(u64::from(found));
+    out.extend(victims);
+    Ok(BigUint64Array::new(out))
+  }
+}
+
+fn packed_blocks(blocks: impl IntoIterator<Item = Block>) -> BigUint64Array {
+  BigUint64Array::new(blocks.into_iter().flat_map(|b| [b.offset, b.size]).collect())
+}
+
+/// One `drm_buddy` allocator. Flags: 1 range, 2 topdown, 4 contiguous, 32 trim disable.
+#[napi]
+pub struct NativeBuddy {
+  buddy: Buddy,
+}
+
+#[napi]
+impl NativeBuddy {
+  #[napi(constructor, catch_unwind)]
+  pub fn new(size: BigInt, chunk_size: BigInt) -> Result<Self> {
+    let buddy = Buddy::new(u64_arg(&size, "size")?, u64_arg(&chunk_size, "chunk size")?).map_err(to_js)?;
+    Ok(NativeBuddy { buddy })
+  }
+
+  #[napi(getter)]
+  pub fn size(&self) -> BigInt {
+    BigInt::from(self.buddy.size())
+  }
+
+  #[napi(getter)]
+  pub fn max_order(&self) -> u32 {
+    self.buddy.max_order()
+  }
+
+  #[napi(catch_unwind)]
+  pub fn alloc(
+    &mut self,
+    start: BigInt,
+    end: BigInt,
+    size: BigInt,
+    min_block_size: BigInt,
+    flags: u32,
+  ) -> Result<BigUint64Array> {
+    let blocks = self
+      .buddy
+      .alloc_blocks(
+        u64_arg(&start, "start")?,
+        u64_arg(&end, "end")?,
+        u64_arg(&size, "size")?,
+        u64_arg(&min_block_size, "min block size")?,
+        flags,
+      )
+      .map_err(to_js)?;
+    Ok(packed_blocks(blocks))
+  }
+
+  #[napi(catch_unwind)]
+  pub fn free(&mut self, offsets: BigUint64Array) -> Result<()> {
+    self.buddy.free_blocks(&offsets).map_err(to_js)
+  }
+
+  #[napi(catch_unwind)]
+  pub fn trim(&mut self, offset: BigInt, new_size: BigInt) -> Result<BigUint64Array> {
+    let (offset, new_size) = (u64_arg(&offset, "offset")?, u64_arg(&new_size, "new size")?);
+    Ok(packed_blocks(self.buddy.trim(offset, new_size).map_err(to_js)?))
+  }
+
+  #[napi(catch_unwind)]
+  pub fn roots(&self) -> Result<BigUint64Array> {
+    Ok(packed_blocks(self.buddy.roots()))
+  }
+
+  #[napi(catch_unwind)]
+  pub fn free_list(&self) -> Result<BigUint64Array> {
+    Ok(packed_blocks(self.buddy.free_list()))
+  }
+
+  #[napi(catch_unwind)]
+  pub fn allocated_list(&self) -> Result<BigUint64Array> {
+    Ok(packed_blocks(self.buddy.allocated_list()))
+  }
+
+  /// `[size, avail, used, largest free block, free blocks, allocated blocks]`.
+  #[napi(catch_unwind)]
+  pub fn stats(&self) -> Result<BigUint64Array> {
+    let s = self.buddy.stats();
+    Ok(BigUint64Array::new(vec![
+      s.size,
+      s.avail,
+      s.used,
+      s.largest_free,
+      s.free_blocks as u64,
+      s.allocated_blocks as u64,
+    ]))
+  }
+}
