@@ -1,5 +1,8 @@
+import type { Device } from './device.js'
+import { DOMAINS, PROFILES, VMAP, type DomainName, type ObjectRecord, type ProfileName } from './device-engine.js'
 import { DrmError } from './errors.js'
-import { u64 } from './u64.js'
+import { type Op, Resv, runSync } from './resv.js'
+import { describe, u64 } from './u64.js'
 
 let nextId = 1
 const live = new Map<number, WeakRef<GemObject>>()
@@ -11,13 +14,58 @@ export interface GemObjectOptions {
   id?: number
 }
 
+let attach: (obj: GemObject, device: Device) => void
+
+/** Makes `obj` a device-backed object (called by `Device.createObject`). */
+export function bindDevice(obj: GemObject, device: Device): void {
+  attach(obj, device)
+}
+
+/**
+ * A kernel mapping of a buffer (`iosys_map`). It remembers the placement
+ * generation it was made at: using it after the buffer moved is recorded.
+ */
+export class Mapping {
+  constructor(
+    readonly obj: GemObject,
+    readonly addr: bigint,
+    readonly iomem: boolean,
+    readonly generation: bigint,
+    /** How it was made: 'vmap' (locked), 'kmap' (2019), 'local' (vmapLocal) or 'long-term' (vmap). */
+    readonly kind: 'vmap' | 'kmap' | 'local' | 'long-term',
+  ) {}
+
+  /**
+   * A CPU access through the mapping on the current thread: records a stale,
+   * unmapped or unprotected (neither locked nor pinned) access; true if none.
+   */
+  access(): boolean {
+    const d = this.obj.device
+    return d.run(() => d.core.access(d.thread, this.obj.id, this.generation))
+  }
+
+  toString(): string {
+    return `Mapping(${this.obj}, 0x${this.addr.toString(16)}${this.iomem ? ', iomem' : ''})`
+  }
+}
+
 /**
  * A GEM buffer object: what a mapping is backed by. Its id is what the
- * engines and the traces name it by.
+ * engines and the traces name it by. Objects made by `Device.createObject`
+ * also have a reservation object, reference, pin and vmap counts; the
+ * methods for those throw EINVAL on a standalone object.
  */
 export class GemObject {
   readonly id: number
   readonly size: bigint
+  #device: Device | null = null
+  #resv: Resv | null = null
+
+  static {
+    attach = (obj, device) => {
+      obj.#device = device
+    }
+  }
 
   constructor(options: GemObjectOptions) {
     this.size = u64(options?.size, 'size')
@@ -38,6 +86,208 @@ export class GemObject {
   toString(): string {
     return `GemObject#${this.id}`
   }
+
+  /** The device this object belongs to; EINVAL for a standalone object. */
+  get device(): Device {
+    if (!this.#device) throw new DrmError('EINVAL', `${this} is not a device object (use device.createObject)`)
+    return this.#device
+  }
+
+  get isDeviceObject(): boolean {
+    return this.#device !== null
+  }
+
+  #info(): ObjectRecord {
+    const d = this.device
+    return d.run(() => d.core.objectInfo(this.id))
+  }
+
+  /** Its reservation object (own or shared). */
+  get resv(): Resv {
+    if (!this.#resv) {
+      const id = this.#info().resv
+      this.#resv = new Resv(this.device, id)
+    }
+    return this.#resv
+  }
+
+  get profile(): ProfileName {
+    return PROFILES[this.#info().profile]
+  }
+  get refcount(): number {
+    return this.#info().refcount
+  }
+  get freed(): boolean {
+    return this.#info().freed
+  }
+  get pinCount(): number {
+    return this.#info().pinCount
+  }
+  /** Where it is pinned, or null. */
+  get pinDomain(): DomainName | null {
+    const p = this.#info().pinDomain
+    return p === 0 ? null : DOMAINS[p]
+  }
+  get vmapCount(): number {
+    return this.#info().vmapCount
+  }
+  /** Where the buffer is now. */
+  get domain(): DomainName {
+    return DOMAINS[this.#info().domain]
+  }
+  /** Bumped by every move; mappings remember it. */
+  get generation(): bigint {
+    return this.#info().generation
+  }
+
+  /** Its GPU VA mappings in the VA spaces attached to the device. */
+  get vaMappings(): number {
+    return this.device.vaMappings(this)
+  }
+
+  #call<T>(f: (d: Device) => T): T {
+    const d = this.device
+    return d.run(() => f(d))
+  }
+
+  /** `drm_gem_object_get`. */
+  get(): this {
+    this.#call((d) => d.core.get(this.id))
+    return this
+  }
+
+  /** `drm_gem_object_put`: true when this freed it (remaining mappings, vmaps or pins are recorded). */
+  put(): boolean {
+    const va = this.device.vaMappings(this)
+    return this.#call((d) => d.core.put(this.id, va))
+  }
+
+  /** `drm_gem_pin_locked`: the caller holds the resv (recorded otherwise). Returns the pin count. */
+  pinLocked(domain: DomainName = 'current'): number {
+    const dom = domainIndex(domain)
+    return this.#call((d) => d.core.pin(d.thread, this.id, dom))
+  }
+
+  unpinLocked(): number {
+    return this.#call((d) => d.core.unpin(d.thread, this.id))
+  }
+
+  /** `drm_gem_pin`: takes the reservation lock itself. */
+  *pinOp(domain: DomainName = 'current'): Op<number> {
+    domainIndex(domain)
+    return yield* this.#locked(() => this.pinLocked(domain))
+  }
+
+  pin(domain: DomainName = 'current'): number {
+    return runSync(this.device, this.pinOp(domain))
+  }
+
+  *unpinOp(): Op<number> {
+    return yield* this.#locked(() => this.unpinLocked())
+  }
+
+  unpin(): number {
+    return runSync(this.device, this.unpinOp())
+  }
+
+  /** Runs `f` under the reservation lock, taken without a context. */
+  *#locked<T>(f: () => T): Op<T> {
+    const resv = this.resv
+    const r = yield* resv.lockOp()
+    if (r !== 'ok') throw new DrmError(r, `${this}: could not lock resv ${resv.id}`)
+    try {
+      return f()
+    } finally {
+      resv.unlock()
+    }
+  }
+
+  #mapping(kind: Mapping['kind'], rec: { addr: bigint; iomem: boolean; generation: bigint }): Mapping {
+    return new Mapping(this, rec.addr, rec.iomem, rec.generation, kind)
+  }
+
+  /** `drm_gem_vmap_locked`: needs the resv (except gem-vram-2019, which pins instead). */
+  vmapLocked(): Mapping {
+    return this.#mapping('vmap', this.#call((d) => d.core.vmap(d.thread, this.id, VMAP.vmap)))
+  }
+
+  /** `drm_gem_vunmap_locked`: the last one unmaps; an unbalanced one is recorded. Returns the use count. */
+  vunmapLocked(): number {
+    return this.#call((d) => d.core.vunmap(d.thread, this.id, VMAP.vmap))
+  }
+
+  /** gem-vram-2019 `drm_gem_vram_kmap`: ref-counted, no pin, no resv (the driver's private lock). */
+  kmap(): Mapping {
+    return this.#mapping('kmap', this.#call((d) => d.core.vmap(d.thread, this.id, VMAP.kmap)))
+  }
+
+  kunmap(): number {
+    return this.#call((d) => d.core.vunmap(d.thread, this.id, VMAP.kmap))
+  }
+
+  /** `drm_client_buffer_vmap_local` (2024): locks and keeps the lock until `vunmapLocal`. */
+  *vmapLocalOp(): Op<Mapping> {
+    if (this.profile === 'gem-vram-2019') {
+      throw new DrmError('EINVAL', 'vmap_local arrived in 2024; gem-vram-2019 has kmap and vmap')
+    }
+    const r = yield* this.resv.lockOp()
+    if (r !== 'ok') throw new DrmError(r, `${this}: could not lock resv ${this.resv.id}`)
+    const m = this.vmapLocked()
+    return this.#mapping('local', m)
+  }
+
+  vmapLocal(): Mapping {
+    return runSync(this.device, this.vmapLocalOp())
+  }
+
+  /** `drm_client_buffer_vunmap_local`: vunmap, then unlock. */
+  vunmapLocal(): void {
+    this.vunmapLocked()
+    this.resv.unlock()
+  }
+
+  /**
+   * A long-term mapping (`drm_client_buffer_vmap`, 2024): lock, pin where
+   * it is, vmap, unlock. gem-vram-2019's vmap pins by itself.
+   */
+  *vmapOp(): Op<Mapping> {
+    const old = this.profile === 'gem-vram-2019'
+    const rec = yield* this.#locked(() => {
+      if (!old) this.pinLocked('current')
+      return this.#call((d) => d.core.vmap(d.thread, this.id, VMAP.vmap))
+    })
+    return this.#mapping('long-term', rec)
+  }
+
+  vmap(): Mapping {
+    return runSync(this.device, this.vmapOp())
+  }
+
+  *vunmapOp(): Op<number> {
+    const old = this.profile === 'gem-vram-2019'
+    return yield* this.#locked(() => {
+      const left = this.vunmapLocked()
+      if (!old) this.unpinLocked()
+      return left
+    })
+  }
+
+  vunmap(): number {
+    return runSync(this.device, this.vunmapOp())
+  }
+
+  /** Moves the buffer (as eviction or validation would): needs the resv; EINVAL when pinned elsewhere. */
+  moveLocked(domain: Exclude<DomainName, 'current'>): boolean {
+    const dom = domainIndex(domain)
+    if (dom === 0) throw new DrmError('EINVAL', 'a move needs a domain: system, gtt or vram')
+    return this.#call((d) => d.core.moveTo(d.thread, this.id, dom))
+  }
+}
+
+function domainIndex(domain: unknown): number {
+  const i = DOMAINS.indexOf(domain as DomainName)
+  if (i < 0) throw new DrmError('EINVAL', `domain must be one of ${DOMAINS.join(', ')}, got ${describe(domain)}`)
+  return i
 }
 
 function nextFreeId(): number {

@@ -136,13 +136,13 @@ pub struct NativeDevice {
 
 #[napi]
 impl NativeDevice {
-  /// `class`: 0 wait-die (the reservation class), 1 wound-wait.
+  /// `ww_class`: 0 wait-die (the reservation class), 1 wound-wait.
   #[napi(constructor, catch_unwind)]
-  pub fn new(class: u32) -> Result<Self> {
-    let class = match class {
+  pub fn new(ww_class: u32) -> Result<Self> {
+    let class = match ww_class {
       0 => WwClass::WaitDie,
       1 => WwClass::WoundWait,
-      _ => return Err(einval(format!("ww class must be 0 or 1, got {class}"))),
+      _ => return Err(einval(format!("ww class must be 0 or 1, got {ww_class}"))),
     };
     Ok(NativeDevice {
       dev: Device::new(class),

@@ -1,0 +1,130 @@
+/**
+ * The native device engine: `DeviceCore` over the binding class
+ * `NativeDevice` (native/napi/device.rs). It only converts: binding errors
+ * become DrmError and optional values become null. Every rule lives in the
+ * Rust core (native/core/src/device).
+ */
+import type { NativeDevice } from '../../index.js'
+import type {
+  CtxRecord,
+  DeviceCore,
+  FenceEntry,
+  FenceRecord,
+  LockOutcome,
+  MappingRecord,
+  ObjectRecord,
+  ResvRecord,
+  ViolationRecord,
+} from '../device-engine.js'
+import { DrmError } from '../errors.js'
+import { loadBinding } from './gpuvm.js'
+
+function call<T>(f: () => T): T {
+  try {
+    return f()
+  } catch (e) {
+    throw DrmError.from(e)
+  }
+}
+
+export class NativeDeviceCore implements DeviceCore {
+  readonly engine = 'native' as const
+  readonly #d: NativeDevice
+
+  constructor(wwClass: number) {
+    const { NativeDevice } = loadBinding()
+    this.#d = call(() => new NativeDevice(wwClass))
+  }
+
+  now(): bigint {
+    return this.#d.now()
+  }
+  advance(ns: bigint): bigint {
+    return call(() => this.#d.advance(ns))
+  }
+  takeViolations(): ViolationRecord[] {
+    return this.#d.takeViolations()
+  }
+  createResv(): number {
+    return call(() => this.#d.createResv())
+  }
+  resvInfo(resv: number): ResvRecord {
+    return call(() => this.#d.resvInfo(resv))
+  }
+  ctxInit(thread: number): number {
+    return call(() => this.#d.ctxInit(thread))
+  }
+  ctxDone(thread: number, ctx: number): void {
+    call(() => this.#d.ctxDone(thread, ctx))
+  }
+  ctxFini(thread: number, ctx: number): void {
+    call(() => this.#d.ctxFini(thread, ctx))
+  }
+  ctxInfo(ctx: number): CtxRecord {
+    return call(() => this.#d.ctxInfo(ctx))
+  }
+  lock(thread: number, resv: number, ctx: number, mode: number): LockOutcome {
+    return call(() => this.#d.lock(thread, resv, ctx, mode)) as LockOutcome
+  }
+  unlock(thread: number, resv: number): void {
+    call(() => this.#d.unlock(thread, resv))
+  }
+  assertHeld(thread: number, resv: number, what: string): boolean {
+    return call(() => this.#d.assertHeld(thread, resv, what))
+  }
+  createFence(context: number, seqno: number, signalAt: bigint | null): number {
+    return call(() => this.#d.createFence(context, seqno, signalAt))
+  }
+  fenceInfo(fence: number): FenceRecord {
+    const f = call(() => this.#d.fenceInfo(fence))
+    return { context: f.context, seqno: f.seqno, signalAt: f.signalAt ?? null, signaled: f.signaled }
+  }
+  signalFence(fence: number): void {
+    call(() => this.#d.signalFence(fence))
+  }
+  reserveFences(thread: number, resv: number, n: number): void {
+    call(() => this.#d.reserveFences(thread, resv, n))
+  }
+  addFence(thread: number, resv: number, fence: number, usage: number): void {
+    call(() => this.#d.addFence(thread, resv, fence, usage))
+  }
+  fences(resv: number, usage: number): FenceEntry[] {
+    return call(() => this.#d.fences(resv, usage))
+  }
+  testSignaled(resv: number, usage: number): boolean {
+    return call(() => this.#d.testSignaled(resv, usage))
+  }
+  createObject(id: number, size: bigint, resv: number, profile: number): void {
+    call(() => this.#d.createObject(id, size, resv, profile))
+  }
+  objectInfo(id: number): ObjectRecord {
+    return call(() => this.#d.objectInfo(id))
+  }
+  objects(): ObjectRecord[] {
+    return this.#d.objects()
+  }
+  get(id: number): number {
+    return call(() => this.#d.get(id))
+  }
+  put(id: number, vaMappings: number): boolean {
+    return call(() => this.#d.put(id, vaMappings))
+  }
+  pin(thread: number, id: number, domain: number): number {
+    return call(() => this.#d.pin(thread, id, domain))
+  }
+  unpin(thread: number, id: number): number {
+    return call(() => this.#d.unpin(thread, id))
+  }
+  vmap(thread: number, id: number, kind: number): MappingRecord {
+    return call(() => this.#d.vmap(thread, id, kind))
+  }
+  vunmap(thread: number, id: number, kind: number): number {
+    return call(() => this.#d.vunmap(thread, id, kind))
+  }
+  access(thread: number, id: number, generation: bigint): boolean {
+    return call(() => this.#d.access(thread, id, generation))
+  }
+  moveTo(thread: number, id: number, domain: number): boolean {
+    return call(() => this.#d.moveTo(thread, id, domain))
+  }
+}

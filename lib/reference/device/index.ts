@@ -1,0 +1,195 @@
+/**
+ * The reference device engine: `DeviceCore` in plain TypeScript, a
+ * behavioural port of native/core/src/device. Argument checks that the
+ * binding makes before calling the core are made here in the same order, so
+ * both engines fail the same way.
+ */
+import type {
+  CtxRecord,
+  DeviceCore,
+  FenceEntry,
+  FenceRecord,
+  LockOutcome,
+  MappingRecord,
+  ObjectRecord,
+  ResvRecord,
+  ViolationRecord,
+} from '../../device-engine.js'
+import { DrmError } from '../../errors.js'
+import * as fence from './fence.js'
+import * as gem from './gem.js'
+import * as resv from './resv.js'
+import { DevState, U64_MAX } from './state.js'
+
+function check(ok: boolean, message: string): void {
+  if (!ok) throw new DrmError('EINVAL', message)
+}
+
+const usage = (u: number) => check(u >= 0 && u <= 3, `fence usage must be 0..3, got ${u}`)
+const domain = (v: number) => check(v >= 0 && v <= 3, `domain must be 0..3, got ${v}`)
+
+export class ReferenceDevice implements DeviceCore {
+  readonly engine = 'reference' as const
+  readonly #d: DevState
+
+  constructor(wwClass: number) {
+    check(wwClass === 0 || wwClass === 1, `ww class must be 0 or 1, got ${wwClass}`)
+    this.#d = new DevState(wwClass)
+  }
+
+  now(): bigint {
+    return this.#d.now
+  }
+
+  advance(ns: bigint): bigint {
+    const t = this.#d.now + ns
+    if (t > U64_MAX) throw new DrmError('EINVAL', 'the simulated clock would overflow u64')
+    this.#d.now = t
+    return t
+  }
+
+  takeViolations(): ViolationRecord[] {
+    return this.#d.violations.splice(0)
+  }
+
+  createResv(): number {
+    return resv.createResv(this.#d, 0)
+  }
+
+  resvInfo(id: number): ResvRecord {
+    const r = resv.resvOf(this.#d, id)
+    return {
+      owner: r.owner,
+      locked: r.holder !== null,
+      holderThread: r.holder?.thread ?? 0,
+      holderCtx: r.holder?.ctx ?? 0,
+      numFences: r.fences.length,
+      maxFences: r.maxFences,
+    }
+  }
+
+  ctxInit(thread: number): number {
+    return resv.ctxInit(this.#d, thread)
+  }
+
+  ctxDone(thread: number, ctx: number): void {
+    resv.ctxDone(this.#d, thread, ctx)
+  }
+
+  ctxFini(thread: number, ctx: number): void {
+    resv.ctxFini(this.#d, thread, ctx)
+  }
+
+  ctxInfo(ctx: number): CtxRecord {
+    const c = resv.ctxOf(this.#d, ctx)
+    return {
+      thread: c.thread,
+      stamp: c.stamp,
+      acquired: c.acquired,
+      contending: c.contending ?? 0,
+      wounded: c.wounded,
+      done: c.done,
+      fini: c.fini,
+    }
+  }
+
+  lock(thread: number, r: number, ctx: number, mode: number): LockOutcome {
+    check(mode >= 0 && mode <= 2, `lock mode must be 0..2, got ${mode}`)
+    return resv.lock(this.#d, thread, r, ctx, mode)
+  }
+
+  unlock(thread: number, r: number): void {
+    resv.unlock(this.#d, thread, r)
+  }
+
+  assertHeld(thread: number, r: number, what: string): boolean {
+    return resv.assertHeld(this.#d, thread, r, what)
+  }
+
+  createFence(context: number, seqno: number, signalAt: bigint | null): number {
+    return fence.createFence(this.#d, context, seqno, signalAt)
+  }
+
+  fenceInfo(id: number): FenceRecord {
+    const signaled = fence.fenceSignaled(this.#d, id)
+    const f = fence.fenceOf(this.#d, id)
+    return { context: f.context, seqno: f.seqno, signalAt: f.signalAt, signaled }
+  }
+
+  signalFence(id: number): void {
+    fence.fenceOf(this.#d, id).signaled = true
+  }
+
+  reserveFences(thread: number, r: number, n: number): void {
+    fence.reserveFences(this.#d, thread, r, n)
+  }
+
+  addFence(thread: number, r: number, f: number, u: number): void {
+    usage(u)
+    fence.addFence(this.#d, thread, r, f, u)
+  }
+
+  fences(r: number, u: number): FenceEntry[] {
+    usage(u)
+    return fence.fences(this.#d, r, u)
+  }
+
+  testSignaled(r: number, u: number): boolean {
+    usage(u)
+    return fence.testSignaled(this.#d, r, u)
+  }
+
+  createObject(id: number, size: bigint, r: number, profile: number): void {
+    check(profile >= 0 && profile <= 2, `unknown profile ${profile}`)
+    gem.createObject(this.#d, id, size, r, profile)
+  }
+
+  objectInfo(id: number): ObjectRecord {
+    return record(id, gem.objectRecord(this.#d, id))
+  }
+
+  objects(): ObjectRecord[] {
+    return [...this.#d.objects.entries()].sort(([a], [b]) => a - b).map(([id, o]) => record(id, o))
+  }
+
+  get(id: number): number {
+    return gem.get(this.#d, id)
+  }
+
+  put(id: number, vaMappings: number): boolean {
+    return gem.put(this.#d, id, vaMappings)
+  }
+
+  pin(thread: number, id: number, d: number): number {
+    domain(d)
+    return gem.pin(this.#d, thread, id, d)
+  }
+
+  unpin(thread: number, id: number): number {
+    return gem.unpin(this.#d, thread, id)
+  }
+
+  vmap(thread: number, id: number, kind: number): MappingRecord {
+    check(kind === 0 || kind === 1, `vmap kind must be 0 or 1, got ${kind}`)
+    return gem.vmap(this.#d, thread, id, kind)
+  }
+
+  vunmap(thread: number, id: number, kind: number): number {
+    check(kind === 0 || kind === 1, `vmap kind must be 0 or 1, got ${kind}`)
+    return gem.vunmap(this.#d, thread, id, kind)
+  }
+
+  access(thread: number, id: number, generation: bigint): boolean {
+    return gem.access(this.#d, thread, id, generation)
+  }
+
+  moveTo(thread: number, id: number, d: number): boolean {
+    domain(d)
+    check(d !== 0, 'a move needs a domain (1..3)')
+    return gem.moveTo(this.#d, thread, id, d)
+  }
+}
+
+function record(id: number, o: gem.ObjLike): ObjectRecord {
+  return { id, ...o }
+}

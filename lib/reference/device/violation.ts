@@ -1,0 +1,33 @@
+/** Violation kinds and the rule each comes from (native/core/src/device/violation.rs). */
+export const RULES = {
+  'slow-without-edeadlk': 'ww_mutex: lock_slow only after -EDEADLK (lockdep)',
+  'slow-wrong-lock': 'ww_mutex: lock_slow must take the contended lock (lockdep)',
+  'slow-while-holding': 'ww_mutex: unlock every lock before lock_slow (lockdep)',
+  'edeadlk-wrong-lock': 'ww_mutex: after -EDEADLK the contended lock comes first (lockdep)',
+  'edeadlk-not-backed-off': 'ww_mutex: after -EDEADLK unlock everything before locking again (lockdep)',
+  'recursive-lock': 'mutex: a plain lock of a held lock deadlocks (lockdep: recursive locking)',
+  'unlock-not-held': 'mutex: unlock only what is locked (DEBUG_MUTEXES)',
+  'unlock-not-owner': 'mutex: only the owner unlocks (DEBUG_MUTEXES)',
+  'fini-with-locks-held': 'ww_mutex: ww_acquire_fini with locks held (DEBUG_WW_MUTEX)',
+  'ctx-nested-init': 'ww_mutex: one acquire context per task until fini (lockdep)',
+  'lock-after-done': 'ww_mutex: no locking after ww_acquire_done (DEBUG_WW_MUTEX)',
+  'resv-not-held': 'dma_resv: fence slots and fences need the reservation lock (dma_resv_assert_held)',
+  'fence-slot-not-reserved': 'dma_resv: add_fence needs a reserved slot (BUG_ON)',
+  'pin-unlocked': 'seed-003: pin_locked requires the reservation lock',
+  'unpin-unlocked': 'seed-003: unpin_locked requires the reservation lock',
+  'unpin-unpinned': 'ttm: unpin of an unpinned buffer (WARN_ON pin_count == 0)',
+  'repin-other-domain': 'gem-vram: re-pinning a pinned buffer keeps its domain; unpin before pinning elsewhere',
+  'vmap-unlocked': 'seed-001: callers must hold the dma_buf resv lock before calling vmap',
+  'vunmap-unlocked': 'seed-001: vunmap is called with the reservation lock held',
+  'vunmap-unbalanced': 'seed-002: WARN_ON_ONCE(!kmap_use_count) on an unbalanced unmap',
+  'move-unlocked': 'ttm: moving a buffer requires its reservation lock',
+  'move-while-vmapped': 'gem-vram: move_notify WARNs when a vmapped buffer moves (a pin was missing)',
+  'stale-mapping': 'seed-000: a mapping used after the buffer was relocated',
+  'unmapped-access': 'seed-002: a mapping used after its last vunmap',
+  'unprotected-access': 'seed-000/001: hold the resv lock from vmap until the mapping is released, or pin',
+  'free-while-va-mapped': 'gpuvm: a GEM object freed while GPU VA mappings still point at it',
+  'free-while-vmapped': 'seed-002: WARN_ON(kmap_use_count) at buffer cleanup',
+  'free-while-pinned': 'ttm: a buffer freed while pinned',
+} as const
+
+export type ViolationKind = keyof typeof RULES
