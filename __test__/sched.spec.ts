@@ -156,7 +156,7 @@ describe.each(engines)('scheduler on the %s engine', (engine) => {
           let order = [first, second]
           for (;;) {
             const held: (typeof a)[] = []
-            let contended: typeof a | null = null
+            let contended = null as typeof a | null
             for (const o of order) {
               const r = held.length === 0 && contended === o ? yield* t.lockSlow(o.resv, ctx) : yield* t.lock(o.resv, ctx)
               if (r === 'EDEADLK') {
