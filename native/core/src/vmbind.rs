@@ -3,7 +3,7 @@
 //! and the hashes that the golden files pin down.
 
 use crate::errno::{fail, Errno, Result};
-use crate::gpuvm::{GpuVm, Op, OpCounts, OpMap};
+use crate::gpuvm::{GpuVm, Link, Op, OpCounts, OpMap};
 use std::io::Write;
 
 pub const PAGE_SIZE: u64 = 4096;
@@ -289,7 +289,7 @@ pub fn run(params: &Params, trace: Trace, out: &mut Vec<u8>) -> Result<Run> {
     let mut cursor = cursor;
     while let Some(op) = cursor.step(&vm) {
       emit(out, &mut scratch, &|b| op_line(b, &op));
-      vm.apply_own_step(&op)?;
+      vm.apply_own_step(&op, Link::No)?;
       counts.add(&op);
     }
   }

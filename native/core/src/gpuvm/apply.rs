@@ -9,6 +9,13 @@
 use super::{GpuVm, Op, OpMap, OpRemap, OpUnmap, SmCursor, Va};
 use crate::errno::{fail, Errno, Result};
 
+/// Whether applying a step also keeps the objects' mapping lists.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Link {
+  Yes,
+  No,
+}
+
 /// How many steps of each kind a request produced.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct OpCounts {
@@ -76,7 +83,7 @@ impl GpuVm {
       }
     }
     // The pieces lie inside the old mapping, so nothing else can overlap them.
-    self.apply_own_step(&Op::Remap(*op))
+    self.apply_own_step(&Op::Remap(*op), Link::Yes)
   }
 
   pub fn apply(&mut self, op: &Op) -> Result<()> {
@@ -106,22 +113,34 @@ impl GpuVm {
 
   /// Applies a step this VA space's cursor has just produced: it names live
   /// nodes by construction, so the checks `apply` makes for steps that come
-  /// from outside are skipped.
-  pub(crate) fn apply_own_step(&mut self, op: &Op) -> Result<()> {
+  /// from outside are skipped. With `Link::No` the tree alone changes, as
+  /// the kernel's `drm_gpuva_map/remap/unmap` do; `Link::Yes` also keeps the
+  /// objects' lists, as a driver's callbacks do.
+  pub(crate) fn apply_own_step(&mut self, op: &Op, link: Link) -> Result<()> {
+    let linked = |vm: &mut GpuVm, va: Va| {
+      if link == Link::Yes {
+        vm.link_slot(va.slot);
+      }
+    };
     match op {
       Op::Map(m) => {
         let va = self.insert_checked(m.addr, m.range, m.obj, m.offset)?;
-        self.link_slot(va.slot);
+        linked(self, va);
       }
       Op::Remap(r) => {
         let mut pieces = [r.prev, r.next].into_iter().flatten();
         match pieces.next() {
-          Some(first) => self.replace_with_piece(&r.unmap.va, &first)?,
-          None => self.remove_va(&r.unmap.va)?,
+          Some(first) => {
+            let va = self.replace_with_piece(&r.unmap.va, &first)?;
+            linked(self, va);
+          }
+          None => {
+            self.remove_va(&r.unmap.va)?;
+          }
         };
         for piece in pieces {
           let va = self.insert_unchecked(piece.addr, piece.range, piece.obj, piece.offset);
-          self.link_slot(va.slot);
+          linked(self, va);
         }
       }
       Op::Unmap(u) => {
@@ -138,7 +157,7 @@ impl GpuVm {
     let mut counts = OpCounts::default();
     while let Some(op) = cursor.step(self) {
       on_step(&op);
-      self.apply_own_step(&op)?;
+      self.apply_own_step(&op, Link::Yes)?;
       counts.add(&op);
     }
     Ok(counts)

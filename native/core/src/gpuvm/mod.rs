@@ -9,9 +9,9 @@
 mod apply;
 mod ops;
 mod sm;
-mod tree;
+mod store;
 
-pub use apply::OpCounts;
+pub use apply::{Link, OpCounts};
 pub use ops::{Op, OpMap, OpRemap, OpUnmap};
 pub use sm::{SmCursor, SmKind};
 
@@ -19,7 +19,7 @@ use crate::errno::{fail, Errno, Result};
 use crate::warning::{WarnKind, Warning};
 use rustc_hash::FxHashMap as HashMap;
 use std::cell::Cell;
-use tree::{Cold, Tree, INTERNAL_FLAGS, LINKED, NIL};
+use store::{Node, Store, INTERNAL_FLAGS, LINKED, NIL};
 
 /// Identifies one mapping: its start address and its insertion number.
 pub type VaKey = (u64, u64);
@@ -83,7 +83,7 @@ pub struct GpuVm {
   /// The reserved node as given at init; range checks use it even when its own
   /// insertion failed, as the kernel does.
   kernel: Option<(u64, u64)>,
-  tree: Tree,
+  store: Store,
   gem: HashMap<ObjId, GemList>,
   next_seq: u64,
   /// The node last touched by a change: the next search for a nearby key
@@ -107,7 +107,7 @@ impl GpuVm {
       mm_start: start,
       mm_range: range,
       kernel: None,
-      tree: Tree::new(),
+      store: Store::new(),
       gem: HashMap::default(),
       next_seq: KERNEL_SEQ + 1,
       finger: Cell::new(NIL),
@@ -127,7 +127,7 @@ impl GpuVm {
           flags: 0,
           slot: 0,
         };
-        vm.tree.insert(va);
+        vm.store.insert(va);
       }
     }
     vm
@@ -151,14 +151,14 @@ impl GpuVm {
 
   /// Number of nodes in the tree, the kernel node included.
   pub fn len(&self) -> usize {
-    self.tree.len()
+    self.store.len()
   }
   pub fn is_empty(&self) -> bool {
-    self.tree.len() == 0
+    self.store.len() == 0
   }
   /// Number of mappings, the kernel node excluded.
   pub fn mapping_count(&self) -> usize {
-    self.tree.len() - usize::from(self.kernel_node().is_some())
+    self.store.len() - usize::from(self.kernel_node().is_some())
   }
 
   /// Takes the warnings recorded since the last call.
@@ -223,7 +223,7 @@ impl GpuVm {
   }
 
   pub fn get(&self, key: VaKey) -> Option<Va> {
-    self.tree.locate(key, NIL).map(|s| self.public(s))
+    self.store.locate(key, NIL).map(|s| self.public(s))
   }
 
   #[inline]
@@ -249,18 +249,18 @@ impl GpuVm {
     // are reached by stepping back.
     let at = self.lower_bound_near((first, 0));
     let mut s = if at == NIL {
-      self.tree.last()
+      self.store.last()
     } else {
-      self.tree.prev(at)
+      self.store.prev(at)
     };
     if s != NIL {
-      let p = self.tree.addr(s);
-      while s != NIL && self.tree.addr(s) == p {
+      let p = self.store.addr(s);
+      while s != NIL && self.store.addr(s) == p {
         let va = self.public(s);
         if overlaps(&va) {
           return (Some(va), at);
         }
-        s = self.tree.prev(s);
+        s = self.store.prev(s);
       }
     }
     let mut s = at;
@@ -272,7 +272,7 @@ impl GpuVm {
       if overlaps(&va) {
         return (Some(va), at);
       }
-      s = self.tree.next(s);
+      s = self.store.next(s);
     }
     (None, at)
   }
@@ -281,20 +281,20 @@ impl GpuVm {
   /// at it or right after it.
   fn lower_bound_near(&self, key: VaKey) -> u32 {
     let f = self.finger.get();
-    if self.tree.is_live(f) {
-      if self.tree.key(f) >= key {
-        let p = self.tree.prev(f);
-        if p == NIL || self.tree.key(p) < key {
+    if self.store.is_live(f) {
+      if self.store.key(f) >= key {
+        let p = self.store.prev(f);
+        if p == NIL || self.store.key(p) < key {
           return f;
         }
       } else {
-        let n = self.tree.next(f);
-        if n == NIL || self.tree.key(n) >= key {
+        let n = self.store.next(f);
+        if n == NIL || self.store.key(n) >= key {
           return n;
         }
       }
     }
-    self.tree.lower_bound(key)
+    self.store.lower_bound(key)
   }
 
   /// `drm_gpuva_find_first`: the first node overlapping `[addr, addr+range)`.
@@ -334,25 +334,25 @@ impl GpuVm {
 
   /// The node after `va` in address order; `va` must be in the tree.
   pub fn next_after(&self, va: &Va) -> Option<Va> {
-    let s = self.tree.locate(va.key(), va.slot)?;
-    self.va_at(self.tree.next(s))
+    let s = self.store.locate(va.key(), va.slot)?;
+    self.va_at(self.store.next(s))
   }
 
   /// The node `va` names if it is still in the tree, else the first node after
   /// where it was.
   pub(crate) fn at_or_after(&self, va: &Va) -> Option<Va> {
-    match self.tree.locate(va.key(), va.slot) {
+    match self.store.locate(va.key(), va.slot) {
       Some(s) => self.va_at(s),
-      None => self.va_at(self.tree.lower_bound(va.key())),
+      None => self.va_at(self.store.lower_bound(va.key())),
     }
   }
 
   /// Every node in address order, the kernel node included.
   pub fn iter(&self) -> impl Iterator<Item = Va> + '_ {
-    let mut s = self.tree.first();
+    let mut s = self.store.first();
     std::iter::from_fn(move || {
       let va = self.va_at(s)?;
-      s = self.tree.next(s);
+      s = self.store.next(s);
       Some(va)
     })
   }
@@ -389,7 +389,7 @@ impl GpuVm {
       );
     }
     let va = self.new_va(addr, range, obj, offset);
-    let s = self.tree.insert_at(va, at);
+    let s = self.store.insert_at(va, at);
     self.finger.set(s);
     Ok(self.public(s))
   }
@@ -410,38 +410,35 @@ impl GpuVm {
   /// Inserts a node the caller knows to be free of overlaps.
   pub(crate) fn insert_unchecked(&mut self, addr: u64, range: u64, obj: ObjId, offset: u64) -> Va {
     let va = self.new_va(addr, range, obj, offset);
-    let s = self.tree.insert(va);
+    let s = self.store.insert(va);
     self.public(s)
   }
 
   /// Turns the node of `old` into a new mapping that lies inside it (a remap
   /// piece): the same as removing it and inserting the piece, without the
-  /// tree work when key order allows. The piece goes to the tail of its
-  /// object's list, as a fresh link would.
+  /// store work when key order allows. Like a fresh node, the piece is not
+  /// linked.
   pub(crate) fn replace_with_piece(&mut self, old: &Va, piece: &OpMap) -> Result<Va> {
     let s = self.lookup(old)?;
-    if !self.tree.rekey(s, piece.addr, self.next_seq) {
+    if !self.store.rekey(s, piece.addr, self.next_seq) {
       self.remove_va(old)?;
-      let va = self.insert_unchecked(piece.addr, piece.range, piece.obj, piece.offset);
-      self.link_slot(va.slot);
-      return Ok(va);
+      return Ok(self.insert_unchecked(piece.addr, piece.range, piece.obj, piece.offset));
     }
     self.next_seq += 1;
     self.finger.set(s);
     self.unlink_slot(s);
-    let va = self.tree.cold_mut(s);
+    let va = self.store.node_mut(s);
     va.range = piece.range;
     va.obj = piece.obj;
     va.offset = piece.offset;
     va.set_flags(VA_INVALIDATED, false);
-    self.link_slot(s);
     Ok(self.public(s))
   }
 
   /// Refuses work that could run out of insertion numbers (after 2^48
   /// inserts; no simulation gets there, but nothing may wrap silently).
   pub(crate) fn seq_room(&self, inserts: u64) -> Result<()> {
-    if self.next_seq + inserts > tree::SEQ_MAX {
+    if self.next_seq + inserts > store::SEQ_MAX {
       return fail(
         Errno::ENOSPC,
         "this VA space has used up its 2^48 insertion numbers",
@@ -452,14 +449,14 @@ impl GpuVm {
 
   /// A node's record without the internal flag bits.
   pub(crate) fn public(&self, s: u32) -> Va {
-    let mut va = self.tree.va(s);
+    let mut va = self.store.va(s);
     va.flags &= !INTERNAL_FLAGS;
     va
   }
 
   pub(crate) fn lookup(&self, va: &Va) -> Result<u32> {
     self.alive()?;
-    match self.tree.locate(va.key(), va.slot) {
+    match self.store.locate(va.key(), va.slot) {
       Some(s) => Ok(s),
       None => fail(
         Errno::EINVAL,
@@ -498,8 +495,8 @@ impl GpuVm {
       return Ok(va);
     }
     self.unlink_slot(s);
-    self.finger.set(self.tree.next(s));
-    self.tree.remove(s);
+    self.finger.set(self.store.next(s));
+    self.store.remove(s);
     Ok(va)
   }
 
@@ -512,7 +509,7 @@ impl GpuVm {
   }
 
   pub(crate) fn link_slot(&mut self, s: u32) {
-    let va = self.tree.va(s);
+    let va = self.store.va(s);
     if va.obj == NO_OBJ || va.flags & LINKED != 0 {
       return;
     }
@@ -528,9 +525,9 @@ impl GpuVm {
     }
     list.len += 1;
     if tail != NIL {
-      self.tree.cold_mut(tail).gem_next = s;
+      self.store.node_mut(tail).gem_next = s;
     }
-    let node = self.tree.cold_mut(s);
+    let node = self.store.node_mut(s);
     node.set_flags(LINKED, true);
     node.gem_prev = tail;
     node.gem_next = NIL;
@@ -544,20 +541,20 @@ impl GpuVm {
   }
 
   fn unlink_slot(&mut self, s: u32) {
-    let Cold {
+    let Node {
       obj,
       gem_prev,
       gem_next,
       ..
-    } = *self.tree.cold(s);
-    if self.tree.cold(s).flags() & LINKED == 0 {
+    } = *self.store.node(s);
+    if self.store.node(s).flags() & LINKED == 0 {
       return;
     }
     if gem_prev != NIL {
-      self.tree.cold_mut(gem_prev).gem_next = gem_next;
+      self.store.node_mut(gem_prev).gem_next = gem_next;
     }
     if gem_next != NIL {
-      self.tree.cold_mut(gem_next).gem_prev = gem_prev;
+      self.store.node_mut(gem_next).gem_prev = gem_prev;
     }
     if let Some(list) = self.gem.get_mut(&obj) {
       if list.head == s {
@@ -571,7 +568,7 @@ impl GpuVm {
         self.gem.remove(&obj);
       }
     }
-    let node = self.tree.cold_mut(s);
+    let node = self.store.node_mut(s);
     node.set_flags(LINKED, false);
     node.gem_prev = NIL;
     node.gem_next = NIL;
@@ -579,9 +576,9 @@ impl GpuVm {
 
   pub fn is_linked(&self, key: VaKey) -> bool {
     self
-      .tree
+      .store
       .locate(key, NIL)
-      .is_some_and(|s| self.tree.cold(s).flags() & LINKED != 0)
+      .is_some_and(|s| self.store.node(s).flags() & LINKED != 0)
   }
 
   /// The mappings linked to `obj`, in link order.
@@ -590,7 +587,7 @@ impl GpuVm {
     let mut s = self.gem.get(&obj).map_or(NIL, |l| l.head);
     while s != NIL {
       out.push(self.public(s));
-      s = self.tree.cold(s).gem_next;
+      s = self.store.node(s).gem_next;
     }
     out
   }
@@ -598,7 +595,7 @@ impl GpuVm {
   /// `drm_gpuva_invalidate`: sets or clears the invalidated flag.
   pub fn set_invalidated(&mut self, key: VaKey, invalidated: bool) -> Result<()> {
     let s = self.lookup(&Self::key_ref(key))?;
-    self.tree.cold_mut(s).set_flags(VA_INVALIDATED, invalidated);
+    self.store.node_mut(s).set_flags(VA_INVALIDATED, invalidated);
     Ok(())
   }
 
@@ -614,14 +611,14 @@ impl GpuVm {
       );
     }
     self.destroyed = true;
-    self.tree.clear();
+    self.store.clear();
     self.gem = HashMap::default();
     Ok(())
   }
 
   /// Heap bytes held, for reporting to a garbage collector.
   pub fn heap_bytes(&self) -> usize {
-    self.tree.capacity_bytes() + self.gem.capacity() * 24
+    self.store.heap_bytes() + self.gem.capacity() * 24
   }
 }
 

@@ -257,14 +257,14 @@ fn gem_lists_keep_link_order() {
 }
 
 #[test]
-fn treap_stays_balanced_under_the_workload() {
+fn the_sparse_index_keeps_list_walks_short() {
   let params = crate::vmbind::Params {
     ops: 100_000,
     ..Default::default()
   };
   let run = crate::vmbind::run(&params, crate::vmbind::Trace::Off, &mut Vec::new()).unwrap();
-  let (avg, max) = run.vm.tree.depth_stats();
-  let n = run.vm.len() as f64;
-  assert!(avg < 3.0 * n.log2(), "average depth {avg} for {n} nodes");
-  assert!((max as f64) < 6.0 * n.log2(), "max depth {max} for {n} nodes");
+  // One node in four is indexed at random: among ~40,000 nodes the longest
+  // unindexed run is a few dozen, not thousands.
+  let gap = run.vm.store.longest_gap();
+  assert!(gap < 64, "longest unindexed run {gap}");
 }

@@ -1,0 +1,125 @@
+#!/usr/bin/env node
+// drmsim benchmarks: `npm run bench` (or `node bench/run.mjs [--quick|--smoke]`).
+// Prints one markdown table per topic; bench/RESULTS.md records a run.
+import { execFileSync } from 'node:child_process'
+import { createRequire } from 'node:module'
+import os from 'node:os'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+const require = createRequire(import.meta.url)
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
+const drmsim = require(path.join(root, 'dist/index.js'))
+const { requests } = require(path.join(root, 'dist/vmbind.js'))
+const { default: FlattenTree } = await import('@flatten-js/interval-tree')
+const { IntervalTree: NodeIntervalTree } = require('node-interval-tree')
+
+const mode = process.argv.includes('--smoke') ? 'smoke' : process.argv.includes('--quick') ? 'quick' : 'full'
+const size = { smoke: 2_000, quick: 100_000, full: 1_000_000 }[mode]
+const refSize = { smoke: 2_000, quick: 100_000, full: 1_000_000 }[mode]
+
+const table = (title, head, rows) => {
+  console.log(`\n### ${title}\n`)
+  console.log(`| ${head.join(' | ')} |`)
+  console.log(`| ${head.map(() => '---').join(' | ')} |`)
+  for (const r of rows) console.log(`| ${r.join(' | ')} |`)
+}
+const fmt = (n) => (n >= 100 ? Math.round(n).toLocaleString('en-US') : n.toFixed(1))
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
+const time = (f) => {
+  const t = process.hrtime.bigint()
+  f()
+  return Number(process.hrtime.bigint() - t)
+}
+
+console.log(`drmsim benchmarks (${mode}): ${os.cpus()[0]?.model ?? 'cpu'} x${os.cpus().length}, node ${process.version}`)
+
+// --- 1. vmbind -------------------------------------------------------------
+const workloads = [
+  ['default', {}],
+  ['window 16777216, max-pages 512', { window: 16777216, maxPages: 512 }],
+]
+const vmbindRows = []
+for (const [name, params] of workloads) {
+  const whole = median(
+    [1, 2, 3].map(() => drmsim.vmbind({ ...params, ops: size, engine: 'native', trace: 'off' }).loopNs / size),
+  )
+  // The native engine driven request by request through the public API.
+  const full = { ...drmsim.vmbindDefaults, ...params, ops: size }
+  const vm = new drmsim.GpuVm({ name: 'bench', range: 1n << 48n, reserve: { offset: 0n, range: 4096n }, engine: 'native' })
+  const objects = new Map()
+  const obj = (id) => objects.get(id) ?? objects.set(id, new drmsim.GemObject({ size: 1n << 30n })).get(id)
+  const reqs = [...requests(full)].map((r) => (r.kind === 'map' ? { ...r, obj: obj(r.obj) } : r))
+  const perRequest =
+    time(() => {
+      for (const r of reqs) r.kind === 'map' ? vm.bind(r) : vm.unbind(r.addr, r.range)
+    }) / size
+  const ref = drmsim.vmbind({ ...params, ops: refSize, engine: 'reference', trace: 'off' }).loopNs / refSize
+  vmbindRows.push([name, fmt(whole), fmt(perRequest), fmt(ref), `${fmt(ref / whole)}x`])
+}
+table(
+  `vmbind, ${size.toLocaleString('en-US')} requests (ns per request; reference: ${refSize.toLocaleString('en-US')})`,
+  ['workload', 'native, whole run in Rust', 'native, per request from JS (bind/unbind)', 'reference', 'reference / native'],
+  vmbindRows,
+)
+
+// --- 2. VA tree alone ------------------------------------------------------
+{
+  const n = size
+  // n random non-overlapping one-to-four-page ranges in a shuffled order.
+  const rng = (() => {
+    let s = 0x9e3779b97f4a7c15n
+    return () => {
+      s = (s * 6364136223846793005n + 1442695040888963407n) & ((1n << 64n) - 1n)
+      return Number(s >> 33n)
+    }
+  })()
+  const ranges = Array.from({ length: n }, (_, i) => [4096 * (8 * i + 1), 4096 * (1 + (rng() % 4))])
+  for (let i = n - 1; i > 0; i--) {
+    const j = rng() % (i + 1)
+    ;[ranges[i], ranges[j]] = [ranges[j], ranges[i]]
+  }
+  const big = ranges.map(([a, r]) => [BigInt(a), BigInt(r)])
+  const rows = []
+  for (const engine of ['native', 'reference']) {
+    const vm = new drmsim.GpuVm({ name: 'tree', range: 1n << 48n, engine })
+    const vas = new Array(n)
+    const ins = time(() => big.forEach(([a, r], i) => (vas[i] = vm.insert({ addr: a, range: r }))))
+    const find = time(() => big.forEach(([a, r]) => vm.findFirst(a, r)))
+    const rem = time(() => vas.forEach((va) => vm.remove(va)))
+    rows.push([`drmsim ${engine}`, fmt(ins / n), fmt(find / n), fmt(rem / n)])
+  }
+  {
+    const t = new FlattenTree()
+    const ins = time(() => ranges.forEach(([a, r], i) => t.insert([a, a + r - 1], i)))
+    const find = time(() => ranges.forEach(([a, r]) => t.search([a, a + r - 1])))
+    const rem = time(() => ranges.forEach(([a, r], i) => t.remove([a, a + r - 1], i)))
+    rows.push(['@flatten-js/interval-tree', fmt(ins / n), fmt(find / n), fmt(rem / n)])
+  }
+  {
+    const t = new NodeIntervalTree()
+    const recs = ranges.map(([a, r]) => ({ low: a, high: a + r - 1 }))
+    const ins = time(() => recs.forEach((rec) => t.insert(rec)))
+    const find = time(() => recs.forEach((rec) => t.search(rec.low, rec.high)))
+    const rem = time(() => recs.forEach((rec) => t.remove(rec)))
+    rows.push(['node-interval-tree', fmt(ins / n), fmt(find / n), fmt(rem / n)])
+  }
+  table(`VA tree alone, ${n.toLocaleString('en-US')} random non-overlapping ranges (ns per operation)`, ['implementation', 'insert', 'findFirst', 'remove'], rows)
+}
+
+// --- 3. Scaling and memory (inside Rust) ----------------------------------
+{
+  const max = { smoke: 1000, quick: 1_000_000, full: 10_000_000 }[mode]
+  const reqs = { smoke: 1000, quick: 100_000, full: 200_000 }[mode]
+  const out = execFileSync('cargo', ['run', '-q', '--release', '-p', 'drmsim-core', '--example', 'scaling', '--', String(max), String(reqs)], {
+    cwd: root,
+    encoding: 'utf8',
+  })
+  const rows = out
+    .trim()
+    .split('\n')
+    .slice(1)
+    .map((line) => line.split(' ').map(Number))
+    .map(([live, ns, bytes]) => [live.toLocaleString('en-US'), fmt(ns), fmt(bytes)])
+  table(`Scaling and memory, native engine (${reqs.toLocaleString('en-US')} random bind/unbind requests per size)`, ['live mappings', 'ns per request', 'resident bytes per mapping'], rows)
+}

@@ -1,0 +1,54 @@
+//! `cargo run --release -p drmsim-core --example scaling -- [max_mappings] [requests]`
+//!
+//! How the engine scales with the number of live mappings, and what each costs
+//! in memory. For each size n = 10^3 .. max: n one-page mappings are laid out
+//! two pages apart, then `requests` random bind/unbind requests (1-8 pages,
+//! 70% maps) land among them. Prints, per n, nanoseconds per request and the
+//! resident bytes per live mapping.
+use drmsim_core::gpuvm::GpuVm;
+use drmsim_core::vmbind::SplitMix64;
+use std::time::Instant;
+
+const PAGE: u64 = 4096;
+const BASE: u64 = 1 << 32;
+
+fn rss_bytes() -> u64 {
+  let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+  let pages: u64 = statm.split_whitespace().nth(1).and_then(|v| v.parse().ok()).unwrap_or(0);
+  pages * PAGE
+}
+
+fn main() {
+  let args: Vec<u64> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
+  let max = args.first().copied().unwrap_or(10_000_000);
+  let requests = args.get(1).copied().unwrap_or(200_000);
+  println!("live_mappings ns_per_request rss_bytes_per_mapping");
+  let mut n = 1000;
+  while n <= max {
+    let before = rss_bytes();
+    let mut vm = GpuVm::new("scaling", 0, 1 << 48, Some((0, PAGE)));
+    for i in 0..n {
+      vm.insert(BASE + 2 * i * PAGE, PAGE, 1 + (i % 1024) as u32, 0).expect("free range");
+    }
+    let per_mapping = rss_bytes().saturating_sub(before) as f64 / n as f64;
+    let mut rng = SplitMix64::new(n);
+    let window = 2 * n;
+    let started = Instant::now();
+    for _ in 0..requests {
+      let map = rng.below(100) < 70;
+      let page = rng.below(window);
+      let pages = 1 + rng.below(8);
+      let (addr, range) = (BASE + page * PAGE, pages * PAGE);
+      if map {
+        let obj = 1 + rng.below(1024) as u32;
+        vm.bind(addr, range, obj, rng.below(256) * PAGE).expect("valid request");
+      } else {
+        vm.unbind(addr, range).expect("valid request");
+      }
+    }
+    let ns = started.elapsed().as_nanos() as f64 / requests as f64;
+    println!("{} {:.1} {:.1}", vm.mapping_count(), ns, per_mapping);
+    drop(vm);
+    n *= 10;
+  }
+}
