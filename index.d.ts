@@ -9,6 +9,82 @@
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
+/** One `drm_buddy` allocator. Flags: 1 range, 2 topdown, 4 contiguous, 32 trim disable. */
+export declare class NativeBuddy {
+  constructor(size: bigint, chunkSize: bigint)
+  get size(): bigint
+  get maxOrder(): number
+  alloc(start: bigint, end: bigint, size: bigint, minBlockSize: bigint, flags: number): BigUint64Array
+  free(offsets: BigUint64Array): void
+  trim(offset: bigint, newSize: bigint): BigUint64Array
+  roots(): BigUint64Array
+  freeList(): BigUint64Array
+  allocatedList(): BigUint64Array
+  /** `[size, avail, used, largest free block, free blocks, allocated blocks]`. */
+  stats(): BigUint64Array
+}
+
+/** One simulated device of the native engine. */
+export declare class NativeDevice {
+  /** `ww_class`: 0 wait-die (the reservation class), 1 wound-wait. */
+  constructor(wwClass: number)
+  now(): bigint
+  advance(ns: bigint): bigint
+  takeViolations(): Array<ViolationRecord>
+  createResv(): number
+  resvInfo(resv: number): ResvRecord
+  ctxInit(thread: number): number
+  ctxDone(thread: number, ctx: number): void
+  ctxFini(thread: number, ctx: number): void
+  ctxInfo(ctx: number): CtxRecord
+  /** `mode`: 0 lock, 1 lock_slow, 2 trylock; `ctx` 0 for none. */
+  lock(thread: number, resv: number, ctx: number, mode: number): LockOutcome
+  unlock(thread: number, resv: number): void
+  assertHeld(thread: number, resv: number, what: string): boolean
+  createFence(context: number, seqno: number, signalAt?: bigint | undefined | null): number
+  fenceInfo(fence: number): FenceRecord
+  signalFence(fence: number): void
+  reserveFences(thread: number, resv: number, n: number): void
+  addFence(thread: number, resv: number, fence: number, usage: number): void
+  fences(resv: number, usage: number): Array<FenceEntry>
+  testSignaled(resv: number, usage: number): boolean
+  /** `resv` 0 gives the object its own; `profile` 0 gem-vram-2019, 1 gem-vram-2024, 2 shmem. */
+  createObject(id: number, size: bigint, resv: number, profile: number): void
+  objectInfo(id: number): ObjectRecord
+  objects(): Array<ObjectRecord>
+  get(id: number): number
+  put(id: number, vaMappings: number): boolean
+  /** `domain`: 0 wherever it is, 1 system, 2 gtt, 3 vram. */
+  pin(thread: number, id: number, domain: number): number
+  unpin(thread: number, id: number): number
+  /** `kind`: 0 vmap, 1 kmap (gem-vram-2019). */
+  vmap(thread: number, id: number, kind: number): MappingRecord
+  vunmap(thread: number, id: number, kind: number): number
+  access(thread: number, id: number, generation: bigint): boolean
+  /** `domain`: 1 system, 2 gtt, 3 vram. */
+  moveTo(thread: number, id: number, domain: number): boolean
+}
+
+/** One `drm_mm` range allocator. Modes: 0 best, 1 low, 2 high, 3 evict. */
+export declare class NativeMm {
+  constructor(start: bigint, size: bigint)
+  /** Returns the start of the new node. */
+  insert(size: bigint, alignment: bigint, color: bigint, rangeStart: bigint, rangeEnd: bigint, mode: number): bigint
+  reserve(start: bigint, size: bigint, color: bigint): void
+  remove(start: bigint): void
+  nodes(): BigUint64Array
+  holes(): BigUint64Array
+  /** `[used, free, largest hole, nodes, holes]`. */
+  stats(): BigUint64Array
+  scanInit(size: bigint, alignment: bigint, rangeStart: bigint, rangeEnd: bigint, mode: number): void
+  scanAdd(start: bigint): boolean
+  scanRemove(start: bigint): boolean
+  /** `[start, end)` of the hole found last, or an empty array. */
+  scanHit(): BigUint64Array
+  /** `[found, victims...]`, victims in removal order. */
+  scanRun(candidates: BigUint64Array): BigUint64Array
+}
+
 /** One VA space of the native engine. */
 export declare class NativeVm {
   constructor(name: string, start: bigint, range: bigint, reserveOffset?: bigint | undefined | null, reserveRange?: bigint | undefined | null)
@@ -53,13 +129,72 @@ export declare class NativeVm {
   destroy(): void
 }
 
+export interface CtxRecord {
+  thread: number
+  stamp: bigint
+  acquired: number
+  contending: number
+  wounded: boolean
+  done: boolean
+  fini: boolean
+}
+
+export interface FenceEntry {
+  fence: number
+  usage: number
+}
+
+export interface FenceRecord {
+  context: number
+  seqno: number
+  signalAt?: bigint
+  signaled: boolean
+}
+
 /** Panics on purpose, to prove that a panic becomes a JavaScript error. */
 export declare function forcePanicForTest(): void
+
+export interface LockOutcome {
+  /** "ok", "EDEADLK", "EALREADY", "EBUSY" or "blocked". */
+  result: string
+  /** The thread to wait for when blocked. */
+  holder: number
+}
+
+export interface MappingRecord {
+  addr: bigint
+  iomem: boolean
+  generation: bigint
+}
+
+export interface ObjectRecord {
+  id: number
+  size: bigint
+  refcount: number
+  resv: number
+  ownResv: boolean
+  profile: number
+  pinCount: number
+  pinDomain: number
+  vmapCount: number
+  domain: number
+  generation: bigint
+  freed: boolean
+}
 
 export interface OpCountsRecord {
   map: number
   remap: number
   unmap: number
+}
+
+export interface ResvRecord {
+  owner: number
+  locked: boolean
+  holderThread: number
+  holderCtx: number
+  numFences: number
+  maxFences: number
 }
 
 export interface VaRecord {
@@ -69,6 +204,13 @@ export interface VaRecord {
   offset: bigint
   seq: number
   flags: number
+}
+
+export interface ViolationRecord {
+  kind: string
+  object: number
+  message: string
+  rule: string
 }
 
 export interface VmbindOptions {

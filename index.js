@@ -835,6 +835,9 @@ function __napiStampBindingTarget(exportsObject, target) {
 // linked import resolves to `undefined`.
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
+module.exports.NativeBuddy = nativeBinding.NativeBuddy
+module.exports.NativeDevice = nativeBinding.NativeDevice
+module.exports.NativeMm = nativeBinding.NativeMm
 module.exports.NativeVm = nativeBinding.NativeVm
 module.exports.forcePanicForTest = nativeBinding.forcePanicForTest
 module.exports.vmbindRun = nativeBinding.vmbindRun

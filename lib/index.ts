@@ -31,3 +31,24 @@ export { Mapping } from './gem.js'
 export { Exec, type ExecOptions, type ExecResult } from './exec.js'
 export { Scheduler, SimThread, SplitMix64, explore, seeds, type RunReport, type Deadlock, type ThreadBody } from './sched.js'
 export type { DomainName, ProfileName, UsageName, WwClassName } from './device-engine.js'
+export {
+  RangeAllocator,
+  MmNode,
+  MmScan,
+  type RangeAllocatorOptions,
+  type InsertRequest,
+  type ReserveRequest,
+  type ScanRequest,
+  type InsertMode,
+  type Hole,
+  type MmStats,
+  type AddressRange,
+} from './mm.js'
+export {
+  BuddyAllocator,
+  BuddyBlock,
+  type BuddyAllocatorOptions,
+  type BuddyAllocRequest,
+  type BuddyStats,
+  type BlockInfo,
+} from './buddy.js'
