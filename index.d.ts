@@ -15,6 +15,15 @@ export declare class NativeBuddy {
   get size(): bigint
   get maxOrder(): number
   alloc(start: bigint, end: bigint, size: bigint, minBlockSize: bigint, flags: number): BigUint64Array
+  /**
+   * `alloc` without BigInt conversions or a new array per call: `io` holds
+   * `[start, end, size, min block size]` and receives the packed blocks.
+   * Returns the block count; when `2 * count` exceeds `io.length` the
+   * blocks are kept for `take_spill` instead.
+   */
+  allocIo(io: BigUint64Array, flags: number): number
+  /** The blocks of the last `alloc_io` that did not fit. */
+  takeSpill(): BigUint64Array
   free(offsets: BigUint64Array): void
   trim(offset: bigint, newSize: bigint): BigUint64Array
   roots(): BigUint64Array
@@ -70,6 +79,12 @@ export declare class NativeMm {
   constructor(start: bigint, size: bigint)
   /** Returns the start of the new node. */
   insert(size: bigint, alignment: bigint, color: bigint, rangeStart: bigint, rangeEnd: bigint, mode: number): bigint
+  /**
+   * `insert` without BigInt conversions: `io` holds `[size, alignment,
+   * color, range start, range end]` and receives the new node's start in
+   * `io[0]` (a BigInt per argument costs more than the insert itself).
+   */
+  insertIo(io: BigUint64Array, mode: number): void
   reserve(start: bigint, size: bigint, color: bigint): void
   remove(start: bigint): void
   nodes(): BigUint64Array

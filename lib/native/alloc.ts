@@ -39,6 +39,8 @@ function blocks(w: BigUint64Array): BlockRecord[] {
 export class NativeMmCore implements MmCore {
   readonly engine = 'native' as const
   readonly #mm: NativeMm
+  /** Arguments in, result out: a BigInt per argument costs more than an insert. */
+  readonly #io = new BigUint64Array(5)
 
   constructor(start: bigint, size: bigint) {
     const { NativeMm } = loadBinding()
@@ -46,7 +48,14 @@ export class NativeMmCore implements MmCore {
   }
 
   insert(size: bigint, alignment: bigint, color: bigint, rangeStart: bigint, rangeEnd: bigint, mode: InsertMode): bigint {
-    return call(() => this.#mm.insert(size, alignment, color, rangeStart, rangeEnd, modeNumber(mode)))
+    const io = this.#io
+    io[0] = size
+    io[1] = alignment
+    io[2] = color
+    io[3] = rangeStart
+    io[4] = rangeEnd
+    call(() => this.#mm.insertIo(io, modeNumber(mode)))
+    return io[0]
   }
 
   reserve(start: bigint, size: bigint, color: bigint): void {
@@ -104,6 +113,8 @@ export class NativeBuddyCore implements BuddyCore {
   readonly size: bigint
   readonly maxOrder: number
   readonly #b: NativeBuddy
+  /** Arguments in, blocks out; larger results come back through takeSpill. */
+  readonly #io = new BigUint64Array(64)
 
   constructor(size: bigint, chunkSize: bigint) {
     const { NativeBuddy } = loadBinding()
@@ -113,7 +124,13 @@ export class NativeBuddyCore implements BuddyCore {
   }
 
   alloc(start: bigint, end: bigint, size: bigint, minBlockSize: bigint, flags: number): BlockRecord[] {
-    return blocks(call(() => this.#b.alloc(start, end, size, minBlockSize, flags)))
+    const io = this.#io
+    io[0] = start
+    io[1] = end
+    io[2] = size
+    io[3] = minBlockSize
+    const n = call(() => this.#b.allocIo(io, flags))
+    return blocks(2 * n <= io.length ? io.subarray(0, 2 * n) : call(() => this.#b.takeSpill()))
   }
 
   free(offsets: bigint[]): void {

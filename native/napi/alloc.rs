@@ -4,7 +4,7 @@
 
 use super::{to_js, u64_arg, Result};
 use drmsim_core::alloc::{Block, Buddy, InsertMode, Mm};
-use napi::bindgen_prelude::{BigInt, BigUint64Array};
+use napi::bindgen_prelude::{BigInt, BigUint64Array, BigUint64ArraySlice};
 use napi_derive::napi;
 
 fn mode_arg(mode: u32) -> Result<InsertMode> {
@@ -54,6 +54,24 @@ impl NativeMm {
       )
       .map_err(to_js)?;
     Ok(BigInt::from(node.start))
+  }
+
+  /// `insert` without BigInt conversions: `io` holds `[size, alignment,
+  /// color, range start, range end]` and receives the new node's start in
+  /// `io[0]` (a BigInt per argument costs more than the insert itself).
+  #[napi(catch_unwind)]
+  pub fn insert_io(&mut self, mut io: BigUint64ArraySlice, mode: u32) -> Result<()> {
+    // Safe: JavaScript is blocked in this call, so nothing else touches the array.
+    let io = unsafe { io.as_mut() };
+    if io.len() < 5 {
+      return Err(super::einval("insert_io needs 5 words".into()));
+    }
+    let node = self
+      .mm
+      .insert(io[0], io[1], io[2], io[3], io[4], mode_arg(mode)?)
+      .map_err(to_js)?;
+    io[0] = node.start;
+    Ok(())
   }
 
   #[napi(catch_unwind)]
@@ -164,6 +182,8 @@ fn packed_blocks(blocks: impl IntoIterator<Item = Block>) -> BigUint64Array {
 #[napi]
 pub struct NativeBuddy {
   buddy: Buddy,
+  /// The last `alloc_io` result when it did not fit in the caller's array.
+  spill: Vec<u64>,
 }
 
 #[napi]
@@ -171,7 +191,10 @@ impl NativeBuddy {
   #[napi(constructor, catch_unwind)]
   pub fn new(size: BigInt, chunk_size: BigInt) -> Result<Self> {
     let buddy = Buddy::new(u64_arg(&size, "size")?, u64_arg(&chunk_size, "chunk size")?).map_err(to_js)?;
-    Ok(NativeBuddy { buddy })
+    Ok(NativeBuddy {
+      buddy,
+      spill: Vec::new(),
+    })
   }
 
   #[napi(getter)]
@@ -204,6 +227,36 @@ impl NativeBuddy {
       )
       .map_err(to_js)?;
     Ok(packed_blocks(blocks))
+  }
+
+  /// `alloc` without BigInt conversions or a new array per call: `io` holds
+  /// `[start, end, size, min block size]` and receives the packed blocks.
+  /// Returns the block count; when `2 * count` exceeds `io.length` the
+  /// blocks are kept for `take_spill` instead.
+  #[napi(catch_unwind)]
+  pub fn alloc_io(&mut self, mut io: BigUint64ArraySlice, flags: u32) -> Result<u32> {
+    // Safe: JavaScript is blocked in this call, so nothing else touches the array.
+    let io = unsafe { io.as_mut() };
+    if io.len() < 4 {
+      return Err(super::einval("alloc_io needs 4 words".into()));
+    }
+    let blocks = self
+      .buddy
+      .alloc_blocks(io[0], io[1], io[2], io[3], flags)
+      .map_err(to_js)?;
+    let words: Vec<u64> = blocks.iter().flat_map(|b| [b.offset, b.size]).collect();
+    if words.len() <= io.len() {
+      io[..words.len()].copy_from_slice(&words);
+    } else {
+      self.spill = words;
+    }
+    Ok(blocks.len() as u32)
+  }
+
+  /// The blocks of the last `alloc_io` that did not fit.
+  #[napi(catch_unwind)]
+  pub fn take_spill(&mut self) -> Result<BigUint64Array> {
+    Ok(BigUint64Array::new(std::mem::take(&mut self.spill)))
   }
 
   #[napi(catch_unwind)]
