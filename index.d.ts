@@ -35,8 +35,12 @@ export declare class NativeBuddy {
 
 /** One simulated device of the native engine. */
 export declare class NativeDevice {
-  /** `ww_class`: 0 wait-die (the reservation class), 1 wound-wait. */
-  constructor(wwClass: number)
+  /**
+   * `ww_class`: 0 wait-die (the reservation class), 1 wound-wait.
+   * Capacities in bytes: VRAM and GTT default to 256 MiB and 1 GiB (0: no
+   * such domain), SYSTEM to unbounded.
+   */
+  constructor(wwClass: number, vram?: bigint | undefined | null, gtt?: bigint | undefined | null, system?: bigint | undefined | null)
   now(): bigint
   advance(ns: bigint): bigint
   takeViolations(): Array<ViolationRecord>
@@ -72,6 +76,16 @@ export declare class NativeDevice {
   access(thread: number, id: number, generation: bigint): boolean
   /** `domain`: 1 system, 2 gtt, 3 vram. */
   moveTo(thread: number, id: number, domain: number): boolean
+  /** `places`: domain (1..3) | flags << 8 (TOPDOWN 2, DESIRED 8, FALLBACK 16). */
+  validate(thread: number, id: number, places: Array<number>): ValidateRecord
+  /** null restores the default eviction placement. */
+  setEvictPlacement(id: number, places?: Array<number> | undefined | null): void
+  evictPlacement(id: number): Array<number>
+  domainInfo(domain: number): DomainRecord
+  lru(domain: number): Array<number>
+  placementTotals(): PlacementTotalsRecord
+  trackMoves(on: boolean): void
+  takeMoves(): Array<MoveRecord>
 }
 
 /** One `drm_mm` range allocator. Modes: 0 best, 1 low, 2 high, 3 evict. */
@@ -100,10 +114,15 @@ export declare class NativeMm {
   scanRun(candidates: BigUint64Array): BigUint64Array
 }
 
-/** One VA space of the native engine. */
+/**
+ * One VA space of the native engine. Its heap is reported to V8 as external
+ * memory, so the garbage collector weighs what a handle really holds.
+ */
 export declare class NativeVm {
   constructor(name: string, start: bigint, range: bigint, reserveOffset?: bigint | undefined | null, reserveRange?: bigint | undefined | null)
   get name(): string
+  /** Bytes of native memory this VA space has reported to V8. */
+  get externalBytes(): number
   get destroyed(): boolean
   insert(addr: bigint, range: bigint, obj: number, offset: bigint): VaRecord
   remove(addr: bigint, seq: number): VaRecord
@@ -154,6 +173,15 @@ export interface CtxRecord {
   fini: boolean
 }
 
+export interface DomainRecord {
+  capacity: bigint
+  used: bigint
+  free: bigint
+  largestFree: bigint
+  fragmentation: number
+  lruLen: number
+}
+
 export interface FenceEntry {
   fence: number
   usage: number
@@ -182,6 +210,14 @@ export interface MappingRecord {
   generation: bigint
 }
 
+export interface MoveRecord {
+  id: number
+  from: number
+  /** 0: purged. */
+  to: number
+  evicted: boolean
+}
+
 export interface ObjectRecord {
   id: number
   size: bigint
@@ -195,12 +231,21 @@ export interface ObjectRecord {
   domain: number
   generation: bigint
   freed: boolean
+  /** Start of its range in its domain; null when empty or purged. */
+  offset?: bigint
+  purged: boolean
 }
 
 export interface OpCountsRecord {
   map: number
   remap: number
   unmap: number
+}
+
+export interface PlacementTotalsRecord {
+  bytesMoved: bigint
+  evictions: bigint
+  moves: bigint
 }
 
 export interface ResvRecord {
@@ -210,6 +255,12 @@ export interface ResvRecord {
   holderCtx: number
   numFences: number
   maxFences: number
+}
+
+export interface ValidateRecord {
+  moved: boolean
+  bytesMoved: bigint
+  evictions: number
 }
 
 export interface VaRecord {

@@ -5,7 +5,9 @@ import { type Op, Resv, runSync } from './resv.js'
 import { describe, u64 } from './u64.js'
 
 let nextId = 1
-const live = new Map<number, WeakRef<GemObject>>()
+/** Ids of objects not yet collected (no WeakRefs: those keep objects alive to the end of the job). */
+const used = new Set<number>()
+const forget = new FinalizationRegistry<number>((id) => used.delete(id))
 
 export interface GemObjectOptions {
   /** Size in bytes. */
@@ -68,19 +70,18 @@ export class GemObject {
   }
 
   constructor(options: GemObjectOptions) {
-    this.size = u64(options?.size, 'size')
+    if (typeof options !== 'object' || options === null) {
+      throw new DrmError('EINVAL', `GemObject options must be an object, got ${describe(options)}`)
+    }
+    this.size = u64(options.size, 'size')
     const id = options.id ?? nextFreeId()
     if (!Number.isInteger(id) || id < 1 || id > 0xffff_fffe) {
       throw new DrmError('EINVAL', `a GEM object id must be an integer in [1, 2^32-2], got ${String(id)}`)
     }
-    if (live.get(id)?.deref()) throw new DrmError('EEXIST', `GEM object id ${id} is in use`)
+    if (used.has(id)) throw new DrmError('EEXIST', `GEM object id ${id} is in use`)
     this.id = id
-    live.set(id, new WeakRef(this))
-  }
-
-  /** The live object with this id, if any. */
-  static byId(id: number): GemObject | undefined {
-    return live.get(id)?.deref()
+    used.add(id)
+    forget.register(this, id)
   }
 
   toString(): string {
@@ -134,6 +135,14 @@ export class GemObject {
   /** Where the buffer is now. */
   get domain(): DomainName {
     return DOMAINS[this.#info().domain]
+  }
+  /** Start of its range in its domain; null when empty or purged. */
+  get offset(): bigint | null {
+    return this.#info().offset
+  }
+  /** Its backing store was dropped (an empty placement); validate it to get one again. */
+  get purged(): boolean {
+    return this.#info().purged
   }
   /** Bumped by every move; mappings remember it. */
   get generation(): bigint {
@@ -291,6 +300,6 @@ function domainIndex(domain: unknown): number {
 }
 
 function nextFreeId(): number {
-  while (live.get(nextId)?.deref()) nextId = nextId >= 0xffff_fffe ? 1 : nextId + 1
+  while (used.has(nextId)) nextId = nextId >= 0xffff_fffe ? 1 : nextId + 1
   return nextId++
 }

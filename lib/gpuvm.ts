@@ -55,8 +55,13 @@ export class GpuVm implements Disposable, Iterable<Va> {
   readonly range: bigint
   readonly strict: boolean
   readonly #core: VmCore
-  /** Objects this VA space has seen, to turn ids back into handles. */
+  /**
+   * Objects this VA space has been given, to turn ids back into handles. Like
+   * the kernel's mappings, which hold a reference on their object, it keeps
+   * them alive; those left with no mapping are dropped now and then.
+   */
   readonly #objects = new Map<number, GemObject>()
+  #pruneAt = 1024
   readonly #warnings: Warning[] = []
   #walking = false
 
@@ -394,13 +399,23 @@ export class GpuVm implements Disposable, Iterable<Va> {
 
   #objectId(obj: unknown, what: string): number {
     if (!(obj instanceof GemObject)) throw new DrmError('EINVAL', `${what} must be a GemObject, got ${describe(obj)}`)
-    this.#objects.set(obj.id, obj)
+    if (this.#objects.get(obj.id) !== obj) {
+      this.#objects.set(obj.id, obj)
+      if (this.#objects.size > this.#pruneAt) this.#prune()
+    }
     return obj.id
+  }
+
+  /** Forgets the objects no mapping uses any more (amortised: the threshold doubles past what is kept). */
+  #prune(): void {
+    const inUse = new Set(this.#core.destroyed ? [] : this.#core.list().map((va) => va.obj))
+    for (const id of this.#objects.keys()) if (!inUse.has(id)) this.#objects.delete(id)
+    this.#pruneAt = Math.max(1024, 2 * this.#objects.size)
   }
 
   #object(id: number): GemObject | null {
     if (id === 0) return null
-    const obj = this.#objects.get(id) ?? GemObject.byId(id)
+    const obj = this.#objects.get(id)
     if (!obj) throw new DrmError('EINVAL', `GEM object ${id} is unknown to VA space '${this.name}'`)
     return obj
   }

@@ -12,7 +12,8 @@ mod device;
 
 use drmsim_core::gpuvm::{GpuVm, Op, OpMap, OpRemap, OpUnmap, SmCursor, Va, NO_OBJ};
 use drmsim_core::vmbind::{self, Params, Trace};
-use napi::bindgen_prelude::{BigInt, BigUint64Array};
+use napi::bindgen_prelude::{BigInt, BigUint64Array, ObjectFinalize};
+use napi::Env;
 use napi_derive::napi;
 use std::collections::HashMap;
 
@@ -180,13 +181,26 @@ fn packed(ops: &[Op]) -> BigUint64Array {
   BigUint64Array::new(out)
 }
 
-/// One VA space of the native engine.
-#[napi]
+/// One VA space of the native engine. Its heap is reported to V8 as external
+/// memory, so the garbage collector weighs what a handle really holds.
+#[napi(custom_finalize)]
 pub struct NativeVm {
   vm: GpuVm,
   cursors: HashMap<u32, SmCursor>,
   next_cursor: u32,
+  /// Bytes reported to V8 so far.
+  reported: i64,
 }
+
+impl ObjectFinalize for NativeVm {
+  fn finalize(self, env: Env) -> napi::Result<()> {
+    env.adjust_external_memory(-self.reported)?;
+    Ok(())
+  }
+}
+
+/// Report changes to V8 in steps of this size, not on every mapping.
+const REPORT_STEP: i64 = 256 * 1024;
 
 impl NativeVm {
   fn key(&self, addr: &BigInt, seq: f64) -> Result<(u64, u64)> {
@@ -194,6 +208,15 @@ impl NativeVm {
       return Err(einval("seq must be a safe non-negative integer".into()));
     }
     Ok((u64_arg(addr, "addr")?, seq as u64))
+  }
+
+  /// Tells V8 how much native memory this VA space holds now.
+  fn account(&mut self, env: &Env) {
+    let now = self.vm.heap_bytes() as i64;
+    let due = (now - self.reported).abs() >= REPORT_STEP || (now == 0 && self.reported != 0);
+    if due && env.adjust_external_memory(now - self.reported).is_ok() {
+      self.reported = now;
+    }
   }
 
   fn open(&mut self, cursor: SmCursor) -> u32 {
@@ -236,6 +259,7 @@ impl NativeVm {
       vm,
       cursors: HashMap::new(),
       next_cursor: 1,
+      reported: 0,
     })
   }
 
@@ -244,19 +268,34 @@ impl NativeVm {
     self.vm.name().to_string()
   }
 
+  /// Bytes of native memory this VA space has reported to V8.
+  #[napi(getter)]
+  pub fn external_bytes(&self) -> f64 {
+    self.reported as f64
+  }
+
   #[napi(getter)]
   pub fn destroyed(&self) -> bool {
     self.vm.is_destroyed()
   }
 
   #[napi(catch_unwind)]
-  pub fn insert(&mut self, addr: BigInt, range: BigInt, obj: u32, offset: BigInt) -> Result<VaRecord> {
+  pub fn insert(
+    &mut self,
+    env: Env,
+    addr: BigInt,
+    range: BigInt,
+    obj: u32,
+    offset: BigInt,
+  ) -> Result<VaRecord> {
     let (a, r, o) = (
       u64_arg(&addr, "addr")?,
       u64_arg(&range, "range")?,
       u64_arg(&offset, "offset")?,
     );
-    self.vm.insert(a, r, obj, o).map(va_record).map_err(to_js)
+    let va = self.vm.insert(a, r, obj, o).map(va_record).map_err(to_js);
+    self.account(&env);
+    va
   }
 
   #[napi(catch_unwind)]
@@ -465,25 +504,38 @@ impl NativeVm {
 
   /// Applies one packed op.
   #[napi(catch_unwind)]
-  pub fn apply(&mut self, op: BigUint64Array) -> Result<()> {
+  pub fn apply(&mut self, env: Env, op: BigUint64Array) -> Result<()> {
     let op = unpack_op(&op)?;
-    self.vm.apply(&op).map_err(to_js)
+    let done = self.vm.apply(&op).map_err(to_js);
+    self.account(&env);
+    done
   }
 
   #[napi(catch_unwind)]
-  pub fn bind(&mut self, addr: BigInt, range: BigInt, obj: u32, offset: BigInt) -> Result<OpCountsRecord> {
+  pub fn bind(
+    &mut self,
+    env: Env,
+    addr: BigInt,
+    range: BigInt,
+    obj: u32,
+    offset: BigInt,
+  ) -> Result<OpCountsRecord> {
     let (a, r, o) = (
       u64_arg(&addr, "addr")?,
       u64_arg(&range, "range")?,
       u64_arg(&offset, "offset")?,
     );
-    self.vm.bind(a, r, obj, o).map(counts).map_err(to_js)
+    let c = self.vm.bind(a, r, obj, o).map(counts).map_err(to_js);
+    self.account(&env);
+    c
   }
 
   #[napi(catch_unwind)]
-  pub fn unbind(&mut self, addr: BigInt, range: BigInt) -> Result<OpCountsRecord> {
+  pub fn unbind(&mut self, env: Env, addr: BigInt, range: BigInt) -> Result<OpCountsRecord> {
     let (a, r) = (u64_arg(&addr, "addr")?, u64_arg(&range, "range")?);
-    self.vm.unbind(a, r).map(counts).map_err(to_js)
+    let c = self.vm.unbind(a, r).map(counts).map_err(to_js);
+    self.account(&env);
+    c
   }
 
   #[napi(catch_unwind)]
@@ -501,9 +553,11 @@ impl NativeVm {
   }
 
   #[napi(catch_unwind)]
-  pub fn destroy(&mut self) -> Result<()> {
+  pub fn destroy(&mut self, env: Env) -> Result<()> {
     self.cursors.clear();
-    self.vm.destroy().map_err(to_js)
+    let done = self.vm.destroy().map_err(to_js);
+    self.account(&env);
+    done
   }
 }
 
