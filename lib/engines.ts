@@ -17,14 +17,53 @@ export function defaultEngine(): EngineName {
   throw new DrmError('EINVAL', `DRMSIM_ENGINE must be 'native' or 'reference', not ${JSON.stringify(env)}`)
 }
 
-/** Whether the native engine can be used here, and why not. */
+let nativeStatus: { ok: true } | { ok: false; error: Error } | undefined
+
+/** Whether the native engine can be used here, and why not (the loader runs once per process). */
 export function nativeAvailable(): { ok: true } | { ok: false; error: Error } {
-  try {
-    loadBinding()
-    return { ok: true }
-  } catch (error) {
-    return { ok: false, error: error as Error }
+  if (nativeStatus === undefined) {
+    try {
+      loadBinding()
+      nativeStatus = { ok: true }
+    } catch (error) {
+      nativeStatus = { ok: false, error: error as Error }
+    }
   }
+  return nativeStatus
+}
+
+/** The platform as napi-rs names its binaries and platform packages: linux-x64-gnu, darwin-arm64, ... */
+function platformName(): string {
+  const base = `${process.platform}-${process.arch}`
+  if (process.platform === 'win32') return `${base}-msvc`
+  if (process.platform !== 'linux') return base
+  try {
+    const report = process.report.getReport() as { header?: { glibcVersionRuntime?: string } }
+    return `${base}-${report.header?.glibcVersionRuntime ? 'gnu' : 'musl'}`
+  } catch {
+    return base
+  }
+}
+
+/**
+ * What actually failed, from the loader's error: napi-rs throws a generic
+ * "Cannot find native binding" whose `cause` chain holds one error per
+ * candidate it tried (the local binary, the platform package, WASI). A
+ * candidate that exists but does not load (a dlopen error: wrong libc, glibc
+ * too old, a damaged file) is the real error; otherwise every native
+ * "Cannot find module" is, in the order tried.
+ */
+function loadErrorDetail(error: Error): string {
+  const messages: string[] = []
+  for (let e: unknown = error.cause; e instanceof Error && messages.length < 16; e = e.cause) {
+    messages.unshift(e.message.split('\n')[0])
+  }
+  if (messages.length === 0) return error.message.split('\n')[0]
+  // drmsim ships no WASI build: those candidates are tried, never there.
+  const nonWasi = messages.filter((m) => !/wasi|wasm32/.test(m))
+  const tried = nonWasi.length > 0 ? nonWasi : messages
+  const failed = tried.filter((m) => !m.startsWith('Cannot find module'))
+  return [...new Set(failed.length > 0 ? failed : tried)].join('; ')
 }
 
 export function resolveEngine(requested?: EngineName): EngineName {
@@ -34,16 +73,16 @@ export function resolveEngine(requested?: EngineName): EngineName {
   const explicit = requested ?? (process.env.DRMSIM_ENGINE ? defaultEngine() : undefined)
   const engine = explicit ?? 'native'
   if (engine === 'reference') return engine
-  const native = nativeAvailable()
-  if (native.ok) return 'native'
-  if (explicit === 'native') throw native.error
+  const status = nativeAvailable()
+  if (status.ok) return 'native'
+  const detail = `no native binary loads on ${platformName()}: ${loadErrorDetail(status.error)}`
+  if (explicit === 'native') {
+    const error = new Error(`drmsim: the native engine was asked for, but ${detail}`, { cause: status.error })
+    throw Object.assign(error, { code: 'DRMSIM_NO_NATIVE' })
+  }
   if (!fallbackWarned) {
     fallbackWarned = true
-    process.emitWarning(
-      `drmsim: no native binary loads on ${process.platform}-${process.arch} (${native.error.message}); ` +
-        'using the reference engine',
-      { code: 'DRMSIM_NO_NATIVE' },
-    )
+    process.emitWarning(`drmsim: ${detail}; using the reference engine`, { code: 'DRMSIM_NO_NATIVE' })
   }
   return 'reference'
 }
