@@ -4,6 +4,7 @@
  * (a DrmError, with its errno), 2 bad usage.
  */
 import { Command, InvalidArgumentError, Option } from 'commander'
+import { addReplayCommand, EXIT_CODES_HELP, vmbindProgress, vmbindSvg } from './cli-replay.js'
 import { DrmError } from './errors.js'
 import { vmbind } from './vmbind-run.js'
 import { defaultParams } from './vmbind.js'
@@ -33,6 +34,7 @@ export function program(): Command {
     .version('0.1.0')
     .exitOverride()
     .configureOutput({ outputError: (text, write) => write(text) })
+    .addHelpText('after', EXIT_CODES_HELP)
 
   cli
     .command('vmbind')
@@ -46,10 +48,14 @@ export function program(): Command {
     .option('--trace', 'print every request and step before the summary')
     .option('--bench', 'time the request loop alone (no trace hashing) and print bench_ns_per_request')
     .option('--json', 'print one JSON object instead of text')
+    .option('--svg <file>', 'also write an SVG picture of the final VA space (replayed through the API on the same engine)')
     .addOption(new Option('--engine <name>', 'engine').choices(['native', 'reference']))
+    .addHelpText('after', EXIT_CODES_HELP)
     .action((o) => {
       if (o.trace && o.bench) throw new InvalidArgumentError('--trace and --bench exclude each other')
+      const bar = o.bench ? null : vmbindProgress(o.ops, o.engine)
       const out = vmbind({
+        onProgress: bar ? (n) => bar.update(n) : undefined,
         seed: o.seed,
         ops: o.ops,
         window: o.window,
@@ -59,6 +65,8 @@ export function program(): Command {
         engine: o.engine,
         trace: o.trace ? 'full' : o.bench ? 'off' : 'hash',
       })
+      bar?.stop()
+      if (o.svg) vmbindSvg(out.params, o.engine, o.svg)
       const nsPerRequest = out.params.ops ? out.loopNs / out.params.ops : 0
       if (o.json) {
         const json = { engine: out.engine, ...summaryJson(out.summary), ...(o.bench ? { benchNsPerRequest: round(nsPerRequest) } : {}) }
@@ -69,6 +77,7 @@ export function program(): Command {
       process.stdout.write(out.summary)
       if (o.bench) process.stdout.write(`bench_ns_per_request ${round(nsPerRequest)}\n`)
     })
+  addReplayCommand(cli)
   return cli
 }
 
@@ -101,6 +110,11 @@ export function main(argv: string[]): number {
     if (e.code?.startsWith('commander.')) return e.exitCode === 0 ? 0 : EXIT_USAGE
     if (err instanceof DrmError) {
       process.stderr.write(`drmsim: ${err.message}\n`)
+      return EXIT_FAILED
+    }
+    // The native engine was asked for and no binary loads: say so, no stack.
+    if ((err as { code?: string }).code === 'DRMSIM_NO_NATIVE') {
+      process.stderr.write(`${(err as Error).message}\n`)
       return EXIT_FAILED
     }
     throw err
