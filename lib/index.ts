@@ -52,3 +52,21 @@ export {
   type BuddyStats,
   type BlockInfo,
 } from './buddy.js'
+export {
+  replay,
+  replayFile,
+  Replayer,
+  ReplayError,
+  REPLAY_OPS,
+  recordLines,
+  recordJson,
+  summaryText,
+  type ReplayOptions,
+  type ReplayFileOptions,
+  type ReplayRecord,
+  type ReplayRequest,
+  type ReplayResult,
+  type ReplaySummary,
+  type ReplayStep,
+} from './replay.js'
+export { renderVaSpace, renderDomains, renderReplay, stackSvgs, PALETTE, type VaRenderOptions, type DomainRenderOptions } from './render.js'

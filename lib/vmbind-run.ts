@@ -14,6 +14,8 @@ export interface VmbindOptions extends Partial<VmbindParams> {
   engine?: EngineName
   /** 'full': trace and summary; 'hash' (default): the summary; 'off': no trace hash, for timing. */
   trace?: TraceMode
+  /** Reference engine only (the native one runs the whole loop in one call): called every 4096 requests with the number done. */
+  onProgress?: (done: number) => void
 }
 
 export interface VmbindOutput {
@@ -56,7 +58,7 @@ export function vmbind(options: VmbindOptions = {}): VmbindOutput {
     )
     return { engine, trace: run.trace ?? '', summary: run.summary, loopNs: run.loopNs, params }
   }
-  const run = runVmbind(new ReferenceVm(vmbindVmOptions()), params, trace)
+  const run = runVmbind(new ReferenceVm(vmbindVmOptions()), params, trace, options.onProgress)
   const lines = run.trace.length ? run.trace.join('\n') + '\n' : ''
   return { engine, trace: lines, summary: run.text.slice(lines.length), loopNs: run.loopNs, params }
 }

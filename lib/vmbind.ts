@@ -220,7 +220,13 @@ export function stateHash(core: VmCore): bigint {
  * with `vmbindVmOptions()`. Each step is applied right after its trace line,
  * before the next is computed, as a driver's step callbacks would.
  */
-export function runVmbind(core: VmCore, params: VmbindParams, mode: TraceMode): VmbindResult {
+export function runVmbind(
+  core: VmCore,
+  params: VmbindParams,
+  mode: TraceMode,
+  /** Called every 4096 requests with the number done (for a progress bar). */
+  onProgress?: (done: number) => void,
+): VmbindResult {
   const trace: string[] = []
   const hash = new Fnv1a64()
   const emit = (line: string): void => {
@@ -232,6 +238,7 @@ export function runVmbind(core: VmCore, params: VmbindParams, mode: TraceMode): 
   let i = 0
   const started = process.hrtime.bigint()
   for (const req of requests(params)) {
+    if (onProgress && (i & 4095) === 0 && i > 0) onProgress(i)
     emit(requestLine(i++, req))
     const cursor =
       req.kind === 'map' ? core.smMap(req.addr, req.range, req.obj, req.offset) : core.smUnmap(req.addr, req.range)
