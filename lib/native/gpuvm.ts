@@ -7,7 +7,6 @@
  */
 
 import { existsSync } from 'node:fs'
-import path from 'node:path'
 import type { NativeVm } from '../../index.js'
 import type {
   CursorCore,

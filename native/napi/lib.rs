@@ -44,6 +44,15 @@ fn u64_arg(v: &BigInt, what: &str) -> Result<u64> {
   Ok(value)
 }
 
+/// The u64 arguments of a map request.
+fn map_args(addr: &BigInt, range: &BigInt, offset: &BigInt) -> Result<(u64, u64, u64)> {
+  Ok((
+    u64_arg(addr, "addr")?,
+    u64_arg(range, "range")?,
+    u64_arg(offset, "offset")?,
+  ))
+}
+
 fn big(v: u64) -> BigInt {
   BigInt::from(v)
 }
@@ -288,11 +297,7 @@ impl NativeVm {
     obj: u32,
     offset: BigInt,
   ) -> Result<VaRecord> {
-    let (a, r, o) = (
-      u64_arg(&addr, "addr")?,
-      u64_arg(&range, "range")?,
-      u64_arg(&offset, "offset")?,
-    );
+    let (a, r, o) = map_args(&addr, &range, &offset)?;
     let va = self.vm.insert(a, r, obj, o).map(va_record).map_err(to_js);
     self.account(&env);
     va
@@ -424,11 +429,7 @@ impl NativeVm {
   /// Opens a split/merge walk for a map request; returns its cursor id.
   #[napi(catch_unwind)]
   pub fn sm_map(&mut self, addr: BigInt, range: BigInt, obj: u32, offset: BigInt) -> Result<u32> {
-    let (a, r, o) = (
-      u64_arg(&addr, "addr")?,
-      u64_arg(&range, "range")?,
-      u64_arg(&offset, "offset")?,
-    );
+    let (a, r, o) = map_args(&addr, &range, &offset)?;
     let cursor = self.vm.sm_map(a, r, obj, o).map_err(to_js)?;
     Ok(self.open(cursor))
   }
@@ -470,11 +471,7 @@ impl NativeVm {
     obj: u32,
     offset: BigInt,
   ) -> Result<BigUint64Array> {
-    let (a, r, o) = (
-      u64_arg(&addr, "addr")?,
-      u64_arg(&range, "range")?,
-      u64_arg(&offset, "offset")?,
-    );
+    let (a, r, o) = map_args(&addr, &range, &offset)?;
     self
       .vm
       .sm_map_ops(a, r, obj, o)
@@ -520,11 +517,7 @@ impl NativeVm {
     obj: u32,
     offset: BigInt,
   ) -> Result<OpCountsRecord> {
-    let (a, r, o) = (
-      u64_arg(&addr, "addr")?,
-      u64_arg(&range, "range")?,
-      u64_arg(&offset, "offset")?,
-    );
+    let (a, r, o) = map_args(&addr, &range, &offset)?;
     let c = self.vm.bind(a, r, obj, o).map(counts).map_err(to_js);
     self.account(&env);
     c

@@ -83,31 +83,39 @@ fn split_for_map(va: &Va, req: &OpMap, req_end: u64) -> (Op, bool) {
   } = *va;
   let end = va.end();
   let same_obj = obj != NO_OBJ && obj == req.obj;
-  let unmap = |keep| OpUnmap { va: *va, keep };
   let piece = |addr, range, offset| OpMap {
     addr,
     range,
     obj,
     offset,
   };
+  // A mapping that starts at or after the request and outlives it keeps its
+  // tail: the walk ends there.
+  let tail = |keep: bool, next: OpMap| {
+    let unmap = OpUnmap { va: *va, keep };
+    (
+      Op::Remap(OpRemap {
+        prev: None,
+        next: Some(next),
+        unmap,
+      }),
+      true,
+    )
+  };
+  let unmap = |keep: bool| (Op::Unmap(OpUnmap { va: *va, keep }), end == req_end);
   if addr == req.addr {
     let keep = same_obj && offset == req.offset;
     if end > req_end {
-      let next = piece(
-        req_end,
-        range.wrapping_sub(req.range),
-        offset.wrapping_add(req.range),
-      );
-      return (
-        Op::Remap(OpRemap {
-          prev: None,
-          next: Some(next),
-          unmap: unmap(keep),
-        }),
-        true,
+      return tail(
+        keep,
+        piece(
+          req_end,
+          range.wrapping_sub(req.range),
+          offset.wrapping_add(req.range),
+        ),
       );
     }
-    (Op::Unmap(unmap(keep)), end == req_end)
+    unmap(keep)
   } else if addr < req.addr {
     let head = req.addr - addr;
     let keep = same_obj && offset.wrapping_add(head) == req.offset;
@@ -119,28 +127,17 @@ fn split_for_map(va: &Va, req: &OpMap, req_end: u64) -> (Op, bool) {
         offset.wrapping_add(head).wrapping_add(req.range),
       )
     });
-    (
-      Op::Remap(OpRemap {
-        prev,
-        next,
-        unmap: unmap(keep),
-      }),
-      end >= req_end,
-    )
+    let unmap = OpUnmap { va: *va, keep };
+    (Op::Remap(OpRemap { prev, next, unmap }), end >= req_end)
   } else {
     let keep = same_obj && offset == req.offset.wrapping_add(addr - req.addr);
     if end > req_end {
-      let next = piece(req_end, end - req_end, offset.wrapping_add(req_end - addr));
-      return (
-        Op::Remap(OpRemap {
-          prev: None,
-          next: Some(next),
-          unmap: unmap(keep),
-        }),
-        true,
+      return tail(
+        keep,
+        piece(req_end, end - req_end, offset.wrapping_add(req_end - addr)),
       );
     }
-    (Op::Unmap(unmap(keep)), end == req_end)
+    unmap(keep)
   }
 }
 
