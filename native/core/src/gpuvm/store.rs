@@ -26,7 +26,7 @@ const FLAG_MASK: u64 = (1 << FLAG_BITS) - 1;
 pub(crate) const SEQ_MAX: u64 = (1 << (64 - FLAG_BITS)) - 1;
 
 /// One node in this many is indexed: the expected walk after a B-tree lookup.
-const INDEX_EVERY: u32 = 3;
+const INDEX_EVERY: u32 = 4;
 
 /// What a list walk reads comes first, so a hop touches one cache line.
 #[derive(Clone, Copy)]
