@@ -273,7 +273,7 @@ describe.runIf(built)('the packed package', () => {
   it('passes publint and arethetypeswrong', async () => {
     const extract = path.join(tmp, 'extract')
     mkdirSync(extract)
-    await ok('tar', ['-xzf', packs.root.tarball, '-C', extract])
+    await ok('tar', ['-xzf', packs.root.tarball, '-C', extract], tmp)
     const bin = path.join(root, 'node_modules', '.bin')
     const publint = await run(path.join(bin, 'publint'), [path.join(extract, 'package'), '--pack', 'false', '--strict'], tmp)
     expect(publint.code, publint.stdout + publint.stderr).toBe(0)
