@@ -159,6 +159,17 @@ export declare class NativeVm {
   apply(op: BigUint64Array): void
   bind(addr: bigint, range: bigint, obj: number, offset: bigint): OpCountsRecord
   unbind(addr: bigint, range: bigint): OpCountsRecord
+  /**
+   * `bind` for the hot path, without a BigInt per argument or an object
+   * per result: `io` holds `[addr, range, obj, offset, ..]` and receives
+   * the step counts `[map, remap, unmap]` in words 4 to 6.
+   */
+  bindIo(io: BigUint64Array): void
+  /**
+   * `unbind` for the hot path: `io` holds `[addr, range, ..]` and receives
+   * the step counts in words 4 to 6.
+   */
+  unbindIo(io: BigUint64Array): void
   takeWarnings(): Array<WarningRecord>
   destroy(): void
 }

@@ -12,7 +12,7 @@ mod device;
 
 use drmsim_core::gpuvm::{GpuVm, Op, OpMap, OpRemap, OpUnmap, SmCursor, Va, NO_OBJ};
 use drmsim_core::vmbind::{self, Params, Trace};
-use napi::bindgen_prelude::{BigInt, BigUint64Array, ObjectFinalize};
+use napi::bindgen_prelude::{BigInt, BigUint64Array, BigUint64ArraySlice, ObjectFinalize};
 use napi::Env;
 use napi_derive::napi;
 use std::collections::HashMap;
@@ -233,6 +233,16 @@ impl NativeVm {
     self.next_cursor = self.next_cursor.wrapping_add(1);
     self.cursors.insert(id, cursor);
     id
+  }
+}
+
+fn write_counts(io: &mut [u64], c: drmsim_core::gpuvm::OpCounts) -> Result<()> {
+  match io.get_mut(4..7) {
+    Some(out) => {
+      out.copy_from_slice(&[c.map, c.remap, c.unmap]);
+      Ok(())
+    }
+    None => Err(einval("the io array needs 7 words".into())),
   }
 }
 
@@ -529,6 +539,36 @@ impl NativeVm {
     let c = self.vm.unbind(a, r).map(counts).map_err(to_js);
     self.account(&env);
     c
+  }
+
+  /// `bind` for the hot path, without a BigInt per argument or an object
+  /// per result: `io` holds `[addr, range, obj, offset, ..]` and receives
+  /// the step counts `[map, remap, unmap]` in words 4 to 6.
+  #[napi(catch_unwind)]
+  pub fn bind_io(&mut self, env: Env, mut io: BigUint64ArraySlice) -> Result<()> {
+    // Safe: JavaScript waits for this call, so nothing else touches the array.
+    let io = unsafe { io.as_mut() };
+    let [addr, range, obj, offset, ..] = *io else {
+      return Err(einval("bind_io needs 7 words".into()));
+    };
+    let obj = u32::try_from(obj).map_err(|_| einval("object id out of range".into()))?;
+    let c = self.vm.bind(addr, range, obj, offset).map_err(to_js);
+    self.account(&env);
+    write_counts(io, c?)
+  }
+
+  /// `unbind` for the hot path: `io` holds `[addr, range, ..]` and receives
+  /// the step counts in words 4 to 6.
+  #[napi(catch_unwind)]
+  pub fn unbind_io(&mut self, env: Env, mut io: BigUint64ArraySlice) -> Result<()> {
+    // Safe: as in bind_io.
+    let io = unsafe { io.as_mut() };
+    let [addr, range, ..] = *io else {
+      return Err(einval("unbind_io needs 7 words".into()));
+    };
+    let c = self.vm.unbind(addr, range).map_err(to_js);
+    self.account(&env);
+    write_counts(io, c?)
   }
 
   #[napi(catch_unwind)]
