@@ -77,6 +77,46 @@ export interface ObjectRecord {
   domain: number
   generation: bigint
   freed: boolean
+  /** Start of its range in its domain; null when empty or purged. */
+  offset: bigint | null
+  /** No backing store until validated again (an empty placement or eviction purged it). */
+  purged: boolean
+}
+
+/** Place flags, the kernel's TTM_PL_FLAG_* bits; a place crosses as `domain | flags << 8`. */
+export const PLACE_FLAGS = { topdown: 1 << 1, desired: 1 << 3, fallback: 1 << 4 } as const
+
+export interface ValidateRecord {
+  /** Whether the buffer itself moved (or was purged). */
+  moved: boolean
+  /** Bytes copied, per hop, victims included. */
+  bytesMoved: bigint
+  /** Victims evicted or purged to make room. */
+  evictions: number
+}
+
+export interface DomainRecord {
+  capacity: bigint
+  used: bigint
+  free: bigint
+  largestFree: bigint
+  /** 1 - largestFree / free; 0 when free space is one block (or none). */
+  fragmentation: number
+  lruLen: number
+}
+
+export interface PlacementTotalsRecord {
+  bytesMoved: bigint
+  evictions: bigint
+  moves: bigint
+}
+
+export interface MoveRecord {
+  id: number
+  from: number
+  /** 0: purged. */
+  to: number
+  evicted: boolean
 }
 
 export interface MappingRecord {
@@ -128,4 +168,24 @@ export interface DeviceCore {
   vunmap(thread: number, id: number, kind: number): number
   access(thread: number, id: number, generation: bigint): boolean
   moveTo(thread: number, id: number, domain: number): boolean
+
+  /** `ttm_bo_validate`; places packed as `domain | flags << 8`. */
+  validate(thread: number, id: number, places: number[]): ValidateRecord
+  /** null restores the default eviction placement. */
+  setEvictPlacement(id: number, places: number[] | null): void
+  evictPlacement(id: number): number[]
+  domainInfo(domain: number): DomainRecord
+  /** A domain's LRU, least recently used first. */
+  lru(domain: number): number[]
+  placementTotals(): PlacementTotalsRecord
+  /** Keep a log of moves for takeMoves (off by default). */
+  trackMoves(on: boolean): void
+  takeMoves(): MoveRecord[]
+}
+
+/** Domain capacities in bytes: VRAM and GTT default to 256 MiB and 1 GiB (0: none), SYSTEM unbounded. */
+export interface MemoryRecord {
+  vram?: bigint
+  gtt?: bigint
+  system?: bigint
 }

@@ -10,6 +10,21 @@ import { DrmError, DrmWarning, type Warning } from './errors.js'
 import { bindDevice, GemObject } from './gem.js'
 import type { GpuVm } from './gpuvm.js'
 import { NativeDeviceCore } from './native/device.js'
+import {
+  decodePlacement,
+  domainIndex,
+  domainStats,
+  encodePlacement,
+  memoryOptions,
+  MoveTracker,
+  ownObject,
+  type DomainStats,
+  type MemoryOptions,
+  type PlaceDomain,
+  type Placement,
+  type Place,
+  type ValidateResult,
+} from './placement.js'
 import { ReferenceDevice } from './reference/device/index.js'
 import { Fence, Resv, WwAcquireCtx } from './resv.js'
 import { count, describe, u64 } from './u64.js'
@@ -23,6 +38,8 @@ export interface DeviceOptions {
   wwClass?: WwClassName
   /** The era profile of new objects (default 'gem-vram-2024'). */
   profile?: ProfileName
+  /** Domain capacities in bytes: VRAM 256 MiB, GTT 1 GiB (0: none), SYSTEM unbounded by default. */
+  memory?: MemoryOptions
 }
 
 /** A broken rule: what, on which GEM object (0 for none), and the seed rule. */
@@ -56,6 +73,7 @@ export class Device {
   readonly #violations: Violation[] = []
   readonly #objects = new Map<number, GemObject>()
   readonly #vms = new Set<GpuVm>()
+  readonly #moves = new MoveTracker()
   #thread = 0
   #nextContext = 1
 
@@ -69,7 +87,8 @@ export class Device {
     this.strict = options.strict === true
     this.engine = resolveEngine(options.engine)
     const cls = WW_CLASSES.indexOf(this.wwClass)
-    this.core = this.engine === 'native' ? new NativeDeviceCore(cls) : new ReferenceDevice(cls)
+    const mem = memoryOptions(options.memory)
+    this.core = this.engine === 'native' ? new NativeDeviceCore(cls, mem) : new ReferenceDevice(cls, mem)
   }
 
   /** The simulated thread the calls are made on (0 outside the scheduler). */
@@ -91,6 +110,7 @@ export class Device {
   }
 
   #drain(): void {
+    if (this.#vms.size > 0) this.#moves.apply(this.core.takeMoves(), this.#vms, (id) => this.#objects.get(id))
     const found = this.core.takeViolations()
     if (found.length === 0) return
     if (this.strict) throw new DrmWarning(found[0])
@@ -164,7 +184,53 @@ export class Device {
 
   /** Lets GEM objects count their GPU VA mappings in `vm` (checked when freed). */
   attachVm(vm: GpuVm): void {
+    if (this.#vms.size === 0) this.core.trackMoves(true)
     this.#vms.add(vm)
+  }
+
+  /**
+   * `ttm_bo_validate` on the current thread, which must hold `obj`'s
+   * reservation lock (recorded and EINVAL otherwise). EINVAL when pinned
+   * elsewhere, ENOMEM when nothing can make room.
+   */
+  validate(obj: GemObject, placement: Placement): ValidateResult {
+    const o = ownObject(this, obj)
+    const places = encodePlacement(placement)
+    return this.run(() => this.core.validate(this.#thread, o.id, places))
+  }
+
+  /** Where eviction sends `obj`; null restores the default (VRAM: GTT, else SYSTEM; GTT: SYSTEM). */
+  setEvictPlacement(obj: GemObject, placement: Placement | null): void {
+    const o = ownObject(this, obj)
+    const places = placement === null ? null : encodePlacement(placement)
+    this.run(() => this.core.setEvictPlacement(o.id, places))
+  }
+
+  evictPlacement(obj: GemObject): Place[] {
+    const o = ownObject(this, obj)
+    return decodePlacement(this.run(() => this.core.evictPlacement(o.id)))
+  }
+
+  /** Usage of a domain; EINVAL if the device has none. */
+  memory(domain: PlaceDomain): DomainStats {
+    const d = domainIndex(domain)
+    return domainStats(this.run(() => this.core.domainInfo(d)))
+  }
+
+  /** A domain's LRU, least recently used (next to be evicted) first. */
+  lru(domain: PlaceDomain): GemObject[] {
+    const d = domainIndex(domain)
+    return this.run(() => this.core.lru(d)).flatMap((id) => this.#objects.get(id) ?? [])
+  }
+
+  /** Bytes moved, evictions and moves since the device was made. */
+  get placementTotals(): { bytesMoved: bigint; evictions: bigint; moves: bigint } {
+    return this.core.placementTotals()
+  }
+
+  /** Buffers evicted while mapped in `vm` and not placed again since (drm_gpuvm's evict list). */
+  evictList(vm: GpuVm): GemObject[] {
+    return this.#moves.evictList(vm)
   }
 
   /** GPU VA mappings of `obj` in the attached VA spaces. */

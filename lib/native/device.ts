@@ -4,16 +4,21 @@
  * become DrmError and optional values become null. Every rule lives in the
  * Rust core (native/core/src/device).
  */
-import type { NativeDevice } from '../../index.js'
+import type { NativeDevice, ObjectRecord as NativeObjectRecord } from '../../index.js'
 import type {
   CtxRecord,
   DeviceCore,
   FenceEntry,
   FenceRecord,
+  DomainRecord,
   LockOutcome,
   MappingRecord,
+  MemoryRecord,
+  MoveRecord,
   ObjectRecord,
+  PlacementTotalsRecord,
   ResvRecord,
+  ValidateRecord,
   ViolationRecord,
 } from '../device-engine.js'
 import { DrmError } from '../errors.js'
@@ -31,9 +36,9 @@ export class NativeDeviceCore implements DeviceCore {
   readonly engine = 'native' as const
   readonly #d: NativeDevice
 
-  constructor(wwClass: number) {
+  constructor(wwClass: number, memory: MemoryRecord = {}) {
     const { NativeDevice } = loadBinding()
-    this.#d = call(() => new NativeDevice(wwClass))
+    this.#d = call(() => new NativeDevice(wwClass, memory.vram, memory.gtt, memory.system))
   }
 
   now(): bigint {
@@ -98,10 +103,10 @@ export class NativeDeviceCore implements DeviceCore {
     call(() => this.#d.createObject(id, size, resv, profile))
   }
   objectInfo(id: number): ObjectRecord {
-    return call(() => this.#d.objectInfo(id))
+    return record(call(() => this.#d.objectInfo(id)))
   }
   objects(): ObjectRecord[] {
-    return this.#d.objects()
+    return this.#d.objects().map(record)
   }
   get(id: number): number {
     return call(() => this.#d.get(id))
@@ -127,4 +132,33 @@ export class NativeDeviceCore implements DeviceCore {
   moveTo(thread: number, id: number, domain: number): boolean {
     return call(() => this.#d.moveTo(thread, id, domain))
   }
+  validate(thread: number, id: number, places: number[]): ValidateRecord {
+    return call(() => this.#d.validate(thread, id, places))
+  }
+  setEvictPlacement(id: number, places: number[] | null): void {
+    call(() => this.#d.setEvictPlacement(id, places))
+  }
+  evictPlacement(id: number): number[] {
+    return call(() => this.#d.evictPlacement(id))
+  }
+  domainInfo(domain: number): DomainRecord {
+    return call(() => this.#d.domainInfo(domain))
+  }
+  lru(domain: number): number[] {
+    return call(() => this.#d.lru(domain))
+  }
+  placementTotals(): PlacementTotalsRecord {
+    return this.#d.placementTotals()
+  }
+  trackMoves(on: boolean): void {
+    this.#d.trackMoves(on)
+  }
+  takeMoves(): MoveRecord[] {
+    return this.#d.takeMoves()
+  }
+}
+
+/** napi leaves an absent Option field undefined; the contract says null. */
+function record(o: NativeObjectRecord): ObjectRecord {
+  return { ...o, offset: o.offset ?? null }
 }

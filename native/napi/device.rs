@@ -4,7 +4,8 @@
 
 use super::{einval, to_js, u64_arg, Result};
 use drmsim_core::device::{
-  Device, Domain, GemObj, LockMode, LockResult, PinDomain, Profile, Usage, VmapKind, WwClass,
+  Device, Domain, GemObj, LockMode, LockResult, MemoryConfig, PinDomain, Place, Profile, Usage, VmapKind,
+  WwClass,
 };
 use napi::bindgen_prelude::BigInt;
 use napi_derive::napi;
@@ -66,6 +67,42 @@ pub struct ObjectRecord {
   pub domain: u32,
   pub generation: BigInt,
   pub freed: bool,
+  /// Start of its range in its domain; null when empty or purged.
+  pub offset: Option<BigInt>,
+  pub purged: bool,
+}
+
+#[napi(object)]
+pub struct ValidateRecord {
+  pub moved: bool,
+  pub bytes_moved: BigInt,
+  pub evictions: u32,
+}
+
+#[napi(object)]
+pub struct DomainRecord {
+  pub capacity: BigInt,
+  pub used: BigInt,
+  pub free: BigInt,
+  pub largest_free: BigInt,
+  pub fragmentation: f64,
+  pub lru_len: u32,
+}
+
+#[napi(object)]
+pub struct PlacementTotalsRecord {
+  pub bytes_moved: BigInt,
+  pub evictions: BigInt,
+  pub moves: BigInt,
+}
+
+#[napi(object)]
+pub struct MoveRecord {
+  pub id: u32,
+  pub from: u32,
+  /// 0: purged.
+  pub to: u32,
+  pub evicted: bool,
 }
 
 #[napi(object)]
@@ -125,7 +162,13 @@ fn object_record(id: u32, o: &GemObj) -> ObjectRecord {
     domain: o.domain as u32,
     generation: BigInt::from(o.generation),
     freed: o.freed,
+    offset: o.node.map(BigInt::from),
+    purged: o.purged,
   }
+}
+
+fn places(v: &[u32]) -> Result<Vec<Place>> {
+  v.iter().map(|&p| Place::decode(p).map_err(to_js)).collect()
 }
 
 /// One simulated device of the native engine.
@@ -137,15 +180,28 @@ pub struct NativeDevice {
 #[napi]
 impl NativeDevice {
   /// `ww_class`: 0 wait-die (the reservation class), 1 wound-wait.
+  /// Capacities in bytes: VRAM and GTT default to 256 MiB and 1 GiB (0: no
+  /// such domain), SYSTEM to unbounded.
   #[napi(constructor, catch_unwind)]
-  pub fn new(ww_class: u32) -> Result<Self> {
+  pub fn new(
+    ww_class: u32,
+    vram: Option<BigInt>,
+    gtt: Option<BigInt>,
+    system: Option<BigInt>,
+  ) -> Result<Self> {
     let class = match ww_class {
       0 => WwClass::WaitDie,
       1 => WwClass::WoundWait,
       _ => return Err(einval(format!("ww class must be 0 or 1, got {ww_class}"))),
     };
+    let d = MemoryConfig::default();
+    let cfg = MemoryConfig {
+      vram: vram.map_or(Ok(d.vram), |v| u64_arg(&v, "vram"))?,
+      gtt: gtt.map_or(Ok(d.gtt), |v| u64_arg(&v, "gtt"))?,
+      system: system.map(|v| u64_arg(&v, "system")).transpose()?,
+    };
     Ok(NativeDevice {
-      dev: Device::new(class),
+      dev: Device::with_memory(class, cfg).map_err(to_js)?,
     })
   }
 
@@ -386,5 +442,80 @@ impl NativeDevice {
   pub fn move_to(&mut self, thread: u32, id: u32, domain_: u32) -> Result<bool> {
     let d = domain(domain_)?;
     self.dev.move_to(thread, id, d).map_err(to_js)
+  }
+
+  // ---- placement --------------------------------------------------------------
+
+  /// `places`: domain (1..3) | flags << 8 (TOPDOWN 2, DESIRED 8, FALLBACK 16).
+  #[napi(catch_unwind)]
+  pub fn validate(&mut self, thread: u32, id: u32, places_: Vec<u32>) -> Result<ValidateRecord> {
+    let p = places(&places_)?;
+    let v = self.dev.validate(thread, id, &p).map_err(to_js)?;
+    Ok(ValidateRecord {
+      moved: v.moved,
+      bytes_moved: BigInt::from(v.bytes_moved),
+      evictions: v.evictions,
+    })
+  }
+
+  /// null restores the default eviction placement.
+  #[napi(catch_unwind)]
+  pub fn set_evict_placement(&mut self, id: u32, places_: Option<Vec<u32>>) -> Result<()> {
+    let p = places_.map(|v| places(&v)).transpose()?;
+    self.dev.set_evict_placement(id, p).map_err(to_js)
+  }
+
+  #[napi(catch_unwind)]
+  pub fn evict_placement(&self, id: u32) -> Result<Vec<u32>> {
+    let p = self.dev.evict_placement(id).map_err(to_js)?;
+    Ok(p.into_iter().map(Place::encode).collect())
+  }
+
+  #[napi(catch_unwind)]
+  pub fn domain_info(&self, domain_: u32) -> Result<DomainRecord> {
+    let s = self.dev.domain_stats(domain(domain_)?).map_err(to_js)?;
+    Ok(DomainRecord {
+      capacity: BigInt::from(s.capacity),
+      used: BigInt::from(s.used),
+      free: BigInt::from(s.free),
+      largest_free: BigInt::from(s.largest_free),
+      fragmentation: s.fragmentation,
+      lru_len: s.lru_len as u32,
+    })
+  }
+
+  #[napi(catch_unwind)]
+  pub fn lru(&self, domain_: u32) -> Result<Vec<u32>> {
+    Ok(self.dev.lru(domain(domain_)?))
+  }
+
+  #[napi(catch_unwind)]
+  pub fn placement_totals(&self) -> PlacementTotalsRecord {
+    let t = self.dev.placement_totals();
+    PlacementTotalsRecord {
+      bytes_moved: BigInt::from(t.bytes_moved),
+      evictions: BigInt::from(t.evictions),
+      moves: BigInt::from(t.moves),
+    }
+  }
+
+  #[napi(catch_unwind)]
+  pub fn track_moves(&mut self, on: bool) {
+    self.dev.track_moves(on)
+  }
+
+  #[napi(catch_unwind)]
+  pub fn take_moves(&mut self) -> Vec<MoveRecord> {
+    self
+      .dev
+      .take_moves()
+      .into_iter()
+      .map(|m| MoveRecord {
+        id: m.id,
+        from: m.from as u32,
+        to: m.to.map_or(0, |d| d as u32),
+        evicted: m.evicted,
+      })
+      .collect()
   }
 }

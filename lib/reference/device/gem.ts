@@ -5,6 +5,9 @@
  */
 import type { MappingRecord } from '../../device-engine.js'
 import { DrmError } from '../../errors.js'
+import { domainAlloc, domainFree, memOf } from './domain.js'
+import { lruRemove, lruTouch, resvUserAdd, resvUserRemove } from './lru.js'
+import { place } from './placement.js'
 import { createResv, heldBy, resvOf } from './resv.js'
 import {
   type DevState,
@@ -30,7 +33,24 @@ export function createObject(d: DevState, id: number, size: bigint, resv: number
   if (old && !old.freed) throw new DrmError('EEXIST', `GEM object ${id} exists`)
   let r = resv
   if (resv !== 0) resvOf(d, resv)
-  else r = createResv(d, id)
+  // New buffers start in system memory, which may be bounded.
+  let node: bigint | null
+  try {
+    node = domainAlloc(d, SYSTEM, size, false)
+  } catch (e) {
+    if (e instanceof DrmError && e.errno === 'ENOSPC') {
+      throw new DrmError('ENOMEM', `no system memory for GEM object ${id} (${size} bytes)`)
+    }
+    throw e
+  }
+  if (resv === 0) {
+    try {
+      r = createResv(d, id)
+    } catch (e) {
+      domainFree(d, SYSTEM, node)
+      throw e
+    }
+  }
   // Map insertion order is not id order; objects() sorts.
   d.objects.delete(id)
   d.objects.set(id, {
@@ -45,7 +65,14 @@ export function createObject(d: DevState, id: number, size: bigint, resv: number
     domain: SYSTEM,
     generation: 0n,
     freed: false,
+    node,
+    purged: false,
+    populated: false,
+    lru: null,
+    evictPlacement: null,
   })
+  resvUserAdd(d, r, id)
+  lruTouch(d, id)
 }
 
 export type ObjLike = Obj
@@ -73,6 +100,12 @@ export function put(d: DevState, id: number, vaMappings: number): boolean {
   o.refcount -= 1
   if (o.refcount > 0) return false
   o.freed = true
+  const node = o.node
+  o.node = null
+  if (o.lru !== null) memOf(d, o.domain)?.lru.delete(o.lru)
+  o.lru = null
+  domainFree(d, o.domain, node)
+  resvUserRemove(d, o.resv, id)
   if (vaMappings > 0) {
     d.violate('free-while-va-mapped', id, `GEM object ${id} freed with ${vaMappings} GPU VA mapping(s)`)
   }
@@ -90,7 +123,7 @@ function requireLock(d: DevState, thread: number, id: number, kind: ViolationKin
   return false
 }
 
-function relocate(d: DevState, id: number, to: number): void {
+export function relocate(d: DevState, id: number, to: number): void {
   const o = objectOf(d, id)
   const from = o.domain
   o.domain = to
@@ -116,10 +149,21 @@ export function pin(d: DevState, thread: number, id: number, domain: number): nu
     }
   } else {
     const target = want === 0 ? o.domain : want
-    if (target !== o.domain) relocate(d, id, target)
+    if (target !== o.domain || (o.purged && want !== 0)) {
+      // Place it first (evicting if need be); a failure leaves it unpinned.
+      place(d, thread, id, [{ domain: target, flags: 0 }], { moved: false, bytesMoved: 0n, evictions: 0 })
+    }
     o.pinDomain = target
   }
-  return ++o.pinCount
+  return pinCounted(d, id)
+}
+
+/** Counts a pin; the first takes the buffer off its LRU. */
+function pinCounted(d: DevState, id: number): number {
+  const o = objectOf(d, id)
+  o.pinCount += 1
+  if (o.pinCount === 1) lruRemove(d, id)
+  return o.pinCount
 }
 
 export function unpin(d: DevState, thread: number, id: number): number {
@@ -135,7 +179,11 @@ function unpinCounted(d: DevState, id: number): number {
     return 0
   }
   o.pinCount -= 1
-  if (o.pinCount === 0) o.pinDomain = 0
+  if (o.pinCount === 0) {
+    // ttm_bo_unpin: back on the LRU, at the tail.
+    o.pinDomain = 0
+    lruTouch(d, id)
+  }
   return o.pinCount
 }
 
@@ -157,7 +205,7 @@ export function vmap(d: DevState, thread: number, id: number, kind: number): Map
     // The private kmap lock stands in for the resv lock; vmap pins where it is.
     if (kind !== KMAP) {
       if (o.pinCount === 0) o.pinDomain = o.domain
-      o.pinCount += 1
+      pinCounted(d, id)
     }
   } else if (o.profile === PROFILE_2024) {
     requireLock(d, thread, id, 'vmap-unlocked', 'vmap_locked')
@@ -165,7 +213,7 @@ export function vmap(d: DevState, thread: number, id: number, kind: number): Map
     requireLock(d, thread, id, 'vmap-unlocked', 'vmap_locked')
     if (o.vmapCount === 0) {
       if (o.pinCount === 0) o.pinDomain = SYSTEM
-      o.pinCount += 1
+      pinCounted(d, id)
     }
   }
   o.vmapCount += 1
@@ -222,7 +270,7 @@ export function moveTo(d: DevState, thread: number, id: number, to: number): boo
   }
   if (o.pinCount > 0 && to !== o.domain) throw new DrmError('EINVAL', `GEM object ${id} is pinned in ${name(o.domain)}`)
   requireLock(d, thread, id, 'move-unlocked', 'move')
-  if (to === o.domain) return false
-  relocate(d, id, to)
-  return true
+  const st = { moved: false, bytesMoved: 0n, evictions: 0 }
+  place(d, thread, id, [{ domain: to, flags: 0 }], st)
+  return st.moved
 }

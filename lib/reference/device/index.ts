@@ -9,15 +9,23 @@ import type {
   DeviceCore,
   FenceEntry,
   FenceRecord,
+  DomainRecord,
   LockOutcome,
   MappingRecord,
+  MemoryRecord,
+  MoveRecord,
   ObjectRecord,
+  PlacementTotalsRecord,
   ResvRecord,
+  ValidateRecord,
   ViolationRecord,
 } from '../../device-engine.js'
 import { DrmError } from '../../errors.js'
+import { domainStats, makeMemory } from './domain.js'
 import * as fence from './fence.js'
 import * as gem from './gem.js'
+import { lruList } from './lru.js'
+import * as placement from './placement.js'
 import * as resv from './resv.js'
 import { DevState, U64_MAX } from './state.js'
 
@@ -32,9 +40,10 @@ export class ReferenceDevice implements DeviceCore {
   readonly engine = 'reference' as const
   readonly #d: DevState
 
-  constructor(wwClass: number) {
+  constructor(wwClass: number, memory: MemoryRecord = {}) {
     check(wwClass === 0 || wwClass === 1, `ww class must be 0 or 1, got ${wwClass}`)
     this.#d = new DevState(wwClass)
+    this.#d.mem = makeMemory(memory.vram ?? 256n << 20n, memory.gtt ?? 1n << 30n, memory.system ?? null)
   }
 
   now(): bigint {
@@ -188,8 +197,62 @@ export class ReferenceDevice implements DeviceCore {
     check(d !== 0, 'a move needs a domain (1..3)')
     return gem.moveTo(this.#d, thread, id, d)
   }
+
+  validate(thread: number, id: number, places: number[]): ValidateRecord {
+    const p = places.map(placement.decodePlace)
+    return placement.validate(this.#d, thread, id, p)
+  }
+
+  setEvictPlacement(id: number, places: number[] | null): void {
+    const p = places === null ? null : places.map(placement.decodePlace)
+    gem.objectOf(this.#d, id).evictPlacement = p
+  }
+
+  evictPlacement(id: number): number[] {
+    return placement.evictPlacement(this.#d, id).map(placement.encodePlace)
+  }
+
+  domainInfo(d: number): DomainRecord {
+    domain(d)
+    check(d !== 0, 'a move needs a domain (1..3)')
+    return domainStats(this.#d, d)
+  }
+
+  lru(d: number): number[] {
+    domain(d)
+    check(d !== 0, 'a move needs a domain (1..3)')
+    return lruList(this.#d, d)
+  }
+
+  placementTotals(): PlacementTotalsRecord {
+    return { ...this.#d.totals }
+  }
+
+  trackMoves(on: boolean): void {
+    this.#d.trackMoves = on
+    if (!on) this.#d.moves = []
+  }
+
+  takeMoves(): MoveRecord[] {
+    return this.#d.moves.splice(0)
+  }
 }
 
 function record(id: number, o: gem.ObjLike): ObjectRecord {
-  return { id, ...o }
+  return {
+    id,
+    size: o.size,
+    refcount: o.refcount,
+    resv: o.resv,
+    ownResv: o.ownResv,
+    profile: o.profile,
+    pinCount: o.pinCount,
+    pinDomain: o.pinDomain,
+    vmapCount: o.vmapCount,
+    domain: o.domain,
+    generation: o.generation,
+    freed: o.freed,
+    offset: o.node,
+    purged: o.purged,
+  }
 }

@@ -4,6 +4,7 @@
  */
 import type { LockOutcome } from '../../device-engine.js'
 import { DrmError } from '../../errors.js'
+import { lruUnreserve } from './lru.js'
 import { type DevState, slot, U32_MAX, WAIT_DIE, WOUND_WAIT } from './state.js'
 
 const NORMAL = 0
@@ -158,7 +159,13 @@ function checkAfterEdeadlk(d: DevState, ci: number, resv: number, owner: number)
   }
 }
 
+/** Unlocking also moves the resv's buffers to their LRU tails (`ttm_bo_unreserve`). */
 export function unlock(d: DevState, thread: number, resv: number): void {
+  unlockResv(d, thread, resv, true)
+}
+
+/** `bump`: false for eviction's own unlock (a bare `dma_resv_unlock`). */
+export function unlockResv(d: DevState, thread: number, resv: number, bump: boolean): void {
   const r = d.resvs[slot(resv, d.resvs.length, 'reservation object')]
   const h = r.holder
   if (h === null) {
@@ -170,6 +177,7 @@ export function unlock(d: DevState, thread: number, resv: number): void {
     if (c) c.acquired = Math.max(0, c.acquired - 1)
     r.holder = null
     r.maxFences = r.fences.length
+    if (bump) lruUnreserve(d, resv)
   }
 }
 

@@ -3,7 +3,9 @@
  * resvs, contexts and fences are dense (index + 1), as in the Rust core, so
  * both engines hand out the same ones.
  */
-import type { ViolationRecord } from '../../device-engine.js'
+import type { MoveRecord, ViolationRecord } from '../../device-engine.js'
+import type { MemDomain } from './domain.js'
+import type { Place } from './placement.js'
 import { DrmError } from '../../errors.js'
 import { RULES, type ViolationKind } from './violation.js'
 
@@ -55,6 +57,16 @@ export interface Obj {
   domain: number
   generation: bigint
   freed: boolean
+  /** Start of its range in its domain's allocator; null when empty or purged. */
+  node: bigint | null
+  /** No backing store anywhere until validated again. */
+  purged: boolean
+  /** Has pages (was placed outside SYSTEM): VRAM <-> SYSTEM then bounces through GTT. */
+  populated: boolean
+  /** Position on its domain's LRU; null while pinned or purged. */
+  lru: number | null
+  /** Where eviction sends it; null: the default for its domain. */
+  evictPlacement: Place[] | null
 }
 
 export const WAIT_DIE = 0
@@ -63,6 +75,7 @@ export const PROFILE_2019 = 0
 export const PROFILE_2024 = 1
 export const PROFILE_SHMEM = 2
 export const SYSTEM = 1
+export const GTT = 2
 export const VRAM = 3
 export const DOMAIN_NAMES = ['current', 'system', 'gtt', 'vram']
 
@@ -74,6 +87,14 @@ export class DevState {
   stamp = 0n
   now = 0n
   violations: ViolationRecord[] = []
+  /** Index 0 SYSTEM, 1 GTT, 2 VRAM; null for a missing manager. */
+  mem: (MemDomain | null)[] = []
+  lruSeq = 0
+  /** Objects of each resv, in id order: unlocking bumps them all. */
+  readonly resvUsers = new Map<number, number[]>()
+  moves: MoveRecord[] = []
+  trackMoves = false
+  readonly totals = { bytesMoved: 0n, evictions: 0n, moves: 0n }
 
   constructor(readonly wwClass: number) {}
 

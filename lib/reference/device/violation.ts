@@ -21,6 +21,7 @@ export const RULES = {
   'vunmap-unlocked': 'seed-001: vunmap is called with the reservation lock held',
   'vunmap-unbalanced': 'seed-002: WARN_ON_ONCE(!kmap_use_count) on an unbalanced unmap',
   'move-unlocked': 'ttm: moving a buffer requires its reservation lock',
+  'validate-unlocked': 'ttm: ttm_bo_validate requires the reservation lock (dma_resv_assert_held)',
   'move-while-vmapped': 'gem-vram: move_notify WARNs when a vmapped buffer moves (a pin was missing)',
   'stale-mapping': 'seed-000: a mapping used after the buffer was relocated',
   'unmapped-access': 'seed-002: a mapping used after its last vunmap',

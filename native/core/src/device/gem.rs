@@ -2,7 +2,7 @@
 //! pinned domain, vmap use counts and mappings that remember the placement
 //! generation. The era profile picks which historical rules apply.
 
-use super::{Device, ViolationKind as V};
+use super::{Device, Place, Validated, ViolationKind as V};
 use crate::errno::{fail, Errno, Result};
 
 /// The rules of one era (seeds 002 and 003).
@@ -84,6 +84,16 @@ pub struct GemObj {
   /// Bumped on every move; mappings made before a move are stale.
   pub generation: u64,
   pub freed: bool,
+  /// Start of its range in its domain's allocator; `None` when empty or purged.
+  pub node: Option<u64>,
+  /// Purged: no backing store anywhere until validated again.
+  pub purged: bool,
+  /// Has pages (was placed outside SYSTEM): VRAM <-> SYSTEM then bounces through GTT.
+  pub populated: bool,
+  /// Position on its domain's LRU; `None` while pinned or purged.
+  pub lru: Option<u64>,
+  /// Where eviction sends it; `None`: the default for its domain.
+  pub evict_placement: Option<Vec<Place>>,
 }
 
 /// A kernel mapping (`iosys_map`): address, iomem, and the generation it saw.
@@ -106,12 +116,28 @@ impl Device {
     if self.objects.get(&id).is_some_and(|o| !o.freed) {
       return fail(Errno::EEXIST, format!("GEM object {id} exists"));
     }
-    let (resv, own_resv) = match resv {
-      Some(r) => {
-        self.resv(r)?;
-        (r, false)
+    if let Some(r) = resv {
+      self.resv(r)?;
+    }
+    // New buffers start in system memory, which may be bounded.
+    let node = match self.domain_alloc(Domain::System, size, false) {
+      Err(e) if e.errno == Errno::ENOSPC => {
+        return fail(
+          Errno::ENOMEM,
+          format!("no system memory for GEM object {id} ({size} bytes)"),
+        );
       }
-      None => (self.create_resv(id)?, true),
+      r => r?,
+    };
+    let (resv, own_resv) = match resv {
+      Some(r) => (r, false),
+      None => match self.create_resv(id) {
+        Ok(r) => (r, true),
+        Err(e) => {
+          self.domain_free(Domain::System, node);
+          return Err(e);
+        }
+      },
     };
     self.objects.insert(
       id,
@@ -127,8 +153,15 @@ impl Device {
         domain: Domain::System,
         generation: 0,
         freed: false,
+        node,
+        purged: false,
+        populated: false,
+        lru: None,
+        evict_placement: None,
       },
     );
+    self.resv_user_add(resv, id);
+    self.lru_touch(id);
     Ok(())
   }
 
@@ -140,7 +173,7 @@ impl Device {
     }
   }
 
-  fn object_mut(&mut self, id: u32) -> Result<&mut GemObj> {
+  pub(crate) fn object_mut(&mut self, id: u32) -> Result<&mut GemObj> {
     self.object(id)?;
     match self.objects.get_mut(&id) {
       Some(o) => Ok(o),
@@ -179,7 +212,15 @@ impl Device {
       return Ok(false);
     }
     o.freed = true;
-    let (vmaps, pins) = (o.vmap_count, o.pin_count);
+    let (vmaps, pins, resv, domain, node) = (o.vmap_count, o.pin_count, o.resv, o.domain, o.node);
+    o.node = None;
+    if let Some(seq) = o.lru.take() {
+      if let Some(m) = self.mem.get_mut(domain) {
+        m.lru.remove(&seq);
+      }
+    }
+    self.domain_free(domain, node);
+    self.resv_user_remove(resv, id);
     if va_mappings > 0 {
       self.violate(
         V::FreeWhileVaMapped,
@@ -219,7 +260,7 @@ impl Device {
   }
 
   /// Relocates the buffer: every older mapping goes stale.
-  fn relocate(&mut self, id: u32, to: Domain) -> Result<()> {
+  pub(crate) fn relocate(&mut self, id: u32, to: Domain) -> Result<()> {
     let o = self.object_mut(id)?;
     let (from, vmaps) = (o.domain, o.vmap_count);
     o.domain = to;
@@ -245,7 +286,8 @@ impl Device {
     if o.pin_count == u32::MAX {
       return fail(Errno::EINVAL, format!("GEM object {id}: pin count overflow"));
     }
-    let (count, pinned, current, profile) = (o.pin_count, o.pin_domain, o.domain, o.profile);
+    let (count, pinned, current, profile, purged) =
+      (o.pin_count, o.pin_domain, o.domain, o.profile, o.purged);
     self.require_lock(thread, id, V::PinUnlocked, "pin_locked")?;
     let want = match (profile, domain) {
       (Profile::Shmem, _) | (_, PinDomain::Current) => None,
@@ -268,14 +310,33 @@ impl Device {
       }
     } else {
       let target = want.unwrap_or(current);
-      if target != current {
-        self.relocate(id, target)?;
+      if target != current || purged && want.is_some() {
+        // Place it first (evicting if need be); a failure leaves it unpinned.
+        let mut st = Validated::default();
+        self.place(
+          thread,
+          id,
+          &[Place {
+            domain: target,
+            flags: 0,
+          }],
+          &mut st,
+        )?;
       }
       self.object_mut(id)?.pin_domain = Some(target);
     }
+    self.pin_counted(id)
+  }
+
+  /// Counts a pin; the first takes the buffer off its LRU.
+  fn pin_counted(&mut self, id: u32) -> Result<u32> {
     let o = self.object_mut(id)?;
     o.pin_count += 1;
-    Ok(o.pin_count)
+    let n = o.pin_count;
+    if n == 1 {
+      self.lru_remove(id);
+    }
+    Ok(n)
   }
 
   /// `unpin_locked`; an unpin at zero is recorded and changes nothing.
@@ -296,10 +357,13 @@ impl Device {
       return Ok(0);
     }
     o.pin_count -= 1;
-    if o.pin_count == 0 {
+    let n = o.pin_count;
+    if n == 0 {
+      // ttm_bo_unpin: back on the LRU, at the tail.
       o.pin_domain = None;
+      self.lru_touch(id);
     }
-    Ok(o.pin_count)
+    Ok(n)
   }
 
   fn mapping(&self, id: u32) -> Result<Mapping> {
@@ -331,7 +395,7 @@ impl Device {
         if o.pin_count == 0 {
           o.pin_domain = Some(o.domain);
         }
-        o.pin_count += 1;
+        self.pin_counted(id)?;
       }
       (Profile::GemVram2024, _) => {
         self.require_lock(thread, id, V::VmapUnlocked, "vmap_locked")?;
@@ -343,7 +407,7 @@ impl Device {
           if o.pin_count == 0 {
             o.pin_domain = Some(Domain::System);
           }
-          o.pin_count += 1;
+          self.pin_counted(id)?;
         }
       }
     }
@@ -433,10 +497,8 @@ impl Device {
       );
     }
     self.require_lock(thread, id, V::MoveUnlocked, "move")?;
-    if to == at {
-      return Ok(false);
-    }
-    self.relocate(id, to)?;
-    Ok(true)
+    let mut st = Validated::default();
+    self.place(thread, id, &[Place { domain: to, flags: 0 }], &mut st)?;
+    Ok(st.moved)
   }
 }

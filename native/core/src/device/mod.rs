@@ -7,19 +7,28 @@
 //! what. Ids of resvs, contexts and fences are dense (index + 1), so both
 //! engines hand out the same ones.
 
+mod domain;
 mod fence;
 mod gem;
+mod lru;
+mod placement;
+#[cfg(test)]
+mod placement_tests;
 mod resv;
 #[cfg(test)]
 mod tests;
 mod violation;
 
+pub use domain::{DomainStats, MemoryConfig};
 pub use fence::{Fence, Usage};
 pub use gem::{Domain, GemObj, Mapping, PinDomain, Profile, VmapKind};
+pub use placement::{MoveEvent, Place, PlacementTotals, Validated, PL_DESIRED, PL_FALLBACK, PL_TOPDOWN};
 pub use resv::{AcquireCtx, Holder, LockMode, LockResult, Resv, WwClass};
 pub use violation::{Violation, ViolationKind};
 
 use crate::errno::{fail, Errno, Result};
+use domain::Memory;
+use rustc_hash::FxHashMap;
 use std::collections::BTreeMap;
 
 pub struct Device {
@@ -33,11 +42,25 @@ pub struct Device {
   /// Simulated time in nanoseconds.
   now: u64,
   violations: Vec<Violation>,
+  /// Memory domains with their allocators and LRUs.
+  mem: Memory,
+  /// Last LRU position handed out (tail = highest).
+  lru_seq: u64,
+  /// Objects of each resv, in id order: unlocking bumps them all.
+  resv_users: FxHashMap<u32, Vec<u32>>,
+  moves: Vec<MoveEvent>,
+  track_moves: bool,
+  totals: PlacementTotals,
 }
 
 impl Device {
   pub fn new(class: WwClass) -> Self {
-    Device {
+    Self::with_memory(class, MemoryConfig::default()).expect("the default memory configuration is valid")
+  }
+
+  /// A device with the given domain capacities (EINVAL for a zero SYSTEM).
+  pub fn with_memory(class: WwClass, memory: MemoryConfig) -> Result<Self> {
+    Ok(Device {
       class,
       objects: BTreeMap::new(),
       resvs: Vec::new(),
@@ -46,7 +69,13 @@ impl Device {
       stamp: 0,
       now: 0,
       violations: Vec::new(),
-    }
+      mem: Memory::new(memory)?,
+      lru_seq: 0,
+      resv_users: FxHashMap::default(),
+      moves: Vec::new(),
+      track_moves: false,
+      totals: PlacementTotals::default(),
+    })
   }
 
   pub fn class(&self) -> WwClass {

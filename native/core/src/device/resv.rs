@@ -305,8 +305,14 @@ impl Device {
   }
 
   /// Unlocks; misuse is recorded and leaves the lock as it was. Unlocking
-  /// drops the reserved fence slots, as debug kernels do.
+  /// drops the reserved fence slots, as debug kernels do, and moves the
+  /// resv's buffers to their LRU tails (`ttm_bo_unreserve`).
   pub fn unlock(&mut self, thread: u32, resv: u32) -> Result<()> {
+    self.unlock_resv(thread, resv, true)
+  }
+
+  /// `bump`: false for eviction's own unlock (a bare `dma_resv_unlock`).
+  pub(crate) fn unlock_resv(&mut self, thread: u32, resv: u32, bump: bool) -> Result<()> {
     let ri = slot(resv, self.resvs.len(), "reservation object")?;
     let owner = self.resvs[ri].owner;
     match self.resvs[ri].holder {
@@ -334,6 +340,9 @@ impl Device {
         let r = &mut self.resvs[ri];
         r.holder = None;
         r.max_fences = r.fences.len();
+        if bump {
+          self.lru_unreserve(resv);
+        }
       }
     }
     Ok(())

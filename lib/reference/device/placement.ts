@@ -1,0 +1,295 @@
+/**
+ * Placement, validation and eviction (native/core/src/device/placement.rs):
+ * two passes over the places (FALLBACK skipped first, DESIRED second), an
+ * LRU walk that trylocks victims and then ticket-locks one per walk, victims
+ * moved to their own eviction placement or purged, ENOSPC reported as ENOMEM.
+ */
+import type { ValidateRecord } from '../../device-engine.js'
+import { DrmError } from '../../errors.js'
+import { domainAlloc, domainFree, memOf } from './domain.js'
+import { objectOf, relocate } from './gem.js'
+import { lruRemove, lruTouch } from './lru.js'
+import { heldBy, lock, resvOf, unlockResv } from './resv.js'
+import { type DevState, DOMAIN_NAMES, GTT, PROFILE_SHMEM, SYSTEM, U64_MAX, VRAM } from './state.js'
+
+export const PL_TOPDOWN = 1 << 1
+export const PL_DESIRED = 1 << 3
+export const PL_FALLBACK = 1 << 4
+const PL_KNOWN = PL_TOPDOWN | PL_DESIRED | PL_FALLBACK
+const MAX_EVICT_DEPTH = 8
+const TRY = 2
+const NORMAL = 0
+
+export interface Place {
+  domain: number
+  flags: number
+}
+
+/** The binding's packing: domain (1..3) in the low byte, flags above it. */
+export function decodePlace(v: number): Place {
+  const domain = v & 0xff
+  if (domain < 1 || domain > 3) throw new DrmError('EINVAL', `a place needs a domain 1..3, got ${domain}`)
+  const flags = v >>> 8
+  if ((flags & ~PL_KNOWN) !== 0) throw new DrmError('EINVAL', `unknown place flags 0x${flags.toString(16)}`)
+  return { domain, flags }
+}
+
+export const encodePlace = (p: Place): number => (p.domain | (p.flags << 8)) >>> 0
+
+const enospc = (e: unknown) => e instanceof DrmError && e.errno === 'ENOSPC'
+const sat = (x: bigint) => (x > U64_MAX ? U64_MAX : x)
+
+export interface Stats {
+  moved: boolean
+  bytesMoved: bigint
+  evictions: number
+}
+
+export function validate(d: DevState, thread: number, id: number, placement: Place[]): ValidateRecord {
+  const resv = objectOf(d, id).resv
+  if (!heldBy(d, resv, thread)) {
+    const msg = `validate of GEM object ${id} without its reservation lock (thread ${thread})`
+    d.violate('validate-unlocked', id, msg)
+    throw new DrmError('EINVAL', msg)
+  }
+  const st: Stats = { moved: false, bytesMoved: 0n, evictions: 0 }
+  place(d, thread, id, placement, st)
+  return st
+}
+
+export function evictPlacement(d: DevState, id: number): Place[] {
+  const o = objectOf(d, id)
+  if (o.evictPlacement !== null) return o.evictPlacement.map((p) => ({ ...p }))
+  if (o.domain === VRAM) {
+    return [
+      { domain: GTT, flags: PL_DESIRED },
+      { domain: SYSTEM, flags: PL_FALLBACK },
+    ]
+  }
+  return [{ domain: SYSTEM, flags: 0 }]
+}
+
+const pinnedError = (id: number, at: number) =>
+  new DrmError('EINVAL', `GEM object ${id} is pinned in ${DOMAIN_NAMES[at]}`)
+
+/** `ttm_bo_validate` past the lock check; pin and move use it too. */
+export function place(d: DevState, thread: number, id: number, placement: Place[], st: Stats): void {
+  const o = objectOf(d, id)
+  const at = o.domain
+  if (placement.length === 0) {
+    if (o.pinCount > 0) throw pinnedError(id, at)
+    if (!o.purged) purge(d, id, false, st)
+    return
+  }
+  for (const evicting of [false, true]) {
+    if (compatible(d, id, placement, evicting)) return
+    if (objectOf(d, id).pinCount > 0) throw pinnedError(id, at)
+    let r: [number, bigint | null]
+    try {
+      r = allocResource(d, thread, id, placement, evicting, 0, st)
+    } catch (e) {
+      if (enospc(e)) continue
+      throw e
+    }
+    commitMove(d, id, r[0], r[1], false, st)
+    return
+  }
+  throw new DrmError('ENOMEM', `no room for GEM object ${id} (${o.size} bytes) in its placement`)
+}
+
+function compatible(d: DevState, id: number, placement: Place[], evicting: boolean): boolean {
+  const o = objectOf(d, id)
+  if (o.purged) return false
+  return placement.some(
+    (p) =>
+      p.domain === o.domain &&
+      !(evicting && (p.flags & PL_DESIRED) !== 0) &&
+      !(!evicting && (p.flags & PL_FALLBACK) !== 0),
+  )
+}
+
+function allocResource(
+  d: DevState,
+  thread: number,
+  id: number,
+  placement: Place[],
+  evicting: boolean,
+  depth: number,
+  st: Stats,
+): [number, bigint | null] {
+  const o = objectOf(d, id)
+  const shmem = o.profile === PROFILE_SHMEM
+  for (const p of placement) {
+    if (memOf(d, p.domain) === null || (shmem && p.domain !== SYSTEM)) continue
+    if ((evicting && (p.flags & PL_DESIRED) !== 0) || (!evicting && (p.flags & PL_FALLBACK) !== 0)) continue
+    try {
+      return [p.domain, domainAlloc(d, p.domain, o.size, (p.flags & PL_TOPDOWN) !== 0)]
+    } catch (e) {
+      if (!enospc(e)) throw e
+    }
+    if (!evicting || p.domain === SYSTEM) continue
+    try {
+      return [p.domain, evictAlloc(d, thread, id, p, depth, st)]
+    } catch (e) {
+      if (e instanceof DrmError && e.errno === 'EBUSY') continue
+      throw e
+    }
+  }
+  throw new DrmError('ENOSPC', `no place has room for GEM object ${id}`)
+}
+
+function evictAlloc(d: DevState, thread: number, id: number, p: Place, depth: number, st: Stats): bigint | null {
+  const h = resvOf(d, objectOf(d, id).resv).holder
+  // The ticket is the context the caller holds the buffer with.
+  const ticket = h !== null && h.thread === thread ? h.ctx : null
+  let w = evictWalk(d, thread, id, p, null, depth, st)
+  if (w.found) return w.node
+  if (ticket !== null) {
+    // Repeat while walks make progress, at most once per buffer on the
+    // LRU: victims may bounce between domains through nested evictions.
+    const rounds = memOf(d, p.domain)?.lru.size ?? 0
+    for (let i = 0; i <= rounds; i++) {
+      w = evictWalk(d, thread, id, p, ticket, depth, st)
+      if (w.found) return w.node
+      if (w.evicted === 0) break
+    }
+  }
+  throw new DrmError('EBUSY', `nothing in ${DOMAIN_NAMES[p.domain]} can be evicted`)
+}
+
+interface Walk {
+  found: boolean
+  node: bigint | null
+  evicted: number
+}
+
+function evictWalk(
+  d: DevState,
+  thread: number,
+  id: number,
+  p: Place,
+  ticketIn: number | null,
+  depth: number,
+  st: Stats,
+): Walk {
+  const size = objectOf(d, id).size
+  // Only what was on the LRU when the walk began.
+  const last = d.lruSeq
+  let cursor = 0
+  let ticket = ticketIn
+  let evicted = 0
+  for (;;) {
+    const next = memOf(d, p.domain)?.lru.getPairOrNextHigher(cursor)
+    if (next === undefined || next[0] > last) break
+    const [seq, victim] = next
+    cursor = seq + 1
+    const v = d.objects.get(victim)
+    if (!v || v.freed) continue
+    const [vresv, vpins] = [v.resv, v.pinCount]
+    let locked = lock(d, thread, vresv, 0, TRY).result === 'ok'
+    if (!locked && ticket !== null) {
+      const r = lock(d, thread, vresv, ticket, NORMAL).result
+      if (r === 'ok') {
+        // One ticketed lock per walk: they are the ones that can die.
+        locked = true
+        ticket = null
+      } else if (r === 'EDEADLK') {
+        throw new DrmError('ENOSPC', 'eviction lock died: the caller must back off')
+      }
+    }
+    if (!locked || vpins > 0) {
+      if (locked) unlockResv(d, thread, vresv, false)
+      continue
+    }
+    let err: unknown = null
+    try {
+      evict(d, thread, victim, depth + 1, st)
+    } catch (e) {
+      err = e
+    }
+    // dma_resv_unlock, not ttm_bo_unreserve: no LRU bump for the victim.
+    unlockResv(d, thread, vresv, false)
+    if (err !== null) {
+      if (enospc(err)) continue
+      throw err
+    }
+    evicted += 1
+    try {
+      const node = domainAlloc(d, p.domain, size, (p.flags & PL_TOPDOWN) !== 0)
+      return { found: true, node, evicted }
+    } catch (e) {
+      if (!enospc(e)) throw e
+    }
+  }
+  return { found: false, node: null, evicted }
+}
+
+function evict(d: DevState, thread: number, id: number, depth: number, st: Stats): void {
+  if (depth > MAX_EVICT_DEPTH) throw new DrmError('ENOSPC', 'eviction nested too deep')
+  const all = evictPlacement(d, id)
+  if (all.length === 0) {
+    purge(d, id, true, st)
+    return
+  }
+  // An eviction leaves the domain: a place in it would only churn the LRU.
+  const from = objectOf(d, id).domain
+  const placement = all.filter((p) => p.domain !== from)
+  for (const evicting of [false, true]) {
+    let r: [number, bigint | null]
+    try {
+      r = allocResource(d, thread, id, placement, evicting, depth, st)
+    } catch (e) {
+      if (enospc(e)) continue
+      throw e
+    }
+    commitMove(d, id, r[0], r[1], true, st)
+    return
+  }
+  throw new DrmError('ENOSPC', `no room to evict GEM object ${id}`)
+}
+
+function count(d: DevState, bytes: bigint, evicted: boolean, st: Stats): void {
+  st.bytesMoved = sat(st.bytesMoved + bytes)
+  d.totals.bytesMoved = sat(d.totals.bytesMoved + bytes)
+  d.totals.moves += 1n
+  if (evicted) {
+    st.evictions += 1
+    d.totals.evictions += 1n
+  } else {
+    st.moved = true
+  }
+}
+
+/** VRAM <-> SYSTEM bounces through GTT once the buffer has pages: two hops. */
+function commitMove(d: DevState, id: number, to: number, node: bigint | null, evicted: boolean, st: Stats): void {
+  const o = objectOf(d, id)
+  const from = o.domain
+  lruRemove(d, id)
+  if (!o.purged) domainFree(d, from, o.node)
+  const bounce =
+    o.populated && memOf(d, GTT) !== null && ((from === VRAM && to === SYSTEM) || (from === SYSTEM && to === VRAM))
+  count(d, sat(o.size * (bounce ? 2n : 1n)), evicted, st)
+  o.node = node
+  o.purged = false
+  o.populated ||= to !== SYSTEM
+  relocate(d, id, to)
+  lruTouch(d, id)
+  logMove(d, id, from, to, evicted)
+}
+
+function purge(d: DevState, id: number, evicted: boolean, st: Stats): void {
+  const o = objectOf(d, id)
+  const from = o.domain
+  lruRemove(d, id)
+  domainFree(d, from, o.node)
+  o.node = null
+  o.purged = true
+  o.populated = false
+  relocate(d, id, SYSTEM)
+  count(d, 0n, evicted, st)
+  logMove(d, id, from, 0, evicted)
+}
+
+function logMove(d: DevState, id: number, from: number, to: number, evicted: boolean): void {
+  if (d.trackMoves) d.moves.push({ id, from, to, evicted })
+}

@@ -1,0 +1,460 @@
+//! Placement, validation and eviction (`ttm_bo_validate`, TTM's LRU walk).
+//!
+//! A placement is an ordered list of places. The first pass skips FALLBACK
+//! places and never evicts; if no place has room, the second pass skips
+//! DESIRED places and, for VRAM and GTT, evicts buffers from the head of the
+//! domain's LRU until the allocation fits. Victims are trylocked first; then,
+//! if the caller holds the buffer through an acquire context (the ticket),
+//! one victim per walk may be locked with it. Each victim moves to its own
+//! eviction placement, where an empty one purges it. ENOSPC that survives
+//! both passes is reported as ENOMEM, as TTM does for userspace.
+
+use super::{Device, Domain, LockMode, LockResult, Profile, ViolationKind as V};
+use crate::errno::{fail, Errno, Result};
+
+pub const PL_TOPDOWN: u32 = 1 << 1;
+pub const PL_DESIRED: u32 = 1 << 3;
+pub const PL_FALLBACK: u32 = 1 << 4;
+const PL_KNOWN: u32 = PL_TOPDOWN | PL_DESIRED | PL_FALLBACK;
+
+/// Victims evicted to make room for victims: bounded so that eviction
+/// placements pointing at each other cannot recurse without end.
+const MAX_EVICT_DEPTH: u32 = 8;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Place {
+  pub domain: Domain,
+  /// `PL_TOPDOWN | PL_DESIRED | PL_FALLBACK`, the kernel's bit values.
+  pub flags: u32,
+}
+
+impl Place {
+  pub fn new(domain: Domain, flags: u32) -> Result<Place> {
+    if flags & !PL_KNOWN != 0 {
+      return fail(Errno::EINVAL, format!("unknown place flags {flags:#x}"));
+    }
+    Ok(Place { domain, flags })
+  }
+
+  /// The binding's packing: domain (1..3) in the low byte, flags above it.
+  pub fn decode(v: u32) -> Result<Place> {
+    let domain = match v & 0xff {
+      1 => Domain::System,
+      2 => Domain::Gtt,
+      3 => Domain::Vram,
+      d => return fail(Errno::EINVAL, format!("a place needs a domain 1..3, got {d}")),
+    };
+    Place::new(domain, v >> 8)
+  }
+
+  pub fn encode(self) -> u32 {
+    self.domain as u32 | self.flags << 8
+  }
+
+  fn has(self, f: u32) -> bool {
+    self.flags & f != 0
+  }
+}
+
+/// What one validate did: whether the buffer itself moved, the bytes copied
+/// (per hop, victims included) and the victims evicted or purged.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Validated {
+  pub moved: bool,
+  pub bytes_moved: u64,
+  pub evictions: u32,
+}
+
+/// One relocation, for the VA spaces and evict lists kept outside the core.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MoveEvent {
+  pub id: u32,
+  pub from: Domain,
+  /// `None`: purged.
+  pub to: Option<Domain>,
+  pub evicted: bool,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PlacementTotals {
+  pub bytes_moved: u64,
+  pub evictions: u64,
+  pub moves: u64,
+}
+
+struct Walk {
+  found: Option<Option<u64>>,
+  evicted: u32,
+}
+
+fn is_enospc<T>(r: &Result<T>) -> bool {
+  matches!(r, Err(e) if e.errno == Errno::ENOSPC)
+}
+
+impl Device {
+  /// `ttm_bo_validate`: the caller must hold the buffer's reservation lock.
+  pub fn validate(&mut self, thread: u32, id: u32, placement: &[Place]) -> Result<Validated> {
+    let resv = self.object(id)?.resv;
+    if !self.held_by(resv, thread) {
+      let msg = format!("validate of GEM object {id} without its reservation lock (thread {thread})");
+      self.violate(V::ValidateUnlocked, id, msg.clone());
+      return fail(Errno::EINVAL, msg);
+    }
+    let mut st = Validated::default();
+    self.place(thread, id, placement, &mut st)?;
+    Ok(st)
+  }
+
+  /// Sets where the buffer goes when evicted; `None` restores the default
+  /// (VRAM: GTT, else SYSTEM as fallback; GTT and SYSTEM: SYSTEM).
+  pub fn set_evict_placement(&mut self, id: u32, placement: Option<Vec<Place>>) -> Result<()> {
+    self.object_mut(id)?.evict_placement = placement;
+    Ok(())
+  }
+
+  pub fn evict_placement(&self, id: u32) -> Result<Vec<Place>> {
+    let o = self.object(id)?;
+    if let Some(p) = &o.evict_placement {
+      return Ok(p.clone());
+    }
+    Ok(match o.domain {
+      Domain::Vram => vec![
+        Place {
+          domain: Domain::Gtt,
+          flags: PL_DESIRED,
+        },
+        Place {
+          domain: Domain::System,
+          flags: PL_FALLBACK,
+        },
+      ],
+      _ => vec![Place {
+        domain: Domain::System,
+        flags: 0,
+      }],
+    })
+  }
+
+  pub fn placement_totals(&self) -> PlacementTotals {
+    self.totals
+  }
+
+  /// Keeps a log of moves for `take_moves` (off by default: nothing reads it).
+  pub fn track_moves(&mut self, on: bool) {
+    self.track_moves = on;
+    if !on {
+      self.moves.clear();
+    }
+  }
+
+  pub fn take_moves(&mut self) -> Vec<MoveEvent> {
+    std::mem::take(&mut self.moves)
+  }
+
+  /// `ttm_bo_validate` past the lock check; pin and move use it too.
+  pub(crate) fn place(
+    &mut self,
+    thread: u32,
+    id: u32,
+    placement: &[Place],
+    st: &mut Validated,
+  ) -> Result<()> {
+    let o = self.object(id)?;
+    let (size, pins, purged, at) = (o.size, o.pin_count, o.purged, o.domain);
+    if placement.is_empty() {
+      if pins > 0 {
+        return fail(
+          Errno::EINVAL,
+          format!("GEM object {id} is pinned in {}", at.name()),
+        );
+      }
+      // No placement: drop the backing store (ttm_bo_pipeline_gutting).
+      if !purged {
+        self.purge(id, false, st)?;
+      }
+      return Ok(());
+    }
+    for evicting in [false, true] {
+      if self.compatible(id, placement, evicting)? {
+        return Ok(());
+      }
+      if self.object(id)?.pin_count > 0 {
+        return fail(
+          Errno::EINVAL,
+          format!("GEM object {id} is pinned in {}", at.name()),
+        );
+      }
+      let r = self.alloc_resource(thread, id, placement, evicting, 0, st);
+      if is_enospc(&r) {
+        continue;
+      }
+      let (d, node) = r?;
+      self.commit_move(id, d, node, false, st)?;
+      return Ok(());
+    }
+    fail(
+      Errno::ENOMEM,
+      format!("no room for GEM object {id} ({size} bytes) in its placement"),
+    )
+  }
+
+  /// `ttm_resource_compatible`: same domain as a place of this pass.
+  fn compatible(&self, id: u32, placement: &[Place], evicting: bool) -> Result<bool> {
+    let o = self.object(id)?;
+    if o.purged {
+      return Ok(false);
+    }
+    Ok(
+      placement.iter().any(|p| {
+        p.domain == o.domain && !(evicting && p.has(PL_DESIRED)) && (evicting || !p.has(PL_FALLBACK))
+      }),
+    )
+  }
+
+  /// `ttm_bo_alloc_resource`: the first place of this pass with room.
+  fn alloc_resource(
+    &mut self,
+    thread: u32,
+    id: u32,
+    placement: &[Place],
+    evicting: bool,
+    depth: u32,
+    st: &mut Validated,
+  ) -> Result<(Domain, Option<u64>)> {
+    let o = self.object(id)?;
+    let (size, shmem) = (o.size, o.profile == Profile::Shmem);
+    for &p in placement {
+      // Missing managers are skipped; shmem pages never leave system memory.
+      if self.mem.get(p.domain).is_none() || shmem && p.domain != Domain::System {
+        continue;
+      }
+      if evicting && p.has(PL_DESIRED) || !evicting && p.has(PL_FALLBACK) {
+        continue;
+      }
+      let r = self.domain_alloc(p.domain, size, p.has(PL_TOPDOWN));
+      if !is_enospc(&r) {
+        return r.map(|n| (p.domain, n));
+      }
+      if !evicting || p.domain == Domain::System {
+        continue;
+      }
+      match self.evict_alloc(thread, id, p, depth, st) {
+        Ok(n) => return Ok((p.domain, n)),
+        Err(e) if e.errno == Errno::EBUSY => continue,
+        Err(e) => return Err(e),
+      }
+    }
+    fail(Errno::ENOSPC, format!("no place has room for GEM object {id}"))
+  }
+
+  /// `ttm_bo_evict_alloc`: a trylock walk, then ticketed walks while they
+  /// make progress. EBUSY when nothing could be evicted to make room.
+  fn evict_alloc(
+    &mut self,
+    thread: u32,
+    id: u32,
+    p: Place,
+    depth: u32,
+    st: &mut Validated,
+  ) -> Result<Option<u64>> {
+    let resv = self.object(id)?.resv;
+    // The ticket is the context the caller holds the buffer with.
+    let ticket = self
+      .resv(resv)?
+      .holder
+      .filter(|h| h.thread == thread)
+      .and_then(|h| h.ctx);
+    let w = self.evict_walk(thread, id, p, None, depth, st)?;
+    if let Some(n) = w.found {
+      return Ok(n);
+    }
+    if ticket.is_some() {
+      // Repeat while walks make progress, at most once per buffer on the
+      // LRU: victims may bounce between domains through nested evictions.
+      let rounds = self.mem.get(p.domain).map_or(0, |m| m.lru.len());
+      for _ in 0..=rounds {
+        let w = self.evict_walk(thread, id, p, ticket, depth, st)?;
+        if let Some(n) = w.found {
+          return Ok(n);
+        }
+        if w.evicted == 0 {
+          break;
+        }
+      }
+    }
+    fail(
+      Errno::EBUSY,
+      format!("nothing in {} can be evicted", p.domain.name()),
+    )
+  }
+
+  /// One walk of the LRU from its head, evicting until the evictor fits.
+  fn evict_walk(
+    &mut self,
+    thread: u32,
+    id: u32,
+    p: Place,
+    ticket: Option<u32>,
+    depth: u32,
+    st: &mut Validated,
+  ) -> Result<Walk> {
+    let size = self.object(id)?.size;
+    // Only what was on the LRU when the walk began: evicted buffers that
+    // come back land behind this bound.
+    let last = self.lru_seq;
+    let mut cursor = 0u64;
+    let mut ticket = ticket;
+    let mut evicted = 0;
+    loop {
+      let next = self
+        .mem
+        .get(p.domain)
+        .and_then(|m| m.lru.range(cursor..).next().map(|(&s, &v)| (s, v)));
+      let Some((seq, victim)) = next.filter(|&(s, _)| s <= last) else {
+        break;
+      };
+      cursor = seq + 1;
+      let (vresv, vpins) = match self.object(victim) {
+        Ok(v) => (v.resv, v.pin_count),
+        Err(_) => continue,
+      };
+      let mut locked = self.lock(thread, vresv, None, LockMode::Try)? == LockResult::Ok;
+      if !locked {
+        if let Some(t) = ticket {
+          match self.lock(thread, vresv, Some(t), LockMode::Normal)? {
+            LockResult::Ok => {
+              // One ticketed lock per walk: they are the ones that can die.
+              locked = true;
+              ticket = None;
+            }
+            LockResult::Deadlk => {
+              return fail(Errno::ENOSPC, "eviction lock died: the caller must back off");
+            }
+            _ => {}
+          }
+        }
+      }
+      if !locked || vpins > 0 {
+        if locked {
+          self.unlock_resv(thread, vresv, false)?;
+        }
+        continue;
+      }
+      let r = self.evict(thread, victim, depth + 1, st);
+      // dma_resv_unlock, not ttm_bo_unreserve: no LRU bump for the victim.
+      self.unlock_resv(thread, vresv, false)?;
+      if is_enospc(&r) {
+        continue;
+      }
+      r?;
+      evicted += 1;
+      let a = self.domain_alloc(p.domain, size, p.has(PL_TOPDOWN));
+      if !is_enospc(&a) {
+        return Ok(Walk {
+          found: Some(a?),
+          evicted,
+        });
+      }
+    }
+    Ok(Walk { found: None, evicted })
+  }
+
+  /// `ttm_bo_evict`: to the victim's eviction placement (both passes), or purged.
+  fn evict(&mut self, thread: u32, id: u32, depth: u32, st: &mut Validated) -> Result<()> {
+    if depth > MAX_EVICT_DEPTH {
+      return fail(Errno::ENOSPC, "eviction nested too deep");
+    }
+    let mut placement = self.evict_placement(id)?;
+    if placement.is_empty() {
+      return self.purge(id, true, st);
+    }
+    // An eviction leaves the domain: a place in it would only churn the LRU.
+    let from = self.object(id)?.domain;
+    placement.retain(|p| p.domain != from);
+    for evicting in [false, true] {
+      let r = self.alloc_resource(thread, id, &placement, evicting, depth, st);
+      if is_enospc(&r) {
+        continue;
+      }
+      let (d, node) = r?;
+      return self.commit_move(id, d, node, true, st);
+    }
+    fail(Errno::ENOSPC, format!("no room to evict GEM object {id}"))
+  }
+
+  /// The buffer now lives at `node` in `to`: free the old range, count the
+  /// bytes per hop (VRAM <-> SYSTEM bounces through GTT once the buffer has
+  /// pages), bump the generation, and queue it at the new LRU's tail.
+  fn commit_move(
+    &mut self,
+    id: u32,
+    to: Domain,
+    node: Option<u64>,
+    evicted: bool,
+    st: &mut Validated,
+  ) -> Result<()> {
+    let o = self.object(id)?;
+    let (from, old, size, populated, purged) = (o.domain, o.node, o.size, o.populated, o.purged);
+    self.lru_remove(id);
+    if !purged {
+      self.domain_free(from, old);
+    }
+    let bounce = populated
+      && self.mem.get(Domain::Gtt).is_some()
+      && matches!(
+        (from, to),
+        (Domain::Vram, Domain::System) | (Domain::System, Domain::Vram)
+      );
+    let bytes = size.saturating_mul(if bounce { 2 } else { 1 });
+    st.bytes_moved = st.bytes_moved.saturating_add(bytes);
+    self.totals.bytes_moved = self.totals.bytes_moved.saturating_add(bytes);
+    self.totals.moves += 1;
+    if evicted {
+      st.evictions += 1;
+      self.totals.evictions += 1;
+    } else {
+      st.moved = true;
+    }
+    let o = self.object_mut(id)?;
+    o.node = node;
+    o.purged = false;
+    o.populated |= to != Domain::System;
+    self.relocate(id, to)?;
+    self.lru_touch(id);
+    self.log_move(id, from, Some(to), evicted);
+    Ok(())
+  }
+
+  /// Drops the backing store: no range anywhere, off the LRU, old mappings stale.
+  fn purge(&mut self, id: u32, evicted: bool, st: &mut Validated) -> Result<()> {
+    let o = self.object(id)?;
+    let (from, old) = (o.domain, o.node);
+    self.lru_remove(id);
+    self.domain_free(from, old);
+    let o = self.object_mut(id)?;
+    o.node = None;
+    o.purged = true;
+    o.populated = false;
+    self.relocate(id, Domain::System)?;
+    self.totals.moves += 1;
+    if evicted {
+      st.evictions += 1;
+      self.totals.evictions += 1;
+    } else {
+      st.moved = true;
+    }
+    self.log_move(id, from, None, evicted);
+    Ok(())
+  }
+
+  fn log_move(&mut self, id: u32, from: Domain, to: Option<Domain>, evicted: bool) {
+    if self.track_moves {
+      self.moves.push(MoveEvent {
+        id,
+        from,
+        to,
+        evicted,
+      });
+    }
+  }
+}
