@@ -123,3 +123,33 @@ table(
     .map(([live, ns, bytes]) => [live.toLocaleString('en-US'), fmt(ns), fmt(bytes)])
   table(`Scaling and memory, native engine (${reqs.toLocaleString('en-US')} random bind/unbind requests per size)`, ['live mappings', 'ns per request', 'resident bytes per mapping'], rows)
 }
+
+// --- 4. Placement: validate/evict under VRAM pressure ---------------------
+{
+  // 64 MiB VRAM, 256 MiB GTT, 96 buffers of 256 KiB..4 MiB (about 2x VRAM):
+  // each step locks a random buffer, validates it into VRAM (GTT one time in
+  // eight) and unlocks it, so most VRAM validates evict the LRU head.
+  const steps = { smoke: 2_000, quick: 50_000, full: 200_000 }[mode]
+  const run = (engine) => {
+    const dev = new drmsim.Device({ engine, memory: { vram: 64n << 20n, gtt: 256n << 20n } })
+    let x = 0x2545f491n
+    const rnd = (n) => {
+      x = (x * 6364136223846793005n + 1442695040888963407n) & ((1n << 64n) - 1n)
+      return Number(x >> 33n) % n
+    }
+    const bos = Array.from({ length: 96 }, () => dev.createObject({ size: BigInt(256 + rnd(3841)) << 10n }))
+    const vram = [{ domain: 'vram' }]
+    const gtt = [{ domain: 'gtt' }]
+    let evictions = 0
+    const ns = time(() => {
+      for (let i = 0; i < steps; i++) {
+        const bo = bos[rnd(bos.length)]
+        bo.resv.lock()
+        evictions += dev.validate(bo, rnd(8) === 0 ? gtt : vram).evictions
+        bo.resv.unlock()
+      }
+    })
+    return [engine, fmt(ns / steps), fmt((steps * 1e9) / ns), fmt(evictions / steps)]
+  }
+  table(`Placement under VRAM pressure, ${steps.toLocaleString('en-US')} lock/validate/unlock steps through the public API`, ['engine', 'ns per step', 'validates per second', 'evictions per step'], ['native', 'reference'].map(run))
+}

@@ -6,6 +6,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander'
 import { addReplayCommand, EXIT_CODES_HELP, vmbindProgress, vmbindSvg } from './cli-replay.js'
 import { DrmError } from './errors.js'
+import { runScenario, scenarios } from './scenarios.js'
 import { vmbind } from './vmbind-run.js'
 import { defaultParams } from './vmbind.js'
 
@@ -78,6 +79,27 @@ export function program(): Command {
       if (o.bench) process.stdout.write(`bench_ns_per_request ${round(nsPerRequest)}\n`)
     })
   addReplayCommand(cli)
+  cli
+    .command('scenario')
+    .description("Run one of the seeds' placement stories step by step (--list for the names)")
+    .argument('[name]', 'scenario name')
+    .option('--list', 'list the scenarios')
+    .option('--json', 'print one JSON object instead of text')
+    .addOption(new Option('--engine <name>', 'engine').choices(['native', 'reference']))
+    .action((name: string | undefined, o) => {
+      if (o.list) {
+        for (const s of scenarios.values()) process.stdout.write(o.json ? JSON.stringify({ name: s.name, title: s.title, source: s.source }) + '\n' : `${s.name}\t${s.title}\n`)
+        return
+      }
+      if (name === undefined) throw new InvalidArgumentError('a scenario name is needed (see --list)')
+      if (!scenarios.has(name)) throw new InvalidArgumentError(`no scenario named ${name} (see --list)`)
+      const r = runScenario(name, { engine: o.engine })
+      if (o.json) {
+        process.stdout.write(JSON.stringify(r) + '\n')
+        return
+      }
+      process.stdout.write(`${r.title} [${r.engine}]\n${r.lines.join('\n')}\noutcome ${JSON.stringify(r.outcome)}\n`)
+    })
   return cli
 }
 

@@ -70,3 +70,12 @@ export {
   type ReplayStep,
 } from './replay.js'
 export { renderVaSpace, renderDomains, renderReplay, stackSvgs, PALETTE, type VaRenderOptions, type DomainRenderOptions } from './render.js'
+export {
+  type Place,
+  type Placement,
+  type PlaceDomain,
+  type ValidateResult,
+  type DomainStats,
+  type MemoryOptions,
+} from './placement.js'
+export { scenarios, runScenario, type Scenario, type ScenarioResult, type ScenarioOptions } from './scenarios.js'
