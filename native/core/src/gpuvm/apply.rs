@@ -9,6 +9,31 @@
 use super::{GpuVm, Op, OpMap, OpRemap, OpUnmap, SmCursor, Va};
 use crate::errno::{fail, Errno, Result};
 
+/// A remap may only keep non-empty, ordered pieces of the mapping it
+/// replaces: nothing else can overlap those, so they go in unchecked.
+fn pieces_inside(op: &OpRemap) -> Result<()> {
+  let old = op.unmap.va;
+  for piece in [op.prev, op.next].iter().flatten() {
+    let end = piece.addr.checked_add(piece.range);
+    let inside = piece.range != 0 && piece.addr >= old.addr && end.is_some_and(|e| e <= old.end());
+    if !inside {
+      return fail(
+        Errno::EINVAL,
+        format!(
+          "remap piece [{:#x}, +{:#x}) is not a non-empty part of [{:#x}, +{:#x})",
+          piece.addr, piece.range, old.addr, old.range
+        ),
+      );
+    }
+  }
+  if let (Some(p), Some(n)) = (op.prev, op.next) {
+    if p.addr + p.range > n.addr {
+      return fail(Errno::EINVAL, "remap pieces overlap or are out of order");
+    }
+  }
+  Ok(())
+}
+
 /// Whether applying a step also keeps the objects' mapping lists.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Link {
@@ -60,28 +85,7 @@ impl GpuVm {
       self.remove_va(&old)?;
       return Ok(());
     }
-    let pieces = [op.prev, op.next];
-    for piece in pieces.iter().flatten() {
-      let end = piece.addr.checked_add(piece.range);
-      let inside = piece.range != 0 && piece.addr >= old.addr && end.is_some_and(|e| e <= old.end());
-      if !inside {
-        return fail(
-          Errno::EINVAL,
-          format!(
-            "remap piece [{:#x}, +{:#x}) is not a non-empty part of [{:#x}, +{:#x})",
-            piece.addr, piece.range, old.addr, old.range
-          ),
-        );
-      }
-    }
-    if let [Some(p), Some(n)] = pieces {
-      if p.addr + p.range > n.addr {
-        return fail(
-          Errno::EINVAL,
-          "remap pieces overlap or are out of order".to_string(),
-        );
-      }
-    }
+    pieces_inside(op)?;
     // The pieces lie inside the old mapping, so nothing else can overlap them.
     self.apply_own_step(&Op::Remap(*op), Link::Yes)
   }
@@ -128,6 +132,10 @@ impl GpuVm {
         linked(self, va);
       }
       Op::Remap(r) => {
+        // The walk can name a zero-length mapping whose "pieces" lie outside
+        // it; applying those would duplicate nodes (the kernel's insert
+        // would fail on them silently), so they are refused here too.
+        pieces_inside(r)?;
         let mut pieces = [r.prev, r.next].into_iter().flatten();
         match pieces.next() {
           Some(first) => {
@@ -155,7 +163,14 @@ impl GpuVm {
   /// `on_step` sees each step before it is applied.
   pub fn run(&mut self, mut cursor: SmCursor, mut on_step: impl FnMut(&Op)) -> Result<OpCounts> {
     let mut counts = OpCounts::default();
+    // A walk meets each node once, plus the MAP; more means a bug, and a
+    // simulator must report it rather than hang.
+    let mut budget = self.len() + 2;
     while let Some(op) = cursor.step(self) {
+      budget = match budget.checked_sub(1) {
+        Some(b) => b,
+        None => return fail(Errno::EINVAL, "a split/merge walk did not end"),
+      };
       on_step(&op);
       self.apply_own_step(&op, Link::Yes)?;
       counts.add(&op);

@@ -268,3 +268,15 @@ fn the_sparse_index_keeps_list_walks_short() {
   let gap = run.vm.store.longest_gap();
   assert!(gap < 64, "longest unindexed run {gap}");
 }
+
+#[test]
+fn a_walk_over_a_zero_length_mapping_stops_instead_of_looping() {
+  // Found by the cross-engine property: a remap of a zero-length mapping
+  // names pieces outside it; applying them used to duplicate nodes forever.
+  let mut vm = vm();
+  vm.bind(0x10d000, 0x7000, B, 0).unwrap();
+  vm.bind(0x10d000, 0, B, 0x9000).unwrap();
+  let err = vm.bind(0x111000, 0x4000, 3, 0x10000).unwrap_err();
+  assert_eq!(err.errno, Errno::EINVAL);
+  assert!(vm.len() < 10);
+}
