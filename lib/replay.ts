@@ -784,7 +784,7 @@ export async function replayFile(file: string, options: ReplayFileOptions = {}):
 
 /** Cuts a byte stream into lines of at most `max` bytes (without the newline; a final \r is dropped). */
 export async function* splitLines(
-  stream: AsyncIterable<Buffer | string>,
+  stream: AsyncIterable<Uint8Array | string>,
   max: number,
   file = 'replay.jsonl',
   progress?: (bytesRead: number) => void,
@@ -804,7 +804,8 @@ export async function* splitLines(
     return buf.toString('utf8')
   }
   for await (const chunk of stream) {
-    const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk
+    // Typed as Uint8Array so consumers need no Node types; a view, not a copy.
+    const buf = typeof chunk === 'string' ? Buffer.from(chunk) : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength)
     read += buf.length
     let from = 0
     for (let nl = buf.indexOf(0x0a, from); nl >= 0; nl = buf.indexOf(0x0a, from)) {
