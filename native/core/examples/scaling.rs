@@ -14,7 +14,11 @@ const BASE: u64 = 1 << 32;
 
 fn rss_bytes() -> u64 {
   let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-  let pages: u64 = statm.split_whitespace().nth(1).and_then(|v| v.parse().ok()).unwrap_or(0);
+  let pages: u64 = statm
+    .split_whitespace()
+    .nth(1)
+    .and_then(|v| v.parse().ok())
+    .unwrap_or(0);
   pages * PAGE
 }
 
@@ -28,7 +32,8 @@ fn main() {
     let before = rss_bytes();
     let mut vm = GpuVm::new("scaling", 0, 1 << 48, Some((0, PAGE)));
     for i in 0..n {
-      vm.insert(BASE + 2 * i * PAGE, PAGE, 1 + (i % 1024) as u32, 0).expect("free range");
+      vm.insert(BASE + 2 * i * PAGE, PAGE, 1 + (i % 1024) as u32, 0)
+        .expect("free range");
     }
     let per_mapping = rss_bytes().saturating_sub(before) as f64 / n as f64;
     let mut rng = SplitMix64::new(n);
@@ -41,7 +46,8 @@ fn main() {
       let (addr, range) = (BASE + page * PAGE, pages * PAGE);
       if map {
         let obj = 1 + rng.below(1024) as u32;
-        vm.bind(addr, range, obj, rng.below(256) * PAGE).expect("valid request");
+        vm.bind(addr, range, obj, rng.below(256) * PAGE)
+          .expect("valid request");
       } else {
         vm.unbind(addr, range).expect("valid request");
       }
