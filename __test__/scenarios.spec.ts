@@ -4,6 +4,7 @@
  */
 import { spawnSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
+import os from 'node:os'
 import path from 'node:path'
 import { describe, it, expect } from 'vitest'
 import { DrmError } from '../lib/errors.js'
@@ -72,6 +73,16 @@ describe('drmsim scenario', () => {
     const j = drmsim('scenario', 'vmap-pins-fill-vram', '--json')
     expect(j.code).toBe(0)
     expect(JSON.parse(j.stdout).outcome.error).toBe('ENOMEM')
+  })
+
+  it('--svg draws the memory domains the story left (and keeps the JSON free of the device)', () => {
+    const file = path.join(os.tmpdir(), `drmsim-scenario-${process.pid}.svg`)
+    const r = drmsim('scenario', 'vmap-pins-fill-vram', '--json', '--svg', file)
+    expect(r.code).toBe(0)
+    expect(Object.keys(JSON.parse(r.stdout))).not.toContain('device')
+    const svg = readFileSync(file, 'utf8')
+    expect(svg).toMatch(/^<svg/)
+    expect(svg).toContain('VRAM')
   })
 
   it('bad usage exits 2', () => {

@@ -6,6 +6,8 @@
 import { Command, InvalidArgumentError, Option } from 'commander'
 import { addReplayCommand, EXIT_CODES_HELP, vmbindProgress, vmbindSvg } from './cli-replay.js'
 import { DrmError } from './errors.js'
+import { writeFileSync } from 'node:fs'
+import { renderDomains } from './render.js'
 import { runScenario, scenarios } from './scenarios.js'
 import { vmbind } from './vmbind-run.js'
 import { defaultParams } from './vmbind.js'
@@ -85,6 +87,7 @@ export function program(): Command {
     .argument('[name]', 'scenario name')
     .option('--list', 'list the scenarios')
     .option('--json', 'print one JSON object instead of text')
+    .option('--svg <file>', 'also write an SVG picture of the memory domains as the story left them')
     .addOption(new Option('--engine <name>', 'engine').choices(['native', 'reference']))
     .action((name: string | undefined, o) => {
       if (o.list) {
@@ -94,6 +97,7 @@ export function program(): Command {
       if (name === undefined) throw new InvalidArgumentError('a scenario name is needed (see --list)')
       if (!scenarios.has(name)) throw new InvalidArgumentError(`no scenario named ${name} (see --list)`)
       const r = runScenario(name, { engine: o.engine })
+      if (o.svg && r.device) writeFileSync(o.svg, renderDomains(r.device))
       if (o.json) {
         process.stdout.write(JSON.stringify(r) + '\n')
         return

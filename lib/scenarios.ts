@@ -23,6 +23,8 @@ export interface ScenarioResult {
   outcome: Record<string, unknown>
   /** Every violation kind recorded, in order. */
   violations: string[]
+  /** The device as the story left it, for pictures (not part of the JSON). */
+  device?: Device
 }
 
 export interface Scenario {
@@ -84,7 +86,9 @@ class Story {
 
   result(s: Scenario, outcome: Record<string, unknown>): ScenarioResult {
     this.drain()
-    return { name: s.name, title: s.title, engine: this.d.engine, lines: this.lines, outcome, violations: this.violations }
+    const result: ScenarioResult = { name: s.name, title: s.title, engine: this.d.engine, lines: this.lines, outcome, violations: this.violations }
+    Object.defineProperty(result, 'device', { value: this.d, enumerable: false })
+    return result
   }
 }
 
