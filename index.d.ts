@@ -157,8 +157,6 @@ export declare class NativeVm {
   gemUnmapOps(obj: number): BigUint64Array
   /** Applies one packed op. */
   apply(op: BigUint64Array): void
-  bind(addr: bigint, range: bigint, obj: number, offset: bigint): OpCountsRecord
-  unbind(addr: bigint, range: bigint): OpCountsRecord
   /**
    * `bind` for the hot path, without a BigInt per argument or an object
    * per result: `io` holds `[addr, range, obj, offset, ..]` and receives
@@ -245,12 +243,6 @@ export interface ObjectRecord {
   /** Start of its range in its domain; null when empty or purged. */
   offset?: bigint
   purged: boolean
-}
-
-export interface OpCountsRecord {
-  map: number
-  remap: number
-  unmap: number
 }
 
 export interface PlacementTotalsRecord {

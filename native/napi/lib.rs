@@ -85,13 +85,6 @@ pub struct WarningRecord {
   pub rule: String,
 }
 
-#[napi(object)]
-pub struct OpCountsRecord {
-  pub map: f64,
-  pub remap: f64,
-  pub unmap: f64,
-}
-
 /// Words per packed op:
 /// `[kind | keep<<4 | has_prev<<5 | has_next<<6 | va.flags<<32, va.seq, va.addr, va.range,
 ///   va.obj, va.offset, a.addr, a.range, a.obj, a.offset, b.addr, b.range,
@@ -243,14 +236,6 @@ fn write_counts(io: &mut [u64], c: drmsim_core::gpuvm::OpCounts) -> Result<()> {
       Ok(())
     }
     None => Err(einval("the io array needs 7 words".into())),
-  }
-}
-
-fn counts(c: drmsim_core::gpuvm::OpCounts) -> OpCountsRecord {
-  OpCountsRecord {
-    map: c.map as f64,
-    remap: c.remap as f64,
-    unmap: c.unmap as f64,
   }
 }
 
@@ -516,29 +501,6 @@ impl NativeVm {
     let done = self.vm.apply(&op).map_err(to_js);
     self.account(&env);
     done
-  }
-
-  #[napi(catch_unwind)]
-  pub fn bind(
-    &mut self,
-    env: Env,
-    addr: BigInt,
-    range: BigInt,
-    obj: u32,
-    offset: BigInt,
-  ) -> Result<OpCountsRecord> {
-    let (a, r, o) = map_args(&addr, &range, &offset)?;
-    let c = self.vm.bind(a, r, obj, o).map(counts).map_err(to_js);
-    self.account(&env);
-    c
-  }
-
-  #[napi(catch_unwind)]
-  pub fn unbind(&mut self, env: Env, addr: BigInt, range: BigInt) -> Result<OpCountsRecord> {
-    let (a, r) = (u64_arg(&addr, "addr")?, u64_arg(&range, "range")?);
-    let c = self.vm.unbind(a, r).map(counts).map_err(to_js);
-    self.account(&env);
-    c
   }
 
   /// `bind` for the hot path, without a BigInt per argument or an object
