@@ -5,7 +5,8 @@
  */
 import type { EngineName, VmCore, VmCreateOptions } from './engine.js'
 import { DrmError } from './errors.js'
-import { NativeVmCore, loadBinding } from './native/gpuvm.js'
+import { loadBinding } from './native/binding.js'
+import { NativeVmCore } from './native/gpuvm.js'
 import { ReferenceVm } from './reference/gpuvm.js'
 
 let fallbackWarned = false

@@ -11,26 +11,9 @@ import type { Device, Violation } from './device.js'
 import { DrmError } from './errors.js'
 import { type Fence, type Op, type Request, type Resv, sleepReq, type WwAcquireCtx } from './resv.js'
 import { u64 } from './u64.js'
+import { SplitMix64 } from './prng.js'
 
-const M64 = (1n << 64n) - 1n
-
-/** splitmix64: small, fast, and the same stream everywhere for a seed. */
-export class SplitMix64 {
-  #state: bigint
-  constructor(seed: bigint | number) {
-    this.#state = BigInt.asUintN(64, BigInt(seed))
-  }
-  next(): bigint {
-    this.#state = (this.#state + 0x9e3779b97f4a7c15n) & M64
-    let z = this.#state
-    z = ((z ^ (z >> 30n)) * 0xbf58476d1ce4e5b9n) & M64
-    z = ((z ^ (z >> 27n)) * 0x94d049bb133111ebn) & M64
-    return z ^ (z >> 31n)
-  }
-  below(n: number): number {
-    return Number(this.next() % BigInt(n))
-  }
-}
+export { SplitMix64 }
 
 /** What a thread body gets: its id and the requests it may yield. */
 export class SimThread {
@@ -179,7 +162,7 @@ export class Scheduler {
           trace.push(`deadlock: ${deadlock.message}`)
           break
         }
-        const t = ready[this.#rng.below(ready.length)]
+        const t = ready[Number(this.#rng.below(BigInt(ready.length)))]
         steps++
         this.device.thread = t.sim.id
         try {

@@ -6,7 +6,7 @@
 import type { EngineName } from './engine.js'
 import { resolveEngine } from './engines.js'
 import { DrmError } from './errors.js'
-import { loadBinding } from './native/gpuvm.js'
+import { call, loadBinding } from './native/binding.js'
 import { ReferenceVm } from './reference/gpuvm.js'
 import { defaultParams, runVmbind, validateParams, vmbindVmOptions, type TraceMode, type VmbindParams } from './vmbind.js'
 
@@ -45,7 +45,7 @@ export function vmbind(options: VmbindOptions = {}): VmbindOutput {
   }
   const engine = resolveEngine(options.engine)
   if (engine === 'native') {
-    const run = wrap(() =>
+    const run = call(() =>
       loadBinding().vmbindRun({
         seed: params.seed,
         ops: BigInt(params.ops),
@@ -61,12 +61,4 @@ export function vmbind(options: VmbindOptions = {}): VmbindOutput {
   const run = runVmbind(new ReferenceVm(vmbindVmOptions()), params, trace, options.onProgress)
   const lines = run.trace.length ? run.trace.join('\n') + '\n' : ''
   return { engine, trace: lines, summary: run.text.slice(lines.length), loopNs: run.loopNs, params }
-}
-
-function wrap<T>(call: () => T): T {
-  try {
-    return call()
-  } catch (err) {
-    throw DrmError.from(err)
-  }
 }

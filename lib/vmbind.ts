@@ -7,6 +7,9 @@
 
 import type { OpRecord, VmCore, VmCreateOptions } from './engine.js'
 import { DrmError } from './errors.js'
+import { SplitMix64 } from './prng.js'
+
+export { SplitMix64 }
 
 const MASK = (1n << 64n) - 1n
 
@@ -60,27 +63,6 @@ export function validateParams(p: VmbindParams): void {
   if (!isCount(p.maxPages) || p.maxPages === 0) bad('max-pages must be at least 1')
   if (!isCount(p.objects) || p.objects === 0 || p.objects > 0xffff_ffff - 1) bad('objects must be between 1 and 2^32-2')
   if (!isCount(p.mapPercent) || p.mapPercent > 100) bad('map-percent must be at most 100')
-}
-
-/** splitmix64, as the workload specifies it. */
-export class SplitMix64 {
-  #state: bigint
-
-  constructor(seed: bigint) {
-    this.#state = seed & MASK
-  }
-
-  next(): bigint {
-    this.#state = (this.#state + 0x9e37_79b9_7f4a_7c15n) & MASK
-    let z = this.#state
-    z = ((z ^ (z >> 30n)) * 0xbf58_476d_1ce4_e5b9n) & MASK
-    z = ((z ^ (z >> 27n)) * 0x94d0_49bb_1331_11ebn) & MASK
-    return z ^ (z >> 31n)
-  }
-
-  below(n: bigint): bigint {
-    return this.next() % n
-  }
 }
 
 /**

@@ -17,16 +17,8 @@ import {
   type MmStatsRecord,
   type ScanRunRecord,
 } from '../alloc-engine.js'
-import { DrmError } from '../errors.js'
-import { loadBinding } from './gpuvm.js'
+import { call, loadBinding } from './binding.js'
 
-function call<T>(f: () => T): T {
-  try {
-    return f()
-  } catch (e) {
-    throw DrmError.from(e)
-  }
-}
 
 const modeNumber = (mode: InsertMode): number => INSERT_MODES.indexOf(mode)
 

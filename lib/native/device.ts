@@ -21,16 +21,8 @@ import type {
   ValidateRecord,
   ViolationRecord,
 } from '../device-engine.js'
-import { DrmError } from '../errors.js'
-import { loadBinding } from './gpuvm.js'
+import { call, loadBinding } from './binding.js'
 
-function call<T>(f: () => T): T {
-  try {
-    return f()
-  } catch (e) {
-    throw DrmError.from(e)
-  }
-}
 
 export class NativeDeviceCore implements DeviceCore {
   readonly engine = 'native' as const

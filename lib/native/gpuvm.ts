@@ -19,19 +19,9 @@ import type {
   WarningRecord,
 } from '../engine.js'
 import { DrmError } from '../errors.js'
+import { call, loadBinding } from './binding.js'
 
-type Binding = typeof import('../../index.js')
-
-let binding: Binding | undefined
-
-/**
- * The loader napi-rs generated at the package root, required once (lib/ and
- * its compiled twin dist/ both sit right under the root).
- */
-export function loadBinding(): Binding {
-  binding ??= require('../../index.js') as Binding
-  return binding
-}
+export { loadBinding }
 
 /** Words per packed op (`OP_WORDS` in native/napi/lib.rs). */
 const OP_WORDS = 14
@@ -42,15 +32,6 @@ const KIND_PREFETCH = 3n
 const KEEP = 1n << 4n
 const HAS_PREV = 1n << 5n
 const HAS_NEXT = 1n << 6n
-
-/** Runs a binding call, turning what it throws into a DrmError. */
-function call<T>(f: () => T): T {
-  try {
-    return f()
-  } catch (e) {
-    throw DrmError.from(e)
-  }
-}
 
 /** Walks abandoned before their end are closed in the binding when their cursor is collected. */
 const openWalks = new FinalizationRegistry<{ vm: NativeVm; id: number }>(({ vm, id }) => {
