@@ -99,11 +99,11 @@ export class GpuVm implements Disposable, Iterable<Va> {
 
   /** Mappings in the VA space, the kernel-reserved node not counted. */
   get mappingCount(): number {
-    return this.#run(() => this.#core.count() - (this.#core.kernelNode() ? 1 : 0))
+    return this.#quiet(() => this.#core.count() - (this.#core.kernelNode() ? 1 : 0))
   }
 
   get kernelNode(): Va | undefined {
-    return this.#run(() => this.#maybeVa(this.#core.kernelNode()))
+    return this.#quiet(() => this.#maybeVa(this.#core.kernelNode()))
   }
 
   /** `drm_gpuva_insert`: EINVAL for a range outside the space or on the kernel node, EEXIST on overlap. */
@@ -121,13 +121,13 @@ export class GpuVm implements Disposable, Iterable<Va> {
   /** `drm_gpuva_find`: the mapping at exactly this address and range. */
   find(addr: bigint, range: bigint): Va | undefined {
     const [a, r] = [u64(addr, 'addr'), u64(range, 'range')]
-    return this.#run(() => this.#maybeVa(this.#core.find(a, r)))
+    return this.#quiet(() => this.#maybeVa(this.#core.find(a, r)))
   }
 
   /** `drm_gpuva_find_first`: the first node overlapping [addr, addr+range), kernel node included. */
   findFirst(addr: bigint, range: bigint): Va | undefined {
     const [a, r] = [u64(addr, 'addr'), u64(range, 'range')]
-    return this.#run(() => this.#maybeVa(this.#core.findFirst(a, r)))
+    return this.#quiet(() => this.#maybeVa(this.#core.findFirst(a, r)))
   }
 
   /** `drm_gpuva_find_prev`: the node overlapping [start-1, start] (not always adjacent, as in the kernel). */
@@ -145,7 +145,7 @@ export class GpuVm implements Disposable, Iterable<Va> {
   /** `drm_gpuva_interval_empty`; the kernel node counts as occupied. */
   intervalEmpty(addr: bigint, range: bigint): boolean {
     const [a, r] = [u64(addr, 'addr'), u64(range, 'range')]
-    return this.#run(() => this.#core.intervalEmpty(a, r))
+    return this.#quiet(() => this.#core.intervalEmpty(a, r))
   }
 
   /** `drm_gpuva_range_valid`: inside the space, no overflow, clear of the kernel node. */
@@ -156,7 +156,7 @@ export class GpuVm implements Disposable, Iterable<Va> {
 
   /** Every node in address order, the kernel node included (`drm_gpuvm_for_each_va`). */
   *vas(): IterableIterator<Va> {
-    for (const rec of this.#run(() => this.#core.list())) yield this.#va(rec)
+    for (const rec of this.#quiet(() => this.#core.list())) yield this.#va(rec)
   }
 
   [Symbol.iterator](): Iterator<Va> {
@@ -166,48 +166,48 @@ export class GpuVm implements Disposable, Iterable<Va> {
   /** `drm_gpuvm_for_each_va_range`: nodes from the first overlapping [start, end) while they start below end. */
   *vasInRange(start: bigint, end: bigint): IterableIterator<Va> {
     const [s, e] = [u64(start, 'start'), u64(end, 'end')]
-    for (const rec of this.#run(() => this.#core.listRange(s, e))) yield this.#va(rec)
+    for (const rec of this.#quiet(() => this.#core.listRange(s, e))) yield this.#va(rec)
   }
 
   /** `drm_gpuva_link`: adds the mapping to its object's list (no-op without an object). */
   link(va: Va): void {
     const key = this.#own(va)
-    this.#run(() => this.#core.link(key.addr, key.seq))
+    this.#quiet(() => this.#core.link(key.addr, key.seq))
   }
 
   /** `drm_gpuva_unlink`. */
   unlink(va: Va): void {
     const key = this.#own(va)
-    this.#run(() => this.#core.unlink(key.addr, key.seq))
+    this.#quiet(() => this.#core.unlink(key.addr, key.seq))
   }
 
   isLinked(va: Va): boolean {
     const key = this.#own(va)
-    return this.#run(() => this.#core.isLinked(key.addr, key.seq))
+    return this.#quiet(() => this.#core.isLinked(key.addr, key.seq))
   }
 
   /** The mappings of this space linked to `obj`, in link order. */
   gemVas(obj: GemObject): Va[] {
     const id = this.#objectId(obj, 'obj')
-    return this.#run(() => this.#core.gemVas(id).map((rec) => this.#va(rec)))
+    return this.#quiet(() => this.#core.gemVas(id).map((rec) => this.#va(rec)))
   }
 
   /** `drm_gpuva_invalidate`. */
   invalidate(va: Va, invalidated = true): void {
     const key = this.#own(va)
-    this.#run(() => this.#core.setInvalidated(key.addr, key.seq, invalidated === true))
+    this.#quiet(() => this.#core.setInvalidated(key.addr, key.seq, invalidated === true))
   }
 
   isInvalidated(va: Va): boolean {
     const key = this.#own(va)
-    const rec = this.#run(() => this.#core.get(key.addr, key.seq))
+    const rec = this.#quiet(() => this.#core.get(key.addr, key.seq))
     if (!rec) throw new DrmError('EINVAL', `${va} is no longer in VA space '${this.name}'`)
     return (rec.flags & 1) !== 0
   }
 
   /** Whether `va` is (still) a node of this VA space. */
   contains(va: Va): boolean {
-    return va instanceof Va && va.vm === this && this.#run(() => this.#core.get(va.addr, va.seq)) !== undefined
+    return va instanceof Va && va.vm === this && this.#quiet(() => this.#core.get(va.addr, va.seq)) !== undefined
   }
 
   /**
@@ -333,9 +333,9 @@ export class GpuVm implements Disposable, Iterable<Va> {
   }
 
   /**
-   * `#run` for the hot paths that record warnings only when they fail (a bind
-   * or unbind warns only about an overflowing range, which it refuses): the
-   * warnings are fetched on failure alone, saving a crossing per request.
+   * `#run` for the calls that record warnings only when they fail (a bind
+   * warns only about an overflowing range, which it refuses; queries never
+   * warn): the warnings are fetched on failure alone, saving a crossing.
    */
   #quiet<T>(call: () => T): T {
     try {
@@ -362,10 +362,10 @@ export class GpuVm implements Disposable, Iterable<Va> {
 
   *#walk(open: () => CursorCore): IterableIterator<Op> {
     this.#idle()
-    const cursor = this.#run(open)
+    const cursor = this.#quiet(open)
     this.#walking = true
     try {
-      for (let rec = this.#run(() => cursor.step()); rec; rec = this.#run(() => cursor.step())) {
+      for (let rec = this.#quiet(() => cursor.step()); rec; rec = this.#quiet(() => cursor.step())) {
         yield this.#op(rec)
       }
     } finally {
@@ -382,7 +382,7 @@ export class GpuVm implements Disposable, Iterable<Va> {
 
   #opList(make: () => OpRecord[]): OpList {
     this.#idle()
-    return new OpList(this.#run(make).map((rec) => this.#op(rec)))
+    return new OpList(this.#quiet(make).map((rec) => this.#op(rec)))
   }
 
   #request(request: MapRequest): MapRecord {
