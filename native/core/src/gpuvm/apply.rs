@@ -64,7 +64,7 @@ impl GpuVm {
   /// Inserts the new mapping of a MAP step and links it to its object.
   pub fn apply_map(&mut self, op: &OpMap) -> Result<Va> {
     let va = self.insert(op.addr, op.range, op.obj, op.offset)?;
-    self.link_slot(va.slot);
+    self.link_va(&va);
     Ok(va)
   }
 
@@ -103,7 +103,7 @@ impl GpuVm {
   /// match the mapping in the tree (a forged or stale step).
   fn same_as_tree(&self, va: &Va) -> Result<()> {
     let s = self.lookup(va).ok();
-    match s.map(|s| self.public(s)) {
+    match s.map(|p| self.store.va(p)) {
       Some(cur) if cur.range == va.range && cur.obj == va.obj && cur.offset == va.offset => Ok(()),
       _ => fail(
         Errno::EINVAL,
@@ -115,20 +115,24 @@ impl GpuVm {
     }
   }
 
-  /// Applies a step this VA space's cursor has just produced: it names live
-  /// nodes by construction, so the checks `apply` makes for steps that come
-  /// from outside are skipped. With `Link::No` the tree alone changes, as
+  /// Applies a step this VA space's cursor has just produced, the steps of a
+  /// walk being applied in order with no other change in between: it names
+  /// live nodes and free ranges by construction, so the checks `apply` makes
+  /// for steps that come from outside are skipped. With `Link::No` the tree alone changes, as
   /// the kernel's `drm_gpuva_map/remap/unmap` do; `Link::Yes` also keeps the
   /// objects' lists, as a driver's callbacks do.
   pub(crate) fn apply_own_step(&mut self, op: &Op, link: Link) -> Result<()> {
     let linked = |vm: &mut GpuVm, va: Va| {
       if link == Link::Yes {
-        vm.link_slot(va.slot);
+        vm.link_va(&va);
       }
     };
     match op {
       Op::Map(m) => {
-        let va = self.insert_checked(m.addr, m.range, m.obj, m.offset)?;
+        // The walk before this step unmapped or split every node the range
+        // overlaps (by the same test `insert` applies), so it is free.
+        debug_assert!(self.find_first(m.addr, m.range).is_none());
+        let va = self.insert_unchecked(m.addr, m.range, m.obj, m.offset);
         linked(self, va);
       }
       Op::Remap(r) => {
@@ -142,18 +146,14 @@ impl GpuVm {
             let va = self.replace_with_piece(&r.unmap.va, &first)?;
             linked(self, va);
           }
-          None => {
-            self.remove_va(&r.unmap.va)?;
-          }
+          None => self.remove_step_va(&r.unmap.va)?,
         };
         for piece in pieces {
           let va = self.insert_unchecked(piece.addr, piece.range, piece.obj, piece.offset);
           linked(self, va);
         }
       }
-      Op::Unmap(u) => {
-        self.remove_va(&u.va)?;
-      }
+      Op::Unmap(u) => self.remove_step_va(&u.va)?,
       Op::Prefetch(_) => {}
     }
     Ok(())

@@ -18,8 +18,7 @@ pub use sm::{SmCursor, SmKind};
 use crate::errno::{fail, Errno, Result};
 use crate::warning::{WarnKind, Warning};
 use rustc_hash::FxHashMap as HashMap;
-use std::cell::Cell;
-use store::{Node, Store, INTERNAL_FLAGS, LINKED, NIL};
+use store::{Pos, Store, NIL};
 
 /// Identifies one mapping: its start address and its insertion number.
 pub type VaKey = (u64, u64);
@@ -46,8 +45,8 @@ pub struct Va {
   pub offset: u64,
   pub seq: u64,
   pub flags: u32,
-  /// Where the node lives; a hint that lets a step find its node without a
-  /// search. It is checked against `addr` and `seq` before use.
+  /// Where the record was last seen in the store: a hint that lets a step
+  /// find it again without a search. It is checked against the key first.
   pub slot: u32,
 }
 
@@ -76,6 +75,16 @@ struct GemList {
   len: u32,
 }
 
+/// One linked mapping in its object's list. Records move inside the store,
+/// so the list names mappings by key; a record points back at its entry.
+#[derive(Clone, Copy)]
+struct GemLink {
+  key: VaKey,
+  obj: ObjId,
+  prev: u32,
+  next: u32,
+}
+
 pub struct GpuVm {
   name: String,
   mm_start: u64,
@@ -85,11 +94,9 @@ pub struct GpuVm {
   kernel: Option<(u64, u64)>,
   store: Store,
   gem: HashMap<ObjId, GemList>,
+  links: Vec<GemLink>,
+  free_links: Vec<u32>,
   next_seq: u64,
-  /// The node last touched by a change: the next search for a nearby key
-  /// starts here instead of at the root (most MAP steps insert right where
-  /// the walk before them removed or split a mapping).
-  finger: Cell<u32>,
   warnings: Vec<Warning>,
   destroyed: bool,
 }
@@ -109,8 +116,9 @@ impl GpuVm {
       kernel: None,
       store: Store::new(),
       gem: HashMap::default(),
+      links: Vec::new(),
+      free_links: Vec::new(),
       next_seq: KERNEL_SEQ + 1,
-      finger: Cell::new(NIL),
       warnings: Vec::new(),
       destroyed: false,
     };
@@ -223,12 +231,12 @@ impl GpuVm {
   }
 
   pub fn get(&self, key: VaKey) -> Option<Va> {
-    self.store.locate(key, NIL).map(|s| self.public(s))
+    self.store.locate(key, NIL).map(|p| self.store.va(p))
   }
 
   #[inline]
-  fn va_at(&self, s: u32) -> Option<Va> {
-    (s != NIL).then(|| self.public(s))
+  fn va_at(&self, p: Pos) -> Option<Va> {
+    (!p.is_nil()).then(|| self.store.va(p))
   }
 
   /// The leftmost node overlapping the inclusive interval `[first, last]`, as
@@ -239,62 +247,33 @@ impl GpuVm {
   /// Among nodes starting at or after `first`, only zero-length ones at
   /// exactly `first` fail to overlap.
   fn iter_first(&self, first: u64, last: u64) -> Option<Va> {
-    self.first_overlap(first, last).0
-  }
-
-  /// `iter_first`, and the first node at or after `(first, 0)`.
-  fn first_overlap(&self, first: u64, last: u64) -> (Option<Va>, u32) {
-    let overlaps = |va: &Va| va.addr <= last && va.last() >= first;
-    // One descent: the first node at or after `first`; the nodes before it
-    // are reached by stepping back.
-    let at = self.lower_bound_near((first, 0));
-    let mut s = if at == NIL {
-      self.store.last()
-    } else {
-      self.store.prev(at)
+    let store = &self.store;
+    // `Va::last` of the record at `p`, read without building the `Va`.
+    let overlaps = |p: Pos| {
+      let addr = store.addr(p);
+      addr <= last && addr.wrapping_add(store.range(p)).wrapping_sub(1) >= first
     };
-    if s != NIL {
-      let p = self.store.addr(s);
-      while s != NIL && self.store.addr(s) == p {
-        let va = self.public(s);
-        if overlaps(&va) {
-          return (Some(va), at);
+    // One search: the first node at or after `first`; the nodes before it
+    // are reached by stepping back.
+    let at = store.lower_bound((first, 0));
+    let mut p = if at.is_nil() { store.last() } else { store.prev(at) };
+    if !p.is_nil() {
+      let start = store.addr(p);
+      while !p.is_nil() && store.addr(p) == start {
+        if overlaps(p) {
+          return Some(store.va(p));
         }
-        s = self.store.prev(s);
+        p = store.prev(p);
       }
     }
-    let mut s = at;
-    while s != NIL {
-      let va = self.public(s);
-      if va.addr > last {
-        break;
+    let mut p = at;
+    while !p.is_nil() && store.addr(p) <= last {
+      if overlaps(p) {
+        return Some(store.va(p));
       }
-      if overlaps(&va) {
-        return (Some(va), at);
-      }
-      s = self.store.next(s);
+      p = store.next(p);
     }
-    (None, at)
-  }
-
-  /// `Tree::lower_bound`, answered from the finger when the key falls right
-  /// at it or right after it.
-  fn lower_bound_near(&self, key: VaKey) -> u32 {
-    let f = self.finger.get();
-    if self.store.is_live(f) {
-      if self.store.key(f) >= key {
-        let p = self.store.prev(f);
-        if p == NIL || self.store.key(p) < key {
-          return f;
-        }
-      } else {
-        let n = self.store.next(f);
-        if n == NIL || self.store.key(n) >= key {
-          return n;
-        }
-      }
-    }
-    self.store.lower_bound(key)
+    None
   }
 
   /// `drm_gpuva_find_first`: the first node overlapping `[addr, addr+range)`.
@@ -334,25 +313,27 @@ impl GpuVm {
 
   /// The node after `va` in address order; `va` must be in the tree.
   pub fn next_after(&self, va: &Va) -> Option<Va> {
-    let s = self.store.locate(va.key(), va.slot)?;
-    self.va_at(self.store.next(s))
+    let p = self.store.locate(va.key(), va.slot)?;
+    self.va_at(self.store.next(p))
   }
 
   /// The node `va` names if it is still in the tree, else the first node after
-  /// where it was.
-  pub(crate) fn at_or_after(&self, va: &Va) -> Option<Va> {
-    match self.store.locate(va.key(), va.slot) {
-      Some(s) => self.va_at(s),
-      None => self.va_at(self.store.lower_bound(va.key())),
-    }
+  /// where it was; and the node after that one.
+  pub(crate) fn at_or_after(&self, va: &Va) -> Option<(Va, Option<Va>)> {
+    let p = match self.store.locate(va.key(), va.slot) {
+      Some(p) => p,
+      None => self.store.lower_bound(va.key()),
+    };
+    let found = self.va_at(p)?;
+    Some((found, self.va_at(self.store.next(p))))
   }
 
   /// Every node in address order, the kernel node included.
   pub fn iter(&self) -> impl Iterator<Item = Va> + '_ {
-    let mut s = self.store.first();
+    let mut p = self.store.first();
     std::iter::from_fn(move || {
-      let va = self.va_at(s)?;
-      s = self.store.next(s);
+      let va = self.va_at(p)?;
+      p = self.store.next(p);
       Some(va)
     })
   }
@@ -378,8 +359,7 @@ impl GpuVm {
   }
 
   pub(crate) fn insert_checked(&mut self, addr: u64, range: u64, obj: ObjId, offset: u64) -> Result<Va> {
-    let (found, at) = self.first_overlap(addr, addr.wrapping_add(range).wrapping_sub(1));
-    if let Some(other) = found {
+    if let Some(other) = self.iter_first(addr, addr.wrapping_add(range).wrapping_sub(1)) {
       return fail(
         Errno::EEXIST,
         format!(
@@ -388,10 +368,7 @@ impl GpuVm {
         ),
       );
     }
-    let va = self.new_va(addr, range, obj, offset);
-    let s = self.store.insert_at(va, at);
-    self.finger.set(s);
-    Ok(self.public(s))
+    Ok(self.insert_unchecked(addr, range, obj, offset))
   }
 
   fn new_va(&mut self, addr: u64, range: u64, obj: ObjId, offset: u64) -> Va {
@@ -410,8 +387,8 @@ impl GpuVm {
   /// Inserts a node the caller knows to be free of overlaps.
   pub(crate) fn insert_unchecked(&mut self, addr: u64, range: u64, obj: ObjId, offset: u64) -> Va {
     let va = self.new_va(addr, range, obj, offset);
-    let s = self.store.insert(va);
-    self.public(s)
+    let p = self.store.insert(va);
+    self.store.va(p)
   }
 
   /// Turns the node of `old` into a new mapping that lies inside it (a remap
@@ -419,20 +396,19 @@ impl GpuVm {
   /// store work when key order allows. Like a fresh node, the piece is not
   /// linked.
   pub(crate) fn replace_with_piece(&mut self, old: &Va, piece: &OpMap) -> Result<Va> {
-    let s = self.lookup(old)?;
-    if !self.store.rekey(s, piece.addr, self.next_seq) {
+    let p = self.lookup(old)?;
+    if !self.store.rekey(p, piece.addr, self.next_seq) {
       self.remove_va(old)?;
       return Ok(self.insert_unchecked(piece.addr, piece.range, piece.obj, piece.offset));
     }
     self.next_seq += 1;
-    self.finger.set(s);
-    self.unlink_slot(s);
-    let va = self.store.node_mut(s);
-    va.range = piece.range;
-    va.obj = piece.obj;
-    va.offset = piece.offset;
-    va.set_flags(VA_INVALIDATED, false);
-    Ok(self.public(s))
+    self.unlink_at(p);
+    self.store.set_range(p, piece.range);
+    let rec = self.store.rec_mut(p);
+    rec.obj = piece.obj;
+    rec.offset = piece.offset;
+    rec.set_flags(VA_INVALIDATED, false);
+    Ok(self.store.va(p))
   }
 
   /// Refuses work that could run out of insertion numbers (after 2^48
@@ -447,17 +423,10 @@ impl GpuVm {
     Ok(())
   }
 
-  /// A node's record without the internal flag bits.
-  pub(crate) fn public(&self, s: u32) -> Va {
-    let mut va = self.store.va(s);
-    va.flags &= !INTERNAL_FLAGS;
-    va
-  }
-
-  pub(crate) fn lookup(&self, va: &Va) -> Result<u32> {
+  pub(crate) fn lookup(&self, va: &Va) -> Result<Pos> {
     self.alive()?;
     match self.store.locate(va.key(), va.slot) {
-      Some(s) => Ok(s),
+      Some(p) => Ok(p),
       None => fail(
         Errno::EINVAL,
         format!("no mapping {:#x} (#{}) in this VA space", va.addr, va.seq),
@@ -485,117 +454,143 @@ impl GpuVm {
   }
 
   pub(crate) fn remove_va(&mut self, va: &Va) -> Result<Va> {
-    let s = self.lookup(va)?;
-    let va = self.public(s);
-    if va.is_kernel_node() {
+    let p = self.lookup(va)?;
+    let va = self.store.va(p);
+    self.remove_at(p);
+    Ok(va)
+  }
+
+  fn remove_at(&mut self, p: Pos) {
+    if self.store.rec(p).seq() == KERNEL_SEQ {
       self.warn(
         WarnKind::KernelNodeRemove,
         "Can't destroy kernel reserved node.".into(),
       );
-      return Ok(va);
+      return;
     }
-    self.unlink_slot(s);
-    self.finger.set(self.store.next(s));
-    self.store.remove(s);
-    Ok(va)
+    self.unlink_at(p);
+    self.store.remove(p);
+  }
+
+  /// `remove_va` for a step's mapping, without handing it back.
+  pub(crate) fn remove_step_va(&mut self, va: &Va) -> Result<()> {
+    let p = self.lookup(va)?;
+    self.remove_at(p);
+    Ok(())
   }
 
   /// `drm_gpuva_link`: appends the mapping to its object's list. A mapping
   /// without an object, or one already linked, is left as it is.
   pub fn link(&mut self, key: VaKey) -> Result<()> {
-    let s = self.lookup(&Self::key_ref(key))?;
-    self.link_slot(s);
+    let p = self.lookup(&Self::key_ref(key))?;
+    self.link_at(p);
     Ok(())
   }
 
-  pub(crate) fn link_slot(&mut self, s: u32) {
-    let va = self.store.va(s);
-    if va.obj == NO_OBJ || va.flags & LINKED != 0 {
+  /// `link` for a mapping just handed out (its leaf hint is fresh).
+  pub(crate) fn link_va(&mut self, va: &Va) {
+    if let Some(p) = self.store.locate(va.key(), va.slot) {
+      self.link_at(p);
+    }
+  }
+
+  fn link_at(&mut self, p: Pos) {
+    let rec = self.store.rec(p);
+    let obj = rec.obj;
+    if obj == NO_OBJ || rec.link != NIL {
       return;
     }
-    let list = self.gem.entry(va.obj).or_insert(GemList {
+    let list = self.gem.entry(obj).or_insert(GemList {
       head: NIL,
       tail: NIL,
       len: 0,
     });
-    let tail = list.tail;
-    list.tail = s;
-    if tail == NIL {
-      list.head = s;
+    let entry = GemLink {
+      key: self.store.key(p),
+      obj,
+      prev: list.tail,
+      next: NIL,
+    };
+    let id = match self.free_links.pop() {
+      Some(id) => {
+        self.links[id as usize] = entry;
+        id
+      }
+      None => {
+        self.links.push(entry);
+        (self.links.len() - 1) as u32
+      }
+    };
+    match list.tail {
+      NIL => list.head = id,
+      t => self.links[t as usize].next = id,
     }
+    list.tail = id;
     list.len += 1;
-    if tail != NIL {
-      self.store.node_mut(tail).gem_next = s;
-    }
-    let node = self.store.node_mut(s);
-    node.set_flags(LINKED, true);
-    node.gem_prev = tail;
-    node.gem_next = NIL;
+    self.store.rec_mut(p).link = id;
   }
 
   /// `drm_gpuva_unlink`.
   pub fn unlink(&mut self, key: VaKey) -> Result<()> {
-    let s = self.lookup(&Self::key_ref(key))?;
-    self.unlink_slot(s);
+    let p = self.lookup(&Self::key_ref(key))?;
+    self.unlink_at(p);
     Ok(())
   }
 
-  fn unlink_slot(&mut self, s: u32) {
-    let Node {
-      obj,
-      gem_prev,
-      gem_next,
-      ..
-    } = *self.store.node(s);
-    if self.store.node(s).flags() & LINKED == 0 {
-      return;
+  #[inline]
+  fn unlink_at(&mut self, p: Pos) {
+    let id = self.store.rec(p).link;
+    if id != NIL {
+      self.unlink_entry(p, id);
     }
-    if gem_prev != NIL {
-      self.store.node_mut(gem_prev).gem_next = gem_next;
+  }
+
+  fn unlink_entry(&mut self, p: Pos, id: u32) {
+    self.store.rec_mut(p).link = NIL;
+    let GemLink { obj, prev, next, .. } = self.links[id as usize];
+    if prev != NIL {
+      self.links[prev as usize].next = next;
     }
-    if gem_next != NIL {
-      self.store.node_mut(gem_next).gem_prev = gem_prev;
+    if next != NIL {
+      self.links[next as usize].prev = prev;
     }
     if let Some(list) = self.gem.get_mut(&obj) {
-      if list.head == s {
-        list.head = gem_next;
+      if list.head == id {
+        list.head = next;
       }
-      if list.tail == s {
-        list.tail = gem_prev;
+      if list.tail == id {
+        list.tail = prev;
       }
       list.len -= 1;
       if list.len == 0 {
         self.gem.remove(&obj);
       }
     }
-    let node = self.store.node_mut(s);
-    node.set_flags(LINKED, false);
-    node.gem_prev = NIL;
-    node.gem_next = NIL;
+    self.free_links.push(id);
   }
 
   pub fn is_linked(&self, key: VaKey) -> bool {
     self
       .store
       .locate(key, NIL)
-      .is_some_and(|s| self.store.node(s).flags() & LINKED != 0)
+      .is_some_and(|p| self.store.rec(p).link != NIL)
   }
 
   /// The mappings linked to `obj`, in link order.
   pub fn gem_vas(&self, obj: ObjId) -> Vec<Va> {
     let mut out = Vec::new();
-    let mut s = self.gem.get(&obj).map_or(NIL, |l| l.head);
-    while s != NIL {
-      out.push(self.public(s));
-      s = self.store.node(s).gem_next;
+    let mut id = self.gem.get(&obj).map_or(NIL, |l| l.head);
+    while id != NIL {
+      let link = &self.links[id as usize];
+      out.extend(self.get(link.key));
+      id = link.next;
     }
     out
   }
-
   /// `drm_gpuva_invalidate`: sets or clears the invalidated flag.
   pub fn set_invalidated(&mut self, key: VaKey, invalidated: bool) -> Result<()> {
-    let s = self.lookup(&Self::key_ref(key))?;
-    self.store.node_mut(s).set_flags(VA_INVALIDATED, invalidated);
+    let p = self.lookup(&Self::key_ref(key))?;
+    self.store.rec_mut(p).set_flags(VA_INVALIDATED, invalidated);
     Ok(())
   }
 
@@ -613,12 +608,17 @@ impl GpuVm {
     self.destroyed = true;
     self.store.clear();
     self.gem = HashMap::default();
+    self.links = Vec::new();
+    self.free_links = Vec::new();
     Ok(())
   }
 
   /// Heap bytes held, for reporting to a garbage collector.
   pub fn heap_bytes(&self) -> usize {
-    self.store.heap_bytes() + self.gem.capacity() * 24
+    self.store.heap_bytes()
+      + self.gem.capacity() * 24
+      + self.links.capacity() * std::mem::size_of::<GemLink>()
+      + self.free_links.capacity() * 4
   }
 }
 

@@ -43,16 +43,17 @@ impl SmCursor {
 
   /// The next step, computed against the VA space as it is now.
   pub fn step(&mut self, vm: &GpuVm) -> Option<Op> {
-    let va = match self.state {
-      State::Start => vm.find_first(self.req.addr, self.req.range),
+    let found = match self.state {
+      State::Start => vm
+        .find_first(self.req.addr, self.req.range)
+        .map(|va| (va, vm.next_after(&va))),
       State::Walk(next) => next.and_then(|v| vm.at_or_after(&v)),
       State::Tail => return self.finish(),
       State::Done => return None,
     };
-    let Some(va) = va.filter(|va| va.addr < self.end) else {
+    let Some((va, next)) = found.filter(|(va, _)| va.addr < self.end) else {
       return self.finish();
     };
-    let next = vm.next_after(&va);
     let (op, last) = match self.kind {
       SmKind::Map => split_for_map(&va, &self.req, self.end),
       SmKind::Unmap => (split_for_unmap(&va, self.req.addr, self.end), false),

@@ -257,16 +257,25 @@ fn gem_lists_keep_link_order() {
 }
 
 #[test]
-fn the_sparse_index_keeps_list_walks_short() {
-  let params = crate::vmbind::Params {
-    ops: 100_000,
-    ..Default::default()
-  };
-  let run = crate::vmbind::run(&params, crate::vmbind::Trace::Off, &mut Vec::new()).unwrap();
-  // One node in four is indexed at random: among ~40,000 nodes the longest
-  // unindexed run is a few dozen, not thousands.
-  let gap = run.vm.store.longest_gap();
-  assert!(gap < 64, "longest unindexed run {gap}");
+fn the_workload_leaves_a_well_formed_tree() {
+  for params in [
+    crate::vmbind::Params {
+      ops: 100_000,
+      ..Default::default()
+    },
+    crate::vmbind::Params {
+      seed: 9,
+      ops: 50_000,
+      window: 4096,
+      max_pages: 16,
+      objects: 4,
+      map_percent: 60,
+    },
+  ] {
+    let run = crate::vmbind::run(&params, crate::vmbind::Trace::Off, &mut Vec::new()).unwrap();
+    run.vm.store.check();
+    assert_eq!(run.vm.store.len(), run.vm.iter().count());
+  }
 }
 
 #[test]
