@@ -7,6 +7,7 @@
 //! holds: it never names another mapping once its own is gone.
 
 mod apply;
+mod gem;
 mod ops;
 mod sm;
 mod store;
@@ -17,7 +18,7 @@ pub use sm::{SmCursor, SmKind};
 
 use crate::errno::{fail, Errno, Result};
 use crate::warning::{WarnKind, Warning};
-use rustc_hash::FxHashMap as HashMap;
+use gem::GemLists;
 use store::{Pos, Store, NIL};
 
 /// Identifies one mapping: its start address and its insertion number.
@@ -67,24 +68,6 @@ impl Va {
   }
 }
 
-/// The per-object list of linked mappings, in link order.
-#[derive(Clone, Copy)]
-struct GemList {
-  head: u32,
-  tail: u32,
-  len: u32,
-}
-
-/// One linked mapping in its object's list. Records move inside the store,
-/// so the list names mappings by key; a record points back at its entry.
-#[derive(Clone, Copy)]
-struct GemLink {
-  key: VaKey,
-  obj: ObjId,
-  prev: u32,
-  next: u32,
-}
-
 pub struct GpuVm {
   name: String,
   mm_start: u64,
@@ -93,9 +76,7 @@ pub struct GpuVm {
   /// insertion failed, as the kernel does.
   kernel: Option<(u64, u64)>,
   store: Store,
-  gem: HashMap<ObjId, GemList>,
-  links: Vec<GemLink>,
-  free_links: Vec<u32>,
+  gem: GemLists,
   next_seq: u64,
   warnings: Vec<Warning>,
   destroyed: bool,
@@ -115,9 +96,7 @@ impl GpuVm {
       mm_range: range,
       kernel: None,
       store: Store::new(),
-      gem: HashMap::default(),
-      links: Vec::new(),
-      free_links: Vec::new(),
+      gem: GemLists::default(),
       next_seq: KERNEL_SEQ + 1,
       warnings: Vec::new(),
       destroyed: false,
@@ -496,37 +475,10 @@ impl GpuVm {
 
   fn link_at(&mut self, p: Pos) {
     let rec = self.store.rec(p);
-    let obj = rec.obj;
-    if obj == NO_OBJ || rec.link != NIL {
+    if rec.obj == NO_OBJ || rec.link != NIL {
       return;
     }
-    let list = self.gem.entry(obj).or_insert(GemList {
-      head: NIL,
-      tail: NIL,
-      len: 0,
-    });
-    let entry = GemLink {
-      key: self.store.key(p),
-      obj,
-      prev: list.tail,
-      next: NIL,
-    };
-    let id = match self.free_links.pop() {
-      Some(id) => {
-        self.links[id as usize] = entry;
-        id
-      }
-      None => {
-        self.links.push(entry);
-        (self.links.len() - 1) as u32
-      }
-    };
-    match list.tail {
-      NIL => list.head = id,
-      t => self.links[t as usize].next = id,
-    }
-    list.tail = id;
-    list.len += 1;
+    let id = self.gem.link(rec.obj, self.store.key(p));
     self.store.rec_mut(p).link = id;
   }
 
@@ -546,27 +498,10 @@ impl GpuVm {
   }
 
   fn unlink_entry(&mut self, p: Pos, id: u32) {
-    self.store.rec_mut(p).link = NIL;
-    let GemLink { obj, prev, next, .. } = self.links[id as usize];
-    if prev != NIL {
-      self.links[prev as usize].next = next;
-    }
-    if next != NIL {
-      self.links[next as usize].prev = prev;
-    }
-    if let Some(list) = self.gem.get_mut(&obj) {
-      if list.head == id {
-        list.head = next;
-      }
-      if list.tail == id {
-        list.tail = prev;
-      }
-      list.len -= 1;
-      if list.len == 0 {
-        self.gem.remove(&obj);
-      }
-    }
-    self.free_links.push(id);
+    let rec = self.store.rec_mut(p);
+    rec.link = NIL;
+    let obj = rec.obj;
+    self.gem.unlink(obj, id);
   }
 
   pub fn is_linked(&self, key: VaKey) -> bool {
@@ -578,15 +513,9 @@ impl GpuVm {
 
   /// The mappings linked to `obj`, in link order.
   pub fn gem_vas(&self, obj: ObjId) -> Vec<Va> {
-    let mut out = Vec::new();
-    let mut id = self.gem.get(&obj).map_or(NIL, |l| l.head);
-    while id != NIL {
-      let link = &self.links[id as usize];
-      out.extend(self.get(link.key));
-      id = link.next;
-    }
-    out
+    self.gem.keys(obj).filter_map(|key| self.get(key)).collect()
   }
+
   /// `drm_gpuva_invalidate`: sets or clears the invalidated flag.
   pub fn set_invalidated(&mut self, key: VaKey, invalidated: bool) -> Result<()> {
     let p = self.lookup(&Self::key_ref(key))?;
@@ -607,18 +536,13 @@ impl GpuVm {
     }
     self.destroyed = true;
     self.store.clear();
-    self.gem = HashMap::default();
-    self.links = Vec::new();
-    self.free_links = Vec::new();
+    self.gem = GemLists::default();
     Ok(())
   }
 
   /// Heap bytes held, for reporting to a garbage collector.
   pub fn heap_bytes(&self) -> usize {
-    self.store.heap_bytes()
-      + self.gem.capacity() * 24
-      + self.links.capacity() * std::mem::size_of::<GemLink>()
-      + self.free_links.capacity() * 4
+    self.store.heap_bytes() + self.gem.heap_bytes()
   }
 }
 

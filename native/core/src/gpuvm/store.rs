@@ -507,8 +507,16 @@ impl Store {
   pub fn locate(&self, key: (u64, u64), hint: u32) -> Option<Pos> {
     let at = Pos::from_hint(hint);
     if let Some(leaf) = self.leaves.get(at.leaf as usize) {
-      if at.idx < leaf.len && leaf.key(at.idx as usize) == key {
-        return Some(at);
+      // Where it was, or one place left or right (a removal or an insertion
+      // before it in the same leaf).
+      let i = at.idx as usize;
+      for j in [i, i.wrapping_sub(1), i + 1] {
+        if j < leaf.len as usize && leaf.addrs[j] == key.0 && leaf.recs[j].seq() == key.1 {
+          return Some(Pos {
+            leaf: at.leaf,
+            idx: j as u32,
+          });
+        }
       }
     }
     if let Some(leaf) = self.leaves.get(at.leaf as usize).filter(|l| l.spans(key)) {

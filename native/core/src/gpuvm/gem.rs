@@ -1,0 +1,109 @@
+//! Each GEM object's list of the mappings linked to it, in link order
+//! (`drm_gpuva_link` / `drm_gpuva_unlink`).
+//!
+//! Records move inside the store, so an entry names its mapping by key and
+//! the record keeps its entry's id. The links of all entries live in one
+//! array, 8 bytes an entry, apart from the keys: unlinking touches the
+//! neighbours' links there, a small array that stays in cache.
+
+use super::{ObjId, VaKey};
+use rustc_hash::FxHashMap as HashMap;
+
+pub(crate) const NIL: u32 = u32::MAX;
+
+#[derive(Clone, Copy)]
+struct List {
+  head: u32,
+  tail: u32,
+  len: u32,
+}
+
+/// An entry's neighbours in its list.
+#[derive(Clone, Copy)]
+struct Links {
+  prev: u32,
+  next: u32,
+}
+
+#[derive(Default)]
+pub(crate) struct GemLists {
+  lists: HashMap<ObjId, List>,
+  links: Vec<Links>,
+  keys: Vec<VaKey>,
+  free: Vec<u32>,
+}
+
+impl GemLists {
+  /// Appends the mapping `key` to `obj`'s list; returns its entry's id.
+  pub fn link(&mut self, obj: ObjId, key: VaKey) -> u32 {
+    let list = self.lists.entry(obj).or_insert(List {
+      head: NIL,
+      tail: NIL,
+      len: 0,
+    });
+    let links = Links {
+      prev: list.tail,
+      next: NIL,
+    };
+    let id = match self.free.pop() {
+      Some(id) => {
+        self.links[id as usize] = links;
+        self.keys[id as usize] = key;
+        id
+      }
+      None => {
+        self.links.push(links);
+        self.keys.push(key);
+        (self.keys.len() - 1) as u32
+      }
+    };
+    match list.tail {
+      NIL => list.head = id,
+      t => self.links[t as usize].next = id,
+    }
+    list.tail = id;
+    list.len += 1;
+    id
+  }
+
+  /// Takes entry `id` out of `obj`'s list.
+  pub fn unlink(&mut self, obj: ObjId, id: u32) {
+    let Links { prev, next } = self.links[id as usize];
+    if prev != NIL {
+      self.links[prev as usize].next = next;
+    }
+    if next != NIL {
+      self.links[next as usize].prev = prev;
+    }
+    if let Some(list) = self.lists.get_mut(&obj) {
+      if list.head == id {
+        list.head = next;
+      }
+      if list.tail == id {
+        list.tail = prev;
+      }
+      list.len -= 1;
+      if list.len == 0 {
+        self.lists.remove(&obj);
+      }
+    }
+    self.free.push(id);
+  }
+
+  /// The keys of the mappings linked to `obj`, in link order.
+  pub fn keys(&self, obj: ObjId) -> impl Iterator<Item = VaKey> + '_ {
+    let mut id = self.lists.get(&obj).map_or(NIL, |l| l.head);
+    std::iter::from_fn(move || {
+      let key = *self.keys.get(id as usize)?;
+      id = self.links[id as usize].next;
+      Some(key)
+    })
+  }
+
+  pub fn heap_bytes(&self) -> usize {
+    self.lists.capacity() * std::mem::size_of::<(ObjId, List)>()
+      + self.links.capacity() * std::mem::size_of::<Links>()
+      + self.free.capacity() * 4
+      + self.keys.capacity() * std::mem::size_of::<VaKey>()
+  }
+}
