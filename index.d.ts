@@ -120,6 +120,8 @@ export declare class NativeMm {
  */
 export declare class NativeVm {
   constructor(name: string, start: bigint, range: bigint, reserveOffset?: bigint | undefined | null, reserveRange?: bigint | undefined | null)
+  /** The id by which the fast entry points (`fastInit`) name this VA space. */
+  get id(): number
   get name(): string
   /** Bytes of native memory this VA space has reported to V8. */
   get externalBytes(): number
@@ -157,17 +159,6 @@ export declare class NativeVm {
   gemUnmapOps(obj: number): BigUint64Array
   /** Applies one packed op. */
   apply(op: BigUint64Array): void
-  /**
-   * `bind` for the hot path, without a BigInt per argument or an object
-   * per result: `io` holds `[addr, range, obj, offset, ..]` and receives
-   * the step counts `[map, remap, unmap]` in words 4 to 6.
-   */
-  bindIo(io: BigUint64Array): void
-  /**
-   * `unbind` for the hot path: `io` holds `[addr, range, ..]` and receives
-   * the step counts in words 4 to 6.
-   */
-  unbindIo(io: BigUint64Array): void
   takeWarnings(): Array<WarningRecord>
   destroy(): void
 }
@@ -191,6 +182,15 @@ export interface DomainRecord {
   lruLen: number
 }
 
+/**
+ * Takes this thread's I/O buffer (an ArrayBuffer of at least 128 bytes,
+ * kept alive from now on) and returns the raw entry points of the hot calls
+ * (native/napi/fast.rs). Each takes a VA space id (`NativeVm.id`), reads
+ * its arguments from the buffer and writes the step counts back to it, and
+ * throws an Error with the errno as `code` when it fails.
+ */
+export declare function fastInit(io: ArrayBuffer): { bind(id: number): void; unbind(id: number): void; bindBatch(id: number, words: BigUint64Array, perRequest: Uint32Array | null): void }
+
 export interface FenceEntry {
   fence: number
   usage: number
@@ -202,6 +202,12 @@ export interface FenceRecord {
   signalAt?: bigint
   signaled: boolean
 }
+
+/**
+ * Makes the next call of a fast entry point panic, to test that the panic
+ * becomes a JavaScript error.
+ */
+export declare function forceFastPanicForTest(): void
 
 /** Panics on purpose, to prove that a panic becomes a JavaScript error. */
 export declare function forcePanicForTest(): void

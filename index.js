@@ -839,5 +839,7 @@ module.exports.NativeBuddy = nativeBinding.NativeBuddy
 module.exports.NativeDevice = nativeBinding.NativeDevice
 module.exports.NativeMm = nativeBinding.NativeMm
 module.exports.NativeVm = nativeBinding.NativeVm
+module.exports.fastInit = nativeBinding.fastInit
+module.exports.forceFastPanicForTest = nativeBinding.forceFastPanicForTest
 module.exports.forcePanicForTest = nativeBinding.forcePanicForTest
 module.exports.vmbindRun = nativeBinding.vmbindRun

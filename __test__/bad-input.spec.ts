@@ -2,7 +2,7 @@
 // and leaves the VA space as it was. The same table is summarised in the
 // README ("Bad input").
 import { describe, expect, it } from 'vitest'
-import { DrmError, GemObject, GpuVm, vmbind, type Errno, type Op, type Va } from '../lib/index.js'
+import { BindBatch, DrmError, GemObject, GpuVm, vmbind, type Errno, type Op, type Va } from '../lib/index.js'
 
 type Case = [name: string, errno: Errno, call: (w: World) => unknown]
 
@@ -17,6 +17,13 @@ interface World {
 
 const bad = <T>(v: unknown) => v as T
 const U = 0x1000n
+
+/** A batch of one map request of a page at `addr`. */
+function batch(addr: bigint): BindBatch {
+  const b = new BindBatch()
+  b.map({ addr, range: U })
+  return b
+}
 
 function world(engine: 'native' | 'reference'): World {
   const vm = new GpuVm({ name: 'bad', range: 1n << 48n, reserve: { offset: 0n, range: U }, engine })
@@ -79,6 +86,14 @@ const vmCases: Case[] = [
   ['bind without range', 'EINVAL', (w) => w.vm.bind(bad({ addr: 0x20000n }))],
   ['bind on the kernel node', 'EINVAL', (w) => w.vm.bind({ addr: 0n, range: U })],
   ['unbind with range 2^64', 'EINVAL', (w) => w.vm.unbind(0x10000n, 1n << 64n)],
+  // batches
+  ['bindBatch(null)', 'EINVAL', (w) => w.vm.bindBatch(bad(null))],
+  ['bindBatch of a look-alike object', 'EINVAL', (w) => w.vm.bindBatch(bad({ length: 0 }))],
+  ['bindBatch with a perRequest not a Uint32Array', 'EINVAL', (w) => w.vm.bindBatch(batch(0x20000n), bad([0, 0, 0]))],
+  ['bindBatch with a perRequest too short', 'EINVAL', (w) => w.vm.bindBatch(batch(0x20000n), new Uint32Array(2))],
+  ['bindBatch whose first request is on the kernel node', 'EINVAL', (w) => w.vm.bindBatch(batch(0n))],
+  ['a batch map request with a negative addr', 'EINVAL', () => new BindBatch().map({ addr: -1n, range: U })],
+  ['a batch unmap request with range 2^64', 'EINVAL', () => new BindBatch().unmap(U, 1n << 64n)],
   ['re-entering the engine from a step', 'EBUSY', (w) => {
     for (const op of w.vm.mapSteps({ addr: 0x10000n, range: U })) w.vm.bind({ addr: 0x90000n, range: U, obj: null })
   }],
@@ -114,6 +129,8 @@ const vmCases: Case[] = [
   // use after destroy
   ['insert after destroy', 'EINVAL', (w) => (w.other.destroy(), w.other.insert({ addr: 0x20000n, range: U }))],
   ['bind after destroy', 'EINVAL', (w) => (w.other.destroy(), w.other.bind({ addr: 0x20000n, range: U }))],
+  ['unbind after destroy', 'EINVAL', (w) => (w.other.destroy(), w.other.unbind(0x10000n, U))],
+  ['bindBatch after destroy', 'EINVAL', (w) => (w.other.destroy(), w.other.bindBatch(batch(0x20000n)))],
   ['smMapOps after destroy', 'EINVAL', (w) => (w.other.destroy(), w.other.smMapOps({ addr: 0x20000n, range: U }))],
   ['destroy twice', 'EINVAL', (w) => (w.other.destroy(), w.other.destroy())],
 ]

@@ -3,9 +3,11 @@
 import { execFile } from 'node:child_process'
 import path from 'node:path'
 import { promisify } from 'node:util'
+import v8 from 'node:v8'
+import { runInNewContext } from 'node:vm'
 import { describe, expect, it } from 'vitest'
-import { GpuVm } from '../lib/index.js'
-import { loadBinding } from '../lib/native/gpuvm.js'
+import { BindBatch, DrmError, GpuVm } from '../lib/index.js'
+import { fastCalls, loadBinding } from '../lib/native/gpuvm.js'
 
 const root = path.resolve(__dirname, '..')
 
@@ -27,6 +29,163 @@ describe('the native boundary', () => {
     expect(vm.externalBytes).toBeGreaterThan(4 << 20)
     vm.destroy()
     expect(vm.externalBytes).toBe(0)
+  })
+
+  describe('the fast entry points (native/napi/fast.rs)', () => {
+    const P = 0x1000n
+    /** What `f` threw (it must throw). */
+    const thrown = (f: () => unknown): Error & { code?: unknown } => {
+      try {
+        f()
+      } catch (e) {
+        return e as Error
+      }
+      throw new Error('expected an error')
+    }
+    const vas = (vm: GpuVm) => [...vm.vas()].map((va) => `${va}`)
+    const batchOf = (addr: bigint) => {
+      const b = new BindBatch()
+      b.map({ addr, range: P })
+      return b
+    }
+
+    it('turn a panic into a JavaScript error (not a DrmError) and leave the VA space as it was', () => {
+      const binding = loadBinding()
+      const vm = new GpuVm({ range: 1n << 48n, engine: 'native' })
+      vm.bind({ addr: 0x10000n, range: 4n * P })
+      const before = vas(vm)
+      for (const call of [
+        () => vm.bind({ addr: 0x11000n, range: P }),
+        () => vm.unbind(0x11000n, P),
+        () => vm.bindBatch(batchOf(0x11000n)),
+      ]) {
+        binding.forceFastPanicForTest()
+        const err = thrown(call)
+        expect(err.message).toMatch(/deliberate panic to test the boundary \(fast path\)/)
+        expect(err).not.toBeInstanceOf(DrmError)
+        expect(vas(vm)).toEqual(before)
+      }
+      // Armed once, it fired once: the VA space works as before.
+      expect(vm.bind({ addr: 0x11000n, range: P })).toEqual({ map: 1, remap: 1, unmap: 0, prefetch: 0 })
+    })
+
+    it('refuse ids that name no VA space with EINVAL, and throw the errno of a failed bind as code', () => {
+      const { calls, words } = fastCalls()
+      const vm = new (loadBinding().NativeVm)('ids', 0n, 1n << 48n)
+      const id = vm.id
+      expect(Number.isSafeInteger(id)).toBe(true)
+      words[0] = 0x10000n
+      words[1] = 0n
+      calls.unbind(id) // a zero-length unbind: valid, no step
+      // id + 2^32 is the next generation of the same slot; + 2^31 a slot never used.
+      for (const bad of [0, 1, -1, id + 0.5, id + 2 ** 32, id + 2 ** 31, 2 ** 53, NaN, Infinity, -0, 2 ** 64]) {
+        const err = thrown(() => calls.unbind(bad))
+        expect([bad, err.code]).toEqual([bad, 'EINVAL'])
+        expect(err.message).toMatch(/no VA space has id/)
+      }
+      for (const bad of ['1', null, undefined, {}, 1n]) {
+        const err = thrown(() => calls.bind(bad as unknown as number))
+        expect(err.code).toBe('EINVAL')
+        expect(err.message).toMatch(/id must be a number/)
+      }
+      expect(thrown(() => (calls.bind as () => void)()).code).toBe('EINVAL')
+      // A request the VA space refuses: its errno as code, its message as bind gives it.
+      words[0] = 1n << 48n
+      words[1] = P
+      const err = thrown(() => calls.unbind(id))
+      expect(err.code).toBe('EINVAL')
+      expect(DrmError.from(err)).toBeInstanceOf(DrmError)
+      const viaApi = thrown(() => new GpuVm({ range: 1n << 48n, engine: 'native' }).unbind(1n << 48n, P))
+      expect(viaApi).toBeInstanceOf(DrmError)
+      expect(viaApi.message).toBe(`EINVAL: ${err.message}`)
+    })
+
+    it('answer for a destroyed VA space as bind does (EINVAL)', () => {
+      const { calls, words } = fastCalls()
+      const vm = new (loadBinding().NativeVm)('gone', 0n, 1n << 48n)
+      vm.destroy()
+      words[0] = 0x10000n
+      words[1] = P
+      const err = thrown(() => calls.unbind(vm.id))
+      expect(err.code).toBe('EINVAL')
+      expect(err.message).toMatch(/was destroyed/)
+      const api = new GpuVm({ name: 'gone', range: 1n << 48n, engine: 'native' })
+      api.destroy()
+      const e = thrown(() => api.bind({ addr: 0x10000n, range: P }))
+      expect(e).toBeInstanceOf(DrmError)
+      expect((e as DrmError).errno).toBe('EINVAL')
+    })
+
+    it('refuse the id of a VA space that was garbage-collected, even once its slot is reused', async () => {
+      v8.setFlagsFromString('--expose-gc')
+      const gc = runInNewContext('gc') as () => void
+      const { calls, words } = fastCalls()
+      const NativeVm = loadBinding().NativeVm
+      const ids = Array.from({ length: 8 }, (_, i) => new NativeVm(`tmp${i}`, 0n, 1n << 48n).id)
+      words[0] = 0x10000n
+      words[1] = 0n
+      let gone = false
+      for (let round = 0; round < 100 && !gone; round++) {
+        gc()
+        await new Promise((resolve) => setImmediate(resolve))
+        gone = ids.every((id) => {
+          try {
+            calls.unbind(id)
+            return false
+          } catch (e) {
+            expect((e as { code?: unknown }).code).toBe('EINVAL')
+            return true
+          }
+        })
+      }
+      expect(gone).toBe(true)
+      // New VA spaces take the freed slots under new ids.
+      const fresh = Array.from({ length: 8 }, (_, i) => new NativeVm(`new${i}`, 0n, 1n << 48n))
+      for (const vm of fresh) {
+        expect(ids).not.toContain(vm.id)
+        calls.unbind(vm.id)
+      }
+      for (const id of ids) expect(thrown(() => calls.unbind(id)).code).toBe('EINVAL')
+    })
+
+    it('refuse an I/O buffer that is too small, shared or detached, instead of touching it', () => {
+      const binding = loadBinding()
+      const mine = fastCalls().words.buffer as ArrayBuffer
+      try {
+        expect(() => binding.fastInit(new ArrayBuffer(64))).toThrow(/at least 128 bytes/)
+        expect(() => binding.fastInit(new SharedArrayBuffer(128) as unknown as ArrayBuffer)).toThrow(/ArrayBuffer/)
+        expect(() => binding.fastInit(new Uint8Array(128) as unknown as ArrayBuffer)).toThrow(/ArrayBuffer/)
+        const io = new ArrayBuffer(128)
+        const calls = binding.fastInit(io)
+        const vm = new binding.NativeVm('detach', 0n, 1n << 48n)
+        calls.unbind(vm.id)
+        structuredClone(io, { transfer: [io] })
+        expect(io.byteLength).toBe(0)
+        const err = thrown(() => calls.unbind(vm.id))
+        expect(err.code).toBe('EINVAL')
+        expect(err.message).toMatch(/detached/)
+      } finally {
+        binding.fastInit(mine)
+      }
+      // The engine's own buffer is back in place.
+      expect(new GpuVm({ range: 1n << 48n, engine: 'native' }).bind({ addr: 0x10000n, range: P }).map).toBe(1)
+    })
+
+    it('report what the fast path allocates to V8, and give it back on destroy', () => {
+      const { calls, words, halves } = fastCalls()
+      const vm = new (loadBinding().NativeVm)('ext-fast', 0n, 1n << 48n)
+      for (let i = 0n; i < 100_000n; i++) {
+        words[0] = 0x100000n + i * 0x2000n
+        words[1] = P
+        halves[4] = 0
+        words[3] = 0n
+        calls.bind(vm.id)
+      }
+      expect(vm.count()).toBe(100_000)
+      expect(vm.externalBytes).toBeGreaterThan(4 << 20)
+      vm.destroy()
+      expect(vm.externalBytes).toBe(0)
+    })
   })
 
   describe.each(['native', 'reference'])('%s engine', (engine) => {

@@ -6,8 +6,8 @@
 
 import fc from 'fast-check'
 import { describe, it, expect } from 'vitest'
-import type { VaRecord, VmCore, VmCreateOptions } from '../lib/engine.js'
-import { DrmError } from '../lib/errors.js'
+import { BATCH_MAP, BATCH_UNMAP, BATCH_WORDS, type VaRecord, type VmCore, type VmCreateOptions } from '../lib/engine.js'
+import { DrmBatchError, DrmError } from '../lib/errors.js'
 import { NativeVmCore } from '../lib/native/gpuvm.js'
 import { ReferenceVm } from '../lib/reference/gpuvm.js'
 
@@ -22,6 +22,8 @@ const MAX_STEPS = 1000
 type Cmd =
   | { c: 'bind'; addr: bigint; range: bigint; obj: number; offset: bigint }
   | { c: 'unbind'; addr: bigint; range: bigint }
+  /** bind/unbind requests in one `bindBatch` call, with or without per-request counts. */
+  | { c: 'batch'; reqs: BatchReq[]; per: boolean }
   | { c: 'smMapOps'; addr: bigint; range: bigint; obj: number; offset: bigint }
   | { c: 'smUnmapOps'; addr: bigint; range: bigint }
   | { c: 'insert'; addr: bigint; range: bigint; obj: number; offset: bigint; link: boolean }
@@ -47,6 +49,8 @@ type Cmd =
   /** The previous command again, unchanged. */
   | { c: 'repeat' }
   | { c: 'destroy' }
+
+type BatchReq = { kind: 'map'; addr: bigint; range: bigint; obj: number; offset: bigint } | { kind: 'unmap'; addr: bigint; range: bigint }
 
 interface Space {
   opts: VmCreateOptions
@@ -93,6 +97,21 @@ function arbitraries(space: Space) {
   const cmd: fc.Arbitrary<Cmd> = fc.oneof(
     { weight: 14, arbitrary: mapReq.map((r) => ({ c: 'bind' as const, ...r })) },
     { weight: 8, arbitrary: req.map((r) => ({ c: 'unbind' as const, ...r })) },
+    {
+      weight: 4,
+      arbitrary: fc
+        .tuple(
+          fc.array(
+            fc.oneof(
+              { weight: 2, arbitrary: mapReq.map((r): BatchReq => ({ kind: 'map', ...r })) },
+              { weight: 1, arbitrary: req.map((r): BatchReq => ({ kind: 'unmap', ...r })) },
+            ),
+            { maxLength: 8 },
+          ),
+          fc.boolean(),
+        )
+        .map(([reqs, per]) => ({ c: 'batch' as const, reqs, per })),
+    },
     { weight: 4, arbitrary: mapReq.map((r) => ({ c: 'smMapOps' as const, ...r })) },
     { weight: 3, arbitrary: req.map((r) => ({ c: 'smUnmapOps' as const, ...r })) },
     {
@@ -166,6 +185,22 @@ function run(vm: VmCore, cmd: Exclude<Cmd, { c: 'repeat' }>, target: VaRecord | 
       return vm.bind(cmd.addr, cmd.range, cmd.obj, cmd.offset)
     case 'unbind':
       return vm.unbind(cmd.addr, cmd.range)
+    case 'batch': {
+      const words = new BigUint64Array(BATCH_WORDS * cmd.reqs.length)
+      cmd.reqs.forEach((r, i) => {
+        const at = BATCH_WORDS * i
+        if (r.kind === 'map') words.set([BigInt(BATCH_MAP) | (BigInt(r.obj) << 32n), r.addr, r.range, r.offset], at)
+        else words.set([BigInt(BATCH_UNMAP), r.addr, r.range, 0n], at)
+      })
+      // Filled with a marker, to see which counts the engine wrote.
+      const per = cmd.per ? new Uint32Array(3 * cmd.reqs.length).fill(7777) : null
+      try {
+        return [vm.bindBatch(words, per), per]
+      } catch (e) {
+        if (!(e instanceof DrmBatchError)) throw e
+        return [{ errno: e.errno, message: e.message, index: e.index, applied: e.applied }, per]
+      }
+    }
     case 'smMapOps':
       return vm.smMapOps(cmd.addr, cmd.range, cmd.obj, cmd.offset)
     case 'smUnmapOps':

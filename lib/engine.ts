@@ -45,6 +45,16 @@ export interface OpCounts {
   unmap: number
 }
 
+/**
+ * A batch of bind/unbind requests as `bindBatch` takes it: `BATCH_WORDS`
+ * u64 words per request, `[kind | obj << 32, addr, range, offset]`, kind
+ * `BATCH_MAP` or `BATCH_UNMAP` (whose obj and offset are 0). The same layout
+ * as `BATCH_WORDS` in native/napi/fast.rs.
+ */
+export const BATCH_WORDS = 4
+export const BATCH_MAP = 0
+export const BATCH_UNMAP = 1
+
 /** A split/merge walk in progress; each step is computed against the tree as it is then. */
 export interface CursorCore {
   step(): OpRecord | undefined
@@ -97,6 +107,14 @@ export interface VmCore {
   apply(op: OpRecord): void
   bind(addr: bigint, range: bigint, obj: number, offset: bigint): OpCounts
   unbind(addr: bigint, range: bigint): OpCounts
+  /**
+   * Applies a packed batch (see `BATCH_WORDS`) in order, as `bind`/`unbind`
+   * one request at a time would; returns the total step counts, and when
+   * `perRequest` is given writes each request's `[map, remap, unmap]` at
+   * `3 * i`. Stops at the first request that fails with a DrmBatchError
+   * naming it; the requests before it stay applied.
+   */
+  bindBatch(words: BigUint64Array, perRequest: Uint32Array | null): OpCounts
   takeWarnings(): WarningRecord[]
   destroy(): void
   readonly destroyed: boolean

@@ -31,6 +31,34 @@ export class DrmError extends Error {
   }
 }
 
+/** Step counts, as `GpuVm.bind` returns them. */
+interface Counts {
+  readonly map: number
+  readonly remap: number
+  readonly unmap: number
+  readonly prefetch: number
+}
+
+/**
+ * A batch (`GpuVm.bindBatch`) stopped at a request that failed: the DrmError
+ * that request threw (its `errno`, its message after the request's index,
+ * and as `cause`), which request it was, and the steps of the requests
+ * before it, which stay applied.
+ */
+export class DrmBatchError extends DrmError {
+  /** The failing request's index in the batch; requests `0..index-1` were applied. */
+  readonly index: number
+  /** The total steps of the requests applied before it. */
+  readonly applied: Counts
+
+  constructor(cause: DrmError, index: number, applied: Counts) {
+    super(cause.errno, `request ${index} of the batch: ${cause.message.replace(/^E[A-Z]+: /, '')}`, { cause })
+    this.name = 'DrmBatchError'
+    this.index = index
+    this.applied = applied
+  }
+}
+
 /** A condition the kernel WARNs about, recorded instead of printed. */
 export interface Warning {
   /** Short machine-readable name, for example `kernel-node-remove`. */

@@ -4,6 +4,7 @@
  * belong here), turns engine records into `Va` and `GemObject` handles, and
  * keeps the warnings the kernel would WARN about.
  */
+import { type BindBatch, batchContents } from './batch.js'
 import type { CursorCore, EngineName, MapRecord, OpRecord, VaRecord, VmCore } from './engine.js'
 import { createCore, resolveEngine } from './engines.js'
 import { DrmError, DrmWarning, type Warning } from './errors.js'
@@ -47,6 +48,9 @@ export interface StepCallbacks {
 }
 
 export type { OpCounts }
+
+const notRequest = (request: unknown): DrmError =>
+  new DrmError('EINVAL', `a map request must be an object, got ${describe(request)}`)
 
 export class GpuVm implements Disposable, Iterable<Va> {
   readonly engine: EngineName
@@ -290,17 +294,63 @@ export class GpuVm implements Disposable, Iterable<Va> {
    * steps before it stay applied, as with the kernel's step callbacks.
    */
   bind(request: MapRequest): OpCounts {
-    const m = this.#request(request)
+    // The hot path: `#request` and `#quiet` written out, so that a call
+    // allocates nothing but its result.
+    if (typeof request !== 'object' || request === null) throw notRequest(request)
+    const addr = u64(request.addr, 'addr')
+    const range = u64(request.range, 'range')
+    const obj = request.obj == null ? 0 : this.#objectId(request.obj, 'obj')
+    const offset = u64(request.offset ?? 0n, 'offset')
     this.#idle()
-    const c = this.#quiet(() => this.#core.bind(m.addr, m.range, m.obj, m.offset))
-    return { map: c.map, remap: c.remap, unmap: c.unmap, prefetch: 0 }
+    try {
+      const c = this.#core.bind(addr, range, obj, offset)
+      return { map: c.map, remap: c.remap, unmap: c.unmap, prefetch: 0 }
+    } catch (err) {
+      this.#sync()
+      throw err
+    }
   }
 
   /** Plans an unmap request and applies it step by step (see `bind`). */
   unbind(addr: bigint, range: bigint): OpCounts {
-    const [a, r] = [u64(addr, 'addr'), u64(range, 'range')]
+    const a = u64(addr, 'addr')
+    const r = u64(range, 'range')
     this.#idle()
-    const c = this.#quiet(() => this.#core.unbind(a, r))
+    try {
+      const c = this.#core.unbind(a, r)
+      return { map: c.map, remap: c.remap, unmap: c.unmap, prefetch: 0 }
+    } catch (err) {
+      this.#sync()
+      throw err
+    }
+  }
+
+  /**
+   * Applies a batch of bind/unbind requests in order, in one engine call;
+   * returns the total step counts. With `perRequest` (a Uint32Array of at
+   * least `3 * batch.length`), request `i`'s `[map, remap, unmap]` counts go
+   * to `perRequest[3 * i ..]`.
+   *
+   * A batch that is not a BindBatch, or a `perRequest` that is not such an
+   * array, is refused (EINVAL) before anything is applied. When a request
+   * fails, the batch stops there with a `DrmBatchError`: its `index` is the
+   * failing request's, the requests before it stay applied (their steps are
+   * in `applied`), the failing one may have applied some of its steps (as
+   * `bind` may), and the rest are not applied.
+   */
+  bindBatch(batch: BindBatch, perRequest?: Uint32Array | null): OpCounts {
+    const { words, length, objects } = batchContents(batch)
+    if (perRequest != null) {
+      if (!(perRequest instanceof Uint32Array)) {
+        throw new DrmError('EINVAL', `perRequest must be a Uint32Array, got ${describe(perRequest)}`)
+      }
+      if (perRequest.length < 3 * length) {
+        throw new DrmError('EINVAL', `perRequest holds ${perRequest.length} counts; ${length} requests need ${3 * length}`)
+      }
+    }
+    for (const obj of objects) this.#objectId(obj, 'obj')
+    this.#idle()
+    const c = this.#quiet(() => this.#core.bindBatch(words, perRequest ?? null))
     return { map: c.map, remap: c.remap, unmap: c.unmap, prefetch: 0 }
   }
 
@@ -386,9 +436,7 @@ export class GpuVm implements Disposable, Iterable<Va> {
   }
 
   #request(request: MapRequest): MapRecord {
-    if (typeof request !== 'object' || request === null) {
-      throw new DrmError('EINVAL', `a map request must be an object, got ${describe(request)}`)
-    }
+    if (typeof request !== 'object' || request === null) throw notRequest(request)
     return {
       addr: u64(request.addr, 'addr'),
       range: u64(request.range, 'range'),

@@ -1,11 +1,13 @@
 /**
  * drmsim: a simulator of the Linux kernel's DRM GPU memory-management stack.
  *
- * - `GpuVm`: the GPU VA space and its split/merge engine (seed 004).
+ * - `GpuVm`: the GPU VA space and its split/merge engine (seed 004);
+ *   `BindBatch` carries many bind/unbind requests into it in one call.
  * - `GemObject`: the buffers mappings are backed by.
  * - `runVmbind`: the canonical bind/unbind workload, on either engine.
  */
 export { GpuVm, type GpuVmOptions, type MapRequest, type StepCallbacks } from './gpuvm.js'
+export { BindBatch } from './batch.js'
 export { Va } from './va.js'
 export { GemObject, type GemObjectOptions } from './gem.js'
 export {
@@ -19,7 +21,7 @@ export {
   type UnmapOp,
   type PrefetchOp,
 } from './ops.js'
-export { DrmError, DrmWarning, type Errno, type Warning } from './errors.js'
+export { DrmError, DrmBatchError, DrmWarning, type Errno, type Warning } from './errors.js'
 export type { EngineName } from './engine.js'
 export { defaultEngine, nativeAvailable } from './engines.js'
 export { vmbind, type VmbindOptions, type VmbindOutput } from './vmbind-run.js'

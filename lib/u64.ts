@@ -8,7 +8,7 @@ export function u64(value: unknown, what: string): bigint {
   if (typeof value !== 'bigint') {
     throw new DrmError('EINVAL', `${what} must be a bigint, got ${describe(value)}`)
   }
-  if (value < 0n || value > U64_MAX) {
+  if (BigInt.asUintN(64, value) !== value) {
     throw new DrmError('EINVAL', `${what} must be in [0, 2^64), got ${value}`)
   }
   return value

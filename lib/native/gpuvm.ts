@@ -18,10 +18,44 @@ import type {
   VmCreateOptions,
   WarningRecord,
 } from '../engine.js'
-import { DrmError } from '../errors.js'
+import { DrmBatchError, DrmError } from '../errors.js'
 import { call, loadBinding } from './binding.js'
 
 export { loadBinding }
+
+/**
+ * The raw entry points of the hot calls (`fastInit` in native/napi/lib.rs,
+ * native/napi/fast.rs) and the views of this thread's I/O buffer they read
+ * their arguments from and write their results to (layout: `IO_BYTES` in
+ * fast.rs).
+ */
+interface Fast {
+  readonly calls: ReturnType<Binding['fastInit']>
+  /** addr, range, -, offset */
+  readonly words: BigUint64Array
+  /** obj at index 4 */
+  readonly halves: Uint32Array
+  /** map, remap, unmap, requests applied (batch; -1 until then) */
+  readonly out: Float64Array
+}
+
+type Binding = ReturnType<typeof loadBinding>
+
+/** Bytes of the I/O buffer (`IO_BYTES` in fast.rs). */
+const IO_BYTES = 128
+
+let fast: Fast | undefined
+
+/** @internal The fast entry points and the I/O views of this thread, set up on first use. */
+export function fastCalls(): Fast {
+  if (fast === undefined) {
+    // Constructed directly, so its bytes live outside the V8 heap.
+    const io = new ArrayBuffer(IO_BYTES)
+    const calls = call(() => loadBinding().fastInit(io))
+    fast = { calls, words: new BigUint64Array(io, 0, 4), halves: new Uint32Array(io, 0, 8), out: new Float64Array(io, 32, 4) }
+  }
+  return fast
+}
 
 /** Words per packed op (`OP_WORDS` in native/napi/lib.rs). */
 const OP_WORDS = 14
@@ -48,10 +82,15 @@ export class NativeVmCore implements VmCore {
   readonly start: bigint
   readonly range: bigint
   readonly #vm: NativeVm
+  /** The VA space's id for the fast entry points. */
+  readonly #id: number
+  readonly #fast: Fast
 
   constructor(opts: VmCreateOptions) {
     const { NativeVm } = loadBinding()
+    this.#fast = fastCalls()
     this.#vm = call(() => new NativeVm(opts.name, opts.start, opts.range, opts.reserve?.offset, opts.reserve?.range))
+    this.#id = this.#vm.id
     this.name = this.#vm.name
     this.start = opts.start
     this.range = opts.range
@@ -297,25 +336,49 @@ export class NativeVmCore implements VmCore {
     call(() => this.#vm.apply(w))
   }
 
-  /** Arguments in, step counts out: one typed array instead of a BigInt per argument (see `bind_io`). */
-  readonly #io = new BigUint64Array(7)
+  // Arguments in and step counts out through the I/O buffer: no BigInt
+  // conversion in the binding, no object per result (see fast.rs).
 
   bind(addr: bigint, range: bigint, obj: number, offset: bigint): OpCounts {
-    const io = this.#io
-    io[0] = addr
-    io[1] = range
-    io[2] = BigInt(obj)
-    io[3] = offset
-    call(() => this.#vm.bindIo(io))
-    return { map: Number(io[4]), remap: Number(io[5]), unmap: Number(io[6]) }
+    const { calls, words, halves, out } = this.#fast
+    words[0] = addr
+    words[1] = range
+    halves[4] = obj
+    words[3] = offset
+    try {
+      calls.bind(this.#id)
+    } catch (e) {
+      throw DrmError.from(e)
+    }
+    return { map: out[0], remap: out[1], unmap: out[2] }
   }
 
   unbind(addr: bigint, range: bigint): OpCounts {
-    const io = this.#io
-    io[0] = addr
-    io[1] = range
-    call(() => this.#vm.unbindIo(io))
-    return { map: Number(io[4]), remap: Number(io[5]), unmap: Number(io[6]) }
+    const { calls, words, out } = this.#fast
+    words[0] = addr
+    words[1] = range
+    try {
+      calls.unbind(this.#id)
+    } catch (e) {
+      throw DrmError.from(e)
+    }
+    return { map: out[0], remap: out[1], unmap: out[2] }
+  }
+
+  bindBatch(batch: BigUint64Array, perRequest: Uint32Array | null): OpCounts {
+    const { calls, out } = this.#fast
+    out[3] = -1
+    try {
+      calls.bindBatch(this.#id, batch, perRequest)
+    } catch (e) {
+      const err = DrmError.from(e)
+      // The binding says how many requests it applied only when one of them failed.
+      if (err instanceof DrmError && out[3] >= 0) {
+        throw new DrmBatchError(err, out[3], { map: out[0], remap: out[1], unmap: out[2], prefetch: 0 })
+      }
+      throw err
+    }
+    return { map: out[0], remap: out[1], unmap: out[2] }
   }
 
   // ---- warnings and teardown ----------------------------------------------

@@ -19,7 +19,8 @@ import type {
   VmCreateOptions,
   WarningRecord,
 } from '../engine.js'
-import { DrmError } from '../errors.js'
+import { BATCH_MAP, BATCH_WORDS } from '../engine.js'
+import { DrmBatchError, DrmError } from '../errors.js'
 
 const MASK = (1n << 64n) - 1n
 
@@ -555,6 +556,28 @@ export class ReferenceVm implements VmCore {
 
   unbind(addr: bigint, range: bigint): OpCounts {
     return this.#run(this.smUnmap(addr, range))
+  }
+
+  /** One request after the other, stopping at the first that fails (its DrmError says which). */
+  bindBatch(words: BigUint64Array, perRequest: Uint32Array | null): OpCounts {
+    const total: OpCounts = { map: 0, remap: 0, unmap: 0 }
+    for (let i = 0; i < words.length / BATCH_WORDS; i++) {
+      const [head, addr, range, offset] = words.subarray(i * BATCH_WORDS, (i + 1) * BATCH_WORDS)
+      const kind = Number(head & 0xffff_ffffn)
+      const obj = Number(head >> 32n)
+      let counts: OpCounts
+      try {
+        counts = kind === BATCH_MAP ? this.bind(addr, range, obj, offset) : this.unbind(addr, range)
+      } catch (e) {
+        if (e instanceof DrmError) throw new DrmBatchError(e, i, { ...total, prefetch: 0 })
+        throw e
+      }
+      total.map += counts.map
+      total.remap += counts.remap
+      total.unmap += counts.unmap
+      perRequest?.set([counts.map, counts.remap, counts.unmap], 3 * i)
+    }
+    return total
   }
 
   // ---- teardown -----------------------------------------------------------

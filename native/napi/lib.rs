@@ -9,13 +9,16 @@
 
 mod alloc;
 mod device;
+mod fast;
 
 use drmsim_core::gpuvm::{GpuVm, Op, OpMap, OpRemap, OpUnmap, SmCursor, Va, NO_OBJ};
 use drmsim_core::vmbind::{self, Params, Trace};
-use napi::bindgen_prelude::{BigInt, BigUint64Array, BigUint64ArraySlice, ObjectFinalize};
-use napi::Env;
+use napi::bindgen_prelude::{BigInt, BigUint64Array, ObjectFinalize, Unknown};
+use napi::{sys, Env};
 use napi_derive::napi;
+use std::cell::{Cell, RefCell, RefMut};
 use std::collections::HashMap;
+use std::rc::Rc;
 
 /// The error code JavaScript sees on `err.code`.
 pub struct Code(&'static str);
@@ -183,59 +186,101 @@ fn packed(ops: &[Op]) -> BigUint64Array {
   BigUint64Array::new(out)
 }
 
-/// One VA space of the native engine. Its heap is reported to V8 as external
-/// memory, so the garbage collector weighs what a handle really holds.
-#[napi(custom_finalize)]
-pub struct NativeVm {
-  vm: GpuVm,
-  cursors: HashMap<u32, SmCursor>,
-  next_cursor: u32,
+/// The state of one VA space, shared by its `NativeVm` handle and the
+/// registry of the fast entry points (fast.rs), which name it by id.
+pub(crate) struct Shared {
+  pub(crate) state: RefCell<VmState>,
   /// Bytes reported to V8 so far.
-  reported: i64,
+  reported: Cell<i64>,
+  /// Set by the finalizer: nothing more is reported.
+  finalized: Cell<bool>,
 }
 
-impl ObjectFinalize for NativeVm {
-  fn finalize(self, env: Env) -> napi::Result<()> {
-    env.adjust_external_memory(-self.reported)?;
-    Ok(())
-  }
+pub(crate) struct VmState {
+  pub(crate) vm: GpuVm,
+  cursors: HashMap<u32, SmCursor>,
+  next_cursor: u32,
 }
 
 /// Report changes to V8 in steps of this size, not on every mapping.
 const REPORT_STEP: i64 = 256 * 1024;
 
+impl Shared {
+  /// Tells V8 how much native memory this VA space holds now (`heap`).
+  pub(crate) fn account(&self, env: sys::napi_env, heap: usize) {
+    let (now, reported) = (heap as i64, self.reported.get());
+    let due = (now - reported).abs() >= REPORT_STEP || (now == 0 && reported != 0);
+    if !due || self.finalized.get() {
+      return;
+    }
+    let mut total = 0i64;
+    // SAFETY: env is the env of the call in progress.
+    if unsafe { sys::napi_adjust_external_memory(env, now - reported, &mut total) } == sys::Status::napi_ok {
+      self.reported.set(now);
+    }
+  }
+}
+
+/// One VA space of the native engine. Its heap is reported to V8 as external
+/// memory, so the garbage collector weighs what a handle really holds.
+#[napi(custom_finalize)]
+pub struct NativeVm {
+  shared: Rc<Shared>,
+  id: f64,
+}
+
+impl ObjectFinalize for NativeVm {
+  fn finalize(self, env: Env) -> napi::Result<()> {
+    fast::unregister(self.id);
+    self.shared.finalized.set(true);
+    env.adjust_external_memory(-self.shared.reported.replace(0))?;
+    Ok(())
+  }
+}
+
+fn busy() -> napi::Error<Code> {
+  napi::Error::new(Code("EBUSY"), "the VA space is in use by another call")
+}
+
 impl NativeVm {
-  fn key(&self, addr: &BigInt, seq: f64) -> Result<(u64, u64)> {
-    if !(seq >= 0.0 && seq.fract() == 0.0 && seq <= 9007199254740991.0) {
-      return Err(einval("seq must be a safe non-negative integer".into()));
-    }
-    Ok((u64_arg(addr, "addr")?, seq as u64))
+  /// The VA space's state, for one call. No method calls back into
+  /// JavaScript, so no other call can hold it; if one ever did, the error is
+  /// EBUSY.
+  fn state(&self) -> Result<RefMut<'_, VmState>> {
+    self.shared.state.try_borrow_mut().map_err(|_| busy())
   }
 
-  /// Tells V8 how much native memory this VA space holds now.
-  fn account(&mut self, env: &Env) {
-    let now = self.vm.heap_bytes() as i64;
-    let due = (now - self.reported).abs() >= REPORT_STEP || (now == 0 && self.reported != 0);
-    if due && env.adjust_external_memory(now - self.reported).is_ok() {
-      self.reported = now;
-    }
+  /// Runs `f` on the state, then reports the heap's new size to V8.
+  fn changing<T>(&self, env: &Env, f: impl FnOnce(&mut VmState) -> Result<T>) -> Result<T> {
+    let mut state = self.state()?;
+    let out = f(&mut state);
+    let heap = state.vm.heap_bytes();
+    drop(state);
+    self.shared.account(env.raw(), heap);
+    out
   }
 
+  /// Runs a query on a VA space that must still be alive.
+  fn alive<T>(&self, f: impl FnOnce(&mut VmState) -> Result<T>) -> Result<T> {
+    let mut state = self.state()?;
+    state.vm.alive().map_err(to_js)?;
+    f(&mut state)
+  }
+}
+
+fn key(addr: &BigInt, seq: f64) -> Result<(u64, u64)> {
+  if !(seq >= 0.0 && seq.fract() == 0.0 && seq <= 9007199254740991.0) {
+    return Err(einval("seq must be a safe non-negative integer".into()));
+  }
+  Ok((u64_arg(addr, "addr")?, seq as u64))
+}
+
+impl VmState {
   fn open(&mut self, cursor: SmCursor) -> u32 {
     let id = self.next_cursor;
     self.next_cursor = self.next_cursor.wrapping_add(1);
     self.cursors.insert(id, cursor);
     id
-  }
-}
-
-fn write_counts(io: &mut [u64], c: drmsim_core::gpuvm::OpCounts) -> Result<()> {
-  match io.get_mut(4..7) {
-    Some(out) => {
-      out.copy_from_slice(&[c.map, c.remap, c.unmap]);
-      Ok(())
-    }
-    None => Err(einval("the io array needs 7 words".into())),
   }
 }
 
@@ -259,231 +304,221 @@ impl NativeVm {
       u64_arg(&range, "range")?,
       reserve,
     );
-    Ok(NativeVm {
-      vm,
-      cursors: HashMap::new(),
-      next_cursor: 1,
-      reported: 0,
-    })
+    let shared = Rc::new(Shared {
+      state: RefCell::new(VmState {
+        vm,
+        cursors: HashMap::new(),
+        next_cursor: 1,
+      }),
+      reported: Cell::new(0),
+      finalized: Cell::new(false),
+    });
+    let id = fast::register(shared.clone());
+    Ok(NativeVm { shared, id })
+  }
+
+  /// The id by which the fast entry points (`fastInit`) name this VA space.
+  #[napi(getter)]
+  pub fn id(&self) -> f64 {
+    self.id
   }
 
   #[napi(getter)]
-  pub fn name(&self) -> String {
-    self.vm.name().to_string()
+  pub fn name(&self) -> Result<String> {
+    Ok(self.state()?.vm.name().to_string())
   }
 
   /// Bytes of native memory this VA space has reported to V8.
   #[napi(getter)]
   pub fn external_bytes(&self) -> f64 {
-    self.reported as f64
+    self.shared.reported.get() as f64
   }
 
   #[napi(getter)]
-  pub fn destroyed(&self) -> bool {
-    self.vm.is_destroyed()
+  pub fn destroyed(&self) -> Result<bool> {
+    Ok(self.state()?.vm.is_destroyed())
   }
 
   #[napi(catch_unwind)]
-  pub fn insert(
-    &mut self,
-    env: Env,
-    addr: BigInt,
-    range: BigInt,
-    obj: u32,
-    offset: BigInt,
-  ) -> Result<VaRecord> {
+  pub fn insert(&self, env: Env, addr: BigInt, range: BigInt, obj: u32, offset: BigInt) -> Result<VaRecord> {
     let (a, r, o) = map_args(&addr, &range, &offset)?;
-    let va = self.vm.insert(a, r, obj, o).map(va_record).map_err(to_js);
-    self.account(&env);
-    va
+    self.changing(&env, |s| s.vm.insert(a, r, obj, o).map(va_record).map_err(to_js))
   }
 
   #[napi(catch_unwind)]
-  pub fn remove(&mut self, addr: BigInt, seq: f64) -> Result<VaRecord> {
-    let key = self.key(&addr, seq)?;
-    self.vm.remove(key).map(va_record).map_err(to_js)
+  pub fn remove(&self, env: Env, addr: BigInt, seq: f64) -> Result<VaRecord> {
+    let key = key(&addr, seq)?;
+    self.changing(&env, |s| s.vm.remove(key).map(va_record).map_err(to_js))
   }
 
   #[napi(catch_unwind)]
   pub fn get(&self, addr: BigInt, seq: f64) -> Result<Option<VaRecord>> {
-    let key = self.key(&addr, seq)?;
-    self.vm.alive().map_err(to_js)?;
-    Ok(self.vm.get(key).map(va_record))
+    let key = key(&addr, seq)?;
+    self.alive(|s| Ok(s.vm.get(key).map(va_record)))
   }
 
   #[napi(catch_unwind)]
   pub fn kernel_node(&self) -> Result<Option<VaRecord>> {
-    self.vm.alive().map_err(to_js)?;
-    Ok(self.vm.kernel_node().map(va_record))
+    self.alive(|s| Ok(s.vm.kernel_node().map(va_record)))
   }
 
   #[napi(catch_unwind)]
   pub fn find(&self, addr: BigInt, range: BigInt) -> Result<Option<VaRecord>> {
-    self.vm.alive().map_err(to_js)?;
-    Ok(
-      self
-        .vm
-        .find(u64_arg(&addr, "addr")?, u64_arg(&range, "range")?)
-        .map(va_record),
-    )
+    self.alive(|s| {
+      let (a, r) = (u64_arg(&addr, "addr")?, u64_arg(&range, "range")?);
+      Ok(s.vm.find(a, r).map(va_record))
+    })
   }
 
   #[napi(catch_unwind)]
   pub fn find_first(&self, addr: BigInt, range: BigInt) -> Result<Option<VaRecord>> {
-    self.vm.alive().map_err(to_js)?;
-    Ok(
-      self
-        .vm
-        .find_first(u64_arg(&addr, "addr")?, u64_arg(&range, "range")?)
-        .map(va_record),
-    )
+    self.alive(|s| {
+      let (a, r) = (u64_arg(&addr, "addr")?, u64_arg(&range, "range")?);
+      Ok(s.vm.find_first(a, r).map(va_record))
+    })
   }
 
   #[napi(catch_unwind)]
-  pub fn find_prev(&mut self, start: BigInt) -> Result<Option<VaRecord>> {
-    self.vm.alive().map_err(to_js)?;
-    Ok(self.vm.find_prev(u64_arg(&start, "start")?).map(va_record))
+  pub fn find_prev(&self, start: BigInt) -> Result<Option<VaRecord>> {
+    self.alive(|s| Ok(s.vm.find_prev(u64_arg(&start, "start")?).map(va_record)))
   }
 
   #[napi(catch_unwind)]
-  pub fn find_next(&mut self, end: BigInt) -> Result<Option<VaRecord>> {
-    self.vm.alive().map_err(to_js)?;
-    Ok(self.vm.find_next(u64_arg(&end, "end")?).map(va_record))
+  pub fn find_next(&self, end: BigInt) -> Result<Option<VaRecord>> {
+    self.alive(|s| Ok(s.vm.find_next(u64_arg(&end, "end")?).map(va_record)))
   }
 
   #[napi(catch_unwind)]
   pub fn interval_empty(&self, addr: BigInt, range: BigInt) -> Result<bool> {
-    self.vm.alive().map_err(to_js)?;
-    Ok(
-      self
-        .vm
-        .interval_empty(u64_arg(&addr, "addr")?, u64_arg(&range, "range")?),
-    )
+    self.alive(|s| {
+      Ok(
+        s.vm
+          .interval_empty(u64_arg(&addr, "addr")?, u64_arg(&range, "range")?),
+      )
+    })
   }
 
   #[napi(catch_unwind)]
-  pub fn range_valid(&mut self, addr: BigInt, range: BigInt) -> Result<bool> {
-    self.vm.alive().map_err(to_js)?;
-    Ok(
-      self
-        .vm
-        .range_valid(u64_arg(&addr, "addr")?, u64_arg(&range, "range")?),
-    )
+  pub fn range_valid(&self, addr: BigInt, range: BigInt) -> Result<bool> {
+    self.alive(|s| {
+      Ok(
+        s.vm
+          .range_valid(u64_arg(&addr, "addr")?, u64_arg(&range, "range")?),
+      )
+    })
   }
 
   #[napi(catch_unwind)]
   pub fn list(&self) -> Result<Vec<VaRecord>> {
-    self.vm.alive().map_err(to_js)?;
-    Ok(self.vm.iter().map(va_record).collect())
+    self.alive(|s| Ok(s.vm.iter().map(va_record).collect()))
   }
 
   #[napi(catch_unwind)]
   pub fn list_range(&self, start: BigInt, end: BigInt) -> Result<Vec<VaRecord>> {
-    self.vm.alive().map_err(to_js)?;
-    let (s, e) = (u64_arg(&start, "start")?, u64_arg(&end, "end")?);
-    Ok(self.vm.iter_range(s, e).map(va_record).collect())
+    self.alive(|s| {
+      let (a, e) = (u64_arg(&start, "start")?, u64_arg(&end, "end")?);
+      Ok(s.vm.iter_range(a, e).map(va_record).collect())
+    })
   }
 
   #[napi(catch_unwind)]
   pub fn count(&self) -> Result<u32> {
-    self.vm.alive().map_err(to_js)?;
-    Ok(self.vm.len() as u32)
+    self.alive(|s| Ok(s.vm.len() as u32))
   }
 
   #[napi(catch_unwind)]
-  pub fn link(&mut self, addr: BigInt, seq: f64) -> Result<()> {
-    let key = self.key(&addr, seq)?;
-    self.vm.link(key).map_err(to_js)
+  pub fn link(&self, addr: BigInt, seq: f64) -> Result<()> {
+    let key = key(&addr, seq)?;
+    self.state()?.vm.link(key).map_err(to_js)
   }
 
   #[napi(catch_unwind)]
-  pub fn unlink(&mut self, addr: BigInt, seq: f64) -> Result<()> {
-    let key = self.key(&addr, seq)?;
-    self.vm.unlink(key).map_err(to_js)
+  pub fn unlink(&self, addr: BigInt, seq: f64) -> Result<()> {
+    let key = key(&addr, seq)?;
+    self.state()?.vm.unlink(key).map_err(to_js)
   }
 
   #[napi(catch_unwind)]
   pub fn is_linked(&self, addr: BigInt, seq: f64) -> Result<bool> {
-    let key = self.key(&addr, seq)?;
-    self.vm.alive().map_err(to_js)?;
-    Ok(self.vm.is_linked(key))
+    let key = key(&addr, seq)?;
+    self.alive(|s| Ok(s.vm.is_linked(key)))
   }
 
   #[napi(catch_unwind)]
   pub fn gem_vas(&self, obj: u32) -> Result<Vec<VaRecord>> {
-    self.vm.alive().map_err(to_js)?;
-    Ok(self.vm.gem_vas(obj).into_iter().map(va_record).collect())
+    self.alive(|s| Ok(s.vm.gem_vas(obj).into_iter().map(va_record).collect()))
   }
 
   #[napi(catch_unwind)]
-  pub fn set_invalidated(&mut self, addr: BigInt, seq: f64, invalidated: bool) -> Result<()> {
-    let key = self.key(&addr, seq)?;
-    self.vm.set_invalidated(key, invalidated).map_err(to_js)
+  pub fn set_invalidated(&self, addr: BigInt, seq: f64, invalidated: bool) -> Result<()> {
+    let key = key(&addr, seq)?;
+    self.state()?.vm.set_invalidated(key, invalidated).map_err(to_js)
   }
 
   /// Opens a split/merge walk for a map request; returns its cursor id.
   #[napi(catch_unwind)]
-  pub fn sm_map(&mut self, addr: BigInt, range: BigInt, obj: u32, offset: BigInt) -> Result<u32> {
+  pub fn sm_map(&self, addr: BigInt, range: BigInt, obj: u32, offset: BigInt) -> Result<u32> {
     let (a, r, o) = map_args(&addr, &range, &offset)?;
-    let cursor = self.vm.sm_map(a, r, obj, o).map_err(to_js)?;
-    Ok(self.open(cursor))
+    let mut s = self.state()?;
+    let cursor = s.vm.sm_map(a, r, obj, o).map_err(to_js)?;
+    Ok(s.open(cursor))
   }
 
   #[napi(catch_unwind)]
-  pub fn sm_unmap(&mut self, addr: BigInt, range: BigInt) -> Result<u32> {
+  pub fn sm_unmap(&self, addr: BigInt, range: BigInt) -> Result<u32> {
     let (a, r) = (u64_arg(&addr, "addr")?, u64_arg(&range, "range")?);
-    let cursor = self.vm.sm_unmap(a, r).map_err(to_js)?;
-    Ok(self.open(cursor))
+    let mut s = self.state()?;
+    let cursor = s.vm.sm_unmap(a, r).map_err(to_js)?;
+    Ok(s.open(cursor))
   }
 
   /// The next step of a walk as one packed op, or null when it is over (the
   /// cursor is then closed).
   #[napi(catch_unwind)]
-  pub fn cursor_step(&mut self, id: u32) -> Result<Option<BigUint64Array>> {
-    self.vm.alive().map_err(to_js)?;
-    let Some(cursor) = self.cursors.get_mut(&id) else {
-      return Err(einval(format!("no open split/merge walk #{id}")));
-    };
-    match cursor.step(&self.vm) {
-      Some(op) => Ok(Some(packed(&[op]))),
-      None => {
-        self.cursors.remove(&id);
-        Ok(None)
+  pub fn cursor_step(&self, id: u32) -> Result<Option<BigUint64Array>> {
+    self.alive(|s| {
+      let VmState { vm, cursors, .. } = s;
+      let Some(cursor) = cursors.get_mut(&id) else {
+        return Err(einval(format!("no open split/merge walk #{id}")));
+      };
+      match cursor.step(vm) {
+        Some(op) => Ok(Some(packed(&[op]))),
+        None => {
+          cursors.remove(&id);
+          Ok(None)
+        }
       }
-    }
+    })
   }
 
   #[napi(catch_unwind)]
-  pub fn cursor_close(&mut self, id: u32) {
-    self.cursors.remove(&id);
+  pub fn cursor_close(&self, id: u32) -> Result<()> {
+    self.state()?.cursors.remove(&id);
+    Ok(())
   }
 
   #[napi(catch_unwind)]
-  pub fn sm_map_ops(
-    &mut self,
-    addr: BigInt,
-    range: BigInt,
-    obj: u32,
-    offset: BigInt,
-  ) -> Result<BigUint64Array> {
+  pub fn sm_map_ops(&self, addr: BigInt, range: BigInt, obj: u32, offset: BigInt) -> Result<BigUint64Array> {
     let (a, r, o) = map_args(&addr, &range, &offset)?;
-    self
-      .vm
+    let mut s = self.state()?;
+    s.vm
       .sm_map_ops(a, r, obj, o)
       .map(|ops| packed(&ops))
       .map_err(to_js)
   }
 
   #[napi(catch_unwind)]
-  pub fn sm_unmap_ops(&mut self, addr: BigInt, range: BigInt) -> Result<BigUint64Array> {
+  pub fn sm_unmap_ops(&self, addr: BigInt, range: BigInt) -> Result<BigUint64Array> {
     let (a, r) = (u64_arg(&addr, "addr")?, u64_arg(&range, "range")?);
-    self.vm.sm_unmap_ops(a, r).map(|ops| packed(&ops)).map_err(to_js)
+    let mut s = self.state()?;
+    s.vm.sm_unmap_ops(a, r).map(|ops| packed(&ops)).map_err(to_js)
   }
 
   #[napi(catch_unwind)]
   pub fn prefetch_ops(&self, addr: BigInt, range: BigInt) -> Result<BigUint64Array> {
     let (a, r) = (u64_arg(&addr, "addr")?, u64_arg(&range, "range")?);
-    self.vm.prefetch_ops(a, r).map(|ops| packed(&ops)).map_err(to_js)
+    let s = self.state()?;
+    s.vm.prefetch_ops(a, r).map(|ops| packed(&ops)).map_err(to_js)
   }
 
   #[napi(catch_unwind)]
@@ -491,69 +526,60 @@ impl NativeVm {
     if obj == NO_OBJ {
       return Ok(BigUint64Array::new(Vec::new()));
     }
-    self.vm.gem_unmap_ops(obj).map(|ops| packed(&ops)).map_err(to_js)
+    let s = self.state()?;
+    s.vm.gem_unmap_ops(obj).map(|ops| packed(&ops)).map_err(to_js)
   }
 
   /// Applies one packed op.
   #[napi(catch_unwind)]
-  pub fn apply(&mut self, env: Env, op: BigUint64Array) -> Result<()> {
+  pub fn apply(&self, env: Env, op: BigUint64Array) -> Result<()> {
     let op = unpack_op(&op)?;
-    let done = self.vm.apply(&op).map_err(to_js);
-    self.account(&env);
-    done
-  }
-
-  /// `bind` for the hot path, without a BigInt per argument or an object
-  /// per result: `io` holds `[addr, range, obj, offset, ..]` and receives
-  /// the step counts `[map, remap, unmap]` in words 4 to 6.
-  #[napi(catch_unwind)]
-  pub fn bind_io(&mut self, env: Env, mut io: BigUint64ArraySlice) -> Result<()> {
-    // Safe: JavaScript waits for this call, so nothing else touches the array.
-    let io = unsafe { io.as_mut() };
-    let [addr, range, obj, offset, ..] = *io else {
-      return Err(einval("bind_io needs 7 words".into()));
-    };
-    let obj = u32::try_from(obj).map_err(|_| einval("object id out of range".into()))?;
-    let c = self.vm.bind(addr, range, obj, offset).map_err(to_js);
-    self.account(&env);
-    write_counts(io, c?)
-  }
-
-  /// `unbind` for the hot path: `io` holds `[addr, range, ..]` and receives
-  /// the step counts in words 4 to 6.
-  #[napi(catch_unwind)]
-  pub fn unbind_io(&mut self, env: Env, mut io: BigUint64ArraySlice) -> Result<()> {
-    // Safe: as in bind_io.
-    let io = unsafe { io.as_mut() };
-    let [addr, range, ..] = *io else {
-      return Err(einval("unbind_io needs 7 words".into()));
-    };
-    let c = self.vm.unbind(addr, range).map_err(to_js);
-    self.account(&env);
-    write_counts(io, c?)
+    self.changing(&env, |s| s.vm.apply(&op).map_err(to_js))
   }
 
   #[napi(catch_unwind)]
-  pub fn take_warnings(&mut self) -> Vec<WarningRecord> {
-    self
-      .vm
-      .take_warnings()
-      .into_iter()
-      .map(|w| WarningRecord {
-        kind: w.kind.name().into(),
-        message: w.message,
-        rule: w.kind.rule().into(),
-      })
-      .collect()
+  pub fn take_warnings(&self) -> Result<Vec<WarningRecord>> {
+    let mut s = self.state()?;
+    Ok(
+      s.vm
+        .take_warnings()
+        .into_iter()
+        .map(|w| WarningRecord {
+          kind: w.kind.name().into(),
+          message: w.message,
+          rule: w.kind.rule().into(),
+        })
+        .collect(),
+    )
   }
 
   #[napi(catch_unwind)]
-  pub fn destroy(&mut self, env: Env) -> Result<()> {
-    self.cursors.clear();
-    let done = self.vm.destroy().map_err(to_js);
-    self.account(&env);
-    done
+  pub fn destroy(&self, env: Env) -> Result<()> {
+    self.changing(&env, |s| {
+      s.cursors.clear();
+      s.vm.destroy().map_err(to_js)
+    })
   }
+}
+
+/// Takes this thread's I/O buffer (an ArrayBuffer of at least 128 bytes,
+/// kept alive from now on) and returns the raw entry points of the hot calls
+/// (native/napi/fast.rs). Each takes a VA space id (`NativeVm.id`), reads
+/// its arguments from the buffer and writes the step counts back to it, and
+/// throws an Error with the errno as `code` when it fails.
+#[napi(
+  ts_args_type = "io: ArrayBuffer",
+  ts_return_type = "{ bind(id: number): void; unbind(id: number): void; bindBatch(id: number, words: BigUint64Array, perRequest: Uint32Array | null): void }"
+)]
+pub fn fast_init<'env>(env: &'env Env, io: Unknown<'env>) -> napi::Result<Unknown<'env>> {
+  fast::init(env, io)
+}
+
+/// Makes the next call of a fast entry point panic, to test that the panic
+/// becomes a JavaScript error.
+#[napi]
+pub fn force_fast_panic_for_test() {
+  fast::panic_next_call();
 }
 
 #[napi(object)]
