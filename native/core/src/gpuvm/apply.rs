@@ -129,10 +129,18 @@ impl GpuVm {
     };
     match op {
       Op::Map(m) => {
-        // The walk before this step unmapped or split every node the range
-        // overlaps (by the same test `insert` applies), so it is free.
-        debug_assert!(self.find_first(m.addr, m.range).is_none());
-        let va = self.insert_unchecked(m.addr, m.range, m.obj, m.offset);
+        // Without empty mappings, the walk before this step unmapped or split
+        // every node a non-empty range overlaps, so the range is free. An
+        // empty mapping can escape the walk (behind a node at its address
+        // that ends the walk), and an empty range is the kernel's interval
+        // [addr, addr - 1], which the walk does not cover: those are checked
+        // as `insert` checks.
+        let va = if m.range == 0 || self.empty_nodes != 0 {
+          self.insert_checked(m.addr, m.range, m.obj, m.offset)?
+        } else {
+          debug_assert!(self.find_first(m.addr, m.range).is_none());
+          self.insert_unchecked(m.addr, m.range, m.obj, m.offset)
+        };
         linked(self, va);
       }
       Op::Remap(r) => {

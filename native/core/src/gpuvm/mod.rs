@@ -76,6 +76,8 @@ pub struct GpuVm {
   /// insertion failed, as the kernel does.
   kernel: Option<(u64, u64)>,
   store: Store,
+  /// How many mappings have range 0 (see `apply_own_step`).
+  empty_nodes: usize,
   gem: GemLists,
   next_seq: u64,
   warnings: Vec<Warning>,
@@ -96,6 +98,7 @@ impl GpuVm {
       mm_range: range,
       kernel: None,
       store: Store::new(),
+      empty_nodes: 0,
       gem: GemLists::default(),
       next_seq: KERNEL_SEQ + 1,
       warnings: Vec::new(),
@@ -366,6 +369,7 @@ impl GpuVm {
   /// Inserts a node the caller knows to be free of overlaps.
   pub(crate) fn insert_unchecked(&mut self, addr: u64, range: u64, obj: ObjId, offset: u64) -> Va {
     let va = self.new_va(addr, range, obj, offset);
+    self.empty_nodes += usize::from(range == 0);
     let p = self.store.insert(va);
     self.store.va(p)
   }
@@ -382,6 +386,7 @@ impl GpuVm {
     }
     self.next_seq += 1;
     self.unlink_at(p);
+    self.empty_nodes = self.empty_nodes + usize::from(piece.range == 0) - usize::from(old.range == 0);
     self.store.set_range(p, piece.range);
     let rec = self.store.rec_mut(p);
     rec.obj = piece.obj;
@@ -448,6 +453,7 @@ impl GpuVm {
       return;
     }
     self.unlink_at(p);
+    self.empty_nodes -= usize::from(self.store.range(p) == 0);
     self.store.remove(p);
   }
 
@@ -536,6 +542,7 @@ impl GpuVm {
     }
     self.destroyed = true;
     self.store.clear();
+    self.empty_nodes = 0;
     self.gem = GemLists::default();
     Ok(())
   }

@@ -322,18 +322,19 @@ impl Default for Store {
 }
 
 impl Store {
+  /// An empty store; it allocates its first leaf with its first record.
   pub fn new() -> Store {
     Store {
-      leaves: vec![Leaf::empty()],
+      leaves: Vec::new(),
       free_leaves: Vec::new(),
       inners: Vec::new(),
       free_inners: Vec::new(),
-      root: 0,
+      root: NIL,
       height: 0,
-      head: 0,
-      tail: 0,
+      head: NIL,
+      tail: NIL,
       len: 0,
-      finger: Cell::new(0),
+      finger: Cell::new(NIL),
     }
   }
 
@@ -407,6 +408,9 @@ impl Store {
   }
 
   pub fn last(&self) -> Pos {
+    if self.tail == NIL {
+      return Pos::NIL;
+    }
     match self.leaf(self.tail).len {
       0 => Pos::NIL,
       n => Pos {
@@ -488,6 +492,9 @@ impl Store {
 
   /// The first record whose key is at or after `key`.
   pub fn lower_bound(&self, key: (u64, u64)) -> Pos {
+    if self.root == NIL {
+      return Pos::NIL;
+    }
     let l = self.leaf_for(key);
     let leaf = self.leaf(l);
     let i = leaf.search(key);
@@ -566,6 +573,10 @@ impl Store {
   /// Adds a record. Its key must not be in the store; callers give each
   /// record a fresh `seq`, so among equal addresses it goes last.
   pub fn insert(&mut self, va: Va) -> Pos {
+    if self.root == NIL {
+      let l = self.new_leaf();
+      (self.root, self.head, self.tail) = (l, l, l);
+    }
     let key = (va.addr, va.seq);
     let e = Entry {
       addr: va.addr,
@@ -878,7 +889,9 @@ impl Store {
     assert_eq!(prev, self.tail, "tail");
     assert_eq!(keys.len(), self.len, "len");
     assert!(keys.windows(2).all(|w| w[0] < w[1]), "key order");
-    self.check_node(self.root, self.height, None, None);
+    if self.root != NIL {
+      self.check_node(self.root, self.height, None, None);
+    }
   }
 
   fn check_node(&self, n: u32, height: usize, lo: Option<(u64, u64)>, hi: Option<(u64, u64)>) {

@@ -289,3 +289,43 @@ fn a_walk_over_a_zero_length_mapping_stops_instead_of_looping() {
   assert_eq!(err.errno, Errno::EINVAL);
   assert!(vm.len() < 10);
 }
+
+#[test]
+fn an_empty_map_request_is_checked_like_an_insert() {
+  // Found by the cross-engine property: [0, 0) is the kernel's interval
+  // [0, u64::MAX], which overlaps the kernel node, although the walk before
+  // the MAP step meets nothing.
+  let mut vm = vm();
+  assert_eq!(vm.bind(0, 0, A, 0).unwrap_err().errno, Errno::EEXIST);
+  assert_eq!(vm.insert(0, 0, A, 0).unwrap_err().errno, Errno::EEXIST);
+  assert_eq!(vm.len(), 1);
+  // Elsewhere an empty mapping goes in, as `insert` puts it in.
+  vm.bind(0x10000, 0, A, 0).unwrap();
+  assert_eq!(vm.len(), 2);
+}
+
+#[test]
+fn a_destroyed_va_space_holds_no_memory() {
+  let mut vm = vm();
+  for i in 0..10_000u64 {
+    vm.bind(0x10000 + i * 0x2000, 0x1000, A, 0).unwrap();
+  }
+  assert!(vm.heap_bytes() > 10_000 * 32);
+  vm.destroy().unwrap();
+  assert_eq!(vm.heap_bytes(), 0);
+}
+
+#[test]
+fn an_empty_mapping_the_walk_does_not_reach_still_blocks_the_map() {
+  // Found by the cross-engine property: the walk ends at the node starting
+  // at 0x7000 that outlives the request, so it never meets the empty mapping
+  // placed after it at the same address, which the new mapping would cover.
+  let mut vm = vm();
+  vm.insert(0x7000, 0x2000, A, 0).unwrap();
+  vm.insert(0x7000, 0, B, 0).unwrap();
+  let err = vm.bind(0x2000, 0x6000, A, 0).unwrap_err();
+  assert_eq!(err.errno, Errno::EEXIST);
+  // The steps before the MAP stay applied, as with the kernel's callbacks.
+  let left: Vec<(u64, u64)> = vm.iter().map(|va| (va.addr, va.range)).collect();
+  assert_eq!(left, vec![(0, 0x1000), (0x7000, 0), (0x8000, 0x1000)]);
+}
