@@ -8,6 +8,7 @@ import fc from 'fast-check'
 import { describe, it, expect } from 'vitest'
 import { BATCH_MAP, BATCH_UNMAP, BATCH_WORDS, type VaRecord, type VmCore, type VmCreateOptions } from '../lib/engine.js'
 import { DrmBatchError, DrmError } from '../lib/errors.js'
+import { decodeOps } from '../lib/packed-ops.js'
 import { NativeVmCore } from '../lib/native/gpuvm.js'
 import { ReferenceVm } from '../lib/reference/gpuvm.js'
 
@@ -202,9 +203,9 @@ function run(vm: VmCore, cmd: Exclude<Cmd, { c: 'repeat' }>, target: VaRecord | 
       }
     }
     case 'smMapOps':
-      return vm.smMapOps(cmd.addr, cmd.range, cmd.obj, cmd.offset)
+      return decodeOps(vm.smMapOps(cmd.addr, cmd.range, cmd.obj, cmd.offset))
     case 'smUnmapOps':
-      return vm.smUnmapOps(cmd.addr, cmd.range)
+      return decodeOps(vm.smUnmapOps(cmd.addr, cmd.range))
     case 'insert': {
       const va = vm.insert(cmd.addr, cmd.range, cmd.obj, cmd.offset)
       if (cmd.link) vm.link(va.addr, va.seq)
@@ -227,9 +228,9 @@ function run(vm: VmCore, cmd: Exclude<Cmd, { c: 'repeat' }>, target: VaRecord | 
       return vm.get(addr, seq)
     }
     case 'prefetchOps':
-      return vm.prefetchOps(cmd.addr, cmd.range)
+      return decodeOps(vm.prefetchOps(cmd.addr, cmd.range))
     case 'gemUnmapOps': {
-      const ops = vm.gemUnmapOps(cmd.obj)
+      const ops = decodeOps(vm.gemUnmapOps(cmd.obj))
       return cmd.apply ? ops.map((op) => [op, attempt(() => vm.apply(op))]) : ops
     }
     case 'findFirst':

@@ -1,6 +1,7 @@
 import { describe, it, expect } from 'vitest'
 import type { OpRecord, VaRecord, VmCore, VmCreateOptions } from '../lib/engine.js'
 import { DrmError } from '../lib/errors.js'
+import { decodeOps } from '../lib/packed-ops.js'
 import { NativeVmCore } from '../lib/native/gpuvm.js'
 import { ReferenceVm } from '../lib/reference/gpuvm.js'
 
@@ -114,7 +115,7 @@ const scenarios: Record<string, Scenario> = {
     const vm = make(opts())
     vm.insert(B, 4n * P, 1, 0n)
     const addr = B + 2n * P
-    const ops = vm.smMapOps(addr, 0n, 2, 0n)
+    const ops = decodeOps(vm.smMapOps(addr, 0n, 2, 0n))
     expect(ops).toEqual([
       {
         kind: 'remap',
@@ -142,12 +143,12 @@ const scenarios: Record<string, Scenario> = {
     const z1 = vm.insert(B + 16n * P, 0n, 3, 0n)
     const z2 = vm.insert(B + 16n * P, 0n, 3, P)
     expect([z1.seq, z2.seq]).toEqual([5, 6])
-    expect(vm.smUnmapOps(B + 16n * P, 0n)).toEqual([])
-    expect(vm.smUnmapOps(B + 15n * P, 2n * P)).toEqual([
+    expect(decodeOps(vm.smUnmapOps(B + 16n * P, 0n))).toEqual([])
+    expect(decodeOps(vm.smUnmapOps(B + 15n * P, 2n * P))).toEqual([
       { kind: 'unmap', va: z1, keep: false },
       { kind: 'unmap', va: z2, keep: false },
     ])
-    expect(vm.prefetchOps(B + 15n * P, 2n * P)).toEqual([
+    expect(decodeOps(vm.prefetchOps(B + 15n * P, 2n * P))).toEqual([
       { kind: 'prefetch', va: z1 },
       { kind: 'prefetch', va: z2 },
     ])
@@ -176,11 +177,11 @@ const scenarios: Record<string, Scenario> = {
     expect(vm.takeWarnings().map((w) => w.kind)).toEqual(['kernel-node-remove', 'kernel-node-remove'])
     expect(vm.count()).toBe(1)
     // Requests touching it are refused; prefetch and the queries see it.
-    const e1 = fails(() => vm.smMapOps(0x800n, P, 1, 0n))
+    const e1 = fails(() => decodeOps(vm.smMapOps(0x800n, P, 1, 0n)))
     expect(e1).toEqual({ errno: 'EINVAL', message: 'EINVAL: range [0x800, +0x1000) touches the kernel-reserved node' })
     const e2 = fails(() => vm.bind(0n, P, 1, 0n))
     const e3 = fails(() => vm.unbind(0n, 2n * P))
-    expect(vm.prefetchOps(0n, 2n * P)).toEqual([{ kind: 'prefetch', va: k }])
+    expect(decodeOps(vm.prefetchOps(0n, 2n * P))).toEqual([{ kind: 'prefetch', va: k }])
     expect(vm.findFirst(0x800n, 1n)).toEqual(k)
     expect(vm.intervalEmpty(0n, 1n)).toBe(false)
     vm.link(0n, 0)
@@ -289,7 +290,7 @@ const scenarios: Record<string, Scenario> = {
     vm.setInvalidated(b.addr, b.seq, true)
     const bInv = { ...b, flags: 1 }
     expect(vm.get(b.addr, b.seq)).toEqual(bInv)
-    const map = vm.smMapOps(B + 2n * P, 3n * P, 1, 2n * P)
+    const map = decodeOps(vm.smMapOps(B + 2n * P, 3n * P, 1, 2n * P))
     expect(map).toEqual([
       {
         kind: 'remap',
@@ -308,28 +309,28 @@ const scenarios: Record<string, Scenario> = {
       { kind: 'map', map: { addr: B + 2n * P, range: 3n * P, obj: 1, offset: 2n * P } },
     ])
     // An identical request keeps the mapping it replaces.
-    expect(vm.smMapOps(B + 8n * P, P, 1, 4n * P)).toEqual([
+    expect(decodeOps(vm.smMapOps(B + 8n * P, P, 1, 4n * P))).toEqual([
       { kind: 'unmap', va: c, keep: true },
       { kind: 'map', map: { addr: B + 8n * P, range: P, obj: 1, offset: 4n * P } },
     ])
-    const unmap = vm.smUnmapOps(B + P, 8n * P)
+    const unmap = decodeOps(vm.smUnmapOps(B + P, 8n * P))
     expect(unmap).toEqual([
       { kind: 'remap', prev: { addr: B, range: P, obj: 1, offset: 0n }, next: null, va: a, keep: false },
       { kind: 'unmap', va: bInv, keep: false },
       { kind: 'unmap', va: c, keep: false },
     ])
-    const prefetch = vm.prefetchOps(0n, MAX)
+    const prefetch = decodeOps(vm.prefetchOps(0n, MAX))
     expect(prefetch).toEqual([va(0n, P, 0, 0n, 0), a, bInv, c].map((v) => ({ kind: 'prefetch', va: v })))
     // Prefetch does not validate its range: a wrapping one walks from addr.
-    const wrapped = vm.prefetchOps(B + 4n * P, MAX)
-    const gem1 = vm.gemUnmapOps(1)
+    const wrapped = decodeOps(vm.prefetchOps(B + 4n * P, MAX))
+    const gem1 = decodeOps(vm.gemUnmapOps(1))
     expect(gem1).toEqual([
       { kind: 'unmap', va: c, keep: false },
       { kind: 'unmap', va: a, keep: false },
     ])
-    expect(vm.gemUnmapOps(2)).toEqual([{ kind: 'unmap', va: bInv, keep: false }])
-    expect(vm.gemUnmapOps(0)).toEqual([])
-    expect(vm.gemUnmapOps(4)).toEqual([])
+    expect(decodeOps(vm.gemUnmapOps(2))).toEqual([{ kind: 'unmap', va: bInv, keep: false }])
+    expect(decodeOps(vm.gemUnmapOps(0))).toEqual([])
+    expect(decodeOps(vm.gemUnmapOps(4))).toEqual([])
     // Nothing changed.
     expect(vm.list()).toEqual([va(0n, P, 0, 0n, 0), a, bInv, c])
     // Applying the gem list empties the object.
@@ -461,11 +462,11 @@ const scenarios: Record<string, Scenario> = {
       setInvalidated: () => vm.setInvalidated(B, a.seq, true),
       smMap: () => vm.smMap(B, P, 1, 0n),
       smUnmap: () => vm.smUnmap(B, P),
-      smMapOps: () => vm.smMapOps(B, P, 1, 0n),
-      smUnmapOps: () => vm.smUnmapOps(B, P),
-      prefetchOps: () => vm.prefetchOps(B, P),
-      gemUnmapOps1: () => vm.gemUnmapOps(1),
-      gemUnmapOps0: () => vm.gemUnmapOps(0),
+      smMapOps: () => decodeOps(vm.smMapOps(B, P, 1, 0n)),
+      smUnmapOps: () => decodeOps(vm.smUnmapOps(B, P)),
+      prefetchOps: () => decodeOps(vm.prefetchOps(B, P)),
+      gemUnmapOps1: () => decodeOps(vm.gemUnmapOps(1)),
+      gemUnmapOps0: () => decodeOps(vm.gemUnmapOps(0)),
       applyMap: () => vm.apply({ kind: 'map', map: { addr: B, range: P, obj: 1, offset: 0n } }),
       applyUnmap: () => vm.apply({ kind: 'unmap', va: a, keep: false }),
       applyRemap: () => vm.apply({ kind: 'remap', va: a, prev: null, next: null, keep: false }),

@@ -1,6 +1,7 @@
 import { describe, it, expect } from 'vitest'
 import type { OpRecord } from '../lib/engine.js'
 import { DrmError } from '../lib/errors.js'
+import { decodeOps } from '../lib/packed-ops.js'
 import { ReferenceVm } from '../lib/reference/gpuvm.js'
 
 const P = 0x1000n
@@ -45,7 +46,7 @@ describe('ReferenceVm', () => {
     const vm = newVm()
     vm.insert(B, 4n * P, 1, 0n)
     const addr = B + 2n * P
-    expect(shape(vm.smMapOps(addr, 0n, 2, 0n))).toEqual([
+    expect(shape(decodeOps(vm.smMapOps(addr, 0n, 2, 0n)))).toEqual([
       {
         kind: 'remap',
         va: [B, 4n * P],
@@ -71,19 +72,19 @@ describe('ReferenceVm', () => {
     const vm = newVm()
     const n = 5n * P
     vm.insert(B + P, 2n * P, 1, n)
-    expect(shape(vm.smMapOps(B, 2n * P, 2, 9n * P))).toEqual([
+    expect(shape(decodeOps(vm.smMapOps(B, 2n * P, 2, 9n * P)))).toEqual([
       { kind: 'remap', va: [B + P, 2n * P], keep: false, prev: null, next: { addr: B + 2n * P, range: P, obj: 1, offset: n + P } },
       { kind: 'map', addr: B, range: 2n * P, obj: 2, offset: 9n * P },
     ])
     // The same object at a consistent offset keeps the mapping.
-    const [remap] = vm.smMapOps(B, 2n * P, 1, n - P)
+    const [remap] = decodeOps(vm.smMapOps(B, 2n * P, 1, n - P))
     expect(remap).toMatchObject({ kind: 'remap', keep: true })
   })
 
   it('an identical request yields UNMAP(keep=true) then MAP', () => {
     const vm = newVm()
     const va = vm.insert(B, 2n * P, 3, 7n * P)
-    const ops = vm.smMapOps(B, 2n * P, 3, 7n * P)
+    const ops = decodeOps(vm.smMapOps(B, 2n * P, 3, 7n * P))
     expect(ops).toEqual([
       { kind: 'unmap', va, keep: true },
       { kind: 'map', map: { addr: B, range: 2n * P, obj: 3, offset: 7n * P } },
@@ -148,7 +149,7 @@ describe('ReferenceVm', () => {
     vm.link(b.addr, b.seq)
     vm.link(a.addr, a.seq)
     expect(vm.gemVas(1).map((v) => v.seq)).toEqual([a.seq, b.seq])
-    expect(vm.gemUnmapOps(1).map((op) => op.kind)).toEqual(['unmap', 'unmap'])
+    expect(decodeOps(vm.gemUnmapOps(1)).map((op) => op.kind)).toEqual(['unmap', 'unmap'])
     vm.remove(a.addr, a.seq)
     expect(vm.gemVas(1)).toEqual([b])
     expect(vm.isLinked(b.addr, b.seq)).toBe(true)

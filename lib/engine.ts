@@ -99,10 +99,11 @@ export interface VmCore {
   setInvalidated(addr: bigint, seq: number, invalidated: boolean): void
   smMap(addr: bigint, range: bigint, obj: number, offset: bigint): CursorCore
   smUnmap(addr: bigint, range: bigint): CursorCore
-  smMapOps(addr: bigint, range: bigint, obj: number, offset: bigint): OpRecord[]
-  smUnmapOps(addr: bigint, range: bigint): OpRecord[]
-  prefetchOps(addr: bigint, range: bigint): OpRecord[]
-  gemUnmapOps(obj: number): OpRecord[]
+  /** Op lists come packed, `OP_WORDS` words per op (the codec: lib/packed-ops.ts). */
+  smMapOps(addr: bigint, range: bigint, obj: number, offset: bigint): BigUint64Array
+  smUnmapOps(addr: bigint, range: bigint): BigUint64Array
+  prefetchOps(addr: bigint, range: bigint): BigUint64Array
+  gemUnmapOps(obj: number): BigUint64Array
   /** Applies one step (map: insert + link; remap: replace by the pieces; unmap: unlink + remove). */
   apply(op: OpRecord): void
   bind(addr: bigint, range: bigint, obj: number, offset: bigint): OpCounts

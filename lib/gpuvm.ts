@@ -9,7 +9,8 @@ import type { CursorCore, EngineName, MapRecord, OpRecord, VaRecord, VmCore } fr
 import { createCore, resolveEngine } from './engines.js'
 import { DrmError, DrmWarning, type Warning } from './errors.js'
 import { GemObject } from './gem.js'
-import { OpList, type MapOp, type Op, type OpCounts, type OpMap, type RemapOp, type UnmapOp } from './ops.js'
+import { type OpList, type MapOp, type Op, type OpCounts, type RemapOp, type UnmapOp } from './ops.js'
+import { opFromRecord, PackedOps } from './packed-ops.js'
 import { describe, u64 } from './u64.js'
 import { Va } from './va.js'
 
@@ -251,26 +252,46 @@ export class GpuVm implements Disposable, Iterable<Va> {
 
   /** `drm_gpuvm_sm_map_ops_create`: the whole step list, the VA space unchanged. */
   smMapOps(request: MapRequest): OpList {
-    const m = this.#request(request)
-    return this.#opList(() => this.#core.smMapOps(m.addr, m.range, m.obj, m.offset))
+    return this.smMapOpsPacked(request).toOpList()
   }
 
   /** `drm_gpuvm_sm_unmap_ops_create`. */
   smUnmapOps(addr: bigint, range: bigint): OpList {
-    const [a, r] = [u64(addr, 'addr'), u64(range, 'range')]
-    return this.#opList(() => this.#core.smUnmapOps(a, r))
+    return this.smUnmapOpsPacked(addr, range).toOpList()
   }
 
   /** `drm_gpuvm_prefetch_ops_create`: a PREFETCH per node in the range (unvalidated, kernel node included). */
   prefetchOps(addr: bigint, range: bigint): OpList {
-    const [a, r] = [u64(addr, 'addr'), u64(range, 'range')]
-    return this.#opList(() => this.#core.prefetchOps(a, r))
+    return this.prefetchOpsPacked(addr, range).toOpList()
   }
 
   /** `drm_gpuvm_bo_unmap_ops_create`: an UNMAP per mapping linked to `obj`, in link order. */
   gemUnmapOps(obj: GemObject): OpList {
+    return this.gemUnmapOpsPacked(obj).toOpList()
+  }
+
+  /** `smMapOps` in packed form: the same steps in one typed array, no object per op. */
+  smMapOpsPacked(request: MapRequest): PackedOps {
+    const m = this.#request(request)
+    return this.#packed(() => this.#core.smMapOps(m.addr, m.range, m.obj, m.offset))
+  }
+
+  /** `smUnmapOps` in packed form. */
+  smUnmapOpsPacked(addr: bigint, range: bigint): PackedOps {
+    const [a, r] = [u64(addr, 'addr'), u64(range, 'range')]
+    return this.#packed(() => this.#core.smUnmapOps(a, r))
+  }
+
+  /** `prefetchOps` in packed form. */
+  prefetchOpsPacked(addr: bigint, range: bigint): PackedOps {
+    const [a, r] = [u64(addr, 'addr'), u64(range, 'range')]
+    return this.#packed(() => this.#core.prefetchOps(a, r))
+  }
+
+  /** `gemUnmapOps` in packed form. */
+  gemUnmapOpsPacked(obj: GemObject): PackedOps {
     const id = this.#objectId(obj, 'obj')
-    return this.#opList(() => this.#core.gemUnmapOps(id))
+    return this.#packed(() => this.#core.gemUnmapOps(id))
   }
 
   /**
@@ -430,9 +451,10 @@ export class GpuVm implements Disposable, Iterable<Va> {
     else if (op.kind === 'unmap') steps.unmap!(op, this)
   }
 
-  #opList(make: () => OpRecord[]): OpList {
+  #packed(make: () => BigUint64Array): PackedOps {
     this.#idle()
-    return new OpList(this.#quiet(make).map((rec) => this.#op(rec)))
+    const words = this.#quiet(make)
+    return new PackedOps(this, words, this.#lookup)
   }
 
   #request(request: MapRequest): MapRecord {
@@ -461,6 +483,9 @@ export class GpuVm implements Disposable, Iterable<Va> {
     this.#pruneAt = Math.max(1024, 2 * this.#objects.size)
   }
 
+  /** `#object`, bound: resolves the object ids of op records. */
+  readonly #lookup = (id: number): GemObject | null => this.#object(id)
+
   #object(id: number): GemObject | null {
     if (id === 0) return null
     const obj = this.#objects.get(id)
@@ -482,26 +507,8 @@ export class GpuVm implements Disposable, Iterable<Va> {
     return rec ? this.#va(rec) : undefined
   }
 
-  #opMap(m: MapRecord): OpMap {
-    return { addr: m.addr, range: m.range, obj: this.#object(m.obj), offset: m.offset }
-  }
-
   #op(rec: OpRecord): Op {
-    switch (rec.kind) {
-      case 'map':
-        return { kind: 'map', map: this.#opMap(rec.map) }
-      case 'remap':
-        return {
-          kind: 'remap',
-          prev: rec.prev && this.#opMap(rec.prev),
-          next: rec.next && this.#opMap(rec.next),
-          unmap: { va: this.#va(rec.va), keep: rec.keep },
-        }
-      case 'unmap':
-        return { kind: 'unmap', va: this.#va(rec.va), keep: rec.keep }
-      case 'prefetch':
-        return { kind: 'prefetch', va: this.#va(rec.va) }
-    }
+    return opFromRecord(rec, this, this.#lookup)
   }
 
   #vaRecord(va: unknown): VaRecord {

@@ -8,6 +8,7 @@
  */
 export { GpuVm, type GpuVmOptions, type MapRequest, type StepCallbacks } from './gpuvm.js'
 export { BindBatch } from './batch.js'
+export { PackedOps } from './packed-ops.js'
 export { Va } from './va.js'
 export { GemObject, type GemObjectOptions } from './gem.js'
 export {

@@ -1,8 +1,9 @@
 /**
  * The native engine: `VmCore` over the napi-rs binding class `NativeVm`
  * (native/napi/lib.rs). This layer only converts: bigints and records pass
- * through, op lists are decoded from the packed form (`OP_WORDS` in lib.rs),
- * steps to apply are encoded back to it, and binding errors become DrmError.
+ * through, op lists stay in the packed form the binding gives them (the
+ * codec is lib/packed-ops.ts), steps to apply are encoded to it, and binding
+ * errors become DrmError.
  * Every rule of the VA space lives in the Rust core.
  */
 
@@ -19,6 +20,7 @@ import type {
   WarningRecord,
 } from '../engine.js'
 import { DrmBatchError, DrmError } from '../errors.js'
+import { decodeOp, encodeOp, OP_WORDS } from '../packed-ops.js'
 import { call, loadBinding } from './binding.js'
 
 export { loadBinding }
@@ -57,16 +59,6 @@ export function fastCalls(): Fast {
   return fast
 }
 
-/** Words per packed op (`OP_WORDS` in native/napi/lib.rs). */
-const OP_WORDS = 14
-const KIND_MAP = 0n
-const KIND_REMAP = 1n
-const KIND_UNMAP = 2n
-const KIND_PREFETCH = 3n
-const KEEP = 1n << 4n
-const HAS_PREV = 1n << 5n
-const HAS_NEXT = 1n << 6n
-
 /** Walks abandoned before their end are closed in the binding when their cursor is collected. */
 const openWalks = new FinalizationRegistry<{ vm: NativeVm; id: number }>(({ vm, id }) => {
   try {
@@ -103,91 +95,6 @@ export class NativeVmCore implements VmCore {
   /** The error every engine method reports once the VA space is destroyed, for the calls the binding does not check. */
   #alive(): void {
     if (this.#vm.destroyed) throw new DrmError('EINVAL', `VA space '${this.name}' was destroyed`)
-  }
-
-  // ---- packed ops ---------------------------------------------------------
-
-  #decodeMap(w: BigUint64Array, at: number): MapRecord {
-    return { addr: w[at], range: w[at + 1], obj: Number(w[at + 2]), offset: w[at + 3] }
-  }
-
-  /** The mapping a step names; its flags ride in the high half of word 0. */
-  #decodeVa(w: BigUint64Array, at: number): VaRecord {
-    const flags = Number(w[at] >> 32n)
-    return { addr: w[at + 2], range: w[at + 3], obj: Number(w[at + 4]), offset: w[at + 5], seq: Number(w[at + 1]), flags }
-  }
-
-  #decodeOne(w: BigUint64Array, at: number): OpRecord {
-    const head = w[at]
-    const keep = (head & KEEP) !== 0n
-    switch (head & 0xfn) {
-      case KIND_MAP:
-        return { kind: 'map', map: this.#decodeMap(w, at + 6) }
-      case KIND_REMAP:
-        return {
-          kind: 'remap',
-          prev: (head & HAS_PREV) !== 0n ? this.#decodeMap(w, at + 6) : null,
-          next: (head & HAS_NEXT) !== 0n ? this.#decodeMap(w, at + 10) : null,
-          va: this.#decodeVa(w, at),
-          keep,
-        }
-      case KIND_UNMAP:
-        return { kind: 'unmap', va: this.#decodeVa(w, at), keep }
-      case KIND_PREFETCH:
-        return { kind: 'prefetch', va: this.#decodeVa(w, at) }
-      default:
-        throw new Error(`drmsim: unknown packed op kind ${head & 0xfn}`)
-    }
-  }
-
-  #decode(w: BigUint64Array): OpRecord[] {
-    const ops: OpRecord[] = []
-    for (let at = 0; at < w.length; at += OP_WORDS) ops.push(this.#decodeOne(w, at))
-    return ops
-  }
-
-  static #encode(op: OpRecord): BigUint64Array {
-    const w = new BigUint64Array(OP_WORDS)
-    const putVa = (va: VaRecord): void => {
-      w[1] = BigInt(va.seq)
-      w[2] = va.addr
-      w[3] = va.range
-      w[4] = BigInt(va.obj)
-      w[5] = va.offset
-    }
-    const putMap = (at: number, m: MapRecord): void => {
-      w[at] = m.addr
-      w[at + 1] = m.range
-      w[at + 2] = BigInt(m.obj)
-      w[at + 3] = m.offset
-    }
-    switch (op.kind) {
-      case 'map':
-        w[0] = KIND_MAP
-        putMap(6, op.map)
-        break
-      case 'remap':
-        w[0] = KIND_REMAP | (op.keep ? KEEP : 0n)
-        putVa(op.va)
-        if (op.prev !== null) {
-          w[0] |= HAS_PREV
-          putMap(6, op.prev)
-        }
-        if (op.next !== null) {
-          w[0] |= HAS_NEXT
-          putMap(10, op.next)
-        }
-        break
-      case 'unmap':
-        w[0] = KIND_UNMAP | (op.keep ? KEEP : 0n)
-        putVa(op.va)
-        break
-      case 'prefetch':
-        w[0] = KIND_PREFETCH
-        putVa(op.va)
-        break
-    }
-    return w
   }
 
   // ---- tree ---------------------------------------------------------------
@@ -299,7 +206,7 @@ export class NativeVmCore implements VmCore {
           end()
           return undefined
         }
-        return this.#decodeOne(w, 0)
+        return decodeOp(w, 0)
       },
       close: (): void => {
         if (done) return
@@ -311,28 +218,31 @@ export class NativeVmCore implements VmCore {
     return cursor
   }
 
-  smMapOps(addr: bigint, range: bigint, obj: number, offset: bigint): OpRecord[] {
-    return this.#decode(call(() => this.#vm.smMapOps(addr, range, obj, offset)))
+  // Op lists: the binding's packed words, handed on as they are.
+
+  smMapOps(addr: bigint, range: bigint, obj: number, offset: bigint): BigUint64Array {
+    return call(() => this.#vm.smMapOps(addr, range, obj, offset))
   }
 
-  smUnmapOps(addr: bigint, range: bigint): OpRecord[] {
-    return this.#decode(call(() => this.#vm.smUnmapOps(addr, range)))
+  smUnmapOps(addr: bigint, range: bigint): BigUint64Array {
+    return call(() => this.#vm.smUnmapOps(addr, range))
   }
 
-  prefetchOps(addr: bigint, range: bigint): OpRecord[] {
-    return this.#decode(call(() => this.#vm.prefetchOps(addr, range)))
+  prefetchOps(addr: bigint, range: bigint): BigUint64Array {
+    return call(() => this.#vm.prefetchOps(addr, range))
   }
 
-  gemUnmapOps(obj: number): OpRecord[] {
+  gemUnmapOps(obj: number): BigUint64Array {
     // The binding answers object 0 without looking at the VA space.
     this.#alive()
-    return this.#decode(call(() => this.#vm.gemUnmapOps(obj)))
+    return call(() => this.#vm.gemUnmapOps(obj))
   }
 
   apply(op: OpRecord): void {
     // The binding reports a step naming a mapping of a destroyed VA space as a stale step.
     this.#alive()
-    const w = NativeVmCore.#encode(op)
+    const w = new BigUint64Array(OP_WORDS)
+    encodeOp(op, w, 0)
     call(() => this.#vm.apply(w))
   }
 

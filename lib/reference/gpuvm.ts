@@ -21,6 +21,7 @@ import type {
 } from '../engine.js'
 import { BATCH_MAP, BATCH_WORDS } from '../engine.js'
 import { DrmBatchError, DrmError } from '../errors.js'
+import { encodeOps } from '../packed-ops.js'
 
 const MASK = (1n << 64n) - 1n
 
@@ -457,24 +458,27 @@ export class ReferenceVm implements VmCore {
     return ops
   }
 
+  // Op lists are handed out packed, as the engine contract wants them; they
+  // are made as records and packed by the codec both engines share.
+
   /** `sm_map_ops_create`: the whole step list, the VA space unchanged. */
-  smMapOps(addr: bigint, range: bigint, obj: number, offset: bigint): OpRecord[] {
-    return this.#collect(this.smMap(addr, range, obj, offset))
+  smMapOps(addr: bigint, range: bigint, obj: number, offset: bigint): BigUint64Array {
+    return encodeOps(this.#collect(this.smMap(addr, range, obj, offset)))
   }
 
-  smUnmapOps(addr: bigint, range: bigint): OpRecord[] {
-    return this.#collect(this.smUnmap(addr, range))
+  smUnmapOps(addr: bigint, range: bigint): BigUint64Array {
+    return encodeOps(this.#collect(this.smUnmap(addr, range)))
   }
 
   /** `prefetch_ops_create`: as in the kernel the range is not validated and the kernel node is not skipped. */
-  prefetchOps(addr: bigint, range: bigint): OpRecord[] {
+  prefetchOps(addr: bigint, range: bigint): BigUint64Array {
     this.#alive()
-    return this.#range(addr, (addr + range) & MASK).map((n) => ({ kind: 'prefetch', va: record(n) }))
+    return encodeOps(this.#range(addr, (addr + range) & MASK).map((n): OpRecord => ({ kind: 'prefetch', va: record(n) })))
   }
 
   /** `gem_unmap_ops_create`: one UNMAP per mapping linked to `obj`, in link order. */
-  gemUnmapOps(obj: number): OpRecord[] {
-    return this.gemVas(obj).map((va) => ({ kind: 'unmap', va, keep: false }))
+  gemUnmapOps(obj: number): BigUint64Array {
+    return encodeOps(this.gemVas(obj).map((va): OpRecord => ({ kind: 'unmap', va, keep: false })))
   }
 
   // ---- applying steps -----------------------------------------------------
