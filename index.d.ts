@@ -186,10 +186,11 @@ export interface DomainRecord {
  * Takes this thread's I/O buffer (an ArrayBuffer of at least 128 bytes,
  * kept alive from now on) and returns the raw entry points of the hot calls
  * (native/napi/fast.rs). Each takes a VA space id (`NativeVm.id`), reads
- * its arguments from the buffer and writes the step counts back to it, and
- * throws an Error with the errno as `code` when it fails.
+ * its arguments from the buffer and writes its results (step counts, or the
+ * mapping a tree call inserted, removed or found) back to it, and throws an
+ * Error with the errno as `code` when it fails.
  */
-export declare function fastInit(io: ArrayBuffer): { bind(id: number): void; unbind(id: number): void; bindBatch(id: number, words: BigUint64Array, perRequest: Uint32Array | null): void }
+export declare function fastInit(io: ArrayBuffer): { bind(id: number): void; unbind(id: number): void; bindBatch(id: number, words: BigUint64Array, perRequest: Uint32Array | null): void; insert(id: number): void; remove(id: number): void; find(id: number): void; findFirst(id: number): void }
 
 export interface FenceEntry {
   fence: number

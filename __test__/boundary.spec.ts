@@ -54,10 +54,15 @@ describe('the native boundary', () => {
       const vm = new GpuVm({ range: 1n << 48n, engine: 'native' })
       vm.bind({ addr: 0x10000n, range: 4n * P })
       const before = vas(vm)
+      const [first] = vm.vas()
       for (const call of [
         () => vm.bind({ addr: 0x11000n, range: P }),
         () => vm.unbind(0x11000n, P),
         () => vm.bindBatch(batchOf(0x11000n)),
+        () => vm.insert({ addr: 0x20000n, range: P }),
+        () => vm.remove(first),
+        () => vm.find(0x10000n, 4n * P),
+        () => vm.findFirst(0x10000n, P),
       ]) {
         binding.forceFastPanicForTest()
         const err = thrown(call)
@@ -98,6 +103,60 @@ describe('the native boundary', () => {
       const viaApi = thrown(() => new GpuVm({ range: 1n << 48n, engine: 'native' }).unbind(1n << 48n, P))
       expect(viaApi).toBeInstanceOf(DrmError)
       expect(viaApi.message).toBe(`EINVAL: ${err.message}`)
+    })
+
+    it('insert, remove, find and findFirst: bad and stale ids, bad seqs, the mapping written back whole', () => {
+      const { calls, words, halves, numbers } = fastCalls()
+      const NativeVm = loadBinding().NativeVm
+      const vm = new NativeVm('tree', 1n << 63n, (1n << 63n) - 1n)
+      const id = vm.id
+      const tree = [calls.insert, calls.remove, calls.find, calls.findFirst]
+      for (const f of tree) {
+        for (const bad of [0, -1, id + 0.5, id + 2 ** 32, id + 2 ** 31, 2 ** 53, NaN]) {
+          const err = thrown(() => f(bad))
+          expect([bad, err.code, err.message]).toEqual([bad, 'EINVAL', expect.stringMatching(/no VA space has id/)])
+        }
+        for (const bad of ['1', null, undefined, 1n]) {
+          expect(thrown(() => f(bad as unknown as number)).message).toMatch(/id must be a number/)
+        }
+      }
+      // Values at the top of u64 come back exactly; seq and flags as numbers.
+      const MAX = (1n << 64n) - 1n
+      words[0] = MAX - 2n * P
+      words[1] = 2n * P - 1n
+      halves[4] = 0xffff_fffe
+      words[3] = MAX
+      calls.insert(id)
+      const got = () => [words[8], words[9], words[10], numbers[11], halves[24], halves[25], halves[26]]
+      expect(got()).toEqual([MAX - 2n * P, 2n * P - 1n, MAX, 1, 0xffff_fffe, 0, 1])
+      vm.setInvalidated(MAX - 2n * P, 1, true)
+      words[0] = MAX - P
+      words[1] = 1n
+      calls.findFirst(id)
+      expect(got()).toEqual([MAX - 2n * P, 2n * P - 1n, MAX, 1, 0xffff_fffe, 1, 1])
+      calls.find(id)
+      expect(halves[26]).toBe(0)
+      // The same refusals as the binding's, as errors with the errno as code.
+      words[0] = MAX - P
+      words[1] = P
+      expect(thrown(() => calls.insert(id))).toMatchObject({ code: 'EEXIST' })
+      words[1] = 2n * P
+      expect(thrown(() => calls.insert(id))).toMatchObject({ code: 'EINVAL', message: expect.stringMatching(/overflows u64/) })
+      expect(vm.takeWarnings().map((w) => w.kind)).toEqual(['overflow'])
+      words[0] = MAX - 2n * P
+      for (const bad of [-1, 0.5, 2 ** 53, NaN, Infinity]) {
+        numbers[3] = bad
+        expect(thrown(() => calls.remove(id))).toMatchObject({ code: 'EINVAL', message: 'seq must be a safe non-negative integer' })
+      }
+      numbers[3] = 2
+      expect(thrown(() => calls.remove(id))).toMatchObject({ code: 'EINVAL', message: expect.stringMatching(/no mapping/) })
+      numbers[3] = 1
+      calls.remove(id)
+      expect(got()).toEqual([MAX - 2n * P, 2n * P - 1n, MAX, 1, 0xffff_fffe, 1, 1])
+      expect(vm.count()).toBe(0)
+      // A destroyed VA space: EINVAL, as from the binding's methods.
+      vm.destroy()
+      for (const f of tree) expect(thrown(() => f(id))).toMatchObject({ code: 'EINVAL', message: expect.stringMatching(/was destroyed/) })
     })
 
     it('answer for a destroyed VA space as bind does (EINVAL)', () => {
@@ -185,6 +244,37 @@ describe('the native boundary', () => {
       expect(vm.externalBytes).toBeGreaterThan(4 << 20)
       vm.destroy()
       expect(vm.externalBytes).toBe(0)
+    })
+
+    it('report what fast inserts and removes change to V8, as the binding methods do', () => {
+      const { calls, words, halves, numbers } = fastCalls()
+      const NativeVm = loadBinding().NativeVm
+      const fast = new NativeVm('ext-tree', 0n, 1n << 48n)
+      const slow = new NativeVm('ext-tree-napi', 0n, 1n << 48n)
+      const seqs: number[] = []
+      const addr = (i: number) => 0x100000n + BigInt(i) * 0x2000n
+      for (let i = 0; i < 100_000; i++) {
+        words[0] = addr(i)
+        words[1] = P
+        halves[4] = 0
+        words[3] = 0n
+        calls.insert(fast.id)
+        seqs.push(numbers[11])
+        slow.insert(addr(i), P, 0, 0n)
+      }
+      expect(fast.count()).toBe(100_000)
+      expect(fast.externalBytes).toBeGreaterThan(4 << 20)
+      expect(fast.externalBytes).toBe(slow.externalBytes)
+      seqs.forEach((seq, i) => {
+        words[0] = addr(i)
+        numbers[3] = seq
+        calls.remove(fast.id)
+        slow.remove(addr(i), seq)
+      })
+      expect(fast.count()).toBe(0)
+      expect(fast.externalBytes).toBe(slow.externalBytes)
+      fast.destroy()
+      expect(fast.externalBytes).toBe(0)
     })
   })
 

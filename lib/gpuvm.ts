@@ -114,13 +114,16 @@ export class GpuVm implements Disposable, Iterable<Va> {
   /** `drm_gpuva_insert`: EINVAL for a range outside the space or on the kernel node, EEXIST on overlap. */
   insert(request: MapRequest): Va {
     const m = this.#request(request)
-    return this.#run(() => this.#va(this.#core.insert(m.addr, m.range, m.obj, m.offset)))
+    // An insert warns only about an overflowing range, which it refuses.
+    return this.#va(this.#quiet(() => this.#core.insert(m.addr, m.range, m.obj, m.offset)))
   }
 
   /** `drm_gpuva_remove` (and unlink). The kernel node is refused with a warning. */
   remove(va: Va): void {
     const key = this.#own(va)
-    this.#run(() => this.#core.remove(key.addr, key.seq))
+    // A remove that succeeds warns only when it is asked for the kernel node (seq 0).
+    this.#quiet(() => this.#core.remove(key.addr, key.seq))
+    if (key.seq === 0) this.#sync()
   }
 
   /** `drm_gpuva_find`: the mapping at exactly this address and range. */
@@ -404,9 +407,10 @@ export class GpuVm implements Disposable, Iterable<Va> {
   }
 
   /**
-   * `#run` for the calls that record warnings only when they fail (a bind
-   * warns only about an overflowing range, which it refuses; queries never
-   * warn): the warnings are fetched on failure alone, saving a crossing.
+   * `#run` for the calls that record warnings only when they fail (a bind or
+   * an insert warns only about an overflowing range, which it refuses;
+   * queries never warn): the warnings are fetched on failure alone, saving a
+   * crossing.
    */
   #quiet<T>(call: () => T): T {
     try {

@@ -33,10 +33,12 @@ export { loadBinding }
  */
 interface Fast {
   readonly calls: ReturnType<Binding['fastInit']>
-  /** addr, range, -, offset */
+  /** In: addr, range, -, offset. Out (tree calls), from index 8: the mapping's addr, range, offset. */
   readonly words: BigUint64Array
-  /** obj at index 4 */
+  /** In: obj at index 4. Out (tree calls): the mapping's obj, flags, found (1 or 0) at 24, 25, 26. */
   readonly halves: Uint32Array
+  /** In: a mapping's seq at index 3 (remove). Out (tree calls): its seq at 11. */
+  readonly numbers: Float64Array
   /** map, remap, unmap, requests applied (batch; -1 until then) */
   readonly out: Float64Array
 }
@@ -54,7 +56,13 @@ export function fastCalls(): Fast {
     // Constructed directly, so its bytes live outside the V8 heap.
     const io = new ArrayBuffer(IO_BYTES)
     const calls = call(() => loadBinding().fastInit(io))
-    fast = { calls, words: new BigUint64Array(io, 0, 4), halves: new Uint32Array(io, 0, 8), out: new Float64Array(io, 32, 4) }
+    fast = {
+      calls,
+      words: new BigUint64Array(io, 0, IO_BYTES / 8),
+      halves: new Uint32Array(io, 0, IO_BYTES / 4),
+      numbers: new Float64Array(io, 0, IO_BYTES / 8),
+      out: new Float64Array(io, 32, 4),
+    }
   }
   return fast
 }
@@ -99,12 +107,33 @@ export class NativeVmCore implements VmCore {
 
   // ---- tree ---------------------------------------------------------------
 
+  // insert, remove, find and findFirst go through the fast entry points:
+  // arguments in and the mapping out through the I/O buffer (see fast.rs).
+
   insert(addr: bigint, range: bigint, obj: number, offset: bigint): VaRecord {
-    return call(() => this.#vm.insert(addr, range, obj, offset))
+    const { calls, words, halves } = this.#fast
+    words[0] = addr
+    words[1] = range
+    halves[4] = obj
+    words[3] = offset
+    try {
+      calls.insert(this.#id)
+    } catch (e) {
+      throw DrmError.from(e)
+    }
+    return this.#answer()!
   }
 
   remove(addr: bigint, seq: number): VaRecord {
-    return call(() => this.#vm.remove(addr, seq))
+    const { calls, words, numbers } = this.#fast
+    words[0] = addr
+    numbers[3] = seq
+    try {
+      calls.remove(this.#id)
+    } catch (e) {
+      throw DrmError.from(e)
+    }
+    return this.#answer()!
   }
 
   get(addr: bigint, seq: number): VaRecord | undefined {
@@ -116,11 +145,34 @@ export class NativeVmCore implements VmCore {
   }
 
   find(addr: bigint, range: bigint): VaRecord | undefined {
-    return call(() => this.#vm.find(addr, range)) ?? undefined
+    const { calls, words } = this.#fast
+    words[0] = addr
+    words[1] = range
+    try {
+      calls.find(this.#id)
+    } catch (e) {
+      throw DrmError.from(e)
+    }
+    return this.#answer()
   }
 
   findFirst(addr: bigint, range: bigint): VaRecord | undefined {
-    return call(() => this.#vm.findFirst(addr, range)) ?? undefined
+    const { calls, words } = this.#fast
+    words[0] = addr
+    words[1] = range
+    try {
+      calls.findFirst(this.#id)
+    } catch (e) {
+      throw DrmError.from(e)
+    }
+    return this.#answer()
+  }
+
+  /** The mapping a fast tree call wrote to the I/O buffer, if it found one. */
+  #answer(): VaRecord | undefined {
+    const { words, halves, numbers } = this.#fast
+    if (halves[26] === 0) return undefined
+    return { addr: words[8], range: words[9], obj: halves[24], offset: words[10], seq: numbers[11], flags: halves[25] }
   }
 
   findPrev(start: bigint): VaRecord | undefined {

@@ -1,7 +1,7 @@
 //! The raw, allocation-free entry points of the hot calls: `bind`, `unbind`
-//! and a batch of them, written on Node-API itself (`napi::sys`) instead of
-//! napi-rs's generated glue, whose class dispatch alone costs about 600 ns a
-//! call.
+//! and a batch of them, and the VA-tree calls `insert`, `remove`, `find` and
+//! `findFirst`, written on Node-API itself (`napi::sys`) instead of napi-rs's
+//! generated glue, whose class dispatch alone costs about 600 ns a call.
 //!
 //! - A VA space is named by a number, its id (`NativeVm.id`), looked up in a
 //!   per-thread registry of generation-tagged slots: an id of a VA space that
@@ -10,7 +10,9 @@
 //!   `ArrayBuffer` of at least `IO_BYTES` that JavaScript hands to
 //!   `fastInit(io)` once and then reads and writes through typed-array views
 //!   (layout at `IO_BYTES`). The functions take nothing but the id (and, for
-//!   a batch, its arrays), and return undefined.
+//!   a batch, its arrays), and return undefined. The tree calls write the
+//!   mapping they insert, remove or find back to the buffer, whole, so that
+//!   JavaScript builds its record without another call.
 //! - On failure they throw the same error a napi-rs method throws (an `Error`
 //!   whose `code` is the errno name), so one wrapper turns both into a
 //!   DrmError. A panic is caught and thrown as an `Error` too; nothing unwinds
@@ -24,7 +26,7 @@
 //! atomically.
 
 use crate::Shared;
-use drmsim_core::gpuvm::OpCounts;
+use drmsim_core::gpuvm::{OpCounts, Va};
 use napi::bindgen_prelude::{Env, Unknown};
 use napi::sys;
 use napi::JsValue;
@@ -37,22 +39,32 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 /// Least size of the I/O buffer. Layout, in the platform's byte order:
 ///
-/// | bytes  | in                  | out                                  |
-/// | ------ | ------------------- | ------------------------------------ |
-/// | 0..8   | addr (u64)          |                                      |
-/// | 8..16  | range (u64)         |                                      |
-/// | 16..20 | obj (u32, bind)     |                                      |
-/// | 24..32 | offset (u64, bind)  |                                      |
-/// | 32..64 |                     | map, remap, unmap, requests (4 f64)  |
+/// | bytes   | in                                  | out                                        |
+/// | ------- | ----------------------------------- | ------------------------------------------ |
+/// | 0..8    | addr (u64)                          |                                            |
+/// | 8..16   | range (u64)                         |                                            |
+/// | 16..20  | obj (u32, bind, insert)             |                                            |
+/// | 24..32  | offset (u64, bind, insert); seq (f64, remove) |                                  |
+/// | 32..64  |                                     | map, remap, unmap, requests (4 f64)        |
+/// | 64..88  |                                     | tree calls: the mapping's addr, range, offset (u64) |
+/// | 88..96  |                                     | its seq (f64)                              |
+/// | 96..108 |                                     | its obj, its flags, found: 1 or 0 (3 u32)  |
 ///
 /// The counts are f64 so that JavaScript reads them as plain numbers; a batch
-/// writes its totals and how many of its requests it applied.
+/// writes its totals and how many of its requests it applied. The tree calls
+/// write the mapping (`found` 0 when a find found none, and nothing else).
 pub const IO_BYTES: usize = 128;
 const IO_ADDR: usize = 0;
 const IO_RANGE: usize = 8;
 const IO_OBJ: usize = 16;
 const IO_OFFSET: usize = 24;
+const IO_SEQ: usize = 24;
 const IO_OUT: usize = 32;
+const IO_VA: usize = 64;
+const IO_VA_SEQ: usize = 88;
+const IO_VA_OBJ: usize = 96;
+const IO_VA_FLAGS: usize = 100;
+const IO_VA_FOUND: usize = 104;
 
 /// Words per request of a packed batch: `[kind | obj << 32, addr, range,
 /// offset]`, kind 0 for a map request, 1 for an unmap request (whose obj and
@@ -250,6 +262,10 @@ enum Kind {
   Bind,
   Unbind,
   Batch,
+  Insert,
+  Remove,
+  Find,
+  FindFirst,
 }
 
 /// Runs one fast call; what it returns to JavaScript is always undefined.
@@ -307,6 +323,36 @@ unsafe fn io_u64(io: *const u8, at: usize) -> u64 {
 
 unsafe fn io_u32(io: *const u8, at: usize) -> u32 {
   unsafe { ptr::read_unaligned(io.add(at).cast::<u32>()) }
+}
+
+unsafe fn io_f64(io: *const u8, at: usize) -> f64 {
+  unsafe { ptr::read_unaligned(io.add(at).cast::<f64>()) }
+}
+
+/// Writes the mapping a tree call answers with, or that there is none.
+unsafe fn io_va(io: *mut u8, va: Option<Va>) {
+  unsafe {
+    let Some(va) = va else {
+      ptr::write_unaligned(io.add(IO_VA_FOUND).cast::<u32>(), 0);
+      return;
+    };
+    for (i, v) in [va.addr, va.range, va.offset].into_iter().enumerate() {
+      ptr::write_unaligned(io.add(IO_VA + 8 * i).cast::<u64>(), v);
+    }
+    ptr::write_unaligned(io.add(IO_VA_SEQ).cast::<f64>(), va.seq as f64);
+    ptr::write_unaligned(io.add(IO_VA_OBJ).cast::<u32>(), va.obj);
+    ptr::write_unaligned(io.add(IO_VA_FLAGS).cast::<u32>(), va.flags);
+    ptr::write_unaligned(io.add(IO_VA_FOUND).cast::<u32>(), 1);
+  }
+}
+
+/// A mapping's seq as JavaScript passes it (a number), checked as the
+/// binding's `key` checks it.
+fn seq_arg(seq: f64) -> Result<u64, Failure> {
+  if !(seq >= 0.0 && seq.fract() == 0.0 && seq <= 9007199254740991.0) {
+    return Err(einval("seq must be a safe non-negative integer"));
+  }
+  Ok(seq as u64)
 }
 
 unsafe fn io_out(io: *mut u8, counts: &Totals, requests: f64) {
@@ -403,8 +449,8 @@ unsafe fn is_nullish(env: sys::napi_env, value: sys::napi_value) -> bool {
 unsafe fn run(env: sys::napi_env, info: sys::napi_callback_info, kind: Kind) -> Result<(), Failure> {
   let mut argv: [sys::napi_value; 3] = [ptr::null_mut(); 3];
   let mut argc = match kind {
-    Kind::Bind | Kind::Unbind => 1,
     Kind::Batch => 3,
+    _ => 1,
   };
   // SAFETY: argv has room for argc values; Node fills the missing ones with
   // undefined.
@@ -460,6 +506,26 @@ unsafe fn run(env: sys::napi_env, info: sys::napi_callback_info, kind: Kind) -> 
         })
         .map_err(Failure::from)
     }
+    Kind::Insert | Kind::Remove | Kind::Find | Kind::FindFirst => {
+      // SAFETY: io holds IO_BYTES bytes (see `io_u64`).
+      let (addr, range) = unsafe { (io_u64(io, IO_ADDR), io_u64(io, IO_RANGE)) };
+      let vm = &mut state.vm;
+      let answer = match kind {
+        Kind::Insert => {
+          let (obj, offset) = unsafe { (io_u32(io, IO_OBJ), io_u64(io, IO_OFFSET)) };
+          vm.insert(addr, range, obj, offset).map(Some)
+        }
+        Kind::Remove => {
+          let seq = seq_arg(unsafe { io_f64(io, IO_SEQ) })?;
+          vm.remove((addr, seq)).map(Some)
+        }
+        // Queries answer only while the VA space is alive, as the binding's.
+        Kind::Find => vm.alive().map(|()| vm.find(addr, range)),
+        _ => vm.alive().map(|()| vm.find_first(addr, range)),
+      };
+      // SAFETY: as above.
+      answer.map(|va| unsafe { io_va(io, va) }).map_err(Failure::from)
+    }
     Kind::Batch => {
       // SAFETY: argv comes from this call.
       let (words, len) =
@@ -484,9 +550,12 @@ unsafe fn run(env: sys::napi_env, info: sys::napi_callback_info, kind: Kind) -> 
       }
     }
   };
-  let heap = state.vm.heap_bytes();
-  drop(state);
-  shared.account(env, heap);
+  // Queries change nothing to account for.
+  if !matches!(kind, Kind::Find | Kind::FindFirst) {
+    let heap = state.vm.heap_bytes();
+    drop(state);
+    shared.account(env, heap);
+  }
   outcome
 }
 
@@ -578,6 +647,26 @@ unsafe extern "C" fn fast_batch(env: sys::napi_env, info: sys::napi_callback_inf
   unsafe { enter(env, info, Kind::Batch) }
 }
 
+unsafe extern "C" fn fast_insert(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
+  // SAFETY: as above.
+  unsafe { enter(env, info, Kind::Insert) }
+}
+
+unsafe extern "C" fn fast_remove(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
+  // SAFETY: as above.
+  unsafe { enter(env, info, Kind::Remove) }
+}
+
+unsafe extern "C" fn fast_find(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
+  // SAFETY: as above.
+  unsafe { enter(env, info, Kind::Find) }
+}
+
+unsafe extern "C" fn fast_find_first(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
+  // SAFETY: as above.
+  unsafe { enter(env, info, Kind::FindFirst) }
+}
+
 // ---- registration --------------------------------------------------------
 
 /// Deletes this thread's reference to the I/O buffer when the env that
@@ -667,10 +756,14 @@ pub(crate) fn init<'env>(env: &'env Env, io: Unknown<'env>) -> napi::Result<Unkn
       sys::napi_delete_reference(old.env, old.buffer);
     }
     status(sys::napi_create_object(env, &mut fns), "napi_create_object")?;
-    let entries: [(&[u8], sys::napi_callback); 3] = [
+    let entries: [(&[u8], sys::napi_callback); 7] = [
       (b"bind\0", Some(fast_bind)),
       (b"unbind\0", Some(fast_unbind)),
       (b"bindBatch\0", Some(fast_batch)),
+      (b"insert\0", Some(fast_insert)),
+      (b"remove\0", Some(fast_remove)),
+      (b"find\0", Some(fast_find)),
+      (b"findFirst\0", Some(fast_find_first)),
     ];
     for (name, cb) in entries {
       let mut f = ptr::null_mut();

@@ -565,11 +565,12 @@ impl NativeVm {
 /// Takes this thread's I/O buffer (an ArrayBuffer of at least 128 bytes,
 /// kept alive from now on) and returns the raw entry points of the hot calls
 /// (native/napi/fast.rs). Each takes a VA space id (`NativeVm.id`), reads
-/// its arguments from the buffer and writes the step counts back to it, and
-/// throws an Error with the errno as `code` when it fails.
+/// its arguments from the buffer and writes its results (step counts, or the
+/// mapping a tree call inserted, removed or found) back to it, and throws an
+/// Error with the errno as `code` when it fails.
 #[napi(
   ts_args_type = "io: ArrayBuffer",
-  ts_return_type = "{ bind(id: number): void; unbind(id: number): void; bindBatch(id: number, words: BigUint64Array, perRequest: Uint32Array | null): void }"
+  ts_return_type = "{ bind(id: number): void; unbind(id: number): void; bindBatch(id: number, words: BigUint64Array, perRequest: Uint32Array | null): void; insert(id: number): void; remove(id: number): void; find(id: number): void; findFirst(id: number): void }"
 )]
 pub fn fast_init<'env>(env: &'env Env, io: Unknown<'env>) -> napi::Result<Unknown<'env>> {
   fast::init(env, io)
