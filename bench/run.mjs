@@ -45,40 +45,60 @@ for (const [name, params] of workloads) {
   const whole = median(
     [1, 2, 3].map(() => drmsim.vmbind({ ...params, ops: size, engine: 'native', trace: 'off' }).loopNs / size),
   )
-  // The native engine driven request by request through the public API.
+  // The native engine driven request by request through the public API,
+  // a fresh VA space for each of three runs.
   const full = { ...drmsim.vmbindDefaults, ...params, ops: size }
-  const vm = new drmsim.GpuVm({ name: 'bench', range: 1n << 48n, reserve: { offset: 0n, range: 4096n }, engine: 'native' })
+  const newVm = () => new drmsim.GpuVm({ name: 'bench', range: 1n << 48n, reserve: { offset: 0n, range: 4096n }, engine: 'native' })
   const objects = new Map()
   const obj = (id) => objects.get(id) ?? objects.set(id, new drmsim.GemObject({ size: 1n << 30n })).get(id)
   const reqs = [...requests(full)].map((r) => (r.kind === 'map' ? { ...r, obj: obj(r.obj) } : r))
-  const perRequest =
-    time(() => {
-      for (const r of reqs) r.kind === 'map' ? vm.bind(r) : vm.unbind(r.addr, r.range)
-    }) / size
+  const perRequest = median(
+    [1, 2, 3].map(() => {
+      const vm = newVm()
+      return (
+        time(() => {
+          for (const r of reqs) r.kind === 'map' ? vm.bind(r) : vm.unbind(r.addr, r.range)
+        }) / size
+      )
+    }),
+  )
   // The same requests through the batch API, in batches of BATCH requests,
   // each filled (BindBatch.map/unmap) and applied (bindBatch) in the timing.
-  const batchVm = new drmsim.GpuVm({ name: 'batch', range: 1n << 48n, reserve: { offset: 0n, range: 4096n }, engine: 'native' })
   const batch = new drmsim.BindBatch(BATCH)
-  const batched =
-    time(() => {
-      for (let at = 0; at < reqs.length; at += BATCH) {
-        batch.clear()
-        const end = Math.min(at + BATCH, reqs.length)
-        for (let i = at; i < end; i++) {
-          const r = reqs[i]
-          r.kind === 'map' ? batch.map(r) : batch.unmap(r.addr, r.range)
-        }
-        batchVm.bindBatch(batch)
-      }
-    }) / size
+  const batched = median(
+    [1, 2, 3].map(() => {
+      const vm = newVm()
+      return (
+        time(() => {
+          for (let at = 0; at < reqs.length; at += BATCH) {
+            batch.clear()
+            const end = Math.min(at + BATCH, reqs.length)
+            for (let i = at; i < end; i++) {
+              const r = reqs[i]
+              r.kind === 'map' ? batch.map(r) : batch.unmap(r.addr, r.range)
+            }
+            vm.bindBatch(batch)
+          }
+        }) / size
+      )
+    }),
+  )
+  // The Rust share of a per-request call: GpuVm::bind/unbind in a Rust loop,
+  // GEM lists kept as the public API keeps them.
+  const rustArgs = ['run', '-q', '--release', '-p', 'drmsim-core', '--example', 'vmbind', '--', '--bind', String(size)]
+  if (params.window) rustArgs.push(String(params.window), String(params.maxPages))
+  const inRust = median(
+    [1, 2, 3].map(() => Number(/bench_ns_per_request (\S+)/.exec(execFileSync('cargo', rustArgs, { cwd: root, encoding: 'utf8' }))[1])),
+  )
   const ref = drmsim.vmbind({ ...params, ops: refSize, engine: 'reference', trace: 'off' }).loopNs / refSize
-  vmbindRows.push([name, fmt(whole), fmt(perRequest), fmt(batched), fmt(ref), `${fmt(ref / whole)}x`])
+  vmbindRows.push([name, fmt(whole), fmt(inRust), fmt(perRequest), fmt(batched), fmt(ref), `${fmt(ref / whole)}x`])
 }
 table(
   `vmbind, ${size.toLocaleString('en-US')} requests (ns per request; reference: ${refSize.toLocaleString('en-US')})`,
   [
     'workload',
     'native, whole run in Rust',
+    'native, bind/unbind in a Rust loop (GEM lists kept)',
     'native, per request from JS (bind/unbind)',
     `native, batches of ${BATCH} from JS (bindBatch)`,
     'reference',
