@@ -112,34 +112,29 @@ describe('PackedOps', () => {
       return { addr: va.addr + d, range: BigInt(q.pages) * P, obj: va.obj, offset: va.offset + d }
     }
 
-    const packedOf = (vm: GpuVm, q: Query) => {
-      switch (q.q) {
-        case 'smMap':
-          return vm.smMapOpsPacked(q.r)
-        case 'smUnmap':
-          return vm.smUnmapOpsPacked(q.addr, q.range)
-        case 'prefetch':
-          return vm.prefetchOpsPacked(q.addr, q.range)
-        case 'gemUnmap':
-          return vm.gemUnmapOpsPacked(OBJECTS[q.obj])
-        case 'smMapKeep':
-          return vm.smMapOpsPacked(keepRequest(vm, q))
-      }
+    /** A query in its packed or its object form: the same arguments either way. */
+    const ask = <T,>(form: 'packed' | 'list', vm: GpuVm, q: Query): T => {
+      const packed = form === 'packed'
+      const result = (() => {
+        switch (q.q) {
+          case 'smMap':
+            return packed ? vm.smMapOpsPacked(q.r) : vm.smMapOps(q.r)
+          case 'smUnmap':
+            return packed ? vm.smUnmapOpsPacked(q.addr, q.range) : vm.smUnmapOps(q.addr, q.range)
+          case 'prefetch':
+            return packed ? vm.prefetchOpsPacked(q.addr, q.range) : vm.prefetchOps(q.addr, q.range)
+          case 'gemUnmap':
+            return packed ? vm.gemUnmapOpsPacked(OBJECTS[q.obj]) : vm.gemUnmapOps(OBJECTS[q.obj])
+          case 'smMapKeep': {
+            const r = keepRequest(vm, q)
+            return packed ? vm.smMapOpsPacked(r) : vm.smMapOps(r)
+          }
+        }
+      })()
+      return result as T
     }
-    const listOf = (vm: GpuVm, q: Query) => {
-      switch (q.q) {
-        case 'smMap':
-          return vm.smMapOps(q.r)
-        case 'smUnmap':
-          return vm.smUnmapOps(q.addr, q.range)
-        case 'prefetch':
-          return vm.prefetchOps(q.addr, q.range)
-        case 'gemUnmap':
-          return vm.gemUnmapOps(OBJECTS[q.obj])
-        case 'smMapKeep':
-          return vm.smMapOps(keepRequest(vm, q))
-      }
-    }
+    const packedOf = (vm: GpuVm, q: Query) => ask<PackedOps>('packed', vm, q)
+    const listOf = (vm: GpuVm, q: Query) => ask<OpList>('list', vm, q)
 
     it('on random VA spaces and requests', () => {
       fc.assert(

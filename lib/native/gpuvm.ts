@@ -111,28 +111,15 @@ export class NativeVmCore implements VmCore {
   // arguments in and the mapping out through the I/O buffer (see fast.rs).
 
   insert(addr: bigint, range: bigint, obj: number, offset: bigint): VaRecord {
-    const { calls, words, halves } = this.#fast
-    words[0] = addr
-    words[1] = range
-    halves[4] = obj
-    words[3] = offset
-    try {
-      calls.insert(this.#id)
-    } catch (e) {
-      throw DrmError.from(e)
-    }
+    this.#request(addr, range, obj, offset)
+    this.#enter(this.#fast.calls.insert)
     return this.#answer()!
   }
 
   remove(addr: bigint, seq: number): VaRecord {
-    const { calls, words, numbers } = this.#fast
-    words[0] = addr
-    numbers[3] = seq
-    try {
-      calls.remove(this.#id)
-    } catch (e) {
-      throw DrmError.from(e)
-    }
+    this.#fast.words[0] = addr
+    this.#fast.numbers[3] = seq
+    this.#enter(this.#fast.calls.remove)
     return this.#answer()!
   }
 
@@ -145,27 +132,39 @@ export class NativeVmCore implements VmCore {
   }
 
   find(addr: bigint, range: bigint): VaRecord | undefined {
-    const { calls, words } = this.#fast
-    words[0] = addr
-    words[1] = range
-    try {
-      calls.find(this.#id)
-    } catch (e) {
-      throw DrmError.from(e)
-    }
+    this.#request(addr, range)
+    this.#enter(this.#fast.calls.find)
     return this.#answer()
   }
 
   findFirst(addr: bigint, range: bigint): VaRecord | undefined {
-    const { calls, words } = this.#fast
+    this.#request(addr, range)
+    this.#enter(this.#fast.calls.findFirst)
+    return this.#answer()
+  }
+
+  /** Writes a request's address, range, object and offset to the I/O buffer. */
+  #request(addr: bigint, range: bigint, obj = 0, offset = 0n): void {
+    const { words, halves } = this.#fast
     words[0] = addr
     words[1] = range
+    halves[4] = obj
+    words[3] = offset
+  }
+
+  /** Calls a fast entry point on this VA space; what it throws becomes a DrmError. */
+  #enter(entry: (id: number) => void): void {
     try {
-      calls.findFirst(this.#id)
+      entry(this.#id)
     } catch (e) {
       throw DrmError.from(e)
     }
-    return this.#answer()
+  }
+
+  /** The step counts a fast call wrote to the I/O buffer. */
+  #counts(): OpCounts {
+    const { out } = this.#fast
+    return { map: out[0], remap: out[1], unmap: out[2] }
   }
 
   /** The mapping a fast tree call wrote to the I/O buffer, if it found one. */
@@ -302,29 +301,15 @@ export class NativeVmCore implements VmCore {
   // conversion in the binding, no object per result (see fast.rs).
 
   bind(addr: bigint, range: bigint, obj: number, offset: bigint): OpCounts {
-    const { calls, words, halves, out } = this.#fast
-    words[0] = addr
-    words[1] = range
-    halves[4] = obj
-    words[3] = offset
-    try {
-      calls.bind(this.#id)
-    } catch (e) {
-      throw DrmError.from(e)
-    }
-    return { map: out[0], remap: out[1], unmap: out[2] }
+    this.#request(addr, range, obj, offset)
+    this.#enter(this.#fast.calls.bind)
+    return this.#counts()
   }
 
   unbind(addr: bigint, range: bigint): OpCounts {
-    const { calls, words, out } = this.#fast
-    words[0] = addr
-    words[1] = range
-    try {
-      calls.unbind(this.#id)
-    } catch (e) {
-      throw DrmError.from(e)
-    }
-    return { map: out[0], remap: out[1], unmap: out[2] }
+    this.#request(addr, range)
+    this.#enter(this.#fast.calls.unbind)
+    return this.#counts()
   }
 
   bindBatch(batch: BigUint64Array, perRequest: Uint32Array | null): OpCounts {
@@ -336,11 +321,11 @@ export class NativeVmCore implements VmCore {
       const err = DrmError.from(e)
       // The binding says how many requests it applied only when one of them failed.
       if (err instanceof DrmError && out[3] >= 0) {
-        throw new DrmBatchError(err, out[3], { map: out[0], remap: out[1], unmap: out[2], prefetch: 0 })
+        throw new DrmBatchError(err, out[3], { ...this.#counts(), prefetch: 0 })
       }
       throw err
     }
-    return { map: out[0], remap: out[1], unmap: out[2] }
+    return this.#counts()
   }
 
   // ---- warnings and teardown ----------------------------------------------

@@ -632,40 +632,25 @@ unsafe fn batch(
   Ok(())
 }
 
-unsafe extern "C" fn fast_bind(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
-  // SAFETY: called by Node with its env and callback info.
-  unsafe { enter(env, info, Kind::Bind) }
+/// The `extern "C"` callback of each kind of call: each just enters `enter`.
+macro_rules! entry_points {
+  ($($name:ident => $kind:ident),* $(,)?) => {$(
+    unsafe extern "C" fn $name(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
+      // SAFETY: called by Node with its env and callback info.
+      unsafe { enter(env, info, Kind::$kind) }
+    }
+  )*};
 }
 
-unsafe extern "C" fn fast_unbind(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
-  // SAFETY: as above.
-  unsafe { enter(env, info, Kind::Unbind) }
-}
-
-unsafe extern "C" fn fast_batch(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
-  // SAFETY: as above.
-  unsafe { enter(env, info, Kind::Batch) }
-}
-
-unsafe extern "C" fn fast_insert(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
-  // SAFETY: as above.
-  unsafe { enter(env, info, Kind::Insert) }
-}
-
-unsafe extern "C" fn fast_remove(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
-  // SAFETY: as above.
-  unsafe { enter(env, info, Kind::Remove) }
-}
-
-unsafe extern "C" fn fast_find(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
-  // SAFETY: as above.
-  unsafe { enter(env, info, Kind::Find) }
-}
-
-unsafe extern "C" fn fast_find_first(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
-  // SAFETY: as above.
-  unsafe { enter(env, info, Kind::FindFirst) }
-}
+entry_points!(
+  fast_bind => Bind,
+  fast_unbind => Unbind,
+  fast_batch => Batch,
+  fast_insert => Insert,
+  fast_remove => Remove,
+  fast_find => Find,
+  fast_find_first => FindFirst,
+);
 
 // ---- registration --------------------------------------------------------
 
