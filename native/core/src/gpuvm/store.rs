@@ -6,7 +6,8 @@
 //! in the leaves, in key order: a split/merge walk finds the first mapping with
 //! one descent through small, hot inner nodes and then reads its neighbours
 //! from the same few cache lines. Keys are `(addr, seq)`; leaves keep the
-//! addresses in an array of their own so that a search scans 8-byte words.
+//! addresses and the ranges in arrays of their own, so that a search and an
+//! overlap test read a few lines of 8-byte words.
 //!
 //! A `Pos` names a record by leaf and index. It is valid until the next change
 //! to the store; callers that keep a mapping across changes keep its key (and
@@ -22,9 +23,11 @@ const FLAG_MASK: u64 = (1 << FLAG_BITS) - 1;
 /// `seq` shares a word with the flags; 2^48 inserts outlast any simulation.
 pub(crate) const SEQ_MAX: u64 = (1 << (64 - FLAG_BITS)) - 1;
 
-/// Records per leaf: 32 keys are four cache lines, the records eight more.
+/// Records per leaf: 32 addresses are four cache lines, as are 32 ranges;
+/// the rest of the records take twelve more.
 const CAP: usize = 32;
-/// A leaf below this many records borrows from or merges with a sibling.
+/// A leaf that a removal leaves below this many records borrows from or
+/// merges with a sibling.
 const MIN: usize = CAP / 4;
 /// Children per inner node, and the fewest a non-root inner node keeps.
 const FAN: usize = 32;
