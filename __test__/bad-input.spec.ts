@@ -3,6 +3,7 @@
 // README ("Bad input").
 import { describe, expect, it } from 'vitest'
 import { BindBatch, DrmError, GemObject, GpuVm, vmbind, type Errno, type Op, type Va } from '../lib/index.js'
+import { errnoOf } from './errno.js'
 
 type Case = [name: string, errno: Errno, call: (w: World) => unknown]
 
@@ -165,15 +166,6 @@ const otherCases: Case[] = [
   ['vmbind with an unknown engine', 'EINVAL', () => vmbind({ ops: 1, engine: bad('gpu') })],
 ]
 
-function errnoOf(call: () => unknown): string {
-  try {
-    call()
-  } catch (e) {
-    if (e instanceof DrmError) return e.errno
-    return `not a DrmError: ${String(e)}`
-  }
-  return 'no error'
-}
 
 const snapshot = (vm: GpuVm) => (vm.destroyed ? 'destroyed' : [...vm.vas()].map((v) => `${v}`).join(';'))
 

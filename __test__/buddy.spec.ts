@@ -5,20 +5,12 @@
  */
 
 import { describe, expect, it } from 'vitest'
-import { BuddyAllocator, DrmError, U64_MAX, type BuddyBlock } from '../lib/index.js'
+import { BuddyAllocator, U64_MAX, type BuddyBlock } from '../lib/index.js'
+import { errnoOf } from './errno.js'
 
 const PS = 4096n
 const MiB = 1n << 20n
 
-function errnoOf(f: () => unknown): string {
-  try {
-    f()
-  } catch (e) {
-    expect(e).toBeInstanceOf(DrmError)
-    return (e as DrmError).errno
-  }
-  return 'ok'
-}
 
 const total = (bs: BuddyBlock[]) => bs.reduce((s, b) => s + b.size, 0n)
 

@@ -2,7 +2,8 @@
 // the kernel's code behaves), tree operations and their errors, step
 // callbacks, op lists, warnings and strict mode.
 import { describe, expect, it } from 'vitest'
-import { DrmError, DrmWarning, GemObject, GpuVm, type Op, type OpMap, type Va } from '../lib/index.js'
+import { DrmWarning, GemObject, GpuVm, type Op, type OpMap, type Va } from '../lib/index.js'
+import { errnoOf } from './errno.js'
 
 const U = 0x1000n // one unit of the seed's pictures
 const BASE = 0x100000n // unit 0 of the pictures
@@ -212,15 +213,7 @@ describe.each(engines)('GpuVm on the %s engine', (engine) => {
       const vm = newVm(engine)
       const va = vm.insert({ addr: 0x2000n, range: 0x2000n, obj: a, offset: 0x1000n })
       expect(va.end).toBe(0x4000n)
-      const errno = (f: () => unknown) => {
-        try {
-          f()
-        } catch (e) {
-          expect(e).toBeInstanceOf(DrmError)
-          return (e as DrmError).errno
-        }
-        return 'ok'
-      }
+      const errno = errnoOf
       expect(errno(() => vm.insert({ addr: 0x3000n, range: 0x2000n }))).toBe('EEXIST')
       expect(errno(() => vm.insert({ addr: 0x0n, range: 0x2000n }))).toBe('EINVAL') // kernel node
       expect(errno(() => vm.insert({ addr: 1n << 48n, range: 0x1000n }))).toBe('EINVAL') // outside

@@ -6,7 +6,8 @@
  */
 
 import { describe, expect, it } from 'vitest'
-import { DrmError, RangeAllocator, U64_MAX, type InsertMode, type MmNode } from '../lib/index.js'
+import { RangeAllocator, U64_MAX, type InsertMode, type MmNode } from '../lib/index.js'
+import { errnoOf } from './errno.js'
 
 const MODES: InsertMode[] = ['best', 'low', 'high', 'evict']
 const PRIMES = [2n, 3n, 5n, 7n, 11n, 13n, 17n, 19n, 23n, 29n, 31n, 37n]
@@ -29,15 +30,6 @@ function shuffle<T>(xs: T[], rand: () => number): T[] {
   return a
 }
 
-function errnoOf(f: () => unknown): string {
-  try {
-    f()
-  } catch (e) {
-    expect(e).toBeInstanceOf(DrmError)
-    return (e as DrmError).errno
-  }
-  return 'ok'
-}
 
 /** Nodes tile [0, size) with no hole. */
 function expectContinuous(mm: RangeAllocator): void {

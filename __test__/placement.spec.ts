@@ -5,23 +5,15 @@
  */
 import { describe, it, expect } from 'vitest'
 import { Device, type DeviceOptions } from '../lib/device.js'
-import { DrmError } from '../lib/errors.js'
 import type { GemObject } from '../lib/gem.js'
 import { GpuVm } from '../lib/gpuvm.js'
+import { errnoOf } from './errno.js'
 
 const engines = ['reference', 'native'] as const
 const K = 1024n
 const M = 1024n * K
 const kinds = (d: Device) => d.takeViolations().map((v) => v.kind)
-const errno = (f: () => unknown) => {
-  try {
-    f()
-  } catch (e) {
-    expect(e).toBeInstanceOf(DrmError)
-    return (e as DrmError).errno
-  }
-  return 'no error'
-}
+const errno = errnoOf
 
 describe.each(engines)('%s engine', (engine) => {
   const dev = (o: DeviceOptions = {}) => new Device({ engine, memory: { vram: M, gtt: M }, ...o })
