@@ -8,6 +8,7 @@ import type { Device } from './device.js'
 import { DrmError } from './errors.js'
 import type { GemObject } from './gem.js'
 import type { GpuVm } from './gpuvm.js'
+import type { DomainStats, PlaceDomain } from './placement.js'
 import type { ReplayResult } from './replay.js'
 import type { Va } from './va.js'
 
@@ -208,15 +209,8 @@ export function renderVaSpace(vm: GpuVm, options: VaRenderOptions = {}): string 
 
 /** What renderDomains needs of a device: the placement API (`memory`, `lru`). */
 export interface DomainSource {
-  memory(domain: 'system' | 'gtt' | 'vram'): {
-    capacity: bigint
-    used: bigint
-    free: bigint
-    largestFree: bigint
-    fragmentation: number
-    lruLength: number
-  }
-  lru?(domain: 'system' | 'gtt' | 'vram'): GemObject[]
+  memory(domain: PlaceDomain): DomainStats
+  lru?(domain: PlaceDomain): GemObject[]
 }
 
 export interface DomainRenderOptions extends ObjectStyle {

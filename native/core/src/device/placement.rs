@@ -408,13 +408,7 @@ impl Device {
     let bytes = size.saturating_mul(if bounce { 2 } else { 1 });
     st.bytes_moved = st.bytes_moved.saturating_add(bytes);
     self.totals.bytes_moved = self.totals.bytes_moved.saturating_add(bytes);
-    self.totals.moves += 1;
-    if evicted {
-      st.evictions += 1;
-      self.totals.evictions += 1;
-    } else {
-      st.moved = true;
-    }
+    self.count_move(evicted, st);
     let o = self.object_mut(id)?;
     o.node = node;
     o.purged = false;
@@ -423,6 +417,17 @@ impl Device {
     self.lru_touch(id);
     self.log_move(id, from, Some(to), evicted);
     Ok(())
+  }
+
+  /// Counts a move or a purge: an eviction, or the validated object's own move.
+  fn count_move(&mut self, evicted: bool, st: &mut Validated) {
+    self.totals.moves += 1;
+    if evicted {
+      st.evictions += 1;
+      self.totals.evictions += 1;
+    } else {
+      st.moved = true;
+    }
   }
 
   /// Drops the backing store: no range anywhere, off the LRU, old mappings stale.
@@ -436,13 +441,7 @@ impl Device {
     o.purged = true;
     o.populated = false;
     self.relocate(id, Domain::System)?;
-    self.totals.moves += 1;
-    if evicted {
-      st.evictions += 1;
-      self.totals.evictions += 1;
-    } else {
-      st.moved = true;
-    }
+    self.count_move(evicted, st);
     self.log_move(id, from, None, evicted);
     Ok(())
   }
