@@ -126,7 +126,7 @@ const scenarios: Record<string, Scenario> = {
       },
       { kind: 'map', map: { addr, range: 0n, obj: 2, offset: 0n } },
     ])
-    expect(vm.bind(addr, 0n, 2, 0n)).toEqual({ map: 1, remap: 1, unmap: 0 })
+    expect(vm.bind(addr, 0n, 2, 0n)).toEqual({ map: 1, remap: 1, unmap: 0, prefetch: 0 })
     // The zero-length node sorts after the `next` piece that starts at the same address.
     expect(keys(vm.list())).toEqual([
       [0n, P, 0],
@@ -152,8 +152,8 @@ const scenarios: Record<string, Scenario> = {
       { kind: 'prefetch', va: z1 },
       { kind: 'prefetch', va: z2 },
     ])
-    expect(vm.unbind(B + 15n * P, 2n * P)).toEqual({ map: 0, remap: 0, unmap: 2 })
-    expect(vm.unbind(addr, 0n)).toEqual({ map: 0, remap: 0, unmap: 0 })
+    expect(vm.unbind(B + 15n * P, 2n * P)).toEqual({ map: 0, remap: 0, unmap: 2, prefetch: 0 })
+    expect(vm.unbind(addr, 0n)).toEqual({ map: 0, remap: 0, unmap: 0, prefetch: 0 })
     expect(vm.takeWarnings()).toEqual([])
     return [ops, vm.list(), vm.gemVas(1), vm.gemVas(2), vm.gemVas(3)]
   },
@@ -408,13 +408,13 @@ const scenarios: Record<string, Scenario> = {
       vm.unbind(B, 16n * P),
     ]
     expect(counts).toEqual([
-      { map: 1, remap: 0, unmap: 0 },
-      { map: 1, remap: 1, unmap: 0 },
-      { map: 1, remap: 0, unmap: 1 },
-      { map: 1, remap: 2, unmap: 1 },
-      { map: 0, remap: 1, unmap: 0 },
-      { map: 0, remap: 0, unmap: 4 },
-      { map: 0, remap: 0, unmap: 0 },
+      { map: 1, remap: 0, unmap: 0, prefetch: 0 },
+      { map: 1, remap: 1, unmap: 0, prefetch: 0 },
+      { map: 1, remap: 0, unmap: 1, prefetch: 0 },
+      { map: 1, remap: 2, unmap: 1, prefetch: 0 },
+      { map: 0, remap: 1, unmap: 0, prefetch: 0 },
+      { map: 0, remap: 0, unmap: 4, prefetch: 0 },
+      { map: 0, remap: 0, unmap: 0, prefetch: 0 },
     ])
     const e = fails(() => vm.bind(B, 1n << 48n, 1, 0n))
     expect(e.errno).toBe('EINVAL')

@@ -56,7 +56,7 @@ describe('ReferenceVm', () => {
       },
       { kind: 'map', addr, range: 0n, obj: 2, offset: 0n },
     ])
-    expect(vm.bind(addr, 0n, 2, 0n)).toEqual({ map: 1, remap: 1, unmap: 0 })
+    expect(vm.bind(addr, 0n, 2, 0n)).toEqual({ map: 1, remap: 1, unmap: 0, prefetch: 0 })
     // The zero-length node sorts after the `next` piece that starts at the same address.
     expect(vm.list().map((va) => [va.addr, va.range, va.seq])).toEqual([
       [0n, P, 0],
@@ -89,7 +89,7 @@ describe('ReferenceVm', () => {
       { kind: 'unmap', va, keep: true },
       { kind: 'map', map: { addr: B, range: 2n * P, obj: 3, offset: 7n * P } },
     ])
-    expect(vm.bind(B, 2n * P, 3, 7n * P)).toEqual({ map: 1, remap: 0, unmap: 1 })
+    expect(vm.bind(B, 2n * P, 3, 7n * P)).toEqual({ map: 1, remap: 0, unmap: 1, prefetch: 0 })
     expect(vm.list().map((v) => v.seq)).toEqual([0, 2])
   })
 

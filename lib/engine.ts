@@ -6,6 +6,8 @@
  * takeWarnings(). Records are plain data; handles are built on top of them.
  */
 
+import type { OpCounts } from './ops.js'
+
 export type EngineName = 'native' | 'reference'
 
 /** A node of the VA tree. `seq` orders nodes that start at the same address; the kernel node has seq 0. */
@@ -39,11 +41,8 @@ export interface WarningRecord {
   rule: string
 }
 
-export interface OpCounts {
-  map: number
-  remap: number
-  unmap: number
-}
+/** Step counts as the public API gives them (`prefetch` is 0 for a request). */
+export type { OpCounts }
 
 /**
  * A batch of bind/unbind requests as `bindBatch` takes it: `BATCH_WORDS`

@@ -327,8 +327,7 @@ export class GpuVm implements Disposable, Iterable<Va> {
     const offset = u64(request.offset ?? 0n, 'offset')
     this.#idle()
     try {
-      const c = this.#core.bind(addr, range, obj, offset)
-      return { map: c.map, remap: c.remap, unmap: c.unmap, prefetch: 0 }
+      return this.#core.bind(addr, range, obj, offset)
     } catch (err) {
       this.#sync()
       throw err
@@ -341,8 +340,7 @@ export class GpuVm implements Disposable, Iterable<Va> {
     const r = u64(range, 'range')
     this.#idle()
     try {
-      const c = this.#core.unbind(a, r)
-      return { map: c.map, remap: c.remap, unmap: c.unmap, prefetch: 0 }
+      return this.#core.unbind(a, r)
     } catch (err) {
       this.#sync()
       throw err
@@ -374,8 +372,7 @@ export class GpuVm implements Disposable, Iterable<Va> {
     }
     for (const obj of objects) this.#objectId(obj, 'obj')
     this.#idle()
-    const c = this.#quiet(() => this.#core.bindBatch(words, perRequest ?? null))
-    return { map: c.map, remap: c.remap, unmap: c.unmap, prefetch: 0 }
+    return this.#quiet(() => this.#core.bindBatch(words, perRequest ?? null))
   }
 
   /**

@@ -164,7 +164,7 @@ export class NativeVmCore implements VmCore {
   /** The step counts a fast call wrote to the I/O buffer. */
   #counts(): OpCounts {
     const { out } = this.#fast
-    return { map: out[0], remap: out[1], unmap: out[2] }
+    return { map: out[0], remap: out[1], unmap: out[2], prefetch: 0 }
   }
 
   /** The mapping a fast tree call wrote to the I/O buffer, if it found one. */
@@ -321,7 +321,7 @@ export class NativeVmCore implements VmCore {
       const err = DrmError.from(e)
       // The binding says how many requests it applied only when one of them failed.
       if (err instanceof DrmError && out[3] >= 0) {
-        throw new DrmBatchError(err, out[3], { ...this.#counts(), prefetch: 0 })
+        throw new DrmBatchError(err, out[3], this.#counts())
       }
       throw err
     }

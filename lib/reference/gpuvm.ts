@@ -546,7 +546,7 @@ export class ReferenceVm implements VmCore {
 
   /** Runs a cursor to the end, applying each step before computing the next, as a driver's callbacks do. */
   #run(cursor: CursorCore): OpCounts {
-    const counts: OpCounts = { map: 0, remap: 0, unmap: 0 }
+    const counts: OpCounts = { map: 0, remap: 0, unmap: 0, prefetch: 0 }
     for (let op = cursor.step(); op !== undefined; op = cursor.step()) {
       this.apply(op)
       if (op.kind !== 'prefetch') counts[op.kind]++
@@ -564,7 +564,7 @@ export class ReferenceVm implements VmCore {
 
   /** One request after the other, stopping at the first that fails (its DrmError says which). */
   bindBatch(words: BigUint64Array, perRequest: Uint32Array | null): OpCounts {
-    const total: OpCounts = { map: 0, remap: 0, unmap: 0 }
+    const total: OpCounts = { map: 0, remap: 0, unmap: 0, prefetch: 0 }
     for (let i = 0; i < words.length / BATCH_WORDS; i++) {
       const [head, addr, range, offset] = words.subarray(i * BATCH_WORDS, (i + 1) * BATCH_WORDS)
       const kind = Number(head & 0xffff_ffffn)
@@ -573,7 +573,7 @@ export class ReferenceVm implements VmCore {
       try {
         counts = kind === BATCH_MAP ? this.bind(addr, range, obj, offset) : this.unbind(addr, range)
       } catch (e) {
-        if (e instanceof DrmError) throw new DrmBatchError(e, i, { ...total, prefetch: 0 })
+        if (e instanceof DrmError) throw new DrmBatchError(e, i, { ...total })
         throw e
       }
       total.map += counts.map

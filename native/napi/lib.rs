@@ -526,7 +526,7 @@ impl NativeVm {
     if obj == NO_OBJ {
       return Ok(BigUint64Array::new(Vec::new()));
     }
-    let s = self.state()?;
+    let mut s = self.state()?;
     s.vm.gem_unmap_ops(obj).map(|ops| packed(&ops)).map_err(to_js)
   }
 

@@ -481,11 +481,41 @@ impl GpuVm {
 
   fn link_at(&mut self, p: Pos) {
     let rec = self.store.rec(p);
-    if rec.obj == NO_OBJ || rec.link != NIL {
+    let obj = rec.obj;
+    if obj == NO_OBJ || rec.link != NIL {
       return;
     }
-    let id = self.gem.link(rec.obj, self.store.key(p));
+    let id = match self.gem.stamp() {
+      Some(stamp) => stamp,
+      None => {
+        self.track_links();
+        self.gem.link(obj, self.store.key(p))
+      }
+    };
     self.store.rec_mut(p).link = id;
+  }
+
+  /// Builds the objects' lists from the records' stamps (see gem.rs), once:
+  /// when a list is first read, or when the stamps run out.
+  fn track_links(&mut self) {
+    if self.gem.is_tracked() {
+      return;
+    }
+    let mut linked = Vec::new();
+    let mut p = self.store.first();
+    while !p.is_nil() {
+      let stamp = self.store.rec(p).link;
+      if stamp != NIL {
+        linked.push((stamp, p));
+      }
+      p = self.store.next(p);
+    }
+    linked.sort_unstable_by_key(|&(stamp, _)| stamp);
+    self.gem.track();
+    for (_, p) in linked {
+      let id = self.gem.link(self.store.rec(p).obj, self.store.key(p));
+      self.store.rec_mut(p).link = id;
+    }
   }
 
   /// `drm_gpuva_unlink`.
@@ -518,7 +548,8 @@ impl GpuVm {
   }
 
   /// The mappings linked to `obj`, in link order.
-  pub fn gem_vas(&self, obj: ObjId) -> Vec<Va> {
+  pub fn gem_vas(&mut self, obj: ObjId) -> Vec<Va> {
+    self.track_links();
     self.gem.keys(obj).filter_map(|key| self.get(key)).collect()
   }
 

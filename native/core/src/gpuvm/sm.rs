@@ -236,7 +236,7 @@ impl GpuVm {
 
   /// `gem_unmap_ops_create`: one UNMAP per mapping linked to `obj`, in link
   /// order.
-  pub fn gem_unmap_ops(&self, obj: ObjId) -> Result<Vec<Op>> {
+  pub fn gem_unmap_ops(&mut self, obj: ObjId) -> Result<Vec<Op>> {
     self.alive()?;
     Ok(
       self

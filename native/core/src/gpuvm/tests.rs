@@ -256,6 +256,61 @@ fn gem_lists_keep_link_order() {
   assert_eq!(vm.gem_vas(A).len(), 1);
 }
 
+/// Lists are built on first read from link stamps (gem.rs): whatever mix of
+/// links, unlinks, removes, binds and reads, and however early the stamps run
+/// out, each object's list is the one kept eagerly: a plain model in link order.
+#[test]
+fn gem_lists_built_late_match_lists_kept_all_along() {
+  for (limit, reads_every) in [(u32::MAX, 0), (u32::MAX, 7), (5, 0), (40, 11)] {
+    let mut vm = vm();
+    vm.gem.set_stamp_limit(limit);
+    let mut model: Vec<(ObjId, VaKey)> = Vec::new();
+    let mut live: Vec<Va> = Vec::new();
+    let mut x = 0x9e37_79b9_7f4a_7c15_u64;
+    for step in 0..600u64 {
+      x ^= x << 13;
+      x ^= x >> 7;
+      x ^= x << 17;
+      let obj = 1 + (x >> 40) as ObjId % 3;
+      match x % 5 {
+        0 | 1 => {
+          let va = vm.insert(BASE + step * U, U, obj, 0).unwrap();
+          live.push(va);
+        }
+        2 if !live.is_empty() => {
+          let va = live[(x >> 20) as usize % live.len()];
+          if !vm.is_linked(va.key()) {
+            model.push((va.obj, va.key()));
+          }
+          vm.link(va.key()).unwrap();
+        }
+        3 if !live.is_empty() => {
+          let va = live[(x >> 20) as usize % live.len()];
+          vm.unlink(va.key()).unwrap();
+          model.retain(|&(_, k)| k != va.key());
+        }
+        4 if !live.is_empty() => {
+          let va = live.swap_remove((x >> 20) as usize % live.len());
+          vm.remove(va.key()).unwrap();
+          model.retain(|&(_, k)| k != va.key());
+        }
+        _ => {}
+      }
+      if reads_every != 0 && step % reads_every == 0 {
+        assert_eq!(vm.gem_vas(obj).len(), model.iter().filter(|e| e.0 == obj).count());
+      }
+    }
+    for obj in 1..=3 {
+      let got: Vec<VaKey> = vm.gem_vas(obj).iter().map(Va::key).collect();
+      let want: Vec<VaKey> = model.iter().filter(|e| e.0 == obj).map(|e| e.1).collect();
+      assert_eq!(
+        got, want,
+        "object {obj}, stamp limit {limit}, reads every {reads_every}"
+      );
+    }
+  }
+}
+
 #[test]
 fn the_workload_leaves_a_well_formed_tree() {
   for params in [
