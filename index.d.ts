@@ -128,7 +128,6 @@ export declare class NativeVm {
   get destroyed(): boolean
   insert(addr: bigint, range: bigint, obj: number, offset: bigint): VaRecord
   remove(addr: bigint, seq: number): VaRecord
-  get(addr: bigint, seq: number): VaRecord | null
   kernelNode(): VaRecord | null
   find(addr: bigint, range: bigint): VaRecord | null
   findFirst(addr: bigint, range: bigint): VaRecord | null
@@ -153,10 +152,6 @@ export declare class NativeVm {
    */
   cursorStep(id: number): BigUint64Array | null
   cursorClose(id: number): void
-  smMapOps(addr: bigint, range: bigint, obj: number, offset: bigint): BigUint64Array
-  smUnmapOps(addr: bigint, range: bigint): BigUint64Array
-  prefetchOps(addr: bigint, range: bigint): BigUint64Array
-  gemUnmapOps(obj: number): BigUint64Array
   /** Applies one packed op. */
   apply(op: BigUint64Array): void
   takeWarnings(): Array<WarningRecord>
@@ -187,10 +182,12 @@ export interface DomainRecord {
  * kept alive from now on) and returns the raw entry points of the hot calls
  * (native/napi/fast.rs). Each takes a VA space id (`NativeVm.id`), reads
  * its arguments from the buffer and writes its results (step counts, or the
- * mapping a tree call inserted, removed or found) back to it, and throws an
- * Error with the errno as `code` when it fails.
+ * mapping a tree call inserted, removed or found, or an op list, packed,
+ * past its first 128 bytes) back to it, and throws an Error with the errno
+ * as `code` when it fails. An op list too long for the buffer is returned
+ * as a BigUint64Array instead.
  */
-export declare function fastInit(io: ArrayBuffer): { bind(id: number): void; unbind(id: number): void; bindBatch(id: number, words: BigUint64Array, perRequest: Uint32Array | null): void; insert(id: number): void; remove(id: number): void; find(id: number): void; findFirst(id: number): void }
+export declare function fastInit(io: ArrayBuffer): { bind(id: number): void; unbind(id: number): void; bindBatch(id: number, words: BigUint64Array, perRequest: Uint32Array | null): void; insert(id: number): void; remove(id: number): void; get(id: number): void; find(id: number): void; findFirst(id: number): void; smMapOps(id: number): BigUint64Array | undefined; smUnmapOps(id: number): BigUint64Array | undefined; prefetchOps(id: number): BigUint64Array | undefined; gemUnmapOps(id: number): BigUint64Array | undefined }
 
 export interface FenceEntry {
   fence: number

@@ -10,7 +10,7 @@ it('bench/run.mjs --smoke prints every table', async () => {
     cwd: path.resolve(__dirname, '..'),
     maxBuffer: 1 << 24,
   })
-  for (const title of ['### vmbind', '### VA tree alone', '### Scaling and memory']) expect(stdout).toContain(title)
+  for (const title of ['### vmbind', '### Op lists per request', '### VA tree alone', '### Scaling and memory']) expect(stdout).toContain(title)
   // Every row of every table has a number in each cell after the first.
   const rows = stdout.split('\n').filter((l) => l.startsWith('| ') && !l.startsWith('| ---'))
   expect(rows.length).toBeGreaterThan(8)

@@ -223,6 +223,28 @@ describe('PackedOps', () => {
         expect(`${sparse}`).toBe('PackedOps (1 ops)')
       })
 
+      it('gives every list words of its own, short or long (the native engine pools short ones)', () => {
+        const vm = newVm(engine)
+        const ref = newVm('reference')
+        const [x] = OBJECTS
+        // 200 mappings, one page apart: a wide unmap makes 200 ops, more than
+        // the native engine's I/O buffer holds (73), a short request one or two.
+        for (const v of [vm, ref]) for (let i = 0n; i < 200n; i++) v.bind({ addr: B + 2n * i * P, range: P, obj: x, offset: i * P })
+        const lists: [PackedOps, bigint[]][] = []
+        for (let round = 0; round < 300; round++) {
+          const at = B + BigInt(round % 400) * P
+          const [got, want] = [vm, ref].map((v) =>
+            round % 50 === 7 ? v.smUnmapOpsPacked(B, 400n * P) : v.smMapOpsPacked({ addr: at, range: 2n * P, obj: x, offset: 0n }),
+          )
+          expect([...got.words]).toEqual([...want.words])
+          lists.push([got, [...got.words]])
+        }
+        expect(Math.max(...lists.map(([l]) => l.length))).toBe(200)
+        // Later lists carved from the same chunks changed none of the earlier ones.
+        for (const [list, words] of lists) expect([...list.words]).toEqual(words)
+        if (engine === 'native') expect(new Set(lists.map(([l]) => l.words.byteOffset)).size).toBeGreaterThan(1)
+      })
+
       it('reads u64 values at the edges exactly, as bigints', () => {
         const top = 1n << 63n
         const vm = new GpuVm({ name: 'top', start: top, range: MAX - top, engine })

@@ -84,7 +84,7 @@ for (const [name, params] of workloads) {
     }),
   )
   // The Rust share of a per-request call: GpuVm::bind/unbind in a Rust loop,
-  // GEM lists kept as the public API keeps them.
+  // linking and unlinking as the public API does.
   const rustArgs = ['run', '-q', '--release', '-p', 'drmsim-core', '--example', 'vmbind', '--', '--bind', String(size)]
   if (params.window) rustArgs.push(String(params.window), String(params.maxPages))
   const inRust = median(
@@ -98,7 +98,7 @@ table(
   [
     'workload',
     'native, whole run in Rust',
-    'native, bind/unbind in a Rust loop (GEM lists kept)',
+    'native, bind/unbind in a Rust loop',
     'native, per request from JS (bind/unbind)',
     `native, batches of ${BATCH} from JS (bindBatch)`,
     'reference',
@@ -106,6 +106,41 @@ table(
   ],
   vmbindRows,
 )
+
+// --- 1b. Op lists per request ---------------------------------------------
+// What planning costs from JS: each request's op list (packed, then as
+// objects), then the request applied with bind/unbind so that the next one
+// plans against the tree as it is. The bind-only column is the same loop
+// without the plan.
+{
+  const n = Math.min(size, 200_000)
+  const full = { ...drmsim.vmbindDefaults, ops: n }
+  const objects = new Map()
+  const obj = (id) => objects.get(id) ?? objects.set(id, new drmsim.GemObject({ size: 1n << 30n })).get(id)
+  const reqs = [...requests(full)].map((r) => (r.kind === 'map' ? { ...r, obj: obj(r.obj) } : r))
+  const loop = (plan) =>
+    median(
+      [1, 2, 3].map(() => {
+        const vm = new drmsim.GpuVm({ name: 'ops', range: 1n << 48n, reserve: { offset: 0n, range: 4096n }, engine: 'native' })
+        const ns = time(() => {
+          for (const r of reqs) {
+            plan(vm, r)
+            r.kind === 'map' ? vm.bind(r) : vm.unbind(r.addr, r.range)
+          }
+        })
+        vm.destroy()
+        return ns / n
+      }),
+    )
+  const bindOnly = loop(() => {})
+  const packed = loop((vm, r) => (r.kind === 'map' ? vm.smMapOpsPacked(r) : vm.smUnmapOpsPacked(r.addr, r.range)))
+  const listed = loop((vm, r) => (r.kind === 'map' ? vm.smMapOps(r) : vm.smUnmapOps(r.addr, r.range)))
+  table(
+    `Op lists per request from JS, native engine, default workload (${n.toLocaleString('en-US')} requests; ns per request)`,
+    ['bind/unbind only', 'packed op list (smMapOpsPacked) + bind', 'op list as objects (smMapOps) + bind'],
+    [[fmt(bindOnly), fmt(packed), fmt(listed)]],
+  )
+}
 
 // --- 2. VA tree alone ------------------------------------------------------
 {

@@ -37,16 +37,46 @@ interface Fast {
   readonly words: BigUint64Array
   /** In: obj at index 4. Out (tree calls): the mapping's obj, flags, found (1 or 0) at 24, 25, 26. */
   readonly halves: Uint32Array
-  /** In: a mapping's seq at index 3 (remove). Out (tree calls): its seq at 11. */
+  /** In: a mapping's seq at index 3 (remove, get). Out (tree calls): its seq at 11. */
   readonly numbers: Float64Array
-  /** map, remap, unmap, requests applied (batch; -1 until then) */
+  /** map, remap, unmap, requests applied (batch; -1 until then); an op list's length in words, as map */
   readonly out: Float64Array
+  /** The op list an op-list call wrote past the first `IO_BYTES`, as 32-bit halves. */
+  readonly ops: Uint32Array
 }
 
 type Binding = ReturnType<typeof loadBinding>
 
-/** Bytes of the I/O buffer (`IO_BYTES` in fast.rs). */
+/** Bytes of the I/O buffer before its op-list area (`IO_BYTES` in fast.rs). */
 const IO_BYTES = 128
+/** Bytes of the op-list area: 73 ops, more than a request makes but for wide unmaps. */
+const IO_OPS_BYTES = 8192
+/**
+ * Op lists are copied out of the I/O buffer into slices of shared chunks of
+ * this size, as Node pools small Buffers: a typed array with its own memory
+ * costs about a microsecond to make, a view of a chunk a tenth of that. A
+ * list kept alive keeps its chunk alive. A chunk holds any list the I/O
+ * buffer can.
+ */
+const POOL_BYTES = IO_OPS_BYTES
+
+/** The chunk op lists are being carved from: its bytes, as halves, and how many are used (none yet). */
+let pool = { buffer: new ArrayBuffer(0), halves: new Uint32Array(0), used: POOL_BYTES }
+
+/** A BigUint64Array of the `words` words an op-list call left in the I/O buffer. */
+function takeOps(io: Uint32Array, words: number): BigUint64Array {
+  if (words === 0) return new BigUint64Array(0)
+  const bytes = words * 8
+  if (pool.used + bytes > POOL_BYTES) {
+    const buffer = new ArrayBuffer(POOL_BYTES)
+    pool = { buffer, halves: new Uint32Array(buffer), used: 0 }
+  }
+  const { halves, used } = pool
+  // As 32-bit halves: copied as they are, where f64 could change a NaN's bits.
+  halves.set(io.subarray(0, 2 * words), used / 4)
+  pool.used = used + bytes
+  return new BigUint64Array(pool.buffer, used, words)
+}
 
 let fast: Fast | undefined
 
@@ -54,7 +84,7 @@ let fast: Fast | undefined
 export function fastCalls(): Fast {
   if (fast === undefined) {
     // Constructed directly, so its bytes live outside the V8 heap.
-    const io = new ArrayBuffer(IO_BYTES)
+    const io = new ArrayBuffer(IO_BYTES + IO_OPS_BYTES)
     const calls = call(() => loadBinding().fastInit(io))
     fast = {
       calls,
@@ -62,6 +92,7 @@ export function fastCalls(): Fast {
       halves: new Uint32Array(io, 0, IO_BYTES / 4),
       numbers: new Float64Array(io, 0, IO_BYTES / 8),
       out: new Float64Array(io, 32, 4),
+      ops: new Uint32Array(io, IO_BYTES, IO_OPS_BYTES / 4),
     }
   }
   return fast
@@ -124,7 +155,10 @@ export class NativeVmCore implements VmCore {
   }
 
   get(addr: bigint, seq: number): VaRecord | undefined {
-    return call(() => this.#vm.get(addr, seq)) ?? undefined
+    this.#fast.words[0] = addr
+    this.#fast.numbers[3] = seq
+    this.#enter(this.#fast.calls.get)
+    return this.#answer()
   }
 
   kernelNode(): VaRecord | undefined {
@@ -153,9 +187,9 @@ export class NativeVmCore implements VmCore {
   }
 
   /** Calls a fast entry point on this VA space; what it throws becomes a DrmError. */
-  #enter(entry: (id: number) => void): void {
+  #enter<T>(entry: (id: number) => T): T {
     try {
-      entry(this.#id)
+      return entry(this.#id)
     } catch (e) {
       throw DrmError.from(e)
     }
@@ -269,24 +303,33 @@ export class NativeVmCore implements VmCore {
     return cursor
   }
 
-  // Op lists: the binding's packed words, handed on as they are.
+  // Op lists: the fast entry points' packed words, handed on as they are.
 
   smMapOps(addr: bigint, range: bigint, obj: number, offset: bigint): BigUint64Array {
-    return call(() => this.#vm.smMapOps(addr, range, obj, offset))
+    this.#request(addr, range, obj, offset)
+    return this.#ops(this.#fast.calls.smMapOps)
   }
 
   smUnmapOps(addr: bigint, range: bigint): BigUint64Array {
-    return call(() => this.#vm.smUnmapOps(addr, range))
+    this.#request(addr, range)
+    return this.#ops(this.#fast.calls.smUnmapOps)
   }
 
   prefetchOps(addr: bigint, range: bigint): BigUint64Array {
-    return call(() => this.#vm.prefetchOps(addr, range))
+    this.#request(addr, range)
+    return this.#ops(this.#fast.calls.prefetchOps)
   }
 
   gemUnmapOps(obj: number): BigUint64Array {
     // The binding answers object 0 without looking at the VA space.
     this.#alive()
-    return call(() => this.#vm.gemUnmapOps(obj))
+    this.#fast.halves[4] = obj
+    return this.#ops(this.#fast.calls.gemUnmapOps)
+  }
+
+  /** Calls an op-list entry point: the list it returned, or the one it left in the I/O buffer. */
+  #ops(entry: (id: number) => BigUint64Array | undefined): BigUint64Array {
+    return this.#enter(entry) ?? takeOps(this.#fast.ops, this.#fast.out[0])
   }
 
   apply(op: OpRecord): void {

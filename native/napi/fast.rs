@@ -1,7 +1,9 @@
-//! The raw, allocation-free entry points of the hot calls: `bind`, `unbind`
-//! and a batch of them, and the VA-tree calls `insert`, `remove`, `find` and
-//! `findFirst`, written on Node-API itself (`napi::sys`) instead of napi-rs's
-//! generated glue, whose class dispatch alone costs about 600 ns a call.
+//! The raw entry points of the hot calls: `bind`, `unbind` and a batch of
+//! them, the VA-tree calls `insert`, `remove`, `get`, `find` and `findFirst`,
+//! and the op lists (`smMapOps`, `smUnmapOps`, `prefetchOps`, `gemUnmapOps`),
+//! written on Node-API itself (`napi::sys`) instead of napi-rs's generated
+//! glue, whose class dispatch alone costs about 600 ns a call (and whose
+//! typed arrays over Rust vectors several microseconds).
 //!
 //! - A VA space is named by a number, its id (`NativeVm.id`), looked up in a
 //!   per-thread registry of generation-tagged slots: an id of a VA space that
@@ -12,7 +14,11 @@
 //!   (layout at `IO_BYTES`). The functions take nothing but the id (and, for
 //!   a batch, its arrays), and return undefined. The tree calls write the
 //!   mapping they insert, remove or find back to the buffer, whole, so that
-//!   JavaScript builds its record without another call.
+//!   JavaScript builds its record without another call. The op lists write
+//!   their packed ops (`OP_WORDS` words a step) to the buffer past
+//!   `IO_BYTES`, and return a fresh BigUint64Array only when they do not fit
+//!   there: a new typed array of that size costs about a microsecond, the
+//!   call itself a tenth of that.
 //! - On failure they throw the same error a napi-rs method throws (an `Error`
 //!   whose `code` is the errno name), so one wrapper turns both into a
 //!   DrmError. A panic is caught and thrown as an `Error` too; nothing unwinds
@@ -25,8 +31,8 @@
 //! SharedArrayBuffer is refused); the batch arrays can, and are accessed
 //! atomically.
 
-use crate::Shared;
-use drmsim_core::gpuvm::{OpCounts, Va};
+use crate::{pack_op, Shared, OP_WORDS};
+use drmsim_core::gpuvm::{Op, OpCounts, Va, NO_OBJ};
 use napi::bindgen_prelude::{Env, Unknown};
 use napi::sys;
 use napi::JsValue;
@@ -43,15 +49,16 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 /// | ------- | ----------------------------------- | ------------------------------------------ |
 /// | 0..8    | addr (u64)                          |                                            |
 /// | 8..16   | range (u64)                         |                                            |
-/// | 16..20  | obj (u32, bind, insert)             |                                            |
-/// | 24..32  | offset (u64, bind, insert); seq (f64, remove) |                                  |
+/// | 16..20  | obj (u32, bind, insert, op lists)   |                                            |
+/// | 24..32  | offset (u64, bind, insert, smMapOps); seq (f64, remove, get) |                   |
 /// | 32..64  |                                     | map, remap, unmap, requests (4 f64)        |
 /// | 64..88  |                                     | tree calls: the mapping's addr, range, offset (u64) |
 /// | 88..96  |                                     | its seq (f64)                              |
 /// | 96..108 |                                     | its obj, its flags, found: 1 or 0 (3 u32)  |
 ///
 /// The counts are f64 so that JavaScript reads them as plain numbers; a batch
-/// writes its totals and how many of its requests it applied. The tree calls
+/// writes its totals and how many of its requests it applied; an op list
+/// written to the buffer its length in words, as `map`. The tree calls
 /// write the mapping (`found` 0 when a find found none, and nothing else).
 pub const IO_BYTES: usize = 128;
 const IO_ADDR: usize = 0;
@@ -264,11 +271,16 @@ enum Kind {
   Batch,
   Insert,
   Remove,
+  Get,
   Find,
   FindFirst,
+  SmMapOps,
+  SmUnmapOps,
+  PrefetchOps,
+  GemUnmapOps,
 }
 
-/// Runs one fast call; what it returns to JavaScript is always undefined.
+/// Runs one fast call; it returns an op list's array, or undefined (null).
 ///
 /// # Safety
 /// `env` and `info` are those Node passed to the callback.
@@ -276,7 +288,7 @@ unsafe fn enter(env: sys::napi_env, info: sys::napi_callback_info, kind: Kind) -
   // SAFETY: as for `run`.
   let outcome = catch_unwind(AssertUnwindSafe(|| unsafe { run(env, info, kind) }));
   let failure = match outcome {
-    Ok(Ok(())) => return ptr::null_mut(),
+    Ok(Ok(value)) => return value,
     Ok(Err(failure)) => failure,
     Err(payload) => panic_failure(payload),
   };
@@ -287,7 +299,7 @@ unsafe fn enter(env: sys::napi_env, info: sys::napi_callback_info, kind: Kind) -
 
 /// Where the I/O buffer's bytes are now. Asked on every call, so a buffer
 /// that JavaScript detached or shrank since is refused instead of written.
-unsafe fn io_bytes(env: sys::napi_env, io: Io) -> Result<*mut u8, Failure> {
+unsafe fn io_bytes(env: sys::napi_env, io: Io) -> Result<(*mut u8, usize), Failure> {
   if io.buffer.is_null() || io.env != env {
     return Err(einval("fastInit(io) was not called on this thread"));
   }
@@ -311,7 +323,7 @@ unsafe fn io_bytes(env: sys::napi_env, io: Io) -> Result<*mut u8, Failure> {
       "the I/O buffer holds {len} bytes (detached?), not {IO_BYTES}"
     )));
   }
-  Ok(data.cast())
+  Ok((data.cast(), len))
 }
 
 /// SAFETY (all helpers below): `io` points to at least `IO_BYTES` bytes of
@@ -375,6 +387,59 @@ impl Totals {
     self.remap += c.remap as f64;
     self.unmap += c.unmap as f64;
   }
+}
+
+/// Hands `ops` to JavaScript, packed: written to the I/O buffer past
+/// `IO_BYTES` (`io` holds `io_len` bytes) when they fit, their length in
+/// words at `IO_OUT`, and undefined returned; else in a new BigUint64Array,
+/// whose memory is V8's own (a copy), so it needs no finalizer, unlike a
+/// typed array over a Rust vector.
+unsafe fn ops_out(
+  env: sys::napi_env,
+  io: *mut u8,
+  io_len: usize,
+  ops: &[Op],
+) -> Result<sys::napi_value, Failure> {
+  let mut words = Vec::with_capacity(ops.len() * OP_WORDS);
+  ops.iter().for_each(|op| pack_op(&mut words, op));
+  let bytes = words.len() * 8;
+  if bytes <= io_len - IO_BYTES {
+    // SAFETY: io holds io_len bytes (see `io_u64`); the words go to
+    // [IO_BYTES, IO_BYTES + bytes), inside them.
+    unsafe {
+      for (i, w) in words.iter().enumerate() {
+        ptr::write_unaligned(io.add(IO_BYTES + 8 * i).cast::<u64>(), *w);
+      }
+      ptr::write_unaligned(io.add(IO_OUT).cast::<f64>(), words.len() as f64);
+    }
+    return Ok(ptr::null_mut());
+  }
+  let mut data: *mut c_void = ptr::null_mut();
+  let mut buffer = ptr::null_mut();
+  let mut array = ptr::null_mut();
+  // SAFETY: env is the current call's; `data` has room for `bytes` bytes
+  // that nothing else sees yet.
+  unsafe {
+    check(
+      sys::napi_create_arraybuffer(env, bytes, &mut data, &mut buffer),
+      "cannot allocate the op list",
+    )?;
+    if bytes != 0 {
+      ptr::copy_nonoverlapping(words.as_ptr().cast::<u8>(), data.cast::<u8>(), bytes);
+    }
+    check(
+      sys::napi_create_typedarray(
+        env,
+        sys::TypedarrayType::biguint64_array,
+        words.len(),
+        buffer,
+        0,
+        &mut array,
+      ),
+      "cannot make the op list's array",
+    )?;
+  }
+  Ok(array)
 }
 
 /// The id a call names its VA space by.
@@ -446,7 +511,11 @@ unsafe fn is_nullish(env: sys::napi_env, value: sys::napi_value) -> bool {
 /// script; a garbage collection they might start can run finalizers, which
 /// touch the registry and a `Shared`'s cells but never a VA space's state,
 /// and the registry is never borrowed across a Node-API call.
-unsafe fn run(env: sys::napi_env, info: sys::napi_callback_info, kind: Kind) -> Result<(), Failure> {
+unsafe fn run(
+  env: sys::napi_env,
+  info: sys::napi_callback_info,
+  kind: Kind,
+) -> Result<sys::napi_value, Failure> {
   let mut argv: [sys::napi_value; 3] = [ptr::null_mut(); 3];
   let mut argc = match kind {
     Kind::Batch => 3,
@@ -477,7 +546,7 @@ unsafe fn run(env: sys::napi_env, info: sys::napi_callback_info, kind: Kind) -> 
   let shared =
     shared.ok_or_else(|| einval(format!("no VA space has id {id} (finalized, or never created)")))?;
   // SAFETY: env is the current call's.
-  let io = unsafe { io_bytes(env, io) }?;
+  let (io, io_len) = unsafe { io_bytes(env, io) }?;
   if panic_armed {
     FAST.with(|f| f.panic_next.set(false));
     panic!("drmsim: deliberate panic to test the boundary (fast path)");
@@ -506,7 +575,7 @@ unsafe fn run(env: sys::napi_env, info: sys::napi_callback_info, kind: Kind) -> 
         })
         .map_err(Failure::from)
     }
-    Kind::Insert | Kind::Remove | Kind::Find | Kind::FindFirst => {
+    Kind::Insert | Kind::Remove | Kind::Get | Kind::Find | Kind::FindFirst => {
       // SAFETY: io holds IO_BYTES bytes (see `io_u64`).
       let (addr, range) = unsafe { (io_u64(io, IO_ADDR), io_u64(io, IO_RANGE)) };
       let vm = &mut state.vm;
@@ -519,12 +588,35 @@ unsafe fn run(env: sys::napi_env, info: sys::napi_callback_info, kind: Kind) -> 
           let seq = seq_arg(unsafe { io_f64(io, IO_SEQ) })?;
           vm.remove((addr, seq)).map(Some)
         }
+        Kind::Get => {
+          let seq = seq_arg(unsafe { io_f64(io, IO_SEQ) })?;
+          vm.alive().map(|()| vm.get((addr, seq)))
+        }
         // Queries answer only while the VA space is alive, as the binding's.
         Kind::Find => vm.alive().map(|()| vm.find(addr, range)),
         _ => vm.alive().map(|()| vm.find_first(addr, range)),
       };
       // SAFETY: as above.
       answer.map(|va| unsafe { io_va(io, va) }).map_err(Failure::from)
+    }
+    Kind::SmMapOps | Kind::SmUnmapOps | Kind::PrefetchOps | Kind::GemUnmapOps => {
+      // SAFETY: io holds IO_BYTES bytes (see `io_u64`).
+      let (addr, range, obj) = unsafe { (io_u64(io, IO_ADDR), io_u64(io, IO_RANGE), io_u32(io, IO_OBJ)) };
+      let vm = &mut state.vm;
+      let ops = match kind {
+        Kind::SmMapOps => vm.sm_map_ops(addr, range, obj, unsafe { io_u64(io, IO_OFFSET) }),
+        Kind::SmUnmapOps => vm.sm_unmap_ops(addr, range),
+        Kind::PrefetchOps => vm.prefetch_ops(addr, range),
+        // Object 0 names no list: nothing to look at, even in a destroyed VA space.
+        _ if obj == NO_OBJ => Ok(Vec::new()),
+        _ => vm.gem_unmap_ops(obj),
+      }
+      .map_err(Failure::from)?;
+      // Building a list changes nothing to account for (a GEM list built on
+      // first read is accounted by the next change).
+      drop(state);
+      // SAFETY: env is the current call's; io holds io_len bytes.
+      return unsafe { ops_out(env, io, io_len, &ops) };
     }
     Kind::Batch => {
       // SAFETY: argv comes from this call.
@@ -551,12 +643,12 @@ unsafe fn run(env: sys::napi_env, info: sys::napi_callback_info, kind: Kind) -> 
     }
   };
   // Queries change nothing to account for.
-  if !matches!(kind, Kind::Find | Kind::FindFirst) {
+  if !matches!(kind, Kind::Get | Kind::Find | Kind::FindFirst) {
     let heap = state.vm.heap_bytes();
     drop(state);
     shared.account(env, heap);
   }
-  outcome
+  outcome.map(|()| ptr::null_mut())
 }
 
 /// Applies a packed batch in order; stops at the first request that fails.
@@ -648,8 +740,13 @@ entry_points!(
   fast_batch => Batch,
   fast_insert => Insert,
   fast_remove => Remove,
+  fast_get => Get,
   fast_find => Find,
   fast_find_first => FindFirst,
+  fast_sm_map_ops => SmMapOps,
+  fast_sm_unmap_ops => SmUnmapOps,
+  fast_prefetch_ops => PrefetchOps,
+  fast_gem_unmap_ops => GemUnmapOps,
 );
 
 // ---- registration --------------------------------------------------------
@@ -741,14 +838,19 @@ pub(crate) fn init<'env>(env: &'env Env, io: Unknown<'env>) -> napi::Result<Unkn
       sys::napi_delete_reference(old.env, old.buffer);
     }
     status(sys::napi_create_object(env, &mut fns), "napi_create_object")?;
-    let entries: [(&[u8], sys::napi_callback); 7] = [
+    let entries: [(&[u8], sys::napi_callback); 12] = [
       (b"bind\0", Some(fast_bind)),
       (b"unbind\0", Some(fast_unbind)),
       (b"bindBatch\0", Some(fast_batch)),
       (b"insert\0", Some(fast_insert)),
       (b"remove\0", Some(fast_remove)),
+      (b"get\0", Some(fast_get)),
       (b"find\0", Some(fast_find)),
       (b"findFirst\0", Some(fast_find_first)),
+      (b"smMapOps\0", Some(fast_sm_map_ops)),
+      (b"smUnmapOps\0", Some(fast_sm_unmap_ops)),
+      (b"prefetchOps\0", Some(fast_prefetch_ops)),
+      (b"gemUnmapOps\0", Some(fast_gem_unmap_ops)),
     ];
     for (name, cb) in entries {
       let mut f = ptr::null_mut();

@@ -11,7 +11,7 @@ mod alloc;
 mod device;
 mod fast;
 
-use drmsim_core::gpuvm::{GpuVm, Op, OpMap, OpRemap, OpUnmap, SmCursor, Va, NO_OBJ};
+use drmsim_core::gpuvm::{GpuVm, Op, OpMap, OpRemap, OpUnmap, SmCursor, Va};
 use drmsim_core::vmbind::{self, Params, Trace};
 use napi::bindgen_prelude::{BigInt, BigUint64Array, ObjectFinalize, Unknown};
 use napi::{sys, Env};
@@ -96,7 +96,7 @@ pub struct WarningRecord {
 /// next piece.
 pub const OP_WORDS: usize = 14;
 
-fn pack_op(out: &mut Vec<u64>, op: &Op) {
+pub(crate) fn pack_op(out: &mut Vec<u64>, op: &Op) {
   let mut w = [0u64; OP_WORDS];
   let put_va = |w: &mut [u64; OP_WORDS], va: &Va| {
     w[0] |= u64::from(va.flags) << 32;
@@ -352,12 +352,6 @@ impl NativeVm {
   }
 
   #[napi(catch_unwind)]
-  pub fn get(&self, addr: BigInt, seq: f64) -> Result<Option<VaRecord>> {
-    let key = key(&addr, seq)?;
-    self.alive(|s| Ok(s.vm.get(key).map(va_record)))
-  }
-
-  #[napi(catch_unwind)]
   pub fn kernel_node(&self) -> Result<Option<VaRecord>> {
     self.alive(|s| Ok(s.vm.kernel_node().map(va_record)))
   }
@@ -497,39 +491,6 @@ impl NativeVm {
     Ok(())
   }
 
-  #[napi(catch_unwind)]
-  pub fn sm_map_ops(&self, addr: BigInt, range: BigInt, obj: u32, offset: BigInt) -> Result<BigUint64Array> {
-    let (a, r, o) = map_args(&addr, &range, &offset)?;
-    let mut s = self.state()?;
-    s.vm
-      .sm_map_ops(a, r, obj, o)
-      .map(|ops| packed(&ops))
-      .map_err(to_js)
-  }
-
-  #[napi(catch_unwind)]
-  pub fn sm_unmap_ops(&self, addr: BigInt, range: BigInt) -> Result<BigUint64Array> {
-    let (a, r) = (u64_arg(&addr, "addr")?, u64_arg(&range, "range")?);
-    let mut s = self.state()?;
-    s.vm.sm_unmap_ops(a, r).map(|ops| packed(&ops)).map_err(to_js)
-  }
-
-  #[napi(catch_unwind)]
-  pub fn prefetch_ops(&self, addr: BigInt, range: BigInt) -> Result<BigUint64Array> {
-    let (a, r) = (u64_arg(&addr, "addr")?, u64_arg(&range, "range")?);
-    let s = self.state()?;
-    s.vm.prefetch_ops(a, r).map(|ops| packed(&ops)).map_err(to_js)
-  }
-
-  #[napi(catch_unwind)]
-  pub fn gem_unmap_ops(&self, obj: u32) -> Result<BigUint64Array> {
-    if obj == NO_OBJ {
-      return Ok(BigUint64Array::new(Vec::new()));
-    }
-    let mut s = self.state()?;
-    s.vm.gem_unmap_ops(obj).map(|ops| packed(&ops)).map_err(to_js)
-  }
-
   /// Applies one packed op.
   #[napi(catch_unwind)]
   pub fn apply(&self, env: Env, op: BigUint64Array) -> Result<()> {
@@ -566,11 +527,13 @@ impl NativeVm {
 /// kept alive from now on) and returns the raw entry points of the hot calls
 /// (native/napi/fast.rs). Each takes a VA space id (`NativeVm.id`), reads
 /// its arguments from the buffer and writes its results (step counts, or the
-/// mapping a tree call inserted, removed or found) back to it, and throws an
-/// Error with the errno as `code` when it fails.
+/// mapping a tree call inserted, removed or found, or an op list, packed,
+/// past its first 128 bytes) back to it, and throws an Error with the errno
+/// as `code` when it fails. An op list too long for the buffer is returned
+/// as a BigUint64Array instead.
 #[napi(
   ts_args_type = "io: ArrayBuffer",
-  ts_return_type = "{ bind(id: number): void; unbind(id: number): void; bindBatch(id: number, words: BigUint64Array, perRequest: Uint32Array | null): void; insert(id: number): void; remove(id: number): void; find(id: number): void; findFirst(id: number): void }"
+  ts_return_type = "{ bind(id: number): void; unbind(id: number): void; bindBatch(id: number, words: BigUint64Array, perRequest: Uint32Array | null): void; insert(id: number): void; remove(id: number): void; get(id: number): void; find(id: number): void; findFirst(id: number): void; smMapOps(id: number): BigUint64Array | undefined; smUnmapOps(id: number): BigUint64Array | undefined; prefetchOps(id: number): BigUint64Array | undefined; gemUnmapOps(id: number): BigUint64Array | undefined }"
 )]
 pub fn fast_init<'env>(env: &'env Env, io: Unknown<'env>) -> napi::Result<Unknown<'env>> {
   fast::init(env, io)
