@@ -125,6 +125,11 @@ export declare class NativeVm {
   get name(): string
   /** Bytes of native memory this VA space has reported to V8. */
   get externalBytes(): number
+  /**
+   * Walks opened and neither ended nor closed (an abandoned one is closed
+   * when JavaScript collects its cursor).
+   */
+  get openWalks(): number
   get destroyed(): boolean
   insert(addr: bigint, range: bigint, obj: number, offset: bigint): VaRecord
   remove(addr: bigint, seq: number): VaRecord
@@ -143,17 +148,6 @@ export declare class NativeVm {
   isLinked(addr: bigint, seq: number): boolean
   gemVas(obj: number): Array<VaRecord>
   setInvalidated(addr: bigint, seq: number, invalidated: boolean): void
-  /** Opens a split/merge walk for a map request; returns its cursor id. */
-  smMap(addr: bigint, range: bigint, obj: number, offset: bigint): number
-  smUnmap(addr: bigint, range: bigint): number
-  /**
-   * The next step of a walk as one packed op, or null when it is over (the
-   * cursor is then closed).
-   */
-  cursorStep(id: number): BigUint64Array | null
-  cursorClose(id: number): void
-  /** Applies one packed op. */
-  apply(op: BigUint64Array): void
   takeWarnings(): Array<WarningRecord>
   destroy(): void
 }
@@ -178,16 +172,16 @@ export interface DomainRecord {
 }
 
 /**
- * Takes this thread's I/O buffer (an ArrayBuffer of at least 128 bytes,
+ * Takes this thread's I/O buffer (an ArrayBuffer of at least 240 bytes,
  * kept alive from now on) and returns the raw entry points of the hot calls
  * (native/napi/fast.rs). Each takes a VA space id (`NativeVm.id`), reads
- * its arguments from the buffer and writes its results (step counts, or the
- * mapping a tree call inserted, removed or found, or an op list, packed,
- * past its first 128 bytes) back to it, and throws an Error with the errno
- * as `code` when it fails. An op list too long for the buffer is returned
- * as a BigUint64Array instead.
+ * its arguments from the buffer and writes its results (step counts, the
+ * mapping a tree call inserted, removed or found, a walk's id, or ops,
+ * packed, past its first 128 bytes) back to it, and throws an Error with
+ * the errno as `code` when it fails. An op list too long for the buffer is
+ * returned as a BigUint64Array instead.
  */
-export declare function fastInit(io: ArrayBuffer): { bind(id: number): void; unbind(id: number): void; bindBatch(id: number, words: BigUint64Array, perRequest: Uint32Array | null): void; insert(id: number): void; remove(id: number): void; get(id: number): void; find(id: number): void; findFirst(id: number): void; smMapOps(id: number): BigUint64Array | undefined; smUnmapOps(id: number): BigUint64Array | undefined; prefetchOps(id: number): BigUint64Array | undefined; gemUnmapOps(id: number): BigUint64Array | undefined }
+export declare function fastInit(io: ArrayBuffer): { bind(id: number): void; unbind(id: number): void; bindBatch(id: number, words: BigUint64Array, perRequest: Uint32Array | null): void; insert(id: number): void; remove(id: number): void; get(id: number): void; find(id: number): void; findFirst(id: number): void; smMapOps(id: number): BigUint64Array | undefined; smUnmapOps(id: number): BigUint64Array | undefined; prefetchOps(id: number): BigUint64Array | undefined; gemUnmapOps(id: number): BigUint64Array | undefined; smMap(id: number): void; smUnmap(id: number): void; step(id: number): BigUint64Array | undefined; close(id: number): void; apply(id: number): void; warnings(id: number): void }
 
 export interface FenceEntry {
   fence: number

@@ -7,7 +7,7 @@ import v8 from 'node:v8'
 import { runInNewContext } from 'node:vm'
 import { describe, expect, it } from 'vitest'
 import { BindBatch, DrmError, GpuVm } from '../lib/index.js'
-import { fastCalls, loadBinding } from '../lib/native/gpuvm.js'
+import { fastCalls, loadBinding, NativeVmCore } from '../lib/native/gpuvm.js'
 
 const root = path.resolve(__dirname, '..')
 
@@ -175,6 +175,28 @@ describe('the native boundary', () => {
       expect((e as DrmError).errno).toBe('EINVAL')
     })
 
+    it('close walks abandoned before their end once their cursors are collected', async () => {
+      v8.setFlagsFromString('--expose-gc')
+      const gc = runInNewContext('gc') as () => void
+      const core = new NativeVmCore({ name: 'walks', start: 0n, range: 1n << 48n })
+      core.bind(0x10000n, 16n * P, 0, 0n)
+      // Each walk takes its first step (a remap) and is dropped.
+      ;(() => {
+        for (let i = 0; i < 100; i++) expect(core.smUnmap(0x10000n + P, P).step()?.kind).toBe('remap')
+      })()
+      expect(core.openWalks).toBe(100)
+      for (let round = 0; round < 100 && core.openWalks > 0; round++) {
+        gc()
+        await new Promise((resolve) => setImmediate(resolve))
+      }
+      expect(core.openWalks).toBe(0)
+      // A walk taken to its end, or closed, is gone at once.
+      const walk = core.smUnmap(0x10000n + P, P)
+      while (walk.step() !== undefined);
+      core.smMap(0x10000n, P, 0, 0n).close?.()
+      expect(core.openWalks).toBe(0)
+    })
+
     it('refuse the id of a VA space that was garbage-collected, even once its slot is reused', async () => {
       v8.setFlagsFromString('--expose-gc')
       const gc = runInNewContext('gc') as () => void
@@ -211,10 +233,11 @@ describe('the native boundary', () => {
       const binding = loadBinding()
       const mine = fastCalls().words.buffer as ArrayBuffer
       try {
-        expect(() => binding.fastInit(new ArrayBuffer(64))).toThrow(/at least 128 bytes/)
-        expect(() => binding.fastInit(new SharedArrayBuffer(128) as unknown as ArrayBuffer)).toThrow(/ArrayBuffer/)
-        expect(() => binding.fastInit(new Uint8Array(128) as unknown as ArrayBuffer)).toThrow(/ArrayBuffer/)
-        const io = new ArrayBuffer(128)
+        // 128 bytes of arguments and results, and room for one packed op (14 words).
+        expect(() => binding.fastInit(new ArrayBuffer(239))).toThrow(/at least 240 bytes/)
+        expect(() => binding.fastInit(new SharedArrayBuffer(240) as unknown as ArrayBuffer)).toThrow(/ArrayBuffer/)
+        expect(() => binding.fastInit(new Uint8Array(240) as unknown as ArrayBuffer)).toThrow(/ArrayBuffer/)
+        const io = new ArrayBuffer(240)
         const calls = binding.fastInit(io)
         const vm = new binding.NativeVm('detach', 0n, 1n << 48n)
         calls.unbind(vm.id)

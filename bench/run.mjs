@@ -111,21 +111,23 @@ table(
 // What planning costs from JS: each request's op list (packed, then as
 // objects), then the request applied with bind/unbind so that the next one
 // plans against the tree as it is. The bind-only column is the same loop
-// without the plan.
+// without the plan; the last one walks each request a step at a time
+// (mapSteps/unmapSteps), applying each step as a driver's callback would.
 {
   const n = Math.min(size, 200_000)
   const full = { ...drmsim.vmbindDefaults, ops: n }
   const objects = new Map()
   const obj = (id) => objects.get(id) ?? objects.set(id, new drmsim.GemObject({ size: 1n << 30n })).get(id)
   const reqs = [...requests(full)].map((r) => (r.kind === 'map' ? { ...r, obj: obj(r.obj) } : r))
-  const loop = (plan) =>
+  const bind = (vm, r) => (r.kind === 'map' ? vm.bind(r) : vm.unbind(r.addr, r.range))
+  const loop = (plan, apply = bind) =>
     median(
       [1, 2, 3].map(() => {
         const vm = new drmsim.GpuVm({ name: 'ops', range: 1n << 48n, reserve: { offset: 0n, range: 4096n }, engine: 'native' })
         const ns = time(() => {
           for (const r of reqs) {
             plan(vm, r)
-            r.kind === 'map' ? vm.bind(r) : vm.unbind(r.addr, r.range)
+            apply(vm, r)
           }
         })
         vm.destroy()
@@ -135,10 +137,16 @@ table(
   const bindOnly = loop(() => {})
   const packed = loop((vm, r) => (r.kind === 'map' ? vm.smMapOpsPacked(r) : vm.smUnmapOpsPacked(r.addr, r.range)))
   const listed = loop((vm, r) => (r.kind === 'map' ? vm.smMapOps(r) : vm.smUnmapOps(r.addr, r.range)))
+  const stepped = loop(
+    () => {},
+    (vm, r) => {
+      for (const op of r.kind === 'map' ? vm.mapSteps(r) : vm.unmapSteps(r.addr, r.range)) vm.apply(op)
+    },
+  )
   table(
     `Op lists per request from JS, native engine, default workload (${n.toLocaleString('en-US')} requests; ns per request)`,
-    ['bind/unbind only', 'packed op list (smMapOpsPacked) + bind', 'op list as objects (smMapOps) + bind'],
-    [[fmt(bindOnly), fmt(packed), fmt(listed)]],
+    ['bind/unbind only', 'packed op list (smMapOpsPacked) + bind', 'op list as objects (smMapOps) + bind', 'step by step (mapSteps + apply)'],
+    [[fmt(bindOnly), fmt(packed), fmt(listed), fmt(stepped)]],
   )
 }
 

@@ -20,7 +20,7 @@ import type {
   WarningRecord,
 } from '../engine.js'
 import { DrmBatchError, DrmError } from '../errors.js'
-import { decodeOp, encodeOp, OP_WORDS } from '../packed-ops.js'
+import { decodeOp, encodeOp } from '../packed-ops.js'
 import { call, loadBinding } from './binding.js'
 
 export { loadBinding }
@@ -43,13 +43,15 @@ interface Fast {
   readonly out: Float64Array
   /** The op list an op-list call wrote past the first `IO_BYTES`, as 32-bit halves. */
   readonly ops: Uint32Array
+  /** The same bytes as words: a walk's step out, `apply`'s op in. */
+  readonly opWords: BigUint64Array
 }
 
 type Binding = ReturnType<typeof loadBinding>
 
 /** Bytes of the I/O buffer before its op-list area (`IO_BYTES` in fast.rs). */
 const IO_BYTES = 128
-/** Bytes of the op-list area: 73 ops, more than a request makes but for wide unmaps. */
+/** Bytes of the op-list area (at least one op): 73 ops, more than a request makes but for wide unmaps. */
 const IO_OPS_BYTES = 8192
 /**
  * Op lists are copied out of the I/O buffer into slices of shared chunks of
@@ -93,17 +95,20 @@ export function fastCalls(): Fast {
       numbers: new Float64Array(io, 0, IO_BYTES / 8),
       out: new Float64Array(io, 32, 4),
       ops: new Uint32Array(io, IO_BYTES, IO_OPS_BYTES / 4),
+      opWords: new BigUint64Array(io, IO_BYTES, IO_OPS_BYTES / 8),
     }
   }
   return fast
 }
 
 /** Walks abandoned before their end are closed in the binding when their cursor is collected. */
-const openWalks = new FinalizationRegistry<{ vm: NativeVm; id: number }>(({ vm, id }) => {
+const openWalks = new FinalizationRegistry<{ vm: number; walk: number }>(({ vm, walk }) => {
+  const { calls, halves } = fastCalls()
+  halves[4] = walk
   try {
-    vm.cursorClose(id)
+    calls.close(vm)
   } catch {
-    // Nothing to do: the walk is gone either way.
+    // Nothing to do: the VA space, and the walk with it, is gone.
   }
 })
 
@@ -116,6 +121,8 @@ export class NativeVmCore implements VmCore {
   /** The VA space's id for the fast entry points. */
   readonly #id: number
   readonly #fast: Fast
+  /** Set once `destroy` succeeds (the binding's getter costs a napi-rs call). */
+  #destroyed = false
 
   constructor(opts: VmCreateOptions) {
     const { NativeVm } = loadBinding()
@@ -128,12 +135,17 @@ export class NativeVmCore implements VmCore {
   }
 
   get destroyed(): boolean {
-    return this.#vm.destroyed
+    return this.#destroyed
+  }
+
+  /** @internal Walks open in the binding (see `openWalks`). */
+  get openWalks(): number {
+    return this.#vm.openWalks
   }
 
   /** The error every engine method reports once the VA space is destroyed, for the calls the binding does not check. */
   #alive(): void {
-    if (this.#vm.destroyed) throw new DrmError('EINVAL', `VA space '${this.name}' was destroyed`)
+    if (this.#destroyed) throw new DrmError('EINVAL', `VA space '${this.name}' was destroyed`)
   }
 
   // ---- tree ---------------------------------------------------------------
@@ -261,19 +273,23 @@ export class NativeVmCore implements VmCore {
   // ---- split/merge --------------------------------------------------------
 
   smMap(addr: bigint, range: bigint, obj: number, offset: bigint): CursorCore {
-    return this.#cursor(call(() => this.#vm.smMap(addr, range, obj, offset)))
+    this.#request(addr, range, obj, offset)
+    this.#enter(this.#fast.calls.smMap)
+    return this.#cursor(this.#fast.out[0])
   }
 
   smUnmap(addr: bigint, range: bigint): CursorCore {
-    return this.#cursor(call(() => this.#vm.smUnmap(addr, range)))
+    this.#request(addr, range)
+    this.#enter(this.#fast.calls.smUnmap)
+    return this.#cursor(this.#fast.out[0])
   }
 
   /**
    * The binding closes a walk when it hands out its end, or on `close()`;
    * later steps are answered here, as the reference engine answers them.
    */
-  #cursor(id: number): CursorCore {
-    const vm = this.#vm
+  #cursor(walk: number): CursorCore {
+    const fast = this.#fast
     let done = false
     const token = {}
     const end = (): void => {
@@ -286,20 +302,22 @@ export class NativeVmCore implements VmCore {
           this.#alive()
           return undefined
         }
-        const w = call(() => vm.cursorStep(id))
-        if (w === null) {
+        fast.halves[4] = walk
+        const w = this.#enter(fast.calls.step)
+        if (w === undefined && fast.out[0] === 0) {
           end()
           return undefined
         }
-        return decodeOp(w, 0)
+        return decodeOp(w ?? fast.opWords, 0)
       },
       close: (): void => {
         if (done) return
         end()
-        call(() => vm.cursorClose(id))
+        fast.halves[4] = walk
+        this.#enter(fast.calls.close)
       },
     }
-    openWalks.register(cursor, { vm, id }, token)
+    openWalks.register(cursor, { vm: this.#id, walk }, token)
     return cursor
   }
 
@@ -335,9 +353,8 @@ export class NativeVmCore implements VmCore {
   apply(op: OpRecord): void {
     // The binding reports a step naming a mapping of a destroyed VA space as a stale step.
     this.#alive()
-    const w = new BigUint64Array(OP_WORDS)
-    encodeOp(op, w, 0)
-    call(() => this.#vm.apply(w))
+    encodeOp(op, this.#fast.opWords, 0)
+    this.#enter(this.#fast.calls.apply)
   }
 
   // Arguments in and step counts out through the I/O buffer: no BigInt
@@ -374,10 +391,13 @@ export class NativeVmCore implements VmCore {
   // ---- warnings and teardown ----------------------------------------------
 
   takeWarnings(): WarningRecord[] {
-    return call(() => this.#vm.takeWarnings())
+    // Most calls warn about nothing: a fast call says so without building an empty list.
+    this.#enter(this.#fast.calls.warnings)
+    return this.#fast.out[0] === 0 ? [] : call(() => this.#vm.takeWarnings())
   }
 
   destroy(): void {
     call(() => this.#vm.destroy())
+    this.#destroyed = true
   }
 }

@@ -1,7 +1,8 @@
 //! The raw entry points of the hot calls: `bind`, `unbind` and a batch of
 //! them, the VA-tree calls `insert`, `remove`, `get`, `find` and `findFirst`,
-//! and the op lists (`smMapOps`, `smUnmapOps`, `prefetchOps`, `gemUnmapOps`),
-//! written on Node-API itself (`napi::sys`) instead of napi-rs's generated
+//! the op lists (`smMapOps`, `smUnmapOps`, `prefetchOps`, `gemUnmapOps`),
+//! step-by-step walks (`smMap`, `smUnmap`, `step`, `close`), `apply` and
+//! `warnings` (how many are pending), written on Node-API itself (`napi::sys`) instead of napi-rs's generated
 //! glue, whose class dispatch alone costs about 600 ns a call (and whose
 //! typed arrays over Rust vectors several microseconds).
 //!
@@ -18,7 +19,8 @@
 //!   their packed ops (`OP_WORDS` words a step) to the buffer past
 //!   `IO_BYTES`, and return a fresh BigUint64Array only when they do not fit
 //!   there: a new typed array of that size costs about a microsecond, the
-//!   call itself a tenth of that.
+//!   call itself a tenth of that. A walk's step is written there too, and
+//!   `apply` reads its op from there.
 //! - On failure they throw the same error a napi-rs method throws (an `Error`
 //!   whose `code` is the errno name), so one wrapper turns both into a
 //!   DrmError. A panic is caught and thrown as an `Error` too; nothing unwinds
@@ -31,7 +33,7 @@
 //! SharedArrayBuffer is refused); the batch arrays can, and are accessed
 //! atomically.
 
-use crate::{pack_op, Shared, OP_WORDS};
+use crate::{pack_op, unpack_op, Shared, OP_WORDS};
 use drmsim_core::gpuvm::{Op, OpCounts, Va, NO_OBJ};
 use napi::bindgen_prelude::{Env, Unknown};
 use napi::sys;
@@ -49,7 +51,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 /// | ------- | ----------------------------------- | ------------------------------------------ |
 /// | 0..8    | addr (u64)                          |                                            |
 /// | 8..16   | range (u64)                         |                                            |
-/// | 16..20  | obj (u32, bind, insert, op lists)   |                                            |
+/// | 16..20  | obj (u32, bind, insert, op lists); walk id (step, close) |                       |
 /// | 24..32  | offset (u64, bind, insert, smMapOps); seq (f64, remove, get) |                   |
 /// | 32..64  |                                     | map, remap, unmap, requests (4 f64)        |
 /// | 64..88  |                                     | tree calls: the mapping's addr, range, offset (u64) |
@@ -58,9 +60,14 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 ///
 /// The counts are f64 so that JavaScript reads them as plain numbers; a batch
 /// writes its totals and how many of its requests it applied; an op list
-/// written to the buffer its length in words, as `map`. The tree calls
+/// written to the buffer its length in words, as `map` (a step: 0 when the
+/// walk is over); `smMap`/`smUnmap` the walk's id, and `warnings` the count,
+/// as `map`. The tree calls
 /// write the mapping (`found` 0 when a find found none, and nothing else).
 pub const IO_BYTES: usize = 128;
+/// Least size of the buffer handed to `fastInit`: room for one op past
+/// `IO_BYTES` (a walk's step, `apply`'s op).
+pub const IO_MIN: usize = IO_BYTES + 8 * OP_WORDS;
 const IO_ADDR: usize = 0;
 const IO_RANGE: usize = 8;
 const IO_OBJ: usize = 16;
@@ -214,6 +221,16 @@ impl From<drmsim_core::Error> for Failure {
   }
 }
 
+/// The binding's own errors (an op that does not unpack, a walk not open).
+impl From<napi::Error<crate::Code>> for Failure {
+  fn from(e: napi::Error<crate::Code>) -> Self {
+    Failure {
+      code: e.status.0,
+      message: e.reason,
+    }
+  }
+}
+
 fn einval(message: impl Into<String>) -> Failure {
   Failure {
     code: "EINVAL",
@@ -278,6 +295,12 @@ enum Kind {
   SmUnmapOps,
   PrefetchOps,
   GemUnmapOps,
+  SmMap,
+  SmUnmap,
+  Step,
+  Close,
+  Apply,
+  Warnings,
 }
 
 /// Runs one fast call; it returns an op list's array, or undefined (null).
@@ -318,9 +341,9 @@ unsafe fn io_bytes(env: sys::napi_env, io: Io) -> Result<(*mut u8, usize), Failu
       "the I/O buffer is not an ArrayBuffer",
     )?;
   }
-  if data.is_null() || len < IO_BYTES {
+  if data.is_null() || len < IO_MIN {
     return Err(einval(format!(
-      "the I/O buffer holds {len} bytes (detached?), not {IO_BYTES}"
+      "the I/O buffer holds {len} bytes (detached?), not {IO_MIN}"
     )));
   }
   Ok((data.cast(), len))
@@ -618,6 +641,50 @@ unsafe fn run(
       // SAFETY: env is the current call's; io holds io_len bytes.
       return unsafe { ops_out(env, io, io_len, &ops) };
     }
+    Kind::SmMap | Kind::SmUnmap => {
+      // SAFETY: io holds IO_BYTES bytes (see `io_u64`).
+      let (addr, range) = unsafe { (io_u64(io, IO_ADDR), io_u64(io, IO_RANGE)) };
+      let cursor = match kind {
+        Kind::SmMap => {
+          let (obj, offset) = unsafe { (io_u32(io, IO_OBJ), io_u64(io, IO_OFFSET)) };
+          state.vm.sm_map(addr, range, obj, offset)
+        }
+        _ => state.vm.sm_unmap(addr, range),
+      }
+      .map_err(Failure::from)?;
+      let id = state.open(cursor);
+      // SAFETY: as above.
+      unsafe { ptr::write_unaligned(io.add(IO_OUT).cast::<f64>(), f64::from(id)) };
+      return Ok(ptr::null_mut());
+    }
+    Kind::Step => {
+      state.vm.alive().map_err(Failure::from)?;
+      // SAFETY: as above.
+      let op = state.step(unsafe { io_u32(io, IO_OBJ) })?;
+      drop(state);
+      // SAFETY: env is the current call's; io holds io_len bytes.
+      return unsafe { ops_out(env, io, io_len, op.as_slice()) };
+    }
+    Kind::Close => {
+      // SAFETY: as above.
+      state.close(unsafe { io_u32(io, IO_OBJ) });
+      return Ok(ptr::null_mut());
+    }
+    Kind::Warnings => {
+      let n = state.vm.warning_count() as f64;
+      // SAFETY: as above.
+      unsafe { ptr::write_unaligned(io.add(IO_OUT).cast::<f64>(), n) };
+      return Ok(ptr::null_mut());
+    }
+    Kind::Apply => {
+      let mut words = [0u64; OP_WORDS];
+      for (i, w) in words.iter_mut().enumerate() {
+        // SAFETY: io holds at least IO_MIN bytes (`io_bytes`).
+        *w = unsafe { io_u64(io, IO_BYTES + 8 * i) };
+      }
+      let op = unpack_op(&words)?;
+      state.vm.apply(&op).map_err(Failure::from)
+    }
     Kind::Batch => {
       // SAFETY: argv comes from this call.
       let (words, len) =
@@ -724,29 +791,40 @@ unsafe fn batch(
   Ok(())
 }
 
-/// The `extern "C"` callback of each kind of call: each just enters `enter`.
+/// The `extern "C"` callback of each kind of call (each just enters
+/// `enter`), and `ENTRIES`, the JavaScript name of each.
 macro_rules! entry_points {
-  ($($name:ident => $kind:ident),* $(,)?) => {$(
-    unsafe extern "C" fn $name(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
-      // SAFETY: called by Node with its env and callback info.
-      unsafe { enter(env, info, Kind::$kind) }
-    }
-  )*};
+  ($($js:literal: $name:ident => $kind:ident),* $(,)?) => {
+    $(
+      unsafe extern "C" fn $name(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
+        // SAFETY: called by Node with its env and callback info.
+        unsafe { enter(env, info, Kind::$kind) }
+      }
+    )*
+    /// Each entry point's name (NUL-terminated) and callback.
+    const ENTRIES: &[(&[u8], sys::napi_callback)] = &[$((concat!($js, "\0").as_bytes(), Some($name))),*];
+  };
 }
 
 entry_points!(
-  fast_bind => Bind,
-  fast_unbind => Unbind,
-  fast_batch => Batch,
-  fast_insert => Insert,
-  fast_remove => Remove,
-  fast_get => Get,
-  fast_find => Find,
-  fast_find_first => FindFirst,
-  fast_sm_map_ops => SmMapOps,
-  fast_sm_unmap_ops => SmUnmapOps,
-  fast_prefetch_ops => PrefetchOps,
-  fast_gem_unmap_ops => GemUnmapOps,
+  "bind": fast_bind => Bind,
+  "unbind": fast_unbind => Unbind,
+  "bindBatch": fast_batch => Batch,
+  "insert": fast_insert => Insert,
+  "remove": fast_remove => Remove,
+  "get": fast_get => Get,
+  "find": fast_find => Find,
+  "findFirst": fast_find_first => FindFirst,
+  "smMapOps": fast_sm_map_ops => SmMapOps,
+  "smUnmapOps": fast_sm_unmap_ops => SmUnmapOps,
+  "prefetchOps": fast_prefetch_ops => PrefetchOps,
+  "gemUnmapOps": fast_gem_unmap_ops => GemUnmapOps,
+  "smMap": fast_sm_map => SmMap,
+  "smUnmap": fast_sm_unmap => SmUnmap,
+  "step": fast_step => Step,
+  "close": fast_close => Close,
+  "apply": fast_apply => Apply,
+  "warnings": fast_warnings => Warnings,
 );
 
 // ---- registration --------------------------------------------------------
@@ -805,10 +883,10 @@ pub(crate) fn init<'env>(env: &'env Env, io: Unknown<'env>) -> napi::Result<Unkn
       "napi_get_arraybuffer_info",
     )?;
   }
-  if len < IO_BYTES {
+  if len < IO_MIN {
     return Err(napi::Error::new(
       napi::Status::InvalidArg,
-      format!("fastInit: io must hold at least {IO_BYTES} bytes, not {len}"),
+      format!("fastInit: io must hold at least {IO_MIN} bytes, not {len}"),
     ));
   }
   let mut reference = ptr::null_mut();
@@ -838,21 +916,7 @@ pub(crate) fn init<'env>(env: &'env Env, io: Unknown<'env>) -> napi::Result<Unkn
       sys::napi_delete_reference(old.env, old.buffer);
     }
     status(sys::napi_create_object(env, &mut fns), "napi_create_object")?;
-    let entries: [(&[u8], sys::napi_callback); 12] = [
-      (b"bind\0", Some(fast_bind)),
-      (b"unbind\0", Some(fast_unbind)),
-      (b"bindBatch\0", Some(fast_batch)),
-      (b"insert\0", Some(fast_insert)),
-      (b"remove\0", Some(fast_remove)),
-      (b"get\0", Some(fast_get)),
-      (b"find\0", Some(fast_find)),
-      (b"findFirst\0", Some(fast_find_first)),
-      (b"smMapOps\0", Some(fast_sm_map_ops)),
-      (b"smUnmapOps\0", Some(fast_sm_unmap_ops)),
-      (b"prefetchOps\0", Some(fast_prefetch_ops)),
-      (b"gemUnmapOps\0", Some(fast_gem_unmap_ops)),
-    ];
-    for (name, cb) in entries {
+    for &(name, cb) in ENTRIES {
       let mut f = ptr::null_mut();
       let name = name.as_ptr().cast::<c_char>();
       status(

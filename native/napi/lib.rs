@@ -13,7 +13,7 @@ mod fast;
 
 use drmsim_core::gpuvm::{GpuVm, Op, OpMap, OpRemap, OpUnmap, SmCursor, Va};
 use drmsim_core::vmbind::{self, Params, Trace};
-use napi::bindgen_prelude::{BigInt, BigUint64Array, ObjectFinalize, Unknown};
+use napi::bindgen_prelude::{BigInt, ObjectFinalize, Unknown};
 use napi::{sys, Env};
 use napi_derive::napi;
 use std::cell::{Cell, RefCell, RefMut};
@@ -138,7 +138,7 @@ pub(crate) fn pack_op(out: &mut Vec<u64>, op: &Op) {
   out.extend_from_slice(&w);
 }
 
-fn unpack_op(w: &[u64]) -> Result<Op> {
+pub(crate) fn unpack_op(w: &[u64]) -> Result<Op> {
   if w.len() != OP_WORDS {
     return Err(einval(format!("a packed op has {OP_WORDS} words")));
   }
@@ -178,12 +178,6 @@ fn unpack_op(w: &[u64]) -> Result<Op> {
     3 => Op::Prefetch(va()?),
     k => return Err(einval(format!("unknown op kind {k}"))),
   })
-}
-
-fn packed(ops: &[Op]) -> BigUint64Array {
-  let mut out = Vec::with_capacity(ops.len() * OP_WORDS);
-  ops.iter().for_each(|op| pack_op(&mut out, op));
-  BigUint64Array::new(out)
 }
 
 /// The state of one VA space, shared by its `NativeVm` handle and the
@@ -275,12 +269,32 @@ fn key(addr: &BigInt, seq: f64) -> Result<(u64, u64)> {
   Ok((u64_arg(addr, "addr")?, seq as u64))
 }
 
+/// The open split/merge walks of a VA space, named by number (fast.rs steps
+/// them for JavaScript).
 impl VmState {
-  fn open(&mut self, cursor: SmCursor) -> u32 {
+  pub(crate) fn open(&mut self, cursor: SmCursor) -> u32 {
     let id = self.next_cursor;
     self.next_cursor = self.next_cursor.wrapping_add(1);
     self.cursors.insert(id, cursor);
     id
+  }
+
+  /// The next step of walk `id`, or `Ok(None)` when it is over (the walk is
+  /// closed then). A walk that is not open is EINVAL.
+  pub(crate) fn step(&mut self, id: u32) -> Result<Option<Op>> {
+    let VmState { vm, cursors, .. } = self;
+    let Some(cursor) = cursors.get_mut(&id) else {
+      return Err(einval(format!("no open split/merge walk #{id}")));
+    };
+    let op = cursor.step(vm);
+    if op.is_none() {
+      cursors.remove(&id);
+    }
+    Ok(op)
+  }
+
+  pub(crate) fn close(&mut self, id: u32) {
+    self.cursors.remove(&id);
   }
 }
 
@@ -332,6 +346,13 @@ impl NativeVm {
   #[napi(getter)]
   pub fn external_bytes(&self) -> f64 {
     self.shared.reported.get() as f64
+  }
+
+  /// Walks opened and neither ended nor closed (an abandoned one is closed
+  /// when JavaScript collects its cursor).
+  #[napi(getter)]
+  pub fn open_walks(&self) -> Result<u32> {
+    Ok(self.state()?.cursors.len() as u32)
   }
 
   #[napi(getter)]
@@ -449,55 +470,6 @@ impl NativeVm {
     self.state()?.vm.set_invalidated(key, invalidated).map_err(to_js)
   }
 
-  /// Opens a split/merge walk for a map request; returns its cursor id.
-  #[napi(catch_unwind)]
-  pub fn sm_map(&self, addr: BigInt, range: BigInt, obj: u32, offset: BigInt) -> Result<u32> {
-    let (a, r, o) = map_args(&addr, &range, &offset)?;
-    let mut s = self.state()?;
-    let cursor = s.vm.sm_map(a, r, obj, o).map_err(to_js)?;
-    Ok(s.open(cursor))
-  }
-
-  #[napi(catch_unwind)]
-  pub fn sm_unmap(&self, addr: BigInt, range: BigInt) -> Result<u32> {
-    let (a, r) = (u64_arg(&addr, "addr")?, u64_arg(&range, "range")?);
-    let mut s = self.state()?;
-    let cursor = s.vm.sm_unmap(a, r).map_err(to_js)?;
-    Ok(s.open(cursor))
-  }
-
-  /// The next step of a walk as one packed op, or null when it is over (the
-  /// cursor is then closed).
-  #[napi(catch_unwind)]
-  pub fn cursor_step(&self, id: u32) -> Result<Option<BigUint64Array>> {
-    self.alive(|s| {
-      let VmState { vm, cursors, .. } = s;
-      let Some(cursor) = cursors.get_mut(&id) else {
-        return Err(einval(format!("no open split/merge walk #{id}")));
-      };
-      match cursor.step(vm) {
-        Some(op) => Ok(Some(packed(&[op]))),
-        None => {
-          cursors.remove(&id);
-          Ok(None)
-        }
-      }
-    })
-  }
-
-  #[napi(catch_unwind)]
-  pub fn cursor_close(&self, id: u32) -> Result<()> {
-    self.state()?.cursors.remove(&id);
-    Ok(())
-  }
-
-  /// Applies one packed op.
-  #[napi(catch_unwind)]
-  pub fn apply(&self, env: Env, op: BigUint64Array) -> Result<()> {
-    let op = unpack_op(&op)?;
-    self.changing(&env, |s| s.vm.apply(&op).map_err(to_js))
-  }
-
   #[napi(catch_unwind)]
   pub fn take_warnings(&self) -> Result<Vec<WarningRecord>> {
     let mut s = self.state()?;
@@ -523,17 +495,17 @@ impl NativeVm {
   }
 }
 
-/// Takes this thread's I/O buffer (an ArrayBuffer of at least 128 bytes,
+/// Takes this thread's I/O buffer (an ArrayBuffer of at least 240 bytes,
 /// kept alive from now on) and returns the raw entry points of the hot calls
 /// (native/napi/fast.rs). Each takes a VA space id (`NativeVm.id`), reads
-/// its arguments from the buffer and writes its results (step counts, or the
-/// mapping a tree call inserted, removed or found, or an op list, packed,
-/// past its first 128 bytes) back to it, and throws an Error with the errno
-/// as `code` when it fails. An op list too long for the buffer is returned
-/// as a BigUint64Array instead.
+/// its arguments from the buffer and writes its results (step counts, the
+/// mapping a tree call inserted, removed or found, a walk's id, or ops,
+/// packed, past its first 128 bytes) back to it, and throws an Error with
+/// the errno as `code` when it fails. An op list too long for the buffer is
+/// returned as a BigUint64Array instead.
 #[napi(
   ts_args_type = "io: ArrayBuffer",
-  ts_return_type = "{ bind(id: number): void; unbind(id: number): void; bindBatch(id: number, words: BigUint64Array, perRequest: Uint32Array | null): void; insert(id: number): void; remove(id: number): void; get(id: number): void; find(id: number): void; findFirst(id: number): void; smMapOps(id: number): BigUint64Array | undefined; smUnmapOps(id: number): BigUint64Array | undefined; prefetchOps(id: number): BigUint64Array | undefined; gemUnmapOps(id: number): BigUint64Array | undefined }"
+  ts_return_type = "{ bind(id: number): void; unbind(id: number): void; bindBatch(id: number, words: BigUint64Array, perRequest: Uint32Array | null): void; insert(id: number): void; remove(id: number): void; get(id: number): void; find(id: number): void; findFirst(id: number): void; smMapOps(id: number): BigUint64Array | undefined; smUnmapOps(id: number): BigUint64Array | undefined; prefetchOps(id: number): BigUint64Array | undefined; gemUnmapOps(id: number): BigUint64Array | undefined; smMap(id: number): void; smUnmap(id: number): void; step(id: number): BigUint64Array | undefined; close(id: number): void; apply(id: number): void; warnings(id: number): void }"
 )]
 pub fn fast_init<'env>(env: &'env Env, io: Unknown<'env>) -> napi::Result<Unknown<'env>> {
   fast::init(env, io)
