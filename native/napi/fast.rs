@@ -2,9 +2,10 @@
 //! them, the VA-tree calls `insert`, `remove`, `get`, `find` and `findFirst`,
 //! the op lists (`smMapOps`, `smUnmapOps`, `prefetchOps`, `gemUnmapOps`),
 //! step-by-step walks (`smMap`, `smUnmap`, `step`, `close`), `apply` and
-//! `warnings` (how many are pending), written on Node-API itself (`napi::sys`) instead of napi-rs's generated
-//! glue, whose class dispatch alone costs about 600 ns a call (and whose
-//! typed arrays over Rust vectors several microseconds).
+//! `warnings` (how many are pending), written on Node-API itself
+//! (`napi::sys`) instead of napi-rs's generated glue, whose class dispatch
+//! alone costs about 600 ns a call (and whose typed arrays over Rust vectors
+//! several microseconds).
 //!
 //! - A VA space is named by a number, its id (`NativeVm.id`), looked up in a
 //!   per-thread registry of generation-tagged slots: an id of a VA space that
@@ -59,11 +60,11 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 /// | 96..108 |                                     | its obj, its flags, found: 1 or 0 (3 u32)  |
 ///
 /// The counts are f64 so that JavaScript reads them as plain numbers; a batch
-/// writes its totals and how many of its requests it applied; an op list
-/// written to the buffer its length in words, as `map` (a step: 0 when the
-/// walk is over); `smMap`/`smUnmap` the walk's id, and `warnings` the count,
-/// as `map`. The tree calls
-/// write the mapping (`found` 0 when a find found none, and nothing else).
+/// writes its totals and how many of its requests it applied. In the `map`
+/// slot, an op list written past `IO_BYTES` gives its length in words (a
+/// step: 0 when the walk is over), `smMap`/`smUnmap` the walk's id and
+/// `warnings` the count. The tree calls write the mapping (`found` 0 when a
+/// find found none, and nothing else).
 pub const IO_BYTES: usize = 128;
 /// Least size of the buffer handed to `fastInit`: room for one op past
 /// `IO_BYTES` (a walk's step, `apply`'s op).
