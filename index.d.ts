@@ -130,7 +130,6 @@ export declare class NativeVm {
    * when JavaScript collects its cursor).
    */
   get openWalks(): number
-  get destroyed(): boolean
   insert(addr: bigint, range: bigint, obj: number, offset: bigint): VaRecord
   remove(addr: bigint, seq: number): VaRecord
   kernelNode(): VaRecord | null

@@ -355,11 +355,6 @@ impl NativeVm {
     Ok(self.state()?.cursors.len() as u32)
   }
 
-  #[napi(getter)]
-  pub fn destroyed(&self) -> Result<bool> {
-    Ok(self.state()?.vm.is_destroyed())
-  }
-
   #[napi(catch_unwind)]
   pub fn insert(&self, env: Env, addr: BigInt, range: BigInt, obj: u32, offset: BigInt) -> Result<VaRecord> {
     let (a, r, o) = map_args(&addr, &range, &offset)?;
