@@ -365,6 +365,35 @@ unsafe fn io_f64(io: *const u8, at: usize) -> f64 {
   unsafe { ptr::read_unaligned(io.add(at).cast::<f64>()) }
 }
 
+/// The fields of a request, as the calls that take one read them: addr,
+/// range, obj (a walk's id for `step` and `close`), offset, and the same
+/// word as a seq (`remove`, `get`).
+#[derive(Clone, Copy)]
+struct Request {
+  addr: u64,
+  range: u64,
+  obj: u32,
+  offset: u64,
+  seq: f64,
+}
+
+unsafe fn io_request(io: *const u8) -> Request {
+  unsafe {
+    Request {
+      addr: io_u64(io, IO_ADDR),
+      range: io_u64(io, IO_RANGE),
+      obj: io_u32(io, IO_OBJ),
+      offset: io_u64(io, IO_OFFSET),
+      seq: io_f64(io, IO_SEQ),
+    }
+  }
+}
+
+/// Writes a number to the first out slot (a walk's id, a warning count).
+unsafe fn io_number(io: *mut u8, n: f64) {
+  unsafe { ptr::write_unaligned(io.add(IO_OUT).cast::<f64>(), n) };
+}
+
 /// Writes the mapping a tree call answers with, or that there is none.
 unsafe fn io_va(io: *mut u8, va: Option<Va>) {
   unsafe {
@@ -579,61 +608,46 @@ unsafe fn run(
     code: "EBUSY",
     message: "the VA space is in use by another call".into(),
   })?;
+  // SAFETY: io holds IO_MIN bytes (`io_bytes`); so do all the io helpers below.
+  let r = unsafe { io_request(io) };
   let outcome = match kind {
     Kind::Bind | Kind::Unbind => {
-      // SAFETY: io holds IO_BYTES bytes (see `io_u64`).
-      let (addr, range) = unsafe { (io_u64(io, IO_ADDR), io_u64(io, IO_RANGE)) };
       let done = match kind {
-        Kind::Bind => {
-          let (obj, offset) = unsafe { (io_u32(io, IO_OBJ), io_u64(io, IO_OFFSET)) };
-          state.vm.bind(addr, range, obj, offset)
-        }
-        _ => state.vm.unbind(addr, range),
+        Kind::Bind => state.vm.bind(r.addr, r.range, r.obj, r.offset),
+        _ => state.vm.unbind(r.addr, r.range),
       };
       done
         .map(|c| {
           let mut t = Totals::default();
           t.add(&c);
-          // SAFETY: as above.
           unsafe { io_out(io, &t, 1.0) };
         })
         .map_err(Failure::from)
     }
     Kind::Insert | Kind::Remove | Kind::Get | Kind::Find | Kind::FindFirst => {
-      // SAFETY: io holds IO_BYTES bytes (see `io_u64`).
-      let (addr, range) = unsafe { (io_u64(io, IO_ADDR), io_u64(io, IO_RANGE)) };
       let vm = &mut state.vm;
       let answer = match kind {
-        Kind::Insert => {
-          let (obj, offset) = unsafe { (io_u32(io, IO_OBJ), io_u64(io, IO_OFFSET)) };
-          vm.insert(addr, range, obj, offset).map(Some)
-        }
-        Kind::Remove => {
-          let seq = seq_arg(unsafe { io_f64(io, IO_SEQ) })?;
-          vm.remove((addr, seq)).map(Some)
-        }
+        Kind::Insert => vm.insert(r.addr, r.range, r.obj, r.offset).map(Some),
+        Kind::Remove => vm.remove((r.addr, seq_arg(r.seq)?)).map(Some),
         Kind::Get => {
-          let seq = seq_arg(unsafe { io_f64(io, IO_SEQ) })?;
-          vm.alive().map(|()| vm.get((addr, seq)))
+          let seq = seq_arg(r.seq)?;
+          vm.alive().map(|()| vm.get((r.addr, seq)))
         }
         // Queries answer only while the VA space is alive, as the binding's.
-        Kind::Find => vm.alive().map(|()| vm.find(addr, range)),
-        _ => vm.alive().map(|()| vm.find_first(addr, range)),
+        Kind::Find => vm.alive().map(|()| vm.find(r.addr, r.range)),
+        _ => vm.alive().map(|()| vm.find_first(r.addr, r.range)),
       };
-      // SAFETY: as above.
       answer.map(|va| unsafe { io_va(io, va) }).map_err(Failure::from)
     }
     Kind::SmMapOps | Kind::SmUnmapOps | Kind::PrefetchOps | Kind::GemUnmapOps => {
-      // SAFETY: io holds IO_BYTES bytes (see `io_u64`).
-      let (addr, range, obj) = unsafe { (io_u64(io, IO_ADDR), io_u64(io, IO_RANGE), io_u32(io, IO_OBJ)) };
       let vm = &mut state.vm;
       let ops = match kind {
-        Kind::SmMapOps => vm.sm_map_ops(addr, range, obj, unsafe { io_u64(io, IO_OFFSET) }),
-        Kind::SmUnmapOps => vm.sm_unmap_ops(addr, range),
-        Kind::PrefetchOps => vm.prefetch_ops(addr, range),
+        Kind::SmMapOps => vm.sm_map_ops(r.addr, r.range, r.obj, r.offset),
+        Kind::SmUnmapOps => vm.sm_unmap_ops(r.addr, r.range),
+        Kind::PrefetchOps => vm.prefetch_ops(r.addr, r.range),
         // Object 0 names no list: nothing to look at, even in a destroyed VA space.
-        _ if obj == NO_OBJ => Ok(Vec::new()),
-        _ => vm.gem_unmap_ops(obj),
+        _ if r.obj == NO_OBJ => Ok(Vec::new()),
+        _ => vm.gem_unmap_ops(r.obj),
       }
       .map_err(Failure::from)?;
       // Building a list changes nothing to account for (a GEM list built on
@@ -643,44 +657,33 @@ unsafe fn run(
       return unsafe { ops_out(env, io, io_len, &ops) };
     }
     Kind::SmMap | Kind::SmUnmap => {
-      // SAFETY: io holds IO_BYTES bytes (see `io_u64`).
-      let (addr, range) = unsafe { (io_u64(io, IO_ADDR), io_u64(io, IO_RANGE)) };
       let cursor = match kind {
-        Kind::SmMap => {
-          let (obj, offset) = unsafe { (io_u32(io, IO_OBJ), io_u64(io, IO_OFFSET)) };
-          state.vm.sm_map(addr, range, obj, offset)
-        }
-        _ => state.vm.sm_unmap(addr, range),
+        Kind::SmMap => state.vm.sm_map(r.addr, r.range, r.obj, r.offset),
+        _ => state.vm.sm_unmap(r.addr, r.range),
       }
       .map_err(Failure::from)?;
       let id = state.open(cursor);
-      // SAFETY: as above.
-      unsafe { ptr::write_unaligned(io.add(IO_OUT).cast::<f64>(), f64::from(id)) };
+      unsafe { io_number(io, f64::from(id)) };
       return Ok(ptr::null_mut());
     }
     Kind::Step => {
       state.vm.alive().map_err(Failure::from)?;
-      // SAFETY: as above.
-      let op = state.step(unsafe { io_u32(io, IO_OBJ) })?;
+      let op = state.step(r.obj)?;
       drop(state);
       // SAFETY: env is the current call's; io holds io_len bytes.
       return unsafe { ops_out(env, io, io_len, op.as_slice()) };
     }
     Kind::Close => {
-      // SAFETY: as above.
-      state.close(unsafe { io_u32(io, IO_OBJ) });
+      state.close(r.obj);
       return Ok(ptr::null_mut());
     }
     Kind::Warnings => {
-      let n = state.vm.warning_count() as f64;
-      // SAFETY: as above.
-      unsafe { ptr::write_unaligned(io.add(IO_OUT).cast::<f64>(), n) };
+      unsafe { io_number(io, state.vm.warning_count() as f64) };
       return Ok(ptr::null_mut());
     }
     Kind::Apply => {
       let mut words = [0u64; OP_WORDS];
       for (i, w) in words.iter_mut().enumerate() {
-        // SAFETY: io holds at least IO_MIN bytes (`io_bytes`).
         *w = unsafe { io_u64(io, IO_BYTES + 8 * i) };
       }
       let op = unpack_op(&words)?;
