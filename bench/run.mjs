@@ -34,6 +34,17 @@ const time = (f) => {
 
 console.log(`drmsim benchmarks (${mode}): ${os.cpus()[0]?.model ?? 'cpu'} x${os.cpus().length}, node ${process.version}`)
 
+/** The vmbind workload's requests as the public API takes them, each object id made a GemObject. */
+function requestObjects(params, ops) {
+  const objects = new Map()
+  const obj = (id) => objects.get(id) ?? objects.set(id, new drmsim.GemObject({ size: 1n << 30n })).get(id)
+  return [...requests({ ...drmsim.vmbindDefaults, ...params, ops })].map((r) => (r.kind === 'map' ? { ...r, obj: obj(r.obj) } : r))
+}
+/** A fresh native VA space shaped as the workload's. */
+const nativeVm = (name) => new drmsim.GpuVm({ name, range: 1n << 48n, reserve: { offset: 0n, range: 4096n }, engine: 'native' })
+/** One request through the public API. */
+const bindOne = (vm, r) => (r.kind === 'map' ? vm.bind(r) : vm.unbind(r.addr, r.range))
+
 // --- 1. vmbind -------------------------------------------------------------
 const workloads = [
   ['default', {}],
@@ -47,14 +58,10 @@ for (const [name, params] of workloads) {
   )
   // The native engine driven request by request through the public API,
   // a fresh VA space for each of three runs.
-  const full = { ...drmsim.vmbindDefaults, ...params, ops: size }
-  const newVm = () => new drmsim.GpuVm({ name: 'bench', range: 1n << 48n, reserve: { offset: 0n, range: 4096n }, engine: 'native' })
-  const objects = new Map()
-  const obj = (id) => objects.get(id) ?? objects.set(id, new drmsim.GemObject({ size: 1n << 30n })).get(id)
-  const reqs = [...requests(full)].map((r) => (r.kind === 'map' ? { ...r, obj: obj(r.obj) } : r))
+  const reqs = requestObjects(params, size)
   const perRequest = median(
     [1, 2, 3].map(() => {
-      const vm = newVm()
+      const vm = nativeVm('bench')
       return (
         time(() => {
           for (const r of reqs) r.kind === 'map' ? vm.bind(r) : vm.unbind(r.addr, r.range)
@@ -67,7 +74,7 @@ for (const [name, params] of workloads) {
   const batch = new drmsim.BindBatch(BATCH)
   const batched = median(
     [1, 2, 3].map(() => {
-      const vm = newVm()
+      const vm = nativeVm('bench')
       return (
         time(() => {
           for (let at = 0; at < reqs.length; at += BATCH) {
@@ -115,15 +122,11 @@ table(
 // (mapSteps/unmapSteps), applying each step as a driver's callback would.
 {
   const n = Math.min(size, 200_000)
-  const full = { ...drmsim.vmbindDefaults, ops: n }
-  const objects = new Map()
-  const obj = (id) => objects.get(id) ?? objects.set(id, new drmsim.GemObject({ size: 1n << 30n })).get(id)
-  const reqs = [...requests(full)].map((r) => (r.kind === 'map' ? { ...r, obj: obj(r.obj) } : r))
-  const bind = (vm, r) => (r.kind === 'map' ? vm.bind(r) : vm.unbind(r.addr, r.range))
-  const loop = (plan, apply = bind) =>
+  const reqs = requestObjects({}, n)
+  const loop = (plan, apply = bindOne) =>
     median(
       [1, 2, 3].map(() => {
-        const vm = new drmsim.GpuVm({ name: 'ops', range: 1n << 48n, reserve: { offset: 0n, range: 4096n }, engine: 'native' })
+        const vm = nativeVm('ops')
         const ns = time(() => {
           for (const r of reqs) {
             plan(vm, r)
