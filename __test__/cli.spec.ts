@@ -61,6 +61,23 @@ describe('drmsim vmbind', () => {
     expect(r.stderr).toMatch(/EINVAL: vmbind: window/)
   })
 
+  it('--svg to a path that cannot be written: the summary, then one line naming the path and errno, exit 2', () => {
+    const plain = drmsim('vmbind', '--ops', '1000')
+    for (const [args, stdout] of [
+      [[], plain.stdout],
+      [['--json'], drmsim('vmbind', '--ops', '1000', '--json').stdout],
+    ] as const) {
+      const r = drmsim('vmbind', '--ops', '1000', ...args, '--svg', '/nonexistent/dir/x.svg')
+      expect(r.code).toBe(2)
+      expect(r.stdout).toBe(stdout)
+      expect(r.stderr).toBe('drmsim: --svg: cannot write /nonexistent/dir/x.svg: ENOENT (no such file or directory)\n')
+    }
+    const s = drmsim('scenario', 'cursor-fragmentation', '--svg', '/nonexistent/dir/x.svg')
+    expect(s.code).toBe(2)
+    expect(s.stdout).toMatch(/^outcome /m)
+    expect(s.stderr).toBe('drmsim: --svg: cannot write /nonexistent/dir/x.svg: ENOENT (no such file or directory)\n')
+  })
+
   it('--help describes every option', () => {
     const r = drmsim('vmbind', '--help')
     expect(r.code).toBe(0)

@@ -97,6 +97,13 @@ describe('replay: malformed input names the line and the field', () => {
     ['device not first', lines(VM, '{"op":"device","vram":"0x1000"}'), 2, 'op', /must be the first request/],
     ['truncated last line', VM + '\n{"op":"bind","vm":"a","ad', 2, undefined, /truncated last line/],
     ['empty file', '', 1, undefined, /empty file/],
+    // Deep nesting is refused before anything recurses through it (it overflowed the stack).
+    ['nested 30,000 deep', lines(VM, '['.repeat(30000) + ']'.repeat(30000)), 2, undefined, /bad JSON: nested more than 64 deep/],
+    ['a field nested 30,000 deep', lines(VM, `{"op":"bind","vm":"a","addr":${'['.repeat(30000)}${']'.repeat(30000)},"range":"0x1000"}`), 2, undefined, /nested more than 64 deep/],
+    ['an unclosed nest', lines(VM, '{"op":' + '['.repeat(30000)), 2, undefined, /nested more than 64 deep/],
+    // 64 deep is parsed and checked as usual; brackets inside strings do not nest.
+    ['a field nested 64 deep', lines(VM, `{"op":"bind","vm":"a","addr":${'['.repeat(63)}${']'.repeat(63)},"range":"0x1000"}`), 2, 'addr', /must be a u64 .*got \[\[\[/],
+    ['brackets in a string', lines(VM, `{"op":"vm.create","vm":"${'[{'.repeat(100)}","range":"0x1000"}`), 2, 'vm', /must be a name/],
     ['only comments', '# nothing\n\n', 2, undefined, /no requests/],
   ])('%s', async (_name, text, line, field, message) => {
     const e = await formatError(text)
@@ -226,6 +233,12 @@ describe('drmsim replay', () => {
     expect(r.stderr).toMatch(why)
   })
 
+  it('a line nested 30,000 deep exits 2 with a format error, not a stack overflow', () => {
+    const r = drmsim('replay', file('deep.jsonl', lines(VM, '{"op":' + '['.repeat(30000) + ']'.repeat(30000) + '}')))
+    expect(r.code).toBe(2)
+    expect(r.stderr).toBe('drmsim: deep.jsonl:2: bad JSON: nested more than 64 deep\n')
+  })
+
   it('an empty file exits 2', () => {
     const r = drmsim('replay', file('empty.jsonl', ''))
     expect(r.code).toBe(2)
@@ -246,6 +259,18 @@ describe('drmsim replay', () => {
     expect(svg).toMatch(/^<svg /)
     expect(svg).toContain('VA space &#39;ctx&#39;')
     expect(svg).toContain('VRAM')
+  })
+
+  it('--svg to a path that cannot be written: the summary, then one line naming the path and errno, exit 2', () => {
+    for (const [target, why] of [
+      ['/nonexistent/dir/x.svg', 'ENOENT (no such file or directory)'],
+      [dir, 'EISDIR (illegal operation on a directory)'],
+    ]) {
+      const r = drmsim('replay', example, '--summary', '--svg', target)
+      expect(r.code).toBe(2)
+      expect(r.stdout).toMatch(/^requests 29\n[^]*state_fnv1a64 0bbf94ae4091c22c\n$/)
+      expect(r.stderr).toBe(`drmsim: --svg: cannot write ${target}: ${why}\n`)
+    }
   })
 
   it('--help on every command, exit codes in the epilogue, no progress bar when stderr is not a terminal', () => {

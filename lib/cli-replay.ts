@@ -39,6 +39,32 @@ Exit codes:
 Every command takes --help and --json (one JSON object per line on stdout).
 A progress bar is drawn on stderr for long runs, only when stderr is a terminal.`
 
+/** A failure the command line reports on one line (no stack) and exits with `exitCode`. */
+export class CliError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode: number,
+  ) {
+    super(message)
+    this.name = 'CliError'
+  }
+}
+
+/**
+ * Writes an SVG picture to `file`. A path that cannot be written is a
+ * CliError naming it and the errno, with exit code 2 (a bad --svg argument).
+ */
+export function writeSvg(file: string, svg: string): void {
+  try {
+    writeFileSync(file, svg)
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException
+    // Node's message is "ENOENT: no such file or directory, open '<file>'".
+    const why = e.code ? `${e.code} (${/^\w+: ([^,]*)/.exec(e.message)?.[1] ?? e.message})` : e.message
+    throw new CliError(`--svg: cannot write ${file}: ${why}`, EXIT_USAGE)
+  }
+}
+
 export interface Progress {
   update(value: number): void
   stop(): void
@@ -160,7 +186,8 @@ async function runReplay(file: string, o: ReplayCliOptions): Promise<number> {
     if (o.json) out.line(JSON.stringify({ summary: summaryJson(result.summary) }))
     else out.line(summaryText(result.summary).trimEnd())
     out.flush()
-    if (o.svg) writeFileSync(o.svg, renderReplay(result))
+    // After the summary, which a path that cannot be written must not lose.
+    if (o.svg) writeSvg(o.svg, renderReplay(result))
     return result.summary.errors > 0 ? EXIT_FAILED : EXIT_OK
   } catch (err) {
     bar?.stop()
@@ -173,6 +200,10 @@ async function runReplay(file: string, o: ReplayCliOptions): Promise<number> {
     if (err instanceof DrmError) {
       process.stderr.write(`drmsim: ${err.message}\n`)
       return EXIT_FAILED
+    }
+    if (err instanceof CliError) {
+      process.stderr.write(`drmsim: ${err.message}\n`)
+      return err.exitCode
     }
     if ((err as NodeJS.ErrnoException)?.code === 'EPIPE') return EXIT_OK
     throw err
@@ -203,7 +234,7 @@ export function vmbindSvg(params: VmbindParams, engine: EngineName | undefined, 
     to: window,
     width: 1200,
   })
-  writeFileSync(file, svg)
+  writeSvg(file, svg)
   // Mappings left at the end are expected here: no tree-not-empty warning matters.
   vm.takeWarnings()
 }

@@ -4,9 +4,8 @@
  * (a DrmError, with its errno), 2 bad usage.
  */
 import { Command, InvalidArgumentError, Option } from 'commander'
-import { addReplayCommand, EXIT_CODES_HELP, vmbindProgress, vmbindSvg } from './cli-replay.js'
+import { addReplayCommand, CliError, EXIT_CODES_HELP, vmbindProgress, vmbindSvg, writeSvg } from './cli-replay.js'
 import { DrmError } from './errors.js'
-import { writeFileSync } from 'node:fs'
 import { renderDomains } from './render.js'
 import { runScenario, scenarios } from './scenarios.js'
 import { vmbind } from './vmbind-run.js'
@@ -69,16 +68,17 @@ export function program(): Command {
         trace: o.trace ? 'full' : o.bench ? 'off' : 'hash',
       })
       bar?.stop()
-      if (o.svg) vmbindSvg(out.params, o.engine, o.svg)
       const nsPerRequest = out.params.ops ? out.loopNs / out.params.ops : 0
       if (o.json) {
         const json = { engine: out.engine, ...summaryJson(out.summary), ...(o.bench ? { benchNsPerRequest: round(nsPerRequest) } : {}) }
         process.stdout.write(JSON.stringify(json) + '\n')
-        return
+      } else {
+        process.stdout.write(out.trace)
+        process.stdout.write(out.summary)
+        if (o.bench) process.stdout.write(`bench_ns_per_request ${round(nsPerRequest)}\n`)
       }
-      process.stdout.write(out.trace)
-      process.stdout.write(out.summary)
-      if (o.bench) process.stdout.write(`bench_ns_per_request ${round(nsPerRequest)}\n`)
+      // After the summary, which a path that cannot be written must not lose.
+      if (o.svg) vmbindSvg(out.params, o.engine, o.svg)
     })
   addReplayCommand(cli)
   cli
@@ -97,12 +97,9 @@ export function program(): Command {
       if (name === undefined) throw new InvalidArgumentError('a scenario name is needed (see --list)')
       if (!scenarios.has(name)) throw new InvalidArgumentError(`no scenario named ${name} (see --list)`)
       const r = runScenario(name, { engine: o.engine })
-      if (o.svg && r.device) writeFileSync(o.svg, renderDomains(r.device))
-      if (o.json) {
-        process.stdout.write(JSON.stringify(r) + '\n')
-        return
-      }
-      process.stdout.write(`${r.title} [${r.engine}]\n${r.lines.join('\n')}\noutcome ${JSON.stringify(r.outcome)}\n`)
+      if (o.json) process.stdout.write(JSON.stringify(r) + '\n')
+      else process.stdout.write(`${r.title} [${r.engine}]\n${r.lines.join('\n')}\noutcome ${JSON.stringify(r.outcome)}\n`)
+      if (o.svg && r.device) writeSvg(o.svg, renderDomains(r.device))
     })
   return cli
 }
@@ -137,6 +134,10 @@ export function main(argv: string[]): number {
     if (err instanceof DrmError) {
       process.stderr.write(`drmsim: ${err.message}\n`)
       return EXIT_FAILED
+    }
+    if (err instanceof CliError) {
+      process.stderr.write(`drmsim: ${err.message}\n`)
+      return err.exitCode
     }
     // The native engine was asked for and no binary loads: say so, no stack.
     if ((err as { code?: string }).code === 'DRMSIM_NO_NATIVE') {

@@ -151,9 +151,37 @@ function show(value: unknown): string {
   try {
     text = value === undefined ? 'nothing' : JSON.stringify(value)
   } catch {
-    text = String(value)
+    // Not String(value): an array's toString recurses as deep as it nests.
+    text = Object.prototype.toString.call(value)
   }
   return text.length > 60 ? text.slice(0, 57) + '...' : text
+}
+
+/**
+ * Deepest nesting of arrays and objects a line may have. The schema's lines
+ * nest 3 deep; what reads a parsed value (the checks, `show`'s
+ * JSON.stringify) recurses as deep as it nests, and overflows the stack on a
+ * line of thousands of `[`, so deeper lines are refused before parsing.
+ */
+export const MAX_LINE_DEPTH = 64
+
+/** Whether the JSON text `text` nests arrays and objects deeper than `MAX_LINE_DEPTH`. */
+function nestsTooDeep(text: string): boolean {
+  // Valid JSON nested d deep has at least 2d characters; shorter invalid JSON fails to parse.
+  if (text.length <= 2 * MAX_LINE_DEPTH) return false
+  let depth = 0
+  let inString = false
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    if (inString) {
+      if (c === 0x5c) i++ // a backslash: skip the escaped character
+      else if (c === 0x22) inString = false
+    } else if (c === 0x22) inString = true
+    else if (c === 0x5b || c === 0x7b) {
+      if (++depth > MAX_LINE_DEPTH) return true
+    } else if (c === 0x5d || c === 0x7d) depth--
+  }
+  return false
 }
 
 /**
@@ -420,6 +448,7 @@ export class Replayer {
     }
     const trimmed = text.trim()
     if (trimmed === '' || trimmed.startsWith('#')) return undefined
+    if (nestsTooDeep(trimmed)) this.#format(line, undefined, `bad JSON: nested more than ${MAX_LINE_DEPTH} deep`)
     let value: unknown
     try {
       value = JSON.parse(trimmed)
