@@ -180,20 +180,38 @@ describe.each(engines)('BindBatch and GpuVm.bindBatch (%s engine)', (engine) => 
     expect(err.message).toMatch(/destroyed/)
   })
 
-  it('refuses to enter the engine from inside a walk (EBUSY), nothing applied', () => {
+  it('ends an open iterator walk: the batch applies, the walk\'s next step is EBUSY', () => {
+    const vm = newVm(engine)
+    vm.bind({ addr: 0x10000n, range: 2n * U })
+    const batch = new BindBatch()
+    batch.map({ addr: 0x80000n, range: U })
+    const walk = vm.mapSteps({ addr: 0x10000n, range: U })
+    expect(walk.next().done).toBe(false)
+    expect(vm.bindBatch(batch).map).toBe(1)
+    expect(vm.find(0x80000n, U)).toBeDefined()
+    const err = thrown(() => walk.next()) as DrmError
+    expect(err).toBeInstanceOf(DrmError)
+    expect(err.errno).toBe('EBUSY')
+    // A walk that ended is done for good; the VA space takes requests as before.
+    expect(walk.next().done).toBe(true)
+    expect(vm.bindBatch(batch).unmap).toBe(1)
+  })
+
+  it('refuses to enter the engine from a step callback (EBUSY), nothing applied', () => {
     const vm = newVm(engine)
     vm.bind({ addr: 0x10000n, range: 2n * U })
     const batch = new BindBatch()
     batch.map({ addr: 0x80000n, range: U })
     const before = state(vm)
-    for (const _op of vm.mapSteps({ addr: 0x10000n, range: U })) {
-      const err = thrown(() => vm.bindBatch(batch)) as DrmError
-      expect(err).toBeInstanceOf(DrmError)
-      expect(err).not.toBeInstanceOf(DrmBatchError)
-      expect(err.errno).toBe('EBUSY')
-      expect(state(vm)).toEqual(before)
-      break
+    let err: unknown
+    const step = (): void => {
+      err = thrown(() => vm.bindBatch(batch))
     }
+    vm.smMap({ addr: 0x10000n, range: U }, { map: step, remap: step, unmap: step })
+    expect(err).toBeInstanceOf(DrmError)
+    expect(err).not.toBeInstanceOf(DrmBatchError)
+    expect((err as DrmError).errno).toBe('EBUSY')
+    expect(state(vm)).toEqual(before)
   })
 
   it('grows past its first capacity and keeps every request', () => {

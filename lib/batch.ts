@@ -19,7 +19,7 @@ interface Contents {
   readonly words: BigUint64Array
   readonly length: number
   /** The objects the requests name. */
-  readonly objects: Iterable<GemObject>
+  readonly objects: ReadonlyMap<number, GemObject>
 }
 
 let contentsOf: (batch: BindBatch) => Contents
@@ -38,7 +38,7 @@ export class BindBatch {
     contentsOf = (batch) => ({
       words: batch.#words.subarray(0, batch.#length * BATCH_WORDS),
       length: batch.#length,
-      objects: batch.#objects.values(),
+      objects: batch.#objects,
     })
   }
 
@@ -66,12 +66,10 @@ export class BindBatch {
     const addr = u64(request.addr, 'addr')
     const range = u64(request.range, 'range')
     const obj = request.obj
-    if (obj != null && !(obj instanceof GemObject)) {
-      throw new DrmError('EINVAL', `obj must be a GemObject, got ${describe(obj)}`)
-    }
+    const id = obj == null ? 0 : GemObject.idOf(obj)
+    if (id === undefined) throw new DrmError('EINVAL', `obj must be a GemObject, got ${describe(obj)}`)
     const offset = u64(request.offset ?? 0n, 'offset')
-    const id = obj == null ? 0 : obj.id
-    if (obj != null && this.#objects.get(id) !== obj) this.#objects.set(id, obj)
+    if (id !== 0 && this.#objects.get(id) !== obj) this.#objects.set(id, obj as GemObject)
     return this.#push(BATCH_MAP, id, addr, range, offset)
   }
 

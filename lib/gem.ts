@@ -82,6 +82,17 @@ export class GemObject {
     this.id = id
     used.add(id)
     forget.register(this, id)
+    // Handles are immutable: what a VA space or device is handed is what it knows.
+    Object.freeze(this)
+  }
+
+  /**
+   * The id of a real `GemObject`; undefined for anything else (a Proxy or a
+   * look-alike has no private fields, so it cannot pass for an object and
+   * change its id between reads).
+   */
+  static idOf(value: unknown): number | undefined {
+    return typeof value === 'object' && value !== null && #device in value ? value.id : undefined
   }
 
   toString(): string {

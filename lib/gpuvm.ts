@@ -10,9 +10,10 @@ import { createCore, resolveEngine } from './engines.js'
 import { DrmError, DrmWarning, type Warning } from './errors.js'
 import { GemObject } from './gem.js'
 import { type OpList, type MapOp, type Op, type OpCounts, type RemapOp, type UnmapOp } from './ops.js'
-import { opFromRecord, PackedOps } from './packed-ops.js'
+import { type ObjectLookup, opFromRecord, PackedOps } from './packed-ops.js'
 import { describe, u64 } from './u64.js'
-import { Va } from './va.js'
+import { types } from 'node:util'
+import { mintVa, Va } from './va.js'
 
 export interface GpuVmOptions {
   /** Shown in messages; "unknown" when empty, as in the kernel. */
@@ -53,6 +54,19 @@ export type { OpCounts }
 const notRequest = (request: unknown): DrmError =>
   new DrmError('EINVAL', `a map request must be an object, got ${describe(request)}`)
 
+/** Objects the table holds before it first looks for ones no mapping uses. */
+const PRUNE_MIN = 1024
+
+/** An iterator walk handed out by `mapSteps` / `unmapSteps`. */
+interface Walk {
+  readonly cursor: CursorCore
+  /** A later split/merge call ended it: its next step is EBUSY. */
+  superseded: boolean
+}
+
+/** `TypedArray.prototype.length`, read from the array itself, not from an own `length` a caller defined. */
+const typedLength = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(Uint8Array.prototype), 'length')!.get!
+
 export class GpuVm implements Disposable, Iterable<Va> {
   readonly engine: EngineName
   readonly name: string
@@ -63,12 +77,16 @@ export class GpuVm implements Disposable, Iterable<Va> {
   /**
    * Objects this VA space has been given, to turn ids back into handles. Like
    * the kernel's mappings, which hold a reference on their object, it keeps
-   * them alive; those left with no mapping are dropped now and then.
+   * them alive; those left with no mapping are dropped now and then, before
+   * a call adds its own (so never one the call, or an open walk, needs).
    */
   readonly #objects = new Map<number, GemObject>()
-  #pruneAt = 1024
+  #pruneAt = PRUNE_MIN
   readonly #warnings: Warning[] = []
-  #walking = false
+  /** The iterator walk handed out last and not yet ended: a later split/merge call ends it. */
+  #walk: Walk | null = null
+  /** Set while a step callback of `smMap`/`smUnmap` runs: re-entering the engine then is EBUSY. */
+  #inStep = false
 
   constructor(options: GpuVmOptions) {
     if (typeof options !== 'object' || options === null) {
@@ -215,7 +233,7 @@ export class GpuVm implements Disposable, Iterable<Va> {
 
   /** Whether `va` is (still) a node of this VA space. */
   contains(va: Va): boolean {
-    return va instanceof Va && va.vm === this && this.#quiet(() => this.#core.get(va.addr, va.seq)) !== undefined
+    return Va.isVa(va) && va.vm === this && this.#quiet(() => this.#core.get(va.addr, va.seq)) !== undefined
   }
 
   /**
@@ -226,7 +244,7 @@ export class GpuVm implements Disposable, Iterable<Va> {
     if (!steps || typeof steps.map !== 'function' || typeof steps.remap !== 'function' || typeof steps.unmap !== 'function') {
       throw new DrmError('EINVAL', 'smMap needs map, remap and unmap step callbacks')
     }
-    for (const op of this.mapSteps(request)) this.#dispatch(op, steps)
+    this.#steps(this.mapSteps(request), steps)
   }
 
   /** `drm_gpuvm_sm_unmap` with step callbacks (remap and unmap needed). */
@@ -234,7 +252,7 @@ export class GpuVm implements Disposable, Iterable<Va> {
     if (!steps || typeof steps.remap !== 'function' || typeof steps.unmap !== 'function') {
       throw new DrmError('EINVAL', 'smUnmap needs remap and unmap step callbacks')
     }
-    for (const op of this.unmapSteps(addr, range)) this.#dispatch(op, steps)
+    this.#steps(this.unmapSteps(addr, range), steps)
   }
 
   /**
@@ -244,13 +262,15 @@ export class GpuVm implements Disposable, Iterable<Va> {
    */
   mapSteps(request: MapRequest): IterableIterator<Op> {
     const m = this.#request(request)
-    return this.#walk(() => this.#core.smMap(m.addr, m.range, m.obj, m.offset))
+    // The request's object may be in no mapping yet: the walk keeps it for its MAP step.
+    const obj = m.obj === 0 ? null : this.#objects.get(m.obj)!
+    return this.#steal(() => this.#core.smMap(m.addr, m.range, m.obj, m.offset), obj)
   }
 
   /** The steps of an unmap request, one at a time (see `mapSteps`). */
   unmapSteps(addr: bigint, range: bigint): IterableIterator<Op> {
     const [a, r] = [u64(addr, 'addr'), u64(range, 'range')]
-    return this.#walk(() => this.#core.smUnmap(a, r))
+    return this.#steal(() => this.#core.smUnmap(a, r), null)
   }
 
   /** `drm_gpuvm_sm_map_ops_create`: the whole step list, the VA space unchanged. */
@@ -310,6 +330,9 @@ export class GpuVm implements Disposable, Iterable<Va> {
 
   /** Applies steps in order; stops at the first that fails (earlier ones stay applied). */
   applyAll(ops: Iterable<Op>): void {
+    if (typeof (ops as { [Symbol.iterator]?: unknown } | null)?.[Symbol.iterator] !== 'function') {
+      throw new DrmError('EINVAL', `applyAll needs an iterable of ops, got ${describe(ops)}`)
+    }
     for (const op of ops) this.apply(op)
   }
 
@@ -325,7 +348,7 @@ export class GpuVm implements Disposable, Iterable<Va> {
     const range = u64(request.range, 'range')
     const obj = request.obj == null ? 0 : this.#objectId(request.obj, 'obj')
     const offset = u64(request.offset ?? 0n, 'offset')
-    this.#idle()
+    this.#enter()
     try {
       return this.#core.bind(addr, range, obj, offset)
     } catch (err) {
@@ -338,7 +361,7 @@ export class GpuVm implements Disposable, Iterable<Va> {
   unbind(addr: bigint, range: bigint): OpCounts {
     const a = u64(addr, 'addr')
     const r = u64(range, 'range')
-    this.#idle()
+    this.#enter()
     try {
       return this.#core.unbind(a, r)
     } catch (err) {
@@ -363,15 +386,17 @@ export class GpuVm implements Disposable, Iterable<Va> {
   bindBatch(batch: BindBatch, perRequest?: Uint32Array | null): OpCounts {
     const { words, length, objects } = batchContents(batch)
     if (perRequest != null) {
-      if (!(perRequest instanceof Uint32Array)) {
+      // A Proxy is no typed array to the engines; an own `length` may lie: the array's own is read.
+      if (!types.isUint32Array(perRequest)) {
         throw new DrmError('EINVAL', `perRequest must be a Uint32Array, got ${describe(perRequest)}`)
       }
-      if (perRequest.length < 3 * length) {
-        throw new DrmError('EINVAL', `perRequest holds ${perRequest.length} counts; ${length} requests need ${3 * length}`)
+      const room = typedLength.call(perRequest) as number
+      if (room < 3 * length) {
+        throw new DrmError('EINVAL', `perRequest holds ${room} counts; ${length} requests need ${3 * length}`)
       }
     }
-    for (const obj of objects) this.#objectId(obj, 'obj')
-    this.#idle()
+    this.#adopt(objects)
+    this.#enter()
     return this.#quiet(() => this.#core.bindBatch(words, perRequest ?? null))
   }
 
@@ -380,7 +405,7 @@ export class GpuVm implements Disposable, Iterable<Va> {
    * mappings remain. Any later use throws EINVAL.
    */
   destroy(): void {
-    this.#idle()
+    this.#enter()
     this.#run(() => this.#core.destroy())
   }
 
@@ -425,35 +450,61 @@ export class GpuVm implements Disposable, Iterable<Va> {
     if (this.strict) throw new DrmWarning(fresh[0])
   }
 
-  /** Re-entering the split/merge engine from inside a walk is refused, as the kernel forbids it. */
-  #idle(): void {
-    if (this.#walking) {
-      throw new DrmError('EBUSY', `a split/merge walk is in progress on VA space '${this.name}'`)
+  /**
+   * Starts a split/merge call (bind, unbind, a batch, a walk, destroy).
+   * From inside a step callback that is refused, as the kernel forbids it;
+   * otherwise it ends the iterator walk still open, which nothing else would
+   * end if its caller dropped it.
+   */
+  #enter(): void {
+    if (this.#inStep) {
+      throw new DrmError('EBUSY', `a step callback of a split/merge walk is running on VA space '${this.name}'`)
+    }
+    const walk = this.#walk
+    if (walk !== null) {
+      this.#walk = null
+      walk.superseded = true
+      walk.cursor.close?.()
     }
   }
 
-  *#walk(open: () => CursorCore): IterableIterator<Op> {
-    this.#idle()
+  /** An iterator walk: it takes over the VA space's walk slot when its first step is asked for. */
+  *#steal(open: () => CursorCore, obj: GemObject | null): IterableIterator<Op> {
+    this.#enter()
     const cursor = this.#quiet(open)
-    this.#walking = true
+    const walk: Walk = { cursor, superseded: false }
+    this.#walk = walk
+    const lookup: ObjectLookup = obj === null ? this.#lookup : (id) => (id === obj.id ? obj : this.#object(id))
     try {
-      for (let rec = this.#quiet(() => cursor.step()); rec; rec = this.#quiet(() => cursor.step())) {
-        yield this.#op(rec)
+      for (;;) {
+        if (walk.superseded) {
+          throw new DrmError('EBUSY', `this walk on VA space '${this.name}' was ended by a later split/merge call`)
+        }
+        const rec = this.#quiet(() => cursor.step())
+        if (rec === undefined) return
+        yield opFromRecord(rec, this, lookup)
       }
     } finally {
-      this.#walking = false
-      cursor.close?.()
+      if (this.#walk === walk) this.#walk = null
+      if (!walk.superseded) cursor.close?.()
     }
   }
 
-  #dispatch(op: Op, steps: StepCallbacks): void {
-    if (op.kind === 'map') steps.map!(op, this)
-    else if (op.kind === 'remap') steps.remap!(op, this)
-    else if (op.kind === 'unmap') steps.unmap!(op, this)
+  /** Runs a walk's steps through step callbacks; the engine cannot be re-entered from one. */
+  #steps(walk: IterableIterator<Op>, steps: StepCallbacks): void {
+    for (const op of walk) {
+      this.#inStep = true
+      try {
+        if (op.kind === 'map') steps.map!(op, this)
+        else if (op.kind === 'remap') steps.remap!(op, this)
+        else if (op.kind === 'unmap') steps.unmap!(op, this)
+      } finally {
+        this.#inStep = false
+      }
+    }
   }
 
   #packed(make: () => BigUint64Array): PackedOps {
-    this.#idle()
     const words = this.#quiet(make)
     return new PackedOps(this, words, this.#lookup)
   }
@@ -468,20 +519,29 @@ export class GpuVm implements Disposable, Iterable<Va> {
     }
   }
 
+  /** The id of a GemObject argument, which the VA space keeps from then on (see `#objects`). */
   #objectId(obj: unknown, what: string): number {
-    if (!(obj instanceof GemObject)) throw new DrmError('EINVAL', `${what} must be a GemObject, got ${describe(obj)}`)
-    if (this.#objects.get(obj.id) !== obj) {
-      this.#objects.set(obj.id, obj)
-      if (this.#objects.size > this.#pruneAt) this.#prune()
+    const id = GemObject.idOf(obj)
+    if (id === undefined) throw new DrmError('EINVAL', `${what} must be a GemObject, got ${describe(obj)}`)
+    if (this.#objects.get(id) !== obj) {
+      // Room is made before the object is added, so the object this call needs is never pruned.
+      if (this.#objects.size >= this.#pruneAt) this.#prune()
+      this.#objects.set(id, obj as GemObject)
     }
-    return obj.id
+    return id
+  }
+
+  /** Takes in every object of a batch, making room once for all of them. */
+  #adopt(objects: ReadonlyMap<number, GemObject>): void {
+    if (this.#objects.size + objects.size > this.#pruneAt) this.#prune()
+    for (const [id, obj] of objects) this.#objects.set(id, obj)
   }
 
   /** Forgets the objects no mapping uses any more (amortised: the threshold doubles past what is kept). */
   #prune(): void {
     const inUse = new Set(this.#core.destroyed ? [] : this.#core.list().map((va) => va.obj))
     for (const id of this.#objects.keys()) if (!inUse.has(id)) this.#objects.delete(id)
-    this.#pruneAt = Math.max(1024, 2 * this.#objects.size)
+    this.#pruneAt = Math.max(PRUNE_MIN, 2 * this.#objects.size)
   }
 
   /** `#object`, bound: resolves the object ids of op records. */
@@ -495,21 +555,17 @@ export class GpuVm implements Disposable, Iterable<Va> {
   }
 
   #own(va: unknown): Va {
-    if (!(va instanceof Va)) throw new DrmError('EINVAL', `expected a Va, got ${describe(va)}`)
+    if (!Va.isVa(va)) throw new DrmError('EINVAL', `expected a Va, got ${describe(va)}`)
     if (va.vm !== this) throw new DrmError('EINVAL', `${va} belongs to VA space '${va.vm.name}', not '${this.name}'`)
     return va
   }
 
   #va(rec: VaRecord): Va {
-    return new Va(this, rec.addr, rec.range, this.#object(rec.obj), rec.offset, rec.seq)
+    return mintVa(this, rec.addr, rec.range, this.#object(rec.obj), rec.offset, rec.seq)
   }
 
   #maybeVa(rec: VaRecord | undefined): Va | undefined {
     return rec ? this.#va(rec) : undefined
-  }
-
-  #op(rec: OpRecord): Op {
-    return opFromRecord(rec, this, this.#lookup)
   }
 
   #vaRecord(va: unknown): VaRecord {

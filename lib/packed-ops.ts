@@ -12,7 +12,7 @@ import type { GemObject } from './gem.js'
 import type { GpuVm } from './gpuvm.js'
 import { OpList, type Op, type OpCounts, type OpMap } from './ops.js'
 import { describe } from './u64.js'
-import { Va } from './va.js'
+import { mintVa, type Va } from './va.js'
 
 // ---- layout ----------------------------------------------------------------
 
@@ -171,7 +171,7 @@ function opMap(m: MapRecord, object: ObjectLookup): OpMap {
 }
 
 function vaHandle(vm: GpuVm, rec: VaRecord, object: ObjectLookup): Va {
-  return new Va(vm, rec.addr, rec.range, object(rec.obj), rec.offset, rec.seq)
+  return mintVa(vm, rec.addr, rec.range, object(rec.obj), rec.offset, rec.seq)
 }
 
 /** @internal The public `Op` of an engine record: `Va` and `GemObject` handles instead of ids. */
@@ -217,8 +217,10 @@ export function opFromRecord(rec: OpRecord, vm: GpuVm, object: ObjectLookup): Op
  * constants are the static members (`PackedOps.WORDS`, `PackedOps.KEEP`, ...).
  *
  * Indices must be integers in `[0, length)`; anything else is an EINVAL
- * `DrmError`. `words` is the list's own storage, not a copy: writing to it
- * changes what the accessors read.
+ * `DrmError`. `words` is the list's own storage, made for it on first read
+ * (the engines may pack lists into shared memory, which no caller sees):
+ * writing to it changes what the accessors read and nothing else, and once
+ * its buffer is transferred away the accessors throw EINVAL.
  */
 export class PackedOps implements Iterable<Op> {
   /** Words per op. */
@@ -235,9 +237,11 @@ export class PackedOps implements Iterable<Op> {
   /** Ops in the list. */
   readonly length: number
   readonly #vm: GpuVm
-  readonly #words: BigUint64Array
+  #words: BigUint64Array
   /** The same bytes as 32-bit halves: kinds, bits, ids and flags read without a BigInt. */
-  readonly #halves: Uint32Array
+  #halves: Uint32Array
+  /** `#words` is this list's alone (it may start as a slice of memory shared with other lists). */
+  #own = false
   /** The objects the ops name, resolved when the list is made (as an OpList resolves them). */
   readonly #objects = new Map<number, GemObject>()
   readonly #lookup: ObjectLookup = (id) => {
@@ -269,6 +273,13 @@ export class PackedOps implements Iterable<Op> {
 
   /** The packed words (the list's own storage; layout in the class comment). */
   get words(): BigUint64Array {
+    if (!this.#own) {
+      this.#at(0, true)
+      const words = new BigUint64Array(this.#words)
+      this.#words = words
+      this.#halves = new Uint32Array(words.buffer)
+      this.#own = true
+    }
     return this.#words
   }
 
@@ -353,10 +364,14 @@ export class PackedOps implements Iterable<Op> {
     return `PackedOps (${this.length} ops)`
   }
 
-  /** The first word of op `i`; EINVAL for an index that is not one. */
-  #at(i: number): number {
-    if (typeof i !== 'number' || !Number.isInteger(i) || i < 0 || i >= this.length) {
+  /** The first word of op `i`; EINVAL for an index that is not one, or once `words` was transferred away. */
+  #at(i: number, any = false): number {
+    if (!any && (typeof i !== 'number' || !Number.isInteger(i) || i < 0 || i >= this.length)) {
       throw new DrmError('EINVAL', `op index must be an integer in [0, ${this.length}), got ${describe(i)}`)
+    }
+    // A transferred (detached) buffer leaves a typed array of length 0.
+    if (this.#words.length !== this.length * OP_WORDS) {
+      throw new DrmError('EINVAL', `the words of this ${this} were transferred away`)
     }
     return i * OP_WORDS
   }
