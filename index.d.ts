@@ -173,14 +173,16 @@ export interface DomainRecord {
 /**
  * Takes this thread's I/O buffer (an ArrayBuffer of at least 240 bytes,
  * kept alive from now on) and returns the raw entry points of the hot calls
- * (native/napi/fast.rs). Each takes a VA space id (`NativeVm.id`), reads
+ * (native/napi/fast.rs), with the buffer they use as `io`: the one the
+ * thread already has if it is still usable (every copy of the package in a
+ * thread shares it), else `io`. Each takes a VA space id (`NativeVm.id`), reads
  * its arguments from the buffer and writes its results (step counts, the
  * mapping a tree call inserted, removed or found, a walk's id, or ops,
  * packed, past its first 128 bytes) back to it, and throws an Error with
  * the errno as `code` when it fails. An op list too long for the buffer is
  * returned as a BigUint64Array instead.
  */
-export declare function fastInit(io: ArrayBuffer): { bind(id: number): void; unbind(id: number): void; bindBatch(id: number, words: BigUint64Array, perRequest: Uint32Array | null): void; insert(id: number): void; remove(id: number): void; get(id: number): void; find(id: number): void; findFirst(id: number): void; smMapOps(id: number): BigUint64Array | undefined; smUnmapOps(id: number): BigUint64Array | undefined; prefetchOps(id: number): BigUint64Array | undefined; gemUnmapOps(id: number): BigUint64Array | undefined; smMap(id: number): void; smUnmap(id: number): void; step(id: number): BigUint64Array | undefined; close(id: number): void; apply(id: number): void; warnings(id: number): void }
+export declare function fastInit(io: ArrayBuffer): { io: ArrayBuffer; bind(id: number): void; unbind(id: number): void; bindBatch(id: number, words: BigUint64Array, perRequest: Uint32Array | null): void; insert(id: number): void; remove(id: number): void; get(id: number): void; find(id: number): void; findFirst(id: number): void; smMapOps(id: number): BigUint64Array | undefined; smUnmapOps(id: number): BigUint64Array | undefined; prefetchOps(id: number): BigUint64Array | undefined; gemUnmapOps(id: number): BigUint64Array | undefined; smMap(id: number): void; smUnmap(id: number): void; step(id: number): BigUint64Array | undefined; close(id: number): void; apply(id: number): void; warnings(id: number): void }
 
 export interface FenceEntry {
   fence: number

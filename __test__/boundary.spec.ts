@@ -1,10 +1,13 @@
 // The native boundary: panics become errors, native memory is visible to the
 // garbage collector, and creating and destroying objects does not leak.
-import { execFile } from 'node:child_process'
+import { execFile, execFileSync } from 'node:child_process'
+import { cpSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { promisify } from 'node:util'
 import v8 from 'node:v8'
 import { runInNewContext } from 'node:vm'
+import { Worker } from 'node:worker_threads'
 import { describe, expect, it } from 'vitest'
 import { BindBatch, DrmError, GpuVm } from '../lib/index.js'
 import { fastCalls, loadBinding, NativeVmCore } from '../lib/native/gpuvm.js'
@@ -229,28 +232,77 @@ describe('the native boundary', () => {
       for (const id of ids) expect(thrown(() => calls.unbind(id)).code).toBe('EINVAL')
     })
 
-    it('refuse an I/O buffer that is too small, shared or detached, instead of touching it', () => {
+    it('refuse an I/O buffer that is too small or shared, and keep the one the thread has', () => {
       const binding = loadBinding()
       const mine = fastCalls().words.buffer as ArrayBuffer
-      try {
-        // 128 bytes of arguments and results, and room for one packed op (14 words).
-        expect(() => binding.fastInit(new ArrayBuffer(239))).toThrow(/at least 240 bytes/)
-        expect(() => binding.fastInit(new SharedArrayBuffer(240) as unknown as ArrayBuffer)).toThrow(/ArrayBuffer/)
-        expect(() => binding.fastInit(new Uint8Array(240) as unknown as ArrayBuffer)).toThrow(/ArrayBuffer/)
+      // 128 bytes of arguments and results, and room for one packed op (14 words).
+      expect(() => binding.fastInit(new ArrayBuffer(239))).toThrow(/at least 240 bytes/)
+      expect(() => binding.fastInit(new SharedArrayBuffer(240) as unknown as ArrayBuffer)).toThrow(/ArrayBuffer/)
+      expect(() => binding.fastInit(new Uint8Array(240) as unknown as ArrayBuffer)).toThrow(/ArrayBuffer/)
+      // Another buffer does not replace the engine's: it is handed back instead.
+      expect(binding.fastInit(new ArrayBuffer(240)).io).toBe(mine)
+      expect(new GpuVm({ range: 1n << 48n, engine: 'native' }).bind({ addr: 0x10000n, range: P }).map).toBe(1)
+    })
+
+    it('refuse a detached I/O buffer instead of touching it, and take a new one in its place (in a thread of its own)', async () => {
+      // A worker has a thread state of its own, whose buffer the test may detach.
+      const worker = new Worker(
+        `const { parentPort } = require('node:worker_threads')
+        const binding = require(${JSON.stringify(path.join(root, 'index.js'))})
         const io = new ArrayBuffer(240)
         const calls = binding.fastInit(io)
+        const out = { installed: calls.io === io }
         const vm = new binding.NativeVm('detach', 0n, 1n << 48n)
         calls.unbind(vm.id)
         structuredClone(io, { transfer: [io] })
-        expect(io.byteLength).toBe(0)
-        const err = thrown(() => calls.unbind(vm.id))
-        expect(err.code).toBe('EINVAL')
-        expect(err.message).toMatch(/detached/)
-      } finally {
-        binding.fastInit(mine)
+        try {
+          calls.unbind(vm.id)
+        } catch (e) {
+          out.error = [e.code, e.message]
+        }
+        const next = new ArrayBuffer(240)
+        out.replaced = binding.fastInit(next).io === next
+        calls.unbind(vm.id)
+        parentPort.postMessage(out)`,
+        { eval: true },
+      )
+      const out = await new Promise((resolve, reject) => {
+        worker.once('message', resolve)
+        worker.once('error', reject)
+      })
+      await worker.terminate()
+      expect(out).toEqual({ installed: true, error: ['EINVAL', expect.stringMatching(/detached/)], replaced: true })
+    })
+
+    it('serve two copies of the package loaded in one thread, each with its own VA spaces', () => {
+      // A second copy of the JavaScript that loads the same addon (here a
+      // symlink to it, as two installs share a hoisted platform package):
+      // its first call used to replace the thread's I/O buffer, so the first
+      // copy's calls read a buffer it no longer wrote.
+      const copy = mkdtempSync(path.join(tmpdir(), 'drmsim-copy-'))
+      cpSync(path.join(root, 'dist'), path.join(copy, 'dist'), { recursive: true })
+      cpSync(path.join(root, 'index.js'), path.join(copy, 'index.js'))
+      for (const name of ['drmsim.linux-x64-gnu.node', 'node_modules', 'package.json']) {
+        symlinkSync(path.join(root, name), path.join(copy, name))
       }
-      // The engine's own buffer is back in place.
-      expect(new GpuVm({ range: 1n << 48n, engine: 'native' }).bind({ addr: 0x10000n, range: P }).map).toBe(1)
+      const script = path.join(copy, 'two.cjs')
+      writeFileSync(
+        script,
+        `const copies = [${JSON.stringify(path.join(root, 'dist/index.js'))}, './dist/index.js'].map((p) => require(p))
+        if (copies[0] === copies[1]) throw new Error('one copy, not two')
+        const vms = copies.map(({ GpuVm }, i) => new GpuVm({ name: 'copy' + i, range: 1n << 48n, engine: 'native' }))
+        const out = []
+        for (let k = 0n; k < 4n; k++) {
+          vms.forEach((vm, i) => out.push(vm.bind({ addr: 0x100000n * (BigInt(i) + 1n) + k * 0x2000n, range: 0x1000n })))
+        }
+        vms.forEach((vm, i) => out.push(vm.smUnmapOps(0x100000n * (BigInt(i) + 1n), 0x2000n).length, vm.find(0x100000n * (BigInt(i) + 1n), 0x1000n)?.addr))
+        out.push(...vms.map((vm) => [...vm.vas()].map(String)))
+        console.log(JSON.stringify(out, (_, v) => (typeof v === 'bigint' ? '0x' + v.toString(16) : v)))`,
+      )
+      const out = JSON.parse(execFileSync(process.execPath, [script], { cwd: copy, encoding: 'utf8' }))
+      const counts = { map: 1, remap: 0, unmap: 0, prefetch: 0 }
+      const vas = (base: number) => [0, 1, 2, 3].map((k) => `Va[0x${(base + k * 0x2000).toString(16)}, +0x1000) no object`)
+      expect(out).toEqual([...Array(8).fill(counts), 1, '0x100000', 1, '0x200000', vas(0x100000), vas(0x200000)])
     })
 
     it('report what the fast path allocates to V8, and give it back on destroy', () => {

@@ -85,9 +85,12 @@ let fast: Fast | undefined
 /** @internal The fast entry points and the I/O views of this thread, set up on first use. */
 export function fastCalls(): Fast {
   if (fast === undefined) {
-    // Constructed directly, so its bytes live outside the V8 heap.
-    const io = new ArrayBuffer(IO_BYTES + IO_OPS_BYTES)
-    const calls = call(() => loadBinding().fastInit(io))
+    // Constructed directly, so its bytes live outside the V8 heap. The addon
+    // keeps the first buffer of the thread and hands it back as `calls.io`:
+    // every copy of this package in the thread shares it (one replacing it
+    // left the others' views on a buffer no call read).
+    const calls = call(() => loadBinding().fastInit(new ArrayBuffer(IO_BYTES + IO_OPS_BYTES)))
+    const { io } = calls
     fast = {
       calls,
       words: new BigUint64Array(io, 0, IO_BYTES / 8),

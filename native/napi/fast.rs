@@ -13,7 +13,8 @@
 //! - Arguments and results travel through one per-thread I/O buffer, an
 //!   `ArrayBuffer` of at least `IO_BYTES` that JavaScript hands to
 //!   `fastInit(io)` once and then reads and writes through typed-array views
-//!   (layout at `IO_BYTES`). The functions take nothing but the id (and, for
+//!   (layout at `IO_BYTES`). The first one stays: a later `fastInit` (another
+//!   copy of the package in the thread) is handed it back. The functions take nothing but the id (and, for
 //!   a batch, its arrays), and return undefined. The tree calls write the
 //!   mapping they insert, remove or find back to the buffer, whole, so that
 //!   JavaScript builds its record without another call. The op lists write
@@ -323,7 +324,16 @@ unsafe fn enter(env: sys::napi_env, info: sys::napi_callback_info, kind: Kind) -
 
 /// Where the I/O buffer's bytes are now. Asked on every call, so a buffer
 /// that JavaScript detached or shrank since is refused instead of written.
+#[inline]
 unsafe fn io_bytes(env: sys::napi_env, io: Io) -> Result<(*mut u8, usize), Failure> {
+  // SAFETY: as for `io_buffer`.
+  unsafe { io_buffer(env, io) }.map(|(_, data, len)| (data, len))
+}
+
+/// The I/O buffer, and where its bytes are now, if it is still usable on
+/// `env`.
+#[inline]
+unsafe fn io_buffer(env: sys::napi_env, io: Io) -> Result<(sys::napi_value, *mut u8, usize), Failure> {
   if io.buffer.is_null() || io.env != env {
     return Err(einval("fastInit(io) was not called on this thread"));
   }
@@ -347,7 +357,7 @@ unsafe fn io_bytes(env: sys::napi_env, io: Io) -> Result<(*mut u8, usize), Failu
       "the I/O buffer holds {len} bytes (detached?), not {IO_MIN}"
     )));
   }
-  Ok((data.cast(), len))
+  Ok((value, data.cast(), len))
 }
 
 /// SAFETY (all helpers below): `io` points to at least `IO_BYTES` bytes of
@@ -863,7 +873,11 @@ fn status(s: sys::napi_status, what: &str) -> napi::Result<()> {
   }
 }
 
-/// Takes this thread's I/O buffer and returns the fast functions.
+/// Takes `io` as this thread's I/O buffer, unless the thread has a usable
+/// one already, and returns the fast functions with the buffer in use as
+/// their `io`. The buffer in use stays: every copy of the package loaded in
+/// the thread shares this addon, and one copy's buffer replacing another's
+/// would leave the other's views on a buffer no call reads.
 pub(crate) fn init<'env>(env: &'env Env, io: Unknown<'env>) -> napi::Result<Unknown<'env>> {
   let env = env.raw();
   let value = io.raw();
@@ -893,10 +907,46 @@ pub(crate) fn init<'env>(env: &'env Env, io: Unknown<'env>) -> napi::Result<Unkn
       format!("fastInit: io must hold at least {IO_MIN} bytes, not {len}"),
     ));
   }
-  let mut reference = ptr::null_mut();
   let mut fns = ptr::null_mut();
   // SAFETY: as above; the names are NUL-terminated and the callbacks have
   // the signature Node-API expects.
+  unsafe {
+    let in_use = match io_buffer(env, FAST.with(|f| f.io.get())) {
+      Ok((kept, _, _)) => kept,
+      Err(_) => {
+        install(env, value)?;
+        value
+      }
+    };
+    status(sys::napi_create_object(env, &mut fns), "napi_create_object")?;
+    status(
+      sys::napi_set_named_property(env, fns, c"io".as_ptr(), in_use),
+      "napi_set_named_property",
+    )?;
+    for &(name, cb) in ENTRIES {
+      let mut f = ptr::null_mut();
+      let name = name.as_ptr().cast::<c_char>();
+      status(
+        sys::napi_create_function(env, name, -1, cb, ptr::null_mut(), &mut f),
+        "napi_create_function",
+      )?;
+      status(
+        sys::napi_set_named_property(env, fns, name, f),
+        "napi_set_named_property",
+      )?;
+    }
+    Ok(Unknown::from_raw_unchecked(env, fns))
+  }
+}
+
+/// Makes `value` (a checked ArrayBuffer) this thread's I/O buffer, in place
+/// of the one it had.
+///
+/// # Safety
+/// `env` and `value` are those of the current call.
+unsafe fn install(env: sys::napi_env, value: sys::napi_value) -> napi::Result<()> {
+  let mut reference = ptr::null_mut();
+  // SAFETY: as the caller's.
   unsafe {
     status(
       sys::napi_create_reference(env, value, 1, &mut reference),
@@ -919,19 +969,6 @@ pub(crate) fn init<'env>(env: &'env Env, io: Unknown<'env>) -> napi::Result<Unkn
     if !old.buffer.is_null() {
       sys::napi_delete_reference(old.env, old.buffer);
     }
-    status(sys::napi_create_object(env, &mut fns), "napi_create_object")?;
-    for &(name, cb) in ENTRIES {
-      let mut f = ptr::null_mut();
-      let name = name.as_ptr().cast::<c_char>();
-      status(
-        sys::napi_create_function(env, name, -1, cb, ptr::null_mut(), &mut f),
-        "napi_create_function",
-      )?;
-      status(
-        sys::napi_set_named_property(env, fns, name, f),
-        "napi_set_named_property",
-      )?;
-    }
-    Ok(Unknown::from_raw_unchecked(env, fns))
   }
+  Ok(())
 }

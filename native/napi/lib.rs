@@ -492,7 +492,9 @@ impl NativeVm {
 
 /// Takes this thread's I/O buffer (an ArrayBuffer of at least 240 bytes,
 /// kept alive from now on) and returns the raw entry points of the hot calls
-/// (native/napi/fast.rs). Each takes a VA space id (`NativeVm.id`), reads
+/// (native/napi/fast.rs), with the buffer they use as `io`: the one the
+/// thread already has if it is still usable (every copy of the package in a
+/// thread shares it), else `io`. Each takes a VA space id (`NativeVm.id`), reads
 /// its arguments from the buffer and writes its results (step counts, the
 /// mapping a tree call inserted, removed or found, a walk's id, or ops,
 /// packed, past its first 128 bytes) back to it, and throws an Error with
@@ -500,7 +502,7 @@ impl NativeVm {
 /// returned as a BigUint64Array instead.
 #[napi(
   ts_args_type = "io: ArrayBuffer",
-  ts_return_type = "{ bind(id: number): void; unbind(id: number): void; bindBatch(id: number, words: BigUint64Array, perRequest: Uint32Array | null): void; insert(id: number): void; remove(id: number): void; get(id: number): void; find(id: number): void; findFirst(id: number): void; smMapOps(id: number): BigUint64Array | undefined; smUnmapOps(id: number): BigUint64Array | undefined; prefetchOps(id: number): BigUint64Array | undefined; gemUnmapOps(id: number): BigUint64Array | undefined; smMap(id: number): void; smUnmap(id: number): void; step(id: number): BigUint64Array | undefined; close(id: number): void; apply(id: number): void; warnings(id: number): void }"
+  ts_return_type = "{ io: ArrayBuffer; bind(id: number): void; unbind(id: number): void; bindBatch(id: number, words: BigUint64Array, perRequest: Uint32Array | null): void; insert(id: number): void; remove(id: number): void; get(id: number): void; find(id: number): void; findFirst(id: number): void; smMapOps(id: number): BigUint64Array | undefined; smUnmapOps(id: number): BigUint64Array | undefined; prefetchOps(id: number): BigUint64Array | undefined; gemUnmapOps(id: number): BigUint64Array | undefined; smMap(id: number): void; smUnmap(id: number): void; step(id: number): BigUint64Array | undefined; close(id: number): void; apply(id: number): void; warnings(id: number): void }"
 )]
 pub fn fast_init<'env>(env: &'env Env, io: Unknown<'env>) -> napi::Result<Unknown<'env>> {
   fast::init(env, io)
