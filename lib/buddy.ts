@@ -17,10 +17,9 @@ import {
 } from './alloc-engine.js'
 import type { EngineName } from './engine.js'
 import { resolveEngine } from './engines.js'
-import { DrmError } from './errors.js'
 import { NativeBuddyCore } from './native/alloc.js'
 import { ReferenceBuddy } from './reference/buddy.js'
-import { describe, hex, u64 } from './u64.js'
+import { count, flag, hex, invalid, isObject, list, options, u64, u64Or } from './check.js'
 
 export interface BuddyAllocatorOptions {
   /** Rounded down to a multiple of the chunk size. */
@@ -61,17 +60,27 @@ export interface BlockInfo {
   order: number
 }
 
-/** An allocated block. */
+/** Brand checks a Proxy fails (set in the classes' static blocks). */
+let isAllocator: (v: unknown) => v is BuddyAllocator
+let isBlock: (v: unknown) => v is BuddyBlock
+
+/** An allocated block (made by its allocator's `alloc` and `trim`). */
 export class BuddyBlock {
   readonly #owner: BuddyAllocator
+  readonly offset: bigint
+  readonly size: bigint
+  readonly order: number
 
-  constructor(
-    owner: BuddyAllocator,
-    readonly offset: bigint,
-    readonly size: bigint,
-    readonly order: number,
-  ) {
+  static {
+    isBlock = (v): v is BuddyBlock => isObject(v) && #owner in v
+  }
+
+  constructor(owner: BuddyAllocator, offset: bigint, size: bigint, order: number) {
+    if (!isAllocator(owner)) throw invalid('owner', 'a BuddyAllocator', owner)
     this.#owner = owner
+    this.offset = u64(offset, 'offset')
+    this.size = u64(size, 'size')
+    this.order = count(order, 'order', 63)
   }
 
   get end(): bigint {
@@ -94,10 +103,15 @@ export class BuddyAllocator {
   readonly #core: BuddyCore
   readonly #live = new Map<bigint, BuddyBlock>()
 
-  constructor(options: BuddyAllocatorOptions) {
-    this.engine = resolveEngine(options.engine)
-    const size = u64(options.size, 'size')
-    this.chunkSize = u64(options.chunkSize ?? 4096n, 'chunkSize')
+  static {
+    isAllocator = (v): v is BuddyAllocator => isObject(v) && #live in v
+  }
+
+  constructor(opts: BuddyAllocatorOptions) {
+    const o = options<BuddyAllocatorOptions>(opts, 'BuddyAllocator options')
+    const size = u64(o.size, 'size')
+    this.chunkSize = u64Or(o.chunkSize, 'chunkSize', 4096n)
+    this.engine = resolveEngine(o.engine)
     this.#core =
       this.engine === 'native' ? new NativeBuddyCore(size, this.chunkSize) : new ReferenceBuddy(size, this.chunkSize)
   }
@@ -128,33 +142,34 @@ export class BuddyAllocator {
 
   /** `drm_buddy_alloc_blocks`; blocks in the kernel's list order. */
   alloc(req: BuddyAllocRequest): BuddyBlock[] {
-    const size = u64(req.size, 'size')
-    const min = u64(req.minBlockSize ?? this.chunkSize, 'minBlockSize')
+    const r = options<BuddyAllocRequest>(req, 'alloc request')
+    const size = u64(r.size, 'size')
+    const min = u64Or(r.minBlockSize, 'minBlockSize', this.chunkSize)
     let flags = 0
     let start = 0n
     let end = this.size
-    if (req.range !== undefined) {
-      start = u64(req.range.start, 'range.start')
-      end = u64(req.range.end, 'range.end')
+    if (r.range !== undefined) {
+      const range = options<{ start: bigint; end: bigint }>(r.range, 'range')
+      start = u64(range.start, 'range.start')
+      end = u64(range.end, 'range.end')
       flags |= BUDDY_RANGE
     }
-    if (req.topdown) flags |= BUDDY_TOPDOWN
-    if (req.contiguous) flags |= BUDDY_CONTIGUOUS
-    if (req.trimDisable) flags |= BUDDY_TRIM_DISABLE
+    if (flag(r.topdown, 'topdown')) flags |= BUDDY_TOPDOWN
+    if (flag(r.contiguous, 'contiguous')) flags |= BUDDY_CONTIGUOUS
+    if (flag(r.trimDisable, 'trimDisable')) flags |= BUDDY_TRIM_DISABLE
     return this.#core.alloc(start, end, size, min, flags).map((r) => this.#track(r))
   }
 
   #own(block: unknown): BuddyBlock {
-    if (!(block instanceof BuddyBlock) || this.#live.get(block.offset) !== block) {
-      throw new DrmError('EINVAL', `${describe(block)} is not a block allocated in this buddy allocator`)
+    if (!isBlock(block) || this.#live.get(block.offset) !== block) {
+      throw invalid('block', 'a block allocated in this buddy allocator', block)
     }
     return block
   }
 
   /** `drm_buddy_free_list`: all or nothing. */
   free(blocks: BuddyBlock | readonly BuddyBlock[]): void {
-    const list = blocks instanceof BuddyBlock ? [blocks] : [...blocks]
-    const offsets = list.map((b) => this.#own(b).offset)
+    const offsets = (isBlock(blocks) ? [blocks] : list(blocks, 'blocks')).map((b) => this.#own(b).offset)
     this.#core.free(offsets)
     for (const o of offsets) this.#live.delete(o)
   }
@@ -169,7 +184,7 @@ export class BuddyAllocator {
   }
 
   blockAt(offset: bigint): BuddyBlock | undefined {
-    return this.#live.get(offset)
+    return this.#live.get(u64(offset, 'offset'))
   }
 
   /** Allocated blocks in address order. */

@@ -6,8 +6,8 @@
 import type { EngineName } from './engine.js'
 import { resolveEngine } from './engines.js'
 import { PROFILES, WW_CLASSES, type DeviceCore, type ProfileName, type WwClassName } from './device-engine.js'
-import { DrmError, DrmWarning, type Warning } from './errors.js'
-import { bindDevice, GemObject } from './gem.js'
+import { DrmWarning, type Warning } from './errors.js'
+import { bindDevice, freeGemObjectId, GemObject } from './gem.js'
 import type { GpuVm } from './gpuvm.js'
 import { NativeDeviceCore } from './native/device.js'
 import {
@@ -17,6 +17,8 @@ import {
   encodePlacement,
   memoryOptions,
   MoveTracker,
+  gpuVm,
+  isGemObject,
   ownObject,
   type DomainStats,
   type MemoryOptions,
@@ -26,8 +28,11 @@ import {
   type ValidateResult,
 } from './placement.js'
 import { ReferenceDevice } from './reference/device/index.js'
-import { Fence, Resv, WwAcquireCtx } from './resv.js'
-import { count, describe, u64 } from './u64.js'
+import { Fence, isResv, Resv, WwAcquireCtx } from './resv.js'
+import { count, flag, func, invalid, isObject, oneOf, options, u64 } from './check.js'
+
+/** Whether `v` is a real Device (a Proxy of one is not). */
+export let isDevice: (v: unknown) => v is Device
 
 export interface DeviceOptions {
   /** 'native' (default, or DRMSIM_ENGINE) or 'reference'. */
@@ -77,17 +82,18 @@ export class Device {
   #thread = 0
   #nextContext = 1
 
-  constructor(options: DeviceOptions = {}) {
-    if (typeof options !== 'object' || options === null) {
-      throw new DrmError('EINVAL', `Device options must be an object, got ${describe(options)}`)
-    }
-    this.wwClass = options.wwClass ?? 'wait-die'
-    if (!WW_CLASSES.includes(this.wwClass)) throw new DrmError('EINVAL', `wwClass must be one of ${WW_CLASSES.join(', ')}`)
-    this.profile = checkProfile(options.profile ?? 'gem-vram-2024')
-    this.strict = options.strict === true
-    this.engine = resolveEngine(options.engine)
+  static {
+    isDevice = (v): v is Device => isObject(v) && #objects in v
+  }
+
+  constructor(opts: DeviceOptions = {}) {
+    const o = options<DeviceOptions>(opts, 'Device options')
+    this.wwClass = o.wwClass === undefined ? 'wait-die' : oneOf(o.wwClass, WW_CLASSES, 'wwClass')
+    this.profile = checkProfile(o.profile ?? 'gem-vram-2024')
+    this.strict = flag(o.strict, 'strict')
+    const mem = memoryOptions(o.memory)
+    this.engine = resolveEngine(o.engine)
     const cls = WW_CLASSES.indexOf(this.wwClass)
-    const mem = memoryOptions(options.memory)
     this.core = this.engine === 'native' ? new NativeDeviceCore(cls, mem) : new ReferenceDevice(cls, mem)
   }
 
@@ -102,6 +108,7 @@ export class Device {
 
   /** Runs an engine call and collects the violations it recorded. */
   run<T>(f: () => T): T {
+    func(f, 'f')
     try {
       return f()
     } finally {
@@ -137,19 +144,20 @@ export class Device {
   }
 
   /** A GEM object of this device, with its own resv unless one is shared. */
-  createObject(options: CreateObjectOptions): GemObject {
-    if (typeof options !== 'object' || options === null) {
-      throw new DrmError('EINVAL', `object options must be an object, got ${describe(options)}`)
-    }
-    const profile = checkProfile(options.profile ?? this.profile)
+  createObject(opts: CreateObjectOptions): GemObject {
+    const o = options<CreateObjectOptions>(opts, 'createObject options')
+    const size = u64(o.size, 'size')
+    const profile = checkProfile(o.profile ?? this.profile)
     let resv = 0
-    if (options.resv !== undefined) {
-      const r = options.resv instanceof GemObject ? options.resv.resv : options.resv
-      if (!(r instanceof Resv) || r.device !== this) throw new DrmError('EINVAL', 'resv must belong to this device')
+    if (o.resv !== undefined) {
+      const r = isGemObject(o.resv) ? ownObject(this, o.resv).resv : o.resv
+      if (!isResv(r) || r.device !== this) throw invalid('resv', 'a Resv or GEM object of this device', o.resv)
       resv = r.id
     }
-    const obj = new GemObject({ size: options.size, id: options.id })
-    this.run(() => this.core.createObject(obj.id, obj.size, resv, PROFILES.indexOf(profile)))
+    // The engine first: an object it refuses must not keep an id.
+    const id = freeGemObjectId(o.id)
+    this.run(() => this.core.createObject(id, size, resv, PROFILES.indexOf(profile)))
+    const obj = new GemObject({ size, id })
     bindDevice(obj, this)
     this.#objects.set(obj.id, obj)
     return obj
@@ -157,7 +165,7 @@ export class Device {
 
   /** The object with this id, if it was created here. */
   object(id: number): GemObject | undefined {
-    return this.#objects.get(id)
+    return this.#objects.get(count(id, 'id', 0xffff_ffff))
   }
 
   /** A resv of its own: one shared by several objects (a VM's), or a plain mutex. */
@@ -175,15 +183,18 @@ export class Device {
     return new WwAcquireCtx(this, this.run(() => this.core.ctxInit(this.#thread)))
   }
 
-  createFence(options: FenceOptions = {}): Fence {
-    const context = options.context === undefined ? this.#nextContext++ : count(options.context, 'context', 0xffff_ffff)
-    const seqno = count(options.seqno ?? 1, 'seqno', 0xffff_ffff)
-    const at = options.signalAt === undefined ? null : u64(options.signalAt, 'signalAt')
+  createFence(opts: FenceOptions = {}): Fence {
+    const o = options<FenceOptions>(opts, 'createFence options')
+    const seqno = count(o.seqno ?? 1, 'seqno', 0xffff_ffff)
+    const at = o.signalAt === undefined ? null : u64(o.signalAt, 'signalAt')
+    // Last, so that a refused fence does not use up a context.
+    const context = o.context === undefined ? this.#nextContext++ : count(o.context, 'context', 0xffff_ffff)
     return new Fence(this, this.run(() => this.core.createFence(context, seqno, at)))
   }
 
   /** Lets GEM objects count their GPU VA mappings in `vm` (checked when freed). */
   attachVm(vm: GpuVm): void {
+    gpuVm(vm)
     if (this.#vms.size === 0) this.core.trackMoves(true)
     this.#vms.add(vm)
   }
@@ -230,20 +241,16 @@ export class Device {
 
   /** Buffers evicted while mapped in `vm` and not placed again since (drm_gpuvm's evict list). */
   evictList(vm: GpuVm): GemObject[] {
-    return this.#moves.evictList(vm)
+    return this.#moves.evictList(gpuVm(vm))
   }
 
   /** GPU VA mappings of `obj` in the attached VA spaces. */
   vaMappings(obj: GemObject): number {
+    ownObject(this, obj)
     let n = 0
     for (const vm of this.#vms) if (!vm.destroyed) n += vm.gemVas(obj).length
     return n
   }
 }
 
-function checkProfile(p: unknown): ProfileName {
-  if (!PROFILES.includes(p as ProfileName)) {
-    throw new DrmError('EINVAL', `profile must be one of ${PROFILES.join(', ')}, got ${describe(p)}`)
-  }
-  return p as ProfileName
-}
+const checkProfile = (p: unknown): ProfileName => oneOf(p, PROFILES, 'profile')

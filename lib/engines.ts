@@ -4,18 +4,20 @@
  * reference engine takes over with one warning, unless native was asked for.
  */
 import type { EngineName, VmCore, VmCreateOptions } from './engine.js'
+import { describe, oneOf } from './check.js'
 import { DrmError } from './errors.js'
 import { loadBinding } from './native/binding.js'
 import { NativeVmCore } from './native/gpuvm.js'
 import { ReferenceVm } from './reference/gpuvm.js'
 
 let fallbackWarned = false
+const ENGINES: readonly EngineName[] = ['native', 'reference']
 
 export function defaultEngine(): EngineName {
   const env = process.env.DRMSIM_ENGINE
   if (env === undefined || env === '') return 'native'
   if (env === 'native' || env === 'reference') return env
-  throw new DrmError('EINVAL', `DRMSIM_ENGINE must be 'native' or 'reference', not ${JSON.stringify(env)}`)
+  throw new DrmError('EINVAL', `DRMSIM_ENGINE must be 'native' or 'reference', not ${describe(env)}`)
 }
 
 let nativeStatus: { ok: true } | { ok: false; error: Error } | undefined
@@ -67,11 +69,10 @@ function loadErrorDetail(error: Error): string {
   return [...new Set(failed.length > 0 ? failed : tried)].join('; ')
 }
 
-export function resolveEngine(requested?: EngineName): EngineName {
-  if (requested !== undefined && requested !== 'native' && requested !== 'reference') {
-    throw new DrmError('EINVAL', `engine must be 'native' or 'reference', not ${JSON.stringify(requested)}`)
-  }
-  const explicit = requested ?? (process.env.DRMSIM_ENGINE ? defaultEngine() : undefined)
+/** The engine option of every constructor: undefined, 'native' or 'reference' (anything else EINVAL). */
+export function resolveEngine(requested?: unknown): EngineName {
+  if (requested !== undefined) oneOf(requested, ENGINES, 'engine')
+  const explicit = (requested as EngineName | undefined) ?? (process.env.DRMSIM_ENGINE ? defaultEngine() : undefined)
   const engine = explicit ?? 'native'
   if (engine === 'reference') return engine
   const status = nativeAvailable()

@@ -4,11 +4,12 @@
  * contended object is slow-locked first on the next pass. Every method that
  * may sleep has an `...Op` generator twin for scheduler threads.
  */
-import type { Device } from './device.js'
+import { count, flag, func, instance, list, options } from './check.js'
+import { type Device, isDevice } from './device.js'
 import { DrmError } from './errors.js'
-import { GemObject } from './gem.js'
+import type { GemObject } from './gem.js'
+import { ownObject } from './placement.js'
 import { type Op, runSync, type WwAcquireCtx } from './resv.js'
-import { count, describe } from './u64.js'
 
 export interface ExecOptions {
   /** `DRM_EXEC_INTERRUPTIBLE_WAIT` (no signals in the simulation: recorded only). */
@@ -39,10 +40,11 @@ export class Exec implements Disposable {
   #objects: GemObject[] = []
   #finished = false
 
-  constructor(device: Device, options: ExecOptions = {}) {
-    this.device = device
-    this.interruptible = options.interruptible === true
-    this.ignoreDuplicates = options.ignoreDuplicates === true
+  constructor(device: Device, opts: ExecOptions = {}) {
+    this.device = instance(device, isDevice, 'device', 'a Device')
+    const o = options<ExecOptions>(opts, 'Exec options')
+    this.interruptible = flag(o.interruptible, 'interruptible')
+    this.ignoreDuplicates = flag(o.ignoreDuplicates, 'ignoreDuplicates')
   }
 
   /** The acquire context (`exec->ticket`), once the loop started. */
@@ -60,10 +62,7 @@ export class Exec implements Disposable {
   }
 
   #obj(obj: unknown): GemObject {
-    if (!(obj instanceof GemObject) || !obj.isDeviceObject || obj.device !== this.device) {
-      throw new DrmError('EINVAL', `expected a GEM object of this device, got ${describe(obj)}`)
-    }
-    return obj
+    return ownObject(this.device, obj)
   }
 
   #ticket(): WwAcquireCtx {
@@ -103,6 +102,7 @@ export class Exec implements Disposable {
 
   /** `drm_exec_until_all_locked`: runs `body` until it completes without contention (or returns 'break'). */
   untilAllLocked(body: ExecBody): void {
+    func(body, 'body')
     while (this.cleanup()) {
       try {
         if (body(this) === 'break') return
@@ -113,6 +113,7 @@ export class Exec implements Disposable {
   }
 
   *untilAllLockedOp(body: ExecBodyOp): Op<void> {
+    func(body, 'body')
     while (this.cleanup()) {
       try {
         if ((yield* body(this)) === 'break') return
@@ -182,7 +183,10 @@ export class Exec implements Disposable {
 
   /** `drm_exec_prepare_array`: stops at the first error. */
   *prepareArrayOp(objs: readonly GemObject[], numFences: number): Op<ExecResult> {
-    for (const obj of objs) {
+    // Every argument checked before the first lock.
+    const all = list(objs, 'objs').map((o) => this.#obj(o))
+    count(numFences, 'numFences', 0xffff_ffff)
+    for (const obj of all) {
       const r = yield* this.prepareObjOp(obj, numFences)
       if (r !== 0) return r
     }

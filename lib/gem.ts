@@ -314,3 +314,17 @@ function nextFreeId(): number {
   while (used.has(nextId)) nextId = nextId >= 0xffff_fffe ? 1 : nextId + 1
   return nextId++
 }
+
+/**
+ * The id `new GemObject({ size, id })` would take, checked and free, without
+ * taking it: `Device.createObject` asks its engine first, so an object the
+ * engine refuses (ENOMEM) holds no id.
+ */
+export function freeGemObjectId(id: unknown): number {
+  if (id === undefined) return nextFreeId()
+  if (typeof id !== 'number' || !Number.isInteger(id) || id < 1 || id > 0xffff_fffe) {
+    throw new DrmError('EINVAL', `a GEM object id must be an integer in [1, 2^32-2], got ${describe(id)}`)
+  }
+  if (used.has(id)) throw new DrmError('EEXIST', `GEM object id ${id} is in use`)
+  return id
+}

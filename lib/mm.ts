@@ -13,7 +13,7 @@ import { resolveEngine } from './engines.js'
 import { DrmError } from './errors.js'
 import { NativeMmCore } from './native/alloc.js'
 import { ReferenceMm } from './reference/mm.js'
-import { U64_MAX, describe, hex, u64 } from './u64.js'
+import { U64_MAX, func, hex, invalid, isObject, list, oneOf, options, u64, u64Or } from './check.js'
 
 export type { InsertMode } from './alloc-engine.js'
 
@@ -71,17 +71,27 @@ export interface MmStats {
   fragmentation: number
 }
 
-/** An allocated range of a `RangeAllocator`. */
+/** Brand checks a Proxy fails (set in the classes' static blocks). */
+let isAllocator: (v: unknown) => v is RangeAllocator
+let isNode: (v: unknown) => v is MmNode
+
+/** An allocated range of a `RangeAllocator` (made by its `insert` and `reserve`). */
 export class MmNode {
   readonly #owner: RangeAllocator
+  readonly start: bigint
+  readonly size: bigint
+  readonly color: bigint
 
-  constructor(
-    owner: RangeAllocator,
-    readonly start: bigint,
-    readonly size: bigint,
-    readonly color: bigint,
-  ) {
+  static {
+    isNode = (v): v is MmNode => isObject(v) && #owner in v
+  }
+
+  constructor(owner: RangeAllocator, start: bigint, size: bigint, color: bigint) {
+    if (!isAllocator(owner)) throw invalid('owner', 'a RangeAllocator', owner)
     this.#owner = owner
+    this.start = u64(start, 'start')
+    this.size = u64(size, 'size')
+    this.color = u64(color, 'color')
   }
 
   get end(): bigint {
@@ -98,19 +108,17 @@ export class MmNode {
   }
 }
 
+const SCAN_MODES: readonly InsertMode[] = INSERT_MODES.filter((m) => m !== 'evict')
+
 function mode(value: unknown, allowEvict: boolean): InsertMode {
   if (value === undefined) return allowEvict ? 'best' : 'low'
-  const ok = INSERT_MODES.includes(value as InsertMode) && (allowEvict || value !== 'evict')
-  if (!ok) {
-    const names = allowEvict ? "'best', 'low', 'high' or 'evict'" : "'best', 'low' or 'high'"
-    throw new DrmError('EINVAL', `mode must be ${names}, not ${describe(value)}`)
-  }
-  return value as InsertMode
+  return oneOf(value, allowEvict ? INSERT_MODES : SCAN_MODES, 'mode')
 }
 
-function range(r: AddressRange | undefined): [bigint, bigint] {
+function range(r: unknown): [bigint, bigint] {
   if (r === undefined) return [0n, U64_MAX]
-  return [u64(r.start, 'range.start'), u64(r.end, 'range.end')]
+  const o = options<AddressRange>(r, 'range')
+  return [u64(o.start, 'range.start'), u64(o.end, 'range.end')]
 }
 
 export class RangeAllocator {
@@ -121,10 +129,15 @@ export class RangeAllocator {
   readonly #live = new Map<bigint, MmNode>()
   #scanGen = 0
 
-  constructor(options: RangeAllocatorOptions) {
-    this.engine = resolveEngine(options.engine)
-    this.start = u64(options.start ?? 0n, 'start')
-    this.size = u64(options.size, 'size')
+  static {
+    isAllocator = (v): v is RangeAllocator => isObject(v) && #live in v
+  }
+
+  constructor(opts: RangeAllocatorOptions) {
+    const o = options<RangeAllocatorOptions>(opts, 'RangeAllocator options')
+    this.start = u64Or(o.start, 'start', 0n)
+    this.size = u64(o.size, 'size')
+    this.engine = resolveEngine(o.engine)
     this.#core =
       this.engine === 'native' ? new NativeMmCore(this.start, this.size) : new ReferenceMm(this.start, this.size)
   }
@@ -137,27 +150,27 @@ export class RangeAllocator {
 
   /** `drm_mm_insert_node_in_range`. */
   insert(req: InsertRequest): MmNode {
-    const size = u64(req.size, 'size')
-    const alignment = u64(req.alignment ?? 0n, 'alignment')
-    const color = u64(req.color ?? 0n, 'color')
-    const [rs, re] = range(req.range)
-    const start = this.#core.insert(size, alignment, color, rs, re, mode(req.mode, true))
+    const r = options<InsertRequest>(req, 'insert request')
+    const size = u64(r.size, 'size')
+    const alignment = u64Or(r.alignment, 'alignment', 0n)
+    const color = u64Or(r.color, 'color', 0n)
+    const [rs, re] = range(r.range)
+    const start = this.#core.insert(size, alignment, color, rs, re, mode(r.mode, true))
     return this.#track(start, size, color)
   }
 
   /** `drm_mm_reserve_node`: exactly `[start, start + size)`, or ENOSPC. */
   reserve(req: ReserveRequest): MmNode {
-    const start = u64(req.start, 'start')
-    const size = u64(req.size, 'size')
-    const color = u64(req.color ?? 0n, 'color')
+    const r = options<ReserveRequest>(req, 'reserve request')
+    const start = u64(r.start, 'start')
+    const size = u64(r.size, 'size')
+    const color = u64Or(r.color, 'color', 0n)
     this.#core.reserve(start, size, color)
     return this.#track(start, size, color)
   }
 
   #own(node: unknown): MmNode {
-    if (!(node instanceof MmNode) || this.#live.get(node.start) !== node) {
-      throw new DrmError('EINVAL', `${describe(node)} is not a node allocated in this range allocator`)
-    }
+    if (!isNode(node) || this.#live.get(node.start) !== node) throw invalid('node', 'a node allocated in this range allocator', node)
     return node
   }
 
@@ -169,7 +182,7 @@ export class RangeAllocator {
   }
 
   nodeAt(start: bigint): MmNode | undefined {
-    return this.#live.get(start)
+    return this.#live.get(u64(start, 'start'))
   }
 
   /** Allocated nodes in address order. */
@@ -194,10 +207,11 @@ export class RangeAllocator {
    * allocator refuses insert, reserve and remove with EBUSY.
    */
   scan(req: ScanRequest): MmScan {
-    const size = u64(req.size, 'size')
-    const alignment = u64(req.alignment ?? 0n, 'alignment')
-    const [rs, re] = range(req.range)
-    this.#core.scanInit(size, alignment, rs, re, mode(req.mode, false))
+    const r = options<ScanRequest>(req, 'scan request')
+    const size = u64(r.size, 'size')
+    const alignment = u64Or(r.alignment, 'alignment', 0n)
+    const [rs, re] = range(r.range)
+    this.#core.scanInit(size, alignment, rs, re, mode(r.mode, false))
     const gen = ++this.#scanGen
     const current = (): MmCore => {
       if (gen !== this.#scanGen) throw new DrmError('EINVAL', 'this scan was replaced by a newer one')
@@ -209,7 +223,7 @@ export class RangeAllocator {
       hit: () => current().scanHit(),
       run: (ns) => {
         const core = current()
-        const r = core.scanRun(ns.map((n) => this.#own(n).start))
+        const r = core.scanRun(list(ns, 'candidates').map((n) => this.#own(n).start))
         return { found: r.found, evict: r.evict.map((s) => this.#live.get(s)!) }
       },
     })
@@ -234,7 +248,9 @@ export class MmScan {
   readonly #ops: ScanOps
 
   constructor(ops: ScanOps) {
-    this.#ops = ops
+    const o = options<ScanOps>(ops, 'scan ops')
+    for (const k of ['add', 'remove', 'hit', 'run'] as const) func(o[k], `scan ops.${k}`)
+    this.#ops = o as ScanOps
   }
 
   /** `drm_mm_scan_add_block`: true once a suitable hole would exist. */

@@ -6,10 +6,10 @@
  */
 import type { Device } from './device.js'
 import { DOMAINS, PLACE_FLAGS, type DomainRecord, type MemoryRecord, type MoveRecord } from './device-engine.js'
+import { brandCheck, flag, invalid, list, oneOf, options, u64 } from './check.js'
 import { DrmError } from './errors.js'
 import { GemObject } from './gem.js'
-import type { GpuVm } from './gpuvm.js'
-import { describe, u64 } from './u64.js'
+import { GpuVm } from './gpuvm.js'
 
 export type PlaceDomain = 'system' | 'gtt' | 'vram'
 
@@ -51,32 +51,25 @@ export type MemoryOptions = MemoryRecord
 
 /** Checks memory options: capacities as u64 bigints. */
 export function memoryOptions(m: unknown): MemoryRecord {
-  if (m === undefined) return {}
-  if (typeof m !== 'object' || m === null) throw new DrmError('EINVAL', `memory must be an object, got ${describe(m)}`)
-  const o = m as Record<string, unknown>
+  const o = options<MemoryRecord>(m, 'memory', true)
   const out: MemoryRecord = {}
   for (const k of ['vram', 'gtt', 'system'] as const) if (o[k] !== undefined) out[k] = u64(o[k], `memory.${k}`)
   if (out.system === 0n) throw new DrmError('EINVAL', 'memory.system must be above 0 (omit it for unbounded)')
   return out
 }
 
-export function domainIndex(domain: unknown): number {
-  const i = DOMAINS.indexOf(domain as PlaceDomain)
-  if (i < 1) throw new DrmError('EINVAL', `domain must be one of system, gtt, vram, got ${describe(domain)}`)
-  return i
-}
+const PLACE_DOMAINS: readonly PlaceDomain[] = ['system', 'gtt', 'vram']
+
+export const domainIndex = (domain: unknown): number => DOMAINS.indexOf(oneOf(domain, PLACE_DOMAINS, 'domain'))
 
 /** Packs a placement for the engines; EINVAL on anything malformed. */
 export function encodePlacement(placement: unknown): number[] {
-  if (!Array.isArray(placement)) throw new DrmError('EINVAL', `a placement must be an array, got ${describe(placement)}`)
-  return placement.map((p: unknown, i) => {
-    if (typeof p !== 'object' || p === null) throw new DrmError('EINVAL', `place ${i} must be an object, got ${describe(p)}`)
-    const q = p as Record<string, unknown>
-    for (const k of ['desired', 'fallback', 'topDown']) {
-      if (q[k] !== undefined && typeof q[k] !== 'boolean') throw new DrmError('EINVAL', `place ${i}: ${k} must be a boolean`)
-    }
+  return list(placement, 'a placement').map((p, i) => {
+    const q = options<Place>(p, `place ${i}`)
     const flags =
-      (q.desired ? PLACE_FLAGS.desired : 0) | (q.fallback ? PLACE_FLAGS.fallback : 0) | (q.topDown ? PLACE_FLAGS.topdown : 0)
+      (flag(q.desired, `place ${i}: desired`) ? PLACE_FLAGS.desired : 0) |
+      (flag(q.fallback, `place ${i}: fallback`) ? PLACE_FLAGS.fallback : 0) |
+      (flag(q.topDown, `place ${i}: topDown`) ? PLACE_FLAGS.topdown : 0)
     return domainIndex(q.domain) | (flags << 8)
   })
 }
@@ -133,9 +126,18 @@ export class MoveTracker {
   }
 }
 
+/** Brand checks a Proxy fails, for classes of files that have none to export. */
+export const isGemObject = brandCheck(() => GemObject, 'isDeviceObject')
+export const isGpuVm = brandCheck(() => GpuVm, 'destroyed')
+
+/** `obj`, if it is a GEM object created by `device` (not a look-alike or a Proxy of one). */
 export function ownObject(device: Device, obj: unknown): GemObject {
-  if (!(obj instanceof GemObject) || !obj.isDeviceObject || obj.device !== device) {
-    throw new DrmError('EINVAL', `expected a GEM object of this device, got ${describe(obj)}`)
-  }
+  if (!isGemObject(obj) || device.object(obj.id) !== obj) throw invalid('object', 'a GEM object of this device', obj)
   return obj
+}
+
+/** `vm`, if it is a GpuVm (not a look-alike or a Proxy of one). */
+export function gpuVm(vm: unknown): GpuVm {
+  if (!isGpuVm(vm)) throw invalid('vm', 'a GpuVm', vm)
+  return vm
 }

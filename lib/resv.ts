@@ -7,10 +7,11 @@
  * the simulated thread on it; the plain methods run the same op with
  * `runSync`, where a request that would sleep forever throws EDEADLK.
  */
-import type { Device } from './device.js'
+import { types } from 'node:util'
+import { count, flag, func, instance, invalid, isObject, oneOf, options, u64 } from './check.js'
+import { type Device, isDevice } from './device.js'
 import { USAGES, type UsageName } from './device-engine.js'
 import { DrmError } from './errors.js'
-import { count, describe, u64 } from './u64.js'
 
 export type LockReturn = 'ok' | 'EDEADLK' | 'EALREADY'
 
@@ -23,25 +24,70 @@ export type Request =
 /** A blocking operation: run it with `yield*` in a scheduler thread, or with `runSync`. */
 export type Op<T> = Generator<Request, T, unknown>
 
+const REQUEST_KINDS: readonly Request['op'][] = ['lock', 'sleep', 'wait', 'yield']
+
+/**
+ * Requests `runSync` answers before it gives up on an op: only an op that
+ * never finishes (yields in a loop, or waits on something that is never
+ * ready) gets near it.
+ */
+export const RUN_SYNC_MAX_REQUESTS = 1_000_000
+
+/** Checks a request an op yielded: its kind and the fields that kind needs. */
+export function checkRequest(value: unknown): Request {
+  const req = options<Request>(value, 'a request')
+  switch (oneOf(req.op, REQUEST_KINDS, 'request op')) {
+    case 'lock': {
+      const r = req as Partial<Extract<Request, { op: 'lock' }>>
+      instance(r.resv, isResv, 'lock request resv', 'a Resv')
+      flag(r.slow, 'lock request slow')
+      break
+    }
+    case 'sleep':
+      u64((req as { ns?: unknown }).ns, 'sleep request ns')
+      break
+    case 'wait': {
+      const r = req as Partial<Extract<Request, { op: 'wait' }>>
+      func(r.ready, 'wait request ready')
+      func(r.wakeAt, 'wait request wakeAt')
+      break
+    }
+  }
+  return req as Request
+}
+
+/** Closes `op` (running its finally blocks) and throws `error`. */
+function abandon(op: Op<unknown>, error: DrmError): never {
+  op.return(undefined)
+  throw error
+}
+
 /**
  * Runs an op on the calling (current) thread: a lock that would wait throws
  * EDEADLK, since nothing else can run to release it; sleeps and fence waits
- * advance the clock.
+ * advance the clock. A request of an unknown kind is EINVAL; an op still
+ * running after RUN_SYNC_MAX_REQUESTS requests is EDEADLK (a livelock).
  */
 export function runSync<T>(device: Device, op: Op<T>): T {
+  instance(device, isDevice, 'device', 'a Device')
+  if (!types.isGeneratorObject(op)) throw invalid('op', 'a generator (an ...Op method)', op)
   let input: unknown = undefined
-  for (;;) {
+  for (let n = 0; n < RUN_SYNC_MAX_REQUESTS; n++) {
     const step = op.next(input)
     if (step.done) return step.value
-    const req = step.value
+    let req: Request
+    try {
+      req = checkRequest(step.value)
+    } catch (e) {
+      abandon(op, e as DrmError)
+    }
     input = undefined
     switch (req.op) {
       case 'lock': {
         const out = req.resv.attempt(req.ctx, req.slow)
         if (out.result === 'blocked') {
           const msg = `resv ${req.resv.id} is held by thread ${out.holder}: waiting would never end on one thread (use the scheduler)`
-          op.return(undefined as T)
-          throw new DrmError('EDEADLK', msg)
+          abandon(op, new DrmError('EDEADLK', msg))
         }
         input = out.result
         break
@@ -51,39 +97,56 @@ export function runSync<T>(device: Device, op: Op<T>): T {
         break
       case 'wait': {
         if (req.ready()) break
-        const at = req.wakeAt()
-        if (at === null) {
-          op.return(undefined as T)
-          throw new DrmError('EDEADLK', `${req.what} would wait forever`)
+        const at: unknown = req.wakeAt()
+        // Not ready and no later time to wake at: nothing on this thread can make it ready.
+        if (at === null || (typeof at === 'bigint' && at <= device.now)) {
+          abandon(op, new DrmError('EDEADLK', `${req.what} would wait forever`))
         }
-        if (at > device.now) device.advance(at - device.now)
+        device.advance(u64(at, 'wakeAt()') - device.now)
         break
       }
       case 'yield':
         break
     }
   }
+  abandon(op, new DrmError('EDEADLK', `an op made ${RUN_SYNC_MAX_REQUESTS} requests without finishing: a livelock on one thread`))
 }
 
-export const usageIndex = (usage: UsageName): number => {
-  const i = USAGES.indexOf(usage)
-  if (i < 0) throw new DrmError('EINVAL', `usage must be one of ${USAGES.join(', ')}, got ${describe(usage)}`)
-  return i
+export const usageIndex = (usage: UsageName): number => USAGES.indexOf(oneOf(usage, USAGES, 'usage'))
+
+/** The handle classes' constructor arguments: a real Device and an engine id. */
+function handle(device: unknown, id: unknown): [Device, number] {
+  return [instance(device, isDevice, 'device', 'a Device'), count(id, 'id', 0xffff_ffff)]
 }
+
+/** Brand checks a Proxy fails (set in the classes' static blocks). */
+let isFence: (v: unknown) => v is Fence
+let isCtx: (v: unknown) => v is WwAcquireCtx
+export let isResv: (v: unknown) => v is Resv
 
 /** A dma_fence of the simulation: signals explicitly or at its simulated time. */
 export class Fence {
-  constructor(
-    readonly device: Device,
-    readonly id: number,
-  ) {}
+  readonly device: Device
+  readonly id: number
+
+  static {
+    isFence = (v): v is Fence => isObject(v) && #info in v
+  }
+
+  constructor(device: Device, id: number) {
+    ;[this.device, this.id] = handle(device, id)
+  }
+
+  #info() {
+    return this.device.run(() => this.device.core.fenceInfo(this.id))
+  }
 
   get signaled(): boolean {
-    return this.device.run(() => this.device.core.fenceInfo(this.id).signaled)
+    return this.#info().signaled
   }
 
   get signalAt(): bigint | null {
-    return this.device.run(() => this.device.core.fenceInfo(this.id).signalAt)
+    return this.#info().signalAt
   }
 
   signal(): void {
@@ -106,10 +169,16 @@ export class Fence {
 
 /** A ww acquire context (`ww_acquire_ctx`): one transaction, one stamp, one thread. */
 export class WwAcquireCtx implements Disposable {
-  constructor(
-    readonly device: Device,
-    readonly id: number,
-  ) {}
+  readonly device: Device
+  readonly id: number
+
+  static {
+    isCtx = (v): v is WwAcquireCtx => isObject(v) && #info in v
+  }
+
+  constructor(device: Device, id: number) {
+    ;[this.device, this.id] = handle(device, id)
+  }
 
   #info() {
     return this.device.run(() => this.device.core.ctxInfo(this.id))
@@ -157,7 +226,11 @@ export { WwAcquireCtx as AcquireCtx }
 /** Unlocks on scope exit: `using g = resv.guard()`. */
 export class LockGuard implements Disposable {
   #held = true
-  constructor(readonly resv: Resv) {}
+  readonly resv: Resv
+
+  constructor(resv: Resv) {
+    this.resv = instance(resv, isResv, 'resv', 'a Resv')
+  }
 
   unlock(): void {
     if (this.#held) {
@@ -173,23 +246,28 @@ export class LockGuard implements Disposable {
 
 /** A reservation object: the ww_mutex and the fence list of one or more objects. */
 export class Resv {
-  constructor(
-    readonly device: Device,
-    readonly id: number,
-  ) {}
+  readonly device: Device
+  readonly id: number
+
+  static {
+    isResv = (v): v is Resv => isObject(v) && #info in v
+  }
+
+  constructor(device: Device, id: number) {
+    ;[this.device, this.id] = handle(device, id)
+  }
 
   #ctx(ctx: WwAcquireCtx | null | undefined): WwAcquireCtx | null {
     if (ctx === undefined || ctx === null) return null
-    if (!(ctx instanceof WwAcquireCtx) || ctx.device !== this.device) {
-      throw new DrmError('EINVAL', `ctx must be an acquire context of this device, got ${describe(ctx)}`)
-    }
+    if (!isCtx(ctx) || ctx.device !== this.device) throw invalid('ctx', 'an acquire context of this device', ctx)
     return ctx
   }
 
   /** One lock attempt now, on the current thread (what the scheduler calls). */
   attempt(ctx: WwAcquireCtx | null, slow: boolean) {
     const c = this.#ctx(ctx)
-    return this.device.run(() => this.device.core.lock(this.device.thread, this.id, c?.id ?? 0, slow ? 1 : 0))
+    const mode = flag(slow, 'slow') ? 1 : 0
+    return this.device.run(() => this.device.core.lock(this.device.thread, this.id, c?.id ?? 0, mode))
   }
 
   /** `dma_resv_lock`: 'ok', 'EDEADLK' (back off, then lockSlow) or 'EALREADY'; may sleep. */
@@ -268,9 +346,7 @@ export class Resv {
 
   /** `dma_resv_add_fence`: usage can be promoted, never degraded. */
   addFence(fence: Fence, usage: UsageName): void {
-    if (!(fence instanceof Fence) || fence.device !== this.device) {
-      throw new DrmError('EINVAL', `fence must be a fence of this device, got ${describe(fence)}`)
-    }
+    if (!isFence(fence) || fence.device !== this.device) throw invalid('fence', 'a fence of this device', fence)
     const u = usageIndex(usage)
     this.device.run(() => this.device.core.addFence(this.device.thread, this.id, fence.id, u))
   }

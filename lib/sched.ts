@@ -7,21 +7,26 @@
  * become runnable when the retry can make progress; when nothing can run and
  * no timer is pending, the wait-for cycle is reported instead of hanging.
  */
-import type { Device, Violation } from './device.js'
+import { types } from 'node:util'
+import { count, func, instance, invalid, isObject, iterable, options, string, u64 } from './check.js'
+import { type Device, isDevice, type Violation } from './device.js'
 import { DrmError } from './errors.js'
-import { type Fence, type Op, type Request, type Resv, sleepReq, type WwAcquireCtx } from './resv.js'
-import { u64 } from './u64.js'
+import { checkRequest, type Fence, type Op, type Request, type Resv, sleepReq, type WwAcquireCtx } from './resv.js'
 import { SplitMix64 } from './prng.js'
 
 export { SplitMix64 }
 
 /** What a thread body gets: its id and the requests it may yield. */
 export class SimThread {
-  constructor(
-    readonly id: number,
-    readonly name: string,
-    readonly device: Device,
-  ) {}
+  readonly id: number
+  readonly name: string
+  readonly device: Device
+
+  constructor(id: number, name: string, device: Device) {
+    this.id = count(id, 'id', 0xffff_ffff)
+    this.name = string(name, 'name')
+    this.device = instance(device, isDevice, 'device', 'a Device')
+  }
   lock(resv: Resv, ctx?: WwAcquireCtx | null): Op<'ok' | 'EDEADLK' | 'EALREADY'> {
     return resv.lockOp(ctx)
   }
@@ -77,9 +82,14 @@ interface Thread {
 
 export interface SchedulerOptions {
   seed?: bigint | number
-  /** Steps before the run is stopped as a livelock (default 100000). */
+  /** Steps before the run is stopped as a livelock (default 100000): an integer >= 0, or Infinity. */
   maxSteps?: number
 }
+
+/** A seed: a u64 bigint or a non-negative safe integer. */
+const seedValue = (v: unknown): bigint => (typeof v === 'number' ? BigInt(count(v, 'seed')) : u64(v, 'seed'))
+
+let isScheduler: (v: unknown) => v is Scheduler
 
 export class Scheduler {
   readonly device: Device
@@ -88,17 +98,25 @@ export class Scheduler {
   readonly #rng: SplitMix64
   readonly #threads: Thread[] = []
 
-  constructor(device: Device, options: SchedulerOptions = {}) {
-    this.device = device
-    this.seed = BigInt.asUintN(64, BigInt(options.seed ?? 0))
-    this.maxSteps = options.maxSteps ?? 100_000
+  static {
+    isScheduler = (v): v is Scheduler => isObject(v) && #threads in v
+  }
+
+  constructor(device: Device, opts: SchedulerOptions = {}) {
+    this.device = instance(device, isDevice, 'device', 'a Device')
+    const o = options<SchedulerOptions>(opts, 'Scheduler options')
+    this.seed = o.seed === undefined ? 0n : seedValue(o.seed)
+    const max = o.maxSteps ?? 100_000
+    this.maxSteps = max === Infinity ? max : count(max, 'maxSteps')
     this.#rng = new SplitMix64(this.seed)
   }
 
   /** Adds a thread (ids start at 1; 0 is the caller's thread). */
   spawn(name: string, body: ThreadBody): SimThread {
     const sim = new SimThread(this.#threads.length + 1, name, this.device)
-    this.#threads.push({ sim, gen: body(sim), pending: null, parked: false, wakeAt: 0n, started: false, done: false })
+    const gen = func<ThreadBody>(body, 'body')(sim)
+    if (!types.isGeneratorObject(gen)) throw invalid('body(thread)', 'a generator (body must be a function*)', gen)
+    this.#threads.push({ sim, gen, pending: null, parked: false, wakeAt: 0n, started: false, done: false })
     return sim
   }
 
@@ -134,7 +152,10 @@ export class Scheduler {
   #timer(t: Thread): bigint | null {
     if (t.done || !t.parked || t.pending === null) return null
     if (t.pending.op === 'sleep') return t.wakeAt
-    if (t.pending.op === 'wait') return t.pending.wakeAt()
+    if (t.pending.op === 'wait') {
+      const at = t.pending.wakeAt()
+      return at === null ? null : u64(at, `${t.sim.name}: wakeAt()`)
+    }
     return null
   }
 
@@ -239,8 +260,14 @@ export class Scheduler {
     if (next.done) {
       t.done = true
       trace.push(`${name}: ends`)
-    } else {
-      t.pending = next.value
+      return
+    }
+    try {
+      t.pending = checkRequest(next.value)
+    } catch (e) {
+      // An unknown request ends the thread (run records the error), as a throw from its body would.
+      t.gen.return(undefined)
+      throw e
     }
   }
 
@@ -284,17 +311,21 @@ export class Scheduler {
  * scheduler with the threads spawned; the reports come back in seed order.
  */
 export function explore(build: (seed: bigint) => Scheduler, seeds: Iterable<bigint | number>): RunReport[] {
+  func(build, 'build')
   const out: RunReport[] = []
-  for (const s of seeds) {
-    const seed = u64(BigInt(s), 'seed')
+  for (const s of iterable<unknown>(seeds, 'seeds')) {
+    const seed = seedValue(s)
     const sched = build(seed)
-    if (!(sched instanceof Scheduler)) throw new DrmError('EINVAL', 'explore: build(seed) must return a Scheduler')
+    if (!isScheduler(sched)) throw new DrmError('EINVAL', 'explore: build(seed) must return a Scheduler')
     out.push(sched.run())
   }
   return out
 }
 
 /** Seeds 0..n-1, for `explore`. */
-export function* seeds(n: number): Iterable<bigint> {
-  for (let i = 0; i < n; i++) yield BigInt(i)
+export function seeds(n: number): Iterable<bigint> {
+  count(n, 'n')
+  return (function* () {
+    for (let i = 0; i < n; i++) yield BigInt(i)
+  })()
 }

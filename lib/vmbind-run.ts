@@ -5,10 +5,12 @@
  */
 import type { EngineName } from './engine.js'
 import { resolveEngine } from './engines.js'
-import { DrmError } from './errors.js'
+import { func, oneOf, options as checkOptions } from './check.js'
 import { call, loadBinding } from './native/binding.js'
 import { ReferenceVm } from './reference/gpuvm.js'
 import { defaultParams, runVmbind, validateParams, vmbindVmOptions, type TraceMode, type VmbindParams } from './vmbind.js'
+
+const TRACE_MODES: readonly TraceMode[] = ['full', 'hash', 'off']
 
 export interface VmbindOptions extends Partial<VmbindParams> {
   engine?: EngineName
@@ -29,7 +31,8 @@ export interface VmbindOutput {
   params: VmbindParams
 }
 
-export function vmbind(options: VmbindOptions = {}): VmbindOutput {
+export function vmbind(opts: VmbindOptions = {}): VmbindOutput {
+  const options = checkOptions<VmbindOptions>(opts, 'vmbind options', true)
   const params: VmbindParams = {
     seed: options.seed ?? defaultParams.seed,
     ops: options.ops ?? defaultParams.ops,
@@ -39,10 +42,8 @@ export function vmbind(options: VmbindOptions = {}): VmbindOutput {
     mapPercent: options.mapPercent ?? defaultParams.mapPercent,
   }
   validateParams(params)
-  const trace = options.trace ?? 'hash'
-  if (trace !== 'full' && trace !== 'hash' && trace !== 'off') {
-    throw new DrmError('EINVAL', `trace must be 'full', 'hash' or 'off', not ${JSON.stringify(trace)}`)
-  }
+  const trace = oneOf(options.trace ?? 'hash', TRACE_MODES, 'trace')
+  if (options.onProgress !== undefined) func(options.onProgress, 'onProgress')
   const engine = resolveEngine(options.engine)
   if (engine === 'native') {
     const run = call(() =>
