@@ -14,15 +14,25 @@ import { ReferenceVm } from '../lib/reference/gpuvm.js'
 
 const P = 0x1000n
 const MAX = (1n << 64n) - 1n
-const OBJECTS = [0, 1, 2, 3, 4]
-/** Longest cursor walk followed; no request in a run can meet more nodes than this. */
-const MAX_STEPS = 1000
+/** Object ids whose GEM lists are compared at the end: the few most requests use, and ids past 2^10, 2^16, 2^31. */
+const OBJECTS = [0, 1, 2, 3, 4, 1025, 65_537, 0x8000_0000, 0xffff_fffe]
+/** Where `bindMany` binds its run of distinct objects, one 2^32-byte region per index. */
+const MANY_REGIONS = 8
+/** Most objects one `bindMany` binds. */
+const MANY_MAX = 1500
+/** Longest cursor walk followed; no request in a run can meet more nodes than this (the far regions full, and the rest). */
+const MAX_STEPS = MANY_REGIONS * MANY_MAX + 1000
 
 // ---- commands ---------------------------------------------------------------
 
 type Cmd =
   | { c: 'bind'; addr: bigint; range: bigint; obj: number; offset: bigint }
   | { c: 'unbind'; addr: bigint; range: bigint }
+  /**
+   * `n` distinct objects (ids from `first`) bound a page each in far region
+   * `region`, one by one or in one batch: object counts past every table size.
+   */
+  | { c: 'bindMany'; n: number; first: number; region: number; batch: boolean }
   /** bind/unbind requests in one `bindBatch` call, with or without per-request counts. */
   | { c: 'batch'; reqs: BatchReq[]; per: boolean }
   | { c: 'smMapOps'; addr: bigint; range: bigint; obj: number; offset: bigint }
@@ -59,6 +69,8 @@ interface Space {
   bases: bigint[]
   /** Addresses and ranges at the edges of this VA space and of u64. */
   edgeAddrs: bigint[]
+  /** Start of the far regions of `bindMany`. */
+  far: bigint
 }
 
 function arbitraries(space: Space) {
@@ -82,7 +94,11 @@ function arbitraries(space: Space) {
     { weight: 1, arbitrary: fc.constantFrom(MAX, MAX - P + 1n, 1n << 63n, 1n << 48n, 2n) },
     { weight: 1, arbitrary: fc.bigInt({ min: 0n, max: MAX }) },
   )
-  const obj = fc.constantFrom(...OBJECTS)
+  const obj = fc.oneof(
+    { weight: 12, arbitrary: fc.constantFrom(...OBJECTS.slice(0, 5)) },
+    { weight: 2, arbitrary: fc.constantFrom(...OBJECTS.slice(5)) },
+    { weight: 1, arbitrary: fc.integer({ min: 1, max: 0xffff_ffff }) },
+  )
   const offset = fc.oneof(
     { weight: 8, arbitrary: pages(16) },
     { weight: 1, arbitrary: fc.constantFrom(MAX, MAX - P + 1n, 1n) },
@@ -112,6 +128,17 @@ function arbitraries(space: Space) {
           fc.boolean(),
         )
         .map(([reqs, per]) => ({ c: 'batch' as const, reqs, per })),
+    },
+    {
+      weight: 1,
+      arbitrary: fc.record({
+        c: fc.constant('bindMany' as const),
+        // Mostly a few; one in ten past the object table's first threshold (1,024).
+        n: fc.oneof({ weight: 9, arbitrary: fc.integer({ min: 1, max: 40 }) }, { weight: 1, arbitrary: fc.integer({ min: 1025, max: MANY_MAX }) }),
+        first: fc.oneof(fc.integer({ min: 1, max: 200_000 }), fc.constantFrom(0xffff_ffff - 3000, 0x7fff_ff00)),
+        region: fc.nat({ max: MANY_REGIONS - 1 }),
+        batch: fc.boolean(),
+      }),
     },
     { weight: 4, arbitrary: mapReq.map((r) => ({ c: 'smMapOps' as const, ...r })) },
     { weight: 3, arbitrary: req.map((r) => ({ c: 'smUnmapOps' as const, ...r })) },
@@ -180,8 +207,34 @@ function picked(ref: VmCore, pick: number): VaRecord | undefined {
   return all.length === 0 ? undefined : all[pick % all.length]
 }
 
-function run(vm: VmCore, cmd: Exclude<Cmd, { c: 'repeat' }>, target: VaRecord | undefined): unknown {
+/** Where `bindMany` puts request `i` of region `region`. */
+const manyAddr = (far: bigint, region: number, i: number): bigint => far + (BigInt(region) << 32n) + BigInt(i) * P
+
+/** Binds `n` distinct objects from `first`, one page each from `addr(0)`, one by one or in one batch. */
+function bindMany(vm: VmCore, n: number, first: number, addr: (i: number) => bigint, batch: boolean): unknown {
+  if (batch) {
+    const words = new BigUint64Array(BATCH_WORDS * n)
+    for (let i = 0; i < n; i++) words.set([BigInt(BATCH_MAP) | (BigInt(first + i) << 32n), addr(i), P, 0n], BATCH_WORDS * i)
+    return vm.bindBatch(words, null)
+  }
+  const total = { map: 0, remap: 0, unmap: 0, prefetch: 0 }
+  for (let i = 0; i < n; i++) {
+    const c = vm.bind(addr(i), P, first + i, 0n)
+    total.map += c.map
+    total.remap += c.remap
+    total.unmap += c.unmap
+  }
+  return total
+}
+
+function run(vm: VmCore, cmd: Exclude<Cmd, { c: 'repeat' }>, target: VaRecord | undefined, space: Space): unknown {
   switch (cmd.c) {
+    case 'bindMany': {
+      const counts = bindMany(vm, cmd.n, cmd.first, (i) => manyAddr(space.far, cmd.region, i), cmd.batch)
+      // The first and last object's lists, and every op of the region.
+      const last = cmd.first + cmd.n - 1
+      return [counts, vm.gemVas(cmd.first), vm.gemVas(last), decodeOps(vm.smUnmapOps(manyAddr(space.far, cmd.region, 0), BigInt(cmd.n) * P))]
+    }
     case 'bind':
       return vm.bind(cmd.addr, cmd.range, cmd.obj, cmd.offset)
     case 'unbind':
@@ -281,9 +334,16 @@ function snapshot(vm: VmCore): unknown {
   }
 }
 
-function compare(opts: VmCreateOptions, cmds: Cmd[]): void {
+/**
+ * Runs `cmds` on both engines, comparing every result; `preload` binds that
+ * many distinct objects (ids 1..preload, one page each from the space's first
+ * base) into both first.
+ */
+function compare(space: Space, cmds: Cmd[], preload = 0): void {
+  const opts = space.opts
   const ref = new ReferenceVm(opts)
   const nat = new NativeVmCore(opts)
+  for (const vm of [ref, nat]) if (preload) bindMany(vm, preload, 1, (i) => space.bases[0] + BigInt(i) * P, true)
   expect(nat.takeWarnings()).toEqual(ref.takeWarnings())
   let last: Exclude<Cmd, { c: 'repeat' }> | undefined
   cmds.forEach((c, i) => {
@@ -291,8 +351,8 @@ function compare(opts: VmCreateOptions, cmds: Cmd[]): void {
     if (cmd === undefined) return
     last = cmd
     const target = 'pick' in cmd ? picked(ref, cmd.pick) : undefined
-    const want = attempt(() => run(ref, cmd, target))
-    const got = attempt(() => run(nat, cmd, target))
+    const want = attempt(() => run(ref, cmd, target, space))
+    const got = attempt(() => run(nat, cmd, target, space))
     expect({ i, cmd, result: got }).toEqual({ i, cmd, result: want })
     expect({ i, cmd, warnings: nat.takeWarnings() }).toEqual({ i, cmd, warnings: ref.takeWarnings() })
   })
@@ -305,6 +365,7 @@ const LOW: Space = {
   opts: { name: 'low', start: 0n, range: 1n << 48n, reserve: { offset: 0n, range: P } },
   bases: [0x10_0000n, 0x10_0000n, 0x10_0000n, 0n, (1n << 48n) - 16n * P],
   edgeAddrs: [0n, 1n, P - 1n, P, 2n * P, (1n << 48n) - P, (1n << 48n) - 1n, 1n << 48n, MAX, MAX - 1n, MAX - P + 1n, 1n << 63n],
+  far: 1n << 40n,
 }
 
 const TOP_START = 1n << 63n
@@ -312,6 +373,7 @@ const TOP: Space = {
   opts: { name: 'top', start: TOP_START, range: (1n << 64n) - TOP_START - 1n },
   bases: [TOP_START, TOP_START, MAX - 24n * P, MAX - 24n * P + 1n],
   edgeAddrs: [0n, TOP_START - 1n, TOP_START, TOP_START - P, MAX, MAX - 1n, MAX - P, MAX - P + 1n, MAX - 2n * P + 1n],
+  far: TOP_START + (1n << 40n),
 }
 
 /** DRMSIM_FC_SEED replays a failure (fast-check prints the seed); DRMSIM_FC_RUNS runs longer. */
@@ -321,15 +383,23 @@ const numRuns = Number(process.env.DRMSIM_FC_RUNS ?? 200)
 describe('native and reference engines agree on random command sequences', () => {
   it('in [0, 2^48) with the kernel node [0, 4096)', () => {
     fc.assert(
-      fc.property(arbitraries(LOW), (cmds) => compare(LOW.opts, cmds)),
+      fc.property(arbitraries(LOW), (cmds) => compare(LOW, cmds)),
       { numRuns, seed },
     )
   })
 
   it('at the top of the u64 space, without a kernel node', () => {
     fc.assert(
-      fc.property(arbitraries(TOP), (cmds) => compare(TOP.opts, cmds)),
+      fc.property(arbitraries(TOP), (cmds) => compare(TOP, cmds)),
       { numRuns, seed: seed + 1 },
+    )
+  })
+
+  // The random requests land among them, so they split, merge and unmap mappings of 10^5 objects.
+  it('with 100,003 distinct objects bound first', () => {
+    fc.assert(
+      fc.property(arbitraries(LOW), (cmds) => compare(LOW, cmds, 100_003)),
+      { numRuns: 2, seed: seed + 2 },
     )
   })
 })
