@@ -9,9 +9,14 @@
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
-/** One `drm_buddy` allocator. Flags: 1 range, 2 topdown, 4 contiguous, 32 trim disable. */
+/**
+ * One `drm_buddy` allocator. Flags: 1 range, 2 topdown, 4 contiguous, 32 trim disable.
+ * Its heap is reported to V8 (`Reported`).
+ */
 export declare class NativeBuddy {
   constructor(size: bigint, chunkSize: bigint)
+  /** Bytes of native memory this allocator has reported to V8. */
+  get externalBytes(): number
   get size(): bigint
   get maxOrder(): number
   alloc(start: bigint, end: bigint, size: bigint, minBlockSize: bigint, flags: number): BigUint64Array
@@ -33,7 +38,10 @@ export declare class NativeBuddy {
   stats(): BigUint64Array
 }
 
-/** One simulated device of the native engine. */
+/**
+ * One simulated device of the native engine. Its heap is reported to V8
+ * (`Reported`).
+ */
 export declare class NativeDevice {
   /**
    * `ww_class`: 0 wait-die (the reservation class), 1 wound-wait.
@@ -41,6 +49,8 @@ export declare class NativeDevice {
    * such domain), SYSTEM to unbounded.
    */
   constructor(wwClass: number, vram?: bigint | undefined | null, gtt?: bigint | undefined | null, system?: bigint | undefined | null)
+  /** Bytes of native memory this device has reported to V8. */
+  get externalBytes(): number
   now(): bigint
   advance(ns: bigint): bigint
   takeViolations(): Array<ViolationRecord>
@@ -88,9 +98,14 @@ export declare class NativeDevice {
   takeMoves(): Array<MoveRecord>
 }
 
-/** One `drm_mm` range allocator. Modes: 0 best, 1 low, 2 high, 3 evict. */
+/**
+ * One `drm_mm` range allocator. Modes: 0 best, 1 low, 2 high, 3 evict.
+ * Its heap is reported to V8 (`Reported`).
+ */
 export declare class NativeMm {
   constructor(start: bigint, size: bigint)
+  /** Bytes of native memory this allocator has reported to V8. */
+  get externalBytes(): number
   /** Returns the start of the new node. */
   insert(size: bigint, alignment: bigint, color: bigint, rangeStart: bigint, rangeEnd: bigint, mode: number): bigint
   /**

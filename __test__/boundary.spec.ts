@@ -34,6 +34,29 @@ describe('the native boundary', () => {
     expect(vm.externalBytes).toBe(0)
   })
 
+  it('reports the native memory of devices and allocators to V8, at once and as it grows', () => {
+    // Each of them used to report nothing, so churning them let RSS climb
+    // before the collector ran their finalizers (which give it all back).
+    const { NativeDevice, NativeMm, NativeBuddy } = loadBinding()
+    const dev = new NativeDevice(0)
+    // Three domains, each with a range allocator and an LRU.
+    const bare = dev.externalBytes
+    expect(bare).toBeGreaterThan(1024)
+    for (let id = 1; id <= 20_000; id++) dev.createObject(id, 0x1000n, 0, 0)
+    expect(dev.externalBytes).toBeGreaterThan(bare + (1 << 20))
+
+    const mm = new NativeMm(0n, 1n << 40n)
+    expect(mm.externalBytes).toBeGreaterThan(0)
+    for (let i = 0; i < 20_000; i++) mm.insert(0x1000n, 0n, 0n, 0n, 1n << 40n, 1)
+    expect(mm.externalBytes).toBeGreaterThan(1 << 20)
+
+    const buddy = new NativeBuddy(1n << 40n, 0x1000n)
+    const empty = buddy.externalBytes
+    expect(empty).toBeGreaterThan(0)
+    for (let i = 0; i < 20_000; i++) buddy.alloc(0n, 1n << 40n, 0x1000n, 0x1000n, 0)
+    expect(buddy.externalBytes).toBeGreaterThan(empty + (1 << 20))
+  })
+
   describe('the fast entry points (native/napi/fast.rs)', () => {
     const P = 0x1000n
     /** What `f` threw (it must throw). */

@@ -2,9 +2,9 @@
 //! lists cross as one packed BigUint64Array: `[start, size, color]` per mm
 //! node, `[start, size]` per hole, `[offset, size]` per buddy block.
 
-use super::{to_js, u64_arg, Result};
+use super::{to_js, u64_arg, External, Reported, Result};
 use drmsim_core::alloc::{Block, Buddy, InsertMode, Mm};
-use napi::bindgen_prelude::{BigInt, BigUint64Array, BigUint64ArraySlice};
+use napi::bindgen_prelude::{BigInt, BigUint64Array, BigUint64ArraySlice, Env, ObjectFinalize};
 use napi_derive::napi;
 
 fn mode_arg(mode: u32) -> Result<InsertMode> {
@@ -18,23 +18,52 @@ fn mode_arg(mode: u32) -> Result<InsertMode> {
 }
 
 /// One `drm_mm` range allocator. Modes: 0 best, 1 low, 2 high, 3 evict.
-#[napi]
+/// Its heap is reported to V8 (`Reported`).
+#[napi(custom_finalize)]
 pub struct NativeMm {
   mm: Mm,
+  external: External,
+}
+
+impl Reported for NativeMm {
+  fn external(&self) -> &External {
+    &self.external
+  }
+  fn heap_bytes(&self) -> usize {
+    self.mm.heap_bytes()
+  }
+}
+
+impl ObjectFinalize for NativeMm {
+  fn finalize(self, env: Env) -> napi::Result<()> {
+    self.external.release(&env)
+  }
 }
 
 #[napi]
 impl NativeMm {
   #[napi(constructor, catch_unwind)]
-  pub fn new(start: BigInt, size: BigInt) -> Result<Self> {
+  pub fn new(env: Env, start: BigInt, size: BigInt) -> Result<Self> {
     let mm = Mm::new(u64_arg(&start, "start")?, u64_arg(&size, "size")?).map_err(to_js)?;
-    Ok(NativeMm { mm })
+    let this = NativeMm {
+      mm,
+      external: External::default(),
+    };
+    this.report(&env);
+    Ok(this)
+  }
+
+  /// Bytes of native memory this allocator has reported to V8.
+  #[napi(getter)]
+  pub fn external_bytes(&self) -> f64 {
+    self.external.bytes()
   }
 
   /// Returns the start of the new node.
   #[napi(catch_unwind)]
   pub fn insert(
     &mut self,
+    env: Env,
     size: BigInt,
     alignment: BigInt,
     color: BigInt,
@@ -42,55 +71,63 @@ impl NativeMm {
     range_end: BigInt,
     mode: u32,
   ) -> Result<BigInt> {
-    let node = self
-      .mm
-      .insert(
-        u64_arg(&size, "size")?,
-        u64_arg(&alignment, "alignment")?,
-        u64_arg(&color, "color")?,
-        u64_arg(&range_start, "range start")?,
-        u64_arg(&range_end, "range end")?,
-        mode_arg(mode)?,
-      )
-      .map_err(to_js)?;
-    Ok(BigInt::from(node.start))
+    self.changing(&env, |this| {
+      let node = this
+        .mm
+        .insert(
+          u64_arg(&size, "size")?,
+          u64_arg(&alignment, "alignment")?,
+          u64_arg(&color, "color")?,
+          u64_arg(&range_start, "range start")?,
+          u64_arg(&range_end, "range end")?,
+          mode_arg(mode)?,
+        )
+        .map_err(to_js)?;
+      Ok(BigInt::from(node.start))
+    })
   }
 
   /// `insert` without BigInt conversions: `io` holds `[size, alignment,
   /// color, range start, range end]` and receives the new node's start in
   /// `io[0]` (a BigInt per argument costs more than the insert itself).
   #[napi(catch_unwind)]
-  pub fn insert_io(&mut self, mut io: BigUint64ArraySlice, mode: u32) -> Result<()> {
-    // Safe: JavaScript is blocked in this call, so nothing else touches the array.
-    let io = unsafe { io.as_mut() };
-    if io.len() < 5 {
-      return Err(super::einval("insert_io needs 5 words".into()));
-    }
-    let node = self
-      .mm
-      .insert(io[0], io[1], io[2], io[3], io[4], mode_arg(mode)?)
-      .map_err(to_js)?;
-    io[0] = node.start;
-    Ok(())
+  pub fn insert_io(&mut self, env: Env, mut io: BigUint64ArraySlice, mode: u32) -> Result<()> {
+    self.changing(&env, |this| {
+      // Safe: JavaScript is blocked in this call, so nothing else touches the array.
+      let io = unsafe { io.as_mut() };
+      if io.len() < 5 {
+        return Err(super::einval("insert_io needs 5 words".into()));
+      }
+      let node = this
+        .mm
+        .insert(io[0], io[1], io[2], io[3], io[4], mode_arg(mode)?)
+        .map_err(to_js)?;
+      io[0] = node.start;
+      Ok(())
+    })
   }
 
   #[napi(catch_unwind)]
-  pub fn reserve(&mut self, start: BigInt, size: BigInt, color: BigInt) -> Result<()> {
-    let (start, size, color) = (
-      u64_arg(&start, "start")?,
-      u64_arg(&size, "size")?,
-      u64_arg(&color, "color")?,
-    );
-    self.mm.reserve(start, size, color).map(|_| ()).map_err(to_js)
+  pub fn reserve(&mut self, env: Env, start: BigInt, size: BigInt, color: BigInt) -> Result<()> {
+    self.changing(&env, |this| {
+      let (start, size, color) = (
+        u64_arg(&start, "start")?,
+        u64_arg(&size, "size")?,
+        u64_arg(&color, "color")?,
+      );
+      this.mm.reserve(start, size, color).map(|_| ()).map_err(to_js)
+    })
   }
 
   #[napi(catch_unwind)]
-  pub fn remove(&mut self, start: BigInt) -> Result<()> {
-    self
-      .mm
-      .remove(u64_arg(&start, "start")?)
-      .map(|_| ())
-      .map_err(to_js)
+  pub fn remove(&mut self, env: Env, start: BigInt) -> Result<()> {
+    self.changing(&env, |this| {
+      this
+        .mm
+        .remove(u64_arg(&start, "start")?)
+        .map(|_| ())
+        .map_err(to_js)
+    })
   }
 
   #[napi(catch_unwind)]
@@ -123,36 +160,43 @@ impl NativeMm {
   #[napi(catch_unwind)]
   pub fn scan_init(
     &mut self,
+    env: Env,
     size: BigInt,
     alignment: BigInt,
     range_start: BigInt,
     range_end: BigInt,
     mode: u32,
   ) -> Result<()> {
-    let mode = mode_arg(mode)?;
-    self
-      .mm
-      .scan_init(
-        u64_arg(&size, "size")?,
-        u64_arg(&alignment, "alignment")?,
-        u64_arg(&range_start, "range start")?,
-        u64_arg(&range_end, "range end")?,
-        mode,
-      )
-      .map_err(to_js)
+    self.changing(&env, |this| {
+      let mode = mode_arg(mode)?;
+      this
+        .mm
+        .scan_init(
+          u64_arg(&size, "size")?,
+          u64_arg(&alignment, "alignment")?,
+          u64_arg(&range_start, "range start")?,
+          u64_arg(&range_end, "range end")?,
+          mode,
+        )
+        .map_err(to_js)
+    })
   }
 
   #[napi(catch_unwind)]
-  pub fn scan_add(&mut self, start: BigInt) -> Result<bool> {
-    self.mm.scan_add_block(u64_arg(&start, "start")?).map_err(to_js)
+  pub fn scan_add(&mut self, env: Env, start: BigInt) -> Result<bool> {
+    self.changing(&env, |this| {
+      this.mm.scan_add_block(u64_arg(&start, "start")?).map_err(to_js)
+    })
   }
 
   #[napi(catch_unwind)]
-  pub fn scan_remove(&mut self, start: BigInt) -> Result<bool> {
-    self
-      .mm
-      .scan_remove_block(u64_arg(&start, "start")?)
-      .map_err(to_js)
+  pub fn scan_remove(&mut self, env: Env, start: BigInt) -> Result<bool> {
+    self.changing(&env, |this| {
+      this
+        .mm
+        .scan_remove_block(u64_arg(&start, "start")?)
+        .map_err(to_js)
+    })
   }
 
   /// `[start, end)` of the hole found last, or an empty array.
@@ -165,12 +209,14 @@ impl NativeMm {
 
   /// `[found, victims...]`, victims in removal order.
   #[napi(catch_unwind)]
-  pub fn scan_run(&mut self, candidates: BigUint64Array) -> Result<BigUint64Array> {
-    let (found, victims) = self.mm.scan_run(&candidates).map_err(to_js)?;
-    let mut out = Vec::with_capacity(victims.len() + 1);
-    out.push(u64::from(found));
-    out.extend(victims);
-    Ok(BigUint64Array::new(out))
+  pub fn scan_run(&mut self, env: Env, candidates: BigUint64Array) -> Result<BigUint64Array> {
+    self.changing(&env, |this| {
+      let (found, victims) = this.mm.scan_run(&candidates).map_err(to_js)?;
+      let mut out = Vec::with_capacity(victims.len() + 1);
+      out.push(u64::from(found));
+      out.extend(victims);
+      Ok(BigUint64Array::new(out))
+    })
   }
 }
 
@@ -179,22 +225,48 @@ fn packed_blocks(blocks: impl IntoIterator<Item = Block>) -> BigUint64Array {
 }
 
 /// One `drm_buddy` allocator. Flags: 1 range, 2 topdown, 4 contiguous, 32 trim disable.
-#[napi]
+/// Its heap is reported to V8 (`Reported`).
+#[napi(custom_finalize)]
 pub struct NativeBuddy {
   buddy: Buddy,
   /// The last `alloc_io` result when it did not fit in the caller's array.
   spill: Vec<u64>,
+  external: External,
+}
+
+impl Reported for NativeBuddy {
+  fn external(&self) -> &External {
+    &self.external
+  }
+  fn heap_bytes(&self) -> usize {
+    self.buddy.heap_bytes() + self.spill.capacity() * 8
+  }
+}
+
+impl ObjectFinalize for NativeBuddy {
+  fn finalize(self, env: Env) -> napi::Result<()> {
+    self.external.release(&env)
+  }
 }
 
 #[napi]
 impl NativeBuddy {
   #[napi(constructor, catch_unwind)]
-  pub fn new(size: BigInt, chunk_size: BigInt) -> Result<Self> {
+  pub fn new(env: Env, size: BigInt, chunk_size: BigInt) -> Result<Self> {
     let buddy = Buddy::new(u64_arg(&size, "size")?, u64_arg(&chunk_size, "chunk size")?).map_err(to_js)?;
-    Ok(NativeBuddy {
+    let this = NativeBuddy {
       buddy,
       spill: Vec::new(),
-    })
+      external: External::default(),
+    };
+    this.report(&env);
+    Ok(this)
+  }
+
+  /// Bytes of native memory this allocator has reported to V8.
+  #[napi(getter)]
+  pub fn external_bytes(&self) -> f64 {
+    self.external.bytes()
   }
 
   #[napi(getter)]
@@ -210,23 +282,26 @@ impl NativeBuddy {
   #[napi(catch_unwind)]
   pub fn alloc(
     &mut self,
+    env: Env,
     start: BigInt,
     end: BigInt,
     size: BigInt,
     min_block_size: BigInt,
     flags: u32,
   ) -> Result<BigUint64Array> {
-    let blocks = self
-      .buddy
-      .alloc_blocks(
-        u64_arg(&start, "start")?,
-        u64_arg(&end, "end")?,
-        u64_arg(&size, "size")?,
-        u64_arg(&min_block_size, "min block size")?,
-        flags,
-      )
-      .map_err(to_js)?;
-    Ok(packed_blocks(blocks))
+    self.changing(&env, |this| {
+      let blocks = this
+        .buddy
+        .alloc_blocks(
+          u64_arg(&start, "start")?,
+          u64_arg(&end, "end")?,
+          u64_arg(&size, "size")?,
+          u64_arg(&min_block_size, "min block size")?,
+          flags,
+        )
+        .map_err(to_js)?;
+      Ok(packed_blocks(blocks))
+    })
   }
 
   /// `alloc` without BigInt conversions or a new array per call: `io` holds
@@ -234,40 +309,46 @@ impl NativeBuddy {
   /// Returns the block count; when `2 * count` exceeds `io.length` the
   /// blocks are kept for `take_spill` instead.
   #[napi(catch_unwind)]
-  pub fn alloc_io(&mut self, mut io: BigUint64ArraySlice, flags: u32) -> Result<u32> {
-    // Safe: JavaScript is blocked in this call, so nothing else touches the array.
-    let io = unsafe { io.as_mut() };
-    if io.len() < 4 {
-      return Err(super::einval("alloc_io needs 4 words".into()));
-    }
-    let blocks = self
-      .buddy
-      .alloc_blocks(io[0], io[1], io[2], io[3], flags)
-      .map_err(to_js)?;
-    let words: Vec<u64> = blocks.iter().flat_map(|b| [b.offset, b.size]).collect();
-    if words.len() <= io.len() {
-      io[..words.len()].copy_from_slice(&words);
-    } else {
-      self.spill = words;
-    }
-    Ok(blocks.len() as u32)
+  pub fn alloc_io(&mut self, env: Env, mut io: BigUint64ArraySlice, flags: u32) -> Result<u32> {
+    self.changing(&env, |this| {
+      // Safe: JavaScript is blocked in this call, so nothing else touches the array.
+      let io = unsafe { io.as_mut() };
+      if io.len() < 4 {
+        return Err(super::einval("alloc_io needs 4 words".into()));
+      }
+      let blocks = this
+        .buddy
+        .alloc_blocks(io[0], io[1], io[2], io[3], flags)
+        .map_err(to_js)?;
+      let words: Vec<u64> = blocks.iter().flat_map(|b| [b.offset, b.size]).collect();
+      if words.len() <= io.len() {
+        io[..words.len()].copy_from_slice(&words);
+      } else {
+        this.spill = words;
+      }
+      Ok(blocks.len() as u32)
+    })
   }
 
   /// The blocks of the last `alloc_io` that did not fit.
   #[napi(catch_unwind)]
-  pub fn take_spill(&mut self) -> Result<BigUint64Array> {
-    Ok(BigUint64Array::new(std::mem::take(&mut self.spill)))
+  pub fn take_spill(&mut self, env: Env) -> Result<BigUint64Array> {
+    self.changing(&env, |this| {
+      Ok(BigUint64Array::new(std::mem::take(&mut this.spill)))
+    })
   }
 
   #[napi(catch_unwind)]
-  pub fn free(&mut self, offsets: BigUint64Array) -> Result<()> {
-    self.buddy.free_blocks(&offsets).map_err(to_js)
+  pub fn free(&mut self, env: Env, offsets: BigUint64Array) -> Result<()> {
+    self.changing(&env, |this| this.buddy.free_blocks(&offsets).map_err(to_js))
   }
 
   #[napi(catch_unwind)]
-  pub fn trim(&mut self, offset: BigInt, new_size: BigInt) -> Result<BigUint64Array> {
-    let (offset, new_size) = (u64_arg(&offset, "offset")?, u64_arg(&new_size, "new size")?);
-    Ok(packed_blocks(self.buddy.trim(offset, new_size).map_err(to_js)?))
+  pub fn trim(&mut self, env: Env, offset: BigInt, new_size: BigInt) -> Result<BigUint64Array> {
+    self.changing(&env, |this| {
+      let (offset, new_size) = (u64_arg(&offset, "offset")?, u64_arg(&new_size, "new size")?);
+      Ok(packed_blocks(this.buddy.trim(offset, new_size).map_err(to_js)?))
+    })
   }
 
   #[napi(catch_unwind)]

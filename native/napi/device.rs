@@ -2,12 +2,12 @@
 //! Ids and enums cross as u32 (0 = none), u64 values as BigInt; nothing here
 //! holds a rule, it converts and forwards to `drmsim_core::device`.
 
-use super::{einval, to_js, u64_arg, Result};
+use super::{einval, to_js, u64_arg, External, Reported, Result};
 use drmsim_core::device::{
   Device, Domain, GemObj, LockMode, LockResult, MemoryConfig, PinDomain, Place, Profile, Usage, VmapKind,
   WwClass,
 };
-use napi::bindgen_prelude::BigInt;
+use napi::bindgen_prelude::{BigInt, Env, ObjectFinalize};
 use napi_derive::napi;
 
 #[napi(object)]
@@ -171,10 +171,27 @@ fn places(v: &[u32]) -> Result<Vec<Place>> {
   v.iter().map(|&p| Place::decode(p).map_err(to_js)).collect()
 }
 
-/// One simulated device of the native engine.
-#[napi]
+/// One simulated device of the native engine. Its heap is reported to V8
+/// (`Reported`).
+#[napi(custom_finalize)]
 pub struct NativeDevice {
   dev: Device,
+  external: External,
+}
+
+impl Reported for NativeDevice {
+  fn external(&self) -> &External {
+    &self.external
+  }
+  fn heap_bytes(&self) -> usize {
+    self.dev.heap_bytes()
+  }
+}
+
+impl ObjectFinalize for NativeDevice {
+  fn finalize(self, env: Env) -> napi::Result<()> {
+    self.external.release(&env)
+  }
 }
 
 #[napi]
@@ -184,6 +201,7 @@ impl NativeDevice {
   /// such domain), SYSTEM to unbounded.
   #[napi(constructor, catch_unwind)]
   pub fn new(
+    env: Env,
     ww_class: u32,
     vram: Option<BigInt>,
     gtt: Option<BigInt>,
@@ -200,9 +218,18 @@ impl NativeDevice {
       gtt: gtt.map_or(Ok(d.gtt), |v| u64_arg(&v, "gtt"))?,
       system: system.map(|v| u64_arg(&v, "system")).transpose()?,
     };
-    Ok(NativeDevice {
+    let this = NativeDevice {
       dev: Device::with_memory(class, cfg).map_err(to_js)?,
-    })
+      external: External::default(),
+    };
+    this.report(&env);
+    Ok(this)
+  }
+
+  /// Bytes of native memory this device has reported to V8.
+  #[napi(getter)]
+  pub fn external_bytes(&self) -> f64 {
+    self.external.bytes()
   }
 
   #[napi(catch_unwind)]
@@ -211,31 +238,35 @@ impl NativeDevice {
   }
 
   #[napi(catch_unwind)]
-  pub fn advance(&mut self, ns: BigInt) -> Result<BigInt> {
-    let ns = u64_arg(&ns, "ns")?;
-    self.dev.advance(ns).map(BigInt::from).map_err(to_js)
+  pub fn advance(&mut self, env: Env, ns: BigInt) -> Result<BigInt> {
+    self.changing(&env, |this| {
+      let ns = u64_arg(&ns, "ns")?;
+      this.dev.advance(ns).map(BigInt::from).map_err(to_js)
+    })
   }
 
   #[napi(catch_unwind)]
-  pub fn take_violations(&mut self) -> Vec<ViolationRecord> {
-    self
-      .dev
-      .take_violations()
-      .into_iter()
-      .map(|v| ViolationRecord {
-        kind: v.kind.name().into(),
-        object: v.object,
-        message: v.message,
-        rule: v.kind.rule().into(),
-      })
-      .collect()
+  pub fn take_violations(&mut self, env: Env) -> Vec<ViolationRecord> {
+    self.changing(&env, |this| {
+      this
+        .dev
+        .take_violations()
+        .into_iter()
+        .map(|v| ViolationRecord {
+          kind: v.kind.name().into(),
+          object: v.object,
+          message: v.message,
+          rule: v.kind.rule().into(),
+        })
+        .collect()
+    })
   }
 
   // ---- locks ----------------------------------------------------------------
 
   #[napi(catch_unwind)]
-  pub fn create_resv(&mut self) -> Result<u32> {
-    self.dev.create_resv(0).map_err(to_js)
+  pub fn create_resv(&mut self, env: Env) -> Result<u32> {
+    self.changing(&env, |this| this.dev.create_resv(0).map_err(to_js))
   }
 
   #[napi(catch_unwind)]
@@ -252,18 +283,18 @@ impl NativeDevice {
   }
 
   #[napi(catch_unwind)]
-  pub fn ctx_init(&mut self, thread: u32) -> Result<u32> {
-    self.dev.ctx_init(thread).map_err(to_js)
+  pub fn ctx_init(&mut self, env: Env, thread: u32) -> Result<u32> {
+    self.changing(&env, |this| this.dev.ctx_init(thread).map_err(to_js))
   }
 
   #[napi(catch_unwind)]
-  pub fn ctx_done(&mut self, thread: u32, ctx: u32) -> Result<()> {
-    self.dev.ctx_done(thread, ctx).map_err(to_js)
+  pub fn ctx_done(&mut self, env: Env, thread: u32, ctx: u32) -> Result<()> {
+    self.changing(&env, |this| this.dev.ctx_done(thread, ctx).map_err(to_js))
   }
 
   #[napi(catch_unwind)]
-  pub fn ctx_fini(&mut self, thread: u32, ctx: u32) -> Result<()> {
-    self.dev.ctx_fini(thread, ctx).map_err(to_js)
+  pub fn ctx_fini(&mut self, env: Env, thread: u32, ctx: u32) -> Result<()> {
+    self.changing(&env, |this| this.dev.ctx_fini(thread, ctx).map_err(to_js))
   }
 
   #[napi(catch_unwind)]
@@ -282,41 +313,53 @@ impl NativeDevice {
 
   /// `mode`: 0 lock, 1 lock_slow, 2 trylock; `ctx` 0 for none.
   #[napi(catch_unwind)]
-  pub fn lock(&mut self, thread: u32, resv: u32, ctx: u32, mode_: u32) -> Result<LockOutcome> {
-    let m = mode(mode_)?;
-    let r = self.dev.lock(thread, resv, opt(ctx), m).map_err(to_js)?;
-    let (result, holder) = match r {
-      LockResult::Ok => ("ok", 0),
-      LockResult::Deadlk => ("EDEADLK", 0),
-      LockResult::Already => ("EALREADY", 0),
-      LockResult::Busy => ("EBUSY", 0),
-      LockResult::Blocked { holder } => ("blocked", holder),
-    };
-    Ok(LockOutcome {
-      result: result.into(),
-      holder,
+  pub fn lock(&mut self, env: Env, thread: u32, resv: u32, ctx: u32, mode_: u32) -> Result<LockOutcome> {
+    self.changing(&env, |this| {
+      let m = mode(mode_)?;
+      let r = this.dev.lock(thread, resv, opt(ctx), m).map_err(to_js)?;
+      let (result, holder) = match r {
+        LockResult::Ok => ("ok", 0),
+        LockResult::Deadlk => ("EDEADLK", 0),
+        LockResult::Already => ("EALREADY", 0),
+        LockResult::Busy => ("EBUSY", 0),
+        LockResult::Blocked { holder } => ("blocked", holder),
+      };
+      Ok(LockOutcome {
+        result: result.into(),
+        holder,
+      })
     })
   }
 
   #[napi(catch_unwind)]
-  pub fn unlock(&mut self, thread: u32, resv: u32) -> Result<()> {
-    self.dev.unlock(thread, resv).map_err(to_js)
+  pub fn unlock(&mut self, env: Env, thread: u32, resv: u32) -> Result<()> {
+    self.changing(&env, |this| this.dev.unlock(thread, resv).map_err(to_js))
   }
 
   #[napi(catch_unwind)]
-  pub fn assert_held(&mut self, thread: u32, resv: u32, what: String) -> Result<bool> {
-    self.dev.assert_held(thread, resv, &what).map_err(to_js)
+  pub fn assert_held(&mut self, env: Env, thread: u32, resv: u32, what: String) -> Result<bool> {
+    self.changing(&env, |this| {
+      this.dev.assert_held(thread, resv, &what).map_err(to_js)
+    })
   }
 
   // ---- fences ---------------------------------------------------------------
 
   #[napi(catch_unwind)]
-  pub fn create_fence(&mut self, context: u32, seqno: u32, signal_at: Option<BigInt>) -> Result<u32> {
-    let at = match signal_at {
-      Some(t) => Some(u64_arg(&t, "signalAt")?),
-      None => None,
-    };
-    self.dev.create_fence(context, seqno, at).map_err(to_js)
+  pub fn create_fence(
+    &mut self,
+    env: Env,
+    context: u32,
+    seqno: u32,
+    signal_at: Option<BigInt>,
+  ) -> Result<u32> {
+    self.changing(&env, |this| {
+      let at = match signal_at {
+        Some(t) => Some(u64_arg(&t, "signalAt")?),
+        None => None,
+      };
+      this.dev.create_fence(context, seqno, at).map_err(to_js)
+    })
   }
 
   #[napi(catch_unwind)]
@@ -332,19 +375,23 @@ impl NativeDevice {
   }
 
   #[napi(catch_unwind)]
-  pub fn signal_fence(&mut self, fence: u32) -> Result<()> {
-    self.dev.signal_fence(fence).map_err(to_js)
+  pub fn signal_fence(&mut self, env: Env, fence: u32) -> Result<()> {
+    self.changing(&env, |this| this.dev.signal_fence(fence).map_err(to_js))
   }
 
   #[napi(catch_unwind)]
-  pub fn reserve_fences(&mut self, thread: u32, resv: u32, n: u32) -> Result<()> {
-    self.dev.reserve_fences(thread, resv, n).map_err(to_js)
+  pub fn reserve_fences(&mut self, env: Env, thread: u32, resv: u32, n: u32) -> Result<()> {
+    self.changing(&env, |this| {
+      this.dev.reserve_fences(thread, resv, n).map_err(to_js)
+    })
   }
 
   #[napi(catch_unwind)]
-  pub fn add_fence(&mut self, thread: u32, resv: u32, fence: u32, usage: u32) -> Result<()> {
-    let u = Usage::from_u32(usage).map_err(to_js)?;
-    self.dev.add_fence(thread, resv, fence, u).map_err(to_js)
+  pub fn add_fence(&mut self, env: Env, thread: u32, resv: u32, fence: u32, usage: u32) -> Result<()> {
+    self.changing(&env, |this| {
+      let u = Usage::from_u32(usage).map_err(to_js)?;
+      this.dev.add_fence(thread, resv, fence, u).map_err(to_js)
+    })
   }
 
   #[napi(catch_unwind)]
@@ -374,10 +421,12 @@ impl NativeDevice {
 
   /// `resv` 0 gives the object its own; `profile` 0 gem-vram-2019, 1 gem-vram-2024, 2 shmem.
   #[napi(catch_unwind)]
-  pub fn create_object(&mut self, id: u32, size: BigInt, resv: u32, profile: u32) -> Result<()> {
-    let size = u64_arg(&size, "size")?;
-    let p = Profile::from_u32(profile).map_err(to_js)?;
-    self.dev.create_object(id, size, opt(resv), p).map_err(to_js)
+  pub fn create_object(&mut self, env: Env, id: u32, size: BigInt, resv: u32, profile: u32) -> Result<()> {
+    self.changing(&env, |this| {
+      let size = u64_arg(&size, "size")?;
+      let p = Profile::from_u32(profile).map_err(to_js)?;
+      this.dev.create_object(id, size, opt(resv), p).map_err(to_js)
+    })
   }
 
   #[napi(catch_unwind)]
@@ -392,77 +441,91 @@ impl NativeDevice {
   }
 
   #[napi(catch_unwind)]
-  pub fn get(&mut self, id: u32) -> Result<u32> {
-    self.dev.get(id).map_err(to_js)
+  pub fn get(&mut self, env: Env, id: u32) -> Result<u32> {
+    self.changing(&env, |this| this.dev.get(id).map_err(to_js))
   }
 
   #[napi(catch_unwind)]
-  pub fn put(&mut self, id: u32, va_mappings: u32) -> Result<bool> {
-    self.dev.put(id, va_mappings).map_err(to_js)
+  pub fn put(&mut self, env: Env, id: u32, va_mappings: u32) -> Result<bool> {
+    self.changing(&env, |this| this.dev.put(id, va_mappings).map_err(to_js))
   }
 
   /// `domain`: 0 wherever it is, 1 system, 2 gtt, 3 vram.
   #[napi(catch_unwind)]
-  pub fn pin(&mut self, thread: u32, id: u32, domain: u32) -> Result<u32> {
-    let d = PinDomain::from_u32(domain).map_err(to_js)?;
-    self.dev.pin(thread, id, d).map_err(to_js)
-  }
-
-  #[napi(catch_unwind)]
-  pub fn unpin(&mut self, thread: u32, id: u32) -> Result<u32> {
-    self.dev.unpin(thread, id).map_err(to_js)
-  }
-
-  /// `kind`: 0 vmap, 1 kmap (gem-vram-2019).
-  #[napi(catch_unwind)]
-  pub fn vmap(&mut self, thread: u32, id: u32, kind_: u32) -> Result<MappingRecord> {
-    let k = kind(kind_)?;
-    let m = self.dev.vmap(thread, id, k).map_err(to_js)?;
-    Ok(MappingRecord {
-      addr: BigInt::from(m.addr),
-      iomem: m.iomem,
-      generation: BigInt::from(m.generation),
+  pub fn pin(&mut self, env: Env, thread: u32, id: u32, domain: u32) -> Result<u32> {
+    self.changing(&env, |this| {
+      let d = PinDomain::from_u32(domain).map_err(to_js)?;
+      this.dev.pin(thread, id, d).map_err(to_js)
     })
   }
 
   #[napi(catch_unwind)]
-  pub fn vunmap(&mut self, thread: u32, id: u32, kind_: u32) -> Result<u32> {
-    let k = kind(kind_)?;
-    self.dev.vunmap(thread, id, k).map_err(to_js)
+  pub fn unpin(&mut self, env: Env, thread: u32, id: u32) -> Result<u32> {
+    self.changing(&env, |this| this.dev.unpin(thread, id).map_err(to_js))
+  }
+
+  /// `kind`: 0 vmap, 1 kmap (gem-vram-2019).
+  #[napi(catch_unwind)]
+  pub fn vmap(&mut self, env: Env, thread: u32, id: u32, kind_: u32) -> Result<MappingRecord> {
+    self.changing(&env, |this| {
+      let k = kind(kind_)?;
+      let m = this.dev.vmap(thread, id, k).map_err(to_js)?;
+      Ok(MappingRecord {
+        addr: BigInt::from(m.addr),
+        iomem: m.iomem,
+        generation: BigInt::from(m.generation),
+      })
+    })
   }
 
   #[napi(catch_unwind)]
-  pub fn access(&mut self, thread: u32, id: u32, generation: BigInt) -> Result<bool> {
-    let g = u64_arg(&generation, "generation")?;
-    self.dev.access(thread, id, g).map_err(to_js)
+  pub fn vunmap(&mut self, env: Env, thread: u32, id: u32, kind_: u32) -> Result<u32> {
+    self.changing(&env, |this| {
+      let k = kind(kind_)?;
+      this.dev.vunmap(thread, id, k).map_err(to_js)
+    })
+  }
+
+  #[napi(catch_unwind)]
+  pub fn access(&mut self, env: Env, thread: u32, id: u32, generation: BigInt) -> Result<bool> {
+    self.changing(&env, |this| {
+      let g = u64_arg(&generation, "generation")?;
+      this.dev.access(thread, id, g).map_err(to_js)
+    })
   }
 
   /// `domain`: 1 system, 2 gtt, 3 vram.
   #[napi(catch_unwind)]
-  pub fn move_to(&mut self, thread: u32, id: u32, domain_: u32) -> Result<bool> {
-    let d = domain(domain_)?;
-    self.dev.move_to(thread, id, d).map_err(to_js)
+  pub fn move_to(&mut self, env: Env, thread: u32, id: u32, domain_: u32) -> Result<bool> {
+    self.changing(&env, |this| {
+      let d = domain(domain_)?;
+      this.dev.move_to(thread, id, d).map_err(to_js)
+    })
   }
 
   // ---- placement --------------------------------------------------------------
 
   /// `places`: domain (1..3) | flags << 8 (TOPDOWN 2, DESIRED 8, FALLBACK 16).
   #[napi(catch_unwind)]
-  pub fn validate(&mut self, thread: u32, id: u32, places_: Vec<u32>) -> Result<ValidateRecord> {
-    let p = places(&places_)?;
-    let v = self.dev.validate(thread, id, &p).map_err(to_js)?;
-    Ok(ValidateRecord {
-      moved: v.moved,
-      bytes_moved: BigInt::from(v.bytes_moved),
-      evictions: v.evictions,
+  pub fn validate(&mut self, env: Env, thread: u32, id: u32, places_: Vec<u32>) -> Result<ValidateRecord> {
+    self.changing(&env, |this| {
+      let p = places(&places_)?;
+      let v = this.dev.validate(thread, id, &p).map_err(to_js)?;
+      Ok(ValidateRecord {
+        moved: v.moved,
+        bytes_moved: BigInt::from(v.bytes_moved),
+        evictions: v.evictions,
+      })
     })
   }
 
   /// null restores the default eviction placement.
   #[napi(catch_unwind)]
-  pub fn set_evict_placement(&mut self, id: u32, places_: Option<Vec<u32>>) -> Result<()> {
-    let p = places_.map(|v| places(&v)).transpose()?;
-    self.dev.set_evict_placement(id, p).map_err(to_js)
+  pub fn set_evict_placement(&mut self, env: Env, id: u32, places_: Option<Vec<u32>>) -> Result<()> {
+    self.changing(&env, |this| {
+      let p = places_.map(|v| places(&v)).transpose()?;
+      this.dev.set_evict_placement(id, p).map_err(to_js)
+    })
   }
 
   #[napi(catch_unwind)]
@@ -500,22 +563,24 @@ impl NativeDevice {
   }
 
   #[napi(catch_unwind)]
-  pub fn track_moves(&mut self, on: bool) {
-    self.dev.track_moves(on)
+  pub fn track_moves(&mut self, env: Env, on: bool) {
+    self.changing(&env, |this| this.dev.track_moves(on))
   }
 
   #[napi(catch_unwind)]
-  pub fn take_moves(&mut self) -> Vec<MoveRecord> {
-    self
-      .dev
-      .take_moves()
-      .into_iter()
-      .map(|m| MoveRecord {
-        id: m.id,
-        from: m.from as u32,
-        to: m.to.map_or(0, |d| d as u32),
-        evicted: m.evicted,
-      })
-      .collect()
+  pub fn take_moves(&mut self, env: Env) -> Vec<MoveRecord> {
+    self.changing(&env, |this| {
+      this
+        .dev
+        .take_moves()
+        .into_iter()
+        .map(|m| MoveRecord {
+          id: m.id,
+          from: m.from as u32,
+          to: m.to.map_or(0, |d| d as u32),
+          evicted: m.evicted,
+        })
+        .collect()
+    })
   }
 }

@@ -727,7 +727,7 @@ unsafe fn run(
   if !matches!(kind, Kind::Get | Kind::Find | Kind::FindFirst) {
     let heap = state.vm.heap_bytes();
     drop(state);
-    shared.account(env, heap);
+    shared.external.account(env, heap);
   }
   outcome.map(|()| ptr::null_mut())
 }

@@ -184,10 +184,7 @@ pub(crate) fn unpack_op(w: &[u64]) -> Result<Op> {
 /// registry of the fast entry points (fast.rs), which name it by id.
 pub(crate) struct Shared {
   pub(crate) state: RefCell<VmState>,
-  /// Bytes reported to V8 so far.
-  reported: Cell<i64>,
-  /// Set by the finalizer: nothing more is reported.
-  finalized: Cell<bool>,
+  pub(crate) external: External,
 }
 
 pub(crate) struct VmState {
@@ -199,11 +196,24 @@ pub(crate) struct VmState {
 /// Report changes to V8 in steps of this size, not on every mapping.
 const REPORT_STEP: i64 = 256 * 1024;
 
-impl Shared {
-  /// Tells V8 how much native memory this VA space holds now (`heap`).
+/// The native memory an object of the binding (a VA space, a device, an
+/// allocator) has reported to V8 as external memory, so that the garbage
+/// collector weighs what its small JavaScript handle really holds: its first
+/// size at once, then changes in steps of `REPORT_STEP`, and all of it given
+/// back by its finalizer.
+#[derive(Default)]
+pub(crate) struct External {
+  /// Bytes reported to V8 so far.
+  reported: Cell<i64>,
+  /// Set by the finalizer: nothing more is reported.
+  finalized: Cell<bool>,
+}
+
+impl External {
+  /// Tells V8 how much native memory the object holds now (`heap`).
   pub(crate) fn account(&self, env: sys::napi_env, heap: usize) {
     let (now, reported) = (heap as i64, self.reported.get());
-    let due = (now - reported).abs() >= REPORT_STEP || (now == 0 && reported != 0);
+    let due = now != reported && (reported == 0 || now == 0 || (now - reported).abs() >= REPORT_STEP);
     if !due || self.finalized.get() {
       return;
     }
@@ -212,6 +222,37 @@ impl Shared {
     if unsafe { sys::napi_adjust_external_memory(env, now - reported, &mut total) } == sys::Status::napi_ok {
       self.reported.set(now);
     }
+  }
+
+  /// Gives everything back (the object's finalizer); nothing more is reported.
+  pub(crate) fn release(&self, env: &Env) -> napi::Result<()> {
+    self.finalized.set(true);
+    env.adjust_external_memory(-self.reported.replace(0))?;
+    Ok(())
+  }
+
+  /// Bytes reported so far (the `externalBytes` getters).
+  pub(crate) fn bytes(&self) -> f64 {
+    self.reported.get() as f64
+  }
+}
+
+/// An object of the binding that reports its native memory (`External`):
+/// the device and the allocators.
+pub(crate) trait Reported: Sized {
+  fn external(&self) -> &External;
+  fn heap_bytes(&self) -> usize;
+
+  /// Reports the heap and the object itself (napi-rs boxes it).
+  fn report(&self, env: &Env) {
+    self.external().account(env.raw(), self.heap_bytes() + std::mem::size_of::<Self>());
+  }
+
+  /// Runs a call that may change the object, then reports its heap.
+  fn changing<T>(&mut self, env: &Env, f: impl FnOnce(&mut Self) -> T) -> T {
+    let out = f(self);
+    self.report(env);
+    out
   }
 }
 
@@ -226,9 +267,7 @@ pub struct NativeVm {
 impl ObjectFinalize for NativeVm {
   fn finalize(self, env: Env) -> napi::Result<()> {
     fast::unregister(self.id);
-    self.shared.finalized.set(true);
-    env.adjust_external_memory(-self.shared.reported.replace(0))?;
-    Ok(())
+    self.shared.external.release(&env)
   }
 }
 
@@ -250,7 +289,7 @@ impl NativeVm {
     let out = f(&mut state);
     let heap = state.vm.heap_bytes();
     drop(state);
-    self.shared.account(env.raw(), heap);
+    self.shared.external.account(env.raw(), heap);
     out
   }
 
@@ -324,8 +363,7 @@ impl NativeVm {
         cursors: HashMap::new(),
         next_cursor: 1,
       }),
-      reported: Cell::new(0),
-      finalized: Cell::new(false),
+      external: External::default(),
     });
     let id = fast::register(shared.clone());
     Ok(NativeVm { shared, id })
@@ -345,7 +383,7 @@ impl NativeVm {
   /// Bytes of native memory this VA space has reported to V8.
   #[napi(getter)]
   pub fn external_bytes(&self) -> f64 {
-    self.shared.reported.get() as f64
+    self.shared.external.bytes()
   }
 
   /// Walks opened and neither ended nor closed (an abandoned one is closed

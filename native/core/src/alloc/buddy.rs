@@ -106,6 +106,19 @@ pub struct Buddy {
 }
 
 impl Buddy {
+  /// Heap bytes held, estimated (`crate::heap`).
+  pub fn heap_bytes(&self) -> usize {
+    use crate::heap::{btree, vec};
+    let free: usize = self.free.iter().map(|f| f.len()).sum();
+    vec(&self.nodes)
+      + vec(&self.free_slots)
+      + vec(&self.roots)
+      + vec(&self.free)
+      + btree::<u64, u32>(free + self.allocated.len())
+  }
+}
+
+impl Buddy {
   /// `drm_buddy_init`. The size is rounded down to a multiple of the chunk.
   pub fn new(size: u64, chunk: u64) -> Result<Buddy> {
     if size < chunk {

@@ -108,6 +108,18 @@ pub struct Mm {
   scanned: Vec<u32>,
 }
 
+impl Mm {
+  /// Heap bytes held, estimated (`crate::heap`).
+  pub fn heap_bytes(&self) -> usize {
+    use crate::heap::{btree, vec};
+    vec(&self.slots)
+      + vec(&self.free_slots)
+      + vec(&self.scanned)
+      + btree::<u64, u32>(self.by_addr.len() + self.holes_addr.len() + self.hole_stack.len())
+      + btree::<(u64, u64, u32), ()>(self.holes_size.len())
+  }
+}
+
 /// Where a node of `size` goes in the hole `[hole_start, hole_end)` under the
 /// range and alignment constraints, if it fits at all. Mirrors the kernel's
 /// arithmetic, wrap-arounds included (a wrapped start is caught by the checks).

@@ -72,6 +72,11 @@ impl Memory {
     })
   }
 
+  pub fn heap_bytes(&self) -> usize {
+    let domain = |m: &MemDomain| m.mm.heap_bytes() + crate::heap::btree::<u64, u32>(m.lru.len());
+    self.domains.iter().flatten().map(domain).sum()
+  }
+
   pub fn get(&self, d: Domain) -> Option<&MemDomain> {
     self.domains[d as usize - 1].as_ref()
   }

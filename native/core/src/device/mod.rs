@@ -97,6 +97,26 @@ impl Device {
     }
   }
 
+  /// Heap bytes held, estimated (`crate::heap`): the objects, locks,
+  /// contexts, fences, logs and the domains' allocators and LRUs. Fence
+  /// lists and messages are counted at a typical size, to stay constant time.
+  pub fn heap_bytes(&self) -> usize {
+    use crate::heap::{btree, vec};
+    use std::mem::size_of;
+    const FENCE_LIST: usize = 4 * size_of::<(u32, Usage)>();
+    const MESSAGE: usize = 96;
+    btree::<u32, GemObj>(self.objects.len())
+      + vec(&self.resvs)
+      + self.resvs.len() * FENCE_LIST
+      + vec(&self.ctxs)
+      + vec(&self.fences)
+      + vec(&self.violations)
+      + self.violations.len() * MESSAGE
+      + vec(&self.moves)
+      + self.resv_users.capacity() * (size_of::<(u32, Vec<u32>)>() + 1 + 8)
+      + self.mem.heap_bytes()
+  }
+
   pub fn violations(&self) -> &[Violation] {
     &self.violations
   }
