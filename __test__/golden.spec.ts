@@ -1,7 +1,8 @@
 // Both engines against the golden files, which come from the kernel's own
 // split/merge code replaying the canonical workload (shared/golden/).
 import { execFile } from 'node:child_process'
-import { readFileSync, existsSync } from 'node:fs'
+import { readFileSync, existsSync, mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { promisify } from 'node:util'
 import { describe, expect, it } from 'vitest'
@@ -35,5 +36,30 @@ describe.skipIf(!existsSync(golden))('golden vmbind files', () => {
       const { stdout } = await drmsim(`${args} --engine ${engine}`)
       expect(stdout).toBe(read(name))
     })
+  })
+})
+
+// `vmbind --svg` replays the workload once more through the public API, objects as GemObjects:
+// with more distinct objects than the object table ever held at once, both engines must still draw it
+// (the reference engine on a shorter run, which still binds thousands of distinct objects).
+describe('vmbind --svg with many distinct objects', () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'drmsim-golden-'))
+  const args = (ops: number) => `--seed 4 --ops ${ops} --window 16777216 --max-pages 2 --objects 1073741824 --map-percent 80`
+  const draw = async (ops: number, engine: string) => {
+    const svg = path.join(dir, `${engine}-${ops}.svg`)
+    const { stdout } = await drmsim(`${args(ops)} --engine ${engine} --svg ${svg}`)
+    return { stdout, svg: readFileSync(svg, 'utf8') }
+  }
+
+  it('native, 150,000 requests: over 100,000 objects mapped, the picture drawn', async () => {
+    const { stdout, svg } = await draw(150_000, 'native')
+    expect(Number(/^mappings (\d+)$/m.exec(stdout)?.[1])).toBeGreaterThan(100_000)
+    expect(svg).toMatch(/^<svg/)
+  })
+
+  it('5,000 requests: the same summary and picture on both engines', async () => {
+    const [native, reference] = [await draw(5000, 'native'), await draw(5000, 'reference')]
+    expect(Number(/^mappings (\d+)$/m.exec(native.stdout)?.[1])).toBeGreaterThan(3000)
+    expect(native).toEqual(reference)
   })
 })
