@@ -4,7 +4,7 @@
 // open, and handles a caller tampers with. Each case failed on the code
 // before its fix.
 import { describe, expect, it } from 'vitest'
-import { BindBatch, GemObject, GpuVm, PackedOps, Va } from '../lib/index.js'
+import { BindBatch, Device, GemObject, GpuVm, PackedOps, SplitMix64, Va } from '../lib/index.js'
 import { errnoOf } from './errno.js'
 
 const U = 0x1000n
@@ -69,7 +69,7 @@ describe.each(engines)('trust (%s engine)', (engine) => {
       const bWords = [...b.words]
       a.words.fill(0n)
       expect([...b.words]).toEqual(bWords)
-      const moved = structuredClone(a.words, { transfer: [a.words.buffer] })
+      const moved = structuredClone(a.words, { transfer: [a.words.buffer as ArrayBuffer] })
       expect(moved.length).toBe(2 * PackedOps.WORDS)
       expect(a.words.length).toBe(0)
       expect(errnoOf(() => a.kind(0))).toBe('EINVAL')
@@ -185,5 +185,50 @@ describe.each(engines)('trust (%s engine)', (engine) => {
       vm.bindBatch(batch, per)
       expect([...per]).toEqual([1, 0, 0, 1, 0, 0])
     })
+  })
+})
+
+describe('arguments that throw while read', () => {
+  it.each(engines)('a request whose getter throws, or step callbacks behind a throwing getter, are EINVAL with the VA space unchanged (%s)', (engine) => {
+    const vm = newVm(engine)
+    const boom = {
+      addr: 0x100000n,
+      get range(): bigint {
+        throw new Error('boom')
+      },
+    }
+    for (const call of [
+      () => vm.bind(boom),
+      () => vm.insert(boom),
+      () => vm.smMapOps(boom),
+      () => new BindBatch().map(boom),
+      () => vm.apply({ kind: 'map', map: boom as never }),
+      () =>
+        vm.smUnmap(0x100000n, U, {
+          get remap(): never {
+            throw new Error('boom')
+          },
+          unmap() {},
+        }),
+    ]) {
+      expect(errnoOf(call)).toBe('EINVAL')
+    }
+    expect(vm.mappingCount).toBe(0)
+  })
+
+  it('methods called on a Proxy of a device object are EINVAL, not a private-field TypeError', () => {
+    const dev = new Device()
+    const bo = new Proxy(dev.createObject({ size: 0x1000n }), {})
+    expect(errnoOf(() => bo.pin('gtt'))).toBe('EINVAL')
+    expect(errnoOf(() => bo.resv)).toBe('EINVAL')
+    expect(errnoOf(() => bo.vmapCount)).toBe('EINVAL')
+    expect(bo.isDeviceObject).toBe(false)
+  })
+
+  it('SplitMix64 takes a u64 bigint or a safe integer seed, nothing else', () => {
+    for (const seed of [1.5, Number.NaN, -1, 'x', null, undefined, 1n << 64n, -1n]) {
+      expect(errnoOf(() => new SplitMix64(seed as never))).toBe('EINVAL')
+    }
+    expect(new SplitMix64(7).next()).toBe(new SplitMix64(7n).next())
   })
 })

@@ -8,7 +8,7 @@ import { BATCH_MAP, BATCH_UNMAP, BATCH_WORDS } from './engine.js'
 import { DrmError } from './errors.js'
 import { GemObject } from './gem.js'
 import type { MapRequest } from './gpuvm.js'
-import { count, describe, u64 } from './u64.js'
+import { count, describe, readArgument, u64 } from './check.js'
 
 /** Which half of a u64 word holds its low 32 bits, in a Uint32Array over the same bytes. */
 const LOW = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1 ? 0 : 1
@@ -63,12 +63,12 @@ export class BindBatch {
     if (typeof request !== 'object' || request === null) {
       throw new DrmError('EINVAL', `a map request must be an object, got ${describe(request)}`)
     }
-    const addr = u64(request.addr, 'addr')
-    const range = u64(request.range, 'range')
-    const obj = request.obj
-    const id = obj == null ? 0 : GemObject.idOf(obj)
-    if (id === undefined) throw new DrmError('EINVAL', `obj must be a GemObject, got ${describe(obj)}`)
-    const offset = u64(request.offset ?? 0n, 'offset')
+    const { addr, range, obj, id, offset } = readArgument('the map request', () => {
+      const obj = request.obj
+      const id = obj == null ? 0 : GemObject.idOf(obj)
+      if (id === undefined) throw new DrmError('EINVAL', `obj must be a GemObject, got ${describe(obj)}`)
+      return { addr: u64(request.addr, 'addr'), range: u64(request.range, 'range'), obj, id, offset: u64(request.offset ?? 0n, 'offset') }
+    })
     if (id !== 0 && this.#objects.get(id) !== obj) this.#objects.set(id, obj as GemObject)
     return this.#push(BATCH_MAP, id, addr, range, offset)
   }

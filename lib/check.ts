@@ -55,6 +55,25 @@ export function describe(value: unknown): string {
   }
 }
 
+/**
+ * What to throw for an error raised while reading a caller's object `what`:
+ * a DrmError from a check as it is; anything a getter or a revoked Proxy
+ * threw as an EINVAL naming `what`, with that error as the cause.
+ */
+export function unreadable(err: unknown, what: string): DrmError {
+  if (err instanceof DrmError) return err
+  return new DrmError('EINVAL', `${what} could not be read: ${describe(err)} thrown`, { cause: err })
+}
+
+/** Reads a caller's object `what` through `read` (see `unreadable`). */
+export function readArgument<T>(what: string, read: () => T): T {
+  try {
+    return read()
+  } catch (err) {
+    throw unreadable(err, what)
+  }
+}
+
 /** A bigint in [0, 2^64). */
 export function u64(value: unknown, what: string): bigint {
   if (typeof value !== 'bigint') throw invalid(what, 'a bigint', value)

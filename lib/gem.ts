@@ -2,7 +2,7 @@ import type { Device } from './device.js'
 import { DOMAINS, PROFILES, VMAP, type DomainName, type ObjectRecord, type ProfileName } from './device-engine.js'
 import { DrmError } from './errors.js'
 import { type Op, Resv, runSync } from './resv.js'
-import { describe, u64 } from './u64.js'
+import { describe, readArgument, u64 } from './check.js'
 
 let nextId = 1
 /** Ids of objects not yet collected (no WeakRefs: those keep objects alive to the end of the job). */
@@ -73,12 +73,11 @@ export class GemObject {
     if (typeof options !== 'object' || options === null) {
       throw new DrmError('EINVAL', `GemObject options must be an object, got ${describe(options)}`)
     }
-    this.size = u64(options.size, 'size')
-    const id = options.id ?? nextFreeId()
-    if (!Number.isInteger(id) || id < 1 || id > 0xffff_fffe) {
-      throw new DrmError('EINVAL', `a GEM object id must be an integer in [1, 2^32-2], got ${String(id)}`)
-    }
-    if (used.has(id)) throw new DrmError('EEXIST', `GEM object id ${id} is in use`)
+    const { size, id } = readArgument('GemObject options', () => ({
+      size: u64(options.size, 'size'),
+      id: freeGemObjectId(options.id),
+    }))
+    this.size = size
     this.id = id
     used.add(id)
     forget.register(this, id)
@@ -92,7 +91,12 @@ export class GemObject {
    * change its id between reads).
    */
   static idOf(value: unknown): number | undefined {
-    return typeof value === 'object' && value !== null && #device in value ? value.id : undefined
+    return GemObject.isGemObject(value) ? value.id : undefined
+  }
+
+  /** Whether `value` is a real `GemObject` (not a Proxy or look-alike of one). */
+  static isGemObject(value: unknown): value is GemObject {
+    return typeof value === 'object' && value !== null && #device in value
   }
 
   toString(): string {
@@ -101,63 +105,60 @@ export class GemObject {
 
   /** The device this object belongs to; EINVAL for a standalone object. */
   get device(): Device {
+    if (!GemObject.isGemObject(this)) throw notAnObject()
     if (!this.#device) throw new DrmError('EINVAL', `${this} is not a device object (use device.createObject)`)
     return this.#device
   }
 
   get isDeviceObject(): boolean {
-    return this.#device !== null
-  }
-
-  #info(): ObjectRecord {
-    const d = this.device
-    return d.run(() => d.core.objectInfo(this.id))
+    return GemObject.isGemObject(this) && this.#device !== null
   }
 
   /** Its reservation object (own or shared). */
   get resv(): Resv {
+    if (!GemObject.isGemObject(this)) throw notAnObject()
     if (!this.#resv) {
-      const id = this.#info().resv
+      const id = info(this).resv
       this.#resv = new Resv(this.device, id)
     }
     return this.#resv
   }
 
   get profile(): ProfileName {
-    return PROFILES[this.#info().profile]
+    return PROFILES[info(this).profile]
   }
   get refcount(): number {
-    return this.#info().refcount
+    return info(this).refcount
   }
   get freed(): boolean {
-    return this.#info().freed
+    return info(this).freed
   }
   get pinCount(): number {
-    return this.#info().pinCount
+    return info(this).pinCount
   }
   /** Where it is pinned, or null. */
   get pinDomain(): DomainName | null {
-    const p = this.#info().pinDomain
+    const p = info(this).pinDomain
     return p === 0 ? null : DOMAINS[p]
   }
   get vmapCount(): number {
-    return this.#info().vmapCount
+    return info(this).vmapCount
   }
   /** Where the buffer is now. */
   get domain(): DomainName {
-    return DOMAINS[this.#info().domain]
+    return DOMAINS[info(this).domain]
   }
   /** Start of its range in its domain; null when empty or purged. */
   get offset(): bigint | null {
-    return this.#info().offset
+    return info(this).offset
   }
   /** Its backing store was dropped (an empty placement); validate it to get one again. */
   get purged(): boolean {
-    return this.#info().purged
+    return info(this).purged
   }
   /** Bumped by every move; mappings remember it. */
   get generation(): bigint {
-    return this.#info().generation
+    return info(this).generation
   }
 
   /** Its GPU VA mappings in the VA spaces attached to the device. */
@@ -165,37 +166,32 @@ export class GemObject {
     return this.device.vaMappings(this)
   }
 
-  #call<T>(f: (d: Device) => T): T {
-    const d = this.device
-    return d.run(() => f(d))
-  }
-
   /** `drm_gem_object_get`. */
   get(): this {
-    this.#call((d) => d.core.get(this.id))
+    call(this, (d) => d.core.get(this.id))
     return this
   }
 
   /** `drm_gem_object_put`: true when this freed it (remaining mappings, vmaps or pins are recorded). */
   put(): boolean {
     const va = this.device.vaMappings(this)
-    return this.#call((d) => d.core.put(this.id, va))
+    return call(this, (d) => d.core.put(this.id, va))
   }
 
   /** `drm_gem_pin_locked`: the caller holds the resv (recorded otherwise). Returns the pin count. */
   pinLocked(domain: DomainName = 'current'): number {
     const dom = domainIndex(domain)
-    return this.#call((d) => d.core.pin(d.thread, this.id, dom))
+    return call(this, (d) => d.core.pin(d.thread, this.id, dom))
   }
 
   unpinLocked(): number {
-    return this.#call((d) => d.core.unpin(d.thread, this.id))
+    return call(this, (d) => d.core.unpin(d.thread, this.id))
   }
 
   /** `drm_gem_pin`: takes the reservation lock itself. */
   *pinOp(domain: DomainName = 'current'): Op<number> {
     domainIndex(domain)
-    return yield* this.#locked(() => this.pinLocked(domain))
+    return yield* locked(this, () => this.pinLocked(domain))
   }
 
   pin(domain: DomainName = 'current'): number {
@@ -203,7 +199,7 @@ export class GemObject {
   }
 
   *unpinOp(): Op<number> {
-    return yield* this.#locked(() => this.unpinLocked())
+    return yield* locked(this, () => this.unpinLocked())
   }
 
   unpin(): number {
@@ -211,38 +207,26 @@ export class GemObject {
   }
 
   /** Runs `f` under the reservation lock, taken without a context. */
-  *#locked<T>(f: () => T): Op<T> {
-    const resv = this.resv
-    const r = yield* resv.lockOp()
-    if (r !== 'ok') throw new DrmError(r, `${this}: could not lock resv ${resv.id}`)
-    try {
-      return f()
-    } finally {
-      resv.unlock()
-    }
-  }
-
-  #mapping(kind: Mapping['kind'], rec: { addr: bigint; iomem: boolean; generation: bigint }): Mapping {
-    return new Mapping(this, rec.addr, rec.iomem, rec.generation, kind)
-  }
 
   /** `drm_gem_vmap_locked`: needs the resv (except gem-vram-2019, which pins instead). */
   vmapLocked(): Mapping {
-    return this.#mapping('vmap', this.#call((d) => d.core.vmap(d.thread, this.id, VMAP.vmap)))
+    const rec = call(this, (d) => d.core.vmap(d.thread, this.id, VMAP.vmap))
+    return mapping(this, 'vmap', rec)
   }
 
   /** `drm_gem_vunmap_locked`: the last one unmaps; an unbalanced one is recorded. Returns the use count. */
   vunmapLocked(): number {
-    return this.#call((d) => d.core.vunmap(d.thread, this.id, VMAP.vmap))
+    return call(this, (d) => d.core.vunmap(d.thread, this.id, VMAP.vmap))
   }
 
   /** gem-vram-2019 `drm_gem_vram_kmap`: ref-counted, no pin, no resv (the driver's private lock). */
   kmap(): Mapping {
-    return this.#mapping('kmap', this.#call((d) => d.core.vmap(d.thread, this.id, VMAP.kmap)))
+    const rec = call(this, (d) => d.core.vmap(d.thread, this.id, VMAP.kmap))
+    return mapping(this, 'kmap', rec)
   }
 
   kunmap(): number {
-    return this.#call((d) => d.core.vunmap(d.thread, this.id, VMAP.kmap))
+    return call(this, (d) => d.core.vunmap(d.thread, this.id, VMAP.kmap))
   }
 
   /** `drm_client_buffer_vmap_local` (2024): locks and keeps the lock until `vunmapLocal`. */
@@ -253,7 +237,7 @@ export class GemObject {
     const r = yield* this.resv.lockOp()
     if (r !== 'ok') throw new DrmError(r, `${this}: could not lock resv ${this.resv.id}`)
     const m = this.vmapLocked()
-    return this.#mapping('local', m)
+    return mapping(this, 'local', m)
   }
 
   vmapLocal(): Mapping {
@@ -272,11 +256,11 @@ export class GemObject {
    */
   *vmapOp(): Op<Mapping> {
     const old = this.profile === 'gem-vram-2019'
-    const rec = yield* this.#locked(() => {
+    const rec = yield* locked(this, () => {
       if (!old) this.pinLocked('current')
-      return this.#call((d) => d.core.vmap(d.thread, this.id, VMAP.vmap))
+      return call(this, (d) => d.core.vmap(d.thread, this.id, VMAP.vmap))
     })
-    return this.#mapping('long-term', rec)
+    return mapping(this, 'long-term', rec)
   }
 
   vmap(): Mapping {
@@ -285,7 +269,7 @@ export class GemObject {
 
   *vunmapOp(): Op<number> {
     const old = this.profile === 'gem-vram-2019'
-    return yield* this.#locked(() => {
+    return yield* locked(this, () => {
       const left = this.vunmapLocked()
       if (!old) this.unpinLocked()
       return left
@@ -300,9 +284,40 @@ export class GemObject {
   moveLocked(domain: Exclude<DomainName, 'current'>): boolean {
     const dom = domainIndex(domain)
     if (dom === 0) throw new DrmError('EINVAL', 'a move needs a domain: system, gtt or vram')
-    return this.#call((d) => d.core.moveTo(d.thread, this.id, dom))
+    return call(this, (d) => d.core.moveTo(d.thread, this.id, dom))
   }
 }
+
+// The helpers of GemObject's methods, outside the class so that a method
+// called on a Proxy reaches the device check (EINVAL) instead of failing a
+// private-method brand check (TypeError).
+
+function info(obj: GemObject): ObjectRecord {
+  const d = obj.device
+  return d.run(() => d.core.objectInfo(obj.id))
+}
+
+function call<T>(obj: GemObject, f: (d: Device) => T): T {
+  const d = obj.device
+  return d.run(() => f(d))
+}
+
+function* locked<T>(obj: GemObject, f: () => T): Op<T> {
+  const resv = obj.resv
+  const r = yield* resv.lockOp()
+  if (r !== 'ok') throw new DrmError(r, `${obj}: could not lock resv ${resv.id}`)
+  try {
+    return f()
+  } finally {
+    resv.unlock()
+  }
+}
+
+function mapping(obj: GemObject, kind: Mapping['kind'], rec: { addr: bigint; iomem: boolean; generation: bigint }): Mapping {
+  return new Mapping(obj, rec.addr, rec.iomem, rec.generation, kind)
+}
+
+const notAnObject = (): DrmError => new DrmError('EINVAL', 'not a GemObject (a Proxy or look-alike of one)')
 
 function domainIndex(domain: unknown): number {
   const i = DOMAINS.indexOf(domain as DomainName)

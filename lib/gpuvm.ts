@@ -11,7 +11,7 @@ import { DrmError, DrmWarning, type Warning } from './errors.js'
 import { GemObject } from './gem.js'
 import { type OpList, type MapOp, type Op, type OpCounts, type RemapOp, type UnmapOp } from './ops.js'
 import { type ObjectLookup, opFromRecord, PackedOps } from './packed-ops.js'
-import { describe, u64 } from './u64.js'
+import { describe, readArgument, u64, unreadable } from './check.js'
 import { types } from 'node:util'
 import { mintVa, Va } from './va.js'
 
@@ -92,15 +92,26 @@ export class GpuVm implements Disposable, Iterable<Va> {
     if (typeof options !== 'object' || options === null) {
       throw new DrmError('EINVAL', `GpuVm options must be an object, got ${describe(options)}`)
     }
-    const name = options.name ?? ''
-    if (typeof name !== 'string') throw new DrmError('EINVAL', `name must be a string, got ${describe(name)}`)
-    this.start = u64(options.start ?? 0n, 'start')
-    this.range = u64(options.range, 'range')
-    const reserve = options.reserve
-      ? { offset: u64(options.reserve.offset, 'reserve.offset'), range: u64(options.reserve.range, 'reserve.range') }
-      : undefined
-    this.strict = options.strict === true
-    this.engine = resolveEngine(options.engine)
+    const o = readArgument('GpuVm options', () => {
+      const name = options.name ?? ''
+      if (typeof name !== 'string') throw new DrmError('EINVAL', `name must be a string, got ${describe(name)}`)
+      const reserve = options.reserve
+      return {
+        name,
+        start: u64(options.start ?? 0n, 'start'),
+        range: u64(options.range, 'range'),
+        reserve: reserve
+          ? { offset: u64(reserve.offset, 'reserve.offset'), range: u64(reserve.range, 'reserve.range') }
+          : undefined,
+        strict: options.strict === true,
+        engine: options.engine,
+      }
+    })
+    const { name, reserve } = o
+    this.start = o.start
+    this.range = o.range
+    this.strict = o.strict
+    this.engine = resolveEngine(o.engine)
     this.#core = createCore(this.engine, { name, start: this.start, range: this.range, reserve })
     this.name = this.#core.name
     this.#sync()
@@ -241,18 +252,14 @@ export class GpuVm implements Disposable, Iterable<Va> {
    * or the range is invalid; a throwing callback stops the walk.
    */
   smMap(request: MapRequest, steps: StepCallbacks): void {
-    if (!steps || typeof steps.map !== 'function' || typeof steps.remap !== 'function' || typeof steps.unmap !== 'function') {
-      throw new DrmError('EINVAL', 'smMap needs map, remap and unmap step callbacks')
-    }
-    this.#steps(this.mapSteps(request), steps)
+    const callbacks = this.#callbacks(steps, ['map', 'remap', 'unmap'], 'smMap')
+    this.#steps(this.mapSteps(request), callbacks)
   }
 
   /** `drm_gpuvm_sm_unmap` with step callbacks (remap and unmap needed). */
   smUnmap(addr: bigint, range: bigint, steps: StepCallbacks): void {
-    if (!steps || typeof steps.remap !== 'function' || typeof steps.unmap !== 'function') {
-      throw new DrmError('EINVAL', 'smUnmap needs remap and unmap step callbacks')
-    }
-    this.#steps(this.unmapSteps(addr, range), steps)
+    const callbacks = this.#callbacks(steps, ['remap', 'unmap'], 'smUnmap')
+    this.#steps(this.unmapSteps(addr, range), callbacks)
   }
 
   /**
@@ -324,7 +331,7 @@ export class GpuVm implements Disposable, Iterable<Va> {
    * EEXIST) with nothing changed.
    */
   apply(op: Op): void {
-    const rec = this.#opRecord(op)
+    const rec = readArgument('the op', () => this.#opRecord(op))
     this.#run(() => this.#core.apply(rec))
   }
 
@@ -344,10 +351,15 @@ export class GpuVm implements Disposable, Iterable<Va> {
     // The hot path: `#request` and `#quiet` written out, so that a call
     // allocates nothing but its result.
     if (typeof request !== 'object' || request === null) throw notRequest(request)
-    const addr = u64(request.addr, 'addr')
-    const range = u64(request.range, 'range')
-    const obj = request.obj == null ? 0 : this.#objectId(request.obj, 'obj')
-    const offset = u64(request.offset ?? 0n, 'offset')
+    let addr: bigint, range: bigint, obj: number, offset: bigint
+    try {
+      addr = u64(request.addr, 'addr')
+      range = u64(request.range, 'range')
+      obj = request.obj == null ? 0 : this.#objectId(request.obj, 'obj')
+      offset = u64(request.offset ?? 0n, 'offset')
+    } catch (err) {
+      throw unreadable(err, 'the map request')
+    }
     this.#enter()
     try {
       return this.#core.bind(addr, range, obj, offset)
@@ -490,6 +502,19 @@ export class GpuVm implements Disposable, Iterable<Va> {
     }
   }
 
+  /** The step callbacks `call` needs, read once (a getter cannot change them mid-walk). */
+  #callbacks(steps: unknown, needed: (keyof StepCallbacks)[], call: string): StepCallbacks {
+    return readArgument('the step callbacks', () => {
+      const fns: StepCallbacks = {}
+      for (const kind of needed) {
+        const fn = (steps as StepCallbacks | null | undefined)?.[kind]
+        if (typeof fn !== 'function') throw new DrmError('EINVAL', `${call} needs ${needed.join(', ')} step callbacks`)
+        fns[kind] = fn.bind(steps) as never
+      }
+      return fns
+    })
+  }
+
   /** Runs a walk's steps through step callbacks; the engine cannot be re-entered from one. */
   #steps(walk: IterableIterator<Op>, steps: StepCallbacks): void {
     for (const op of walk) {
@@ -509,14 +534,14 @@ export class GpuVm implements Disposable, Iterable<Va> {
     return new PackedOps(this, words, this.#lookup)
   }
 
-  #request(request: MapRequest): MapRecord {
+  #request(request: MapRequest, what = 'the map request'): MapRecord {
     if (typeof request !== 'object' || request === null) throw notRequest(request)
-    return {
+    return readArgument(what, () => ({
       addr: u64(request.addr, 'addr'),
       range: u64(request.range, 'range'),
       obj: request.obj == null ? 0 : this.#objectId(request.obj, 'obj'),
       offset: u64(request.offset ?? 0n, 'offset'),
-    }
+    }))
   }
 
   /** The id of a GemObject argument, which the VA space keeps from then on (see `#objects`). */

@@ -126,8 +126,8 @@ export class MoveTracker {
   }
 }
 
-/** Brand checks a Proxy fails, for classes of files that have none to export. */
-export const isGemObject = brandCheck(() => GemObject, 'isDeviceObject')
+/** Brand checks a Proxy fails. */
+export const isGemObject = (v: unknown): v is GemObject => GemObject.isGemObject(v)
 export const isGpuVm = brandCheck(() => GpuVm, 'destroyed')
 
 /** `obj`, if it is a GEM object created by `device` (not a look-alike or a Proxy of one). */

@@ -1,10 +1,13 @@
+import { count, u64 } from './check.js'
+
 /** splitmix64 (the workload's PRNG, also the scheduler's): the same stream everywhere for a seed. */
 export class SplitMix64 {
   static readonly #MASK = (1n << 64n) - 1n
   #state: bigint
 
+  /** `seed`: a u64 bigint or a non-negative safe integer; anything else is EINVAL. */
   constructor(seed: bigint | number) {
-    this.#state = BigInt.asUintN(64, BigInt(seed))
+    this.#state = typeof seed === 'bigint' ? u64(seed, 'seed') : BigInt(count(seed, 'seed'))
   }
 
   next(): bigint {
