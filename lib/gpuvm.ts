@@ -54,6 +54,10 @@ export type { OpCounts }
 const notRequest = (request: unknown): DrmError =>
   new DrmError('EINVAL', `a map request must be an object, got ${describe(request)}`)
 
+/** Shared by the VA spaces that have no object or no warning yet: a few hundred bytes each saved. */
+const NO_OBJECTS: ReadonlyMap<number, GemObject> = new Map()
+const NO_WARNINGS: readonly Warning[] = Object.freeze([])
+
 /** Objects the table holds before it first looks for ones no mapping uses. */
 const PRUNE_MIN = 1024
 
@@ -80,9 +84,9 @@ export class GpuVm implements Disposable, Iterable<Va> {
    * them alive; those left with no mapping are dropped now and then, before
    * a call adds its own (so never one the call, or an open walk, needs).
    */
-  readonly #objects = new Map<number, GemObject>()
+  #objects: ReadonlyMap<number, GemObject> = NO_OBJECTS
   #pruneAt = PRUNE_MIN
-  readonly #warnings: Warning[] = []
+  #warnings: readonly Warning[] = NO_WARNINGS
   /** The iterator walk handed out last and not yet ended: a later split/merge call ends it. */
   #walk: Walk | null = null
   /** Set while a step callback of `smMap`/`smUnmap` runs: re-entering the engine then is EBUSY. */
@@ -124,7 +128,9 @@ export class GpuVm implements Disposable, Iterable<Va> {
 
   /** Returns and forgets the recorded warnings. */
   takeWarnings(): Warning[] {
-    return this.#warnings.splice(0)
+    const taken = this.#warnings
+    this.#warnings = NO_WARNINGS
+    return taken === NO_WARNINGS ? [] : (taken as Warning[])
   }
 
   get destroyed(): boolean {
@@ -458,7 +464,8 @@ export class GpuVm implements Disposable, Iterable<Va> {
   #sync(): void {
     const fresh = this.#core.takeWarnings()
     if (fresh.length === 0) return
-    this.#warnings.push(...fresh)
+    if (this.#warnings === NO_WARNINGS) this.#warnings = []
+    ;(this.#warnings as Warning[]).push(...fresh)
     if (this.strict) throw new DrmWarning(fresh[0])
   }
 
@@ -551,7 +558,7 @@ export class GpuVm implements Disposable, Iterable<Va> {
     if (this.#objects.get(id) !== obj) {
       // Room is made before the object is added, so the object this call needs is never pruned.
       if (this.#objects.size >= this.#pruneAt) this.#prune()
-      this.#objects.set(id, obj as GemObject)
+      this.#table().set(id, obj as GemObject)
     }
     return id
   }
@@ -559,18 +566,29 @@ export class GpuVm implements Disposable, Iterable<Va> {
   /** Takes in every object of a batch, making room once for all of them. */
   #adopt(objects: ReadonlyMap<number, GemObject>): void {
     if (this.#objects.size + objects.size > this.#pruneAt) this.#prune()
-    for (const [id, obj] of objects) this.#objects.set(id, obj)
+    const table = this.#table()
+    for (const [id, obj] of objects) table.set(id, obj)
   }
 
   /** Forgets the objects no mapping uses any more (amortised: the threshold doubles past what is kept). */
   #prune(): void {
     const inUse = new Set(this.#core.destroyed ? [] : this.#core.list().map((va) => va.obj))
-    for (const id of this.#objects.keys()) if (!inUse.has(id)) this.#objects.delete(id)
+    const table = this.#table()
+    for (const id of table.keys()) if (!inUse.has(id)) table.delete(id)
     this.#pruneAt = Math.max(PRUNE_MIN, 2 * this.#objects.size)
   }
 
   /** `#object`, bound: resolves the object ids of op records. */
-  readonly #lookup = (id: number): GemObject | null => this.#object(id)
+  get #lookup(): ObjectLookup {
+    return (this.#lookupFn ??= (id) => this.#object(id))
+  }
+  #lookupFn: ObjectLookup | undefined
+
+  /** The object table, made on first use (most VA spaces of a replay never get an object). */
+  #table(): Map<number, GemObject> {
+    if (this.#objects === NO_OBJECTS) this.#objects = new Map()
+    return this.#objects as Map<number, GemObject>
+  }
 
   #object(id: number): GemObject | null {
     if (id === 0) return null
