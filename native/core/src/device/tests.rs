@@ -130,7 +130,7 @@ fn lockdep_catches_slow_path_misuse() {
   assert_eq!(kinds(&mut d), ["slow-wrong-lock", "slow-while-holding"]);
   d.ctx_fini(T0, young).unwrap();
   assert_eq!(kinds(&mut d), ["fini-with-locks-held"]);
-  assert_eq!(d.ctx_fini(T0, young).unwrap_err().errno, crate::Errno::EINVAL);
+  assert_eq!(d.ctx_fini(T0, young).unwrap_err().errno, Errno::EINVAL);
 }
 
 #[test]
@@ -225,7 +225,7 @@ fn pin_counts_domains_and_moves() {
   assert_eq!(d.object(1).unwrap().pin_domain, Some(Domain::Vram));
   assert_eq!(
     d.move_to(T0, 1, Domain::System).unwrap_err().errno,
-    crate::Errno::EINVAL
+    Errno::EINVAL
   );
   assert_eq!(d.unpin(T0, 1).unwrap(), 1);
   assert_eq!(d.unpin(T0, 1).unwrap(), 0);
@@ -254,7 +254,7 @@ fn vmap_rules_per_profile() {
   assert_eq!(kinds(&mut d), ["vunmap-unbalanced"]);
   assert_eq!(
     d.vmap(T0, 1, VmapKind::Kmap).unwrap_err().errno,
-    crate::Errno::EINVAL
+    Errno::EINVAL
   );
 
   let mut d = dev_with(&[1], Profile::GemVram2019);
@@ -276,7 +276,7 @@ fn vmap_rules_per_profile() {
   assert_eq!(d.object(1).unwrap().pin_count, 1);
   assert_eq!(
     d.move_to(T0, 1, Domain::Vram).unwrap_err().errno,
-    crate::Errno::EINVAL
+    Errno::EINVAL
   );
   d.vunmap(T0, 1, VmapKind::Vmap).unwrap();
   d.vunmap(T0, 1, VmapKind::Vmap).unwrap();
@@ -297,15 +297,15 @@ fn refcount_and_free_checks() {
     kinds(&mut d),
     ["free-while-va-mapped", "free-while-vmapped", "free-while-pinned"]
   );
-  assert_eq!(d.get(1).unwrap_err().errno, crate::Errno::EINVAL);
+  assert_eq!(d.get(1).unwrap_err().errno, Errno::EINVAL);
   assert_eq!(d.create_object(1, 1, None, Profile::Shmem), Ok(()));
   assert_eq!(
     d.create_object(1, 1, None, Profile::Shmem).unwrap_err().errno,
-    crate::Errno::EEXIST
+    Errno::EEXIST
   );
   assert_eq!(
     d.create_object(2, 1, Some(99), Profile::Shmem).unwrap_err().errno,
-    crate::Errno::EINVAL
+    Errno::EINVAL
   );
   assert!(d.object(2).is_err());
 }

@@ -160,9 +160,9 @@ impl GemLists {
   }
 
   pub fn heap_bytes(&self) -> usize {
-    self.lists.capacity() * std::mem::size_of::<(ObjId, List)>()
-      + self.links.capacity() * std::mem::size_of::<Links>()
+    self.lists.capacity() * size_of::<(ObjId, List)>()
+      + self.links.capacity() * size_of::<Links>()
       + self.free.capacity() * 4
-      + self.keys.capacity() * std::mem::size_of::<VaKey>()
+      + self.keys.capacity() * size_of::<VaKey>()
   }
 }

@@ -347,8 +347,8 @@ impl Store {
 
   /// Heap bytes held by the leaves and inner nodes.
   pub fn heap_bytes(&self) -> usize {
-    self.leaves.capacity() * std::mem::size_of::<Leaf>()
-      + self.inners.capacity() * std::mem::size_of::<Inner>()
+    self.leaves.capacity() * size_of::<Leaf>()
+      + self.inners.capacity() * size_of::<Inner>()
       + (self.free_leaves.capacity() + self.free_inners.capacity()) * 4
   }
 
@@ -853,7 +853,7 @@ fn prefetch<T>(r: &T, lines: usize) {
   {
     use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
     let p = (r as *const T).cast::<i8>();
-    for i in 0..lines.min(std::mem::size_of::<T>().div_ceil(64)) {
+    for i in 0..lines.min(size_of::<T>().div_ceil(64)) {
       // SAFETY: a prefetch is a hint with no architectural effect; it cannot
       // fault, and the address stays inside `*r` anyway.
       unsafe { _mm_prefetch(p.wrapping_add(64 * i), _MM_HINT_T0) };
