@@ -9,6 +9,7 @@ pub mod errno;
 pub mod gpuvm;
 pub mod vmbind;
 pub mod warning;
+pub mod wire;
 
 /// Estimates of the heap bytes containers hold, for the binding to report to
 /// V8: constant time, from lengths and capacities, not exact.
