@@ -29,7 +29,7 @@ import {
   type Request,
   type Va,
 } from '../lib/index.js'
-import { describe as describeValue } from '../lib/check.js'
+import { describe as describeValue } from '../lib/base/check.js'
 import { errnoOf } from './errno.js'
 
 type Case = [name: string, errno: Errno, call: (w: World) => unknown]

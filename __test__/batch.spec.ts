@@ -3,7 +3,7 @@
 // input refused with the VA space and the batch unchanged.
 import { describe, expect, it } from 'vitest'
 import { BindBatch, DrmBatchError, DrmError, DrmWarning, GemObject, GpuVm, type MapRequest, type OpCounts } from '../lib/index.js'
-import { defaultParams, requests } from '../lib/vmbind.js'
+import { defaultParams, requests } from '../lib/workloads/vmbind.js'
 
 const U = 0x1000n
 const engines = ['native', 'reference'] as const

@@ -6,11 +6,11 @@
 
 import fc from 'fast-check'
 import { describe, it, expect } from 'vitest'
-import { BATCH_MAP, BATCH_UNMAP, BATCH_WORDS, type VaRecord, type VmCore, type VmCreateOptions } from '../lib/engine.js'
-import { DrmBatchError, DrmError } from '../lib/errors.js'
-import { decodeOps } from '../lib/packed-ops.js'
+import { BATCH_MAP, BATCH_UNMAP, BATCH_WORDS, type VaRecord, type VmCore, type VmCreateOptions } from '../lib/contract/vm.js'
+import { DrmBatchError, DrmError } from '../lib/base/errors.js'
+import { decodeOps } from '../lib/contract/wire.js'
 import { NativeVmCore } from '../lib/native/gpuvm.js'
-import { ReferenceVm } from '../lib/reference/gpuvm.js'
+import { ReferenceVm } from '../lib/reference/gpuvm/vm.js'
 
 const P = 0x1000n
 const MAX = (1n << 64n) - 1n

@@ -4,10 +4,10 @@
  * pin/vmap rule and the era profiles.
  */
 import { describe, it, expect } from 'vitest'
-import { Device, type DeviceOptions } from '../lib/device.js'
-import { DrmWarning } from '../lib/errors.js'
-import { GemObject } from '../lib/gem.js'
-import { GpuVm } from '../lib/gpuvm.js'
+import { Device, type DeviceOptions } from '../lib/device/device.js'
+import { DrmWarning } from '../lib/base/errors.js'
+import { GemObject } from '../lib/device/gem.js'
+import { GpuVm } from '../lib/gpuvm/gpuvm.js'
 import { errnoOf } from './errno.js'
 
 const engines = ['reference', 'native'] as const

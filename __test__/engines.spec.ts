@@ -1,9 +1,9 @@
 import { describe, it, expect } from 'vitest'
-import type { OpRecord, VaRecord, VmCore, VmCreateOptions } from '../lib/engine.js'
-import { DrmError } from '../lib/errors.js'
-import { decodeOps } from '../lib/packed-ops.js'
+import type { OpRecord, VaRecord, VmCore, VmCreateOptions } from '../lib/contract/vm.js'
+import { DrmError } from '../lib/base/errors.js'
+import { decodeOps } from '../lib/contract/wire.js'
 import { NativeVmCore } from '../lib/native/gpuvm.js'
-import { ReferenceVm } from '../lib/reference/gpuvm.js'
+import { ReferenceVm } from '../lib/reference/gpuvm/vm.js'
 
 const P = 0x1000n
 const B = 0x10_0000n

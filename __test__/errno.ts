@@ -1,6 +1,6 @@
 /** Shared by the spec files: the errno a call fails with. */
 import { expect } from 'vitest'
-import { DrmError } from '../lib/errors.js'
+import { DrmError } from '../lib/base/errors.js'
 
 /** The errno of the DrmError `f` throws (anything else fails the test), or 'no error'. */
 export function errnoOf(f: () => unknown): string {

@@ -3,10 +3,10 @@
  * cases, plus contention and the retry loop under the scheduler.
  */
 import { describe, it, expect } from 'vitest'
-import { Device } from '../lib/device.js'
-import { Exec } from '../lib/exec.js'
-import type { GemObject } from '../lib/gem.js'
-import { explore, Scheduler, seeds } from '../lib/sched.js'
+import { Device } from '../lib/device/device.js'
+import { Exec } from '../lib/device/exec.js'
+import type { GemObject } from '../lib/device/gem.js'
+import { explore, Scheduler, seeds } from '../lib/device/sched.js'
 
 const engines = ['reference', 'native'] as const
 

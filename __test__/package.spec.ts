@@ -117,7 +117,7 @@ vm.bind({ addr: 0x200000n, range: 0x2000n, obj: bo, offset: 0n })
 let einval = null
 try { vm.bind({ addr: 1n << 48n, range: 0x1000n, obj: bo, offset: 0n }) } catch (e) { einval = e instanceof DrmError ? e.errno : String(e) }
 let deep = null
-try { await import('drmsim/dist/gpuvm.js') } catch (e) { deep = e.code }
+try { await import('drmsim/dist/gpuvm/gpuvm.js') } catch (e) { deep = e.code }
 console.log(JSON.stringify({
   engine: vm.engine, mappings: vm.mappingCount, einval, deep,
   sameAsDefault: drmsim.GpuVm === GpuVm, native: nativeAvailable().ok,
@@ -178,7 +178,7 @@ describe.runIf(built)('the packed package', () => {
 
   it('ships the loader and dist in the root package, the binary only in the platform package', () => {
     const rootFiles = packs.root.files
-    expect(rootFiles).toEqual(expect.arrayContaining(['package.json', 'README.md', 'index.js', 'index.d.ts', 'dist/index.js', 'dist/index.d.ts', 'dist/cli.js']))
+    expect(rootFiles).toEqual(expect.arrayContaining(['package.json', 'README.md', 'index.js', 'index.d.ts', 'dist/index.js', 'dist/index.d.ts', 'dist/cli/main.js']))
     expect(rootFiles.filter((f) => f.endsWith('.node'))).toEqual([])
     expect(rootFiles.filter((f) => !/^(dist\/|index\.js$|index\.d\.ts$|package\.json$|README\.md$|LICENSE)/.test(f))).toEqual([])
     expect(platform.name).toBe(`${pkg.name}-${platform.platform}`)

@@ -1,4 +1,4 @@
-// Op lists in packed form (PackedOps, lib/packed-ops.ts): on both engines the
+// Op lists in packed form (PackedOps, lib/gpuvm/packed-ops.ts): on both engines the
 // packed and object forms of every op list agree op for op, the accessors
 // read the documented layout without losing u64 precision, and a bad index
 // is a DrmError.

@@ -7,8 +7,8 @@
  */
 import fc from 'fast-check'
 import { describe, it, expect } from 'vitest'
-import type { DeviceCore, MemoryRecord } from '../lib/device-engine.js'
-import { DrmError } from '../lib/errors.js'
+import type { DeviceCore, MemoryRecord } from '../lib/contract/device.js'
+import { DrmError } from '../lib/base/errors.js'
 import { NativeDeviceCore } from '../lib/native/device.js'
 import { ReferenceDevice } from '../lib/reference/device/index.js'
 

@@ -4,9 +4,9 @@
  * buffers), plus the LRU, pin, vmap and GPU VA rules around a move.
  */
 import { describe, it, expect } from 'vitest'
-import { Device, type DeviceOptions } from '../lib/device.js'
-import type { GemObject } from '../lib/gem.js'
-import { GpuVm } from '../lib/gpuvm.js'
+import { Device, type DeviceOptions } from '../lib/device/device.js'
+import type { GemObject } from '../lib/device/gem.js'
+import { GpuVm } from '../lib/gpuvm/gpuvm.js'
 import { errnoOf } from './errno.js'
 
 const engines = ['reference', 'native'] as const

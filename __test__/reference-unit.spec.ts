@@ -1,8 +1,8 @@
 import { describe, it, expect } from 'vitest'
-import type { OpRecord } from '../lib/engine.js'
-import { DrmError } from '../lib/errors.js'
-import { decodeOps } from '../lib/packed-ops.js'
-import { ReferenceVm } from '../lib/reference/gpuvm.js'
+import type { OpRecord } from '../lib/contract/vm.js'
+import { DrmError } from '../lib/base/errors.js'
+import { decodeOps } from '../lib/contract/wire.js'
+import { ReferenceVm } from '../lib/reference/gpuvm/vm.js'
 
 const P = 0x1000n
 const B = 0x10_0000n

@@ -1,13 +1,13 @@
 import { existsSync, readFileSync } from 'node:fs'
 import path from 'node:path'
 import { describe, it, expect } from 'vitest'
-import { BindBatch } from '../lib/batch.js'
-import { GemObject } from '../lib/gem.js'
-import { GpuVm } from '../lib/gpuvm.js'
-import { ReferenceVm } from '../lib/reference/gpuvm.js'
-import { hex } from '../lib/u64.js'
-import { defaultParams, Fnv1a64, requests, runVmbind, SplitMix64, vmbindVmOptions, type VmbindParams } from '../lib/vmbind.js'
-import { vmbind } from '../lib/vmbind-run.js'
+import { BindBatch } from '../lib/gpuvm/batch.js'
+import { GemObject } from '../lib/device/gem.js'
+import { GpuVm } from '../lib/gpuvm/gpuvm.js'
+import { ReferenceVm } from '../lib/reference/gpuvm/vm.js'
+import { hex } from '../lib/base/check.js'
+import { defaultParams, Fnv1a64, requests, runVmbind, SplitMix64, vmbindVmOptions, type VmbindParams } from '../lib/workloads/vmbind.js'
+import { vmbind } from '../lib/workloads/vmbind-run.js'
 
 const goldenDir = path.resolve(__dirname, '../../shared/golden')
 const golden = (name: string): string => readFileSync(path.join(goldenDir, name), 'utf8')

@@ -7,8 +7,8 @@ import { readFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { describe, it, expect } from 'vitest'
-import { DrmError } from '../lib/errors.js'
-import { runScenario, scenarios } from '../lib/scenarios.js'
+import { DrmError } from '../lib/base/errors.js'
+import { runScenario, scenarios } from '../lib/workloads/scenarios.js'
 
 const engines = ['reference', 'native'] as const
 

@@ -5,9 +5,9 @@
  * fixes), deadlock detection, wait-die under contention, reproducibility.
  */
 import { describe, it, expect } from 'vitest'
-import { Device } from '../lib/device.js'
-import { DrmError } from '../lib/errors.js'
-import { explore, type RunReport, Scheduler, seeds, SplitMix64 } from '../lib/sched.js'
+import { Device } from '../lib/device/device.js'
+import { DrmError } from '../lib/base/errors.js'
+import { explore, type RunReport, Scheduler, seeds, SplitMix64 } from '../lib/device/sched.js'
 
 const engines = ['reference', 'native'] as const
 const has = (r: RunReport, kind: string) => r.violations.some((v) => v.kind === kind)
@@ -24,7 +24,7 @@ describe('SplitMix64', () => {
 describe.each(engines)('scheduler on the %s engine', (engine) => {
   /** A move thread that holds only the reservation lock, as TTM eviction does. */
   const mover = (d: Device, bo: ReturnType<Device['createObject']>) =>
-    function* (t: import('../lib/sched.js').SimThread) {
+    function* (t: import('../lib/device/sched.js').SimThread) {
       for (const to of ['vram', 'system', 'vram'] as const) {
         yield* t.lock(bo.resv)
         try {
@@ -142,7 +142,7 @@ describe.each(engines)('scheduler on the %s engine', (engine) => {
       const [a, b] = [d.createObject({ size: 1n }), d.createObject({ size: 1n })]
       const s = new Scheduler(d, { seed })
       const body = (first: typeof a, second: typeof a) =>
-        function* (t: import('../lib/sched.js').SimThread) {
+        function* (t: import('../lib/device/sched.js').SimThread) {
           if (!useCtx) {
             yield* t.lock(first.resv)
             yield* t.yield()

@@ -10,13 +10,13 @@
  */
 import fc from 'fast-check'
 import { afterAll, describe, expect, it } from 'vitest'
-import { BindBatch } from '../lib/batch.js'
-import { DrmError } from '../lib/errors.js'
-import { GemObject } from '../lib/gem.js'
-import { GpuVm } from '../lib/gpuvm.js'
-import { OpList, type Op } from '../lib/ops.js'
-import { PackedOps } from '../lib/packed-ops.js'
-import { Va } from '../lib/va.js'
+import { BindBatch } from '../lib/gpuvm/batch.js'
+import { DrmError } from '../lib/base/errors.js'
+import { GemObject } from '../lib/device/gem.js'
+import { GpuVm } from '../lib/gpuvm/gpuvm.js'
+import { OpList, type Op } from '../lib/gpuvm/ops.js'
+import { PackedOps } from '../lib/gpuvm/packed-ops.js'
+import { Va } from '../lib/gpuvm/va.js'
 import { P, opData, packedData, state, text, vaData } from './fixtures/plain.js'
 
 const ENGINES = ['native', 'reference'] as const

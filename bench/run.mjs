@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url'
 const require = createRequire(import.meta.url)
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 const drmsim = require(path.join(root, 'dist/index.js'))
-const { requests } = require(path.join(root, 'dist/vmbind.js'))
+const { requests } = require(path.join(root, 'dist/workloads/vmbind.js'))
 const { default: FlattenTree } = await import('@flatten-js/interval-tree')
 const { IntervalTree: NodeIntervalTree } = require('node-interval-tree')
 

@@ -3,12 +3,12 @@
  * DRMSIM_ENGINE, else native. When the native binary cannot load, the
  * reference engine takes over with one warning, unless native was asked for.
  */
-import type { EngineName, VmCore, VmCreateOptions } from './engine.js'
-import { describe, oneOf } from './check.js'
-import { DrmError } from './errors.js'
+import type { EngineName, VmCore, VmCreateOptions } from './contract/vm.js'
+import { describe, oneOf } from './base/check.js'
+import { DrmError } from './base/errors.js'
 import { loadBinding } from './native/binding.js'
 import { NativeVmCore } from './native/gpuvm.js'
-import { ReferenceVm } from './reference/gpuvm.js'
+import { ReferenceVm } from './reference/gpuvm/vm.js'
 
 let fallbackWarned = false
 const ENGINES: readonly EngineName[] = ['native', 'reference']

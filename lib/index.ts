@@ -6,11 +6,11 @@
  * - `GemObject`: the buffers mappings are backed by.
  * - `runVmbind`: the canonical bind/unbind workload, on either engine.
  */
-export { GpuVm, type GpuVmOptions, type MapRequest, type StepCallbacks } from './gpuvm.js'
-export { BindBatch } from './batch.js'
-export { PackedOps } from './packed-ops.js'
-export { Va } from './va.js'
-export { GemObject, type GemObjectOptions } from './gem.js'
+export { GpuVm, type GpuVmOptions, type MapRequest, type StepCallbacks } from './gpuvm/gpuvm.js'
+export { BindBatch } from './gpuvm/batch.js'
+export { PackedOps } from './gpuvm/packed-ops.js'
+export { Va } from './gpuvm/va.js'
+export { GemObject, type GemObjectOptions } from './device/gem.js'
 export {
   OpList,
   type Op,
@@ -21,19 +21,19 @@ export {
   type RemapOp,
   type UnmapOp,
   type PrefetchOp,
-} from './ops.js'
-export { DrmError, DrmBatchError, DrmWarning, type Errno, type Warning } from './errors.js'
-export type { EngineName } from './engine.js'
+} from './gpuvm/ops.js'
+export { DrmError, DrmBatchError, DrmWarning, type Errno, type Warning } from './base/errors.js'
+export type { EngineName } from './contract/vm.js'
 export { defaultEngine, nativeAvailable } from './engines.js'
-export { vmbind, type VmbindOptions, type VmbindOutput } from './vmbind-run.js'
-export { defaultParams as vmbindDefaults, type VmbindParams, type TraceMode } from './vmbind.js'
-export { U64_MAX } from './u64.js'
-export { Device, type DeviceOptions, type Violation, type CreateObjectOptions, type FenceOptions } from './device.js'
-export { Resv, WwAcquireCtx, AcquireCtx, Fence, LockGuard, runSync, type Op as LockOp, type Request, type LockReturn } from './resv.js'
-export { Mapping } from './gem.js'
-export { Exec, type ExecOptions, type ExecResult } from './exec.js'
-export { Scheduler, SimThread, SplitMix64, explore, seeds, type RunReport, type Deadlock, type ThreadBody } from './sched.js'
-export type { DomainName, ProfileName, UsageName, WwClassName } from './device-engine.js'
+export { vmbind, type VmbindOptions, type VmbindOutput } from './workloads/vmbind-run.js'
+export { defaultParams as vmbindDefaults, type VmbindParams, type TraceMode } from './workloads/vmbind.js'
+export { U64_MAX } from './base/check.js'
+export { Device, type DeviceOptions, type Violation, type CreateObjectOptions, type FenceOptions } from './device/device.js'
+export { Resv, WwAcquireCtx, AcquireCtx, Fence, LockGuard, runSync, type Op as LockOp, type Request, type LockReturn } from './device/resv.js'
+export { Mapping } from './device/gem.js'
+export { Exec, type ExecOptions, type ExecResult } from './device/exec.js'
+export { Scheduler, SimThread, SplitMix64, explore, seeds, type RunReport, type Deadlock, type ThreadBody } from './device/sched.js'
+export type { DomainName, ProfileName, UsageName, WwClassName } from './contract/device.js'
 export {
   RangeAllocator,
   MmNode,
@@ -46,7 +46,7 @@ export {
   type Hole,
   type MmStats,
   type AddressRange,
-} from './mm.js'
+} from './alloc/mm.js'
 export {
   BuddyAllocator,
   BuddyBlock,
@@ -54,7 +54,7 @@ export {
   type BuddyAllocRequest,
   type BuddyStats,
   type BlockInfo,
-} from './buddy.js'
+} from './alloc/buddy.js'
 export {
   replay,
   replayFile,
@@ -71,8 +71,8 @@ export {
   type ReplayResult,
   type ReplaySummary,
   type ReplayStep,
-} from './replay.js'
-export { renderVaSpace, renderDomains, renderReplay, stackSvgs, PALETTE, type VaRenderOptions, type DomainRenderOptions } from './render.js'
+} from './replay/replay.js'
+export { renderVaSpace, renderDomains, renderReplay, stackSvgs, PALETTE, type VaRenderOptions, type DomainRenderOptions } from './render/render.js'
 export {
   type Place,
   type Placement,
@@ -80,5 +80,5 @@ export {
   type ValidateResult,
   type DomainStats,
   type MemoryOptions,
-} from './placement.js'
-export { scenarios, runScenario, type Scenario, type ScenarioResult, type ScenarioOptions } from './scenarios.js'
+} from './device/placement.js'
+export { scenarios, runScenario, type Scenario, type ScenarioResult, type ScenarioOptions } from './workloads/scenarios.js'

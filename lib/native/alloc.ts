@@ -16,7 +16,7 @@ import {
   type MmNodeRecord,
   type MmStatsRecord,
   type ScanRunRecord,
-} from '../alloc-engine.js'
+} from '../contract/alloc.js'
 import { call, loadBinding } from './binding.js'
 
 

@@ -2,7 +2,7 @@
  * The napi-rs binding, shared by the native engines: the generated loader,
  * required once, and the wrapper that turns its errors into DrmError.
  */
-import { DrmError } from '../errors.js'
+import { DrmError } from '../base/errors.js'
 
 type Binding = typeof import('../../index.js')
 

@@ -20,7 +20,7 @@ import type {
   ResvRecord,
   ValidateRecord,
   ViolationRecord,
-} from '../device-engine.js'
+} from '../contract/device.js'
 import { call, loadBinding } from './binding.js'
 
 

@@ -18,9 +18,9 @@ import type {
   VmCore,
   VmCreateOptions,
   WarningRecord,
-} from '../engine.js'
-import { DrmBatchError, DrmError } from '../errors.js'
-import { decodeOp, encodeOp } from '../packed-ops.js'
+} from '../contract/vm.js'
+import { DrmBatchError, DrmError } from '../base/errors.js'
+import { decodeOp, encodeOp } from '../contract/wire.js'
 import { call, loadBinding } from './binding.js'
 
 export { loadBinding }

@@ -4,9 +4,9 @@
  * LRU (native/core/src/device/domain.rs).
  */
 import BTree from 'sorted-btree'
-import type { DomainRecord } from '../../device-engine.js'
-import { DrmError } from '../../errors.js'
-import { ReferenceMm } from '../mm.js'
+import type { DomainRecord } from '../../contract/device.js'
+import { DrmError } from '../../base/errors.js'
+import { ReferenceMm } from '../alloc/mm.js'
 import { type DevState, DOMAIN_NAMES, U64_MAX } from './state.js'
 
 export interface MemDomain {

@@ -2,8 +2,8 @@
  * Fences and a resv's fence list: usages, slot reservation, replacement on
  * add, queries at or below a usage (native/core/src/device/fence.rs).
  */
-import type { FenceEntry } from '../../device-engine.js'
-import { DrmError } from '../../errors.js'
+import type { FenceEntry } from '../../contract/device.js'
+import { DrmError } from '../../base/errors.js'
 import { assertHeld, resvOf } from './resv.js'
 import { type DevState, slot, U32_MAX } from './state.js'
 

@@ -3,11 +3,12 @@
  * that remember the placement generation, era profiles
  * (native/core/src/device/gem.rs).
  */
-import type { MappingRecord } from '../../device-engine.js'
-import { DrmError } from '../../errors.js'
+import type { MappingRecord } from '../../contract/device.js'
+import { DrmError } from '../../base/errors.js'
 import { domainAlloc, domainFree, memOf } from './domain.js'
 import { lruRemove, lruTouch, resvUserAdd, resvUserRemove } from './lru.js'
 import { place } from './placement.js'
+import { objectOf, objectRecord, relocate } from './objects.js'
 import { createResv, heldBy, resvOf } from './resv.js'
 import {
   type DevState,
@@ -76,18 +77,7 @@ export function createObject(d: DevState, id: number, size: bigint, resv: number
 }
 
 export type ObjLike = Obj
-
-export function objectRecord(d: DevState, id: number): Obj {
-  const o = d.objects.get(id)
-  if (!o) throw new DrmError('EINVAL', `no GEM object ${id}`)
-  return o
-}
-
-export function objectOf(d: DevState, id: number): Obj {
-  const o = objectRecord(d, id)
-  if (o.freed) throw new DrmError('EINVAL', `GEM object ${id} was freed`)
-  return o
-}
+export { objectOf, objectRecord, relocate }
 
 export function get(d: DevState, id: number): number {
   const o = objectOf(d, id)
@@ -121,20 +111,6 @@ function requireLock(d: DevState, thread: number, id: number, kind: ViolationKin
   if (heldBy(d, o.resv, thread)) return true
   d.violate(kind, id, `${what} of GEM object ${id} without its reservation lock (thread ${thread})`)
   return false
-}
-
-export function relocate(d: DevState, id: number, to: number): void {
-  const o = objectOf(d, id)
-  const from = o.domain
-  o.domain = to
-  o.generation = (o.generation + 1n) & U64_MAX
-  if (o.vmapCount > 0) {
-    d.violate(
-      'move-while-vmapped',
-      id,
-      `GEM object ${id} moved ${name(from)} -> ${name(to)} with vmap use count ${o.vmapCount}`,
-    )
-  }
 }
 
 export function pin(d: DevState, thread: number, id: number, domain: number): number {

@@ -19,8 +19,8 @@ import type {
   ResvRecord,
   ValidateRecord,
   ViolationRecord,
-} from '../../device-engine.js'
-import { DrmError } from '../../errors.js'
+} from '../../contract/device.js'
+import { DrmError } from '../../base/errors.js'
 import { domainStats, makeMemory } from './domain.js'
 import * as fence from './fence.js'
 import * as gem from './gem.js'

@@ -4,10 +4,10 @@
  * LRU walk that trylocks victims and then ticket-locks one per walk, victims
  * moved to their own eviction placement or purged, ENOSPC reported as ENOMEM.
  */
-import type { ValidateRecord } from '../../device-engine.js'
-import { DrmError } from '../../errors.js'
+import type { ValidateRecord } from '../../contract/device.js'
+import { DrmError } from '../../base/errors.js'
 import { domainAlloc, domainFree, memOf } from './domain.js'
-import { objectOf, relocate } from './gem.js'
+import { objectOf, relocate } from './objects.js'
 import { lruRemove, lruTouch } from './lru.js'
 import { heldBy, lock, resvOf, unlockResv } from './resv.js'
 import { type DevState, DOMAIN_NAMES, GTT, PROFILE_SHMEM, SYSTEM, U64_MAX, VRAM } from './state.js'

@@ -2,8 +2,8 @@
  * Reservation locks: a ww_mutex per resv, acquire contexts with stamps, and
  * the wait-die and wound-wait classes (native/core/src/device/resv.rs).
  */
-import type { LockOutcome } from '../../device-engine.js'
-import { DrmError } from '../../errors.js'
+import type { LockOutcome } from '../../contract/device.js'
+import { DrmError } from '../../base/errors.js'
 import { lruUnreserve } from './lru.js'
 import { type DevState, slot, U32_MAX, WAIT_DIE, WOUND_WAIT } from './state.js'
 

@@ -3,10 +3,10 @@
  * resvs, contexts and fences are dense (index + 1), as in the Rust core, so
  * both engines hand out the same ones.
  */
-import type { MoveRecord, ViolationRecord } from '../../device-engine.js'
+import type { MoveRecord, ViolationRecord } from '../../contract/device.js'
 import type { MemDomain } from './domain.js'
 import type { Place } from './placement.js'
-import { DrmError } from '../../errors.js'
+import { DrmError } from '../../base/errors.js'
 import { RULES, type ViolationKind } from './violation.js'
 
 export const U32_MAX = 0xffff_ffff

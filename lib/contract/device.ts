@@ -1,0 +1,191 @@
+/**
+ * The contract between the device API (device.ts, resv.ts, exec.ts, sched.ts)
+ * and the two engines that keep the device state: native (Rust through
+ * napi-rs, native/napi/device.rs) and reference (lib/reference/device/).
+ * Ids and enums are plain numbers (0 = none); u64 values are bigints. Engines
+ * throw DrmError and record violations for takeViolations().
+ */
+import type { EngineName } from './vm.js'
+
+/** `lock` modes. */
+export const LOCK = { normal: 0, slow: 1, try: 2 } as const
+/** Pin and placement domains; 0 (pin only) means wherever the buffer is. */
+export const DOMAINS = ['current', 'system', 'gtt', 'vram'] as const
+export type DomainName = (typeof DOMAINS)[number]
+/** Era profiles (seeds 002 and 003). */
+export const PROFILES = ['gem-vram-2019', 'gem-vram-2024', 'shmem'] as const
+export type ProfileName = (typeof PROFILES)[number]
+/** `enum dma_resv_usage`: a query sees every fence at or below the usage asked. */
+export const USAGES = ['kernel', 'write', 'read', 'bookkeep'] as const
+export type UsageName = (typeof USAGES)[number]
+export const WW_CLASSES = ['wait-die', 'wound-wait'] as const
+export type WwClassName = (typeof WW_CLASSES)[number]
+/** vmap kinds: the profile's vmap, or the 2019 kmap that never pins. */
+export const VMAP = { vmap: 0, kmap: 1 } as const
+
+export type LockResultName = 'ok' | 'EDEADLK' | 'EALREADY' | 'EBUSY' | 'blocked'
+
+export interface LockOutcome {
+  result: LockResultName
+  /** The thread to wait for when blocked, else 0. */
+  holder: number
+}
+
+export interface ResvRecord {
+  /** The object it was made for, 0 for a shared or bare one. */
+  owner: number
+  locked: boolean
+  holderThread: number
+  holderCtx: number
+  numFences: number
+  maxFences: number
+}
+
+export interface CtxRecord {
+  thread: number
+  stamp: bigint
+  acquired: number
+  contending: number
+  wounded: boolean
+  done: boolean
+  fini: boolean
+}
+
+export interface FenceRecord {
+  context: number
+  seqno: number
+  signalAt: bigint | null
+  signaled: boolean
+}
+
+export interface FenceEntry {
+  fence: number
+  usage: number
+}
+
+export interface ObjectRecord {
+  id: number
+  size: bigint
+  refcount: number
+  resv: number
+  ownResv: boolean
+  profile: number
+  pinCount: number
+  /** 0 when not pinned, else 1..3. */
+  pinDomain: number
+  vmapCount: number
+  domain: number
+  generation: bigint
+  freed: boolean
+  /** Start of its range in its domain; null when empty or purged. */
+  offset: bigint | null
+  /** No backing store until validated again (an empty placement or eviction purged it). */
+  purged: boolean
+}
+
+/** Place flags, the kernel's TTM_PL_FLAG_* bits; a place crosses as `domain | flags << 8`. */
+export const PLACE_FLAGS = { topdown: 1 << 1, desired: 1 << 3, fallback: 1 << 4 } as const
+
+export interface ValidateRecord {
+  /** Whether the buffer itself moved (or was purged). */
+  moved: boolean
+  /** Bytes copied, per hop, victims included. */
+  bytesMoved: bigint
+  /** Victims evicted or purged to make room. */
+  evictions: number
+}
+
+export interface DomainRecord {
+  capacity: bigint
+  used: bigint
+  free: bigint
+  largestFree: bigint
+  /** 1 - largestFree / free; 0 when free space is one block (or none). */
+  fragmentation: number
+  lruLen: number
+}
+
+export interface PlacementTotalsRecord {
+  bytesMoved: bigint
+  evictions: bigint
+  moves: bigint
+}
+
+export interface MoveRecord {
+  id: number
+  from: number
+  /** 0: purged. */
+  to: number
+  evicted: boolean
+}
+
+export interface MappingRecord {
+  addr: bigint
+  iomem: boolean
+  generation: bigint
+}
+
+export interface ViolationRecord {
+  kind: string
+  object: number
+  message: string
+  rule: string
+}
+
+export interface DeviceCore {
+  readonly engine: EngineName
+  now(): bigint
+  advance(ns: bigint): bigint
+  takeViolations(): ViolationRecord[]
+
+  createResv(): number
+  resvInfo(resv: number): ResvRecord
+  ctxInit(thread: number): number
+  ctxDone(thread: number, ctx: number): void
+  ctxFini(thread: number, ctx: number): void
+  ctxInfo(ctx: number): CtxRecord
+  lock(thread: number, resv: number, ctx: number, mode: number): LockOutcome
+  unlock(thread: number, resv: number): void
+  assertHeld(thread: number, resv: number, what: string): boolean
+
+  createFence(context: number, seqno: number, signalAt: bigint | null): number
+  fenceInfo(fence: number): FenceRecord
+  signalFence(fence: number): void
+  reserveFences(thread: number, resv: number, n: number): void
+  addFence(thread: number, resv: number, fence: number, usage: number): void
+  fences(resv: number, usage: number): FenceEntry[]
+  testSignaled(resv: number, usage: number): boolean
+
+  createObject(id: number, size: bigint, resv: number, profile: number): void
+  objectInfo(id: number): ObjectRecord
+  /** Every object ever created, freed ones included, in id order. */
+  objects(): ObjectRecord[]
+  get(id: number): number
+  put(id: number, vaMappings: number): boolean
+  pin(thread: number, id: number, domain: number): number
+  unpin(thread: number, id: number): number
+  vmap(thread: number, id: number, kind: number): MappingRecord
+  vunmap(thread: number, id: number, kind: number): number
+  access(thread: number, id: number, generation: bigint): boolean
+  moveTo(thread: number, id: number, domain: number): boolean
+
+  /** `ttm_bo_validate`; places packed as `domain | flags << 8`. */
+  validate(thread: number, id: number, places: number[]): ValidateRecord
+  /** null restores the default eviction placement. */
+  setEvictPlacement(id: number, places: number[] | null): void
+  evictPlacement(id: number): number[]
+  domainInfo(domain: number): DomainRecord
+  /** A domain's LRU, least recently used first. */
+  lru(domain: number): number[]
+  placementTotals(): PlacementTotalsRecord
+  /** Keep a log of moves for takeMoves (off by default). */
+  trackMoves(on: boolean): void
+  takeMoves(): MoveRecord[]
+}
+
+/** Domain capacities in bytes: VRAM and GTT default to 256 MiB and 1 GiB (0: none), SYSTEM unbounded. */
+export interface MemoryRecord {
+  vram?: bigint
+  gtt?: bigint
+  system?: bigint
+}

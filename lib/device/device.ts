@@ -1,0 +1,255 @@
+/**
+ * A simulated DRM device: the GEM objects, reservation objects, acquire
+ * contexts, fences, simulated clock and violation log of one engine. Lock
+ * and pin state live in the engine, where placement can query it.
+ */
+import type { EngineName } from '../contract/vm.js'
+import { resolveEngine } from '../engines.js'
+import { PROFILES, WW_CLASSES, type DeviceCore, type ProfileName, type WwClassName } from '../contract/device.js'
+import { DrmWarning, type Warning } from '../base/errors.js'
+import { setDeviceBrand } from './brand.js'
+import { bindDevice, freeGemObjectId, GemObject } from './gem.js'
+import type { GpuVm } from '../gpuvm/gpuvm.js'
+import { NativeDeviceCore } from '../native/device.js'
+import {
+  decodePlacement,
+  domainIndex,
+  domainStats,
+  encodePlacement,
+  memoryOptions,
+  MoveTracker,
+  gpuVm,
+  isGemObject,
+  ownObject,
+  type DomainStats,
+  type MemoryOptions,
+  type PlaceDomain,
+  type Placement,
+  type Place,
+  type ValidateResult,
+} from './placement.js'
+import { ReferenceDevice } from '../reference/device/index.js'
+import { Fence, isResv, Resv, WwAcquireCtx } from './resv.js'
+import { count, flag, func, invalid, isObject, oneOf, options, u64 } from '../base/check.js'
+
+
+export interface DeviceOptions {
+  /** 'native' (default, or DRMSIM_ENGINE) or 'reference'. */
+  engine?: EngineName
+  /** Throw a DrmWarning on a violation instead of recording it. */
+  strict?: boolean
+  /** 'wait-die' (the kernel's reservation class, default) or 'wound-wait'. */
+  wwClass?: WwClassName
+  /** The era profile of new objects (default 'gem-vram-2024'). */
+  profile?: ProfileName
+  /** Domain capacities in bytes: VRAM 256 MiB, GTT 1 GiB (0: none), SYSTEM unbounded by default. */
+  memory?: MemoryOptions
+}
+
+/** A broken rule: what, on which GEM object (0 for none), and the seed rule. */
+export interface Violation extends Warning {
+  readonly object: number
+}
+
+export interface CreateObjectOptions {
+  size: bigint
+  /** A fixed id; by default the next free GEM object id. */
+  id?: number
+  /** Share this resv (or this object's), as the objects of one VM do. */
+  resv?: Resv | GemObject
+  profile?: ProfileName
+}
+
+export interface FenceOptions {
+  context?: number
+  seqno?: number
+  /** Simulated time (ns) at which it signals by itself; never when absent. */
+  signalAt?: bigint
+}
+
+export class Device {
+  readonly engine: EngineName
+  readonly strict: boolean
+  readonly wwClass: WwClassName
+  readonly profile: ProfileName
+  /** The engine; the public classes go through it. */
+  readonly core: DeviceCore
+  readonly #violations: Violation[] = []
+  readonly #objects = new Map<number, GemObject>()
+  readonly #vms = new Set<GpuVm>()
+  readonly #moves = new MoveTracker()
+  #thread = 0
+  #nextContext = 1
+
+  static {
+    setDeviceBrand((v) => #objects in v)
+  }
+
+  constructor(opts: DeviceOptions = {}) {
+    const o = options<DeviceOptions>(opts, 'Device options')
+    this.wwClass = o.wwClass === undefined ? 'wait-die' : oneOf(o.wwClass, WW_CLASSES, 'wwClass')
+    this.profile = checkProfile(o.profile ?? 'gem-vram-2024')
+    this.strict = flag(o.strict, 'strict')
+    const mem = memoryOptions(o.memory)
+    this.engine = resolveEngine(o.engine)
+    const cls = WW_CLASSES.indexOf(this.wwClass)
+    this.core = this.engine === 'native' ? new NativeDeviceCore(cls, mem) : new ReferenceDevice(cls, mem)
+  }
+
+  /** The simulated thread the calls are made on (0 outside the scheduler). */
+  get thread(): number {
+    return this.#thread
+  }
+
+  set thread(id: number) {
+    this.#thread = count(id, 'thread', 0xffff_ffff)
+  }
+
+  /** Runs an engine call and collects the violations it recorded. */
+  run<T>(f: () => T): T {
+    func(f, 'f')
+    try {
+      return f()
+    } finally {
+      this.#drain()
+    }
+  }
+
+  #drain(): void {
+    if (this.#vms.size > 0) this.#moves.apply(this.core.takeMoves(), this.#vms, (id) => this.#objects.get(id))
+    const found = this.core.takeViolations()
+    if (found.length === 0) return
+    if (this.strict) throw new DrmWarning(found[0])
+    for (const v of found) this.#violations.push(Object.freeze({ ...v }))
+  }
+
+  /** Every violation recorded so far, oldest first. */
+  get violations(): readonly Violation[] {
+    return this.#violations
+  }
+
+  takeViolations(): Violation[] {
+    return this.#violations.splice(0)
+  }
+
+  /** Simulated time in ns. */
+  get now(): bigint {
+    return this.core.now()
+  }
+
+  advance(ns: bigint): bigint {
+    const n = u64(ns, 'ns')
+    return this.run(() => this.core.advance(n))
+  }
+
+  /** A GEM object of this device, with its own resv unless one is shared. */
+  createObject(opts: CreateObjectOptions): GemObject {
+    const o = options<CreateObjectOptions>(opts, 'createObject options')
+    const size = u64(o.size, 'size')
+    const profile = checkProfile(o.profile ?? this.profile)
+    let resv = 0
+    if (o.resv !== undefined) {
+      const r = isGemObject(o.resv) ? ownObject(this, o.resv).resv : o.resv
+      if (!isResv(r) || r.device !== this) throw invalid('resv', 'a Resv or GEM object of this device', o.resv)
+      resv = r.id
+    }
+    // The engine first: an object it refuses must not keep an id.
+    const id = freeGemObjectId(o.id)
+    this.run(() => this.core.createObject(id, size, resv, PROFILES.indexOf(profile)))
+    const obj = new GemObject({ size, id })
+    bindDevice(obj, this)
+    this.#objects.set(obj.id, obj)
+    return obj
+  }
+
+  /** The object with this id, if it was created here. */
+  object(id: number): GemObject | undefined {
+    return this.#objects.get(count(id, 'id', 0xffff_ffff))
+  }
+
+  /** A resv of its own: one shared by several objects (a VM's), or a plain mutex. */
+  createResv(): Resv {
+    return new Resv(this, this.run(() => this.core.createResv()))
+  }
+
+  /** A plain mutex (a ww_mutex locked without a context), as a driver's private lock. */
+  createMutex(): Resv {
+    return this.createResv()
+  }
+
+  /** `ww_acquire_init` on the current thread. */
+  acquireCtx(): WwAcquireCtx {
+    return new WwAcquireCtx(this, this.run(() => this.core.ctxInit(this.#thread)))
+  }
+
+  createFence(opts: FenceOptions = {}): Fence {
+    const o = options<FenceOptions>(opts, 'createFence options')
+    const seqno = count(o.seqno ?? 1, 'seqno', 0xffff_ffff)
+    const at = o.signalAt === undefined ? null : u64(o.signalAt, 'signalAt')
+    // Last, so that a refused fence does not use up a context.
+    const context = o.context === undefined ? this.#nextContext++ : count(o.context, 'context', 0xffff_ffff)
+    return new Fence(this, this.run(() => this.core.createFence(context, seqno, at)))
+  }
+
+  /** Lets GEM objects count their GPU VA mappings in `vm` (checked when freed). */
+  attachVm(vm: GpuVm): void {
+    gpuVm(vm)
+    if (this.#vms.size === 0) this.core.trackMoves(true)
+    this.#vms.add(vm)
+  }
+
+  /**
+   * `ttm_bo_validate` on the current thread, which must hold `obj`'s
+   * reservation lock (recorded and EINVAL otherwise). EINVAL when pinned
+   * elsewhere, ENOMEM when nothing can make room.
+   */
+  validate(obj: GemObject, placement: Placement): ValidateResult {
+    const o = ownObject(this, obj)
+    const places = encodePlacement(placement)
+    return this.run(() => this.core.validate(this.#thread, o.id, places))
+  }
+
+  /** Where eviction sends `obj`; null restores the default (VRAM: GTT, else SYSTEM; GTT: SYSTEM). */
+  setEvictPlacement(obj: GemObject, placement: Placement | null): void {
+    const o = ownObject(this, obj)
+    const places = placement === null ? null : encodePlacement(placement)
+    this.run(() => this.core.setEvictPlacement(o.id, places))
+  }
+
+  evictPlacement(obj: GemObject): Place[] {
+    const o = ownObject(this, obj)
+    return decodePlacement(this.run(() => this.core.evictPlacement(o.id)))
+  }
+
+  /** Usage of a domain; EINVAL if the device has none. */
+  memory(domain: PlaceDomain): DomainStats {
+    const d = domainIndex(domain)
+    return domainStats(this.run(() => this.core.domainInfo(d)))
+  }
+
+  /** A domain's LRU, least recently used (next to be evicted) first. */
+  lru(domain: PlaceDomain): GemObject[] {
+    const d = domainIndex(domain)
+    return this.run(() => this.core.lru(d)).flatMap((id) => this.#objects.get(id) ?? [])
+  }
+
+  /** Bytes moved, evictions and moves since the device was made. */
+  get placementTotals(): { bytesMoved: bigint; evictions: bigint; moves: bigint } {
+    return this.core.placementTotals()
+  }
+
+  /** Buffers evicted while mapped in `vm` and not placed again since (drm_gpuvm's evict list). */
+  evictList(vm: GpuVm): GemObject[] {
+    return this.#moves.evictList(gpuVm(vm))
+  }
+
+  /** GPU VA mappings of `obj` in the attached VA spaces. */
+  vaMappings(obj: GemObject): number {
+    ownObject(this, obj)
+    let n = 0
+    for (const vm of this.#vms) if (!vm.destroyed) n += vm.gemVas(obj).length
+    return n
+  }
+}
+
+const checkProfile = (p: unknown): ProfileName => oneOf(p, PROFILES, 'profile')

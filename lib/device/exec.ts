@@ -1,0 +1,215 @@
+/**
+ * A drm_exec-style helper: locks a set of GEM objects under one acquire
+ * context with the retry loop. On contention every lock is dropped and the
+ * contended object is slow-locked first on the next pass. Every method that
+ * may sleep has an `...Op` generator twin for scheduler threads.
+ */
+import { count, flag, func, instance, list, options } from '../base/check.js'
+import { isDevice } from './brand.js'
+import type { Device } from './device.js'
+import { DrmError } from '../base/errors.js'
+import type { GemObject } from './gem.js'
+import { ownObject } from './placement.js'
+import { type Op, runSync, type WwAcquireCtx } from './resv.js'
+
+export interface ExecOptions {
+  /** `DRM_EXEC_INTERRUPTIBLE_WAIT` (no signals in the simulation: recorded only). */
+  interruptible?: boolean
+  /** `DRM_EXEC_IGNORE_DUPLICATES`: locking an object twice is not an error. */
+  ignoreDuplicates?: boolean
+}
+
+/** 0 on success, else the kernel's error. */
+export type ExecResult = 0 | 'EDEADLK' | 'EALREADY'
+
+/** Thrown by `retryOnContention` to restart the loop body. */
+class Retry {}
+const RETRY = new Retry()
+/** Before the first cleanup: no context yet. */
+const DUMMY = Symbol('drm-exec-dummy')
+
+export type ExecBody = (exec: Exec) => void | 'break'
+export type ExecBodyOp = (exec: Exec) => Op<void | 'break'>
+
+export class Exec implements Disposable {
+  readonly device: Device
+  readonly interruptible: boolean
+  readonly ignoreDuplicates: boolean
+  #ctx: WwAcquireCtx | null = null
+  #contended: GemObject | null | typeof DUMMY = DUMMY
+  #prelocked: GemObject | null = null
+  #objects: GemObject[] = []
+  #finished = false
+
+  constructor(device: Device, opts: ExecOptions = {}) {
+    this.device = instance(device, isDevice, 'device', 'a Device')
+    const o = options<ExecOptions>(opts, 'Exec options')
+    this.interruptible = flag(o.interruptible, 'interruptible')
+    this.ignoreDuplicates = flag(o.ignoreDuplicates, 'ignoreDuplicates')
+  }
+
+  /** The acquire context (`exec->ticket`), once the loop started. */
+  get ticket(): WwAcquireCtx | null {
+    return this.#ctx
+  }
+
+  /** Locked objects, in locking order. */
+  get objects(): readonly GemObject[] {
+    return this.#objects
+  }
+
+  get contended(): GemObject | null {
+    return this.#contended === DUMMY ? null : this.#contended
+  }
+
+  #obj(obj: unknown): GemObject {
+    return ownObject(this.device, obj)
+  }
+
+  #ticket(): WwAcquireCtx {
+    if (this.#ctx === null) throw new DrmError('EINVAL', 'drm_exec: lock inside untilAllLocked (no acquire context yet)')
+    return this.#ctx
+  }
+
+  /** `drm_exec_cleanup`: true while the loop body must run (again). */
+  cleanup(): boolean {
+    if (this.#finished) throw new DrmError('EINVAL', 'drm_exec: already finished')
+    if (this.#contended === DUMMY) {
+      this.#ctx = this.device.acquireCtx()
+      this.#contended = null
+      return true
+    }
+    if (this.#contended === null) {
+      this.#ticket().done()
+      return false
+    }
+    this.#unlockAll()
+    return true
+  }
+
+  #unlockAll(): void {
+    for (const obj of this.#objects.splice(0).reverse()) {
+      obj.resv.unlock()
+      obj.put()
+    }
+    this.#prelocked?.put()
+    this.#prelocked = null
+  }
+
+  /** `drm_exec_retry_on_contention`: restarts the body when a lock was contended. */
+  retryOnContention(): void {
+    if (this.#contended !== null && this.#contended !== DUMMY) throw RETRY
+  }
+
+  /** `drm_exec_until_all_locked`: runs `body` until it completes without contention (or returns 'break'). */
+  untilAllLocked(body: ExecBody): void {
+    func(body, 'body')
+    while (this.cleanup()) {
+      try {
+        if (body(this) === 'break') return
+      } catch (e) {
+        if (e !== RETRY) throw e
+      }
+    }
+  }
+
+  *untilAllLockedOp(body: ExecBodyOp): Op<void> {
+    func(body, 'body')
+    while (this.cleanup()) {
+      try {
+        if ((yield* body(this)) === 'break') return
+      } catch (e) {
+        if (e !== RETRY) throw e
+      }
+    }
+  }
+
+  /** Slow-locks the object contended on the previous pass. */
+  *#prelockContended(): Op<void> {
+    const obj = this.#contended
+    if (obj === null || obj === DUMMY) return
+    this.#contended = null
+    const r = yield* obj.resv.lockSlowOp(this.#ticket())
+    if (r !== 'ok') throw new DrmError(r, `drm_exec: lock_slow of ${obj} failed`)
+    this.#objects.push(obj.get())
+    this.#prelocked = obj
+  }
+
+  /** `drm_exec_lock_obj`: 0, 'EDEADLK' (then retryOnContention) or 'EALREADY'. */
+  *lockObjOp(object: GemObject): Op<ExecResult> {
+    const obj = this.#obj(object)
+    const ticket = this.#ticket()
+    yield* this.#prelockContended()
+    if (this.#prelocked === obj) {
+      this.#prelocked.put()
+      this.#prelocked = null
+      return 0
+    }
+    const r = yield* obj.resv.lockOp(ticket)
+    if (r === 'EDEADLK') {
+      this.#contended = obj.get()
+      return 'EDEADLK'
+    }
+    if (r === 'EALREADY') return this.ignoreDuplicates ? 0 : 'EALREADY'
+    this.#objects.push(obj.get())
+    return 0
+  }
+
+  lockObj(obj: GemObject): ExecResult {
+    return runSync(this.device, this.lockObjOp(obj))
+  }
+
+  /** `drm_exec_unlock_obj`. */
+  unlockObj(object: GemObject): void {
+    const obj = this.#obj(object)
+    const i = this.#objects.lastIndexOf(obj)
+    if (i < 0) return
+    this.#objects.splice(i, 1)
+    obj.resv.unlock()
+    obj.put()
+  }
+
+  /** `drm_exec_prepare_obj`: lock and reserve fence slots. */
+  *prepareObjOp(obj: GemObject, numFences: number): Op<ExecResult> {
+    const n = count(numFences, 'numFences', 0xffff_ffff)
+    const r = yield* this.lockObjOp(obj)
+    if (r !== 0) return r
+    obj.resv.reserveFences(n)
+    return 0
+  }
+
+  prepareObj(obj: GemObject, numFences: number): ExecResult {
+    return runSync(this.device, this.prepareObjOp(obj, numFences))
+  }
+
+  /** `drm_exec_prepare_array`: stops at the first error. */
+  *prepareArrayOp(objs: readonly GemObject[], numFences: number): Op<ExecResult> {
+    // Every argument checked before the first lock.
+    const all = list(objs, 'objs').map((o) => this.#obj(o))
+    count(numFences, 'numFences', 0xffff_ffff)
+    for (const obj of all) {
+      const r = yield* this.prepareObjOp(obj, numFences)
+      if (r !== 0) return r
+    }
+    return 0
+  }
+
+  prepareArray(objs: readonly GemObject[], numFences: number): ExecResult {
+    return runSync(this.device, this.prepareArrayOp(objs, numFences))
+  }
+
+  /** `drm_exec_fini`: unlocks everything (an early break is fine) and finishes the context. */
+  fini(): void {
+    if (this.#finished) return
+    this.#unlockAll()
+    if (this.#contended !== DUMMY) {
+      this.#contended?.put()
+      this.#ticket().fini()
+    }
+    this.#finished = true
+  }
+
+  [Symbol.dispose](): void {
+    this.fini()
+  }
+}

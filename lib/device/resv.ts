@@ -1,0 +1,394 @@
+/**
+ * Reservation objects (`dma_resv` over a ww_mutex), acquire contexts,
+ * fences, and the requests that may block.
+ *
+ * Anything that can sleep (a lock, a sleep, a fence wait) is a generator
+ * `Op` that yields a `Request`: the deterministic scheduler (sched.ts) parks
+ * the simulated thread on it; the plain methods run the same op with
+ * `runSync`, where a request that would sleep forever throws EDEADLK.
+ */
+import { types } from 'node:util'
+import { count, flag, func, instance, invalid, isObject, oneOf, options, u64 } from '../base/check.js'
+import { isDevice } from './brand.js'
+import type { Device } from './device.js'
+import { USAGES, type UsageName } from '../contract/device.js'
+import { DrmError } from '../base/errors.js'
+
+export type LockReturn = 'ok' | 'EDEADLK' | 'EALREADY'
+
+export type Request =
+  | { op: 'lock'; resv: Resv; ctx: WwAcquireCtx | null; slow: boolean }
+  | { op: 'sleep'; ns: bigint }
+  | { op: 'wait'; what: string; ready: () => boolean; wakeAt: () => bigint | null }
+  | { op: 'yield' }
+
+/** A blocking operation: run it with `yield*` in a scheduler thread, or with `runSync`. */
+export type Op<T> = Generator<Request, T, unknown>
+
+const REQUEST_KINDS: readonly Request['op'][] = ['lock', 'sleep', 'wait', 'yield']
+
+/**
+ * Requests `runSync` answers before it gives up on an op: only an op that
+ * never finishes (yields in a loop, or waits on something that is never
+ * ready) gets near it.
+ */
+export const RUN_SYNC_MAX_REQUESTS = 1_000_000
+
+/** Checks a request an op yielded: its kind and the fields that kind needs. */
+export function checkRequest(value: unknown): Request {
+  const req = options<Request>(value, 'a request')
+  switch (oneOf(req.op, REQUEST_KINDS, 'request op')) {
+    case 'lock': {
+      const r = req as Partial<Extract<Request, { op: 'lock' }>>
+      instance(r.resv, isResv, 'lock request resv', 'a Resv')
+      flag(r.slow, 'lock request slow')
+      break
+    }
+    case 'sleep':
+      u64((req as { ns?: unknown }).ns, 'sleep request ns')
+      break
+    case 'wait': {
+      const r = req as Partial<Extract<Request, { op: 'wait' }>>
+      func(r.ready, 'wait request ready')
+      func(r.wakeAt, 'wait request wakeAt')
+      break
+    }
+  }
+  return req as Request
+}
+
+/** Closes `op` (running its finally blocks) and throws `error`. */
+function abandon(op: Op<unknown>, error: DrmError): never {
+  op.return(undefined)
+  throw error
+}
+
+/**
+ * Runs an op on the calling (current) thread: a lock that would wait throws
+ * EDEADLK, since nothing else can run to release it; sleeps and fence waits
+ * advance the clock. A request of an unknown kind is EINVAL; an op still
+ * running after RUN_SYNC_MAX_REQUESTS requests is EDEADLK (a livelock).
+ */
+export function runSync<T>(device: Device, op: Op<T>): T {
+  instance(device, isDevice, 'device', 'a Device')
+  if (!types.isGeneratorObject(op)) throw invalid('op', 'a generator (an ...Op method)', op)
+  let input: unknown = undefined
+  for (let n = 0; n < RUN_SYNC_MAX_REQUESTS; n++) {
+    const step = op.next(input)
+    if (step.done) return step.value
+    let req: Request
+    try {
+      req = checkRequest(step.value)
+    } catch (e) {
+      abandon(op, e as DrmError)
+    }
+    input = undefined
+    switch (req.op) {
+      case 'lock': {
+        const out = req.resv.attempt(req.ctx, req.slow)
+        if (out.result === 'blocked') {
+          const msg = `resv ${req.resv.id} is held by thread ${out.holder}: waiting would never end on one thread (use the scheduler)`
+          abandon(op, new DrmError('EDEADLK', msg))
+        }
+        input = out.result
+        break
+      }
+      case 'sleep':
+        device.advance(req.ns)
+        break
+      case 'wait': {
+        if (req.ready()) break
+        const at: unknown = req.wakeAt()
+        // Not ready and no later time to wake at: nothing on this thread can make it ready.
+        if (at === null || (typeof at === 'bigint' && at <= device.now)) {
+          abandon(op, new DrmError('EDEADLK', `${req.what} would wait forever`))
+        }
+        device.advance(u64(at, 'wakeAt()') - device.now)
+        break
+      }
+      case 'yield':
+        break
+    }
+  }
+  abandon(op, new DrmError('EDEADLK', `an op made ${RUN_SYNC_MAX_REQUESTS} requests without finishing: a livelock on one thread`))
+}
+
+export const usageIndex = (usage: UsageName): number => USAGES.indexOf(oneOf(usage, USAGES, 'usage'))
+
+/** The handle classes' constructor arguments: a real Device and an engine id. */
+function handle(device: unknown, id: unknown): [Device, number] {
+  return [instance(device, isDevice, 'device', 'a Device'), count(id, 'id', 0xffff_ffff)]
+}
+
+/** Brand checks a Proxy fails (set in the classes' static blocks). */
+let isFence: (v: unknown) => v is Fence
+let isCtx: (v: unknown) => v is WwAcquireCtx
+export let isResv: (v: unknown) => v is Resv
+
+/** A dma_fence of the simulation: signals explicitly or at its simulated time. */
+export class Fence {
+  readonly device: Device
+  readonly id: number
+
+  static {
+    isFence = (v): v is Fence => isObject(v) && #info in v
+  }
+
+  constructor(device: Device, id: number) {
+    ;[this.device, this.id] = handle(device, id)
+  }
+
+  #info() {
+    return this.device.run(() => this.device.core.fenceInfo(this.id))
+  }
+
+  get signaled(): boolean {
+    return this.#info().signaled
+  }
+
+  get signalAt(): bigint | null {
+    return this.#info().signalAt
+  }
+
+  signal(): void {
+    this.device.run(() => this.device.core.signalFence(this.id))
+  }
+
+  /** Sleeps until signaled (the clock jumps to its time under runSync). */
+  *waitOp(): Op<void> {
+    yield { op: 'wait', what: `fence ${this.id}`, ready: () => this.signaled, wakeAt: () => this.signalAt }
+  }
+
+  wait(): void {
+    runSync(this.device, this.waitOp())
+  }
+
+  toString(): string {
+    return `Fence#${this.id}`
+  }
+}
+
+/** A ww acquire context (`ww_acquire_ctx`): one transaction, one stamp, one thread. */
+export class WwAcquireCtx implements Disposable {
+  readonly device: Device
+  readonly id: number
+
+  static {
+    isCtx = (v): v is WwAcquireCtx => isObject(v) && #info in v
+  }
+
+  constructor(device: Device, id: number) {
+    ;[this.device, this.id] = handle(device, id)
+  }
+
+  #info() {
+    return this.device.run(() => this.device.core.ctxInfo(this.id))
+  }
+
+  get thread(): number {
+    return this.#info().thread
+  }
+  /** Lower is older; the older transaction wins. */
+  get stamp(): bigint {
+    return this.#info().stamp
+  }
+  /** Locks held through this context. */
+  get acquired(): number {
+    return this.#info().acquired
+  }
+  get wounded(): boolean {
+    return this.#info().wounded
+  }
+  get finished(): boolean {
+    return this.#info().fini
+  }
+
+  /** `ww_acquire_done`. */
+  done(): void {
+    this.device.run(() => this.device.core.ctxDone(this.device.thread, this.id))
+  }
+
+  /** `ww_acquire_fini`; finishing with locks held is recorded. */
+  fini(): void {
+    this.device.run(() => this.device.core.ctxFini(this.device.thread, this.id))
+  }
+
+  [Symbol.dispose](): void {
+    if (!this.finished) this.fini()
+  }
+
+  toString(): string {
+    return `WwAcquireCtx#${this.id}`
+  }
+}
+
+export { WwAcquireCtx as AcquireCtx }
+
+/** Unlocks on scope exit: `using g = resv.guard()`. */
+export class LockGuard implements Disposable {
+  #held = true
+  readonly resv: Resv
+
+  constructor(resv: Resv) {
+    this.resv = instance(resv, isResv, 'resv', 'a Resv')
+  }
+
+  unlock(): void {
+    if (this.#held) {
+      this.#held = false
+      this.resv.unlock()
+    }
+  }
+
+  [Symbol.dispose](): void {
+    this.unlock()
+  }
+}
+
+/** A reservation object: the ww_mutex and the fence list of one or more objects. */
+export class Resv {
+  readonly device: Device
+  readonly id: number
+
+  static {
+    isResv = (v): v is Resv => isObject(v) && #info in v
+  }
+
+  constructor(device: Device, id: number) {
+    ;[this.device, this.id] = handle(device, id)
+  }
+
+  #ctx(ctx: WwAcquireCtx | null | undefined): WwAcquireCtx | null {
+    if (ctx === undefined || ctx === null) return null
+    if (!isCtx(ctx) || ctx.device !== this.device) throw invalid('ctx', 'an acquire context of this device', ctx)
+    return ctx
+  }
+
+  /** One lock attempt now, on the current thread (what the scheduler calls). */
+  attempt(ctx: WwAcquireCtx | null, slow: boolean) {
+    const c = this.#ctx(ctx)
+    const mode = flag(slow, 'slow') ? 1 : 0
+    return this.device.run(() => this.device.core.lock(this.device.thread, this.id, c?.id ?? 0, mode))
+  }
+
+  /** `dma_resv_lock`: 'ok', 'EDEADLK' (back off, then lockSlow) or 'EALREADY'; may sleep. */
+  *lockOp(ctx?: WwAcquireCtx | null): Op<LockReturn> {
+    return (yield { op: 'lock', resv: this, ctx: this.#ctx(ctx), slow: false }) as LockReturn
+  }
+
+  /** `dma_resv_lock_slow`: the backoff path after EDEADLK. */
+  *lockSlowOp(ctx: WwAcquireCtx): Op<LockReturn> {
+    const c = this.#ctx(ctx)
+    if (c === null) throw new DrmError('EINVAL', 'lock_slow needs an acquire context')
+    return (yield { op: 'lock', resv: this, ctx: c, slow: true }) as LockReturn
+  }
+
+  /** Locks now; EDEADLK or EALREADY are thrown as DrmError. */
+  lock(ctx?: WwAcquireCtx | null): void {
+    const r = runSync(this.device, this.lockOp(ctx))
+    if (r !== 'ok') throw new DrmError(r, `resv ${this.id}: ${r === 'EALREADY' ? 'already held by this context' : 'die: an older context holds it'}`)
+  }
+
+  lockSlow(ctx: WwAcquireCtx): void {
+    const r = runSync(this.device, this.lockSlowOp(ctx))
+    if (r !== 'ok') throw new DrmError(r, `resv ${this.id}: lock_slow failed`)
+  }
+
+  /** `dma_resv_trylock` (with a context: accounted to it, as ww_mutex_trylock(ctx)). */
+  trylock(ctx?: WwAcquireCtx | null): boolean {
+    const c = this.#ctx(ctx)
+    return this.device.run(() => this.device.core.lock(this.device.thread, this.id, c?.id ?? 0, 2)).result === 'ok'
+  }
+
+  unlock(): void {
+    this.device.run(() => this.device.core.unlock(this.device.thread, this.id))
+  }
+
+  /** Locks and returns a guard that unlocks on scope exit. */
+  guard(ctx?: WwAcquireCtx | null): LockGuard {
+    this.lock(ctx)
+    return new LockGuard(this)
+  }
+
+  #info() {
+    return this.device.run(() => this.device.core.resvInfo(this.id))
+  }
+
+  get isLocked(): boolean {
+    return this.#info().locked
+  }
+
+  /** The thread holding it, or null. */
+  get holder(): number | null {
+    const i = this.#info()
+    return i.locked ? i.holderThread : null
+  }
+
+  /** `dma_resv_locking_ctx`: the context holding it, or null. */
+  get lockingCtx(): WwAcquireCtx | null {
+    const c = this.#info().holderCtx
+    return c === 0 ? null : new WwAcquireCtx(this.device, c)
+  }
+
+  /** `dma_resv_assert_held`: records `resv-not-held` unless the current thread holds it. */
+  assertHeld(): boolean {
+    return this.device.run(() => this.device.core.assertHeld(this.device.thread, this.id, 'dma_resv_assert_held'))
+  }
+
+  get numFences(): number {
+    return this.#info().numFences
+  }
+
+  /** `dma_resv_reserve_fences`. */
+  reserveFences(n: number): void {
+    const k = count(n, 'n', 0xffff_ffff)
+    this.device.run(() => this.device.core.reserveFences(this.device.thread, this.id, k))
+  }
+
+  /** `dma_resv_add_fence`: usage can be promoted, never degraded. */
+  addFence(fence: Fence, usage: UsageName): void {
+    if (!isFence(fence) || fence.device !== this.device) throw invalid('fence', 'a fence of this device', fence)
+    const u = usageIndex(usage)
+    this.device.run(() => this.device.core.addFence(this.device.thread, this.id, fence.id, u))
+  }
+
+  /** Every fence entry at or below `usage`, in list order. */
+  fences(usage: UsageName): { fence: Fence; usage: UsageName }[] {
+    const u = usageIndex(usage)
+    return this.device
+      .run(() => this.device.core.fences(this.id, u))
+      .map((e) => ({ fence: new Fence(this.device, e.fence), usage: USAGES[e.usage] }))
+  }
+
+  /** `dma_resv_test_signaled`. */
+  testSignaled(usage: UsageName): boolean {
+    const u = usageIndex(usage)
+    return this.device.run(() => this.device.core.testSignaled(this.id, u))
+  }
+
+  /** `dma_resv_wait_timeout` without a timeout: sleeps until every fence at or below `usage` signals. */
+  *waitOp(usage: UsageName): Op<void> {
+    const u = usageIndex(usage)
+    const wakeAt = (): bigint | null => {
+      let last = 0n
+      for (const e of this.device.core.fences(this.id, u)) {
+        const f = this.device.core.fenceInfo(e.fence)
+        if (f.signaled) continue
+        if (f.signalAt === null) return null
+        if (f.signalAt > last) last = f.signalAt
+      }
+      return last
+    }
+    yield { op: 'wait', what: `resv ${this.id} (${usage})`, ready: () => this.testSignaled(usage), wakeAt }
+  }
+
+  wait(usage: UsageName): void {
+    runSync(this.device, this.waitOp(usage))
+  }
+
+  toString(): string {
+    return `Resv#${this.id}`
+  }
+}
+
+export const sleepReq = (ns: bigint): Request => ({ op: 'sleep', ns: u64(ns, 'ns') })

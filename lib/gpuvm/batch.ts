@@ -1,0 +1,122 @@
+/**
+ * A batch of bind and unbind requests, applied by `GpuVm.bindBatch` in one
+ * engine call (one crossing into the native engine for the whole batch).
+ * Requests are checked as they are added and packed into a growable
+ * `BigUint64Array` (layout: `BATCH_WORDS` in engine.ts).
+ */
+import { BATCH_MAP, BATCH_UNMAP, BATCH_WORDS } from '../contract/vm.js'
+import { DrmError } from '../base/errors.js'
+import { GemObject } from '../device/gem.js'
+import type { MapRequest } from './gpuvm.js'
+import { count, describe, readArgument, u64 } from '../base/check.js'
+
+/** Which half of a u64 word holds its low 32 bits, in a Uint32Array over the same bytes. */
+const LOW = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1 ? 0 : 1
+
+/** What `GpuVm.bindBatch` reads from a batch. */
+interface Contents {
+  /** The packed requests, `BATCH_WORDS` words each (a view, not a copy). */
+  readonly words: BigUint64Array
+  readonly length: number
+  /** The objects the requests name. */
+  readonly objects: ReadonlyMap<number, GemObject>
+}
+
+let contentsOf: (batch: BindBatch) => Contents
+let isBatch: (value: object) => value is BindBatch
+
+export class BindBatch {
+  #words: BigUint64Array
+  /** The same bytes, to write a request's kind and object id without a BigInt. */
+  #halves: Uint32Array
+  #length = 0
+  /** The objects the requests name, kept alive (so their ids stay theirs) while the batch holds them. */
+  readonly #objects = new Map<number, GemObject>()
+
+  static {
+    isBatch = (value): value is BindBatch => #words in value
+    contentsOf = (batch) => ({
+      words: batch.#words.subarray(0, batch.#length * BATCH_WORDS),
+      length: batch.#length,
+      objects: batch.#objects,
+    })
+  }
+
+  /** `capacity`: requests to make room for at first (the batch grows as needed). */
+  constructor(capacity = 64) {
+    const n = Math.max(1, count(capacity, 'capacity', 1 << 24))
+    this.#words = new BigUint64Array(n * BATCH_WORDS)
+    this.#halves = new Uint32Array(this.#words.buffer)
+  }
+
+  /** Requests in the batch. */
+  get length(): number {
+    return this.#length
+  }
+
+  /**
+   * Appends a map request (as `GpuVm.bind` takes it); returns its index in
+   * the batch. A request that is not valid is refused (EINVAL) and the batch
+   * is unchanged.
+   */
+  map(request: MapRequest): number {
+    if (typeof request !== 'object' || request === null) {
+      throw new DrmError('EINVAL', `a map request must be an object, got ${describe(request)}`)
+    }
+    const { addr, range, obj, id, offset } = readArgument('the map request', () => {
+      const obj = request.obj
+      const id = obj == null ? 0 : GemObject.idOf(obj)
+      if (id === undefined) throw new DrmError('EINVAL', `obj must be a GemObject, got ${describe(obj)}`)
+      return { addr: u64(request.addr, 'addr'), range: u64(request.range, 'range'), obj, id, offset: u64(request.offset ?? 0n, 'offset') }
+    })
+    if (id !== 0 && this.#objects.get(id) !== obj) this.#objects.set(id, obj as GemObject)
+    return this.#push(BATCH_MAP, id, addr, range, offset)
+  }
+
+  /** Appends an unmap request (as `GpuVm.unbind` takes it); returns its index in the batch. */
+  unmap(addr: bigint, range: bigint): number {
+    const a = u64(addr, 'addr')
+    const r = u64(range, 'range')
+    return this.#push(BATCH_UNMAP, 0, a, r, 0n)
+  }
+
+  /** Empties the batch (keeping its room). */
+  clear(): void {
+    this.#length = 0
+    this.#objects.clear()
+  }
+
+  #push(kind: number, obj: number, addr: bigint, range: bigint, offset: bigint): number {
+    const i = this.#length
+    let at = i * BATCH_WORDS
+    if (at === this.#words.length) this.#grow()
+    const words = this.#words
+    const halves = this.#halves
+    halves[2 * at + LOW] = kind
+    halves[2 * at + 1 - LOW] = obj
+    words[++at] = addr
+    words[++at] = range
+    words[++at] = offset
+    this.#length = i + 1
+    return i
+  }
+
+  #grow(): void {
+    const next = new BigUint64Array(this.#words.length * 2)
+    next.set(this.#words)
+    this.#words = next
+    this.#halves = new Uint32Array(next.buffer)
+  }
+
+  toString(): string {
+    return `BindBatch (${this.#length} requests)`
+  }
+}
+
+/** @internal The packed requests of a batch; EINVAL when `batch` is not a BindBatch. */
+export function batchContents(batch: unknown): Contents {
+  if (typeof batch !== 'object' || batch === null || !isBatch(batch)) {
+    throw new DrmError('EINVAL', `expected a BindBatch, got ${describe(batch)}`)
+  }
+  return contentsOf(batch)
+}

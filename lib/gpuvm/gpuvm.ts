@@ -1,0 +1,659 @@
+/**
+ * A GPU VA space (`drm_gpuva_manager`, today's `drm_gpuvm`): the public API
+ * over either engine. It validates every argument (u64 bigints, handles that
+ * belong here), turns engine records into `Va` and `GemObject` handles, and
+ * keeps the warnings the kernel would WARN about.
+ */
+import { type BindBatch, batchContents } from './batch.js'
+import type { CursorCore, EngineName, MapRecord, OpRecord, VaRecord, VmCore } from '../contract/vm.js'
+import { createCore, resolveEngine } from '../engines.js'
+import { DrmError, DrmWarning, type Warning } from '../base/errors.js'
+import { GemObject } from '../device/gem.js'
+import { type OpList, type MapOp, type Op, type OpCounts, type RemapOp, type UnmapOp } from './ops.js'
+import { type ObjectLookup, opFromRecord, PackedOps } from './packed-ops.js'
+import { describe, readArgument, u64, unreadable } from '../base/check.js'
+import { types } from 'node:util'
+import { mintVa, Va } from './va.js'
+
+export interface GpuVmOptions {
+  /** Shown in messages; "unknown" when empty, as in the kernel. */
+  name?: string
+  /** First address of the VA space (default 0). */
+  start?: bigint
+  /** Size of the VA space. */
+  range: bigint
+  /** The kernel-reserved node, if any. */
+  reserve?: { offset: bigint; range: bigint } | null
+  /** 'native' (default, or DRMSIM_ENGINE) or 'reference'. */
+  engine?: EngineName
+  /** Throw a DrmWarning where the kernel would WARN, instead of recording it. */
+  strict?: boolean
+}
+
+/** A mapping to create: `obj` null or absent makes a sparse/null mapping. */
+export interface MapRequest {
+  addr: bigint
+  range: bigint
+  obj?: GemObject | null
+  offset?: bigint
+}
+
+/**
+ * Step callbacks for `smMap` / `smUnmap` (`struct drm_gpuva_fn_ops`). Each
+ * may apply its step at once (`vm.apply(op)`), as drivers do; throwing stops
+ * the walk, and the steps already applied stay applied.
+ */
+export interface StepCallbacks {
+  map?(op: MapOp, vm: GpuVm): void
+  remap?(op: RemapOp, vm: GpuVm): void
+  unmap?(op: UnmapOp, vm: GpuVm): void
+}
+
+export type { OpCounts }
+
+const notRequest = (request: unknown): DrmError =>
+  new DrmError('EINVAL', `a map request must be an object, got ${describe(request)}`)
+
+/** Shared by the VA spaces that have no object or no warning yet: a few hundred bytes each saved. */
+const NO_OBJECTS: ReadonlyMap<number, GemObject> = new Map()
+const NO_WARNINGS: readonly Warning[] = Object.freeze([])
+
+/** Objects the table holds before it first looks for ones no mapping uses. */
+const PRUNE_MIN = 1024
+
+/** An iterator walk handed out by `mapSteps` / `unmapSteps`. */
+interface Walk {
+  readonly cursor: CursorCore
+  /** A later split/merge call ended it: its next step is EBUSY. */
+  superseded: boolean
+}
+
+/** `TypedArray.prototype.length`, read from the array itself, not from an own `length` a caller defined. */
+const typedLength = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(Uint8Array.prototype), 'length')!.get!
+
+export class GpuVm implements Disposable, Iterable<Va> {
+  readonly engine: EngineName
+  readonly name: string
+  readonly start: bigint
+  readonly range: bigint
+  readonly strict: boolean
+  readonly #core: VmCore
+  /**
+   * Objects this VA space has been given, to turn ids back into handles. Like
+   * the kernel's mappings, which hold a reference on their object, it keeps
+   * them alive; those left with no mapping are dropped now and then, before
+   * a call adds its own (so never one the call, or an open walk, needs).
+   */
+  #objects: ReadonlyMap<number, GemObject> = NO_OBJECTS
+  #pruneAt = PRUNE_MIN
+  #warnings: readonly Warning[] = NO_WARNINGS
+  /** The iterator walk handed out last and not yet ended: a later split/merge call ends it. */
+  #walk: Walk | null = null
+  /** Set while a step callback of `smMap`/`smUnmap` runs: re-entering the engine then is EBUSY. */
+  #inStep = false
+
+  constructor(options: GpuVmOptions) {
+    if (typeof options !== 'object' || options === null) {
+      throw new DrmError('EINVAL', `GpuVm options must be an object, got ${describe(options)}`)
+    }
+    const o = readArgument('GpuVm options', () => {
+      const name = options.name ?? ''
+      if (typeof name !== 'string') throw new DrmError('EINVAL', `name must be a string, got ${describe(name)}`)
+      const reserve = options.reserve
+      return {
+        name,
+        start: u64(options.start ?? 0n, 'start'),
+        range: u64(options.range, 'range'),
+        reserve: reserve
+          ? { offset: u64(reserve.offset, 'reserve.offset'), range: u64(reserve.range, 'reserve.range') }
+          : undefined,
+        strict: options.strict === true,
+        engine: options.engine,
+      }
+    })
+    const { name, reserve } = o
+    this.start = o.start
+    this.range = o.range
+    this.strict = o.strict
+    this.engine = resolveEngine(o.engine)
+    this.#core = createCore(this.engine, { name, start: this.start, range: this.range, reserve })
+    this.name = this.#core.name
+    this.#sync()
+  }
+
+  /** Warnings recorded so far (kernel WARNs), oldest first. */
+  get warnings(): readonly Warning[] {
+    return this.#warnings
+  }
+
+  /** Returns and forgets the recorded warnings. */
+  takeWarnings(): Warning[] {
+    const taken = this.#warnings
+    this.#warnings = NO_WARNINGS
+    return taken === NO_WARNINGS ? [] : (taken as Warning[])
+  }
+
+  get destroyed(): boolean {
+    return this.#core.destroyed
+  }
+
+  /** Mappings in the VA space, the kernel-reserved node not counted. */
+  get mappingCount(): number {
+    return this.#quiet(() => this.#core.count() - (this.#core.kernelNode() ? 1 : 0))
+  }
+
+  get kernelNode(): Va | undefined {
+    return this.#quiet(() => this.#maybeVa(this.#core.kernelNode()))
+  }
+
+  /** `drm_gpuva_insert`: EINVAL for a range outside the space or on the kernel node, EEXIST on overlap. */
+  insert(request: MapRequest): Va {
+    this.#room()
+    const m = this.#request(request)
+    // An insert warns only about an overflowing range, which it refuses.
+    return this.#va(this.#quiet(() => this.#core.insert(m.addr, m.range, m.obj, m.offset)))
+  }
+
+  /** `drm_gpuva_remove` (and unlink). The kernel node is refused with a warning. */
+  remove(va: Va): void {
+    const key = this.#own(va)
+    // A remove that succeeds warns only when it is asked for the kernel node (seq 0).
+    this.#quiet(() => this.#core.remove(key.addr, key.seq))
+    if (key.seq === 0) this.#sync()
+  }
+
+  /** `drm_gpuva_find`: the mapping at exactly this address and range. */
+  find(addr: bigint, range: bigint): Va | undefined {
+    const [a, r] = [u64(addr, 'addr'), u64(range, 'range')]
+    return this.#quiet(() => this.#maybeVa(this.#core.find(a, r)))
+  }
+
+  /** `drm_gpuva_find_first`: the first node overlapping [addr, addr+range), kernel node included. */
+  findFirst(addr: bigint, range: bigint): Va | undefined {
+    const [a, r] = [u64(addr, 'addr'), u64(range, 'range')]
+    return this.#quiet(() => this.#maybeVa(this.#core.findFirst(a, r)))
+  }
+
+  /** `drm_gpuva_find_prev`: the node overlapping [start-1, start] (not always adjacent, as in the kernel). */
+  findPrev(start: bigint): Va | undefined {
+    const s = u64(start, 'start')
+    return this.#run(() => this.#maybeVa(this.#core.findPrev(s)))
+  }
+
+  /** `drm_gpuva_find_next`: the node overlapping [end, end+1] (not always adjacent, as in the kernel). */
+  findNext(end: bigint): Va | undefined {
+    const e = u64(end, 'end')
+    return this.#run(() => this.#maybeVa(this.#core.findNext(e)))
+  }
+
+  /** `drm_gpuva_interval_empty`; the kernel node counts as occupied. */
+  intervalEmpty(addr: bigint, range: bigint): boolean {
+    const [a, r] = [u64(addr, 'addr'), u64(range, 'range')]
+    return this.#quiet(() => this.#core.intervalEmpty(a, r))
+  }
+
+  /** `drm_gpuva_range_valid`: inside the space, no overflow, clear of the kernel node. */
+  rangeValid(addr: bigint, range: bigint): boolean {
+    const [a, r] = [u64(addr, 'addr'), u64(range, 'range')]
+    return this.#run(() => this.#core.rangeValid(a, r))
+  }
+
+  /** Every node in address order, the kernel node included (`drm_gpuvm_for_each_va`). */
+  *vas(): IterableIterator<Va> {
+    for (const rec of this.#quiet(() => this.#core.list())) yield this.#va(rec)
+  }
+
+  [Symbol.iterator](): Iterator<Va> {
+    return this.vas()
+  }
+
+  /** `drm_gpuvm_for_each_va_range`: nodes from the first overlapping [start, end) while they start below end. */
+  *vasInRange(start: bigint, end: bigint): IterableIterator<Va> {
+    const [s, e] = [u64(start, 'start'), u64(end, 'end')]
+    for (const rec of this.#quiet(() => this.#core.listRange(s, e))) yield this.#va(rec)
+  }
+
+  /** `drm_gpuva_link`: adds the mapping to its object's list (no-op without an object). */
+  link(va: Va): void {
+    const key = this.#own(va)
+    this.#quiet(() => this.#core.link(key.addr, key.seq))
+  }
+
+  /** `drm_gpuva_unlink`. */
+  unlink(va: Va): void {
+    const key = this.#own(va)
+    this.#quiet(() => this.#core.unlink(key.addr, key.seq))
+  }
+
+  isLinked(va: Va): boolean {
+    const key = this.#own(va)
+    return this.#quiet(() => this.#core.isLinked(key.addr, key.seq))
+  }
+
+  /** The mappings of this space linked to `obj`, in link order. */
+  gemVas(obj: GemObject): Va[] {
+    this.#room()
+    const id = this.#objectId(obj, 'obj')
+    return this.#quiet(() => this.#core.gemVas(id).map((rec) => this.#va(rec)))
+  }
+
+  /** `drm_gpuva_invalidate`. */
+  invalidate(va: Va, invalidated = true): void {
+    const key = this.#own(va)
+    this.#quiet(() => this.#core.setInvalidated(key.addr, key.seq, invalidated === true))
+  }
+
+  isInvalidated(va: Va): boolean {
+    const key = this.#own(va)
+    const rec = this.#quiet(() => this.#core.get(key.addr, key.seq))
+    if (!rec) throw new DrmError('EINVAL', `${va} is no longer in VA space '${this.name}'`)
+    return (rec.flags & 1) !== 0
+  }
+
+  /** Whether `va` is (still) a node of this VA space. */
+  contains(va: Va): boolean {
+    return Va.isVa(va) && va.vm === this && this.#quiet(() => this.#core.get(va.addr, va.seq)) !== undefined
+  }
+
+  /**
+   * `drm_gpuvm_sm_map` with step callbacks. EINVAL when a callback is missing
+   * or the range is invalid; a throwing callback stops the walk.
+   */
+  smMap(request: MapRequest, steps: StepCallbacks): void {
+    const callbacks = this.#callbacks(steps, ['map', 'remap', 'unmap'], 'smMap')
+    this.#steps(this.mapSteps(request), callbacks)
+  }
+
+  /** `drm_gpuvm_sm_unmap` with step callbacks (remap and unmap needed). */
+  smUnmap(addr: bigint, range: bigint, steps: StepCallbacks): void {
+    const callbacks = this.#callbacks(steps, ['remap', 'unmap'], 'smUnmap')
+    this.#steps(this.unmapSteps(addr, range), callbacks)
+  }
+
+  /**
+   * The steps of a map request, one at a time, each computed against the VA
+   * space as it is when asked for: apply a step before taking the next, as
+   * step callbacks would.
+   */
+  mapSteps(request: MapRequest): IterableIterator<Op> {
+    this.#room()
+    const m = this.#request(request)
+    // The request's object may be in no mapping yet: the walk keeps it for its MAP step.
+    const obj = m.obj === 0 ? null : this.#objects.get(m.obj)!
+    return this.#steal(() => this.#core.smMap(m.addr, m.range, m.obj, m.offset), obj)
+  }
+
+  /** The steps of an unmap request, one at a time (see `mapSteps`). */
+  unmapSteps(addr: bigint, range: bigint): IterableIterator<Op> {
+    const [a, r] = [u64(addr, 'addr'), u64(range, 'range')]
+    return this.#steal(() => this.#core.smUnmap(a, r), null)
+  }
+
+  /** `drm_gpuvm_sm_map_ops_create`: the whole step list, the VA space unchanged. */
+  smMapOps(request: MapRequest): OpList {
+    return this.smMapOpsPacked(request).toOpList()
+  }
+
+  /** `drm_gpuvm_sm_unmap_ops_create`. */
+  smUnmapOps(addr: bigint, range: bigint): OpList {
+    return this.smUnmapOpsPacked(addr, range).toOpList()
+  }
+
+  /** `drm_gpuvm_prefetch_ops_create`: a PREFETCH per node in the range (unvalidated, kernel node included). */
+  prefetchOps(addr: bigint, range: bigint): OpList {
+    return this.prefetchOpsPacked(addr, range).toOpList()
+  }
+
+  /** `drm_gpuvm_bo_unmap_ops_create`: an UNMAP per mapping linked to `obj`, in link order. */
+  gemUnmapOps(obj: GemObject): OpList {
+    return this.gemUnmapOpsPacked(obj).toOpList()
+  }
+
+  /** `smMapOps` in packed form: the same steps in one typed array, no object per op. */
+  smMapOpsPacked(request: MapRequest): PackedOps {
+    this.#room()
+    const m = this.#request(request)
+    return this.#packed(() => this.#core.smMapOps(m.addr, m.range, m.obj, m.offset))
+  }
+
+  /** `smUnmapOps` in packed form. */
+  smUnmapOpsPacked(addr: bigint, range: bigint): PackedOps {
+    const [a, r] = [u64(addr, 'addr'), u64(range, 'range')]
+    return this.#packed(() => this.#core.smUnmapOps(a, r))
+  }
+
+  /** `prefetchOps` in packed form. */
+  prefetchOpsPacked(addr: bigint, range: bigint): PackedOps {
+    const [a, r] = [u64(addr, 'addr'), u64(range, 'range')]
+    return this.#packed(() => this.#core.prefetchOps(a, r))
+  }
+
+  /** `gemUnmapOps` in packed form. */
+  gemUnmapOpsPacked(obj: GemObject): PackedOps {
+    this.#room()
+    const id = this.#objectId(obj, 'obj')
+    return this.#packed(() => this.#core.gemUnmapOps(id))
+  }
+
+  /**
+   * Applies one step: MAP inserts and links the new mapping (`drm_gpuva_map`
+   * + link), REMAP replaces the mapping by its pieces, UNMAP unlinks and
+   * removes it. A step that does not fit the VA space is refused (EINVAL /
+   * EEXIST) with nothing changed.
+   */
+  apply(op: Op): void {
+    this.#room()
+    const rec = readArgument('the op', () => this.#opRecord(op))
+    this.#run(() => this.#core.apply(rec))
+  }
+
+  /** Applies steps in order; stops at the first that fails (earlier ones stay applied). */
+  applyAll(ops: Iterable<Op>): void {
+    if (typeof (ops as { [Symbol.iterator]?: unknown } | null)?.[Symbol.iterator] !== 'function') {
+      throw new DrmError('EINVAL', `applyAll needs an iterable of ops, got ${describe(ops)}`)
+    }
+    for (const op of ops) this.apply(op)
+  }
+
+  /**
+   * Plans a map request and applies it step by step. If a step fails, the
+   * steps before it stay applied, as with the kernel's step callbacks.
+   */
+  bind(request: MapRequest): OpCounts {
+    // The hot path: `#request` and `#quiet` written out, so that a call
+    // allocates nothing but its result.
+    if (typeof request !== 'object' || request === null) throw notRequest(request)
+    this.#room()
+    let addr: bigint, range: bigint, obj: number, offset: bigint
+    try {
+      addr = u64(request.addr, 'addr')
+      range = u64(request.range, 'range')
+      obj = request.obj == null ? 0 : this.#objectId(request.obj, 'obj')
+      offset = u64(request.offset ?? 0n, 'offset')
+    } catch (err) {
+      throw unreadable(err, 'the map request')
+    }
+    this.#enter()
+    try {
+      return this.#core.bind(addr, range, obj, offset)
+    } catch (err) {
+      this.#sync()
+      throw err
+    }
+  }
+
+  /** Plans an unmap request and applies it step by step (see `bind`). */
+  unbind(addr: bigint, range: bigint): OpCounts {
+    const a = u64(addr, 'addr')
+    const r = u64(range, 'range')
+    this.#enter()
+    try {
+      return this.#core.unbind(a, r)
+    } catch (err) {
+      this.#sync()
+      throw err
+    }
+  }
+
+  /**
+   * Applies a batch of bind/unbind requests in order, in one engine call;
+   * returns the total step counts. With `perRequest` (a Uint32Array of at
+   * least `3 * batch.length`), request `i`'s `[map, remap, unmap]` counts go
+   * to `perRequest[3 * i ..]`.
+   *
+   * A batch that is not a BindBatch, or a `perRequest` that is not such an
+   * array, is refused (EINVAL) before anything is applied. When a request
+   * fails, the batch stops there with a `DrmBatchError`: its `index` is the
+   * failing request's, the requests before it stay applied (their steps are
+   * in `applied`), the failing one may have applied some of its steps (as
+   * `bind` may), and the rest are not applied.
+   */
+  bindBatch(batch: BindBatch, perRequest?: Uint32Array | null): OpCounts {
+    const { words, length, objects } = batchContents(batch)
+    if (perRequest != null) {
+      // A Proxy is no typed array to the engines; an own `length` may lie: the array's own is read.
+      if (!types.isUint32Array(perRequest)) {
+        throw new DrmError('EINVAL', `perRequest must be a Uint32Array, got ${describe(perRequest)}`)
+      }
+      const room = typedLength.call(perRequest) as number
+      if (room < 3 * length) {
+        throw new DrmError('EINVAL', `perRequest holds ${room} counts; ${length} requests need ${3 * length}`)
+      }
+    }
+    this.#adopt(objects)
+    this.#enter()
+    return this.#quiet(() => this.#core.bindBatch(words, perRequest ?? null))
+  }
+
+  /**
+   * `drm_gpuva_manager_destroy`: removes the kernel node and warns when
+   * mappings remain. Any later use throws EINVAL.
+   */
+  destroy(): void {
+    this.#enter()
+    this.#run(() => this.#core.destroy())
+  }
+
+  [Symbol.dispose](): void {
+    if (!this.destroyed) this.destroy()
+  }
+
+  toString(): string {
+    return `GpuVm '${this.name}' [0x${this.start.toString(16)}, +0x${this.range.toString(16)}) (${this.engine})`
+  }
+
+  // --- plumbing -------------------------------------------------------------
+
+  /** Runs an engine call, then collects the warnings it recorded (even when it threw). */
+  #run<T>(call: () => T): T {
+    try {
+      return call()
+    } finally {
+      this.#sync()
+    }
+  }
+
+  /**
+   * `#run` for the calls that record warnings only when they fail (a bind or
+   * an insert warns only about an overflowing range, which it refuses;
+   * queries never warn): the warnings are fetched on failure alone, saving a
+   * crossing.
+   */
+  #quiet<T>(call: () => T): T {
+    try {
+      return call()
+    } catch (err) {
+      this.#sync()
+      throw err
+    }
+  }
+
+  #sync(): void {
+    const fresh = this.#core.takeWarnings()
+    if (fresh.length === 0) return
+    if (this.#warnings === NO_WARNINGS) this.#warnings = []
+    ;(this.#warnings as Warning[]).push(...fresh)
+    if (this.strict) throw new DrmWarning(fresh[0])
+  }
+
+  /**
+   * Starts a split/merge call (bind, unbind, a batch, a walk, destroy).
+   * From inside a step callback that is refused, as the kernel forbids it;
+   * otherwise it ends the iterator walk still open, which nothing else would
+   * end if its caller dropped it.
+   */
+  #enter(): void {
+    if (this.#inStep) {
+      throw new DrmError('EBUSY', `a step callback of a split/merge walk is running on VA space '${this.name}'`)
+    }
+    const walk = this.#walk
+    if (walk !== null) {
+      this.#walk = null
+      walk.superseded = true
+      walk.cursor.close?.()
+    }
+  }
+
+  /** An iterator walk: it takes over the VA space's walk slot when its first step is asked for. */
+  *#steal(open: () => CursorCore, obj: GemObject | null): IterableIterator<Op> {
+    this.#enter()
+    const cursor = this.#quiet(open)
+    const walk: Walk = { cursor, superseded: false }
+    this.#walk = walk
+    const lookup: ObjectLookup = obj === null ? this.#lookup : (id) => (id === obj.id ? obj : this.#object(id))
+    try {
+      for (;;) {
+        if (walk.superseded) {
+          throw new DrmError('EBUSY', `this walk on VA space '${this.name}' was ended by a later split/merge call`)
+        }
+        const rec = this.#quiet(() => cursor.step())
+        if (rec === undefined) return
+        yield opFromRecord(rec, this, lookup)
+      }
+    } finally {
+      if (this.#walk === walk) this.#walk = null
+      if (!walk.superseded) cursor.close?.()
+    }
+  }
+
+  /** The step callbacks `call` needs, read once (a getter cannot change them mid-walk). */
+  #callbacks(steps: unknown, needed: (keyof StepCallbacks)[], call: string): StepCallbacks {
+    return readArgument('the step callbacks', () => {
+      const fns: StepCallbacks = {}
+      for (const kind of needed) {
+        const fn = (steps as StepCallbacks | null | undefined)?.[kind]
+        if (typeof fn !== 'function') throw new DrmError('EINVAL', `${call} needs ${needed.join(', ')} step callbacks`)
+        fns[kind] = fn.bind(steps) as never
+      }
+      return fns
+    })
+  }
+
+  /** Runs a walk's steps through step callbacks; the engine cannot be re-entered from one. */
+  #steps(walk: IterableIterator<Op>, steps: StepCallbacks): void {
+    for (const op of walk) {
+      this.#inStep = true
+      try {
+        if (op.kind === 'map') steps.map!(op, this)
+        else if (op.kind === 'remap') steps.remap!(op, this)
+        else if (op.kind === 'unmap') steps.unmap!(op, this)
+      } finally {
+        this.#inStep = false
+      }
+    }
+  }
+
+  #packed(make: () => BigUint64Array): PackedOps {
+    const words = this.#quiet(make)
+    return new PackedOps(this, words, this.#lookup)
+  }
+
+  #request(request: MapRequest, what = 'the map request'): MapRecord {
+    if (typeof request !== 'object' || request === null) throw notRequest(request)
+    return readArgument(what, () => ({
+      addr: u64(request.addr, 'addr'),
+      range: u64(request.range, 'range'),
+      obj: request.obj == null ? 0 : this.#objectId(request.obj, 'obj'),
+      offset: u64(request.offset ?? 0n, 'offset'),
+    }))
+  }
+
+  /** The id of a GemObject argument, which the VA space keeps from then on (see `#objects`). */
+  #objectId(obj: unknown, what: string): number {
+    const id = GemObject.idOf(obj)
+    if (id === undefined) throw new DrmError('EINVAL', `${what} must be a GemObject, got ${describe(obj)}`)
+    if (this.#objects.get(id) !== obj) this.#table().set(id, obj as GemObject)
+    return id
+  }
+
+  /**
+   * Makes room in the object table for a call that may add `adding` objects.
+   * Every call that takes objects does so first, before it adds any: the
+   * objects one call adds (a batch's, a remap's two pieces) are never pruned
+   * by that call.
+   */
+  #room(adding = 2): void {
+    if (this.#objects.size + adding > this.#pruneAt) this.#prune()
+  }
+
+  /** Takes in every object of a batch, making room once for all of them. */
+  #adopt(objects: ReadonlyMap<number, GemObject>): void {
+    this.#room(objects.size)
+    const table = this.#table()
+    for (const [id, obj] of objects) table.set(id, obj)
+  }
+
+  /** Forgets the objects no mapping uses any more (amortised: the threshold doubles past what is kept). */
+  #prune(): void {
+    const inUse = new Set(this.#core.destroyed ? [] : this.#core.list().map((va) => va.obj))
+    const table = this.#table()
+    for (const id of table.keys()) if (!inUse.has(id)) table.delete(id)
+    this.#pruneAt = Math.max(PRUNE_MIN, 2 * this.#objects.size)
+  }
+
+  /** `#object`, bound: resolves the object ids of op records. */
+  get #lookup(): ObjectLookup {
+    return (this.#lookupFn ??= (id) => this.#object(id))
+  }
+  #lookupFn: ObjectLookup | undefined
+
+  /** The object table, made on first use (most VA spaces of a replay never get an object). */
+  #table(): Map<number, GemObject> {
+    if (this.#objects === NO_OBJECTS) this.#objects = new Map()
+    return this.#objects as Map<number, GemObject>
+  }
+
+  #object(id: number): GemObject | null {
+    if (id === 0) return null
+    const obj = this.#objects.get(id)
+    if (!obj) throw new DrmError('EINVAL', `GEM object ${id} is unknown to VA space '${this.name}'`)
+    return obj
+  }
+
+  #own(va: unknown): Va {
+    if (!Va.isVa(va)) throw new DrmError('EINVAL', `expected a Va, got ${describe(va)}`)
+    if (va.vm !== this) throw new DrmError('EINVAL', `${va} belongs to VA space '${va.vm.name}', not '${this.name}'`)
+    return va
+  }
+
+  #va(rec: VaRecord): Va {
+    return mintVa(this, rec.addr, rec.range, this.#object(rec.obj), rec.offset, rec.seq)
+  }
+
+  #maybeVa(rec: VaRecord | undefined): Va | undefined {
+    return rec ? this.#va(rec) : undefined
+  }
+
+  #vaRecord(va: unknown): VaRecord {
+    const v = this.#own(va)
+    return { addr: v.addr, range: v.range, obj: v.obj?.id ?? 0, offset: v.offset, seq: v.seq, flags: 0 }
+  }
+
+  #mapRecord(m: unknown, what: string): MapRecord {
+    if (typeof m !== 'object' || m === null) throw new DrmError('EINVAL', `${what} must be an object, got ${describe(m)}`)
+    return this.#request(m as MapRequest)
+  }
+
+  #opRecord(op: unknown): OpRecord {
+    if (typeof op !== 'object' || op === null) throw new DrmError('EINVAL', `an op must be an object, got ${describe(op)}`)
+    const o = op as Op
+    switch (o.kind) {
+      case 'map':
+        return { kind: 'map', map: this.#mapRecord(o.map, 'map') }
+      case 'remap':
+        return {
+          kind: 'remap',
+          prev: o.prev ? this.#mapRecord(o.prev, 'prev') : null,
+          next: o.next ? this.#mapRecord(o.next, 'next') : null,
+          va: this.#vaRecord(o.unmap?.va),
+          keep: o.unmap?.keep === true,
+        }
+      case 'unmap':
+        return { kind: 'unmap', va: this.#vaRecord(o.va), keep: o.keep === true }
+      case 'prefetch':
+        return { kind: 'prefetch', va: this.#vaRecord(o.va) }
+      default:
+        throw new DrmError('EINVAL', `unknown op kind ${describe((o as { kind?: unknown }).kind)}`)
+    }
+  }
+}
