@@ -598,3 +598,6 @@ impl Mm {
     Ok((found, evict))
   }
 }
+
+#[cfg(test)]
+mod tests;

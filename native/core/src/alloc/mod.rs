@@ -7,8 +7,3 @@ pub mod mm;
 
 pub use buddy::{Block, Buddy, BuddyStats};
 pub use mm::{Hole, InsertMode, Mm, MmNode, MmStats};
-
-#[cfg(test)]
-mod buddy_tests;
-#[cfg(test)]
-mod mm_tests;

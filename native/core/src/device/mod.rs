@@ -12,11 +12,7 @@ mod fence;
 mod gem;
 mod lru;
 mod placement;
-#[cfg(test)]
-mod placement_tests;
 mod resv;
-#[cfg(test)]
-mod tests;
 mod violation;
 
 pub use domain::{DomainStats, MemoryConfig};
@@ -142,3 +138,6 @@ fn slot(id: u32, len: usize, what: &str) -> Result<usize> {
   }
   Ok(i)
 }
+
+#[cfg(test)]
+mod tests;

@@ -457,3 +457,6 @@ impl Device {
     }
   }
 }
+
+#[cfg(test)]
+mod tests;

@@ -223,10 +223,7 @@ fn pin_counts_domains_and_moves() {
   assert_eq!(d.pin(T0, 1, PinDomain::In(Domain::System)).unwrap(), 2);
   assert_eq!(kinds(&mut d), ["repin-other-domain"]);
   assert_eq!(d.object(1).unwrap().pin_domain, Some(Domain::Vram));
-  assert_eq!(
-    d.move_to(T0, 1, Domain::System).unwrap_err().errno,
-    Errno::EINVAL
-  );
+  assert_eq!(d.move_to(T0, 1, Domain::System).unwrap_err().errno, Errno::EINVAL);
   assert_eq!(d.unpin(T0, 1).unwrap(), 1);
   assert_eq!(d.unpin(T0, 1).unwrap(), 0);
   assert_eq!(d.unpin(T0, 1).unwrap(), 0);
@@ -252,10 +249,7 @@ fn vmap_rules_per_profile() {
   assert_eq!(d.vunmap(T0, 1, VmapKind::Vmap).unwrap(), 0);
   assert_eq!(d.vunmap(T0, 1, VmapKind::Vmap).unwrap(), 0);
   assert_eq!(kinds(&mut d), ["vunmap-unbalanced"]);
-  assert_eq!(
-    d.vmap(T0, 1, VmapKind::Kmap).unwrap_err().errno,
-    Errno::EINVAL
-  );
+  assert_eq!(d.vmap(T0, 1, VmapKind::Kmap).unwrap_err().errno, Errno::EINVAL);
 
   let mut d = dev_with(&[1], Profile::GemVram2019);
   d.vmap(T0, 1, VmapKind::Vmap).unwrap();
@@ -274,10 +268,7 @@ fn vmap_rules_per_profile() {
   d.vmap(T0, 1, VmapKind::Vmap).unwrap();
   d.vmap(T0, 1, VmapKind::Vmap).unwrap();
   assert_eq!(d.object(1).unwrap().pin_count, 1);
-  assert_eq!(
-    d.move_to(T0, 1, Domain::Vram).unwrap_err().errno,
-    Errno::EINVAL
-  );
+  assert_eq!(d.move_to(T0, 1, Domain::Vram).unwrap_err().errno, Errno::EINVAL);
   d.vunmap(T0, 1, VmapKind::Vmap).unwrap();
   d.vunmap(T0, 1, VmapKind::Vmap).unwrap();
   assert_eq!(d.object(1).unwrap().pin_count, 0);

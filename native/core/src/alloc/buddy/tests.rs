@@ -1,4 +1,4 @@
-use super::buddy::{Buddy, CONTIGUOUS, MAX_ORDER, RANGE, TOPDOWN};
+use super::{Buddy, CONTIGUOUS, MAX_ORDER, RANGE, TOPDOWN};
 use crate::errno::Errno;
 
 const PS: u64 = 4096;

@@ -1,6 +1,6 @@
 //! Placement, validation and eviction, after ttm_bo_validate_test.c's cases.
 
-use super::*;
+use crate::device::*;
 
 const T0: u32 = 0;
 const K: u64 = 1024;

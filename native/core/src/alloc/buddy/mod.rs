@@ -688,3 +688,6 @@ impl Buddy {
     }
   }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,4 +1,4 @@
-use super::mm::{Hole, InsertMode, Mm};
+use super::{Hole, InsertMode, Mm};
 use crate::errno::Errno;
 
 fn holes(mm: &Mm) -> Vec<(u64, u64)> {

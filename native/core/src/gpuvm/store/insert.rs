@@ -1,0 +1,164 @@
+//! Adding records: into a leaf with room, else splitting it (and the inner
+//! nodes above it as they fill); `rekey` for a key that stays in place.
+
+use super::node::{two_mut, Entry, Inner, Leaf, CAP, FAN};
+use super::search::Path;
+use super::{Pos, Rec, Store, FLAG_BITS, FLAG_MASK, NIL};
+use crate::gpuvm::Va;
+
+impl Store {
+  pub(super) fn new_leaf(&mut self) -> u32 {
+    match self.free_leaves.pop() {
+      Some(l) => l,
+      None => {
+        self.leaves.push(Leaf::empty());
+        (self.leaves.len() - 1) as u32
+      }
+    }
+  }
+
+  pub(super) fn new_inner(&mut self) -> u32 {
+    match self.free_inners.pop() {
+      Some(n) => {
+        self.inners[n as usize] = Inner::empty();
+        n
+      }
+      None => {
+        self.inners.push(Inner::empty());
+        (self.inners.len() - 1) as u32
+      }
+    }
+  }
+
+  /// Adds a record. Its key must not be in the store; callers give each
+  /// record a fresh `seq`, so among equal addresses it goes last.
+  pub fn insert(&mut self, va: Va) -> Pos {
+    if self.root == NIL {
+      let l = self.new_leaf();
+      (self.root, self.head, self.tail) = (l, l, l);
+    }
+    let key = (va.addr, va.seq);
+    let e = Entry {
+      addr: va.addr,
+      range: va.range,
+      rec: Rec {
+        offset: va.offset,
+        tag: va.seq << FLAG_BITS | u64::from(va.flags) & FLAG_MASK,
+        obj: va.obj,
+        link: NIL,
+      },
+    };
+    // The finger serves when the key falls strictly inside it (a key at a
+    // leaf's edge might belong to the neighbour) and there is room.
+    let f = self.finger.get();
+    let fits = self.leaves.get(f as usize).is_some_and(|l| {
+      let n = l.len as usize;
+      n != 0 && n < CAP && l.key(0) < key && key < l.key(n - 1)
+    });
+    if fits {
+      return self.put(f, key, e);
+    }
+    let mut path = Path::new();
+    let l = self.descend(key, Some(&mut path));
+    if (self.leaf(l).len as usize) < CAP {
+      return self.put(l, key, e);
+    }
+    self.split_and_put(l, path, key, e)
+  }
+
+  pub(super) fn put(&mut self, l: u32, key: (u64, u64), e: Entry) -> Pos {
+    let leaf = &mut self.leaves[l as usize];
+    let i = leaf.search(key);
+    leaf.insert(i, e);
+    self.len += 1;
+    self.finger.set(l);
+    Pos {
+      leaf: l,
+      idx: i as u32,
+    }
+  }
+
+  /// Splits the full leaf `l` and adds the record to the half it belongs in.
+  /// A record going past the end starts a leaf of its own, so that records
+  /// added in increasing order fill their leaves completely.
+  pub(super) fn split_and_put(&mut self, l: u32, path: Path, key: (u64, u64), e: Entry) -> Pos {
+    let i = self.leaf(l).search(key);
+    let r = self.new_leaf();
+    let keep = if i == CAP { CAP } else { CAP / 2 };
+    let (left, right) = two_mut(&mut self.leaves, l as usize, r as usize);
+    right.append_from(left, keep);
+    left.truncate(keep);
+    right.next = left.next;
+    right.prev = l;
+    left.next = r;
+    match right.next {
+      NIL => self.tail = r,
+      n => self.leaves[n as usize].prev = r,
+    }
+    let pos = if i >= keep {
+      self.put(r, key, e)
+    } else {
+      self.put(l, key, e)
+    };
+    let sep = self.leaf(r).key(0);
+    self.add_child(path, sep, r);
+    pos
+  }
+
+  /// Adds `child` with separator `sep` right after the child the path ends
+  /// in, splitting inner nodes upwards as they fill.
+  pub(super) fn add_child(&mut self, mut path: Path, mut sep: (u64, u64), mut child: u32) {
+    while let Some((n, c)) = path.pop() {
+      if (self.inners[n as usize].len as usize) < FAN {
+        self.inners[n as usize].insert(c + 1, sep, child);
+        return;
+      }
+      // Split: the upper half moves to a new node, whose first separator
+      // goes up to the parent.
+      let m = self.new_inner();
+      let (left, right) = two_mut(&mut self.inners, n as usize, m as usize);
+      let keep = FAN / 2;
+      right.child[..FAN - keep].copy_from_slice(&left.child[keep..]);
+      right.sep_addr[..FAN - keep].copy_from_slice(&left.sep_addr[keep..]);
+      right.sep_seq[..FAN - keep].copy_from_slice(&left.sep_seq[keep..]);
+      right.len = (FAN - keep) as u32;
+      left.truncate(keep);
+      let up = right.sep(0);
+      right.sep_addr[0] = 0;
+      if c < keep {
+        left.insert(c + 1, sep, child);
+      } else {
+        right.insert(c + 1 - keep, sep, child);
+      }
+      sep = up;
+      child = m;
+    }
+    // The root split: a new root above it.
+    let root = self.new_inner();
+    let node = &mut self.inners[root as usize];
+    node.len = 2;
+    node.child[0] = self.root;
+    node.child[1] = child;
+    node.set_sep(1, sep);
+    self.root = root;
+    self.height += 1;
+  }
+
+  /// Gives the record at `p` a greater key in place when it stays before the
+  /// next record of its leaf (the pieces of a remap usually do); false
+  /// leaves the store as it was.
+  pub fn rekey(&mut self, p: Pos, addr: u64, seq: u64) -> bool {
+    let key = (addr, seq);
+    let leaf = &mut self.leaves[p.leaf as usize];
+    let i = p.idx as usize;
+    // A greater key cannot cross the separator below its leaf; the next
+    // record of the same leaf bounds it from above.
+    if key <= leaf.key(i) || i + 1 >= leaf.len as usize || leaf.key(i + 1) <= key {
+      return false;
+    }
+    leaf.addrs[i] = addr;
+    let r = &mut leaf.recs[i];
+    r.tag = seq << FLAG_BITS | (r.tag & FLAG_MASK);
+    true
+  }
+}

@@ -1,0 +1,110 @@
+use super::node::{count_below, PAD};
+use super::*;
+use crate::gpuvm::Va;
+use crate::vmbind::SplitMix64;
+use std::collections::BTreeSet;
+
+fn va(addr: u64, seq: u64) -> Va {
+  Va {
+    addr,
+    range: seq,
+    obj: 1,
+    offset: addr ^ seq,
+    seq,
+    flags: 0,
+    slot: NIL,
+  }
+}
+
+#[test]
+fn count_below_counts_every_case() {
+  for n in 0..=32 {
+    let mut a = [PAD; 32];
+    for (i, w) in a.iter_mut().take(n).enumerate() {
+      *w = 10 * i as u64 + 10;
+    }
+    for x in 0..=10 * n as u64 + 20 {
+      let want = a[..n].iter().filter(|&&w| w < x).count();
+      assert_eq!(count_below(&a, x), want, "n={n} x={x}");
+      if n <= 8 {
+        let b: &[u64; 8] = a[..8].try_into().unwrap();
+        assert_eq!(count_below(b, x), want, "N=8 n={n} x={x}");
+      }
+    }
+  }
+}
+
+/// Random inserts, removals, rekeys and searches against a `BTreeSet`,
+/// with every invariant checked as the tree grows to several levels and
+/// shrinks back to one leaf. Few distinct addresses make equal-address
+/// runs (ordered by seq) cross leaf boundaries.
+#[test]
+fn the_tree_matches_a_sorted_set() {
+  for (seed, spread) in [(1, 1 << 40), (2, 3000), (3, 40)] {
+    let mut rng = SplitMix64::new(seed);
+    let mut store = Store::new();
+    let mut model = BTreeSet::new();
+    let mut seq = 1;
+    for round in 0..60_000u64 {
+      let grow = round < 30_000;
+      match rng.below(10) {
+        0..=4 if grow || rng.below(3) == 0 => {
+          let addr = rng.below(spread);
+          let p = store.insert(va(addr, seq));
+          assert_eq!(store.key(p), (addr, seq));
+          model.insert((addr, seq));
+          seq += 1;
+        }
+        0..=6 => {
+          let Some(&key) = model.range((rng.below(spread), 0)..).next() else {
+            continue;
+          };
+          let p = store.locate(key, NIL).expect("present");
+          // Each record carries what it was given, through moves between leaves.
+          assert_eq!((store.rec(p).offset, store.range(p)), (key.0 ^ key.1, key.1));
+          store.remove(p);
+          model.remove(&key);
+        }
+        7 => {
+          let Some(&key) = model.range((rng.below(spread), 0)..).next() else {
+            continue;
+          };
+          let p = store.locate(key, NIL).expect("present");
+          let new = (key.0 + rng.below(3), seq);
+          let next = model.range((key.0, key.1 + 1)..).next().copied();
+          let ok = store.rekey(p, new.0, new.1);
+          assert!(!ok || next.is_none_or(|n| new < n));
+          if ok {
+            model.remove(&key);
+            model.insert(new);
+            store.rec_mut(p).offset = new.0 ^ new.1;
+            store.set_range(p, new.1);
+          }
+          seq += 1;
+        }
+        _ => {
+          let key = (rng.below(spread + 10), rng.below(seq + 1));
+          let p = store.lower_bound(key);
+          let want = model.range(key..).next().copied();
+          assert_eq!((!p.is_nil()).then(|| store.key(p)), want);
+          if let Some(w) = want {
+            let prev = store.prev(p);
+            let want_prev = model.range(..w).next_back().copied();
+            assert_eq!((!prev.is_nil()).then(|| store.key(prev)), want_prev);
+          }
+        }
+      }
+      if round % 997 == 0 {
+        store.check();
+        assert_eq!(store.keys(), model.iter().copied().collect::<Vec<_>>());
+      }
+    }
+    while let Some(&key) = model.iter().next() {
+      let p = store.locate(key, NIL).expect("present");
+      store.remove(p);
+      model.remove(&key);
+    }
+    store.check();
+    assert_eq!((store.len(), store.height), (0, 0));
+  }
+}
