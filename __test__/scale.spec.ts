@@ -9,11 +9,12 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { promisify } from 'node:util'
 import { beforeAll, describe, expect, it } from 'vitest'
-import { BindBatch } from '../lib/batch.js'
-import { GemObject } from '../lib/gem.js'
-import { GpuVm } from '../lib/gpuvm.js'
-import { renderVaSpace } from '../lib/render.js'
-import { replay, replayFile } from '../lib/replay.js'
+import { BindBatch } from '../lib/gpuvm/batch.js'
+import { GemObject } from '../lib/device/gem.js'
+import { GpuVm } from '../lib/gpuvm/gpuvm.js'
+import type { Op } from '../lib/gpuvm/ops.js'
+import { renderVaSpace } from '../lib/render/render.js'
+import { replay, replayFile } from '../lib/replay/replay.js'
 import { P, opData, packedData, state, text } from './fixtures/plain.js'
 
 const ENGINES = ['native', 'reference'] as const
@@ -298,5 +299,41 @@ describe('replay limits crossed on both engines', () => {
       await expect(replayFile(path.join(dir, 'ok.jsonl'), { engine, maxLineBytes: 200 })).resolves.toBeTruthy()
       await expect(replayFile(path.join(dir, 'long.jsonl'), { engine, maxLineBytes: 200 })).rejects.toThrow(/longer than 200 bytes/)
     }
+  })
+})
+
+describe("the object table's pruning never drops an object a call still needs", () => {
+  /** A VA space whose object table holds `unused` objects no mapping uses, and one mapping of 3 pages. */
+  function filled(engine: Engine, unused: number) {
+    const vm = newVm(engine)
+    const bo = new GemObject({ size: 1n << 20n })
+    vm.bind({ addr: at(0), range: 3n * P, obj: bo, offset: 0n })
+    for (const obj of objects(unused)) vm.remove(vm.insert({ addr: at(100), range: P, obj, offset: 0n }))
+    return { vm, va: vm.find(at(0), 3n * P)! }
+  }
+
+  // Whatever the table's size, the two new objects of one call must both be kept.
+  it.each(ENGINES)('%s: apply of a remap whose two pieces name two new objects, at every fill around 1,024', (engine) => {
+    for (let unused = 1018; unused <= 1030; unused++) {
+      const { vm, va } = filled(engine, unused)
+      const [x, y] = objects(2)
+      vm.apply({ kind: 'remap', prev: { addr: at(0), range: P, obj: x, offset: 0n }, next: { addr: at(2), range: P, obj: y, offset: 0n }, unmap: { va, keep: false } })
+      expect([...vm.vas()].slice(1).map((v) => v.obj), `${unused} unused objects`).toEqual([x, y])
+    }
+  })
+
+  it.each(ENGINES)('%s: an smMap whose step callbacks bring in thousands of other objects keeps its own', (engine) => {
+    const { vm } = filled(engine, 10)
+    const mine = new GemObject({ size: 1n << 20n })
+    const seen: unknown[] = []
+    const step = (op: Op) => {
+      // Objects come and go between the steps: only the request's own must survive.
+      for (const obj of objects(1500)) vm.remove(vm.insert({ addr: at(200), range: P, obj, offset: 0n }))
+      seen.push(opData(op))
+      vm.apply(op)
+    }
+    vm.smMap({ addr: at(0), range: 2n * P, obj: mine, offset: 0n }, { map: step, remap: step, unmap: step })
+    expect(seen.at(-1)).toEqual({ kind: 'map', map: { addr: at(0), range: 2n * P, obj: mine.id, offset: 0n } })
+    expect([...vm.vas()].slice(1).map((v) => v.obj?.id)).toEqual([mine.id, vm.find(at(2), P)!.obj!.id])
   })
 })
