@@ -1,14 +1,54 @@
 /**
- * Picks the engine behind a VA space: the `engine` option, else
- * DRMSIM_ENGINE, else native. When the native binary cannot load, the
- * reference engine takes over with one warning, unless native was asked for.
+ * The one place that names both engines. It picks the engine of a VA space,
+ * device or allocator (the `engine` option, else DRMSIM_ENGINE, else native;
+ * when the native binary cannot load, the reference engine takes over with
+ * one warning, unless native was asked for) and makes its cores.
  */
-import type { EngineName, VmCore, VmCreateOptions } from './contract/vm.js'
 import { describe, oneOf } from './base/check.js'
 import { DrmError } from './base/errors.js'
+import type { BuddyCore, MmCore } from './contract/alloc.js'
+import type { DeviceCore, MemoryRecord } from './contract/device.js'
+import type { EngineName, VmCore, VmCreateOptions } from './contract/vm.js'
+import { NativeBuddyCore, NativeMmCore } from './native/alloc.js'
 import { loadBinding } from './native/binding.js'
+import { NativeDeviceCore } from './native/device.js'
 import { NativeVmCore } from './native/gpuvm.js'
+import { ReferenceBuddy } from './reference/alloc/buddy.js'
+import { ReferenceMm } from './reference/alloc/mm.js'
+import { ReferenceDevice } from './reference/device/index.js'
 import { ReferenceVm } from './reference/gpuvm/vm.js'
+
+/** What an engine makes: the cores behind the public classes. */
+export interface Engine {
+  vm(options: VmCreateOptions): VmCore
+  device(wwClass: number, memory: MemoryRecord): DeviceCore
+  mm(start: bigint, size: bigint): MmCore
+  buddy(size: bigint, chunkSize: bigint): BuddyCore
+  /** The canonical workload in one call, where the engine has such a loop (native: inside Rust). */
+  readonly vmbindRun?: ReturnType<typeof loadBinding>['vmbindRun']
+}
+
+const native: Engine = {
+  vm: (options) => new NativeVmCore(options),
+  device: (wwClass, memory) => new NativeDeviceCore(wwClass, memory),
+  mm: (start, size) => new NativeMmCore(start, size),
+  buddy: (size, chunkSize) => new NativeBuddyCore(size, chunkSize),
+  get vmbindRun() {
+    return loadBinding().vmbindRun
+  },
+}
+
+const reference: Engine = {
+  vm: (options) => new ReferenceVm(options),
+  device: (wwClass, memory) => new ReferenceDevice(wwClass, memory),
+  mm: (start, size) => new ReferenceMm(start, size),
+  buddy: (size, chunkSize) => new ReferenceBuddy(size, chunkSize),
+}
+
+/** The engine of this name (after `resolveEngine`). */
+export function engineOf(name: EngineName): Engine {
+  return name === 'native' ? native : reference
+}
 
 let fallbackWarned = false
 const ENGINES: readonly EngineName[] = ['native', 'reference']
@@ -90,5 +130,5 @@ export function resolveEngine(requested?: unknown): EngineName {
 }
 
 export function createCore(engine: EngineName, options: VmCreateOptions): VmCore {
-  return engine === 'native' ? new NativeVmCore(options) : new ReferenceVm(options)
+  return engineOf(engine).vm(options)
 }

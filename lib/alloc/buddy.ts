@@ -16,9 +16,7 @@ import {
   type BuddyCore,
 } from '../contract/alloc.js'
 import type { EngineName } from '../contract/vm.js'
-import { resolveEngine } from '../engines.js'
-import { NativeBuddyCore } from '../native/alloc.js'
-import { ReferenceBuddy } from '../reference/alloc/buddy.js'
+import { engineOf, resolveEngine } from '../engines.js'
 import { count, flag, hex, invalid, isObject, list, options, u64, u64Or } from '../base/check.js'
 
 export interface BuddyAllocatorOptions {
@@ -113,7 +111,7 @@ export class BuddyAllocator {
     this.chunkSize = u64Or(o.chunkSize, 'chunkSize', 4096n)
     this.engine = resolveEngine(o.engine)
     this.#core =
-      this.engine === 'native' ? new NativeBuddyCore(size, this.chunkSize) : new ReferenceBuddy(size, this.chunkSize)
+      engineOf(this.engine).buddy(size, this.chunkSize)
   }
 
   /** The managed size, rounded down to a multiple of the chunk. */

@@ -9,10 +9,8 @@
 
 import { INSERT_MODES, type InsertMode, type MmCore } from '../contract/alloc.js'
 import type { EngineName } from '../contract/vm.js'
-import { resolveEngine } from '../engines.js'
+import { engineOf, resolveEngine } from '../engines.js'
 import { DrmError } from '../base/errors.js'
-import { NativeMmCore } from '../native/alloc.js'
-import { ReferenceMm } from '../reference/alloc/mm.js'
 import { U64_MAX, func, hex, invalid, isObject, list, oneOf, options, u64, u64Or } from '../base/check.js'
 
 export type { InsertMode } from '../contract/alloc.js'
@@ -139,7 +137,7 @@ export class RangeAllocator {
     this.size = u64(o.size, 'size')
     this.engine = resolveEngine(o.engine)
     this.#core =
-      this.engine === 'native' ? new NativeMmCore(this.start, this.size) : new ReferenceMm(this.start, this.size)
+      engineOf(this.engine).mm(this.start, this.size)
   }
 
   #track(start: bigint, size: bigint, color: bigint): MmNode {

@@ -4,13 +4,12 @@
  * and pin state live in the engine, where placement can query it.
  */
 import type { EngineName } from '../contract/vm.js'
-import { resolveEngine } from '../engines.js'
+import { engineOf, resolveEngine } from '../engines.js'
 import { PROFILES, WW_CLASSES, type DeviceCore, type ProfileName, type WwClassName } from '../contract/device.js'
 import { DrmWarning, type Warning } from '../base/errors.js'
 import { setDeviceBrand } from './brand.js'
 import { bindDevice, freeGemObjectId, GemObject } from './gem.js'
 import type { GpuVm } from '../gpuvm/gpuvm.js'
-import { NativeDeviceCore } from '../native/device.js'
 import {
   decodePlacement,
   domainIndex,
@@ -28,7 +27,6 @@ import {
   type Place,
   type ValidateResult,
 } from './placement.js'
-import { ReferenceDevice } from '../reference/device/index.js'
 import { Fence, isResv, Resv, WwAcquireCtx } from './resv.js'
 import { count, flag, func, invalid, isObject, oneOf, options, u64 } from '../base/check.js'
 
@@ -93,7 +91,7 @@ export class Device {
     const mem = memoryOptions(o.memory)
     this.engine = resolveEngine(o.engine)
     const cls = WW_CLASSES.indexOf(this.wwClass)
-    this.core = this.engine === 'native' ? new NativeDeviceCore(cls, mem) : new ReferenceDevice(cls, mem)
+    this.core = engineOf(this.engine).device(cls, mem)
   }
 
   /** The simulated thread the calls are made on (0 outside the scheduler). */

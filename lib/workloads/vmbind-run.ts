@@ -4,10 +4,9 @@
  * reference engine runs the same loop in TypeScript.
  */
 import type { EngineName } from '../contract/vm.js'
-import { resolveEngine } from '../engines.js'
+import { engineOf, resolveEngine } from '../engines.js'
 import { func, oneOf, options as checkOptions } from '../base/check.js'
-import { call, loadBinding } from '../native/binding.js'
-import { ReferenceVm } from '../reference/gpuvm/vm.js'
+import { DrmError } from '../base/errors.js'
 import { defaultParams, runVmbind, validateParams, vmbindVmOptions, type TraceMode, type VmbindParams } from './vmbind.js'
 
 const TRACE_MODES: readonly TraceMode[] = ['full', 'hash', 'off']
@@ -45,9 +44,11 @@ export function vmbind(opts: VmbindOptions = {}): VmbindOutput {
   const trace = oneOf(options.trace ?? 'hash', TRACE_MODES, 'trace')
   if (options.onProgress !== undefined) func(options.onProgress, 'onProgress')
   const engine = resolveEngine(options.engine)
-  if (engine === 'native') {
-    const run = call(() =>
-      loadBinding().vmbindRun({
+  const { vmbindRun, vm } = engineOf(engine)
+  if (vmbindRun !== undefined) {
+    let run: ReturnType<typeof vmbindRun>
+    try {
+      run = vmbindRun({
         seed: params.seed,
         ops: BigInt(params.ops),
         window: BigInt(params.window),
@@ -55,11 +56,13 @@ export function vmbind(opts: VmbindOptions = {}): VmbindOutput {
         objects: BigInt(params.objects),
         mapPercent: BigInt(params.mapPercent),
         trace,
-      }),
-    )
+      })
+    } catch (e) {
+      throw DrmError.from(e)
+    }
     return { engine, trace: run.trace ?? '', summary: run.summary, loopNs: run.loopNs, params }
   }
-  const run = runVmbind(new ReferenceVm(vmbindVmOptions()), params, trace, options.onProgress)
+  const run = runVmbind(vm(vmbindVmOptions()), params, trace, options.onProgress)
   const lines = run.trace.length ? run.trace.join('\n') + '\n' : ''
   return { engine, trace: lines, summary: run.text.slice(lines.length), loopNs: run.loopNs, params }
 }
