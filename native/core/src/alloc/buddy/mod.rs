@@ -8,9 +8,18 @@
 //! modelled, so every pair of free buddies merges.
 //!
 //! Allocated blocks are named by their offset, unique among allocated blocks.
+//!
+//! The files: `tree` the block tree and its per-order free lists (split,
+//! merge, mark); `find` the searches that pick blocks (free lists, range
+//! bias, exact ranges, the contiguous fallback) and the trim of one block;
+//! this file the `drm_buddy_*` entry points, which check their arguments.
+
+mod find;
+mod tree;
 
 use crate::errno::{fail, Errno, Result};
 use std::collections::{BTreeMap, BTreeSet};
+use tree::{Node, NIL};
 
 /// `DRM_BUDDY_RANGE_ALLOCATION`: stay inside `[start, end)`.
 pub const RANGE: u32 = 1 << 0;
@@ -25,25 +34,6 @@ const KNOWN_FLAGS: u32 = RANGE | TOPDOWN | CONTIGUOUS | TRIM_DISABLE;
 /// `DRM_BUDDY_MAX_ORDER`: 64-bit offsets of 4 KiB chunks.
 pub const MAX_ORDER: u32 = 63 - 12;
 pub const MIN_CHUNK: u64 = 4096;
-
-const NIL: u32 = u32::MAX;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum State {
-  Free,
-  Allocated,
-  Split,
-}
-
-#[derive(Clone, Copy, Debug)]
-struct Node {
-  offset: u64,
-  order: u32,
-  state: State,
-  parent: u32,
-  left: u32,
-  right: u32,
-}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Block {
@@ -71,23 +61,6 @@ impl BuddyStats {
       1.0 - self.largest_free as f64 / self.avail as f64
     }
   }
-}
-
-fn overlaps(s1: u64, e1: u64, s2: u64, e2: u64) -> bool {
-  s1 <= e2 && e1 >= s2
-}
-
-fn contains(s1: u64, e1: u64, s2: u64, e2: u64) -> bool {
-  s1 <= s2 && e1 >= e2
-}
-
-/// The kernel's `round_up` for a power-of-two step, wrap-around included.
-fn round_up(x: u64, step: u64) -> u64 {
-  (x.wrapping_sub(1) | (step - 1)).wrapping_add(1)
-}
-
-fn round_down(x: u64, step: u64) -> u64 {
-  x & !(step - 1)
 }
 
 #[derive(Clone, Debug)]
@@ -181,284 +154,6 @@ impl Buddy {
 
   pub fn roots(&self) -> Vec<Block> {
     self.roots.iter().map(|&r| self.block(r)).collect()
-  }
-
-  fn new_node(&mut self, parent: u32, order: u32, offset: u64) -> u32 {
-    let n = Node {
-      offset,
-      order,
-      state: State::Free,
-      parent,
-      left: NIL,
-      right: NIL,
-    };
-    match self.free_slots.pop() {
-      Some(id) => {
-        self.nodes[id as usize] = n;
-        id
-      }
-      None => {
-        self.nodes.push(n);
-        (self.nodes.len() - 1) as u32
-      }
-    }
-  }
-
-  fn block_size(&self, id: u32) -> u64 {
-    self.chunk << self.nodes[id as usize].order
-  }
-
-  fn block(&self, id: u32) -> Block {
-    let n = &self.nodes[id as usize];
-    Block {
-      offset: n.offset,
-      order: n.order,
-      size: self.chunk << n.order,
-    }
-  }
-
-  fn mark_free(&mut self, id: u32) {
-    let n = &mut self.nodes[id as usize];
-    n.state = State::Free;
-    self.free[n.order as usize].insert(n.offset, id);
-  }
-
-  fn unlist(&mut self, id: u32) {
-    let n = self.nodes[id as usize];
-    if n.state == State::Free {
-      self.free[n.order as usize].remove(&n.offset);
-    }
-  }
-
-  fn mark_allocated(&mut self, id: u32) {
-    self.unlist(id);
-    let n = &mut self.nodes[id as usize];
-    n.state = State::Allocated;
-    self.allocated.insert(n.offset, id);
-    self.avail -= self.chunk << n.order;
-  }
-
-  fn split(&mut self, id: u32) {
-    let Node { offset, order, .. } = self.nodes[id as usize];
-    let left = self.new_node(id, order - 1, offset);
-    let right = self.new_node(id, order - 1, offset + (self.chunk << (order - 1)));
-    self.mark_free(left);
-    self.mark_free(right);
-    self.unlist(id);
-    let n = &mut self.nodes[id as usize];
-    n.state = State::Split;
-    n.left = left;
-    n.right = right;
-  }
-
-  /// Frees an allocated block and merges it upwards while its buddy is free.
-  fn release(&mut self, mut id: u32) {
-    let offset = self.nodes[id as usize].offset;
-    self.allocated.remove(&offset);
-    self.avail += self.block_size(id);
-    self.nodes[id as usize].state = State::Split; // neither free nor allocated while merging
-    loop {
-      let parent = self.nodes[id as usize].parent;
-      if parent == NIL {
-        break;
-      }
-      let p = self.nodes[parent as usize];
-      let buddy = if p.left == id { p.right } else { p.left };
-      if self.nodes[buddy as usize].state != State::Free {
-        break;
-      }
-      self.unlist(buddy);
-      self.free_slots.push(id);
-      self.free_slots.push(buddy);
-      let p = &mut self.nodes[parent as usize];
-      p.left = NIL;
-      p.right = NIL;
-      id = parent;
-    }
-    self.mark_free(id);
-  }
-
-  fn release_all(&mut self, ids: &[u32]) {
-    for &id in ids {
-      self.release(id);
-    }
-  }
-
-  /// A free block of exactly `order`, split from the free lists.
-  fn alloc_from_free(&mut self, order: u32, flags: u32) -> Option<u32> {
-    let mut pick: Option<(u64, u32, u32)> = None;
-    for o in order..=self.max_order {
-      if let Some((&off, &id)) = self.free[o as usize].last_key_value() {
-        if flags & TOPDOWN == 0 {
-          pick = Some((off, id, o));
-          break;
-        }
-        if pick.is_none_or(|(best, _, _)| off > best) {
-          pick = Some((off, id, o));
-        }
-      }
-    }
-    let (_, mut id, mut o) = pick?;
-    while o != order {
-      self.split(id);
-      id = self.nodes[id as usize].right;
-      o -= 1;
-    }
-    Some(id)
-  }
-
-  /// A free block of `order` inside `[start, end)`, found depth first from the
-  /// roots, lowest address first; splits only on the way to a sure hit.
-  fn alloc_range_bias(&mut self, start: u64, end: u64, order: u32) -> Option<u32> {
-    let req = self.chunk << order;
-    let end = end.wrapping_sub(1);
-    let mut stack: Vec<u32> = self.roots.iter().rev().copied().collect();
-    while let Some(id) = stack.pop() {
-      let n = self.nodes[id as usize];
-      if n.order < order {
-        continue;
-      }
-      let bs = n.offset;
-      let be = bs + self.block_size(id) - 1;
-      if !overlaps(start, end, bs, be) || n.state == State::Allocated {
-        continue;
-      }
-      if bs < start || be > end {
-        // No aligned slot of the requested size inside the overlap.
-        let (s, e) = (bs.max(start), be.min(end));
-        if round_down(e + 1, req) <= round_up(s, req) {
-          continue;
-        }
-      }
-      if contains(start, end, bs, be) && order == n.order {
-        if n.state == State::Free {
-          return Some(id);
-        }
-        continue;
-      }
-      if n.state != State::Split {
-        self.split(id);
-      }
-      let n = self.nodes[id as usize];
-      stack.push(n.right);
-      stack.push(n.left);
-    }
-    None
-  }
-
-  /// Allocates exactly `[start, start + size)` below the `from` blocks, in
-  /// address order. On failure, with `keep_partial`, the blocks taken so far
-  /// stay allocated and are returned with their total; otherwise they are freed.
-  fn alloc_exact(
-    &mut self,
-    from: Vec<u32>,
-    start: u64,
-    size: u64,
-    keep_partial: bool,
-  ) -> std::result::Result<Vec<u32>, (Vec<u32>, u64)> {
-    let end = start.wrapping_add(size).wrapping_sub(1);
-    let mut stack = from;
-    stack.reverse();
-    let mut taken = Vec::new();
-    let mut total = 0u64;
-    let mut ok = true;
-    while let Some(id) = stack.pop() {
-      let n = self.nodes[id as usize];
-      let bs = n.offset;
-      let be = bs + self.block_size(id) - 1;
-      if !overlaps(start, end, bs, be) {
-        continue;
-      }
-      if n.state == State::Allocated {
-        ok = false;
-        break;
-      }
-      if contains(start, end, bs, be) {
-        // Without clear tracking a split block always has an allocated descendant.
-        if n.state != State::Free {
-          ok = false;
-          break;
-        }
-        self.mark_allocated(id);
-        total += self.block_size(id);
-        taken.push(id);
-        continue;
-      }
-      if n.state != State::Split {
-        self.split(id);
-      }
-      let n = self.nodes[id as usize];
-      stack.push(n.right);
-      stack.push(n.left);
-    }
-    if ok && total >= size {
-      return Ok(taken);
-    }
-    if keep_partial {
-      return Err((taken, total));
-    }
-    self.release_all(&taken);
-    Err((Vec::new(), 0))
-  }
-
-  /// The kernel's fallback for CONTIGUOUS without RANGE: for each free block
-  /// of the rounded-down order, highest first, take what is free to its right
-  /// and the rest just to its left.
-  fn contig_try_harder(&mut self, size: u64, min_block: u64) -> Option<Vec<u32>> {
-    let order = size.ilog2() - self.shift;
-    if order == 0 || order > self.max_order {
-      return None;
-    }
-    // Each failed round frees what it took, which restores the free lists
-    // exactly, so walking them by offset matches the kernel's list walk.
-    let mut below: Option<u64> = None;
-    loop {
-      let list = &self.free[order as usize];
-      let next = match below {
-        None => list.last_key_value(),
-        Some(b) => list.range(..b).next_back(),
-      };
-      let (&rhs, _) = next?;
-      below = Some(rhs);
-      let (rhs_blocks, filled) = match self.alloc_exact(self.roots.clone(), rhs, size, true) {
-        Ok(b) => return Some(b),
-        Err(partial) => partial,
-      };
-      let mut lhs_size = (size - filled).max(min_block);
-      if lhs_size & (min_block - 1) != 0 {
-        lhs_size = round_up(lhs_size, min_block);
-      }
-      let lhs = rhs.wrapping_sub(lhs_size);
-      match self.alloc_exact(self.roots.clone(), lhs, lhs_size, false) {
-        Ok(mut b) => {
-          b.extend(rhs_blocks);
-          return Some(b);
-        }
-        Err(_) => self.release_all(&rhs_blocks),
-      }
-    }
-  }
-
-  /// Frees the block and re-allocates only `[offset, offset + new_size)` of it.
-  fn trim_node(&mut self, id: u32, new_size: u64) -> Vec<u32> {
-    if new_size == self.block_size(id) {
-      return vec![id];
-    }
-    let offset = self.nodes[id as usize].offset;
-    self.allocated.remove(&offset);
-    self.avail += self.block_size(id);
-    self.mark_free(id);
-    // Detached so that nothing merges past it while it is re-split.
-    let parent = std::mem::replace(&mut self.nodes[id as usize].parent, NIL);
-    let pieces = match self.alloc_exact(vec![id], offset, new_size, false) {
-      Ok(p) => p,
-      Err(_) => {
-        self.mark_allocated(id);
-        vec![id]
-      }
-    };
-    self.nodes[id as usize].parent = parent;
-    pieces
   }
 
   /// `drm_buddy_alloc_blocks`. `start`/`end` bound a RANGE allocation, and an
