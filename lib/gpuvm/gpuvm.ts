@@ -8,11 +8,12 @@ import { type BindBatch, batchContents } from './batch.js'
 import type { CursorCore, EngineName, MapRecord, OpRecord, VaRecord, VmCore } from '../contract/vm.js'
 import { createCore, resolveEngine } from '../engines.js'
 import { DrmError, DrmWarning, type Warning } from '../base/errors.js'
-import { GemObject } from '../device/gem.js'
+import type { GemObject } from '../device/gem.js'
 import { type OpList, type MapOp, type Op, type OpCounts, type RemapOp, type UnmapOp } from './ops.js'
 import { type ObjectLookup, opFromRecord, PackedOps } from './packed-ops.js'
 import { describe, readArgument, u64, unreadable } from '../base/check.js'
 import { types } from 'node:util'
+import { ObjectTable } from './objects.js'
 import { mintVa, Va } from './va.js'
 
 export interface GpuVmOptions {
@@ -54,12 +55,8 @@ export type { OpCounts }
 const notRequest = (request: unknown): DrmError =>
   new DrmError('EINVAL', `a map request must be an object, got ${describe(request)}`)
 
-/** Shared by the VA spaces that have no object or no warning yet: a few hundred bytes each saved. */
-const NO_OBJECTS: ReadonlyMap<number, GemObject> = new Map()
+/** Shared by the VA spaces that have no warning yet. */
 const NO_WARNINGS: readonly Warning[] = Object.freeze([])
-
-/** Objects the table holds before it first looks for ones no mapping uses. */
-const PRUNE_MIN = 1024
 
 /** An iterator walk handed out by `mapSteps` / `unmapSteps`. */
 interface Walk {
@@ -78,14 +75,8 @@ export class GpuVm implements Disposable, Iterable<Va> {
   readonly range: bigint
   readonly strict: boolean
   readonly #core: VmCore
-  /**
-   * Objects this VA space has been given, to turn ids back into handles. Like
-   * the kernel's mappings, which hold a reference on their object, it keeps
-   * them alive; those left with no mapping are dropped now and then, before
-   * a call adds its own (so never one the call, or an open walk, needs).
-   */
-  #objects: ReadonlyMap<number, GemObject> = NO_OBJECTS
-  #pruneAt = PRUNE_MIN
+  /** The GEM objects its mappings, walks and op lists name (see objects.ts). */
+  readonly #objects: ObjectTable
   #warnings: readonly Warning[] = NO_WARNINGS
   /** The iterator walk handed out last and not yet ended: a later split/merge call ends it. */
   #walk: Walk | null = null
@@ -117,6 +108,7 @@ export class GpuVm implements Disposable, Iterable<Va> {
     this.strict = o.strict
     this.engine = resolveEngine(o.engine)
     this.#core = createCore(this.engine, { name, start: this.start, range: this.range, reserve })
+    this.#objects = new ObjectTable(this.#core)
     this.name = this.#core.name
     this.#sync()
   }
@@ -148,7 +140,7 @@ export class GpuVm implements Disposable, Iterable<Va> {
 
   /** `drm_gpuva_insert`: EINVAL for a range outside the space or on the kernel node, EEXIST on overlap. */
   insert(request: MapRequest): Va {
-    this.#room()
+    this.#objects.room()
     const m = this.#request(request)
     // An insert warns only about an overflowing range, which it refuses.
     return this.#va(this.#quiet(() => this.#core.insert(m.addr, m.range, m.obj, m.offset)))
@@ -232,8 +224,8 @@ export class GpuVm implements Disposable, Iterable<Va> {
 
   /** The mappings of this space linked to `obj`, in link order. */
   gemVas(obj: GemObject): Va[] {
-    this.#room()
-    const id = this.#objectId(obj, 'obj')
+    this.#objects.room()
+    const id = this.#objects.idOf(obj, 'obj')
     return this.#quiet(() => this.#core.gemVas(id).map((rec) => this.#va(rec)))
   }
 
@@ -276,10 +268,10 @@ export class GpuVm implements Disposable, Iterable<Va> {
    * step callbacks would.
    */
   mapSteps(request: MapRequest): IterableIterator<Op> {
-    this.#room()
+    this.#objects.room()
     const m = this.#request(request)
     // The request's object may be in no mapping yet: the walk keeps it for its MAP step.
-    const obj = m.obj === 0 ? null : this.#objects.get(m.obj)!
+    const obj = this.#objects.object(m.obj)
     return this.#steal(() => this.#core.smMap(m.addr, m.range, m.obj, m.offset), obj)
   }
 
@@ -311,7 +303,7 @@ export class GpuVm implements Disposable, Iterable<Va> {
 
   /** `smMapOps` in packed form: the same steps in one typed array, no object per op. */
   smMapOpsPacked(request: MapRequest): PackedOps {
-    this.#room()
+    this.#objects.room()
     const m = this.#request(request)
     return this.#packed(() => this.#core.smMapOps(m.addr, m.range, m.obj, m.offset))
   }
@@ -330,8 +322,8 @@ export class GpuVm implements Disposable, Iterable<Va> {
 
   /** `gemUnmapOps` in packed form. */
   gemUnmapOpsPacked(obj: GemObject): PackedOps {
-    this.#room()
-    const id = this.#objectId(obj, 'obj')
+    this.#objects.room()
+    const id = this.#objects.idOf(obj, 'obj')
     return this.#packed(() => this.#core.gemUnmapOps(id))
   }
 
@@ -342,7 +334,7 @@ export class GpuVm implements Disposable, Iterable<Va> {
    * EEXIST) with nothing changed.
    */
   apply(op: Op): void {
-    this.#room()
+    this.#objects.room()
     const rec = readArgument('the op', () => this.#opRecord(op))
     this.#run(() => this.#core.apply(rec))
   }
@@ -363,12 +355,12 @@ export class GpuVm implements Disposable, Iterable<Va> {
     // The hot path: `#request` and `#quiet` written out, so that a call
     // allocates nothing but its result.
     if (typeof request !== 'object' || request === null) throw notRequest(request)
-    this.#room()
+    this.#objects.room()
     let addr: bigint, range: bigint, obj: number, offset: bigint
     try {
       addr = u64(request.addr, 'addr')
       range = u64(request.range, 'range')
-      obj = request.obj == null ? 0 : this.#objectId(request.obj, 'obj')
+      obj = request.obj == null ? 0 : this.#objects.idOf(request.obj, 'obj')
       offset = u64(request.offset ?? 0n, 'offset')
     } catch (err) {
       throw unreadable(err, 'the map request')
@@ -420,7 +412,7 @@ export class GpuVm implements Disposable, Iterable<Va> {
         throw new DrmError('EINVAL', `perRequest holds ${room} counts; ${length} requests need ${3 * length}`)
       }
     }
-    this.#adopt(objects)
+    this.#objects.adopt(objects)
     this.#enter()
     return this.#quiet(() => this.#core.bindBatch(words, perRequest ?? null))
   }
@@ -500,7 +492,7 @@ export class GpuVm implements Disposable, Iterable<Va> {
     const cursor = this.#quiet(open)
     const walk: Walk = { cursor, superseded: false }
     this.#walk = walk
-    const lookup: ObjectLookup = obj === null ? this.#lookup : (id) => (id === obj.id ? obj : this.#object(id))
+    const lookup: ObjectLookup = obj === null ? this.#objects.lookup : (id) => (id === obj.id ? obj : this.#objects.object(id))
     try {
       for (;;) {
         if (walk.superseded) {
@@ -545,7 +537,7 @@ export class GpuVm implements Disposable, Iterable<Va> {
 
   #packed(make: () => BigUint64Array): PackedOps {
     const words = this.#quiet(make)
-    return new PackedOps(this, words, this.#lookup)
+    return new PackedOps(this, words, this.#objects.lookup)
   }
 
   #request(request: MapRequest, what = 'the map request'): MapRecord {
@@ -553,61 +545,9 @@ export class GpuVm implements Disposable, Iterable<Va> {
     return readArgument(what, () => ({
       addr: u64(request.addr, 'addr'),
       range: u64(request.range, 'range'),
-      obj: request.obj == null ? 0 : this.#objectId(request.obj, 'obj'),
+      obj: request.obj == null ? 0 : this.#objects.idOf(request.obj, 'obj'),
       offset: u64(request.offset ?? 0n, 'offset'),
     }))
-  }
-
-  /** The id of a GemObject argument, which the VA space keeps from then on (see `#objects`). */
-  #objectId(obj: unknown, what: string): number {
-    const id = GemObject.idOf(obj)
-    if (id === undefined) throw new DrmError('EINVAL', `${what} must be a GemObject, got ${describe(obj)}`)
-    if (this.#objects.get(id) !== obj) this.#table().set(id, obj as GemObject)
-    return id
-  }
-
-  /**
-   * Makes room in the object table for a call that may add `adding` objects.
-   * Every call that takes objects does so first, before it adds any: the
-   * objects one call adds (a batch's, a remap's two pieces) are never pruned
-   * by that call.
-   */
-  #room(adding = 2): void {
-    if (this.#objects.size + adding > this.#pruneAt) this.#prune()
-  }
-
-  /** Takes in every object of a batch, making room once for all of them. */
-  #adopt(objects: ReadonlyMap<number, GemObject>): void {
-    this.#room(objects.size)
-    const table = this.#table()
-    for (const [id, obj] of objects) table.set(id, obj)
-  }
-
-  /** Forgets the objects no mapping uses any more (amortised: the threshold doubles past what is kept). */
-  #prune(): void {
-    const inUse = new Set(this.#core.destroyed ? [] : this.#core.list().map((va) => va.obj))
-    const table = this.#table()
-    for (const id of table.keys()) if (!inUse.has(id)) table.delete(id)
-    this.#pruneAt = Math.max(PRUNE_MIN, 2 * this.#objects.size)
-  }
-
-  /** `#object`, bound: resolves the object ids of op records. */
-  get #lookup(): ObjectLookup {
-    return (this.#lookupFn ??= (id) => this.#object(id))
-  }
-  #lookupFn: ObjectLookup | undefined
-
-  /** The object table, made on first use (most VA spaces of a replay never get an object). */
-  #table(): Map<number, GemObject> {
-    if (this.#objects === NO_OBJECTS) this.#objects = new Map()
-    return this.#objects as Map<number, GemObject>
-  }
-
-  #object(id: number): GemObject | null {
-    if (id === 0) return null
-    const obj = this.#objects.get(id)
-    if (!obj) throw new DrmError('EINVAL', `GEM object ${id} is unknown to VA space '${this.name}'`)
-    return obj
   }
 
   #own(va: unknown): Va {
@@ -617,7 +557,7 @@ export class GpuVm implements Disposable, Iterable<Va> {
   }
 
   #va(rec: VaRecord): Va {
-    return mintVa(this, rec.addr, rec.range, this.#object(rec.obj), rec.offset, rec.seq)
+    return mintVa(this, rec.addr, rec.range, this.#objects.object(rec.obj), rec.offset, rec.seq)
   }
 
   #maybeVa(rec: VaRecord | undefined): Va | undefined {

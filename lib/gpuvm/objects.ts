@@ -1,0 +1,79 @@
+/**
+ * The GEM objects a VA space holds, to turn the ids of engine records back
+ * into handles. Like the kernel's mappings, which hold a reference on their
+ * object, it keeps them alive; those no mapping uses any more are dropped
+ * now and then, always at the start of a call that brings objects in, so
+ * never one that call, an open walk or an op list still needs.
+ */
+import { describe } from '../base/check.js'
+import { DrmError } from '../base/errors.js'
+import type { VmCore } from '../contract/vm.js'
+import { GemObject } from '../device/gem.js'
+import type { ObjectLookup } from './packed-ops.js'
+
+/** Shared by the tables that hold no object yet (most VA spaces of a replay): a Map saved each. */
+const NO_OBJECTS: ReadonlyMap<number, GemObject> = new Map()
+
+/** Objects a table holds before it first looks for ones no mapping uses. */
+const PRUNE_MIN = 1024
+
+export class ObjectTable {
+  readonly #core: VmCore
+  #objects: ReadonlyMap<number, GemObject> = NO_OBJECTS
+  #pruneAt = PRUNE_MIN
+  #lookup: ObjectLookup | undefined
+
+  constructor(core: VmCore) {
+    this.#core = core
+  }
+
+  /**
+   * Makes room for a call that may bring in `adding` objects. Every call that
+   * takes objects does so first, before it adds any: the objects one call
+   * adds (a batch's, a remap's two pieces) are never pruned by that call.
+   */
+  room(adding = 2): void {
+    if (this.#objects.size + adding > this.#pruneAt) this.#prune()
+  }
+
+  /** The id of a GemObject argument, which the table keeps from then on; EINVAL for anything else. */
+  idOf(obj: unknown, what: string): number {
+    const id = GemObject.idOf(obj)
+    if (id === undefined) throw new DrmError('EINVAL', `${what} must be a GemObject, got ${describe(obj)}`)
+    if (this.#objects.get(id) !== obj) this.#table().set(id, obj as GemObject)
+    return id
+  }
+
+  /** Takes in every object of a batch, making room once for all of them. */
+  adopt(objects: ReadonlyMap<number, GemObject>): void {
+    this.room(objects.size)
+    const table = this.#table()
+    for (const [id, obj] of objects) table.set(id, obj)
+  }
+
+  /** The object an engine record names (id 0: none); EINVAL for an id the table does not hold. */
+  object(id: number): GemObject | null {
+    if (id === 0) return null
+    const obj = this.#objects.get(id)
+    if (!obj) throw new DrmError('EINVAL', `GEM object ${id} is unknown to VA space '${this.#core.name}'`)
+    return obj
+  }
+
+  /** `object`, bound, for op lists and walks. */
+  get lookup(): ObjectLookup {
+    return (this.#lookup ??= (id) => this.object(id))
+  }
+
+  /** Forgets the objects no mapping uses (amortised: the threshold doubles past what is kept). */
+  #prune(): void {
+    const inUse = new Set(this.#core.destroyed ? [] : this.#core.list().map((va) => va.obj))
+    const table = this.#table()
+    for (const id of table.keys()) if (!inUse.has(id)) table.delete(id)
+    this.#pruneAt = Math.max(PRUNE_MIN, 2 * table.size)
+  }
+
+  #table(): Map<number, GemObject> {
+    if (this.#objects === NO_OBJECTS) this.#objects = new Map()
+    return this.#objects as Map<number, GemObject>
+  }
+}
