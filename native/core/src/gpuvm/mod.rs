@@ -7,7 +7,7 @@
 //! holds: it never names another mapping once its own is gone.
 
 mod apply;
-mod gem;
+mod obj_lists;
 mod ops;
 mod sm;
 mod store;
@@ -18,7 +18,7 @@ pub use sm::{SmCursor, SmKind};
 
 use crate::errno::{fail, Errno, Result};
 use crate::warning::{WarnKind, Warning};
-use gem::GemLists;
+use obj_lists::ObjLists;
 use store::{Pos, Store, NIL};
 
 /// Identifies one mapping: its start address and its insertion number.
@@ -78,7 +78,7 @@ pub struct GpuVm {
   store: Store,
   /// How many mappings have range 0 (see `apply_own_step`).
   empty_nodes: usize,
-  gem: GemLists,
+  obj_lists: ObjLists,
   next_seq: u64,
   warnings: Vec<Warning>,
   destroyed: bool,
@@ -99,7 +99,7 @@ impl GpuVm {
       kernel: None,
       store: Store::new(),
       empty_nodes: 0,
-      gem: GemLists::default(),
+      obj_lists: ObjLists::default(),
       next_seq: KERNEL_SEQ + 1,
       warnings: Vec::new(),
       destroyed: false,
@@ -485,11 +485,11 @@ impl GpuVm {
     if obj == NO_OBJ || rec.link != NIL {
       return;
     }
-    let id = match self.gem.stamp() {
+    let id = match self.obj_lists.stamp() {
       Some(stamp) => stamp,
       None => {
         self.track_links();
-        self.gem.link(obj, self.store.key(p))
+        self.obj_lists.link(obj, self.store.key(p))
       }
     };
     self.store.rec_mut(p).link = id;
@@ -498,7 +498,7 @@ impl GpuVm {
   /// Builds the objects' lists from the records' stamps (see gem.rs), once:
   /// when a list is first read, or when the stamps run out.
   fn track_links(&mut self) {
-    if self.gem.is_tracked() {
+    if self.obj_lists.is_tracked() {
       return;
     }
     let mut linked = Vec::new();
@@ -511,9 +511,9 @@ impl GpuVm {
       p = self.store.next(p);
     }
     linked.sort_unstable_by_key(|&(stamp, _)| stamp);
-    self.gem.track();
+    self.obj_lists.track();
     for (_, p) in linked {
-      let id = self.gem.link(self.store.rec(p).obj, self.store.key(p));
+      let id = self.obj_lists.link(self.store.rec(p).obj, self.store.key(p));
       self.store.rec_mut(p).link = id;
     }
   }
@@ -537,7 +537,7 @@ impl GpuVm {
     let rec = self.store.rec_mut(p);
     rec.link = NIL;
     let obj = rec.obj;
-    self.gem.unlink(obj, id);
+    self.obj_lists.unlink(obj, id);
   }
 
   pub fn is_linked(&self, key: VaKey) -> bool {
@@ -550,7 +550,7 @@ impl GpuVm {
   /// The mappings linked to `obj`, in link order.
   pub fn gem_vas(&mut self, obj: ObjId) -> Vec<Va> {
     self.track_links();
-    self.gem.keys(obj).filter_map(|key| self.get(key)).collect()
+    self.obj_lists.keys(obj).filter_map(|key| self.get(key)).collect()
   }
 
   /// `drm_gpuva_invalidate`: sets or clears the invalidated flag.
@@ -574,13 +574,13 @@ impl GpuVm {
     self.destroyed = true;
     self.store.clear();
     self.empty_nodes = 0;
-    self.gem = GemLists::default();
+    self.obj_lists = ObjLists::default();
     Ok(())
   }
 
   /// Heap bytes held, for reporting to a garbage collector.
   pub fn heap_bytes(&self) -> usize {
-    self.store.heap_bytes() + self.gem.heap_bytes()
+    self.store.heap_bytes() + self.obj_lists.heap_bytes()
   }
 }
 

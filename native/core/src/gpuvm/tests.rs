@@ -263,7 +263,7 @@ fn gem_lists_keep_link_order() {
 fn gem_lists_built_late_match_lists_kept_all_along() {
   for (limit, reads_every) in [(u32::MAX, 0), (u32::MAX, 7), (5, 0), (40, 11)] {
     let mut vm = vm();
-    vm.gem.set_stamp_limit(limit);
+    vm.obj_lists.set_stamp_limit(limit);
     let mut model: Vec<(ObjId, VaKey)> = Vec::new();
     let mut live: Vec<Va> = Vec::new();
     let mut x = 0x9e37_79b9_7f4a_7c15_u64;

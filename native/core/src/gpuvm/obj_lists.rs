@@ -32,7 +32,7 @@ struct Links {
   next: u32,
 }
 
-pub(crate) struct GemLists {
+pub(crate) struct ObjLists {
   /// Whether the lists below are built and kept; until then records hold stamps.
   tracked: bool,
   /// The next stamp to hand out.
@@ -45,9 +45,9 @@ pub(crate) struct GemLists {
   free: Vec<u32>,
 }
 
-impl Default for GemLists {
-  fn default() -> GemLists {
-    GemLists {
+impl Default for ObjLists {
+  fn default() -> ObjLists {
+    ObjLists {
       tracked: false,
       clock: 0,
       stamp_limit: NIL,
@@ -59,7 +59,7 @@ impl Default for GemLists {
   }
 }
 
-impl GemLists {
+impl ObjLists {
   pub fn is_tracked(&self) -> bool {
     self.tracked
   }
