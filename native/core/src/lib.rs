@@ -2,6 +2,18 @@
 //!
 //! Nothing here knows about N-API; the binding in `native/napi` is a thin layer
 //! over these types, so `cargo test` exercises the whole model.
+//!
+//! Tests. A module's unit tests are its child module `tests`, declared last
+//! in the module as `#[cfg(test)] mod tests;` and kept in `tests.rs` inside
+//! the module's folder (`foo/mod.rs` or `foo.rs` -> `foo/tests.rs`, the path
+//! rustc looks for; no `#[path]`, no inline `mod tests { .. }`, no sibling
+//! `*_tests.rs`). They may reach private items. Tests that use only the
+//! public API (properties against a model, size and speed thresholds) are
+//! integration tests in `native/core/tests/`.
+//!
+//! No hand-written source file passes 600 lines: a module that grows past it
+//! becomes a folder split along its seams (see `gpuvm/store/`,
+//! `alloc/buddy/`).
 
 pub mod alloc;
 pub mod device;
