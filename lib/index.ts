@@ -71,7 +71,7 @@ export {
   type ReplayResult,
   type ReplaySummary,
   type ReplayStep,
-} from './replay/replay.js'
+} from './replay/index.js'
 export { renderVaSpace, renderDomains, renderReplay, stackSvgs, PALETTE, type VaRenderOptions, type DomainRenderOptions } from './render/render.js'
 export {
   type Place,

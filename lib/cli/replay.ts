@@ -22,7 +22,7 @@ import {
   summaryJson,
   summaryText,
   type ReplayRecord,
-} from '../replay/replay.js'
+} from '../replay/index.js'
 import { BASE, PAGE_SIZE, requests, vmbindVmOptions, type VmbindParams } from '../workloads/vmbind.js'
 
 export const EXIT_OK = 0

@@ -6,6 +6,7 @@
  */
 import type { Device } from '../device/device.js'
 import { DrmError } from '../base/errors.js'
+import { hex } from '../base/check.js'
 import type { GemObject } from '../device/gem.js'
 import type { GpuVm } from '../gpuvm/gpuvm.js'
 import type { DomainStats, PlaceDomain } from '../device/placement.js'
@@ -44,8 +45,6 @@ export interface VaRenderOptions extends ObjectStyle {
 
 const esc = (text: string): string =>
   text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!)
-
-const hex = (n: bigint): string => '0x' + n.toString(16)
 
 /** Bytes as B / KiB / MiB / GiB / TiB / PiB / EiB, with up to one decimal. */
 export function bytes(n: bigint): string {

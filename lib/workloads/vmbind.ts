@@ -7,6 +7,7 @@
 
 import type { OpRecord, VmCore, VmCreateOptions } from '../contract/vm.js'
 import { DrmError } from '../base/errors.js'
+import { hex } from '../base/check.js'
 import { SplitMix64 } from '../base/prng.js'
 
 export { SplitMix64 }
@@ -129,8 +130,6 @@ export function* requests(params: VmbindParams): Generator<VmbindRequest> {
     }
   }
 }
-
-const hex = (n: bigint | number): string => '0x' + n.toString(16)
 
 /** The trace line of request `i`, without its newline. */
 export function requestLine(i: number, req: VmbindRequest): string {

@@ -1,0 +1,27 @@
+/**
+ * `drmsim replay`: a user's own workload, one JSON request per line (JSON
+ * Lines), run against one simulated device and its VA spaces.
+ *
+ * Every line is checked field by field before anything runs (schema.ts): a
+ * bad line is a `ReplayError` of kind 'format' naming the line and the field.
+ * A request the simulation refuses is a `ReplayError` of kind 'simulation'
+ * carrying the kernel's errno. The `Replayer` (replayer.ts) runs one line at a
+ * time through a table of one handler per op; read.ts reads texts, iterables
+ * and files (streamed, with a bounded line length, and the number of live
+ * handles capped, so no input allocates without bound); format.ts prints.
+ */
+export {
+  DEFAULT_MAX_HANDLES,
+  DEFAULT_MAX_LINE_BYTES,
+  MAX_LINE_DEPTH,
+  REPLAY_OPS,
+  ReplayError,
+  checkRequest,
+  type ReplayOpName,
+  type ReplayPlace,
+  type ReplayRequest,
+} from './schema.js'
+export type { ReplayOptions, ReplayPiece, ReplayRecord, ReplayResult, ReplayStep, ReplaySummary } from './record.js'
+export { Replayer } from './replayer.js'
+export { replay, replayFile, splitLines, type ReplayFileOptions } from './read.js'
+export { errorJson, recordJson, recordLines, stepLine, summaryJson, summaryText } from './format.js'

@@ -1,0 +1,117 @@
+/**
+ * Reading a replay: a whole text, lines from any (async) iterable, or a JSON
+ * Lines file or stdin streamed through `splitLines`, which cuts lines from the
+ * bytes with a bounded buffer.
+ */
+import { createReadStream, statSync } from 'node:fs'
+import path from 'node:path'
+import { DrmError } from '../base/errors.js'
+import type { ReplayOptions, ReplayResult } from './record.js'
+import { Replayer } from './replayer.js'
+import { ReplayError, show } from './schema.js'
+
+/**
+ * Replays requests: a whole text (split at newlines), or lines from any
+ * iterable or async iterable (one request per item).
+ */
+export async function replay(
+  lines: string | Iterable<string> | AsyncIterable<string>,
+  options: ReplayOptions = {},
+): Promise<ReplayResult> {
+  const r = new Replayer(options)
+  if (typeof lines === 'string') {
+    const parts = lines.split('\n')
+    const terminated = parts.at(-1) === ''
+    if (terminated) parts.pop()
+    parts.forEach((text, i) => r.feed(text.replace(/\r$/, ''), i + 1, terminated || i < parts.length - 1))
+    return r.finish()
+  }
+  if (lines === null || typeof lines !== 'object') throw new DrmError('EINVAL', `replay needs a string or an iterable of lines, got ${show(lines)}`)
+  let n = 0
+  if (Symbol.asyncIterator in lines) for await (const text of lines) r.feed(text, ++n)
+  else if (Symbol.iterator in lines) for (const text of lines) r.feed(text, ++n)
+  else throw new DrmError('EINVAL', 'replay needs a string or an iterable of lines')
+  return r.finish()
+}
+
+export interface ReplayFileOptions extends ReplayOptions {
+  /** Called now and then with the bytes read so far and the file's size. */
+  onProgress?: (bytesRead: number, totalBytes: number) => void
+}
+
+/**
+ * Streams a JSON Lines file (or stdin for '-') into a Replayer. Lines are cut
+ * from the byte stream with a bounded buffer: a line over `maxLineBytes`
+ * fails as soon as it is seen, without being read whole.
+ */
+export async function replayFile(file: string, options: ReplayFileOptions = {}): Promise<ReplayResult> {
+  const name = options.file ?? (file === '-' ? '<stdin>' : path.basename(file))
+  const r = new Replayer({ ...options, file: name })
+  let total = 0
+  if (file !== '-') {
+    try {
+      const st = statSync(file)
+      if (!st.isFile()) throw new Error('not a regular file')
+      total = st.size
+    } catch (err) {
+      throw new ReplayError('format', 'EINVAL', { file: name, line: 0 }, `cannot read ${file}: ${(err as Error).message}`)
+    }
+  }
+  const stream = file === '-' ? process.stdin : createReadStream(file, { highWaterMark: 64 * 1024 })
+  try {
+    for await (const { text, line, terminated } of splitLines(stream, r.maxLineBytes, name, (n) => options.onProgress?.(n, total))) {
+      r.feed(text, line, terminated)
+    }
+  } finally {
+    if (file !== '-') (stream as ReturnType<typeof createReadStream>).destroy()
+  }
+  return r.finish()
+}
+
+/** Cuts a byte stream into lines of at most `max` bytes (without the newline; a final \r is dropped). */
+export async function* splitLines(
+  stream: AsyncIterable<Uint8Array | string>,
+  max: number,
+  file = 'replay.jsonl',
+  progress?: (bytesRead: number) => void,
+): AsyncGenerator<{ text: string; line: number; terminated: boolean }> {
+  let parts: Buffer[] = []
+  let size = 0
+  let line = 1
+  let read = 0
+  const tooLong = (): never => {
+    throw new ReplayError('format', 'EINVAL', { file, line }, `line longer than ${max} bytes`)
+  }
+  const take = (last: Buffer): string => {
+    let buf = parts.length ? Buffer.concat([...parts, last]) : last
+    if (buf.length > 0 && buf[buf.length - 1] === 0x0d) buf = buf.subarray(0, buf.length - 1)
+    parts = []
+    size = 0
+    return buf.toString('utf8')
+  }
+  for await (const chunk of stream) {
+    // Typed as Uint8Array so consumers need no Node types; a view, not a copy.
+    const buf = typeof chunk === 'string' ? Buffer.from(chunk) : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength)
+    read += buf.length
+    let from = 0
+    for (let nl = buf.indexOf(0x0a, from); nl >= 0; nl = buf.indexOf(0x0a, from)) {
+      if (size + (nl - from) > max + 1) tooLong()
+      const text = take(buf.subarray(from, nl))
+      if (Buffer.byteLength(text) > max) tooLong()
+      yield { text, line: line++, terminated: true }
+      from = nl + 1
+    }
+    const rest = buf.subarray(from)
+    if (size + rest.length > max + 1) tooLong()
+    if (rest.length) {
+      parts.push(Buffer.from(rest))
+      size += rest.length
+    }
+    progress?.(read)
+  }
+  if (size > 0) {
+    const text = take(Buffer.alloc(0))
+    if (Buffer.byteLength(text) > max) tooLong()
+    yield { text, line, terminated: false }
+  }
+}

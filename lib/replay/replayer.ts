@@ -1,0 +1,289 @@
+/**
+ * The `Replayer`: runs a replay one line at a time. Each op has one handler in
+ * `HANDLERS` (as the kernel's ops tables do); a handler resolves the request's
+ * handles in the replay's state, calls the API, and writes what it returned
+ * to the request's record.
+ */
+import { Device, type DeviceOptions } from '../device/device.js'
+import type { EngineName } from '../contract/vm.js'
+import { DrmError } from '../base/errors.js'
+import { hex } from '../base/check.js'
+import type { GemObject } from '../device/gem.js'
+import { GpuVm } from '../gpuvm/gpuvm.js'
+import { Fnv1a64 } from '../workloads/vmbind.js'
+import type { ReplayOptions, ReplayRecord, ReplayResult } from './record.js'
+import {
+  checkRequest,
+  DEFAULT_MAX_HANDLES,
+  DEFAULT_MAX_LINE_BYTES,
+  MAX_LINE_DEPTH,
+  nestsTooDeep,
+  ReplayError,
+  show,
+  type ReplayOpName,
+  type ReplayPlace,
+  type ReplayRequest,
+} from './schema.js'
+import { ReplayState } from './state.js'
+
+/** Errors kept on the result under keepGoing (all are counted and reported through onRecord). */
+const KEPT_ERRORS = 1000
+
+/** Runs one checked request against the replay's state; what it returns goes to `record.result`. */
+type Handler = (r: ReplayState, req: ReplayRequest, record: ReplayRecord) => void
+
+/** `device.validate`, which a build without the placement API lacks. */
+type Validate = (obj: GemObject, places: ReplayPlace[]) => { moved: boolean; bytesMoved: bigint; evictions: number }
+
+const HANDLERS: Readonly<Record<ReplayOpName, Handler>> = {
+  device(r, req) {
+    const memory: Record<string, bigint> = {}
+    if (req.vram !== undefined) memory.vram = req.vram
+    if (req.gtt !== undefined) memory.gtt = req.gtt
+    if (req.system !== undefined) memory.system = req.system
+    const options: DeviceOptions & { memory?: Record<string, bigint> } = { engine: r.engine, memory }
+    if (req.profile) options.profile = req.profile
+    if (req.wwClass) options.wwClass = req.wwClass
+    r.device = new Device(options)
+  },
+  'vm.create'(r, req, record) {
+    const device = r.device
+    const vm = r.create(r.vms, 'vm', 'vm', req.vm!, req.line, () => {
+      const vm = new GpuVm({ name: req.vm, start: req.start ?? 0n, range: req.range!, reserve: req.reserve ?? null, engine: r.engine })
+      device.attachVm(vm)
+      return vm
+    })
+    r.s.vms++
+    r.warnings(vm, record)
+  },
+  'vm.destroy'(r, req, record) {
+    const vm = r.vm(req)
+    r.vms.delete(req.vm!)
+    vm.destroy()
+    r.warnings(vm, record)
+  },
+  'obj.create'(r, req, { result }) {
+    const device = r.device
+    const resv = req.resv === undefined ? undefined : r.obj(req, 'resv', req.resv)
+    const obj = r.create(r.objs, 'obj', 'obj', req.obj!, req.line, () => device.createObject({ size: req.size!, profile: req.profile, resv }))
+    r.names.set(obj, req.obj!)
+    r.s.objects++
+    result.id = obj.id
+    result.domain = obj.domain
+  },
+  'obj.destroy'(r, req, { result }) {
+    const obj = r.obj(req)
+    r.objs.delete(req.obj!)
+    result.freed = obj.put()
+  },
+  bind(r, req, record) {
+    const vm = r.vm(req)
+    const obj = req.obj == null ? null : r.obj(req)
+    walk(r, vm, vm.mapSteps({ addr: req.addr!, range: req.range!, obj, offset: req.offset ?? 0n }), record)
+  },
+  unbind(r, req, record) {
+    const vm = r.vm(req)
+    walk(r, vm, vm.unmapSteps(req.addr!, req.range!), record)
+  },
+  pin(r, req, { result }) {
+    const obj = r.obj(req)
+    const domain = req.domain ?? 'current'
+    result.count = r.held(obj) ? obj.pinLocked(domain) : obj.pin(domain)
+    result.domain = obj.pinDomain
+    r.s.pins++
+  },
+  unpin(r, req, { result }) {
+    const obj = r.obj(req)
+    result.count = r.held(obj) ? obj.unpinLocked() : obj.unpin()
+  },
+  vmap(r, req, { result }) {
+    const obj = r.obj(req)
+    const m = r.held(obj) ? obj.vmapLocked() : obj.vmap()
+    result.count = obj.vmapCount
+    result.addr = m.addr
+    result.iomem = m.iomem
+    r.s.vmaps++
+  },
+  vunmap(r, req, { result }) {
+    const obj = r.obj(req)
+    result.count = r.held(obj) ? obj.vunmapLocked() : obj.vunmap()
+  },
+  'ctx.init'(r, req) {
+    const device = r.device
+    r.create(r.ctxs, 'ctx', 'ctx', req.ctx!, req.line, () => device.acquireCtx())
+  },
+  'ctx.fini'(r, req) {
+    const ctx = r.ctx(req)
+    r.ctxs.delete(req.ctx!)
+    ctx.fini()
+  },
+  lock(r, req, { result }) {
+    const obj = r.obj(req)
+    const ctx = req.ctx === undefined ? null : r.ctx(req)
+    obj.resv.lock(ctx)
+    result.resv = obj.resv.id
+    r.s.locks++
+  },
+  unlock(r, req) {
+    r.obj(req).resv.unlock()
+  },
+  validate(r, req, { result }) {
+    const obj = r.obj(req)
+    const validate = (r.device as unknown as { validate?: Validate }).validate
+    if (typeof validate !== 'function') r.format(req.line, 'op', 'validate needs the placement API, which this build lacks')
+    const v = validate!.call(r.device, obj, req.placement!)
+    result.moved = v.moved
+    result.bytesMoved = v.bytesMoved
+    result.evictions = v.evictions
+    result.domain = obj.domain
+    result.offset = obj.offset
+    r.s.validates++
+  },
+}
+
+/** Applies the steps of a bind or unbind one by one, recording each; then takes the VM's warnings. */
+function walk(r: ReplayState, vm: GpuVm, steps: ReturnType<GpuVm['unmapSteps']>, record: ReplayRecord): void {
+  try {
+    for (const op of steps) {
+      const step = r.step(op)
+      vm.apply(op)
+      record.steps.push(step)
+      r.s.ops[step.kind]++
+    }
+  } finally {
+    r.warnings(vm, record)
+  }
+}
+
+/**
+ * Runs requests one line at a time. `feed` takes one line (without its
+ * newline) and its 1-based number; `finish` returns the result. Synchronous:
+ * use it directly when the lines are at hand, or through `replay` /
+ * `replayFile`.
+ */
+export class Replayer {
+  readonly file: string
+  readonly engine: EngineName | undefined
+  readonly keepGoing: boolean
+  readonly maxLineBytes: number
+  readonly maxHandles: number
+  readonly #onRecord: ((record: ReplayRecord) => void) | undefined
+  readonly #r: ReplayState
+  readonly #errors: ReplayError[] = []
+  #lastLine = 0
+  #finished = false
+
+  constructor(options: ReplayOptions = {}) {
+    if (typeof options !== 'object' || options === null) throw new DrmError('EINVAL', 'replay options must be an object')
+    this.file = options.file ?? 'replay.jsonl'
+    this.engine = options.engine
+    this.keepGoing = options.keepGoing === true
+    this.maxLineBytes = limit(options.maxLineBytes, DEFAULT_MAX_LINE_BYTES, 'maxLineBytes')
+    this.maxHandles = limit(options.maxHandles, DEFAULT_MAX_HANDLES, 'maxHandles')
+    this.#onRecord = options.onRecord
+    this.#r = new ReplayState(this.file, this.engine, this.maxHandles)
+  }
+
+  get device(): Device {
+    return this.#r.device
+  }
+
+  /**
+   * One line. Blank lines and lines starting with `#` are skipped. `terminated`
+   * false marks a last line with no newline: if it does not parse, the
+   * message says it was truncated.
+   */
+  feed(text: string, line: number, terminated = true): ReplayRecord | undefined {
+    const r = this.#r
+    if (this.#finished) throw new DrmError('EINVAL', 'this replay has finished')
+    if (typeof text !== 'string') r.format(line, undefined, `a line must be a string, got ${show(text)}`)
+    this.#lastLine = line
+    if (text.length > this.maxLineBytes || Buffer.byteLength(text) > this.maxLineBytes) {
+      r.format(line, undefined, `line longer than ${this.maxLineBytes} bytes`)
+    }
+    const trimmed = text.trim()
+    if (trimmed === '' || trimmed.startsWith('#')) return undefined
+    if (nestsTooDeep(trimmed)) r.format(line, undefined, `bad JSON: nested more than ${MAX_LINE_DEPTH} deep`)
+    let value: unknown
+    try {
+      value = JSON.parse(trimmed)
+    } catch (err) {
+      const why = (err as Error).message
+      r.format(line, undefined, terminated ? `bad JSON: ${why}` : `truncated last line (no newline at the end, and not valid JSON: ${why})`)
+    }
+    const req = checkRequest(value, this.file, line)
+    if (req.op === 'device' && (r.hasDevice || r.s.requests > 0)) {
+      r.format(line, 'op', '"device" must be the first request (it sets up the device the others use)')
+    }
+    r.s.requests++
+    return this.run(req)
+  }
+
+  /** Runs one checked request. */
+  run(req: ReplayRequest): ReplayRecord {
+    const r = this.#r
+    const record: ReplayRecord = { request: req, steps: [], result: {}, violations: [], warnings: [] }
+    try {
+      if (Object.hasOwn(HANDLERS, req.op)) HANDLERS[req.op as ReplayOpName](r, req, record)
+    } catch (err) {
+      if (err instanceof ReplayError && err.kind === 'format') throw err
+      if (!(err instanceof DrmError)) throw err
+      const e =
+        err instanceof ReplayError ? err : new ReplayError('simulation', err.errno, r.at(req.line), `${req.op}: ${err.message}`, { cause: err })
+      r.s.errors++
+      record.error = e
+      if (!this.keepGoing) {
+        r.collect(record)
+        this.#onRecord?.(record)
+        throw e
+      }
+      if (this.#errors.length < KEPT_ERRORS) this.#errors.push(e)
+    }
+    r.collect(record)
+    this.#onRecord?.(record)
+    return record
+  }
+
+  /** Ends the replay: the summary, and the live state for pictures. EINVAL (format) when no request was seen. */
+  finish(): ReplayResult {
+    const r = this.#r
+    if (r.s.requests === 0) {
+      r.format(Math.max(1, this.#lastLine), undefined, this.#lastLine === 0 ? 'empty file: no requests' : 'no requests (only blank or comment lines)')
+    }
+    this.#finished = true
+    const device = r.device
+    const totals = (device as unknown as { placementTotals?: { bytesMoved: bigint; evictions: bigint } }).placementTotals
+    const hash = new Fnv1a64()
+    let mappings = 0
+    for (const [name, { value: vm }] of r.vms) {
+      hash.update(`vm ${name}\n`)
+      for (const va of vm.vas()) {
+        if (va.isKernelNode) continue
+        mappings++
+        hash.update(`${hex(va.addr)} ${hex(va.range)} ${r.name(va.obj) ?? '-'} ${hex(va.offset)}\n`)
+      }
+    }
+    const names = r.names
+    return {
+      summary: {
+        ...r.s,
+        ops: { ...r.s.ops },
+        mappings,
+        bytesMoved: totals?.bytesMoved ?? 0n,
+        evictions: totals?.evictions ?? 0n,
+        stateFnv1a64: hash.value.toString(16).padStart(16, '0'),
+      },
+      device,
+      vms: new Map([...r.vms].map(([k, v]) => [k, v.value])),
+      objects: new Map([...r.objs].map(([k, v]) => [k, v.value])),
+      nameOf: (obj) => names.get(obj),
+      errors: [...this.#errors],
+    }
+  }
+}
+
+function limit(v: unknown, fallback: number, what: string): number {
+  if (v === undefined) return fallback
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1) throw new DrmError('EINVAL', `${what} must be a positive integer, got ${show(v)}`)
+  return v
+}
