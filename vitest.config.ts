@@ -6,6 +6,8 @@ export default defineConfig({
     // Native addons are safest in forked workers (threads can crash on exit).
     pool: 'forks',
     testTimeout: 120_000,
-    reporters: ['default'],
+    // A focused or skipped test fails the run (no-skips.ts): CI must run them all.
+    allowOnly: false,
+    reporters: ['default', './__test__/no-skips.ts'],
   },
 })

@@ -1,17 +1,17 @@
 // Both engines against the golden files, which come from the kernel's own
-// split/merge code replaying the canonical workload (shared/golden/).
+// split/merge code replaying the canonical workload (__test__/golden/).
 import { execFile } from 'node:child_process'
-import { readFileSync, existsSync, mkdtempSync } from 'node:fs'
+import { mkdtempSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { promisify } from 'node:util'
 import { describe, expect, it } from 'vitest'
 import { vmbind } from '../lib/index.js'
 
-const golden = path.resolve(__dirname, '../../shared/golden')
+const golden = path.join(__dirname, 'golden')
 const read = (name: string) => readFileSync(path.join(golden, name), 'utf8')
 
-// name → the arguments of `drmsim vmbind` that print it (see shared/golden/README.md)
+// name → the arguments of `drmsim vmbind` that print it (see __test__/golden/README.md)
 const summaries: [string, string][] = [
   ['vmbind-seed1-ops100000.summary', '--seed 1 --ops 100000'],
   ['vmbind-seed2-ops100000.summary', '--seed 2 --ops 100000'],
@@ -25,7 +25,7 @@ const summaries: [string, string][] = [
 const bin = path.resolve(__dirname, '..', JSON.parse(readFileSync(path.resolve(__dirname, '../package.json'), 'utf8')).bin)
 const drmsim = (args: string) => promisify(execFile)(process.execPath, [bin, 'vmbind', ...args.split(' ')])
 
-describe.skipIf(!existsSync(golden))('golden vmbind files', () => {
+describe('golden vmbind files', () => {
   describe.each(['native', 'reference'] as const)('%s engine', (engine) => {
     it('vmbind-seed1-ops2000.trace: every trace line and the summary', () => {
       const out = vmbind({ seed: 1n, ops: 2000, trace: 'full', engine })

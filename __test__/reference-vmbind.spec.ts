@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs'
+import { readFileSync } from 'node:fs'
 import path from 'node:path'
 import { describe, it, expect } from 'vitest'
 import { BindBatch } from '../lib/gpuvm/batch.js'
@@ -9,9 +9,8 @@ import { hex } from '../lib/base/check.js'
 import { defaultParams, Fnv1a64, requests, runVmbind, SplitMix64, vmbindVmOptions, type VmbindParams } from '../lib/workloads/vmbind.js'
 import { vmbind } from '../lib/workloads/vmbind-run.js'
 
-const goldenDir = path.resolve(__dirname, '../../shared/golden')
+const goldenDir = path.join(__dirname, 'golden')
 const golden = (name: string): string => readFileSync(path.join(goldenDir, name), 'utf8')
-const hasGolden = (name: string): boolean => existsSync(path.join(goldenDir, name))
 
 const run = (params: VmbindParams, mode: 'full' | 'hash') => runVmbind(new ReferenceVm(vmbindVmOptions()), params, mode)
 
@@ -22,7 +21,7 @@ describe('vmbind workload on the reference engine', () => {
   })
 
   const trace = 'vmbind-seed1-ops2000.trace'
-  it.skipIf(!hasGolden(trace))('seed 1, 2000 ops: full trace and summary byte for byte', () => {
+  it('seed 1, 2000 ops: full trace and summary byte for byte', () => {
     const result = run({ ...defaultParams, ops: 2000 }, 'full')
     expect(result.text).toBe(golden(trace))
     // Hash mode must report the same hashes as the full trace.
@@ -30,7 +29,7 @@ describe('vmbind workload on the reference engine', () => {
   })
 
   const dense = 'vmbind-seed9-w4096-l16-k4-p60-ops200000.summary'
-  it.skipIf(!hasGolden(dense))('seed 9 dense, 200000 ops: summary byte for byte', () => {
+  it('seed 9 dense, 200000 ops: summary byte for byte', () => {
     const params = { seed: 9n, ops: 200_000, window: 4096, maxPages: 16, objects: 4, mapPercent: 60 }
     expect(run(params, 'hash').text).toBe(golden(dense))
   })
