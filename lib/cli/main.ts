@@ -40,7 +40,7 @@ export function program(): Command {
 
   cli
     .command('vmbind')
-    .description('Replay the canonical bind/unbind workload (shared/workloads/vmbind.md) and print its summary')
+    .description('Replay the canonical bind/unbind workload (lib/workloads/vmbind.md in the drmsim repository) and print its summary')
     .addOption(new Option('--seed <n>', 'PRNG seed (u64, decimal or 0x hex)').argParser(u64).default(defaultParams.seed, '1'))
     .option('--ops <n>', 'number of requests', integer(0), defaultParams.ops)
     .option('--window <n>', 'pages of VA the requests fall in', integer(1), defaultParams.window)

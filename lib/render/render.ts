@@ -63,6 +63,9 @@ export function colorOf(obj: GemObject, style: ObjectStyle = {}): string {
   return PALETTE[(((Math.trunc(i) % n) + n) % n) || 0]
 }
 
+/** Legend order: labels compared as text, with the numbers in them compared as numbers. */
+const LABEL_ORDER = new Intl.Collator('en', { numeric: true })
+
 const labelOf = (obj: GemObject, style: ObjectStyle): string => (style.label ? style.label(obj) : `#${obj.id}`)
 
 /** Position of `a` in [from, to) as a fraction, without losing bigint precision where it matters. */
@@ -195,7 +198,9 @@ export function renderVaSpace(vm: GpuVm, options: VaRenderOptions = {}): string 
   for (const va of mappings) if (va.obj) perObject.set(va.obj, (perObject.get(va.obj) ?? 0n) + va.range)
 
   const max = Math.max(0, Math.trunc(options.legend ?? 24))
-  const objects = [...perObject].sort((a, b) => labelOf(a[0], options).localeCompare(labelOf(b[0], options), 'en', { numeric: true }))
+  // One collator and one label per object: localeCompare with options builds a collator per call.
+  const labels = new Map([...perObject.keys()].map((obj) => [obj, labelOf(obj, options)]))
+  const objects = [...perObject].sort((a, b) => LABEL_ORDER.compare(labels.get(a[0])!, labels.get(b[0])!))
   const entries: LegendEntry[] = objects.slice(0, max).map(([obj, n]) => ({ fill: colorOf(obj, options), text: `${labelOf(obj, options)} (${bytes(n)})` }))
   if (objects.length > max) entries.push({ fill: '#ffffff', text: `+${objects.length - max} more objects` })
   if (sparse) entries.push({ fill: 'url(#sparse)', text: 'sparse mapping' })

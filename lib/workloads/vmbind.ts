@@ -1,5 +1,5 @@
 /**
- * The canonical bind/unbind workload (shared/workloads/vmbind.md) for any
+ * The canonical bind/unbind workload (lib/workloads/vmbind.md) for any
  * engine behind `VmCore`: the request stream, the trace and summary formats,
  * and the hashes the golden files pin down. Output matches the Rust core's
  * native/core/src/vmbind.rs byte for byte.
