@@ -23,7 +23,10 @@ fn distinct_objects_past_every_table_size() {
   }
   assert_eq!(vm.mapping_count(), N as usize);
   for (i, va) in vm.iter().skip(1).enumerate() {
-    assert_eq!((va.addr, va.obj, va.offset), (BASE + i as u64 * PAGE, i as u32 + 1, PAGE));
+    assert_eq!(
+      (va.addr, va.obj, va.offset),
+      (BASE + i as u64 * PAGE, i as u32 + 1, PAGE)
+    );
   }
   // The GEM lists, built now from 200,003 stamps, give each object its one mapping.
   for obj in [1, 1024, 1025, 65_536, 65_537, N] {
@@ -34,7 +37,10 @@ fn distinct_objects_past_every_table_size() {
   // Op lists of every mapping at once.
   let ops = vm.sm_unmap_ops(BASE, u64::from(N) * PAGE).unwrap();
   assert_eq!(ops.len(), N as usize);
-  assert!(ops.iter().enumerate().all(|(i, op)| matches!(op, Op::Unmap(u) if u.va.obj == i as u32 + 1)));
+  assert!(ops
+    .iter()
+    .enumerate()
+    .all(|(i, op)| matches!(op, Op::Unmap(u) if u.va.obj == i as u32 + 1)));
   let c = vm.unbind(BASE, u64::from(N) * PAGE).unwrap();
   assert_eq!(c.unmap, u64::from(N));
   assert_eq!(vm.mapping_count(), 0);
@@ -92,9 +98,15 @@ fn zero_length_runs_longer_than_a_leaf_and_a_fan_out() {
   const K: usize = 2_000;
   let addr = BASE + 5 * PAGE;
   vm.insert(addr - PAGE, PAGE, 1, 0).unwrap();
-  let keys: Vec<_> = (0..K).map(|i| vm.insert(addr, 0, 2 + i as u32, 0).unwrap().key()).collect();
+  let keys: Vec<_> = (0..K)
+    .map(|i| vm.insert(addr, 0, 2 + i as u32, 0).unwrap().key())
+    .collect();
   vm.insert(addr, PAGE, 9, 0).unwrap();
-  let at: Vec<_> = vm.iter().filter(|va| va.addr == addr && va.range == 0).map(|va| va.key()).collect();
+  let at: Vec<_> = vm
+    .iter()
+    .filter(|va| va.addr == addr && va.range == 0)
+    .map(|va| va.key())
+    .collect();
   assert_eq!(at, keys);
   // The kernel's interval tree answers a find at that address with the real mapping.
   assert_eq!(vm.find_first(addr, PAGE).unwrap().obj, 9);
@@ -102,7 +114,11 @@ fn zero_length_runs_longer_than_a_leaf_and_a_fan_out() {
   for k in keys.iter().step_by(2) {
     vm.remove(*k).unwrap();
   }
-  let at: Vec<_> = vm.iter().filter(|va| va.addr == addr && va.range == 0).map(|va| va.key()).collect();
+  let at: Vec<_> = vm
+    .iter()
+    .filter(|va| va.addr == addr && va.range == 0)
+    .map(|va| va.key())
+    .collect();
   assert_eq!(at, keys.iter().skip(1).step_by(2).copied().collect::<Vec<_>>());
   for k in keys.iter().skip(1).step_by(2) {
     vm.remove(*k).unwrap();
@@ -116,7 +132,8 @@ fn one_walk_of_a_million_steps() {
   let mut vm = vm();
   const N: u64 = 1_000_000;
   for i in 0..N {
-    vm.insert(BASE + 2 * i * PAGE, PAGE, (i % 5000) as u32 + 1, 0).unwrap();
+    vm.insert(BASE + 2 * i * PAGE, PAGE, (i % 5000) as u32 + 1, 0)
+      .unwrap();
   }
   let c = vm.unbind(BASE, 2 * N * PAGE).unwrap();
   assert_eq!((c.map, c.remap, c.unmap), (0, 0, N));
