@@ -2,7 +2,8 @@
 //! lists cross as one packed BigUint64Array: `[start, size, color]` per mm
 //! node, `[start, size]` per hole, `[offset, size]` per buddy block.
 
-use super::{to_js, u64_arg, External, Reported, Result};
+use crate::convert::{einval, to_js, u64_arg, Result};
+use crate::external::{External, Reported};
 use drmsim_core::alloc::{Block, Buddy, InsertMode, Mm};
 use napi::bindgen_prelude::{BigInt, BigUint64Array, BigUint64ArraySlice, Env, ObjectFinalize};
 use napi_derive::napi;
@@ -13,7 +14,7 @@ fn mode_arg(mode: u32) -> Result<InsertMode> {
     1 => InsertMode::Low,
     2 => InsertMode::High,
     3 => InsertMode::Evict,
-    m => return Err(super::einval(format!("unknown insert mode {m}"))),
+    m => return Err(einval(format!("unknown insert mode {m}"))),
   })
 }
 
@@ -59,44 +60,19 @@ impl NativeMm {
     self.external.bytes()
   }
 
-  /// Returns the start of the new node.
-  #[napi(catch_unwind)]
-  pub fn insert(
-    &mut self,
-    env: Env,
-    size: BigInt,
-    alignment: BigInt,
-    color: BigInt,
-    range_start: BigInt,
-    range_end: BigInt,
-    mode: u32,
-  ) -> Result<BigInt> {
-    self.changing(&env, |this| {
-      let node = this
-        .mm
-        .insert(
-          u64_arg(&size, "size")?,
-          u64_arg(&alignment, "alignment")?,
-          u64_arg(&color, "color")?,
-          u64_arg(&range_start, "range start")?,
-          u64_arg(&range_end, "range end")?,
-          mode_arg(mode)?,
-        )
-        .map_err(to_js)?;
-      Ok(BigInt::from(node.start))
-    })
-  }
-
-  /// `insert` without BigInt conversions: `io` holds `[size, alignment,
+  /// Inserts a node, without BigInt conversions: `io` holds `[size, alignment,
   /// color, range start, range end]` and receives the new node's start in
   /// `io[0]` (a BigInt per argument costs more than the insert itself).
   #[napi(catch_unwind)]
   pub fn insert_io(&mut self, env: Env, mut io: BigUint64ArraySlice, mode: u32) -> Result<()> {
     self.changing(&env, |this| {
-      // Safe: JavaScript is blocked in this call, so nothing else touches the array.
+      // SAFETY: the slice is the array's memory, valid for this call, and the
+      // mutable borrow ends with it. JavaScript on this thread waits for the
+      // call; the engine (lib/native/alloc.ts) passes its own array, over an
+      // ArrayBuffer of its own that no other thread sees.
       let io = unsafe { io.as_mut() };
       if io.len() < 5 {
-        return Err(super::einval("insert_io needs 5 words".into()));
+        return Err(einval("insert_io needs 5 words".into()));
       }
       let node = this
         .mm
@@ -279,42 +255,20 @@ impl NativeBuddy {
     self.buddy.max_order()
   }
 
-  #[napi(catch_unwind)]
-  pub fn alloc(
-    &mut self,
-    env: Env,
-    start: BigInt,
-    end: BigInt,
-    size: BigInt,
-    min_block_size: BigInt,
-    flags: u32,
-  ) -> Result<BigUint64Array> {
-    self.changing(&env, |this| {
-      let blocks = this
-        .buddy
-        .alloc_blocks(
-          u64_arg(&start, "start")?,
-          u64_arg(&end, "end")?,
-          u64_arg(&size, "size")?,
-          u64_arg(&min_block_size, "min block size")?,
-          flags,
-        )
-        .map_err(to_js)?;
-      Ok(packed_blocks(blocks))
-    })
-  }
-
-  /// `alloc` without BigInt conversions or a new array per call: `io` holds
+  /// Allocates blocks, without BigInt conversions or a new array per call: `io` holds
   /// `[start, end, size, min block size]` and receives the packed blocks.
   /// Returns the block count; when `2 * count` exceeds `io.length` the
   /// blocks are kept for `take_spill` instead.
   #[napi(catch_unwind)]
   pub fn alloc_io(&mut self, env: Env, mut io: BigUint64ArraySlice, flags: u32) -> Result<u32> {
     self.changing(&env, |this| {
-      // Safe: JavaScript is blocked in this call, so nothing else touches the array.
+      // SAFETY: the slice is the array's memory, valid for this call, and the
+      // mutable borrow ends with it. JavaScript on this thread waits for the
+      // call; the engine (lib/native/alloc.ts) passes its own array, over an
+      // ArrayBuffer of its own that no other thread sees.
       let io = unsafe { io.as_mut() };
       if io.len() < 4 {
-        return Err(super::einval("alloc_io needs 4 words".into()));
+        return Err(einval("alloc_io needs 4 words".into()));
       }
       let blocks = this
         .buddy

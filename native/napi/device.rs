@@ -2,7 +2,8 @@
 //! Ids and enums cross as u32 (0 = none), u64 values as BigInt; nothing here
 //! holds a rule, it converts and forwards to `drmsim_core::device`.
 
-use super::{einval, to_js, u64_arg, External, Reported, Result};
+use crate::convert::{einval, to_js, u64_arg, Result};
+use crate::external::{External, Reported};
 use drmsim_core::device::{
   Device, Domain, GemObj, LockMode, LockResult, MemoryConfig, PinDomain, Place, Profile, Usage, VmapKind,
   WwClass,
