@@ -86,3 +86,19 @@ describe('drmsim vmbind', () => {
     }
   })
 })
+
+describe('a reader that stops early', () => {
+  // `drmsim ... | head -1`: the pipe closes under the writer; the command ends
+  // quietly with 0, as other command-line tools do, instead of an EPIPE stack trace.
+  it.each([
+    ['vmbind', '--ops', '20000', '--trace'],
+    ['help'],
+    ['replay', '--help'],
+  ])('drmsim %s ... | head -1 prints one line, no error, exit 0', (...args) => {
+    const command = `set -o pipefail; "${process.execPath}" "${bin}" ${args.join(' ')} | head -1`
+    const r = spawnSync('bash', ['-c', command], { encoding: 'utf8' })
+    expect(r.stdout.split('\n').filter(Boolean)).toHaveLength(1)
+    expect(r.stderr).toBe('')
+    expect(r.status).toBe(0)
+  })
+})

@@ -1,6 +1,7 @@
 /**
  * A vitest reporter that fails the run when any test was skipped or left
- * to do: a test that does not run proves nothing, so CI must not pass on one.
+ * to do: a test that does not run proves nothing, so CI (CI set) must not
+ * pass on one. Elsewhere (a developer's `vitest -t ...`) it only says so.
  */
 import type { Reporter } from 'vitest/reporters' with { 'resolution-mode': 'import' }
 
@@ -20,8 +21,9 @@ export default class NoSkips implements Reporter {
     }
     for (const file of files) walk(file, '')
     if (skipped.length > 0) {
-      console.error(`\n${skipped.length} test(s) did not run; every test must:\n  ${skipped.join('\n  ')}`)
-      process.exitCode = 1
+      const list = skipped.slice(0, 20).join('\n  ') + (skipped.length > 20 ? '\n  ...' : '')
+      console.error(`\n${skipped.length} test(s) did not run; every test must:\n  ${list}`)
+      if (process.env.CI) process.exitCode = 1
     }
   }
 }

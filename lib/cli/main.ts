@@ -148,4 +148,20 @@ export function main(argv: string[]): number {
   }
 }
 
-if (require.main === module) process.exitCode = main(process.argv)
+/**
+ * A reader that stops early (`drmsim vmbind --trace | head`) closes the pipe:
+ * that ends the output, quietly and successfully, as it does for other
+ * command-line tools. Any other output error is reported in one line.
+ */
+function quietOnClosedPipe(stream: NodeJS.WriteStream): void {
+  stream.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0)
+    process.stderr.write(`drmsim: cannot write the output: ${err.code ?? err.message}\n`)
+    process.exit(EXIT_FAILED)
+  })
+}
+
+if (require.main === module) {
+  quietOnClosedPipe(process.stdout)
+  process.exitCode = main(process.argv)
+}
