@@ -6,204 +6,25 @@
  * transferred op-list buffers and hostile arguments. After every command both
  * must give the same value (as plain data) or the same DrmError errno, never
  * another error (but the TypeError of assigning to a frozen handle, or a
- * caller's own error thrown back), and then hold the same mappings.
+ * caller's own error thrown back), and then hold the same mappings. The
+ * commands and hostile values are in fixtures/trust-commands.ts; the same
+ * rules one at a time are in trust-rules.spec.ts.
+ *
+ * fast-check prints the seed of a failure: replay it with
+ * `DRMSIM_FC_SEED=<seed> npx vitest run __test__/trust-property.spec.ts`, and
+ * run longer with `DRMSIM_FC_RUNS=<runs>` (100 by default).
  */
 import fc from 'fast-check'
 import { afterAll, describe, expect, it } from 'vitest'
 import { BindBatch } from '../lib/gpuvm/batch.js'
-import { DrmError } from '../lib/base/errors.js'
 import { GemObject } from '../lib/device/gem.js'
 import { GpuVm } from '../lib/gpuvm/gpuvm.js'
 import { OpList, type Op } from '../lib/gpuvm/ops.js'
 import { PackedOps } from '../lib/gpuvm/packed-ops.js'
 import { Va } from '../lib/gpuvm/va.js'
-import { P, opData, packedData, state, text, vaData } from './fixtures/plain.js'
-
-const ENGINES = ['native', 'reference'] as const
-type Engine = (typeof ENGINES)[number]
-const BASE = 0x100000n
-/** Pages of the part of the VA space the commands use. */
-const PAGES = 64
-
-// ---- hostile values ---------------------------------------------------------
-
-const HOSTILE = [
-  'null',
-  'undefined',
-  'number',
-  'fraction',
-  'nan',
-  'two64',
-  'negative',
-  'string',
-  'symbol',
-  'empty',
-  'array',
-  'flipping',
-  'throwing',
-  'revoked',
-] as const
-type Hostile = (typeof HOSTILE)[number]
-
-/** Thrown by the getters of hostile objects: the caller's own error, which may come back as it is. */
-class CallerError extends Error {}
-
-/**
- * A hostile stand-in for `valid`, made afresh for each engine so that both
- * see the same sequence of reads (a flipping Proxy answers `valid` on odd
- * reads and garbage on even ones).
- */
-function hostile(h: Hostile, valid: Record<string, unknown>, field = 'addr'): unknown {
-  switch (h) {
-    case 'null':
-      return null
-    case 'undefined':
-      return undefined
-    case 'number':
-      return 4096
-    case 'fraction':
-      return 1.5
-    case 'nan':
-      return NaN
-    case 'two64':
-      return 1n << 64n
-    case 'negative':
-      return -1n
-    case 'string':
-      return '0x1000'
-    case 'symbol':
-      return Symbol('x')
-    case 'empty':
-      return {}
-    case 'array':
-      return [valid.addr, valid.range]
-    case 'flipping': {
-      let reads = 0
-      return new Proxy(
-        { ...valid },
-        { get: (target, key) => (key === field && ++reads % 2 === 0 ? 'garbage' : Reflect.get(target, key)) },
-      )
-    }
-    case 'throwing': {
-      const o = { ...valid }
-      Object.defineProperty(o, field, {
-        get() {
-          throw new CallerError('a getter that throws')
-        },
-      })
-      return o
-    }
-    case 'revoked': {
-      const { proxy, revoke } = Proxy.revocable({ ...valid }, {})
-      revoke()
-      return proxy
-    }
-  }
-}
-
-/** A value as plain data: handles by their fields, lists by their ops. */
-function plain(v: unknown): unknown {
-  if (v instanceof Va) return { va: vaData(v) }
-  if (v instanceof GemObject) return { gem: v.id }
-  if (v instanceof PackedOps) return { packed: packedData(v) }
-  if (v instanceof OpList) return { ops: [...v].map(opData) }
-  if (Array.isArray(v)) return v.map(plain)
-  if (isOp(v)) return opData(v)
-  return v
-}
-
-/** A public Op (with handles), not the plain data of one. */
-const isOp = (v: unknown): v is Op =>
-  typeof v === 'object' && v !== null && 'kind' in v && ('map' in v || 'unmap' in v || ('va' in v && v.va instanceof Va))
-
-type Result = { ok: unknown } | { errno: string } | { caller: true } | { typeError: true } | { foreign: string }
-
-/** Runs `f` and says what it did; a TypeError counts only when `frozen` (an assignment to a frozen handle). */
-function run(f: () => unknown, frozen = false): Result {
-  try {
-    return { ok: plain(f()) }
-  } catch (e) {
-    if (e instanceof DrmError) return { errno: e.errno }
-    if (e instanceof CallerError) return { caller: true }
-    if (frozen && e instanceof TypeError) return { typeError: true }
-    return { foreign: `${(e as Error)?.name}: ${(e as Error)?.message}` }
-  }
-}
-
-// ---- commands ---------------------------------------------------------------
-
-const page = fc.nat({ max: PAGES - 1 })
-const pages = fc.integer({ min: 0, max: 8 })
-/** An object: one of the run's objects by index, or none (sparse). */
-const objPick = fc.option(fc.nat({ max: 1 << 20 }), { nil: null, freq: 4 })
-const mapReq = fc.record({ page, pages, obj: objPick, off: fc.nat({ max: 4 }) })
-type MapReq = { page: number; pages: number; obj: number | null; off: number }
-const pick = fc.nat({ max: 1 << 20 })
-
-const cmdArb = fc.oneof(
-  { weight: 8, arbitrary: mapReq.map((r) => ({ c: 'bind' as const, r })) },
-  { weight: 4, arbitrary: fc.record({ c: fc.constant('unbind' as const), page, pages }) },
-  /** Fresh distinct objects bound page by page in a region of their own: crosses the object table's thresholds. */
-  { weight: 2, arbitrary: fc.record({ c: fc.constant('bindMany' as const), n: fc.integer({ min: 1, max: 1500 }), batch: fc.boolean() }) },
-  {
-    weight: 3,
-    arbitrary: fc.record({
-      c: fc.constant('batch' as const),
-      reqs: fc.array(fc.oneof(mapReq, fc.record({ page, pages })), { maxLength: 6 }),
-      per: fc.boolean(),
-    }),
-  },
-  { weight: 4, arbitrary: mapReq.map((r) => ({ c: 'insert' as const, r })) },
-  /** A remap applied by hand whose two pieces name two objects new to the VA space. */
-  { weight: 2, arbitrary: fc.record({ c: fc.constant('remapNew' as const), pick }) },
-  { weight: 3, arbitrary: fc.record({ c: fc.constant('remove' as const), pick }) },
-  { weight: 2, arbitrary: fc.record({ c: fc.constant('link' as const), pick, on: fc.boolean() }) },
-  {
-    weight: 5,
-    arbitrary: fc.record({
-      c: fc.constant('opList' as const),
-      kind: fc.constantFrom('smMap', 'smUnmap', 'prefetch', 'gemUnmap'),
-      r: mapReq,
-      packed: fc.boolean(),
-    }),
-  },
-  {
-    weight: 4,
-    arbitrary: fc.record({
-      c: fc.constant('readList' as const),
-      pick,
-      i: fc.oneof(fc.nat({ max: 8 }), fc.constantFrom(-1, 1.5, NaN, 2 ** 53, '0' as unknown as number)),
-      field: fc.constantFrom('kind', 'keep', 'addr', 'range', 'offset', 'obj', 'va', 'prev', 'next', 'op', 'counts', 'all'),
-    }),
-  },
-  { weight: 2, arbitrary: fc.record({ c: fc.constant('writeWords' as const), pick, word: fc.nat({ max: 40 }), value: fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }) }) },
-  { weight: 2, arbitrary: fc.record({ c: fc.constant('transfer' as const), pick, how: fc.constantFrom('structuredClone', 'postMessage') }) },
-  { weight: 4, arbitrary: fc.record({ c: fc.constant('walkOpen' as const), map: fc.boolean(), r: mapReq }) },
-  { weight: 6, arbitrary: fc.record({ c: fc.constant('walkNext' as const), pick, apply: fc.boolean() }) },
-  { weight: 2, arbitrary: fc.record({ c: fc.constant('walkEnd' as const), pick, how: fc.constantFrom('return', 'throw', 'drop', 'drain') }) },
-  { weight: 2, arbitrary: fc.record({ c: fc.constant('reenter' as const), r: mapReq, inner: fc.constantFrom('bind', 'unbind', 'mapSteps', 'smUnmapOps', 'destroy') }) },
-  {
-    weight: 3,
-    arbitrary: fc.record({
-      c: fc.constant('tamper' as const),
-      pick,
-      how: fc.constantFrom('assignVa', 'assignGem', 'proxyVa', 'proxyGem', 'lookAlikeVa', 'lookAlikeGem', 'newVa', 'subclassGem'),
-      use: fc.constantFrom('remove', 'link', 'isLinked', 'invalidate', 'gemVas', 'bind', 'insert', 'batch', 'gemUnmapOps', 'apply'),
-    }),
-  },
-  {
-    weight: 5,
-    arbitrary: fc.record({
-      c: fc.constant('hostile' as const),
-      h: fc.constantFrom(...HOSTILE),
-      where: fc.constantFrom('request', 'addr', 'range', 'offset', 'obj', 'arg', 'batch', 'per', 'op', 'va'),
-      method: fc.constantFrom('bind', 'unbind', 'insert', 'smMapOps', 'smUnmapOpsPacked', 'mapSteps', 'unmapSteps', 'find', 'findFirst', 'intervalEmpty', 'bindBatch', 'remove', 'apply', 'gemVas', 'batchMap', 'smMap'),
-      r: mapReq,
-    }),
-  },
-  { weight: 1, arbitrary: fc.constant({ c: 'destroy' as const }) },
-)
-type Cmd = typeof cmdArb extends fc.Arbitrary<infer T> ? T : never
+import { P, opData, packedData, state, text } from './fixtures/plain.js'
+import { BASE, CallerError, ENGINES, type Engine, plain, type Result, run } from './fixtures/trust.js'
+import { type Cmd, cmdArb, hostile, type MapReq } from './fixtures/trust-commands.js'
 
 // ---- the two worlds -----------------------------------------------------------
 
@@ -620,7 +441,7 @@ const numRuns = Number(process.env.DRMSIM_FC_RUNS ?? 100)
 describe('the public API under distrust, native against reference', () => {
   afterAll(() => {
     // The counts for the README's reliability section.
-    console.log(`trust.spec counts (seed ${seed}): ${JSON.stringify(counts)}`)
+    console.log(`trust-property.spec counts (seed ${seed}): ${JSON.stringify(counts)}`)
   })
 
   it('agree call by call on every command, and refuse what is not theirs', () => {
@@ -630,173 +451,5 @@ describe('the public API under distrust, native against reference', () => {
       { numRuns, seed },
     )
     expect(counts.runs).toBeGreaterThanOrEqual(numRuns)
-  })
-})
-
-describe('revoked Proxies, on both engines', () => {
-  const revoked = (): never => {
-    const { proxy, revoke } = Proxy.revocable({}, {})
-    revoke()
-    return proxy as never
-  }
-  it.each(ENGINES)('%s: every method taking a request, a handle or an op refuses one with EINVAL', (engine) => {
-    const vm = new GpuVm({ engine, range: 1n << 48n })
-    const calls: [string, () => unknown][] = [
-      ['bind', () => vm.bind(revoked())],
-      ['insert', () => vm.insert(revoked())],
-      ['smMapOps', () => vm.smMapOps(revoked())],
-      ['smMapOpsPacked', () => vm.smMapOpsPacked(revoked())],
-      ['mapSteps', () => vm.mapSteps(revoked())],
-      ['smMap request', () => vm.smMap(revoked(), { map() {}, remap() {}, unmap() {} })],
-      ['smMap steps', () => vm.smMap({ addr: 0n, range: 0n }, revoked())],
-      ['apply', () => vm.apply(revoked())],
-      ['apply map', () => vm.apply({ kind: 'map', map: revoked() })],
-      ['remove', () => vm.remove(revoked())],
-      ['gemVas', () => vm.gemVas(revoked())],
-      ['bindBatch', () => vm.bindBatch(revoked())],
-      ['BindBatch.map', () => new BindBatch().map(revoked())],
-      ['new GpuVm', () => new GpuVm(revoked())],
-      ['new GemObject', () => new GemObject(revoked())],
-    ]
-    const refused = calls.map(([name, f]) => [name, run(f)])
-    expect(refused).toEqual(calls.map(([name]) => [name, { errno: 'EINVAL' }]))
-    expect(state(vm)).toEqual([])
-  })
-})
-
-describe('iterator walks, op-list buffers and handles: the rules one by one, on both engines', () => {
-  const setup = (engine: Engine) => {
-    const vm = new GpuVm({ engine, range: 1n << 48n, reserve: { offset: 0n, range: P } })
-    const bo = new GemObject({ size: 1n << 20n })
-    for (let i = 0n; i < 4n; i++) vm.bind({ addr: BASE + 2n * i * P, range: P, obj: bo, offset: i * P })
-    return { vm, bo }
-  }
-  const wide = [BASE, 8n * P] as const
-
-  it.each(ENGINES)('%s: a later split/merge call ends an open walk, whose next() is EBUSY', (engine) => {
-    const later: [string, (vm: GpuVm) => unknown][] = [
-      ['bind', (vm) => vm.bind({ addr: BASE + 100n * P, range: P, obj: null })],
-      ['unbind', (vm) => vm.unbind(BASE + 100n * P, P)],
-      ['bindBatch', (vm) => vm.bindBatch(new BindBatch())],
-      ['mapSteps', (vm) => vm.mapSteps({ addr: BASE + 100n * P, range: P }).next()],
-      ['unmapSteps', (vm) => vm.unmapSteps(BASE + 100n * P, P).next()],
-      ['smMap', (vm) => vm.smMap({ addr: BASE + 100n * P, range: P }, { map() {}, remap() {}, unmap() {} })],
-      ['smUnmap', (vm) => vm.smUnmap(BASE + 100n * P, P, { remap() {}, unmap() {} })],
-      ['destroy', (vm) => vm.destroy()],
-      ['dispose', (vm) => vm[Symbol.dispose]()],
-    ]
-    for (const [name, call] of later) {
-      const { vm } = setup(engine)
-      const walk = vm.unmapSteps(...wide)
-      const first = walk.next()
-      expect(first.done, name).toBe(false)
-      vm.apply(first.value)
-      call(vm)
-      expect(run(() => walk.next()), `${name} ended the walk`).toEqual({ errno: 'EBUSY' })
-      expect(run(() => walk.next()), `${name}: then it is over`).toEqual({ ok: { done: true, value: undefined } })
-    }
-  })
-
-  it.each(ENGINES)('%s: apply, insert, remove, queries, op lists, link and unlink interleave with an open walk', (engine) => {
-    const { vm, bo } = setup(engine)
-    const walk = vm.unmapSteps(...wide)
-    const steps: unknown[] = []
-    for (let r = walk.next(); !r.done; r = walk.next()) {
-      steps.push(opData(r.value))
-      vm.apply(r.value)
-      const va = vm.insert({ addr: BASE + 50n * P, range: P, obj: bo, offset: 0n })
-      vm.link(va)
-      expect(vm.isLinked(va)).toBe(true)
-      vm.unlink(va)
-      vm.smMapOpsPacked({ addr: BASE, range: P, obj: bo }).counts()
-      vm.smUnmapOps(...wide)
-      vm.prefetchOps(...wide)
-      vm.gemUnmapOps(bo)
-      vm.findFirst(...wide)
-      vm.intervalEmpty(...wide)
-      ;[...vm.vas()]
-      vm.remove(va)
-    }
-    expect(steps).toHaveLength(4)
-    expect(vm.mappingCount).toBe(0)
-  })
-
-  it.each(ENGINES)('%s: return() and throw() end a walk; a dropped walk holds nothing', (engine) => {
-    const { vm } = setup(engine)
-    const a = vm.unmapSteps(...wide)
-    a.next()
-    expect(run(() => a.return!())).toEqual({ ok: { done: true, value: undefined } })
-    expect(run(() => a.next())).toEqual({ ok: { done: true, value: undefined } })
-    const b = vm.unmapSteps(...wide)
-    b.next()
-    expect(run(() => b.throw!(new CallerError('stop')))).toEqual({ caller: true })
-    expect(run(() => b.next())).toEqual({ ok: { done: true, value: undefined } })
-    // Dropped after one step, without return(): the next bind goes through.
-    vm.unmapSteps(...wide).next()
-    expect(run(() => vm.bind({ addr: BASE + 100n * P, range: P }))).toEqual({ ok: { map: 1, remap: 0, unmap: 0, prefetch: 0 } })
-    expect(vm.mappingCount).toBe(5)
-  })
-
-  it.each(ENGINES)('%s: re-entering the engine from a step callback stays EBUSY', (engine) => {
-    const { vm } = setup(engine)
-    const inner: Result[] = []
-    const step = (op: Op) => {
-      inner.push(run(() => vm.bind({ addr: BASE + 100n * P, range: P })))
-      inner.push(run(() => vm.unbind(BASE + 100n * P, P)))
-      inner.push(run(() => vm.bindBatch(new BindBatch())))
-      inner.push(run(() => vm.mapSteps({ addr: BASE + 100n * P, range: P }).next()))
-      inner.push(run(() => vm.destroy()))
-      vm.apply(op)
-    }
-    vm.smUnmap(...wide, { remap: step, unmap: step })
-    expect(inner).toEqual(Array(20).fill({ errno: 'EBUSY' }))
-    expect(vm.mappingCount).toBe(0)
-  })
-
-  it.each(ENGINES)("%s: an op list's words are its own: writes and transfers touch no other list, and its accessors then refuse", (engine) => {
-    const { vm, bo } = setup(engine)
-    const lists = Array.from({ length: 8 }, () => vm.smUnmapOpsPacked(...wide))
-    const made = text(packedData(lists[0]))
-    lists[1].words.fill(0n)
-    const moved = structuredClone(lists[2].words, { transfer: [lists[2].words.buffer as ArrayBuffer] })
-    const { port1, port2 } = new MessageChannel()
-    port1.postMessage(lists[3].words, [lists[3].words.buffer as ArrayBuffer])
-    port1.close()
-    port2.close()
-    expect(moved.length).toBe(4 * PackedOps.WORDS)
-    for (const i of [2, 3]) {
-      for (const read of [() => lists[i].kind(0), () => lists[i].op(0), () => [...lists[i]], () => lists[i].toOpList(), () => lists[i].counts()]) {
-        expect(run(read), `list ${i}`).toEqual({ errno: 'EINVAL' })
-      }
-    }
-    for (const i of [0, 4, 5, 6, 7]) expect(text(packedData(lists[i])), `list ${i}`).toBe(made)
-    // Nor any later list, nor the VA space.
-    expect(text(packedData(vm.smUnmapOpsPacked(...wide)))).toBe(made)
-    expect(vm.gemUnmapOpsPacked(bo).length).toBe(4)
-    expect(vm.mappingCount).toBe(4)
-  })
-
-  it.each(ENGINES)('%s: handles are frozen, made by their VA space alone, and not to be proxied', (engine) => {
-    const { vm, bo } = setup(engine)
-    const va = [...vm.vas()][1]
-    expect(Object.isFrozen(va) && Object.isFrozen(bo)).toBe(true)
-    expect(run(() => ((va as { addr: bigint }).addr = 0n), true)).toEqual({ typeError: true })
-    expect(run(() => ((bo as { id: number }).id = -1), true)).toEqual({ typeError: true })
-    expect([va.addr, bo.id]).toEqual([BASE, bo.id])
-    expect(run(() => new (Va as unknown as new (...a: unknown[]) => Va)(vm, BASE, P, bo, 0n, 1))).toEqual({ errno: 'EINVAL' })
-    const fakes: unknown[] = [new Proxy(va, {}), Object.assign(Object.create(Va.prototype), { ...va })]
-    for (const fake of fakes) {
-      for (const use of [vm.remove, vm.link, vm.unlink, vm.isLinked, vm.invalidate, vm.isInvalidated]) {
-        expect(run(() => use.call(vm, fake as Va))).toEqual({ errno: 'EINVAL' })
-      }
-      expect(run(() => vm.apply({ kind: 'unmap', va: fake as Va, keep: false }))).toEqual({ errno: 'EINVAL' })
-    }
-    for (const fake of [new Proxy(bo, {}), Object.assign(Object.create(GemObject.prototype), { id: bo.id, size: P })]) {
-      expect(run(() => vm.bind({ addr: BASE + 100n * P, range: P, obj: fake as GemObject }))).toEqual({ errno: 'EINVAL' })
-      expect(run(() => vm.gemVas(fake as GemObject))).toEqual({ errno: 'EINVAL' })
-      expect(run(() => vm.gemUnmapOpsPacked(fake as GemObject))).toEqual({ errno: 'EINVAL' })
-      expect(run(() => new BindBatch().map({ addr: 0n, range: P, obj: fake as GemObject }))).toEqual({ errno: 'EINVAL' })
-    }
-    expect(vm.mappingCount).toBe(4)
   })
 })
