@@ -6,7 +6,7 @@ import path from 'node:path'
 import { Readable } from 'node:stream'
 import { describe, expect, it } from 'vitest'
 import { DrmError, replay, replayFile, ReplayError, recordLines, type ReplayRecord } from '../lib/index.js'
-import { splitLines } from '../lib/replay/replay.js'
+import { splitLines } from '../lib/replay/index.js'
 
 const root = path.resolve(__dirname, '..')
 const example = path.join(root, 'examples/replay.jsonl')

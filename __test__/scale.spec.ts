@@ -14,7 +14,7 @@ import { GemObject } from '../lib/device/gem.js'
 import { GpuVm } from '../lib/gpuvm/gpuvm.js'
 import type { Op } from '../lib/gpuvm/ops.js'
 import { renderVaSpace } from '../lib/render/render.js'
-import { replay, replayFile } from '../lib/replay/replay.js'
+import { replay, replayFile } from '../lib/replay/index.js'
 import { P, opData, packedData, state, text } from './fixtures/plain.js'
 
 const ENGINES = ['native', 'reference'] as const

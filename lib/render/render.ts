@@ -10,7 +10,7 @@ import { hex } from '../base/check.js'
 import type { GemObject } from '../device/gem.js'
 import type { GpuVm } from '../gpuvm/gpuvm.js'
 import type { DomainStats, PlaceDomain } from '../device/placement.js'
-import type { ReplayResult } from '../replay/replay.js'
+import type { ReplayResult } from '../replay/index.js'
 import type { Va } from '../gpuvm/va.js'
 
 /**
