@@ -31,26 +31,20 @@
 use crate::batch;
 use crate::io::{self, Io, Request, Totals};
 use crate::raw::{self, einval, panic_failure, throw, Failure};
-use crate::registry;
+use crate::thread::{self, THREAD};
 use crate::vm::VmState;
 use drmsim_core::gpuvm::{Op, OpCounts, NO_OBJ};
 use drmsim_core::wire::unpack_op;
 use napi::sys;
-use std::cell::Cell;
 use std::ffi::CStr;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr;
-
-thread_local! {
-  /// Test hook: the next fast call panics (`forceFastPanicForTest`).
-  static PANIC_NEXT: Cell<bool> = const { Cell::new(false) };
-}
 
 /// Makes the next call of a fast entry point panic, to test that the panic
 /// becomes a JavaScript error.
 #[napi_derive::napi]
 pub fn force_fast_panic_for_test() {
-  PANIC_NEXT.with(|p| p.set(true));
+  THREAD.with(|t| t.panic_next.set(true));
 }
 
 /// What a handler hands back: done (its results, if any, are in the I/O
@@ -106,6 +100,7 @@ impl Call {
 
 // ---- the handlers -------------------------------------------------------------
 
+#[inline(always)]
 fn counts(cx: &mut Cx<'_>, c: OpCounts) -> Result<Reply, Failure> {
   let mut t = Totals::default();
   t.add(&c);
@@ -113,12 +108,14 @@ fn counts(cx: &mut Cx<'_>, c: OpCounts) -> Result<Reply, Failure> {
   Ok(Reply::Done)
 }
 
+#[inline(always)]
 fn bind(cx: &mut Cx<'_>) -> Result<Reply, Failure> {
   let r = cx.req;
   let c = cx.state.vm.bind(r.addr, r.range, r.obj, r.offset)?;
   counts(cx, c)
 }
 
+#[inline(always)]
 fn unbind(cx: &mut Cx<'_>) -> Result<Reply, Failure> {
   let c = cx.state.vm.unbind(cx.req.addr, cx.req.range)?;
   counts(cx, c)
@@ -126,10 +123,12 @@ fn unbind(cx: &mut Cx<'_>) -> Result<Reply, Failure> {
 
 /// A mapping's seq as JavaScript passes it (a number), checked as the napi-rs
 /// calls check it.
+#[inline(always)]
 fn seq(r: &Request) -> Result<u64, Failure> {
   crate::convert::seq_arg(r.seq).ok_or_else(|| einval(crate::convert::BAD_SEQ))
 }
 
+#[inline(always)]
 fn insert(cx: &mut Cx<'_>) -> Result<Reply, Failure> {
   let r = cx.req;
   let va = cx.state.vm.insert(r.addr, r.range, r.obj, r.offset)?;
@@ -137,6 +136,7 @@ fn insert(cx: &mut Cx<'_>) -> Result<Reply, Failure> {
   Ok(Reply::Done)
 }
 
+#[inline(always)]
 fn remove(cx: &mut Cx<'_>) -> Result<Reply, Failure> {
   let key = (cx.req.addr, seq(&cx.req)?);
   let va = cx.state.vm.remove(key)?;
@@ -146,6 +146,7 @@ fn remove(cx: &mut Cx<'_>) -> Result<Reply, Failure> {
 
 // Queries answer only while the VA space is alive, as the napi-rs calls.
 
+#[inline(always)]
 fn get(cx: &mut Cx<'_>) -> Result<Reply, Failure> {
   let key = (cx.req.addr, seq(&cx.req)?);
   cx.state.vm.alive()?;
@@ -153,12 +154,14 @@ fn get(cx: &mut Cx<'_>) -> Result<Reply, Failure> {
   Ok(Reply::Done)
 }
 
+#[inline(always)]
 fn find(cx: &mut Cx<'_>) -> Result<Reply, Failure> {
   cx.state.vm.alive()?;
   cx.io.va(cx.state.vm.find(cx.req.addr, cx.req.range));
   Ok(Reply::Done)
 }
 
+#[inline(always)]
 fn find_first(cx: &mut Cx<'_>) -> Result<Reply, Failure> {
   cx.state.vm.alive()?;
   cx.io.va(cx.state.vm.find_first(cx.req.addr, cx.req.range));
@@ -266,11 +269,14 @@ unsafe fn run(
   };
   // SAFETY: `id` is an argument of this call on env.
   let id = unsafe { raw::id_arg(env, id) }?;
-  let shared = registry::get(id)
-    .ok_or_else(|| einval(format!("no VA space has id {id} (finalized, or never created)")))?;
+  // One visit to the thread's state: the VA space, the buffer, the test hook.
+  let (shared, buffer, panic_armed) = thread::visit(id);
+  let shared =
+    shared.ok_or_else(|| einval(format!("no VA space has id {id} (finalized, or never created)")))?;
   // SAFETY: env is the current call's; the view is dropped when it returns.
-  let io = unsafe { io::current(env) }?;
-  if PANIC_NEXT.with(|p| p.replace(false)) {
+  let io = unsafe { io::current(env, buffer) }?;
+  if panic_armed {
+    THREAD.with(|t| t.panic_next.set(false));
     panic!("drmsim: deliberate panic to test the boundary (fast path)");
   }
   let mut state = shared.state.try_borrow_mut().map_err(|_| Failure {

@@ -11,6 +11,7 @@
 //! reference aliases another view of the same bytes.
 
 use crate::raw::{check, einval, Failure};
+use crate::thread::THREAD;
 use drmsim_core::gpuvm::{Op, OpCounts, Va};
 use drmsim_core::wire::{
   pack_op, IO_ADDR, IO_BYTES, IO_MIN_BYTES, IO_OBJ, IO_OFFSET, IO_OUT, IO_OUT_MAP, IO_OUT_NUMBER,
@@ -19,7 +20,6 @@ use drmsim_core::wire::{
 };
 use napi::bindgen_prelude::{Env, Unknown};
 use napi::{sys, JsValue};
-use std::cell::{Cell, RefCell};
 use std::ffi::c_void;
 use std::mem::size_of;
 use std::ptr;
@@ -27,31 +27,26 @@ use std::ptr;
 /// The buffer of this thread: the env that registered it and a strong
 /// reference to it (both null until `fastInit`).
 #[derive(Clone, Copy)]
-struct Registered {
+pub(crate) struct Registered {
   env: sys::napi_env,
   buffer: sys::napi_ref,
 }
 
-const NONE: Registered = Registered {
-  env: ptr::null_mut(),
-  buffer: ptr::null_mut(),
-};
-
-thread_local! {
-  static BUFFER: Cell<Registered> = const { Cell::new(NONE) };
-  /// The envs given a cleanup hook (Node refuses a hook registered twice).
-  static HOOKED: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
+impl Registered {
+  pub(crate) const NONE: Registered = Registered {
+    env: ptr::null_mut(),
+    buffer: ptr::null_mut(),
+  };
 }
 
-/// The thread's buffer, if it is still usable on `env`, and where its bytes
-/// are now. Asked on every call, so a buffer that JavaScript detached or
+/// The thread's buffer (`io`), if it is still usable on `env`, and where its
+/// bytes are now. Asked on every call, so a buffer that JavaScript detached or
 /// shrank since is refused instead of written.
 ///
 /// # Safety
 /// `env` is the env of the call in progress.
-#[inline]
-unsafe fn usable(env: sys::napi_env) -> Result<(sys::napi_value, *mut u8, usize), Failure> {
-  let io = BUFFER.with(Cell::get);
+#[inline(always)]
+unsafe fn usable(env: sys::napi_env, io: Registered) -> Result<(sys::napi_value, *mut u8, usize), Failure> {
   if io.buffer.is_null() || io.env != env {
     return Err(einval("fastInit(io) was not called on this thread"));
   }
@@ -60,7 +55,7 @@ unsafe fn usable(env: sys::napi_env) -> Result<(sys::napi_value, *mut u8, usize)
   let mut len = 0usize;
   // SAFETY: env is the current call's (the caller's contract) and the one the
   // reference was made on; the reference is deleted only by `install` or the
-  // env's cleanup hook, which take it out of BUFFER first. The out pointers
+  // env's cleanup hook, which take it out of the thread's state first. The out pointers
   // are live locals.
   unsafe {
     check(
@@ -80,15 +75,16 @@ unsafe fn usable(env: sys::napi_env) -> Result<(sys::napi_value, *mut u8, usize)
   Ok((value, data.cast(), len))
 }
 
-/// The bytes of the thread's I/O buffer for the call in progress.
+/// The bytes of the thread's I/O buffer (`io`, from `thread::visit`) for the
+/// call in progress.
 ///
 /// # Safety
 /// `env` is the env of the call in progress, and the view is dropped before
 /// that call returns.
-#[inline]
-pub(crate) unsafe fn current(env: sys::napi_env) -> Result<Io, Failure> {
+#[inline(always)]
+pub(crate) unsafe fn current(env: sys::napi_env, io: Registered) -> Result<Io, Failure> {
   // SAFETY: the caller's contract.
-  let (_, data, len) = unsafe { usable(env) }?;
+  let (_, data, len) = unsafe { usable(env, io) }?;
   Ok(Io { data, len })
 }
 
@@ -135,7 +131,7 @@ pub(crate) struct Io {
 }
 
 impl Io {
-  #[inline]
+  #[inline(always)]
   pub(crate) fn get<T: Plain>(self, at: usize) -> T {
     assert!(at + size_of::<T>() <= self.len);
     // SAFETY: in bounds, as just checked; `current` made `data` point to `len`
@@ -145,7 +141,7 @@ impl Io {
     unsafe { ptr::read_unaligned(self.data.add(at).cast::<T>()) }
   }
 
-  #[inline]
+  #[inline(always)]
   pub(crate) fn set<T: Plain>(self, at: usize, v: T) {
     assert!(at + size_of::<T>() <= self.len);
     // SAFETY: as for `get`.
@@ -265,18 +261,16 @@ impl Io {
 /// Deletes this thread's reference to the I/O buffer when the env that holds
 /// it goes away (`env` is the hook's argument).
 unsafe extern "C" fn forget(env: *mut c_void) {
-  let _ = HOOKED.try_with(|hooked| {
-    if let Ok(mut hooked) = hooked.try_borrow_mut() {
+  let _ = THREAD.try_with(|t| {
+    if let Ok(mut hooked) = t.hooked.try_borrow_mut() {
       hooked.retain(|&e| e != env as usize);
     }
-  });
-  let _ = BUFFER.try_with(|b| {
-    let io = b.get();
+    let io = t.buffer.get();
     if io.env.cast::<c_void>() == env && !io.buffer.is_null() {
-      b.set(NONE);
+      t.buffer.set(Registered::NONE);
       // SAFETY: the reference was made on `io.env`, the env being torn down,
       // which still accepts calls in its cleanup hooks; it was just taken out
-      // of BUFFER, so nothing uses or deletes it again.
+      // of the thread's state, so nothing uses or deletes it again.
       unsafe { sys::napi_delete_reference(io.env, io.buffer) };
     }
   });
@@ -303,23 +297,23 @@ unsafe fn install(env: sys::napi_env, value: sys::napi_value) -> napi::Result<()
   // `reference` is a live local.
   let s = unsafe { sys::napi_create_reference(env, value, 1, &mut reference) };
   status(s, "napi_create_reference")?;
-  if !HOOKED.with(|h| h.borrow().contains(&(env as usize))) {
+  if !THREAD.with(|t| t.hooked.borrow().contains(&(env as usize))) {
     // SAFETY: env is the current call's; `forget` has the hook's signature
     // and takes the env as its argument.
     let s = unsafe { sys::napi_add_env_cleanup_hook(env, Some(forget), env.cast()) };
     status(s, "napi_add_env_cleanup_hook")?;
-    HOOKED.with(|h| h.borrow_mut().push(env as usize));
+    THREAD.with(|t| t.hooked.borrow_mut().push(env as usize));
   }
-  let old = BUFFER.with(|b| {
-    b.replace(Registered {
+  let old = THREAD.with(|t| {
+    t.buffer.replace(Registered {
       env,
       buffer: reference,
     })
   });
   if !old.buffer.is_null() {
     // SAFETY: the old reference was made on `old.env` and is no longer in
-    // BUFFER, so nothing uses or deletes it again. Its env is this one or
-    // gone: a gone env's hook would have cleared BUFFER.
+    // the thread's state, so nothing uses or deletes it again. Its env is
+    // this one or gone: a gone env's hook would have cleared it.
     unsafe { sys::napi_delete_reference(old.env, old.buffer) };
   }
   Ok(())
@@ -365,7 +359,7 @@ pub fn fast_init<'env>(env: &'env Env, io: Unknown<'env>) -> napi::Result<Unknow
     ));
   }
   // SAFETY: env is the current call's.
-  let in_use = match unsafe { usable(env) } {
+  let in_use = match unsafe { usable(env, THREAD.with(|t| t.buffer.get())) } {
     Ok((kept, _, _)) => kept,
     Err(_) => {
       // SAFETY: env and value are the current call's; value is a checked

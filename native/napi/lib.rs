@@ -30,5 +30,6 @@ mod external;
 mod io;
 mod raw;
 mod registry;
+mod thread;
 mod vm;
 mod vmbind;

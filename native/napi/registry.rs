@@ -3,8 +3,8 @@
 //! the id of a VA space that was finalized, or one never handed out, finds
 //! nothing (an EINVAL error), never another VA space or a crash.
 
+use crate::thread::THREAD;
 use crate::vm::Shared;
-use std::cell::RefCell;
 use std::rc::Rc;
 
 /// Ids are `generation * 2^32 + slot`; generations stay below 2^21 so that
@@ -19,13 +19,13 @@ struct Slot {
 }
 
 #[derive(Default)]
-struct Registry {
+pub(crate) struct Registry {
   slots: Vec<Slot>,
   free: Vec<u32>,
 }
 
 impl Registry {
-  const fn new() -> Self {
+  pub(crate) const fn new() -> Self {
     Registry {
       slots: Vec::new(),
       free: Vec::new(),
@@ -59,7 +59,7 @@ impl Registry {
     Some(((whole & 0xffff_ffff) as usize, (whole >> 32) as u32))
   }
 
-  fn get(&self, id: f64) -> Option<Rc<Shared>> {
+  pub(crate) fn get(&self, id: f64) -> Option<Rc<Shared>> {
     let (index, generation) = Self::locate(id)?;
     let slot = self.slots.get(index)?;
     if slot.generation != generation {
@@ -82,28 +82,17 @@ impl Registry {
   }
 }
 
-thread_local! {
-  static REGISTRY: RefCell<Registry> = const { RefCell::new(Registry::new()) };
-}
-
 /// Registers a VA space; returns its id.
 pub(crate) fn register(vm: Rc<Shared>) -> f64 {
-  REGISTRY.with(|r| r.borrow_mut().insert(vm))
-}
-
-/// The VA space `id` names, if any. The registry is never borrowed across a
-/// Node-API call, so this never finds it borrowed; if it did, it finds none.
-#[inline]
-pub(crate) fn get(id: f64) -> Option<Rc<Shared>> {
-  REGISTRY.with(|r| r.try_borrow().ok().and_then(|r| r.get(id)))
+  THREAD.with(|t| t.registry.borrow_mut().insert(vm))
 }
 
 /// Forgets a VA space (its finalizer). Safe to call during thread teardown.
 pub(crate) fn unregister(id: f64) {
-  // A finalizer cannot find the registry borrowed (see `get`); if one ever
-  // did, the slot would just stay taken.
-  let _ = REGISTRY.try_with(|r| {
-    let vm = r.try_borrow_mut().ok().and_then(|mut r| r.remove(id));
+  // The registry is never borrowed across a Node-API call, so a finalizer
+  // cannot find it borrowed; if one ever did, the slot would just stay taken.
+  let _ = THREAD.try_with(|t| {
+    let vm = t.registry.try_borrow_mut().ok().and_then(|mut r| r.remove(id));
     drop(vm);
   });
 }
