@@ -50,12 +50,10 @@ export interface OpCounts {
 /**
  * A batch of bind/unbind requests as `bindBatch` takes it: `BATCH_WORDS`
  * u64 words per request, `[kind | obj << 32, addr, range, offset]`, kind
- * `BATCH_MAP` or `BATCH_UNMAP` (whose obj and offset are 0). The same layout
- * as `BATCH_WORDS` in native/napi/fast.rs.
+ * `BATCH_MAP` or `BATCH_UNMAP` (whose obj and offset are 0). Defined once,
+ * in native/core/src/wire.rs (generated into wire.gen.ts).
  */
-export const BATCH_WORDS = 4
-export const BATCH_MAP = 0
-export const BATCH_UNMAP = 1
+export { BATCH_MAP, BATCH_UNMAP, BATCH_WORDS } from './wire.gen.js'
 
 /** A split/merge walk in progress; each step is computed against the tree as it is then. */
 export interface CursorCore {

@@ -12,35 +12,52 @@ import type { MapRecord, OpRecord, VaRecord } from './vm.js'
 
 // ---- layout ----------------------------------------------------------------
 
-/** Words per packed op. */
-export const OP_WORDS = 14
+// Defined once, in native/core/src/wire.rs, and generated into wire.gen.ts:
+// words per op; kind codes (bits 0-3 of word 0, in the order of `KINDS`); the
+// flag bits of word 0; where each mapping sits within an op's words (AT_*) and
+// each field within a mapping's four words.
+import {
+  OP_ADDR as ADDR,
+  OP_AT_A as AT_A,
+  OP_AT_B as AT_B,
+  OP_AT_HEAD as AT_HEAD,
+  OP_AT_SEQ as AT_SEQ,
+  OP_AT_VA as AT_VA,
+  OP_HAS_NEXT as HAS_NEXT,
+  OP_HAS_PREV as HAS_PREV,
+  OP_KEEP as KEEP,
+  OP_KIND_MAP as KIND_MAP,
+  OP_KIND_MASK as KIND_MASK,
+  OP_KIND_PREFETCH as KIND_PREFETCH,
+  OP_KIND_REMAP as KIND_REMAP,
+  OP_KIND_UNMAP as KIND_UNMAP,
+  OP_OBJ as OBJ,
+  OP_OFFSET as OFFSET,
+  OP_RANGE as RANGE,
+  OP_WORDS,
+} from './wire.gen.js'
 
-/** Kind codes (bits 0-3 of word 0), in the order of `KINDS`. */
-export const KIND_MAP = 0
-export const KIND_REMAP = 1
-export const KIND_UNMAP = 2
-export const KIND_PREFETCH = 3
-export const KIND_MASK = 0xf
+export {
+  ADDR,
+  AT_A,
+  AT_B,
+  AT_HEAD,
+  AT_SEQ,
+  AT_VA,
+  HAS_NEXT,
+  HAS_PREV,
+  KEEP,
+  KIND_MAP,
+  KIND_MASK,
+  KIND_PREFETCH,
+  KIND_REMAP,
+  KIND_UNMAP,
+  OBJ,
+  OFFSET,
+  OP_WORDS,
+  RANGE,
+}
 export const KINDS: readonly OpRecord['kind'][] = ['map', 'remap', 'unmap', 'prefetch']
-/** Bits of word 0. */
-export const KEEP = 1 << 4
-export const HAS_PREV = 1 << 5
-export const HAS_NEXT = 1 << 6
-
-/** Where things are within an op's words. */
-export const AT_HEAD = 0
-export const AT_SEQ = 1
-/** The mapping a REMAP, UNMAP or PREFETCH names: addr, range, obj, offset. */
-export const AT_VA = 2
-/** The new mapping of a MAP, or the `prev` piece of a REMAP. */
-export const AT_A = 6
-/** The `next` piece of a REMAP. */
-export const AT_B = 10
-/** Field offsets within a mapping's four words. */
-export const ADDR = 0
-export const RANGE = 1
-export const OBJ = 2
-export const OFFSET = 3
 /** The words holding object ids. */
 export const OBJ_WORDS = [AT_VA + OBJ, AT_A + OBJ, AT_B + OBJ]
 

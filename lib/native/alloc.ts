@@ -19,7 +19,6 @@ import {
 } from '../contract/alloc.js'
 import { call, loadBinding } from './binding.js'
 
-
 const modeNumber = (mode: InsertMode): number => INSERT_MODES.indexOf(mode)
 
 function blocks(w: BigUint64Array): BlockRecord[] {
@@ -39,7 +38,14 @@ export class NativeMmCore implements MmCore {
     this.#mm = call(() => new NativeMm(start, size))
   }
 
-  insert(size: bigint, alignment: bigint, color: bigint, rangeStart: bigint, rangeEnd: bigint, mode: InsertMode): bigint {
+  insert(
+    size: bigint,
+    alignment: bigint,
+    color: bigint,
+    rangeStart: bigint,
+    rangeEnd: bigint,
+    mode: InsertMode,
+  ): bigint {
     const io = this.#io
     io[0] = size
     io[1] = alignment

@@ -1,6 +1,13 @@
 /**
  * The napi-rs binding, shared by the native engines: the generated loader,
  * required once, and the wrapper that turns its errors into DrmError.
+ *
+ * Generated vs written by hand: `napi build` (`npm run build:native`)
+ * generates the root `index.js` (this loader) and `index.d.ts` (its types)
+ * from native/napi, whose Rust is written by hand; do not edit the generated
+ * two. The wire layouts shared with the binding are generated too, from
+ * native/core/src/wire.rs into lib/contract/wire.gen.ts (by a cargo test).
+ * Everything under lib/ but wire.gen.ts is written by hand.
  */
 import { DrmError } from '../base/errors.js'
 

@@ -23,7 +23,6 @@ import type {
 } from '../contract/device.js'
 import { call, loadBinding } from './binding.js'
 
-
 export class NativeDeviceCore implements DeviceCore {
   readonly engine = 'native' as const
   readonly #d: NativeDevice

@@ -1,17 +1,16 @@
 /**
- * The native engine: `VmCore` over the napi-rs binding class `NativeVm`
- * (native/napi/lib.rs). This layer only converts: bigints and records pass
- * through, op lists stay in the packed form the binding gives them (the
- * codec is lib/packed-ops.ts), steps to apply are encoded to it, and binding
- * errors become DrmError.
+ * The native engine: `VmCore` over the binding: the raw entry points of the
+ * hot calls (`fastInit`, native/napi/calls.rs) and the napi-rs class
+ * `NativeVm` for the cold ones (native/napi/vm.rs). This layer only converts:
+ * bigints and records pass through, op lists stay in the packed form the
+ * binding gives them (the codec is lib/contract/wire.ts), steps to apply are
+ * encoded to it, and binding errors become DrmError.
  * Every rule of the VA space lives in the Rust core.
  */
 
-import { existsSync } from 'node:fs'
 import type { NativeVm } from '../../index.js'
 import type {
   CursorCore,
-  MapRecord,
   OpCounts,
   OpRecord,
   VaRecord,
@@ -21,25 +20,50 @@ import type {
 } from '../contract/vm.js'
 import { DrmBatchError, DrmError } from '../base/errors.js'
 import { decodeOp, encodeOp } from '../contract/wire.js'
+import {
+  IO_ADDR_U64,
+  IO_BYTES,
+  IO_OBJ_U32,
+  IO_OFFSET_U64,
+  IO_OPS_BYTES,
+  IO_OUT,
+  IO_OUT_MAP,
+  IO_OUT_NUMBER,
+  IO_OUT_REMAP,
+  IO_OUT_REQUESTS,
+  IO_OUT_SLOTS,
+  IO_OUT_UNMAP,
+  IO_RANGE_U64,
+  IO_SEQ_F64,
+  IO_VA_ADDR_U64,
+  IO_VA_FLAGS_U32,
+  IO_VA_FOUND_U32,
+  IO_VA_OBJ_U32,
+  IO_VA_OFFSET_U64,
+  IO_VA_RANGE_U64,
+  IO_VA_SEQ_F64,
+} from '../contract/wire.gen.js'
 import { call, loadBinding } from './binding.js'
 
 export { loadBinding }
 
 /**
- * The raw entry points of the hot calls (`fastInit` in native/napi/lib.rs,
- * native/napi/fast.rs) and the views of this thread's I/O buffer they read
- * their arguments from and write their results to (layout: `IO_BYTES` in
- * fast.rs).
+ * The raw entry points of the hot calls (`fastInit`, native/napi/calls.rs)
+ * and the views of this thread's I/O buffer they read their arguments from
+ * and write their results to. The buffer's layout is defined once, in
+ * native/core/src/wire.rs: each slot is an index into the view of its type
+ * (IO_*_U64 into `words`, IO_*_U32 into `halves`, IO_*_F64 into `numbers`,
+ * IO_OUT_* into `out`), from lib/contract/wire.gen.ts.
  */
 interface Fast {
   readonly calls: ReturnType<Binding['fastInit']>
-  /** In: addr, range, -, offset. Out (tree calls), from index 8: the mapping's addr, range, offset. */
+  /** In: addr, range, offset. Out (tree calls): the mapping's addr, range, offset. */
   readonly words: BigUint64Array
-  /** In: obj at index 4. Out (tree calls): the mapping's obj, flags, found (1 or 0) at 24, 25, 26. */
+  /** In: obj (or a walk's id). Out (tree calls): the mapping's obj, flags, found (1 or 0). */
   readonly halves: Uint32Array
-  /** In: a mapping's seq at index 3 (remove, get). Out (tree calls): its seq at 11. */
+  /** In: a mapping's seq (remove, get). Out (tree calls): its seq. */
   readonly numbers: Float64Array
-  /** map, remap, unmap, requests applied (batch; -1 until then); an op list's length in words, as map */
+  /** map, remap, unmap, requests applied (batch; -1 until then); a number answer (an op list's length in words, a walk's id, a count), as map */
   readonly out: Float64Array
   /** The op list an op-list call wrote past the first `IO_BYTES`, as 32-bit halves. */
   readonly ops: Uint32Array
@@ -49,10 +73,6 @@ interface Fast {
 
 type Binding = ReturnType<typeof loadBinding>
 
-/** Bytes of the I/O buffer before its op-list area (`IO_BYTES` in fast.rs). */
-const IO_BYTES = 128
-/** Bytes of the op-list area (at least one op): 73 ops, more than a request makes but for wide unmaps. */
-const IO_OPS_BYTES = 8192
 /**
  * Op lists are copied out of the I/O buffer into slices of shared chunks of
  * this size, as Node pools small Buffers: a typed array with its own memory
@@ -96,7 +116,7 @@ export function fastCalls(): Fast {
       words: new BigUint64Array(io, 0, IO_BYTES / 8),
       halves: new Uint32Array(io, 0, IO_BYTES / 4),
       numbers: new Float64Array(io, 0, IO_BYTES / 8),
-      out: new Float64Array(io, 32, 4),
+      out: new Float64Array(io, IO_OUT, IO_OUT_SLOTS),
       ops: new Uint32Array(io, IO_BYTES, IO_OPS_BYTES / 4),
       opWords: new BigUint64Array(io, IO_BYTES, IO_OPS_BYTES / 8),
     }
@@ -107,7 +127,7 @@ export function fastCalls(): Fast {
 /** Walks abandoned before their end are closed in the binding when their cursor is collected. */
 const openWalks = new FinalizationRegistry<{ vm: number; walk: number }>(({ vm, walk }) => {
   const { calls, halves } = fastCalls()
-  halves[4] = walk
+  halves[IO_OBJ_U32] = walk
   try {
     calls.close(vm)
   } catch {
@@ -154,7 +174,7 @@ export class NativeVmCore implements VmCore {
   // ---- tree ---------------------------------------------------------------
 
   // insert, remove, find and findFirst go through the fast entry points:
-  // arguments in and the mapping out through the I/O buffer (see fast.rs).
+  // arguments in and the mapping out through the I/O buffer (see calls.rs).
 
   insert(addr: bigint, range: bigint, obj: number, offset: bigint): VaRecord {
     this.#request(addr, range, obj, offset)
@@ -163,15 +183,15 @@ export class NativeVmCore implements VmCore {
   }
 
   remove(addr: bigint, seq: number): VaRecord {
-    this.#fast.words[0] = addr
-    this.#fast.numbers[3] = seq
+    this.#fast.words[IO_ADDR_U64] = addr
+    this.#fast.numbers[IO_SEQ_F64] = seq
     this.#enter(this.#fast.calls.remove)
     return this.#answer()!
   }
 
   get(addr: bigint, seq: number): VaRecord | undefined {
-    this.#fast.words[0] = addr
-    this.#fast.numbers[3] = seq
+    this.#fast.words[IO_ADDR_U64] = addr
+    this.#fast.numbers[IO_SEQ_F64] = seq
     this.#enter(this.#fast.calls.get)
     return this.#answer()
   }
@@ -195,10 +215,10 @@ export class NativeVmCore implements VmCore {
   /** Writes a request's address, range, object and offset to the I/O buffer. */
   #request(addr: bigint, range: bigint, obj = 0, offset = 0n): void {
     const { words, halves } = this.#fast
-    words[0] = addr
-    words[1] = range
-    halves[4] = obj
-    words[3] = offset
+    words[IO_ADDR_U64] = addr
+    words[IO_RANGE_U64] = range
+    halves[IO_OBJ_U32] = obj
+    words[IO_OFFSET_U64] = offset
   }
 
   /** Calls a fast entry point on this VA space; what it throws becomes a DrmError. */
@@ -213,14 +233,21 @@ export class NativeVmCore implements VmCore {
   /** The step counts a fast call wrote to the I/O buffer. */
   #counts(): OpCounts {
     const { out } = this.#fast
-    return { map: out[0], remap: out[1], unmap: out[2], prefetch: 0 }
+    return { map: out[IO_OUT_MAP], remap: out[IO_OUT_REMAP], unmap: out[IO_OUT_UNMAP], prefetch: 0 }
   }
 
   /** The mapping a fast tree call wrote to the I/O buffer, if it found one. */
   #answer(): VaRecord | undefined {
     const { words, halves, numbers } = this.#fast
-    if (halves[26] === 0) return undefined
-    return { addr: words[8], range: words[9], obj: halves[24], offset: words[10], seq: numbers[11], flags: halves[25] }
+    if (halves[IO_VA_FOUND_U32] === 0) return undefined
+    return {
+      addr: words[IO_VA_ADDR_U64],
+      range: words[IO_VA_RANGE_U64],
+      obj: halves[IO_VA_OBJ_U32],
+      offset: words[IO_VA_OFFSET_U64],
+      seq: numbers[IO_VA_SEQ_F64],
+      flags: halves[IO_VA_FLAGS_U32],
+    }
   }
 
   findPrev(start: bigint): VaRecord | undefined {
@@ -278,13 +305,13 @@ export class NativeVmCore implements VmCore {
   smMap(addr: bigint, range: bigint, obj: number, offset: bigint): CursorCore {
     this.#request(addr, range, obj, offset)
     this.#enter(this.#fast.calls.smMap)
-    return this.#cursor(this.#fast.out[0])
+    return this.#cursor(this.#fast.out[IO_OUT_NUMBER])
   }
 
   smUnmap(addr: bigint, range: bigint): CursorCore {
     this.#request(addr, range)
     this.#enter(this.#fast.calls.smUnmap)
-    return this.#cursor(this.#fast.out[0])
+    return this.#cursor(this.#fast.out[IO_OUT_NUMBER])
   }
 
   /**
@@ -305,9 +332,9 @@ export class NativeVmCore implements VmCore {
           this.#alive()
           return undefined
         }
-        fast.halves[4] = walk
+        fast.halves[IO_OBJ_U32] = walk
         const w = this.#enter(fast.calls.step)
-        if (w === undefined && fast.out[0] === 0) {
+        if (w === undefined && fast.out[IO_OUT_NUMBER] === 0) {
           end()
           return undefined
         }
@@ -316,7 +343,7 @@ export class NativeVmCore implements VmCore {
       close: (): void => {
         if (done) return
         end()
-        fast.halves[4] = walk
+        fast.halves[IO_OBJ_U32] = walk
         this.#enter(fast.calls.close)
       },
     }
@@ -344,13 +371,13 @@ export class NativeVmCore implements VmCore {
   gemUnmapOps(obj: number): BigUint64Array {
     // The binding answers object 0 without looking at the VA space.
     this.#alive()
-    this.#fast.halves[4] = obj
+    this.#fast.halves[IO_OBJ_U32] = obj
     return this.#ops(this.#fast.calls.gemUnmapOps)
   }
 
   /** Calls an op-list entry point: the list it returned, or the one it left in the I/O buffer. */
   #ops(entry: (id: number) => BigUint64Array | undefined): BigUint64Array {
-    return this.#enter(entry) ?? takeOps(this.#fast.ops, this.#fast.out[0])
+    return this.#enter(entry) ?? takeOps(this.#fast.ops, this.#fast.out[IO_OUT_NUMBER])
   }
 
   apply(op: OpRecord): void {
@@ -361,7 +388,7 @@ export class NativeVmCore implements VmCore {
   }
 
   // Arguments in and step counts out through the I/O buffer: no BigInt
-  // conversion in the binding, no object per result (see fast.rs).
+  // conversion in the binding, no object per result (see calls.rs).
 
   bind(addr: bigint, range: bigint, obj: number, offset: bigint): OpCounts {
     this.#request(addr, range, obj, offset)
@@ -377,14 +404,14 @@ export class NativeVmCore implements VmCore {
 
   bindBatch(batch: BigUint64Array, perRequest: Uint32Array | null): OpCounts {
     const { calls, out } = this.#fast
-    out[3] = -1
+    out[IO_OUT_REQUESTS] = -1
     try {
       calls.bindBatch(this.#id, batch, perRequest)
     } catch (e) {
       const err = DrmError.from(e)
       // The binding says how many requests it applied only when one of them failed.
-      if (err instanceof DrmError && out[3] >= 0) {
-        throw new DrmBatchError(err, out[3], this.#counts())
+      if (err instanceof DrmError && out[IO_OUT_REQUESTS] >= 0) {
+        throw new DrmBatchError(err, out[IO_OUT_REQUESTS], this.#counts())
       }
       throw err
     }
@@ -396,7 +423,7 @@ export class NativeVmCore implements VmCore {
   takeWarnings(): WarningRecord[] {
     // Most calls warn about nothing: a fast call says so without building an empty list.
     this.#enter(this.#fast.calls.warnings)
-    return this.#fast.out[0] === 0 ? [] : call(() => this.#vm.takeWarnings())
+    return this.#fast.out[IO_OUT_NUMBER] === 0 ? [] : call(() => this.#vm.takeWarnings())
   }
 
   destroy(): void {
