@@ -71,7 +71,7 @@ describe('the native boundary', () => {
     expect(buddy.externalBytes).toBeGreaterThan(empty + (1 << 20))
   })
 
-  describe('the fast entry points (native/napi/fast.rs)', () => {
+  describe('the fast entry points (native/napi/calls.rs)', () => {
     const P = 0x1000n
     /** What `f` threw (it must throw). */
     const thrown = (f: () => unknown): Error & { code?: unknown } => {
