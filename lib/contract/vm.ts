@@ -6,6 +6,8 @@
  * takeWarnings(). Records are plain data; handles are built on top of them.
  */
 
+import * as layout from './wire.gen.js'
+
 export type EngineName = 'native' | 'reference'
 
 /** A node of the VA tree. `seq` orders nodes that start at the same address; the kernel node has seq 0. */
@@ -51,9 +53,12 @@ export interface OpCounts {
  * A batch of bind/unbind requests as `bindBatch` takes it: `BATCH_WORDS`
  * u64 words per request, `[kind | obj << 32, addr, range, offset]`, kind
  * `BATCH_MAP` or `BATCH_UNMAP` (whose obj and offset are 0). Defined once,
- * in native/core/src/wire.rs (generated into wire.gen.ts).
+ * in native/core/src/wire.rs (generated into wire.gen.ts); plain constants
+ * here, as a re-export would compile to a getter.
  */
-export { BATCH_MAP, BATCH_UNMAP, BATCH_WORDS } from './wire.gen.js'
+export const BATCH_WORDS = layout.BATCH_WORDS
+export const BATCH_MAP = layout.BATCH_MAP
+export const BATCH_UNMAP = layout.BATCH_UNMAP
 
 /** A split/merge walk in progress; each step is computed against the tree as it is then. */
 export interface CursorCore {

@@ -12,51 +12,36 @@ import type { MapRecord, OpRecord, VaRecord } from './vm.js'
 
 // ---- layout ----------------------------------------------------------------
 
-// Defined once, in native/core/src/wire.rs, and generated into wire.gen.ts:
-// words per op; kind codes (bits 0-3 of word 0, in the order of `KINDS`); the
-// flag bits of word 0; where each mapping sits within an op's words (AT_*) and
-// each field within a mapping's four words.
-import {
-  OP_ADDR as ADDR,
-  OP_AT_A as AT_A,
-  OP_AT_B as AT_B,
-  OP_AT_HEAD as AT_HEAD,
-  OP_AT_SEQ as AT_SEQ,
-  OP_AT_VA as AT_VA,
-  OP_HAS_NEXT as HAS_NEXT,
-  OP_HAS_PREV as HAS_PREV,
-  OP_KEEP as KEEP,
-  OP_KIND_MAP as KIND_MAP,
-  OP_KIND_MASK as KIND_MASK,
-  OP_KIND_PREFETCH as KIND_PREFETCH,
-  OP_KIND_REMAP as KIND_REMAP,
-  OP_KIND_UNMAP as KIND_UNMAP,
-  OP_OBJ as OBJ,
-  OP_OFFSET as OFFSET,
-  OP_RANGE as RANGE,
-  OP_WORDS,
-} from './wire.gen.js'
+// Defined once, in native/core/src/wire.rs, and generated into wire.gen.ts;
+// named here as plain constants (a re-export would compile to a getter).
+import * as layout from './wire.gen.js'
 
-export {
-  ADDR,
-  AT_A,
-  AT_B,
-  AT_HEAD,
-  AT_SEQ,
-  AT_VA,
-  HAS_NEXT,
-  HAS_PREV,
-  KEEP,
-  KIND_MAP,
-  KIND_MASK,
-  KIND_PREFETCH,
-  KIND_REMAP,
-  KIND_UNMAP,
-  OBJ,
-  OFFSET,
-  OP_WORDS,
-  RANGE,
-}
+/** Words per packed op. */
+export const OP_WORDS = layout.OP_WORDS
+/** Kind codes (bits 0-3 of word 0), in the order of `KINDS`. */
+export const KIND_MAP = layout.OP_KIND_MAP
+export const KIND_REMAP = layout.OP_KIND_REMAP
+export const KIND_UNMAP = layout.OP_KIND_UNMAP
+export const KIND_PREFETCH = layout.OP_KIND_PREFETCH
+export const KIND_MASK = layout.OP_KIND_MASK
+/** Bits of word 0. */
+export const KEEP = layout.OP_KEEP
+export const HAS_PREV = layout.OP_HAS_PREV
+export const HAS_NEXT = layout.OP_HAS_NEXT
+/** Where things are within an op's words. */
+export const AT_HEAD = layout.OP_AT_HEAD
+export const AT_SEQ = layout.OP_AT_SEQ
+/** The mapping a REMAP, UNMAP or PREFETCH names: addr, range, obj, offset. */
+export const AT_VA = layout.OP_AT_VA
+/** The new mapping of a MAP, or the `prev` piece of a REMAP. */
+export const AT_A = layout.OP_AT_A
+/** The `next` piece of a REMAP. */
+export const AT_B = layout.OP_AT_B
+/** Field offsets within a mapping's four words. */
+export const ADDR = layout.OP_ADDR
+export const RANGE = layout.OP_RANGE
+export const OBJ = layout.OP_OBJ
+export const OFFSET = layout.OP_OFFSET
 export const KINDS: readonly OpRecord['kind'][] = ['map', 'remap', 'unmap', 'prefetch']
 /** The words holding object ids. */
 export const OBJ_WORDS = [AT_VA + OBJ, AT_A + OBJ, AT_B + OBJ]
