@@ -6,7 +6,15 @@
 
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { BuddyAllocator, DrmError, RangeAllocator, U64_MAX, type InsertMode, type MmNode, type MmScan } from '../lib/index.js'
+import {
+  BuddyAllocator,
+  DrmError,
+  RangeAllocator,
+  U64_MAX,
+  type InsertMode,
+  type MmNode,
+  type MmScan,
+} from '../lib/index.js'
 
 /** What a call gave: a plain value, or the error it threw. */
 function outcome(f: () => unknown): unknown {
@@ -24,8 +32,23 @@ type MmCmd =
   | { c: 'insert'; size: bigint; alignment: bigint; color: bigint; range: [bigint, bigint] | null; mode: InsertMode }
   | { c: 'reserve'; start: bigint; size: bigint }
   | { c: 'remove'; pick: number }
-  | { c: 'scanRun'; size: bigint; alignment: bigint; range: [bigint, bigint] | null; mode: 'best' | 'low' | 'high'; picks: number[] }
-  | { c: 'scan'; size: bigint; alignment: bigint; range: [bigint, bigint] | null; mode: 'low' | 'high'; picks: number[]; wrong: boolean }
+  | {
+      c: 'scanRun'
+      size: bigint
+      alignment: bigint
+      range: [bigint, bigint] | null
+      mode: 'best' | 'low' | 'high'
+      picks: number[]
+    }
+  | {
+      c: 'scan'
+      size: bigint
+      alignment: bigint
+      range: [bigint, bigint] | null
+      mode: 'low' | 'high'
+      picks: number[]
+      wrong: boolean
+    }
 
 const SPACES: [bigint, bigint][] = [
   [0n, 4096n],
@@ -51,11 +74,42 @@ function mmArbs(start: bigint, size: bigint) {
   const mode = fc.constantFrom<InsertMode>('best', 'low', 'high', 'evict')
   const picks = fc.array(fc.integer({ min: 0, max: 40 }), { maxLength: 12 })
   const cmd: fc.Arbitrary<MmCmd> = fc.oneof(
-    { weight: 6, arbitrary: fc.record({ c: fc.constant('insert' as const), size: len, alignment, color: fc.bigInt({ min: 0n, max: 3n }), range, mode }) },
+    {
+      weight: 6,
+      arbitrary: fc.record({
+        c: fc.constant('insert' as const),
+        size: len,
+        alignment,
+        color: fc.bigInt({ min: 0n, max: 3n }),
+        range,
+        mode,
+      }),
+    },
     { weight: 3, arbitrary: fc.record({ c: fc.constant('reserve' as const), start: addr, size: len }) },
     { weight: 4, arbitrary: fc.record({ c: fc.constant('remove' as const), pick: fc.integer({ min: 0, max: 40 }) }) },
-    { weight: 2, arbitrary: fc.record({ c: fc.constant('scanRun' as const), size: len, alignment, range, mode: fc.constantFrom('best' as const, 'low' as const, 'high' as const), picks }) },
-    { weight: 2, arbitrary: fc.record({ c: fc.constant('scan' as const), size: len, alignment, range, mode: fc.constantFrom('low' as const, 'high' as const), picks, wrong: fc.boolean() }) },
+    {
+      weight: 2,
+      arbitrary: fc.record({
+        c: fc.constant('scanRun' as const),
+        size: len,
+        alignment,
+        range,
+        mode: fc.constantFrom('best' as const, 'low' as const, 'high' as const),
+        picks,
+      }),
+    },
+    {
+      weight: 2,
+      arbitrary: fc.record({
+        c: fc.constant('scan' as const),
+        size: len,
+        alignment,
+        range,
+        mode: fc.constantFrom('low' as const, 'high' as const),
+        picks,
+        wrong: fc.boolean(),
+      }),
+    },
   )
   return fc.array(cmd, { maxLength: 60 })
 }
@@ -77,10 +131,12 @@ function runMm(mm: RangeAllocator, cmd: MmCmd): unknown[] {
       if (nodes.length === 0) return ['empty']
       const scan = outcome(() => mm.scan({ ...cmd, range: rng(cmd.range) })) as { ok?: MmScan }
       if (!scan.ok) return [scan]
-      return [outcome(() => {
-        const r = scan.ok!.run(cmd.picks.map(pick))
-        return [r.found, r.evict.map(nodeData)]
-      })]
+      return [
+        outcome(() => {
+          const r = scan.ok!.run(cmd.picks.map(pick))
+          return [r.found, r.evict.map(nodeData)]
+        }),
+      ]
     }
     case 'scan': {
       if (nodes.length === 0) return ['empty']
@@ -107,7 +163,16 @@ function runMm(mm: RangeAllocator, cmd: MmCmd): unknown[] {
 // ---- drm_buddy ------------------------------------------------------------------
 
 type BuddyCmd =
-  | { c: 'alloc'; pages: number; delta: bigint; minOrder: number; range: [number, number] | null; topdown: boolean; contiguous: boolean; trimDisable: boolean }
+  | {
+      c: 'alloc'
+      pages: number
+      delta: bigint
+      minOrder: number
+      range: [number, number] | null
+      topdown: boolean
+      contiguous: boolean
+      trimDisable: boolean
+    }
   | { c: 'free'; picks: number[]; dup: boolean }
   | { c: 'trim'; pick: number; pages: number }
 
@@ -120,14 +185,31 @@ const buddyCmds = fc.array(
         pages: fc.integer({ min: 0, max: 70 }),
         delta: fc.constantFrom(0n, 0n, 0n, 0n, 1n),
         minOrder: fc.integer({ min: -1, max: 7 }),
-        range: fc.option(fc.tuple(fc.integer({ min: 0, max: 70 }), fc.integer({ min: 0, max: 70 })), { nil: null, freq: 2 }),
+        range: fc.option(fc.tuple(fc.integer({ min: 0, max: 70 }), fc.integer({ min: 0, max: 70 })), {
+          nil: null,
+          freq: 2,
+        }),
         topdown: fc.boolean(),
         contiguous: fc.boolean(),
         trimDisable: fc.boolean(),
       }),
     },
-    { weight: 4, arbitrary: fc.record({ c: fc.constant('free' as const), picks: fc.array(fc.integer({ min: 0, max: 40 }), { maxLength: 6 }), dup: fc.boolean() }) },
-    { weight: 1, arbitrary: fc.record({ c: fc.constant('trim' as const), pick: fc.integer({ min: 0, max: 40 }), pages: fc.integer({ min: 0, max: 9 }) }) },
+    {
+      weight: 4,
+      arbitrary: fc.record({
+        c: fc.constant('free' as const),
+        picks: fc.array(fc.integer({ min: 0, max: 40 }), { maxLength: 6 }),
+        dup: fc.boolean(),
+      }),
+    },
+    {
+      weight: 1,
+      arbitrary: fc.record({
+        c: fc.constant('trim' as const),
+        pick: fc.integer({ min: 0, max: 40 }),
+        pages: fc.integer({ min: 0, max: 9 }),
+      }),
+    },
   ),
   { maxLength: 60 },
 )
@@ -144,7 +226,10 @@ function runBuddy(mm: BuddyAllocator, cmd: BuddyCmd): unknown {
           mm.alloc({
             size: BigInt(cmd.pages) * chunk + cmd.delta,
             minBlockSize: cmd.minOrder < 0 ? chunk / 2n : chunk << BigInt(cmd.minOrder),
-            range: cmd.range === null ? undefined : { start: BigInt(cmd.range[0]) * chunk, end: BigInt(cmd.range[1]) * chunk },
+            range:
+              cmd.range === null
+                ? undefined
+                : { start: BigInt(cmd.range[0]) * chunk, end: BigInt(cmd.range[1]) * chunk },
             topdown: cmd.topdown,
             contiguous: cmd.contiguous,
             trimDisable: cmd.trimDisable,
@@ -168,7 +253,9 @@ describe('native and reference allocators agree', () => {
   it('drm_mm: every result, error and final state', () => {
     fc.assert(
       fc.property(
-        fc.constantFrom(...SPACES).chain(([start, size]) => fc.tuple(fc.constant([start, size] as const), mmArbs(start, size))),
+        fc
+          .constantFrom(...SPACES)
+          .chain(([start, size]) => fc.tuple(fc.constant([start, size] as const), mmArbs(start, size))),
         ([[start, size], cmds]) => {
           const a = new RangeAllocator({ start, size, engine: 'native' })
           const b = new RangeAllocator({ start, size, engine: 'reference' })
@@ -213,11 +300,21 @@ describe('native and reference allocators agree', () => {
   })
 
   it('the constructors agree on bad arguments', () => {
-    for (const [start, size] of [[0n, 0n], [1n, U64_MAX], [U64_MAX, 1n], [-1n, 5n]] as const) {
+    for (const [start, size] of [
+      [0n, 0n],
+      [1n, U64_MAX],
+      [U64_MAX, 1n],
+      [-1n, 5n],
+    ] as const) {
       const e = (engine: 'native' | 'reference') => outcome(() => new RangeAllocator({ start, size, engine }))
       expect(e('native')).toEqual(e('reference'))
     }
-    for (const [size, chunkSize] of [[4095n, 4096n], [1n << 20n, 2048n], [1n << 20n, 12288n], [U64_MAX, 1n << 63n]] as const) {
+    for (const [size, chunkSize] of [
+      [4095n, 4096n],
+      [1n << 20n, 2048n],
+      [1n << 20n, 12288n],
+      [U64_MAX, 1n << 63n],
+    ] as const) {
       const e = (engine: 'native' | 'reference') =>
         outcome(() => {
           const m = new BuddyAllocator({ size, chunkSize, engine })

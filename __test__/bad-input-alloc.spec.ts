@@ -10,7 +10,11 @@ const allocCases: DevCase[] = [
   ['new RangeAllocator(null)', 'EINVAL', () => new RangeAllocator(bad(null))],
   ['RangeAllocator with a number size', 'EINVAL', (w) => new RangeAllocator({ size: bad(4096), engine: w.engine })],
   ['RangeAllocator with engine 1n', 'EINVAL', () => new RangeAllocator({ size: U, engine: bad(1n) })],
-  ['RangeAllocator with a symbol engine', 'EINVAL', () => new RangeAllocator({ size: U, engine: bad(Symbol('native')) })],
+  [
+    'RangeAllocator with a symbol engine',
+    'EINVAL',
+    () => new RangeAllocator({ size: U, engine: bad(Symbol('native')) }),
+  ],
   ['mm.insert(null)', 'EINVAL', (w) => w.mm.insert(bad(null))],
   ['mm.insert with range: null', 'EINVAL', (w) => w.mm.insert({ size: U, range: bad(null) })],
   ['mm.insert with a number size', 'EINVAL', (w) => w.mm.insert({ size: bad(4096) })],

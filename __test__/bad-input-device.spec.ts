@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest'
 import {
   Device,
-  DrmError,
+  type DrmError,
   Exec,
   explore,
   Fence,
@@ -41,9 +41,21 @@ const deviceCases: DevCase[] = [
   ['createObject with a number size', 'EINVAL', (w) => w.dev.createObject({ size: bad(4096) })],
   ['createObject with a fractional id', 'EINVAL', (w) => w.dev.createObject({ size: U, id: 1.5 })],
   ['createObject with an id in use', 'EEXIST', (w) => w.dev.createObject({ size: U, id: w.bo.id })],
-  ['createObject with resv a Proxy of a Resv', 'EINVAL', (w) => w.dev.createObject({ size: U, resv: new Proxy(w.bo.resv, {}) })],
-  ['createObject with resv a Proxy of a GemObject', 'EINVAL', (w) => w.dev.createObject({ size: U, resv: new Proxy(w.bo, {}) })],
-  ['createObject with the resv of another device', 'EINVAL', (w) => w.dev.createObject({ size: U, resv: w.other.createResv() })],
+  [
+    'createObject with resv a Proxy of a Resv',
+    'EINVAL',
+    (w) => w.dev.createObject({ size: U, resv: new Proxy(w.bo.resv, {}) }),
+  ],
+  [
+    'createObject with resv a Proxy of a GemObject',
+    'EINVAL',
+    (w) => w.dev.createObject({ size: U, resv: new Proxy(w.bo, {}) }),
+  ],
+  [
+    'createObject with the resv of another device',
+    'EINVAL',
+    (w) => w.dev.createObject({ size: U, resv: w.other.createResv() }),
+  ],
   ['createObject with an unknown profile', 'EINVAL', (w) => w.dev.createObject({ size: U, profile: bad('gem-shmem') })],
   ['createObject larger than system memory', 'ENOMEM', (w) => w.dev.createObject({ size: 1n << 25n })],
   ["object('1')", 'EINVAL', (w) => w.dev.object(bad('1'))],
@@ -57,8 +69,16 @@ const deviceCases: DevCase[] = [
   ['validate with a null place', 'EINVAL', (w) => w.dev.validate(w.bo, [bad(null)])],
   ['validate with domain 1n', 'EINVAL', (w) => w.dev.validate(w.bo, [{ domain: bad(1n) }])],
   ['validate with a number desired', 'EINVAL', (w) => w.dev.validate(w.bo, [{ domain: 'vram', desired: bad(1) }])],
-  ['setEvictPlacement of a standalone GemObject', 'EINVAL', (w) => w.dev.setEvictPlacement(new GemObject({ size: U }), [])],
-  ['setEvictPlacement with a place of domain current', 'EINVAL', (w) => w.dev.setEvictPlacement(w.bo, [{ domain: bad('current') }])],
+  [
+    'setEvictPlacement of a standalone GemObject',
+    'EINVAL',
+    (w) => w.dev.setEvictPlacement(new GemObject({ size: U }), []),
+  ],
+  [
+    'setEvictPlacement with a place of domain current',
+    'EINVAL',
+    (w) => w.dev.setEvictPlacement(w.bo, [{ domain: bad('current') }]),
+  ],
   ['memory(1n)', 'EINVAL', (w) => w.dev.memory(bad(1n))],
   ['lru(null)', 'EINVAL', (w) => w.dev.lru(bad(null))],
   ['attachVm(5)', 'EINVAL', (w) => w.dev.attachVm(bad(5))],
@@ -90,11 +110,26 @@ const deviceCases: DevCase[] = [
   ['runSync of a Proxy of an op', 'EINVAL', (w) => runSync(w.dev, new Proxy(yieldOnce({ op: 'yield' }), {}))],
   ['runSync of a null request', 'EINVAL', (w) => runSync(w.dev, yieldOnce(null))],
   ['runSync of an unknown request kind', 'EINVAL', (w) => runSync(w.dev, yieldOnce({ op: 'spin' }))],
-  ['runSync of a lock request without a Resv', 'EINVAL', (w) => runSync(w.dev, yieldOnce({ op: 'lock', resv: {}, ctx: null, slow: false }))],
-  ['runSync of a sleep request of 5 ns as a number', 'EINVAL', (w) => runSync(w.dev, yieldOnce({ op: 'sleep', ns: 5 }))],
-  ['runSync of a wait request without ready()', 'EINVAL', (w) => runSync(w.dev, yieldOnce({ op: 'wait', what: 'x', wakeAt: () => null }))],
-  ['runSync of a wait that can never be ready', 'EDEADLK', (w) =>
-    runSync(w.dev, yieldOnce({ op: 'wait', what: 'x', ready: () => false, wakeAt: () => w.dev.now }))],
+  [
+    'runSync of a lock request without a Resv',
+    'EINVAL',
+    (w) => runSync(w.dev, yieldOnce({ op: 'lock', resv: {}, ctx: null, slow: false })),
+  ],
+  [
+    'runSync of a sleep request of 5 ns as a number',
+    'EINVAL',
+    (w) => runSync(w.dev, yieldOnce({ op: 'sleep', ns: 5 })),
+  ],
+  [
+    'runSync of a wait request without ready()',
+    'EINVAL',
+    (w) => runSync(w.dev, yieldOnce({ op: 'wait', what: 'x', wakeAt: () => null })),
+  ],
+  [
+    'runSync of a wait that can never be ready',
+    'EDEADLK',
+    (w) => runSync(w.dev, yieldOnce({ op: 'wait', what: 'x', ready: () => false, wakeAt: () => w.dev.now })),
+  ],
   ['runSync of an op that yields for ever', 'EDEADLK', (w) => runSync(w.dev, yieldForever())],
   // drm_exec
   ['new Exec(dev, null)', 'EINVAL', (w) => new Exec(w.dev, bad(null))],
@@ -119,12 +154,24 @@ const deviceCases: DevCase[] = [
   ['Scheduler with maxSteps 1.5', 'EINVAL', (w) => new Scheduler(w.dev, { maxSteps: 1.5 })],
   ['spawn with a number name', 'EINVAL', (w) => new Scheduler(w.dev).spawn(bad(5), function* () {})],
   ['spawn with body 5', 'EINVAL', (w) => new Scheduler(w.dev).spawn('t', bad(5))],
-  ['spawn with a body that is not a generator function', 'EINVAL', (w) => new Scheduler(w.dev).spawn('t', bad(() => 1))],
+  [
+    'spawn with a body that is not a generator function',
+    'EINVAL',
+    (w) =>
+      new Scheduler(w.dev).spawn(
+        't',
+        bad(() => 1),
+      ),
+  ],
   ['new SimThread with a look-alike device', 'EINVAL', () => new SimThread(1, 't', bad({}))],
   ['explore(5, seeds)', 'EINVAL', () => explore(bad(5), [1n])],
   ['explore with seeds 5', 'EINVAL', (w) => explore(builder(w), bad(5))],
   ['explore with a fractional seed', 'EINVAL', (w) => explore(builder(w), [1.5])],
-  ['explore with a build that returns a Proxy of a Scheduler', 'EINVAL', (w) => explore(() => new Proxy(new Scheduler(w.other), {}), [1n])],
+  [
+    'explore with a build that returns a Proxy of a Scheduler',
+    'EINVAL',
+    (w) => explore(() => new Proxy(new Scheduler(w.other), {}), [1n]),
+  ],
   ['seeds(-1)', 'EINVAL', () => seeds(-1)],
 ]
 
@@ -170,13 +217,15 @@ describe('argument checking helpers', () => {
     expect(all.run()).toMatchObject({ steps: 2, completed: true })
   })
 
-  it.each(['native', 'reference'] as const)('a createObject refused with ENOMEM frees its id at once (%s)', (engine) => {
-    const dev = new Device({ engine, memory: { system: 1n << 20n } })
-    const id = engine === 'native' ? 0x5150 : 0x5151
-    expect(errnoOf(() => dev.createObject({ size: 2n << 20n, id }))).toBe('ENOMEM')
-    expect(dev.object(id)).toBeUndefined()
-    // Before the fix the refused object kept the id until it was collected: EEXIST here.
-    expect(dev.createObject({ size: U, id }).id).toBe(id)
-  })
+  it.each(['native', 'reference'] as const)(
+    'a createObject refused with ENOMEM frees its id at once (%s)',
+    (engine) => {
+      const dev = new Device({ engine, memory: { system: 1n << 20n } })
+      const id = engine === 'native' ? 0x5150 : 0x5151
+      expect(errnoOf(() => dev.createObject({ size: 2n << 20n, id }))).toBe('ENOMEM')
+      expect(dev.object(id)).toBeUndefined()
+      // Before the fix the refused object kept the id until it was collected: EEXIST here.
+      expect(dev.createObject({ size: U, id }).id).toBe(id)
+    },
+  )
 })
-

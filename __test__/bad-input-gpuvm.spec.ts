@@ -94,40 +94,68 @@ const vmCases: Case[] = [
   ['bindBatch whose first request is on the kernel node', 'EINVAL', (w) => w.vm.bindBatch(batch(0n))],
   ['a batch map request with a negative addr', 'EINVAL', () => new BindBatch().map({ addr: -1n, range: U })],
   ['a batch unmap request with range 2^64', 'EINVAL', () => new BindBatch().unmap(U, 1n << 64n)],
-  ['re-entering the engine from a step', 'EBUSY', (w) =>
-    w.vm.smMap(
-      { addr: 0x10000n, range: U },
-      { map: () => void w.vm.bind({ addr: 0x90000n, range: U, obj: null }), remap() {}, unmap() {} },
-    )],
+  [
+    're-entering the engine from a step',
+    'EBUSY',
+    (w) =>
+      w.vm.smMap(
+        { addr: 0x10000n, range: U },
+        { map: () => void w.vm.bind({ addr: 0x90000n, range: U, obj: null }), remap() {}, unmap() {} },
+      ),
+  ],
   // steps applied by hand
   ['apply(null)', 'EINVAL', (w) => w.vm.apply(bad(null))],
   ['apply of an unknown kind', 'EINVAL', (w) => w.vm.apply(bad({ kind: 'bogus' }))],
   ['apply of a map step without its mapping', 'EINVAL', (w) => w.vm.apply(bad({ kind: 'map', map: null }))],
   ['apply of an unmap step naming no Va', 'EINVAL', (w) => w.vm.apply(bad({ kind: 'unmap', va: {}, keep: false }))],
-  ['apply of an unmap step naming a removed Va', 'EINVAL', (w) => w.vm.apply({ kind: 'unmap', va: w.gone, keep: false })],
-  ['apply of an unmap step naming a Va of another space', 'EINVAL', (w) => w.vm.apply({ kind: 'unmap', va: w.foreign, keep: false })],
-  ['apply of a map step over a mapping', 'EEXIST', (w) => w.vm.apply({ kind: 'map', map: { addr: 0x10000n, range: U, obj: null, offset: 0n } })],
-  ['apply of a remap whose piece leaves the mapping', 'EINVAL', (w) =>
-    w.vm.apply({
-      kind: 'remap',
-      prev: { addr: 0x8000n, range: 2n * U, obj: w.bo, offset: 0n },
-      next: null,
-      unmap: { va: w.va, keep: false },
-    } as Op)],
-  ['apply of a remap whose pieces overlap', 'EINVAL', (w) =>
-    w.vm.apply({
-      kind: 'remap',
-      prev: { addr: 0x10000n, range: 2n * U, obj: w.bo, offset: 0n },
-      next: { addr: 0x11000n, range: 2n * U, obj: w.bo, offset: 0n },
-      unmap: { va: w.va, keep: false },
-    } as Op)],
-  ['apply of a remap with an empty piece', 'EINVAL', (w) =>
-    w.vm.apply({
-      kind: 'remap',
-      prev: { addr: 0x10000n, range: 0n, obj: w.bo, offset: 0n },
-      next: null,
-      unmap: { va: w.va, keep: false },
-    } as Op)],
+  [
+    'apply of an unmap step naming a removed Va',
+    'EINVAL',
+    (w) => w.vm.apply({ kind: 'unmap', va: w.gone, keep: false }),
+  ],
+  [
+    'apply of an unmap step naming a Va of another space',
+    'EINVAL',
+    (w) => w.vm.apply({ kind: 'unmap', va: w.foreign, keep: false }),
+  ],
+  [
+    'apply of a map step over a mapping',
+    'EEXIST',
+    (w) => w.vm.apply({ kind: 'map', map: { addr: 0x10000n, range: U, obj: null, offset: 0n } }),
+  ],
+  [
+    'apply of a remap whose piece leaves the mapping',
+    'EINVAL',
+    (w) =>
+      w.vm.apply({
+        kind: 'remap',
+        prev: { addr: 0x8000n, range: 2n * U, obj: w.bo, offset: 0n },
+        next: null,
+        unmap: { va: w.va, keep: false },
+      } as Op),
+  ],
+  [
+    'apply of a remap whose pieces overlap',
+    'EINVAL',
+    (w) =>
+      w.vm.apply({
+        kind: 'remap',
+        prev: { addr: 0x10000n, range: 2n * U, obj: w.bo, offset: 0n },
+        next: { addr: 0x11000n, range: 2n * U, obj: w.bo, offset: 0n },
+        unmap: { va: w.va, keep: false },
+      } as Op),
+  ],
+  [
+    'apply of a remap with an empty piece',
+    'EINVAL',
+    (w) =>
+      w.vm.apply({
+        kind: 'remap',
+        prev: { addr: 0x10000n, range: 0n, obj: w.bo, offset: 0n },
+        next: null,
+        unmap: { va: w.va, keep: false },
+      } as Op),
+  ],
   // use after destroy
   ['insert after destroy', 'EINVAL', (w) => (w.other.destroy(), w.other.insert({ addr: 0x20000n, range: U }))],
   ['bind after destroy', 'EINVAL', (w) => (w.other.destroy(), w.other.bind({ addr: 0x20000n, range: U }))],
@@ -152,10 +180,14 @@ const otherCases: Case[] = [
   ['GemObject with id 0', 'EINVAL', () => new GemObject({ size: U, id: 0 })],
   ['GemObject with a fractional id', 'EINVAL', () => new GemObject({ size: U, id: 1.5 })],
   ['GemObject with id 2^32', 'EINVAL', () => new GemObject({ size: U, id: 2 ** 32 })],
-  ['GemObject with an id in use', 'EEXIST', () => {
-    const keep = new GemObject({ size: U, id: 0x7777 })
-    return [keep, new GemObject({ size: U, id: 0x7777 })]
-  }],
+  [
+    'GemObject with an id in use',
+    'EEXIST',
+    () => {
+      const keep = new GemObject({ size: U, id: 0x7777 })
+      return [keep, new GemObject({ size: U, id: 0x7777 })]
+    },
+  ],
   ['vmbind with ops -1', 'EINVAL', () => vmbind({ ops: -1 })],
   ['vmbind with window 0', 'EINVAL', () => vmbind({ ops: 1, window: 0 })],
   ['vmbind with max-pages 0', 'EINVAL', () => vmbind({ ops: 1, maxPages: 0 })],

@@ -47,13 +47,21 @@ const none = () => undefined
 const entries: Entry[] = [
   ['new RangeAllocator', (_w, v) => new RangeAllocator(bad(v)), (w) => ({ size: U, engine: w.engine })],
   ...(['start', 'size', 'engine'] as const).map(
-    (f): Entry => [`new RangeAllocator({ ${f} })`, (w, v) => new RangeAllocator(bad({ size: U, engine: w.engine, [f]: v })), none],
+    (f): Entry => [
+      `new RangeAllocator({ ${f} })`,
+      (w, v) => new RangeAllocator(bad({ size: U, engine: w.engine, [f]: v })),
+      none,
+    ],
   ),
   ['mm.insert', (w, v) => w.mm.insert(bad(v)), () => ({ size: U })],
   ...(['size', 'alignment', 'color', 'range', 'mode'] as const).map(
     (f): Entry => [`mm.insert({ ${f} })`, (w, v) => w.mm.insert(bad({ size: U, [f]: v })), none],
   ),
-  ['mm.insert({ range: { start } })', (w, v) => w.mm.insert({ size: U, range: { start: bad(v), end: 1n << 20n } }), none],
+  [
+    'mm.insert({ range: { start } })',
+    (w, v) => w.mm.insert({ size: U, range: { start: bad(v), end: 1n << 20n } }),
+    none,
+  ],
   ['mm.reserve', (w, v) => w.mm.reserve(bad(v)), () => ({ start: 1n << 19n, size: U })],
   ...(['start', 'size', 'color'] as const).map(
     (f): Entry => [`mm.reserve({ ${f} })`, (w, v) => w.mm.reserve(bad({ start: 1n << 19n, size: U, [f]: v })), none],
@@ -69,7 +77,11 @@ const entries: Entry[] = [
   ['scan.run', (w, v) => w.mm.scan({ size: U }).run(bad(v)), (w) => [w.node]],
   ['new BuddyAllocator', (_w, v) => new BuddyAllocator(bad(v)), (w) => ({ size: U, engine: w.engine })],
   ...(['size', 'chunkSize', 'engine'] as const).map(
-    (f): Entry => [`new BuddyAllocator({ ${f} })`, (w, v) => new BuddyAllocator(bad({ size: U, engine: w.engine, [f]: v })), none],
+    (f): Entry => [
+      `new BuddyAllocator({ ${f} })`,
+      (w, v) => new BuddyAllocator(bad({ size: U, engine: w.engine, [f]: v })),
+      none,
+    ],
   ),
   ['buddy.alloc', (w, v) => w.buddy.alloc(bad(v)), () => ({ size: U })],
   ...(['size', 'minBlockSize', 'range', 'topdown', 'contiguous', 'trimDisable'] as const).map(
@@ -129,8 +141,16 @@ const entries: Entry[] = [
   ['runSync(, op yielding it)', (w, v) => runSync(w.dev, yieldOnce(v)), () => ({ op: 'yield' })],
   ['runSync(, op yielding { op })', (w, v) => runSync(w.dev, yieldOnce({ op: v })), () => 'yield'],
   ['runSync(, op yielding a sleep)', (w, v) => runSync(w.dev, yieldOnce({ op: 'sleep', ns: v })), () => 1n],
-  ['runSync(, op yielding a lock)', (w, v) => runSync(w.dev, yieldOnce({ op: 'lock', resv: v, ctx: null, slow: false })), (w) => w.bo.resv],
-  ['runSync(, op yielding a wait)', (w, v) => runSync(w.dev, yieldOnce({ op: 'wait', what: 'x', ready: () => false, wakeAt: v })), () => () => null],
+  [
+    'runSync(, op yielding a lock)',
+    (w, v) => runSync(w.dev, yieldOnce({ op: 'lock', resv: v, ctx: null, slow: false })),
+    (w) => w.bo.resv,
+  ],
+  [
+    'runSync(, op yielding a wait)',
+    (w, v) => runSync(w.dev, yieldOnce({ op: 'wait', what: 'x', ready: () => false, wakeAt: v })),
+    () => () => null,
+  ],
   ['new Exec(device)', (_w, v) => new Exec(bad(v)), (w) => w.dev],
   ['new Exec(, options)', (w, v) => new Exec(w.dev, bad(v)), () => ({})],
   ['exec.untilAllLocked', (w, v) => new Exec(w.dev).untilAllLocked(bad(v)), () => () => {}],
@@ -145,14 +165,18 @@ const entries: Entry[] = [
   ),
   ['sched.spawn(name)', (w, v) => new Scheduler(w.dev).spawn(bad(v), function* () {}), () => 't'],
   ['sched.spawn(, body)', (w, v) => new Scheduler(w.dev).spawn('t', bad(v)), () => function* () {}],
-  ['a thread yielding it', (w, v) => {
-    const s = new Scheduler(w.other)
-    s.spawn('t', function* () {
-      yield bad<Request>(v)
-    })
-    const r = s.run()
-    if (r.errors.length > 0) throw r.errors[0].error
-  }, () => ({ op: 'yield' })],
+  [
+    'a thread yielding it',
+    (w, v) => {
+      const s = new Scheduler(w.other)
+      s.spawn('t', function* () {
+        yield bad<Request>(v)
+      })
+      const r = s.run()
+      if (r.errors.length > 0) throw r.errors[0].error
+    },
+    () => ({ op: 'yield' }),
+  ],
   ['new SimThread(, , device)', (_w, v) => new SimThread(1, 't', bad(v)), (w) => w.dev],
   ['thread.sleep', (w, v) => [...new Scheduler(w.dev).spawn('t', function* () {}).sleep(bad(v))], () => 1n],
   ['explore(build)', (_w, v) => explore(bad(v), [1n]), (w) => builder(w)],
@@ -204,7 +228,10 @@ describe('argument checking helpers', () => {
     const trap = () => {
       throw new Error('trap')
     }
-    const traps = new Proxy({}, { get: trap, has: trap, getPrototypeOf: trap, ownKeys: trap, getOwnPropertyDescriptor: trap })
+    const traps = new Proxy(
+      {},
+      { get: trap, has: trap, getPrototypeOf: trap, ownKeys: trap, getOwnPropertyDescriptor: trap },
+    )
     const loud = { toString: trap, valueOf: trap, [Symbol.toPrimitive]: trap }
     const ctorGetter = Object.create(Object.defineProperty({}, 'constructor', { get: trap }))
     const cases: [unknown, string][] = [

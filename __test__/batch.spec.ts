@@ -2,7 +2,16 @@
 // same results as one bind/unbind per request, a failure mid-batch, and bad
 // input refused with the VA space and the batch unchanged.
 import { describe, expect, it } from 'vitest'
-import { BindBatch, DrmBatchError, DrmError, DrmWarning, GemObject, GpuVm, type MapRequest, type OpCounts } from '../lib/index.js'
+import {
+  BindBatch,
+  DrmBatchError,
+  DrmError,
+  DrmWarning,
+  GemObject,
+  GpuVm,
+  type MapRequest,
+  type OpCounts,
+} from '../lib/index.js'
 import { defaultParams, requests } from '../lib/workloads/vmbind.js'
 
 const U = 0x1000n
@@ -12,7 +21,8 @@ type Engine = (typeof engines)[number]
 const newVm = (engine: Engine, strict = false) =>
   new GpuVm({ name: 'batch', range: 1n << 48n, reserve: { offset: 0n, range: U }, engine, strict })
 
-const state = (vm: GpuVm) => [...vm.vas()].map((va) => `${va.addr}+${va.range}:${va.obj?.id ?? 0}@${va.offset}#${va.seq}`)
+const state = (vm: GpuVm) =>
+  [...vm.vas()].map((va) => `${va.addr}+${va.range}:${va.obj?.id ?? 0}@${va.offset}#${va.seq}`)
 
 /** A request stream of the canonical workload, its objects as GemObjects. */
 function workload(ops: number, objects = 16) {
@@ -139,7 +149,11 @@ describe.each(engines)('BindBatch and GpuVm.bindBatch (%s engine)', (engine) => 
       single.bind({ addr: 0x11000n, range: U, obj: null }),
       single.unbind(0x13000n, U),
     ]
-    expect(first.map((c) => [c.map, c.remap, c.unmap])).toEqual([[1, 0, 0], [1, 1, 0], [0, 1, 0]])
+    expect(first.map((c) => [c.map, c.remap, c.unmap])).toEqual([
+      [1, 0, 0],
+      [1, 1, 0],
+      [0, 1, 0],
+    ])
     expect([...per]).toEqual([1, 0, 0, 1, 1, 0, 0, 1, 0, 99, 99, 99, 99, 99, 99])
     expect(err.applied).toEqual({ map: 2, remap: 2, unmap: 0, prefetch: 0 })
     expect(state(vm)).toEqual(state(single))
@@ -180,7 +194,7 @@ describe.each(engines)('BindBatch and GpuVm.bindBatch (%s engine)', (engine) => 
     expect(err.message).toMatch(/destroyed/)
   })
 
-  it('ends an open iterator walk: the batch applies, the walk\'s next step is EBUSY', () => {
+  it("ends an open iterator walk: the batch applies, the walk's next step is EBUSY", () => {
     const vm = newVm(engine)
     vm.bind({ addr: 0x10000n, range: 2n * U })
     const batch = new BindBatch()

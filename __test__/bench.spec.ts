@@ -6,11 +6,16 @@ import { promisify } from 'node:util'
 import { expect, it } from 'vitest'
 
 it('bench/run.mjs --smoke prints every table', async () => {
-  const { stdout } = await promisify(execFile)(process.execPath, [path.resolve(__dirname, '../bench/run.mjs'), '--smoke'], {
-    cwd: path.resolve(__dirname, '..'),
-    maxBuffer: 1 << 24,
-  })
-  for (const title of ['### vmbind', '### Op lists per request', '### VA tree alone', '### Scaling and memory']) expect(stdout).toContain(title)
+  const { stdout } = await promisify(execFile)(
+    process.execPath,
+    [path.resolve(__dirname, '../bench/run.mjs'), '--smoke'],
+    {
+      cwd: path.resolve(__dirname, '..'),
+      maxBuffer: 1 << 24,
+    },
+  )
+  for (const title of ['### vmbind', '### Op lists per request', '### VA tree alone', '### Scaling and memory'])
+    expect(stdout).toContain(title)
   // Every row of every table has a number in each cell after the first.
   const rows = stdout.split('\n').filter((l) => l.startsWith('| ') && !l.startsWith('| ---'))
   expect(rows.length).toBeGreaterThan(8)

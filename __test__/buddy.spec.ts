@@ -11,7 +11,6 @@ import { errnoOf } from './errno.js'
 const PS = 4096n
 const MiB = 1n << 20n
 
-
 const total = (bs: BuddyBlock[]) => bs.reduce((s, b) => s + b.size, 0n)
 
 describe.each(['native', 'reference'] as const)('BuddyAllocator (%s)', (engine) => {
@@ -55,7 +54,11 @@ describe.each(['native', 'reference'] as const)('BuddyAllocator (%s)', (engine) 
     const mm = make(PS << 16n)
     const held = [...Array(16).keys()].map((o) => order(mm, o))
     const last = order(mm, 0)
-    for (let o = 0; o <= 16; o++) expect(errnoOf(() => order(mm, o)), `order ${o}`).toBe('ENOSPC')
+    for (let o = 0; o <= 16; o++)
+      expect(
+        errnoOf(() => order(mm, o)),
+        `order ${o}`,
+      ).toBe('ENOSPC')
     mm.free(last)
     held.forEach((b, o) => {
       mm.free(b)
@@ -132,7 +135,9 @@ describe.each(['native', 'reference'] as const)('BuddyAllocator (%s)', (engine) 
       expect(errnoOf(() => mm.alloc({ size: MiB + PS, range }))).toBe('ENOSPC')
       expect(errnoOf(() => mm.alloc({ size: MiB, range: { start: start + PS, end } }))).toBe('ENOSPC')
       expect(
-        errnoOf(() => mm.alloc({ size: MiB / 2n, minBlockSize: MiB / 2n, range: { start: start + PS, end: end - PS } })),
+        errnoOf(() =>
+          mm.alloc({ size: MiB / 2n, minBlockSize: MiB / 2n, range: { start: start + PS, end: end - PS } }),
+        ),
       ).toBe('ENOSPC')
       expect(mm.stats()).toEqual(before)
       const whole = mm.alloc({ size: MiB, minBlockSize: MiB, range })
@@ -155,7 +160,8 @@ describe.each(['native', 'reference'] as const)('BuddyAllocator (%s)', (engine) 
     while (mm.avail > 0n) {
       at = at + MiB > mm.size ? mm.size : at + MiB
       const s = mm.stats()
-      for (const b of mm.freeBlocks()) if (b.offset + b.size <= at) mm.alloc({ size: b.size, range: { start: 0n, end: at } })
+      for (const b of mm.freeBlocks())
+        if (b.offset + b.size <= at) mm.alloc({ size: b.size, range: { start: 0n, end: at } })
       expect(mm.stats().avail).toBeLessThanOrEqual(s.avail)
     }
     expect(errnoOf(() => mm.alloc({ size: PS }))).toBe('ENOSPC')
@@ -169,9 +175,9 @@ describe.each(['native', 'reference'] as const)('BuddyAllocator (%s)', (engine) 
       [8n * PS, 2n * PS],
     ])
     expect(errnoOf(() => mm.alloc({ size: PS, range: { start: 6n * PS, end: 7n * PS } }))).toBe('ENOSPC')
-    expect(
-      errnoOf(() => mm.alloc({ size: 2n * PS, minBlockSize: 2n * PS, range: { start: PS, end: 3n * PS } })),
-    ).toBe('EINVAL')
+    expect(errnoOf(() => mm.alloc({ size: 2n * PS, minBlockSize: 2n * PS, range: { start: PS, end: 3n * PS } }))).toBe(
+      'EINVAL',
+    )
     mm.free(got)
     expect(mm.freeBlocks()).toEqual([{ offset: 0n, size: 64n * PS, order: 6 }])
   })
@@ -204,7 +210,11 @@ describe.each(['native', 'reference'] as const)('BuddyAllocator (%s)', (engine) 
       { size: -1n },
       { size: 4096 as unknown as bigint },
     ]
-    for (const req of bad) expect(errnoOf(() => mm.alloc(req)), JSON.stringify(req, (_, v) => String(v))).toBe('EINVAL')
+    for (const req of bad)
+      expect(
+        errnoOf(() => mm.alloc(req)),
+        JSON.stringify(req, (_, v) => String(v)),
+      ).toBe('EINVAL')
     mm.free(held)
     expect(errnoOf(() => mm.free(held))).toBe('EINVAL')
     const two = mm.alloc({ size: PS })
@@ -212,7 +222,15 @@ describe.each(['native', 'reference'] as const)('BuddyAllocator (%s)', (engine) 
     expect(two[0].allocated).toBe(true)
     mm.free(two)
     expect([mm.stats(), mm.freeBlocks()]).toEqual([
-      { ...(before[0] as object), avail: 64n * PS, used: 0n, allocatedBlocks: 0, freeBlocks: 1, largestFree: 64n * PS, fragmentation: 0 },
+      {
+        ...(before[0] as object),
+        avail: 64n * PS,
+        used: 0n,
+        allocatedBlocks: 0,
+        freeBlocks: 1,
+        largestFree: 64n * PS,
+        fragmentation: 0,
+      },
       [{ offset: 0n, size: 64n * PS, order: 6 }],
     ])
   })

@@ -36,7 +36,9 @@ describe('drmsim vmbind', () => {
   it('--bench prints the summary without the trace hash, and the time per request', () => {
     const r = drmsim('vmbind', '--ops', '2000', '--bench', '--engine', 'reference')
     expect(r.code).toBe(0)
-    expect(r.stdout).toMatch(/^requests 2000\nops map=1411 remap=54 unmap=12\nmappings 1412\nstate_fnv1a64 63a7a7e45c0ccbd6\nbench_ns_per_request \d+(\.\d)?\n$/)
+    expect(r.stdout).toMatch(
+      /^requests 2000\nops map=1411 remap=54 unmap=12\nmappings 1412\nstate_fnv1a64 63a7a7e45c0ccbd6\nbench_ns_per_request \d+(\.\d)?\n$/,
+    )
   })
 
   it.each([
@@ -81,7 +83,18 @@ describe('drmsim vmbind', () => {
   it('--help describes every option', () => {
     const r = drmsim('vmbind', '--help')
     expect(r.code).toBe(0)
-    for (const opt of ['--seed', '--ops', '--window', '--max-pages', '--objects', '--map-percent', '--trace', '--engine', '--bench', '--json']) {
+    for (const opt of [
+      '--seed',
+      '--ops',
+      '--window',
+      '--max-pages',
+      '--objects',
+      '--map-percent',
+      '--trace',
+      '--engine',
+      '--bench',
+      '--json',
+    ]) {
       expect(r.stdout).toContain(opt)
     }
   })
@@ -90,15 +103,14 @@ describe('drmsim vmbind', () => {
 describe('a reader that stops early', () => {
   // `drmsim ... | head -1`: the pipe closes under the writer; the command ends
   // quietly with 0, as other command-line tools do, instead of an EPIPE stack trace.
-  it.each([
-    ['vmbind', '--ops', '20000', '--trace'],
-    ['help'],
-    ['replay', '--help'],
-  ])('drmsim %s ... | head -1 prints one line, no error, exit 0', (...args) => {
-    const command = `set -o pipefail; "${process.execPath}" "${bin}" ${args.join(' ')} | head -1`
-    const r = spawnSync('bash', ['-c', command], { encoding: 'utf8' })
-    expect(r.stdout.split('\n').filter(Boolean)).toHaveLength(1)
-    expect(r.stderr).toBe('')
-    expect(r.status).toBe(0)
-  })
+  it.each([['vmbind', '--ops', '20000', '--trace'], ['help'], ['replay', '--help']])(
+    'drmsim %s ... | head -1 prints one line, no error, exit 0',
+    (...args) => {
+      const command = `set -o pipefail; "${process.execPath}" "${bin}" ${args.join(' ')} | head -1`
+      const r = spawnSync('bash', ['-c', command], { encoding: 'utf8' })
+      expect(r.stdout.split('\n').filter(Boolean)).toHaveLength(1)
+      expect(r.stderr).toBe('')
+      expect(r.status).toBe(0)
+    },
+  )
 })

@@ -6,7 +6,14 @@
 
 import fc from 'fast-check'
 import { describe, it, expect } from 'vitest'
-import { BATCH_MAP, BATCH_UNMAP, BATCH_WORDS, type VaRecord, type VmCore, type VmCreateOptions } from '../lib/contract/vm.js'
+import {
+  BATCH_MAP,
+  BATCH_UNMAP,
+  BATCH_WORDS,
+  type VaRecord,
+  type VmCore,
+  type VmCreateOptions,
+} from '../lib/contract/vm.js'
 import { DrmBatchError, DrmError } from '../lib/base/errors.js'
 import { decodeOps } from '../lib/contract/wire.js'
 import { NativeVmCore } from '../lib/native/gpuvm.js'
@@ -56,12 +63,22 @@ type Cmd =
    * `meddle`, a node picked by that index is removed after the first step, so
    * the walk has to resume past it.
    */
-  | { c: 'walk'; kind: 'map' | 'unmap'; addr: bigint; range: bigint; obj: number; offset: bigint; meddle: number | null }
+  | {
+      c: 'walk'
+      kind: 'map' | 'unmap'
+      addr: bigint
+      range: bigint
+      obj: number
+      offset: bigint
+      meddle: number | null
+    }
   /** The previous command again, unchanged. */
   | { c: 'repeat' }
   | { c: 'destroy' }
 
-type BatchReq = { kind: 'map'; addr: bigint; range: bigint; obj: number; offset: bigint } | { kind: 'unmap'; addr: bigint; range: bigint }
+type BatchReq =
+  | { kind: 'map'; addr: bigint; range: bigint; obj: number; offset: bigint }
+  | { kind: 'unmap'; addr: bigint; range: bigint }
 
 interface Space {
   opts: VmCreateOptions
@@ -134,7 +151,10 @@ function arbitraries(space: Space) {
       arbitrary: fc.record({
         c: fc.constant('bindMany' as const),
         // Mostly a few; one in ten past the object table's first threshold (1,024).
-        n: fc.oneof({ weight: 9, arbitrary: fc.integer({ min: 1, max: 40 }) }, { weight: 1, arbitrary: fc.integer({ min: 1025, max: MANY_MAX }) }),
+        n: fc.oneof(
+          { weight: 9, arbitrary: fc.integer({ min: 1, max: 40 }) },
+          { weight: 1, arbitrary: fc.integer({ min: 1025, max: MANY_MAX }) },
+        ),
         first: fc.oneof(fc.integer({ min: 1, max: 200_000 }), fc.constantFrom(0xffff_ffff - 3000, 0x7fff_ff00)),
         region: fc.nat({ max: MANY_REGIONS - 1 }),
         batch: fc.boolean(),
@@ -214,7 +234,8 @@ const manyAddr = (far: bigint, region: number, i: number): bigint => far + (BigI
 function bindMany(vm: VmCore, n: number, first: number, addr: (i: number) => bigint, batch: boolean): unknown {
   if (batch) {
     const words = new BigUint64Array(BATCH_WORDS * n)
-    for (let i = 0; i < n; i++) words.set([BigInt(BATCH_MAP) | (BigInt(first + i) << 32n), addr(i), P, 0n], BATCH_WORDS * i)
+    for (let i = 0; i < n; i++)
+      words.set([BigInt(BATCH_MAP) | (BigInt(first + i) << 32n), addr(i), P, 0n], BATCH_WORDS * i)
     return vm.bindBatch(words, null)
   }
   const total = { map: 0, remap: 0, unmap: 0, prefetch: 0 }
@@ -233,7 +254,12 @@ function run(vm: VmCore, cmd: Exclude<Cmd, { c: 'repeat' }>, target: VaRecord | 
       const counts = bindMany(vm, cmd.n, cmd.first, (i) => manyAddr(space.far, cmd.region, i), cmd.batch)
       // The first and last object's lists, and every op of the region.
       const last = cmd.first + cmd.n - 1
-      return [counts, vm.gemVas(cmd.first), vm.gemVas(last), decodeOps(vm.smUnmapOps(manyAddr(space.far, cmd.region, 0), BigInt(cmd.n) * P))]
+      return [
+        counts,
+        vm.gemVas(cmd.first),
+        vm.gemVas(last),
+        decodeOps(vm.smUnmapOps(manyAddr(space.far, cmd.region, 0), BigInt(cmd.n) * P)),
+      ]
     }
     case 'bind':
       return vm.bind(cmd.addr, cmd.range, cmd.obj, cmd.offset)
@@ -364,7 +390,20 @@ function compare(space: Space, cmds: Cmd[], preload = 0): void {
 const LOW: Space = {
   opts: { name: 'low', start: 0n, range: 1n << 48n, reserve: { offset: 0n, range: P } },
   bases: [0x10_0000n, 0x10_0000n, 0x10_0000n, 0n, (1n << 48n) - 16n * P],
-  edgeAddrs: [0n, 1n, P - 1n, P, 2n * P, (1n << 48n) - P, (1n << 48n) - 1n, 1n << 48n, MAX, MAX - 1n, MAX - P + 1n, 1n << 63n],
+  edgeAddrs: [
+    0n,
+    1n,
+    P - 1n,
+    P,
+    2n * P,
+    (1n << 48n) - P,
+    (1n << 48n) - 1n,
+    1n << 48n,
+    MAX,
+    MAX - 1n,
+    MAX - P + 1n,
+    1n << 63n,
+  ],
   far: 1n << 40n,
 }
 

@@ -40,32 +40,95 @@ type Cmd =
   | { c: 'advance'; ns: bigint }
 
 const cmd: fc.Arbitrary<Cmd> = fc.oneof(
-  { arbitrary: fc.record({ c: fc.constant('create' as const), id: fc.constantFrom(...OBJECTS, 0), share: id, profile: fc.integer({ min: 0, max: 2 }) }), weight: 3 },
+  {
+    arbitrary: fc.record({
+      c: fc.constant('create' as const),
+      id: fc.constantFrom(...OBJECTS, 0),
+      share: id,
+      profile: fc.integer({ min: 0, max: 2 }),
+    }),
+    weight: 3,
+  },
   { arbitrary: fc.record({ c: fc.constant('createResv' as const) }), weight: 1 },
   { arbitrary: fc.record({ c: fc.constant('ctxInit' as const), t: thread }), weight: 2 },
-  { arbitrary: fc.record({ c: fc.constantFrom('ctxDone' as const, 'ctxFini' as const), t: thread, ctx: fc.oneof(fc.constant(-1), id) }), weight: 1 },
+  {
+    arbitrary: fc.record({
+      c: fc.constantFrom('ctxDone' as const, 'ctxFini' as const),
+      t: thread,
+      ctx: fc.oneof(fc.constant(-1), id),
+    }),
+    weight: 1,
+  },
   {
     arbitrary: fc.record({
       c: fc.constant('lock' as const),
       t: thread,
       resv: fc.oneof({ arbitrary: fc.integer({ min: 1, max: 3 }), weight: 9 }, { arbitrary: id, weight: 1 }),
       ctx: fc.oneof({ arbitrary: fc.constant(-1), weight: 4 }, { arbitrary: id, weight: 1 }),
-      mode: fc.oneof({ arbitrary: fc.constant(0), weight: 4 }, { arbitrary: fc.integer({ min: 1, max: 2 }), weight: 1 }),
+      mode: fc.oneof(
+        { arbitrary: fc.constant(0), weight: 4 },
+        { arbitrary: fc.integer({ min: 1, max: 2 }), weight: 1 },
+      ),
     }),
     weight: 12,
   },
   { arbitrary: fc.record({ c: fc.constant('unlock' as const), t: thread, resv: id }), weight: 5 },
-  { arbitrary: fc.record({ c: fc.constant('pin' as const), t: thread, id, domain: fc.integer({ min: 0, max: 3 }) }), weight: 3 },
+  {
+    arbitrary: fc.record({ c: fc.constant('pin' as const), t: thread, id, domain: fc.integer({ min: 0, max: 3 }) }),
+    weight: 3,
+  },
   { arbitrary: fc.record({ c: fc.constantFrom('unpin' as const, 'get' as const), t: thread, id }), weight: 2 },
-  { arbitrary: fc.record({ c: fc.constantFrom('vmap' as const, 'vunmap' as const), t: thread, id, kind: fc.integer({ min: 0, max: 1 }) }), weight: 4 },
-  { arbitrary: fc.record({ c: fc.constant('access' as const), t: thread, id, gen: fc.bigInt({ min: 0n, max: 3n }) }), weight: 2 },
-  { arbitrary: fc.record({ c: fc.constant('move' as const), t: thread, id, domain: fc.integer({ min: 1, max: 3 }) }), weight: 3 },
+  {
+    arbitrary: fc.record({
+      c: fc.constantFrom('vmap' as const, 'vunmap' as const),
+      t: thread,
+      id,
+      kind: fc.integer({ min: 0, max: 1 }),
+    }),
+    weight: 4,
+  },
+  {
+    arbitrary: fc.record({ c: fc.constant('access' as const), t: thread, id, gen: fc.bigInt({ min: 0n, max: 3n }) }),
+    weight: 2,
+  },
+  {
+    arbitrary: fc.record({ c: fc.constant('move' as const), t: thread, id, domain: fc.integer({ min: 1, max: 3 }) }),
+    weight: 3,
+  },
   { arbitrary: fc.record({ c: fc.constant('put' as const), id, va: fc.integer({ min: 0, max: 1 }) }), weight: 1 },
-  { arbitrary: fc.record({ c: fc.constant('fence' as const), context: fc.integer({ min: 1, max: 3 }), seqno: fc.integer({ min: 0, max: 3 }), at: fc.option(fc.bigInt({ min: 0n, max: 50n })) }), weight: 2 },
-  { arbitrary: fc.record({ c: fc.constant('reserve' as const), t: thread, resv: id, n: fc.integer({ min: 0, max: 5 }) }), weight: 2 },
-  { arbitrary: fc.record({ c: fc.constant('addFence' as const), t: thread, resv: id, fence: id, usage: fc.integer({ min: 0, max: 3 }) }), weight: 3 },
+  {
+    arbitrary: fc.record({
+      c: fc.constant('fence' as const),
+      context: fc.integer({ min: 1, max: 3 }),
+      seqno: fc.integer({ min: 0, max: 3 }),
+      at: fc.option(fc.bigInt({ min: 0n, max: 50n })),
+    }),
+    weight: 2,
+  },
+  {
+    arbitrary: fc.record({
+      c: fc.constant('reserve' as const),
+      t: thread,
+      resv: id,
+      n: fc.integer({ min: 0, max: 5 }),
+    }),
+    weight: 2,
+  },
+  {
+    arbitrary: fc.record({
+      c: fc.constant('addFence' as const),
+      t: thread,
+      resv: id,
+      fence: id,
+      usage: fc.integer({ min: 0, max: 3 }),
+    }),
+    weight: 3,
+  },
   { arbitrary: fc.record({ c: fc.constant('signal' as const), fence: id }), weight: 1 },
-  { arbitrary: fc.record({ c: fc.constant('query' as const), resv: id, usage: fc.integer({ min: 0, max: 3 }) }), weight: 2 },
+  {
+    arbitrary: fc.record({ c: fc.constant('query' as const), resv: id, usage: fc.integer({ min: 0, max: 3 }) }),
+    weight: 2,
+  },
   { arbitrary: fc.record({ c: fc.constant('advance' as const), ns: fc.bigInt({ min: 0n, max: 20n }) }), weight: 1 },
 )
 

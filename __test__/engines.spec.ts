@@ -172,7 +172,13 @@ const scenarios: Record<string, Scenario> = {
       },
     ])
     vm.apply({ kind: 'unmap', va: k, keep: false })
-    vm.apply({ kind: 'remap', prev: null, next: { addr: 0x800n, range: 0x800n, obj: 0, offset: 0n }, va: k, keep: false })
+    vm.apply({
+      kind: 'remap',
+      prev: null,
+      next: { addr: 0x800n, range: 0x800n, obj: 0, offset: 0n },
+      va: k,
+      keep: false,
+    })
     vm.apply({ kind: 'prefetch', va: k })
     expect(vm.takeWarnings().map((w) => w.kind)).toEqual(['kernel-node-remove', 'kernel-node-remove'])
     expect(vm.count()).toBe(1)
@@ -260,8 +266,18 @@ const scenarios: Record<string, Scenario> = {
     const stale = [
       fails(() => vm.apply({ kind: 'unmap', va: { ...cur, offset: P }, keep: false })),
       fails(() => vm.apply({ kind: 'prefetch', va: { ...cur, seq: 7 } })),
-      fails(() => vm.apply({ kind: 'remap', prev: { addr: B, range: 3n * P, obj: 1, offset: 0n }, next: null, va: cur, keep: false })),
-      fails(() => vm.apply({ kind: 'remap', prev: { addr: B, range: 0n, obj: 1, offset: 0n }, next: null, va: cur, keep: false })),
+      fails(() =>
+        vm.apply({
+          kind: 'remap',
+          prev: { addr: B, range: 3n * P, obj: 1, offset: 0n },
+          next: null,
+          va: cur,
+          keep: false,
+        }),
+      ),
+      fails(() =>
+        vm.apply({ kind: 'remap', prev: { addr: B, range: 0n, obj: 1, offset: 0n }, next: null, va: cur, keep: false }),
+      ),
       fails(() =>
         vm.apply({
           kind: 'remap',
@@ -536,6 +552,9 @@ describe('both engines', () => {
     const e = fails(() => vm.findPrev(-1n))
     expect(e).toEqual({ errno: 'EINVAL', message: 'EINVAL: start must be a bigint in [0, 2^64)' })
     // A seq that is no whole number is refused by the fast entry points too.
-    expect(fails(() => vm.get(B, 0.5))).toEqual({ errno: 'EINVAL', message: 'EINVAL: seq must be a safe non-negative integer' })
+    expect(fails(() => vm.get(B, 0.5))).toEqual({
+      errno: 'EINVAL',
+      message: 'EINVAL: seq must be a safe non-negative integer',
+    })
   })
 })

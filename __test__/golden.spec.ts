@@ -15,14 +15,21 @@ const read = (name: string) => readFileSync(path.join(golden, name), 'utf8')
 const summaries: [string, string][] = [
   ['vmbind-seed1-ops100000.summary', '--seed 1 --ops 100000'],
   ['vmbind-seed2-ops100000.summary', '--seed 2 --ops 100000'],
-  ['vmbind-seed9-w4096-l16-k4-p60-ops200000.summary', '--seed 9 --ops 200000 --window 4096 --max-pages 16 --objects 4 --map-percent 60'],
+  [
+    'vmbind-seed9-w4096-l16-k4-p60-ops200000.summary',
+    '--seed 9 --ops 200000 --window 4096 --max-pages 16 --objects 4 --map-percent 60',
+  ],
   ['vmbind-seed1-ops1000000.summary', '--seed 1 --ops 1000000'],
   ['vmbind-seed1-w16777216-l512-ops1000000.summary', '--seed 1 --ops 1000000 --window 16777216 --max-pages 512'],
 ]
 
 // The long runs go through the CLI in a child process, so this worker stays
 // responsive while the reference engine works for half a minute.
-const bin = path.resolve(__dirname, '..', JSON.parse(readFileSync(path.resolve(__dirname, '../package.json'), 'utf8')).bin)
+const bin = path.resolve(
+  __dirname,
+  '..',
+  JSON.parse(readFileSync(path.resolve(__dirname, '../package.json'), 'utf8')).bin,
+)
 const drmsim = (args: string) => promisify(execFile)(process.execPath, [bin, 'vmbind', ...args.split(' ')])
 
 describe('golden vmbind files', () => {
@@ -44,7 +51,8 @@ describe('golden vmbind files', () => {
 // (the reference engine on a shorter run, which still binds thousands of distinct objects).
 describe('vmbind --svg with many distinct objects', () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'drmsim-golden-'))
-  const args = (ops: number) => `--seed 4 --ops ${ops} --window 16777216 --max-pages 2 --objects 1073741824 --map-percent 80`
+  const args = (ops: number) =>
+    `--seed 4 --ops ${ops} --window 16777216 --max-pages 2 --objects 1073741824 --map-percent 80`
   const draw = async (ops: number, engine: string) => {
     const svg = path.join(dir, `${engine}-${ops}.svg`)
     const { stdout } = await drmsim(`${args(ops)} --engine ${engine} --svg ${svg}`)

@@ -11,8 +11,10 @@ const U = 0x1000n
 const engines = ['native', 'reference'] as const
 type Engine = (typeof engines)[number]
 
-const newVm = (engine: Engine) => new GpuVm({ name: 'trust', range: 1n << 48n, reserve: { offset: 0n, range: U }, engine })
-const state = (vm: GpuVm) => [...vm.vas()].map((va) => `${va.addr}+${va.range}:${va.obj?.id ?? 0}@${va.offset}#${va.seq}`)
+const newVm = (engine: Engine) =>
+  new GpuVm({ name: 'trust', range: 1n << 48n, reserve: { offset: 0n, range: U }, engine })
+const state = (vm: GpuVm) =>
+  [...vm.vas()].map((va) => `${va.addr}+${va.range}:${va.obj?.id ?? 0}@${va.offset}#${va.seq}`)
 const objects = (n: number) => Array.from({ length: n }, () => new GemObject({ size: 1n << 20n }))
 
 describe.each(engines)('trust (%s engine)', (engine) => {
@@ -60,7 +62,7 @@ describe.each(engines)('trust (%s engine)', (engine) => {
   })
 
   describe("an op list's words are its own", () => {
-    it('writing to, or transferring, one list\'s words changes no other list and breaks no later one', () => {
+    it("writing to, or transferring, one list's words changes no other list and breaks no later one", () => {
       const vm = newVm(engine)
       const [x] = objects(1)
       vm.bind({ addr: 0x100000n, range: 4n * U, obj: x })
@@ -189,32 +191,35 @@ describe.each(engines)('trust (%s engine)', (engine) => {
 })
 
 describe('arguments that throw while read', () => {
-  it.each(engines)('a request whose getter throws, or step callbacks behind a throwing getter, are EINVAL with the VA space unchanged (%s)', (engine) => {
-    const vm = newVm(engine)
-    const boom = {
-      addr: 0x100000n,
-      get range(): bigint {
-        throw new Error('boom')
-      },
-    }
-    for (const call of [
-      () => vm.bind(boom),
-      () => vm.insert(boom),
-      () => vm.smMapOps(boom),
-      () => new BindBatch().map(boom),
-      () => vm.apply({ kind: 'map', map: boom as never }),
-      () =>
-        vm.smUnmap(0x100000n, U, {
-          get remap(): never {
-            throw new Error('boom')
-          },
-          unmap() {},
-        }),
-    ]) {
-      expect(errnoOf(call)).toBe('EINVAL')
-    }
-    expect(vm.mappingCount).toBe(0)
-  })
+  it.each(engines)(
+    'a request whose getter throws, or step callbacks behind a throwing getter, are EINVAL with the VA space unchanged (%s)',
+    (engine) => {
+      const vm = newVm(engine)
+      const boom = {
+        addr: 0x100000n,
+        get range(): bigint {
+          throw new Error('boom')
+        },
+      }
+      for (const call of [
+        () => vm.bind(boom),
+        () => vm.insert(boom),
+        () => vm.smMapOps(boom),
+        () => new BindBatch().map(boom),
+        () => vm.apply({ kind: 'map', map: boom as never }),
+        () =>
+          vm.smUnmap(0x100000n, U, {
+            get remap(): never {
+              throw new Error('boom')
+            },
+            unmap() {},
+          }),
+      ]) {
+        expect(errnoOf(call)).toBe('EINVAL')
+      }
+      expect(vm.mappingCount).toBe(0)
+    },
+  )
 
   it('methods called on a Proxy of a device object are EINVAL, not a private-field TypeError', () => {
     const dev = new Device()

@@ -50,10 +50,30 @@ const newVm = (engine: (typeof engines)[number], strict = false) =>
 
 // Seed 004's documented cases; where its DOC comment and code differ, the code wins.
 const cases: { name: string; old: ReturnType<typeof req>[]; req: ReturnType<typeof req>; ops: string[] }[] = [
-  { name: '1: identical request', old: [req(a, 0n, 1n, N)], req: req(a, 0n, 1n, N), ops: ['unmap a[0,1)16 keep=1', 'map a[0,1)16'] },
-  { name: '2: other offset', old: [req(a, 0n, 1n, N)], req: req(a, 0n, 1n, M), ops: ['unmap a[0,1)16 keep=0', 'map a[0,1)64'] },
-  { name: '3: other object', old: [req(a, 0n, 1n, N)], req: req(b, 0n, 1n, N), ops: ['unmap a[0,1)16 keep=0', 'map b[0,1)16'] },
-  { name: '4: grows at the end', old: [req(a, 0n, 1n, N)], req: req(a, 0n, 2n, N), ops: ['unmap a[0,1)16 keep=1', 'map a[0,2)16'] },
+  {
+    name: '1: identical request',
+    old: [req(a, 0n, 1n, N)],
+    req: req(a, 0n, 1n, N),
+    ops: ['unmap a[0,1)16 keep=1', 'map a[0,1)16'],
+  },
+  {
+    name: '2: other offset',
+    old: [req(a, 0n, 1n, N)],
+    req: req(a, 0n, 1n, M),
+    ops: ['unmap a[0,1)16 keep=0', 'map a[0,1)64'],
+  },
+  {
+    name: '3: other object',
+    old: [req(a, 0n, 1n, N)],
+    req: req(b, 0n, 1n, N),
+    ops: ['unmap a[0,1)16 keep=0', 'map b[0,1)16'],
+  },
+  {
+    name: '4: grows at the end',
+    old: [req(a, 0n, 1n, N)],
+    req: req(a, 0n, 2n, N),
+    ops: ['unmap a[0,1)16 keep=1', 'map a[0,2)16'],
+  },
   {
     name: '5: other object over the head',
     old: [req(a, 0n, 2n, N)],
@@ -278,7 +298,10 @@ describe.each(engines)('GpuVm on the %s engine', (engine) => {
     it('prefetchOps lists every node in the range, the kernel node included', () => {
       const vm = newVm(engine)
       vm.insert({ addr: 0x2000n, range: 0x1000n, obj: a })
-      expect([...vm.prefetchOps(0n, 0x10000n)].map((op) => (op.kind === 'prefetch' ? op.va.addr : -1n))).toEqual([0n, 0x2000n])
+      expect([...vm.prefetchOps(0n, 0x10000n)].map((op) => (op.kind === 'prefetch' ? op.va.addr : -1n))).toEqual([
+        0n,
+        0x2000n,
+      ])
     })
 
     it('a Va of another VA space is refused', () => {

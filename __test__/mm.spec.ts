@@ -30,7 +30,6 @@ function shuffle<T>(xs: T[], rand: () => number): T[] {
   return a
 }
 
-
 /** Nodes tile [0, size) with no hole. */
 function expectContinuous(mm: RangeAllocator): void {
   expect(mm.holes()).toEqual([])
@@ -287,7 +286,12 @@ describe.each(['native', 'reference'] as const)('RangeAllocator (%s)', (engine) 
     // Too large: never found, nothing to evict.
     const none = mm.scan({ size: 64n, alignment: 2n })
     for (const n of nodes.slice(0, 63)) expect(none.add(n)).toBe(false)
-    expect(nodes.slice(0, 63).reverse().filter((n) => none.remove(n))).toEqual([])
+    expect(
+      nodes
+        .slice(0, 63)
+        .reverse()
+        .filter((n) => none.remove(n)),
+    ).toEqual([])
     expectContinuous(mm)
     const all = mm.scan({ size: 64n }).run(nodes)
     expect(all.found).toBe(true)

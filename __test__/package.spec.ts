@@ -40,7 +40,12 @@ interface Run {
 function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {}
   for (const [k, v] of Object.entries(process.env)) {
-    if (/^(npm_package_|npm_lifecycle_|npm_config_local_prefix$|npm_config_loglevel$|npm_command$|INIT_CWD$|NODE_OPTIONS$|NODE_PATH$|DRMSIM_|NAPI_RS_)/i.test(k)) continue
+    if (
+      /^(npm_package_|npm_lifecycle_|npm_config_local_prefix$|npm_config_loglevel$|npm_command$|INIT_CWD$|NODE_OPTIONS$|NODE_PATH$|DRMSIM_|NAPI_RS_)/i.test(
+        k,
+      )
+    )
+      continue
     env[k] = v
   }
   env.PATH = (process.env.PATH ?? '')
@@ -71,12 +76,14 @@ async function ok(cmd: string, args: string[], cwd: string, env: Record<string, 
 }
 
 const node = (cwd: string, file: string, env: Record<string, string> = {}) => run(process.execPath, [file], cwd, env)
-const npx = (cwd: string, args: string[], env: Record<string, string> = {}) => run('npx', ['--no-install', ...args], cwd, env)
+const npx = (cwd: string, args: string[], env: Record<string, string> = {}) =>
+  run('npx', ['--no-install', ...args], cwd, env)
 
 /** The fallback warnings a child printed (`(node:PID) [DRMSIM_NO_NATIVE] Warning: ...`). */
 const fallbackWarnings = (stderr: string) => stderr.split('\n').filter((l) => l.includes('[DRMSIM_NO_NATIVE]'))
 
-const SUMMARY = /^requests 1000\nops map=\d+ remap=\d+ unmap=\d+\nmappings \d+\ntrace_fnv1a64 [0-9a-f]{16}\nstate_fnv1a64 [0-9a-f]{16}\n$/
+const SUMMARY =
+  /^requests 1000\nops map=\d+ remap=\d+ unmap=\d+\nmappings \d+\ntrace_fnv1a64 [0-9a-f]{16}\nstate_fnv1a64 [0-9a-f]{16}\n$/
 
 let tmp = ''
 let app = '' // root and platform tarballs installed together
@@ -153,7 +160,11 @@ describe.runIf(built)('the packed package', () => {
   beforeAll(async () => {
     tmp = mkdtempSync(path.join(tmpdir(), 'drmsim-package-'))
     expect(path.relative(root, tmp).startsWith('..')).toBe(true)
-    const packed = await ok(process.execPath, [path.join(root, 'scripts', 'pack.mjs'), '--out', path.join(tmp, 'packs')], root)
+    const packed = await ok(
+      process.execPath,
+      [path.join(root, 'scripts', 'pack.mjs'), '--out', path.join(tmp, 'packs')],
+      root,
+    )
     timings.pack = packed.ms
     packs = JSON.parse(readFileSync(path.join(tmp, 'packs', 'packs.json'), 'utf8'))
     expect(packs.platforms).toHaveLength(1)
@@ -178,15 +189,32 @@ describe.runIf(built)('the packed package', () => {
 
   it('ships the loader and dist in the root package, the binary only in the platform package', () => {
     const rootFiles = packs.root.files
-    expect(rootFiles).toEqual(expect.arrayContaining(['package.json', 'README.md', 'index.js', 'index.d.ts', 'dist/index.js', 'dist/index.d.ts', 'dist/cli/main.js']))
+    expect(rootFiles).toEqual(
+      expect.arrayContaining([
+        'package.json',
+        'README.md',
+        'index.js',
+        'index.d.ts',
+        'dist/index.js',
+        'dist/index.d.ts',
+        'dist/cli/main.js',
+      ]),
+    )
     expect(rootFiles.filter((f) => f.endsWith('.node'))).toEqual([])
-    expect(rootFiles.filter((f) => !/^(dist\/|index\.js$|index\.d\.ts$|package\.json$|README\.md$|LICENSE)/.test(f))).toEqual([])
+    expect(
+      rootFiles.filter((f) => !/^(dist\/|index\.js$|index\.d\.ts$|package\.json$|README\.md$|LICENSE)/.test(f)),
+    ).toEqual([])
     expect(platform.name).toBe(`${pkg.name}-${platform.platform}`)
     expect(platform.version).toBe(pkg.version)
-    expect(platform.files.sort()).toEqual(['README.md', `${pkg.napi.binaryName}.${platform.platform}.node`, 'package.json'])
+    expect(platform.files.sort()).toEqual([
+      'README.md',
+      `${pkg.napi.binaryName}.${platform.platform}.node`,
+      'package.json',
+    ])
     // The installed manifests: the platform package is picked by os/cpu/libc,
     // and the root lists every target as an optional dependency.
-    const installed = (name: string) => JSON.parse(readFileSync(path.join(app, 'node_modules', name, 'package.json'), 'utf8'))
+    const installed = (name: string) =>
+      JSON.parse(readFileSync(path.join(app, 'node_modules', name, 'package.json'), 'utf8'))
     const p = installed(platform.name)
     expect(p.main).toBe(`${pkg.napi.binaryName}.${platform.platform}.node`)
     expect([p.os, p.cpu]).toEqual([[process.platform], [process.arch]])
@@ -194,7 +222,9 @@ describe.runIf(built)('the packed package', () => {
     expect(r.optionalDependencies[platform.name]).toBe(pkg.version)
     expect(Object.keys(r.optionalDependencies)).toHaveLength(pkg.napi.targets.length)
     expect(r.exports['.']).toEqual({ types: './dist/index.d.ts', default: './dist/index.js' })
-    expect(existsSync(path.join(app, 'node_modules', pkg.name, `${pkg.napi.binaryName}.${platform.platform}.node`))).toBe(false)
+    expect(
+      existsSync(path.join(app, 'node_modules', pkg.name, `${pkg.napi.binaryName}.${platform.platform}.node`)),
+    ).toBe(false)
   })
 
   it('require() loads the native engine from the platform package', async () => {
@@ -213,7 +243,9 @@ describe.runIf(built)('the packed package', () => {
       warnings: [],
     })
     expect(out.resolved).toBe(path.join(app, 'node_modules', 'drmsim', 'dist', 'index.js'))
-    expect(out.addons).toEqual([path.join(app, 'node_modules', platform.name, platform.files.find((f) => f.endsWith('.node'))!)])
+    expect(out.addons).toEqual([
+      path.join(app, 'node_modules', platform.name, platform.files.find((f) => f.endsWith('.node'))!),
+    ])
   })
 
   it('import from ESM sees the named exports, and only the exported entry points', async () => {
@@ -256,7 +288,11 @@ describe.runIf(built)('the packed package', () => {
     // The types came from the installed package; from the repo, only tsc's own lib files.
     const listed = r.stdout.split('\n').filter(Boolean)
     expect(listed).toContain(path.join(app, 'node_modules', 'drmsim', 'dist', 'index.d.ts'))
-    expect(listed.filter((f) => !f.startsWith(app + path.sep) && !f.startsWith(path.join(root, 'node_modules', 'typescript') + path.sep))).toEqual([])
+    expect(
+      listed.filter(
+        (f) => !f.startsWith(app + path.sep) && !f.startsWith(path.join(root, 'node_modules', 'typescript') + path.sep),
+      ),
+    ).toEqual([])
   })
 
   it('npx drmsim vmbind --ops 1000 prints the summary, on the native engine', async () => {
@@ -275,7 +311,11 @@ describe.runIf(built)('the packed package', () => {
     mkdirSync(extract)
     await ok('tar', ['-xzf', packs.root.tarball, '-C', extract], tmp)
     const bin = path.join(root, 'node_modules', '.bin')
-    const publint = await run(path.join(bin, 'publint'), [path.join(extract, 'package'), '--pack', 'false', '--strict'], tmp)
+    const publint = await run(
+      path.join(bin, 'publint'),
+      [path.join(extract, 'package'), '--pack', 'false', '--strict'],
+      tmp,
+    )
     expect(publint.code, publint.stdout + publint.stderr).toBe(0)
     expect(publint.stdout).not.toMatch(/Errors:|Warnings:|Suggestions:/)
     const attw = await run(path.join(bin, 'attw'), [packs.root.tarball, '--format', 'json'], tmp)
@@ -339,7 +379,9 @@ setImmediate(() => console.log(JSON.stringify({ env, option, fallback, warned })
       const out = JSON.parse(r.stdout)
       expect(out.env).toEqual(out.option)
       expect(out.env.code).toBe('DRMSIM_NO_NATIVE')
-      expect(out.env.message).toMatch(new RegExp(`^drmsim: the native engine was asked for, but no native binary loads on ${platform.platform}`))
+      expect(out.env.message).toMatch(
+        new RegExp(`^drmsim: the native engine was asked for, but no native binary loads on ${platform.platform}`),
+      )
       expect(out.env.message).toContain(`Cannot find module '${platform.name}'`)
       expect(out.env.cause).toMatch(/^Cannot find native binding/)
       // Asking for native never warns; the default still falls back, once.
@@ -348,7 +390,9 @@ setImmediate(() => console.log(JSON.stringify({ env, option, fallback, warned })
       const cli = await npx(bare, ['drmsim', 'vmbind', '--ops', '10'], { DRMSIM_ENGINE: 'native' })
       expect(cli.code).not.toBe(0)
       expect(cli.stdout).toBe('')
-      expect(cli.stderr).toContain(`the native engine was asked for, but no native binary loads on ${platform.platform}`)
+      expect(cli.stderr).toContain(
+        `the native engine was asked for, but no native binary loads on ${platform.platform}`,
+      )
       expect(cli.stderr).toContain(`Cannot find module '${platform.name}'`)
       expect(fallbackWarnings(cli.stderr)).toEqual([])
     })
@@ -366,9 +410,14 @@ setImmediate(() => console.log(JSON.stringify({ env, option, fallback, warned })
       expect(out.warnings[0]).toContain(broken)
       expect(out.warnings[0]).not.toContain('Cannot find module')
 
-      const strict = await npx(app, ['drmsim', 'vmbind', '--ops', '10'], { NAPI_RS_NATIVE_LIBRARY_PATH: broken, DRMSIM_ENGINE: 'native' })
+      const strict = await npx(app, ['drmsim', 'vmbind', '--ops', '10'], {
+        NAPI_RS_NATIVE_LIBRARY_PATH: broken,
+        DRMSIM_ENGINE: 'native',
+      })
       expect(strict.code).not.toBe(0)
-      expect(strict.stderr).toContain(`the native engine was asked for, but no native binary loads on ${platform.platform}: ${broken}`)
+      expect(strict.stderr).toContain(
+        `the native engine was asked for, but no native binary loads on ${platform.platform}: ${broken}`,
+      )
     })
   })
 })

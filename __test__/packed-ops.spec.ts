@@ -10,7 +10,11 @@ const P = 0x1000n
 const B = 0x10_0000n
 const MAX = (1n << 64n) - 1n
 const ENGINES = ['native', 'reference'] as const
-const OBJECTS = [new GemObject({ size: 1n << 40n }), new GemObject({ size: 1n << 40n }), new GemObject({ size: 1n << 40n })]
+const OBJECTS = [
+  new GemObject({ size: 1n << 40n }),
+  new GemObject({ size: 1n << 40n }),
+  new GemObject({ size: 1n << 40n }),
+]
 
 const newVm = (engine: (typeof ENGINES)[number]) =>
   new GpuVm({ name: 'packed', range: 1n << 48n, reserve: { offset: 0n, range: P }, engine })
@@ -36,7 +40,13 @@ function plain(op: Op): unknown {
     case 'map':
       return { kind: 'map', map: mapPlain(op.map) }
     case 'remap':
-      return { kind: 'remap', prev: mapPlain(op.prev), next: mapPlain(op.next), va: vaPlain(op.unmap.va), keep: op.unmap.keep }
+      return {
+        kind: 'remap',
+        prev: mapPlain(op.prev),
+        next: mapPlain(op.next),
+        va: vaPlain(op.unmap.va),
+        keep: op.unmap.keep,
+      }
     case 'unmap':
       return { kind: 'unmap', va: vaPlain(op.va), keep: op.keep }
     case 'prefetch':
@@ -78,7 +88,10 @@ describe('PackedOps', () => {
       { weight: 1, arbitrary: fc.constantFrom(1n, MAX, 1n << 63n) },
     )
     const obj = fc.option(fc.constantFrom(...OBJECTS), { freq: 4 })
-    const offset = fc.oneof({ weight: 6, arbitrary: page(16) }, { weight: 1, arbitrary: fc.constantFrom(MAX, MAX - P + 1n) })
+    const offset = fc.oneof(
+      { weight: 6, arbitrary: page(16) },
+      { weight: 1, arbitrary: fc.constantFrom(MAX, MAX - P + 1n) },
+    )
     const request = fc.record({ addr, range, obj, offset })
     type Cmd =
       | { c: 'bind'; r: { addr: bigint; range: bigint; obj: GemObject | null; offset: bigint } }
@@ -101,7 +114,9 @@ describe('PackedOps', () => {
       fc.record({ addr, range }).map((r) => ({ q: 'smUnmap' as const, ...r })),
       fc.record({ addr, range }).map((r) => ({ q: 'prefetch' as const, ...r })),
       fc.nat(OBJECTS.length - 1).map((obj) => ({ q: 'gemUnmap' as const, obj })),
-      fc.record({ pick: fc.nat(40), from: fc.nat(4), pages: fc.nat(6) }).map((r) => ({ q: 'smMapKeep' as const, ...r })),
+      fc
+        .record({ pick: fc.nat(40), from: fc.nat(4), pages: fc.nat(6) })
+        .map((r) => ({ q: 'smMapKeep' as const, ...r })),
     )
     /** The request of a `smMapKeep` on this VA space (the same on both engines, whose trees agree). */
     const keepRequest = (vm: GpuVm, q: { pick: number; from: number; pages: number }) => {
@@ -113,7 +128,7 @@ describe('PackedOps', () => {
     }
 
     /** A query in its packed or its object form: the same arguments either way. */
-    const ask = <T,>(form: 'packed' | 'list', vm: GpuVm, q: Query): T => {
+    const ask = <T>(form: 'packed' | 'list', vm: GpuVm, q: Query): T => {
       const packed = form === 'packed'
       const result = (() => {
         switch (q.q) {
@@ -181,7 +196,9 @@ describe('PackedOps', () => {
   for (const engine of ENGINES) {
     describe(`on the ${engine} engine`, () => {
       it('has the documented layout', () => {
-        expect([PackedOps.WORDS, PackedOps.KEEP, PackedOps.HAS_PREV, PackedOps.HAS_NEXT]).toEqual([14, 0x10, 0x20, 0x40])
+        expect([PackedOps.WORDS, PackedOps.KEEP, PackedOps.HAS_PREV, PackedOps.HAS_NEXT]).toEqual([
+          14, 0x10, 0x20, 0x40,
+        ])
         expect(PackedOps.KINDS).toEqual(['map', 'remap', 'unmap', 'prefetch'])
         const vm = newVm(engine)
         const [x, y] = OBJECTS
@@ -199,7 +216,19 @@ describe('PackedOps', () => {
           ...[B, 2n * P, BigInt(x.id), 0x40n * P], // prev
           ...[B + 5n * P, 3n * P, BigInt(x.id), 0x45n * P], // next
         ])
-        expect(w.slice(14)).toEqual([0n, 0n, 0n, 0n, 0n, 0n, ...[B + 2n * P, 3n * P, BigInt(x.id), 0x42n * P], 0n, 0n, 0n, 0n])
+        expect(w.slice(14)).toEqual([
+          0n,
+          0n,
+          0n,
+          0n,
+          0n,
+          0n,
+          ...[B + 2n * P, 3n * P, BigInt(x.id), 0x42n * P],
+          0n,
+          0n,
+          0n,
+          0n,
+        ])
         // Another object: no keep; the head of the mapping: no prev.
         const head = vm.smMapOpsPacked({ addr: B, range: P, obj: y, offset: 0n })
         expect(head.words[0]).toBe(1n | 0x40n | (1n << 32n))
@@ -212,8 +241,12 @@ describe('PackedOps', () => {
         ])
         // UNMAP and PREFETCH name a mapping in words 1-5; a sparse MAP has object 0.
         const unmap = vm.smUnmapOpsPacked(B, 8n * P)
-        expect(unmap.words.slice(0, 6)).toEqual(new BigUint64Array([2n | (1n << 32n), BigInt(va.seq), B, 8n * P, BigInt(x.id), 0x40n * P]))
-        expect(vm.smMapOpsPacked({ addr: B, range: 8n * P, obj: x, offset: 0x40n * P }).words[0]).toBe(2n | 0x10n | (1n << 32n))
+        expect(unmap.words.slice(0, 6)).toEqual(
+          new BigUint64Array([2n | (1n << 32n), BigInt(va.seq), B, 8n * P, BigInt(x.id), 0x40n * P]),
+        )
+        expect(vm.smMapOpsPacked({ addr: B, range: 8n * P, obj: x, offset: 0x40n * P }).words[0]).toBe(
+          2n | 0x10n | (1n << 32n),
+        )
         const prefetch = vm.prefetchOpsPacked(0n, 1n << 48n)
         expect([...prefetch.words].filter((_, i) => i % 14 === 0)).toEqual([3n, 3n | (1n << 32n)])
         expect(prefetch.va(0)?.isKernelNode).toBe(true)
@@ -229,12 +262,15 @@ describe('PackedOps', () => {
         const [x] = OBJECTS
         // 200 mappings, one page apart: a wide unmap makes 200 ops, more than
         // the native engine's I/O buffer holds (73), a short request one or two.
-        for (const v of [vm, ref]) for (let i = 0n; i < 200n; i++) v.bind({ addr: B + 2n * i * P, range: P, obj: x, offset: i * P })
+        for (const v of [vm, ref])
+          for (let i = 0n; i < 200n; i++) v.bind({ addr: B + 2n * i * P, range: P, obj: x, offset: i * P })
         const lists: [PackedOps, bigint[]][] = []
         for (let round = 0; round < 300; round++) {
           const at = B + BigInt(round % 400) * P
           const [got, want] = [vm, ref].map((v) =>
-            round % 50 === 7 ? v.smUnmapOpsPacked(B, 400n * P) : v.smMapOpsPacked({ addr: at, range: 2n * P, obj: x, offset: 0n }),
+            round % 50 === 7
+              ? v.smUnmapOpsPacked(B, 400n * P)
+              : v.smMapOpsPacked({ addr: at, range: 2n * P, obj: x, offset: 0n }),
           )
           expect([...got.words]).toEqual([...want.words])
           lists.push([got, [...got.words]])
@@ -244,7 +280,8 @@ describe('PackedOps', () => {
         for (const [list, words] of lists) expect([...list.words]).toEqual(words)
         // Each list's words have a buffer of their own, whatever the engine pooled them in.
         expect(new Set(lists.map(([l]) => l.words.buffer)).size).toBe(lists.length)
-        for (const [l] of lists) expect([l.words.byteOffset, l.words.buffer.byteLength]).toEqual([0, l.words.byteLength])
+        for (const [l] of lists)
+          expect([l.words.byteOffset, l.words.buffer.byteLength]).toEqual([0, l.words.byteLength])
       })
 
       it('reads u64 values at the edges exactly, as bigints', () => {
@@ -256,10 +293,22 @@ describe('PackedOps', () => {
         vm.insert({ addr: top + 1n, range, obj: x, offset: top + 2n })
         const ops = vm.smMapOpsPacked({ addr: MAX - 2n, range: 1n, obj: x, offset: MAX })
         expect(ops.length).toBe(2)
-        expect([ops.kind(0), ops.keep(0), ops.addr(0), ops.range(0), ops.offset(0)]).toEqual(['remap', false, top + 1n, range, top + 2n])
+        expect([ops.kind(0), ops.keep(0), ops.addr(0), ops.range(0), ops.offset(0)]).toEqual([
+          'remap',
+          false,
+          top + 1n,
+          range,
+          top + 2n,
+        ])
         expect(ops.prev(0)).toEqual({ addr: top + 1n, range: MAX - top - 3n, obj: x, offset: top + 2n })
         expect(ops.next(0)).toEqual({ addr: MAX - 1n, range: 1n, obj: x, offset: MAX })
-        expect([ops.kind(1), ops.addr(1), ops.range(1), ops.offset(1), ops.obj(1)]).toEqual(['map', MAX - 2n, 1n, MAX, x])
+        expect([ops.kind(1), ops.addr(1), ops.range(1), ops.offset(1), ops.obj(1)]).toEqual([
+          'map',
+          MAX - 2n,
+          1n,
+          MAX,
+          x,
+        ])
         expect(ops.words[6 + 14 + 3]).toBe(MAX)
         expect(typeof ops.addr(1)).toBe('bigint')
         expect(ops.op(1)).toEqual({ kind: 'map', map: { addr: MAX - 2n, range: 1n, obj: x, offset: MAX } })

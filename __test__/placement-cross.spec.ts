@@ -19,7 +19,15 @@ const thread = fc.integer({ min: 0, max: THREADS - 1 })
 const size = fc.constantFrom(0n, 4n * K, 8n * K, 16n * K, 24n * K, 40n * K)
 /** domain | flags << 8, mostly valid, sometimes not. */
 const place = fc.oneof(
-  { arbitrary: fc.tuple(fc.constantFrom(1, 2, 3, 3), fc.oneof({ arbitrary: fc.constant([]), weight: 2 }, { arbitrary: fc.subarray([2, 8, 16]), weight: 1 })).map(([d, f]) => d | (f.reduce((a, b) => a | b, 0) << 8)), weight: 20 },
+  {
+    arbitrary: fc
+      .tuple(
+        fc.constantFrom(1, 2, 3, 3),
+        fc.oneof({ arbitrary: fc.constant([]), weight: 2 }, { arbitrary: fc.subarray([2, 8, 16]), weight: 1 }),
+      )
+      .map(([d, f]) => d | (f.reduce((a, b) => a | b, 0) << 8)),
+    weight: 20,
+  },
   { arbitrary: fc.constantFrom(0, 4, 3 | (1 << 8)), weight: 1 },
 )
 const placement = fc.array(place, { maxLength: 3 })
@@ -41,20 +49,62 @@ type Cmd =
   | { c: 'lockedValidate'; t: number; id: number; places: number[]; ctx: boolean; unlock: boolean }
 
 const cmd: fc.Arbitrary<Cmd> = fc.oneof(
-  { arbitrary: fc.record({ c: fc.constant('create' as const), id: fc.integer({ min: 1, max: 7 }), size, share: fc.integer({ min: 0, max: 3 }), profile: fc.constantFrom(0, 1, 1, 1, 1, 2) }), weight: 4 },
+  {
+    arbitrary: fc.record({
+      c: fc.constant('create' as const),
+      id: fc.integer({ min: 1, max: 7 }),
+      size,
+      share: fc.integer({ min: 0, max: 3 }),
+      profile: fc.constantFrom(0, 1, 1, 1, 1, 2),
+    }),
+    weight: 4,
+  },
   { arbitrary: fc.record({ c: fc.constant('validate' as const), t: thread, id, places: placement }), weight: 10 },
   { arbitrary: fc.record({ c: fc.constant('evictPlacement' as const), id, places: fc.option(placement) }), weight: 2 },
-  { arbitrary: fc.record({ c: fc.constant('pin' as const), t: thread, id, domain: fc.integer({ min: 0, max: 3 }) }), weight: 1 },
+  {
+    arbitrary: fc.record({ c: fc.constant('pin' as const), t: thread, id, domain: fc.integer({ min: 0, max: 3 }) }),
+    weight: 1,
+  },
   { arbitrary: fc.record({ c: fc.constant('unpin' as const), t: thread, id }), weight: 2 },
-  { arbitrary: fc.record({ c: fc.constantFrom('vmap' as const, 'vunmap' as const), t: thread, id, kind: fc.integer({ min: 0, max: 1 }) }), weight: 3 },
-  { arbitrary: fc.record({ c: fc.constant('access' as const), t: thread, id, gen: fc.bigInt({ min: 0n, max: 3n }) }), weight: 1 },
-  { arbitrary: fc.record({ c: fc.constant('lock' as const), t: thread, resv: fc.integer({ min: 1, max: 8 }), ctx: fc.boolean(), mode: fc.constantFrom(0, 0, 0, 2) }), weight: 3 },
-  { arbitrary: fc.record({ c: fc.constant('unlock' as const), t: thread, resv: fc.integer({ min: 1, max: 8 }) }), weight: 2 },
+  {
+    arbitrary: fc.record({
+      c: fc.constantFrom('vmap' as const, 'vunmap' as const),
+      t: thread,
+      id,
+      kind: fc.integer({ min: 0, max: 1 }),
+    }),
+    weight: 3,
+  },
+  {
+    arbitrary: fc.record({ c: fc.constant('access' as const), t: thread, id, gen: fc.bigInt({ min: 0n, max: 3n }) }),
+    weight: 1,
+  },
+  {
+    arbitrary: fc.record({
+      c: fc.constant('lock' as const),
+      t: thread,
+      resv: fc.integer({ min: 1, max: 8 }),
+      ctx: fc.boolean(),
+      mode: fc.constantFrom(0, 0, 0, 2),
+    }),
+    weight: 3,
+  },
+  {
+    arbitrary: fc.record({ c: fc.constant('unlock' as const), t: thread, resv: fc.integer({ min: 1, max: 8 }) }),
+    weight: 2,
+  },
   { arbitrary: fc.record({ c: fc.constantFrom('ctxInit' as const, 'ctxFini' as const), t: thread }), weight: 1 },
   { arbitrary: fc.record({ c: fc.constant('destroy' as const), id }), weight: 1 },
   { arbitrary: fc.record({ c: fc.constant('unlockAll' as const), t: thread }), weight: 4 },
   {
-    arbitrary: fc.record({ c: fc.constant('lockedValidate' as const), t: thread, id: fc.integer({ min: 1, max: 6 }), places: placement, ctx: fc.boolean(), unlock: fc.oneof(fc.constant(true), fc.boolean()) }),
+    arbitrary: fc.record({
+      c: fc.constant('lockedValidate' as const),
+      t: thread,
+      id: fc.integer({ min: 1, max: 6 }),
+      places: placement,
+      ctx: fc.boolean(),
+      unlock: fc.oneof(fc.constant(true), fc.boolean()),
+    }),
     weight: 14,
   },
 )
@@ -93,7 +143,7 @@ function apply(d: DeviceCore, k: Cmd): unknown {
       return d.put(k.id, 0)
     case 'unlockAll':
       for (let r = 1; ; r++) {
-        let info
+        let info: ReturnType<typeof d.resvInfo>
         try {
           info = d.resvInfo(r)
         } catch {
@@ -174,7 +224,9 @@ describe('placement: engines agree', () => {
               const [n, r] = engines.map((d) => outcome(d, k))
               const ok = (n as { result: { ok?: unknown } }).result.ok
               if (k.c === 'ctxInit' && typeof ok === 'number') latest.set(k.t, ok)
-              expect(n, `command ${i}: ${JSON.stringify(k, (_, v) => (typeof v === 'bigint' ? `${v}n` : v))}`).toEqual(r)
+              expect(n, `command ${i}: ${JSON.stringify(k, (_, v) => (typeof v === 'bigint' ? `${v}n` : v))}`).toEqual(
+                r,
+              )
             })
             expect(state(engines[0])).toEqual(state(engines[1]))
           }),

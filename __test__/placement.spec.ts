@@ -35,7 +35,11 @@ describe.each(engines)('%s engine', (engine) => {
       const bo = d.createObject({ size: 8n * K })
       expect(bo.domain).toBe('system')
       bo.resv.lock()
-      expect(d.validate(bo, [{ domain: 'vram', topDown: true }])).toEqual({ moved: true, bytesMoved: 8n * K, evictions: 0 })
+      expect(d.validate(bo, [{ domain: 'vram', topDown: true }])).toEqual({
+        moved: true,
+        bytesMoved: 8n * K,
+        evictions: 0,
+      })
       expect(bo.domain).toBe('vram')
       expect(bo.offset).toBe(M - 8n * K)
       expect(d.memory('vram').used).toBe(8n * K)
@@ -90,14 +94,22 @@ describe.each(engines)('%s engine', (engine) => {
       const d = dev({ memory: { vram: 4n * K, gtt: M } })
       const bo = d.createObject({ size: 8n * K })
       bo.resv.lock()
-      const r = d.validate(bo, [{ domain: 'vram', desired: true }, { domain: 'gtt', fallback: true }])
+      const r = d.validate(bo, [
+        { domain: 'vram', desired: true },
+        { domain: 'gtt', fallback: true },
+      ])
       expect(r).toEqual({ moved: true, bytesMoved: 8n * K, evictions: 0 })
       expect(bo.domain).toBe('gtt')
       bo.resv.unlock()
       expect(ids(d.lru('gtt'))).toEqual([bo.id])
       // A FALLBACK place is compatible in the second pass only: no move.
       bo.resv.lock()
-      expect(d.validate(bo, [{ domain: 'vram', desired: true }, { domain: 'gtt', fallback: true }]).moved).toBe(false)
+      expect(
+        d.validate(bo, [
+          { domain: 'vram', desired: true },
+          { domain: 'gtt', fallback: true },
+        ]).moved,
+      ).toBe(false)
       bo.resv.unlock()
     })
 
@@ -108,7 +120,11 @@ describe.each(engines)('%s engine', (engine) => {
       expect(ids(d.lru('vram'))).toEqual(ids(bos))
       const bo = d.createObject({ size: 4n * K })
       bo.resv.lock()
-      expect(d.validate(bo, [{ domain: 'vram' }])).toEqual({ moved: true, bytesMoved: 2n * 8n * K + 4n * K, evictions: 1 })
+      expect(d.validate(bo, [{ domain: 'vram' }])).toEqual({
+        moved: true,
+        bytesMoved: 2n * 8n * K + 4n * K,
+        evictions: 1,
+      })
       expect(bos.map((b) => b.domain)).toEqual(['system', 'vram', 'vram'])
       expect(bo.domain).toBe('vram')
       bo.resv.unlock()

@@ -73,7 +73,13 @@ describe('ReferenceVm', () => {
     const n = 5n * P
     vm.insert(B + P, 2n * P, 1, n)
     expect(shape(decodeOps(vm.smMapOps(B, 2n * P, 2, 9n * P)))).toEqual([
-      { kind: 'remap', va: [B + P, 2n * P], keep: false, prev: null, next: { addr: B + 2n * P, range: P, obj: 1, offset: n + P } },
+      {
+        kind: 'remap',
+        va: [B + P, 2n * P],
+        keep: false,
+        prev: null,
+        next: { addr: B + 2n * P, range: P, obj: 1, offset: n + P },
+      },
       { kind: 'map', addr: B, range: 2n * P, obj: 2, offset: 9n * P },
     ])
     // The same object at a consistent offset keeps the mapping.
@@ -106,7 +112,13 @@ describe('ReferenceVm', () => {
       },
     ])
     vm.apply({ kind: 'unmap', va: k, keep: false })
-    vm.apply({ kind: 'remap', prev: null, next: { addr: 0x800n, range: 0x800n, obj: 0, offset: 0n }, va: k, keep: false })
+    vm.apply({
+      kind: 'remap',
+      prev: null,
+      next: { addr: 0x800n, range: 0x800n, obj: 0, offset: 0n },
+      va: k,
+      keep: false,
+    })
     expect(vm.takeWarnings().map((w) => w.kind)).toEqual(['kernel-node-remove', 'kernel-node-remove'])
     expect(vm.count()).toBe(1)
   })
@@ -115,7 +127,9 @@ describe('ReferenceVm', () => {
     const vm = newVm()
     vm.insert(B, 2n * P, 1, 0n)
     expect(errno(() => vm.insert(B + P, 2n * P, 1, 0n))).toBe('EEXIST')
-    expect(() => vm.insert(B + P, P, 1, 0n)).toThrow('EEXIST: [0x101000, +0x1000) overlaps the mapping [0x100000, +0x2000)')
+    expect(() => vm.insert(B + P, P, 1, 0n)).toThrow(
+      'EEXIST: [0x101000, +0x1000) overlaps the mapping [0x100000, +0x2000)',
+    )
     expect(() => vm.insert(0x800n, P, 1, 0n)).toThrow('EINVAL: range [0x800, +0x1000) touches the kernel-reserved node')
     expect(() => vm.insert(1n << 48n, P, 1, 0n)).toThrow('EINVAL: range [0x1000000000000, +0x1000) leaves the VA space')
     expect(errno(() => vm.smUnmap(MAX, 2n))).toBe('EINVAL')
@@ -130,7 +144,11 @@ describe('ReferenceVm', () => {
     // A stale step is refused before anything changes.
     const [va] = vm.listRange(B, B + 1n)
     expect(errno(() => vm.apply({ kind: 'unmap', va: { ...va, offset: P }, keep: false }))).toBe('EINVAL')
-    expect(errno(() => vm.apply({ kind: 'remap', prev: { addr: B, range: 3n * P, obj: 1, offset: 0n }, next: null, va, keep: false }))).toBe('EINVAL')
+    expect(
+      errno(() =>
+        vm.apply({ kind: 'remap', prev: { addr: B, range: 3n * P, obj: 1, offset: 0n }, next: null, va, keep: false }),
+      ),
+    ).toBe('EINVAL')
     expect(vm.get(B, va.seq)).toEqual(va)
   })
 

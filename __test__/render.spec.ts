@@ -26,7 +26,7 @@ function colours(pixels: Buffer): Map<string, number> {
 }
 
 describe('renderVaSpace', () => {
-  it.each(['native', 'reference'] as const)('draws split mappings in their objects\' colours (%s engine)', (engine) => {
+  it.each(['native', 'reference'] as const)("draws split mappings in their objects' colours (%s engine)", (engine) => {
     using vm = new GpuVm({ name: 'ctx', range: 1n << 48n, reserve: { offset: 0n, range: 0x1000n }, engine })
     const a = new GemObject({ size: 1n << 20n })
     const b = new GemObject({ size: 1n << 20n })
@@ -34,7 +34,10 @@ describe('renderVaSpace', () => {
     vm.bind({ addr: 0x140000n, range: 0x20000n, obj: b, offset: 0n })
     vm.bind({ addr: 0x110000n, range: 0x8000n, obj: b, offset: 0x8000n }) // splits a
     vm.bind({ addr: 0x130000n, range: 0x4000n, obj: null }) // a sparse hole
-    const names = new Map([[a, 'alpha'], [b, 'beta']])
+    const names = new Map([
+      [a, 'alpha'],
+      [b, 'beta'],
+    ])
     const svg = renderVaSpace(vm, { label: (o) => names.get(o)!, colorIndex: (o) => (o === a ? 0 : 1) })
     expect(svg).toMatch(/^<svg xmlns="http:\/\/www.w3.org\/2000\/svg" width="960"/)
     expect(svg).toContain('6 mappings')
@@ -62,7 +65,8 @@ describe('renderVaSpace', () => {
   it('zoom and rows', () => {
     using vm = new GpuVm({ range: 1n << 48n })
     const o = new GemObject({ size: 1n << 30n })
-    for (let i = 0n; i < 200n; i++) vm.bind({ addr: 0x100000n + i * 0x3000n, range: 0x1000n, obj: o, offset: i * 0x1000n })
+    for (let i = 0n; i < 200n; i++)
+      vm.bind({ addr: 0x100000n + i * 0x3000n, range: 0x1000n, obj: o, offset: i * 0x1000n })
     const svg = renderVaSpace(vm, { from: 0x100000n, to: 0x200000n, rows: 4 })
     expect(svg).toContain('showing [0x100000, 0x200000)')
     expect(svg).toContain('4 rows of 0x40000')
@@ -71,7 +75,10 @@ describe('renderVaSpace', () => {
 
 describe('renderDomains', () => {
   it('draws each domain with pinned and evictable objects', () => {
-    const dev = new Device({ engine: 'reference', memory: { vram: 0x1000000n, gtt: 0x4000000n } } as ConstructorParameters<typeof Device>[0])
+    const dev = new Device({
+      engine: 'reference',
+      memory: { vram: 0x1000000n, gtt: 0x4000000n },
+    } as ConstructorParameters<typeof Device>[0])
     const a = dev.createObject({ size: 0x400000n })
     const b = dev.createObject({ size: 0x200000n })
     for (const o of [a, b]) {

@@ -75,7 +75,8 @@ describe(`${N.toLocaleString('en')} distinct objects in one VA space, native aga
     expect(expected.length).toBe(N + 1)
     for (const engine of ENGINES) {
       const vas = [...vms[engine].vas()]
-      for (let i = 0; i < N; i++) if (vas[i + 1].obj !== objs[i]) expect.fail(`${engine}: mapping ${i} names ${vas[i + 1].obj}`)
+      for (let i = 0; i < N; i++)
+        if (vas[i + 1].obj !== objs[i]) expect.fail(`${engine}: mapping ${i} names ${vas[i + 1].obj}`)
     }
     expect(both(vms, (vm) => vm.mappingCount)).toBe(N)
   })
@@ -105,8 +106,18 @@ describe(`${N.toLocaleString('en')} distinct objects in one VA space, native aga
       const ops = vm.smMapOpsPacked({ ...whole, obj: extra, offset: 0n })
       return { length: ops.length, counts: ops.counts(), last: opData(ops.op(N)), words: ops.words.length }
     })
-    expect(packed).toEqual({ length: N + 1, counts: { map: 1, remap: 0, unmap: N, prefetch: 0 }, last: maps.at(-1), words: 14 * (N + 1) })
-    expect(both(vms, (vm) => vm.prefetchOpsPacked(0n, RANGE).counts())).toEqual({ map: 0, remap: 0, unmap: 0, prefetch: N + 1 })
+    expect(packed).toEqual({
+      length: N + 1,
+      counts: { map: 1, remap: 0, unmap: N, prefetch: 0 },
+      last: maps.at(-1),
+      words: 14 * (N + 1),
+    })
+    expect(both(vms, (vm) => vm.prefetchOpsPacked(0n, RANGE).counts())).toEqual({
+      map: 0,
+      remap: 0,
+      unmap: 0,
+      prefetch: N + 1,
+    })
     // Every op names the right object handle, not only the right id.
     for (const engine of ENGINES) {
       const ops = vms[engine].smUnmapOpsPacked(whole.addr, whole.range)
@@ -168,17 +179,28 @@ describe(`${N.toLocaleString('en')} distinct objects in one VA space, native aga
 })
 
 describe('drmsim replay of one VM binding many distinct objects', () => {
-  const bin = path.resolve(__dirname, '..', JSON.parse(readFileSync(path.resolve(__dirname, '../package.json'), 'utf8')).bin)
+  const bin = path.resolve(
+    __dirname,
+    '..',
+    JSON.parse(readFileSync(path.resolve(__dirname, '../package.json'), 'utf8')).bin,
+  )
   const dir = mkdtempSync(path.join(tmpdir(), 'drmsim-scale-'))
 
   function workload(n: number): string {
     const lines = ['{"op":"vm.create","vm":"ctx","range":"0x1000000000000"}']
     for (let i = 0; i < n; i++) lines.push(`{"op":"obj.create","obj":"o${i}","size":"0x1000"}`)
-    for (let i = 0; i < n; i++) lines.push(`{"op":"bind","vm":"ctx","addr":"0x${at(i).toString(16)}","range":"0x1000","obj":"o${i}","offset":"0"}`)
+    for (let i = 0; i < n; i++)
+      lines.push(
+        `{"op":"bind","vm":"ctx","addr":"0x${at(i).toString(16)}","range":"0x1000","obj":"o${i}","offset":"0"}`,
+      )
     // Every one of them again through a wide unmap and a wide bind (walks of n steps).
-    lines.push(`{"op":"unbind","vm":"ctx","addr":"0x${at(0).toString(16)}","range":"0x${(BigInt(n >> 1) * P).toString(16)}"}`)
-    lines.push(`{"op":"bind","vm":"ctx","addr":"0x${at(0).toString(16)}","range":"0x${(BigInt(n) * P).toString(16)}","obj":"o0","offset":"0"}`)
-    return lines.join('\n') + '\n'
+    lines.push(
+      `{"op":"unbind","vm":"ctx","addr":"0x${at(0).toString(16)}","range":"0x${(BigInt(n >> 1) * P).toString(16)}"}`,
+    )
+    lines.push(
+      `{"op":"bind","vm":"ctx","addr":"0x${at(0).toString(16)}","range":"0x${(BigInt(n) * P).toString(16)}","obj":"o0","offset":"0"}`,
+    )
+    return `${lines.join('\n')}\n`
   }
 
   it.each([1100, 100_000])('%i objects: exit 0 and the same summary on both engines', async (n) => {
@@ -186,9 +208,13 @@ describe('drmsim replay of one VM binding many distinct objects', () => {
     writeFileSync(file, workload(n))
     const out: string[] = []
     for (const engine of ENGINES) {
-      const { stdout } = await promisify(execFile)(process.execPath, [bin, 'replay', file, '--summary', '--engine', engine], {
-        maxBuffer: 1 << 24,
-      })
+      const { stdout } = await promisify(execFile)(
+        process.execPath,
+        [bin, 'replay', file, '--summary', '--engine', engine],
+        {
+          maxBuffer: 1 << 24,
+        },
+      )
       out.push(stdout)
     }
     expect(out[0]).toBe(out[1])
@@ -202,7 +228,8 @@ describe('internal sizes crossed on both engines', () => {
     const bo = new GemObject({ size: 1n << 32n })
     const vms = { native: newVm('native'), reference: newVm('reference') }
     // n mappings of one object, every other page, so one object's GEM list holds n.
-    for (const vm of Object.values(vms)) for (let i = 0; i < n; i++) vm.bind({ addr: at(2 * i), range: P, obj: bo, offset: BigInt(i) * P })
+    for (const vm of Object.values(vms))
+      for (let i = 0; i < n; i++) vm.bind({ addr: at(2 * i), range: P, obj: bo, offset: BigInt(i) * P })
     const span = BigInt(2 * n) * P
     const unmaps = both(vms, (vm) => [...vm.smUnmapOps(at(0), span)].map(opData))
     expect(unmaps).toHaveLength(n)
@@ -213,7 +240,9 @@ describe('internal sizes crossed on both engines', () => {
     // A request over the middle: a remap at each end and the unmaps between.
     const mid = { addr: at(0) + P / 2n, range: span - 2n * P, obj: bo, offset: 0n }
     expect(both(vms, (vm) => vm.smMapOpsPacked(mid).counts())).toEqual({ map: 1, remap: 2, unmap: n - 2, prefetch: 0 })
-    expect(both(vms, (vm) => [...vm.mapSteps(mid)].map(opData))).toEqual(both(vms, (vm) => [...vm.smMapOps(mid)].map(opData)))
+    expect(both(vms, (vm) => [...vm.mapSteps(mid)].map(opData))).toEqual(
+      both(vms, (vm) => [...vm.smMapOps(mid)].map(opData)),
+    )
   })
 
   it('op lists carved one after another past a pool chunk stay apart: writes, transfers and later lists', () => {
@@ -263,7 +292,12 @@ describe('internal sizes crossed on both engines', () => {
     for (let i = 0; i < (1 << 17) + 1; i++) batch.map({ addr: at(i % 4096), range: P, obj: objs[i % 3], offset: 0n })
     expect(batch.length).toBe((1 << 17) + 1)
     const vms = { native: newVm('native'), reference: newVm('reference') }
-    expect(both(vms, (vm) => vm.bindBatch(batch))).toEqual({ map: (1 << 17) + 1, remap: 0, unmap: (1 << 17) + 1 - 4096, prefetch: 0 })
+    expect(both(vms, (vm) => vm.bindBatch(batch))).toEqual({
+      map: (1 << 17) + 1,
+      remap: 0,
+      unmap: (1 << 17) + 1 - 4096,
+      prefetch: 0,
+    })
     both(vms, state)
     expect(() => new BindBatch((1 << 24) + 1)).toThrow(/EINVAL/)
   })
@@ -272,32 +306,47 @@ describe('internal sizes crossed on both engines', () => {
 describe('replay limits crossed on both engines', () => {
   const vm = '{"op":"vm.create","vm":"v","range":"0x1000000000000"}'
   it.each(ENGINES)('%s: 1,001 errors under keepGoing: all counted, the first 1,000 kept', async (engine) => {
-    const lines = [vm, ...Array.from({ length: 1001 }, () => '{"op":"unbind","vm":"v","addr":"0xfffffffffffff000","range":"0x2000"}')]
+    const lines = [
+      vm,
+      ...Array.from({ length: 1001 }, () => '{"op":"unbind","vm":"v","addr":"0xfffffffffffff000","range":"0x2000"}'),
+    ]
     const r = await replay(lines, { engine, keepGoing: true })
     expect(r.summary.errors).toBe(1001)
     expect(r.errors).toHaveLength(1000)
   })
 
-  it.each(ENGINES)('%s: names of 128 characters pass, 129 do not; maxHandles is a limit, not one less', async (engine) => {
-    const name = (n: number) => 'o'.repeat(n)
-    await expect(replay([vm, `{"op":"obj.create","obj":"${name(128)}","size":"0x1000"}`], { engine })).resolves.toBeTruthy()
-    await expect(replay([vm, `{"op":"obj.create","obj":"${name(129)}","size":"0x1000"}`], { engine })).rejects.toThrow(/name/)
-    const objs = (n: number) => [vm, ...Array.from({ length: n }, (_, i) => `{"op":"obj.create","obj":"o${i}","size":"0x1000"}`)]
-    await expect(replay(objs(2), { engine, maxHandles: 3 })).resolves.toBeTruthy()
-    await expect(replay(objs(3), { engine, maxHandles: 3 })).rejects.toThrow(/too many live handles/)
-  })
+  it.each(ENGINES)(
+    '%s: names of 128 characters pass, 129 do not; maxHandles is a limit, not one less',
+    async (engine) => {
+      const name = (n: number) => 'o'.repeat(n)
+      await expect(
+        replay([vm, `{"op":"obj.create","obj":"${name(128)}","size":"0x1000"}`], { engine }),
+      ).resolves.toBeTruthy()
+      await expect(
+        replay([vm, `{"op":"obj.create","obj":"${name(129)}","size":"0x1000"}`], { engine }),
+      ).rejects.toThrow(/name/)
+      const objs = (n: number) => [
+        vm,
+        ...Array.from({ length: n }, (_, i) => `{"op":"obj.create","obj":"o${i}","size":"0x1000"}`),
+      ]
+      await expect(replay(objs(2), { engine, maxHandles: 3 })).resolves.toBeTruthy()
+      await expect(replay(objs(3), { engine, maxHandles: 3 })).rejects.toThrow(/too many live handles/)
+    },
+  )
 
   it('a line of exactly maxLineBytes passes, one byte more fails', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'drmsim-lines-'))
     const pad = (n: number) => {
       const base = '{"op":"vm.create","vm":"v","range":"0x1000000000000"'
-      return base + ' '.repeat(n - base.length - 1) + '}'
+      return `${base + ' '.repeat(n - base.length - 1)}}`
     }
     for (const engine of ENGINES) {
-      writeFileSync(path.join(dir, 'ok.jsonl'), pad(200) + '\n')
-      writeFileSync(path.join(dir, 'long.jsonl'), pad(201) + '\n')
+      writeFileSync(path.join(dir, 'ok.jsonl'), `${pad(200)}\n`)
+      writeFileSync(path.join(dir, 'long.jsonl'), `${pad(201)}\n`)
       await expect(replayFile(path.join(dir, 'ok.jsonl'), { engine, maxLineBytes: 200 })).resolves.toBeTruthy()
-      await expect(replayFile(path.join(dir, 'long.jsonl'), { engine, maxLineBytes: 200 })).rejects.toThrow(/longer than 200 bytes/)
+      await expect(replayFile(path.join(dir, 'long.jsonl'), { engine, maxLineBytes: 200 })).rejects.toThrow(
+        /longer than 200 bytes/,
+      )
     }
   })
 })
@@ -313,14 +362,25 @@ describe("the object table's pruning never drops an object a call still needs", 
   }
 
   // Whatever the table's size, the two new objects of one call must both be kept.
-  it.each(ENGINES)('%s: apply of a remap whose two pieces name two new objects, at every fill around 1,024', (engine) => {
-    for (let unused = 1018; unused <= 1030; unused++) {
-      const { vm, va } = filled(engine, unused)
-      const [x, y] = objects(2)
-      vm.apply({ kind: 'remap', prev: { addr: at(0), range: P, obj: x, offset: 0n }, next: { addr: at(2), range: P, obj: y, offset: 0n }, unmap: { va, keep: false } })
-      expect([...vm.vas()].slice(1).map((v) => v.obj), `${unused} unused objects`).toEqual([x, y])
-    }
-  })
+  it.each(ENGINES)(
+    '%s: apply of a remap whose two pieces name two new objects, at every fill around 1,024',
+    (engine) => {
+      for (let unused = 1018; unused <= 1030; unused++) {
+        const { vm, va } = filled(engine, unused)
+        const [x, y] = objects(2)
+        vm.apply({
+          kind: 'remap',
+          prev: { addr: at(0), range: P, obj: x, offset: 0n },
+          next: { addr: at(2), range: P, obj: y, offset: 0n },
+          unmap: { va, keep: false },
+        })
+        expect(
+          [...vm.vas()].slice(1).map((v) => v.obj),
+          `${unused} unused objects`,
+        ).toEqual([x, y])
+      }
+    },
+  )
 
   it.each(ENGINES)('%s: an smMap whose step callbacks bring in thousands of other objects keeps its own', (engine) => {
     const { vm } = filled(engine, 10)

@@ -21,18 +21,34 @@ describe.each(engines)('scenarios on the %s engine', (engine) => {
 
   it('fbdev-vmap-local: the held lock makes eviction skip the buffer; nothing goes stale', () => {
     const r = runScenario('fbdev-vmap-local', { engine })
-    expect(r.outcome).toEqual({ skipped: true, blitOk: true, stale: false, retryError: null, fbDomain: 'gtt', gameDomain: 'vram' })
+    expect(r.outcome).toEqual({
+      skipped: true,
+      blitOk: true,
+      stale: false,
+      retryError: null,
+      fbDomain: 'gtt',
+      gameDomain: 'vram',
+    })
     expect(r.violations).toEqual([])
   })
 
   it('vmap-pins-fill-vram: pinned long-term vmaps end in ENOMEM; unmapping frees the way', () => {
     const r = runScenario('vmap-pins-fill-vram', { engine })
-    expect(r.outcome).toEqual({ pinnedBuffers: 4, error: 'ENOMEM', retryError: null, fbDomain: 'vram', evictedAfterUnmap: 1 })
+    expect(r.outcome).toEqual({
+      pinnedBuffers: 4,
+      error: 'ENOMEM',
+      retryError: null,
+      fbDomain: 'vram',
+      evictedAfterUnmap: 1,
+    })
   })
 
   it('cursor-fragmentation: bottom-up cursors keep a 9 MiB framebuffer out, top-down ones do not', () => {
     const r = runScenario('cursor-fragmentation', { engine })
-    const o = r.outcome as { bottomUp: { error: string | null; fragmentation: number }; topDown: { error: string | null; fragmentation: number } }
+    const o = r.outcome as {
+      bottomUp: { error: string | null; fragmentation: number }
+      topDown: { error: string | null; fragmentation: number }
+    }
     expect(o.bottomUp.error).toBe('ENOMEM')
     expect(o.bottomUp.fragmentation).toBeGreaterThan(0.4)
     expect(o.topDown).toEqual({ error: null, largestFree: 16646144, fragmentation: 0 })
@@ -62,7 +78,12 @@ describe('drmsim scenario', () => {
   it('--list names every scenario', () => {
     const r = drmsim('scenario', '--list')
     expect(r.code).toBe(0)
-    expect(r.stdout.trim().split('\n').map((l) => l.split('\t')[0])).toEqual([...scenarios.keys()])
+    expect(
+      r.stdout
+        .trim()
+        .split('\n')
+        .map((l) => l.split('\t')[0]),
+    ).toEqual([...scenarios.keys()])
   })
 
   it('runs one step by step, or as JSON', () => {

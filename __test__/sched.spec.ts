@@ -23,7 +23,7 @@ describe('SplitMix64', () => {
 
 describe.each(engines)('scheduler on the %s engine', (engine) => {
   /** A move thread that holds only the reservation lock, as TTM eviction does. */
-  const mover = (d: Device, bo: ReturnType<Device['createObject']>) =>
+  const mover = (_device: Device, bo: ReturnType<Device['createObject']>) =>
     function* (t: import('../lib/device/sched.js').SimThread) {
       for (const to of ['vram', 'system', 'vram'] as const) {
         yield* t.lock(bo.resv)
@@ -158,7 +158,8 @@ describe.each(engines)('scheduler on the %s engine', (engine) => {
             const held: (typeof a)[] = []
             let contended = null as typeof a | null
             for (const o of order) {
-              const r = held.length === 0 && contended === o ? yield* t.lockSlow(o.resv, ctx) : yield* t.lock(o.resv, ctx)
+              const r =
+                held.length === 0 && contended === o ? yield* t.lockSlow(o.resv, ctx) : yield* t.lock(o.resv, ctx)
               if (r === 'EDEADLK') {
                 contended = o
                 break

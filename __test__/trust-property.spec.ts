@@ -55,7 +55,12 @@ function run2(objs: GemObject[], cmds: Cmd[]): void {
   let region = 0
   let distinct = 0
   const obj = (i: number | null): GemObject | null => (i === null ? null : objs[i % objs.length])
-  const req = (r: MapReq) => ({ addr: BASE + BigInt(r.page) * P, range: BigInt(r.pages) * P, obj: obj(r.obj), offset: BigInt(r.off) * P })
+  const req = (r: MapReq) => ({
+    addr: BASE + BigInt(r.page) * P,
+    range: BigInt(r.pages) * P,
+    obj: obj(r.obj),
+    offset: BigInt(r.off) * P,
+  })
   const nth = <T>(xs: T[], i: number): T | undefined => (xs.length ? xs[i % xs.length] : undefined)
 
   for (const cmd of cmds) {
@@ -83,7 +88,8 @@ function run2(objs: GemObject[], cmds: Cmd[]): void {
     }
     // Bad arguments and tampered handles change nothing.
     if ((cmd.c === 'hostile' || cmd.c === 'tamper') && !('ok' in n)) {
-      for (const e of ENGINES) expect(text(run(() => state(worlds[e].vm))), `${cmd.c} ${e}: state unchanged`).toBe(before[e])
+      for (const e of ENGINES)
+        expect(text(run(() => state(worlds[e].vm))), `${cmd.c} ${e}: state unchanged`).toBe(before[e])
     }
     const after = ENGINES.map((e) => text(run(() => state(worlds[e].vm))))
     // A live VA space can always list its mappings: every object they name is known to it.
@@ -93,7 +99,8 @@ function run2(objs: GemObject[], cmds: Cmd[]): void {
     expect(after[0], `${cmd.c}: the same mappings`).toBe(after[1])
     // Lists nobody wrote to or transferred still read as when they were made.
     for (const e of ENGINES) {
-      for (const l of worlds[e].lists) if (!l.touched) expect(listText(l.list), `${cmd.c} ${e}: an untouched op list`).toBe(l.snapshot)
+      for (const l of worlds[e].lists)
+        if (!l.touched) expect(listText(l.list), `${cmd.c} ${e}: an untouched op list`).toBe(l.snapshot)
     }
 
     function step(w: World, engine: Engine): Result {
@@ -101,7 +108,9 @@ function run2(objs: GemObject[], cmds: Cmd[]): void {
       const vaPick = (i: number) => (vm.destroyed ? undefined : nth([...vm.vas()], i))
       /** A successful split/merge call supersedes the open walks; a failed one leaves it open to the implementation. */
       const supersede = (res: Result, except?: unknown): Result => {
-        for (const walk of w.walks) if (walk.started && !walk.ended && walk !== except) walk.superseded = 'ok' in res ? true : walk.superseded === true ? true : null
+        for (const walk of w.walks)
+          if (walk.started && !walk.ended && walk !== except)
+            walk.superseded = 'ok' in res ? true : walk.superseded === true ? true : null
         return res
       }
       switch (cmd.c) {
@@ -116,7 +125,9 @@ function run2(objs: GemObject[], cmds: Cmd[]): void {
             fresh.forEach((o, i) => b.map({ addr: at(i), range: P, obj: o, offset: 0n }))
             return supersede(run(() => vm.bindBatch(b)))
           }
-          return supersede(run(() => fresh.reduce((n, o, i) => n + vm.bind({ addr: at(i), range: P, obj: o, offset: 0n }).map, 0)))
+          return supersede(
+            run(() => fresh.reduce((n, o, i) => n + vm.bind({ addr: at(i), range: P, obj: o, offset: 0n }).map, 0)),
+          )
         }
         case 'batch': {
           const b = new BindBatch()
@@ -156,12 +167,20 @@ function run2(objs: GemObject[], cmds: Cmd[]): void {
           const res = run(() => {
             const l =
               cmd.kind === 'smMap'
-                ? cmd.packed ? vm.smMapOpsPacked(q) : vm.smMapOps(q)
+                ? cmd.packed
+                  ? vm.smMapOpsPacked(q)
+                  : vm.smMapOps(q)
                 : cmd.kind === 'smUnmap'
-                  ? cmd.packed ? vm.smUnmapOpsPacked(q.addr, q.range) : vm.smUnmapOps(q.addr, q.range)
+                  ? cmd.packed
+                    ? vm.smUnmapOpsPacked(q.addr, q.range)
+                    : vm.smUnmapOps(q.addr, q.range)
                   : cmd.kind === 'prefetch'
-                    ? cmd.packed ? vm.prefetchOpsPacked(q.addr, q.range) : vm.prefetchOps(q.addr, q.range)
-                    : cmd.packed ? vm.gemUnmapOpsPacked(q.obj ?? objs[0]) : vm.gemUnmapOps(q.obj ?? objs[0])
+                    ? cmd.packed
+                      ? vm.prefetchOpsPacked(q.addr, q.range)
+                      : vm.prefetchOps(q.addr, q.range)
+                    : cmd.packed
+                      ? vm.gemUnmapOpsPacked(q.obj ?? objs[0])
+                      : vm.gemUnmapOps(q.obj ?? objs[0])
             w.lists.push({ list: l, snapshot: listText(l), touched: false })
             if (w.lists.length > 6) w.lists.shift()
             return l
@@ -172,7 +191,8 @@ function run2(objs: GemObject[], cmds: Cmd[]): void {
           const l = nth(w.lists, cmd.pick)
           if (!l) return { ok: 'no list' }
           const ops = l.list
-          if (ops instanceof OpList) return run(() => [...ops.reversed()].map(opData).concat([...ops.ofKind('remap')].map(opData)))
+          if (ops instanceof OpList)
+            return run(() => [...ops.reversed()].map(opData).concat([...ops.ofKind('remap')].map(opData)))
           return run(() => {
             switch (cmd.field) {
               case 'all':
@@ -204,7 +224,8 @@ function run2(objs: GemObject[], cmds: Cmd[]): void {
           l.touched = true
           const moved = run(() => {
             const words = ops.words
-            if (cmd.how === 'structuredClone') return [...structuredClone(words, { transfer: [words.buffer as ArrayBuffer] })]
+            if (cmd.how === 'structuredClone')
+              return [...structuredClone(words, { transfer: [words.buffer as ArrayBuffer] })]
             const { port1, port2 } = new MessageChannel()
             port1.postMessage(words, [words.buffer as ArrayBuffer])
             port1.close()
@@ -212,7 +233,7 @@ function run2(objs: GemObject[], cmds: Cmd[]): void {
             return words.length
           })
           // Once its buffer is gone, the list's accessors refuse (EINVAL), for an empty list too.
-          const after = run(() => ops.length > 0 ? ops.kind(0) : ops.words.length)
+          const after = run(() => (ops.length > 0 ? ops.kind(0) : ops.words.length))
           if (ops.length > 0) expect(after, `${engine}: a transferred list's accessor`).toEqual({ errno: 'EINVAL' })
           return { ok: [moved, after] } as Result
         }
@@ -237,8 +258,10 @@ function run2(objs: GemObject[], cmds: Cmd[]): void {
             supersede(res, walk)
             walk.started = true
           } else if (!wasEnded) {
-            if (walk.superseded === true) expect(res, `${engine}: a superseded walk's next()`).toEqual({ errno: 'EBUSY' })
-            if (walk.superseded === false) expect(res, `${engine}: an open walk's next()`).not.toEqual({ errno: 'EBUSY' })
+            if (walk.superseded === true)
+              expect(res, `${engine}: a superseded walk's next()`).toEqual({ errno: 'EBUSY' })
+            if (walk.superseded === false)
+              expect(res, `${engine}: an open walk's next()`).not.toEqual({ errno: 'EBUSY' })
           }
           if (!op) walk.ended = true
           else if (cmd.apply) return { ok: [res, run(() => vm.apply(op!))] } as Result
@@ -254,13 +277,15 @@ function run2(objs: GemObject[], cmds: Cmd[]): void {
           else if (cmd.how === 'drain') {
             res = run(() => [...walk.it].map(opData))
             if (!walk.started) supersede(res, walk)
-          }
-          else res = { ok: 'dropped' }
+          } else res = { ok: 'dropped' }
           walk.ended = true
           w.walks.splice(i, 1)
           if (cmd.how === 'return' || cmd.how === 'throw') {
             // Ended: its next() is done, and nothing is held (a bind goes through).
-            expect(run(() => walk.it.next()), `${engine}: an ended walk`).toEqual({ ok: { done: true, value: undefined } })
+            expect(
+              run(() => walk.it.next()),
+              `${engine}: an ended walk`,
+            ).toEqual({ ok: { done: true, value: undefined } })
           }
           return res
         }
@@ -280,7 +305,9 @@ function run2(objs: GemObject[], cmds: Cmd[]): void {
             vm.apply(op)
           }
           const res = supersede(run(() => vm.smMap(req(cmd.r), { map: once, remap: once, unmap: once })))
-          for (const r of inner) if (cmd.inner !== 'smUnmapOps') expect(r, `${engine}: re-entry from a step callback`).toEqual({ errno: 'EBUSY' })
+          for (const r of inner)
+            if (cmd.inner !== 'smUnmapOps')
+              expect(r, `${engine}: re-entry from a step callback`).toEqual({ errno: 'EBUSY' })
           return { ok: [res, inner] } as Result
         }
         case 'tamper':
@@ -315,7 +342,10 @@ function tamper(vm: GpuVm, cmd: TamperCmd, va: Va | undefined, bo: GemObject, su
     }
     case 'assignGem': {
       const id = bo.id
-      expect(run(() => ((bo as { id: number }).id = -1), true), 'assigning to a GemObject field').toEqual({ typeError: true })
+      expect(
+        run(() => ((bo as { id: number }).id = -1), true),
+        'assigning to a GemObject field',
+      ).toEqual({ typeError: true })
       expect(bo.id).toBe(id)
       fake = bo
       break
@@ -328,7 +358,10 @@ function tamper(vm: GpuVm, cmd: TamperCmd, va: Va | undefined, bo: GemObject, su
       fake = new Proxy(bo, {})
       break
     case 'lookAlikeVa':
-      fake = Object.assign(Object.create(Va.prototype), va ? { ...va } : { vm, addr: BASE, range: P, obj: null, offset: 0n, seq: 1 })
+      fake = Object.assign(
+        Object.create(Va.prototype),
+        va ? { ...va } : { vm, addr: BASE, range: P, obj: null, offset: 0n, seq: 1 },
+      )
       break
     case 'lookAlikeGem':
       fake = Object.assign(Object.create(GemObject.prototype), { id: bo.id, size: P })
@@ -380,7 +413,11 @@ function tamper(vm: GpuVm, cmd: TamperCmd, va: Va | undefined, bo: GemObject, su
   return res
 }
 
-function hostileCall(vm: GpuVm, cmd: Extract<Cmd, { c: 'hostile' }>, q: { addr: bigint; range: bigint; obj: GemObject | null; offset: bigint }): Result {
+function hostileCall(
+  vm: GpuVm,
+  cmd: Extract<Cmd, { c: 'hostile' }>,
+  q: { addr: bigint; range: bigint; obj: GemObject | null; offset: bigint },
+): Result {
   const valid = q as unknown as Record<string, unknown>
   /** The request with the hostile value in it: as a whole, or in one field. */
   const request = (): unknown => {

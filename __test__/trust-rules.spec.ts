@@ -78,34 +78,43 @@ describe('iterator walks, op-list buffers and handles: the rules one by one, on 
       expect(first.done, name).toBe(false)
       vm.apply(first.value)
       call(vm)
-      expect(run(() => walk.next()), `${name} ended the walk`).toEqual({ errno: 'EBUSY' })
-      expect(run(() => walk.next()), `${name}: then it is over`).toEqual({ ok: { done: true, value: undefined } })
+      expect(
+        run(() => walk.next()),
+        `${name} ended the walk`,
+      ).toEqual({ errno: 'EBUSY' })
+      expect(
+        run(() => walk.next()),
+        `${name}: then it is over`,
+      ).toEqual({ ok: { done: true, value: undefined } })
     }
   })
 
-  it.each(ENGINES)('%s: apply, insert, remove, queries, op lists, link and unlink interleave with an open walk', (engine) => {
-    const { vm, bo } = setup(engine)
-    const walk = vm.unmapSteps(...wide)
-    const steps: unknown[] = []
-    for (let r = walk.next(); !r.done; r = walk.next()) {
-      steps.push(opData(r.value))
-      vm.apply(r.value)
-      const va = vm.insert({ addr: BASE + 50n * P, range: P, obj: bo, offset: 0n })
-      vm.link(va)
-      expect(vm.isLinked(va)).toBe(true)
-      vm.unlink(va)
-      vm.smMapOpsPacked({ addr: BASE, range: P, obj: bo }).counts()
-      vm.smUnmapOps(...wide)
-      vm.prefetchOps(...wide)
-      vm.gemUnmapOps(bo)
-      vm.findFirst(...wide)
-      vm.intervalEmpty(...wide)
-      ;[...vm.vas()]
-      vm.remove(va)
-    }
-    expect(steps).toHaveLength(4)
-    expect(vm.mappingCount).toBe(0)
-  })
+  it.each(ENGINES)(
+    '%s: apply, insert, remove, queries, op lists, link and unlink interleave with an open walk',
+    (engine) => {
+      const { vm, bo } = setup(engine)
+      const walk = vm.unmapSteps(...wide)
+      const steps: unknown[] = []
+      for (let r = walk.next(); !r.done; r = walk.next()) {
+        steps.push(opData(r.value))
+        vm.apply(r.value)
+        const va = vm.insert({ addr: BASE + 50n * P, range: P, obj: bo, offset: 0n })
+        vm.link(va)
+        expect(vm.isLinked(va)).toBe(true)
+        vm.unlink(va)
+        vm.smMapOpsPacked({ addr: BASE, range: P, obj: bo }).counts()
+        vm.smUnmapOps(...wide)
+        vm.prefetchOps(...wide)
+        vm.gemUnmapOps(bo)
+        vm.findFirst(...wide)
+        vm.intervalEmpty(...wide)
+        ;[...vm.vas()]
+        vm.remove(va)
+      }
+      expect(steps).toHaveLength(4)
+      expect(vm.mappingCount).toBe(0)
+    },
+  )
 
   it.each(ENGINES)('%s: return() and throw() end a walk; a dropped walk holds nothing', (engine) => {
     const { vm } = setup(engine)
@@ -119,7 +128,9 @@ describe('iterator walks, op-list buffers and handles: the rules one by one, on 
     expect(run(() => b.next())).toEqual({ ok: { done: true, value: undefined } })
     // Dropped after one step, without return(): the next bind goes through.
     vm.unmapSteps(...wide).next()
-    expect(run(() => vm.bind({ addr: BASE + 100n * P, range: P }))).toEqual({ ok: { map: 1, remap: 0, unmap: 0, prefetch: 0 } })
+    expect(run(() => vm.bind({ addr: BASE + 100n * P, range: P }))).toEqual({
+      ok: { map: 1, remap: 0, unmap: 0, prefetch: 0 },
+    })
     expect(vm.mappingCount).toBe(5)
   })
 
@@ -139,28 +150,37 @@ describe('iterator walks, op-list buffers and handles: the rules one by one, on 
     expect(vm.mappingCount).toBe(0)
   })
 
-  it.each(ENGINES)("%s: an op list's words are its own: writes and transfers touch no other list, and its accessors then refuse", (engine) => {
-    const { vm, bo } = setup(engine)
-    const lists = Array.from({ length: 8 }, () => vm.smUnmapOpsPacked(...wide))
-    const made = text(packedData(lists[0]))
-    lists[1].words.fill(0n)
-    const moved = structuredClone(lists[2].words, { transfer: [lists[2].words.buffer as ArrayBuffer] })
-    const { port1, port2 } = new MessageChannel()
-    port1.postMessage(lists[3].words, [lists[3].words.buffer as ArrayBuffer])
-    port1.close()
-    port2.close()
-    expect(moved.length).toBe(4 * PackedOps.WORDS)
-    for (const i of [2, 3]) {
-      for (const read of [() => lists[i].kind(0), () => lists[i].op(0), () => [...lists[i]], () => lists[i].toOpList(), () => lists[i].counts()]) {
-        expect(run(read), `list ${i}`).toEqual({ errno: 'EINVAL' })
+  it.each(ENGINES)(
+    "%s: an op list's words are its own: writes and transfers touch no other list, and its accessors then refuse",
+    (engine) => {
+      const { vm, bo } = setup(engine)
+      const lists = Array.from({ length: 8 }, () => vm.smUnmapOpsPacked(...wide))
+      const made = text(packedData(lists[0]))
+      lists[1].words.fill(0n)
+      const moved = structuredClone(lists[2].words, { transfer: [lists[2].words.buffer as ArrayBuffer] })
+      const { port1, port2 } = new MessageChannel()
+      port1.postMessage(lists[3].words, [lists[3].words.buffer as ArrayBuffer])
+      port1.close()
+      port2.close()
+      expect(moved.length).toBe(4 * PackedOps.WORDS)
+      for (const i of [2, 3]) {
+        for (const read of [
+          () => lists[i].kind(0),
+          () => lists[i].op(0),
+          () => [...lists[i]],
+          () => lists[i].toOpList(),
+          () => lists[i].counts(),
+        ]) {
+          expect(run(read), `list ${i}`).toEqual({ errno: 'EINVAL' })
+        }
       }
-    }
-    for (const i of [0, 4, 5, 6, 7]) expect(text(packedData(lists[i])), `list ${i}`).toBe(made)
-    // Nor any later list, nor the VA space.
-    expect(text(packedData(vm.smUnmapOpsPacked(...wide)))).toBe(made)
-    expect(vm.gemUnmapOpsPacked(bo).length).toBe(4)
-    expect(vm.mappingCount).toBe(4)
-  })
+      for (const i of [0, 4, 5, 6, 7]) expect(text(packedData(lists[i])), `list ${i}`).toBe(made)
+      // Nor any later list, nor the VA space.
+      expect(text(packedData(vm.smUnmapOpsPacked(...wide)))).toBe(made)
+      expect(vm.gemUnmapOpsPacked(bo).length).toBe(4)
+      expect(vm.mappingCount).toBe(4)
+    },
+  )
 
   it.each(ENGINES)('%s: handles are frozen, made by their VA space alone, and not to be proxied', (engine) => {
     const { vm, bo } = setup(engine)
@@ -169,7 +189,9 @@ describe('iterator walks, op-list buffers and handles: the rules one by one, on 
     expect(run(() => ((va as { addr: bigint }).addr = 0n), true)).toEqual({ typeError: true })
     expect(run(() => ((bo as { id: number }).id = -1), true)).toEqual({ typeError: true })
     expect([va.addr, bo.id]).toEqual([BASE, bo.id])
-    expect(run(() => new (Va as unknown as new (...a: unknown[]) => Va)(vm, BASE, P, bo, 0n, 1))).toEqual({ errno: 'EINVAL' })
+    expect(run(() => new (Va as unknown as new (...a: unknown[]) => Va)(vm, BASE, P, bo, 0n, 1))).toEqual({
+      errno: 'EINVAL',
+    })
     const fakes: unknown[] = [new Proxy(va, {}), Object.assign(Object.create(Va.prototype), { ...va })]
     for (const fake of fakes) {
       for (const use of [vm.remove, vm.link, vm.unlink, vm.isLinked, vm.invalidate, vm.isInvalidated]) {
@@ -178,10 +200,14 @@ describe('iterator walks, op-list buffers and handles: the rules one by one, on 
       expect(run(() => vm.apply({ kind: 'unmap', va: fake as Va, keep: false }))).toEqual({ errno: 'EINVAL' })
     }
     for (const fake of [new Proxy(bo, {}), Object.assign(Object.create(GemObject.prototype), { id: bo.id, size: P })]) {
-      expect(run(() => vm.bind({ addr: BASE + 100n * P, range: P, obj: fake as GemObject }))).toEqual({ errno: 'EINVAL' })
+      expect(run(() => vm.bind({ addr: BASE + 100n * P, range: P, obj: fake as GemObject }))).toEqual({
+        errno: 'EINVAL',
+      })
       expect(run(() => vm.gemVas(fake as GemObject))).toEqual({ errno: 'EINVAL' })
       expect(run(() => vm.gemUnmapOpsPacked(fake as GemObject))).toEqual({ errno: 'EINVAL' })
-      expect(run(() => new BindBatch().map({ addr: 0n, range: P, obj: fake as GemObject }))).toEqual({ errno: 'EINVAL' })
+      expect(run(() => new BindBatch().map({ addr: 0n, range: P, obj: fake as GemObject }))).toEqual({
+        errno: 'EINVAL',
+      })
     }
     expect(vm.mappingCount).toBe(4)
   })

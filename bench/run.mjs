@@ -32,16 +32,21 @@ const time = (f) => {
   return Number(process.hrtime.bigint() - t)
 }
 
-console.log(`drmsim benchmarks (${mode}): ${os.cpus()[0]?.model ?? 'cpu'} x${os.cpus().length}, node ${process.version}`)
+console.log(
+  `drmsim benchmarks (${mode}): ${os.cpus()[0]?.model ?? 'cpu'} x${os.cpus().length}, node ${process.version}`,
+)
 
 /** The vmbind workload's requests as the public API takes them, each object id made a GemObject. */
 function requestObjects(params, ops) {
   const objects = new Map()
   const obj = (id) => objects.get(id) ?? objects.set(id, new drmsim.GemObject({ size: 1n << 30n })).get(id)
-  return [...requests({ ...drmsim.vmbindDefaults, ...params, ops })].map((r) => (r.kind === 'map' ? { ...r, obj: obj(r.obj) } : r))
+  return [...requests({ ...drmsim.vmbindDefaults, ...params, ops })].map((r) =>
+    r.kind === 'map' ? { ...r, obj: obj(r.obj) } : r,
+  )
 }
 /** A fresh native VA space shaped as the workload's. */
-const nativeVm = (name) => new drmsim.GpuVm({ name, range: 1n << 48n, reserve: { offset: 0n, range: 4096n }, engine: 'native' })
+const nativeVm = (name) =>
+  new drmsim.GpuVm({ name, range: 1n << 48n, reserve: { offset: 0n, range: 4096n }, engine: 'native' })
 /** One request through the public API. */
 const bindOne = (vm, r) => (r.kind === 'map' ? vm.bind(r) : vm.unbind(r.addr, r.range))
 
@@ -95,7 +100,9 @@ for (const [name, params] of workloads) {
   const rustArgs = ['run', '-q', '--release', '-p', 'drmsim-core', '--example', 'vmbind', '--', '--bind', String(size)]
   if (params.window) rustArgs.push(String(params.window), String(params.maxPages))
   const inRust = median(
-    [1, 2, 3].map(() => Number(/bench_ns_per_request (\S+)/.exec(execFileSync('cargo', rustArgs, { cwd: root, encoding: 'utf8' }))[1])),
+    [1, 2, 3].map(() =>
+      Number(/bench_ns_per_request (\S+)/.exec(execFileSync('cargo', rustArgs, { cwd: root, encoding: 'utf8' }))[1]),
+    ),
   )
   const ref = drmsim.vmbind({ ...params, ops: refSize, engine: 'reference', trace: 'off' }).loopNs / refSize
   vmbindRows.push([name, fmt(whole), fmt(inRust), fmt(perRequest), fmt(batched), fmt(ref), `${fmt(ref / whole)}x`])
@@ -148,7 +155,12 @@ table(
   )
   table(
     `Op lists per request from JS, native engine, default workload (${n.toLocaleString('en-US')} requests; ns per request)`,
-    ['bind/unbind only', 'packed op list (smMapOpsPacked) + bind', 'op list as objects (smMapOps) + bind', 'step by step (mapSteps + apply)'],
+    [
+      'bind/unbind only',
+      'packed op list (smMapOpsPacked) + bind',
+      'op list as objects (smMapOps) + bind',
+      'step by step (mapSteps + apply)',
+    ],
     [[fmt(bindOnly), fmt(packed), fmt(listed), fmt(stepped)]],
   )
 }
@@ -194,24 +206,36 @@ table(
     const rem = time(() => recs.forEach((rec) => t.remove(rec)))
     rows.push(['node-interval-tree', fmt(ins / n), fmt(find / n), fmt(rem / n)])
   }
-  table(`VA tree alone, ${n.toLocaleString('en-US')} random non-overlapping ranges (ns per operation)`, ['implementation', 'insert', 'findFirst', 'remove'], rows)
+  table(
+    `VA tree alone, ${n.toLocaleString('en-US')} random non-overlapping ranges (ns per operation)`,
+    ['implementation', 'insert', 'findFirst', 'remove'],
+    rows,
+  )
 }
 
 // --- 3. Scaling and memory (inside Rust) ----------------------------------
 {
   const max = { smoke: 1000, quick: 1_000_000, full: 10_000_000 }[mode]
   const reqs = { smoke: 1000, quick: 100_000, full: 200_000 }[mode]
-  const out = execFileSync('cargo', ['run', '-q', '--release', '-p', 'drmsim-core', '--example', 'scaling', '--', String(max), String(reqs)], {
-    cwd: root,
-    encoding: 'utf8',
-  })
+  const out = execFileSync(
+    'cargo',
+    ['run', '-q', '--release', '-p', 'drmsim-core', '--example', 'scaling', '--', String(max), String(reqs)],
+    {
+      cwd: root,
+      encoding: 'utf8',
+    },
+  )
   const rows = out
     .trim()
     .split('\n')
     .slice(1)
     .map((line) => line.split(' ').map(Number))
     .map(([live, ns, bytes]) => [live.toLocaleString('en-US'), fmt(ns), fmt(bytes)])
-  table(`Scaling and memory, native engine (${reqs.toLocaleString('en-US')} random bind/unbind requests per size)`, ['live mappings', 'ns per request', 'resident bytes per mapping'], rows)
+  table(
+    `Scaling and memory, native engine (${reqs.toLocaleString('en-US')} random bind/unbind requests per size)`,
+    ['live mappings', 'ns per request', 'resident bytes per mapping'],
+    rows,
+  )
 }
 
 // --- 4. Placement: validate/evict under VRAM pressure ---------------------
@@ -241,5 +265,9 @@ table(
     })
     return [engine, fmt(ns / steps), fmt((steps * 1e9) / ns), fmt(evictions / steps)]
   }
-  table(`Placement under VRAM pressure, ${steps.toLocaleString('en-US')} lock/validate/unlock steps through the public API`, ['engine', 'ns per step', 'validates per second', 'evictions per step'], ['native', 'reference'].map(run))
+  table(
+    `Placement under VRAM pressure, ${steps.toLocaleString('en-US')} lock/validate/unlock steps through the public API`,
+    ['engine', 'ns per step', 'validates per second', 'evictions per step'],
+    ['native', 'reference'].map(run),
+  )
 }

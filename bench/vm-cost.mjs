@@ -51,7 +51,9 @@ async function cost(label, make) {
   const after = await settle()
   const heap = (after.heapUsed - before.heapUsed) / n
   const rss = (after.rss - before.rss) / n
-  console.log(`${label.padEnd(34)} heap ${heap.toFixed(0).padStart(5)} B  rss ${rss.toFixed(0).padStart(5)} B  (rss - heap ${(rss - heap).toFixed(0)} B)`)
+  console.log(
+    `${label.padEnd(34)} heap ${heap.toFixed(0).padStart(5)} B  rss ${rss.toFixed(0).padStart(5)} B  (rss - heap ${(rss - heap).toFixed(0)} B)`,
+  )
   keep.length = 0
   await settle()
 }
@@ -60,7 +62,11 @@ const part = process.argv[3]
 if (part === undefined) {
   console.log(`${n} VA spaces kept alive, bytes each:`)
   for (const label of Object.keys(parts)) {
-    process.stdout.write(execFileSync(process.execPath, ['--expose-gc', fileURLToPath(import.meta.url), String(n), label], { encoding: 'utf8' }))
+    process.stdout.write(
+      execFileSync(process.execPath, ['--expose-gc', fileURLToPath(import.meta.url), String(n), label], {
+        encoding: 'utf8',
+      }),
+    )
   }
 } else {
   await cost(part, parts[part])

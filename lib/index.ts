@@ -28,11 +28,36 @@ export { defaultEngine, nativeAvailable } from './engines.js'
 export { vmbind, type VmbindOptions, type VmbindOutput } from './workloads/vmbind-run.js'
 export { defaultParams as vmbindDefaults, type VmbindParams, type TraceMode } from './workloads/vmbind.js'
 export { U64_MAX } from './base/check.js'
-export { Device, type DeviceOptions, type Violation, type CreateObjectOptions, type FenceOptions } from './device/device.js'
-export { Resv, WwAcquireCtx, AcquireCtx, Fence, LockGuard, runSync, type Op as LockOp, type Request, type LockReturn } from './device/resv.js'
+export {
+  Device,
+  type DeviceOptions,
+  type Violation,
+  type CreateObjectOptions,
+  type FenceOptions,
+} from './device/device.js'
+export {
+  Resv,
+  WwAcquireCtx,
+  AcquireCtx,
+  Fence,
+  LockGuard,
+  runSync,
+  type Op as LockOp,
+  type Request,
+  type LockReturn,
+} from './device/resv.js'
 export { Mapping } from './device/gem.js'
 export { Exec, type ExecOptions, type ExecResult } from './device/exec.js'
-export { Scheduler, SimThread, SplitMix64, explore, seeds, type RunReport, type Deadlock, type ThreadBody } from './device/sched.js'
+export {
+  Scheduler,
+  SimThread,
+  SplitMix64,
+  explore,
+  seeds,
+  type RunReport,
+  type Deadlock,
+  type ThreadBody,
+} from './device/sched.js'
 export type { DomainName, ProfileName, UsageName, WwClassName } from './contract/device.js'
 export {
   RangeAllocator,
@@ -72,13 +97,27 @@ export {
   type ReplaySummary,
   type ReplayStep,
 } from './replay/index.js'
-export { renderVaSpace, renderDomains, renderReplay, stackSvgs, PALETTE, type VaRenderOptions, type DomainRenderOptions } from './render/render.js'
 export {
-  type Place,
-  type Placement,
-  type PlaceDomain,
-  type ValidateResult,
-  type DomainStats,
-  type MemoryOptions,
+  renderVaSpace,
+  renderDomains,
+  renderReplay,
+  stackSvgs,
+  PALETTE,
+  type VaRenderOptions,
+  type DomainRenderOptions,
+} from './render/render.js'
+export type {
+  Place,
+  Placement,
+  PlaceDomain,
+  ValidateResult,
+  DomainStats,
+  MemoryOptions,
 } from './device/placement.js'
-export { scenarios, runScenario, type Scenario, type ScenarioResult, type ScenarioOptions } from './workloads/scenarios.js'
+export {
+  scenarios,
+  runScenario,
+  type Scenario,
+  type ScenarioResult,
+  type ScenarioOptions,
+} from './workloads/scenarios.js'

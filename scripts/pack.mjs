@@ -17,7 +17,17 @@
  * Lifecycle scripts never run here (`--ignore-scripts`), so packing does not rebuild.
  */
 import { execFileSync } from 'node:child_process'
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -62,7 +72,11 @@ try {
   //    names just their targets, since it refuses to run with a configured target missing.
   const artifacts = path.join(scratch, 'artifacts')
   mkdirSync(artifacts)
-  for (const t of built) copyFileSync(path.join(root, `${binaryName}.${t.platformArchABI}.node`), path.join(artifacts, `${binaryName}.${t.platformArchABI}.node`))
+  for (const t of built)
+    copyFileSync(
+      path.join(root, `${binaryName}.${t.platformArchABI}.node`),
+      path.join(artifacts, `${binaryName}.${t.platformArchABI}.node`),
+    )
   const config = path.join(scratch, 'napi.json')
   writeFileSync(config, JSON.stringify({ ...pkg.napi, targets: built.map((t) => t.triple) }))
   run(napi, ['artifacts', '--output-dir', artifacts, '--npm-dir', 'npm', '--config-path', config], root)
@@ -71,9 +85,18 @@ try {
   const platforms = built.map((t) => {
     const dir = path.join(root, 'npm', t.platformArchABI)
     const manifest = readJson(path.join(dir, 'package.json'))
-    if (manifest.version !== pkg.version) throw new Error(`npm/${t.platformArchABI} is version ${manifest.version}, the root ${pkg.version}; run \`npx napi version\``)
+    if (manifest.version !== pkg.version)
+      throw new Error(
+        `npm/${t.platformArchABI} is version ${manifest.version}, the root ${pkg.version}; run \`npx napi version\``,
+      )
     const p = npmPack(dir, ['--pack-destination', out])
-    return { platform: t.platformArchABI, name: p.name, version: p.version, tarball: path.join(out, p.filename), files: p.files.map((f) => f.path) }
+    return {
+      platform: t.platformArchABI,
+      name: p.name,
+      version: p.version,
+      tarball: path.join(out, p.filename),
+      files: p.files.map((f) => f.path),
+    }
   })
 
   // 3. The root package, staged with its optionalDependencies.
@@ -88,14 +111,15 @@ try {
   for (const file of bin) chmodSync(path.join(stage, file), 0o755)
   const optionalDependencies = { ...pkg.optionalDependencies }
   for (const t of targets) optionalDependencies[`${pkg.name}-${t.platformArchABI}`] = pkg.version
-  writeFileSync(path.join(stage, 'package.json'), JSON.stringify({ ...pkg, optionalDependencies }, null, 2) + '\n')
+  writeFileSync(path.join(stage, 'package.json'), `${JSON.stringify({ ...pkg, optionalDependencies }, null, 2)}\n`)
   const r = npmPack(stage, ['--pack-destination', out])
   const result = {
     root: { name: r.name, version: r.version, tarball: path.join(out, r.filename), files: r.files.map((f) => f.path) },
     platforms,
   }
-  writeFileSync(path.join(out, 'packs.json'), JSON.stringify(result, null, 2) + '\n')
-  for (const p of [result.root, ...platforms]) console.log(`packed ${p.name}@${p.version}: ${p.tarball} (${p.files.length} files)`)
+  writeFileSync(path.join(out, 'packs.json'), `${JSON.stringify(result, null, 2)}\n`)
+  for (const p of [result.root, ...platforms])
+    console.log(`packed ${p.name}@${p.version}: ${p.tarball} (${p.files.length} files)`)
 } finally {
   rmSync(scratch, { recursive: true, force: true })
 }

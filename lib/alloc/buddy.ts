@@ -110,8 +110,7 @@ export class BuddyAllocator {
     const size = u64(o.size, 'size')
     this.chunkSize = u64Or(o.chunkSize, 'chunkSize', 4096n)
     this.engine = resolveEngine(o.engine)
-    this.#core =
-      engineOf(this.engine).buddy(size, this.chunkSize)
+    this.#core = engineOf(this.engine).buddy(size, this.chunkSize)
   }
 
   /** The managed size, rounded down to a multiple of the chunk. */

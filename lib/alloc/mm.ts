@@ -136,8 +136,7 @@ export class RangeAllocator {
     this.start = u64Or(o.start, 'start', 0n)
     this.size = u64(o.size, 'size')
     this.engine = resolveEngine(o.engine)
-    this.#core =
-      engineOf(this.engine).mm(this.start, this.size)
+    this.#core = engineOf(this.engine).mm(this.start, this.size)
   }
 
   #track(start: bigint, size: bigint, color: bigint): MmNode {
@@ -168,7 +167,8 @@ export class RangeAllocator {
   }
 
   #own(node: unknown): MmNode {
-    if (!isNode(node) || this.#live.get(node.start) !== node) throw invalid('node', 'a node allocated in this range allocator', node)
+    if (!isNode(node) || this.#live.get(node.start) !== node)
+      throw invalid('node', 'a node allocated in this range allocator', node)
     return node
   }
 

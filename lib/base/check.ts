@@ -12,7 +12,7 @@ import { DrmError } from './errors.js'
 /** 2^64 - 1. */
 export const U64_MAX = (1n << 64n) - 1n
 
-export const hex = (n: bigint | number): string => '0x' + n.toString(16)
+export const hex = (n: bigint | number): string => `0x${n.toString(16)}`
 
 /** The EINVAL for `what`: `${what} must be ${expected}, got ${describe(value)}`. */
 export function invalid(what: string, expected: string, value: unknown): DrmError {
@@ -125,8 +125,7 @@ export function oneOf<T extends string>(value: unknown, names: readonly T[], wha
 }
 
 /** A function. */
-// eslint-disable-next-line @typescript-eslint/no-unsafe-function-type
-export function func<T extends Function>(value: unknown, what: string): T {
+export function func<T extends (...args: never[]) => unknown>(value: unknown, what: string): T {
   if (typeof value !== 'function') throw invalid(what, 'a function', value)
   return value as T
 }
@@ -199,6 +198,7 @@ export function brandCheck<T>(cls: () => abstract new (...args: never[]) => T, g
 export function iterable<T>(value: unknown, what: string): Iterable<T> {
   if (typeof value !== 'object' || value === null) throw invalid(what, 'an iterable', value)
   isArray(value) // refuses a revoked Proxy
-  if (typeof (value as { [Symbol.iterator]?: unknown })[Symbol.iterator] !== 'function') throw invalid(what, 'an iterable', value)
+  if (typeof (value as { [Symbol.iterator]?: unknown })[Symbol.iterator] !== 'function')
+    throw invalid(what, 'an iterable', value)
   return value as Iterable<T>
 }

@@ -40,8 +40,12 @@ export function program(): Command {
 
   cli
     .command('vmbind')
-    .description('Replay the canonical bind/unbind workload (lib/workloads/vmbind.md in the drmsim repository) and print its summary')
-    .addOption(new Option('--seed <n>', 'PRNG seed (u64, decimal or 0x hex)').argParser(u64).default(defaultParams.seed, '1'))
+    .description(
+      'Replay the canonical bind/unbind workload (lib/workloads/vmbind.md in the drmsim repository) and print its summary',
+    )
+    .addOption(
+      new Option('--seed <n>', 'PRNG seed (u64, decimal or 0x hex)').argParser(u64).default(defaultParams.seed, '1'),
+    )
     .option('--ops <n>', 'number of requests', integer(0), defaultParams.ops)
     .option('--window <n>', 'pages of VA the requests fall in', integer(1), defaultParams.window)
     .option('--max-pages <n>', 'longest request, in pages', integer(1), defaultParams.maxPages)
@@ -50,7 +54,10 @@ export function program(): Command {
     .option('--trace', 'print every request and step before the summary')
     .option('--bench', 'time the request loop alone (no trace hashing) and print bench_ns_per_request')
     .option('--json', 'print one JSON object instead of text')
-    .option('--svg <file>', 'also write an SVG picture of the final VA space (replayed through the API on the same engine)')
+    .option(
+      '--svg <file>',
+      'also write an SVG picture of the final VA space (replayed through the API on the same engine)',
+    )
     .addOption(new Option('--engine <name>', 'engine').choices(['native', 'reference']))
     .addHelpText('after', EXIT_CODES_HELP)
     .action((o) => {
@@ -70,8 +77,12 @@ export function program(): Command {
       bar?.stop()
       const nsPerRequest = out.params.ops ? out.loopNs / out.params.ops : 0
       if (o.json) {
-        const json = { engine: out.engine, ...summaryJson(out.summary), ...(o.bench ? { benchNsPerRequest: round(nsPerRequest) } : {}) }
-        process.stdout.write(JSON.stringify(json) + '\n')
+        const json = {
+          engine: out.engine,
+          ...summaryJson(out.summary),
+          ...(o.bench ? { benchNsPerRequest: round(nsPerRequest) } : {}),
+        }
+        process.stdout.write(`${JSON.stringify(json)}\n`)
       } else {
         process.stdout.write(out.trace)
         process.stdout.write(out.summary)
@@ -91,14 +102,20 @@ export function program(): Command {
     .addOption(new Option('--engine <name>', 'engine').choices(['native', 'reference']))
     .action((name: string | undefined, o) => {
       if (o.list) {
-        for (const s of scenarios.values()) process.stdout.write(o.json ? JSON.stringify({ name: s.name, title: s.title, source: s.source }) + '\n' : `${s.name}\t${s.title}\n`)
+        for (const s of scenarios.values())
+          process.stdout.write(
+            o.json
+              ? `${JSON.stringify({ name: s.name, title: s.title, source: s.source })}\n`
+              : `${s.name}\t${s.title}\n`,
+          )
         return
       }
       if (name === undefined) throw new InvalidArgumentError('a scenario name is needed (see --list)')
       if (!scenarios.has(name)) throw new InvalidArgumentError(`no scenario named ${name} (see --list)`)
       const r = runScenario(name, { engine: o.engine })
-      if (o.json) process.stdout.write(JSON.stringify(r) + '\n')
-      else process.stdout.write(`${r.title} [${r.engine}]\n${r.lines.join('\n')}\noutcome ${JSON.stringify(r.outcome)}\n`)
+      if (o.json) process.stdout.write(`${JSON.stringify(r)}\n`)
+      else
+        process.stdout.write(`${r.title} [${r.engine}]\n${r.lines.join('\n')}\noutcome ${JSON.stringify(r.outcome)}\n`)
       if (o.svg && r.device) writeSvg(o.svg, renderDomains(r.device))
     })
   return cli

@@ -112,7 +112,7 @@ function positive(text: string): number {
 class Out {
   #buf = ''
   line(text: string): void {
-    this.#buf += text + '\n'
+    this.#buf += `${text}\n`
     if (this.#buf.length >= 65536) this.flush()
   }
   flush(): void {
@@ -135,11 +135,16 @@ interface ReplayCliOptions {
 export function addReplayCommand(cli: Command): void {
   cli
     .command('replay')
-    .description('Replay a workload of your own from a JSON Lines file (one request per line; see examples/replay.jsonl) and print every op, or a summary')
+    .description(
+      'Replay a workload of your own from a JSON Lines file (one request per line; see examples/replay.jsonl) and print every op, or a summary',
+    )
     .argument('<file>', "the JSON Lines file ('-' for stdin)")
     .option('--summary', 'print the summary only, not the ops of each request')
     .option('--json', 'print JSON Lines: one object per request (u64 values as 0x hex strings), then {"summary": ...}')
-    .option('--keep-going', 'record a request the simulation refuses and go on (exit code 1 at the end); malformed lines still stop')
+    .option(
+      '--keep-going',
+      'record a request the simulation refuses and go on (exit code 1 at the end); malformed lines still stop',
+    )
     .option('--svg <file>', 'write an SVG picture of the VA spaces and memory domains at the end')
     .option('--max-line-bytes <n>', 'longest accepted line, in bytes', positive, DEFAULT_MAX_LINE_BYTES)
     .option('--max-handles <n>', 'most VMs + objects + acquire contexts alive at once', positive, DEFAULT_MAX_HANDLES)
@@ -193,7 +198,7 @@ async function runReplay(file: string, o: ReplayCliOptions): Promise<number> {
     bar?.stop()
     out.flush()
     if (err instanceof ReplayError) {
-      if (o.json) process.stdout.write(JSON.stringify({ error: errorJson(err) }) + '\n')
+      if (o.json) process.stdout.write(`${JSON.stringify({ error: errorJson(err) })}\n`)
       process.stderr.write(`drmsim: ${err.message}\n`)
       return err.kind === 'format' ? EXIT_USAGE : EXIT_FAILED
     }
@@ -229,7 +234,7 @@ export function vmbindSvg(params: VmbindParams, engine: EngineName | undefined, 
   const window = BASE + BigInt(params.window) * PAGE_SIZE
   const svg = renderVaSpace(vm, {
     title: `vmbind seed ${params.seed} ops ${params.ops}: VA space '${vm.name}'`,
-    label: (obj) => '0x' + obj.id.toString(16),
+    label: (obj) => `0x${obj.id.toString(16)}`,
     from: BASE,
     to: window,
     width: 1200,

@@ -155,6 +155,6 @@ export function encodeOp(op: OpRecord, w: BigUint64Array, at: number): void {
 /** Packs a list of ops. */
 export function encodeOps(ops: readonly OpRecord[]): BigUint64Array {
   const w = new BigUint64Array(ops.length * OP_WORDS)
-  ops.forEach((op, i) => encodeOp(op, w, i * OP_WORDS))
+  for (let i = 0; i < ops.length; i++) encodeOp(ops[i], w, i * OP_WORDS)
   return w
 }

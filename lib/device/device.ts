@@ -28,8 +28,7 @@ import {
   type ValidateResult,
 } from './placement.js'
 import { Fence, isResv, Resv, WwAcquireCtx } from './resv.js'
-import { count, flag, func, invalid, isObject, oneOf, options, u64 } from '../base/check.js'
-
+import { count, flag, func, invalid, oneOf, options, u64 } from '../base/check.js'
 
 export interface DeviceOptions {
   /** 'native' (default, or DRMSIM_ENGINE) or 'reference'. */
@@ -167,7 +166,10 @@ export class Device {
 
   /** A resv of its own: one shared by several objects (a VM's), or a plain mutex. */
   createResv(): Resv {
-    return new Resv(this, this.run(() => this.core.createResv()))
+    return new Resv(
+      this,
+      this.run(() => this.core.createResv()),
+    )
   }
 
   /** A plain mutex (a ww_mutex locked without a context), as a driver's private lock. */
@@ -177,7 +179,10 @@ export class Device {
 
   /** `ww_acquire_init` on the current thread. */
   acquireCtx(): WwAcquireCtx {
-    return new WwAcquireCtx(this, this.run(() => this.core.ctxInit(this.#thread)))
+    return new WwAcquireCtx(
+      this,
+      this.run(() => this.core.ctxInit(this.#thread)),
+    )
   }
 
   createFence(opts: FenceOptions = {}): Fence {
@@ -186,7 +191,10 @@ export class Device {
     const at = o.signalAt === undefined ? null : u64(o.signalAt, 'signalAt')
     // Last, so that a refused fence does not use up a context.
     const context = o.context === undefined ? this.#nextContext++ : count(o.context, 'context', 0xffff_ffff)
-    return new Fence(this, this.run(() => this.core.createFence(context, seqno, at)))
+    return new Fence(
+      this,
+      this.run(() => this.core.createFence(context, seqno, at)),
+    )
   }
 
   /** Lets GEM objects count their GPU VA mappings in `vm` (checked when freed). */

@@ -28,7 +28,9 @@ const RETRY = new Retry()
 /** Before the first cleanup: no context yet. */
 const DUMMY = Symbol('drm-exec-dummy')
 
+// biome-ignore lint/suspicious/noConfusingVoidType: a body that returns nothing (void) goes on to the next try
 export type ExecBody = (exec: Exec) => void | 'break'
+// biome-ignore lint/suspicious/noConfusingVoidType: as ExecBody
 export type ExecBodyOp = (exec: Exec) => Op<void | 'break'>
 
 export class Exec implements Disposable {
@@ -67,7 +69,8 @@ export class Exec implements Disposable {
   }
 
   #ticket(): WwAcquireCtx {
-    if (this.#ctx === null) throw new DrmError('EINVAL', 'drm_exec: lock inside untilAllLocked (no acquire context yet)')
+    if (this.#ctx === null)
+      throw new DrmError('EINVAL', 'drm_exec: lock inside untilAllLocked (no acquire context yet)')
     return this.#ctx
   }
 

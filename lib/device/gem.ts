@@ -313,7 +313,11 @@ function* locked<T>(obj: GemObject, f: () => T): Op<T> {
   }
 }
 
-function mapping(obj: GemObject, kind: Mapping['kind'], rec: { addr: bigint; iomem: boolean; generation: bigint }): Mapping {
+function mapping(
+  obj: GemObject,
+  kind: Mapping['kind'],
+  rec: { addr: bigint; iomem: boolean; generation: bigint },
+): Mapping {
   return new Mapping(obj, rec.addr, rec.iomem, rec.generation, kind)
 }
 

@@ -72,7 +72,7 @@ function abandon(op: Op<unknown>, error: DrmError): never {
 export function runSync<T>(device: Device, op: Op<T>): T {
   instance(device, isDevice, 'device', 'a Device')
   if (!types.isGeneratorObject(op)) throw invalid('op', 'a generator (an ...Op method)', op)
-  let input: unknown = undefined
+  let input: unknown
   for (let n = 0; n < RUN_SYNC_MAX_REQUESTS; n++) {
     const step = op.next(input)
     if (step.done) return step.value
@@ -110,7 +110,10 @@ export function runSync<T>(device: Device, op: Op<T>): T {
         break
     }
   }
-  abandon(op, new DrmError('EDEADLK', `an op made ${RUN_SYNC_MAX_REQUESTS} requests without finishing: a livelock on one thread`))
+  abandon(
+    op,
+    new DrmError('EDEADLK', `an op made ${RUN_SYNC_MAX_REQUESTS} requests without finishing: a livelock on one thread`),
+  )
 }
 
 export const usageIndex = (usage: UsageName): number => USAGES.indexOf(oneOf(usage, USAGES, 'usage'))
@@ -286,7 +289,11 @@ export class Resv {
   /** Locks now; EDEADLK or EALREADY are thrown as DrmError. */
   lock(ctx?: WwAcquireCtx | null): void {
     const r = runSync(this.device, this.lockOp(ctx))
-    if (r !== 'ok') throw new DrmError(r, `resv ${this.id}: ${r === 'EALREADY' ? 'already held by this context' : 'die: an older context holds it'}`)
+    if (r !== 'ok')
+      throw new DrmError(
+        r,
+        `resv ${this.id}: ${r === 'EALREADY' ? 'already held by this context' : 'die: an older context holds it'}`,
+      )
   }
 
   lockSlow(ctx: WwAcquireCtx): void {

@@ -212,7 +212,7 @@ export class Scheduler {
 
   /** Runs the pending request (if it can complete) and the body up to its next yield. */
   #step(t: Thread, trace: string[]): void {
-    let input: unknown = undefined
+    let input: unknown
     const name = t.sim.name
     const req = t.pending
     if (req !== null) {
@@ -221,7 +221,9 @@ export class Scheduler {
           const out = req.resv.attempt(req.ctx, req.slow)
           if (out.result === 'blocked') {
             t.parked = true
-            trace.push(`${name}: ${req.slow ? 'lock_slow' : 'lock'} resv ${req.resv.id} blocks on ${this.#name(out.holder)}`)
+            trace.push(
+              `${name}: ${req.slow ? 'lock_slow' : 'lock'} resv ${req.resv.id} blocks on ${this.#name(out.holder)}`,
+            )
             return
           }
           trace.push(`${name}: ${req.slow ? 'lock_slow' : 'lock'} resv ${req.resv.id} -> ${out.result}`)
@@ -281,7 +283,11 @@ export class Scheduler {
         const r = this.device.core.resvInfo(t.pending.resv.id)
         const holder = r.locked ? r.holderThread : null
         if (holder !== null) waitsFor.set(t.sim.id, holder)
-        waiting.push({ thread: t.sim.name, on: `resv ${t.pending.resv.id}`, holder: holder === null ? null : this.#name(holder) })
+        waiting.push({
+          thread: t.sim.name,
+          on: `resv ${t.pending.resv.id}`,
+          holder: holder === null ? null : this.#name(holder),
+        })
       } else if (t.pending.op === 'wait') {
         waiting.push({ thread: t.sim.name, on: t.pending.what, holder: null })
       }

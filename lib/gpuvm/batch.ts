@@ -67,7 +67,13 @@ export class BindBatch {
       const obj = request.obj
       const id = obj == null ? 0 : GemObject.idOf(obj)
       if (id === undefined) throw new DrmError('EINVAL', `obj must be a GemObject, got ${describe(obj)}`)
-      return { addr: u64(request.addr, 'addr'), range: u64(request.range, 'range'), obj, id, offset: u64(request.offset ?? 0n, 'offset') }
+      return {
+        addr: u64(request.addr, 'addr'),
+        range: u64(request.range, 'range'),
+        obj,
+        id,
+        offset: u64(request.offset ?? 0n, 'offset'),
+      }
     })
     if (id !== 0 && this.#objects.get(id) !== obj) this.#objects.set(id, obj as GemObject)
     return this.#push(BATCH_MAP, id, addr, range, offset)

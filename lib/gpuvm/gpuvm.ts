@@ -9,7 +9,7 @@ import type { CursorCore, EngineName, MapRecord, OpRecord, VaRecord, VmCore } fr
 import { createCore, resolveEngine } from '../engines.js'
 import { DrmError, DrmWarning, type Warning } from '../base/errors.js'
 import type { GemObject } from '../device/gem.js'
-import { type OpList, type MapOp, type Op, type OpCounts, type RemapOp, type UnmapOp } from './ops.js'
+import type { OpList, MapOp, Op, OpCounts, RemapOp, UnmapOp } from './ops.js'
 import { type ObjectLookup, opFromRecord, PackedOps } from './packed-ops.js'
 import { describe, readArgument, u64, unreadable } from '../base/check.js'
 import { types } from 'node:util'
@@ -492,7 +492,8 @@ export class GpuVm implements Disposable, Iterable<Va> {
     const cursor = this.#quiet(open)
     const walk: Walk = { cursor, superseded: false }
     this.#walk = walk
-    const lookup: ObjectLookup = obj === null ? this.#objects.lookup : (id) => (id === obj.id ? obj : this.#objects.object(id))
+    const lookup: ObjectLookup =
+      obj === null ? this.#objects.lookup : (id) => (id === obj.id ? obj : this.#objects.object(id))
     try {
       for (;;) {
         if (walk.superseded) {
@@ -570,12 +571,14 @@ export class GpuVm implements Disposable, Iterable<Va> {
   }
 
   #mapRecord(m: unknown, what: string): MapRecord {
-    if (typeof m !== 'object' || m === null) throw new DrmError('EINVAL', `${what} must be an object, got ${describe(m)}`)
+    if (typeof m !== 'object' || m === null)
+      throw new DrmError('EINVAL', `${what} must be an object, got ${describe(m)}`)
     return this.#request(m as MapRequest)
   }
 
   #opRecord(op: unknown): OpRecord {
-    if (typeof op !== 'object' || op === null) throw new DrmError('EINVAL', `an op must be an object, got ${describe(op)}`)
+    if (typeof op !== 'object' || op === null)
+      throw new DrmError('EINVAL', `an op must be an object, got ${describe(op)}`)
     const o = op as Op
     switch (o.kind) {
       case 'map':

@@ -128,7 +128,10 @@ export class PackedOps implements Iterable<Op> {
   /** @internal Made by GpuVm: `object` resolves the ids the ops name, which is done here, once. */
   constructor(vm: GpuVm, words: BigUint64Array, object: ObjectLookup) {
     if (!(words instanceof BigUint64Array) || words.length % OP_WORDS !== 0) {
-      throw new DrmError('EINVAL', `packed ops must be a BigUint64Array of ${OP_WORDS} words per op, got ${describe(words)}`)
+      throw new DrmError(
+        'EINVAL',
+        `packed ops must be a BigUint64Array of ${OP_WORDS} words per op, got ${describe(words)}`,
+      )
     }
     this.#vm = vm
     this.#words = words

@@ -18,8 +18,26 @@ import type { Va } from '../gpuvm/va.js'
  * sparse mappings and free space. An object keeps its colour (see `colorOf`).
  */
 export const PALETTE = [
-  '#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#17becf', '#bcbd22', '#393b79',
-  '#aec7e8', '#ffbb78', '#98df8a', '#ff9896', '#c5b0d5', '#c49c94', '#f7b6d2', '#9edae5', '#dbdb8d', '#637939',
+  '#1f77b4',
+  '#ff7f0e',
+  '#2ca02c',
+  '#d62728',
+  '#9467bd',
+  '#8c564b',
+  '#e377c2',
+  '#17becf',
+  '#bcbd22',
+  '#393b79',
+  '#aec7e8',
+  '#ffbb78',
+  '#98df8a',
+  '#ff9896',
+  '#c5b0d5',
+  '#c49c94',
+  '#f7b6d2',
+  '#9edae5',
+  '#dbdb8d',
+  '#637939',
 ] as const
 
 export interface ObjectStyle {
@@ -60,7 +78,7 @@ export function bytes(n: bigint): string {
 export function colorOf(obj: GemObject, style: ObjectStyle = {}): string {
   const i = style.colorIndex ? style.colorIndex(obj) : obj.id - 1
   const n = PALETTE.length
-  return PALETTE[(((Math.trunc(i) % n) + n) % n) || 0]
+  return PALETTE[((Math.trunc(i) % n) + n) % n || 0]
 }
 
 /** Legend order: labels as text, the numbers in them as numbers (#9 before #10). */
@@ -126,7 +144,7 @@ export function renderVaSpace(vm: GpuVm, options: VaRenderOptions = {}): string 
   const all: Va[] = [...vm.vas()]
   const mappings = all.filter((va) => !va.isKernelNode)
   const shown = mappings.length ? mappings : all
-  let from = options.from ?? (shown.length ? shown[0].addr : vm.start)
+  const from = options.from ?? (shown.length ? shown[0].addr : vm.start)
   let to = options.to ?? (shown.length ? shown.reduce((m, va) => (va.end > m ? va.end : m), 0n) : vm.start + vm.range)
   if (to <= from) to = from + 1n
   const span = to - from
@@ -201,15 +219,19 @@ export function renderVaSpace(vm: GpuVm, options: VaRenderOptions = {}): string 
   // One sort key per object, compared as plain strings: a collator per comparison cost
   // seconds with 10^5 objects.
   const keys = new Map([...perObject.keys()].map((obj) => [obj, labelKey(labelOf(obj, options))]))
-  const objects = [...perObject].sort(([a], [b]) => (keys.get(a)! < keys.get(b)! ? -1 : keys.get(a)! > keys.get(b)! ? 1 : 0))
-  const entries: LegendEntry[] = objects.slice(0, max).map(([obj, n]) => ({ fill: colorOf(obj, options), text: `${labelOf(obj, options)} (${bytes(n)})` }))
+  const objects = [...perObject].sort(([a], [b]) =>
+    keys.get(a)! < keys.get(b)! ? -1 : keys.get(a)! > keys.get(b)! ? 1 : 0,
+  )
+  const entries: LegendEntry[] = objects
+    .slice(0, max)
+    .map(([obj, n]) => ({ fill: colorOf(obj, options), text: `${labelOf(obj, options)} (${bytes(n)})` }))
   if (objects.length > max) entries.push({ fill: '#ffffff', text: `+${objects.length - max} more objects` })
   if (sparse) entries.push({ fill: 'url(#sparse)', text: 'sparse mapping' })
   if (kernel) entries.push({ fill: 'url(#hatch)', text: 'kernel-reserved' })
   const lg = legend(entries, left, y, barW)
   body += lg.svg
   y += lg.height + 8
-  return svgOpen(width, y) + body + '</svg>\n'
+  return `${svgOpen(width, y) + body}</svg>\n`
 }
 
 /** What renderDomains needs of a device: the placement API (`memory`, `lru`). */
@@ -234,7 +256,8 @@ export interface DomainRenderOptions extends ObjectStyle {
  */
 export function renderDomains(device: Device | DomainSource, options: DomainRenderOptions = {}): string {
   const d = device as unknown as DomainSource
-  if (typeof d.memory !== 'function') throw new DrmError('EINVAL', 'renderDomains needs a device with the placement API (device.memory)')
+  if (typeof d.memory !== 'function')
+    throw new DrmError('EINVAL', 'renderDomains needs a device with the placement API (device.memory)')
   const width = Math.max(320, Math.min(8192, Math.trunc(options.width ?? 960)))
   const left = 16
   const barW = width - 2 * left
@@ -285,7 +308,8 @@ export function renderDomains(device: Device | DomainSource, options: DomainRend
       const pin = o.pinCount > 0
       body += `<rect x="${x0.toFixed(2)}" y="${y}" width="${w.toFixed(2)}" height="${barH}" fill="${colorOf(o, options)}"${w >= 3 ? ' stroke="#ffffff"' : ''}>`
       body += `<title>${esc(label)} [${hex(o.offset!)}, ${hex(o.offset! + o.size)})${pin ? ' pinned' : ''}</title></rect>\n`
-      if (pin) body += `<rect x="${x0.toFixed(2)}" y="${y}" width="${w.toFixed(2)}" height="${barH}" fill="url(#pinned)" stroke="#000000" stroke-width="1.5"/>\n`
+      if (pin)
+        body += `<rect x="${x0.toFixed(2)}" y="${y}" width="${w.toFixed(2)}" height="${barH}" fill="url(#pinned)" stroke="#000000" stroke-width="1.5"/>\n`
       const text = pin ? `${label} (pinned)` : label
       if (w > text.length * 6.6 + 6) {
         body += `<text x="${(x0 + w / 2).toFixed(2)}" y="${y + barH / 2 + 4}" text-anchor="middle" font-size="11" fill="#ffffff" stroke="#000000" stroke-opacity="0.35" stroke-width="2" paint-order="stroke">${esc(text)}</text>\n`
@@ -322,7 +346,7 @@ export function renderDomains(device: Device | DomainSource, options: DomainRend
   const lg = legend(entries, left, y, barW)
   body += lg.svg
   y += lg.height + 8
-  return svgOpen(width, y) + body + '</svg>\n'
+  return `${svgOpen(width, y) + body}</svg>\n`
 }
 
 /** Stacks SVG documents vertically into one (each keeps its own coordinates). */
@@ -338,7 +362,11 @@ export function stackSvgs(parts: readonly string[]): string {
     width = Math.max(width, w)
     y += h
   }
-  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${y}" viewBox="0 0 ${width} ${y}">\n` + body + '</svg>\n'
+  return (
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${y}" viewBox="0 0 ${width} ${y}">\n` +
+    body +
+    '</svg>\n'
+  )
 }
 
 /**
@@ -358,11 +386,18 @@ export function renderReplay(
   }
   const parts: string[] = []
   for (const [name, vm] of result.vms) {
-    parts.push(renderVaSpace(vm, { ...style, width: options.width, title: `${options.title ? options.title + ': ' : ''}VA space '${name}'` }))
+    parts.push(
+      renderVaSpace(vm, {
+        ...style,
+        width: options.width,
+        title: `${options.title ? `${options.title}: ` : ''}VA space '${name}'`,
+      }),
+    )
   }
   if (typeof (result.device as unknown as DomainSource).memory === 'function') {
     parts.push(renderDomains(result.device, { ...style, width: options.width, objects: result.objects.values() }))
   }
-  if (parts.length === 0) throw new DrmError('EINVAL', 'nothing to draw: no VA space is left and the device has no domains')
+  if (parts.length === 0)
+    throw new DrmError('EINVAL', 'nothing to draw: no VA space is left and the device has no domains')
   return stackSvgs(parts)
 }

@@ -6,7 +6,8 @@ import { hex } from '../base/check.js'
 import type { ReplayPiece, ReplayRecord, ReplayStep, ReplaySummary } from './record.js'
 import type { ReplayError, ReplayPlace } from './schema.js'
 
-const piece = (p: ReplayPiece | null): string => (p === null ? '-' : `${hex(p.addr)},${hex(p.range)},${p.obj ?? '-'},${hex(p.offset)}`)
+const piece = (p: ReplayPiece | null): string =>
+  p === null ? '-' : `${hex(p.addr)},${hex(p.range)},${p.obj ?? '-'},${hex(p.offset)}`
 
 /** The trace line of a step, as `drmsim vmbind --trace` prints them (objects by name, '-' for none). */
 export function stepLine(step: ReplayStep): string {
@@ -21,9 +22,21 @@ export function stepLine(step: ReplayStep): string {
 }
 
 const POSITIONAL = ['vm', 'addr', 'range', 'obj', 'offset'] as const
-const KEYED = ['resv', 'start', 'size', 'reserve', 'domain', 'placement', 'vram', 'gtt', 'system', 'profile', 'wwClass'] as const
+const KEYED = [
+  'resv',
+  'start',
+  'size',
+  'reserve',
+  'domain',
+  'placement',
+  'vram',
+  'gtt',
+  'system',
+  'profile',
+  'wwClass',
+] as const
 
-const snake = (key: string): string => key.replace(/[A-Z]/g, (c) => '_' + c.toLowerCase())
+const snake = (key: string): string => key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)
 
 function textValue(key: string, v: unknown): string {
   if (v === null) return '-'
@@ -36,7 +49,11 @@ function textValue(key: string, v: unknown): string {
   if (key === 'placement') {
     const places = v as ReplayPlace[]
     if (places.length === 0) return '(none)'
-    return places.map((p) => [p.domain, p.desired && 'desired', p.fallback && 'fallback', p.topDown && 'topdown'].filter(Boolean).join(':')).join(',')
+    return places
+      .map((p) =>
+        [p.domain, p.desired && 'desired', p.fallback && 'fallback', p.topDown && 'topdown'].filter(Boolean).join(':'),
+      )
+      .join(',')
   }
   return String(v)
 }
@@ -53,14 +70,14 @@ export function recordLines(record: ReplayRecord): string[] {
   for (const key of POSITIONAL) if (r[key] !== undefined) fields.push(textValue(key, r[key]))
   if (req.ctx !== undefined) fields.push(req.op.startsWith('ctx.') ? req.ctx : `ctx=${req.ctx}`)
   for (const key of KEYED) if (r[key] !== undefined) fields.push(`${snake(key)}=${textValue(key, r[key])}`)
-  const lines = [`req ${req.line} ${req.op}${fields.length ? ' ' + fields.join(' ') : ''}`]
+  const lines = [`req ${req.line} ${req.op}${fields.length ? ` ${fields.join(' ')}` : ''}`]
   for (const step of record.steps) lines.push(stepLine(step))
   const result = Object.entries(record.result)
   if (result.length) {
     const subject = req.obj ?? req.vm ?? req.ctx ?? ''
     lines.push(`${req.op} ${subject} ${result.map(([k, v]) => `${snake(k)}=${textValue(k, v)}`).join(' ')}`)
   }
-  for (const v of record.violations) lines.push(`violation ${v.kind}${v.obj ? ' ' + v.obj : ''}: ${v.message}`)
+  for (const v of record.violations) lines.push(`violation ${v.kind}${v.obj ? ` ${v.obj}` : ''}: ${v.message}`)
   for (const w of record.warnings) lines.push(`warning ${w.kind}: ${w.message}`)
   if (record.error) lines.push(`error ${record.error.message}`)
   return lines
@@ -81,34 +98,40 @@ export function recordJson(record: ReplayRecord): Record<string, unknown> {
   if (record.steps.length) out.steps = jsonValue(record.steps)
   if (Object.keys(record.result).length) out.result = jsonValue(record.result)
   if (record.violations.length) out.violations = record.violations
-  if (record.warnings.length) out.warnings = record.warnings.map((w) => ({ kind: w.kind, message: w.message, rule: w.rule }))
+  if (record.warnings.length)
+    out.warnings = record.warnings.map((w) => ({ kind: w.kind, message: w.message, rule: w.rule }))
   if (record.error) out.error = errorJson(record.error)
   return out
 }
 
 export function errorJson(e: ReplayError): Record<string, unknown> {
-  return { kind: e.kind, errno: e.errno, file: e.file, line: e.line, ...(e.field ? { field: e.field } : {}), message: e.message }
+  return {
+    kind: e.kind,
+    errno: e.errno,
+    file: e.file,
+    line: e.line,
+    ...(e.field ? { field: e.field } : {}),
+    message: e.message,
+  }
 }
 
 /** The summary as text lines (`key value`, counts in decimal, bytes in hex). */
 export function summaryText(s: ReplaySummary): string {
-  return (
-    [
-      `requests ${s.requests}`,
-      `vms ${s.vms}`,
-      `objects ${s.objects}`,
-      `ops map=${s.ops.map} remap=${s.ops.remap} unmap=${s.ops.unmap}`,
-      `mappings ${s.mappings}`,
-      `pins ${s.pins}`,
-      `vmaps ${s.vmaps}`,
-      `locks ${s.locks}`,
-      `validates ${s.validates} bytes_moved=${hex(s.bytesMoved)} evictions=${s.evictions}`,
-      `violations ${s.violations}`,
-      `warnings ${s.warnings}`,
-      `errors ${s.errors}`,
-      `state_fnv1a64 ${s.stateFnv1a64}`,
-    ].join('\n') + '\n'
-  )
+  return `${[
+    `requests ${s.requests}`,
+    `vms ${s.vms}`,
+    `objects ${s.objects}`,
+    `ops map=${s.ops.map} remap=${s.ops.remap} unmap=${s.ops.unmap}`,
+    `mappings ${s.mappings}`,
+    `pins ${s.pins}`,
+    `vmaps ${s.vmaps}`,
+    `locks ${s.locks}`,
+    `validates ${s.validates} bytes_moved=${hex(s.bytesMoved)} evictions=${s.evictions}`,
+    `violations ${s.violations}`,
+    `warnings ${s.warnings}`,
+    `errors ${s.errors}`,
+    `state_fnv1a64 ${s.stateFnv1a64}`,
+  ].join('\n')}\n`
 }
 
 export function summaryJson(s: ReplaySummary): Record<string, unknown> {

@@ -23,10 +23,12 @@ export async function replay(
     const parts = lines.split('\n')
     const terminated = parts.at(-1) === ''
     if (terminated) parts.pop()
-    parts.forEach((text, i) => r.feed(text.replace(/\r$/, ''), i + 1, terminated || i < parts.length - 1))
+    for (let i = 0; i < parts.length; i++)
+      r.feed(parts[i].replace(/\r$/, ''), i + 1, terminated || i < parts.length - 1)
     return r.finish()
   }
-  if (lines === null || typeof lines !== 'object') throw new DrmError('EINVAL', `replay needs a string or an iterable of lines, got ${show(lines)}`)
+  if (lines === null || typeof lines !== 'object')
+    throw new DrmError('EINVAL', `replay needs a string or an iterable of lines, got ${show(lines)}`)
   let n = 0
   if (Symbol.asyncIterator in lines) for await (const text of lines) r.feed(text, ++n)
   else if (Symbol.iterator in lines) for (const text of lines) r.feed(text, ++n)
@@ -54,12 +56,19 @@ export async function replayFile(file: string, options: ReplayFileOptions = {}):
       if (!st.isFile()) throw new Error('not a regular file')
       total = st.size
     } catch (err) {
-      throw new ReplayError('format', 'EINVAL', { file: name, line: 0 }, `cannot read ${file}: ${(err as Error).message}`)
+      throw new ReplayError(
+        'format',
+        'EINVAL',
+        { file: name, line: 0 },
+        `cannot read ${file}: ${(err as Error).message}`,
+      )
     }
   }
   const stream = file === '-' ? process.stdin : createReadStream(file, { highWaterMark: 64 * 1024 })
   try {
-    for await (const { text, line, terminated } of splitLines(stream, r.maxLineBytes, name, (n) => options.onProgress?.(n, total))) {
+    for await (const { text, line, terminated } of splitLines(stream, r.maxLineBytes, name, (n) =>
+      options.onProgress?.(n, total),
+    )) {
       r.feed(text, line, terminated)
     }
   } finally {
@@ -91,7 +100,8 @@ export async function* splitLines(
   }
   for await (const chunk of stream) {
     // Typed as Uint8Array so consumers need no Node types; a view, not a copy.
-    const buf = typeof chunk === 'string' ? Buffer.from(chunk) : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength)
+    const buf =
+      typeof chunk === 'string' ? Buffer.from(chunk) : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength)
     read += buf.length
     let from = 0
     for (let nl = buf.indexOf(0x0a, from); nl >= 0; nl = buf.indexOf(0x0a, from)) {

@@ -49,7 +49,13 @@ const HANDLERS: Readonly<Record<ReplayOpName, Handler>> = {
   'vm.create'(r, req, record) {
     const device = r.device
     const vm = r.create(r.vms, 'vm', 'vm', req.vm!, req.line, () => {
-      const vm = new GpuVm({ name: req.vm, start: req.start ?? 0n, range: req.range!, reserve: req.reserve ?? null, engine: r.engine })
+      const vm = new GpuVm({
+        name: req.vm,
+        start: req.start ?? 0n,
+        range: req.range!,
+        reserve: req.reserve ?? null,
+        engine: r.engine,
+      })
       device.attachVm(vm)
       return vm
     })
@@ -65,7 +71,9 @@ const HANDLERS: Readonly<Record<ReplayOpName, Handler>> = {
   'obj.create'(r, req, { result }) {
     const device = r.device
     const resv = req.resv === undefined ? undefined : r.obj(req, 'resv', req.resv)
-    const obj = r.create(r.objs, 'obj', 'obj', req.obj!, req.line, () => device.createObject({ size: req.size!, profile: req.profile, resv }))
+    const obj = r.create(r.objs, 'obj', 'obj', req.obj!, req.line, () =>
+      device.createObject({ size: req.size!, profile: req.profile, resv }),
+    )
     r.names.set(obj, req.obj!)
     r.s.objects++
     result.id = obj.id
@@ -130,7 +138,8 @@ const HANDLERS: Readonly<Record<ReplayOpName, Handler>> = {
   validate(r, req, { result }) {
     const obj = r.obj(req)
     const validate = (r.device as unknown as { validate?: Validate }).validate
-    if (typeof validate !== 'function') r.format(req.line, 'op', 'validate needs the placement API, which this build lacks')
+    if (typeof validate !== 'function')
+      r.format(req.line, 'op', 'validate needs the placement API, which this build lacks')
     const v = validate!.call(r.device, obj, req.placement!)
     result.moved = v.moved
     result.bytesMoved = v.bytesMoved
@@ -174,7 +183,8 @@ export class Replayer {
   #finished = false
 
   constructor(options: ReplayOptions = {}) {
-    if (typeof options !== 'object' || options === null) throw new DrmError('EINVAL', 'replay options must be an object')
+    if (typeof options !== 'object' || options === null)
+      throw new DrmError('EINVAL', 'replay options must be an object')
     this.file = options.file ?? 'replay.jsonl'
     this.engine = options.engine
     this.keepGoing = options.keepGoing === true
@@ -209,7 +219,11 @@ export class Replayer {
       value = JSON.parse(trimmed)
     } catch (err) {
       const why = (err as Error).message
-      r.format(line, undefined, terminated ? `bad JSON: ${why}` : `truncated last line (no newline at the end, and not valid JSON: ${why})`)
+      r.format(
+        line,
+        undefined,
+        terminated ? `bad JSON: ${why}` : `truncated last line (no newline at the end, and not valid JSON: ${why})`,
+      )
     }
     const req = checkRequest(value, this.file, line)
     if (req.op === 'device' && (r.hasDevice || r.s.requests > 0)) {
@@ -229,7 +243,9 @@ export class Replayer {
       if (err instanceof ReplayError && err.kind === 'format') throw err
       if (!(err instanceof DrmError)) throw err
       const e =
-        err instanceof ReplayError ? err : new ReplayError('simulation', err.errno, r.at(req.line), `${req.op}: ${err.message}`, { cause: err })
+        err instanceof ReplayError
+          ? err
+          : new ReplayError('simulation', err.errno, r.at(req.line), `${req.op}: ${err.message}`, { cause: err })
       r.s.errors++
       record.error = e
       if (!this.keepGoing) {
@@ -248,11 +264,16 @@ export class Replayer {
   finish(): ReplayResult {
     const r = this.#r
     if (r.s.requests === 0) {
-      r.format(Math.max(1, this.#lastLine), undefined, this.#lastLine === 0 ? 'empty file: no requests' : 'no requests (only blank or comment lines)')
+      r.format(
+        Math.max(1, this.#lastLine),
+        undefined,
+        this.#lastLine === 0 ? 'empty file: no requests' : 'no requests (only blank or comment lines)',
+      )
     }
     this.#finished = true
     const device = r.device
-    const totals = (device as unknown as { placementTotals?: { bytesMoved: bigint; evictions: bigint } }).placementTotals
+    const totals = (device as unknown as { placementTotals?: { bytesMoved: bigint; evictions: bigint } })
+      .placementTotals
     const hash = new Fnv1a64()
     let mappings = 0
     for (const [name, { value: vm }] of r.vms) {
@@ -284,6 +305,7 @@ export class Replayer {
 
 function limit(v: unknown, fallback: number, what: string): number {
   if (v === undefined) return fallback
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1) throw new DrmError('EINVAL', `${what} must be a positive integer, got ${show(v)}`)
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1)
+    throw new DrmError('EINVAL', `${what} must be a positive integer, got ${show(v)}`)
   return v
 }

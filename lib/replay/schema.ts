@@ -14,7 +14,14 @@
  */
 import { DrmError, type Errno } from '../base/errors.js'
 import { U64_MAX } from '../base/check.js'
-import { DOMAINS, PROFILES, WW_CLASSES, type DomainName, type ProfileName, type WwClassName } from '../contract/device.js'
+import {
+  DOMAINS,
+  PROFILES,
+  WW_CLASSES,
+  type DomainName,
+  type ProfileName,
+  type WwClassName,
+} from '../contract/device.js'
 
 // --- limits -------------------------------------------------------------------
 
@@ -146,7 +153,7 @@ export function show(value: unknown): string {
     // Not String(value): an array's toString recurses as deep as it nests.
     text = Object.prototype.toString.call(value)
   }
-  return text.length > 60 ? text.slice(0, 57) + '...' : text
+  return text.length > 60 ? `${text.slice(0, 57)}...` : text
 }
 
 /** Whether the JSON text `text` nests arrays and objects deeper than `MAX_LINE_DEPTH`. */
@@ -158,7 +165,8 @@ export function nestsTooDeep(text: string): boolean {
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i)
     if (inString) {
-      if (c === 0x5c) i++ // a backslash: skip the escaped character
+      if (c === 0x5c)
+        i++ // a backslash: skip the escaped character
       else if (c === 0x22) inString = false
     } else if (c === 0x22) inString = true
     else if (c === 0x5b || c === 0x7b) {
@@ -189,7 +197,10 @@ export function checkRequest(value: unknown, file: string, line: number): Replay
   for (const key of Object.keys(o)) {
     if (key !== 'op' && !Object.hasOwn(schema!.required, key) && !Object.hasOwn(schema!.optional, key)) {
       const allowed = [...Object.keys(schema!.required), ...Object.keys(schema!.optional)]
-      fail(key, `unknown field for "${op}"${allowed.length ? `; expected ${allowed.join(', ')}` : ' (it takes no fields)'}`)
+      fail(
+        key,
+        `unknown field for "${op}"${allowed.length ? `; expected ${allowed.join(', ')}` : ' (it takes no fields)'}`,
+      )
     }
   }
   for (const [key, kind] of Object.entries(schema!.required)) {
@@ -242,10 +253,13 @@ function place(p: unknown, fail: (message: string) => never): ReplayPlace {
     fail(`must be a domain name or {"domain":..., "desired"|"fallback"|"topDown": true}, got ${show(p)}`)
   }
   const o = p as Record<string, unknown>
-  const out: ReplayPlace = { domain: oneOf(o.domain, PLACE_DOMAINS, (m) => fail(`domain: ${m}`)) as ReplayPlace['domain'] }
+  const out: ReplayPlace = {
+    domain: oneOf(o.domain, PLACE_DOMAINS, (m) => fail(`domain: ${m}`)) as ReplayPlace['domain'],
+  }
   for (const key of Object.keys(o)) {
     if (key === 'domain') continue
-    if (key !== 'desired' && key !== 'fallback' && key !== 'topDown') fail(`unknown key ${show(key)}; expected domain, desired, fallback, topDown`)
+    if (key !== 'desired' && key !== 'fallback' && key !== 'topDown')
+      fail(`unknown key ${show(key)}; expected domain, desired, fallback, topDown`)
     if (typeof o[key] !== 'boolean') fail(`${key} must be true or false, got ${show(o[key])}`)
     if (o[key]) out[key] = true
   }
@@ -269,7 +283,8 @@ const U64_HELP = 'must be a u64 (decimal or 0x hex string)'
 function u64Field(v: unknown, fail: (message: string) => never): bigint {
   if (typeof v === 'number') {
     if (!Number.isInteger(v) || v < 0) fail(`${U64_HELP}, got ${show(v)}`)
-    if (!Number.isSafeInteger(v)) fail(`${U64_HELP}, got the number ${show(v)}, above 2^53 where JSON numbers lose precision: write it as a string`)
+    if (!Number.isSafeInteger(v))
+      fail(`${U64_HELP}, got the number ${show(v)}, above 2^53 where JSON numbers lose precision: write it as a string`)
     return BigInt(v)
   }
   if (typeof v !== 'string' || v.length > 66 || !U64_TEXT.test(v)) fail(`${U64_HELP}, got ${show(v)}`)

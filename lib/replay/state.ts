@@ -80,7 +80,12 @@ export class ReplayState {
     if (!device) return
     for (const v of device.takeViolations()) {
       const obj = v.object ? device.object(v.object) : undefined
-      record.violations.push({ kind: v.kind, obj: obj ? (this.names.get(obj) ?? `#${v.object}`) : null, message: v.message, rule: v.rule })
+      record.violations.push({
+        kind: v.kind,
+        obj: obj ? (this.names.get(obj) ?? `#${v.object}`) : null,
+        message: v.message,
+        rule: v.rule,
+      })
       this.s.violations++
     }
   }
@@ -97,7 +102,8 @@ export class ReplayState {
 
   create<T>(map: Map<string, Named<T>>, what: string, field: string, name: string, line: number, make: () => T): T {
     const old = map.get(name)
-    if (old) this.format(line, field, `duplicate ${what} name ${show(name)} (created at line ${old.line} and not destroyed)`)
+    if (old)
+      this.format(line, field, `duplicate ${what} name ${show(name)} (created at line ${old.line} and not destroyed)`)
     if (this.#handles() >= this.maxHandles) {
       this.format(line, field, `too many live handles (VMs + objects + contexts): the limit is ${this.maxHandles}`)
     }
@@ -117,7 +123,12 @@ export class ReplayState {
     if (h) return h.value
     const failedAt = this.failed.get(`${what}:${name}`)
     if (failedAt !== undefined) {
-      throw new ReplayError('simulation', 'EINVAL', this.at(line, field), `${what} ${show(name)} does not exist: its creation at line ${failedAt} failed`)
+      throw new ReplayError(
+        'simulation',
+        'EINVAL',
+        this.at(line, field),
+        `${what} ${show(name)} does not exist: its creation at line ${failedAt} failed`,
+      )
     }
     return this.format(line, field, `unknown ${what} ${show(name)} (not created, or destroyed)`)
   }
@@ -148,13 +159,33 @@ export class ReplayState {
   step(op: Op): ReplayStep {
     switch (op.kind) {
       case 'map':
-        return { kind: 'map', addr: op.map.addr, range: op.map.range, obj: this.name(op.map.obj), offset: op.map.offset }
+        return {
+          kind: 'map',
+          addr: op.map.addr,
+          range: op.map.range,
+          obj: this.name(op.map.obj),
+          offset: op.map.offset,
+        }
       case 'remap': {
         const va = op.unmap.va
-        return { kind: 'remap', addr: va.addr, range: va.range, keep: op.unmap.keep, prev: this.#piece(op.prev), next: this.#piece(op.next) }
+        return {
+          kind: 'remap',
+          addr: va.addr,
+          range: va.range,
+          keep: op.unmap.keep,
+          prev: this.#piece(op.prev),
+          next: this.#piece(op.next),
+        }
       }
       case 'unmap':
-        return { kind: 'unmap', addr: op.va.addr, range: op.va.range, obj: this.name(op.va.obj), offset: op.va.offset, keep: op.keep }
+        return {
+          kind: 'unmap',
+          addr: op.va.addr,
+          range: op.va.range,
+          obj: this.name(op.va.obj),
+          offset: op.va.offset,
+          keep: op.keep,
+        }
       default:
         throw new DrmError('EINVAL', `unexpected ${op.kind} step`)
     }

@@ -73,7 +73,9 @@ class Story {
     try {
       const r = this.d.validate(bo, [{ domain, topDown }])
       const ev = r.evictions ? `, ${r.evictions} eviction(s)` : ''
-      this.step(`validate ${bo} (${mib(bo.size)}) into ${domain}${topDown ? ' top-down' : ''}: ${r.bytesMoved} bytes moved${ev}`)
+      this.step(
+        `validate ${bo} (${mib(bo.size)}) into ${domain}${topDown ? ' top-down' : ''}: ${r.bytesMoved} bytes moved${ev}`,
+      )
       return null
     } catch (e) {
       if (!(e instanceof DrmError)) throw e
@@ -86,7 +88,14 @@ class Story {
 
   result(s: Scenario, outcome: Record<string, unknown>): ScenarioResult {
     this.drain()
-    const result: ScenarioResult = { name: s.name, title: s.title, engine: this.d.engine, lines: this.lines, outcome, violations: this.violations }
+    const result: ScenarioResult = {
+      name: s.name,
+      title: s.title,
+      engine: this.d.engine,
+      lines: this.lines,
+      outcome,
+      violations: this.violations,
+    }
     Object.defineProperty(result, 'device', { value: this.d, enumerable: false })
     return result
   }
@@ -224,6 +233,10 @@ export const scenarios: ReadonlyMap<string, Scenario> = new Map(
 
 export function runScenario(name: string, options: ScenarioOptions = {}): ScenarioResult {
   const s = scenarios.get(name)
-  if (!s) throw new DrmError('EINVAL', `no scenario named ${JSON.stringify(name)} (have: ${[...scenarios.keys()].join(', ')})`)
+  if (!s)
+    throw new DrmError(
+      'EINVAL',
+      `no scenario named ${JSON.stringify(name)} (have: ${[...scenarios.keys()].join(', ')})`,
+    )
   return s.run(options)
 }

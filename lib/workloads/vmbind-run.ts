@@ -7,7 +7,14 @@ import type { EngineName } from '../contract/vm.js'
 import { engineOf, resolveEngine } from '../engines.js'
 import { func, oneOf, options as checkOptions } from '../base/check.js'
 import { DrmError } from '../base/errors.js'
-import { defaultParams, runVmbind, validateParams, vmbindVmOptions, type TraceMode, type VmbindParams } from './vmbind.js'
+import {
+  defaultParams,
+  runVmbind,
+  validateParams,
+  vmbindVmOptions,
+  type TraceMode,
+  type VmbindParams,
+} from './vmbind.js'
 
 const TRACE_MODES: readonly TraceMode[] = ['full', 'hash', 'off']
 
@@ -63,6 +70,6 @@ export function vmbind(opts: VmbindOptions = {}): VmbindOutput {
     return { engine, trace: run.trace ?? '', summary: run.summary, loopNs: run.loopNs, params }
   }
   const run = runVmbind(vm(vmbindVmOptions()), params, trace, options.onProgress)
-  const lines = run.trace.length ? run.trace.join('\n') + '\n' : ''
+  const lines = run.trace.length ? `${run.trace.join('\n')}\n` : ''
   return { engine, trace: lines, summary: run.text.slice(lines.length), loopNs: run.loopNs, params }
 }

@@ -184,7 +184,7 @@ const hex16 = (n: bigint): string => n.toString(16).padStart(16, '0')
 export function renderSummary(s: VmbindSummary): string {
   let out = `requests ${s.requests}\nops map=${s.map} remap=${s.remap} unmap=${s.unmap}\nmappings ${s.mappings}\n`
   if (s.traceHash !== undefined) out += `trace_fnv1a64 ${hex16(s.traceHash)}\n`
-  return out + `state_fnv1a64 ${hex16(s.stateHash)}\n`
+  return `${out}state_fnv1a64 ${hex16(s.stateHash)}\n`
 }
 
 /** FNV-1a over "<addr> <range> <obj> <offset>\n" of each mapping in address order, the kernel node excluded. */
@@ -237,6 +237,6 @@ export function runVmbind(
     stateHash: stateHash(core),
   }
   if (mode !== 'off') summary.traceHash = hash.value
-  const text = (mode === 'full' ? trace.map((l) => l + '\n').join('') : '') + renderSummary(summary)
+  const text = (mode === 'full' ? trace.map((l) => `${l}\n`).join('') : '') + renderSummary(summary)
   return { trace, summary, text, loopNs }
 }

@@ -103,7 +103,14 @@ export class ReferenceBuddy implements BuddyCore {
   #split(n: Node): void {
     const half = this.#chunk << BigInt(n.order - 1)
     const left: Node = { offset: n.offset, order: n.order - 1, state: 'free', parent: n, left: null, right: null }
-    const right: Node = { offset: n.offset + half, order: n.order - 1, state: 'free', parent: n, left: null, right: null }
+    const right: Node = {
+      offset: n.offset + half,
+      order: n.order - 1,
+      state: 'free',
+      parent: n,
+      left: null,
+      right: null,
+    }
     this.#markFree(left)
     this.#markFree(right)
     this.#unlist(n)

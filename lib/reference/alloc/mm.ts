@@ -84,7 +84,6 @@ interface Scan {
 
 export class ReferenceMm implements MmCore {
   readonly engine = 'reference' as const
-  readonly #head: Slot
   readonly #size: bigint
   readonly #byAddr = new BTree<bigint, Slot>(undefined, cmpBig)
   readonly #holesAddr = new BTree<bigint, Slot>(undefined, cmpBig)
@@ -102,7 +101,6 @@ export class ReferenceMm implements MmCore {
     const head = { start: end, size: -size & MASK, color: 0n, holeSize: 0n, holeSeq: 0, scanned: false } as Slot
     head.prev = head
     head.next = head
-    this.#head = head
     this.#size = size
     this.#addHole(head)
   }
@@ -154,17 +152,21 @@ export class ReferenceMm implements MmCore {
     this.#used += size
   }
 
-  insert(size: bigint, alignment: bigint, color: bigint, rangeStart: bigint, rangeEnd: bigint, mode: InsertMode): bigint {
+  insert(
+    size: bigint,
+    alignment: bigint,
+    color: bigint,
+    rangeStart: bigint,
+    rangeEnd: bigint,
+    mode: InsertMode,
+  ): bigint {
     this.#notScanning()
     if (rangeStart > rangeEnd) {
       throw new DrmError('EINVAL', `range start ${hex(rangeStart)} is above range end ${hex(rangeEnd)}`)
     }
     if (size === 0n) throw new DrmError('ENOSPC', 'size must be non-zero')
     if (rangeEnd - rangeStart < size) {
-      throw new DrmError(
-        'ENOSPC',
-        `size ${hex(size)} does not fit in range [${hex(rangeStart)}, ${hex(rangeEnd)})`,
-      )
+      throw new DrmError('ENOSPC', `size ${hex(size)} does not fit in range [${hex(rangeStart)}, ${hex(rangeEnd)})`)
     }
     const align = alignment <= 1n ? 0n : alignment
     const high = mode === 'high'

@@ -28,7 +28,8 @@ export function applyStep(space: Applied, op: OpRecord): void {
       space.link(space.insert(op.map.addr, op.map.range, op.map.obj, op.map.offset))
       return
     case 'remap':
-      return applyRemap(space, op.va, op.prev, op.next)
+      applyRemap(space, op.va, op.prev, op.next)
+      return
     case 'unmap':
       space.remove(sameAsTree(space, op.va))
       return
@@ -70,7 +71,10 @@ function sameAsTree(space: Walked, va: VaRecord): Node {
   space.alive()
   const node = space.tree.get({ addr: va.addr, seq: va.seq })
   if (node === undefined || node.range !== va.range || node.obj !== va.obj || node.offset !== va.offset) {
-    throw new DrmError('EINVAL', `the step names a mapping [${hex(va.addr)}, +${hex(va.range)}) that is not in the VA space`)
+    throw new DrmError(
+      'EINVAL',
+      `the step names a mapping [${hex(va.addr)}, +${hex(va.range)}) that is not in the VA space`,
+    )
   }
   return node
 }

@@ -11,7 +11,16 @@
  * All addresses, ranges and offsets are u64 bigints; wherever the Rust code uses
  * wrapping arithmetic this code reduces mod 2^64 with `MASK`, and nowhere else.
  */
-import type { CursorCore, MapRecord, OpCounts, OpRecord, VaRecord, VmCore, VmCreateOptions, WarningRecord } from '../../contract/vm.js'
+import type {
+  CursorCore,
+  MapRecord,
+  OpCounts,
+  OpRecord,
+  VaRecord,
+  VmCore,
+  VmCreateOptions,
+  WarningRecord,
+} from '../../contract/vm.js'
 import { BATCH_MAP, BATCH_WORDS } from '../../contract/vm.js'
 import { DrmBatchError, DrmError } from '../../base/errors.js'
 import { hex } from '../../base/check.js'
@@ -296,7 +305,9 @@ export class ReferenceVm implements VmCore {
   /** `prefetch_ops_create`: as in the kernel the range is not validated and the kernel node is not skipped. */
   prefetchOps(addr: bigint, range: bigint): BigUint64Array {
     this.#alive()
-    return encodeOps(this.#tree.range(addr, (addr + range) & MASK).map((n): OpRecord => ({ kind: 'prefetch', va: record(n) })))
+    return encodeOps(
+      this.#tree.range(addr, (addr + range) & MASK).map((n): OpRecord => ({ kind: 'prefetch', va: record(n) })),
+    )
   }
 
   /** `gem_unmap_ops_create`: one UNMAP per mapping linked to `obj`, in link order. */
