@@ -44,6 +44,7 @@ use std::ptr;
 /// becomes a JavaScript error.
 #[napi_derive::napi]
 pub fn force_fast_panic_for_test() {
+  raw::quiet_deliberate_panics();
   THREAD.with(|t| t.panic_next.set(true));
 }
 

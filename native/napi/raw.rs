@@ -62,6 +62,29 @@ pub(crate) fn panic_failure(payload: Box<dyn std::any::Any + Send>) -> Failure {
   }
 }
 
+/// The message every deliberate test panic starts with.
+pub(crate) const DELIBERATE_PANIC: &str = "drmsim: deliberate panic";
+
+/// Keeps the panics the boundary tests cause on purpose off stderr (a green
+/// test run stays quiet); every other panic is reported as before. Installed
+/// once, by the test hooks that arm such a panic.
+pub(crate) fn quiet_deliberate_panics() {
+  static ONCE: std::sync::Once = std::sync::Once::new();
+  ONCE.call_once(|| {
+    let report = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+      let message = info
+        .payload()
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| info.payload().downcast_ref::<String>().map(String::as_str));
+      if !message.is_some_and(|m| m.starts_with(DELIBERATE_PANIC)) {
+        report(info);
+      }
+    }));
+  });
+}
+
 /// Throws `failure` as an `Error` with `code`, unless an exception is already
 /// pending.
 ///

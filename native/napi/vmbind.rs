@@ -62,5 +62,6 @@ pub fn vmbind_run(options: VmbindOptions) -> Result<VmbindResult> {
 /// Panics on purpose, to prove that a panic becomes a JavaScript error.
 #[napi(catch_unwind)]
 pub fn force_panic_for_test() {
+  crate::raw::quiet_deliberate_panics();
   panic!("drmsim: deliberate panic to test the boundary");
 }
