@@ -3,8 +3,11 @@
  *
  * - `GpuVm`: the GPU VA space and its split/merge engine (seed 004);
  *   `BindBatch` carries many bind/unbind requests into it in one call.
- * - `GemObject`: the buffers mappings are backed by.
- * - `runVmbind`: the canonical bind/unbind workload, on either engine.
+ * - `GemObject`: the buffers mappings are backed by; `Device` with its
+ *   reservation locks, fences, pin/vmap, placement and eviction.
+ * - `RangeAllocator`, `BuddyAllocator`: drm_mm and drm_buddy.
+ * - `vmbind`: the canonical bind/unbind workload, on either engine;
+ *   `replay`: your own workload as JSON Lines.
  */
 export { GpuVm, type GpuVmOptions, type MapRequest, type StepCallbacks } from './gpuvm/gpuvm.js'
 export { BindBatch } from './gpuvm/batch.js'

@@ -8,7 +8,7 @@ import { BATCH_MAP, BATCH_UNMAP, BATCH_WORDS } from '../contract/vm.js'
 import { DrmError } from '../base/errors.js'
 import { GemObject } from '../device/gem.js'
 import type { MapRequest } from './gpuvm.js'
-import { count, describe, readArgument, u64 } from '../base/check.js'
+import { count, describe, readArgument, u64, uint32Array } from '../base/check.js'
 
 /** Which half of a u64 word holds its low 32 bits, in a Uint32Array over the same bytes. */
 const LOW = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1 ? 0 : 1
@@ -125,4 +125,21 @@ export function batchContents(batch: unknown): Contents {
     throw new DrmError('EINVAL', `expected a BindBatch, got ${describe(batch)}`)
   }
   return contentsOf(batch)
+}
+
+/** `TypedArray.prototype.length`, read from the array itself, not from an own `length` a caller defined. */
+const typedLength = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(Uint8Array.prototype), 'length')!.get!
+
+/**
+ * @internal The `perRequest` array of `bindBatch`, checked: a Uint32Array (a
+ * Proxy is none) with room for `3 * length` counts by its true length.
+ */
+export function perRequestCounts(perRequest: unknown, length: number): Uint32Array | null {
+  if (perRequest == null) return null
+  const counts = uint32Array(perRequest, 'perRequest')
+  const room = typedLength.call(counts) as number
+  if (room < 3 * length) {
+    throw new DrmError('EINVAL', `perRequest holds ${room} counts; ${length} requests need ${3 * length}`)
+  }
+  return counts
 }

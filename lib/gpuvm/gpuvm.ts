@@ -4,16 +4,15 @@
  * belong here), turns engine records into `Va` and `GemObject` handles, and
  * keeps the warnings the kernel would WARN about.
  */
-import { type BindBatch, batchContents } from './batch.js'
+import { type BindBatch, batchContents, perRequestCounts } from './batch.js'
 import type { CursorCore, EngineName, MapRecord, OpRecord, VaRecord, VmCore } from '../contract/vm.js'
 import { createCore, resolveEngine } from '../engines.js'
 import { DrmError, DrmWarning, type Warning } from '../base/errors.js'
 import type { GemObject } from '../device/gem.js'
 import type { OpList, MapOp, Op, OpCounts, RemapOp, UnmapOp } from './ops.js'
-import { type ObjectLookup, opFromRecord, PackedOps } from './packed-ops.js'
+import { opFromRecord, PackedOps } from './packed-ops.js'
 import { describe, readArgument, u64, unreadable } from '../base/check.js'
-import { types } from 'node:util'
-import { ObjectTable } from './objects.js'
+import { type ObjectLookup, ObjectTable } from './objects.js'
 import { mintVa, Va } from './va.js'
 
 export interface GpuVmOptions {
@@ -64,9 +63,6 @@ interface Walk {
   /** A later split/merge call ended it: its next step is EBUSY. */
   superseded: boolean
 }
-
-/** `TypedArray.prototype.length`, read from the array itself, not from an own `length` a caller defined. */
-const typedLength = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(Uint8Array.prototype), 'length')!.get!
 
 export class GpuVm implements Disposable, Iterable<Va> {
   readonly engine: EngineName
@@ -402,19 +398,10 @@ export class GpuVm implements Disposable, Iterable<Va> {
    */
   bindBatch(batch: BindBatch, perRequest?: Uint32Array | null): OpCounts {
     const { words, length, objects } = batchContents(batch)
-    if (perRequest != null) {
-      // A Proxy is no typed array to the engines; an own `length` may lie: the array's own is read.
-      if (!types.isUint32Array(perRequest)) {
-        throw new DrmError('EINVAL', `perRequest must be a Uint32Array, got ${describe(perRequest)}`)
-      }
-      const room = typedLength.call(perRequest) as number
-      if (room < 3 * length) {
-        throw new DrmError('EINVAL', `perRequest holds ${room} counts; ${length} requests need ${3 * length}`)
-      }
-    }
+    const per = perRequestCounts(perRequest, length)
     this.#objects.adopt(objects)
     this.#enter()
-    return this.#quiet(() => this.#core.bindBatch(words, perRequest ?? null))
+    return this.#quiet(() => this.#core.bindBatch(words, per))
   }
 
   /**

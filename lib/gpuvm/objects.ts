@@ -9,13 +9,15 @@ import { describe } from '../base/check.js'
 import { DrmError } from '../base/errors.js'
 import type { VmCore } from '../contract/vm.js'
 import { GemObject } from '../device/gem.js'
-import type { ObjectLookup } from './packed-ops.js'
 
 /** Shared by the tables that hold no object yet (most VA spaces of a replay): a Map saved each. */
 const NO_OBJECTS: ReadonlyMap<number, GemObject> = new Map()
 
 /** Objects a table holds before it first looks for ones no mapping uses. */
 const PRUNE_MIN = 1024
+
+/** Resolves the GEM object id of an engine record (0: none). */
+export type ObjectLookup = (id: number) => GemObject | null
 
 export class ObjectTable {
   readonly #core: VmCore

@@ -33,12 +33,10 @@ import type { GemObject } from '../device/gem.js'
 import type { GpuVm } from './gpuvm.js'
 import { OpList, type Op, type OpCounts, type OpMap } from './ops.js'
 import { describe } from '../base/check.js'
+import type { ObjectLookup } from './objects.js'
 import { mintVa, type Va } from './va.js'
 
 // ---- records to handles ----------------------------------------------------
-
-/** @internal Resolves a GEM object id of a record (0: none). */
-export type ObjectLookup = (id: number) => GemObject | null
 
 function opMap(m: MapRecord, object: ObjectLookup): OpMap {
   return { addr: m.addr, range: m.range, obj: object(m.obj), offset: m.offset }
