@@ -6,7 +6,7 @@
  * takeWarnings(). Records are plain data; handles are built on top of them.
  */
 
-import * as layout from './wire.gen.js'
+import { Wire } from './wire.gen.js'
 
 export type EngineName = 'native' | 'reference'
 
@@ -56,9 +56,9 @@ export interface OpCounts {
  * in native/core/src/wire.rs (generated into wire.gen.ts); plain constants
  * here, as a re-export would compile to a getter.
  */
-export const BATCH_WORDS = layout.BATCH_WORDS
-export const BATCH_MAP = layout.BATCH_MAP
-export const BATCH_UNMAP = layout.BATCH_UNMAP
+export const BATCH_WORDS = Wire.BATCH_WORDS
+export const BATCH_MAP = Wire.BATCH_MAP
+export const BATCH_UNMAP = Wire.BATCH_UNMAP
 
 /** A split/merge walk in progress; each step is computed against the tree as it is then. */
 export interface CursorCore {
@@ -92,6 +92,8 @@ export interface VmCore {
   rangeValid(addr: bigint, range: bigint): boolean
   /** Every node in address order, the kernel node included. */
   list(): VaRecord[]
+  /** The ids of the GEM objects the mappings use, each once (0, no object, left out). */
+  objectIds(): Iterable<number>
   /** drm_gpuva_for_each_va_range(start, end). */
   listRange(start: bigint, end: bigint): VaRecord[]
   /** Nodes in the tree, the kernel node included. */

@@ -13,35 +13,36 @@ import type { MapRecord, OpRecord, VaRecord } from './vm.js'
 // ---- layout ----------------------------------------------------------------
 
 // Defined once, in native/core/src/wire.rs, and generated into wire.gen.ts;
-// named here as plain constants (a re-export would compile to a getter).
-import * as layout from './wire.gen.js'
+// named here as plain constants (a re-export would compile to a getter), from
+// the const enum, whose values tsc writes in.
+import { Wire } from './wire.gen.js'
 
 /** Words per packed op. */
-export const OP_WORDS = layout.OP_WORDS
+export const OP_WORDS = Wire.OP_WORDS
 /** Kind codes (bits 0-3 of word 0), in the order of `KINDS`. */
-export const KIND_MAP = layout.OP_KIND_MAP
-export const KIND_REMAP = layout.OP_KIND_REMAP
-export const KIND_UNMAP = layout.OP_KIND_UNMAP
-export const KIND_PREFETCH = layout.OP_KIND_PREFETCH
-export const KIND_MASK = layout.OP_KIND_MASK
+export const KIND_MAP = Wire.OP_KIND_MAP
+export const KIND_REMAP = Wire.OP_KIND_REMAP
+export const KIND_UNMAP = Wire.OP_KIND_UNMAP
+export const KIND_PREFETCH = Wire.OP_KIND_PREFETCH
+export const KIND_MASK = Wire.OP_KIND_MASK
 /** Bits of word 0. */
-export const KEEP = layout.OP_KEEP
-export const HAS_PREV = layout.OP_HAS_PREV
-export const HAS_NEXT = layout.OP_HAS_NEXT
+export const KEEP = Wire.OP_KEEP
+export const HAS_PREV = Wire.OP_HAS_PREV
+export const HAS_NEXT = Wire.OP_HAS_NEXT
 /** Where things are within an op's words. */
-export const AT_HEAD = layout.OP_AT_HEAD
-export const AT_SEQ = layout.OP_AT_SEQ
+export const AT_HEAD = Wire.OP_AT_HEAD
+export const AT_SEQ = Wire.OP_AT_SEQ
 /** The mapping a REMAP, UNMAP or PREFETCH names: addr, range, obj, offset. */
-export const AT_VA = layout.OP_AT_VA
+export const AT_VA = Wire.OP_AT_VA
 /** The new mapping of a MAP, or the `prev` piece of a REMAP. */
-export const AT_A = layout.OP_AT_A
+export const AT_A = Wire.OP_AT_A
 /** The `next` piece of a REMAP. */
-export const AT_B = layout.OP_AT_B
+export const AT_B = Wire.OP_AT_B
 /** Field offsets within a mapping's four words. */
-export const ADDR = layout.OP_ADDR
-export const RANGE = layout.OP_RANGE
-export const OBJ = layout.OP_OBJ
-export const OFFSET = layout.OP_OFFSET
+export const ADDR = Wire.OP_ADDR
+export const RANGE = Wire.OP_RANGE
+export const OBJ = Wire.OP_OBJ
+export const OFFSET = Wire.OP_OFFSET
 export const KINDS: readonly OpRecord['kind'][] = ['map', 'remap', 'unmap', 'prefetch']
 /** The words holding object ids. */
 export const OBJ_WORDS = [AT_VA + OBJ, AT_A + OBJ, AT_B + OBJ]

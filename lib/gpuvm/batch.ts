@@ -8,7 +8,7 @@ import { BATCH_MAP, BATCH_UNMAP, BATCH_WORDS } from '../contract/vm.js'
 import { DrmError } from '../base/errors.js'
 import { GemObject } from '../device/gem.js'
 import type { MapRequest } from './gpuvm.js'
-import { count, describe, readArgument, u64, uint32Array } from '../base/check.js'
+import { count, describe, u64, uint32Array, unreadable } from '../base/check.js'
 
 /** Which half of a u64 word holds its low 32 bits, in a Uint32Array over the same bytes. */
 const LOW = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1 ? 0 : 1
@@ -63,18 +63,18 @@ export class BindBatch {
     if (typeof request !== 'object' || request === null) {
       throw new DrmError('EINVAL', `a map request must be an object, got ${describe(request)}`)
     }
-    const { addr, range, obj, id, offset } = readArgument('the map request', () => {
-      const obj = request.obj
-      const id = obj == null ? 0 : GemObject.idOf(obj)
+    // Read in one try, without a closure or a record: this runs once per request.
+    let addr: bigint, range: bigint, obj: unknown, id: number | undefined, offset: bigint
+    try {
+      addr = u64(request.addr, 'addr')
+      range = u64(request.range, 'range')
+      obj = request.obj
+      id = obj == null ? 0 : GemObject.idOf(obj)
       if (id === undefined) throw new DrmError('EINVAL', `obj must be a GemObject, got ${describe(obj)}`)
-      return {
-        addr: u64(request.addr, 'addr'),
-        range: u64(request.range, 'range'),
-        obj,
-        id,
-        offset: u64(request.offset ?? 0n, 'offset'),
-      }
-    })
+      offset = u64(request.offset ?? 0n, 'offset')
+    } catch (err) {
+      throw unreadable(err, 'the map request')
+    }
     if (id !== 0 && this.#objects.get(id) !== obj) this.#objects.set(id, obj as GemObject)
     return this.#push(BATCH_MAP, id, addr, range, offset)
   }

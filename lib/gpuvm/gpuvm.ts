@@ -331,7 +331,12 @@ export class GpuVm implements Disposable, Iterable<Va> {
    */
   apply(op: Op): void {
     this.#objects.room()
-    const rec = readArgument('the op', () => this.#opRecord(op))
+    let rec: OpRecord
+    try {
+      rec = this.#opRecord(op)
+    } catch (err) {
+      throw unreadable(err, 'the op')
+    }
     this.#run(() => this.#core.apply(rec))
   }
 
@@ -530,12 +535,16 @@ export class GpuVm implements Disposable, Iterable<Va> {
 
   #request(request: MapRequest, what = 'the map request'): MapRecord {
     if (typeof request !== 'object' || request === null) throw notRequest(request)
-    return readArgument(what, () => ({
-      addr: u64(request.addr, 'addr'),
-      range: u64(request.range, 'range'),
-      obj: request.obj == null ? 0 : this.#objects.idOf(request.obj, 'obj'),
-      offset: u64(request.offset ?? 0n, 'offset'),
-    }))
+    try {
+      return {
+        addr: u64(request.addr, 'addr'),
+        range: u64(request.range, 'range'),
+        obj: request.obj == null ? 0 : this.#objects.idOf(request.obj, 'obj'),
+        offset: u64(request.offset ?? 0n, 'offset'),
+      }
+    } catch (err) {
+      throw unreadable(err, what)
+    }
   }
 
   #own(va: unknown): Va {

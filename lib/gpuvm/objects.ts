@@ -48,7 +48,9 @@ export class ObjectTable {
 
   /** Takes in every object of a batch, making room once for all of them. */
   adopt(objects: ReadonlyMap<number, GemObject>): void {
-    this.room(objects.size)
+    let adding = 0
+    for (const [id, obj] of objects) if (this.#objects.get(id) !== obj) adding++
+    this.room(adding)
     const table = this.#table()
     for (const [id, obj] of objects) table.set(id, obj)
   }
@@ -68,7 +70,7 @@ export class ObjectTable {
 
   /** Forgets the objects no mapping uses (amortised: the threshold doubles past what is kept). */
   #prune(): void {
-    const inUse = new Set(this.#core.destroyed ? [] : this.#core.list().map((va) => va.obj))
+    const inUse = new Set(this.#core.destroyed ? [] : this.#core.objectIds())
     const table = this.#table()
     for (const id of table.keys()) if (!inUse.has(id)) table.delete(id)
     this.#pruneAt = Math.max(PRUNE_MIN, 2 * table.size)

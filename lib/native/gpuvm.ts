@@ -20,29 +20,7 @@ import type {
 } from '../contract/vm.js'
 import { DrmBatchError, DrmError } from '../base/errors.js'
 import { decodeOp, encodeOp } from '../contract/wire.js'
-import {
-  IO_ADDR_U64,
-  IO_BYTES,
-  IO_OBJ_U32,
-  IO_OFFSET_U64,
-  IO_OPS_BYTES,
-  IO_OUT,
-  IO_OUT_MAP,
-  IO_OUT_NUMBER,
-  IO_OUT_REMAP,
-  IO_OUT_REQUESTS,
-  IO_OUT_SLOTS,
-  IO_OUT_UNMAP,
-  IO_RANGE_U64,
-  IO_SEQ_F64,
-  IO_VA_ADDR_U64,
-  IO_VA_FLAGS_U32,
-  IO_VA_FOUND_U32,
-  IO_VA_OBJ_U32,
-  IO_VA_OFFSET_U64,
-  IO_VA_RANGE_U64,
-  IO_VA_SEQ_F64,
-} from '../contract/wire.gen.js'
+import { Wire } from '../contract/wire.gen.js'
 import { call, loadBinding } from './binding.js'
 
 export { loadBinding }
@@ -53,7 +31,8 @@ export { loadBinding }
  * and write their results to. The buffer's layout is defined once, in
  * native/core/src/wire.rs: each slot is an index into the view of its type
  * (IO_*_U64 into `words`, IO_*_U32 into `halves`, IO_*_F64 into `numbers`,
- * IO_OUT_* into `out`), from lib/contract/wire.gen.ts.
+ * IO_OUT_* into `out`), from lib/contract/wire.gen.ts (its `Wire` const enum,
+ * which tsc writes into this file as numbers).
  */
 interface Fast {
   readonly calls: ReturnType<Binding['fastInit']>
@@ -80,7 +59,7 @@ type Binding = ReturnType<typeof loadBinding>
  * list kept alive keeps its chunk alive. A chunk holds any list the I/O
  * buffer can.
  */
-const POOL_BYTES = IO_OPS_BYTES
+const POOL_BYTES = Wire.IO_OPS_BYTES
 
 /** The chunk op lists are being carved from: its bytes, as halves, and how many are used (none yet). */
 let pool = { buffer: new ArrayBuffer(0), halves: new Uint32Array(0), used: POOL_BYTES }
@@ -109,16 +88,16 @@ export function fastCalls(): Fast {
     // keeps the first buffer of the thread and hands it back as `calls.io`:
     // every copy of this package in the thread shares it (one replacing it
     // left the others' views on a buffer no call read).
-    const calls = call(() => loadBinding().fastInit(new ArrayBuffer(IO_BYTES + IO_OPS_BYTES)))
+    const calls = call(() => loadBinding().fastInit(new ArrayBuffer(Wire.IO_BYTES + Wire.IO_OPS_BYTES)))
     const { io } = calls
     fast = {
       calls,
-      words: new BigUint64Array(io, 0, IO_BYTES / 8),
-      halves: new Uint32Array(io, 0, IO_BYTES / 4),
-      numbers: new Float64Array(io, 0, IO_BYTES / 8),
-      out: new Float64Array(io, IO_OUT, IO_OUT_SLOTS),
-      ops: new Uint32Array(io, IO_BYTES, IO_OPS_BYTES / 4),
-      opWords: new BigUint64Array(io, IO_BYTES, IO_OPS_BYTES / 8),
+      words: new BigUint64Array(io, 0, Wire.IO_BYTES / 8),
+      halves: new Uint32Array(io, 0, Wire.IO_BYTES / 4),
+      numbers: new Float64Array(io, 0, Wire.IO_BYTES / 8),
+      out: new Float64Array(io, Wire.IO_OUT, Wire.IO_OUT_SLOTS),
+      ops: new Uint32Array(io, Wire.IO_BYTES, Wire.IO_OPS_BYTES / 4),
+      opWords: new BigUint64Array(io, Wire.IO_BYTES, Wire.IO_OPS_BYTES / 8),
     }
   }
   return fast
@@ -127,7 +106,7 @@ export function fastCalls(): Fast {
 /** Walks abandoned before their end are closed in the binding when their cursor is collected. */
 const openWalks = new FinalizationRegistry<{ vm: number; walk: number }>(({ vm, walk }) => {
   const { calls, halves } = fastCalls()
-  halves[IO_OBJ_U32] = walk
+  halves[Wire.IO_OBJ_U32] = walk
   try {
     calls.close(vm)
   } catch {
@@ -183,15 +162,15 @@ export class NativeVmCore implements VmCore {
   }
 
   remove(addr: bigint, seq: number): VaRecord {
-    this.#fast.words[IO_ADDR_U64] = addr
-    this.#fast.numbers[IO_SEQ_F64] = seq
+    this.#fast.words[Wire.IO_ADDR_U64] = addr
+    this.#fast.numbers[Wire.IO_SEQ_F64] = seq
     this.#enter(this.#fast.calls.remove)
     return this.#answer()!
   }
 
   get(addr: bigint, seq: number): VaRecord | undefined {
-    this.#fast.words[IO_ADDR_U64] = addr
-    this.#fast.numbers[IO_SEQ_F64] = seq
+    this.#fast.words[Wire.IO_ADDR_U64] = addr
+    this.#fast.numbers[Wire.IO_SEQ_F64] = seq
     this.#enter(this.#fast.calls.get)
     return this.#answer()
   }
@@ -215,10 +194,10 @@ export class NativeVmCore implements VmCore {
   /** Writes a request's address, range, object and offset to the I/O buffer. */
   #request(addr: bigint, range: bigint, obj = 0, offset = 0n): void {
     const { words, halves } = this.#fast
-    words[IO_ADDR_U64] = addr
-    words[IO_RANGE_U64] = range
-    halves[IO_OBJ_U32] = obj
-    words[IO_OFFSET_U64] = offset
+    words[Wire.IO_ADDR_U64] = addr
+    words[Wire.IO_RANGE_U64] = range
+    halves[Wire.IO_OBJ_U32] = obj
+    words[Wire.IO_OFFSET_U64] = offset
   }
 
   /** Calls a fast entry point on this VA space; what it throws becomes a DrmError. */
@@ -233,20 +212,20 @@ export class NativeVmCore implements VmCore {
   /** The step counts a fast call wrote to the I/O buffer. */
   #counts(): OpCounts {
     const { out } = this.#fast
-    return { map: out[IO_OUT_MAP], remap: out[IO_OUT_REMAP], unmap: out[IO_OUT_UNMAP], prefetch: 0 }
+    return { map: out[Wire.IO_OUT_MAP], remap: out[Wire.IO_OUT_REMAP], unmap: out[Wire.IO_OUT_UNMAP], prefetch: 0 }
   }
 
   /** The mapping a fast tree call wrote to the I/O buffer, if it found one. */
   #answer(): VaRecord | undefined {
     const { words, halves, numbers } = this.#fast
-    if (halves[IO_VA_FOUND_U32] === 0) return undefined
+    if (halves[Wire.IO_VA_FOUND_U32] === 0) return undefined
     return {
-      addr: words[IO_VA_ADDR_U64],
-      range: words[IO_VA_RANGE_U64],
-      obj: halves[IO_VA_OBJ_U32],
-      offset: words[IO_VA_OFFSET_U64],
-      seq: numbers[IO_VA_SEQ_F64],
-      flags: halves[IO_VA_FLAGS_U32],
+      addr: words[Wire.IO_VA_ADDR_U64],
+      range: words[Wire.IO_VA_RANGE_U64],
+      obj: halves[Wire.IO_VA_OBJ_U32],
+      offset: words[Wire.IO_VA_OFFSET_U64],
+      seq: numbers[Wire.IO_VA_SEQ_F64],
+      flags: halves[Wire.IO_VA_FLAGS_U32],
     }
   }
 
@@ -268,6 +247,10 @@ export class NativeVmCore implements VmCore {
 
   list(): VaRecord[] {
     return call(() => this.#vm.list())
+  }
+
+  objectIds(): Uint32Array {
+    return call(() => this.#vm.objectIds())
   }
 
   listRange(start: bigint, end: bigint): VaRecord[] {
@@ -305,13 +288,13 @@ export class NativeVmCore implements VmCore {
   smMap(addr: bigint, range: bigint, obj: number, offset: bigint): CursorCore {
     this.#request(addr, range, obj, offset)
     this.#enter(this.#fast.calls.smMap)
-    return this.#cursor(this.#fast.out[IO_OUT_NUMBER])
+    return this.#cursor(this.#fast.out[Wire.IO_OUT_NUMBER])
   }
 
   smUnmap(addr: bigint, range: bigint): CursorCore {
     this.#request(addr, range)
     this.#enter(this.#fast.calls.smUnmap)
-    return this.#cursor(this.#fast.out[IO_OUT_NUMBER])
+    return this.#cursor(this.#fast.out[Wire.IO_OUT_NUMBER])
   }
 
   /**
@@ -332,9 +315,9 @@ export class NativeVmCore implements VmCore {
           this.#alive()
           return undefined
         }
-        fast.halves[IO_OBJ_U32] = walk
+        fast.halves[Wire.IO_OBJ_U32] = walk
         const w = this.#enter(fast.calls.step)
-        if (w === undefined && fast.out[IO_OUT_NUMBER] === 0) {
+        if (w === undefined && fast.out[Wire.IO_OUT_NUMBER] === 0) {
           end()
           return undefined
         }
@@ -343,7 +326,7 @@ export class NativeVmCore implements VmCore {
       close: (): void => {
         if (done) return
         end()
-        fast.halves[IO_OBJ_U32] = walk
+        fast.halves[Wire.IO_OBJ_U32] = walk
         this.#enter(fast.calls.close)
       },
     }
@@ -371,13 +354,13 @@ export class NativeVmCore implements VmCore {
   gemUnmapOps(obj: number): BigUint64Array {
     // The binding answers object 0 without looking at the VA space.
     this.#alive()
-    this.#fast.halves[IO_OBJ_U32] = obj
+    this.#fast.halves[Wire.IO_OBJ_U32] = obj
     return this.#ops(this.#fast.calls.gemUnmapOps)
   }
 
   /** Calls an op-list entry point: the list it returned, or the one it left in the I/O buffer. */
   #ops(entry: (id: number) => BigUint64Array | undefined): BigUint64Array {
-    return this.#enter(entry) ?? takeOps(this.#fast.ops, this.#fast.out[IO_OUT_NUMBER])
+    return this.#enter(entry) ?? takeOps(this.#fast.ops, this.#fast.out[Wire.IO_OUT_NUMBER])
   }
 
   apply(op: OpRecord): void {
@@ -404,14 +387,14 @@ export class NativeVmCore implements VmCore {
 
   bindBatch(batch: BigUint64Array, perRequest: Uint32Array | null): OpCounts {
     const { calls, out } = this.#fast
-    out[IO_OUT_REQUESTS] = -1
+    out[Wire.IO_OUT_REQUESTS] = -1
     try {
       calls.bindBatch(this.#id, batch, perRequest)
     } catch (e) {
       const err = DrmError.from(e)
       // The binding says how many requests it applied only when one of them failed.
-      if (err instanceof DrmError && out[IO_OUT_REQUESTS] >= 0) {
-        throw new DrmBatchError(err, out[IO_OUT_REQUESTS], this.#counts())
+      if (err instanceof DrmError && out[Wire.IO_OUT_REQUESTS] >= 0) {
+        throw new DrmBatchError(err, out[Wire.IO_OUT_REQUESTS], this.#counts())
       }
       throw err
     }
@@ -423,7 +406,7 @@ export class NativeVmCore implements VmCore {
   takeWarnings(): WarningRecord[] {
     // Most calls warn about nothing: a fast call says so without building an empty list.
     this.#enter(this.#fast.calls.warnings)
-    return this.#fast.out[IO_OUT_NUMBER] === 0 ? [] : call(() => this.#vm.takeWarnings())
+    return this.#fast.out[Wire.IO_OUT_NUMBER] === 0 ? [] : call(() => this.#vm.takeWarnings())
   }
 
   destroy(): void {

@@ -6,8 +6,8 @@
 use crate::convert::{busy, key, to_js, u64_arg, va_record, Result, VaRecord, WarningRecord};
 use crate::external::External;
 use crate::registry;
-use drmsim_core::gpuvm::{GpuVm, Op, SmCursor};
-use napi::bindgen_prelude::{BigInt, ObjectFinalize};
+use drmsim_core::gpuvm::{GpuVm, Op, SmCursor, NO_OBJ};
+use napi::bindgen_prelude::{BigInt, ObjectFinalize, Uint32Array};
 use napi::Env;
 use napi_derive::napi;
 use std::cell::{RefCell, RefMut};
@@ -183,6 +183,18 @@ impl NativeVm {
   #[napi(catch_unwind)]
   pub fn list(&self) -> Result<Vec<VaRecord>> {
     self.alive(|s| Ok(s.vm.iter().map(va_record).collect()))
+  }
+
+  /// The ids of the GEM objects the mappings use, each once, ascending: what
+  /// the JS object table keeps when it prunes, without a record per mapping.
+  #[napi(catch_unwind)]
+  pub fn object_ids(&self) -> Result<Uint32Array> {
+    self.alive(|s| {
+      let mut ids: Vec<u32> = s.vm.iter().map(|va| va.obj).filter(|&id| id != NO_OBJ).collect();
+      ids.sort_unstable();
+      ids.dedup();
+      Ok(Uint32Array::new(ids))
+    })
   }
 
   #[napi(catch_unwind)]

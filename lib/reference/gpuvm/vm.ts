@@ -197,6 +197,11 @@ export class ReferenceVm implements VmCore {
     return this.#tree.nodes().map(record)
   }
 
+  objectIds(): number[] {
+    this.#alive()
+    return [...new Set(this.#tree.nodes().map((va) => va.obj))].filter((id) => id !== 0)
+  }
+
   listRange(start: bigint, end: bigint): VaRecord[] {
     this.#alive()
     return this.#tree.range(start, end).map(record)
