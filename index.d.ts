@@ -146,6 +146,11 @@ export declare class NativeVm {
   intervalEmpty(addr: bigint, range: bigint): boolean
   rangeValid(addr: bigint, range: bigint): boolean
   list(): Array<VaRecord>
+  /**
+   * The ids of the GEM objects the mappings use, each once, ascending: what
+   * the JS object table keeps when it prunes, without a record per mapping.
+   */
+  objectIds(): Uint32Array
   listRange(start: bigint, end: bigint): Array<VaRecord>
   count(): number
   link(addr: bigint, seq: number): void
