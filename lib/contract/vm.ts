@@ -56,9 +56,9 @@ export interface OpCounts {
  * in native/core/src/wire.rs (generated into wire.gen.ts); plain constants
  * here, as a re-export would compile to a getter.
  */
-export const BATCH_WORDS = Wire.BATCH_WORDS
-export const BATCH_MAP = Wire.BATCH_MAP
-export const BATCH_UNMAP = Wire.BATCH_UNMAP
+export const BATCH_WORDS: number = Wire.BATCH_WORDS
+export const BATCH_MAP: number = Wire.BATCH_MAP
+export const BATCH_UNMAP: number = Wire.BATCH_UNMAP
 
 /** A split/merge walk in progress; each step is computed against the tree as it is then. */
 export interface CursorCore {

@@ -18,31 +18,31 @@ import type { MapRecord, OpRecord, VaRecord } from './vm.js'
 import { Wire } from './wire.gen.js'
 
 /** Words per packed op. */
-export const OP_WORDS = Wire.OP_WORDS
+export const OP_WORDS: number = Wire.OP_WORDS
 /** Kind codes (bits 0-3 of word 0), in the order of `KINDS`. */
-export const KIND_MAP = Wire.OP_KIND_MAP
-export const KIND_REMAP = Wire.OP_KIND_REMAP
-export const KIND_UNMAP = Wire.OP_KIND_UNMAP
-export const KIND_PREFETCH = Wire.OP_KIND_PREFETCH
-export const KIND_MASK = Wire.OP_KIND_MASK
+export const KIND_MAP: number = Wire.OP_KIND_MAP
+export const KIND_REMAP: number = Wire.OP_KIND_REMAP
+export const KIND_UNMAP: number = Wire.OP_KIND_UNMAP
+export const KIND_PREFETCH: number = Wire.OP_KIND_PREFETCH
+export const KIND_MASK: number = Wire.OP_KIND_MASK
 /** Bits of word 0. */
-export const KEEP = Wire.OP_KEEP
-export const HAS_PREV = Wire.OP_HAS_PREV
-export const HAS_NEXT = Wire.OP_HAS_NEXT
+export const KEEP: number = Wire.OP_KEEP
+export const HAS_PREV: number = Wire.OP_HAS_PREV
+export const HAS_NEXT: number = Wire.OP_HAS_NEXT
 /** Where things are within an op's words. */
-export const AT_HEAD = Wire.OP_AT_HEAD
-export const AT_SEQ = Wire.OP_AT_SEQ
+export const AT_HEAD: number = Wire.OP_AT_HEAD
+export const AT_SEQ: number = Wire.OP_AT_SEQ
 /** The mapping a REMAP, UNMAP or PREFETCH names: addr, range, obj, offset. */
-export const AT_VA = Wire.OP_AT_VA
+export const AT_VA: number = Wire.OP_AT_VA
 /** The new mapping of a MAP, or the `prev` piece of a REMAP. */
-export const AT_A = Wire.OP_AT_A
+export const AT_A: number = Wire.OP_AT_A
 /** The `next` piece of a REMAP. */
-export const AT_B = Wire.OP_AT_B
+export const AT_B: number = Wire.OP_AT_B
 /** Field offsets within a mapping's four words. */
-export const ADDR = Wire.OP_ADDR
-export const RANGE = Wire.OP_RANGE
-export const OBJ = Wire.OP_OBJ
-export const OFFSET = Wire.OP_OFFSET
+export const ADDR: number = Wire.OP_ADDR
+export const RANGE: number = Wire.OP_RANGE
+export const OBJ: number = Wire.OP_OBJ
+export const OFFSET: number = Wire.OP_OFFSET
 export const KINDS: readonly OpRecord['kind'][] = ['map', 'remap', 'unmap', 'prefetch']
 /** The words holding object ids. */
 export const OBJ_WORDS = [AT_VA + OBJ, AT_A + OBJ, AT_B + OBJ]
