@@ -4,8 +4,7 @@
  * (a DrmError, with its errno), 2 bad usage.
  */
 import { Command, InvalidArgumentError, Option } from 'commander'
-import { addReplayCommand, CliError, EXIT_CODES_HELP, vmbindProgress, vmbindSvg, writeSvg } from './replay.js'
-import { DrmError } from '../base/errors.js'
+import { addReplayCommand, EXIT_CODES_HELP, reportError, vmbindProgress, vmbindSvg, writeSvg } from './replay.js'
 import { renderDomains } from '../render/render.js'
 import { runScenario, scenarios } from '../workloads/scenarios.js'
 import { vmbind } from '../workloads/vmbind-run.js'
@@ -148,19 +147,8 @@ export function main(argv: string[]): number {
     const e = err as { code?: string; exitCode?: number }
     if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version') return 0
     if (e.code?.startsWith('commander.')) return e.exitCode === 0 ? 0 : EXIT_USAGE
-    if (err instanceof DrmError) {
-      process.stderr.write(`drmsim: ${err.message}\n`)
-      return EXIT_FAILED
-    }
-    if (err instanceof CliError) {
-      process.stderr.write(`drmsim: ${err.message}\n`)
-      return err.exitCode
-    }
-    // The native engine was asked for and no binary loads: say so, no stack.
-    if ((err as { code?: string }).code === 'DRMSIM_NO_NATIVE') {
-      process.stderr.write(`${(err as Error).message}\n`)
-      return EXIT_FAILED
-    }
+    const exitCode = reportError(err)
+    if (exitCode !== undefined) return exitCode
     throw err
   }
 }

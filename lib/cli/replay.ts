@@ -51,6 +51,28 @@ export class CliError extends Error {
 }
 
 /**
+ * Reports an error every command knows (a DrmError, a CliError, no native
+ * binary for an explicit `--engine native`) in one line on stderr and returns
+ * its exit code; undefined for anything else.
+ */
+export function reportError(err: unknown): number | undefined {
+  const exitCode =
+    err instanceof DrmError
+      ? EXIT_FAILED
+      : err instanceof CliError
+        ? err.exitCode
+        : (err as { code?: unknown } | null)?.code === 'DRMSIM_NO_NATIVE'
+          ? EXIT_FAILED
+          : undefined
+  if (exitCode === undefined) return undefined
+  // A DrmError's or CliError's message is the command's own; the loader's already names drmsim.
+  process.stderr.write(
+    err instanceof DrmError || err instanceof CliError ? `drmsim: ${err.message}\n` : `${(err as Error).message}\n`,
+  )
+  return exitCode
+}
+
+/**
  * Writes an SVG picture to `file`. A path that cannot be written is a
  * CliError naming it and the errno, with exit code 2 (a bad --svg argument).
  */
@@ -202,14 +224,8 @@ async function runReplay(file: string, o: ReplayCliOptions): Promise<number> {
       process.stderr.write(`drmsim: ${err.message}\n`)
       return err.kind === 'format' ? EXIT_USAGE : EXIT_FAILED
     }
-    if (err instanceof DrmError) {
-      process.stderr.write(`drmsim: ${err.message}\n`)
-      return EXIT_FAILED
-    }
-    if (err instanceof CliError) {
-      process.stderr.write(`drmsim: ${err.message}\n`)
-      return err.exitCode
-    }
+    const exitCode = reportError(err)
+    if (exitCode !== undefined) return exitCode
     if ((err as NodeJS.ErrnoException)?.code === 'EPIPE') return EXIT_OK
     throw err
   }

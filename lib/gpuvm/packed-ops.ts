@@ -149,7 +149,7 @@ export class PackedOps implements Iterable<Op> {
   /** The packed words (the list's own storage; layout in the class comment). */
   get words(): BigUint64Array {
     if (!this.#own) {
-      this.#at(0, true)
+      this.#present()
       const words = new BigUint64Array(this.#words)
       this.#words = words
       this.#halves = new Uint32Array(words.buffer)
@@ -240,15 +240,19 @@ export class PackedOps implements Iterable<Op> {
   }
 
   /** The first word of op `i`; EINVAL for an index that is not one, or once `words` was transferred away. */
-  #at(i: number, any = false): number {
-    if (!any && (typeof i !== 'number' || !Number.isInteger(i) || i < 0 || i >= this.length)) {
+  #at(i: number): number {
+    if (typeof i !== 'number' || !Number.isInteger(i) || i < 0 || i >= this.length) {
       throw new DrmError('EINVAL', `op index must be an integer in [0, ${this.length}), got ${describe(i)}`)
     }
-    // A transferred (detached) buffer leaves a typed array of length 0.
+    this.#present()
+    return i * OP_WORDS
+  }
+
+  /** EINVAL once `words` was transferred away (a detached buffer leaves a typed array of length 0). */
+  #present(): void {
     if (this.#words.length !== this.length * OP_WORDS) {
       throw new DrmError('EINVAL', `the words of this ${this} were transferred away`)
     }
-    return i * OP_WORDS
   }
 
   /** The first word of the mapping op `i` creates or names. */

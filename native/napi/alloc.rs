@@ -3,9 +3,9 @@
 //! node, `[start, size]` per hole, `[offset, size]` per buddy block.
 
 use crate::convert::{einval, to_js, u64_arg, Result};
-use crate::external::{External, Reported};
+use crate::external::{reported, External, Reported};
 use drmsim_core::alloc::{Block, Buddy, InsertMode, Mm};
-use napi::bindgen_prelude::{BigInt, BigUint64Array, BigUint64ArraySlice, Env, ObjectFinalize};
+use napi::bindgen_prelude::{BigInt, BigUint64Array, BigUint64ArraySlice, Env};
 use napi_derive::napi;
 
 fn mode_arg(mode: u32) -> Result<InsertMode> {
@@ -26,20 +26,7 @@ pub struct NativeMm {
   external: External,
 }
 
-impl Reported for NativeMm {
-  fn external(&self) -> &External {
-    &self.external
-  }
-  fn heap_bytes(&self) -> usize {
-    self.mm.heap_bytes()
-  }
-}
-
-impl ObjectFinalize for NativeMm {
-  fn finalize(self, env: Env) -> napi::Result<()> {
-    self.external.release(&env)
-  }
-}
+reported!(NativeMm, |this| this.mm.heap_bytes());
 
 #[napi]
 impl NativeMm {
@@ -210,20 +197,8 @@ pub struct NativeBuddy {
   external: External,
 }
 
-impl Reported for NativeBuddy {
-  fn external(&self) -> &External {
-    &self.external
-  }
-  fn heap_bytes(&self) -> usize {
-    self.buddy.heap_bytes() + self.spill.capacity() * 8
-  }
-}
-
-impl ObjectFinalize for NativeBuddy {
-  fn finalize(self, env: Env) -> napi::Result<()> {
-    self.external.release(&env)
-  }
-}
+reported!(NativeBuddy, |this| this.buddy.heap_bytes()
+  + this.spill.capacity() * 8);
 
 #[napi]
 impl NativeBuddy {

@@ -3,12 +3,12 @@
 //! holds a rule, it converts and forwards to `drmsim_core::device`.
 
 use crate::convert::{einval, to_js, u64_arg, Result};
-use crate::external::{External, Reported};
+use crate::external::{reported, External, Reported};
 use drmsim_core::device::{
   Device, Domain, GemObj, LockMode, LockResult, MemoryConfig, PinDomain, Place, Profile, Usage, VmapKind,
   WwClass,
 };
-use napi::bindgen_prelude::{BigInt, Env, ObjectFinalize};
+use napi::bindgen_prelude::{BigInt, Env};
 use napi_derive::napi;
 
 #[napi(object)]
@@ -180,20 +180,7 @@ pub struct NativeDevice {
   external: External,
 }
 
-impl Reported for NativeDevice {
-  fn external(&self) -> &External {
-    &self.external
-  }
-  fn heap_bytes(&self) -> usize {
-    self.dev.heap_bytes()
-  }
-}
-
-impl ObjectFinalize for NativeDevice {
-  fn finalize(self, env: Env) -> napi::Result<()> {
-    self.external.release(&env)
-  }
-}
+reported!(NativeDevice, |this| this.dev.heap_bytes());
 
 #[napi]
 impl NativeDevice {

@@ -68,3 +68,27 @@ pub(crate) trait Reported: Sized {
     out
   }
 }
+
+/// Makes a napi-rs class that owns an `external` field report its native
+/// memory: `Reported`, with `$bytes` its heap (`$this` is the object), and a
+/// finalizer that gives the memory back to V8.
+macro_rules! reported {
+  ($class:ty, |$this:ident| $bytes:expr) => {
+    impl $crate::external::Reported for $class {
+      fn external(&self) -> &$crate::external::External {
+        &self.external
+      }
+      fn heap_bytes(&self) -> usize {
+        let $this = self;
+        $bytes
+      }
+    }
+
+    impl napi::bindgen_prelude::ObjectFinalize for $class {
+      fn finalize(self, env: napi::Env) -> napi::Result<()> {
+        self.external.release(&env)
+      }
+    }
+  };
+}
+pub(crate) use reported;
