@@ -128,7 +128,3 @@ export function resolveEngine(requested?: unknown): EngineName {
   }
   return 'reference'
 }
-
-export function createCore(engine: EngineName, options: VmCreateOptions): VmCore {
-  return engineOf(engine).vm(options)
-}

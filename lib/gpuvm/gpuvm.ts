@@ -6,7 +6,7 @@
  */
 import { type BindBatch, batchContents, perRequestCounts } from './batch.js'
 import type { CursorCore, EngineName, MapRecord, OpRecord, VaRecord, VmCore } from '../contract/vm.js'
-import { createCore, resolveEngine } from '../engines.js'
+import { engineOf, resolveEngine } from '../engines.js'
 import { DrmError, DrmWarning, type Warning } from '../base/errors.js'
 import type { GemObject } from '../device/gem.js'
 import type { OpList, MapOp, Op, OpCounts, RemapOp, UnmapOp } from './ops.js'
@@ -103,7 +103,7 @@ export class GpuVm implements Disposable, Iterable<Va> {
     this.range = o.range
     this.strict = o.strict
     this.engine = resolveEngine(o.engine)
-    this.#core = createCore(this.engine, { name, start: this.start, range: this.range, reserve })
+    this.#core = engineOf(this.engine).vm({ name, start: this.start, range: this.range, reserve })
     this.#objects = new ObjectTable(this.#core)
     this.name = this.#core.name
     this.#sync()
