@@ -41,6 +41,13 @@ export declare class NativeBuddy {
  */
 export declare class NativeDevice {
   /**
+   * Ties the VA space with this id (`NativeVm.id`) to the device: from now
+   * on each placement move of an object calls its `object_moved`, in Rust.
+   * EINVAL for an id that names no VA space, or one destroyed; attaching
+   * one twice is harmless.
+   */
+  attachVm(vmId: number): void
+  /**
    * `ww_class`: 0 wait-die (the reservation class), 1 wound-wait.
    * Capacities in bytes: VRAM and GTT default to 256 MiB and 1 GiB (0: no
    * such domain), SYSTEM to unbounded.
@@ -129,10 +136,71 @@ export declare class NativeMm {
  * memory, so the garbage collector weighs what a handle really holds.
  */
 export declare class NativeVm {
-  constructor(name: string, start: bigint, range: bigint, reserveOffset?: bigint | undefined | null, reserveRange?: bigint | undefined | null)
+  /** The VM's era, flags, resv and refcount (in every era). */
+  hubInfo(): VmHubRecord
+  /** `drm_gpuvm_get`: the new refcount. */
+  vmGet(): number
+  /** `drm_gpuvm_put`: the new refcount; at 0 the VA space is torn down. */
+  vmPut(): number
+  /** Records that `obj`'s reservation is not the VM's. */
+  declareExternal(obj: number): void
+  /** `drm_gpuvm_bo_obtain_locked` (how 0) or `_obtain_prealloc` (1). */
+  vmBoObtain(obj: number, how: number): VmBoRecord
+  /** `drm_gpuvm_bo_find`: the live vm_bo of `obj`, +1, or null. */
+  vmBoFind(obj: number): VmBoRecord | null
+  /** `drm_gpuvm_bo_get`. */
+  vmBoGet(id: number): VmBoRecord
+  /** `drm_gpuvm_bo_put` / `_put_deferred`: whether that was the last reference. */
+  vmBoPut(id: number, deferred: boolean): boolean
+  /** The record of a vm_bo not freed, else null. */
+  vmBoInfo(id: number): VmBoRecord | null
+  /** Its mappings, in link order. */
+  vmBoVas(id: number): Array<VaRecord>
+  /** Every vm_bo not freed (zombies included), by id. */
+  vmBos(): Array<VmBoRecord>
+  /** Keeps (or drops) a log of freed vm_bos. */
+  trackFreedVmBos(on: boolean): void
+  /** The vm_bos freed since the last call, oldest first. */
+  takeFreedVmBos(): Array<VmBoRecord>
+  /** `drm_gpuva_link(va, vm_bo)`. */
+  linkVmBo(addr: bigint, seq: number, vmBo: number): void
+  /** `drm_gpuva_unlink_defer`. */
+  unlinkDefer(addr: bigint, seq: number): void
+  /** `drm_gpuvm_bo_extobj_add`. */
+  extobjAdd(id: number): void
+  /** `drm_gpuvm_bo_evict`. */
+  boEvict(id: number, evict: boolean): void
+  /** `drm_gpuvm_bo_gem_evict`. */
+  gemEvict(obj: number, evict: boolean): void
+  /** The extobj list's vm_bo ids, zombies skipped. */
+  extobjList(): Array<number>
+  /** The evict list's vm_bo ids, zombies skipped. */
+  evictList(): Array<number>
+  /** The defer list, newest first. */
+  deferList(): Array<number>
+  /** `drm_gpuvm_bo_deferred_cleanup`: how many vm_bos it freed. */
+  deferredCleanup(): number
+  /** The objects `drm_gpuvm_prepare_objects` locks. */
+  prepareObjects(): Array<number>
+  /** After `vm_bo_validate` succeeded for vm_bo `id`. */
+  validated(id: number): void
+  /** A placement move of `obj` (the device calls it inside Rust once attached). */
+  objectMoved(obj: number, evicted: boolean): void
+  /** Replaces a mapping's flags word (16 bits). */
+  setVaFlags(addr: bigint, seq: number, flags: number): void
+  /**
+   * `era`: index into ERAS (default 0, the seed's); `flags`: VM_FLAGS
+   * bits (era 1 and later); `resv`: the VM-wide reservation's id (0: none).
+   */
+  constructor(name: string, start: bigint, range: bigint, reserveOffset?: bigint | undefined | null, reserveRange?: bigint | undefined | null, era?: number | undefined | null, flags?: number | undefined | null, resv?: number | undefined | null)
   /** The id by which the fast entry points (`fastInit`) name this VA space. */
   get id(): number
   get name(): string
+  /**
+   * Whether the VA space was destroyed (by `destroy`, or torn down when its
+   * refcount reached 0).
+   */
+  get destroyed(): boolean
   /** Bytes of native memory this VA space has reported to V8. */
   get externalBytes(): number
   /**
@@ -197,7 +265,7 @@ export interface DomainRecord {
  * the errno as `code` when it fails. An op list too long for the buffer is
  * returned as a BigUint64Array instead.
  */
-export declare function fastInit(io: ArrayBuffer): { io: ArrayBuffer; bind(id: number): void; unbind(id: number): void; bindBatch(id: number, words: BigUint64Array, perRequest: Uint32Array | null): void; insert(id: number): void; remove(id: number): void; get(id: number): void; find(id: number): void; findFirst(id: number): void; smMapOps(id: number): BigUint64Array | undefined; smUnmapOps(id: number): BigUint64Array | undefined; prefetchOps(id: number): BigUint64Array | undefined; gemUnmapOps(id: number): BigUint64Array | undefined; smMap(id: number): void; smUnmap(id: number): void; step(id: number): BigUint64Array | undefined; close(id: number): void; apply(id: number): void; warnings(id: number): void }
+export declare function fastInit(io: ArrayBuffer): { io: ArrayBuffer; bind(id: number): void; unbind(id: number): void; bindBatch(id: number, words: BigUint64Array, perRequest: Uint32Array | null): void; insert(id: number): void; remove(id: number): void; get(id: number): void; find(id: number): void; findFirst(id: number): void; smMapOps(id: number): BigUint64Array | undefined; smUnmapOps(id: number): BigUint64Array | undefined; prefetchOps(id: number): BigUint64Array | undefined; gemUnmapOps(id: number): BigUint64Array | undefined; madviseOps(id: number): BigUint64Array | undefined; smMap(id: number): void; smUnmap(id: number): void; step(id: number): BigUint64Array | undefined; close(id: number): void; apply(id: number): void; warnings(id: number): void }
 
 export interface FenceEntry {
   fence: number
@@ -305,6 +373,13 @@ export interface VmbindOptions {
   mapPercent: bigint
   /** 'full', 'hash' or 'off'. */
   trace: string
+  /** Also return the mappings left (`mappings`). */
+  details?: boolean
+  /**
+   * A sample after every `sampleEvery` requests and after the last
+   * (`samples`); at least 1.
+   */
+  sampleEvery?: bigint
 }
 
 export interface VmbindResult {
@@ -314,6 +389,22 @@ export interface VmbindResult {
   summary: string
   /** Nanoseconds spent in the request loop. */
   loopNs: number
+  /** The steps applied, as in the summary's `ops` line. */
+  map: number
+  remap: number
+  unmap: number
+  /** Remaps that left a piece on each side (a mapping cut in two). */
+  splits: number
+  /** Remap and unmap steps with keep=1. */
+  keeps: number
+  /**
+   * With `details`: the mappings left in address order, the kernel node
+   * excluded, as a packed batch of map requests (`BATCH_WORDS` words each:
+   * `[BATCH_MAP | obj << 32, addr, range, offset]`).
+   */
+  mappings?: BigUint64Array
+  /** With `sampleEvery`: the samples, in request order. */
+  samples?: Array<VmbindSample>
 }
 
 /**
@@ -321,6 +412,41 @@ export interface VmbindResult {
  * per run.
  */
 export declare function vmbindRun(options: VmbindOptions): VmbindResult
+
+/** The counts right after request `req` (numbers: exact below 2^53). */
+export interface VmbindSample {
+  /** The request just done: its index, from 0, as `req N` in the trace. */
+  req: number
+  /** Live mappings, the kernel node not counted. */
+  mappings: number
+  map: number
+  remap: number
+  unmap: number
+  splits: number
+  keeps: number
+  /** Bytes mapped. */
+  mappedBytes: number
+}
+
+export interface VmBoRecord {
+  id: number
+  obj: number
+  refcount: number
+  vas: number
+  evicted: boolean
+  external: boolean
+  onExtobjList: boolean
+  onEvictList: boolean
+  zombie: boolean
+  freed: boolean
+}
+
+export interface VmHubRecord {
+  era: number
+  flags: number
+  resv: number
+  refcount: number
+}
 
 export interface WarningRecord {
   kind: string

@@ -5,7 +5,7 @@
  * Ids and enums are plain numbers (0 = none); u64 values are bigints. Engines
  * throw DrmError and record violations for takeViolations().
  */
-import type { EngineName } from './vm.js'
+import type { EngineName, VmCore } from './vm.js'
 
 /** `lock` modes. */
 export const LOCK = { normal: 0, slow: 1, try: 2 } as const
@@ -181,6 +181,13 @@ export interface DeviceCore {
   /** Keep a log of moves for takeMoves (off by default). */
   trackMoves(on: boolean): void
   takeMoves(): MoveRecord[]
+  /**
+   * Ties a VA space of the same engine to the device: from now on every
+   * placement move of an object calls the VA space's `objectMoved`, inside
+   * the engine (native: in Rust, no crossing per move). A destroyed VA space
+   * is dropped. EINVAL for a core of the other engine.
+   */
+  attachVm(vm: VmCore): void
 }
 
 /** Domain capacities in bytes: VRAM and GTT default to 256 MiB and 1 GiB (0: none), SYSTEM unbounded. */

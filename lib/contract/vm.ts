@@ -6,6 +6,7 @@
  * takeWarnings(). Records are plain data; handles are built on top of them.
  */
 
+import type { VmHubCore } from './hub.js'
 import { Wire } from './wire.gen.js'
 
 export type EngineName = 'native' | 'reference'
@@ -72,9 +73,15 @@ export interface VmCreateOptions {
   start: bigint
   range: bigint
   reserve?: { offset: bigint; range: bigint }
+  /** Index into ERAS (hub.ts); default 0, the seed's drm_gpuva_mgr. */
+  era?: number
+  /** VM_FLAGS bits (era 1 and later). */
+  flags?: number
+  /** The VM-wide reservation's id on the device, 0 (default) for none. */
+  resv?: number
 }
 
-export interface VmCore {
+export interface VmCore extends VmHubCore {
   readonly engine: EngineName
   readonly name: string
   readonly start: bigint

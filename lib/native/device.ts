@@ -21,7 +21,10 @@ import type {
   ValidateRecord,
   ViolationRecord,
 } from '../contract/device.js'
+import type { VmCore } from '../contract/vm.js'
+import { DrmError } from '../base/errors.js'
 import { call, loadBinding } from './binding.js'
+import { NativeVmCore } from './gpuvm.js'
 
 export class NativeDeviceCore implements DeviceCore {
   readonly engine = 'native' as const
@@ -146,6 +149,12 @@ export class NativeDeviceCore implements DeviceCore {
   }
   takeMoves(): MoveRecord[] {
     return this.#d.takeMoves()
+  }
+  /** Only a native VA space core (a Proxy of one is not): the binding ties it by its registry id. */
+  attachVm(vm: VmCore): void {
+    const id = NativeVmCore.registryId(vm)
+    if (id === undefined) throw new DrmError('EINVAL', 'attachVm takes a VA space of the native engine')
+    call(() => this.#d.attachVm(id))
   }
 }
 

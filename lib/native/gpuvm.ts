@@ -9,6 +9,7 @@
  */
 
 import type { NativeVm } from '../../index.js'
+import type { VmBoRecord, VmHubRecord } from '../contract/hub.js'
 import type {
   CursorCore,
   OpCounts,
@@ -123,13 +124,31 @@ export class NativeVmCore implements VmCore {
   /** The VA space's id for the fast entry points. */
   readonly #id: number
   readonly #fast: Fast
-  /** Set once `destroy` succeeds (the binding's getter costs a napi-rs call). */
+  /** Set once the VA space is known to be destroyed (the binding's getter costs a napi-rs call). */
   #destroyed = false
+  /**
+   * Set by the first `vmPut`: from then on the VA space may be torn down by
+   * any call that drops its last reference (hub.md), so `destroyed` asks the
+   * binding. A VA space never put pays nothing for it.
+   */
+  #mayTearDown = false
 
   constructor(opts: VmCreateOptions) {
     const { NativeVm } = loadBinding()
     this.#fast = fastCalls()
-    this.#vm = call(() => new NativeVm(opts.name, opts.start, opts.range, opts.reserve?.offset, opts.reserve?.range))
+    this.#vm = call(
+      () =>
+        new NativeVm(
+          opts.name,
+          opts.start,
+          opts.range,
+          opts.reserve?.offset,
+          opts.reserve?.range,
+          opts.era,
+          opts.flags,
+          opts.resv,
+        ),
+    )
     this.#id = this.#vm.id
     this.name = this.#vm.name
     this.start = opts.start
@@ -137,7 +156,17 @@ export class NativeVmCore implements VmCore {
   }
 
   get destroyed(): boolean {
+    if (!this.#destroyed && this.#mayTearDown) this.#destroyed = this.#vm.destroyed
     return this.#destroyed
+  }
+
+  /**
+   * @internal The registry id of a native VA space core (what the device
+   * binding's `attachVm` takes); undefined for anything else, a Proxy of one
+   * included.
+   */
+  static registryId(core: unknown): number | undefined {
+    return typeof core === 'object' && core !== null && #id in core ? (core as NativeVmCore).#id : undefined
   }
 
   /** @internal Walks open in the binding (see `openWalks`). */
@@ -147,7 +176,7 @@ export class NativeVmCore implements VmCore {
 
   /** The error every engine method reports once the VA space is destroyed, for the calls the binding does not check. */
   #alive(): void {
-    if (this.#destroyed) throw new DrmError('EINVAL', `VA space '${this.name}' was destroyed`)
+    if (this.destroyed) throw new DrmError('EINVAL', `VA space '${this.name}' was destroyed`)
   }
 
   // ---- tree ---------------------------------------------------------------
@@ -412,5 +441,120 @@ export class NativeVmCore implements VmCore {
   destroy(): void {
     call(() => this.#vm.destroy())
     this.#destroyed = true
+  }
+
+  // ---- the drm_gpuvm hub (native/napi/hub.rs) -----------------------------
+
+  hubInfo(): VmHubRecord {
+    return call(() => this.#vm.hubInfo())
+  }
+
+  vmGet(): number {
+    return call(() => this.#vm.vmGet())
+  }
+
+  vmPut(): number {
+    const left = call(() => this.#vm.vmPut())
+    this.#mayTearDown = true
+    if (left === 0) this.#destroyed = true
+    return left
+  }
+
+  declareExternal(obj: number): void {
+    call(() => this.#vm.declareExternal(obj))
+  }
+
+  vmBoObtain(obj: number, how: number): VmBoRecord {
+    return call(() => this.#vm.vmBoObtain(obj, how))
+  }
+
+  vmBoFind(obj: number): VmBoRecord | undefined {
+    return call(() => this.#vm.vmBoFind(obj)) ?? undefined
+  }
+
+  vmBoGet(id: number): VmBoRecord {
+    return call(() => this.#vm.vmBoGet(id))
+  }
+
+  vmBoPut(id: number, deferred: boolean): boolean {
+    return call(() => this.#vm.vmBoPut(id, deferred))
+  }
+
+  vmBoInfo(id: number): VmBoRecord | undefined {
+    return call(() => this.#vm.vmBoInfo(id)) ?? undefined
+  }
+
+  vmBoVas(id: number): VaRecord[] {
+    return call(() => this.#vm.vmBoVas(id))
+  }
+
+  vmBos(): VmBoRecord[] {
+    return call(() => this.#vm.vmBos())
+  }
+
+  trackFreedVmBos(on: boolean): void {
+    call(() => this.#vm.trackFreedVmBos(on))
+  }
+
+  takeFreedVmBos(): VmBoRecord[] {
+    return call(() => this.#vm.takeFreedVmBos())
+  }
+
+  linkVmBo(addr: bigint, seq: number, vmBo: number): void {
+    call(() => this.#vm.linkVmBo(addr, seq, vmBo))
+  }
+
+  unlinkDefer(addr: bigint, seq: number): void {
+    call(() => this.#vm.unlinkDefer(addr, seq))
+  }
+
+  extobjAdd(id: number): void {
+    call(() => this.#vm.extobjAdd(id))
+  }
+
+  boEvict(id: number, evict: boolean): void {
+    call(() => this.#vm.boEvict(id, evict))
+  }
+
+  gemEvict(obj: number, evict: boolean): void {
+    call(() => this.#vm.gemEvict(obj, evict))
+  }
+
+  extobjList(): number[] {
+    return call(() => this.#vm.extobjList())
+  }
+
+  evictList(): number[] {
+    return call(() => this.#vm.evictList())
+  }
+
+  deferList(): number[] {
+    return call(() => this.#vm.deferList())
+  }
+
+  deferredCleanup(): number {
+    return call(() => this.#vm.deferredCleanup())
+  }
+
+  prepareObjects(): number[] {
+    return call(() => this.#vm.prepareObjects())
+  }
+
+  validated(id: number): void {
+    call(() => this.#vm.validated(id))
+  }
+
+  objectMoved(obj: number, evicted: boolean): void {
+    call(() => this.#vm.objectMoved(obj, evicted))
+  }
+
+  /** A fast entry point, as the other op lists. */
+  madviseOps(addr: bigint, range: bigint, obj: number, offset: bigint): BigUint64Array {
+    this.#request(addr, range, obj, offset)
+    return this.#ops(this.#fast.calls.madviseOps)
+  }
+
+  setVaFlags(addr: bigint, seq: number, flags: number): void {
+    call(() => this.#vm.setVaFlags(addr, seq, flags))
   }
 }

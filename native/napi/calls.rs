@@ -3,7 +3,7 @@
 //! alone costs about 600 ns a call (and whose typed arrays over Rust vectors
 //! several microseconds): `bind`, `unbind` and `bindBatch`, the VA-tree calls
 //! `insert`, `remove`, `get`, `find` and `findFirst`, the op lists
-//! (`smMapOps`, `smUnmapOps`, `prefetchOps`, `gemUnmapOps`), step-by-step
+//! (`smMapOps`, `smUnmapOps`, `prefetchOps`, `gemUnmapOps`, `madviseOps`), step-by-step
 //! walks (`smMap`, `smUnmap`, `step`, `close`), `apply` and `warnings` (how
 //! many are pending). They are the one calling convention of the hot paths;
 //! the VA space's napi-rs class (vm.rs) holds only the cold calls.
@@ -192,6 +192,13 @@ fn gem_unmap_ops(cx: &mut Cx<'_>) -> Result<Reply, Failure> {
   Ok(Reply::Ops(cx.state.vm.gem_unmap_ops(cx.req.obj)?))
 }
 
+fn madvise_ops(cx: &mut Cx<'_>) -> Result<Reply, Failure> {
+  let r = cx.req;
+  Ok(Reply::Ops(
+    cx.state.vm.madvise_ops(r.addr, r.range, r.obj, r.offset)?,
+  ))
+}
+
 fn sm_map(cx: &mut Cx<'_>) -> Result<Reply, Failure> {
   let r = cx.req;
   let cursor = cx.state.vm.sm_map(r.addr, r.range, r.obj, r.offset)?;
@@ -291,7 +298,8 @@ unsafe fn run(
     req: io.request(),
     extra,
   });
-  let heap = call.changes.then(|| state.vm.heap_bytes());
+  // A VA space torn down at refcount 0 (hub.md) takes its walks with it.
+  let heap = call.changes.then(|| state.heap_after_change());
   drop(state);
   if let Some(heap) = heap {
     shared.external.account(env, heap);
@@ -334,6 +342,7 @@ entry_points!(
   c"smUnmapOps" => fast_sm_unmap_ops: Call::reading(sm_unmap_ops),
   c"prefetchOps" => fast_prefetch_ops: Call::reading(prefetch_ops),
   c"gemUnmapOps" => fast_gem_unmap_ops: Call::reading(gem_unmap_ops),
+  c"madviseOps" => fast_madvise_ops: Call::reading(madvise_ops),
   c"smMap" => fast_sm_map: Call::reading(sm_map),
   c"smUnmap" => fast_sm_unmap: Call::reading(sm_unmap),
   c"step" => fast_step: Call::reading(step),

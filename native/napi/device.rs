@@ -1,7 +1,11 @@
 //! The device binding: GEM objects, reservation locks, fences, pin and vmap.
 //! Ids and enums cross as u32 (0 = none), u64 values as BigInt; nothing here
 //! holds a rule, it converts and forwards to `drmsim_core::device`.
+//!
+//! VA spaces tied to the device (`attach_vm`, attach.rs) hear of every
+//! placement move inside Rust.
 
+use crate::attach::Attached;
 use crate::convert::{einval, to_js, u64_arg, Result};
 use crate::external::{reported, External, Reported};
 use drmsim_core::device::{
@@ -176,8 +180,11 @@ fn places(v: &[u32]) -> Result<Vec<Place>> {
 /// (`Reported`).
 #[napi(custom_finalize)]
 pub struct NativeDevice {
-  dev: Device,
+  pub(crate) dev: Device,
   external: External,
+  /// The VA spaces tied to it, in attach order; weak, so that a VA space
+  /// collected by JavaScript is dropped, as is one destroyed.
+  pub(crate) attached: Vec<Attached>,
 }
 
 reported!(NativeDevice, |this| this.dev.heap_bytes());
@@ -209,6 +216,7 @@ impl NativeDevice {
     let this = NativeDevice {
       dev: Device::with_memory(class, cfg).map_err(to_js)?,
       external: External::default(),
+      attached: Vec::new(),
     };
     this.report(&env);
     Ok(this)
@@ -441,7 +449,7 @@ impl NativeDevice {
   /// `domain`: 0 wherever it is, 1 system, 2 gtt, 3 vram.
   #[napi(catch_unwind)]
   pub fn pin(&mut self, env: Env, thread: u32, id: u32, domain: u32) -> Result<u32> {
-    self.changing(&env, |this| {
+    self.moving(&env, |this| {
       let d = PinDomain::from_u32(domain).map_err(to_js)?;
       this.dev.pin(thread, id, d).map_err(to_js)
     })
@@ -485,7 +493,7 @@ impl NativeDevice {
   /// `domain`: 1 system, 2 gtt, 3 vram.
   #[napi(catch_unwind)]
   pub fn move_to(&mut self, env: Env, thread: u32, id: u32, domain_: u32) -> Result<bool> {
-    self.changing(&env, |this| {
+    self.moving(&env, |this| {
       let d = domain(domain_)?;
       this.dev.move_to(thread, id, d).map_err(to_js)
     })
@@ -496,7 +504,7 @@ impl NativeDevice {
   /// `places`: domain (1..3) | flags << 8 (TOPDOWN 2, DESIRED 8, FALLBACK 16).
   #[napi(catch_unwind)]
   pub fn validate(&mut self, env: Env, thread: u32, id: u32, places_: Vec<u32>) -> Result<ValidateRecord> {
-    self.changing(&env, |this| {
+    self.moving(&env, |this| {
       let p = places(&places_)?;
       let v = this.dev.validate(thread, id, &p).map_err(to_js)?;
       Ok(ValidateRecord {

@@ -22,11 +22,13 @@
 #![cfg_attr(test, allow(dead_code))]
 
 mod alloc;
+mod attach;
 mod batch;
 mod calls;
 mod convert;
 mod device;
 mod external;
+mod hub;
 mod io;
 mod raw;
 mod registry;

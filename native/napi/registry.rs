@@ -87,6 +87,12 @@ pub(crate) fn register(vm: Rc<Shared>) -> f64 {
   THREAD.with(|t| t.registry.borrow_mut().insert(vm))
 }
 
+/// The VA space an id names, if it is still registered (a device ties
+/// itself to it: device.rs `attach_vm`).
+pub(crate) fn lookup(id: f64) -> Option<Rc<Shared>> {
+  THREAD.with(|t| t.registry.try_borrow().ok().and_then(|r| r.get(id)))
+}
+
 /// Forgets a VA space (its finalizer). Safe to call during thread teardown.
 pub(crate) fn unregister(id: f64) {
   // The registry is never borrowed across a Node-API call, so a finalizer

@@ -1,12 +1,13 @@
 //! The VA space's napi-rs class, `NativeVm`: its construction, the id by
-//! which the fast entry points (calls.rs) name it, and the cold calls. Every
-//! hot call (bind, unbind, batches, insert, remove, get, find, findFirst, op
-//! lists, walks, apply) is a fast entry point, not a method here.
+//! which the fast entry points (calls.rs) name it, and the cold calls, the
+//! drm_gpuvm hub's among them (hub.rs). Every hot call (bind, unbind,
+//! batches, insert, remove, get, find, findFirst, op lists, walks, apply) is
+//! a fast entry point, not a method here.
 
-use crate::convert::{busy, key, to_js, u64_arg, va_record, Result, VaRecord, WarningRecord};
+use crate::convert::{busy, einval, key, to_js, u64_arg, va_record, Result, VaRecord, WarningRecord};
 use crate::external::External;
 use crate::registry;
-use drmsim_core::gpuvm::{GpuVm, Op, SmCursor, NO_OBJ};
+use drmsim_core::gpuvm::{GpuVm, Op, SmCursor, VmOptions, NO_OBJ};
 use napi::bindgen_prelude::{BigInt, ObjectFinalize, Uint32Array};
 use napi::Env;
 use napi_derive::napi;
@@ -44,7 +45,7 @@ impl VmState {
   pub(crate) fn step(&mut self, id: u32) -> Result<Option<Op>> {
     let VmState { vm, cursors, .. } = self;
     let Some(cursor) = cursors.get_mut(&id) else {
-      return Err(crate::convert::einval(format!("no open split/merge walk #{id}")));
+      return Err(einval(format!("no open split/merge walk #{id}")));
     };
     let op = cursor.step(vm);
     if op.is_none() {
@@ -55,6 +56,16 @@ impl VmState {
 
   pub(crate) fn close(&mut self, id: u32) {
     self.cursors.remove(&id);
+  }
+
+  /// The heap to report after a call that may have changed the VA space;
+  /// one torn down by it (its refcount reached 0) loses its open walks.
+  #[inline]
+  pub(crate) fn heap_after_change(&mut self) -> usize {
+    if self.vm.is_destroyed() {
+      self.cursors.clear();
+    }
+    self.vm.heap_bytes()
   }
 }
 
@@ -87,28 +98,70 @@ impl NativeVm {
     state.vm.alive().map_err(to_js)?;
     f(&mut state)
   }
+
+  /// Runs a core call that may change the VA space, then reports its heap
+  /// to V8 (a teardown at refcount 0 empties it: open walks go with it).
+  pub(crate) fn changing<T>(
+    &self,
+    env: &Env,
+    f: impl FnOnce(&mut GpuVm) -> drmsim_core::Result<T>,
+  ) -> Result<T> {
+    let mut state = self.state()?;
+    let out = f(&mut state.vm).map_err(to_js);
+    let heap = state.heap_after_change();
+    drop(state);
+    self.shared.external.account(env.raw(), heap);
+    out
+  }
+
+  /// Runs a core query.
+  pub(crate) fn reading<T>(&self, f: impl FnOnce(&mut GpuVm) -> drmsim_core::Result<T>) -> Result<T> {
+    f(&mut self.state()?.vm).map_err(to_js)
+  }
+}
+
+/// An era, flags word or resv id as JavaScript passes it: a u32, else EINVAL.
+fn u32_option(v: Option<f64>, what: &str) -> Result<u32> {
+  match v {
+    None => Ok(0),
+    Some(x) if x >= 0.0 && x <= f64::from(u32::MAX) && x.fract() == 0.0 => Ok(x as u32),
+    Some(x) => Err(einval(format!("{what} must be a u32, got {x}"))),
+  }
 }
 
 #[napi]
 impl NativeVm {
+  /// `era`: index into ERAS (default 0, the seed's); `flags`: VM_FLAGS
+  /// bits (era 1 and later); `resv`: the VM-wide reservation's id (0: none).
   #[napi(constructor, catch_unwind)]
+  #[allow(clippy::too_many_arguments)]
   pub fn new(
     name: String,
     start: BigInt,
     range: BigInt,
     reserve_offset: Option<BigInt>,
     reserve_range: Option<BigInt>,
+    era: Option<f64>,
+    flags: Option<f64>,
+    resv: Option<f64>,
   ) -> Result<Self> {
     let reserve = match (reserve_offset, reserve_range) {
       (Some(o), Some(r)) => Some((u64_arg(&o, "reserve.offset")?, u64_arg(&r, "reserve.range")?)),
       _ => None,
     };
-    let vm = GpuVm::new(
+    let opts = VmOptions {
+      era: u32_option(era, "era")?,
+      flags: u32_option(flags, "flags")?,
+      resv: u32_option(resv, "resv")?,
+    };
+    let vm = GpuVm::with_options(
       &name,
       u64_arg(&start, "start")?,
       u64_arg(&range, "range")?,
       reserve,
-    );
+      opts,
+    )
+    .map_err(to_js)?;
     let shared = Rc::new(Shared {
       state: RefCell::new(VmState {
         vm,
@@ -130,6 +183,13 @@ impl NativeVm {
   #[napi(getter)]
   pub fn name(&self) -> Result<String> {
     Ok(self.state()?.vm.name().to_string())
+  }
+
+  /// Whether the VA space was destroyed (by `destroy`, or torn down when its
+  /// refcount reached 0).
+  #[napi(getter)]
+  pub fn destroyed(&self) -> Result<bool> {
+    Ok(self.state()?.vm.is_destroyed())
   }
 
   /// Bytes of native memory this VA space has reported to V8.

@@ -20,7 +20,9 @@ import type {
   ValidateRecord,
   ViolationRecord,
 } from '../../contract/device.js'
+import type { VmCore } from '../../contract/vm.js'
 import { DrmError } from '../../base/errors.js'
+import { ReferenceVm } from '../gpuvm/vm.js'
 import { domainStats, makeMemory } from './domain.js'
 import * as fence from './fence.js'
 import * as gem from './gem.js'
@@ -235,6 +237,19 @@ export class ReferenceDevice implements DeviceCore {
 
   takeMoves(): MoveRecord[] {
     return this.#d.moves.splice(0)
+  }
+
+  /**
+   * Every placement move from now on calls `vm.objectMoved`. Only a live
+   * reference VA space (EINVAL for anything else, a destroyed one included);
+   * attaching one twice is harmless.
+   */
+  attachVm(vm: VmCore): void {
+    if (!ReferenceVm.isReferenceVm(vm)) {
+      throw new DrmError('EINVAL', 'attachVm takes a VA space of the reference engine')
+    }
+    if (vm.destroyed) throw new DrmError('EINVAL', `VA space '${vm.name}' was destroyed`)
+    if (!this.#d.vms.includes(vm)) this.#d.vms.push(vm)
   }
 }
 

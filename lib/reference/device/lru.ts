@@ -33,18 +33,35 @@ export function lruUnreserve(d: DevState, resv: number): void {
   if (users) for (let i = 0; i < users.length; i++) lruTouch(d, users[i])
 }
 
+/** Where `id` is, or would go, in a sorted list (binary search: a VM's resv may have 10^5 users). */
+function slot(v: readonly number[], id: number): number {
+  let lo = 0
+  let hi = v.length
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1
+    if (v[mid] < id) lo = mid + 1
+    else hi = mid
+  }
+  return lo
+}
+
 export function resvUserAdd(d: DevState, resv: number, id: number): void {
   let v = d.resvUsers.get(resv)
   if (!v) d.resvUsers.set(resv, (v = []))
-  if (v.includes(id)) return
-  v.push(id)
-  v.sort((a, b) => a - b)
+  // Ids mostly come in increasing order: appending is the common case.
+  if (v.length === 0 || v[v.length - 1] < id) {
+    v.push(id)
+    return
+  }
+  const i = slot(v, id)
+  if (v[i] !== id) v.splice(i, 0, id)
 }
 
 export function resvUserRemove(d: DevState, resv: number, id: number): void {
   const v = d.resvUsers.get(resv)
-  const i = v ? v.indexOf(id) : -1
-  if (v && i >= 0) v.splice(i, 1)
+  if (!v) return
+  const i = slot(v, id)
+  if (v[i] === id) v.splice(i, 1)
 }
 
 export function lruList(d: DevState, domain: number): number[] {

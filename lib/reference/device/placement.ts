@@ -290,6 +290,8 @@ function purge(d: DevState, id: number, evicted: boolean, st: Stats): void {
   logMove(d, id, from, 0, evicted)
 }
 
+/** Every move (and purge) ends here: logged when tracking, and told to the attached VA spaces. */
 function logMove(d: DevState, id: number, from: number, to: number, evicted: boolean): void {
   if (d.trackMoves) d.moves.push({ id, from, to, evicted })
+  d.moved(id, evicted)
 }

@@ -69,6 +69,12 @@ export interface Obj {
   evictPlacement: Place[] | null
 }
 
+/** A VA space tied to the device (`attachVm`): told of every placement move. */
+export interface MoveListener {
+  readonly destroyed: boolean
+  objectMoved(obj: number, evicted: boolean): void
+}
+
 export const WAIT_DIE = 0
 export const WOUND_WAIT = 1
 export const PROFILE_2019 = 0
@@ -95,8 +101,17 @@ export class DevState {
   moves: MoveRecord[] = []
   trackMoves = false
   readonly totals = { bytesMoved: 0n, evictions: 0n, moves: 0n }
+  /** The attached VA spaces, in attach order; destroyed ones are dropped at the next move. */
+  vms: MoveListener[] = []
 
   constructor(readonly wwClass: number) {}
+
+  /** Tells each attached, live VA space that `obj` moved (or was purged). */
+  moved(obj: number, evicted: boolean): void {
+    if (this.vms.length === 0) return
+    if (this.vms.some((vm) => vm.destroyed)) this.vms = this.vms.filter((vm) => !vm.destroyed)
+    for (const vm of this.vms) vm.objectMoved(obj, evicted)
+  }
 
   violate(kind: ViolationKind, object: number, message: string): void {
     this.violations.push({ kind, object, message, rule: RULES[kind] })

@@ -3,6 +3,9 @@
  *
  * Unlike the kernel's helpers, which ignore insert errors, a step is checked
  * before anything is touched, so a bad one fails with the VA space unchanged.
+ * A REMAP links its pieces before it unlinks the old mapping, so from era 1
+ * on the vm_bo they share survives (hub.md, Links); an UNMAP unlinks
+ * (deferred in immediate mode) and removes.
  */
 import type { CursorCore, MapRecord, OpCounts, OpRecord, VaRecord } from '../../contract/vm.js'
 import { DrmError } from '../../base/errors.js'
@@ -18,7 +21,12 @@ export interface Applied extends Walked {
   insertChecked(addr: bigint, range: bigint, obj: number, offset: bigint): Node
   /** `drm_gpuva_remove` with unlink; the kernel node stays, with a warning. */
   remove(node: Node): void
+  /** Links a new mapping as `link(va)` does. */
   link(node: Node): void
+  /** Unlinks as a step does: deferred in immediate mode. */
+  unlinkStep(node: Node): void
+  /** Takes a mapping out of the tree, still linked: a REMAP's old mapping until its pieces are linked. */
+  detach(node: Node): void
 }
 
 /** Applies one step. */
@@ -30,9 +38,12 @@ export function applyStep(space: Applied, op: OpRecord): void {
     case 'remap':
       applyRemap(space, op.va, op.prev, op.next)
       return
-    case 'unmap':
-      space.remove(sameAsTree(space, op.va))
+    case 'unmap': {
+      const node = sameAsTree(space, op.va)
+      space.unlinkStep(node)
+      space.remove(node)
       return
+    }
     case 'prefetch':
       sameAsTree(space, op.va)
       return
@@ -60,10 +71,11 @@ function applyRemap(space: Applied, old: VaRecord, prev: MapRecord | null, next:
   if (prev !== null && next !== null && prev.addr + prev.range > next.addr) {
     throw new DrmError('EINVAL', 'remap pieces overlap or are out of order')
   }
-  space.remove(node)
+  space.detach(node)
   for (const p of [prev, next]) {
     if (p !== null) space.link(space.insertChecked(p.addr, p.range, p.obj, p.offset))
   }
+  space.unlinkStep(node)
 }
 
 /** A step names a mapping by its key; refuse one whose other fields differ from the tree's (forged or stale). */

@@ -2,7 +2,8 @@
  * Mirrors native/core/src/gpuvm/obj_lists.rs (each GEM object's list of linked mappings), kept at every link here.
  *
  * `drm_gpuva_link` / `drm_gpuva_unlink`: a doubly linked list per object
- * through the nodes' `gemPrev` / `gemNext`, in link order.
+ * through the nodes' `gemPrev` / `gemNext`, in link order. From era 1 on an
+ * object's list is also its live vm_bo's (hub.ts), which only counts it.
  */
 import type { VaRecord } from '../../contract/vm.js'
 import { NO_OBJ, record, type Node } from './tree.js'
@@ -47,8 +48,13 @@ export class ObjLists {
 
   /** The mappings linked to `obj`, in link order. */
   vas(obj: number): VaRecord[] {
-    const out: VaRecord[] = []
-    for (let n = this.#lists.get(obj)?.head ?? null; n !== null; n = n.gemNext) out.push(record(n))
+    return this.nodes(obj).map(record)
+  }
+
+  /** The nodes linked to `obj`, in link order. */
+  nodes(obj: number): Node[] {
+    const out: Node[] = []
+    for (let n = this.#lists.get(obj)?.head ?? null; n !== null; n = n.gemNext) out.push(n)
     return out
   }
 

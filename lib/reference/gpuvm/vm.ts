@@ -6,11 +6,15 @@
  * obvious correctness, not speed: the two engines are checked against each
  * other and against the golden vmbind traces. Its parts mirror the Rust
  * modules: tree.ts the store, lists.ts the per-object mapping lists, sm.ts
- * the split/merge walk, apply.ts the steps.
+ * the split/merge walk, apply.ts the steps, hub.ts the drm_gpuvm hub (vm_bo,
+ * refcount, the extobj/evict/defer lists) of eras 1 and later
+ * (lib/contract/hub.md), madvise.ts `drm_gpuvm_madvise_ops_create`.
  *
  * All addresses, ranges and offsets are u64 bigints; wherever the Rust code uses
  * wrapping arithmetic this code reduces mod 2^64 with `MASK`, and nowhere else.
  */
+import type { VmBoRecord, VmHubRecord } from '../../contract/hub.js'
+import { ERA_GPUVM, ERA_NEXT, ERA_SEED, ERAS, VA_FLAGS, VM_FLAGS } from '../../contract/hub.js'
 import type {
   CursorCore,
   MapRecord,
@@ -23,23 +27,49 @@ import type {
 } from '../../contract/vm.js'
 import { BATCH_MAP, BATCH_WORDS } from '../../contract/vm.js'
 import { DrmBatchError, DrmError } from '../../base/errors.js'
-import { hex } from '../../base/check.js'
+import { hex, isObject } from '../../base/check.js'
 import { encodeOps } from '../../contract/wire.js'
 import { applyStep, runCursor, type Applied } from './apply.js'
+import { HUB_RULES, VmHub } from './hub.js'
 import { ObjLists } from './lists.js'
+import { madviseOps } from './madvise.js'
 import { collectOps, smCursor, type CursorKind } from './sm.js'
 import { isKernel, KERNEL_SEQ, MASK, NO_OBJ, record, VaTree, type Key, type Node } from './tree.js'
 
 /** `DRM_GPUVA_INVALIDATED`. */
-const VA_INVALIDATED = 1 << 0
+const VA_INVALIDATED = VA_FLAGS.invalidated
+/** Every `VM_FLAGS` bit. */
+const ALL_VM_FLAGS = VM_FLAGS.resvProtected | VM_FLAGS.immediateMode
+const U32_MAX = 0xffff_ffff
+/** The flags word a mapping keeps (`setVaFlags`): 16 bits, as the native record holds them. */
+const VA_FLAGS_MAX = 0xffff
 
 /** The warning kinds of warning.rs, with the rule each comes from. */
 const RULES = {
   overflow: 'seed-004: GPUVA address limited to 8 bytes',
   'kernel-node-remove': 'seed-004: the kernel reserved node cannot be destroyed',
   'tree-not-empty': 'seed-004: GPUVA tree is not empty on destroy, potentially leaking memory',
+  ...HUB_RULES,
 } as const
 type WarnKind = keyof typeof RULES
+
+const isU32 = (v: unknown): v is number => Number.isInteger(v) && (v as number) >= 0 && (v as number) <= U32_MAX
+
+/** The era, flags and resv of the options, or EINVAL. */
+function hubOptions(opts: VmCreateOptions): { era: number; flags: number; resv: number } {
+  const { era = ERA_SEED, flags = 0, resv = 0 } = opts
+  if (!Number.isInteger(era) || era < 0 || era >= ERAS.length) {
+    throw new DrmError('EINVAL', `era must be an index into ERAS (0..${ERAS.length - 1}), got ${era}`)
+  }
+  if (!isU32(flags) || (flags & ~ALL_VM_FLAGS) !== 0) {
+    throw new DrmError('EINVAL', `flags must be VM_FLAGS bits (0..${ALL_VM_FLAGS}), got ${flags}`)
+  }
+  if (era === ERA_SEED && flags !== 0) {
+    throw new DrmError('EINVAL', `flags need era ${ERA_GPUVM} or later; era ${ERA_SEED} (${ERAS[ERA_SEED]}) has none`)
+  }
+  if (!isU32(resv)) throw new DrmError('EINVAL', `resv must be a u32 id, got ${resv}`)
+  return { era, flags, resv }
+}
 
 export class ReferenceVm implements VmCore {
   readonly engine = 'reference' as const
@@ -49,8 +79,15 @@ export class ReferenceVm implements VmCore {
 
   /** The reserved node as given at init: range checks use it even when it could not be inserted. */
   readonly #kernel: { addr: bigint; range: bigint } | undefined
+  /** Whether the kernel node is in the tree (it counts for no reference on the VM). */
+  readonly #kernelPlaced: boolean = false
   readonly #tree = new VaTree()
   readonly #lists = new ObjLists()
+  readonly #era: number
+  readonly #flags: number
+  readonly #resv: number
+  /** The hub of eras 1 and later; undefined in the seed's era. */
+  readonly #hub: VmHub | undefined
   #nextSeq = KERNEL_SEQ + 1
   #warnings: WarningRecord[] = []
   #destroyed = false
@@ -61,11 +98,22 @@ export class ReferenceVm implements VmCore {
     insert: (addr, range, obj, offset) => this.#insert(addr, range, obj, offset),
     insertChecked: (addr, range, obj, offset) => this.#insertChecked(addr, range, obj, offset),
     remove: (node) => void this.#remove(node),
-    link: (node) => this.#lists.link(node),
+    link: (node) => this.#link(node),
+    unlinkStep: (node) => this.#unlink(node, this.#hub?.immediate ?? false),
+    detach: (node) => this.#tree.delete(node.key),
   }
 
-  /** `drm_gpuva_manager_init`: an overflowing VA space or reserved node is recorded, not refused. */
+  /**
+   * `drm_gpuva_manager_init` / `drm_gpuvm_init`: an overflowing VA space or
+   * reserved node is recorded, not refused; a bad era, flags or resv is EINVAL.
+   */
   constructor(opts: VmCreateOptions) {
+    const { era, flags, resv } = hubOptions(opts)
+    this.#era = era
+    this.#flags = flags
+    this.#resv = resv
+    this.#hub =
+      era >= ERA_GPUVM ? new VmHub(flags, this.#lists, (kind, message) => this.#warn(kind, message)) : undefined
     this.name = opts.name === '' ? 'unknown' : opts.name
     this.start = opts.start
     this.range = opts.range
@@ -75,12 +123,18 @@ export class ReferenceVm implements VmCore {
       this.#kernel = { addr: reserve.offset, range: reserve.range }
       if (!this.#checkOverflow(reserve.offset, reserve.range)) {
         this.#tree.place({ addr: reserve.offset, seq: KERNEL_SEQ }, reserve.range, NO_OBJ, 0n)
+        this.#kernelPlaced = true
       }
     }
   }
 
   get destroyed(): boolean {
     return this.#destroyed
+  }
+
+  /** A brand check (a Proxy fails it): the device engine attaches only real reference VA spaces. */
+  static isReferenceVm(v: unknown): v is ReferenceVm {
+    return isObject(v) && #tree in v
   }
 
   takeWarnings(): WarningRecord[] {
@@ -99,10 +153,13 @@ export class ReferenceVm implements VmCore {
     if (this.#destroyed) throw new DrmError('EINVAL', `VA space '${this.name}' was destroyed`)
   }
 
-  /** The seed's `drm_gpuva_check_overflow`: true, and a warning, when `addr + range` does not fit in u64. */
-  #checkOverflow(addr: bigint, range: bigint): boolean {
+  /**
+   * `drm_gpuva_check_overflow`: true, and a warning, when `addr + range` does
+   * not fit in u64. From era 1 on only init warns (`warn` false elsewhere).
+   */
+  #checkOverflow(addr: bigint, range: bigint, warn = true): boolean {
     if (addr + range > MASK) {
-      this.#warn('overflow', `GPUVA address limited to 8 bytes: ${hex(addr)} + ${hex(range)} overflows`)
+      if (warn) this.#warn('overflow', `GPUVA address limited to 8 bytes: ${hex(addr)} + ${hex(range)} overflows`)
       return true
     }
     return false
@@ -114,7 +171,8 @@ export class ReferenceVm implements VmCore {
   }
 
   #rangeValid(addr: bigint, range: bigint): boolean {
-    if (this.#checkOverflow(addr, range)) return false
+    if (this.#checkOverflow(addr, range, this.#era === ERA_SEED)) return false
+    if (range === 0n && this.#era >= ERA_NEXT) return false
     const end = addr + range
     const inMm = addr >= this.start && end <= ((this.start + this.range) & MASK)
     return inMm && !this.#touchesKernel(addr, end)
@@ -126,9 +184,11 @@ export class ReferenceVm implements VmCore {
     const why =
       addr + range > MASK
         ? 'overflows u64'
-        : this.#touchesKernel(addr, addr + range)
-          ? 'touches the kernel-reserved node'
-          : 'leaves the VA space'
+        : range === 0n && this.#era >= ERA_NEXT
+          ? `is empty (refused from era ${ERA_NEXT}, ${ERAS[ERA_NEXT]})`
+          : this.#touchesKernel(addr, addr + range)
+            ? 'touches the kernel-reserved node'
+            : 'leaves the VA space'
     throw new DrmError('EINVAL', `range [${hex(addr)}, +${hex(range)}) ${why}`)
   }
 
@@ -237,9 +297,11 @@ export class ReferenceVm implements VmCore {
     return this.#tree.place(key, range, obj, offset)
   }
 
-  /** `drm_gpuva_remove`, plus unlink. The kernel node is refused with a warning and stays. */
+  /** `drm_gpuva_remove`, plus unlink (not deferred). The kernel node is refused with a warning and stays. */
   remove(addr: bigint, seq: number): VaRecord {
-    return record(this.#remove(this.#lookup(addr, seq)))
+    const out = record(this.#remove(this.#lookup(addr, seq)))
+    this.#settle()
+    return out
   }
 
   #remove(node: Node): Node {
@@ -247,20 +309,36 @@ export class ReferenceVm implements VmCore {
       this.#warn('kernel-node-remove', "Can't destroy kernel reserved node.")
       return node
     }
-    this.#lists.unlink(node)
+    this.#unlink(node, false)
     this.#tree.delete(node.key)
     return node
   }
 
   // ---- GEM lists ----------------------------------------------------------
 
-  /** `drm_gpuva_link`: appends to the object's list; no object, or already linked, is left as it is. */
+  /**
+   * `drm_gpuva_link`: appends to the object's list; no object, or already
+   * linked, is left as it is. From era 1 on the link holds a reference on the
+   * object's live vm_bo, made first if there is none.
+   */
   link(addr: bigint, seq: number): void {
-    this.#lists.link(this.#lookup(addr, seq))
+    this.#link(this.#lookup(addr, seq))
   }
 
+  #link(node: Node): void {
+    if (this.#hub !== undefined) this.#hub.link(node)
+    else this.#lists.link(node)
+  }
+
+  /** `drm_gpuva_unlink`; from era 1 on it drops the link's reference on the vm_bo (freed at 0). */
   unlink(addr: bigint, seq: number): void {
-    this.#lists.unlink(this.#lookup(addr, seq))
+    this.#unlink(this.#lookup(addr, seq), false)
+    this.#settle()
+  }
+
+  #unlink(node: Node, deferred: boolean): void {
+    if (this.#hub !== undefined) this.#hub.unlink(node, deferred)
+    else this.#lists.unlink(node)
   }
 
   isLinked(addr: bigint, seq: number): boolean {
@@ -325,14 +403,19 @@ export class ReferenceVm implements VmCore {
   /** Applies one step; a step that does not fit fails with the VA space unchanged. */
   apply(op: OpRecord): void {
     applyStep(this.#space, op)
+    this.#settle()
   }
 
   bind(addr: bigint, range: bigint, obj: number, offset: bigint): OpCounts {
-    return runCursor(this.#space, this.smMap(addr, range, obj, offset))
+    const counts = runCursor(this.#space, this.smMap(addr, range, obj, offset))
+    this.#settle()
+    return counts
   }
 
   unbind(addr: bigint, range: bigint): OpCounts {
-    return runCursor(this.#space, this.smUnmap(addr, range))
+    const counts = runCursor(this.#space, this.smUnmap(addr, range))
+    this.#settle()
+    return counts
   }
 
   /** One request after the other, stopping at the first that fails (its DrmError says which). */
@@ -359,16 +442,204 @@ export class ReferenceVm implements VmCore {
 
   // ---- teardown -----------------------------------------------------------
 
-  /** `drm_gpuva_manager_destroy`: drops the kernel node and warns when mappings remain. */
+  /** `drm_gpuva_manager_destroy` / `drm_gpuvm_destroy`: see `#teardown`. */
   destroy(): void {
     this.#alive()
+    this.#teardown()
+  }
+
+  /**
+   * Drops the kernel node and warns for each list left non-empty: the tree,
+   * then (era 1 and later) the extobj, evict and defer lists, zombies counted.
+   */
+  #teardown(): void {
     if (this.#kernel !== undefined) this.#tree.delete({ addr: this.#kernel.addr, seq: KERNEL_SEQ })
     const n = this.#tree.size
     if (n !== 0) {
       this.#warn('tree-not-empty', `GPUVA tree is not empty, potentially leaking memory (${n} mappings remain)`)
     }
+    const left = this.#hub?.leftovers()
+    if (left !== undefined) {
+      if (left.extobj !== 0) this.#warn('extobj-not-empty', `Extobj list should be empty (${left.extobj} vm_bo(s))`)
+      if (left.evict !== 0) this.#warn('evict-not-empty', `Evict list should be empty (${left.evict} vm_bo(s))`)
+      if (left.defer !== 0) {
+        this.#warn('defer-not-empty', `VM BO cleanup list should be empty (${left.defer} vm_bo(s))`)
+      }
+    }
     this.#destroyed = true
     this.#tree.clear()
     this.#lists.clear()
+    this.#hub?.clear()
+  }
+
+  /** The VM's refcount: the creator's references, one per mapping (not the kernel node), one per vm_bo not freed. */
+  #refcount(): number {
+    const mappings = this.#tree.size - (this.#kernelPlaced ? 1 : 0)
+    return (this.#hub?.creatorRefs ?? 1) + mappings + (this.#hub?.count ?? 0)
+  }
+
+  /** After a call that may drop the VM's last reference (a mapping removed, a vm_bo freed): teardown at 0. */
+  #settle(): void {
+    const hub = this.#hub
+    if (hub !== undefined && !this.#destroyed && hub.creatorRefs === 0 && this.#refcount() === 0) this.#teardown()
+  }
+
+  // ---- the hub (hub.ts) ---------------------------------------------------
+
+  /** The hub, or EINVAL in the seed's era (and once destroyed). */
+  #hubOn(): VmHub {
+    this.#alive()
+    if (this.#hub === undefined) {
+      throw new DrmError('EINVAL', `VA space '${this.name}' is of era ${ERA_SEED} (${ERAS[ERA_SEED]}): it has no hub`)
+    }
+    return this.#hub
+  }
+
+  hubInfo(): VmHubRecord {
+    this.#alive()
+    return { era: this.#era, flags: this.#flags, resv: this.#resv, refcount: this.#refcount() }
+  }
+
+  vmGet(): number {
+    const hub = this.#hubOn()
+    if (hub.creatorRefs === U32_MAX) throw new DrmError('EINVAL', "the VM's refcount would overflow")
+    hub.creatorRefs++
+    return this.#refcount()
+  }
+
+  vmPut(): number {
+    const hub = this.#hubOn()
+    if (hub.creatorRefs === 0) throw new DrmError('EINVAL', `VA space '${this.name}': no reference of its creator left`)
+    hub.creatorRefs--
+    const refcount = this.#refcount()
+    if (refcount === 0) this.#teardown()
+    return refcount
+  }
+
+  declareExternal(obj: number): void {
+    this.#hubOn().declareExternal(obj)
+  }
+
+  vmBoObtain(obj: number, how: number): VmBoRecord {
+    return this.#hubOn().obtain(obj, how)
+  }
+
+  vmBoFind(obj: number): VmBoRecord | undefined {
+    return this.#hubOn().find(obj)
+  }
+
+  vmBoGet(id: number): VmBoRecord {
+    return this.#hubOn().get(id)
+  }
+
+  vmBoPut(id: number, deferred: boolean): boolean {
+    const released = this.#hubOn().put(id, deferred)
+    this.#settle()
+    return released
+  }
+
+  vmBoInfo(id: number): VmBoRecord | undefined {
+    return this.#hubOn().info(id)
+  }
+
+  vmBoVas(id: number): VaRecord[] {
+    return this.#hubOn().vas(id)
+  }
+
+  vmBos(): VmBoRecord[] {
+    return this.#hubOn().all()
+  }
+
+  trackFreedVmBos(on: boolean): void {
+    this.#hubOn().trackFreed(on)
+  }
+
+  /** Still answers once torn down: the driver's vm_bo_free comes before its vm_free. */
+  takeFreedVmBos(): VmBoRecord[] {
+    if (this.#destroyed && this.#hub?.tracksFreed) return this.#hub.takeFreed()
+    return this.#hubOn().takeFreed()
+  }
+
+  linkVmBo(addr: bigint, seq: number, vmBo: number): void {
+    const hub = this.#hubOn()
+    hub.linkTo(this.#lookup(addr, seq), vmBo)
+  }
+
+  /** `drm_gpuva_unlink_defer`: the warning outside immediate mode comes only when a linked mapping is unlinked. */
+  unlinkDefer(addr: bigint, seq: number): void {
+    const hub = this.#hubOn()
+    const node = this.#lookup(addr, seq)
+    if (node.linked && !hub.immediate) {
+      this.#warn(
+        'unlink-defer-not-immediate',
+        `drm_gpuva_unlink_defer on a VM not in immediate mode (mapping ${hex(node.key.addr)})`,
+      )
+    }
+    hub.unlink(node, true)
+  }
+
+  extobjAdd(id: number): void {
+    this.#hubOn().extobjAdd(id)
+  }
+
+  boEvict(id: number, evict: boolean): void {
+    this.#hubOn().boEvict(id, evict)
+  }
+
+  gemEvict(obj: number, evict: boolean): void {
+    this.#hubOn().gemEvict(obj, evict)
+  }
+
+  extobjList(): number[] {
+    return this.#hubOn().extobjList()
+  }
+
+  evictList(): number[] {
+    return this.#hubOn().evictList()
+  }
+
+  deferList(): number[] {
+    return this.#hubOn().deferList()
+  }
+
+  deferredCleanup(): number {
+    const n = this.#hubOn().deferredCleanup()
+    this.#settle()
+    return n
+  }
+
+  prepareObjects(): number[] {
+    return this.#hubOn().prepareObjects()
+  }
+
+  validated(id: number): void {
+    this.#hubOn().validated(id)
+  }
+
+  /**
+   * A placement move of `obj` (the device engine calls it): the mappings on
+   * the object's list are invalidated; from era 1 on an eviction also marks
+   * its live vm_bo (`gemEvict(obj, true)`). The one hub call of the seed's era.
+   */
+  objectMoved(obj: number, evicted: boolean): void {
+    this.#alive()
+    for (const node of this.#lists.nodes(obj)) node.flags |= VA_INVALIDATED
+    if (evicted) this.#hub?.gemEvict(obj, true)
+  }
+
+  madviseOps(addr: bigint, range: bigint, obj: number, offset: bigint): BigUint64Array {
+    this.#hubOn()
+    this.#checkRange(addr, range)
+    return encodeOps(madviseOps(this.#tree, { addr, range, obj, offset }))
+  }
+
+  /** Replaces a mapping's flags word; the kernel node is EINVAL, as is a word past 16 bits (`VA_FLAGS_MAX`). */
+  setVaFlags(addr: bigint, seq: number, flags: number): void {
+    const node = this.#lookup(addr, seq)
+    if (isKernel(node)) throw new DrmError('EINVAL', 'the kernel-reserved node has no flags to set')
+    if (!isU32(flags) || flags > VA_FLAGS_MAX) {
+      throw new DrmError('EINVAL', `flags must fit in 16 bits (at most ${hex(VA_FLAGS_MAX)}), got ${flags}`)
+    }
+    node.flags = flags
   }
 }

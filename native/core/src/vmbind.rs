@@ -4,6 +4,9 @@
 
 use crate::errno::{fail, Errno, Result};
 use crate::gpuvm::{GpuVm, Link, Op, OpCounts, OpMap};
+use crate::wire::{
+  BATCH_AT_ADDR, BATCH_AT_HEAD, BATCH_AT_OFFSET, BATCH_AT_RANGE, BATCH_MAP, BATCH_OBJ_SHIFT, BATCH_WORDS,
+};
 use std::io::Write;
 
 pub const PAGE_SIZE: u64 = 4096;
@@ -146,11 +149,86 @@ impl Iterator for Requests {
   }
 }
 
+/// What the steps applied so far did, counted as they are applied; with the
+/// live mapping count, also how many were splits (`splits`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Tally {
+  pub counts: OpCounts,
+  /// Remap and unmap steps with keep=1.
+  pub keeps: u64,
+  /// Bytes mapped (the kernel node not counted); kept only by a run that
+  /// samples, 0 otherwise.
+  pub mapped_bytes: u64,
+}
+
+impl Tally {
+  /// Counts one step: its kind and keep flag, and with `BYTES` the bytes it
+  /// maps and unmaps. The kind is matched anyway; the rest is an add or two
+  /// on data the step holds.
+  #[inline(always)]
+  fn add<const BYTES: bool>(&mut self, op: &Op) {
+    match op {
+      Op::Map(m) => {
+        self.counts.map += 1;
+        if BYTES {
+          self.mapped_bytes += m.range;
+        }
+      }
+      Op::Remap(r) => {
+        self.counts.remap += 1;
+        self.keeps += u64::from(r.unmap.keep);
+        if BYTES {
+          let pieces = r.prev.map_or(0, |p| p.range) + r.next.map_or(0, |n| n.range);
+          self.mapped_bytes = self.mapped_bytes - r.unmap.va.range + pieces;
+        }
+      }
+      Op::Unmap(u) => {
+        self.counts.unmap += 1;
+        self.keeps += u64::from(u.keep);
+        if BYTES {
+          self.mapped_bytes -= u.va.range;
+        }
+      }
+      Op::Prefetch(_) => {}
+    }
+  }
+
+  /// Remaps that left a piece on each side (a mapping cut in two), from the
+  /// `mappings` live after the steps counted, which were none before them.
+  /// Each step changes that count by the pieces it leaves less the mapping
+  /// it removes: a map by +1, an unmap by -1, a remap by +1 when it leaves
+  /// two pieces and by 0 when it leaves one (a step that would leave none is
+  /// an unmap). So the splits are what the count gained beyond maps less
+  /// unmaps, and the loop need not look at the pieces.
+  pub fn splits(&self, mappings: u64) -> u64 {
+    mappings + self.counts.unmap - self.counts.map
+  }
+}
+
+/// The state right after request `req` (from 0, as `req N` in the trace).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Sample {
+  pub req: u64,
+  /// Live mappings, the kernel node not counted.
+  pub mappings: u64,
+  pub tally: Tally,
+}
+
+impl Sample {
+  pub fn splits(&self) -> u64 {
+    self.tally.splits(self.mappings)
+  }
+}
+
 /// What a run reports; `trace_hash` is absent when the trace was not hashed.
+/// `render` prints the workload's summary lines; `splits` and `keeps` are
+/// beyond them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Summary {
   pub requests: u64,
   pub counts: OpCounts,
+  pub splits: u64,
+  pub keeps: u64,
   pub mappings: u64,
   pub trace_hash: Option<u64>,
   pub state_hash: u64,
@@ -250,20 +328,68 @@ pub fn new_vm() -> GpuVm {
   GpuVm::new("vmbind", 0, VA_RANGE, Some(KERNEL_RESERVE))
 }
 
-/// The result of a run: its summary, the VA space it left, and the time the
-/// request loop took (no summary hashing).
+/// The mappings `vm` holds in address order, the kernel node excluded, as
+/// the packed batch of map requests that would make them
+/// (`crate::wire::BATCH_WORDS` words each: `[BATCH_MAP | obj << 32, addr,
+/// range, offset]`).
+pub fn packed_mappings(vm: &GpuVm) -> Vec<u64> {
+  let mut words = Vec::with_capacity(vm.mapping_count() * BATCH_WORDS);
+  for va in vm.iter().filter(|va| !va.is_kernel_node()) {
+    let mut w = [0u64; BATCH_WORDS];
+    w[BATCH_AT_HEAD] = BATCH_MAP | u64::from(va.obj) << BATCH_OBJ_SHIFT;
+    w[BATCH_AT_ADDR] = va.addr;
+    w[BATCH_AT_RANGE] = va.range;
+    w[BATCH_AT_OFFSET] = va.offset;
+    words.extend_from_slice(&w);
+  }
+  words
+}
+
+/// The result of a run: its summary, the VA space it left, the samples taken
+/// and the time the request loop took (no summary hashing).
 pub struct Run {
   pub summary: Summary,
   pub vm: GpuVm,
+  /// The samples `run_sampled` was asked for, in request order.
+  pub samples: Vec<Sample>,
   pub loop_time: std::time::Duration,
 }
 
 /// Replays the workload. With `Trace::Full` the trace lines are appended to
 /// `out`; the summary is returned, not written.
 pub fn run(params: &Params, trace: Trace, out: &mut Vec<u8>) -> Result<Run> {
+  run_sampled(params, trace, None, out)
+}
+
+/// `run`, with a sample of the tally after every `every` requests (after
+/// request `every - 1`, `2 * every - 1`, ...) and after the last request,
+/// unless that one was just sampled; none when there is no request.
+pub fn run_sampled(
+  params: &Params,
+  trace: Trace,
+  every: Option<std::num::NonZeroU64>,
+  out: &mut Vec<u8>,
+) -> Result<Run> {
   params.validate()?;
+  // Without samples the loop counts no bytes and checks for no sample due:
+  // beyond the step counts it always kept, it adds only the keep flags.
+  match every {
+    None => run_loop::<false>(params, trace, u64::MAX, out),
+    Some(every) => run_loop::<true>(params, trace, every.get(), out),
+  }
+}
+
+fn run_loop<const SAMPLED: bool>(
+  params: &Params,
+  trace: Trace,
+  every: u64,
+  out: &mut Vec<u8>,
+) -> Result<Run> {
   let mut vm = new_vm();
-  let mut counts = OpCounts::default();
+  let mut tally = Tally::default();
+  let mut samples = Vec::new();
+  // Requests left before the next sample.
+  let mut countdown = every;
   let mut hash = Fnv1a64::default();
   let mut scratch = Vec::with_capacity(160);
   let mut emit = |out: &mut Vec<u8>, scratch: &mut Vec<u8>, write: &dyn Fn(&mut Vec<u8>)| match trace {
@@ -290,20 +416,42 @@ pub fn run(params: &Params, trace: Trace, out: &mut Vec<u8>) -> Result<Run> {
     while let Some(op) = cursor.step(&vm) {
       emit(out, &mut scratch, &|b| op_line(b, &op));
       vm.apply_own_step(&op, Link::No)?;
-      counts.add(&op);
+      tally.add::<SAMPLED>(&op);
+    }
+    if SAMPLED {
+      countdown -= 1;
+      if countdown == 0 {
+        countdown = every;
+        samples.push(Sample {
+          req: i as u64,
+          mappings: vm.mapping_count() as u64,
+          tally,
+        });
+      }
     }
   }
   let loop_time = started.elapsed();
+  let mappings = vm.mapping_count() as u64;
+  if SAMPLED && params.ops > 0 && samples.last().map(|s| s.req) != Some(params.ops - 1) {
+    samples.push(Sample {
+      req: params.ops - 1,
+      mappings,
+      tally,
+    });
+  }
   let summary = Summary {
     requests: params.ops,
-    counts,
-    mappings: vm.mapping_count() as u64,
+    counts: tally.counts,
+    splits: tally.splits(mappings),
+    keeps: tally.keeps,
+    mappings,
     trace_hash: (trace != Trace::Off).then_some(hash.0),
     state_hash: state_hash(&vm),
   };
   Ok(Run {
     summary,
     vm,
+    samples,
     loop_time,
   })
 }

@@ -46,6 +46,9 @@ pub struct Device {
   resv_users: FxHashMap<u32, Vec<u32>>,
   moves: Vec<MoveEvent>,
   track_moves: bool,
+  /// Moves not yet handed to the VA spaces tied to the device (`notify_moves`).
+  notified: Vec<MoveEvent>,
+  notify_moves: bool,
   totals: PlacementTotals,
 }
 
@@ -70,6 +73,8 @@ impl Device {
       resv_users: FxHashMap::default(),
       moves: Vec::new(),
       track_moves: false,
+      notified: Vec::new(),
+      notify_moves: false,
       totals: PlacementTotals::default(),
     })
   }
@@ -109,6 +114,7 @@ impl Device {
       + vec(&self.violations)
       + self.violations.len() * MESSAGE
       + vec(&self.moves)
+      + vec(&self.notified)
       + self.resv_users.capacity() * (size_of::<(u32, Vec<u32>)>() + 1 + 8)
       + self.mem.heap_bytes()
   }

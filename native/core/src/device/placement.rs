@@ -151,6 +151,20 @@ impl Device {
     std::mem::take(&mut self.moves)
   }
 
+  /// Keeps a second log of moves, apart from `track_moves`'s, for the VA
+  /// spaces tied to the device (the binding hands them each move after
+  /// every call, `take_notified_moves`).
+  pub fn notify_moves(&mut self, on: bool) {
+    self.notify_moves = on;
+    if !on {
+      self.notified.clear();
+    }
+  }
+
+  pub fn take_notified_moves(&mut self) -> Vec<MoveEvent> {
+    std::mem::take(&mut self.notified)
+  }
+
   /// `ttm_bo_validate` past the lock check; pin and move use it too.
   pub(crate) fn place(
     &mut self,
@@ -447,13 +461,17 @@ impl Device {
   }
 
   fn log_move(&mut self, id: u32, from: Domain, to: Option<Domain>, evicted: bool) {
+    let event = MoveEvent {
+      id,
+      from,
+      to,
+      evicted,
+    };
     if self.track_moves {
-      self.moves.push(MoveEvent {
-        id,
-        from,
-        to,
-        evicted,
-      });
+      self.moves.push(event);
+    }
+    if self.notify_moves {
+      self.notified.push(event);
     }
   }
 }

@@ -5,14 +5,26 @@
 //! zero-length mappings can), in insertion order, which is the order the
 //! kernel's interval tree gives them. A `VaKey` is also the handle a caller
 //! holds: it never names another mapping once its own is gone.
+//!
+//! A VA space follows one kernel era (`hub::ERA_*`). The seed's (0) is the
+//! VA manager alone; from era 1 on the drm_gpuvm hub (vm_bo, refcount, the
+//! extobj, evict and defer lists) lives beside the tree, behind one pointer
+//! that a VA space of the seed's era leaves empty.
 
 mod apply;
+mod hub;
+mod links;
 mod obj_lists;
 mod ops;
 mod sm;
 mod store;
 
 pub use apply::{Link, OpCounts};
+pub use hub::{
+  HubRecord, VmBoRecord, VmOptions, ERAS, ERA_GPUVM, ERA_NEXT, ERA_SEED, OBTAIN_LOCKED, OBTAIN_PREALLOC,
+  VM_IMMEDIATE_MODE, VM_RESV_PROTECTED,
+};
+pub use links::VA_FLAGS_MAX;
 pub use ops::{Op, OpMap, OpRemap, OpUnmap};
 pub use sm::{SmCursor, SmKind};
 
@@ -81,6 +93,14 @@ pub struct GpuVm {
   obj_lists: ObjLists,
   next_seq: u64,
   warnings: Vec<Warning>,
+  /// The drm_gpuvm hub, from era 1 on (`None` in the seed's era).
+  hub: Option<Box<hub::Hub>>,
+  /// The kernel era (`hub::ERA_*`), the VM flags and the VM-wide
+  /// reservation's id, as given at creation (small: they share the padding
+  /// after `destroyed`).
+  era: u8,
+  vm_flags: u8,
+  resv: u32,
   destroyed: bool,
 }
 
@@ -102,6 +122,10 @@ impl GpuVm {
       obj_lists: ObjLists::default(),
       next_seq: KERNEL_SEQ + 1,
       warnings: Vec::new(),
+      hub: None,
+      era: ERA_SEED,
+      vm_flags: 0,
+      resv: 0,
       destroyed: false,
     };
     vm.check_overflow(start, range);
@@ -170,10 +194,14 @@ impl GpuVm {
     Ok(())
   }
 
-  /// The seed's `drm_gpuva_check_overflow`: true (and a warning) when
-  /// `addr + range` does not fit in u64.
+  /// `drm_gpuva_check_overflow`: true (and a warning) when `addr + range`
+  /// does not fit in u64. The seed warns on every check; from era 1 on only
+  /// init warns (the era is set after init's checks), range checks are silent.
   fn check_overflow(&mut self, addr: u64, range: u64) -> bool {
     if addr.checked_add(range).is_none() {
+      if self.era != ERA_SEED {
+        return true;
+      }
       self.warn(
         WarnKind::Overflow,
         format!("GPUVA address limited to 8 bytes: {addr:#x} + {range:#x} overflows"),
@@ -184,14 +212,14 @@ impl GpuVm {
   }
 
   /// `drm_gpuva_range_valid`: no overflow, inside the VA space, clear of the
-  /// kernel-reserved node. A zero range passes.
+  /// kernel-reserved node. A zero range passes, but from era 2 on.
   pub fn range_valid(&mut self, addr: u64, range: u64) -> bool {
     if self.check_overflow(addr, range) {
       return false;
     }
     let end = addr + range;
     let in_mm = addr >= self.mm_start && end <= self.mm_start.wrapping_add(self.mm_range);
-    in_mm && !self.touches_kernel_node(addr, end)
+    in_mm && !self.touches_kernel_node(addr, end) && (range != 0 || self.era < ERA_NEXT)
   }
 
   fn touches_kernel_node(&self, addr: u64, end: u64) -> bool {
@@ -206,6 +234,7 @@ impl GpuVm {
     }
     let why = match addr.checked_add(range) {
       None => "overflows u64",
+      Some(_) if range == 0 && self.era >= ERA_NEXT => "is empty (refused from era 2, drm_gpuvm-next)",
       Some(end) if self.touches_kernel_node(addr, end) => "touches the kernel-reserved node",
       Some(_) => "leaves the VA space",
     };
@@ -391,7 +420,8 @@ impl GpuVm {
     let rec = self.store.rec_mut(p);
     rec.obj = piece.obj;
     rec.offset = piece.offset;
-    rec.set_flags(VA_INVALIDATED, false);
+    // A piece starts with no flags, as a new mapping (the kernel copies none).
+    rec.set_all_flags(0);
     Ok(self.store.va(p))
   }
 
@@ -432,8 +462,12 @@ impl GpuVm {
 
   /// `drm_gpuva_remove`. The kernel node is refused with a warning, as the
   /// kernel does. A linked mapping is unlinked first, so that no object list
-  /// names a mapping the tree no longer has.
+  /// names a mapping the tree no longer has (from era 1 on through the hub,
+  /// not deferred; the VM is torn down if that was its last reference).
   pub fn remove(&mut self, key: VaKey) -> Result<Va> {
+    if self.hub.is_some() {
+      return self.hub_remove(key);
+    }
     self.remove_va(&Self::key_ref(key))
   }
 
@@ -464,106 +498,16 @@ impl GpuVm {
     Ok(())
   }
 
-  /// `drm_gpuva_link`: appends the mapping to its object's list. A mapping
-  /// without an object, or one already linked, is left as it is.
-  pub fn link(&mut self, key: VaKey) -> Result<()> {
-    let p = self.lookup(&Self::key_ref(key))?;
-    self.link_at(p);
-    Ok(())
-  }
-
-  /// `link` for a mapping just handed out (its leaf hint is fresh).
-  pub(crate) fn link_va(&mut self, va: &Va) {
-    if let Some(p) = self.store.locate(va.key(), va.slot) {
-      self.link_at(p);
-    }
-  }
-
-  fn link_at(&mut self, p: Pos) {
-    let rec = self.store.rec(p);
-    let obj = rec.obj;
-    if obj == NO_OBJ || rec.link != NIL {
-      return;
-    }
-    let id = match self.obj_lists.stamp() {
-      Some(stamp) => stamp,
-      None => {
-        self.track_links();
-        self.obj_lists.link(obj, self.store.key(p))
-      }
-    };
-    self.store.rec_mut(p).link = id;
-  }
-
-  /// Builds the objects' lists from the records' stamps (see gem.rs), once:
-  /// when a list is first read, or when the stamps run out.
-  fn track_links(&mut self) {
-    if self.obj_lists.is_tracked() {
-      return;
-    }
-    let mut linked = Vec::new();
-    let mut p = self.store.first();
-    while !p.is_nil() {
-      let stamp = self.store.rec(p).link;
-      if stamp != NIL {
-        linked.push((stamp, p));
-      }
-      p = self.store.next(p);
-    }
-    linked.sort_unstable_by_key(|&(stamp, _)| stamp);
-    self.obj_lists.track();
-    for (_, p) in linked {
-      let id = self.obj_lists.link(self.store.rec(p).obj, self.store.key(p));
-      self.store.rec_mut(p).link = id;
-    }
-  }
-
-  /// `drm_gpuva_unlink`.
-  pub fn unlink(&mut self, key: VaKey) -> Result<()> {
-    let p = self.lookup(&Self::key_ref(key))?;
-    self.unlink_at(p);
-    Ok(())
-  }
-
-  #[inline]
-  fn unlink_at(&mut self, p: Pos) {
-    let id = self.store.rec(p).link;
-    if id != NIL {
-      self.unlink_entry(p, id);
-    }
-  }
-
-  fn unlink_entry(&mut self, p: Pos, id: u32) {
-    let rec = self.store.rec_mut(p);
-    rec.link = NIL;
-    let obj = rec.obj;
-    self.obj_lists.unlink(obj, id);
-  }
-
-  pub fn is_linked(&self, key: VaKey) -> bool {
-    self
-      .store
-      .locate(key, NIL)
-      .is_some_and(|p| self.store.rec(p).link != NIL)
-  }
-
-  /// The mappings linked to `obj`, in link order.
-  pub fn gem_vas(&mut self, obj: ObjId) -> Vec<Va> {
-    self.track_links();
-    self.obj_lists.keys(obj).filter_map(|key| self.get(key)).collect()
-  }
-
-  /// `drm_gpuva_invalidate`: sets or clears the invalidated flag.
-  pub fn set_invalidated(&mut self, key: VaKey, invalidated: bool) -> Result<()> {
-    let p = self.lookup(&Self::key_ref(key))?;
-    self.store.rec_mut(p).set_flags(VA_INVALIDATED, invalidated);
-    Ok(())
-  }
-
-  /// `drm_gpuva_manager_destroy`: removes the kernel node and warns when
-  /// mappings remain. The VA space cannot be used afterwards.
+  /// `drm_gpuva_manager_destroy` / `drm_gpuvm_destroy`: removes the kernel
+  /// node and warns when mappings remain (and, from era 1 on, for each hub
+  /// list left non-empty). The VA space cannot be used afterwards.
   pub fn destroy(&mut self) -> Result<()> {
     self.alive()?;
+    self.teardown();
+    Ok(())
+  }
+
+  fn teardown(&mut self) {
     let remaining = self.mapping_count();
     if remaining != 0 {
       self.warn(
@@ -571,16 +515,21 @@ impl GpuVm {
         format!("GPUVA tree is not empty, potentially leaking memory ({remaining} mappings remain)"),
       );
     }
+    if let Some(hub) = self.hub.take() {
+      for (kind, message) in hub.leftovers() {
+        self.warn(kind, message);
+      }
+      self.hub = hub.into_freed_log().map(Box::new);
+    }
     self.destroyed = true;
     self.store.clear();
     self.empty_nodes = 0;
     self.obj_lists = ObjLists::default();
-    Ok(())
   }
 
   /// Heap bytes held, for reporting to a garbage collector.
   pub fn heap_bytes(&self) -> usize {
-    self.store.heap_bytes() + self.obj_lists.heap_bytes()
+    self.store.heap_bytes() + self.obj_lists.heap_bytes() + self.hub.as_ref().map_or(0, |h| h.heap_bytes())
   }
 }
 

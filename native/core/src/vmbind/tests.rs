@@ -91,3 +91,108 @@ fn bad_params_are_einval() {
     );
   }
 }
+
+/// Splits and keeps as the trace lines show them.
+fn counted_from_trace(trace: &str) -> (u64, u64) {
+  let (mut splits, mut keeps) = (0, 0);
+  for line in trace.lines() {
+    let remap = line.starts_with("op remap ");
+    if remap && !line.contains("prev=- ") && !line.ends_with("next=-") {
+      splits += 1;
+    }
+    if (remap || line.starts_with("op unmap ")) && line.contains(" keep=1") {
+      keeps += 1;
+    }
+  }
+  (splits, keeps)
+}
+
+fn small() -> Params {
+  Params {
+    ops: 5000,
+    window: 16,
+    max_pages: 8,
+    objects: 1,
+    map_percent: 60,
+    ..Params::default()
+  }
+}
+
+#[test]
+fn the_tally_counts_what_the_trace_shows() {
+  let mut out = Vec::new();
+  let run = run(&small(), Trace::Full, &mut out).unwrap();
+  let (splits, keeps) = counted_from_trace(std::str::from_utf8(&out).unwrap());
+  assert!(splits > 0 && keeps > 0);
+  assert_eq!((run.summary.splits, run.summary.keeps), (splits, keeps));
+  let off = super::run(&small(), Trace::Off, &mut Vec::new()).unwrap();
+  assert_eq!(
+    (off.summary.splits, off.summary.keeps, off.summary.counts),
+    (splits, keeps, run.summary.counts)
+  );
+  assert!(run.samples.is_empty());
+}
+
+#[test]
+fn samples_fall_every_n_requests_and_after_the_last() {
+  let every = |n: u64| std::num::NonZeroU64::new(n);
+  for (ops, n, want) in [
+    (10, 3, vec![2, 5, 8, 9]),
+    (9, 3, vec![2, 5, 8]),
+    (5, 7, vec![4]),
+    (0, 2, vec![]),
+    (3, 1, vec![0, 1, 2]),
+  ] {
+    let params = Params { ops, ..small() };
+    let run = run_sampled(&params, Trace::Off, every(n), &mut Vec::new()).unwrap();
+    let reqs: Vec<u64> = run.samples.iter().map(|s| s.req).collect();
+    assert_eq!(reqs, want, "ops {ops}, every {n}");
+  }
+  let run = run_sampled(&small(), Trace::Off, every(500), &mut Vec::new()).unwrap();
+  let last = run.samples.last().unwrap();
+  assert_eq!(last.req, 4999);
+  assert_eq!(last.mappings, run.summary.mappings);
+  assert_eq!(last.tally.counts, run.summary.counts);
+  assert_eq!(
+    (last.splits(), last.tally.keeps),
+    (run.summary.splits, run.summary.keeps)
+  );
+  let unsampled = super::run(&small(), Trace::Off, &mut Vec::new()).unwrap().summary;
+  assert_eq!(unsampled, run.summary);
+  let mapped: u64 = run
+    .vm
+    .iter()
+    .filter(|va| !va.is_kernel_node())
+    .map(|va| va.range)
+    .sum();
+  assert_eq!(last.tally.mapped_bytes, mapped);
+}
+
+#[test]
+fn the_packed_mappings_are_the_mappings_left() {
+  let run = run(
+    &Params {
+      ops: 3000,
+      ..Params::default()
+    },
+    Trace::Off,
+    &mut Vec::new(),
+  )
+  .unwrap();
+  let words = packed_mappings(&run.vm);
+  let want: Vec<u64> = run
+    .vm
+    .iter()
+    .filter(|va| !va.is_kernel_node())
+    .flat_map(|va| {
+      [
+        BATCH_MAP | u64::from(va.obj) << BATCH_OBJ_SHIFT,
+        va.addr,
+        va.range,
+        va.offset,
+      ]
+    })
+    .collect();
+  assert_eq!(words.len() as u64, run.summary.mappings * BATCH_WORDS as u64);
+  assert_eq!(words, want);
+}

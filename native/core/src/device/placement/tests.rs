@@ -251,3 +251,33 @@ fn system_capacity_bounds_creation() {
   };
   assert!(Device::with_memory(WwClass::WaitDie, zero).is_err());
 }
+
+#[test]
+fn notified_moves_are_a_log_of_their_own() {
+  // The VA spaces tied to a device hear of moves through a second log,
+  // apart from the one `track_moves` keeps for its own readers.
+  let mut d = dev(1 << 20, 1 << 20);
+  put_in(&mut d, 1, 8 * K, Domain::Vram);
+  put_in(&mut d, 2, (1 << 20) - 8 * K, Domain::Vram);
+  d.set_evict_placement(1, Some(vec![place(Domain::System)]))
+    .unwrap();
+  assert!(d.take_notified_moves().is_empty());
+  d.notify_moves(true);
+  d.create_object(3, 4 * K, None, Profile::GemVram2024).unwrap();
+  lock(&mut d, 3);
+  d.validate(T0, 3, &[place(Domain::Vram)]).unwrap();
+  unlock(&mut d, 3);
+  let m = d.take_notified_moves();
+  assert_eq!(
+    m.iter().map(|m| (m.id, m.to, m.evicted)).collect::<Vec<_>>(),
+    [(1, Some(Domain::System), true), (3, Some(Domain::Vram), false)]
+  );
+  assert!(d.take_moves().is_empty());
+  assert!(d.take_notified_moves().is_empty());
+  // Off drops what was not taken.
+  lock(&mut d, 3);
+  d.move_to(T0, 3, Domain::Gtt).unwrap();
+  unlock(&mut d, 3);
+  d.notify_moves(false);
+  assert!(d.take_notified_moves().is_empty());
+}

@@ -61,6 +61,11 @@ impl Rec {
     let mask = u64::from(mask) & FLAG_MASK;
     self.tag = if on { self.tag | mask } else { self.tag & !mask };
   }
+  /// Replaces the whole flags word (its low 16 bits).
+  #[inline]
+  pub fn set_all_flags(&mut self, flags: u32) {
+    self.tag = (self.tag & !FLAG_MASK) | (u64::from(flags) & FLAG_MASK);
+  }
 }
 
 /// Where a record is: valid until the store next changes.
