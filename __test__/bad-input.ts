@@ -15,6 +15,8 @@ import {
   RangeAllocator,
   type Request,
   Scheduler,
+  type Va,
+  type VmBo,
   type WwAcquireCtx,
 } from '../lib/index.js'
 import { errnoOf } from './errno.js'
@@ -39,6 +41,11 @@ export interface DevWorld {
   fence: Fence
   /** Inside its locking loop (its ticket taken). */
   exec: Exec
+  /** A drm_gpuvm on `dev`, with one mapping of `hubObj` (its vm_bo `vmBo`). */
+  hub: GpuVm
+  hubObj: GemObject
+  hubVa: Va
+  vmBo: VmBo
 }
 
 export function devWorld(engine: 'native' | 'reference'): DevWorld {
@@ -53,7 +60,29 @@ export function devWorld(engine: 'native' | 'reference'): DevWorld {
   const fence = dev.createFence()
   const exec = new Exec(dev)
   exec.cleanup()
-  return { engine, mm, node, buddy, block, dev, other: new Device({ engine }), bo, vm, ctx, fence, exec }
+  const hub = new GpuVm({ range: 1n << 32n, device: dev })
+  const hubObj = dev.createObject({ size: U })
+  hub.bind({ addr: U, range: U, obj: hubObj })
+  const hubVa = hub.find(U, U)!
+  const [vmBo] = hub.vmBos()
+  return {
+    engine,
+    mm,
+    node,
+    buddy,
+    block,
+    dev,
+    other: new Device({ engine }),
+    bo,
+    vm,
+    ctx,
+    fence,
+    exec,
+    hub,
+    hubObj,
+    hubVa,
+    vmBo,
+  }
 }
 
 /**
@@ -83,6 +112,16 @@ export const devSnapshot = (w: DevWorld, taken = 0) =>
         w.dev.evictPlacement(w.bo),
       ],
       ctx: [w.ctx.acquired, w.ctx.finished, w.exec.objects.length],
+      hub: w.hub.destroyed
+        ? 'destroyed'
+        : [
+            w.hub.refcount,
+            w.hub.mappingCount,
+            w.hub.vmBos().map((b) => [b.id, b.refcount, b.evicted, b.onExtobjList, b.onEvictList, b.zombie]),
+            w.hub.deferList().length,
+            w.hub.flagsOf(w.hubVa),
+            w.hub.warnings.length,
+          ],
       next: [w.dev.createFence().id, w.dev.createResv().id].map((id) => id - taken),
     },
     (_k, v) => (typeof v === 'bigint' ? `${v}n` : v),

@@ -270,8 +270,7 @@ describe.each(engines)('%s engine', (engine) => {
 
     it('a move invalidates GPU VA mappings and evicted buffers go on the VM evict list', () => {
       const d = dev({ memory: { vram: 64n * K } })
-      const vm = new GpuVm({ engine, range: 1n << 32n })
-      d.attachVm(vm)
+      const vm = new GpuVm({ range: 1n << 32n, device: d })
       const a = resident(d, 64n * K)
       vm.bind({ addr: 0x10000n, range: 64n * K, obj: a, offset: 0n })
       const va = vm.find(0x10000n, 64n * K)!
@@ -282,11 +281,26 @@ describe.each(engines)('%s engine', (engine) => {
       bo.resv.unlock()
       expect(vm.isInvalidated(va)).toBe(true)
       expect(ids(d.evictList(vm))).toEqual([a.id])
-      // Placed again by its owner: off the evict list.
+      // Placed again by its owner, who clears the mark (a driver's vm_bo_validate): off the evict list.
       a.resv.lock()
       d.validate(a, [{ domain: 'gtt' }])
+      vm.gemEvict(a, false)
       a.resv.unlock()
       expect(d.evictList(vm)).toEqual([])
+    })
+
+    it('a seed-era VA space attached to the device sees its mappings invalidated, and has no evict list', () => {
+      const d = dev({ memory: { vram: 64n * K } })
+      const vm = new GpuVm({ engine, range: 1n << 32n })
+      d.attachVm(vm)
+      const a = resident(d, 64n * K)
+      vm.bind({ addr: 0x10000n, range: 64n * K, obj: a, offset: 0n })
+      const bo = d.createObject({ size: 32n * K })
+      bo.resv.lock()
+      d.validate(bo, [{ domain: 'vram' }])
+      bo.resv.unlock()
+      expect(vm.isInvalidated(vm.find(0x10000n, 64n * K)!)).toBe(true)
+      expect(errno(() => d.evictList(vm))).toBe('EINVAL')
     })
 
     it('a vmap held without lock or pin goes stale when evicted; vmapLocal keeps it', () => {

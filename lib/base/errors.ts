@@ -1,7 +1,16 @@
 /** The kernel errno names drmsim reports. */
-export type Errno = 'EINVAL' | 'EEXIST' | 'ENOSPC' | 'ENOMEM' | 'EDEADLK' | 'EALREADY' | 'EBUSY'
+export type Errno = 'EINVAL' | 'EEXIST' | 'ENOSPC' | 'ENOMEM' | 'EDEADLK' | 'EALREADY' | 'EBUSY' | 'EOPNOTSUPP'
 
-const ERRNOS: ReadonlySet<string> = new Set(['EINVAL', 'EEXIST', 'ENOSPC', 'ENOMEM', 'EDEADLK', 'EALREADY', 'EBUSY'])
+const ERRNOS: ReadonlySet<string> = new Set([
+  'EINVAL',
+  'EEXIST',
+  'ENOSPC',
+  'ENOMEM',
+  'EDEADLK',
+  'EALREADY',
+  'EBUSY',
+  'EOPNOTSUPP',
+])
 
 /**
  * Every failure drmsim reports: `errno` is the kernel's name for it (also on

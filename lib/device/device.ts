@@ -6,7 +6,8 @@
 import type { EngineName } from '../contract/vm.js'
 import { engineOf, resolveEngine } from '../engines.js'
 import { PROFILES, WW_CLASSES, type DeviceCore, type ProfileName, type WwClassName } from '../contract/device.js'
-import { DrmWarning, type Warning } from '../base/errors.js'
+import { DrmError, DrmWarning, type Warning } from '../base/errors.js'
+import { coreOf } from '../gpuvm/internal.js'
 import { setDeviceBrand } from './brand.js'
 import { bindDevice, freeGemObjectId, GemObject } from './gem.js'
 import type { GpuVm } from '../gpuvm/gpuvm.js'
@@ -16,7 +17,6 @@ import {
   domainStats,
   encodePlacement,
   memoryOptions,
-  MoveTracker,
   gpuVm,
   isGemObject,
   ownObject,
@@ -73,8 +73,8 @@ export class Device {
   readonly core: DeviceCore
   readonly #violations: Violation[] = []
   readonly #objects = new Map<number, GemObject>()
+  /** The VA spaces tied to it (see `attachVm`). */
   readonly #vms = new Set<GpuVm>()
-  readonly #moves = new MoveTracker()
   #thread = 0
   #nextContext = 1
 
@@ -113,7 +113,6 @@ export class Device {
   }
 
   #drain(): void {
-    if (this.#vms.size > 0) this.#moves.apply(this.core.takeMoves(), this.#vms, (id) => this.#objects.get(id))
     const found = this.core.takeViolations()
     if (found.length === 0) return
     if (this.strict) throw new DrmWarning(found[0])
@@ -197,11 +196,20 @@ export class Device {
     )
   }
 
-  /** Lets GEM objects count their GPU VA mappings in `vm` (checked when freed). */
+  /**
+   * Ties a VA space of the same engine to the device: GEM objects count their
+   * mappings in it (checked when freed), and every placement move of an
+   * object invalidates its mappings there and, in a drm_gpuvm, marks its
+   * vm_bo evicted, inside the engine. A VA space made with `device` is
+   * attached already.
+   */
   attachVm(vm: GpuVm): void {
-    gpuVm(vm)
-    if (this.#vms.size === 0) this.core.trackMoves(true)
-    this.#vms.add(vm)
+    const v = gpuVm(vm)
+    if (this.#vms.has(v)) return
+    if (v.engine !== this.engine)
+      throw new DrmError('EINVAL', `${v} runs on the ${v.engine} engine, the device on ${this.engine}`)
+    this.run(() => this.core.attachVm(coreOf(v)))
+    this.#vms.add(v)
   }
 
   /**
@@ -244,16 +252,28 @@ export class Device {
     return this.core.placementTotals()
   }
 
-  /** Buffers evicted while mapped in `vm` and not placed again since (drm_gpuvm's evict list). */
+  /** The objects on `vm`'s evict list (a drm_gpuvm's; EINVAL for the seed's era). */
   evictList(vm: GpuVm): GemObject[] {
-    return this.#moves.evictList(gpuVm(vm))
+    return gpuVm(vm)
+      .evictList()
+      .map((bo) => bo.obj)
+  }
+
+  /**
+   * `drm_gpuvm_bo_gem_evict`: marks (or clears) `obj`'s vm_bo evicted in every
+   * drm_gpuvm of this device that has one. Needs `obj`'s reservation held.
+   */
+  gemEvict(obj: GemObject, evict = true): void {
+    const o = ownObject(this, obj)
+    for (const vm of this.#vms) if (!vm.destroyed && vm.device === this) vm.gemEvict(o, evict)
   }
 
   /** GPU VA mappings of `obj` in the attached VA spaces. */
   vaMappings(obj: GemObject): number {
     ownObject(this, obj)
     let n = 0
-    for (const vm of this.#vms) if (!vm.destroyed) n += vm.gemVas(obj).length
+    // Engine records only: no Va handle is made to be counted.
+    for (const vm of this.#vms) if (!vm.destroyed) n += coreOf(vm).gemVas(obj.id).length
     return n
   }
 }

@@ -4,7 +4,7 @@
  * contended object is slow-locked first on the next pass. Every method that
  * may sleep has an `...Op` generator twin for scheduler threads.
  */
-import { count, flag, func, instance, list, options } from '../base/check.js'
+import { count, flag, func, instance, isObject, list, options } from '../base/check.js'
 import { isDevice } from './brand.js'
 import type { Device } from './device.js'
 import { DrmError } from '../base/errors.js'
@@ -48,6 +48,11 @@ export class Exec implements Disposable {
     const o = options<ExecOptions>(opts, 'Exec options')
     this.interruptible = flag(o.interruptible, 'interruptible')
     this.ignoreDuplicates = flag(o.ignoreDuplicates, 'ignoreDuplicates')
+  }
+
+  /** Whether `value` is a real `Exec` (a Proxy or look-alike is not). */
+  static isExec(value: unknown): value is Exec {
+    return isObject(value) && #finished in value
   }
 
   /** The acquire context (`exec->ticket`), once the loop started. */

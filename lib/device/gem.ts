@@ -174,7 +174,8 @@ export class GemObject {
 
   /** `drm_gem_object_put`: true when this freed it (remaining mappings, vmaps or pins are recorded). */
   put(): boolean {
-    const va = this.device.vaMappings(this)
+    // The mappings matter only to the last reference (a free while mapped is recorded).
+    const va = info(this).refcount === 1 ? this.device.vaMappings(this) : 0
     return call(this, (d) => d.core.put(this.id, va))
   }
 

@@ -5,7 +5,7 @@
  * packs placements (`domain | flags << 8`) and turns records into results.
  */
 import type { Device } from './device.js'
-import { DOMAINS, PLACE_FLAGS, type DomainRecord, type MemoryRecord, type MoveRecord } from '../contract/device.js'
+import { DOMAINS, PLACE_FLAGS, type DomainRecord, type MemoryRecord } from '../contract/device.js'
 import { brandCheck, flag, invalid, list, oneOf, options, u64 } from '../base/check.js'
 import { DrmError } from '../base/errors.js'
 import { GemObject } from './gem.js'
@@ -93,36 +93,6 @@ export function domainStats(r: DomainRecord): DomainStats {
     largestFree: r.largestFree,
     fragmentation: r.fragmentation,
     lruLength: r.lruLen,
-  }
-}
-
-/**
- * Keeps the VA side of moves: a moved buffer's GPU VA mappings are marked
- * invalidated (`drm_gpuva_invalidate`), and an evicted buffer goes on the
- * evict list of every VM it is mapped in until it is placed again by its owner.
- */
-export class MoveTracker {
-  readonly #evicted = new Map<GpuVm, Set<GemObject>>()
-
-  apply(moves: MoveRecord[], vms: Iterable<GpuVm>, object: (id: number) => GemObject | undefined): void {
-    for (const m of moves) {
-      const obj = object(m.id)
-      if (!obj) continue
-      for (const vm of vms) {
-        if (vm.destroyed) continue
-        const vas = vm.gemVas(obj)
-        for (const va of vas) vm.invalidate(va)
-        let list = this.#evicted.get(vm)
-        if (m.evicted && vas.length > 0) {
-          if (!list) this.#evicted.set(vm, (list = new Set()))
-          list.add(obj)
-        } else if (!m.evicted) list?.delete(obj)
-      }
-    }
-  }
-
-  evictList(vm: GpuVm): GemObject[] {
-    return [...(this.#evicted.get(vm) ?? [])]
   }
 }
 

@@ -9,11 +9,19 @@ import type { CursorCore, EngineName, MapRecord, OpRecord, VaRecord, VmCore } fr
 import { engineOf, resolveEngine } from '../engines.js'
 import { DrmError, DrmWarning, type Warning } from '../base/errors.js'
 import type { GemObject } from '../device/gem.js'
-import type { OpList, MapOp, Op, OpCounts, RemapOp, UnmapOp } from './ops.js'
+import type { AnyOp, OpList, MapOp, Op, OpCounts, RemapOp, UnmapOp } from './ops.js'
 import { opFromRecord, PackedOps } from './packed-ops.js'
 import { describe, readArgument, u64, unreadable } from '../base/check.js'
 import { type ObjectLookup, ObjectTable } from './objects.js'
 import { mintVa, Va } from './va.js'
+import { ERA_GPUVM, ERA_SEED, ERAS, type EraName } from '../contract/hub.js'
+import type { Device } from '../device/device.js'
+import { isDevice } from '../device/brand.js'
+import { GemObject as GemObjectClass } from '../device/gem.js'
+import type { Resv } from '../device/resv.js'
+import { driverOps, type GpuVmDriverOps, VmHub, vmFlags } from './hub.js'
+import { setGpuVmAccess } from './internal.js'
+import type { VmBo } from './vm-bo.js'
 
 export interface GpuVmOptions {
   /** Shown in messages; "unknown" when empty, as in the kernel. */
@@ -28,6 +36,30 @@ export interface GpuVmOptions {
   engine?: EngineName
   /** Throw a DrmWarning where the kernel would WARN, instead of recording it. */
   strict?: boolean
+  /**
+   * Makes a drm_gpuvm on this device: a VM-wide reservation, vm_bos, the
+   * extobj/evict lists, and placement moves marking its vm_bos evicted. The
+   * engine is the device's.
+   */
+  device?: Device
+  /**
+   * The kernel era (see the README's era table): 'drm_gpuva_mgr-6.6' (the
+   * seed; the default without a device), 'drm_gpuvm-7.2' (the default with
+   * one) or 'drm_gpuvm-next'.
+   */
+  era?: EraName
+  /** `DRM_GPUVM_RESV_PROTECTED`: the extobj and evict lists are protected by the VM's reservation. */
+  resvProtected?: boolean
+  /** `DRM_GPUVM_IMMEDIATE_MODE`: binds run in the fence-signalling path; unlinks and puts may be deferred. */
+  immediateMode?: boolean
+  /**
+   * The object whose reservation is the VM's (`r_obj`), which private objects
+   * share. By default a new empty object of the device
+   * (`drm_gpuvm_resv_object_alloc`).
+   */
+  resvObject?: GemObject
+  /** The driver's callbacks (`struct drm_gpuvm_ops`). */
+  ops?: GpuVmDriverOps
 }
 
 /** A mapping to create: `obj` null or absent makes a sparse/null mapping. */
@@ -66,6 +98,10 @@ interface Walk {
 
 export class GpuVm implements Disposable, Iterable<Va> {
   readonly engine: EngineName
+  /** The kernel era it follows. */
+  readonly era: EraName
+  /** The device of a drm_gpuvm, else null. */
+  readonly device: Device | null
   readonly name: string
   readonly start: bigint
   readonly range: bigint
@@ -78,6 +114,16 @@ export class GpuVm implements Disposable, Iterable<Va> {
   #walk: Walk | null = null
   /** Set while a step callback of `smMap`/`smUnmap` runs: re-entering the engine then is EBUSY. */
   #inStep = false
+  /** The drm_gpuvm hub (era drm_gpuvm-7.2 and later), else null. */
+  readonly #hub: VmHub | null = null
+
+  static {
+    setGpuVmAccess({
+      hub: (vm) => vm.#hub,
+      core: (vm) => vm.#core,
+      is: (vm): vm is GpuVm => typeof vm === 'object' && vm !== null && #hub in vm,
+    })
+  }
 
   constructor(options: GpuVmOptions) {
     if (typeof options !== 'object' || options === null) {
@@ -96,26 +142,66 @@ export class GpuVm implements Disposable, Iterable<Va> {
           : undefined,
         strict: options.strict === true,
         engine: options.engine,
+        device: hubDevice(options.device),
+        era: options.era,
+        flags: vmFlags(options.resvProtected, options.immediateMode),
+        resvObject: options.resvObject,
+        ops: driverOps(options.ops),
       }
     })
-    const { name, reserve } = o
+    const { name, reserve, device } = o
     this.start = o.start
     this.range = o.range
     this.strict = o.strict
-    this.engine = resolveEngine(o.engine)
-    this.#core = engineOf(this.engine).vm({ name, start: this.start, range: this.range, reserve })
-    this.#objects = new ObjectTable(this.#core)
+    this.device = device
+    this.era = o.era === undefined ? ERAS[device ? ERA_GPUVM : ERA_SEED] : oneOfEras(o.era)
+    const era = ERAS.indexOf(this.era)
+    if (device && era === ERA_SEED) throw new DrmError('EINVAL', 'a drm_gpuva_mgr (seed era) VA space has no device')
+    if (o.flags !== 0 && era === ERA_SEED) throw new DrmError('EINVAL', 'VM flags need era drm_gpuvm-7.2 or later')
+    if (device && o.engine !== undefined && resolveEngine(o.engine) !== device.engine) {
+      throw new DrmError('EINVAL', `engine ${o.engine} differs from the device's (${device.engine})`)
+    }
+    this.engine = device ? device.engine : resolveEngine(o.engine)
+    const resvObj = device ? resvObject(device, o.resvObject) : null
+    const resv = resvObj ? resvObj.resv.id : 0
+    this.#core = engineOf(this.engine).vm({
+      name,
+      start: this.start,
+      range: this.range,
+      reserve,
+      era,
+      flags: o.flags,
+      resv,
+    })
+    this.#objects = new ObjectTable(this.#core, device ? (obj) => this.#hub?.admit(obj) : null)
+    if (era !== ERA_SEED) {
+      this.#hub = new VmHub({
+        vm: this,
+        core: this.#core,
+        objects: this.#objects,
+        device,
+        resvObj,
+        ops: o.ops,
+        sync: () => this.#sync(),
+        warn: (w) => this.#warn(w),
+        va: (rec) => this.#va(rec),
+        own: (va) => this.#own(va),
+      })
+    }
     this.name = this.#core.name
     this.#sync()
+    device?.attachVm(this)
   }
 
   /** Warnings recorded so far (kernel WARNs), oldest first. */
   get warnings(): readonly Warning[] {
+    this.#pull()
     return this.#warnings
   }
 
   /** Returns and forgets the recorded warnings. */
   takeWarnings(): Warning[] {
+    this.#pull()
     const taken = this.#warnings
     this.#warnings = NO_WARNINGS
     return taken === NO_WARNINGS ? [] : (taken as Warning[])
@@ -146,7 +232,11 @@ export class GpuVm implements Disposable, Iterable<Va> {
   remove(va: Va): void {
     const key = this.#own(va)
     // A remove that succeeds warns only when it is asked for the kernel node (seq 0).
-    this.#quiet(() => this.#core.remove(key.addr, key.seq))
+    try {
+      this.#quiet(() => this.#core.remove(key.addr, key.seq))
+    } finally {
+      this.#hub?.settle()
+    }
     if (key.seq === 0) this.#sync()
   }
 
@@ -210,7 +300,11 @@ export class GpuVm implements Disposable, Iterable<Va> {
   /** `drm_gpuva_unlink`. */
   unlink(va: Va): void {
     const key = this.#own(va)
-    this.#quiet(() => this.#core.unlink(key.addr, key.seq))
+    try {
+      this.#quiet(() => this.#core.unlink(key.addr, key.seq))
+    } finally {
+      this.#hub?.settle()
+    }
   }
 
   isLinked(va: Va): boolean {
@@ -337,7 +431,11 @@ export class GpuVm implements Disposable, Iterable<Va> {
     } catch (err) {
       throw unreadable(err, 'the op')
     }
-    this.#run(() => this.#core.apply(rec))
+    try {
+      this.#run(() => this.#core.apply(rec))
+    } finally {
+      this.#hub?.settle()
+    }
   }
 
   /** Applies steps in order; stops at the first that fails (earlier ones stay applied). */
@@ -372,6 +470,8 @@ export class GpuVm implements Disposable, Iterable<Va> {
     } catch (err) {
       this.#sync()
       throw err
+    } finally {
+      this.#hub?.settle()
     }
   }
 
@@ -385,6 +485,8 @@ export class GpuVm implements Disposable, Iterable<Va> {
     } catch (err) {
       this.#sync()
       throw err
+    } finally {
+      this.#hub?.settle()
     }
   }
 
@@ -406,7 +508,155 @@ export class GpuVm implements Disposable, Iterable<Va> {
     const per = perRequestCounts(perRequest, length)
     this.#objects.adopt(objects)
     this.#enter()
-    return this.#quiet(() => this.#core.bindBatch(words, per))
+    try {
+      return this.#quiet(() => this.#core.bindBatch(words, per))
+    } finally {
+      this.#hub?.settle()
+    }
+  }
+
+  // --- drm_gpuvm: the hub (era drm_gpuvm-7.2 and later; EINVAL in the seed's era) ----------
+
+  /** The hub, or EINVAL in the seed's era. */
+  #h(): VmHub {
+    if (this.#hub === null) {
+      throw new DrmError(
+        'EINVAL',
+        `VA space '${this.name}' is a drm_gpuva_mgr (seed era): it has no vm_bo, lists or reservation`,
+      )
+    }
+    return this.#hub
+  }
+
+  /** The VM-wide reservation (`drm_gpuvm_resv`), null without a device. */
+  get resv(): Resv | null {
+    return this.#hub?.resv ?? null
+  }
+
+  /** The object carrying it (`r_obj`): create private objects with `resv: vm.resvObject`. */
+  get resvObject(): GemObject | null {
+    return this.#hub?.resvObj ?? null
+  }
+
+  get resvProtected(): boolean {
+    return this.#hub?.resvProtected ?? false
+  }
+
+  get immediateMode(): boolean {
+    return this.#hub?.immediateMode ?? false
+  }
+
+  /** The kref: the creator's references, one per mapping and one per vm_bo (1 in the seed's era). */
+  get refcount(): number {
+    if (this.destroyed) return 0
+    return this.#hub?.info().refcount ?? 1
+  }
+
+  /** `drm_gpuvm_get`. */
+  get(): this {
+    this.#h().get()
+    return this
+  }
+
+  /** `drm_gpuvm_put`: returns the references left; at 0 the VA space is torn down and `ops.vmFree` runs. */
+  put(): number {
+    return this.#h().put()
+  }
+
+  /** `drm_gpuvm_is_extobj`: `obj`'s reservation is not the VM's. */
+  isExtobj(obj: GemObject): boolean {
+    return this.#h().isExtobj(obj)
+  }
+
+  /** `drm_gpuvm_bo_obtain_locked`: the vm_bo of `obj` (+1), made if needed. Needs `obj`'s reservation held. */
+  obtain(obj: GemObject): VmBo {
+    return this.#h().obtain(obj, 'locked')
+  }
+
+  /** `drm_gpuvm_bo_obtain_prealloc`: as `obtain`, for immediate mode. */
+  obtainPrealloc(obj: GemObject): VmBo {
+    return this.#h().obtain(obj, 'prealloc')
+  }
+
+  /** `drm_gpuvm_bo_find`: the vm_bo of `obj` (+1), if there is one. */
+  findVmBo(obj: GemObject): VmBo | undefined {
+    return this.#h().find(obj)
+  }
+
+  /** Every vm_bo not yet freed, zombies included, oldest first. */
+  vmBos(): VmBo[] {
+    return this.#h().vmBos()
+  }
+
+  /** The extobj list (zombies skipped). */
+  extobjList(): VmBo[] {
+    return this.#h().extobjList()
+  }
+
+  /** The evict list (zombies skipped). */
+  evictList(): VmBo[] {
+    return this.#h().evictList()
+  }
+
+  /** The defer list, newest first (the order `deferredCleanup` frees it in). */
+  deferList(): VmBo[] {
+    return this.#h().deferList()
+  }
+
+  /** `drm_gpuvm_bo_deferred_cleanup`: frees the zombie vm_bos; returns how many. */
+  deferredCleanup(): number {
+    return this.#h().deferredCleanup()
+  }
+
+  /** `drm_gpuvm_bo_gem_evict` for this VA space: marks `obj`'s vm_bo (needs `obj`'s reservation). */
+  gemEvict(obj: GemObject, evict = true): void {
+    this.#h().gemEvict(obj, evict === true)
+  }
+
+  /** `drm_gpuva_link(va, vm_bo)`. */
+  linkTo(va: Va, vmBo: VmBo): void {
+    this.#h().linkTo(va, vmBo)
+  }
+
+  /** `drm_gpuva_unlink_defer` (immediate mode). */
+  unlinkDefer(va: Va): void {
+    this.#h().unlinkDefer(va)
+  }
+
+  /**
+   * `drm_gpuvm_madvise_ops_create`: splits object-less mappings at the
+   * request's edges, never unmaps; at most two REMAPs and two MAPs.
+   */
+  madviseOps(request: MapRequest): OpList {
+    return this.madviseOpsPacked(request).toOpList()
+  }
+
+  madviseOpsPacked(request: MapRequest): PackedOps {
+    const hub = this.#h()
+    this.#objects.room()
+    const m = this.#request(request)
+    void hub
+    return this.#packed(() => this.#core.madviseOps(m.addr, m.range, m.obj, m.offset))
+  }
+
+  /** Replaces a mapping's flags word (`VA_FLAGS`: bit 0 invalidated, bit 1 sparse, driver bits from bit 2). */
+  setFlags(va: Va, flags: number): void {
+    const key = this.#own(va)
+    const f = readArgument('flags', () => {
+      if (typeof flags !== 'number' || !Number.isInteger(flags) || flags < 0 || flags > 0xffff_ffff) {
+        throw new DrmError('EINVAL', `flags must be a u32, got ${describe(flags)}`)
+      }
+      return flags
+    })
+    this.#run(() => this.#core.setVaFlags(key.addr, key.seq, f))
+  }
+
+  /** A mapping's flags word. */
+  flagsOf(va: Va): number {
+    const key = this.#own(va)
+    const rec = this.#quiet(() => this.#core.get(key.addr, key.seq))
+    if (!rec) throw new DrmError('EINVAL', `${va} is no longer in VA space '${this.name}'`)
+    return rec.flags
   }
 
   /**
@@ -415,7 +665,12 @@ export class GpuVm implements Disposable, Iterable<Va> {
    */
   destroy(): void {
     this.#enter()
-    this.#run(() => this.#core.destroy())
+    this.#hub?.forceTeardown()
+    try {
+      this.#run(() => this.#core.destroy())
+    } finally {
+      this.#hub?.settle()
+    }
   }
 
   [Symbol.dispose](): void {
@@ -453,11 +708,24 @@ export class GpuVm implements Disposable, Iterable<Va> {
   }
 
   #sync(): void {
+    const fresh = this.#pull()
+    if (fresh !== undefined && this.strict) throw new DrmWarning(fresh)
+  }
+
+  /** Moves the engine's new warnings here; returns the first, if any. */
+  #pull(): Warning | undefined {
     const fresh = this.#core.takeWarnings()
-    if (fresh.length === 0) return
+    if (fresh.length === 0) return undefined
     if (this.#warnings === NO_WARNINGS) this.#warnings = []
     ;(this.#warnings as Warning[]).push(...fresh)
-    if (this.strict) throw new DrmWarning(fresh[0])
+    return fresh[0]
+  }
+
+  /** Records a warning drmsim itself finds (not the engine). */
+  #warn(w: Warning): void {
+    if (this.#warnings === NO_WARNINGS) this.#warnings = []
+    ;(this.#warnings as Warning[]).push(Object.freeze({ ...w }))
+    if (this.strict) throw new DrmWarning(w)
   }
 
   /**
@@ -491,6 +759,8 @@ export class GpuVm implements Disposable, Iterable<Va> {
         if (walk.superseded) {
           throw new DrmError('EBUSY', `this walk on VA space '${this.name}' was ended by a later split/merge call`)
         }
+        // A step that dropped the VM's last reference tore it down: the walk is over.
+        if (this.#hub !== null && this.#core.destroyed) return
         const rec = this.#quiet(() => cursor.step())
         if (rec === undefined) return
         yield opFromRecord(rec, this, lookup)
@@ -575,7 +845,7 @@ export class GpuVm implements Disposable, Iterable<Va> {
   #opRecord(op: unknown): OpRecord {
     if (typeof op !== 'object' || op === null)
       throw new DrmError('EINVAL', `an op must be an object, got ${describe(op)}`)
-    const o = op as Op
+    const o = op as AnyOp
     switch (o.kind) {
       case 'map':
         return { kind: 'map', map: this.#mapRecord(o.map, 'map') }
@@ -591,8 +861,36 @@ export class GpuVm implements Disposable, Iterable<Va> {
         return { kind: 'unmap', va: this.#vaRecord(o.va), keep: o.keep === true }
       case 'prefetch':
         return { kind: 'prefetch', va: this.#vaRecord(o.va) }
+      case 'driver':
+        throw new DrmError(
+          'EINVAL',
+          'a driver op (DRM_GPUVA_OP_DRIVER) is for the driver to carry out, not the VA space',
+        )
       default:
         throw new DrmError('EINVAL', `unknown op kind ${describe((o as { kind?: unknown }).kind)}`)
     }
   }
+}
+
+/** The `device` option: a Device, or undefined. */
+function hubDevice(device: unknown): Device | null {
+  if (device === undefined) return null
+  if (!isDevice(device)) throw new DrmError('EINVAL', `device must be a Device, got ${describe(device)}`)
+  return device
+}
+
+function oneOfEras(era: unknown): EraName {
+  if (typeof era !== 'string' || !(ERAS as readonly string[]).includes(era)) {
+    throw new DrmError('EINVAL', `era must be one of ${ERAS.join(', ')}, got ${describe(era)}`)
+  }
+  return era as EraName
+}
+
+/** The VM's reservation object: the one given (of the device), else a new empty one. */
+function resvObject(device: Device, given: unknown): GemObject {
+  if (given === undefined) return device.createObject({ size: 0n })
+  if (!GemObjectClass.isGemObject(given) || !given.isDeviceObject || given.device !== device) {
+    throw new DrmError('EINVAL', `resvObject must be a GEM object of the device, got ${describe(given)}`)
+  }
+  return given
 }

@@ -24,9 +24,12 @@ export class ObjectTable {
   #objects: ReadonlyMap<number, GemObject> = NO_OBJECTS
   #pruneAt = PRUNE_MIN
   #lookup: ObjectLookup | undefined
+  /** Checks (and declares to the engine) an object new to the table; it may refuse it. */
+  readonly #admit: ((obj: GemObject) => void) | null
 
-  constructor(core: VmCore) {
+  constructor(core: VmCore, admit: ((obj: GemObject) => void) | null = null) {
     this.#core = core
+    this.#admit = admit
   }
 
   /**
@@ -42,14 +45,21 @@ export class ObjectTable {
   idOf(obj: unknown, what: string): number {
     const id = GemObject.idOf(obj)
     if (id === undefined) throw new DrmError('EINVAL', `${what} must be a GemObject, got ${describe(obj)}`)
-    if (this.#objects.get(id) !== obj) this.#table().set(id, obj as GemObject)
+    if (this.#objects.get(id) !== obj) {
+      this.#admit?.(obj as GemObject)
+      this.#table().set(id, obj as GemObject)
+    }
     return id
   }
 
   /** Takes in every object of a batch, making room once for all of them. */
   adopt(objects: ReadonlyMap<number, GemObject>): void {
     let adding = 0
-    for (const [id, obj] of objects) if (this.#objects.get(id) !== obj) adding++
+    for (const [id, obj] of objects) {
+      if (this.#objects.get(id) === obj) continue
+      adding++
+      this.#admit?.(obj)
+    }
     this.room(adding)
     const table = this.#table()
     for (const [id, obj] of objects) table.set(id, obj)

@@ -46,15 +46,42 @@ export interface PrefetchOp {
   readonly va: Va
 }
 
+/**
+ * A driver's own step (`DRM_GPUVA_OP_DRIVER`): drmsim never makes one and a
+ * VA space never applies one; drivers put them in their own op lists (Xe
+ * does, for SVM ranges) next to the ones the VA space made.
+ */
+export interface DriverOp {
+  readonly kind: 'driver'
+  readonly data?: unknown
+}
+
+/** The steps a VA space makes and applies. */
 export type Op = MapOp | RemapOp | UnmapOp | PrefetchOp
+
+/** What a driver's own op list may hold: the VA space's steps and its own. */
+export type AnyOp = Op | DriverOp
+
+/**
+ * `drm_gpuva_op_remap_to_unmap_range`: the hole a remap leaves, from the end
+ * of the kept head (or the old mapping's start) to the start of the kept
+ * tail (or its end).
+ */
+export function remapToUnmapRange(op: RemapOp): { addr: bigint; range: bigint } {
+  const va = op.unmap.va
+  const start = op.prev ? op.prev.addr + op.prev.range : va.addr
+  const end = op.next ? op.next.addr : va.addr + va.range
+  return { addr: start, range: end - start }
+}
 
 export type { OpCounts }
 
 /** An ordered list of steps (`struct drm_gpuva_ops`). */
-export class OpList implements Iterable<Op> {
-  readonly #ops: readonly Op[]
+/** `T`: `Op` for the lists a VA space makes; `AnyOp` for a driver's own, with driver ops in it. */
+export class OpList<T extends AnyOp = Op> implements Iterable<T> {
+  readonly #ops: readonly T[]
 
-  constructor(ops: readonly Op[]) {
+  constructor(ops: readonly T[]) {
     this.#ops = ops
   }
 
@@ -62,31 +89,32 @@ export class OpList implements Iterable<Op> {
     return this.#ops.length
   }
 
-  at(index: number): Op | undefined {
+  at(index: number): T | undefined {
     return this.#ops.at(index)
   }
 
-  [Symbol.iterator](): Iterator<Op> {
+  [Symbol.iterator](): Iterator<T> {
     return this.#ops[Symbol.iterator]()
   }
 
   /** Last to first, as a driver unwinds a partly applied list. */
-  *reversed(): IterableIterator<Op> {
+  *reversed(): IterableIterator<T> {
     for (let i = this.#ops.length - 1; i >= 0; i--) yield this.#ops[i]
   }
 
   /** The steps of one kind, typed. */
-  *ofKind<K extends Op['kind']>(kind: K): IterableIterator<Extract<Op, { kind: K }>> {
-    for (const op of this.#ops) if (op.kind === kind) yield op as Extract<Op, { kind: K }>
+  *ofKind<K extends T['kind']>(kind: K): IterableIterator<Extract<T, { kind: K }>> {
+    for (const op of this.#ops) if (op.kind === kind) yield op as Extract<T, { kind: K }>
   }
 
+  /** Steps of each kind the VA space makes (driver ops are not counted). */
   counts(): OpCounts {
     const c: OpCounts = { map: 0, remap: 0, unmap: 0, prefetch: 0 }
-    for (const op of this.#ops) c[op.kind]++
+    for (const op of this.#ops) if (op.kind !== 'driver') c[op.kind]++
     return c
   }
 
-  toArray(): Op[] {
+  toArray(): T[] {
     return [...this.#ops]
   }
 }
