@@ -1,5 +1,6 @@
 // The package as npm ships it: pack the root and the platform package
-// (scripts/pack.mjs, over the build `npm test` just made), install the tarballs
+// (scripts/pack.mjs: napi-rs's release steps, then npm pack, over the build
+// `npm test` just made), install the tarballs
 // in empty directories outside the repo, and use drmsim there as a user would:
 // require and import, tsc on a consumer, the CLI, the lints; then without the
 // platform package, where the reference engine takes over with one warning, or
@@ -198,13 +199,23 @@ describe.runIf(built)('the packed package', () => {
         'dist/index.js',
         'dist/index.d.ts',
         'dist/cli/main.js',
+        'LICENSE',
+        'CHANGELOG.md',
+        'schema/replay.schema.json',
       ]),
     )
     expect(rootFiles.filter((f) => f.endsWith('.node'))).toEqual([])
     expect(
-      rootFiles.filter((f) => !/^(dist\/|index\.js$|index\.d\.ts$|package\.json$|README\.md$|LICENSE)/.test(f)),
+      rootFiles.filter(
+        (f) =>
+          !/^(dist\/|index\.js$|index\.d\.ts$|package\.json$|README\.md$|LICENSE$|CHANGELOG\.md$|schema\/replay\.schema\.json$)/.test(
+            f,
+          ),
+      ),
     ).toEqual([])
-    expect(platform.name).toBe(`${pkg.name}-${platform.platform}`)
+    // Under the project's scope, as napi-rs names them: `${napi.packageName}-<platform>`.
+    expect(platform.name).toBe(`${pkg.napi.packageName}-${platform.platform}`)
+    expect(platform.name.startsWith('@drmsim/')).toBe(true)
     expect(platform.version).toBe(pkg.version)
     expect(platform.files.sort()).toEqual([
       'README.md',
@@ -222,6 +233,12 @@ describe.runIf(built)('the packed package', () => {
     expect(r.optionalDependencies[platform.name]).toBe(pkg.version)
     expect(Object.keys(r.optionalDependencies)).toHaveLength(pkg.napi.targets.length)
     expect(r.exports['.']).toEqual({ types: './dist/index.d.ts', default: './dist/index.js' })
+    // What napi pre-publish writes, every target under the scope; the metadata travels to each package.
+    expect(Object.keys(r.optionalDependencies).every((n) => n.startsWith(`${pkg.napi.packageName}-`))).toBe(true)
+    for (const key of ['repository', 'homepage', 'bugs', 'keywords', 'license'] as const) {
+      expect(r[key]).toEqual(pkg[key])
+      expect(p[key]).toEqual(pkg[key])
+    }
     expect(
       existsSync(path.join(app, 'node_modules', pkg.name, `${pkg.napi.binaryName}.${platform.platform}.node`)),
     ).toBe(false)
@@ -295,8 +312,17 @@ describe.runIf(built)('the packed package', () => {
     ).toEqual([])
   })
 
-  it('npx drmsim vmbind --ops 1000 prints the summary, on the native engine', async () => {
-    const r = await npx(app, ['drmsim', 'vmbind', '--ops', '1000'])
+  it('drmsim --version is the package version; the replay JSON Schema is exported', async () => {
+    const v = await npx(app, ['drmsim', '--version'])
+    expect(v.code, v.stderr).toBe(0)
+    expect(v.stdout).toBe(`${pkg.version}\n`)
+    writeFileSync(path.join(app, 'schema.cjs'), "console.log(require('drmsim/schema/replay.schema.json').$schema)")
+    const s = await node(app, 'schema.cjs')
+    expect(s.stdout).toBe('https://json-schema.org/draft/2020-12/schema\n')
+  })
+
+  it('npx drmsim vmbind --ops 1000 --machine prints the summary, on the native engine', async () => {
+    const r = await npx(app, ['drmsim', 'vmbind', '--ops', '1000', '--machine'])
     timings['npx drmsim vmbind'] = r.ms
     expect(r.code, r.stderr).toBe(0)
     expect(r.stdout).toMatch(SUMMARY)
@@ -352,8 +378,8 @@ describe.runIf(built)('the packed package', () => {
 
     it('the CLI prints the same summary on the reference engine, after one warning', async () => {
       const [native, fallback] = await Promise.all([
-        npx(app, ['drmsim', 'vmbind', '--ops', '1000']),
-        npx(bare, ['drmsim', 'vmbind', '--ops', '1000']),
+        npx(app, ['drmsim', 'vmbind', '--ops', '1000', '--machine']),
+        npx(bare, ['drmsim', 'vmbind', '--ops', '1000', '--machine']),
       ])
       expect(fallback.code, fallback.stderr).toBe(0)
       expect(fallback.stdout).toMatch(SUMMARY)

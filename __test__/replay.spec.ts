@@ -5,8 +5,8 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { Readable } from 'node:stream'
 import { describe, expect, it } from 'vitest'
-import { DrmError, replay, replayFile, ReplayError, recordLines, type ReplayRecord } from '../lib/index.js'
-import { splitLines } from '../lib/replay/index.js'
+import { DrmError, REPLAY_OPS, replay, replayFile, ReplayError, recordLines, type ReplayRecord } from '../lib/index.js'
+import { HUB_OPS, splitLines } from '../lib/replay/index.js'
 
 const root = path.resolve(__dirname, '..')
 const example = path.join(root, 'examples/replay.jsonl')
@@ -56,13 +56,34 @@ describe('replay: the example file', () => {
     })
     expect(r.summary.stateFnv1a64).toBe('0bbf94ae4091c22c')
     const text = records.flatMap(recordLines).join('\n')
-    expect(text).toContain('req 13 bind ctx 0x200000 0x1000 color 0x100000')
+    // req N: the request's index from 0 (this bind is on line 13, the 9th request).
+    expect(text).toContain('req 8 bind ctx 0x200000 0x1000 color 0x100000')
     expect(text).toContain(
       'op remap 0x100000 0x400000 keep=1 prev=0x100000,0x100000,color,0x0 next=0x201000,0x2ff000,color,0x101000',
     )
     expect(text).toContain('validate color moved=1 bytes_moved=0x400000 evictions=0 domain=vram offset=0x0')
     expect(r.objects.get('color')!.pinCount).toBe(1)
     expect(r.objects.has('staging')).toBe(false)
+  })
+
+  it('uses the ops the README says it uses, and no other', () => {
+    const used = new Set(
+      readFileSync(example, 'utf8')
+        .split('\n')
+        .filter((l) => l.trim().startsWith('{'))
+        .map((l) => JSON.parse(l).op as string),
+    )
+    // "`examples/replay.jsonl` uses every op but `a` and `b`:" in the README.
+    const readme = readFileSync(path.join(root, 'README.md'), 'utf8')
+    const claim = /`examples\/replay\.jsonl` uses every op but ((?:`[\w.]+`(?:, | and )?)+)/.exec(readme)
+    expect(claim, 'the README names the ops the example leaves out').not.toBeNull()
+    const unused = [...claim![1].matchAll(/`([\w.]+)`/g)].map((m) => m[1])
+    // The hub ops are examples/gpuvm-hub.jsonl's (__test__/replay-hub.spec.ts).
+    expect([...used].sort()).toEqual(
+      Object.keys(REPLAY_OPS)
+        .filter((op) => !unused.includes(op) && !(HUB_OPS as readonly string[]).includes(op))
+        .sort(),
+    )
   })
 
   it('replays from the API: a string, an array of lines, an async iterable', async () => {
@@ -276,7 +297,7 @@ describe('replay: simulation errors', () => {
     const r = await replay(lines(BO, '{"op":"unlock","obj":"bo1"}'), { onRecord: (rec) => records.push(rec) })
     expect(r.summary.violations).toBe(1)
     expect(records[1].violations).toHaveLength(1)
-    expect(recordLines(records[1]).join('\n')).toMatch(/^req 2 unlock bo1\nviolation /)
+    expect(recordLines(records[1], 1).join('\n')).toMatch(/^req 1 unlock bo1\nviolation /)
   })
 })
 
@@ -285,7 +306,7 @@ describe('drmsim replay', () => {
     const r = drmsim('replay', example)
     expect(r.code).toBe(0)
     expect(r.stderr).toBe('')
-    expect(r.stdout).toContain('req 10 bind ctx 0x100000 0x400000 color 0x0\nop map 0x100000 0x400000 color 0x0\n')
+    expect(r.stdout).toContain('req 5 bind ctx 0x100000 0x400000 color 0x0\nop map 0x100000 0x400000 color 0x0\n')
     expect(r.stdout).toMatch(/\nrequests 29\n[\s\S]*state_fnv1a64 0bbf94ae4091c22c\n$/)
   })
 
@@ -338,10 +359,10 @@ describe('drmsim replay', () => {
     const stop = drmsim('replay', p)
     expect(stop.code).toBe(1)
     expect(stop.stderr).toMatch(/^drmsim: sim\.jsonl:3: bind: EINVAL: /)
-    expect(stop.stdout).not.toContain('req 4')
+    expect(stop.stdout).not.toContain('req 3')
     const go = drmsim('replay', p, '--keep-going')
     expect(go.code).toBe(1)
-    expect(go.stdout).toContain('req 4 bind')
+    expect(go.stdout).toContain('req 3 bind')
     expect(go.stdout).toContain('errors 1\n')
     const json = drmsim('replay', p, '--json')
     expect(json.code).toBe(1)

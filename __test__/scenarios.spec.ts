@@ -54,6 +54,62 @@ describe.each(engines)('scenarios on the %s engine', (engine) => {
     expect(o.topDown).toEqual({ error: null, largestFree: 16646144, fragmentation: 0 })
   })
 
+  it('gpuvm-deferred-leak: the VM put without cleanup stays alive, its imports pinned, VRAM lost; the fix drains first', () => {
+    const r = runScenario('gpuvm-deferred-leak', { engine })
+    expect(r.outcome).toEqual({
+      leak: {
+        refcountAfterPut: 2,
+        vmAliveAfterPut: true,
+        cleaned: 0,
+        pinCounts: [1, 1],
+        pinnedAtEnd: [1, 1],
+        gameError: 'ENOMEM',
+        gameDomain: 'system',
+        warnings: ['defer-not-empty'],
+      },
+      fixed: {
+        refcountAfterPut: 0,
+        vmAliveAfterPut: false,
+        cleaned: 2,
+        pinCounts: [0, 0],
+        pinnedAtEnd: [0, 0],
+        gameError: null,
+        gameDomain: 'vram',
+        warnings: [],
+      },
+    })
+    expect(r.violations).toEqual([])
+    expect(r.lines).toContain('10. forced teardown (destroy): WARN defer-not-empty; pin counts still 1, 1')
+    expect(r.lines).toContain('   vm_bo_free dmabuf1#2: the driver unpins dmabuf1 (pin count 0)')
+    expect(r.devices).toHaveLength(2)
+    expect(r.vms).toEqual([]) // both VMs are gone at the end
+  })
+
+  it('gpuvm-evict-validate: the evict list fills (external ones at prepare_objects) and validate empties it', () => {
+    const r = runScenario('gpuvm-evict-validate', { engine })
+    expect(r.outcome).toEqual({
+      evicted: ['tex#1', 'pool#2'],
+      evictListAfterPressure: ['pool#2'],
+      invalidated: 2,
+      evictListAtLock: ['pool#2', 'tex#1'],
+      evictListAfterValidate: [],
+      domains: { tex: 'vram', pool: 'vram' },
+      fenced: 2,
+      mappings: 3,
+    })
+    expect(r.violations).toEqual([])
+    expect(r.vms!.map((vm) => vm.name)).toEqual(['xe'])
+  })
+
+  it('gpuvm-lock-set-mismatch: the offset taken for the range leaves b unlocked; missingLocks names it', () => {
+    const r = runScenario('gpuvm-lock-set-mismatch', { engine })
+    expect(r.outcome).toEqual({
+      buggy: { locked: ['VM resv', 'a'], missing: ['b'] },
+      fixed: { locked: ['VM resv', 'a', 'b'], missing: [] },
+      unmapSteps: 2,
+    })
+  })
+
   it('every scenario prints numbered steps and the engines agree on the outcomes', () => {
     for (const name of scenarios.keys()) {
       const r = runScenario(name, { engine })
@@ -100,10 +156,24 @@ describe('drmsim scenario', () => {
     const file = path.join(os.tmpdir(), `drmsim-scenario-${process.pid}.svg`)
     const r = drmsim('scenario', 'vmap-pins-fill-vram', '--json', '--svg', file)
     expect(r.code).toBe(0)
-    expect(Object.keys(JSON.parse(r.stdout))).not.toContain('device')
+    expect(Object.keys(JSON.parse(r.stdout))).toEqual(['name', 'title', 'engine', 'lines', 'outcome', 'violations'])
     const svg = readFileSync(file, 'utf8')
     expect(svg).toMatch(/^<svg/)
     expect(svg).toContain('VRAM')
+    expect(svg).toContain('>client0 (4 MiB)<')
+  })
+
+  it('--svg shows the end of the story: every device in order, and the drm_gpuvm left alive', () => {
+    const file = path.join(os.tmpdir(), `drmsim-scenario-hub-${process.pid}.svg`)
+    expect(drmsim('scenario', 'cursor-fragmentation', '--svg', file).code).toBe(0)
+    const parts = readFileSync(file, 'utf8')
+    expect(parts).toContain('Memory domains, part 1 of 2: bottom-up cursor pins')
+    expect(parts).toContain('Memory domains, part 2 of 2: top-down cursor pins (the end)')
+    expect(drmsim('scenario', 'gpuvm-evict-validate', '--svg', file).code).toBe(0)
+    const hub = readFileSync(file, 'utf8')
+    expect(hub).toContain('VA space &#39;xe&#39; at the end')
+    expect(hub).toContain('extobj list (1)')
+    expect(hub).toContain('external object (own reservation)')
   })
 
   it('bad usage exits 2', () => {

@@ -1,147 +1,49 @@
 /**
- * The `replay` subcommand, the progress bar and the `--svg` pictures of the
- * drmsim command line (registered by cli.ts).
+ * `drmsim replay <file>`: a workload of the user's own, one JSON request per
+ * line, printed request by request (`req N`: the request's index, from 0),
+ * or as a summary, or as JSON Lines that replay again; with a time series
+ * (`--stats-every`, drawn with `--plot`), the mappings left
+ * (`--dump-mappings`) and a picture (`--svg`, zoomed with `--from`/`--to`).
  */
-import { writeFileSync } from 'node:fs'
-import { SingleBar } from 'cli-progress'
+import { createReadStream, statSync } from 'node:fs'
+import path from 'node:path'
 import { type Command, InvalidArgumentError, Option } from 'commander'
 import type { EngineName } from '../contract/vm.js'
-import { resolveEngine } from '../engines.js'
-import { DrmError } from '../base/errors.js'
-import { GemObject } from '../device/gem.js'
-import { GpuVm } from '../gpuvm/gpuvm.js'
-import { renderReplay, renderVaSpace } from '../render/render.js'
+import { hex } from '../base/check.js'
+import type { Device } from '../device/device.js'
+import type { PlaceDomain } from '../device/placement.js'
+import { renderStats, type StatsRow } from '../render/plot.js'
+import { renderReplay } from '../render/render.js'
 import {
   DEFAULT_MAX_HANDLES,
   DEFAULT_MAX_LINE_BYTES,
   errorJson,
   recordJson,
   recordLines,
-  replayFile,
+  Replayer,
   ReplayError,
+  replayLineOf,
+  splitLines,
   summaryJson,
   summaryText,
   type ReplayRecord,
+  type ReplayResult,
 } from '../replay/index.js'
-import { BASE, PAGE_SIZE, requests, vmbindVmOptions, type VmbindParams } from '../workloads/vmbind.js'
-
-export const EXIT_OK = 0
-export const EXIT_FAILED = 1
-export const EXIT_USAGE = 2
-
-/** The epilogue of `drmsim --help`. */
-export const EXIT_CODES_HELP = `
-Exit codes:
-  0  success
-  1  the simulation failed (the message names the errno; replay: the line)
-  2  bad usage, or a malformed replay file (the message names the line and field)
-
-Every command takes --help and --json (one JSON object per line on stdout).
-A progress bar is drawn on stderr for long runs, only when stderr is a terminal.`
-
-/** A failure the command line reports on one line (no stack) and exits with `exitCode`. */
-export class CliError extends Error {
-  constructor(
-    message: string,
-    readonly exitCode: number,
-  ) {
-    super(message)
-    this.name = 'CliError'
-  }
-}
-
-/**
- * Reports an error every command knows (a DrmError, a CliError, no native
- * binary for an explicit `--engine native`) in one line on stderr and returns
- * its exit code; undefined for anything else.
- */
-export function reportError(err: unknown): number | undefined {
-  const exitCode =
-    err instanceof DrmError
-      ? EXIT_FAILED
-      : err instanceof CliError
-        ? err.exitCode
-        : (err as { code?: unknown } | null)?.code === 'DRMSIM_NO_NATIVE'
-          ? EXIT_FAILED
-          : undefined
-  if (exitCode === undefined) return undefined
-  // A DrmError's or CliError's message is the command's own; the loader's already names drmsim.
-  process.stderr.write(
-    err instanceof DrmError || err instanceof CliError ? `drmsim: ${err.message}\n` : `${(err as Error).message}\n`,
-  )
-  return exitCode
-}
-
-/**
- * Writes an SVG picture to `file`. A path that cannot be written is a
- * CliError naming it and the errno, with exit code 2 (a bad --svg argument).
- */
-export function writeSvg(file: string, svg: string): void {
-  try {
-    writeFileSync(file, svg)
-  } catch (err) {
-    const e = err as NodeJS.ErrnoException
-    // Node's message is "ENOENT: no such file or directory, open '<file>'".
-    const why = e.code ? `${e.code} (${/^\w+: ([^,]*)/.exec(e.message)?.[1] ?? e.message})` : e.message
-    throw new CliError(`--svg: cannot write ${file}: ${why}`, EXIT_USAGE)
-  }
-}
-
-export interface Progress {
-  update(value: number): void
-  stop(): void
-}
-
-/**
- * A progress bar on `stream` (default stderr), or null when it is not a
- * terminal, so pipes, files and tests see clean output.
- */
-export function progressBar(
-  total: number,
-  label: string,
-  stream: NodeJS.WritableStream & { isTTY?: boolean } = process.stderr,
-): Progress | null {
-  if (!stream.isTTY || !(total > 0)) return null
-  const bar = new SingleBar({
-    stream,
-    format: `${label} [{bar}] {percentage}% | {value}/{total} | ETA {eta_formatted}`,
-    barsize: 30,
-    hideCursor: true,
-    clearOnComplete: true,
-    fps: 10,
-  })
-  bar.start(total, 0)
-  return {
-    update: (value) => bar.update(Math.min(value, total)),
-    stop: () => bar.stop(),
-  }
-}
-
-/** The bar of `drmsim vmbind`: the reference engine reports progress, the native one runs in one call. */
-export function vmbindProgress(ops: number, engine: EngineName | undefined): Progress | null {
-  if (ops < 100_000 || !process.stderr.isTTY || resolveEngine(engine) !== 'reference') return null
-  return progressBar(ops, 'vmbind requests')
-}
-
-function positive(text: string): number {
-  if (!/^\d+$/.test(text)) throw new InvalidArgumentError(`not a positive integer: ${text}`)
-  const n = Number(text)
-  if (!Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError('must be a positive integer')
-  return n
-}
-
-/** Buffered stdout: one write per 64 KiB instead of one per line. */
-class Out {
-  #buf = ''
-  line(text: string): void {
-    this.#buf += `${text}\n`
-    if (this.#buf.length >= 65536) this.flush()
-  }
-  flush(): void {
-    if (this.#buf) process.stdout.write(this.#buf)
-    this.#buf = ''
-  }
-}
+import {
+  asyncAction,
+  EXIT_CODES_HELP,
+  EXIT_FAILED,
+  EXIT_OK,
+  EXIT_USAGE,
+  Out,
+  positive,
+  type Progress,
+  progressBar,
+  reportError,
+  Table,
+  u64,
+  writeSvg,
+} from './common.js'
 
 interface ReplayCliOptions {
   summary?: boolean
@@ -149,75 +51,151 @@ interface ReplayCliOptions {
   keepGoing?: boolean
   engine?: EngineName
   svg?: string
+  from?: bigint
+  to?: bigint
+  statsEvery?: number
+  stats?: string
+  plot?: string
+  dumpMappings?: string
   maxLineBytes: number
   maxHandles: number
 }
 
-/** `drmsim replay <file>`. Runs asynchronously and sets process.exitCode itself. */
 export function addReplayCommand(cli: Command): void {
   cli
     .command('replay')
     .description(
-      'Replay a workload of your own from a JSON Lines file (one request per line; see examples/replay.jsonl) and print every op, or a summary',
+      'Replay a workload of your own from a JSON Lines file (one request per line; see examples/replay.jsonl, and examples/gpuvm-hub.jsonl for the drm_gpuvm ops) and print every op, or a summary',
     )
-    .argument('<file>', "the JSON Lines file ('-' for stdin)")
+    .argument('<file>', "the JSON Lines file ('-' for stdin); the output of replay --json replays too")
     .option('--summary', 'print the summary only, not the ops of each request')
-    .option('--json', 'print JSON Lines: one object per request (u64 values as 0x hex strings), then {"summary": ...}')
+    .option(
+      '--json',
+      'print JSON Lines: one object per request (req: its index, line: its input line; u64 values as 0x hex strings, counts as numbers), then {"summary": ...}; they replay as they are',
+    )
     .option(
       '--keep-going',
       'record a request the simulation refuses and go on (exit code 1 at the end); malformed lines still stop',
     )
+    .option(
+      '--stats-every <n>',
+      'write a time series, one row after every n requests and one after the last (see --stats)',
+      positive,
+    )
+    .option(
+      '--stats <file>',
+      'where the time series goes: a .csv or .jsonl file, or - for stdout (the default without --plot; the output then goes to stderr)',
+    )
+    .option(
+      '--plot <file>',
+      'with --stats-every: draw the time series (mappings, steps, memory used per domain with its capacity, fragmentation, evictions, bytes moved) as an SVG; without --stats it is not written as a table',
+    )
+    .option('--dump-mappings <file>', 'write the mappings left at the end to a .csv or .jsonl file (- for stdout)')
     .option('--svg <file>', 'write an SVG picture of the VA spaces and memory domains at the end')
+    .option(
+      '--from <addr>',
+      'with --svg: the VA spaces are drawn from this address (default: their first mapping)',
+      u64,
+    )
+    .option('--to <addr>', 'with --svg: ... up to this one (default: the end of their last mapping)', u64)
     .option('--max-line-bytes <n>', 'longest accepted line, in bytes', positive, DEFAULT_MAX_LINE_BYTES)
     .option('--max-handles <n>', 'most VMs + objects + acquire contexts alive at once', positive, DEFAULT_MAX_HANDLES)
-    .addOption(new Option('--engine <name>', 'engine').choices(['native', 'reference']))
-    .addHelpText('after', EXIT_CODES_HELP)
-    .action((file: string, o: ReplayCliOptions) => {
-      return runReplay(file, o).then(
-        (code) => {
-          process.exitCode = code
-        },
-        (err) => {
-          process.stderr.write(`drmsim: ${(err as Error)?.stack ?? String(err)}\n`)
-          process.exitCode = EXIT_FAILED
-        },
-      )
-    })
+    .addOption(
+      new Option('--engine <name>', 'engine (default: DRMSIM_ENGINE, else native)').choices(['native', 'reference']),
+    )
+    .addHelpText(
+      'after',
+      `
+Each request prints as "req N OP ..." (N: its index, from 0, as in vmbind --trace; blank
+and # lines are not requests), then its steps; errors name the file:line.${EXIT_CODES_HELP}`,
+    )
+    .action(asyncAction((file: string, o: ReplayCliOptions) => runReplay(file, o)))
+}
+
+function checkOptions(o: ReplayCliOptions): void {
+  if (o.stats !== undefined && o.statsEvery === undefined) throw new InvalidArgumentError('--stats needs --stats-every')
+  if (o.plot !== undefined && o.statsEvery === undefined)
+    throw new InvalidArgumentError('--plot draws the --stats-every time series: give --stats-every too')
+  if ((o.from !== undefined || o.to !== undefined) && o.svg === undefined)
+    throw new InvalidArgumentError('--from and --to zoom the --svg picture: give --svg too')
+  if (o.from !== undefined && o.to !== undefined && o.from >= o.to)
+    throw new InvalidArgumentError(`--from ${hex(o.from)} must be below --to ${hex(o.to)}`)
+  if (statsFile(o) === '-' && o.dumpMappings === '-')
+    throw new InvalidArgumentError('--stats and --dump-mappings cannot both go to stdout: name a file for one')
+}
+
+/** Where the time series is written: --stats, else stdout unless it is only plotted; undefined for nowhere. */
+function statsFile(o: ReplayCliOptions): string | undefined {
+  if (o.statsEvery === undefined) return undefined
+  return o.stats ?? (o.plot === undefined ? '-' : undefined)
 }
 
 async function runReplay(file: string, o: ReplayCliOptions): Promise<number> {
-  const out = new Out()
-  const onRecord = o.summary
+  checkOptions(o)
+  const to = statsFile(o)
+  const stats = to === undefined ? undefined : new Table('--stats', to, o.json === true)
+  const plotted: StatsRow[] | undefined = o.plot === undefined ? undefined : []
+  const dump =
+    o.dumpMappings === undefined
+      ? undefined
+      : new Table('--dump-mappings', o.dumpMappings, o.json === true, ['vm', 'addr', 'range', 'obj', 'offset'])
+  // A table on stdout keeps stdout to itself: the output goes to stderr.
+  const out = new Out(stats?.toStdout || dump?.toStdout ? 2 : 1)
+  let index = 0
+  let replayer: Replayer | undefined
+  const series =
+    o.statsEvery === undefined
+      ? undefined
+      : new Series(
+          (row) => {
+            stats?.row(row)
+            plotted?.push(row)
+          },
+          o.statsEvery,
+          () => replayer!.device,
+        )
+  const print = o.summary
     ? (r: ReplayRecord) => {
         if (r.error && o.keepGoing) process.stderr.write(`drmsim: ${r.error.message}\n`)
       }
     : o.json
-      ? (r: ReplayRecord) => out.line(JSON.stringify(recordJson(r)))
+      ? (r: ReplayRecord) => out.line(JSON.stringify(recordJson(r, index)))
       : (r: ReplayRecord) => {
-          for (const l of recordLines(r)) out.line(l)
+          for (const l of recordLines(r, index)) out.line(l)
         }
   let bar: Progress | null | undefined
   try {
-    const result = await replayFile(file, {
+    replayer = new Replayer({
+      file: file === '-' ? '<stdin>' : path.basename(file),
       engine: o.engine,
       keepGoing: o.keepGoing,
       maxLineBytes: o.maxLineBytes,
       maxHandles: o.maxHandles,
-      onRecord,
-      onProgress: (n, total) => {
-        if (bar === undefined) bar = total >= 1 << 20 ? progressBar(total, 'replay bytes') : null
-        bar?.update(n)
+      onRecord: (r) => {
+        print(r)
+        series?.record(r, index)
+        index++
       },
     })
+    const result = await feedFile(replayer, file, (n, total) => {
+      if (bar === undefined) bar = total >= 1 << 20 ? progressBar(total, 'replay bytes') : null
+      bar?.update(n)
+    })
     bar?.stop()
+    series?.end(index - 1)
+    stats?.close()
     if (o.json) out.line(JSON.stringify({ summary: summaryJson(result.summary) }))
     else out.line(summaryText(result.summary).trimEnd())
     out.flush()
+    if (dump) dumpMappings(dump, result)
     // After the summary, which a path that cannot be written must not lose.
-    if (o.svg) writeSvg(o.svg, renderReplay(result))
+    if (o.svg) writeSvg(o.svg, renderReplay(result, { from: o.from, to: o.to }))
+    if (o.plot && plotted?.length)
+      writeSvg(o.plot, renderStats(plotted, { title: `drmsim replay ${path.basename(file)}` }), '--plot')
     return result.summary.errors > 0 ? EXIT_FAILED : EXIT_OK
   } catch (err) {
     bar?.stop()
+    stats?.close()
     out.flush()
     if (err instanceof ReplayError) {
       if (o.json) process.stdout.write(`${JSON.stringify({ error: errorJson(err) })}\n`)
@@ -232,30 +210,130 @@ async function runReplay(file: string, o: ReplayCliOptions): Promise<number> {
 }
 
 /**
- * The canonical vmbind workload replayed through the public API on `engine`,
- * for its picture (the native whole-run engine returns only the summary).
+ * Streams `file` (stdin for '-') into `replayer` line by line and finishes
+ * it. Lines of `drmsim replay --json` output are read as the requests they
+ * record (`replayLineOf`), so that output replays.
  */
-export function vmbindSvg(params: VmbindParams, engine: EngineName | undefined, file: string): void {
-  const opts = vmbindVmOptions()
-  using vm = new GpuVm({ name: opts.name, start: opts.start, range: opts.range, reserve: opts.reserve, engine })
-  const objects = new Map<number, GemObject>()
-  const size = (256n + BigInt(params.maxPages)) * PAGE_SIZE
-  for (const req of requests(params)) {
-    if (req.kind === 'map') {
-      let obj = objects.get(req.obj)
-      if (!obj) objects.set(req.obj, (obj = new GemObject({ size, id: req.obj })))
-      vm.bind({ addr: req.addr, range: req.range, obj, offset: req.offset })
-    } else vm.unbind(req.addr, req.range)
+async function feedFile(
+  replayer: Replayer,
+  file: string,
+  onProgress: (bytesRead: number, totalBytes: number) => void,
+): Promise<ReplayResult> {
+  let total = 0
+  if (file !== '-') {
+    try {
+      const st = statSync(file)
+      if (!st.isFile()) throw new Error('not a regular file')
+      total = st.size
+    } catch (err) {
+      throw new ReplayError(
+        'format',
+        'EINVAL',
+        { file: replayer.file, line: 0 },
+        `cannot read ${file}: ${(err as Error).message}`,
+      )
+    }
   }
-  const window = BASE + BigInt(params.window) * PAGE_SIZE
-  const svg = renderVaSpace(vm, {
-    title: `vmbind seed ${params.seed} ops ${params.ops}: VA space '${vm.name}'`,
-    label: (obj) => `0x${obj.id.toString(16)}`,
-    from: BASE,
-    to: window,
-    width: 1200,
-  })
-  writeSvg(file, svg)
-  // Mappings left at the end are expected here: no tree-not-empty warning matters.
-  vm.takeWarnings()
+  const stream = file === '-' ? process.stdin : createReadStream(file, { highWaterMark: 64 * 1024 })
+  try {
+    for await (const { text, line, terminated } of splitLines(stream, replayer.maxLineBytes, replayer.file, (n) =>
+      onProgress(n, total),
+    )) {
+      replayer.feed(replayLineOf(text) ?? '', line, terminated)
+    }
+  } finally {
+    if (file !== '-') (stream as ReturnType<typeof createReadStream>).destroy()
+  }
+  return replayer.finish()
+}
+
+const DOMAINS: readonly PlaceDomain[] = ['vram', 'gtt', 'system']
+
+/**
+ * The replay's time series: after every `every` requests (and the last), the
+ * live mappings, the steps so far, each memory domain's used bytes, the
+ * capacity and fragmentation (1 - largest free / free) of VRAM and GTT, and
+ * the evictions and bytes moved so far. Mappings are counted from the steps
+ * (a destroyed VM takes its own with it).
+ */
+class Series {
+  readonly #perVm = new Map<string, number>()
+  readonly #ops = { map: 0, remap: 0, unmap: 0 }
+  #mappings = 0
+  #domains: PlaceDomain[] | undefined
+  #last = -1
+  #line = 0
+
+  constructor(
+    readonly row: (row: Record<string, number>) => void,
+    readonly every: number,
+    readonly device: () => Device,
+  ) {}
+
+  record(r: ReplayRecord, index: number): void {
+    const vm = r.request.vm
+    this.#line = r.request.line
+    if (vm !== undefined && r.steps.length) {
+      let delta = 0
+      for (const s of r.steps) {
+        this.#ops[s.kind]++
+        delta += s.kind === 'map' ? 1 : s.kind === 'unmap' ? -1 : (s.prev ? 1 : 0) + (s.next ? 1 : 0) - 1
+      }
+      this.#perVm.set(vm, (this.#perVm.get(vm) ?? 0) + delta)
+      this.#mappings += delta
+    }
+    if (r.request.op === 'vm.destroy' && vm !== undefined) {
+      this.#mappings -= this.#perVm.get(vm) ?? 0
+      this.#perVm.delete(vm)
+    }
+    if ((index + 1) % this.every === 0) this.#sample(index)
+  }
+
+  end(last: number): void {
+    if (last >= 0 && this.#last !== last) this.#sample(last)
+  }
+
+  #sample(req: number): void {
+    this.#last = req
+    const row: Record<string, number> = { req, line: this.#line, mappings: this.#mappings, ...this.#ops }
+    const device = this.device() as Device & Partial<Pick<Device, 'memory' | 'placementTotals'>>
+    if (typeof device.memory === 'function') {
+      this.#domains ??= DOMAINS.filter((d) => {
+        try {
+          device.memory(d)
+          return true
+        } catch {
+          return false
+        }
+      })
+      const stats = this.#domains.map((d) => [d, device.memory(d)] as const)
+      for (const [d, m] of stats) row[`${d}Used`] = Number(m.used)
+      // SYSTEM is unbounded: no capacity, and nothing to fragment.
+      for (const [d, m] of stats) if (d !== 'system') row[`${d}Capacity`] = Number(m.capacity)
+      for (const [d, m] of stats) if (d !== 'system') row[`${d}Fragmentation`] = Math.round(m.fragmentation * 1e4) / 1e4
+    }
+    const totals = device.placementTotals
+    if (totals) {
+      row.evictions = Number(totals.evictions)
+      row.bytesMoved = Number(totals.bytesMoved)
+    }
+    this.row(row)
+  }
+}
+
+/** The mappings of every live VA space: vm, addr, range, obj (its replay name; none for a sparse one), offset. */
+function dumpMappings(dump: Table, result: ReplayResult): void {
+  for (const [name, vm] of result.vms) {
+    for (const va of vm.vas()) {
+      if (va.isKernelNode) continue
+      dump.row({
+        vm: name,
+        addr: hex(va.addr),
+        range: hex(va.range),
+        obj: va.obj === null ? null : (result.nameOf(va.obj) ?? `#${va.obj.id}`),
+        offset: hex(va.offset),
+      })
+    }
+  }
+  dump.close()
 }

@@ -1,12 +1,24 @@
 /**
  * `drmsim vmbind`: the canonical workload on a chosen engine. The native
  * engine runs the whole workload inside Rust (one boundary crossing); the
- * reference engine runs the same loop in TypeScript.
+ * reference engine runs the same loop in TypeScript. With `details`, the run
+ * also says what it did beyond the summary (vmbind-detail.ts), counted by
+ * either loop as it applies its steps: the native one returns its counts,
+ * samples and the mappings left with its summary, still in one crossing.
  */
 import type { EngineName } from '../contract/vm.js'
 import { engineOf, resolveEngine } from '../engines.js'
 import { func, oneOf, options as checkOptions } from '../base/check.js'
 import { DrmError } from '../base/errors.js'
+import {
+  details as detailsOf,
+  mappingsOf,
+  StepTally,
+  tallied,
+  unpackMappings,
+  type SampleOptions,
+  type VmbindDetails,
+} from './vmbind-detail.js'
 import {
   defaultParams,
   runVmbind,
@@ -24,6 +36,18 @@ export interface VmbindOptions extends Partial<VmbindParams> {
   trace?: TraceMode
   /** Reference engine only (the native one runs the whole loop in one call): called every 4096 requests with the number done. */
   onProgress?: (done: number) => void
+  /**
+   * Also return `details`: splits, keeps, the mappings left, the largest,
+   * fragmentation. Both engines count them in the run itself; the reference
+   * one spends a little more time in `loopNs` for it.
+   */
+  details?: boolean
+  /**
+   * With `details`: a sample of the counts after every `every` requests and
+   * after the last (the native engine calls `onSample` for each once its run
+   * is over, the reference one as it goes).
+   */
+  samples?: SampleOptions
 }
 
 export interface VmbindOutput {
@@ -35,6 +59,8 @@ export interface VmbindOutput {
   /** Nanoseconds in the request loop. */
   loopNs: number
   params: VmbindParams
+  /** With the `details` option. */
+  details?: VmbindDetails
 }
 
 export function vmbind(opts: VmbindOptions = {}): VmbindOutput {
@@ -50,6 +76,13 @@ export function vmbind(opts: VmbindOptions = {}): VmbindOutput {
   validateParams(params)
   const trace = oneOf(options.trace ?? 'hash', TRACE_MODES, 'trace')
   if (options.onProgress !== undefined) func(options.onProgress, 'onProgress')
+  const samples = options.samples
+  if (samples !== undefined) {
+    if (!Number.isSafeInteger(samples.every) || samples.every < 1)
+      throw new DrmError('EINVAL', 'vmbind: samples.every must be a positive integer')
+    func(samples.onSample, 'samples.onSample')
+  }
+  const wantDetails = options.details === true || samples !== undefined
   const engine = resolveEngine(options.engine)
   const { vmbindRun, vm } = engineOf(engine)
   if (vmbindRun !== undefined) {
@@ -63,13 +96,40 @@ export function vmbind(opts: VmbindOptions = {}): VmbindOutput {
         objects: BigInt(params.objects),
         mapPercent: BigInt(params.mapPercent),
         trace,
+        details: wantDetails,
+        sampleEvery: samples === undefined ? undefined : BigInt(samples.every),
       })
     } catch (e) {
       throw DrmError.from(e)
     }
-    return { engine, trace: run.trace ?? '', summary: run.summary, loopNs: run.loopNs, params }
+    const out: VmbindOutput = { engine, trace: run.trace ?? '', summary: run.summary, loopNs: run.loopNs, params }
+    if (wantDetails) {
+      const counts = { map: run.map, remap: run.remap, unmap: run.unmap, splits: run.splits, keeps: run.keeps }
+      out.details = checked(detailsOf(unpackMappings(run.mappings!), params, counts), out.summary)
+      if (samples) for (const s of run.samples!) samples.onSample(s)
+    }
+    return out
   }
-  const run = runVmbind(vm(vmbindVmOptions()), params, trace, options.onProgress)
+  const tally = wantDetails ? new StepTally(samples) : undefined
+  const core = vm(vmbindVmOptions())
+  const observed = tally ? tallied(core, tally) : core
+  const run = runVmbind(observed, params, trace, options.onProgress)
   const lines = run.trace.length ? `${run.trace.join('\n')}\n` : ''
-  return { engine, trace: lines, summary: run.text.slice(lines.length), loopNs: run.loopNs, params }
+  const out: VmbindOutput = { engine, trace: lines, summary: run.text.slice(lines.length), loopNs: run.loopNs, params }
+  if (tally) {
+    tally.end(params.ops - 1)
+    out.details = checked(detailsOf(mappingsOf(core), params, tally), out.summary)
+  }
+  return out
+}
+
+/** The details describe the run the summary does (same counts and final state), or this is a bug. */
+function checked(d: VmbindDetails, summary: string): VmbindDetails {
+  const counts = `ops map=${d.map} remap=${d.remap} unmap=${d.unmap}\nmappings ${d.mappings.length}\n`
+  if (!summary.includes(counts) || !summary.endsWith(`state_fnv1a64 ${d.stateFnv1a64}\n`)) {
+    throw new Error(
+      `vmbind: the details describe another run (${JSON.stringify(counts)}) than the summary:\n${summary}`,
+    )
+  }
+  return d
 }

@@ -1,0 +1,134 @@
+// What `vmbind` says beyond the summary (splits, keeps, the mappings left, the window's holes,
+// samples): counted by the native engine's Rust loop in its one run, by the reference engine's
+// TypeScript loop as it goes; both must give the same details for the same parameters.
+import { describe, expect, it } from 'vitest'
+import { loadBinding } from '../lib/native/binding.js'
+import { defaultParams, type VmbindParams } from '../lib/workloads/vmbind.js'
+import type { VmbindSample } from '../lib/workloads/vmbind-detail.js'
+import { vmbind, type VmbindOutput } from '../lib/workloads/vmbind-run.js'
+
+const params = (p: Partial<VmbindParams>): VmbindParams => ({ ...defaultParams, ...p })
+
+function detailed(engine: 'native' | 'reference', p: VmbindParams, every?: number, trace: 'full' | 'hash' = 'hash') {
+  const samples: VmbindSample[] = []
+  const out: VmbindOutput = vmbind({
+    ...p,
+    engine,
+    trace,
+    details: true,
+    samples: every === undefined ? undefined : { every, onSample: (s) => samples.push({ ...s }) },
+  })
+  return { out, samples }
+}
+
+/** Splits and keeps counted from the trace's lines, independently of either engine's tally. */
+function fromTrace(trace: string) {
+  let splits = 0
+  let keeps = 0
+  for (const line of trace.split('\n')) {
+    if (line.startsWith('op remap ') && !line.includes('prev=- ') && !line.endsWith('next=-')) splits++
+    if ((line.startsWith('op remap ') || line.startsWith('op unmap ')) && line.includes(' keep=1')) keeps++
+  }
+  return { splits, keeps }
+}
+
+const CASES: [string, VmbindParams, number | undefined][] = [
+  ['the defaults, 3000 requests', params({ ops: 3000 }), 700],
+  ['no request at all', params({ ops: 0 }), 5],
+  ['one request', params({ ops: 1 }), 5],
+  ['a sample after every request', params({ ops: 300, window: 64, maxPages: 16, objects: 2 }), 1],
+  ['the sample interval is the run', params({ ops: 1000, seed: 3n }), 1000],
+  ['the sample interval is past the run', params({ ops: 1000, seed: 4n }), 5000],
+  // Requests clipped at the window's end, one object: many splits and keeps.
+  [
+    'a window of 16 pages, requests up to 8, one object',
+    params({ ops: 5000, window: 16, maxPages: 8, objects: 1, mapPercent: 60 }),
+    333,
+  ],
+  // Every request covers the whole window (one page): the window is all mapped or one hole.
+  ['a window of one page', params({ ops: 2000, window: 1, maxPages: 1, objects: 1, mapPercent: 50 }), 100],
+  ['only maps', params({ ops: 3000, window: 256, maxPages: 64, objects: 3, mapPercent: 100 }), 999],
+  ['only unmaps: nothing is ever mapped', params({ ops: 2000, mapPercent: 0 }), 500],
+  [
+    'the dense golden parameters',
+    params({ seed: 9n, ops: 20_000, window: 4096, maxPages: 16, objects: 4, mapPercent: 60 }),
+    4096,
+  ],
+  ['no samples', params({ ops: 2000, seed: 7n }), undefined],
+]
+
+describe('vmbind details: the same on both engines', () => {
+  for (const [what, p, every] of CASES) {
+    it(what, () => {
+      const native = detailed('native', p, every)
+      const reference = detailed('reference', p, every)
+      expect(native.out.summary).toBe(reference.out.summary)
+      expect(native.out.details).toEqual(reference.out.details)
+      expect(native.samples).toEqual(reference.samples)
+      const d = native.out.details!
+      expect(d.mappedBytes).toBe(d.mappings.reduce((n, va) => n + va.range, 0n))
+      expect(d.mappedBytes + d.freeBytes).toBe(BigInt(p.window) * 4096n) // the requests stay in the window
+      if (every === undefined) return
+      const last = p.ops - 1
+      const want = Array.from({ length: Math.floor(p.ops / every) }, (_, i) => (i + 1) * every - 1)
+      if (p.ops > 0 && want.at(-1) !== last) want.push(last)
+      expect(native.samples.map((s) => s.req)).toEqual(want)
+      if (p.ops > 0) {
+        expect(native.samples.at(-1)).toEqual({
+          req: last,
+          mappings: d.mappings.length,
+          map: d.map,
+          remap: d.remap,
+          unmap: d.unmap,
+          splits: d.splits,
+          keeps: d.keeps,
+          mappedBytes: Number(d.mappedBytes),
+        })
+      }
+    })
+  }
+})
+
+describe('vmbind details: the native counts', () => {
+  it('splits and keeps are those of the trace, and the same in every trace mode', () => {
+    const p = params({ ops: 5000, window: 16, maxPages: 8, objects: 1, mapPercent: 60 })
+    const full = detailed('native', p, undefined, 'full').out
+    const counted = fromTrace(full.trace)
+    expect(counted.splits).toBeGreaterThan(0)
+    expect(counted.keeps).toBeGreaterThan(0)
+    expect({ splits: full.details!.splits, keeps: full.details!.keeps }).toEqual(counted)
+    const off = vmbind({ ...p, engine: 'native', trace: 'off', details: true })
+    expect(off.details).toEqual(full.details)
+  })
+
+  it('the binding returns the mappings and samples only when asked, and refuses a zero interval', () => {
+    const { vmbindRun } = loadBinding()
+    const options = {
+      seed: 1n,
+      ops: 500n,
+      window: 1024n,
+      maxPages: 64n,
+      objects: 8n,
+      mapPercent: 70n,
+      trace: 'off',
+    }
+    const bare = vmbindRun(options)
+    expect(bare.mappings).toBeUndefined()
+    expect(bare.samples).toBeUndefined()
+    const full = vmbindRun({ ...options, details: true, sampleEvery: 100n })
+    expect(full.summary).toBe(bare.summary)
+    expect([full.map, full.remap, full.unmap, full.splits, full.keeps]).toEqual([
+      bare.map,
+      bare.remap,
+      bare.unmap,
+      bare.splits,
+      bare.keeps,
+    ])
+    expect(full.summary).toContain(`ops map=${full.map} remap=${full.remap} unmap=${full.unmap}\n`)
+    expect(full.mappings!.length % 4).toBe(0)
+    expect(full.summary).toContain(`mappings ${full.mappings!.length / 4}\n`)
+    expect(full.samples!.map((s) => s.req)).toEqual([99, 199, 299, 399, 499])
+    expect(() => vmbindRun({ ...options, sampleEvery: 0n })).toThrow(/sampleEvery/)
+    expect(() => vmbind({ ops: 10, samples: { every: 0, onSample: () => {} } })).toThrow(/samples.every/)
+  })
+})
