@@ -10,6 +10,26 @@
  *   `replay`: your own workload as JSON Lines.
  */
 export { GpuVm, type GpuVmOptions, type MapRequest, type StepCallbacks } from './gpuvm/gpuvm.js'
+export { VmBo } from './gpuvm/vm-bo.js'
+export type { GpuVmDriverOps } from './gpuvm/hub.js'
+export {
+  GpuVmExec,
+  type GpuVmExecOptions,
+  missingLocks,
+  prepareObjects,
+  prepareObjectsOp,
+  prepareRange,
+  prepareRangeOp,
+  prepareVm,
+  prepareVmOp,
+  resvAddFence,
+  smMapExecLock,
+  smMapExecLockOp,
+  smUnmapExecLock,
+  smUnmapExecLockOp,
+  validate,
+} from './gpuvm/vm-exec.js'
+export { ERAS, type EraName, VA_FLAGS, VM_FLAGS } from './contract/hub.js'
 export { BindBatch } from './gpuvm/batch.js'
 export { PackedOps } from './gpuvm/packed-ops.js'
 export { Va } from './gpuvm/va.js'
@@ -24,6 +44,9 @@ export {
   type RemapOp,
   type UnmapOp,
   type PrefetchOp,
+  type DriverOp,
+  type AnyOp,
+  remapToUnmapRange,
 } from './gpuvm/ops.js'
 export { DrmError, DrmBatchError, DrmWarning, type Errno, type Warning } from './base/errors.js'
 export type { EngineName } from './contract/vm.js'
@@ -91,6 +114,16 @@ export {
   REPLAY_OPS,
   recordLines,
   recordJson,
+  replayLineOf,
+  HUB_OPS,
+  type ReplayOpName,
+  type ReplayValue,
+  type RecorderVmOptions,
+  type RecorderExecOptions,
+  type RecorderLockWalkOptions,
+  Recorder,
+  type RecorderOptions,
+  type RecorderHandle,
   summaryText,
   type ReplayOptions,
   type ReplayFileOptions,
@@ -100,15 +133,19 @@ export {
   type ReplaySummary,
   type ReplayStep,
 } from './replay/index.js'
+export { KERNEL_RESULTS, kernelResult, type KernelResult } from './workloads/golden.js'
 export {
   renderVaSpace,
   renderDomains,
   renderReplay,
+  renderScenario,
   stackSvgs,
   PALETTE,
   type VaRenderOptions,
   type DomainRenderOptions,
+  type ScenarioPicture,
 } from './render/render.js'
+export { renderStats, type StatsRow, type StatsValue, type StatsRenderOptions } from './render/plot.js'
 export type {
   Place,
   Placement,

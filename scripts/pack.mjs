@@ -1,15 +1,21 @@
 #!/usr/bin/env node
 /**
- * Packs drmsim for npm, from an existing build (`npm run pack` builds first):
+ * A rehearsal of the release, from an existing build (`npm run pack` builds
+ * first): napi-rs's own steps in a staged copy of the package, then `npm pack`
+ * where a release would `npm publish`.
  *
- * 1. `napi artifacts` places each binary built here (`drmsim.<platform>.node`
- *    at the root) into its platform package `npm/<platform>/`;
- * 2. `npm pack` packs those platform packages;
- * 3. the root package is packed from a staged copy of exactly the files
- *    `npm pack` would ship, whose manifest gets one optionalDependency per
- *    target of `napi.targets`, as `napi prepublish` writes them at release
- *    time (they stay out of the repo's package.json: none is on the registry,
- *    and `npm ci` refuses a lockfile without them).
+ * 1. Stage the files `npm pack` would ship, the manifest and npm/ in a
+ *    scratch directory, and put each binary built here (`drmsim.<platform>.node`)
+ *    in its artifacts/ folder. A configured target that was not built here
+ *    gets a placeholder file, standing in for the binary CI builds on that
+ *    platform; its package is not packed.
+ * 2. `napi artifacts` moves each binary into its platform package
+ *    (npm/<platform>/, `@drmsim/binding-<platform>`), as the release job does
+ *    with CI's binaries (`npm run artifacts`).
+ * 3. `napi pre-publish --skip-optional-publish` (what `prepublishOnly` runs at
+ *    `npm publish`, without publishing) checks every platform package and
+ *    writes the root manifest's optionalDependencies, one per target.
+ * 4. `npm pack` packs the root and the platform packages built here.
  *
  * Usage: node scripts/pack.mjs [--out DIR]   (default: packs/)
  * Writes DIR/<name>-<version>.tgz for each package and DIR/packs.json:
@@ -18,8 +24,8 @@
  */
 import { execFileSync } from 'node:child_process'
 import {
-  chmodSync,
   copyFileSync,
+  cpSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
@@ -44,51 +50,55 @@ const readJson = (file) => JSON.parse(readFileSync(file, 'utf8'))
 const run = (cmd, argv, cwd) => execFileSync(cmd, argv, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] })
 /** `npm pack --json` of a directory: the one package it describes. */
 const npmPack = (dir, extra) => JSON.parse(run(npm, ['pack', '--json', '--ignore-scripts', ...extra], dir))[0]
+const fail = (message) => {
+  console.error(`pack: ${message}`)
+  process.exit(1)
+}
 
 const pkg = readJson(path.join(root, 'package.json'))
 const { binaryName, targets: triples = [] } = pkg.napi
 const targets = triples.map((triple) => parseTriple(triple))
 const built = targets.filter((t) => existsSync(path.join(root, `${binaryName}.${t.platformArchABI}.node`)))
-if (built.length === 0) {
-  console.error(`pack: no ${binaryName}.<platform>.node at ${root}; run \`npm run build\` first`)
-  process.exit(1)
-}
-for (const t of built) {
-  if (!existsSync(path.join(root, 'npm', t.platformArchABI, 'package.json'))) {
-    console.error(`pack: npm/${t.platformArchABI}/package.json is missing; run \`npx napi create-npm-dirs\``)
-    process.exit(1)
-  }
-}
-if (!existsSync(path.join(root, 'dist', 'index.js'))) {
-  console.error('pack: dist/ is missing; run `npm run build` first')
-  process.exit(1)
-}
+if (built.length === 0) fail(`no ${binaryName}.<platform>.node at ${root}; run \`npm run build\` first`)
+for (const t of targets)
+  if (!existsSync(path.join(root, 'npm', t.platformArchABI, 'package.json')))
+    fail(`npm/${t.platformArchABI}/package.json is missing; run \`npx napi create-npm-dirs\``)
+if (!existsSync(path.join(root, 'dist', 'index.js'))) fail('dist/ is missing; run `npm run build` first')
 
 mkdirSync(out, { recursive: true })
 for (const f of readdirSync(out)) if (f.endsWith('.tgz') || f === 'packs.json') rmSync(path.join(out, f))
-const scratch = mkdtempSync(path.join(tmpdir(), 'drmsim-pack-'))
+const stage = mkdtempSync(path.join(tmpdir(), 'drmsim-pack-'))
 try {
-  // 1. `napi artifacts` over the binaries built here only: the config it is given
-  //    names just their targets, since it refuses to run with a configured target missing.
-  const artifacts = path.join(scratch, 'artifacts')
+  // 1. The staged package: what npm would ship, npm/ (without binaries) and the artifacts.
+  for (const file of npmPack(root, ['--dry-run']).files.map((f) => f.path)) {
+    mkdirSync(path.dirname(path.join(stage, file)), { recursive: true })
+    copyFileSync(path.join(root, file), path.join(stage, file))
+  }
+  cpSync(path.join(root, 'npm'), path.join(stage, 'npm'), {
+    recursive: true,
+    filter: (src) => !src.endsWith('.node'),
+  })
+  const artifacts = path.join(stage, 'artifacts')
   mkdirSync(artifacts)
-  for (const t of built)
-    copyFileSync(
-      path.join(root, `${binaryName}.${t.platformArchABI}.node`),
-      path.join(artifacts, `${binaryName}.${t.platformArchABI}.node`),
-    )
-  const config = path.join(scratch, 'napi.json')
-  writeFileSync(config, JSON.stringify({ ...pkg.napi, targets: built.map((t) => t.triple) }))
-  run(napi, ['artifacts', '--output-dir', artifacts, '--npm-dir', 'npm', '--config-path', config], root)
+  for (const t of targets) {
+    const file = `${binaryName}.${t.platformArchABI}.node`
+    if (built.includes(t)) copyFileSync(path.join(root, file), path.join(artifacts, file))
+    else writeFileSync(path.join(artifacts, file), `placeholder for the ${t.triple} binary CI builds\n`)
+  }
 
-  // 2. The platform packages.
+  // 2. and 3. napi-rs's release steps.
+  run(napi, ['artifacts', '--output-dir', artifacts, '--npm-dir', 'npm'], stage)
+  run(napi, ['pre-publish', '--tag-style', 'npm', '--no-gh-release', '--skip-optional-publish'], stage)
+  const manifest = readJson(path.join(stage, 'package.json'))
+  if (Object.keys(manifest.optionalDependencies ?? {}).length !== targets.length)
+    fail(`napi pre-publish wrote ${JSON.stringify(manifest.optionalDependencies)}, not one entry per target`)
+
+  // 4. The packages.
   const platforms = built.map((t) => {
-    const dir = path.join(root, 'npm', t.platformArchABI)
-    const manifest = readJson(path.join(dir, 'package.json'))
-    if (manifest.version !== pkg.version)
-      throw new Error(
-        `npm/${t.platformArchABI} is version ${manifest.version}, the root ${pkg.version}; run \`npx napi version\``,
-      )
+    const dir = path.join(stage, 'npm', t.platformArchABI)
+    const version = readJson(path.join(dir, 'package.json')).version
+    if (version !== pkg.version)
+      fail(`npm/${t.platformArchABI} is version ${version}, the root ${pkg.version}; run \`npx napi version\``)
     const p = npmPack(dir, ['--pack-destination', out])
     return {
       platform: t.platformArchABI,
@@ -98,20 +108,7 @@ try {
       files: p.files.map((f) => f.path),
     }
   })
-
-  // 3. The root package, staged with its optionalDependencies.
-  const listed = npmPack(root, ['--dry-run']).files.map((f) => f.path)
-  const stage = path.join(scratch, 'root')
-  for (const file of listed) {
-    const to = path.join(stage, file)
-    mkdirSync(path.dirname(to), { recursive: true })
-    copyFileSync(path.join(root, file), to)
-  }
-  const bin = typeof pkg.bin === 'string' ? [pkg.bin] : Object.values(pkg.bin ?? {})
-  for (const file of bin) chmodSync(path.join(stage, file), 0o755)
-  const optionalDependencies = { ...pkg.optionalDependencies }
-  for (const t of targets) optionalDependencies[`${pkg.name}-${t.platformArchABI}`] = pkg.version
-  writeFileSync(path.join(stage, 'package.json'), `${JSON.stringify({ ...pkg, optionalDependencies }, null, 2)}\n`)
+  // napi artifacts also leaves the binaries at the stage's root, where `files` keeps them out of the package.
   const r = npmPack(stage, ['--pack-destination', out])
   const result = {
     root: { name: r.name, version: r.version, tarball: path.join(out, r.filename), files: r.files.map((f) => f.path) },
@@ -121,5 +118,5 @@ try {
   for (const p of [result.root, ...platforms])
     console.log(`packed ${p.name}@${p.version}: ${p.tarball} (${p.files.length} files)`)
 } finally {
-  rmSync(scratch, { recursive: true, force: true })
+  rmSync(stage, { recursive: true, force: true })
 }

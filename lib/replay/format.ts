@@ -1,6 +1,11 @@
 /**
  * The replay's output: a record as trace-style text lines or as one JSON
- * object, errors as JSON, and the summary as text or JSON.
+ * object, errors as JSON, and the summary as text or JSON. A record is named
+ * by its request's index, counting from 0 (`req N`, as in
+ * `drmsim vmbind --trace`); messages name the input's file:line, and a JSON
+ * record carries both (`req`, `line`). A JSON record is a replay line with
+ * what the request did added to it: `replayLineOf` takes those additions off
+ * again, so `drmsim replay --json` output replays.
  */
 import { hex } from '../base/check.js'
 import type { ReplayPiece, ReplayRecord, ReplayStep, ReplaySummary } from './record.js'
@@ -23,6 +28,8 @@ export function stepLine(step: ReplayStep): string {
 
 const POSITIONAL = ['vm', 'addr', 'range', 'obj', 'offset'] as const
 const KEYED = [
+  'exec',
+  'objs',
   'resv',
   'start',
   'size',
@@ -34,6 +41,16 @@ const KEYED = [
   'system',
   'profile',
   'wwClass',
+  'era',
+  'resvProtected',
+  'immediateMode',
+  'numFences',
+  'prealloc',
+  'deferred',
+  'evict',
+  'ignoreDuplicates',
+  'privateUsage',
+  'extobjUsage',
 ] as const
 
 const snake = (key: string): string => key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)
@@ -46,6 +63,7 @@ function textValue(key: string, v: unknown): string {
     const r = v as { offset: bigint; range: bigint }
     return `${hex(r.offset)},${hex(r.range)}`
   }
+  if (Array.isArray(v) && key !== 'placement') return `[${v.join(',')}]`
   if (key === 'placement') {
     const places = v as ReplayPlace[]
     if (places.length === 0) return '(none)'
@@ -58,24 +76,38 @@ function textValue(key: string, v: unknown): string {
   return String(v)
 }
 
+/** What a record's result line names first: the VM (and object, for a vm_bo), the exec context, or the object. */
+function subject(req: ReplayRecord['request']): string {
+  if (req.op.startsWith('vmbo.')) return `${req.vm} ${req.obj}`
+  if (req.op.startsWith('vm.') || req.op === 'bind' || req.op === 'unbind') return req.vm ?? req.exec ?? ''
+  return req.obj ?? req.vm ?? req.ctx ?? ''
+}
+
 /**
- * Text lines for one record: the request (`req LINE OP` then vm, addr, range,
- * obj, offset in vmbind's order, then key=value fields), its steps, what it
- * returned, violations, warnings, and the error.
+ * Text lines for the record of request `index` (from 0: the records in the
+ * order the replay made them): the request (`req INDEX OP` then vm, addr,
+ * range, obj, offset in vmbind's order, then key=value fields), its steps,
+ * the op list it made without applying it (`list op ...`), what it returned
+ * (lists in brackets: `extobj=[ext1#1,ext2#2]`), violations, warnings, and
+ * the error.
  */
-export function recordLines(record: ReplayRecord): string[] {
+export function recordLines(record: ReplayRecord, index: number): string[] {
   const req = record.request
   const r = req as unknown as Record<string, unknown>
   const fields: string[] = []
-  for (const key of POSITIONAL) if (r[key] !== undefined) fields.push(textValue(key, r[key]))
+  // An object's VM (obj.create) is a key=value field: positional, it would read as the object.
+  const keyedVm = req.op === 'obj.create'
+  for (const key of POSITIONAL)
+    if (r[key] !== undefined && !(keyedVm && key === 'vm')) fields.push(textValue(key, r[key]))
   if (req.ctx !== undefined) fields.push(req.op.startsWith('ctx.') ? req.ctx : `ctx=${req.ctx}`)
   for (const key of KEYED) if (r[key] !== undefined) fields.push(`${snake(key)}=${textValue(key, r[key])}`)
-  const lines = [`req ${req.line} ${req.op}${fields.length ? ` ${fields.join(' ')}` : ''}`]
+  if (keyedVm && req.vm !== undefined) fields.push(`vm=${req.vm}`)
+  const lines = [`req ${index} ${req.op}${fields.length ? ` ${fields.join(' ')}` : ''}`]
   for (const step of record.steps) lines.push(stepLine(step))
+  for (const step of record.opList ?? []) lines.push(`list ${stepLine(step)}`)
   const result = Object.entries(record.result)
   if (result.length) {
-    const subject = req.obj ?? req.vm ?? req.ctx ?? ''
-    lines.push(`${req.op} ${subject} ${result.map(([k, v]) => `${snake(k)}=${textValue(k, v)}`).join(' ')}`)
+    lines.push(`${req.op} ${subject(req)} ${result.map(([k, v]) => `${snake(k)}=${textValue(k, v)}`).join(' ')}`)
   }
   for (const v of record.violations) lines.push(`violation ${v.kind}${v.obj ? ` ${v.obj}` : ''}: ${v.message}`)
   for (const w of record.warnings) lines.push(`warning ${w.kind}: ${w.message}`)
@@ -90,12 +122,23 @@ function jsonValue(v: unknown): unknown {
   return v
 }
 
-/** One record as a JSON object: u64 values as 0x hex strings. */
-export function recordJson(record: ReplayRecord): Record<string, unknown> {
-  const out: Record<string, unknown> = jsonValue(record.request) as Record<string, unknown>
+/** What `recordJson` adds to a request: taken off again by `replayLineOf`. */
+const ADDED = ['req', 'line', 'steps', 'opList', 'result', 'violations', 'warnings', 'error'] as const
+
+/**
+ * The record of request `index` (from 0) as one JSON object: `req` (the
+ * index), `line` (of the input), the request's fields as a replay line has
+ * them (u64 values as 0x hex strings), then what it did: `steps`, `opList`
+ * (the op list of a `vm.madvise`), `result`, `violations`, `warnings`, `error`.
+ * Counts are JSON numbers, lists arrays of names.
+ */
+export function recordJson(record: ReplayRecord, index: number): Record<string, unknown> {
+  const { line, ...request } = record.request
+  const out: Record<string, unknown> = { req: index, line, ...(jsonValue(request) as Record<string, unknown>) }
   // As the file has it, so a record's request can be replayed again.
   if (record.request.reserve) out.reserve = [hex(record.request.reserve.offset), hex(record.request.reserve.range)]
   if (record.steps.length) out.steps = jsonValue(record.steps)
+  if (record.opList?.length) out.opList = jsonValue(record.opList)
   if (Object.keys(record.result).length) out.result = jsonValue(record.result)
   if (record.violations.length) out.violations = record.violations
   if (record.warnings.length)
@@ -134,6 +177,29 @@ export function summaryText(s: ReplaySummary): string {
   ].join('\n')}\n`
 }
 
+/** The summary as JSON: counts (evictions too) as numbers, bytes moved as a 0x hex string like other u64 sizes. */
 export function summaryJson(s: ReplaySummary): Record<string, unknown> {
-  return jsonValue(s) as Record<string, unknown>
+  return { ...(jsonValue(s) as Record<string, unknown>), evictions: Number(s.evictions) }
+}
+
+/**
+ * The replay line a line of `drmsim replay --json` output stands for: a
+ * record's request without what `recordJson` added, null for the output's
+ * closing `{"summary": ...}` or `{"error": ...}` line. Any other line (a
+ * request written by hand, a comment) is returned as it is.
+ */
+export function replayLineOf(text: string): string | null {
+  const t = text.trimStart()
+  if (t.startsWith('{"summary":{') || t.startsWith('{"error":{')) return null
+  if (!t.startsWith('{"req":')) return text
+  let value: unknown
+  try {
+    value = JSON.parse(t)
+  } catch {
+    return text // the replay reports it, with its line
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return text
+  const o = value as Record<string, unknown>
+  for (const key of ADDED) delete o[key]
+  return JSON.stringify(o)
 }

@@ -8,12 +8,16 @@
  * carrying the kernel's errno. The `Replayer` (replayer.ts) runs one line at a
  * time through a table of one handler per op; read.ts reads texts, iterables
  * and files (streamed, with a bounded line length, and the number of live
- * handles capped, so no input allocates without bound); format.ts prints.
+ * handles capped, so no input allocates without bound); format.ts prints;
+ * the `Recorder` (record.ts) writes what a program does as a replay file;
+ * hub.ts is what both do for the drm_gpuvm ops (`HUB_OPS`): the driver
+ * callbacks a replayed drm_gpuvm gets and its exec contexts.
  */
 export {
   DEFAULT_MAX_HANDLES,
   DEFAULT_MAX_LINE_BYTES,
   MAX_LINE_DEPTH,
+  HUB_OPS,
   REPLAY_OPS,
   ReplayError,
   checkRequest,
@@ -21,7 +25,23 @@ export {
   type ReplayPlace,
   type ReplayRequest,
 } from './schema.js'
-export type { ReplayOptions, ReplayPiece, ReplayRecord, ReplayResult, ReplayStep, ReplaySummary } from './record.js'
+export type {
+  ReplayOptions,
+  ReplayPiece,
+  ReplayRecord,
+  ReplayResult,
+  ReplayStep,
+  ReplaySummary,
+  ReplayValue,
+} from './record.js'
+export {
+  Recorder,
+  type RecorderExecOptions,
+  type RecorderHandle,
+  type RecorderLockWalkOptions,
+  type RecorderOptions,
+  type RecorderVmOptions,
+} from './record.js'
 export { Replayer } from './replayer.js'
 export { replay, replayFile, splitLines, type ReplayFileOptions } from './read.js'
-export { errorJson, recordJson, recordLines, stepLine, summaryJson, summaryText } from './format.js'
+export { errorJson, recordJson, recordLines, replayLineOf, stepLine, summaryJson, summaryText } from './format.js'

@@ -2,6 +2,14 @@
  * Reading a replay: a whole text, lines from any (async) iterable, or a JSON
  * Lines file or stdin streamed through `splitLines`, which cuts lines from the
  * bytes with a bounded buffer.
+ *
+ * `splitLines` is our own, not a line-splitting package: split2's `maxLength`
+ * bounds only the unfinished tail of its buffer (a long line that arrives
+ * whole in one chunk passes), counts UTF-16 characters rather than bytes, and
+ * ends the stream with a message that names no line, dropping the lines it
+ * had already cut from that chunk; neither it nor readline (which has no limit
+ * at all) says whether the last line ended with a newline, which the
+ * "truncated last line" message needs.
  */
 import { createReadStream, statSync } from 'node:fs'
 import path from 'node:path'

@@ -9,8 +9,9 @@ import type { EngineName } from '../contract/vm.js'
 import { DrmError } from '../base/errors.js'
 import { hex } from '../base/check.js'
 import type { GemObject } from '../device/gem.js'
-import { GpuVm } from '../gpuvm/gpuvm.js'
+import type { GpuVm, MapRequest } from '../gpuvm/gpuvm.js'
 import { Fnv1a64 } from '../workloads/vmbind.js'
+import { addFence, execLock, liveVmBo, missingResvLocks, smMapLockWalk, smUnmapLockWalk } from './hub.js'
 import type { ReplayOptions, ReplayRecord, ReplayResult } from './record.js'
 import {
   checkRequest,
@@ -25,6 +26,7 @@ import {
   type ReplayRequest,
 } from './schema.js'
 import { ReplayState } from './state.js'
+import type { OpList } from '../gpuvm/ops.js'
 
 /** Errors kept on the result under keepGoing (all are counted and reported through onRecord). */
 const KEPT_ERRORS = 1000
@@ -47,19 +49,27 @@ const HANDLERS: Readonly<Record<ReplayOpName, Handler>> = {
     r.device = new Device(options)
   },
   'vm.create'(r, req, record) {
-    const device = r.device
-    const vm = r.create(r.vms, 'vm', 'vm', req.vm!, req.line, () => {
-      const vm = new GpuVm({
-        name: req.vm,
-        start: req.start ?? 0n,
-        range: req.range!,
-        reserve: req.reserve ?? null,
-        engine: r.engine,
-      })
-      device.attachVm(vm)
-      return vm
-    })
+    const vm = r.create(r.vms, 'vm', 'vm', req.vm!, req.line, () =>
+      r.driver.createVm(
+        {
+          name: req.vm!,
+          start: req.start,
+          range: req.range!,
+          reserve: req.reserve,
+          era: req.era,
+          resvProtected: req.resvProtected,
+          immediateMode: req.immediateMode,
+        },
+        r.engine,
+      ),
+    )
     r.s.vms++
+    if (vm.resvObject) {
+      // A drm_gpuvm: its reservation object is named after it in what the replay prints.
+      r.names.set(vm.resvObject, `${req.vm}/resv`)
+      record.result.era = vm.era
+      record.result.refcount = vm.refcount
+    }
     r.warnings(vm, record)
   },
   'vm.destroy'(r, req, record) {
@@ -70,7 +80,10 @@ const HANDLERS: Readonly<Record<ReplayOpName, Handler>> = {
   },
   'obj.create'(r, req, { result }) {
     const device = r.device
-    const resv = req.resv === undefined ? undefined : r.obj(req, 'resv', req.resv)
+    if (req.resv !== undefined && req.vm !== undefined)
+      r.format(req.line, 'vm', 'obj.create shares one reservation: give resv (an object) or vm (a drm_gpuvm), not both')
+    const resv =
+      req.resv === undefined ? (req.vm === undefined ? undefined : vmResv(r, req)) : r.obj(req, 'resv', req.resv)
     const obj = r.create(r.objs, 'obj', 'obj', req.obj!, req.line, () =>
       device.createObject({ size: req.size!, profile: req.profile, resv }),
     )
@@ -86,11 +99,13 @@ const HANDLERS: Readonly<Record<ReplayOpName, Handler>> = {
   },
   bind(r, req, record) {
     const vm = r.vm(req)
-    const obj = req.obj == null ? null : r.obj(req)
-    walk(r, vm, vm.mapSteps({ addr: req.addr!, range: req.range!, obj, offset: req.offset ?? 0n }), record)
+    const request = mapRequest(r, req)
+    if (req.exec !== undefined) checkLocks(r, req, record, () => vm.smMapOps(request))
+    walk(r, vm, vm.mapSteps(request), record)
   },
   unbind(r, req, record) {
     const vm = r.vm(req)
+    if (req.exec !== undefined) checkLocks(r, req, record, () => vm.smUnmapOps(req.addr!, req.range!))
     walk(r, vm, vm.unmapSteps(req.addr!, req.range!), record)
   },
   pin(r, req, { result }) {
@@ -148,6 +163,206 @@ const HANDLERS: Readonly<Record<ReplayOpName, Handler>> = {
     result.offset = obj.offset
     r.s.validates++
   },
+
+  // --- the drm_gpuvm hub --------------------------------------------------------------------
+
+  'vm.get'(r, req, record) {
+    onVm(r, r.vm(req), record, (vm) => {
+      vm.get()
+      record.result.refcount = vm.refcount
+    })
+  },
+  'vm.put'(r, req, record) {
+    onVm(r, r.vm(req), record, (vm) => {
+      record.result.refcount = vm.put()
+    })
+  },
+  'vm.info'(r, req, record) {
+    onVm(r, r.vm(req), record, (vm) => {
+      const { result } = record
+      const bos = vm.vmBos()
+      result.era = vm.era
+      result.refcount = vm.refcount
+      result.resvProtected = vm.resvProtected
+      result.immediateMode = vm.immediateMode
+      result.vmBos = bos.map((bo) => r.vmBoState(bo))
+      lists(r, vm, result, ['extobj', 'evict', 'defer'])
+    })
+  },
+  'vm.deferred_cleanup'(r, req, record) {
+    onVm(r, r.vm(req), record, (vm) => {
+      record.result.cleaned = vm.deferredCleanup()
+      if (!vm.destroyed) record.result.refcount = vm.refcount
+    })
+  },
+  'vmbo.obtain'(r, req, record) {
+    const obj = r.obj(req)
+    onVm(r, r.vm(req), record, (vm) => {
+      const bo = req.prealloc ? vm.obtainPrealloc(obj) : vm.obtain(obj)
+      record.result.vmBo = r.vmBoState(bo)
+    })
+  },
+  'vmbo.get'(r, req, record) {
+    const obj = r.obj(req)
+    onVm(r, r.vm(req), record, (vm) => {
+      const bo = liveVmBo(vm, obj).get()
+      record.result.vmBo = r.vmBoState(bo)
+    })
+  },
+  'vmbo.put'(r, req, record) {
+    const obj = r.obj(req)
+    onVm(r, r.vm(req), record, (vm) => {
+      const bo = liveVmBo(vm, obj)
+      record.result.released = req.deferred ? bo.putDeferred() : bo.put()
+      record.result.vmBo = r.vmBoState(bo)
+      if (req.deferred && !vm.destroyed) lists(r, vm, record.result, ['defer'])
+    })
+  },
+  'vmbo.evict'(r, req, record) {
+    const obj = r.obj(req)
+    onVm(r, r.vm(req), record, (vm) => {
+      const bo = liveVmBo(vm, obj)
+      bo.evict(req.evict ?? true)
+      record.result.vmBo = r.vmBoState(bo)
+      lists(r, vm, record.result, ['evict'])
+    })
+  },
+  'vmbo.extobj_add'(r, req, record) {
+    const obj = r.obj(req)
+    onVm(r, r.vm(req), record, (vm) => {
+      const bo = liveVmBo(vm, obj)
+      bo.extobjAdd()
+      record.result.vmBo = r.vmBoState(bo)
+      lists(r, vm, record.result, ['extobj'])
+    })
+  },
+  'vm.madvise'(r, req, record) {
+    const vm = r.vm(req)
+    const request = mapRequest(r, req)
+    onVm(r, vm, record, () => {
+      const ops = vm.madviseOps(request)
+      record.opList = [...ops].map((op) => r.step(op))
+      const c = ops.counts()
+      Object.assign(record.result, { map: c.map, remap: c.remap, unmap: c.unmap })
+    })
+  },
+  'vm.exec_lock'(r, req, record) {
+    const vm = r.vm(req)
+    if ((req.addr === undefined) !== (req.range === undefined))
+      r.format(
+        req.line,
+        req.addr === undefined ? 'addr' : 'range',
+        'vm.exec_lock locks a range with both addr and range',
+      )
+    if (req.objs !== undefined && req.addr !== undefined)
+      r.format(req.line, 'objs', 'vm.exec_lock takes objs (lock_array) or addr and range (lock_range), not both')
+    const objs = req.objs?.map((name) => r.obj(req, 'objs', name))
+    onVm(r, vm, record, () => {
+      const h = r.create(r.execs, 'exec', 'exec', req.exec!, req.line, () =>
+        execLock(vm, {
+          numFences: req.numFences,
+          objs,
+          range: req.addr === undefined ? undefined : { addr: req.addr, range: req.range! },
+          ignoreDuplicates: req.ignoreDuplicates,
+        }),
+      )
+      record.result.locked = r.objNames(h.exec.objects)
+      // Under RESV_PROTECTED, prepare_objects has just caught the evict list up.
+      lists(r, vm, record.result, ['evict'])
+      r.s.locks += h.exec.objects.length
+    })
+  },
+  'vm.sm_map_exec_lock'(r, req, record) {
+    const vm = r.vm(req)
+    const request = mapRequest(r, req)
+    onVm(r, vm, record, () => {
+      const h = r.create(r.execs, 'exec', 'exec', req.exec!, req.line, () =>
+        smMapLockWalk(vm, request, { numFences: req.numFences, ignoreDuplicates: req.ignoreDuplicates }),
+      )
+      record.result.locked = r.objNames(h.exec.objects)
+      r.s.locks += h.exec.objects.length
+    })
+  },
+  'vm.sm_unmap_exec_lock'(r, req, record) {
+    const vm = r.vm(req)
+    onVm(r, vm, record, () => {
+      const h = r.create(r.execs, 'exec', 'exec', req.exec!, req.line, () =>
+        smUnmapLockWalk(vm, req.addr!, req.range!, { ignoreDuplicates: req.ignoreDuplicates }),
+      )
+      record.result.locked = r.objNames(h.exec.objects)
+      r.s.locks += h.exec.objects.length
+    })
+  },
+  'vm.validate'(r, req, record) {
+    const h = r.exec(req)
+    onVm(r, h.vm, record, (vm) => {
+      const v = r.driver.validate(h, req.placement!)
+      const { result } = record
+      result.validated = v.validated.map((bo) => r.vmBo(bo))
+      result.bytesMoved = v.bytesMoved
+      result.evictions = Number(v.evictions)
+      lists(r, vm, result, ['evict'])
+    })
+  },
+  'vm.resv_add_fence'(r, req, record) {
+    const h = r.exec(req)
+    onVm(r, h.vm, record, () => {
+      const { fence, fenced } = addFence(h, req.privateUsage, req.extobjUsage)
+      record.result.fence = fence.id
+      record.result.fenced = fenced
+    })
+  },
+  'vm.exec_unlock'(r, req, record) {
+    const h = r.exec(req)
+    r.execs.delete(req.exec!)
+    const n = h.exec.objects.length
+    h.exec.fini()
+    record.result.unlocked = n
+  },
+}
+
+/** The map request of a `bind`, `vm.madvise` or `vm.sm_map_exec_lock` line. */
+function mapRequest(r: ReplayState, req: ReplayRequest): MapRequest {
+  return { addr: req.addr!, range: req.range!, obj: req.obj == null ? null : r.obj(req), offset: req.offset ?? 0n }
+}
+
+/** The reservation object of the drm_gpuvm an `obj.create` line names (its private objects share it). */
+function vmResv(r: ReplayState, req: ReplayRequest): GemObject {
+  const vm = r.vm(req)
+  if (vm.resvObject === null)
+    throw new DrmError('EINVAL', `VA space '${vm.name}' is not a drm_gpuvm: it has no reservation to share`)
+  return vm.resvObject
+}
+
+/**
+ * A `bind` or `unbind` naming an exec context: the objects its walk needs
+ * locked whose reservation the context does not hold (`missingLocks`), before it runs.
+ */
+function checkLocks(r: ReplayState, req: ReplayRequest, record: ReplayRecord, ops: () => OpList): void {
+  const h = r.exec(req)
+  record.result.missingLocks = r.objNames(missingResvLocks(h.exec, ops()))
+}
+
+/** Runs a hub request on `vm`, then takes its warnings (even when it failed). */
+function onVm(r: ReplayState, vm: GpuVm, record: ReplayRecord, f: (vm: GpuVm) => void): void {
+  try {
+    f(vm)
+  } finally {
+    r.warnings(vm, record)
+  }
+}
+
+/** The lists of a drm_gpuvm as results: `extobj`, `evict` (list order) and `defer` (newest first). */
+function lists(
+  r: ReplayState,
+  vm: GpuVm,
+  result: ReplayRecord['result'],
+  which: readonly ('extobj' | 'evict' | 'defer')[],
+): void {
+  for (const list of which) {
+    const bos = list === 'extobj' ? vm.extobjList() : list === 'evict' ? vm.evictList() : vm.deferList()
+    result[list] = bos.map((bo) => r.vmBo(bo))
+  }
 }
 
 /** Applies the steps of a bind or unbind one by one, recording each; then takes the VM's warnings. */
@@ -158,6 +373,8 @@ function walk(r: ReplayState, vm: GpuVm, steps: ReturnType<GpuVm['unmapSteps']>,
       vm.apply(op)
       record.steps.push(step)
       r.s.ops[step.kind]++
+      // A drm_gpuvm whose creator let go is torn down with its last mapping: the walk ends there.
+      if (vm.destroyed) break
     }
   } finally {
     r.warnings(vm, record)
@@ -238,7 +455,11 @@ export class Replayer {
     const r = this.#r
     const record: ReplayRecord = { request: req, steps: [], result: {}, violations: [], warnings: [] }
     try {
-      if (Object.hasOwn(HANDLERS, req.op)) HANDLERS[req.op as ReplayOpName](r, req, record)
+      try {
+        if (Object.hasOwn(HANDLERS, req.op)) HANDLERS[req.op as ReplayOpName](r, req, record)
+      } finally {
+        r.settle(record)
+      }
     } catch (err) {
       if (err instanceof ReplayError && err.kind === 'format') throw err
       if (!(err instanceof DrmError)) throw err

@@ -1,7 +1,9 @@
 /**
- * The replay line format: its ops and their fields (`REPLAY_OPS`), the checked
- * request a line becomes (`ReplayRequest`), the checks that turn a parsed line
- * into one, and `ReplayError`, which names the file, the line and the field.
+ * The replay line format: its ops and their fields (`REPLAY_OPS`), the zod
+ * schema built from them (also published as a JSON Schema for editors:
+ * schema/replay.schema.json, `replayJsonSchema`), the checked request a line becomes
+ * (`ReplayRequest`), and `ReplayError`, which names the file, the line and
+ * the field.
  *
  *   {"op":"device","vram":"0x10000000","gtt":"0x40000000"}      optional, first line only
  *   {"op":"vm.create","vm":"a","range":"0x1000000000000","reserve":["0","0x1000"]}
@@ -11,26 +13,40 @@
  *   {"op":"lock","obj":"bo1"}  {"op":"validate","obj":"bo1","placement":["vram","gtt"]}  {"op":"unlock","obj":"bo1"}
  *   {"op":"pin","obj":"bo1","domain":"vram"}  {"op":"unpin","obj":"bo1"}  {"op":"vmap","obj":"bo1"}  {"op":"vunmap","obj":"bo1"}
  *   {"op":"obj.destroy","obj":"bo1"}  {"op":"vm.destroy","vm":"a"}
+ *
+ * The drm_gpuvm hub (a `vm.create` naming `era`, `resvProtected` or
+ * `immediateMode` makes one on the device; see `HUB_OPS`):
+ *   {"op":"vm.create","vm":"a","range":"0x1000000000000","era":"drm_gpuvm-7.2","immediateMode":true}
+ *   {"op":"obj.create","obj":"priv","size":"0x10000","vm":"a"}       shares the VM's reservation
+ *   {"op":"vmbo.obtain","vm":"a","obj":"bo1"}  {"op":"vmbo.put","vm":"a","obj":"bo1","deferred":true}
+ *   {"op":"vm.exec_lock","vm":"a","exec":"job","numFences":1}  {"op":"vm.validate","exec":"job","placement":["vram"]}
+ *   {"op":"vm.resv_add_fence","exec":"job"}  {"op":"vm.exec_unlock","exec":"job"}
  */
+import { z } from 'zod'
 import { DrmError, type Errno } from '../base/errors.js'
 import { U64_MAX } from '../base/check.js'
 import {
   DOMAINS,
   PROFILES,
+  USAGES,
   WW_CLASSES,
   type DomainName,
   type ProfileName,
+  type UsageName,
   type WwClassName,
 } from '../contract/device.js'
+import { ERAS, type EraName } from '../contract/hub.js'
 
 // --- limits -------------------------------------------------------------------
 
 /** Longest accepted line, in bytes (newline excluded). */
 export const DEFAULT_MAX_LINE_BYTES = 64 * 1024
-/** Most VMs + objects + acquire contexts alive at once. */
+/** Most VMs + objects + acquire contexts + exec contexts alive at once. */
 export const DEFAULT_MAX_HANDLES = 1_000_000
 const MAX_NAME = 128
 const MAX_PLACES = 8
+/** Most objects a `vm.exec_lock` line may name in `objs`. */
+const MAX_OBJS = 256
 
 /**
  * Deepest nesting of arrays and objects a line may have. The schema's lines
@@ -75,7 +91,20 @@ export class ReplayError extends DrmError {
 
 // --- the request schema -------------------------------------------------------
 
-type Kind = 'name' | 'u64' | 'reserve' | 'objOrNull' | 'domain' | 'placeDomain' | 'placement' | 'profile' | 'wwClass'
+type Kind =
+  | 'name'
+  | 'names'
+  | 'u64'
+  | 'u32'
+  | 'bool'
+  | 'reserve'
+  | 'objOrNull'
+  | 'domain'
+  | 'placement'
+  | 'profile'
+  | 'wwClass'
+  | 'era'
+  | 'usage'
 
 interface OpSchema {
   required: Record<string, Kind>
@@ -86,12 +115,15 @@ const s = (required: Record<string, Kind>, optional: Record<string, Kind> = {}):
 
 const OPS = {
   device: s({}, { vram: 'u64', gtt: 'u64', system: 'u64', profile: 'profile', wwClass: 'wwClass' }),
-  'vm.create': s({ vm: 'name', range: 'u64' }, { start: 'u64', reserve: 'reserve' }),
+  'vm.create': s(
+    { vm: 'name', range: 'u64' },
+    { start: 'u64', reserve: 'reserve', era: 'era', resvProtected: 'bool', immediateMode: 'bool' },
+  ),
   'vm.destroy': s({ vm: 'name' }),
-  'obj.create': s({ obj: 'name', size: 'u64' }, { profile: 'profile', resv: 'name' }),
+  'obj.create': s({ obj: 'name', size: 'u64' }, { profile: 'profile', resv: 'name', vm: 'name' }),
   'obj.destroy': s({ obj: 'name' }),
-  bind: s({ vm: 'name', addr: 'u64', range: 'u64' }, { obj: 'objOrNull', offset: 'u64' }),
-  unbind: s({ vm: 'name', addr: 'u64', range: 'u64' }),
+  bind: s({ vm: 'name', addr: 'u64', range: 'u64' }, { obj: 'objOrNull', offset: 'u64', exec: 'name' }),
+  unbind: s({ vm: 'name', addr: 'u64', range: 'u64' }, { exec: 'name' }),
   pin: s({ obj: 'name' }, { domain: 'domain' }),
   unpin: s({ obj: 'name' }),
   vmap: s({ obj: 'name' }),
@@ -101,12 +133,84 @@ const OPS = {
   lock: s({ obj: 'name' }, { ctx: 'name' }),
   unlock: s({ obj: 'name' }),
   validate: s({ obj: 'name', placement: 'placement' }),
+  // The drm_gpuvm hub (HUB_OPS).
+  'vm.get': s({ vm: 'name' }),
+  'vm.put': s({ vm: 'name' }),
+  'vm.info': s({ vm: 'name' }),
+  'vm.deferred_cleanup': s({ vm: 'name' }),
+  'vmbo.obtain': s({ vm: 'name', obj: 'name' }, { prealloc: 'bool' }),
+  'vmbo.get': s({ vm: 'name', obj: 'name' }),
+  'vmbo.put': s({ vm: 'name', obj: 'name' }, { deferred: 'bool' }),
+  'vmbo.evict': s({ vm: 'name', obj: 'name' }, { evict: 'bool' }),
+  'vmbo.extobj_add': s({ vm: 'name', obj: 'name' }),
+  'vm.madvise': s({ vm: 'name', addr: 'u64', range: 'u64' }, { obj: 'objOrNull', offset: 'u64' }),
+  'vm.exec_lock': s(
+    { vm: 'name', exec: 'name' },
+    { numFences: 'u32', objs: 'names', addr: 'u64', range: 'u64', ignoreDuplicates: 'bool' },
+  ),
+  'vm.sm_map_exec_lock': s(
+    { vm: 'name', exec: 'name', addr: 'u64', range: 'u64' },
+    { obj: 'objOrNull', offset: 'u64', numFences: 'u32', ignoreDuplicates: 'bool' },
+  ),
+  'vm.sm_unmap_exec_lock': s({ vm: 'name', exec: 'name', addr: 'u64', range: 'u64' }, { ignoreDuplicates: 'bool' }),
+  'vm.validate': s({ exec: 'name', placement: 'placement' }),
+  'vm.resv_add_fence': s({ exec: 'name' }, { privateUsage: 'usage', extobjUsage: 'usage' }),
+  'vm.exec_unlock': s({ exec: 'name' }),
 }
 
 export type ReplayOpName = keyof typeof OPS
 
 /** Every op, its required and optional fields. Unknown fields are refused (typos would pass silently). */
 export const REPLAY_OPS: Readonly<Record<string, OpSchema>> = OPS
+
+/**
+ * The ops of the drm_gpuvm hub, in table order: they need a VA space made
+ * as a drm_gpuvm (`vm.create` naming `era`, `resvProtected` or
+ * `immediateMode`), or an exec context opened on one.
+ */
+export const HUB_OPS: readonly ReplayOpName[] = Object.freeze(
+  (Object.keys(OPS) as ReplayOpName[]).slice(Object.keys(OPS).indexOf('vm.get')),
+)
+
+/** What each op runs, for the JSON Schema's descriptions. */
+const OP_HELP: Record<ReplayOpName, string> = {
+  device: 'The simulated device (first line only; default 256 MiB VRAM, 1 GiB GTT).',
+  'vm.create': 'A GPU VA space attached to the device (new GpuVm).',
+  'vm.destroy': 'Destroys a VA space (vm.destroy()); its name is free again.',
+  'obj.create': 'A GEM object of the device (device.createObject).',
+  'obj.destroy': 'Drops a GEM object (obj.put()); its name is free again.',
+  bind: 'Maps [addr, addr + range) to obj at offset (or a sparse mapping), step by step (vm.mapSteps).',
+  unbind: 'Unmaps [addr, addr + range), step by step (vm.unmapSteps).',
+  pin: 'Pins the object (pinLocked under the replay lock, else pin).',
+  unpin: 'Unpins the object (unpinLocked under the replay lock, else unpin).',
+  vmap: 'vmapLocked under the lock, else the long-term vmap (which pins).',
+  vunmap: 'vunmapLocked under the lock, else the long-term vunmap.',
+  'ctx.init': 'An acquire context (ww_acquire_init).',
+  'ctx.fini': 'Ends an acquire context (ww_acquire_fini).',
+  lock: "Locks the object's reservation (obj.resv.lock(ctx)).",
+  unlock: "Unlocks the object's reservation (obj.resv.unlock()).",
+  validate: 'Places the object (device.validate); an empty placement purges it.',
+  'vm.get': 'drm_gpuvm_get: one more creator reference on a drm_gpuvm (vm.get()).',
+  'vm.put': 'drm_gpuvm_put (vm.put()): at refcount 0 the VM is torn down and its name is free again.',
+  'vm.info': "Prints a drm_gpuvm's refcount, flags, vm_bos and its extobj, evict and defer lists.",
+  'vm.deferred_cleanup': 'drm_gpuvm_bo_deferred_cleanup: frees the zombie vm_bos of the defer list.',
+  'vmbo.obtain': "drm_gpuvm_bo_obtain_locked (or _prealloc): the object's vm_bo, +1, made if needed.",
+  'vmbo.get': "drm_gpuvm_bo_get on the object's live vm_bo.",
+  'vmbo.put': "drm_gpuvm_bo_put (or _put_deferred) on the object's live vm_bo.",
+  'vmbo.evict': "drm_gpuvm_bo_evict on the object's live vm_bo (evict: false validates it back).",
+  'vmbo.extobj_add': "drm_gpuvm_bo_extobj_add on the object's live vm_bo.",
+  'vm.madvise': 'drm_gpuvm_madvise_ops_create: prints the op list, the VA space unchanged.',
+  'vm.exec_lock':
+    'drm_gpuvm_exec_lock (with objs: _lock_array; with addr and range: _lock_range): opens exec context "exec", locked until vm.exec_unlock.',
+  'vm.sm_map_exec_lock':
+    'Opens exec context "exec" locking the VM\'s reservation and what sm_map of the request would touch (drm_gpuvm_sm_map_exec_lock).',
+  'vm.sm_unmap_exec_lock':
+    'Opens exec context "exec" locking the VM\'s reservation and what sm_unmap of the range would touch (drm_gpuvm_sm_unmap_exec_lock).',
+  'vm.validate':
+    'drm_gpuvm_validate under an exec context: each vm_bo of the evict list is placed (device.validate) and its evict mark cleared.',
+  'vm.resv_add_fence': 'drm_gpuvm_resv_add_fence: a new fence on every object the exec context locked.',
+  'vm.exec_unlock': "drm_gpuvm_exec_unlock: drops the exec context's locks; its name is free again.",
+}
 
 /** A place of a `validate` placement. */
 export interface ReplayPlace {
@@ -124,6 +228,10 @@ export interface ReplayRequest {
   obj?: string | null
   ctx?: string
   resv?: string
+  /** An exec context (`vm.exec_lock`, the lock-only walks). */
+  exec?: string
+  /** Objects for `vm.exec_lock` (`drm_gpuvm_exec_lock_array`). */
+  objs?: string[]
   addr?: bigint
   range?: bigint
   offset?: bigint
@@ -137,12 +245,23 @@ export interface ReplayRequest {
   placement?: ReplayPlace[]
   profile?: ProfileName
   wwClass?: WwClassName
+  era?: EraName
+  resvProtected?: boolean
+  immediateMode?: boolean
+  numFences?: number
+  prealloc?: boolean
+  deferred?: boolean
+  evict?: boolean
+  ignoreDuplicates?: boolean
+  privateUsage?: UsageName
+  extobjUsage?: UsageName
 }
 
 const U64_TEXT = /^(0[xX][0-9a-fA-F]+|[0-9]+)$/
 const NAME = /^[\x21-\x7e]+$/
 /** The domains a place may name: every pin domain but 'current'. */
-const PLACE_DOMAINS = DOMAINS.filter((d) => d !== 'current')
+const PLACE_DOMAINS = DOMAINS.filter((d) => d !== 'current') as Exclude<DomainName, 'current'>[]
+const PLACE_FLAGS = ['desired', 'fallback', 'topDown'] as const
 
 /** A short, printable rendering of a JSON value for messages. */
 export function show(value: unknown): string {
@@ -176,6 +295,241 @@ export function nestsTooDeep(text: string): boolean {
   return false
 }
 
+// Every schema below carries its own message, made from the value it refused: whichever of a
+// union's issues zod reports, the message is the one the field's documentation promises.
+
+/**
+ * The schemas' documentation for the JSON Schema (descriptions, and ids for
+ * those shared through $defs), kept in a registry of this module's own rather
+ * than zod's global one, where ids must be unique per process.
+ */
+const DOCS = z.registry<{ id?: string; title?: string; description?: string }>()
+
+/** zod's error option: a message made from the refused value, or from its absence. */
+const says = (message: (input: unknown) => string) => ({ error: (issue: { input?: unknown }) => message(issue.input) })
+
+const U64_HELP = 'must be a u64 (decimal or 0x hex string)'
+const U64_DOC = 'A u64: a decimal or 0x hex string, or a JSON number below 2^53.'
+const NAME_DOC = `A handle name: 1 to ${MAX_NAME} printable ASCII characters, no spaces.`
+
+function u64Message(v: unknown): string {
+  if (typeof v === 'number' && Number.isInteger(v) && v >= 0 && !Number.isSafeInteger(v))
+    return `${U64_HELP}, got the number ${show(v)}, above 2^53 where JSON numbers lose precision: write it as a string`
+  if (typeof v === 'string' && v.length <= 66 && U64_TEXT.test(v) && BigInt(v) > U64_MAX)
+    return `${U64_HELP}, got ${show(v)}, which is 2^64 or more`
+  return `${U64_HELP}, got ${show(v)}`
+}
+
+/** A u64: a decimal or 0x hex string up to 2^64 - 1, or a JSON number up to 2^53 - 1; read as a bigint. */
+function u64(message: (input: unknown) => string = u64Message) {
+  return z
+    .union(
+      [
+        z.int(says(message)).min(0, says(message)).max(Number.MAX_SAFE_INTEGER, says(message)),
+        z
+          .string(says(message))
+          .max(66, says(message))
+          .regex(U64_TEXT, says(message))
+          .refine((v) => BigInt(v) <= U64_MAX, says(message)),
+      ],
+      says(message),
+    )
+    .transform((v) => BigInt(v))
+    .register(DOCS, { description: U64_DOC })
+}
+
+const nameMessage = (v: unknown) =>
+  `must be a name (1 to ${MAX_NAME} printable ASCII characters, no spaces), got ${show(v)}`
+
+function name() {
+  return z
+    .string(says(nameMessage))
+    .min(1, says(nameMessage))
+    .max(MAX_NAME, says(nameMessage))
+    .regex(NAME, says(nameMessage))
+    .register(DOCS, { description: NAME_DOC })
+}
+
+function oneOf<const T extends readonly [string, ...string[]]>(values: T) {
+  return z.enum(
+    values,
+    says((v) => `must be one of ${values.join(', ')}, got ${show(v)}`),
+  )
+}
+
+const placeHelp = '{"domain":..., "desired"|"fallback"|"topDown": true}'
+
+/** A place: a domain name, or an object naming the domain with TTM's place flags. */
+function place() {
+  const flags = Object.fromEntries(
+    PLACE_FLAGS.map((key) => [key, z.boolean(says((v) => `${key} must be true or false, got ${show(v)}`)).optional()]),
+  ) as Record<(typeof PLACE_FLAGS)[number], z.ZodOptional<z.ZodBoolean>>
+  const flagged = z.strictObject(
+    { domain: oneOf(PLACE_DOMAINS as [string, ...string[]]), ...flags },
+    {
+      error: (issue) =>
+        issue.code === 'unrecognized_keys'
+          ? `unknown key ${show(issue.keys[0])}; expected domain, ${PLACE_FLAGS.join(', ')}`
+          : `must be a domain name or ${placeHelp}, got ${show(issue.input)}`,
+    },
+  )
+  return z
+    .union([oneOf(PLACE_DOMAINS as [string, ...string[]]), flagged], {
+      error: (issue) => {
+        // Neither form fits: report the one the value is written in.
+        const v = issue.input
+        const form = typeof v === 'string' ? 0 : typeof v === 'object' && v !== null && !Array.isArray(v) ? 1 : -1
+        if (form < 0 || issue.code !== 'invalid_union') return `must be a domain name or ${placeHelp}, got ${show(v)}`
+        const inner = issue.errors[form][0]
+        const key = inner.path.length && inner.path[0] === 'domain' ? 'domain: ' : ''
+        return `${key}${inner.message}`
+      },
+    })
+    .transform((p): ReplayPlace => {
+      if (typeof p === 'string') return { domain: p as ReplayPlace['domain'] }
+      const out: ReplayPlace = { domain: p.domain as ReplayPlace['domain'] }
+      for (const key of PLACE_FLAGS) if (p[key]) out[key] = true
+      return out
+    })
+}
+
+// One schema for the fields of each plain kind, so that the JSON Schema defines it once ($defs).
+const U64_FIELD = u64().register(DOCS, { id: 'u64', description: U64_DOC })
+const NAME_FIELD = name().register(DOCS, { id: 'name', description: NAME_DOC })
+const PLACE_FIELD = place().register(DOCS, { id: 'place', description: `A domain name, or ${placeHelp}.` })
+
+const u32Message = (v: unknown) => `must be an integer in [0, 2^32 - 1], got ${show(v)}`
+
+const FIELDS = {
+  u64: () => U64_FIELD,
+  name: () => NAME_FIELD,
+  names: () =>
+    z
+      .array(
+        NAME_FIELD,
+        says((v) => `must be an array of names, got ${show(v)}`),
+      )
+      .max(
+        MAX_OBJS,
+        says((v) => `at most ${MAX_OBJS} names, got ${(v as unknown[]).length}`),
+      )
+      .register(DOCS, { description: 'Object names.' }),
+  u32: () =>
+    z
+      .int(says(u32Message))
+      .min(0, says(u32Message))
+      .max(0xffff_ffff, says(u32Message))
+      .register(DOCS, { description: 'A JSON number in [0, 2^32 - 1].' }),
+  bool: () => z.boolean(says((v) => `must be true or false, got ${show(v)}`)),
+  era: () => oneOf(ERAS),
+  usage: () => oneOf(USAGES),
+  objOrNull: () =>
+    NAME_FIELD.nullable().register(DOCS, { description: 'An object name, or null for a sparse mapping.' }),
+  reserve: () =>
+    z
+      .tuple(
+        [u64((v) => `offset (item 0): ${u64Message(v)}`), u64((v) => `range (item 1): ${u64Message(v)}`)],
+        says((v) => `must be [offset, range] (two u64s) or null, got ${show(v)}`),
+      )
+      .nullable()
+      .transform((v) => (v === null ? undefined : { offset: v[0], range: v[1] }))
+      .register(DOCS, { description: 'The kernel-reserved node: [offset, range], or null for none.' }),
+  domain: () => oneOf(DOMAINS),
+  profile: () => oneOf(PROFILES),
+  wwClass: () => oneOf(WW_CLASSES),
+  placement: () =>
+    z
+      .array(
+        PLACE_FIELD,
+        says((v) => `must be an array of places, got ${show(v)}`),
+      )
+      .max(
+        MAX_PLACES,
+        says((v) => `at most ${MAX_PLACES} places, got ${(v as unknown[]).length}`),
+      )
+      .register(DOCS, { description: 'Places in order of preference; [] purges the backing store.' }),
+} satisfies Record<Kind, () => z.ZodType>
+
+/** One op's line: its fields, each required or optional, and nothing else. */
+function opSchema(op: ReplayOpName) {
+  const { required, optional } = OPS[op]
+  const allowed = [...Object.keys(required), ...Object.keys(optional)]
+  const shape: Record<string, z.ZodType> = { op: z.literal(op) }
+  for (const [key, kind] of Object.entries(required)) shape[key] = FIELDS[kind]()
+  for (const [key, kind] of Object.entries(optional)) shape[key] = FIELDS[kind]().optional()
+  return z
+    .strictObject(shape, {
+      error: (issue) =>
+        issue.code === 'unrecognized_keys'
+          ? `unknown field for "${op}"${allowed.length ? `; expected ${allowed.join(', ')}` : ' (it takes no fields)'}`
+          : `a request must be a JSON object, got ${show(issue.input)}`,
+    })
+    .register(DOCS, { title: op, description: OP_HELP[op] })
+}
+
+/** Every op's line schema, by op. */
+const OP_SCHEMAS = Object.fromEntries((Object.keys(OPS) as ReplayOpName[]).map((op) => [op, opSchema(op)])) as Record<
+  ReplayOpName,
+  ReturnType<typeof opSchema>
+>
+
+const OP_NAMES = Object.keys(OPS) as [ReplayOpName, ...ReplayOpName[]]
+type LineSchema = (typeof OP_SCHEMAS)[ReplayOpName]
+
+/** A line's first check: a JSON object naming a known op (the op's own schema checks the rest). */
+const HEAD = z.looseObject(
+  {
+    op: z.enum(
+      OP_NAMES,
+      says((v) =>
+        v === undefined
+          ? 'missing (every request names its op)'
+          : typeof v !== 'string'
+            ? `must be a string, got ${show(v)}`
+            : `unknown op ${show(v)}; expected one of ${OP_NAMES.join(', ')}`,
+      ),
+    ),
+  },
+  says((v) => `a request must be a JSON object, got ${show(v)}`),
+)
+
+/**
+ * The schema of one replay line: a JSON object whose `op` picks the fields it
+ * takes; parsing gives u64 fields as bigint and places as objects.
+ * `schema/replay.schema.json` is its JSON Schema (`replayJsonSchema`). Not
+ * exported: the published types would then need zod's, and through them DOM
+ * or Node typings, in every consumer.
+ */
+const REPLAY_LINE = z
+  .discriminatedUnion('op', OP_NAMES.map((op) => OP_SCHEMAS[op]) as [LineSchema, ...LineSchema[]])
+  .register(DOCS, {
+    title: 'drmsim replay request',
+    description:
+      'One line of a drmsim replay file (JSON Lines): a request naming its op. u64 values are decimal or 0x hex strings.',
+  })
+
+/**
+ * The JSON Schema (draft 2020-12) of one replay line, for editors; what
+ * `schema/replay.schema.json` holds (`npm run schema` writes it).
+ */
+export function replayJsonSchema(): Record<string, unknown> {
+  const schema = z.toJSONSchema(REPLAY_LINE, {
+    io: 'input',
+    unrepresentable: 'any',
+    target: 'draft-2020-12',
+    metadata: DOCS,
+    reused: 'ref',
+  })
+  return { ...schema, $id: 'https://github.com/drmsim/drmsim/blob/main/schema/replay.schema.json' }
+}
+
+/** Where an issue lies below its field, as the message's prefix ("place 0: "); the reserve items name themselves. */
+function nested(path: readonly PropertyKey[]): string {
+  if (path[0] === 'objs' && typeof path[1] === 'number') return `item ${path[1]}: `
+  if (path[0] !== 'placement' || typeof path[1] !== 'number') return ''
+  return `place ${path[1]}: ${path[2] === 'domain' ? 'domain: ' : ''}`
+}
+
 /**
  * Checks one parsed line against the schema. Throws a format ReplayError
  * naming the field; returns the typed request.
@@ -184,111 +538,24 @@ export function checkRequest(value: unknown, file: string, line: number): Replay
   const fail = (field: string | undefined, message: string): never => {
     throw new ReplayError('format', 'EINVAL', { file, line, field }, message)
   }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    fail(undefined, `a request must be a JSON object, got ${show(value)}`)
+  const head = HEAD.safeParse(value)
+  if (!head.success) {
+    const issue = head.error.issues[0]
+    fail(issue.path.length ? String(issue.path[0]) : undefined, issue.message)
   }
-  const o = value as Record<string, unknown>
-  if (!('op' in o)) fail('op', 'missing (every request names its op)')
-  if (typeof o.op !== 'string') fail('op', `must be a string, got ${show(o.op)}`)
-  const op = o.op as string
-  const schema = Object.hasOwn(REPLAY_OPS, op) ? REPLAY_OPS[op] : undefined
-  if (!schema) fail('op', `unknown op ${show(op)}; expected one of ${Object.keys(REPLAY_OPS).join(', ')}`)
-  const req: ReplayRequest = { op, line }
-  for (const key of Object.keys(o)) {
-    if (key !== 'op' && !Object.hasOwn(schema!.required, key) && !Object.hasOwn(schema!.optional, key)) {
-      const allowed = [...Object.keys(schema!.required), ...Object.keys(schema!.optional)]
-      fail(
-        key,
-        `unknown field for "${op}"${allowed.length ? `; expected ${allowed.join(', ')}` : ' (it takes no fields)'}`,
-      )
-    }
+  const op = (value as { op: ReplayOpName }).op
+  const parsed = OP_SCHEMAS[op].safeParse(value)
+  if (!parsed.success) {
+    const issues = parsed.error.issues
+    // An unknown field first (a typo explains the rest), then the fields in the op's order.
+    const unknown = issues.find((i) => i.code === 'unrecognized_keys' && i.path.length === 0)
+    if (unknown && unknown.code === 'unrecognized_keys') fail(unknown.keys[0], unknown.message)
+    const issue = issues[0]
+    const key = String(issue.path[0])
+    if (!Object.hasOwn(value as object, key)) fail(key, `missing (required by "${op}")`)
+    fail(key, `${nested(issue.path)}${issue.message}`)
   }
-  for (const [key, kind] of Object.entries(schema!.required)) {
-    if (!(key in o)) fail(key, `missing (required by "${op}")`)
-    ;(req as unknown as Record<string, unknown>)[key] = checkField(o[key], kind, (m) => fail(key, m))
-  }
-  for (const [key, kind] of Object.entries(schema!.optional)) {
-    if (key in o) (req as unknown as Record<string, unknown>)[key] = checkField(o[key], kind, (m) => fail(key, m))
-  }
+  const req = { ...(parsed.data as Record<string, unknown>), line } as unknown as ReplayRequest
+  if ('reserve' in req && req.reserve === undefined) delete req.reserve
   return req
-}
-
-function checkField(v: unknown, kind: Kind, fail: (message: string) => never): unknown {
-  switch (kind) {
-    case 'u64':
-      return u64Field(v, fail)
-    case 'name':
-      return nameField(v, fail)
-    case 'objOrNull':
-      return v === null ? null : nameField(v, fail)
-    case 'reserve': {
-      if (v === null) return undefined
-      if (!Array.isArray(v) || v.length !== 2) fail(`must be [offset, range] (two u64s) or null, got ${show(v)}`)
-      const [offset, range] = v as unknown[]
-      return {
-        offset: u64Field(offset, (m) => fail(`offset (item 0): ${m}`)),
-        range: u64Field(range, (m) => fail(`range (item 1): ${m}`)),
-      }
-    }
-    case 'domain':
-      return oneOf(v, DOMAINS, fail)
-    case 'placeDomain':
-      return oneOf(v, PLACE_DOMAINS, fail)
-    case 'profile':
-      return oneOf(v, PROFILES, fail)
-    case 'wwClass':
-      return oneOf(v, WW_CLASSES, fail)
-    case 'placement': {
-      if (!Array.isArray(v)) fail(`must be an array of places, got ${show(v)}`)
-      const places = v as unknown[]
-      if (places.length > MAX_PLACES) fail(`at most ${MAX_PLACES} places, got ${places.length}`)
-      return places.map((p, i) => place(p, (m) => fail(`place ${i}: ${m}`)))
-    }
-  }
-}
-
-function place(p: unknown, fail: (message: string) => never): ReplayPlace {
-  if (typeof p === 'string') return { domain: oneOf(p, PLACE_DOMAINS, fail) as ReplayPlace['domain'] }
-  if (typeof p !== 'object' || p === null || Array.isArray(p)) {
-    fail(`must be a domain name or {"domain":..., "desired"|"fallback"|"topDown": true}, got ${show(p)}`)
-  }
-  const o = p as Record<string, unknown>
-  const out: ReplayPlace = {
-    domain: oneOf(o.domain, PLACE_DOMAINS, (m) => fail(`domain: ${m}`)) as ReplayPlace['domain'],
-  }
-  for (const key of Object.keys(o)) {
-    if (key === 'domain') continue
-    if (key !== 'desired' && key !== 'fallback' && key !== 'topDown')
-      fail(`unknown key ${show(key)}; expected domain, desired, fallback, topDown`)
-    if (typeof o[key] !== 'boolean') fail(`${key} must be true or false, got ${show(o[key])}`)
-    if (o[key]) out[key] = true
-  }
-  return out
-}
-
-function oneOf(v: unknown, allowed: readonly string[], fail: (message: string) => never): string {
-  if (typeof v !== 'string' || !allowed.includes(v)) fail(`must be one of ${allowed.join(', ')}, got ${show(v)}`)
-  return v as string
-}
-
-function nameField(v: unknown, fail: (message: string) => never): string {
-  if (typeof v !== 'string' || v.length === 0 || v.length > MAX_NAME || !NAME.test(v)) {
-    fail(`must be a name (1 to ${MAX_NAME} printable ASCII characters, no spaces), got ${show(v)}`)
-  }
-  return v as string
-}
-
-const U64_HELP = 'must be a u64 (decimal or 0x hex string)'
-
-function u64Field(v: unknown, fail: (message: string) => never): bigint {
-  if (typeof v === 'number') {
-    if (!Number.isInteger(v) || v < 0) fail(`${U64_HELP}, got ${show(v)}`)
-    if (!Number.isSafeInteger(v))
-      fail(`${U64_HELP}, got the number ${show(v)}, above 2^53 where JSON numbers lose precision: write it as a string`)
-    return BigInt(v)
-  }
-  if (typeof v !== 'string' || v.length > 66 || !U64_TEXT.test(v)) fail(`${U64_HELP}, got ${show(v)}`)
-  const n = BigInt(v as string)
-  if (n > U64_MAX) fail(`${U64_HELP}, got ${show(v)}, which is 2^64 or more`)
-  return n
 }

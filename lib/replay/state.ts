@@ -1,8 +1,9 @@
 /**
- * What a replay keeps between requests: the device, its VA spaces, objects and
- * acquire contexts by name, the counters of the summary, and the helpers the
- * op handlers (replayer.ts) share to look handles up, create them within the
- * handle limit, and turn steps and violations into named records.
+ * What a replay keeps between requests: the device, its VA spaces, objects,
+ * acquire contexts and exec contexts by name, the driver of its drm_gpuvms,
+ * the counters of the summary, and the helpers the op handlers (replayer.ts)
+ * share to look handles up, create them within the handle limit, and turn
+ * steps, vm_bos and violations into named records.
  */
 import { Device } from '../device/device.js'
 import type { EngineName } from '../contract/vm.js'
@@ -10,6 +11,8 @@ import { DrmError } from '../base/errors.js'
 import type { GemObject } from '../device/gem.js'
 import type { GpuVm } from '../gpuvm/gpuvm.js'
 import type { Op, OpMap } from '../gpuvm/ops.js'
+import type { VmBo } from '../gpuvm/vm-bo.js'
+import { type ExecHandle, ReplayDriver } from './hub.js'
 import type { WwAcquireCtx } from '../device/resv.js'
 import type { ReplayPiece, ReplayRecord, ReplayStep, ReplaySummary } from './record.js'
 import { ReplayError, show, type ReplayRequest } from './schema.js'
@@ -28,7 +31,11 @@ export class ReplayState {
   readonly vms = new Map<string, Named<GpuVm>>()
   readonly objs = new Map<string, Named<GemObject>>()
   readonly ctxs = new Map<string, Named<WwAcquireCtx>>()
+  /** Exec contexts (`vm.exec_lock`, the lock-only walks), locked until `vm.exec_unlock`. */
+  readonly execs = new Map<string, Named<ExecHandle>>()
   readonly names = new WeakMap<GemObject, string>()
+  /** The driver of the replay's drm_gpuvms (their callbacks). */
+  readonly driver = new ReplayDriver(() => this.device)
   /** Names whose create failed under keepGoing: later uses are simulation errors, not format errors. */
   readonly failed = new Map<string, number>()
   readonly s: Counters = {
@@ -97,7 +104,7 @@ export class ReplayState {
   }
 
   #handles(): number {
-    return this.vms.size + this.objs.size + this.ctxs.size
+    return this.vms.size + this.objs.size + this.ctxs.size + this.execs.size
   }
 
   create<T>(map: Map<string, Named<T>>, what: string, field: string, name: string, line: number, make: () => T): T {
@@ -145,6 +152,36 @@ export class ReplayState {
     return this.get(this.ctxs, 'ctx', 'ctx', req.ctx!, req.line)
   }
 
+  exec(req: ReplayRequest): ExecHandle {
+    return this.get(this.execs, 'exec', 'exec', req.exec!, req.line)
+  }
+
+  /** A vm_bo as lists print it: its object's name, `#`, its id (`color#2`). */
+  vmBo(bo: VmBo): string {
+    return `${this.name(bo.obj)}#${bo.id}`
+  }
+
+  /** A vm_bo with its state: `color#2:ref3`, then `:ext`, `:evicted`, `:zombie` as they apply. */
+  vmBoState(bo: VmBo): string {
+    if (bo.freed) return `${this.vmBo(bo)}:freed`
+    return `${this.vmBo(bo)}:ref${bo.refcount}${bo.external ? ':ext' : ''}${bo.evicted ? ':evicted' : ''}${bo.zombie ? ':zombie' : ''}`
+  }
+
+  /**
+   * After a request: what the drm_gpuvm callbacks did during it. Freed
+   * vm_bos go to the record (`freedVmBos`); a VM torn down (`vm_free`) gives
+   * up its name, as `vm.destroy` does, with its last warnings.
+   */
+  settle(record: ReplayRecord): void {
+    const { freedVmBos, freedVms } = this.driver.take()
+    if (freedVmBos.length) record.result.freedVmBos = freedVmBos.map((bo) => this.vmBo(bo))
+    for (const vm of freedVms) {
+      record.result.vmFreed = true
+      this.warnings(vm, record)
+      for (const [name, h] of this.vms) if (h.value === vm) this.vms.delete(name)
+    }
+  }
+
   /** Does the replay's thread hold this object's reservation lock? */
   held(obj: GemObject): boolean {
     const r = obj.resv
@@ -153,6 +190,11 @@ export class ReplayState {
 
   name(obj: GemObject | null): string | null {
     return obj === null ? null : (this.names.get(obj) ?? `#${obj.id}`)
+  }
+
+  /** Object names, as a list result. */
+  objNames(objs: readonly GemObject[]): string[] {
+    return objs.map((o) => this.name(o)!)
   }
 
   /** A step of the split/merge walk with object names. */
