@@ -5,9 +5,8 @@
  * (`--stats-every`, drawn with `--plot`), the mappings left
  * (`--dump-mappings`) and a picture (`--svg`, zoomed with `--from`/`--to`).
  */
-import { createReadStream, statSync } from 'node:fs'
 import path from 'node:path'
-import { type Command, InvalidArgumentError, Option } from 'commander'
+import { type Command, Option } from 'commander'
 import type { EngineName } from '../contract/vm.js'
 import { hex } from '../base/check.js'
 import type { Device } from '../device/device.js'
@@ -23,7 +22,7 @@ import {
   Replayer,
   ReplayError,
   replayLineOf,
-  splitLines,
+  feedFile,
   summaryJson,
   summaryText,
   type ReplayRecord,
@@ -44,25 +43,19 @@ import {
   u64,
   writeSvg,
 } from './common.js'
+import { checkSeriesOptions, type SeriesCliOptions, seriesOptions, statsFile } from './series.js'
 
-interface ReplayCliOptions {
+interface ReplayCliOptions extends SeriesCliOptions {
   summary?: boolean
   json?: boolean
   keepGoing?: boolean
   engine?: EngineName
-  svg?: string
-  from?: bigint
-  to?: bigint
-  statsEvery?: number
-  stats?: string
-  plot?: string
-  dumpMappings?: string
   maxLineBytes: number
   maxHandles: number
 }
 
 export function addReplayCommand(cli: Command): void {
-  cli
+  const cmd = cli
     .command('replay')
     .description(
       'Replay a workload of your own from a JSON Lines file (one request per line; see examples/replay.jsonl, and examples/gpuvm-hub.jsonl for the drm_gpuvm ops) and print every op, or a summary',
@@ -77,20 +70,11 @@ export function addReplayCommand(cli: Command): void {
       '--keep-going',
       'record a request the simulation refuses and go on (exit code 1 at the end); malformed lines still stop',
     )
-    .option(
-      '--stats-every <n>',
-      'write a time series, one row after every n requests and one after the last (see --stats)',
-      positive,
-    )
-    .option(
-      '--stats <file>',
-      'where the time series goes: a .csv or .jsonl file, or - for stdout (the default without --plot; the output then goes to stderr)',
-    )
-    .option(
-      '--plot <file>',
-      'with --stats-every: draw the time series (mappings, steps, memory used per domain with its capacity, fragmentation, evictions, bytes moved) as an SVG; without --stats it is not written as a table',
-    )
-    .option('--dump-mappings <file>', 'write the mappings left at the end to a .csv or .jsonl file (- for stdout)')
+  seriesOptions(
+    cmd,
+    'mappings, steps, memory used per domain with its capacity, fragmentation, evictions, bytes moved',
+    'output',
+  )
     .option('--svg <file>', 'write an SVG picture of the VA spaces and memory domains at the end')
     .option(
       '--from <addr>',
@@ -112,26 +96,8 @@ and # lines are not requests), then its steps; errors name the file:line.${EXIT_
     .action(asyncAction((file: string, o: ReplayCliOptions) => runReplay(file, o)))
 }
 
-function checkOptions(o: ReplayCliOptions): void {
-  if (o.stats !== undefined && o.statsEvery === undefined) throw new InvalidArgumentError('--stats needs --stats-every')
-  if (o.plot !== undefined && o.statsEvery === undefined)
-    throw new InvalidArgumentError('--plot draws the --stats-every time series: give --stats-every too')
-  if ((o.from !== undefined || o.to !== undefined) && o.svg === undefined)
-    throw new InvalidArgumentError('--from and --to zoom the --svg picture: give --svg too')
-  if (o.from !== undefined && o.to !== undefined && o.from >= o.to)
-    throw new InvalidArgumentError(`--from ${hex(o.from)} must be below --to ${hex(o.to)}`)
-  if (statsFile(o) === '-' && o.dumpMappings === '-')
-    throw new InvalidArgumentError('--stats and --dump-mappings cannot both go to stdout: name a file for one')
-}
-
-/** Where the time series is written: --stats, else stdout unless it is only plotted; undefined for nowhere. */
-function statsFile(o: ReplayCliOptions): string | undefined {
-  if (o.statsEvery === undefined) return undefined
-  return o.stats ?? (o.plot === undefined ? '-' : undefined)
-}
-
 async function runReplay(file: string, o: ReplayCliOptions): Promise<number> {
-  checkOptions(o)
+  checkSeriesOptions(o)
   const to = statsFile(o)
   const stats = to === undefined ? undefined : new Table('--stats', to, o.json === true)
   const plotted: StatsRow[] | undefined = o.plot === undefined ? undefined : []
@@ -177,7 +143,7 @@ async function runReplay(file: string, o: ReplayCliOptions): Promise<number> {
         index++
       },
     })
-    const result = await feedFile(replayer, file, (n, total) => {
+    const result = await feedCliFile(replayer, file, (n, total) => {
       if (bar === undefined) bar = total >= 1 << 20 ? progressBar(total, 'replay bytes') : null
       bar?.update(n)
     })
@@ -210,42 +176,11 @@ async function runReplay(file: string, o: ReplayCliOptions): Promise<number> {
 }
 
 /**
- * Streams `file` (stdin for '-') into `replayer` line by line and finishes
- * it. Lines of `drmsim replay --json` output are read as the requests they
- * record (`replayLineOf`), so that output replays.
+ * Streams `file` into `replayer`; lines of `drmsim replay --json` output are
+ * read as the requests they record (`replayLineOf`), so that output replays.
  */
-async function feedFile(
-  replayer: Replayer,
-  file: string,
-  onProgress: (bytesRead: number, totalBytes: number) => void,
-): Promise<ReplayResult> {
-  let total = 0
-  if (file !== '-') {
-    try {
-      const st = statSync(file)
-      if (!st.isFile()) throw new Error('not a regular file')
-      total = st.size
-    } catch (err) {
-      throw new ReplayError(
-        'format',
-        'EINVAL',
-        { file: replayer.file, line: 0 },
-        `cannot read ${file}: ${(err as Error).message}`,
-      )
-    }
-  }
-  const stream = file === '-' ? process.stdin : createReadStream(file, { highWaterMark: 64 * 1024 })
-  try {
-    for await (const { text, line, terminated } of splitLines(stream, replayer.maxLineBytes, replayer.file, (n) =>
-      onProgress(n, total),
-    )) {
-      replayer.feed(replayLineOf(text) ?? '', line, terminated)
-    }
-  } finally {
-    if (file !== '-') (stream as ReturnType<typeof createReadStream>).destroy()
-  }
-  return replayer.finish()
-}
+const feedCliFile = (replayer: Replayer, file: string, onProgress: (bytesRead: number, totalBytes: number) => void) =>
+  feedFile(replayer, file, onProgress, (text) => replayLineOf(text) ?? '')
 
 const DOMAINS: readonly PlaceDomain[] = ['vram', 'gtt', 'system']
 

@@ -25,33 +25,21 @@ import {
   EXIT_OK,
   integer,
   Out,
-  positive,
   Table,
   u64,
   vmbindProgress,
   writeSvg,
 } from './common.js'
+import { checkSeriesOptions, type SeriesCliOptions, seriesOptions, statsFile } from './series.js'
 import { traceJsonLines } from './trace-json.js'
 
-export interface VmbindCliOptions {
-  seed: bigint
-  ops: number
-  window: number
-  maxPages: number
-  objects: number
-  mapPercent: number
+/** The workload's parameters and the command's flags. */
+export interface VmbindCliOptions extends VmbindParams, SeriesCliOptions {
   engine?: EngineName
   machine?: boolean
   trace?: boolean
   bench?: boolean
   json?: boolean
-  statsEvery?: number
-  stats?: string
-  plot?: string
-  dumpMappings?: string
-  svg?: string
-  from?: bigint
-  to?: bigint
 }
 
 const RECORDED_HELP = `
@@ -89,12 +77,16 @@ export const paramsOf = (o: VmbindCliOptions): VmbindParams => ({
 })
 
 export function addVmbindCommand(cli: Command): void {
-  addParamOptions(
-    cli
-      .command('vmbind')
-      .description(
-        'Run the canonical bind/unbind workload (lib/workloads/vmbind.md in the drmsim repository) and report what it did',
-      ),
+  seriesOptions(
+    addParamOptions(
+      cli
+        .command('vmbind')
+        .description(
+          'Run the canonical bind/unbind workload (lib/workloads/vmbind.md in the drmsim repository) and report what it did',
+        ),
+    ),
+    'mappings, bytes mapped, steps',
+    'report',
   )
     .option(
       '--machine',
@@ -109,20 +101,6 @@ export function addVmbindCommand(cli: Command): void {
       'time the request loop alone (no trace hashing) and print bench_ns_per_request; a second, untimed run hashes the trace',
     )
     .option('--json', 'print one JSON object instead of the report (with --trace: one object per request before it)')
-    .option(
-      '--stats-every <n>',
-      'write a time series, one row after every n requests and one after the last (see --stats)',
-      positive,
-    )
-    .option(
-      '--stats <file>',
-      'where the time series goes: a .csv or .jsonl file, or - for stdout (the default without --plot; the report then goes to stderr)',
-    )
-    .option(
-      '--plot <file>',
-      'with --stats-every: draw the time series (mappings, bytes mapped, steps) as an SVG; without --stats it is not written as a table',
-    )
-    .option('--dump-mappings <file>', 'write the mappings left at the end to a .csv or .jsonl file (- for stdout)')
     .option(
       '--svg <file>',
       'also write an SVG picture of the final VA space (replayed through the API on the same engine)',
@@ -139,13 +117,7 @@ export function addVmbindCommand(cli: Command): void {
 function checkOptions(o: VmbindCliOptions): void {
   if (o.trace && o.bench) throw new InvalidArgumentError('--trace and --bench exclude each other')
   if (o.machine && o.json) throw new InvalidArgumentError('--machine and --json exclude each other (pick one format)')
-  if (o.stats !== undefined && o.statsEvery === undefined) throw new InvalidArgumentError('--stats needs --stats-every')
-  if (o.plot !== undefined && o.statsEvery === undefined)
-    throw new InvalidArgumentError('--plot draws the --stats-every time series: give --stats-every too')
-  if ((o.from !== undefined || o.to !== undefined) && o.svg === undefined)
-    throw new InvalidArgumentError('--from and --to zoom the --svg picture: give --svg too')
-  if (o.statsEvery !== undefined && (o.stats ?? (o.plot === undefined ? '-' : '')) === '-' && o.dumpMappings === '-')
-    throw new InvalidArgumentError('--stats and --dump-mappings cannot both go to stdout: name a file for one')
+  checkSeriesOptions(o)
 }
 
 export function runVmbindCommand(o: VmbindCliOptions): number {
@@ -155,7 +127,7 @@ export function runVmbindCommand(o: VmbindCliOptions): number {
   const zoom = svgRange(o, params)
   const machine = (o.machine || o.trace) && !o.json
   // Without --stats the series goes to stdout, unless it is only plotted.
-  const statsTo = o.statsEvery === undefined ? undefined : (o.stats ?? (o.plot === undefined ? '-' : undefined))
+  const statsTo = statsFile(o)
   const stats = statsTo === undefined ? undefined : new Table('--stats', statsTo, o.json === true, SAMPLE_COLUMNS)
   const plotted: StatsRow[] | undefined = o.plot === undefined ? undefined : []
   const dump =

@@ -43,5 +43,5 @@ export {
   type RecorderVmOptions,
 } from './record.js'
 export { Replayer } from './replayer.js'
-export { replay, replayFile, splitLines, type ReplayFileOptions } from './read.js'
+export { feedFile, replay, replayFile, splitLines, type ReplayFileOptions } from './read.js'
 export { errorJson, recordJson, recordLines, replayLineOf, stepLine, summaryJson, summaryText } from './format.js'

@@ -56,7 +56,19 @@ export interface ReplayFileOptions extends ReplayOptions {
  */
 export async function replayFile(file: string, options: ReplayFileOptions = {}): Promise<ReplayResult> {
   const name = options.file ?? (file === '-' ? '<stdin>' : path.basename(file))
-  const r = new Replayer({ ...options, file: name })
+  return feedFile(new Replayer({ ...options, file: name }), file, options.onProgress)
+}
+
+/**
+ * Streams `file` (stdin for '-') into `replayer` line by line, each line
+ * through `transform` first, and finishes it.
+ */
+export async function feedFile(
+  replayer: Replayer,
+  file: string,
+  onProgress?: (bytesRead: number, totalBytes: number) => void,
+  transform: (text: string) => string = (text) => text,
+): Promise<ReplayResult> {
   let total = 0
   if (file !== '-') {
     try {
@@ -67,22 +79,22 @@ export async function replayFile(file: string, options: ReplayFileOptions = {}):
       throw new ReplayError(
         'format',
         'EINVAL',
-        { file: name, line: 0 },
+        { file: replayer.file, line: 0 },
         `cannot read ${file}: ${(err as Error).message}`,
       )
     }
   }
   const stream = file === '-' ? process.stdin : createReadStream(file, { highWaterMark: 64 * 1024 })
   try {
-    for await (const { text, line, terminated } of splitLines(stream, r.maxLineBytes, name, (n) =>
-      options.onProgress?.(n, total),
+    for await (const { text, line, terminated } of splitLines(stream, replayer.maxLineBytes, replayer.file, (n) =>
+      onProgress?.(n, total),
     )) {
-      r.feed(text, line, terminated)
+      replayer.feed(transform(text), line, terminated)
     }
   } finally {
     if (file !== '-') (stream as ReturnType<typeof createReadStream>).destroy()
   }
-  return r.finish()
+  return replayer.finish()
 }
 
 /** Cuts a byte stream into lines of at most `max` bytes (without the newline; a final \r is dropped). */
