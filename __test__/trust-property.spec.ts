@@ -310,8 +310,11 @@ function run2(objs: GemObject[], cmds: Cmd[]): void {
               expect(r, `${engine}: re-entry from a step callback`).toEqual({ errno: 'EBUSY' })
           return { ok: [res, inner] } as Result
         }
-        case 'tamper':
-          return tamper(vm, cmd, vaPick(cmd.pick), objs[cmd.pick % objs.length], sub)
+        case 'tamper': {
+          const res = tamper(vm, cmd, vaPick(cmd.pick), objs[cmd.pick % objs.length], sub)
+          // A bind or batch that takes the tampered value (a subclass's instance is a real GemObject) is a split/merge call.
+          return cmd.use === 'bind' || cmd.use === 'batch' ? supersede(res) : res
+        }
         case 'hostile':
           return hostileCall(vm, cmd, req(cmd.r))
         case 'destroy':
