@@ -11,7 +11,7 @@ import { DrmError, DrmWarning, type Warning } from '../base/errors.js'
 import type { GemObject } from '../device/gem.js'
 import type { AnyOp, OpList, MapOp, Op, OpCounts, RemapOp, UnmapOp } from './ops.js'
 import { opFromRecord, PackedOps } from './packed-ops.js'
-import { describe, readArgument, u64, unreadable } from '../base/check.js'
+import { count, describe, readArgument, u64, unreadable } from '../base/check.js'
 import { type ObjectLookup, ObjectTable } from './objects.js'
 import { mintVa, Va } from './va.js'
 import { ERA_GPUVM, ERA_SEED, ERAS, type EraName } from '../contract/hub.js'
@@ -182,8 +182,8 @@ export class GpuVm implements Disposable, Iterable<Va> {
         device,
         resvObj,
         ops: o.ops,
+        flags: o.flags,
         sync: () => this.#sync(),
-        warn: (w) => this.#warn(w),
         va: (rec) => this.#va(rec),
         own: (va) => this.#own(va),
       })
@@ -632,22 +632,16 @@ export class GpuVm implements Disposable, Iterable<Va> {
   }
 
   madviseOpsPacked(request: MapRequest): PackedOps {
-    const hub = this.#h()
+    this.#h()
     this.#objects.room()
     const m = this.#request(request)
-    void hub
     return this.#packed(() => this.#core.madviseOps(m.addr, m.range, m.obj, m.offset))
   }
 
   /** Replaces a mapping's flags word (`VA_FLAGS`: bit 0 invalidated, bit 1 sparse, driver bits from bit 2). */
   setFlags(va: Va, flags: number): void {
     const key = this.#own(va)
-    const f = readArgument('flags', () => {
-      if (typeof flags !== 'number' || !Number.isInteger(flags) || flags < 0 || flags > 0xffff_ffff) {
-        throw new DrmError('EINVAL', `flags must be a u32, got ${describe(flags)}`)
-      }
-      return flags
-    })
+    const f = count(flags, 'flags', 0xffff_ffff)
     this.#run(() => this.#core.setVaFlags(key.addr, key.seq, f))
   }
 
@@ -719,13 +713,6 @@ export class GpuVm implements Disposable, Iterable<Va> {
     if (this.#warnings === NO_WARNINGS) this.#warnings = []
     ;(this.#warnings as Warning[]).push(...fresh)
     return fresh[0]
-  }
-
-  /** Records a warning drmsim itself finds (not the engine). */
-  #warn(w: Warning): void {
-    if (this.#warnings === NO_WARNINGS) this.#warnings = []
-    ;(this.#warnings as Warning[]).push(Object.freeze({ ...w }))
-    if (this.strict) throw new DrmWarning(w)
   }
 
   /**

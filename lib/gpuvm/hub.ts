@@ -6,9 +6,9 @@
  * module checks arguments and locks, and turns records into handles. The
  * drm_exec helpers are in vm-exec.ts.
  */
-import { count, describe, flag, isObject, U64_MAX } from '../base/check.js'
-import { DrmError, type Warning } from '../base/errors.js'
-import { OBTAIN, VA_FLAGS, type VmBoRecord, type VmHubRecord } from '../contract/hub.js'
+import { describe, flag, isObject, U64_MAX } from '../base/check.js'
+import { DrmError } from '../base/errors.js'
+import { OBTAIN, VM_FLAGS, type VmBoRecord, type VmHubRecord } from '../contract/hub.js'
 import type { VmCore } from '../contract/vm.js'
 import type { Device } from '../device/device.js'
 import { GemObject } from '../device/gem.js'
@@ -41,10 +41,10 @@ export interface HubParts {
   /** The GEM object whose reservation is the VM's (`r_obj`). */
   readonly resvObj: GemObject | null
   readonly ops: GpuVmDriverOps
+  /** `VM_FLAGS` bits, fixed at creation. */
+  readonly flags: number
   /** Collects the engine's warnings (and throws in strict mode). */
   sync(): void
-  /** Records a warning of drmsim's own (not the engine's). */
-  warn(w: Warning): void
   /** Wraps a Va record as a handle. */
   va(rec: import('../contract/vm.js').VaRecord): Va
   /** The key of a Va handle of this VA space (EINVAL otherwise). */
@@ -88,12 +88,13 @@ export class VmHub implements VmBoHost {
     return this.#p.core.hubInfo()
   }
 
+  /** The flags never change: read once, not asked of the engine on every check. */
   get resvProtected(): boolean {
-    return (this.info().flags & 1) !== 0
+    return (this.#p.flags & VM_FLAGS.resvProtected) !== 0
   }
 
   get immediateMode(): boolean {
-    return (this.info().flags & 2) !== 0
+    return (this.#p.flags & VM_FLAGS.immediateMode) !== 0
   }
 
   /** `drm_gpuvm_is_extobj`: the object's reservation is not the VM's. */
@@ -286,15 +287,6 @@ export class VmHub implements VmBoHost {
     this.#call(() => this.#p.core.boEvict(id, evict))
   }
 
-  // --- mapping flags -----------------------------------------------------------------------
-
-  /** Replaces a mapping's flags word (`VA_FLAGS`: invalidated, sparse, driver bits from bit 2). */
-  setFlags(va: Va, flags: number): void {
-    const key = this.#p.own(va)
-    const f = count(flags, 'flags', 0xffff_ffff)
-    this.#call(() => this.#p.core.setVaFlags(key.addr, key.seq, f))
-  }
-
   // --- plumbing ----------------------------------------------------------------------------
 
   /** An engine call; warnings are collected even when it throws. */
@@ -371,7 +363,10 @@ export class VmHub implements VmBoHost {
 
 /** Reads the `flags` options of a VA space into `VM_FLAGS` bits. */
 export function vmFlags(resvProtected: unknown, immediateMode: unknown): number {
-  return (flag(resvProtected, 'resvProtected') ? 1 : 0) | (flag(immediateMode, 'immediateMode') ? 2 : 0)
+  return (
+    (flag(resvProtected, 'resvProtected') ? VM_FLAGS.resvProtected : 0) |
+    (flag(immediateMode, 'immediateMode') ? VM_FLAGS.immediateMode : 0)
+  )
 }
 
 /** Whether a value can be a driver ops object. */
@@ -389,4 +384,3 @@ export function driverOps(ops: unknown): GpuVmDriverOps {
   return read
 }
 
-export { VA_FLAGS }

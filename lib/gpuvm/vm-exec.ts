@@ -74,7 +74,9 @@ export function* smMapExecLockOp(vm: GpuVm, exec: Exec, numFences: number, reque
   const e = execOf(exec)
   const n = fences(numFences)
   const ops = vm.smMapOps(request)
-  const obj = ops.at(-1)?.kind === 'map' ? (ops.at(-1) as { map: { obj: GemObject | null } }).map.obj : null
+  // The walk's last step maps the request: its object is prepared first, with the fence slots.
+  const last = ops.at(-1)
+  const obj = last?.kind === 'map' ? last.map.obj : null
   if (obj !== null) {
     const r = yield* e.prepareObjOp(obj, n)
     if (r !== 0) return r
@@ -89,14 +91,13 @@ export function* smUnmapExecLockOp(vm: GpuVm, exec: Exec, addr: bigint, range: b
   return yield* prepareAll(e, touched(vm.smUnmapOps(addr, range)), 0)
 }
 
+/** The object of the mapping a step takes down (REMAP, UNMAP), if it has one. */
+const takenDown = (op: AnyOp): GemObject | null =>
+  op.kind === 'remap' ? op.unmap.va.obj : op.kind === 'unmap' ? op.va.obj : null
+
 /** The objects of the mappings an op list remaps or unmaps, in op order. */
 function touched(ops: OpList): GemObject[] {
-  const out: GemObject[] = []
-  for (const op of ops) {
-    const va = op.kind === 'remap' ? op.unmap.va : op.kind === 'unmap' ? op.va : null
-    if (va?.obj) out.push(va.obj)
-  }
-  return out
+  return [...ops].flatMap((op) => takenDown(op) ?? [])
 }
 
 /**
@@ -113,8 +114,7 @@ export function missingLocks(exec: Exec, ops: Iterable<AnyOp>): GemObject[] {
   const missing: GemObject[] = []
   for (const op of list) {
     if (!isObject(op)) throw new DrmError('EINVAL', `an op must be an object, got ${describe(op)}`)
-    const obj =
-      op.kind === 'map' ? op.map.obj : op.kind === 'remap' ? op.unmap.va.obj : op.kind === 'unmap' ? op.va.obj : null
+    const obj = op.kind === 'map' ? op.map.obj : takenDown(op)
     if (obj == null) continue
     if (!GemObject.isGemObject(obj) || !obj.isDeviceObject)
       throw new DrmError('EINVAL', `an op names ${describe(obj)}, not a GEM object of a device`)
