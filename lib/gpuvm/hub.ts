@@ -383,4 +383,3 @@ export function driverOps(ops: unknown): GpuVmDriverOps {
   }
   return read
 }
-
