@@ -125,7 +125,7 @@ function handle(device: unknown, id: unknown): [Device, number] {
 }
 
 /** Brand checks a Proxy fails (set in the classes' static blocks). */
-let isFence: (v: unknown) => v is Fence
+export let isFence: (v: unknown) => v is Fence
 let isCtx: (v: unknown) => v is WwAcquireCtx
 export let isResv: (v: unknown) => v is Resv
 
