@@ -19,6 +19,7 @@ import { GemObject } from '../device/gem.js'
 import { batchContents, BindBatch } from './batch.js'
 import { errorName, type JobRecord, started, timelineOf } from './bind-timeline.js'
 import type { GpuVm } from './gpuvm.js'
+import { coreOf } from './internal.js'
 import type { Op } from './ops.js'
 import { remapToUnmapRange } from './ops.js'
 import { interval, type Interval, overlaps, PageTables } from './pt-conflict.js'
@@ -174,6 +175,7 @@ export class BindQueue {
       o.perStep,
       o.duration,
     ])
+    coreOf(vm) // a real GpuVm, else EINVAL
     if (vm.destroyed) throw new DrmError('EINVAL', `${vm} is destroyed`)
     if (vm.device === null) throw new DrmError('EINVAL', `${vm} has no device: bind queues need its fences and clock`)
     this.vm = vm
