@@ -12,7 +12,6 @@ import {
   Device,
   DrmBatchError,
   DrmError,
-  explore,
   type Fence,
   GpuVm,
   Scheduler,

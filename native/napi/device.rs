@@ -379,7 +379,13 @@ impl NativeDevice {
   }
 
   #[napi(catch_unwind)]
-  pub fn schedule_fence(&mut self, env: Env, fence: u32, signal_at: Option<BigInt>, error: i32) -> Result<()> {
+  pub fn schedule_fence(
+    &mut self,
+    env: Env,
+    fence: u32,
+    signal_at: Option<BigInt>,
+    error: i32,
+  ) -> Result<()> {
     self.changing(&env, |this| {
       let at = match signal_at {
         Some(t) => Some(u64_arg(&t, "signalAt")?),

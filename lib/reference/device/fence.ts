@@ -25,7 +25,8 @@ function checkError(error: number): void {
 export function setFenceError(d: DevState, id: number, error: number): void {
   const f = fenceOf(d, id)
   checkError(error)
-  if (fenceSignaled(d, id)) d.violate('fence-error-after-signal', 0, `fence ${id}: error ${error} set after it signaled`)
+  if (fenceSignaled(d, id))
+    d.violate('fence-error-after-signal', 0, `fence ${id}: error ${error} set after it signaled`)
   f.error = error
 }
 

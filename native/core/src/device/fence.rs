@@ -43,7 +43,10 @@ pub const MAX_ERRNO: i32 = 4095;
 
 fn check_error(error: i32) -> Result<()> {
   if !(-MAX_ERRNO..=-1).contains(&error) {
-    return fail(Errno::EINVAL, format!("a fence error is a negative errno (-4095..-1), got {error}"));
+    return fail(
+      Errno::EINVAL,
+      format!("a fence error is a negative errno (-4095..-1), got {error}"),
+    );
   }
   Ok(())
 }
@@ -99,7 +102,10 @@ impl Device {
       check_error(error)?;
     }
     if self.fence_signaled(id)? {
-      return fail(Errno::EINVAL, format!("fence {id} has signaled: its time and error are final"));
+      return fail(
+        Errno::EINVAL,
+        format!("fence {id} has signaled: its time and error are final"),
+      );
     }
     let f = &mut self.fences[i];
     f.signal_at = signal_at;

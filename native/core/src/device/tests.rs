@@ -335,7 +335,10 @@ fn scheduled_fences_signal_on_the_clock_with_their_error() {
   d.advance(79).unwrap();
   assert!(!d.fence_signaled(f).unwrap());
   d.schedule_fence(f, Some(100), -Errno::ECANCELED.code()).unwrap();
-  assert_eq!(d.schedule_fence(f, Some(100), 7).unwrap_err().errno, Errno::EINVAL);
+  assert_eq!(
+    d.schedule_fence(f, Some(100), 7).unwrap_err().errno,
+    Errno::EINVAL
+  );
   d.advance(21).unwrap();
   assert!(d.fence_signaled(f).unwrap());
   assert_eq!(d.fence(f).unwrap().error, -125);
@@ -344,6 +347,9 @@ fn scheduled_fences_signal_on_the_clock_with_their_error() {
   assert_eq!(d.schedule_fence(f, None, 0).unwrap_err().errno, Errno::EINVAL);
   let g = d.create_fence(1, 2, None).unwrap();
   d.signal_fence(g).unwrap();
-  assert_eq!(d.schedule_fence(g, Some(500), 0).unwrap_err().errno, Errno::EINVAL);
+  assert_eq!(
+    d.schedule_fence(g, Some(500), 0).unwrap_err().errno,
+    Errno::EINVAL
+  );
   assert!(kinds(&mut d).is_empty());
 }
