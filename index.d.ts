@@ -70,6 +70,8 @@ export declare class NativeDevice {
   assertHeld(thread: number, resv: number, what: string): boolean
   createFence(context: number, seqno: number, signalAt?: bigint | undefined | null): number
   fenceInfo(fence: number): FenceRecord
+  setFenceError(fence: number, error: number): void
+  scheduleFence(fence: number, signalAt: bigint | undefined | null, error: number): void
   signalFence(fence: number): void
   reserveFences(thread: number, resv: number, n: number): void
   addFence(thread: number, resv: number, fence: number, usage: number): void
@@ -277,6 +279,8 @@ export interface FenceRecord {
   seqno: number
   signalAt?: bigint
   signaled: boolean
+  /** 0, or the negative errno it signals with. */
+  error: number
 }
 
 /**

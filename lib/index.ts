@@ -161,3 +161,16 @@ export {
   type ScenarioResult,
   type ScenarioOptions,
 } from './workloads/scenarios.js'
+// Bind queues: asynchronous binds with fences on the simulated clock.
+export {
+  BindJob,
+  type BindJobState,
+  type BindPlan,
+  BindQueue,
+  type BindQueueOptions,
+  type BindRequest,
+  type BindStep,
+  DEFAULT_BIND_TIMING,
+  type SubmitOptions,
+} from './gpuvm/bind-queue.js'
+export { ERRNO_CODES, ERRNO_NAMES, errnoName } from './base/errors.js'

@@ -1,16 +1,44 @@
 /** The kernel errno names drmsim reports. */
-export type Errno = 'EINVAL' | 'EEXIST' | 'ENOSPC' | 'ENOMEM' | 'EDEADLK' | 'EALREADY' | 'EBUSY' | 'EOPNOTSUPP'
+export type Errno =
+  | 'EINVAL'
+  | 'EEXIST'
+  | 'ENOSPC'
+  | 'ENOMEM'
+  | 'EDEADLK'
+  | 'EALREADY'
+  | 'EBUSY'
+  | 'EOPNOTSUPP'
+  | 'ESRCH'
+  | 'EIO'
+  | 'ETIME'
+  | 'ECANCELED'
 
-const ERRNOS: ReadonlySet<string> = new Set([
-  'EINVAL',
-  'EEXIST',
-  'ENOSPC',
-  'ENOMEM',
-  'EDEADLK',
-  'EALREADY',
-  'EBUSY',
-  'EOPNOTSUPP',
-])
+/** The Linux errno numbers (x86 and arm64); a fence error is the negation (`dma_fence_set_error`). */
+export const ERRNO_CODES: Readonly<Record<Errno, number>> = Object.freeze({
+  ESRCH: 3,
+  EIO: 5,
+  ENOMEM: 12,
+  EBUSY: 16,
+  EEXIST: 17,
+  EINVAL: 22,
+  ENOSPC: 28,
+  EDEADLK: 35,
+  ETIME: 62,
+  EOPNOTSUPP: 95,
+  EALREADY: 114,
+  ECANCELED: 125,
+})
+
+/** Every errno name drmsim knows, in `ERRNO_CODES` order. */
+export const ERRNO_NAMES = Object.freeze(Object.keys(ERRNO_CODES) as Errno[])
+
+const ERRNOS: ReadonlySet<string> = new Set(ERRNO_NAMES)
+
+/** The name of a (positive or negative) errno number, or null when drmsim has none for it. */
+export function errnoName(code: number): Errno | null {
+  const n = Math.abs(code)
+  return ERRNO_NAMES.find((e) => ERRNO_CODES[e] === n) ?? null
+}
 
 /**
  * Every failure drmsim reports: `errno` is the kernel's name for it (also on

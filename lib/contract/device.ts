@@ -56,6 +56,8 @@ export interface FenceRecord {
   seqno: number
   signalAt: bigint | null
   signaled: boolean
+  /** 0, or the negative errno it signals (or signaled) with (`dma_fence_set_error`). */
+  error: number
 }
 
 export interface FenceEntry {
@@ -151,6 +153,17 @@ export interface DeviceCore {
   createFence(context: number, seqno: number, signalAt: bigint | null): number
   fenceInfo(fence: number): FenceRecord
   signalFence(fence: number): void
+  /**
+   * `dma_fence_set_error` (error in -4095..-1, else EINVAL); on a fence that
+   * has signaled it is recorded (`fence-error-after-signal`) and still set.
+   */
+  setFenceError(fence: number, error: number): void
+  /**
+   * The simulation's own: when a fence that has not signaled signals by
+   * itself (null: only by hand) and with which error (0: none). EINVAL once
+   * it has signaled.
+   */
+  scheduleFence(fence: number, signalAt: bigint | null, error: number): void
   reserveFences(thread: number, resv: number, n: number): void
   addFence(thread: number, resv: number, fence: number, usage: number): void
   fences(resv: number, usage: number): FenceEntry[]

@@ -6,7 +6,7 @@
 import type { EngineName } from '../contract/vm.js'
 import { engineOf, resolveEngine } from '../engines.js'
 import { PROFILES, WW_CLASSES, type DeviceCore, type ProfileName, type WwClassName } from '../contract/device.js'
-import { DrmError, DrmWarning, type Warning } from '../base/errors.js'
+import { DrmError, DrmWarning, ERRNO_CODES, ERRNO_NAMES, type Errno, type Warning } from '../base/errors.js'
 import { coreOf } from '../gpuvm/internal.js'
 import { setDeviceBrand } from './brand.js'
 import { bindDevice, freeGemObjectId, GemObject } from './gem.js'
@@ -62,6 +62,8 @@ export interface FenceOptions {
   seqno?: number
   /** Simulated time (ns) at which it signals by itself; never when absent. */
   signalAt?: bigint
+  /** The errno it will signal with (`dma_fence_set_error` before it signals), e.g. a GPU job that fails. */
+  error?: Errno
 }
 
 export class Device {
@@ -188,11 +190,18 @@ export class Device {
     const o = options<FenceOptions>(opts, 'createFence options')
     const seqno = count(o.seqno ?? 1, 'seqno', 0xffff_ffff)
     const at = o.signalAt === undefined ? null : u64(o.signalAt, 'signalAt')
+    const error = o.error === undefined ? 0 : -ERRNO_CODES[oneOf(o.error, ERRNO_NAMES, 'error')]
     // Last, so that a refused fence does not use up a context.
     const context = o.context === undefined ? this.#nextContext++ : count(o.context, 'context', 0xffff_ffff)
     return new Fence(
       this,
-      this.run(() => this.core.createFence(context, seqno, at)),
+      this.run(() => {
+        if (error === 0) return this.core.createFence(context, seqno, at)
+        // Time and error together, so a time already past does not meet an error set after the signal.
+        const id = this.core.createFence(context, seqno, null)
+        this.core.scheduleFence(id, at, error)
+        return id
+      }),
     )
   }
 

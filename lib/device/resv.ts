@@ -12,7 +12,8 @@ import { count, flag, func, instance, invalid, isObject, oneOf, options, u64 } f
 import { isDevice } from './brand.js'
 import type { Device } from './device.js'
 import { USAGES, type UsageName } from '../contract/device.js'
-import { DrmError } from '../base/errors.js'
+import { DrmError, ERRNO_CODES, ERRNO_NAMES, type Errno, errnoName } from '../base/errors.js'
+import { fenceSignalled } from './fence-events.js'
 
 export type LockReturn = 'ok' | 'EDEADLK' | 'EALREADY'
 
@@ -124,7 +125,7 @@ function handle(device: unknown, id: unknown): [Device, number] {
 }
 
 /** Brand checks a Proxy fails (set in the classes' static blocks). */
-let isFence: (v: unknown) => v is Fence
+export let isFence: (v: unknown) => v is Fence
 let isCtx: (v: unknown) => v is WwAcquireCtx
 export let isResv: (v: unknown) => v is Resv
 
@@ -153,8 +154,29 @@ export class Fence {
     return this.#info().signalAt
   }
 
-  signal(): void {
-    this.device.run(() => this.device.core.signalFence(this.id))
+  /**
+   * The errno it signals (or signaled) with (`fence->error`), or null for
+   * none. Set by `signal(error)`, by `Device.createFence({ error })`, or by
+   * the bind queue whose out-fence it is.
+   */
+  get error(): Errno | null {
+    const code = this.#info().error
+    return code === 0 ? null : (errnoName(code) ?? (`errno ${-code}` as Errno))
+  }
+
+  /**
+   * `dma_fence_signal`, after `dma_fence_set_error` when `error` is given
+   * (an errno name such as 'ECANCELED' or 'EIO'). A fence that has signaled
+   * keeps its first signal; an error set on it then is recorded as
+   * `fence-error-after-signal`, as the kernel WARNs.
+   */
+  signal(error?: Errno): void {
+    const code = error === undefined ? 0 : -ERRNO_CODES[oneOf(error, ERRNO_NAMES, 'error')]
+    this.device.run(() => {
+      if (code !== 0) this.device.core.setFenceError(this.id, code)
+      this.device.core.signalFence(this.id)
+    })
+    fenceSignalled(this.device)
   }
 
   /** Sleeps until signaled (the clock jumps to its time under runSync). */

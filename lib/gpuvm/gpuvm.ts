@@ -5,6 +5,7 @@
  * keeps the warnings the kernel would WARN about.
  */
 import { type BindBatch, batchContents, perRequestCounts } from './batch.js'
+import { type BindQueue, type BindQueueOptions, createBindQueue } from './bind-queue.js'
 import type { CursorCore, EngineName, MapRecord, OpRecord, VaRecord, VmCore } from '../contract/vm.js'
 import { engineOf, resolveEngine } from '../engines.js'
 import { DrmError, DrmWarning, type Warning } from '../base/errors.js'
@@ -513,6 +514,14 @@ export class GpuVm implements Disposable, Iterable<Va> {
     } finally {
       this.#hub?.settle()
     }
+  }
+
+  /**
+   * A bind queue of this VA space (bind-queue.ts): asynchronous binds with
+   * in- and out-fences on the device's clock. EINVAL without a device.
+   */
+  createBindQueue(options?: BindQueueOptions): BindQueue {
+    return createBindQueue(this, options)
   }
 
   // --- drm_gpuvm: the hub (era drm_gpuvm-7.2 and later; EINVAL in the seed's era) ----------

@@ -76,10 +76,16 @@ export class NativeDeviceCore implements DeviceCore {
   }
   fenceInfo(fence: number): FenceRecord {
     const f = call(() => this.#d.fenceInfo(fence))
-    return { context: f.context, seqno: f.seqno, signalAt: f.signalAt ?? null, signaled: f.signaled }
+    return { context: f.context, seqno: f.seqno, signalAt: f.signalAt ?? null, signaled: f.signaled, error: f.error }
   }
   signalFence(fence: number): void {
     call(() => this.#d.signalFence(fence))
+  }
+  setFenceError(fence: number, error: number): void {
+    call(() => this.#d.setFenceError(fence, error))
+  }
+  scheduleFence(fence: number, signalAt: bigint | null, error: number): void {
+    call(() => this.#d.scheduleFence(fence, signalAt, error))
   }
   reserveFences(thread: number, resv: number, n: number): void {
     call(() => this.#d.reserveFences(thread, resv, n))

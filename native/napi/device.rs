@@ -50,6 +50,8 @@ pub struct FenceRecord {
   pub seqno: u32,
   pub signal_at: Option<BigInt>,
   pub signaled: bool,
+  /// 0, or the negative errno it signals with.
+  pub error: i32,
 }
 
 #[napi(object)]
@@ -367,6 +369,29 @@ impl NativeDevice {
       seqno: f.seqno,
       signal_at: f.signal_at.map(BigInt::from),
       signaled,
+      error: f.error,
+    })
+  }
+
+  #[napi(catch_unwind)]
+  pub fn set_fence_error(&mut self, env: Env, fence: u32, error: i32) -> Result<()> {
+    self.changing(&env, |this| this.dev.set_fence_error(fence, error).map_err(to_js))
+  }
+
+  #[napi(catch_unwind)]
+  pub fn schedule_fence(
+    &mut self,
+    env: Env,
+    fence: u32,
+    signal_at: Option<BigInt>,
+    error: i32,
+  ) -> Result<()> {
+    self.changing(&env, |this| {
+      let at = match signal_at {
+        Some(t) => Some(u64_arg(&t, "signalAt")?),
+        None => None,
+      };
+      this.dev.schedule_fence(fence, at, error).map_err(to_js)
     })
   }
 

@@ -9,8 +9,33 @@ import { type DevState, slot, U32_MAX } from './state.js'
 
 export function createFence(d: DevState, context: number, seqno: number, signalAt: bigint | null): number {
   if (d.fences.length >= U32_MAX - 1) throw new DrmError('ENOMEM', 'too many fences')
-  d.fences.push({ context, seqno, signalAt, signaled: false })
+  d.fences.push({ context, seqno, signalAt, signaled: false, error: 0 })
   return d.fences.length
+}
+
+/** `MAX_ERRNO`: a fence error is a negative errno in -4095..-1. */
+const MAX_ERRNO = 4095
+
+function checkError(error: number): void {
+  if (!Number.isInteger(error) || error < -MAX_ERRNO || error > -1) {
+    throw new DrmError('EINVAL', `a fence error is a negative errno (-4095..-1), got ${error}`)
+  }
+}
+
+export function setFenceError(d: DevState, id: number, error: number): void {
+  const f = fenceOf(d, id)
+  checkError(error)
+  if (fenceSignaled(d, id))
+    d.violate('fence-error-after-signal', 0, `fence ${id}: error ${error} set after it signaled`)
+  f.error = error
+}
+
+export function scheduleFence(d: DevState, id: number, signalAt: bigint | null, error: number): void {
+  const f = fenceOf(d, id)
+  if (error !== 0) checkError(error)
+  if (fenceSignaled(d, id)) throw new DrmError('EINVAL', `fence ${id} has signaled: its time and error are final`)
+  f.signalAt = signalAt
+  f.error = error
 }
 
 export const fenceOf = (d: DevState, id: number) => d.fences[slot(id, d.fences.length, 'fence')]

@@ -124,11 +124,19 @@ export class ReferenceDevice implements DeviceCore {
   fenceInfo(id: number): FenceRecord {
     const signaled = fence.fenceSignaled(this.#d, id)
     const f = fence.fenceOf(this.#d, id)
-    return { context: f.context, seqno: f.seqno, signalAt: f.signalAt, signaled }
+    return { context: f.context, seqno: f.seqno, signalAt: f.signalAt, signaled, error: f.error }
   }
 
   signalFence(id: number): void {
     fence.fenceOf(this.#d, id).signaled = true
+  }
+
+  setFenceError(id: number, error: number): void {
+    fence.setFenceError(this.#d, id, error)
+  }
+
+  scheduleFence(id: number, signalAt: bigint | null, error: number): void {
+    fence.scheduleFence(this.#d, id, signalAt, error)
   }
 
   reserveFences(thread: number, r: number, n: number): void {

@@ -42,6 +42,8 @@ export interface FenceState {
   seqno: number
   signalAt: bigint | null
   signaled: boolean
+  /** 0, or the negative errno it signals with. */
+  error: number
 }
 
 export interface Obj {

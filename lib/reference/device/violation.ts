@@ -13,6 +13,7 @@ export const RULES = {
   'lock-after-done': 'ww_mutex: no locking after ww_acquire_done (DEBUG_WW_MUTEX)',
   'resv-not-held': 'dma_resv: fence slots and fences need the reservation lock (dma_resv_assert_held)',
   'fence-slot-not-reserved': 'dma_resv: add_fence needs a reserved slot (BUG_ON)',
+  'fence-error-after-signal': 'dma_fence: dma_fence_set_error on a signaled fence (WARN_ON)',
   'pin-unlocked': 'seed-003: pin_locked requires the reservation lock',
   'unpin-unlocked': 'seed-003: unpin_locked requires the reservation lock',
   'unpin-unpinned': 'ttm: unpin of an unpinned buffer (WARN_ON pin_count == 0)',

@@ -11,6 +11,10 @@ pub enum Errno {
   EDEADLK,
   EALREADY,
   EBUSY,
+  ESRCH,
+  EIO,
+  ETIME,
+  ECANCELED,
 }
 
 impl Errno {
@@ -23,6 +27,27 @@ impl Errno {
       Errno::EDEADLK => "EDEADLK",
       Errno::EALREADY => "EALREADY",
       Errno::EBUSY => "EBUSY",
+      Errno::ESRCH => "ESRCH",
+      Errno::EIO => "EIO",
+      Errno::ETIME => "ETIME",
+      Errno::ECANCELED => "ECANCELED",
+    }
+  }
+
+  /// The Linux errno number (a fence error is its negation, as `dma_fence_set_error` takes it).
+  pub fn code(self) -> i32 {
+    match self {
+      Errno::ESRCH => 3,
+      Errno::EIO => 5,
+      Errno::ENOMEM => 12,
+      Errno::EBUSY => 16,
+      Errno::EEXIST => 17,
+      Errno::EINVAL => 22,
+      Errno::ENOSPC => 28,
+      Errno::EDEADLK => 35,
+      Errno::ETIME => 62,
+      Errno::EALREADY => 114,
+      Errno::ECANCELED => 125,
     }
   }
 }

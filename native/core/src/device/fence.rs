@@ -1,6 +1,7 @@
 //! Fences and the fence list of a reservation object (`dma_resv`): usages,
 //! slot reservation, replacement on add, queries at or below a usage.
-//! Fences signal explicitly or when the simulated clock reaches their time.
+//! Fences signal explicitly or when the simulated clock reaches their time,
+//! with an error or none (`dma_fence_set_error`).
 
 use super::{slot, Device, ViolationKind as V};
 use crate::errno::{fail, Errno, Result};
@@ -33,6 +34,21 @@ pub struct Fence {
   /// Simulated time at which it signals by itself, if any.
   pub signal_at: Option<u64>,
   pub signaled: bool,
+  /// 0, or the negative errno it signals (or signaled) with.
+  pub error: i32,
+}
+
+/// `MAX_ERRNO`: a fence error is a negative errno in `-MAX_ERRNO..=-1`.
+pub const MAX_ERRNO: i32 = 4095;
+
+fn check_error(error: i32) -> Result<()> {
+  if !(-MAX_ERRNO..=-1).contains(&error) {
+    return fail(
+      Errno::EINVAL,
+      format!("a fence error is a negative errno (-4095..-1), got {error}"),
+    );
+  }
+  Ok(())
 }
 
 impl Device {
@@ -45,6 +61,7 @@ impl Device {
       seqno,
       signal_at,
       signaled: false,
+      error: 0,
     });
     Ok(self.fences.len() as u32)
   }
@@ -56,6 +73,43 @@ impl Device {
   pub fn signal_fence(&mut self, id: u32) -> Result<()> {
     let i = slot(id, self.fences.len(), "fence")?;
     self.fences[i].signaled = true;
+    Ok(())
+  }
+
+  /// `dma_fence_set_error`: the error the fence signals with. Setting it on
+  /// a fence that has signaled is recorded (the kernel WARNs) and done.
+  pub fn set_fence_error(&mut self, id: u32, error: i32) -> Result<()> {
+    let i = slot(id, self.fences.len(), "fence")?;
+    check_error(error)?;
+    if self.fence_signaled(id)? {
+      self.violate(
+        V::FenceErrorAfterSignal,
+        0,
+        format!("fence {id}: error {error} set after it signaled"),
+      );
+    }
+    self.fences[i].error = error;
+    Ok(())
+  }
+
+  /// The simulation's own (no kernel call): when a fence that has not
+  /// signaled will signal by itself (`None`: only by hand) and with which
+  /// error (0: none). A job scheduler sets it on its out-fences once it knows
+  /// when the job ends, and again if that changes. EINVAL once signaled.
+  pub fn schedule_fence(&mut self, id: u32, signal_at: Option<u64>, error: i32) -> Result<()> {
+    let i = slot(id, self.fences.len(), "fence")?;
+    if error != 0 {
+      check_error(error)?;
+    }
+    if self.fence_signaled(id)? {
+      return fail(
+        Errno::EINVAL,
+        format!("fence {id} has signaled: its time and error are final"),
+      );
+    }
+    let f = &mut self.fences[i];
+    f.signal_at = signal_at;
+    f.error = error;
     Ok(())
   }
 

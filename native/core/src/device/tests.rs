@@ -300,3 +300,56 @@ fn refcount_and_free_checks() {
   );
   assert!(d.object(2).is_err());
 }
+
+#[test]
+fn fence_errors_set_before_or_after_signal() {
+  use crate::errno::Errno;
+  let mut d = Device::new(WwClass::WaitDie);
+  let f = d.create_fence(1, 1, None).unwrap();
+  assert_eq!(d.fence(f).unwrap().error, 0);
+  d.set_fence_error(f, -Errno::ECANCELED.code()).unwrap();
+  assert_eq!(d.fence(f).unwrap().error, -125);
+  assert!(!d.fence_signaled(f).unwrap());
+  d.signal_fence(f).unwrap();
+  assert!(kinds(&mut d).is_empty());
+  // After the signal: the kernel WARNs and still sets it.
+  d.set_fence_error(f, -Errno::EIO.code()).unwrap();
+  assert_eq!(kinds(&mut d), ["fence-error-after-signal"]);
+  assert_eq!(d.fence(f).unwrap().error, -5);
+  // Not a negative errno: refused, nothing changes.
+  for bad in [0, 1, -4096, i32::MIN] {
+    assert_eq!(d.set_fence_error(f, bad).unwrap_err().errno, Errno::EINVAL);
+  }
+  assert_eq!(d.fence(f).unwrap().error, -5);
+  assert_eq!(d.set_fence_error(99, -5).unwrap_err().errno, Errno::EINVAL);
+}
+
+#[test]
+fn scheduled_fences_signal_on_the_clock_with_their_error() {
+  use crate::errno::Errno;
+  let mut d = Device::new(WwClass::WaitDie);
+  let f = d.create_fence(1, 1, None).unwrap();
+  d.schedule_fence(f, Some(50), -Errno::ETIME.code()).unwrap();
+  // Moved later and cleared: allowed while it has not signaled.
+  d.schedule_fence(f, Some(80), 0).unwrap();
+  d.advance(79).unwrap();
+  assert!(!d.fence_signaled(f).unwrap());
+  d.schedule_fence(f, Some(100), -Errno::ECANCELED.code()).unwrap();
+  assert_eq!(
+    d.schedule_fence(f, Some(100), 7).unwrap_err().errno,
+    Errno::EINVAL
+  );
+  d.advance(21).unwrap();
+  assert!(d.fence_signaled(f).unwrap());
+  assert_eq!(d.fence(f).unwrap().error, -125);
+  assert_eq!(d.fence(f).unwrap().signal_at, Some(100));
+  // Final once signaled, by time or by hand.
+  assert_eq!(d.schedule_fence(f, None, 0).unwrap_err().errno, Errno::EINVAL);
+  let g = d.create_fence(1, 2, None).unwrap();
+  d.signal_fence(g).unwrap();
+  assert_eq!(
+    d.schedule_fence(g, Some(500), 0).unwrap_err().errno,
+    Errno::EINVAL
+  );
+  assert!(kinds(&mut d).is_empty());
+}

@@ -1,0 +1,279 @@
+/**
+ * Bind queues: jobs in order within a queue and independent across queues,
+ * GPU-job fences holding binds, Xe's range-fence conflicts
+ * (bind-execqueues-independent / -conflict), fence errors propagating
+ * through chains, destroyed queues, runs under the seeded scheduler, bad
+ * input. Every spec runs on both engines; traces are compared.
+ */
+import { describe, expect, it } from 'vitest'
+import {
+  type BindJob,
+  BindBatch,
+  Device,
+  DrmBatchError,
+  DrmError,
+  type Fence,
+  GpuVm,
+  Scheduler,
+  seeds,
+} from '../lib/index.js'
+import { errnoOf } from './errno.js'
+
+const engines = ['reference', 'native'] as const
+const P = 0x1000n
+/** Default timing: 2000 ns per job and 500 ns per step. */
+const ONE_STEP = 2_500n
+
+function world(engine: (typeof engines)[number]) {
+  const dev = new Device({ engine })
+  const vm = new GpuVm({ range: 1n << 48n, device: dev, name: 'vm' })
+  const bo = dev.createObject({ size: 0x10_0000n })
+  return { dev, vm, bo }
+}
+
+const map = (addr: bigint, obj: unknown, range = P) => ({ op: 'map' as const, addr, range, obj: obj as never })
+const times = (j: BindJob) => [j.start, j.end, j.error]
+
+/** Xe's bind-execqueues-independent (conflict = false) and -conflict (IGT tests/intel/xe_vm.c). */
+function bindExecQueues(engine: (typeof engines)[number], conflict: boolean) {
+  const { dev, vm, bo } = world(engine)
+  const [q0, q1] = [vm.createBindQueue({ name: 'bind0' }), vm.createBindQueue({ name: 'bind1' })]
+  const A = 0x1a0000n
+  const initial = q0.submit({ binds: [map(A, bo)] })
+  dev.advance(10_000n)
+  const spinner = dev.createFence() // a GPU job that runs until it is ended by hand
+  const a = A + (conflict ? 0x20_0000n : P)
+  const held = q0.submit({ binds: [map(a, bo)], inFences: [spinner] })
+  const free = q1.submit({ binds: [map(a + P, bo)] })
+  return { dev, vm, initial, spinner, held, free }
+}
+
+describe.each(engines)('bind queues on the %s engine', (engine) => {
+  it('changes the VA space at submit and runs the jobs of a queue in order', () => {
+    const { dev, vm, bo } = world(engine)
+    const q = vm.createBindQueue({ name: 'q' })
+    const a = q.submit({ binds: [map(0n, bo, 4n * P)] })
+    const b = q.submit({ binds: [{ op: 'unmap', addr: P, range: P }] })
+    expect(vm.mappingCount).toBe(2) // committed already: a remap split the mapping
+    const BindJobClass = a.constructor as never as new (...args: unknown[]) => unknown
+    expect(errnoOf(() => new BindJobClass(q, 9, [], {}))).toBe('EINVAL')
+    expect(a.steps).toEqual([{ request: 0, kind: 'map', addr: 0n, range: 4n * P }])
+    expect(b.steps).toEqual([{ request: 0, kind: 'remap', addr: P, range: P }])
+    expect(times(a)).toEqual([0n, ONE_STEP, null])
+    expect(times(b)).toEqual([ONE_STEP, 2n * ONE_STEP, null])
+    expect([a.state, b.state]).toEqual(['running', 'queued'])
+    expect(b.outFence.signalAt).toBe(2n * ONE_STEP)
+    b.outFence.wait() // the clock jumps to its end
+    expect(dev.now).toBe(2n * ONE_STEP)
+    expect([a.state, b.state, a.outFence.signaled]).toEqual(['done', 'done', true])
+    expect([a.seqno, b.seqno]).toEqual([1, 2])
+  })
+
+  it('takes a BindBatch and a visible timing model, or a duration callback', () => {
+    const { vm, bo } = world(engine)
+    const batch = new BindBatch()
+    batch.map({ addr: 0n, range: P, obj: bo })
+    batch.map({ addr: P, range: P, obj: null })
+    batch.unmap(0n, P)
+    const q = vm.createBindQueue({ latency: 100n, perStep: 10n })
+    const j = q.submit({ binds: batch })
+    expect(j.steps.map((s) => s.kind)).toEqual(['map', 'map', 'unmap'])
+    expect(j.duration).toBe(130n)
+    const seen: number[] = []
+    const q2 = vm.createBindQueue({
+      duration: (plan) => {
+        seen.push(plan.steps.length)
+        return 7n
+      },
+    })
+    expect(q2.submit({ binds: [map(8n * P, bo)] }).duration).toBe(7n)
+    expect(seen).toEqual([1])
+  })
+
+  it('runs queues independently: out-of-order completion, a GPU fence holding a bind (Xe independent)', () => {
+    const { dev, spinner, held, free, initial } = bindExecQueues(engine, false)
+    expect(times(initial)).toEqual([0n, ONE_STEP, null])
+    expect(held.start).toBeNull() // waits for the spinner, which has no time
+    expect(times(free)).toEqual([10_000n, 10_000n + ONE_STEP, null])
+    expect(free.conflicts).toEqual([])
+    expect(errnoOf(() => held.outFence.wait())).toBe('EDEADLK') // nothing on this thread would signal it
+    dev.advance(100_000n)
+    expect([held.state, free.state]).toEqual(['queued', 'done']) // submitted later, ended first
+    spinner.signal()
+    expect(times(held)).toEqual([110_000n, 110_000n + ONE_STEP, null])
+  })
+
+  it('makes a bind wait for a conflicting bind of another queue (Xe conflict)', () => {
+    const { dev, spinner, held, free } = bindExecQueues(engine, true)
+    expect(free.conflicts).toEqual([held]) // same new 2 MiB page table
+    dev.advance(100_000n)
+    expect([held.start, free.start, free.state]).toEqual([null, null, 'queued'])
+    spinner.signal()
+    expect(times(free)).toEqual([110_000n + ONE_STEP, 110_000n + 2n * ONE_STEP, null])
+  })
+
+  it('propagates an in-fence error through a chain, without running the updates', () => {
+    const { dev, vm, bo } = world(engine)
+    const [q0, q1] = [vm.createBindQueue({ name: 'a' }), vm.createBindQueue({ name: 'b' })]
+    const gpu = dev.createFence({ signalAt: 1_000n, error: 'EIO' }) // a GPU job that will fail
+    const first = q0.submit({ binds: [map(0n, bo)], inFences: [gpu] })
+    const second = q1.submit({ binds: [map(0x4000_0000n, bo)], inFences: [first.outFence] })
+    const after = q0.submit({ binds: [map(2n * P, bo)] }) // same queue, no in-fence: runs, no error
+    expect(times(first)).toEqual([1_000n, 1_000n, 'EIO'])
+    expect(times(second)).toEqual([1_000n, 1_000n, 'EIO'])
+    expect(times(after)).toEqual([1_000n, 1_000n + ONE_STEP, null])
+    expect(q0.errors).toEqual([]) // not signalled yet
+    dev.advance(5_000n)
+    expect(first.outFence.error).toBe('EIO')
+    expect(q0.errors).toEqual([{ job: first, error: 'EIO' }])
+    expect(q1.errors.map((e) => e.error)).toEqual(['EIO'])
+    // A hand-signalled error works the same way.
+    const h = dev.createFence()
+    const third = q1.submit({ binds: [map(4n * P, bo)], inFences: [h] })
+    h.signal('ECANCELED')
+    expect(times(third)).toEqual([dev.now, dev.now, 'ECANCELED'])
+  })
+
+  it('cancels the jobs of a destroyed queue that have not started, once what they wait for signals', () => {
+    const { dev, vm, bo } = world(engine)
+    const q = vm.createBindQueue({ name: 'q' })
+    const gpu = dev.createFence()
+    const running = q.submit({ binds: [map(0n, bo)] })
+    const waiting = q.submit({ binds: [map(P, bo)], inFences: [gpu] })
+    const next = q.submit({ binds: [map(2n * P, bo)] })
+    const other = vm.createBindQueue().submit({ binds: [map(8n * P, bo)], inFences: [next.outFence] })
+    dev.advance(100n)
+    expect(q.destroy()).toEqual([waiting, next])
+    expect(errnoOf(() => q.submit({ binds: [] }))).toBe('EINVAL')
+    expect(errnoOf(() => q.destroy())).toBe('EINVAL')
+    expect(times(running)).toEqual([0n, ONE_STEP, null]) // on the hardware: finishes
+    expect(waiting.start).toBeNull() // still waits for its in-fence
+    gpu.signal()
+    // After the job before it (it waits for the running one to end), with no update.
+    expect(times(waiting)).toEqual([ONE_STEP, ONE_STEP, 'ECANCELED'])
+    expect(times(next)).toEqual([ONE_STEP, ONE_STEP, 'ECANCELED'])
+    expect(times(other)).toEqual([ONE_STEP, ONE_STEP, 'ECANCELED']) // dependents inherit it
+    dev.advance(ONE_STEP)
+    expect([waiting.cancelled, running.cancelled]).toEqual([true, false])
+    expect(q.errors.map((e) => e.job)).toEqual([waiting, next])
+  })
+
+  it('wakes scheduler threads at out-fence times; every seed keeps the order, and the same seed the same trace', () => {
+    const build = (seed: bigint) => {
+      const { dev, vm, bo } = world(engine)
+      const [q0, q1] = [vm.createBindQueue({ name: 'q0' }), vm.createBindQueue({ name: 'q1' })]
+      const gpu = dev.createFence()
+      const sched = new Scheduler(dev, { seed })
+      const done: string[] = []
+      const jobs: BindJob[] = []
+      const binder = (q: typeof q0, base: bigint, inFences: Fence[]) =>
+        function* (t: import('../lib/index.js').SimThread) {
+          for (let i = 0n; i < 3n; i++) {
+            const j = q.submit({ binds: [map(base + i * P, bo)], inFences })
+            jobs.push(j)
+            yield* t.yield()
+          }
+          yield* t.wait(jobs.filter((j) => j.queue === q).at(-1)!.outFence)
+          done.push(`${q.name} at ${dev.now}`)
+        }
+      sched.spawn('a', binder(q0, 0n, [gpu]))
+      sched.spawn('b', binder(q1, 0x4000_0000n, []))
+      sched.spawn('gpu', function* (t) {
+        yield* t.sleep(50_000n)
+        gpu.signal()
+      })
+      return Object.assign(sched, { done, jobs })
+    }
+    const runs = [...seeds(12)].map((s) => {
+      const sched = build(s)
+      const report = sched.run()
+      return { report, sched }
+    })
+    for (const { report, sched } of runs) {
+      expect(report.completed).toBe(true)
+      for (const q of ['q0', 'q1']) {
+        const mine = sched.jobs.filter((j) => j.queue.name === q)
+        for (let i = 1; i < mine.length; i++) expect(mine[i].start!).toBeGreaterThanOrEqual(mine[i - 1].end!)
+      }
+      for (const j of sched.jobs.filter((j) => j.queue.name === 'q0')) expect(j.start!).toBeGreaterThanOrEqual(50_000n)
+      expect(sched.done).toContain('q0 at 57500')
+    }
+    const again = build(5n).run()
+    expect(again.trace).toEqual(runs[5].report.trace)
+  })
+
+  it('refuses bad input and leaves the state unchanged', () => {
+    const { dev, vm, bo } = world(engine)
+    const q = vm.createBindQueue()
+    const other = new Device({ engine })
+    const hostile = {
+      get binds(): never {
+        throw new Error('boom')
+      },
+    }
+    const bad: [string, () => unknown][] = [
+      ['options', () => q.submit(null as never)],
+      ['hostile getter', () => q.submit(hostile as never)],
+      ['binds', () => q.submit({ binds: 5 as never })],
+      ['op', () => q.submit({ binds: [{ op: 'zap', addr: 0n, range: P } as never] })],
+      ['addr', () => q.submit({ binds: [{ op: 'map', addr: 1, range: P } as never] })],
+      ['obj', () => q.submit({ binds: [map(0n, {})] })],
+      ['fence', () => q.submit({ binds: [], inFences: [{} as never] })],
+      ['fences', () => q.submit({ binds: [], inFences: 3 as never })],
+      ['other device', () => q.submit({ binds: [], inFences: [other.createFence()] })],
+      ['latency', () => vm.createBindQueue({ latency: -1n })],
+      ['duration', () => vm.createBindQueue({ duration: 3 as never })],
+      ['no device', () => new GpuVm({ range: 1n << 40n, engine }).createBindQueue()],
+      ['new BindQueue', () => new (q.constructor as never as new (vm: unknown) => unknown)({})],
+    ]
+    for (const [what, call] of bad) expect([what, errnoOf(call)]).toEqual([what, 'EINVAL'])
+    expect(errnoOf(() => q.submit({ binds: [], inFences: [bo as never] }))).toBe('EINVAL')
+    expect(vm.mappingCount).toBe(0)
+    expect(q.jobs).toEqual([])
+    // A duration callback that throws or returns a non-u64.
+    const q2 = vm.createBindQueue({ duration: () => -1n })
+    expect(errnoOf(() => q2.submit({ binds: [] }))).toBe('EINVAL')
+    // A failing request: the ones before stay applied, no job is queued.
+    let err: unknown
+    try {
+      q.submit({ binds: [map(0n, bo), map(1n << 50n, bo)] })
+    } catch (e) {
+      err = e
+    }
+    expect(err).toBeInstanceOf(DrmBatchError)
+    expect((err as DrmBatchError).index).toBe(1)
+    expect(vm.mappingCount).toBe(1)
+    expect(q.jobs).toEqual([])
+    // Fence errors: names only.
+    const f = dev.createFence()
+    expect(errnoOf(() => f.signal('EWHAT' as never))).toBe('EINVAL')
+    expect(f.signaled).toBe(false)
+    expect(errnoOf(() => dev.createFence({ error: -5 as never }))).toBe('EINVAL')
+    // A destroyed VA space.
+    vm.destroy()
+    expect(errnoOf(() => q.submit({ binds: [] }))).toBe('EINVAL')
+    expect(errnoOf(() => vm.createBindQueue())).toBe('EINVAL')
+    expect(new DrmError('EIO', 'x').errno).toBe('EIO')
+  })
+})
+
+describe('fence errors and bind queues across engines', () => {
+  it('gives the same fence records and job times on both engines', () => {
+    const run = (engine: (typeof engines)[number]) => {
+      const out: unknown[] = []
+      for (const conflict of [false, true]) {
+        const { dev, spinner, held, free, initial } = bindExecQueues(engine, conflict)
+        dev.advance(1_000n)
+        spinner.signal(conflict ? 'EIO' : undefined)
+        const f = dev.createFence({ signalAt: 5n, error: 'ETIME' })
+        f.signal('ECANCELED') // after it signalled by time: recorded, still set
+        out.push([initial, held, free].map(times), dev.core.fenceInfo(held.outFence.id), f.error)
+        out.push(dev.takeViolations().map((v) => v.kind))
+      }
+      return out
+    }
+    const native = run('native')
+    expect(native).toEqual(run('reference'))
+    expect(native[3]).toEqual(['fence-error-after-signal'])
+  })
+})
