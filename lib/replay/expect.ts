@@ -32,7 +32,7 @@ export function mappingLines(vm: GpuVm, nameOf: (obj: GemObject) => string): Map
 class ExpectationError extends ReplayError {}
 
 const show = (m: MappingLine | undefined): string =>
-  m === undefined ? 'none' : `[${m.join(', ')}]`.replace('null', '-')
+  m === undefined ? 'none' : `[${m.map((x) => x ?? '-').join(', ')}]`
 
 const written = (m: ExpectedMapping): MappingLine => [hex(m[0]), hex(m[1]), m[2], hex(m[3])]
 
