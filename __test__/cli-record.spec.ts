@@ -25,6 +25,7 @@ function program(rec: Recorder) {
   rec.bind(vm, { addr: 0x300000n, range: 0x10000n })
   rec.bind(other, { addr: 0x10000n, range: 0x200000n, obj: depth })
   rec.unbind(vm, 0x100000n, 0x1000n)
+  const expected = rec.expect(vm)
   rec.lock(color)
   rec.validate(color, ['vram', 'gtt'])
   const pins = rec.pin(color, 'vram')
@@ -44,7 +45,7 @@ function program(rec: Recorder) {
   rec.destroyVm(other)
   rec.unbind(vm, 0x300000n, 0x10000n)
   rec.destroyObject(shared)
-  return { vm, color, depth, counts, pins, map }
+  return { vm, color, depth, counts, pins, map, expected }
 }
 
 /** A driver's use of the drm_gpuvm hub: every hub op, and the hub fields of the others. */
@@ -114,12 +115,19 @@ describe('Recorder', () => {
           '{"op":"bind","vm":"vm1","addr":"0x10000","range":"0x200000","obj":"bo1"}\n',
       )
       expect(text).toContain('{"op":"obj.create","obj":"bo2","size":"0x100000","resv":"bo1"}\n')
+      // The mappings left then, written out for the replay to check (the split/merge by hand).
+      expect(p.expected).toBe(5)
+      expect(text).toContain(
+        '{"op":"expect","vm":"ctx","mappings":[["0x101000","0xff000","color","0x1000"],' +
+          '["0x200000","0x1000","color","0x100000"],["0x201000","0xff000","color","0x101000"],' +
+          '["0x300000","0x10000",null,"0x0"],["0x310000","0x1f0000","color","0x210000"]]}\n',
+      )
       expect(text).toContain(
         '{"op":"validate","obj":"bo1","placement":[{"domain":"vram","desired":true},{"domain":"gtt","fallback":true}]}\n',
       )
       const r: ReplayResult = await replay(text, { engine })
       // The one warning: vm1 destroyed with its mapping left, as the program did.
-      expect(r.summary).toMatchObject({ requests: 27, errors: 0, violations: 0, warnings: 1 })
+      expect(r.summary).toMatchObject({ requests: 28, errors: 0, violations: 0, warnings: 1 })
       const live: [string, GpuVm][] = [['ctx', p.vm]]
       expect(mappings(r.vms, (o) => r.nameOf(o as never))).toEqual(mappings(live, (o) => rec.nameOf(o as never)))
       for (const [name, obj] of [

@@ -132,6 +132,8 @@ export {
   type ReplayResult,
   type ReplaySummary,
   type ReplayStep,
+  // Expectations (replay/expect.ts).
+  type ExpectedMapping,
 } from './replay/index.js'
 export { KERNEL_RESULTS, kernelResult, type KernelResult } from './workloads/golden.js'
 export {

@@ -8,6 +8,8 @@
 import { Command, CommanderError, InvalidArgumentError } from 'commander'
 import { EXIT_CODES_HELP, EXIT_FAILED, EXIT_USAGE, reportError } from './common.js'
 import { addDiffCommand } from './diff.js'
+// Trace importers (import.ts).
+import { addImportCommand } from './import.js'
 import { addReplayCommand } from './replay.js'
 import { addScenarioCommand } from './scenario.js'
 import { addVmbindCommand } from './vmbind.js'
@@ -23,6 +25,8 @@ export function program(): Command {
   addReplayCommand(cli)
   addDiffCommand(cli)
   addScenarioCommand(cli)
+  // Trace importers (import.ts).
+  addImportCommand(cli)
   return cli
 }
 

@@ -51,6 +51,9 @@ const KEYED = [
   'ignoreDuplicates',
   'privateUsage',
   'extobjUsage',
+  // Expectations (expect.ts).
+  'count',
+  'expectErrno',
 ] as const
 
 const snake = (key: string): string => key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)

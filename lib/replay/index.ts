@@ -24,6 +24,7 @@ export {
   type ReplayOpName,
   type ReplayPlace,
   type ReplayRequest,
+  type ExpectedMapping,
 } from './schema.js'
 export type {
   ReplayOptions,

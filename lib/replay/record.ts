@@ -16,6 +16,7 @@ import type { EraName } from '../contract/hub.js'
 import type { EngineName } from '../contract/vm.js'
 import { hex } from '../base/check.js'
 import { DrmError, type Warning } from '../base/errors.js'
+import { mappingLines } from './expect.js'
 import { addFence, type ExecHandle, execLock, liveVmBo, ReplayDriver, smMapLockWalk, smUnmapLockWalk } from './hub.js'
 import type { ReplayError, ReplayRequest } from './schema.js'
 
@@ -371,6 +372,13 @@ export class Recorder {
     const places = placement.map((p) => (typeof p === 'string' ? { domain: p } : p))
     this.#line({ op: 'validate', obj: this.#name(obj, 'obj', 'an object'), placement: written(places) })
     return this.device.validate(obj, places)
+  }
+
+  /** `expect`: a line asserting the VA space's mappings as they are now (the replay checks them there); how many. */
+  expect(vm: GpuVm): number {
+    const mappings = mappingLines(vm, (obj) => this.#name(obj, 'obj', 'an object'))
+    this.#line({ op: 'expect', vm: this.#name(vm, 'vm', 'a VA space'), mappings })
+    return mappings.length
   }
 
   // --- the drm_gpuvm hub ------------------------------------------------------------------

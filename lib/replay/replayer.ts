@@ -11,6 +11,7 @@ import { hex } from '../base/check.js'
 import type { GemObject } from '../device/gem.js'
 import type { GpuVm, MapRequest } from '../gpuvm/gpuvm.js'
 import { Fnv1a64 } from '../workloads/vmbind.js'
+import { expectedOutcome, expectState } from './expect.js'
 import { addFence, execLock, liveVmBo, missingResvLocks, smMapLockWalk, smUnmapLockWalk } from './hub.js'
 import type { ReplayOptions, ReplayRecord, ReplayResult } from './record.js'
 import {
@@ -150,6 +151,8 @@ const HANDLERS: Readonly<Record<ReplayOpName, Handler>> = {
   unlock(r, req) {
     r.obj(req).resv.unlock()
   },
+  // Expectations (expect.ts).
+  expect: expectState,
   validate(r, req, { result }) {
     const obj = r.obj(req)
     const validate = (r.device as unknown as { validate?: Validate }).validate
@@ -454,6 +457,7 @@ export class Replayer {
   run(req: ReplayRequest): ReplayRecord {
     const r = this.#r
     const record: ReplayRecord = { request: req, steps: [], result: {}, violations: [], warnings: [] }
+    let failed: DrmError | null = null
     try {
       try {
         if (Object.hasOwn(HANDLERS, req.op)) HANDLERS[req.op as ReplayOpName](r, req, record)
@@ -463,6 +467,11 @@ export class Replayer {
     } catch (err) {
       if (err instanceof ReplayError && err.kind === 'format') throw err
       if (!(err instanceof DrmError)) throw err
+      failed = err
+    }
+    // A line expecting an errno (expect.ts): that failure is its result, any other outcome an error.
+    const err = req.expectErrno === undefined ? failed : expectedOutcome(req, record, failed)
+    if (err !== null) {
       const e =
         err instanceof ReplayError
           ? err

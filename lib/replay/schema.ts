@@ -14,6 +14,11 @@
  *   {"op":"pin","obj":"bo1","domain":"vram"}  {"op":"unpin","obj":"bo1"}  {"op":"vmap","obj":"bo1"}  {"op":"vunmap","obj":"bo1"}
  *   {"op":"obj.destroy","obj":"bo1"}  {"op":"vm.destroy","vm":"a"}
  *
+ * Expectations (expect.ts): what the VA space holds at that point, and the
+ * errno a request must fail with (`expectErrno`, which any request may carry):
+ *   {"op":"expect","vm":"a","mappings":[["0x100000","0x3000","bo1","0"]],"count":1,"free":["0x200000","0x1000"]}
+ *   {"op":"unbind","vm":"a","addr":"0x100000","range":"0x1000","expectErrno":"EINVAL"}
+ *
  * The drm_gpuvm hub (a `vm.create` naming `era`, `resvProtected` or
  * `immediateMode` makes one on the device; see `HUB_OPS`):
  *   {"op":"vm.create","vm":"a","range":"0x1000000000000","era":"drm_gpuvm-7.2","immediateMode":true}
@@ -105,6 +110,10 @@ type Kind =
   | 'wwClass'
   | 'era'
   | 'usage'
+  // Expectations (expect.ts).
+  | 'errno'
+  | 'mappings'
+  | 'interval'
 
 interface OpSchema {
   required: Record<string, Kind>
@@ -132,6 +141,8 @@ const OPS = {
   'ctx.fini': s({ ctx: 'name' }),
   lock: s({ obj: 'name' }, { ctx: 'name' }),
   unlock: s({ obj: 'name' }),
+  // Expectations (expect.ts): the VA space's state at that point.
+  expect: s({ vm: 'name' }, { mappings: 'mappings', count: 'u32', free: 'interval' }),
   validate: s({ obj: 'name', placement: 'placement' }),
   // The drm_gpuvm hub (HUB_OPS).
   'vm.get': s({ vm: 'name' }),
@@ -189,6 +200,8 @@ const OP_HELP: Record<ReplayOpName, string> = {
   'ctx.fini': 'Ends an acquire context (ww_acquire_fini).',
   lock: "Locks the object's reservation (obj.resv.lock(ctx)).",
   unlock: "Unlocks the object's reservation (obj.resv.unlock()).",
+  expect:
+    'Checks the VA space: its mappings in address order ([addr, range, obj or null, offset] each), their count, an interval left free; a difference is a simulation error.',
   validate: 'Places the object (device.validate); an empty placement purges it.',
   'vm.get': 'drm_gpuvm_get: one more creator reference on a drm_gpuvm (vm.get()).',
   'vm.put': 'drm_gpuvm_put (vm.put()): at refcount 0 the VM is torn down and its name is free again.',
@@ -255,7 +268,33 @@ export interface ReplayRequest {
   ignoreDuplicates?: boolean
   privateUsage?: UsageName
   extobjUsage?: UsageName
+  /** `expect`: every mapping of the VA space in address order, as [addr, range, obj or null, offset]. */
+  mappings?: ExpectedMapping[]
+  /** `expect`: how many mappings the VA space holds (the kernel node not counted). */
+  count?: number
+  /** `expect`: [addr, range], an interval no node overlaps. */
+  free?: [bigint, bigint]
+  /** Any request: it must fail with this errno (then it is not an error, and the replay goes on). */
+  expectErrno?: Errno
 }
+
+/** A mapping an `expect` line names: [addr, range, obj or null (sparse), offset]. */
+export type ExpectedMapping = [addr: bigint, range: bigint, obj: string | null, offset: bigint]
+
+/** Every errno a request may expect (`expectErrno`): all the kernel errnos drmsim reports. */
+const ERRNO_NAMES = Object.keys({
+  EINVAL: 0,
+  EEXIST: 0,
+  ENOSPC: 0,
+  ENOMEM: 0,
+  EDEADLK: 0,
+  EALREADY: 0,
+  EBUSY: 0,
+  EOPNOTSUPP: 0,
+} satisfies Record<Errno, 0>) as [Errno, ...Errno[]]
+
+/** Most mappings one `expect` line may list. */
+const MAX_EXPECTED = 4096
 
 const U64_TEXT = /^(0[xX][0-9a-fA-F]+|[0-9]+)$/
 const NAME = /^[\x21-\x7e]+$/
@@ -448,6 +487,34 @@ const FIELDS = {
         says((v) => `at most ${MAX_PLACES} places, got ${(v as unknown[]).length}`),
       )
       .register(DOCS, { description: 'Places in order of preference; [] purges the backing store.' }),
+  // Expectations (expect.ts).
+  errno: () => oneOf(ERRNO_NAMES),
+  mappings: () =>
+    z
+      .array(
+        z.tuple(
+          [
+            u64((v) => `addr (item 0): ${u64Message(v)}`),
+            u64((v) => `range (item 1): ${u64Message(v)}`),
+            NAME_FIELD.nullable(),
+            u64((v) => `offset (item 3): ${u64Message(v)}`),
+          ],
+          says((v) => `must be [addr, range, obj or null, offset], got ${show(v)}`),
+        ),
+        says((v) => `must be an array of [addr, range, obj or null, offset], got ${show(v)}`),
+      )
+      .max(
+        MAX_EXPECTED,
+        says((v) => `at most ${MAX_EXPECTED} mappings, got ${(v as unknown[]).length}`),
+      )
+      .register(DOCS, { description: 'Mappings in address order: [addr, range, obj or null (sparse), offset] each.' }),
+  interval: () =>
+    z
+      .tuple(
+        [u64((v) => `addr (item 0): ${u64Message(v)}`), u64((v) => `range (item 1): ${u64Message(v)}`)],
+        says((v) => `must be [addr, range] (two u64s), got ${show(v)}`),
+      )
+      .register(DOCS, { description: 'An interval: [addr, range].' }),
 } satisfies Record<Kind, () => z.ZodType>
 
 /** One op's line: its fields, each required or optional, and nothing else. */
@@ -457,6 +524,8 @@ function opSchema(op: ReplayOpName) {
   const shape: Record<string, z.ZodType> = { op: z.literal(op) }
   for (const [key, kind] of Object.entries(required)) shape[key] = FIELDS[kind]()
   for (const [key, kind] of Object.entries(optional)) shape[key] = FIELDS[kind]().optional()
+  // Any request may expect to fail (expect.ts); left out of the field lists of messages, as it is no op's own.
+  shape.expectErrno = FIELDS.errno().optional()
   return z
     .strictObject(shape, {
       error: (issue) =>
@@ -526,6 +595,8 @@ export function replayJsonSchema(): Record<string, unknown> {
 /** Where an issue lies below its field, as the message's prefix ("place 0: "); the reserve items name themselves. */
 function nested(path: readonly PropertyKey[]): string {
   if (path[0] === 'objs' && typeof path[1] === 'number') return `item ${path[1]}: `
+  if (path[0] === 'mappings' && typeof path[1] === 'number')
+    return `mapping ${path[1]}: ${path[2] === 2 ? 'obj (item 2): ' : ''}`
   if (path[0] !== 'placement' || typeof path[1] !== 'number') return ''
   return `place ${path[1]}: ${path[2] === 'domain' ? 'domain: ' : ''}`
 }
