@@ -248,6 +248,7 @@ impl GpuVm {
 
   /// Plans and applies a map request.
   pub fn bind(&mut self, addr: u64, range: u64, obj: super::ObjId, offset: u64) -> Result<OpCounts> {
+    self.pt_begin();
     let cursor = self.sm_map(addr, range, obj, offset)?;
     if self.hub.is_some() {
       return self.hub_run(cursor);
@@ -257,6 +258,7 @@ impl GpuVm {
 
   /// Plans and applies an unmap request.
   pub fn unbind(&mut self, addr: u64, range: u64) -> Result<OpCounts> {
+    self.pt_begin();
     let cursor = self.sm_unmap(addr, range)?;
     if self.hub.is_some() {
       return self.hub_run(cursor);
