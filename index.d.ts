@@ -189,6 +189,15 @@ export declare class NativeVm {
   /** Replaces a mapping's flags word (16 bits). */
   setVaFlags(addr: bigint, seq: number, flags: number): void
   /**
+   * Attaches a page-table cost model of `profile` (built from the mappings
+   * already there).
+   */
+  attachPageTable(p: PtProfile): void
+  /** Starts a new request window for the last-request cost. */
+  pageTableBeginRequest(): void
+  /** The costs and occupancy, or null without a page table. */
+  pageTableInfo(): PtInfo | null
+  /**
    * `era`: index into ERAS (default 0, the seed's); `flags`: VM_FLAGS
    * bits (era 1 and later); `resv`: the VM-wide reservation's id (0: none).
    */
@@ -331,6 +340,38 @@ export interface PlacementTotalsRecord {
   bytesMoved: bigint
   evictions: bigint
   moves: bigint
+}
+
+/**
+ * A cost as `[pteWrites, pdeWrites, ptPagesAllocated, ptPagesFreed,
+ * tlbInvalidations, hugePageSplits, hugePagesFormed]`, and its TLB bytes.
+ */
+export interface PtCost {
+  counts: Array<number>
+  tlbBytes: bigint
+}
+
+export interface PtInfo {
+  total: PtCost
+  last: PtCost
+  /** The last request's invalidated ranges, `[addr, range]` pairs. */
+  tlbRanges: Array<bigint>
+  tables: Array<number>
+  entries: Array<number>
+  leaves: Array<number>
+  bytes: number
+}
+
+export interface PtLevel {
+  bits: number
+  entryBytes: number
+  leaf: boolean
+}
+
+export interface PtProfile {
+  name: string
+  pageShift: number
+  levels: Array<PtLevel>
 }
 
 export interface ResvRecord {
