@@ -104,8 +104,8 @@ export class ReferenceVm implements VmCore {
     remove: (node) => void this.#remove(node),
     link: (node) => this.#link(node),
     unlinkStep: (node) => this.#unlink(node, this.#hub?.immediate ?? false),
-    detach: (node) => {
-      this.#pt?.detached(ptMapping(node))
+    detach: (node, pieces) => {
+      this.#pt?.detached(ptMapping(node), pieces)
       this.#tree.delete(node.key)
     },
   }

@@ -59,20 +59,20 @@ function minus(a: PageTableCost, b: PageTableCost): PageTableCost {
 /** A remap's old mapping, taken out; its leaves stay until the step is over, the pieces that keep them known. */
 interface Pending {
   old: PtMapping
+  /** The pieces that keep the old mapping's leaves, in the order they come. */
+  expected: PtMapping[]
   kept: Range[]
 }
 
-function keeps(p: Pending, m: PtMapping): boolean {
-  const o = p.old
-  const sameBacking = m.obj === o.obj && (m.obj === 0 || ((m.addr - m.offset) & U64) === ((o.addr - o.offset) & U64))
-  return (
-    m.range !== 0n &&
-    m.addr >= o.addr &&
-    end(m) <= end(o) &&
-    sameBacking &&
-    p.kept.every(([a, b]) => end(m) <= a || b <= m.addr)
-  )
+/** Whether piece `m` of `old` keeps its leaves: non-empty, inside, the same object and backing. */
+function keeps(old: PtMapping, m: PtMapping): boolean {
+  const sameBacking =
+    m.obj === old.obj && (m.obj === 0 || ((m.addr - m.offset) & U64) === ((old.addr - old.offset) & U64))
+  return m.range !== 0n && m.addr >= old.addr && end(m) <= end(old) && sameBacking
 }
+
+const same = (a: PtMapping | undefined, b: PtMapping): boolean =>
+  a !== undefined && a.addr === b.addr && a.range === b.range && a.obj === b.obj && a.offset === b.offset
 
 export class PageTableModel {
   readonly profile: PageTableProfile
@@ -110,8 +110,9 @@ export class PageTableModel {
 
   mapped(m: PtMapping): void {
     const p = this.#pending
-    if (p !== undefined && keeps(p, m)) {
+    if (p !== undefined && same(p.expected[p.kept.length], m)) {
       p.kept.push([m.addr, end(m)])
+      if (p.kept.length === p.expected.length) this.#flush()
       return
     }
     this.#flush()
@@ -123,9 +124,10 @@ export class PageTableModel {
     this.#clear(m, [[m.addr, end(m)]])
   }
 
-  detached(old: PtMapping): void {
+  /** A remap takes `old` out and puts `pieces` (in address order) in; those with the old backing keep its leaves. */
+  detached(old: PtMapping, pieces: PtMapping[]): void {
     this.#flush()
-    this.#pending = { old, kept: [] }
+    this.#pending = { old, expected: pieces.filter((p) => keeps(old, p)), kept: [] }
   }
 
   beginRequest(): void {

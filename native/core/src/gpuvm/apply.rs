@@ -193,6 +193,7 @@ impl GpuVm {
         // it; applying those would duplicate nodes (the kernel's insert
         // would fail on them silently), so they are refused here too.
         pieces_inside(r)?;
+        self.pt_remap(r);
         let mut pieces = [r.prev, r.next].into_iter().flatten();
         match pieces.next() {
           Some(first) => {

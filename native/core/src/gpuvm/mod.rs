@@ -415,7 +415,6 @@ impl GpuVm {
   /// linked.
   pub(crate) fn replace_with_piece(&mut self, old: &Va, piece: &OpMap) -> Result<Va> {
     let p = self.lookup(old)?;
-    self.pt_detached(old);
     if !self.store.rekey(p, piece.addr, self.next_seq) {
       self.remove_va(old)?;
       return Ok(self.insert_unchecked(piece.addr, piece.range, piece.obj, piece.offset));

@@ -2,7 +2,7 @@
 //! from its insert and remove choke points. `None` by default: a VA space
 //! without one pays a test of an empty pointer per insert or remove.
 
-use super::{GpuVm, Va};
+use super::{GpuVm, OpRemap, Va};
 use crate::errno::Result;
 use crate::pagetable::{Mapping, PageTable, Profile};
 
@@ -49,11 +49,22 @@ impl GpuVm {
     }
   }
 
-  /// A remap takes `old` out; the pieces it keeps follow as inserts.
+  /// A remap with pieces takes its old mapping out; the pieces follow as
+  /// inserts (one without pieces is a remove).
   #[inline(always)]
-  pub(super) fn pt_detached(&mut self, old: &Va) {
+  pub(super) fn pt_remap(&mut self, r: &OpRemap) {
     if let Some(pt) = self.pt.as_deref_mut() {
-      pt.detached(&mapping(old));
+      let pieces = [r.prev, r.next].map(|p| {
+        p.map(|p| Mapping {
+          addr: p.addr,
+          range: p.range,
+          obj: p.obj,
+          offset: p.offset,
+        })
+      });
+      if pieces.iter().any(Option::is_some) {
+        pt.detached(&mapping(&r.unmap.va), &pieces.into_iter().flatten().collect::<Vec<_>>());
+      }
     }
   }
 

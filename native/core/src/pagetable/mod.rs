@@ -124,19 +124,17 @@ type Tables = HashMap<u64, u32, BuildHasherDefault<IndexHasher>>;
 /// leaves stay until the step is over, the pieces that keep them known.
 struct Pending {
   old: Mapping,
+  /// The pieces that keep the old mapping's leaves, in the order they come.
+  expected: Vec<Mapping>,
   kept: Vec<(u64, u64)>,
 }
 
-impl Pending {
-  fn keeps(&self, m: &Mapping) -> bool {
-    let o = &self.old;
-    let same_backing = m.obj == o.obj && (m.obj == 0 || m.addr.wrapping_sub(m.offset) == o.addr.wrapping_sub(o.offset));
-    m.range != 0
-      && m.addr >= o.addr
-      && m.end() <= o.end()
-      && same_backing
-      && self.kept.iter().all(|&(a, b)| m.end() <= a || b <= m.addr)
-  }
+/// Whether piece `m` of `old` keeps its leaves: non-empty, inside, the same
+/// object and backing.
+fn keeps(old: &Mapping, m: &Mapping) -> bool {
+  let same_backing =
+    m.obj == old.obj && (m.obj == 0 || m.addr.wrapping_sub(m.offset) == old.addr.wrapping_sub(old.offset));
+  m.range != 0 && m.addr >= old.addr && m.end() <= old.end() && same_backing
 }
 
 /// Runs of equal leaves, in address order: `(level, start, end)`.
@@ -206,8 +204,11 @@ impl PageTable {
   /// A mapping was inserted.
   pub fn mapped(&mut self, m: &Mapping) {
     if let Some(p) = self.pending.as_mut() {
-      if p.keeps(m) {
+      if p.expected.get(p.kept.len()) == Some(m) {
         p.kept.push((m.addr, m.end()));
+        if p.kept.len() == p.expected.len() {
+          self.flush();
+        }
         return;
       }
     }
@@ -225,11 +226,13 @@ impl PageTable {
     self.clear(m, &[(m.addr, m.end())]);
   }
 
-  /// A remap took `old` out; the pieces it keeps follow as `mapped`.
-  pub fn detached(&mut self, old: &Mapping) {
+  /// A remap takes `old` out and puts `pieces` (in address order) in: they
+  /// follow as `mapped`, and those with the old backing keep its leaves.
+  pub fn detached(&mut self, old: &Mapping, pieces: &[Mapping]) {
     self.flush();
     self.pending = Some(Pending {
       old: *old,
+      expected: pieces.iter().filter(|p| keeps(old, p)).copied().collect(),
       kept: Vec::with_capacity(2),
     });
   }
