@@ -421,6 +421,8 @@ export interface VmbindOptions {
    * (`samples`); at least 1.
    */
   sampleEvery?: bigint
+  /** A page-table cost model of this profile (issue 15): `cost` in the result. */
+  pageTable?: PtProfile
 }
 
 export interface VmbindResult {
@@ -446,6 +448,8 @@ export interface VmbindResult {
   mappings?: BigUint64Array
   /** With `sampleEvery`: the samples, in request order. */
   samples?: Array<VmbindSample>
+  /** With `pageTable`: its costs (`last`: the last request) and occupancy. */
+  cost?: PtInfo
 }
 
 /**

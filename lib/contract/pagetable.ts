@@ -143,3 +143,43 @@ export function checkPageTableProfile(p: PageTableProfile): PageTableProfile {
   if (va > 63) bad(`${va} VA bits (at most 63)`)
   return p
 }
+
+/** A page table's record as the binding hands it (native/napi/pagetable.rs `PtInfo`). */
+export interface PageTableWire {
+  total: { counts: number[]; tlbBytes: bigint }
+  last: { counts: number[]; tlbBytes: bigint }
+  /** `[addr, range]` pairs. */
+  tlbRanges: bigint[]
+  tables: number[]
+  entries: number[]
+  leaves: number[]
+  bytes: number
+}
+
+function costFromWire(c: PageTableWire['total']): PageTableCost {
+  const [pteWrites, pdeWrites, ptPagesAllocated, ptPagesFreed, tlbInvalidations, hugePageSplits, hugePagesFormed] =
+    c.counts
+  return {
+    pteWrites,
+    pdeWrites,
+    ptPagesAllocated,
+    ptPagesFreed,
+    tlbInvalidations,
+    tlbBytes: c.tlbBytes,
+    hugePageSplits,
+    hugePagesFormed,
+  }
+}
+
+/** The record of a `PageTableWire`. */
+export function pageTableFromWire(r: PageTableWire): PageTableRecord {
+  const lastTlbRanges: { addr: bigint; range: bigint }[] = []
+  for (let i = 0; i + 1 < r.tlbRanges.length; i += 2)
+    lastTlbRanges.push({ addr: r.tlbRanges[i], range: r.tlbRanges[i + 1] })
+  return {
+    total: costFromWire(r.total),
+    last: costFromWire(r.last),
+    lastTlbRanges,
+    occupancy: { tables: r.tables, entries: r.entries, leaves: r.leaves, bytes: r.bytes },
+  }
+}

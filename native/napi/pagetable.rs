@@ -4,7 +4,7 @@
 
 use crate::convert::{einval, Result};
 use crate::vm::NativeVm;
-use drmsim_core::pagetable::{Cost, LevelSpec, Profile};
+use drmsim_core::pagetable::{Cost, LevelSpec, PageTable, Profile};
 use napi::bindgen_prelude::BigInt;
 use napi::Env;
 use napi_derive::napi;
@@ -65,7 +65,7 @@ fn narrow<T: TryFrom<u32>>(v: u32, what: &str) -> Result<T> {
   T::try_from(v).map_err(|_| einval(format!("page-table profile: {what} {v} is out of range")))
 }
 
-fn profile(p: PtProfile) -> Result<Profile> {
+pub(crate) fn profile(p: PtProfile) -> Result<Profile> {
   let mut levels = Vec::with_capacity(p.levels.len());
   for l in p.levels {
     levels.push(LevelSpec {
@@ -109,10 +109,14 @@ impl NativeVm {
   /// The costs and occupancy, or null without a page table.
   #[napi(catch_unwind)]
   pub fn page_table_info(&self) -> Result<Option<PtInfo>> {
-    self.reading(|vm| {
-      let Some(pt) = vm.page_table() else {
-        return Ok(None);
-      };
+    self.reading(|vm| Ok(vm.page_table().map(info)))
+  }
+}
+
+/// What the binding reports of a page table.
+pub(crate) fn info(pt: &mut PageTable) -> PtInfo {
+  {
+    {
       let o = pt.occupancy();
       let (total, last) = (pt.total(), pt.last_request());
       let tlb_ranges = pt
@@ -120,7 +124,7 @@ impl NativeVm {
         .iter()
         .flat_map(|&(a, r)| [BigInt::from(a), BigInt::from(r)])
         .collect();
-      Ok(Some(PtInfo {
+      PtInfo {
         total: cost(total),
         last: cost(last),
         tlb_ranges,
@@ -128,7 +132,7 @@ impl NativeVm {
         entries: counts(&o.entries),
         leaves: counts(&o.leaves),
         bytes: o.bytes as f64,
-      }))
-    })
+      }
+    }
   }
 }

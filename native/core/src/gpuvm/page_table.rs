@@ -63,7 +63,10 @@ impl GpuVm {
         })
       });
       if pieces.iter().any(Option::is_some) {
-        pt.detached(&mapping(&r.unmap.va), &pieces.into_iter().flatten().collect::<Vec<_>>());
+        pt.detached(
+          &mapping(&r.unmap.va),
+          &pieces.into_iter().flatten().collect::<Vec<_>>(),
+        );
       }
     }
   }

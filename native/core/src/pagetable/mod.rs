@@ -218,7 +218,11 @@ impl PageTable {
 
   /// A mapping was removed.
   pub fn unmapped(&mut self, m: &Mapping) {
-    if self.pending.as_ref().is_some_and(|p| p.old == *m && p.kept.is_empty()) {
+    if self
+      .pending
+      .as_ref()
+      .is_some_and(|p| p.old == *m && p.kept.is_empty())
+    {
       // Already taken out by `detached` (a remap that re-inserts its piece).
       return;
     }
@@ -321,10 +325,10 @@ impl PageTable {
     let mut x = m.addr.saturating_add(page - 1) & !(page - 1);
     let delta = m.addr.wrapping_sub(m.offset);
     let levels = self.profile.levels.len();
-    let allowed = |l: usize| {
-      l == 0 || (self.profile.levels[l].leaf && (m.obj == 0 || delta & (self.size(l) - 1) == 0))
-    };
-    let fits = |l: usize, x: u64| x & (self.size(l) - 1) == 0 && x.checked_add(self.size(l)).is_some_and(|e| e <= hi);
+    let allowed =
+      |l: usize| l == 0 || (self.profile.levels[l].leaf && (m.obj == 0 || delta & (self.size(l) - 1) == 0));
+    let fits =
+      |l: usize, x: u64| x & (self.size(l) - 1) == 0 && x.checked_add(self.size(l)).is_some_and(|e| e <= hi);
     while x < hi && n < runs.len() {
       let level = (1..levels).rev().find(|&l| allowed(l) && fits(l, x)).unwrap_or(0);
       let mut end = hi & !(self.size(level) - 1);
@@ -437,7 +441,10 @@ impl PageTable {
 
   /// The next smaller size a huge leaf of `level` splits into.
   fn child_leaf(&self, level: usize) -> usize {
-    (1..level).rev().find(|&l| self.profile.levels[l].leaf).unwrap_or(0)
+    (1..level)
+      .rev()
+      .find(|&l| self.profile.levels[l].leaf)
+      .unwrap_or(0)
   }
 
   /// Replaces the huge leaf of `level` at `b` by a table of the next leaf
@@ -449,7 +456,11 @@ impl PageTable {
     self.write_run(child, b, b + self.size(level), false);
     // The new table's pointer took the leaf's entry, which stays valid:
     // allocating the table counted it as one more entry.
-    let idx = if level == self.top() { 0 } else { b >> self.shifts[level + 1] };
+    let idx = if level == self.top() {
+      0
+    } else {
+      b >> self.shifts[level + 1]
+    };
     self.table_sub_raw(level, idx);
   }
 

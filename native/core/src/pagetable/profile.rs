@@ -42,7 +42,12 @@ impl Profile {
     Profile {
       name: "xe".into(),
       page_shift: 12,
-      levels: vec![lvl(9, 8, true), lvl(9, 8, true), lvl(9, 8, true), lvl(9, 8, false)],
+      levels: vec![
+        lvl(9, 8, true),
+        lvl(9, 8, true),
+        lvl(9, 8, true),
+        lvl(9, 8, false),
+      ],
     }
   }
 
@@ -53,7 +58,12 @@ impl Profile {
     Profile {
       name: "panthor".into(),
       page_shift: 12,
-      levels: vec![lvl(9, 8, true), lvl(9, 8, true), lvl(9, 8, false), lvl(9, 8, false)],
+      levels: vec![
+        lvl(9, 8, true),
+        lvl(9, 8, true),
+        lvl(9, 8, false),
+        lvl(9, 8, false),
+      ],
     }
   }
 
@@ -64,7 +74,13 @@ impl Profile {
     Profile {
       name: "nouveau".into(),
       page_shift: 12,
-      levels: vec![lvl(9, 8, true), lvl(8, 16, true), lvl(9, 8, false), lvl(9, 8, false), lvl(2, 8, false)],
+      levels: vec![
+        lvl(9, 8, true),
+        lvl(8, 16, true),
+        lvl(9, 8, false),
+        lvl(9, 8, false),
+        lvl(2, 8, false),
+      ],
     }
   }
 
@@ -80,7 +96,11 @@ impl Profile {
   /// log2 of the VA one entry of `level` covers (`level == levels.len()`
   /// gives the whole VA).
   pub fn shift(&self, level: usize) -> u32 {
-    u32::from(self.page_shift) + self.levels[..level].iter().map(|l| u32::from(l.bits)).sum::<u32>()
+    u32::from(self.page_shift)
+      + self.levels[..level]
+        .iter()
+        .map(|l| u32::from(l.bits))
+        .sum::<u32>()
   }
 
   /// How many VA bits the root covers.
@@ -92,7 +112,12 @@ impl Profile {
   /// bits, entries of 1 to 64 bytes (a power of two), pages of 4 KiB to
   /// 64 KiB, level 0 a leaf level, at most 63 VA bits.
   pub fn validate(&self) -> Result<()> {
-    let bad = |what: String| fail(Errno::EINVAL, format!("page-table profile '{}': {what}", self.name));
+    let bad = |what: String| {
+      fail(
+        Errno::EINVAL,
+        format!("page-table profile '{}': {what}", self.name),
+      )
+    };
     if !(2..=6).contains(&self.levels.len()) {
       return bad(format!("{} levels (2 to 6 allowed)", self.levels.len()));
     }
@@ -104,7 +129,10 @@ impl Profile {
         return bad(format!("level {i} has {} index bits (1 to 12 allowed)", l.bits));
       }
       if !l.entry_bytes.is_power_of_two() || l.entry_bytes > 64 {
-        return bad(format!("level {i} entries of {} bytes (a power of two up to 64)", l.entry_bytes));
+        return bad(format!(
+          "level {i} entries of {} bytes (a power of two up to 64)",
+          l.entry_bytes
+        ));
       }
     }
     if !self.levels[0].leaf {

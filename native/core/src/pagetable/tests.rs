@@ -26,7 +26,10 @@ fn bind_2m_aligned_is_one_huge_pte_and_the_tables_above() {
   let c = last(&mut vm);
   assert_eq!(c.pte_writes, 1);
   assert_eq!(c.huge_pages_formed, 1);
-  assert_eq!(c.pt_pages_allocated, 2, "a level-2 and a level-1 table under the root");
+  assert_eq!(
+    c.pt_pages_allocated, 2,
+    "a level-2 and a level-1 table under the root"
+  );
   assert_eq!(c.pde_writes, 2);
   assert_eq!(c.tlb_invalidations, 0);
   let o = occ(&mut vm);
@@ -42,7 +45,11 @@ fn unbind_4k_out_of_a_huge_page_splits_it() {
   vm.unbind(M2, K4).unwrap();
   let c = last(&mut vm);
   assert_eq!(c.huge_page_splits, 1);
-  assert_eq!(c.pte_writes, 512 + 1, "the new table filled, then the 4 KiB cleared");
+  assert_eq!(
+    c.pte_writes,
+    512 + 1,
+    "the new table filled, then the 4 KiB cleared"
+  );
   assert_eq!(c.pde_writes, 1);
   assert_eq!(c.pt_pages_allocated, 1);
   assert_eq!(c.pt_pages_freed, 0);
@@ -60,7 +67,10 @@ fn unbind_in_the_middle_keeps_both_pieces() {
   assert_eq!(last(&mut vm).pte_writes, 3);
   vm.unbind(M2 + 8 * K4, K4).unwrap();
   let c = last(&mut vm);
-  assert_eq!((c.huge_page_splits, c.pte_writes, c.tlb_invalidations), (1, 513, 1));
+  assert_eq!(
+    (c.huge_page_splits, c.pte_writes, c.tlb_invalidations),
+    (1, 513, 1)
+  );
   assert_eq!(occ(&mut vm).leaves, vec![511, 2, 0, 0]);
 }
 
@@ -69,7 +79,10 @@ fn a_1g_leaf_and_its_split() {
   let mut vm = vm(Profile::xe());
   vm.bind(G1, G1, 7, 0).unwrap();
   let c = last(&mut vm);
-  assert_eq!((c.pte_writes, c.huge_pages_formed, c.pt_pages_allocated), (1, 1, 1));
+  assert_eq!(
+    (c.pte_writes, c.huge_pages_formed, c.pt_pages_allocated),
+    (1, 1, 1)
+  );
   vm.unbind(G1, K4).unwrap();
   let c = last(&mut vm);
   // 1 GiB -> 512 x 2 MiB, the first 2 MiB -> 512 x 4 KiB, 4 KiB cleared.
@@ -84,7 +97,10 @@ fn a_misaligned_offset_forbids_the_huge_leaf() {
   let mut vm = vm(Profile::xe());
   vm.bind(M2, M2, 1, K4).unwrap();
   let c = last(&mut vm);
-  assert_eq!((c.pte_writes, c.huge_pages_formed, c.pt_pages_allocated), (512, 0, 3));
+  assert_eq!(
+    (c.pte_writes, c.huge_pages_formed, c.pt_pages_allocated),
+    (512, 0, 3)
+  );
   // No object: the VA alone decides.
   vm.bind(2 * M2, M2, 0, K4).unwrap();
   assert_eq!(last(&mut vm).huge_pages_formed, 1);
@@ -145,7 +161,10 @@ fn remap_through_the_hub_counts_alike() {
     vm.bind(M2 + K4, 2 * K4, 4, 0).unwrap();
     vm.unbind(3 * M2 - K4, 2 * K4).unwrap();
   }
-  assert_eq!(seed.page_table().unwrap().total(), hub.page_table().unwrap().total());
+  assert_eq!(
+    seed.page_table().unwrap().total(),
+    hub.page_table().unwrap().total()
+  );
   assert_eq!(occ(&mut seed), occ(&mut hub));
 }
 
