@@ -47,13 +47,17 @@ const COUNTS = [
 const mean = (n: number, requests: number): number => (requests > 0 ? Math.round((n / requests) * 1000) / 1000 : 0)
 
 /** The `cost` object of a JSON report: totals, means per request, occupancy. */
-export function costJson(c: CostReport, requests: number): Record<string, unknown> {
+export function costJson(c: CostReport, requests?: number): Record<string, unknown> {
   const totals = Object.fromEntries(COUNTS.map(([k]) => [k, c.total[k]]))
+  const perRequest =
+    requests === undefined
+      ? {}
+      : { perRequest: Object.fromEntries(COUNTS.map(([k]) => [k, mean(c.total[k], requests)])) }
   return {
     profile: c.profile.name,
     ...totals,
     tlbBytes: Number(c.total.tlbBytes),
-    perRequest: Object.fromEntries(COUNTS.map(([k]) => [k, mean(c.total[k], requests)])),
+    ...perRequest,
     occupancy: c.occupancy,
   }
 }
@@ -66,7 +70,7 @@ export function costMachineLine(c: CostReport): string {
 }
 
 /** The human report: what the model is, the totals with their means per request, the occupancy per level. */
-export function costLines(c: CostReport, requests: number): string[] {
+export function costLines(c: CostReport, requests?: number): string[] {
   const p = c.profile
   const n = p.levels.length
   const sizes = p.levels
@@ -78,7 +82,8 @@ export function costLines(c: CostReport, requests: number): string[] {
   ]
   const w = Math.max(...COUNTS.map(([, label]) => label.length))
   for (const [k, label] of COUNTS) {
-    lines.push(`  ${label.padEnd(w)} ${count(c.total[k]).padStart(14)}   ${mean(c.total[k], requests)} a request`)
+    const each = requests === undefined ? '' : `   ${mean(c.total[k], requests)} a request`
+    lines.push(`  ${label.padEnd(w)} ${count(c.total[k]).padStart(14)}${each}`)
   }
   lines.push(`  ${'TLB bytes'.padEnd(w)} ${bytes(c.total.tlbBytes).padStart(14)}`)
   const o = c.occupancy
