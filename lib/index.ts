@@ -62,7 +62,7 @@ export {
 export { DrmError, DrmBatchError, DrmWarning, type Errno, type Warning } from './base/errors.js'
 export type { EngineName } from './contract/vm.js'
 export { defaultEngine, nativeAvailable } from './engines.js'
-export { vmbind, type VmbindOptions, type VmbindOutput } from './workloads/vmbind-run.js'
+export { vmbind, type VmbindCost, type VmbindOptions, type VmbindOutput } from './workloads/vmbind-run.js'
 export { defaultParams as vmbindDefaults, type VmbindParams, type TraceMode } from './workloads/vmbind.js'
 export { U64_MAX } from './base/check.js'
 export {
