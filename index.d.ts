@@ -191,6 +191,15 @@ export declare class NativeVm {
   /** Replaces a mapping's flags word (16 bits). */
   setVaFlags(addr: bigint, seq: number, flags: number): void
   /**
+   * Attaches a page-table cost model of `profile` (built from the mappings
+   * already there).
+   */
+  attachPageTable(p: PtProfile): void
+  /** Starts a new request window for the last-request cost. */
+  pageTableBeginRequest(): void
+  /** The costs and occupancy, or null without a page table. */
+  pageTableInfo(): PtInfo | null
+  /**
    * `era`: index into ERAS (default 0, the seed's); `flags`: VM_FLAGS
    * bits (era 1 and later); `resv`: the VM-wide reservation's id (0: none).
    */
@@ -337,6 +346,38 @@ export interface PlacementTotalsRecord {
   moves: bigint
 }
 
+/**
+ * A cost as `[pteWrites, pdeWrites, ptPagesAllocated, ptPagesFreed,
+ * tlbInvalidations, hugePageSplits, hugePagesFormed]`, and its TLB bytes.
+ */
+export interface PtCost {
+  counts: Array<number>
+  tlbBytes: bigint
+}
+
+export interface PtInfo {
+  total: PtCost
+  last: PtCost
+  /** The last request's invalidated ranges, `[addr, range]` pairs. */
+  tlbRanges: Array<bigint>
+  tables: Array<number>
+  entries: Array<number>
+  leaves: Array<number>
+  bytes: number
+}
+
+export interface PtLevel {
+  bits: number
+  entryBytes: number
+  leaf: boolean
+}
+
+export interface PtProfile {
+  name: string
+  pageShift: number
+  levels: Array<PtLevel>
+}
+
 export interface ResvRecord {
   owner: number
   locked: boolean
@@ -384,6 +425,8 @@ export interface VmbindOptions {
    * (`samples`); at least 1.
    */
   sampleEvery?: bigint
+  /** A page-table cost model of this profile (issue 15): `cost` in the result. */
+  pageTable?: PtProfile
 }
 
 export interface VmbindResult {
@@ -409,6 +452,8 @@ export interface VmbindResult {
   mappings?: BigUint64Array
   /** With `sampleEvery`: the samples, in request order. */
   samples?: Array<VmbindSample>
+  /** With `pageTable`: its costs (`last`: the last request) and occupancy. */
+  cost?: PtInfo
 }
 
 /**

@@ -340,3 +340,49 @@ table(
     ['native', 'reference'].map(run),
   )
 }
+
+// --- 6. Page-table cost model (issue 15) -----------------------------------
+// The vmbind workload with and without the page-table cost model: the whole
+// run inside Rust (loop time), and request by request through the public API
+// (bind/unbind, plus reading the last request's cost after each).
+{
+  const whole = (pageTable) =>
+    median([1, 2, 3].map(() => drmsim.vmbind({ ops: size, engine: 'native', trace: 'off', pageTable }).loopNs / size))
+  const n = Math.min(size, 200_000)
+  const reqs = requestObjects({}, n)
+  const perRequest = (pageTable, read) =>
+    median(
+      [1, 2, 3].map(() => {
+        const vm = new drmsim.GpuVm({
+          range: 1n << 48n,
+          reserve: { offset: 0n, range: 4096n },
+          engine: 'native',
+          pageTable,
+        })
+        const ns = time(() => {
+          for (const r of reqs) {
+            bindOne(vm, r)
+            if (read) vm.pageTable.last
+          }
+        })
+        vm.destroy()
+        return ns / n
+      }),
+    )
+  const rows = []
+  const plainWhole = whole(undefined)
+  const plainReq = perRequest(undefined, false)
+  const pct = (a, b) => `${(((a - b) / b) * 100).toFixed(0)}%`
+  rows.push(['none (plain bind)', fmt(plainWhole), '', fmt(plainReq), '', ''])
+  for (const profile of ['xe', 'nouveau']) {
+    const w = whole(profile)
+    const r = perRequest(profile, false)
+    const rr = perRequest(profile, true)
+    rows.push([profile, fmt(w), pct(w, plainWhole), fmt(r), pct(r, plainReq), fmt(rr)])
+  }
+  table(
+    `Page-table cost model on the vmbind workload, native engine (whole run: ${size.toLocaleString('en-US')} requests; per request: ${n.toLocaleString('en-US')}; ns per request)`,
+    ['page table', 'whole run in Rust', 'overhead', 'bind/unbind from JS', 'overhead', 'bind/unbind + read last cost'],
+    rows,
+  )
+}

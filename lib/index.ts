@@ -31,6 +31,17 @@ export {
 } from './gpuvm/vm-exec.js'
 export { ERAS, type EraName, VA_FLAGS, VM_FLAGS } from './contract/hub.js'
 export { BindBatch } from './gpuvm/batch.js'
+// The page-table cost model (issue 15).
+export {
+  PageTable,
+  PAGE_TABLE_PROFILES,
+  type PageTableCost,
+  type PageTableLevel,
+  type PageTableOccupancy,
+  type PageTableProfile,
+  type PageTableProfileName,
+  type PageTableRecord,
+} from './gpuvm/page-table.js'
 export { PackedOps } from './gpuvm/packed-ops.js'
 export { Va } from './gpuvm/va.js'
 export { GemObject, type GemObjectOptions } from './device/gem.js'
@@ -51,7 +62,7 @@ export {
 export { DrmError, DrmBatchError, DrmWarning, type Errno, type Warning } from './base/errors.js'
 export type { EngineName } from './contract/vm.js'
 export { defaultEngine, nativeAvailable } from './engines.js'
-export { vmbind, type VmbindOptions, type VmbindOutput } from './workloads/vmbind-run.js'
+export { vmbind, type VmbindCost, type VmbindOptions, type VmbindOutput } from './workloads/vmbind-run.js'
 export { defaultParams as vmbindDefaults, type VmbindParams, type TraceMode } from './workloads/vmbind.js'
 export { U64_MAX } from './base/check.js'
 export {

@@ -5,6 +5,8 @@
  * (`--stats-every`, drawn with `--plot`), the mappings left
  * (`--dump-mappings`) and a picture (`--svg`, zoomed with `--from`/`--to`).
  */
+import { addCostOptions, costJson, costLines, type CostReport } from './cost.js'
+import type { PageTableProfileName } from '../contract/pagetable.js'
 import path from 'node:path'
 import { type Command, Option } from 'commander'
 import type { EngineName } from '../contract/vm.js'
@@ -52,6 +54,9 @@ interface ReplayCliOptions extends SeriesCliOptions {
   engine?: EngineName
   maxLineBytes: number
   maxHandles: number
+  /** The page-table cost model (issue 15). */
+  cost?: boolean
+  ptProfile?: PageTableProfileName
 }
 
 export function addReplayCommand(cli: Command): void {
@@ -87,6 +92,9 @@ export function addReplayCommand(cli: Command): void {
     .addOption(
       new Option('--engine <name>', 'engine (default: DRMSIM_ENGINE, else native)').choices(['native', 'reference']),
     )
+  // The page-table cost model (issue 15).
+  addCostOptions(cmd)
+  cmd
     .addHelpText(
       'after',
       `
@@ -137,6 +145,7 @@ async function runReplay(file: string, o: ReplayCliOptions): Promise<number> {
       keepGoing: o.keepGoing,
       maxLineBytes: o.maxLineBytes,
       maxHandles: o.maxHandles,
+      pageTable: o.cost ? (o.ptProfile ?? 'xe') : undefined,
       onRecord: (r) => {
         print(r)
         series?.record(r, index)
@@ -150,8 +159,14 @@ async function runReplay(file: string, o: ReplayCliOptions): Promise<number> {
     bar?.stop()
     series?.end(index - 1)
     stats?.close()
-    if (o.json) out.line(JSON.stringify({ summary: summaryJson(result.summary) }))
-    else out.line(summaryText(result.summary).trimEnd())
+    const costs = o.cost ? vmCosts(result) : undefined
+    if (o.json) {
+      const costJsonOf = costs && Object.fromEntries(costs.map(([name, c]) => [name, costJson(c)]))
+      out.line(JSON.stringify({ summary: summaryJson(result.summary), ...(costs ? { cost: costJsonOf } : {}) }))
+    } else {
+      out.line(summaryText(result.summary).trimEnd())
+      for (const [name, c] of costs ?? []) for (const l of [`vm ${name}:`, ...costLines(c)]) out.line(l)
+    }
     out.flush()
     if (dump) dumpMappings(dump, result)
     // After the summary, which a path that cannot be written must not lose.
@@ -271,4 +286,16 @@ function dumpMappings(dump: Table, result: ReplayResult): void {
     }
   }
   dump.close()
+}
+
+/** The page-table costs of the VA spaces alive at the end (`--cost`), by name. */
+function vmCosts(result: ReplayResult): [string, CostReport][] {
+  const out: [string, CostReport][] = []
+  for (const [name, vm] of result.vms) {
+    const pt = vm.pageTable
+    if (pt === undefined) continue
+    const info = pt.info()
+    out.push([name, { profile: pt.profile, total: info.total, occupancy: info.occupancy }])
+  }
+  return out
 }

@@ -32,6 +32,8 @@ import {
 } from './common.js'
 import { checkSeriesOptions, type SeriesCliOptions, seriesOptions, statsFile } from './series.js'
 import { traceJsonLines } from './trace-json.js'
+import { addCostOptions, costJson, costLines, costMachineLine } from './cost.js'
+import type { PageTableProfileName } from '../contract/pagetable.js'
 
 /** The workload's parameters and the command's flags. */
 export interface VmbindCliOptions extends VmbindParams, SeriesCliOptions {
@@ -40,6 +42,9 @@ export interface VmbindCliOptions extends VmbindParams, SeriesCliOptions {
   trace?: boolean
   bench?: boolean
   json?: boolean
+  /** The page-table cost model (issue 15): `--cost`, `--pt-profile`. */
+  cost?: boolean
+  ptProfile?: PageTableProfileName
 }
 
 const RECORDED_HELP = `
@@ -77,7 +82,7 @@ export const paramsOf = (o: VmbindCliOptions): VmbindParams => ({
 })
 
 export function addVmbindCommand(cli: Command): void {
-  seriesOptions(
+  const cmd = seriesOptions(
     addParamOptions(
       cli
         .command('vmbind')
@@ -107,10 +112,11 @@ export function addVmbindCommand(cli: Command): void {
     )
     .option('--from <addr>', 'with --svg: the picture starts at this address (default: the request window)', u64)
     .option('--to <addr>', 'with --svg: the picture ends before this address', u64)
-    .addHelpText('after', RECORDED_HELP + EXIT_CODES_HELP)
-    .action((o: VmbindCliOptions) => {
-      process.exitCode = runVmbindCommand(o)
-    })
+  // The page-table cost model (issue 15).
+  addCostOptions(cmd)
+  cmd.addHelpText('after', RECORDED_HELP + EXIT_CODES_HELP).action((o: VmbindCliOptions) => {
+    process.exitCode = runVmbindCommand(o)
+  })
 }
 
 /** Throws a usage error (exit 2) for options that do not go together. */
@@ -148,6 +154,7 @@ export function runVmbindCommand(o: VmbindCliOptions): number {
       trace: o.trace ? 'full' : 'hash',
       onProgress: bar ? (n) => bar.update(n) : undefined,
       details: wantDetails,
+      pageTable: o.cost ? (o.ptProfile ?? 'xe') : undefined,
       samples:
         o.statsEvery === undefined
           ? undefined
@@ -170,11 +177,14 @@ export function runVmbindCommand(o: VmbindCliOptions): number {
     report.text(out.trace)
     report.text(out.summary)
     if (benchNs !== undefined) report.line(`bench_ns_per_request ${round(benchNs)}`)
+    if (out.cost) report.line(costMachineLine(out.cost))
   } else if (o.json) {
     if (o.trace) for (const line of traceJsonLines(out.trace)) report.line(line)
-    report.line(JSON.stringify(jsonReport(out, kernel, benchNs, started)))
+    const json = jsonReport(out, kernel, benchNs, started)
+    report.line(JSON.stringify(out.cost ? { ...json, cost: costJson(out.cost, out.params.ops) } : json))
   } else {
     for (const line of humanReport(out, kernel, benchNs, started)) report.line(line)
+    if (out.cost) for (const line of costLines(out.cost, out.params.ops)) report.line(line)
   }
   report.flush()
   if (dump) {
@@ -184,7 +194,7 @@ export function runVmbindCommand(o: VmbindCliOptions): number {
     dump.close()
   }
   // After the summary, which a path that cannot be written must not lose.
-  if (o.svg) vmbindSvg(params, o.engine, o.svg, zoom)
+  if (o.svg) vmbindSvg(params, o.engine, o.svg, zoom, o.cost ? (o.ptProfile ?? 'xe') : undefined)
   if (o.plot && plotted?.length)
     writeSvg(o.plot, renderStats(plotted, { title: `drmsim vmbind ${vmbindArgs(params)}` }), '--plot')
   if (differs) {
@@ -355,9 +365,11 @@ export function vmbindSvg(
   engine: EngineName | undefined,
   file: string,
   zoom = svgRange({}, params),
+  pageTable?: PageTableProfileName,
 ): void {
   const opts = vmbindVmOptions()
-  using vm = new GpuVm({ name: opts.name, start: opts.start, range: opts.range, reserve: opts.reserve, engine })
+  const { name, start, range, reserve } = opts
+  using vm = new GpuVm({ name, start, range, reserve, engine, pageTable })
   const objects = new Map<number, GemObject>()
   const size = (256n + BigInt(params.maxPages)) * PAGE_SIZE
   for (const req of requests(params)) {

@@ -7,6 +7,7 @@
  */
 
 import type { VmHubCore } from './hub.js'
+import type { PageTableCore } from './pagetable.js'
 import { Wire } from './wire.gen.js'
 
 export type EngineName = 'native' | 'reference'
@@ -81,7 +82,7 @@ export interface VmCreateOptions {
   resv?: number
 }
 
-export interface VmCore extends VmHubCore {
+export interface VmCore extends VmHubCore, PageTableCore {
   readonly engine: EngineName
   readonly name: string
   readonly start: bigint

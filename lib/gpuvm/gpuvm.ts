@@ -23,6 +23,7 @@ import type { Resv } from '../device/resv.js'
 import { driverOps, type GpuVmDriverOps, VmHub, vmFlags } from './hub.js'
 import { setGpuVmAccess } from './internal.js'
 import type { VmBo } from './vm-bo.js'
+import { PageTable, type PageTableProfile, type PageTableProfileName, readPageTableProfile } from './page-table.js'
 
 export interface GpuVmOptions {
   /** Shown in messages; "unknown" when empty, as in the kernel. */
@@ -61,6 +62,11 @@ export interface GpuVmOptions {
   resvObject?: GemObject
   /** The driver's callbacks (`struct drm_gpuvm_ops`). */
   ops?: GpuVmDriverOps
+  /**
+   * A page-table cost model (a model drmsim adds, issue 15): a built-in
+   * profile's name ('xe', 'panthor', 'nouveau') or a profile; see `pageTable`.
+   */
+  pageTable?: PageTableProfileName | PageTableProfile
 }
 
 /** A mapping to create: `obj` null or absent makes a sparse/null mapping. */
@@ -108,6 +114,8 @@ export class GpuVm implements Disposable, Iterable<Va> {
   readonly range: bigint
   readonly strict: boolean
   readonly #core: VmCore
+  /** The page-table cost model, when asked for. */
+  readonly #pageTable: PageTable | undefined
   /** The GEM objects its mappings, walks and op lists name (see objects.ts). */
   readonly #objects: ObjectTable
   #warnings: readonly Warning[] = NO_WARNINGS
@@ -148,6 +156,7 @@ export class GpuVm implements Disposable, Iterable<Va> {
         flags: vmFlags(options.resvProtected, options.immediateMode),
         resvObject: options.resvObject,
         ops: driverOps(options.ops),
+        pageTable: options.pageTable === undefined ? undefined : readPageTableProfile(options.pageTable),
       }
     })
     const { name, reserve, device } = o
@@ -174,6 +183,10 @@ export class GpuVm implements Disposable, Iterable<Va> {
       flags: o.flags,
       resv,
     })
+    if (o.pageTable !== undefined) {
+      this.#core.attachPageTable(o.pageTable)
+      this.#pageTable = new PageTable(this.#core, o.pageTable)
+    }
     this.#objects = new ObjectTable(this.#core, device ? (obj) => this.#hub?.admit(obj) : null)
     if (era !== ERA_SEED) {
       this.#hub = new VmHub({
@@ -192,6 +205,11 @@ export class GpuVm implements Disposable, Iterable<Va> {
     this.name = this.#core.name
     this.#sync()
     device?.attachVm(this)
+  }
+
+  /** The page-table cost model (the `pageTable` option), or undefined. */
+  get pageTable(): PageTable | undefined {
+    return this.#pageTable
   }
 
   /** Warnings recorded so far (kernel WARNs), oldest first. */

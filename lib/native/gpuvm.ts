@@ -10,6 +10,7 @@
 
 import type { NativeVm } from '../../index.js'
 import type { VmBoRecord, VmHubRecord } from '../contract/hub.js'
+import type { PageTableProfile, PageTableRecord } from '../contract/pagetable.js'
 import type {
   CursorCore,
   OpCounts,
@@ -23,6 +24,7 @@ import { DrmBatchError, DrmError } from '../base/errors.js'
 import { decodeOp, encodeOp } from '../contract/wire.js'
 import { Wire } from '../contract/wire.gen.js'
 import { call, loadBinding } from './binding.js'
+import { attachPageTable, pageTableInfo } from './pagetable.js'
 
 export { loadBinding }
 
@@ -441,6 +443,20 @@ export class NativeVmCore implements VmCore {
   destroy(): void {
     call(() => this.#vm.destroy())
     this.#destroyed = true
+  }
+
+  // ---- the page-table cost model (native/napi/pagetable.rs) ---------------
+
+  attachPageTable(profile: PageTableProfile): void {
+    attachPageTable(this.#vm, profile)
+  }
+
+  pageTableBeginRequest(): void {
+    call(() => this.#vm.pageTableBeginRequest())
+  }
+
+  pageTableInfo(): PageTableRecord | undefined {
+    return pageTableInfo(this.#vm)
   }
 
   // ---- the drm_gpuvm hub (native/napi/hub.rs) -----------------------------

@@ -18,6 +18,7 @@ import type { DomainStats, PlaceDomain } from '../device/placement.js'
 import type { ReplayResult } from '../replay/index.js'
 import type { Va } from '../gpuvm/va.js'
 import { labelOf, ObjectColours, type ObjectStyle } from './colors.js'
+import { pageTablePanel } from './pagetable.js'
 import { bytes, pow2Ticks } from './scale.js'
 import { esc, heading, legend, type LegendEntry, pictureWidth, px, stackSvgs, svgOpen, textWidth } from './svg.js'
 
@@ -330,6 +331,12 @@ export function renderVaSpace(vm: GpuVm, options: VaRenderOptions = {}): string 
     const panel = hubPanel(hub, colours, options, left, y, barW)
     body += panel.svg
     y += panel.height + 4
+  }
+  // The page-table cost model's occupancy, when the VA space has one.
+  const pt = vm.pageTable && pageTablePanel(vm.pageTable, left, y + 6, barW)
+  if (pt) {
+    body += pt.svg
+    y += pt.height + 10
   }
   return `${svgOpen(width, y) + body}</svg>\n`
 }

@@ -8,6 +8,7 @@
  * lock-only walks), each one drm_exec loop whose locks stay held until
  * `vm.exec_unlock`.
  */
+import type { PageTableProfile, PageTableProfileName } from '../contract/pagetable.js'
 import { DrmError } from '../base/errors.js'
 import type { UsageName } from '../contract/device.js'
 import { ERAS, type EraName } from '../contract/hub.js'
@@ -65,6 +66,9 @@ export class ReplayDriver {
 
   constructor(readonly device: () => Device) {}
 
+  /** The page-table cost model every VA space gets (ReplayOptions.pageTable), if any. */
+  pageTable: PageTableProfileName | PageTableProfile | undefined
+
   /** The callbacks a replayed drm_gpuvm gets (`struct drm_gpuvm_ops`). */
   ops(): GpuVmDriverOps {
     return {
@@ -88,7 +92,13 @@ export class ReplayDriver {
   /** Makes the VA space a `vm.create` asks for: a drm_gpuvm on the device, or the seed's VA space attached to it. */
   createVm(o: ReplayVmOptions, engine: EngineName | undefined): GpuVm {
     const device = this.device()
-    const base = { name: o.name, start: o.start ?? 0n, range: o.range, reserve: o.reserve ?? null }
+    const base = {
+      name: o.name,
+      start: o.start ?? 0n,
+      range: o.range,
+      reserve: o.reserve ?? null,
+      pageTable: this.pageTable,
+    }
     if (wantsHub(o)) {
       return new GpuVm({
         ...base,

@@ -3,6 +3,7 @@
  * steps, results, violations, warnings, error), the summary and the result;
  * and the `Recorder`, which writes what a program does as a replay file.
  */
+import type { PageTableProfile, PageTableProfileName } from '../contract/pagetable.js'
 import { Device } from '../device/device.js'
 import type { Exec } from '../device/exec.js'
 import type { GemObject, Mapping } from '../device/gem.js'
@@ -33,6 +34,8 @@ export interface ReplayOptions {
   maxHandles?: number
   /** Called once per request with what it did (the CLI prints these); nothing is kept otherwise. */
   onRecord?: (record: ReplayRecord) => void
+  /** A page-table cost model for every VA space (`new GpuVm({ pageTable })`); read it from `result.vms`. */
+  pageTable?: PageTableProfileName | PageTableProfile
 }
 
 /** One step of a bind/unbind, with object names. */

@@ -4,6 +4,7 @@
  * handles in the replay's state, calls the API, and writes what it returned
  * to the request's record.
  */
+import { readPageTableProfile } from '../gpuvm/page-table.js'
 import { Device, type DeviceOptions } from '../device/device.js'
 import type { EngineName } from '../contract/vm.js'
 import { DrmError } from '../base/errors.js'
@@ -412,6 +413,8 @@ export class Replayer {
     this.maxHandles = limit(options.maxHandles, DEFAULT_MAX_HANDLES, 'maxHandles')
     this.#onRecord = options.onRecord
     this.#r = new ReplayState(this.file, this.engine, this.maxHandles)
+    // The page-table cost model (issue 15), checked here so a bad profile fails before any line.
+    if (options.pageTable !== undefined) this.#r.driver.pageTable = readPageTableProfile(options.pageTable)
   }
 
   get device(): Device {

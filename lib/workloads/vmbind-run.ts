@@ -28,6 +28,14 @@ import {
   type VmbindParams,
 } from './vmbind.js'
 
+import {
+  type PageTableCost,
+  type PageTableOccupancy,
+  type PageTableProfile,
+  pageTableFromWire,
+} from '../contract/pagetable.js'
+import { readPageTableProfile } from '../gpuvm/page-table.js'
+
 const TRACE_MODES: readonly TraceMode[] = ['full', 'hash', 'off']
 
 export interface VmbindOptions extends Partial<VmbindParams> {
@@ -48,6 +56,16 @@ export interface VmbindOptions extends Partial<VmbindParams> {
    * is over, the reference one as it goes).
    */
   samples?: SampleOptions
+  /** A page-table cost model (a built-in profile's name or a profile): `cost` in the output. */
+  pageTable?: string | PageTableProfile
+}
+
+/** What the page-table cost model counted over a whole run. */
+export interface VmbindCost {
+  profile: PageTableProfile
+  total: PageTableCost
+  /** The table when the run ended. */
+  occupancy: PageTableOccupancy
 }
 
 export interface VmbindOutput {
@@ -61,6 +79,8 @@ export interface VmbindOutput {
   params: VmbindParams
   /** With the `details` option. */
   details?: VmbindDetails
+  /** With the `pageTable` option. */
+  cost?: VmbindCost
 }
 
 export function vmbind(opts: VmbindOptions = {}): VmbindOutput {
@@ -82,6 +102,7 @@ export function vmbind(opts: VmbindOptions = {}): VmbindOutput {
       throw new DrmError('EINVAL', 'vmbind: samples.every must be a positive integer')
     func(samples.onSample, 'samples.onSample')
   }
+  const profile = options.pageTable === undefined ? undefined : readPageTableProfile(options.pageTable)
   const wantDetails = options.details === true || samples !== undefined
   const engine = resolveEngine(options.engine)
   const { vmbindRun, vm } = engineOf(engine)
@@ -98,11 +119,16 @@ export function vmbind(opts: VmbindOptions = {}): VmbindOutput {
         trace,
         details: wantDetails,
         sampleEvery: samples === undefined ? undefined : BigInt(samples.every),
+        pageTable: profile === undefined ? undefined : { ...profile, levels: [...profile.levels] },
       })
     } catch (e) {
       throw DrmError.from(e)
     }
     const out: VmbindOutput = { engine, trace: run.trace ?? '', summary: run.summary, loopNs: run.loopNs, params }
+    if (profile && run.cost) {
+      const info = pageTableFromWire(run.cost)
+      out.cost = { profile, total: info.total, occupancy: info.occupancy }
+    }
     if (wantDetails) {
       const counts = { map: run.map, remap: run.remap, unmap: run.unmap, splits: run.splits, keeps: run.keeps }
       out.details = checked(detailsOf(unpackMappings(run.mappings!), params, counts), out.summary)
@@ -112,10 +138,13 @@ export function vmbind(opts: VmbindOptions = {}): VmbindOutput {
   }
   const tally = wantDetails ? new StepTally(samples) : undefined
   const core = vm(vmbindVmOptions())
+  if (profile) core.attachPageTable(profile)
   const observed = tally ? tallied(core, tally) : core
   const run = runVmbind(observed, params, trace, options.onProgress)
   const lines = run.trace.length ? `${run.trace.join('\n')}\n` : ''
   const out: VmbindOutput = { engine, trace: lines, summary: run.text.slice(lines.length), loopNs: run.loopNs, params }
+  const info = profile ? core.pageTableInfo() : undefined
+  if (profile && info) out.cost = { profile, total: info.total, occupancy: info.occupancy }
   if (tally) {
     tally.end(params.ops - 1)
     out.details = checked(detailsOf(mappingsOf(core), params, tally), out.summary)

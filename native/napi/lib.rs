@@ -30,6 +30,8 @@ mod device;
 mod external;
 mod hub;
 mod io;
+// The page-table cost model (issue 15).
+mod pagetable;
 mod raw;
 mod registry;
 mod thread;

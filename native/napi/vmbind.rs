@@ -23,6 +23,8 @@ pub struct VmbindOptions {
   /// A sample after every `sampleEvery` requests and after the last
   /// (`samples`); at least 1.
   pub sample_every: Option<BigInt>,
+  /// A page-table cost model of this profile (issue 15): `cost` in the result.
+  pub page_table: Option<crate::pagetable::PtProfile>,
 }
 
 /// The counts right after request `req` (numbers: exact below 2^53).
@@ -79,6 +81,8 @@ pub struct VmbindResult {
   pub mappings: Option<BigUint64Array>,
   /// With `sampleEvery`: the samples, in request order.
   pub samples: Option<Vec<VmbindSample>>,
+  /// With `pageTable`: its costs (`last`: the last request) and occupancy.
+  pub cost: Option<crate::pagetable::PtInfo>,
 }
 
 /// Replays the canonical workload entirely inside Rust: one boundary crossing
@@ -110,8 +114,10 @@ pub fn vmbind_run(options: VmbindOptions) -> Result<VmbindResult> {
         .ok_or_else(|| einval("sampleEvery must be at least 1".into()))?,
     ),
   };
+  let profile = options.page_table.map(crate::pagetable::profile).transpose()?;
   let mut out = Vec::new();
-  let run = vmbind::run_sampled(&params, trace, every, &mut out).map_err(to_js)?;
+  let mut run = vmbind::run_costed(&params, trace, every, profile.as_ref(), &mut out).map_err(to_js)?;
+  let cost = run.vm.page_table().map(crate::pagetable::info);
   Ok(VmbindResult {
     trace: (trace == Trace::Full).then(|| String::from_utf8_lossy(&out).into_owned()),
     summary: run.summary.render(),
@@ -123,6 +129,7 @@ pub fn vmbind_run(options: VmbindOptions) -> Result<VmbindResult> {
     keeps: run.summary.keeps as f64,
     mappings: (options.details == Some(true)).then(|| BigUint64Array::new(vmbind::packed_mappings(&run.vm))),
     samples: every.map(|_| run.samples.iter().map(VmbindSample::from).collect()),
+    cost,
   })
 }
 

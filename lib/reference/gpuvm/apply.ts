@@ -25,8 +25,8 @@ export interface Applied extends Walked {
   link(node: Node): void
   /** Unlinks as a step does: deferred in immediate mode. */
   unlinkStep(node: Node): void
-  /** Takes a mapping out of the tree, still linked: a REMAP's old mapping until its pieces are linked. */
-  detach(node: Node): void
+  /** Takes a mapping out of the tree, still linked: a REMAP's old mapping until its `pieces` are linked. */
+  detach(node: Node, pieces: MapRecord[]): void
 }
 
 /** Applies one step. */
@@ -71,7 +71,10 @@ function applyRemap(space: Applied, old: VaRecord, prev: MapRecord | null, next:
   if (prev !== null && next !== null && prev.addr + prev.range > next.addr) {
     throw new DrmError('EINVAL', 'remap pieces overlap or are out of order')
   }
-  space.detach(node)
+  space.detach(
+    node,
+    [prev, next].filter((p) => p !== null),
+  )
   for (const p of [prev, next]) {
     if (p !== null) space.link(space.insertChecked(p.addr, p.range, p.obj, p.offset))
   }

@@ -35,6 +35,8 @@ import { ObjLists } from './lists.js'
 import { madviseOps } from './madvise.js'
 import { collectOps, smCursor, type CursorKind } from './sm.js'
 import { isKernel, KERNEL_SEQ, MASK, NO_OBJ, record, VaTree, type Key, type Node } from './tree.js'
+import type { PageTableProfile, PageTableRecord } from '../../contract/pagetable.js'
+import { attachModel, modelInfo, type PageTableModel } from '../pagetable/index.js'
 
 /** `DRM_GPUVA_INVALIDATED`. */
 const VA_INVALIDATED = VA_FLAGS.invalidated
@@ -91,6 +93,8 @@ export class ReferenceVm implements VmCore {
   #nextSeq = KERNEL_SEQ + 1
   #warnings: WarningRecord[] = []
   #destroyed = false
+  /** The page-table cost model, when attached (../pagetable/); fed at insert, remove and detach. */
+  #pt: PageTableModel | undefined
   /** What the walk (sm.ts) and the steps (apply.ts) use of this VA space. */
   readonly #space: Applied = {
     tree: this.#tree,
@@ -100,7 +104,10 @@ export class ReferenceVm implements VmCore {
     remove: (node) => void this.#remove(node),
     link: (node) => this.#link(node),
     unlinkStep: (node) => this.#unlink(node, this.#hub?.immediate ?? false),
-    detach: (node) => this.#tree.delete(node.key),
+    detach: (node, pieces) => {
+      this.#pt?.detached(ptMapping(node), pieces)
+      this.#tree.delete(node.key)
+    },
   }
 
   /**
@@ -294,7 +301,9 @@ export class ReferenceVm implements VmCore {
       )
     }
     const key: Key = { addr, seq: this.#nextSeq++ }
-    return this.#tree.place(key, range, obj, offset)
+    const node = this.#tree.place(key, range, obj, offset)
+    this.#pt?.mapped(ptMapping(node))
+    return node
   }
 
   /** `drm_gpuva_remove`, plus unlink (not deferred). The kernel node is refused with a warning and stays. */
@@ -310,6 +319,7 @@ export class ReferenceVm implements VmCore {
       return node
     }
     this.#unlink(node, false)
+    this.#pt?.unmapped(ptMapping(node))
     this.#tree.delete(node.key)
     return node
   }
@@ -407,12 +417,14 @@ export class ReferenceVm implements VmCore {
   }
 
   bind(addr: bigint, range: bigint, obj: number, offset: bigint): OpCounts {
+    this.#pt?.beginRequest()
     const counts = runCursor(this.#space, this.smMap(addr, range, obj, offset))
     this.#settle()
     return counts
   }
 
   unbind(addr: bigint, range: bigint): OpCounts {
+    this.#pt?.beginRequest()
     const counts = runCursor(this.#space, this.smUnmap(addr, range))
     this.#settle()
     return counts
@@ -438,6 +450,21 @@ export class ReferenceVm implements VmCore {
       perRequest?.set([counts.map, counts.remap, counts.unmap], 3 * i)
     }
     return total
+  }
+
+  // ---- the page-table cost model (../pagetable/) -------------------------
+
+  attachPageTable(profile: PageTableProfile): void {
+    this.#alive()
+    this.#pt = attachModel(profile, this.start, this.range, this.list())
+  }
+
+  pageTableBeginRequest(): void {
+    this.#pt?.beginRequest()
+  }
+
+  pageTableInfo(): PageTableRecord | undefined {
+    return this.#pt === undefined ? undefined : modelInfo(this.#pt)
   }
 
   // ---- teardown -----------------------------------------------------------
@@ -642,4 +669,9 @@ export class ReferenceVm implements VmCore {
     }
     node.flags = flags
   }
+}
+
+/** A node as the page-table model sees it. */
+function ptMapping(node: Node): { addr: bigint; range: bigint; obj: number; offset: bigint } {
+  return { addr: node.key.addr, range: node.range, obj: node.obj, offset: node.offset }
 }

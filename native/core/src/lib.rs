@@ -19,6 +19,8 @@ pub mod alloc;
 pub mod device;
 pub mod errno;
 pub mod gpuvm;
+// The page-table cost model (issue 15).
+pub mod pagetable;
 pub mod vmbind;
 pub mod warning;
 pub mod wire;

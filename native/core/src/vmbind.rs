@@ -370,22 +370,39 @@ pub fn run_sampled(
   every: Option<std::num::NonZeroU64>,
   out: &mut Vec<u8>,
 ) -> Result<Run> {
+  run_costed(params, trace, every, None, out)
+}
+
+/// `run_sampled` on a VA space with a page table of `profile` when given (the
+/// page-table cost model, crate::pagetable): its costs are read from the
+/// `Run`'s VA space.
+pub fn run_costed(
+  params: &Params,
+  trace: Trace,
+  every: Option<std::num::NonZeroU64>,
+  profile: Option<&crate::pagetable::Profile>,
+  out: &mut Vec<u8>,
+) -> Result<Run> {
   params.validate()?;
+  let mut vm = new_vm();
+  if let Some(p) = profile {
+    vm.attach_page_table(p.clone())?;
+  }
   // Without samples the loop counts no bytes and checks for no sample due:
   // beyond the step counts it always kept, it adds only the keep flags.
   match every {
-    None => run_loop::<false>(params, trace, u64::MAX, out),
-    Some(every) => run_loop::<true>(params, trace, every.get(), out),
+    None => run_loop::<false>(vm, params, trace, u64::MAX, out),
+    Some(every) => run_loop::<true>(vm, params, trace, every.get(), out),
   }
 }
 
 fn run_loop<const SAMPLED: bool>(
+  mut vm: GpuVm,
   params: &Params,
   trace: Trace,
   every: u64,
   out: &mut Vec<u8>,
 ) -> Result<Run> {
-  let mut vm = new_vm();
   let mut tally = Tally::default();
   let mut samples = Vec::new();
   // Requests left before the next sample.

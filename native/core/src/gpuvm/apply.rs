@@ -193,6 +193,7 @@ impl GpuVm {
         // it; applying those would duplicate nodes (the kernel's insert
         // would fail on them silently), so they are refused here too.
         pieces_inside(r)?;
+        self.pt_remap(r);
         let mut pieces = [r.prev, r.next].into_iter().flatten();
         match pieces.next() {
           Some(first) => {
@@ -248,6 +249,7 @@ impl GpuVm {
 
   /// Plans and applies a map request.
   pub fn bind(&mut self, addr: u64, range: u64, obj: super::ObjId, offset: u64) -> Result<OpCounts> {
+    self.pt_begin();
     let cursor = self.sm_map(addr, range, obj, offset)?;
     if self.hub.is_some() {
       return self.hub_run(cursor);
@@ -257,6 +259,7 @@ impl GpuVm {
 
   /// Plans and applies an unmap request.
   pub fn unbind(&mut self, addr: u64, range: u64) -> Result<OpCounts> {
+    self.pt_begin();
     let cursor = self.sm_unmap(addr, range)?;
     if self.hub.is_some() {
       return self.hub_run(cursor);

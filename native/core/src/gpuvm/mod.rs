@@ -16,6 +16,7 @@ mod hub;
 mod links;
 mod obj_lists;
 mod ops;
+mod page_table;
 mod sm;
 mod store;
 
@@ -95,6 +96,8 @@ pub struct GpuVm {
   warnings: Vec<Warning>,
   /// The drm_gpuvm hub, from era 1 on (`None` in the seed's era).
   hub: Option<Box<hub::Hub>>,
+  /// The page-table cost model, when asked for (`page_table.rs`).
+  pt: Option<Box<crate::pagetable::PageTable>>,
   /// The kernel era (`hub::ERA_*`), the VM flags and the VM-wide
   /// reservation's id, as given at creation (small: they share the padding
   /// after `destroyed`).
@@ -123,6 +126,7 @@ impl GpuVm {
       next_seq: KERNEL_SEQ + 1,
       warnings: Vec::new(),
       hub: None,
+      pt: None,
       era: ERA_SEED,
       vm_flags: 0,
       resv: 0,
@@ -400,7 +404,9 @@ impl GpuVm {
     let va = self.new_va(addr, range, obj, offset);
     self.empty_nodes += usize::from(range == 0);
     let p = self.store.insert(va);
-    self.store.va(p)
+    let va = self.store.va(p);
+    self.pt_mapped(&va);
+    va
   }
 
   /// Turns the node of `old` into a new mapping that lies inside it (a remap
@@ -422,7 +428,9 @@ impl GpuVm {
     rec.offset = piece.offset;
     // A piece starts with no flags, as a new mapping (the kernel copies none).
     rec.set_all_flags(0);
-    Ok(self.store.va(p))
+    let va = self.store.va(p);
+    self.pt_mapped(&va);
+    Ok(va)
   }
 
   /// Refuses work that could run out of insertion numbers (after 2^48
@@ -488,6 +496,10 @@ impl GpuVm {
     }
     self.unlink_at(p);
     self.empty_nodes -= usize::from(self.store.range(p) == 0);
+    if self.pt.is_some() {
+      let va = self.store.va(p);
+      self.pt_unmapped(&va);
+    }
     self.store.remove(p);
   }
 
@@ -529,7 +541,10 @@ impl GpuVm {
 
   /// Heap bytes held, for reporting to a garbage collector.
   pub fn heap_bytes(&self) -> usize {
-    self.store.heap_bytes() + self.obj_lists.heap_bytes() + self.hub.as_ref().map_or(0, |h| h.heap_bytes())
+    self.store.heap_bytes()
+      + self.obj_lists.heap_bytes()
+      + self.hub.as_ref().map_or(0, |h| h.heap_bytes())
+      + self.pt.as_ref().map_or(0, |pt| pt.heap_bytes())
   }
 }
 

@@ -1,0 +1,138 @@
+//! The page-table cost model's calls on `NativeVm` (lib/contract/pagetable.ts):
+//! cold napi-rs methods over `drmsim_core::pagetable`. Counts cross as
+//! numbers (exact below 2^53), byte totals and addresses as BigInt.
+
+use crate::convert::{einval, Result};
+use crate::vm::NativeVm;
+use drmsim_core::pagetable::{Cost, LevelSpec, PageTable, Profile};
+use napi::bindgen_prelude::BigInt;
+use napi::Env;
+use napi_derive::napi;
+
+#[napi(object)]
+pub struct PtLevel {
+  pub bits: u32,
+  pub entry_bytes: u32,
+  pub leaf: bool,
+}
+
+#[napi(object)]
+pub struct PtProfile {
+  pub name: String,
+  pub page_shift: u32,
+  pub levels: Vec<PtLevel>,
+}
+
+/// A cost as `[pteWrites, pdeWrites, ptPagesAllocated, ptPagesFreed,
+/// tlbInvalidations, hugePageSplits, hugePagesFormed]`, and its TLB bytes.
+#[napi(object)]
+pub struct PtCost {
+  pub counts: Vec<f64>,
+  pub tlb_bytes: BigInt,
+}
+
+#[napi(object)]
+pub struct PtInfo {
+  pub total: PtCost,
+  pub last: PtCost,
+  /// The last request's invalidated ranges, `[addr, range]` pairs.
+  pub tlb_ranges: Vec<BigInt>,
+  pub tables: Vec<f64>,
+  pub entries: Vec<f64>,
+  pub leaves: Vec<f64>,
+  pub bytes: f64,
+}
+
+fn cost(c: Cost) -> PtCost {
+  PtCost {
+    counts: [
+      c.pte_writes,
+      c.pde_writes,
+      c.pt_pages_allocated,
+      c.pt_pages_freed,
+      c.tlb_invalidations,
+      c.huge_page_splits,
+      c.huge_pages_formed,
+    ]
+    .iter()
+    .map(|&v| v as f64)
+    .collect(),
+    tlb_bytes: BigInt::from(c.tlb_bytes),
+  }
+}
+
+fn narrow<T: TryFrom<u32>>(v: u32, what: &str) -> Result<T> {
+  T::try_from(v).map_err(|_| einval(format!("page-table profile: {what} {v} is out of range")))
+}
+
+pub(crate) fn profile(p: PtProfile) -> Result<Profile> {
+  let mut levels = Vec::with_capacity(p.levels.len());
+  for l in p.levels {
+    levels.push(LevelSpec {
+      bits: narrow(l.bits, "bits")?,
+      entry_bytes: narrow(l.entry_bytes, "entryBytes")?,
+      leaf: l.leaf,
+    });
+  }
+  Ok(Profile {
+    name: p.name,
+    page_shift: narrow(p.page_shift, "pageShift")?,
+    levels,
+  })
+}
+
+fn counts(v: &[u64]) -> Vec<f64> {
+  v.iter().map(|&x| x as f64).collect()
+}
+
+#[napi]
+impl NativeVm {
+  /// Attaches a page-table cost model of `profile` (built from the mappings
+  /// already there).
+  #[napi(catch_unwind)]
+  pub fn attach_page_table(&self, env: Env, p: PtProfile) -> Result<()> {
+    let p = profile(p)?;
+    self.changing(&env, |vm| vm.attach_page_table(p))
+  }
+
+  /// Starts a new request window for the last-request cost.
+  #[napi(catch_unwind)]
+  pub fn page_table_begin_request(&self) -> Result<()> {
+    self.reading(|vm| {
+      if let Some(pt) = vm.page_table() {
+        pt.begin_request();
+      }
+      Ok(())
+    })
+  }
+
+  /// The costs and occupancy, or null without a page table.
+  #[napi(catch_unwind)]
+  pub fn page_table_info(&self) -> Result<Option<PtInfo>> {
+    self.reading(|vm| Ok(vm.page_table().map(info)))
+  }
+}
+
+/// What the binding reports of a page table.
+pub(crate) fn info(pt: &mut PageTable) -> PtInfo {
+  {
+    {
+      let o = pt.occupancy();
+      let (total, last) = (pt.total(), pt.last_request());
+      let tlb_ranges = pt
+        .last_tlb_ranges()
+        .iter()
+        .flat_map(|&(a, r)| [BigInt::from(a), BigInt::from(r)])
+        .collect();
+      PtInfo {
+        total: cost(total),
+        last: cost(last),
+        tlb_ranges,
+        tables: counts(&o.tables),
+        entries: counts(&o.entries),
+        leaves: counts(&o.leaves),
+        bytes: o.bytes as f64,
+      }
+    }
+  }
+}
