@@ -28,7 +28,7 @@
  *   {"op":"vm.resv_add_fence","exec":"job"}  {"op":"vm.exec_unlock","exec":"job"}
  */
 import { z } from 'zod'
-import { DrmError, type Errno } from '../base/errors.js'
+import { DrmError, ERRNO_NAMES, type Errno } from '../base/errors.js'
 import { U64_MAX } from '../base/check.js'
 import {
   DOMAINS,
@@ -281,18 +281,6 @@ export interface ReplayRequest {
 /** A mapping an `expect` line names: [addr, range, obj or null (sparse), offset]. */
 export type ExpectedMapping = [addr: bigint, range: bigint, obj: string | null, offset: bigint]
 
-/** Every errno a request may expect (`expectErrno`): all the kernel errnos drmsim reports. */
-const ERRNO_NAMES = Object.keys({
-  EINVAL: 0,
-  EEXIST: 0,
-  ENOSPC: 0,
-  ENOMEM: 0,
-  EDEADLK: 0,
-  EALREADY: 0,
-  EBUSY: 0,
-  EOPNOTSUPP: 0,
-} satisfies Record<Errno, 0>) as [Errno, ...Errno[]]
-
 /** Most mappings one `expect` line may list. */
 const MAX_EXPECTED = 4096
 
@@ -488,7 +476,8 @@ const FIELDS = {
       )
       .register(DOCS, { description: 'Places in order of preference; [] purges the backing store.' }),
   // Expectations (expect.ts).
-  errno: () => oneOf(ERRNO_NAMES),
+  // Every errno a request may expect (`expectErrno`): all the kernel errnos drmsim reports.
+  errno: () => oneOf(ERRNO_NAMES as readonly Errno[] as [Errno, ...Errno[]]),
   mappings: () =>
     z
       .array(
