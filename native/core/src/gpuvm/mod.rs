@@ -18,6 +18,7 @@ mod obj_lists;
 mod ops;
 mod sm;
 mod store;
+mod undo;
 
 pub use apply::{Link, OpCounts};
 pub use hub::{
@@ -27,6 +28,7 @@ pub use hub::{
 pub use links::VA_FLAGS_MAX;
 pub use ops::{Op, OpMap, OpRemap, OpUnmap};
 pub use sm::{SmCursor, SmKind};
+pub use undo::{ArrayFailure, ArrayRequest, INJECTED_ERRNO};
 
 use crate::errno::{fail, Errno, Result};
 use crate::warning::{WarnKind, Warning};
@@ -80,6 +82,9 @@ impl Va {
   }
 }
 
+/// Clone is a whole copy: an atomic bind array that may fail after its
+/// checks restores one (undo.rs).
+#[derive(Clone)]
 pub struct GpuVm {
   name: String,
   mm_start: u64,

@@ -32,6 +32,7 @@ struct Links {
   next: u32,
 }
 
+#[derive(Clone)]
 pub(crate) struct ObjLists {
   /// Whether the lists below are built and kept; until then records hold stamps.
   tracked: bool,
