@@ -31,6 +31,8 @@ export {
 } from './gpuvm/vm-exec.js'
 export { ERAS, type EraName, VA_FLAGS, VM_FLAGS } from './contract/hub.js'
 export { BindBatch } from './gpuvm/batch.js'
+// Atomic bind arrays.
+export type { BindArrayOptions } from './gpuvm/array.js'
 export { PackedOps } from './gpuvm/packed-ops.js'
 export { Va } from './gpuvm/va.js'
 export { GemObject, type GemObjectOptions } from './device/gem.js'

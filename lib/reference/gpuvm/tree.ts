@@ -80,6 +80,18 @@ export class VaTree {
     this.#tree.clear()
   }
 
+  /** A copy of the tree's nodes and their changing fields; the closure puts them back (an atomic array's undo). */
+  saved(): () => void {
+    const nodes = this.nodes().map((node) => ({ node, flags: node.flags, linked: node.linked, prev: node.gemPrev, next: node.gemNext }))
+    return () => {
+      this.#tree.clear()
+      for (const { node, flags, linked, prev, next } of nodes) {
+        Object.assign(node, { flags, linked, gemPrev: prev, gemNext: next })
+        this.#tree.set(node.key, node)
+      }
+    }
+  }
+
   /** Every node, in key order. */
   nodes(): Node[] {
     return this.#tree.valuesArray()

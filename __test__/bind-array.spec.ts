@@ -1,0 +1,277 @@
+/**
+ * Atomic bind arrays (`GpuVm.bindArray`, `VmCore.bindArray`) and the undo
+ * helper (`GpuVm.undo`) on both engines: hand cases modelled on IGT's
+ * xe_vm bind-array tests (an array whose ops overlap each other, with and
+ * without error injection), a fast-check property (whatever the VA space
+ * and the array, failing at any request leaves the whole state as it was,
+ * in every era; an array that succeeds leaves what the sequential batch
+ * leaves; native and reference agree on all of it), and undo of a prefix of
+ * steps.
+ *
+ * fast-check prints the seed of a failure: replay it with
+ * `DRMSIM_FC_SEED=<seed> npx vitest run __test__/bind-array.spec.ts`, and
+ * run longer with `DRMSIM_FC_RUNS=<runs>` (60 by default).
+ */
+import fc from 'fast-check'
+import { describe, expect, it } from 'vitest'
+import { ERA_GPUVM, ERA_NEXT, ERA_SEED, VA_FLAGS, VM_FLAGS } from '../lib/contract/hub.js'
+import { BATCH_MAP, BATCH_UNMAP, BATCH_WORDS, type VmCore } from '../lib/contract/vm.js'
+import { engineOf } from '../lib/engines.js'
+import { BindBatch, Device, DrmBatchError, GemObject, GpuVm, type Op } from '../lib/index.js'
+
+const ENGINES = ['native', 'reference'] as const
+type Engine = (typeof ENGINES)[number]
+const P = 0x1000n
+const at = (page: number): bigint => BigInt(page) * P
+
+/** What failed: the DrmBatchError `f` threw (it must throw one). */
+function batchError(f: () => unknown): DrmBatchError {
+  try {
+    f()
+  } catch (e) {
+    if (e instanceof DrmBatchError) return e
+    throw e
+  }
+  throw new Error('expected a DrmBatchError')
+}
+
+// ---- the engine contract --------------------------------------------------
+
+interface Req {
+  unmap: boolean
+  page: number
+  pages: number
+  obj: number
+  off: number
+}
+
+/** Packed words, as BindBatch packs them. */
+function pack(reqs: readonly Req[]): BigUint64Array {
+  const words = new BigUint64Array(reqs.length * BATCH_WORDS)
+  reqs.forEach((r, i) => {
+    const head = BigInt(r.unmap ? BATCH_UNMAP : BATCH_MAP) | (BigInt(r.unmap ? 0 : r.obj) << 32n)
+    words.set([head, at(r.page), at(r.pages), r.unmap ? 0n : at(r.off)], i * BATCH_WORDS)
+  })
+  return words
+}
+
+const core = (engine: Engine, era: number, flags = 0): VmCore =>
+  engineOf(engine).vm({ name: 'array', start: 0n, range: 1n << 32n, reserve: { offset: 0n, range: P }, era, flags })
+
+/** Everything "exactly as before" covers, at the contract. */
+function snapshot(vm: VmCore, era: number) {
+  const links = [1, 2, 3, 4].map((obj) => vm.gemVas(obj))
+  if (era === ERA_SEED) return { vas: vm.list(), links }
+  const bos = vm.vmBos().sort((a, b) => a.id - b.id)
+  const lists = { extobj: vm.extobjList(), evict: vm.evictList(), defer: vm.deferList() }
+  return { vas: vm.list(), links, bos, lists, info: vm.hubInfo() }
+}
+
+const request = fc.record({
+  unmap: fc.boolean(),
+  page: fc.integer({ min: 1, max: 24 }),
+  pages: fc.integer({ min: 1, max: 6 }),
+  obj: fc.integer({ min: 0, max: 4 }),
+  off: fc.integer({ min: 0, max: 3 }),
+})
+
+/** DRMSIM_FC_SEED replays a failure (fast-check prints the seed); DRMSIM_FC_RUNS runs longer. */
+const seed = Number(process.env.DRMSIM_FC_SEED ?? Date.now() % 2 ** 31)
+const numRuns = Number(process.env.DRMSIM_FC_RUNS ?? 60)
+
+describe('VmCore.bindArray: every prefix failing leaves the VA space unchanged (property, both engines)', () => {
+  it('holds for random VA spaces and arrays in every era; success equals the sequential batch; the engines agree', () => {
+    fc.assert(
+      fc.property(
+        fc.constantFrom(ERA_SEED, ERA_GPUVM, ERA_NEXT),
+        fc.boolean(),
+        fc.array(request, { maxLength: 12 }),
+        fc.integer({ min: 0, max: 4 }),
+        fc.array(request, { minLength: 1, maxLength: 8 }),
+        (era, immediate, setup, evicted, reqs) => {
+          const flags = immediate && era !== ERA_SEED ? VM_FLAGS.immediateMode : 0
+          const results = ENGINES.map((engine) => {
+            const vm = core(engine, era, flags)
+            if (era !== ERA_SEED) vm.declareExternal(3)
+            vm.bindBatch(pack(setup), null)
+            if (era !== ERA_SEED) vm.gemEvict(evicted, true)
+            // A flag to carry through: put back with the mapping when undone.
+            const first = vm.list().find((va) => va.seq !== 0)
+            if (first && era !== ERA_SEED) vm.setVaFlags(first.addr, first.seq, VA_FLAGS.invalidated | 0x40)
+            const before = snapshot(vm, era)
+            const words = pack(reqs)
+            for (let failAt = 0; failAt < reqs.length; failAt++) {
+              const err = batchError(() => vm.bindArray(words, null, failAt))
+              expect([err.index, err.errno, err.unwound, err.atomic]).toEqual([failAt, 'ENOSPC', true, true])
+              expect(err.applied).toEqual({ map: 0, remap: 0, unmap: 0, prefetch: 0 })
+              expect(snapshot(vm, era)).toEqual(before)
+            }
+            const twin = core(engine, era, flags)
+            if (era !== ERA_SEED) twin.declareExternal(3)
+            twin.bindBatch(pack(setup), null)
+            if (era !== ERA_SEED) twin.gemEvict(evicted, true)
+            if (first && era !== ERA_SEED) twin.setVaFlags(first.addr, first.seq, VA_FLAGS.invalidated | 0x40)
+            const per = new Uint32Array(3 * reqs.length)
+            const perSeq = new Uint32Array(3 * reqs.length)
+            // failAt past the end injects nothing.
+            const total = vm.bindArray(words, per, reqs.length)
+            expect(total).toEqual(twin.bindBatch(words, perSeq))
+            expect(per).toEqual(perSeq)
+            expect(snapshot(vm, era)).toEqual(snapshot(twin, era))
+            return snapshot(vm, era)
+          })
+          expect(results[0]).toEqual(results[1])
+        },
+      ),
+      { numRuns, seed },
+    )
+  })
+})
+
+describe.each(ENGINES)('VmCore.bindArray (%s engine)', (engine) => {
+  it('refuses a bad request anywhere before applying any (unwound false)', () => {
+    const vm = core(engine, ERA_GPUVM)
+    vm.bindBatch(pack([{ unmap: false, page: 1, pages: 4, obj: 1, off: 0 }]), null)
+    const before = snapshot(vm, ERA_GPUVM)
+    const reqs = [
+      { unmap: false, page: 2, pages: 1, obj: 2, off: 0 },
+      { unmap: true, page: 1, pages: 1, obj: 0, off: 0 },
+      // Past the end of the VA space (2^32).
+      { unmap: false, page: 1 << 20, pages: 1, obj: 1, off: 0 },
+    ]
+    const err = batchError(() => vm.bindArray(pack(reqs), null, -1))
+    expect([err.index, err.errno, err.unwound]).toEqual([2, 'EINVAL', false])
+    expect(err.message).toMatch(/^EINVAL: request 2 of the atomic array: range .* leaves the VA space/)
+    expect(snapshot(vm, ERA_GPUVM)).toEqual(before)
+    // The sequential batch, by contrast, applies the first two: [2, 3) splits [1, 5), then [1, 2) goes.
+    expect(batchError(() => vm.bindBatch(pack(reqs), null)).unwound).toBe(false)
+    expect(vm.list().map((va) => [Number(va.addr / P), Number(va.range / P), va.obj])).toEqual([
+      [0, 1, 0],
+      [2, 1, 2],
+      [3, 2, 1],
+    ])
+  })
+
+  it('an empty array is a no-op; a failAt past the end injects nothing', () => {
+    const vm = core(engine, ERA_SEED)
+    expect(vm.bindArray(new BigUint64Array(0), null, 0)).toEqual({ map: 0, remap: 0, unmap: 0, prefetch: 0 })
+    const one = pack([{ unmap: false, page: 3, pages: 2, obj: 1, off: 0 }])
+    expect(vm.bindArray(one, null, 1)).toEqual({ map: 1, remap: 0, unmap: 0, prefetch: 0 })
+  })
+})
+
+// ---- the public API --------------------------------------------------------
+
+describe.each(ENGINES)('GpuVm.bindArray and GpuVm.undo (%s engine)', (engine) => {
+  const newVm = () => new GpuVm({ name: 'array', range: 1n << 40n, reserve: { offset: 0n, range: P }, engine })
+
+  it("IGT bind-array-conflict: overlapping ops in one array; with error injection nothing changes", () => {
+    // An array of binds where a later op overlaps an earlier one (the
+    // conflict is resolved by split/merge, in order), then an unbind.
+    const vm = newVm()
+    const a = new GemObject({ size: 1n << 24n })
+    const b = new GemObject({ size: 1n << 24n })
+    const held = vm.insert({ addr: at(64), range: at(4), obj: b })
+    vm.link(held)
+    vm.invalidate(held, true)
+    const batch = new BindBatch()
+    batch.map({ addr: at(1), range: at(8), obj: a })
+    batch.map({ addr: at(4), range: at(8), obj: b, offset: at(4) })
+    batch.map({ addr: at(65), range: at(1), obj: a })
+    batch.unmap(at(2), at(1))
+    const before = [...vm.vas()]
+    for (let failAt = 0; failAt < batch.length; failAt++) {
+      const err = batchError(() => vm.bindArray(batch, { failAt }))
+      expect([err.index, err.errno, err.unwound]).toEqual([failAt, 'ENOSPC', true])
+      expect([...vm.vas()]).toEqual(before)
+      // The handle held before is live again, with its flag and its link.
+      expect([held.live, held.invalidated, vm.isLinked(held)]).toEqual([true, true, true])
+      expect(vm.gemVas(b)).toEqual([held])
+    }
+    const per = new Uint32Array(3 * batch.length)
+    expect(vm.bindArray(batch, { perRequest: per })).toEqual({ map: 3, remap: 3, unmap: 0, prefetch: 0 })
+    // [1,9) a; [4,12) b splits it (keep [1,4)); [65,66) a splits [64,68) b in three; unbind [2,3) splits [1,4).
+    expect([...per]).toEqual([1, 0, 0, 1, 1, 0, 1, 1, 0, 0, 1, 0])
+    const layout = [...vm.vas()].map((va) => [Number(va.addr / P), Number(va.range / P), va.obj?.id ?? 0])
+    expect(layout).toEqual([
+      [0, 1, 0],
+      [1, 1, a.id],
+      [3, 1, a.id],
+      [4, 8, b.id],
+      [64, 1, b.id],
+      [65, 1, a.id],
+      [66, 2, b.id],
+    ])
+    expect(held.live).toBe(false)
+  })
+
+  it('on a drm_gpuvm: vm_bos, lists and refcount as before after an unwound array', () => {
+    const dev = new Device({ engine, memory: { vram: 1n << 30n } })
+    const vm = new GpuVm({ name: 'hub', range: 1n << 40n, device: dev, era: 'drm_gpuvm-7.2', engine })
+    const x = dev.createObject({ size: 1n << 20n })
+    const y = dev.createObject({ size: 1n << 20n })
+    vm.bind({ addr: at(1), range: at(4), obj: x })
+    const bos = () => vm.vmBos().map((bo) => [bo.id, bo.refcount, bo.evicted])
+    const before = { bos: bos(), refcount: vm.refcount, vas: [...vm.vas()] }
+    const batch = new BindBatch()
+    batch.unmap(at(1), at(4)) // x's last mapping: its vm_bo would go
+    batch.map({ addr: at(8), range: at(2), obj: y }) // a new vm_bo for y
+    batch.map({ addr: at(1), range: at(1), obj: x }) // and a new one for x
+    const err = batchError(() => vm.bindArray(batch, { failAt: 2 }))
+    expect(err.unwound).toBe(true)
+    expect({ bos: bos(), refcount: vm.refcount, vas: [...vm.vas()] }).toEqual(before)
+    // Succeeding, it leaves what the sequential batch leaves: x's first vm_bo freed, new ids 2 and 3.
+    vm.bindArray(batch)
+    expect(bos()).toEqual([
+      [2, 1, false],
+      [3, 1, false],
+    ])
+  })
+
+  it('undo of a prefix of mapSteps restores the mappings, seq and flags included', () => {
+    const vm = newVm()
+    const a = new GemObject({ size: 1n << 24n })
+    const b = new GemObject({ size: 1n << 24n })
+    const left = vm.insert({ addr: at(1), range: at(4), obj: a })
+    vm.link(left)
+    vm.invalidate(left, true)
+    const right = vm.insert({ addr: at(5), range: at(4), obj: a, offset: at(4) })
+    vm.link(right)
+    const before = [...vm.vas()]
+    // Bind [3, 7) over both: remap left, remap right, map.
+    const applied: Op[] = []
+    for (const op of vm.mapSteps({ addr: at(3), range: at(4), obj: b })) {
+      vm.apply(op)
+      applied.push(op)
+    }
+    expect(applied.map((op) => op.kind)).toEqual(['remap', 'remap', 'map'])
+    for (let n = applied.length; n >= 0; n--) {
+      // Undo a prefix of n steps, after applying only those.
+      const prefix = applied.slice(0, n)
+      if (n < applied.length) vm.applyAll(prefix)
+      expect(vm.undo(prefix)).toBe(n)
+      expect([...vm.vas()]).toEqual(before)
+      expect([left.live, right.live, left.invalidated, right.invalidated]).toEqual([true, true, true, false])
+      // Link order: a put-back mapping joins the end of its object's list (left, undone last, is last).
+      expect(vm.gemVas(a)).toEqual([right, left])
+    }
+  })
+
+  it('undo of unmapSteps puts back the whole mappings; a step that cannot be undone is EINVAL', () => {
+    const vm = newVm()
+    const a = new GemObject({ size: 1n << 24n })
+    vm.bind({ addr: at(1), range: at(2), obj: a })
+    vm.bind({ addr: at(3), range: at(2), obj: a, offset: at(7) })
+    const before = [...vm.vas()]
+    const steps = [...vm.unmapSteps(at(1), at(4))]
+    vm.applyAll(steps)
+    expect(vm.mappingCount).toBe(0)
+    vm.undo(steps)
+    expect([...vm.vas()]).toEqual(before)
+    // Undone twice: the mappings are there already.
+    expect(() => vm.undo(steps)).toThrow(/EINVAL/)
+    expect(() => vm.undo(bad(42))).toThrow(/EINVAL/)
+  })
+})
+
+const bad = <T>(v: unknown) => v as T
