@@ -18,6 +18,7 @@ import { ERA_GPUVM, ERA_NEXT, ERA_SEED, VA_FLAGS, VM_FLAGS } from '../lib/contra
 import { BATCH_MAP, BATCH_UNMAP, BATCH_WORDS, type VmCore } from '../lib/contract/vm.js'
 import { engineOf } from '../lib/engines.js'
 import { BindBatch, Device, DrmBatchError, GemObject, GpuVm, type Op } from '../lib/index.js'
+import { type ReplayRecord, ReplayError, recordLines, replay } from '../lib/replay/index.js'
 
 const ENGINES = ['native', 'reference'] as const
 type Engine = (typeof ENGINES)[number]
@@ -165,7 +166,7 @@ describe.each(ENGINES)('VmCore.bindArray (%s engine)', (engine) => {
 describe.each(ENGINES)('GpuVm.bindArray and GpuVm.undo (%s engine)', (engine) => {
   const newVm = () => new GpuVm({ name: 'array', range: 1n << 40n, reserve: { offset: 0n, range: P }, engine })
 
-  it("IGT bind-array-conflict: overlapping ops in one array; with error injection nothing changes", () => {
+  it('IGT bind-array-conflict: overlapping ops in one array; with error injection nothing changes', () => {
     // An array of binds where a later op overlaps an earlier one (the
     // conflict is resolved by split/merge, in order), then an unbind.
     const vm = newVm()
@@ -275,3 +276,73 @@ describe.each(ENGINES)('GpuVm.bindArray and GpuVm.undo (%s engine)', (engine) =>
 })
 
 const bad = <T>(v: unknown) => v as T
+
+// ---- the replay's bind.array line --------------------------------------------
+
+describe.each(ENGINES)('replay: bind.array (%s engine)', (engine) => {
+  const head = [
+    '{"op":"vm.create","vm":"a","range":"0x1000000000000","reserve":["0","0x1000"]}',
+    '{"op":"obj.create","obj":"bo1","size":"0x100000"}',
+    '{"op":"bind","vm":"a","addr":"0x100000","range":"0x4000","obj":"bo1","offset":"0"}',
+  ]
+  const ops =
+    '[{"op":"bind","addr":"0x101000","range":"0x1000","obj":null},{"op":"unbind","addr":"0x100000","range":"0x1000"}]'
+  const text = (...l: string[]) => `${[...head, ...l].join('\n')}\n`
+
+  it('applies the ops all or nothing; a failed array is a simulation error with its errno, the VA space as before', async () => {
+    const records: ReplayRecord[] = []
+    const run = (t: string) => replay(t, { engine, keepGoing: true, onRecord: (rec) => records.push(rec) })
+    const failed = await run(text(`{"op":"bind.array","vm":"a","ops":${ops},"failAt":1}`))
+    const alone = await replay(text(), { engine })
+    expect(failed.summary).toMatchObject({ errors: 1, mappings: 1 })
+    // The unwound array leaves the state the lines before it left.
+    expect(failed.summary.stateFnv1a64).toBe(alone.summary.stateFnv1a64)
+    const last = records.at(-1)!
+    expect([last.error?.kind, last.error?.errno, last.result]).toEqual([
+      'simulation',
+      'ENOSPC',
+      { failedOp: 1, unwound: true },
+    ])
+    expect(recordLines(last, 3)[0]).toBe(
+      'req 3 bind.array a ops=[bind:0x101000+0x1000:-@0x0,unbind:0x100000+0x1000] fail_at=1',
+    )
+    records.length = 0
+    const ok = await run(text(`{"op":"bind.array","vm":"a","ops":${ops}}`))
+    expect(ok.summary).toMatchObject({ errors: 0, mappings: 2, ops: { map: 2, remap: 1, unmap: 1 } })
+    expect(records.at(-1)!.result).toEqual({ map: 1, remap: 1, unmap: 1 })
+    // Without --keep-going the replay stops at the failed array.
+    const stopped = await replay(text(`{"op":"bind.array","vm":"a","ops":${ops},"failAt":0}`), { engine }).then(
+      () => undefined,
+      (e: unknown) => e,
+    )
+    expect(stopped).toBeInstanceOf(ReplayError)
+    expect((stopped as ReplayError).message).toMatch(/:4: bind\.array: ENOSPC: request 0 of the atomic array/)
+  })
+
+  it.each([
+    ['an op without range', '[{"op":"bind","addr":"0x1000"}]', 'ops', /op 0 range: /],
+    ['an op of unknown kind', '[{"op":"map","addr":"0","range":"0x1000"}]', 'ops', /op 0/],
+    [
+      'an unbind naming an object',
+      '[{"op":"unbind","addr":"0","range":"0x1000","obj":"bo1"}]',
+      'ops',
+      /unknown field "obj"/,
+    ],
+    ['ops not an array', '{"op":"bind"}', 'ops', /must be an array of bind\/unbind ops/],
+  ])('refuses %s as a format error naming the field', async (_, bad, field, message) => {
+    const err = await replay(text(`{"op":"bind.array","vm":"a","ops":${bad}}`), { engine }).then(
+      () => undefined,
+      (e: unknown) => e as ReplayError,
+    )
+    expect([err?.kind, err?.errno, err?.field]).toEqual(['format', 'EINVAL', field])
+    expect(err?.message).toMatch(message)
+  })
+
+  it('an unknown object in an op is a format error naming it; a bad failAt too', async () => {
+    const unknown = `[{"op":"bind","addr":"0x200000","range":"0x1000","obj":"nope"}]`
+    const err = await replay(text(`{"op":"bind.array","vm":"a","ops":${unknown}}`), { engine }).catch((e) => e)
+    expect([err.kind, err.field]).toEqual(['format', 'ops[0].obj'])
+    const neg = await replay(text(`{"op":"bind.array","vm":"a","ops":[],"failAt":-1}`), { engine }).catch((e) => e)
+    expect([neg.kind, neg.field]).toEqual(['format', 'failAt'])
+  })
+})

@@ -77,7 +77,8 @@ function putBack(vm: GpuVm, va: unknown): void {
 
 /** The inverse of one step. */
 function undoStep(vm: GpuVm, op: Op): void {
-  if (typeof op !== 'object' || op === null) throw new DrmError('EINVAL', `undo: an op must be an object, got ${describe(op)}`)
+  if (typeof op !== 'object' || op === null)
+    throw new DrmError('EINVAL', `undo: an op must be an object, got ${describe(op)}`)
   switch (op.kind) {
     case 'map':
       vm.remove(madeBy(vm, op.map))

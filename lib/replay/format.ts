@@ -9,7 +9,7 @@
  */
 import { hex } from '../base/check.js'
 import type { ReplayPiece, ReplayRecord, ReplayStep, ReplaySummary } from './record.js'
-import type { ReplayError, ReplayPlace } from './schema.js'
+import type { ReplayArrayOp, ReplayError, ReplayPlace } from './schema.js'
 
 const piece = (p: ReplayPiece | null): string =>
   p === null ? '-' : `${hex(p.addr)},${hex(p.range)},${p.obj ?? '-'},${hex(p.offset)}`
@@ -51,6 +51,9 @@ const KEYED = [
   'ignoreDuplicates',
   'privateUsage',
   'extobjUsage',
+  // Atomic bind arrays.
+  'ops',
+  'failAt',
 ] as const
 
 const snake = (key: string): string => key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)
@@ -62,6 +65,15 @@ function textValue(key: string, v: unknown): string {
   if (key === 'reserve') {
     const r = v as { offset: bigint; range: bigint }
     return `${hex(r.offset)},${hex(r.range)}`
+  }
+  if (key === 'ops') {
+    // A bind.array's ops: bind:addr+range:obj@offset, unbind:addr+range.
+    const ops = v as ReplayArrayOp[]
+    const one = (o: ReplayArrayOp) =>
+      o.op === 'unbind'
+        ? `unbind:${hex(o.addr)}+${hex(o.range)}`
+        : `bind:${hex(o.addr)}+${hex(o.range)}:${o.obj ?? '-'}@${hex(o.offset ?? 0n)}`
+    return `[${ops.map(one).join(',')}]`
   }
   if (Array.isArray(v) && key !== 'placement') return `[${v.join(',')}]`
   if (key === 'placement') {

@@ -105,6 +105,7 @@ type Kind =
   | 'wwClass'
   | 'era'
   | 'usage'
+  | 'arrayOps'
 
 interface OpSchema {
   required: Record<string, Kind>
@@ -124,6 +125,8 @@ const OPS = {
   'obj.destroy': s({ obj: 'name' }),
   bind: s({ vm: 'name', addr: 'u64', range: 'u64' }, { obj: 'objOrNull', offset: 'u64', exec: 'name' }),
   unbind: s({ vm: 'name', addr: 'u64', range: 'u64' }, { exec: 'name' }),
+  // Atomic bind arrays (lib/replay/array.ts).
+  'bind.array': s({ vm: 'name', ops: 'arrayOps' }, { failAt: 'u32' }),
   pin: s({ obj: 'name' }, { domain: 'domain' }),
   unpin: s({ obj: 'name' }),
   vmap: s({ obj: 'name' }),
@@ -210,6 +213,8 @@ const OP_HELP: Record<ReplayOpName, string> = {
     'drm_gpuvm_validate under an exec context: each vm_bo of the evict list is placed (device.validate) and its evict mark cleared.',
   'vm.resv_add_fence': 'drm_gpuvm_resv_add_fence: a new fence on every object the exec context locked.',
   'vm.exec_unlock': "drm_gpuvm_exec_unlock: drops the exec context's locks; its name is free again.",
+  'bind.array':
+    'An atomic bind array (Xe VM_BIND with an array; vm.bindArray): every op applied, or none; failAt injects a failure (ENOSPC) at that op.',
 }
 
 /** A place of a `validate` placement. */
@@ -255,7 +260,15 @@ export interface ReplayRequest {
   ignoreDuplicates?: boolean
   privateUsage?: UsageName
   extobjUsage?: UsageName
+  /** The ops of a `bind.array` line, and the op to fail (`failAt`). */
+  ops?: ReplayArrayOp[]
+  failAt?: number
 }
+
+/** One op of a `bind.array` line. */
+export type ReplayArrayOp =
+  | { op: 'bind'; addr: bigint; range: bigint; obj?: string | null; offset?: bigint }
+  | { op: 'unbind'; addr: bigint; range: bigint }
 
 const U64_TEXT = /^(0[xX][0-9a-fA-F]+|[0-9]+)$/
 const NAME = /^[\x21-\x7e]+$/
@@ -398,6 +411,38 @@ const U64_FIELD = u64().register(DOCS, { id: 'u64', description: U64_DOC })
 const NAME_FIELD = name().register(DOCS, { id: 'name', description: NAME_DOC })
 const PLACE_FIELD = place().register(DOCS, { id: 'place', description: `A domain name, or ${placeHelp}.` })
 
+/** Most ops a `bind.array` line may hold. */
+const MAX_ARRAY_OPS = 4096
+
+/** One op of a `bind.array` line: a bind or an unbind, with the fields of its own line but `vm`. */
+function arrayOp() {
+  const fields = (op: string, allowed: string) => ({
+    error: (issue: { code?: string; keys?: string[]; input?: unknown }) =>
+      issue.code === 'unrecognized_keys'
+        ? `unknown field ${show(issue.keys?.[0])} of a "${op}" op; expected ${allowed}`
+        : `must be {"op":"bind"|"unbind", ...}, got ${show(issue.input)}`,
+  })
+  const bind = z.strictObject(
+    {
+      op: z.literal('bind'),
+      addr: U64_FIELD,
+      range: U64_FIELD,
+      obj: NAME_FIELD.nullable().optional(),
+      offset: U64_FIELD.optional(),
+    },
+    fields('bind', 'op, addr, range, obj, offset'),
+  )
+  const unbind = z.strictObject(
+    { op: z.literal('unbind'), addr: U64_FIELD, range: U64_FIELD },
+    fields('unbind', 'op, addr, range'),
+  )
+  return z.discriminatedUnion(
+    'op',
+    [bind, unbind],
+    says((v) => `must be {"op":"bind"|"unbind", ...}, got ${show(v)}`),
+  )
+}
+
 const u32Message = (v: unknown) => `must be an integer in [0, 2^32 - 1], got ${show(v)}`
 
 const FIELDS = {
@@ -448,6 +493,20 @@ const FIELDS = {
         says((v) => `at most ${MAX_PLACES} places, got ${(v as unknown[]).length}`),
       )
       .register(DOCS, { description: 'Places in order of preference; [] purges the backing store.' }),
+  arrayOps: () =>
+    z
+      .array(
+        arrayOp(),
+        says((v) => `must be an array of bind/unbind ops, got ${show(v)}`),
+      )
+      .max(
+        MAX_ARRAY_OPS,
+        says((v) => `at most ${MAX_ARRAY_OPS} ops, got ${(v as unknown[]).length}`),
+      )
+      .register(DOCS, {
+        description:
+          'The binds of an atomic array, in order: {"op":"bind",addr,range,obj?,offset?} or {"op":"unbind",addr,range}.',
+      }),
 } satisfies Record<Kind, () => z.ZodType>
 
 /** One op's line: its fields, each required or optional, and nothing else. */
@@ -526,6 +585,8 @@ export function replayJsonSchema(): Record<string, unknown> {
 /** Where an issue lies below its field, as the message's prefix ("place 0: "); the reserve items name themselves. */
 function nested(path: readonly PropertyKey[]): string {
   if (path[0] === 'objs' && typeof path[1] === 'number') return `item ${path[1]}: `
+  if (path[0] === 'ops' && typeof path[1] === 'number')
+    return `op ${path[1]}${path.length > 2 ? ` ${String(path[2])}` : ''}: `
   if (path[0] !== 'placement' || typeof path[1] !== 'number') return ''
   return `place ${path[1]}: ${path[2] === 'domain' ? 'domain: ' : ''}`
 }

@@ -82,7 +82,13 @@ export class VaTree {
 
   /** A copy of the tree's nodes and their changing fields; the closure puts them back (an atomic array's undo). */
   saved(): () => void {
-    const nodes = this.nodes().map((node) => ({ node, flags: node.flags, linked: node.linked, prev: node.gemPrev, next: node.gemNext }))
+    const nodes = this.nodes().map((node) => ({
+      node,
+      flags: node.flags,
+      linked: node.linked,
+      prev: node.gemPrev,
+      next: node.gemNext,
+    }))
     return () => {
       this.#tree.clear()
       for (const { node, flags, linked, prev, next } of nodes) {
