@@ -153,6 +153,25 @@ describe.each(ENGINES)('VmCore.bindArray (%s engine)', (engine) => {
     ])
   })
 
+  it('puts back a drm_gpuvm torn down mid-array (its creator let go; the last unmap took it down)', () => {
+    const vm = core(engine, ERA_GPUVM)
+    vm.bindBatch(pack([{ unmap: false, page: 1, pages: 1, obj: 1, off: 0 }]), null)
+    vm.vmPut()
+    const before = snapshot(vm, ERA_GPUVM)
+    const reqs = [
+      { unmap: true, page: 1, pages: 1, obj: 0, off: 0 },
+      { unmap: false, page: 2, pages: 1, obj: 1, off: 0 },
+    ]
+    const err = batchError(() => vm.bindArray(pack(reqs), null, -1))
+    expect([err.index, err.errno, err.unwound]).toEqual([1, 'EINVAL', true])
+    expect(err.message).toMatch(/was destroyed/)
+    expect(vm.destroyed).toBe(false)
+    expect(snapshot(vm, ERA_GPUVM)).toEqual(before)
+    // The sequential batch is left with the VM gone.
+    expect(batchError(() => vm.bindBatch(pack(reqs), null)).index).toBe(1)
+    expect(vm.destroyed).toBe(true)
+  })
+
   it('an empty array is a no-op; a failAt past the end injects nothing', () => {
     const vm = core(engine, ERA_SEED)
     expect(vm.bindArray(new BigUint64Array(0), null, 0)).toEqual({ map: 0, remap: 0, unmap: 0, prefetch: 0 })

@@ -3,8 +3,9 @@
  * the VA space put back as it was).
  *
  * The state before the array is saved only when a request could fail after
- * the checks: an injected failure in range, or vm_bo ids running out (the
- * reference counts no insertion numbers). Then a failure puts it back:
+ * the checks: an injected failure in range, vm_bo ids running out (the
+ * reference counts no insertion numbers), or a drm_gpuvm whose creator let
+ * go (torn down with its last mapping, the next request finds it gone). Then a failure puts it back:
  * the same nodes (the same objects, with their seq, flags and list links),
  * the same lists, the same hub. Warnings recorded meanwhile stay.
  */
@@ -21,7 +22,7 @@ export interface ArraySpace {
   check(addr: bigint, range: bigint): void
   bind(addr: bigint, range: bigint, obj: number, offset: bigint): OpCounts
   unbind(addr: bigint, range: bigint): OpCounts
-  /** Whether `n` checked requests cannot fail (enough vm_bo ids). */
+  /** Whether `n` checked requests cannot fail (enough vm_bo ids; a creator reference left, so no teardown on the way). */
   cannotFail(n: number): boolean
   /** Saves the whole state; the closure puts it back (keeping the warnings). */
   save(): () => void

@@ -12,8 +12,9 @@
 //! Xe gets there by unwinding its op list in reverse; here the state before
 //! the array is copied and put back, which leaves the same VA space. The
 //! copy is taken only when a request could fail after the checks: with an
-//! injected failure in range, or when the VA space is close to running out
-//! of insertion numbers or vm_bo ids. Otherwise a checked array cannot fail
+//! injected failure in range, when the VA space is close to running out
+//! of insertion numbers or vm_bo ids, or when it is a drm_gpuvm whose
+//! creator let go (torn down with its last mapping mid-array). Otherwise a checked array cannot fail
 //! and runs as the sequential `bind_batch` would, at its cost.
 //!
 //! Warnings recorded while an array runs stay recorded when it is undone:
@@ -116,12 +117,14 @@ impl GpuVm {
   }
 
   /// True when no request of a checked array of `n` can fail: insertion
-  /// numbers and vm_bo ids (at most one new vm_bo a request) suffice.
+  /// numbers and vm_bo ids (at most one new vm_bo a request) suffice, and
+  /// the VM cannot be torn down on the way (a drm_gpuvm whose creator let
+  /// go goes with its last mapping, and the next request finds it gone).
   fn array_cannot_fail(&self, n: usize) -> bool {
     // Arrays are far shorter than 2^32 requests; the cap keeps the sum in range.
     let n = (n as u64).min(1 << 32);
     let seqs = self.seq_room(SEQS_PER_REQUEST * n).is_ok();
-    seqs && self.hub.as_deref().is_none_or(|hub| hub.ids_left() >= n)
+    seqs && self.hub.as_deref().is_none_or(|hub| hub.ids_left() >= n && hub.held_by_creator())
   }
 
   /// Puts back the copy taken before an array, keeping the warnings

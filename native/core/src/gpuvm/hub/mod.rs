@@ -191,6 +191,11 @@ impl Hub {
     (self.id_limit + 1).saturating_sub(self.next_id)
   }
 
+  /// Whether the creator still holds a reference (else the last mapping's removal tears the VM down).
+  pub(in crate::gpuvm) fn held_by_creator(&self) -> bool {
+    self.creator_refs > 0
+  }
+
   /// ENOMEM when `obj` has no live vm_bo and no id is left for a new one.
   fn room(&self, obj: ObjId) -> Result<()> {
     if obj != NO_OBJ && !self.live.contains_key(&obj) && self.next_id > self.id_limit {

@@ -189,3 +189,17 @@ proptest! {
     prop_assert_eq!(state(&mut vm), state(&mut seq));
   }
 }
+
+#[test]
+fn a_vm_torn_down_mid_array_comes_back() {
+  // The creator let go: the unbind of the last mapping tears the VM down,
+  // and the bind after it finds it gone. The array puts it back, alive.
+  let mut vm = vm_of(ERA_GPUVM, 0);
+  vm.bind(P, P, 1, 0).unwrap();
+  vm.vm_put().unwrap();
+  let before = state(&mut vm);
+  let err = vm.bind_array(&[unbind(1, 1), bind(2, 1, 1)], None, |_, _| {}).unwrap_err();
+  assert_eq!((err.index, err.error.errno, err.unwound), (1, Errno::EINVAL, true));
+  assert!(!vm.is_destroyed());
+  assert_eq!(state(&mut vm), before);
+}
