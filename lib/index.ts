@@ -131,6 +131,8 @@ export {
   type ReplayFileOptions,
   type ReplayRecord,
   type ReplayRequest,
+  // Atomic bind arrays: a bind.array line's ops.
+  type ReplayArrayOp,
   type ReplayResult,
   type ReplaySummary,
   type ReplayStep,

@@ -21,6 +21,7 @@ export {
   REPLAY_OPS,
   ReplayError,
   checkRequest,
+  type ReplayArrayOp,
   type ReplayOpName,
   type ReplayPlace,
   type ReplayRequest,

@@ -37,7 +37,11 @@ pub(crate) fn bind_array(cx: &mut Cx<'_>) -> std::result::Result<Reply, Failure>
   let fail_at = match fail_at {
     -1.0 => None,
     f if f >= 0.0 && f.fract() == 0.0 && f <= 9007199254740991.0 => Some(f as usize),
-    f => return Err(einval(format!("failAt must be a safe non-negative integer, got {f}"))),
+    f => {
+      return Err(einval(format!(
+        "failAt must be a safe non-negative integer, got {f}"
+      )))
+    }
   };
   // SAFETY: as bindBatch's: the arrays are valid for the call and run no script.
   let reqs = unsafe { read(words.cast::<u64>(), len) }?;
@@ -98,7 +102,9 @@ unsafe fn read(words: *const u64, len: usize) -> std::result::Result<Vec<ArrayRe
       let head = word(w + BATCH_AT_HEAD);
       let kind = head & BATCH_KIND_MASK;
       if kind != BATCH_MAP && kind != BATCH_UNMAP {
-        return Err(einval(format!("request {i} of the batch has an unknown kind {kind}")));
+        return Err(einval(format!(
+          "request {i} of the batch has an unknown kind {kind}"
+        )));
       }
       Ok(ArrayRequest {
         unmap: kind == BATCH_UNMAP,

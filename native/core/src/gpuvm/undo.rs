@@ -102,7 +102,11 @@ impl GpuVm {
             // Not reached: without a copy no request can fail here.
             None => false,
           };
-          return Err(ArrayFailure { index, error, unwound });
+          return Err(ArrayFailure {
+            index,
+            error,
+            unwound,
+          });
         }
       }
     }
@@ -124,7 +128,11 @@ impl GpuVm {
     // Arrays are far shorter than 2^32 requests; the cap keeps the sum in range.
     let n = (n as u64).min(1 << 32);
     let seqs = self.seq_room(SEQS_PER_REQUEST * n).is_ok();
-    seqs && self.hub.as_deref().is_none_or(|hub| hub.ids_left() >= n && hub.held_by_creator())
+    seqs
+      && self
+        .hub
+        .as_deref()
+        .is_none_or(|hub| hub.ids_left() >= n && hub.held_by_creator())
   }
 
   /// Puts back the copy taken before an array, keeping the warnings

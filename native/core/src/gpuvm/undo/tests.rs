@@ -38,6 +38,11 @@ fn unbind(page: u64, pages: u64) -> ArrayRequest {
   }
 }
 
+use crate::gpuvm::{VaKey, VmBoRecord};
+
+/// A drm_gpuvm's hub: its vm_bos (by id), extobj, evict and defer lists, refcount.
+type HubState = (Vec<VmBoRecord>, Vec<u32>, Vec<u32>, Vec<u32>, u64);
+
 /// Everything "exactly as before" covers: the mappings (seq and flags
 /// included), each object's link order, and from era 1 on the vm_bos, the
 /// three lists and the VM's refcount.
@@ -45,10 +50,8 @@ fn unbind(page: u64, pages: u64) -> ArrayRequest {
 struct State {
   vas: Vec<Va>,
   links: Vec<(ObjId, Vec<VaKey>)>,
-  hub: Option<(Vec<crate::gpuvm::VmBoRecord>, Vec<u32>, Vec<u32>, Vec<u32>, u64)>,
+  hub: Option<HubState>,
 }
-
-use crate::gpuvm::VaKey;
 
 fn state(vm: &mut GpuVm) -> State {
   let vas: Vec<Va> = vm.iter().map(|v| Va { slot: 0, ..v }).collect();
@@ -86,7 +89,10 @@ fn a_bad_request_anywhere_applies_nothing() {
   // The third request leaves the VA space: the first two are not applied.
   let reqs = [bind(2, 1, 2), unbind(1, 1), bind(1 << 21, 1, 1)];
   let err = vm.bind_array(&reqs, None, |_, _| {}).unwrap_err();
-  assert_eq!((err.index, err.error.errno, err.unwound), (2, Errno::EINVAL, false));
+  assert_eq!(
+    (err.index, err.error.errno, err.unwound),
+    (2, Errno::EINVAL, false)
+  );
   assert_eq!(state(&mut vm), before);
 }
 
@@ -102,13 +108,18 @@ fn an_injected_failure_unwinds_every_request_before_it() {
   let reqs = [bind(2, 2, 2), unbind(1, 8), bind(3, 1, 1), unbind(3, 1)];
   for at in 0..reqs.len() {
     let err = vm.bind_array(&reqs, Some(at), |_, _| {}).unwrap_err();
-    assert_eq!((err.index, err.error.errno, err.unwound), (at, INJECTED_ERRNO, true));
+    assert_eq!(
+      (err.index, err.error.errno, err.unwound),
+      (at, INJECTED_ERRNO, true)
+    );
     assert_eq!(state(&mut vm), before, "failing at {at}");
   }
   // An index past the end injects nothing; the array equals the sequence.
   let mut seq = vm.clone();
   let mut per = Vec::new();
-  let total = vm.bind_array(&reqs, Some(reqs.len()), |i, c| per.push((i, c.map))).unwrap();
+  let total = vm
+    .bind_array(&reqs, Some(reqs.len()), |i, c| per.push((i, c.map)))
+    .unwrap();
   sequential(&mut seq, &reqs);
   assert_eq!(state(&mut vm), state(&mut seq));
   assert_eq!(per, vec![(0, 1), (1, 0), (2, 1), (3, 0)]);
@@ -124,8 +135,13 @@ fn a_failure_after_the_checks_unwinds_too() {
   vm.bind(P, P, 1, 0).unwrap();
   vm.set_vm_bo_id_limit(1);
   let before = state(&mut vm);
-  let err = vm.bind_array(&[unbind(1, 1), bind(2, 1, 2)], None, |_, _| {}).unwrap_err();
-  assert_eq!((err.index, err.error.errno, err.unwound), (1, Errno::ENOMEM, true));
+  let err = vm
+    .bind_array(&[unbind(1, 1), bind(2, 1, 2)], None, |_, _| {})
+    .unwrap_err();
+  assert_eq!(
+    (err.index, err.error.errno, err.unwound),
+    (1, Errno::ENOMEM, true)
+  );
   assert_eq!(state(&mut vm), before);
 }
 
@@ -139,8 +155,19 @@ fn reinsert_puts_a_mapping_back_with_its_seq_and_flags() {
   let back = vm.reinsert(rec).unwrap();
   assert_eq!((back.seq, back.flags), (rec.seq, 0b110));
   assert_eq!(vm.reinsert(rec).unwrap_err().errno, Errno::EINVAL);
-  assert_eq!(vm.reinsert(Va { seq: 99, ..rec }).unwrap_err().errno, Errno::EINVAL);
-  assert_eq!(vm.reinsert(Va { seq: KERNEL_SEQ, ..rec }).unwrap_err().errno, Errno::EINVAL);
+  assert_eq!(
+    vm.reinsert(Va { seq: 99, ..rec }).unwrap_err().errno,
+    Errno::EINVAL
+  );
+  assert_eq!(
+    vm.reinsert(Va {
+      seq: KERNEL_SEQ,
+      ..rec
+    })
+    .unwrap_err()
+    .errno,
+    Errno::EINVAL
+  );
   let other = vm.insert(4 * P, P, 1, 0).unwrap();
   vm.remove(other.key()).unwrap();
   let clash = Va { addr: P, ..other };
@@ -148,12 +175,14 @@ fn reinsert_puts_a_mapping_back_with_its_seq_and_flags() {
 }
 
 fn request() -> impl Strategy<Value = ArrayRequest> {
-  (any::<bool>(), 1u64..24, 1u64..6, 0u32..4, 0u64..4).prop_map(|(unmap, page, pages, obj, off)| ArrayRequest {
-    unmap,
-    addr: page * P,
-    range: pages * P,
-    obj,
-    offset: off * P,
+  (any::<bool>(), 1u64..24, 1u64..6, 0u32..4, 0u64..4).prop_map(|(unmap, page, pages, obj, off)| {
+    ArrayRequest {
+      unmap,
+      addr: page * P,
+      range: pages * P,
+      obj,
+      offset: off * P,
+    }
   })
 }
 
@@ -198,8 +227,13 @@ fn a_vm_torn_down_mid_array_comes_back() {
   vm.bind(P, P, 1, 0).unwrap();
   vm.vm_put().unwrap();
   let before = state(&mut vm);
-  let err = vm.bind_array(&[unbind(1, 1), bind(2, 1, 1)], None, |_, _| {}).unwrap_err();
-  assert_eq!((err.index, err.error.errno, err.unwound), (1, Errno::EINVAL, true));
+  let err = vm
+    .bind_array(&[unbind(1, 1), bind(2, 1, 1)], None, |_, _| {})
+    .unwrap_err();
+  assert_eq!(
+    (err.index, err.error.errno, err.unwound),
+    (1, Errno::EINVAL, true)
+  );
   assert!(!vm.is_destroyed());
   assert_eq!(state(&mut vm), before);
 }
