@@ -296,6 +296,48 @@ describe.each(ENGINES)('GpuVm.bindArray and GpuVm.undo (%s engine)', (engine) =>
 
 const bad = <T>(v: unknown) => v as T
 
+describe('GpuVm.undo of a prefix of steps (property, both engines)', () => {
+  it('puts back the mappings as they were, seq and flags included, for any prefix of mapSteps or unmapSteps', () => {
+    const objs = [1, 2, 3].map(() => new GemObject({ size: 1n << 30n }))
+    fc.assert(
+      fc.property(
+        fc.array(request, { maxLength: 12 }),
+        request,
+        fc.integer({ min: 0, max: 8 }),
+        fc.nat(),
+        (setup, req, prefix, flagged) => {
+          const results = ENGINES.map((engine) => {
+            const vm = new GpuVm({ name: 'undo', range: 1n << 40n, reserve: { offset: 0n, range: P }, engine })
+            for (const r of setup) {
+              if (r.unmap) vm.unbind(at(r.page), at(r.pages))
+              else vm.bind({ addr: at(r.page), range: at(r.pages), obj: objs[r.obj % 3], offset: at(r.off) })
+            }
+            const live = [...vm.vas()].filter((va) => va.seq !== 0)
+            if (live.length > 0) vm.invalidate(live[flagged % live.length], true)
+            const view = () =>
+              [...vm.vas()].map((va) => [va.addr, va.range, va.obj?.id, va.offset, va.seq, va.invalidated])
+            const before = view()
+            const steps = req.unmap
+              ? vm.unmapSteps(at(req.page), at(req.pages))
+              : vm.mapSteps({ addr: at(req.page), range: at(req.pages), obj: objs[req.obj % 3], offset: at(req.off) })
+            const applied: Op[] = []
+            for (const op of steps) {
+              if (applied.length === prefix) break
+              vm.apply(op)
+              applied.push(op)
+            }
+            expect(vm.undo(applied)).toBe(applied.length)
+            expect(view()).toEqual(before)
+            return view().map(String)
+          })
+          expect(results[0]).toEqual(results[1])
+        },
+      ),
+      { numRuns, seed },
+    )
+  })
+})
+
 // ---- the replay's bind.array line --------------------------------------------
 
 describe.each(ENGINES)('replay: bind.array (%s engine)', (engine) => {
