@@ -25,6 +25,11 @@ function program(rec: Recorder) {
   rec.bind(vm, { addr: 0x300000n, range: 0x10000n })
   rec.bind(other, { addr: 0x10000n, range: 0x200000n, obj: depth })
   rec.unbind(vm, 0x100000n, 0x1000n)
+  // An atomic array: a sparse page over color's mapping, and an unbind beside it.
+  rec.bindArray(vm, [
+    { op: 'bind', addr: 0x380000n, range: 0x1000n },
+    { op: 'unbind', addr: 0x101000n, range: 0x1000n },
+  ])
   rec.lock(color)
   rec.validate(color, ['vram', 'gtt'])
   const pins = rec.pin(color, 'vram')
@@ -119,7 +124,7 @@ describe('Recorder', () => {
       )
       const r: ReplayResult = await replay(text, { engine })
       // The one warning: vm1 destroyed with its mapping left, as the program did.
-      expect(r.summary).toMatchObject({ requests: 27, errors: 0, violations: 0, warnings: 1 })
+      expect(r.summary).toMatchObject({ requests: 28, errors: 0, violations: 0, warnings: 1 })
       const live: [string, GpuVm][] = [['ctx', p.vm]]
       expect(mappings(r.vms, (o) => r.nameOf(o as never))).toEqual(mappings(live, (o) => rec.nameOf(o as never)))
       for (const [name, obj] of [

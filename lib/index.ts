@@ -131,8 +131,9 @@ export {
   type ReplayFileOptions,
   type ReplayRecord,
   type ReplayRequest,
-  // Atomic bind arrays: a bind.array line's ops.
+  // Atomic bind arrays: a bind.array line's ops, and Recorder.bindArray's.
   type ReplayArrayOp,
+  type RecordedArrayOp,
   type ReplayResult,
   type ReplaySummary,
   type ReplayStep,

@@ -12,7 +12,9 @@
  * record says which op failed (`failedOp`) and whether applied ops were
  * undone (`unwound`).
  */
+import { hex } from '../base/check.js'
 import { DrmBatchError } from '../base/errors.js'
+import type { GemObject } from '../device/gem.js'
 import { BindBatch } from '../gpuvm/batch.js'
 import type { ReplayRecord } from './record.js'
 import type { ReplayRequest } from './schema.js'
@@ -47,4 +49,29 @@ export function bindArrayLine(r: ReplayState, req: ReplayRequest, record: Replay
   } finally {
     r.warnings(vm, record)
   }
+}
+
+/** One request of `Recorder.bindArray`: a bind (sparse when `obj` is null or absent) or an unbind. */
+export type RecordedArrayOp =
+  | { op: 'bind'; addr: bigint; range: bigint; obj?: GemObject | null; offset?: bigint }
+  | { op: 'unbind'; addr: bigint; range: bigint }
+
+/** What `Recorder.bindArray` writes and runs: the line's `ops` (objects by `name`) and the batch. */
+export function recordedArray(
+  ops: readonly RecordedArrayOp[],
+  name: (obj: GemObject) => string,
+): { ops: Record<string, unknown>[]; batch: BindBatch } {
+  const batch = new BindBatch(Math.max(1, ops.length))
+  const line = ops.map((o) => {
+    if (o.op === 'unbind') {
+      batch.unmap(o.addr, o.range)
+      return { op: 'unbind', addr: hex(o.addr), range: hex(o.range) }
+    }
+    batch.map({ addr: o.addr, range: o.range, obj: o.obj ?? null, offset: o.offset ?? 0n })
+    const out: Record<string, unknown> = { op: 'bind', addr: hex(o.addr), range: hex(o.range) }
+    out.obj = o.obj == null ? null : name(o.obj)
+    if (o.offset !== undefined) out.offset = hex(o.offset)
+    return out
+  })
+  return { ops: line, batch }
 }
