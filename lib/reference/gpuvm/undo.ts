@@ -4,8 +4,12 @@
  *
  * The state before the array is saved only when a request could fail after
  * the checks: an injected failure in range, vm_bo ids running out (the
- * reference counts no insertion numbers), or a drm_gpuvm whose creator let
- * go (torn down with its last mapping, the next request finds it gone). Then a failure puts it back:
+ * reference counts no insertion numbers), a drm_gpuvm whose creator let go
+ * (torn down with its last mapping, the next request finds it gone), or a
+ * zero-length mapping or request. The reference saves the whole state (it
+ * is written for obvious correctness); the native engine saves only what
+ * the array can touch (undo.rs); the property tests check that both put
+ * back the same VA space. Then a failure puts it back:
  * the same nodes (the same objects, with their seq, flags and list links),
  * the same lists, the same hub. Warnings recorded meanwhile stay.
  */
@@ -22,8 +26,13 @@ export interface ArraySpace {
   check(addr: bigint, range: bigint): void
   bind(addr: bigint, range: bigint, obj: number, offset: bigint): OpCounts
   unbind(addr: bigint, range: bigint): OpCounts
-  /** Whether `n` checked requests cannot fail (enough vm_bo ids; a creator reference left, so no teardown on the way). */
-  cannotFail(n: number): boolean
+  /**
+   * Whether checked requests of these ranges cannot fail: enough vm_bo ids;
+   * a creator reference left (no teardown on the way); no zero-length
+   * mapping or request (a walk next to a zero-length mapping can make a step
+   * that does not fit).
+   */
+  cannotFail(ranges: readonly bigint[]): boolean
   /** Saves the whole state; the closure puts it back (keeping the warnings). */
   save(): () => void
 }
@@ -64,7 +73,7 @@ export function bindArray(
     }
   }
   const injected = failAt >= 0 && failAt < reqs.length ? failAt : -1
-  const restore = injected >= 0 || !space.cannotFail(reqs.length) ? space.save() : undefined
+  const restore = injected >= 0 || !space.cannotFail(reqs.map((r) => r.range)) ? space.save() : undefined
   const total = none()
   for (const [i, r] of reqs.entries()) {
     let counts: OpCounts

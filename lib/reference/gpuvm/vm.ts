@@ -450,7 +450,10 @@ export class ReferenceVm implements VmCore {
     },
     bind: (addr, range, obj, offset) => this.bind(addr, range, obj, offset),
     unbind: (addr, range) => this.unbind(addr, range),
-    cannotFail: (n) => this.#hub === undefined || (this.#hub.idsLeft >= n && this.#hub.creatorRefs > 0),
+    cannotFail: (ranges) =>
+      this.#tree.emptyNodes === 0 &&
+      ranges.every((range) => range !== 0n) &&
+      (this.#hub === undefined || (this.#hub.idsLeft >= ranges.length && this.#hub.creatorRefs > 0)),
     save: () => {
       const [tree, lists, hub] = [this.#tree.saved(), this.#lists.saved(), this.#hub?.saved()]
       const [nextSeq, destroyed] = [this.#nextSeq, this.#destroyed]

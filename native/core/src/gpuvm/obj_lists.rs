@@ -82,6 +82,11 @@ impl ObjLists {
     self.tracked = true;
   }
 
+  /// Whether `n` more stamps can be handed out before the lists must be built.
+  pub fn stamps_left(&self, n: u64) -> bool {
+    self.tracked || u64::from(self.clock) + n <= u64::from(self.stamp_limit)
+  }
+
   #[cfg(test)]
   pub fn set_stamp_limit(&mut self, limit: u32) {
     self.stamp_limit = limit;

@@ -9,20 +9,35 @@
 //! test hook), the VA space goes back to exactly what it was: the same
 //! mappings with the same seq and flags, the same link order, the same
 //! vm_bos (ids, refcounts, evicted flags, list places), the same refcount.
-//! Xe gets there by unwinding its op list in reverse; here the state before
-//! the array is copied and put back, which leaves the same VA space. The
-//! copy is taken only when a request could fail after the checks: with an
-//! injected failure in range, when the VA space is close to running out
-//! of insertion numbers or vm_bo ids, or when it is a drm_gpuvm whose
-//! creator let go (torn down with its last mapping mid-array). Otherwise a checked array cannot fail
-//! and runs as the sequential `bind_batch` would, at its cost.
+//! Xe gets there by unwinding its op list in reverse; here what the array
+//! can touch is saved before it runs and put back, which leaves the same VA
+//! space. What it can touch is known in advance: a walk removes or splits
+//! only mappings that overlap its request, and its new mappings lie inside
+//! the request or inside a mapping it splits; so every change stays inside
+//! the hull of each request and the mappings it overlaps at the start. The
+//! save is those mappings (records with their seq, flags and link), the
+//! object lists (nothing but a clock until they are first read), the hub
+//! (vm_bos and lists; small beside the mappings) and two counters. The
+//! unwind takes every mapping inside the hulls out and puts the saved ones
+//! back. Where that reasoning does not hold (zero-length requests or
+//! mappings, whose overlaps are the interval tree's special cases; a
+//! drm_gpuvm whose creator let go, torn down mid-array; stamps running out,
+//! which rewrites every record's link) the whole VA space is copied instead.
+//!
+//! The save is made only when a request could fail after the checks: with
+//! an injected failure in range, when the VA space is close to running out
+//! of insertion numbers or vm_bo ids, or for a drm_gpuvm whose creator let
+//! go. Otherwise a checked array cannot fail, nothing is saved, and it runs
+//! as the sequential `bind_batch` would, at its cost.
 //!
 //! Warnings recorded while an array runs stay recorded when it is undone:
 //! they are what the kernel WARNs about on the way, undo or not.
 
 use super::apply::OpCounts;
+use super::hub::Hub;
+use super::obj_lists::ObjLists;
 use super::store::NIL;
-use super::{GpuVm, ObjId, Va, KERNEL_SEQ};
+use super::{GpuVm, ObjId, Va, VaKey, KERNEL_SEQ};
 use crate::errno::{fail, Errno, Error, Result};
 
 /// The errno of an injected failure: Xe's bind error injection fails the
@@ -53,6 +68,25 @@ pub struct ArrayFailure {
 /// two pieces and the map).
 const SEQS_PER_REQUEST: u64 = 5;
 
+/// What an array saves before it runs, to put back on a failure.
+enum Saved {
+  /// The whole VA space (see the module's header for when).
+  Whole(Box<GpuVm>),
+  Part(Part),
+}
+
+/// The part of the VA space an array can touch.
+struct Part {
+  /// The hulls of the requests and the mappings they overlap, merged, in address order.
+  spans: Vec<(u64, u64)>,
+  /// The mappings inside them, with their link (stamp or list entry).
+  vas: Vec<(Va, u32)>,
+  next_seq: u64,
+  empty_nodes: usize,
+  obj_lists: ObjLists,
+  hub: Option<Box<Hub>>,
+}
+
 impl GpuVm {
   /// Applies `reqs` all or nothing; `fail_at` fails request `fail_at` (if
   /// in range) with `INJECTED_ERRNO` as if its job failed. On success the
@@ -73,7 +107,7 @@ impl GpuVm {
     }
     let n = reqs.len();
     let injected = fail_at.filter(|&i| i < n);
-    let saved = (injected.is_some() || !self.array_cannot_fail(n)).then(|| self.clone());
+    let saved = (injected.is_some() || !self.array_cannot_fail(reqs)).then(|| self.save(reqs));
     let mut total = OpCounts::default();
     for (index, r) in reqs.iter().enumerate() {
       let done = if injected == Some(index) {
@@ -96,7 +130,7 @@ impl GpuVm {
         Err(error) => {
           let unwound = match saved {
             Some(before) => {
-              self.restore(before);
+              self.unwind(before);
               true
             }
             // Not reached: without a copy no request can fail here.
@@ -120,13 +154,18 @@ impl GpuVm {
     self.check_range(r.addr, r.range)
   }
 
-  /// True when no request of a checked array of `n` can fail: insertion
-  /// numbers and vm_bo ids (at most one new vm_bo a request) suffice, and
-  /// the VM cannot be torn down on the way (a drm_gpuvm whose creator let
-  /// go goes with its last mapping, and the next request finds it gone).
-  fn array_cannot_fail(&self, n: usize) -> bool {
+  /// True when no request of a checked array can fail: insertion numbers
+  /// and vm_bo ids (at most one new vm_bo a request) suffice; the VM cannot
+  /// be torn down on the way (a drm_gpuvm whose creator let go goes with its
+  /// last mapping, and the next request finds it gone); and no zero-length
+  /// mapping or request is involved (a walk does not see a zero-length
+  /// mapping inside its range, and its insert then fails with EEXIST).
+  fn array_cannot_fail(&self, reqs: &[ArrayRequest]) -> bool {
+    if self.empty_nodes != 0 || reqs.iter().any(|r| r.range == 0) {
+      return false;
+    }
     // Arrays are far shorter than 2^32 requests; the cap keeps the sum in range.
-    let n = (n as u64).min(1 << 32);
+    let n = (reqs.len() as u64).min(1 << 32);
     let seqs = self.seq_room(SEQS_PER_REQUEST * n).is_ok();
     seqs
       && self
@@ -135,12 +174,90 @@ impl GpuVm {
         .is_none_or(|hub| hub.ids_left() >= n && hub.held_by_creator())
   }
 
-  /// Puts back the copy taken before an array, keeping the warnings
-  /// recorded since (see the module's header).
-  fn restore(&mut self, before: GpuVm) {
-    let warnings = std::mem::take(&mut self.warnings);
-    *self = before;
-    self.warnings = warnings;
+  /// Saves what the checked requests can touch (see the module's header).
+  fn save(&self, reqs: &[ArrayRequest]) -> Saved {
+    let n = (reqs.len() as u64).min(1 << 32);
+    let partial = self.empty_nodes == 0
+      && reqs.iter().all(|r| r.range != 0)
+      && self.hub.as_deref().is_none_or(Hub::held_by_creator)
+      && self.obj_lists.stamps_left(SEQS_PER_REQUEST * n);
+    if !partial {
+      return Saved::Whole(Box::new(self.clone()));
+    }
+    let mut spans: Vec<(u64, u64)> = reqs
+      .iter()
+      .map(|r| {
+        let end = r.addr + r.range;
+        let first = self
+          .find_first(r.addr, r.range)
+          .map_or(r.addr, |va| va.addr.min(r.addr));
+        let last = self.find_first(end - 1, 1).map_or(end, |va| va.end().max(end));
+        (first, last)
+      })
+      .collect();
+    spans.sort_unstable();
+    let mut merged: Vec<(u64, u64)> = Vec::with_capacity(spans.len());
+    for (s, e) in spans {
+      match merged.last_mut() {
+        Some(last) if s <= last.1 => last.1 = last.1.max(e),
+        _ => merged.push((s, e)),
+      }
+    }
+    let vas = merged
+      .iter()
+      .flat_map(|&(s, e)| self.iter_range(s, e))
+      .filter(|va| va.seq != KERNEL_SEQ)
+      .map(|va| {
+        let link = self
+          .store
+          .locate(va.key(), va.slot)
+          .map_or(NIL, |p| self.store.rec(p).link);
+        (va, link)
+      })
+      .collect();
+    Saved::Part(Part {
+      spans: merged,
+      vas,
+      next_seq: self.next_seq,
+      empty_nodes: self.empty_nodes,
+      obj_lists: self.obj_lists.clone(),
+      hub: self.hub.clone(),
+    })
+  }
+
+  /// Puts back what was saved, keeping the warnings recorded since (see
+  /// the module's header): every mapping now inside the spans goes, the
+  /// saved ones come back with their seq, flags and links.
+  fn unwind(&mut self, saved: Saved) {
+    let part = match saved {
+      Saved::Whole(before) => {
+        let warnings = std::mem::take(&mut self.warnings);
+        *self = *before;
+        self.warnings = warnings;
+        return;
+      }
+      Saved::Part(part) => part,
+    };
+    for &(s, e) in &part.spans {
+      let keys: Vec<VaKey> = self
+        .iter_range(s, e)
+        .filter(|va| va.seq != KERNEL_SEQ)
+        .map(|va| va.key())
+        .collect();
+      for key in keys {
+        if let Some(p) = self.store.locate(key, NIL) {
+          self.store.remove(p);
+        }
+      }
+    }
+    for (va, link) in part.vas {
+      let p = self.store.insert(Va { slot: NIL, ..va });
+      self.store.rec_mut(p).link = link;
+    }
+    self.next_seq = part.next_seq;
+    self.empty_nodes = part.empty_nodes;
+    self.obj_lists = part.obj_lists;
+    self.hub = part.hub;
   }
 
   /// Puts a removed mapping back with its own seq and flags, unlinked (the
