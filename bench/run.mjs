@@ -124,8 +124,9 @@ table(
 // --- 1c. Atomic bind arrays (bindArray) ------------------------------------
 // The default workload's requests as atomic arrays of N (bindArray) beside
 // the sequential batch (bindBatch) and one call per request, each engine; and
-// arrays that fail at their last request (failAt N - 1: the state is copied
-// first, N - 1 requests applied, the copy put back), timed alone: after each
+// arrays that fail at their last request (failAt N - 1: what the array can
+// touch is saved first, N - 1 requests applied, the save put back, a
+// DrmBatchError thrown), timed alone: after each
 // the same batch is applied with bindBatch, untimed, so the VA space moves on.
 {
   const counts = {
@@ -199,7 +200,7 @@ table(
       'bindBatch of N',
       'bindArray of N',
       'overhead over bind',
-      'bindArray failing at N - 1 (copy + unwind)',
+      'bindArray failing at N - 1 (save, unwind, error)',
       'overhead over bind',
     ],
     rows,

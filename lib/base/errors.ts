@@ -49,7 +49,8 @@ interface Counts {
 }
 
 /**
- * A batch (`GpuVm.bindBatch`) stopped at a request that failed: the DrmError
+ * A batch (`GpuVm.bindBatch`) stopped at a request that failed, or an atomic
+ * array (`GpuVm.bindArray`) was refused or undone (`atomic`, `unwound`): the DrmError
  * that request threw (its `errno`, its message after the request's index,
  * and as `cause`), which request it was, and the steps of the requests
  * before it, which stay applied.

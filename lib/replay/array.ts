@@ -20,6 +20,11 @@ import type { ReplayRecord } from './record.js'
 import type { ReplayRequest } from './schema.js'
 import type { ReplayState } from './state.js'
 
+/** One op of a `bind.array` line. */
+export type ReplayArrayOp =
+  | { op: 'bind'; addr: bigint; range: bigint; obj?: string | null; offset?: bigint }
+  | { op: 'unbind'; addr: bigint; range: bigint }
+
 /** The handler of a `bind.array` line. */
 export function bindArrayLine(r: ReplayState, req: ReplayRequest, record: ReplayRecord): void {
   const vm = r.vm(req)

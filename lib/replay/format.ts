@@ -9,7 +9,8 @@
  */
 import { hex } from '../base/check.js'
 import type { ReplayPiece, ReplayRecord, ReplayStep, ReplaySummary } from './record.js'
-import type { ReplayArrayOp, ReplayError, ReplayPlace } from './schema.js'
+import type { ReplayArrayOp } from './array.js'
+import type { ReplayError, ReplayPlace } from './schema.js'
 
 const piece = (p: ReplayPiece | null): string =>
   p === null ? '-' : `${hex(p.addr)},${hex(p.range)},${p.obj ?? '-'},${hex(p.offset)}`

@@ -21,7 +21,6 @@ export {
   REPLAY_OPS,
   ReplayError,
   checkRequest,
-  type ReplayArrayOp,
   type ReplayOpName,
   type ReplayPlace,
   type ReplayRequest,
@@ -45,6 +44,6 @@ export {
 } from './record.js'
 export { Replayer } from './replayer.js'
 // Atomic bind arrays.
-export type { RecordedArrayOp } from './array.js'
+export type { RecordedArrayOp, ReplayArrayOp } from './array.js'
 export { feedFile, replay, replayFile, splitLines, type ReplayFileOptions } from './read.js'
 export { errorJson, recordJson, recordLines, replayLineOf, stepLine, summaryJson, summaryText } from './format.js'

@@ -36,6 +36,7 @@ import {
   type WwClassName,
 } from '../contract/device.js'
 import { ERAS, type EraName } from '../contract/hub.js'
+import type { ReplayArrayOp } from './array.js'
 
 // --- limits -------------------------------------------------------------------
 
@@ -213,8 +214,7 @@ const OP_HELP: Record<ReplayOpName, string> = {
     'drm_gpuvm_validate under an exec context: each vm_bo of the evict list is placed (device.validate) and its evict mark cleared.',
   'vm.resv_add_fence': 'drm_gpuvm_resv_add_fence: a new fence on every object the exec context locked.',
   'vm.exec_unlock': "drm_gpuvm_exec_unlock: drops the exec context's locks; its name is free again.",
-  'bind.array':
-    'An atomic bind array (Xe VM_BIND with an array; vm.bindArray): every op applied, or none; failAt injects a failure (ENOSPC) at that op.',
+  'bind.array': 'Xe VM_BIND with an array (vm.bindArray): every op applied, or none; failAt fails that op (ENOSPC).',
 }
 
 /** A place of a `validate` placement. */
@@ -264,11 +264,6 @@ export interface ReplayRequest {
   ops?: ReplayArrayOp[]
   failAt?: number
 }
-
-/** One op of a `bind.array` line. */
-export type ReplayArrayOp =
-  | { op: 'bind'; addr: bigint; range: bigint; obj?: string | null; offset?: bigint }
-  | { op: 'unbind'; addr: bigint; range: bigint }
 
 const U64_TEXT = /^(0[xX][0-9a-fA-F]+|[0-9]+)$/
 const NAME = /^[\x21-\x7e]+$/
@@ -411,36 +406,32 @@ const U64_FIELD = u64().register(DOCS, { id: 'u64', description: U64_DOC })
 const NAME_FIELD = name().register(DOCS, { id: 'name', description: NAME_DOC })
 const PLACE_FIELD = place().register(DOCS, { id: 'place', description: `A domain name, or ${placeHelp}.` })
 
-/** Most ops a `bind.array` line may hold. */
-const MAX_ARRAY_OPS = 4096
-
-/** One op of a `bind.array` line: a bind or an unbind, with the fields of its own line but `vm`. */
-function arrayOp() {
-  const fields = (op: string, allowed: string) => ({
-    error: (issue: { code?: string; keys?: string[]; input?: unknown }) =>
-      issue.code === 'unrecognized_keys'
-        ? `unknown field ${show(issue.keys?.[0])} of a "${op}" op; expected ${allowed}`
-        : `must be {"op":"bind"|"unbind", ...}, got ${show(issue.input)}`,
+/** A `bind.array` line's ops (at most 4096): binds and unbinds with the fields of their own lines but `vm`. */
+function arrayOps() {
+  const op = (name: string, fields: string, shape: Record<string, z.ZodType>) =>
+    z.strictObject(
+      { op: z.literal(name), addr: U64_FIELD, range: U64_FIELD, ...shape },
+      says((v) => `a "${name}" op takes ${fields}, got ${show(v)}`),
+    )
+  const bind = op('bind', 'op, addr, range, obj, offset', {
+    obj: NAME_FIELD.nullable().optional(),
+    offset: U64_FIELD.optional(),
   })
-  const bind = z.strictObject(
-    {
-      op: z.literal('bind'),
-      addr: U64_FIELD,
-      range: U64_FIELD,
-      obj: NAME_FIELD.nullable().optional(),
-      offset: U64_FIELD.optional(),
-    },
-    fields('bind', 'op, addr, range, obj, offset'),
-  )
-  const unbind = z.strictObject(
-    { op: z.literal('unbind'), addr: U64_FIELD, range: U64_FIELD },
-    fields('unbind', 'op, addr, range'),
-  )
-  return z.discriminatedUnion(
+  const one = z.discriminatedUnion(
     'op',
-    [bind, unbind],
+    [bind, op('unbind', 'op, addr, range', {})],
     says((v) => `must be {"op":"bind"|"unbind", ...}, got ${show(v)}`),
   )
+  return z
+    .array(
+      one,
+      says((v) => `must be an array of bind/unbind ops, got ${show(v)}`),
+    )
+    .max(
+      4096,
+      says((v) => `at most 4096 ops, got ${(v as unknown[]).length}`),
+    )
+    .register(DOCS, { description: 'The binds of an atomic array, in order: bind or unbind ops.' })
 }
 
 const u32Message = (v: unknown) => `must be an integer in [0, 2^32 - 1], got ${show(v)}`
@@ -493,20 +484,7 @@ const FIELDS = {
         says((v) => `at most ${MAX_PLACES} places, got ${(v as unknown[]).length}`),
       )
       .register(DOCS, { description: 'Places in order of preference; [] purges the backing store.' }),
-  arrayOps: () =>
-    z
-      .array(
-        arrayOp(),
-        says((v) => `must be an array of bind/unbind ops, got ${show(v)}`),
-      )
-      .max(
-        MAX_ARRAY_OPS,
-        says((v) => `at most ${MAX_ARRAY_OPS} ops, got ${(v as unknown[]).length}`),
-      )
-      .register(DOCS, {
-        description:
-          'The binds of an atomic array, in order: {"op":"bind",addr,range,obj?,offset?} or {"op":"unbind",addr,range}.',
-      }),
+  arrayOps,
 } satisfies Record<Kind, () => z.ZodType>
 
 /** One op's line: its fields, each required or optional, and nothing else. */
