@@ -138,6 +138,8 @@ export declare class NativeMm {
  * memory, so the garbage collector weighs what a handle really holds.
  */
 export declare class NativeVm {
+  /** Puts a removed mapping back with its seq and flags, unlinked (`undo`). */
+  reinsert(addr: bigint, range: bigint, obj: number, offset: bigint, seq: number, flags: number): VaRecord
   /** The VM's era, flags, resv and refcount (in every era). */
   hubInfo(): VmHubRecord
   /** `drm_gpuvm_get`: the new refcount. */
@@ -276,7 +278,7 @@ export interface DomainRecord {
  * the errno as `code` when it fails. An op list too long for the buffer is
  * returned as a BigUint64Array instead.
  */
-export declare function fastInit(io: ArrayBuffer): { io: ArrayBuffer; bind(id: number): void; unbind(id: number): void; bindBatch(id: number, words: BigUint64Array, perRequest: Uint32Array | null): void; insert(id: number): void; remove(id: number): void; get(id: number): void; find(id: number): void; findFirst(id: number): void; smMapOps(id: number): BigUint64Array | undefined; smUnmapOps(id: number): BigUint64Array | undefined; prefetchOps(id: number): BigUint64Array | undefined; gemUnmapOps(id: number): BigUint64Array | undefined; madviseOps(id: number): BigUint64Array | undefined; smMap(id: number): void; smUnmap(id: number): void; step(id: number): BigUint64Array | undefined; close(id: number): void; apply(id: number): void; warnings(id: number): void }
+export declare function fastInit(io: ArrayBuffer): { io: ArrayBuffer; bind(id: number): void; unbind(id: number): void; bindBatch(id: number, words: BigUint64Array, perRequest: Uint32Array | null): void; bindArray(id: number, words: BigUint64Array, perRequest: Uint32Array | null): void; insert(id: number): void; remove(id: number): void; get(id: number): void; find(id: number): void; findFirst(id: number): void; smMapOps(id: number): BigUint64Array | undefined; smUnmapOps(id: number): BigUint64Array | undefined; prefetchOps(id: number): BigUint64Array | undefined; gemUnmapOps(id: number): BigUint64Array | undefined; madviseOps(id: number): BigUint64Array | undefined; smMap(id: number): void; smUnmap(id: number): void; step(id: number): BigUint64Array | undefined; close(id: number): void; apply(id: number): void; warnings(id: number): void }
 
 export interface FenceEntry {
   fence: number

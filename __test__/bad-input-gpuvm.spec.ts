@@ -92,6 +92,53 @@ const vmCases: Case[] = [
   ['bindBatch with a perRequest not a Uint32Array', 'EINVAL', (w) => w.vm.bindBatch(batch(0x20000n), bad([0, 0, 0]))],
   ['bindBatch with a perRequest too short', 'EINVAL', (w) => w.vm.bindBatch(batch(0x20000n), new Uint32Array(2))],
   ['bindBatch whose first request is on the kernel node', 'EINVAL', (w) => w.vm.bindBatch(batch(0n))],
+  // atomic bind arrays and undo
+  ['bindArray(null)', 'EINVAL', (w) => w.vm.bindArray(bad(null))],
+  ['bindArray of a look-alike object', 'EINVAL', (w) => w.vm.bindArray(bad({ length: 1 }))],
+  ['bindArray with options not an object', 'EINVAL', (w) => w.vm.bindArray(batch(0x20000n), bad(3))],
+  ['bindArray with failAt -1', 'EINVAL', (w) => w.vm.bindArray(batch(0x20000n), { failAt: -1 })],
+  ['bindArray with failAt 0.5', 'EINVAL', (w) => w.vm.bindArray(batch(0x20000n), { failAt: 0.5 })],
+  ["bindArray with failAt '0'", 'EINVAL', (w) => w.vm.bindArray(batch(0x20000n), { failAt: bad('0') })],
+  ['bindArray with failAt 2^53', 'EINVAL', (w) => w.vm.bindArray(batch(0x20000n), { failAt: 2 ** 53 })],
+  [
+    'bindArray with a perRequest too short',
+    'EINVAL',
+    (w) => w.vm.bindArray(batch(0x20000n), { perRequest: new Uint32Array(2) }),
+  ],
+  [
+    'bindArray with a detached perRequest',
+    'EINVAL',
+    (w) => {
+      const per = new Uint32Array(3)
+      structuredClone(per.buffer, { transfer: [per.buffer] })
+      return w.vm.bindArray(batch(0x20000n), { perRequest: per })
+    },
+  ],
+  [
+    'bindArray whose last request is on the kernel node',
+    'EINVAL',
+    (w) => {
+      const b = batch(0x20000n)
+      b.unmap(0x10000n, U)
+      b.map({ addr: 0n, range: U })
+      return w.vm.bindArray(b)
+    },
+  ],
+  ['bindArray with an injected failure', 'ENOSPC', (w) => w.vm.bindArray(batch(0x20000n), { failAt: 0 })],
+  ['bindArray after destroy', 'EINVAL', (w) => (w.other.destroy(), w.other.bindArray(batch(0x20000n)))],
+  ['undo(42)', 'EINVAL', (w) => w.vm.undo(bad(42))],
+  [
+    'undo of an unmap of a Va of another VA space',
+    'EINVAL',
+    (w) => w.vm.undo([{ kind: 'unmap', va: w.foreign, keep: false }]),
+  ],
+  ['undo of an unmap of a mapping still there', 'EINVAL', (w) => w.vm.undo([{ kind: 'unmap', va: w.va, keep: false }])],
+  [
+    'undo of a map no mapping matches',
+    'EINVAL',
+    (w) => w.vm.undo([{ kind: 'map', map: { addr: 0x80000n, range: U, obj: null, offset: 0n } }]),
+  ],
+  ['undo of an op of unknown kind', 'EINVAL', (w) => w.vm.undo([bad({ kind: 'swap' })])],
   ['a batch map request with a negative addr', 'EINVAL', () => new BindBatch().map({ addr: -1n, range: U })],
   ['a batch unmap request with range 2^64', 'EINVAL', () => new BindBatch().unmap(U, 1n << 64n)],
   [

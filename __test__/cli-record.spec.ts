@@ -26,6 +26,11 @@ function program(rec: Recorder) {
   rec.bind(other, { addr: 0x10000n, range: 0x200000n, obj: depth })
   rec.unbind(vm, 0x100000n, 0x1000n)
   const expected = rec.expect(vm)
+  // An atomic array: a sparse page over color's mapping, and an unbind beside it.
+  rec.bindArray(vm, [
+    { op: 'bind', addr: 0x380000n, range: 0x1000n },
+    { op: 'unbind', addr: 0x101000n, range: 0x1000n },
+  ])
   rec.lock(color)
   rec.validate(color, ['vram', 'gtt'])
   const pins = rec.pin(color, 'vram')
@@ -127,7 +132,7 @@ describe('Recorder', () => {
       )
       const r: ReplayResult = await replay(text, { engine })
       // The one warning: vm1 destroyed with its mapping left, as the program did.
-      expect(r.summary).toMatchObject({ requests: 28, errors: 0, violations: 0, warnings: 1 })
+      expect(r.summary).toMatchObject({ requests: 29, errors: 0, violations: 0, warnings: 1 })
       const live: [string, GpuVm][] = [['ctx', p.vm]]
       expect(mappings(r.vms, (o) => r.nameOf(o as never))).toEqual(mappings(live, (o) => rec.nameOf(o as never)))
       for (const [name, obj] of [

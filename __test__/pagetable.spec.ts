@@ -6,7 +6,7 @@
  */
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { Device, GpuVm, PAGE_TABLE_PROFILES, type PageTableProfile } from '../lib/index.js'
+import { BindBatch, Device, GpuVm, PAGE_TABLE_PROFILES, type PageTableProfile } from '../lib/index.js'
 import type { EngineName } from '../lib/contract/vm.js'
 
 const K4 = 0x1000n
@@ -113,6 +113,35 @@ describe.each(ENGINES)('page table, %s engine', (engine) => {
     expect(() => new GpuVm({ range: 1n << 50n, engine, pageTable: 'xe' })).toThrow(/does not fit the 48-bit VA/)
     expect(() => new GpuVm({ range: VA, engine, pageTable: 'amdgpu' as 'xe' })).toThrow(/no page-table profile/)
     expect(new GpuVm({ range: VA, engine }).pageTable).toBeUndefined()
+  })
+
+  it('an atomic array that is undone leaves the page table as it was, counters included; one that succeeds is bindBatch', () => {
+    const run = (failAt?: number) => {
+      const { vm, obj, pt } = setup(engine)
+      vm.bind({ addr: M2, range: 2n * M2, obj, offset: 0n })
+      const batch = new BindBatch()
+      batch.map({ addr: M2 + K4, range: K4, obj: null })
+      batch.unmap(2n * M2, M2)
+      batch.map({ addr: G1, range: M2, obj, offset: M2 })
+      const before = { total: pt.total, occupancy: pt.occupancy }
+      if (failAt === undefined) vm.bindBatch(batch)
+      else expect(() => vm.bindArray(batch, { failAt })).toThrow(/ENOSPC/)
+      return { before, after: { total: pt.total, occupancy: pt.occupancy }, vas: vm.vas().length }
+    }
+    for (const failAt of [0, 1, 2]) {
+      const { before, after } = run(failAt)
+      expect(after).toEqual(before)
+    }
+    const sequential = run()
+    const { vm, obj, pt } = setup(engine)
+    vm.bind({ addr: M2, range: 2n * M2, obj, offset: 0n })
+    const batch = new BindBatch()
+    batch.map({ addr: M2 + K4, range: K4, obj: null })
+    batch.unmap(2n * M2, M2)
+    batch.map({ addr: G1, range: M2, obj, offset: M2 })
+    vm.bindArray(batch)
+    expect({ total: pt.total, occupancy: pt.occupancy }).toEqual(sequential.after)
+    expect(sequential.after.total.hugePageSplits).toBe(1)
   })
 })
 

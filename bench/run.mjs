@@ -121,6 +121,92 @@ table(
   vmbindRows,
 )
 
+// --- 1c. Atomic bind arrays (bindArray) ------------------------------------
+// The default workload's requests as atomic arrays of N (bindArray) beside
+// the sequential batch (bindBatch) and one call per request, each engine; and
+// arrays that fail at their last request (failAt N - 1: what the array can
+// touch is saved first, N - 1 requests applied, the save put back, a
+// DrmBatchError thrown), timed alone: after each
+// the same batch is applied with bindBatch, untimed, so the VA space moves on.
+{
+  const counts = {
+    native: { smoke: 2_000, quick: 50_000, full: 200_000 },
+    reference: { smoke: 2_000, quick: 10_000, full: 40_000 },
+  }
+  const rows = []
+  for (const engine of ['native', 'reference']) {
+    const n = counts[engine][mode]
+    const reqs = requestObjects({}, n)
+    const fresh = () =>
+      new drmsim.GpuVm({ name: 'array', range: 1n << 48n, reserve: { offset: 0n, range: 4096n }, engine })
+    const single = median(
+      [1, 2, 3].map(() => {
+        const vm = fresh()
+        return (
+          time(() => {
+            for (const r of reqs) bindOne(vm, r)
+          }) / n
+        )
+      }),
+    )
+    for (const N of [16, 256]) {
+      const batch = new drmsim.BindBatch(N)
+      const fill = (at) => {
+        batch.clear()
+        for (let i = at; i < Math.min(at + N, reqs.length); i++) {
+          const r = reqs[i]
+          r.kind === 'map' ? batch.map(r) : batch.unmap(r.addr, r.range)
+        }
+      }
+      const chunks = (apply) =>
+        median(
+          [1, 2, 3].map(() => {
+            const vm = fresh()
+            return (
+              time(() => {
+                for (let at = 0; at < n; at += N) fill(at), apply(vm)
+              }) / n
+            )
+          }),
+        )
+      const seq = chunks((vm) => vm.bindBatch(batch))
+      const atomic = chunks((vm) => vm.bindArray(batch))
+      const unwound = median(
+        [1, 2, 3].map(() => {
+          const vm = fresh()
+          let ns = 0
+          for (let at = 0; at < n; at += N) {
+            fill(at)
+            ns += time(() => {
+              try {
+                vm.bindArray(batch, { failAt: batch.length - 1 })
+              } catch {}
+            })
+            vm.bindBatch(batch)
+          }
+          return ns / n
+        }),
+      )
+      const over = (x) => `${x >= single ? '+' : ''}${fmt(((x - single) / single) * 100)}%`
+      rows.push([engine, N, fmt(single), fmt(seq), fmt(atomic), over(atomic), fmt(unwound), over(unwound)])
+    }
+  }
+  table(
+    `Atomic bind arrays, default workload (native ${counts.native[mode].toLocaleString('en-US')} requests, reference ${counts.reference[mode].toLocaleString('en-US')}; ns per request)`,
+    [
+      'engine',
+      'N',
+      'per request (bind/unbind)',
+      'bindBatch of N',
+      'bindArray of N',
+      'overhead over bind',
+      'bindArray failing at N - 1 (save, unwind, error)',
+      'overhead over bind',
+    ],
+    rows,
+  )
+}
+
 // --- 1b. Op lists per request ---------------------------------------------
 // What planning costs from JS: each request's op list (packed, then as
 // objects), then the request applied with bind/unbind so that the next one

@@ -42,6 +42,8 @@ export {
   type PageTableProfileName,
   type PageTableRecord,
 } from './gpuvm/page-table.js'
+// Atomic bind arrays.
+export type { BindArrayOptions } from './gpuvm/array.js'
 export { PackedOps } from './gpuvm/packed-ops.js'
 export { Va } from './gpuvm/va.js'
 export { GemObject, type GemObjectOptions } from './device/gem.js'
@@ -140,6 +142,9 @@ export {
   type ReplayFileOptions,
   type ReplayRecord,
   type ReplayRequest,
+  // Atomic bind arrays: a bind.array line's ops, and Recorder.bindArray's.
+  type ReplayArrayOp,
+  type RecordedArrayOp,
   type ReplayResult,
   type ReplaySummary,
   type ReplayStep,

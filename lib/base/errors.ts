@@ -77,7 +77,8 @@ interface Counts {
 }
 
 /**
- * A batch (`GpuVm.bindBatch`) stopped at a request that failed: the DrmError
+ * A batch (`GpuVm.bindBatch`) stopped at a request that failed, or an atomic
+ * array (`GpuVm.bindArray`) was refused or undone (`atomic`, `unwound`): the DrmError
  * that request threw (its `errno`, its message after the request's index,
  * and as `cause`), which request it was, and the steps of the requests
  * before it, which stay applied.
@@ -85,14 +86,25 @@ interface Counts {
 export class DrmBatchError extends DrmError {
   /** The failing request's index in the batch; requests `0..index-1` were applied. */
   readonly index: number
-  /** The total steps of the requests applied before it. */
+  /** The total steps of the requests applied before it (none for an atomic array: they were undone). */
   readonly applied: Counts
+  /**
+   * An atomic array (`GpuVm.bindArray`) only: true when requests had been
+   * applied and were undone (the VA space is as before), false when its
+   * checks refused it before any was applied. Always false for `bindBatch`.
+   */
+  readonly unwound: boolean
+  /** Whether it comes from an atomic array (`bindArray`) rather than a sequential batch. */
+  readonly atomic: boolean
 
-  constructor(cause: DrmError, index: number, applied: Counts) {
-    super(cause.errno, `request ${index} of the batch: ${cause.message.replace(/^E[A-Z]+: /, '')}`, { cause })
+  constructor(cause: DrmError, index: number, applied: Counts, atomic?: { unwound: boolean }) {
+    const what = atomic === undefined ? 'the batch' : 'the atomic array'
+    super(cause.errno, `request ${index} of ${what}: ${cause.message.replace(/^E[A-Z]+: /, '')}`, { cause })
     this.name = 'DrmBatchError'
     this.index = index
     this.applied = applied
+    this.atomic = atomic !== undefined
+    this.unwound = atomic?.unwound ?? false
   }
 }
 

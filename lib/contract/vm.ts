@@ -131,6 +131,23 @@ export interface VmCore extends VmHubCore, PageTableCore {
    * naming it; the requests before it stay applied.
    */
   bindBatch(words: BigUint64Array, perRequest: Uint32Array | null): OpCounts
+  /**
+   * An atomic bind array (Xe's VM_BIND with an array): the same words as
+   * `bindBatch`, every request checked before any is applied, then applied
+   * in order; when one fails, or request `failAt` is reached (an injected
+   * failure, ENOSPC, as Xe's bind error injection gives; -1 for none), the
+   * VA space is put back exactly as it was and a DrmBatchError with
+   * `unwound` names the request. On success the state is what `bindBatch`
+   * leaves (lib/gpuvm/array.md).
+   */
+  bindArray(words: BigUint64Array, perRequest: Uint32Array | null, failAt: number): OpCounts
+  /**
+   * Puts a removed mapping back with its own seq and flags, unlinked (the
+   * inverse of an unmap step, for `GpuVm.undo`): EINVAL for a bad range,
+   * seq 0, a seq never handed out or in use, or flags past 16 bits; EEXIST
+   * on overlap.
+   */
+  reinsert(va: VaRecord): VaRecord
   takeWarnings(): WarningRecord[]
   destroy(): void
   readonly destroyed: boolean

@@ -6,6 +6,7 @@
  */
 import { type BindBatch, batchContents, perRequestCounts } from './batch.js'
 import { type BindQueue, type BindQueueOptions, createBindQueue } from './bind-queue.js'
+import { arrayOptions, type BindArrayOptions, undoSteps } from './array.js'
 import type { CursorCore, EngineName, MapRecord, OpRecord, VaRecord, VmCore } from '../contract/vm.js'
 import { engineOf, resolveEngine } from '../engines.js'
 import { DrmError, DrmWarning, type Warning } from '../base/errors.js'
@@ -540,6 +541,43 @@ export class GpuVm implements Disposable, Iterable<Va> {
    */
   createBindQueue(options?: BindQueueOptions): BindQueue {
     return createBindQueue(this, options)
+  }
+
+  /**
+   * An atomic bind array (Xe's VM_BIND with an array; array.md): the same
+   * requests as `bindBatch`, all applied or none. Every request is checked
+   * first (a bad one anywhere: DrmBatchError naming it, `unwound` false,
+   * nothing applied); then they are applied in order, and if one fails, or
+   * `failAt` is reached (an injected failure, ENOSPC), the VA space is put
+   * back exactly as it was (mappings with their seq and flags, so handles
+   * stay live, link order, vm_bos, lists, refcount) and a DrmBatchError with
+   * `unwound` true names the request. On success the VA space is what
+   * `bindBatch` leaves.
+   */
+  bindArray(batch: BindBatch, options?: BindArrayOptions): OpCounts {
+    const { words, length, objects } = batchContents(batch)
+    const { per, failAt } = arrayOptions(options, length)
+    this.#objects.adopt(objects)
+    this.#enter()
+    try {
+      return this.#quiet(() => this.#core.bindArray(words, per, failAt))
+    } finally {
+      this.#hub?.settle()
+    }
+  }
+
+  /**
+   * Undoes steps a caller applied (Op values from `mapSteps`, `unmapSteps`,
+   * `smMapOps`..., in the order applied, possibly a prefix): the inverse of
+   * each, last first. MAP: its mapping is removed; UNMAP: the mapping is put
+   * back with its seq and flags and linked; REMAP: the pieces are removed
+   * and the original put back. Returns how many steps were undone. Stops
+   * with EINVAL at a step that cannot be undone (the later ones stay undone).
+   * What it restores, and what only `bindArray` can: array.md.
+   */
+  undo(ops: Iterable<Op>): number {
+    this.#objects.room()
+    return undoSteps(this, ops)
   }
 
   // --- drm_gpuvm: the hub (era drm_gpuvm-7.2 and later; EINVAL in the seed's era) ----------

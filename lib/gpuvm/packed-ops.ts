@@ -43,8 +43,16 @@ function opMap(m: MapRecord, object: ObjectLookup): OpMap {
 }
 
 function vaHandle(vm: GpuVm, rec: VaRecord, object: ObjectLookup): Va {
-  return mintVa(vm, rec.addr, rec.range, object(rec.obj), rec.offset, rec.seq)
+  const va = mintVa(vm, rec.addr, rec.range, object(rec.obj), rec.offset, rec.seq)
+  if (rec.flags !== 0) stepFlags.set(va, rec.flags)
+  return va
 }
+
+/** The flags word a step's mapping had when the step was made, kept only when not 0 (a Va carries none): for `undo`. */
+const stepFlags = new WeakMap<Va, number>()
+
+/** @internal The flags word of the mapping a step names, as it was when the step was made (0 if unknown). */
+export const flagsAtStep = (va: Va): number => stepFlags.get(va) ?? 0
 
 /** @internal The public `Op` of an engine record: `Va` and `GemObject` handles instead of ids. */
 export function opFromRecord(rec: OpRecord, vm: GpuVm, object: ObjectLookup): Op {

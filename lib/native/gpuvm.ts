@@ -432,6 +432,29 @@ export class NativeVmCore implements VmCore {
     return this.#counts()
   }
 
+  bindArray(batch: BigUint64Array, perRequest: Uint32Array | null, failAt: number): OpCounts {
+    const { calls, out, numbers } = this.#fast
+    out[Wire.IO_OUT_REQUESTS] = -1
+    numbers[Wire.IO_SEQ_F64] = failAt
+    try {
+      calls.bindArray(this.#id, batch, perRequest)
+    } catch (e) {
+      const err = DrmError.from(e)
+      // As bindBatch: the index is there only when a request failed; whether it was undone in the number slot.
+      if (err instanceof DrmError && out[Wire.IO_OUT_REQUESTS] >= 0) {
+        const none = { map: 0, remap: 0, unmap: 0, prefetch: 0 }
+        const unwound = out[Wire.IO_OUT_NUMBER] === 1
+        throw new DrmBatchError(err, out[Wire.IO_OUT_REQUESTS], none, { unwound })
+      }
+      throw err
+    }
+    return this.#counts()
+  }
+
+  reinsert(va: VaRecord): VaRecord {
+    return call(() => this.#vm.reinsert(va.addr, va.range, va.obj, va.offset, va.seq, va.flags))
+  }
+
   // ---- warnings and teardown ----------------------------------------------
 
   takeWarnings(): WarningRecord[] {

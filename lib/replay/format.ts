@@ -9,6 +9,7 @@
  */
 import { hex } from '../base/check.js'
 import type { ReplayPiece, ReplayRecord, ReplayStep, ReplaySummary } from './record.js'
+import type { ReplayArrayOp } from './array.js'
 import type { ReplayError, ReplayPlace } from './schema.js'
 
 const piece = (p: ReplayPiece | null): string =>
@@ -54,6 +55,9 @@ const KEYED = [
   // Expectations (expect.ts).
   'count',
   'expectErrno',
+  // Atomic bind arrays.
+  'ops',
+  'failAt',
 ] as const
 
 const snake = (key: string): string => key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)
@@ -65,6 +69,15 @@ function textValue(key: string, v: unknown): string {
   if (key === 'reserve') {
     const r = v as { offset: bigint; range: bigint }
     return `${hex(r.offset)},${hex(r.range)}`
+  }
+  if (key === 'ops') {
+    // A bind.array's ops: bind:addr+range:obj@offset, unbind:addr+range.
+    const ops = v as ReplayArrayOp[]
+    const one = (o: ReplayArrayOp) =>
+      o.op === 'unbind'
+        ? `unbind:${hex(o.addr)}+${hex(o.range)}`
+        : `bind:${hex(o.addr)}+${hex(o.range)}:${o.obj ?? '-'}@${hex(o.offset ?? 0n)}`
+    return `[${ops.map(one).join(',')}]`
   }
   if (Array.isArray(v) && key !== 'placement') return `[${v.join(',')}]`
   if (key === 'placement') {

@@ -44,5 +44,7 @@ export {
   type RecorderVmOptions,
 } from './record.js'
 export { Replayer } from './replayer.js'
+// Atomic bind arrays.
+export type { RecordedArrayOp, ReplayArrayOp } from './array.js'
 export { feedFile, replay, replayFile, splitLines, type ReplayFileOptions } from './read.js'
 export { errorJson, recordJson, recordLines, replayLineOf, stepLine, summaryJson, summaryText } from './format.js'

@@ -20,6 +20,8 @@ import { DrmError, type Warning } from '../base/errors.js'
 import { mappingLines } from './expect.js'
 import { addFence, type ExecHandle, execLock, liveVmBo, ReplayDriver, smMapLockWalk, smUnmapLockWalk } from './hub.js'
 import type { ReplayError, ReplayRequest } from './schema.js'
+// Atomic bind arrays.
+import { type RecordedArrayOp, recordedArray } from './array.js'
 
 export interface ReplayOptions {
   /** Name used in messages (default 'replay.jsonl', or the file's base name). */
@@ -316,6 +318,15 @@ export class Recorder {
     if (options.exec !== undefined) line.exec = this.#name(options.exec, 'exec', 'an exec context')
     this.#line(line)
     return this.#settled(() => applied(vm, vm.unmapSteps(addr, range)))
+  }
+
+  /** `bind.array`: the requests as one atomic array (`vm.bindArray`, all or none); `failAt` injects a failure. */
+  bindArray(vm: GpuVm, ops: readonly RecordedArrayOp[], options: { failAt?: number } = {}): OpCounts {
+    const array = recordedArray(ops, (obj) => this.#name(obj, 'obj', 'an object'))
+    const line: Record<string, unknown> = { op: 'bind.array', vm: this.#name(vm, 'vm', 'a VA space'), ops: array.ops }
+    if (options.failAt !== undefined) line.failAt = options.failAt
+    this.#line(line)
+    return this.#settled(() => vm.bindArray(array.batch, { failAt: options.failAt }))
   }
 
   /** `pin`: under the object's lock when the device's thread holds it (pinLocked), else pin. */

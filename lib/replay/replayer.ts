@@ -13,6 +13,8 @@ import type { GemObject } from '../device/gem.js'
 import type { GpuVm, MapRequest } from '../gpuvm/gpuvm.js'
 import { Fnv1a64 } from '../workloads/vmbind.js'
 import { expectedOutcome, expectState } from './expect.js'
+// Atomic bind arrays.
+import { bindArrayLine } from './array.js'
 import { addFence, execLock, liveVmBo, missingResvLocks, smMapLockWalk, smUnmapLockWalk } from './hub.js'
 import type { ReplayOptions, ReplayRecord, ReplayResult } from './record.js'
 import {
@@ -323,6 +325,8 @@ const HANDLERS: Readonly<Record<ReplayOpName, Handler>> = {
     h.exec.fini()
     record.result.unlocked = n
   },
+  // Atomic bind arrays.
+  'bind.array': bindArrayLine,
 }
 
 /** The map request of a `bind`, `vm.madvise` or `vm.sm_map_exec_lock` line. */

@@ -41,6 +41,7 @@ import {
   type WwClassName,
 } from '../contract/device.js'
 import { ERAS, type EraName } from '../contract/hub.js'
+import type { ReplayArrayOp } from './array.js'
 
 // --- limits -------------------------------------------------------------------
 
@@ -114,6 +115,7 @@ type Kind =
   | 'errno'
   | 'mappings'
   | 'interval'
+  | 'arrayOps'
 
 interface OpSchema {
   required: Record<string, Kind>
@@ -133,6 +135,8 @@ const OPS = {
   'obj.destroy': s({ obj: 'name' }),
   bind: s({ vm: 'name', addr: 'u64', range: 'u64' }, { obj: 'objOrNull', offset: 'u64', exec: 'name' }),
   unbind: s({ vm: 'name', addr: 'u64', range: 'u64' }, { exec: 'name' }),
+  // Atomic bind arrays (lib/replay/array.ts).
+  'bind.array': s({ vm: 'name', ops: 'arrayOps' }, { failAt: 'u32' }),
   pin: s({ obj: 'name' }, { domain: 'domain' }),
   unpin: s({ obj: 'name' }),
   vmap: s({ obj: 'name' }),
@@ -223,6 +227,7 @@ const OP_HELP: Record<ReplayOpName, string> = {
     'drm_gpuvm_validate under an exec context: each vm_bo of the evict list is placed (device.validate) and its evict mark cleared.',
   'vm.resv_add_fence': 'drm_gpuvm_resv_add_fence: a new fence on every object the exec context locked.',
   'vm.exec_unlock': "drm_gpuvm_exec_unlock: drops the exec context's locks; its name is free again.",
+  'bind.array': 'Xe VM_BIND with an array (vm.bindArray): every op applied, or none; failAt fails that op (ENOSPC).',
 }
 
 /** A place of a `validate` placement. */
@@ -276,6 +281,9 @@ export interface ReplayRequest {
   free?: [bigint, bigint]
   /** Any request: it must fail with this errno (then it is not an error, and the replay goes on). */
   expectErrno?: Errno
+  /** The ops of a `bind.array` line, and the op to fail (`failAt`). */
+  ops?: ReplayArrayOp[]
+  failAt?: number
 }
 
 /** A mapping an `expect` line names: [addr, range, obj or null (sparse), offset]. */
@@ -425,6 +433,34 @@ const U64_FIELD = u64().register(DOCS, { id: 'u64', description: U64_DOC })
 const NAME_FIELD = name().register(DOCS, { id: 'name', description: NAME_DOC })
 const PLACE_FIELD = place().register(DOCS, { id: 'place', description: `A domain name, or ${placeHelp}.` })
 
+/** A `bind.array` line's ops (at most 4096): binds and unbinds with the fields of their own lines but `vm`. */
+function arrayOps() {
+  const op = (name: string, fields: string, shape: Record<string, z.ZodType>) =>
+    z.strictObject(
+      { op: z.literal(name), addr: U64_FIELD, range: U64_FIELD, ...shape },
+      says((v) => `a "${name}" op takes ${fields}, got ${show(v)}`),
+    )
+  const bind = op('bind', 'op, addr, range, obj, offset', {
+    obj: NAME_FIELD.nullable().optional(),
+    offset: U64_FIELD.optional(),
+  })
+  const one = z.discriminatedUnion(
+    'op',
+    [bind, op('unbind', 'op, addr, range', {})],
+    says((v) => `must be {"op":"bind"|"unbind", ...}, got ${show(v)}`),
+  )
+  return z
+    .array(
+      one,
+      says((v) => `must be an array of bind/unbind ops, got ${show(v)}`),
+    )
+    .max(
+      4096,
+      says((v) => `at most 4096 ops, got ${(v as unknown[]).length}`),
+    )
+    .register(DOCS, { description: 'The binds of an atomic array, in order: bind or unbind ops.' })
+}
+
 const u32Message = (v: unknown) => `must be an integer in [0, 2^32 - 1], got ${show(v)}`
 
 const FIELDS = {
@@ -504,6 +540,7 @@ const FIELDS = {
         says((v) => `must be [addr, range] (two u64s), got ${show(v)}`),
       )
       .register(DOCS, { description: 'An interval: [addr, range].' }),
+  arrayOps,
 } satisfies Record<Kind, () => z.ZodType>
 
 /** One op's line: its fields, each required or optional, and nothing else. */
@@ -586,6 +623,8 @@ function nested(path: readonly PropertyKey[]): string {
   if (path[0] === 'objs' && typeof path[1] === 'number') return `item ${path[1]}: `
   if (path[0] === 'mappings' && typeof path[1] === 'number')
     return `mapping ${path[1]}: ${path[2] === 2 ? 'obj (item 2): ' : ''}`
+  if (path[0] === 'ops' && typeof path[1] === 'number')
+    return `op ${path[1]}${path.length > 2 ? ` ${String(path[2])}` : ''}: `
   if (path[0] !== 'placement' || typeof path[1] !== 'number') return ''
   return `place ${path[1]}: ${path[2] === 'domain' ? 'domain: ' : ''}`
 }

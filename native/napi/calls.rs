@@ -349,4 +349,6 @@ entry_points!(
   c"close" => fast_close: Call::reading(close),
   c"apply" => fast_apply: Call::changing(apply),
   c"warnings" => fast_warnings: Call::reading(warnings),
+  // Atomic bind arrays.
+  c"bindArray" => fast_array: Call { run: crate::array::bind_array, changes: true, extra: true },
 );

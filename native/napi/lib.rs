@@ -22,6 +22,8 @@
 #![cfg_attr(test, allow(dead_code))]
 
 mod alloc;
+// Atomic bind arrays and undo's reinsert.
+mod array;
 mod attach;
 mod batch;
 mod calls;

@@ -358,6 +358,41 @@ export class VmHub {
     return { extobj: this.#extobj.size, evict: this.#evict.size, defer: this.#defer.length }
   }
 
+  /** vm_bo ids not yet handed out. */
+  get idsLeft(): number {
+    return U32_MAX + 1 - this.#nextId
+  }
+
+  /** A copy of the whole hub (each vm_bo's fields, every map, set and list in its order); the closure puts it back. */
+  saved(): () => void {
+    const bos = [...this.#bos.values()].map((bo) => ({ bo, fields: { ...bo } }))
+    const [live, external, extobj, evict, defer] = [
+      new Map(this.#live),
+      new Set(this.#external),
+      new Set(this.#extobj),
+      new Set(this.#evict),
+      [...this.#defer],
+    ]
+    const [creatorRefs, nextId, logged] = [this.creatorRefs, this.#nextId, this.#freedLog?.length]
+    const replace = <T>(into: { clear(): void; add?(v: T): unknown }, from: Iterable<T>): void => {
+      into.clear()
+      for (const v of from) into.add?.(v)
+    }
+    return () => {
+      this.#bos.clear()
+      for (const { bo, fields } of bos) this.#bos.set(bo.id, Object.assign(bo, fields))
+      this.#live.clear()
+      for (const [obj, bo] of live) this.#live.set(obj, bo)
+      replace(this.#external, external)
+      replace(this.#extobj, extobj)
+      replace(this.#evict, evict)
+      this.#defer = defer
+      this.creatorRefs = creatorRefs
+      this.#nextId = nextId
+      if (logged !== undefined) this.#freedLog?.splice(logged)
+    }
+  }
+
   clear(): void {
     this.#bos.clear()
     this.#live.clear()

@@ -61,4 +61,13 @@ export class ObjLists {
   clear(): void {
     this.#lists.clear()
   }
+
+  /** A copy of each list's ends (the nodes keep their links, saved by the tree); the closure puts them back. */
+  saved(): () => void {
+    const ends = [...this.#lists].map(([obj, list]) => [obj, { ...list }] as const)
+    return () => {
+      this.#lists.clear()
+      for (const [obj, list] of ends) this.#lists.set(obj, { ...list })
+    }
+  }
 }

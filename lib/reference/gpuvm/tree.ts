@@ -56,9 +56,15 @@ export function record(n: Node): VaRecord {
 
 export class VaTree {
   readonly #tree = new BTree<Key, Node>(undefined, compareKeys)
+  /** Zero-length nodes (an atomic array saves the VA space when there are any: undo.ts). */
+  #empty = 0
 
   get size(): number {
     return this.#tree.size
+  }
+
+  get emptyNodes(): number {
+    return this.#empty
   }
 
   get(key: Key): Node | undefined {
@@ -69,15 +75,38 @@ export class VaTree {
   place(key: Key, range: bigint, obj: number, offset: bigint): Node {
     const node: Node = { key, range, obj, offset, flags: 0, linked: false, gemPrev: null, gemNext: null }
     this.#tree.set(key, node)
+    if (range === 0n) this.#empty++
     return node
   }
 
   delete(key: Key): void {
+    if (this.#tree.get(key)?.range === 0n) this.#empty--
     this.#tree.delete(key)
   }
 
   clear(): void {
     this.#tree.clear()
+    this.#empty = 0
+  }
+
+  /** A copy of the tree's nodes and their changing fields; the closure puts them back (an atomic array's undo). */
+  saved(): () => void {
+    const nodes = this.nodes().map((node) => ({
+      node,
+      flags: node.flags,
+      linked: node.linked,
+      prev: node.gemPrev,
+      next: node.gemNext,
+    }))
+    const empty = this.#empty
+    return () => {
+      this.#tree.clear()
+      this.#empty = empty
+      for (const { node, flags, linked, prev, next } of nodes) {
+        Object.assign(node, { flags, linked, gemPrev: prev, gemNext: next })
+        this.#tree.set(node.key, node)
+      }
+    }
   }
 
   /** Every node, in key order. */

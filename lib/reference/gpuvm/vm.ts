@@ -33,6 +33,7 @@ import { applyStep, runCursor, type Applied } from './apply.js'
 import { HUB_RULES, VmHub } from './hub.js'
 import { ObjLists } from './lists.js'
 import { madviseOps } from './madvise.js'
+import { bindArray, type ArraySpace } from './undo.js'
 import { collectOps, smCursor, type CursorKind } from './sm.js'
 import { isKernel, KERNEL_SEQ, MASK, NO_OBJ, record, VaTree, type Key, type Node } from './tree.js'
 import type { PageTableProfile, PageTableRecord } from '../../contract/pagetable.js'
@@ -465,6 +466,61 @@ export class ReferenceVm implements VmCore {
 
   pageTableInfo(): PageTableRecord | undefined {
     return this.#pt === undefined ? undefined : modelInfo(this.#pt)
+  }
+
+  // ---- atomic arrays and reinsert (undo.ts) -------------------------------
+
+  readonly #arraySpace: ArraySpace = {
+    check: (addr, range) => {
+      this.#alive()
+      this.#checkRange(addr, range)
+    },
+    bind: (addr, range, obj, offset) => this.bind(addr, range, obj, offset),
+    unbind: (addr, range) => this.unbind(addr, range),
+    cannotFail: (ranges) =>
+      this.#tree.emptyNodes === 0 &&
+      ranges.every((range) => range !== 0n) &&
+      (this.#hub === undefined || (this.#hub.idsLeft >= ranges.length && this.#hub.creatorRefs > 0)),
+    save: () => {
+      const [tree, lists, hub, pt] = [this.#tree.saved(), this.#lists.saved(), this.#hub?.saved(), this.#pt?.saved()]
+      const [nextSeq, destroyed] = [this.#nextSeq, this.#destroyed]
+      return () => {
+        tree()
+        lists()
+        hub?.()
+        pt?.()
+        this.#nextSeq = nextSeq
+        this.#destroyed = destroyed
+      }
+    },
+  }
+
+  bindArray(words: BigUint64Array, perRequest: Uint32Array | null, failAt: number): OpCounts {
+    return bindArray(this.#arraySpace, words, perRequest, failAt)
+  }
+
+  reinsert(va: VaRecord): VaRecord {
+    this.#alive()
+    this.#checkRange(va.addr, va.range)
+    if (va.seq === KERNEL_SEQ || va.seq >= this.#nextSeq) {
+      throw new DrmError('EINVAL', `seq ${va.seq} was never handed out to a mapping here`)
+    }
+    if (this.#tree.get({ addr: va.addr, seq: va.seq }) !== undefined) {
+      throw new DrmError('EINVAL', `the mapping ${hex(va.addr)} (#${va.seq}) is in the VA space`)
+    }
+    if (!isU32(va.flags) || va.flags > VA_FLAGS_MAX) {
+      throw new DrmError('EINVAL', `flags must fit in 16 bits, got ${va.flags}`)
+    }
+    const other = this.#tree.findFirst(va.addr, va.range)
+    if (other !== undefined) {
+      throw new DrmError(
+        'EEXIST',
+        `[${hex(va.addr)}, +${hex(va.range)}) overlaps the mapping [${hex(other.key.addr)}, +${hex(other.range)})`,
+      )
+    }
+    const node = this.#tree.place({ addr: va.addr, seq: va.seq }, va.range, va.obj, va.offset)
+    node.flags = va.flags
+    return record(node)
   }
 
   // ---- teardown -----------------------------------------------------------

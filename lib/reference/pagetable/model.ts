@@ -94,6 +94,28 @@ export class PageTableModel {
     this.#leaves = new Array<number>(n).fill(0)
   }
 
+  /**
+   * Saves the whole model, counters included, for an atomic array: an array
+   * that is undone never reached the page tables (Xe writes them only after
+   * the array's point of no return). Returns what puts it back.
+   */
+  saved(): () => void {
+    const tables = this.#tables.map((t) => new Map(t))
+    const [rootUsed, leaves] = [this.#rootUsed, [...this.#leaves]]
+    const [total, atRequest] = [{ ...this.#total }, { ...this.#atRequest }]
+    const [tlb, pending] = [[...this.#tlb], this.#pending]
+    return () => {
+      tables.forEach((t, i) => {
+        this.#tables[i] = t
+      })
+      this.#rootUsed = rootUsed
+      leaves.forEach((n, i) => {
+        this.#leaves[i] = n
+      })
+      ;[this.#total, this.#atRequest, this.#tlb, this.#pending] = [total, atRequest, tlb, pending]
+    }
+  }
+
   get vaBits(): number {
     return Number(this.#shifts[this.profile.levels.length])
   }

@@ -19,6 +19,7 @@ mod ops;
 mod page_table;
 mod sm;
 mod store;
+mod undo;
 
 pub use apply::{Link, OpCounts};
 pub use hub::{
@@ -28,6 +29,7 @@ pub use hub::{
 pub use links::VA_FLAGS_MAX;
 pub use ops::{Op, OpMap, OpRemap, OpUnmap};
 pub use sm::{SmCursor, SmKind};
+pub use undo::{ArrayFailure, ArrayRequest, INJECTED_ERRNO};
 
 use crate::errno::{fail, Errno, Result};
 use crate::warning::{WarnKind, Warning};
@@ -81,6 +83,9 @@ impl Va {
   }
 }
 
+/// Clone is a whole copy: an atomic bind array that may fail after its
+/// checks restores one (undo.rs).
+#[derive(Clone)]
 pub struct GpuVm {
   name: String,
   mm_start: u64,

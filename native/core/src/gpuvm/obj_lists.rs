@@ -32,6 +32,7 @@ struct Links {
   next: u32,
 }
 
+#[derive(Clone)]
 pub(crate) struct ObjLists {
   /// Whether the lists below are built and kept; until then records hold stamps.
   tracked: bool,
@@ -79,6 +80,11 @@ impl ObjLists {
   /// in stamp order.
   pub fn track(&mut self) {
     self.tracked = true;
+  }
+
+  /// Whether `n` more stamps can be handed out before the lists must be built.
+  pub fn stamps_left(&self, n: u64) -> bool {
+    self.tracked || u64::from(self.clock) + n <= u64::from(self.stamp_limit)
   }
 
   #[cfg(test)]

@@ -122,6 +122,7 @@ type Tables = HashMap<u64, u32, BuildHasherDefault<IndexHasher>>;
 
 /// A remap's old mapping, taken out, whose pieces are being put back: its
 /// leaves stay until the step is over, the pieces that keep them known.
+#[derive(Clone)]
 struct Pending {
   old: Mapping,
   /// The pieces that keep the old mapping's leaves, in the order they come.
@@ -140,6 +141,7 @@ fn keeps(old: &Mapping, m: &Mapping) -> bool {
 /// Runs of equal leaves, in address order: `(level, start, end)`.
 type Run = (usize, u64, u64);
 
+#[derive(Clone)]
 pub struct PageTable {
   profile: Profile,
   /// `shifts[i]`: log2 of the VA a level-i entry covers; one more for the root's span.

@@ -78,6 +78,7 @@ pub struct VmBoRecord {
   pub freed: bool,
 }
 
+#[derive(Clone)]
 struct VmBo {
   obj: ObjId,
   /// The kref: obtain/find/get references plus one per linked mapping.
@@ -91,6 +92,7 @@ struct VmBo {
   links: [Link; 2],
 }
 
+#[derive(Clone)]
 pub(crate) struct Hub {
   flags: u32,
   /// The creator's references (`vm_get` / `vm_put`).
@@ -182,6 +184,16 @@ impl Hub {
       );
     }
     Ok(bo)
+  }
+
+  /// vm_bo ids not yet handed out.
+  pub(in crate::gpuvm) fn ids_left(&self) -> u64 {
+    (self.id_limit + 1).saturating_sub(self.next_id)
+  }
+
+  /// Whether the creator still holds a reference (else the last mapping's removal tears the VM down).
+  pub(in crate::gpuvm) fn held_by_creator(&self) -> bool {
+    self.creator_refs > 0
   }
 
   /// ENOMEM when `obj` has no live vm_bo and no id is left for a new one.

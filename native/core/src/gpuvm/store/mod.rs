@@ -98,6 +98,7 @@ impl Pos {
   }
 }
 
+#[derive(Clone)]
 pub(crate) struct Store {
   leaves: Vec<Leaf>,
   free_leaves: Vec<u32>,
