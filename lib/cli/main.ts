@@ -10,6 +10,9 @@ import { EXIT_CODES_HELP, EXIT_FAILED, EXIT_USAGE, reportError } from './common.
 import { addDiffCommand } from './diff.js'
 import { addReplayCommand } from './replay.js'
 import { addScenarioCommand } from './scenario.js'
+// sweeps (issue 18): drmsim sweep and drmsim merge
+import { addMergeCommand } from './merge.js'
+import { addSweepCommand } from './sweep.js'
 import { addVmbindCommand } from './vmbind.js'
 
 export function program(): Command {
@@ -23,6 +26,9 @@ export function program(): Command {
   addReplayCommand(cli)
   addDiffCommand(cli)
   addScenarioCommand(cli)
+  // sweeps (issue 18)
+  addSweepCommand(cli)
+  addMergeCommand(cli)
   return cli
 }
 
