@@ -340,3 +340,9 @@ table(
     ['native', 'reference'].map(run),
   )
 }
+
+// sweeps (issue 18): drmsim sweep on one and two workers (bench/sweep.mjs)
+{
+  const { benchSweep } = await import('./sweep.mjs')
+  table(...benchSweep(mode))
+}
