@@ -35,13 +35,22 @@ describe('grid', () => {
     expect(taskCount(grid)).toBe(36)
     expect(varied(grid)).toEqual(['engine', 'ops', 'maxPages'])
     const order = Array.from({ length: 36 }, (_, i) => taskOf(grid, i))
-    expect(order.slice(0, 4).map((t) => [t.point, t.params.engine, t.params.ops, t.params.maxPages, t.params.seed])).toEqual([
+    expect(
+      order.slice(0, 4).map((t) => [t.point, t.params.engine, t.params.ops, t.params.maxPages, t.params.seed]),
+    ).toEqual([
       [0, 'native', 1000, 16, 1n],
       [0, 'native', 1000, 16, 2n],
       [0, 'native', 1000, 16, 3n],
       [1, 'native', 1000, 64, 1n],
     ])
-    expect(pointOf(grid, 5)).toEqual({ engine: 'native', ops: 2000, window: 1 << 20, maxPages: 128, objects: 1024, mapPercent: 70 })
+    expect(pointOf(grid, 5)).toEqual({
+      engine: 'native',
+      ops: 2000,
+      window: 1 << 20,
+      maxPages: 128,
+      objects: 1024,
+      mapPercent: 70,
+    })
     expect(pointOf(grid, 6).engine).toBe('reference')
     // Every (point, seed) once.
     const keys = new Set(order.map((t) => `${t.point}/${t.params.seed}`))
@@ -80,7 +89,10 @@ describe('grid', () => {
   })
 
   it('reads a grid file: lists or single values, option or field names, seeds as text, count or list', () => {
-    const input = gridInputOfJson('{"ops": [1000, 2000], "max-pages": 16, "engine": "reference", "seeds": [5, 9]}', 'g.json')
+    const input = gridInputOfJson(
+      '{"ops": [1000, 2000], "max-pages": 16, "engine": "reference", "seeds": [5, 9]}',
+      'g.json',
+    )
     expect(input.params).toEqual({ ops: [1000, 2000], maxPages: [16], engine: ['reference'] })
     expect(input.seeds).toEqual([
       { from: 5n, to: 5n },
@@ -94,9 +106,12 @@ describe('grid', () => {
     expect(() => gridInputOfJson('{', 'g.json')).toThrow('g.json: not JSON')
   })
 
-  it("names the sweep by its grid: the same grid, written another way, has the same id", () => {
+  it('names the sweep by its grid: the same grid, written another way, has the same id', () => {
     const a = gridOf({ params: { ops: [1000, 2000] }, seeds: parseSeeds('1..4') }, 'native')
-    const b = gridOf({ params: { ops: parseParam('ops=1000..2000:1000').values as number[] }, seeds: parseSeeds('4') }, 'native')
+    const b = gridOf(
+      { params: { ops: parseParam('ops=1000..2000:1000').values as number[] }, seeds: parseSeeds('4') },
+      'native',
+    )
     expect(sweepId(a)).toBe(sweepId(b))
     expect(sweepId(a)).toMatch(/^[0-9a-f]{16}$/)
     expect(gridText(a)).toBe(
@@ -134,7 +149,15 @@ const smallRows = (): Row[] =>
 
 describe('a task and its row', () => {
   it('measures what drmsim vmbind does with the same parameters, on both engines', () => {
-    const params = { engine: 'native' as const, ops: 2000, window: 4096, maxPages: 64, objects: 16, mapPercent: 60, seed: 9n }
+    const params = {
+      engine: 'native' as const,
+      ops: 2000,
+      window: 4096,
+      maxPages: 64,
+      objects: 16,
+      mapPercent: 60,
+      seed: 9n,
+    }
     const got = runTask(params).result
     const out = vmbind({ ...params, details: true })
     const d = out.details!
@@ -160,7 +183,9 @@ describe('a task and its row', () => {
     expect(Object.keys(JSON.parse(line))).toEqual([...COLUMNS])
     expect(JSON.parse(line)).toMatchObject({ task: 3, tasks: 4, point: 1, seed: '2', ops: 600, requests: 600 })
     expect(rowLine(parseRow(line, 'a:1'))).toBe(line)
-    expect(() => parseRow('{"sweep":"x"}', 'a.jsonl:7')).toThrow('a.jsonl:7: not a result row of drmsim sweep: task is missing')
+    expect(() => parseRow('{"sweep":"x"}', 'a.jsonl:7')).toThrow(
+      'a.jsonl:7: not a result row of drmsim sweep: task is missing',
+    )
     expect(() => parseRow(line.replace('"seed":"2"', '"seed":2'), 'a:1')).toThrow('seed is 2')
     expect(() => parseRow(line.replace('{', '{"extra":1,'), 'a:1')).toThrow('unknown column extra')
     expect(() => parseRow('nope', 'a:2')).toThrow('a:2: not JSON')
@@ -204,7 +229,9 @@ describe('summary, plot and merge', () => {
       [1, 2, { mean: 5.5, min: 5, max: 6 }],
     ])
     const lines = summaryLines(points)
-    expect(lines[0]).toBe('2 grid points, 4 runs; the same for all: engine=native window=8 max-pages=4 objects=2 map-percent=70')
+    expect(lines[0]).toBe(
+      '2 grid points, 4 runs; the same for all: engine=native window=8 max-pages=4 objects=2 map-percent=70',
+    )
     expect(lines[1]).toMatch(/^ops {2}seeds {2}mappings mean \[min, max\] {2}splits/)
     expect(lines[2]).toMatch(/^100 {6}2 {8,}15 \[10, 20\]/)
     expect(lines[3]).toMatch(/^200 {6}2 {8,}5\.5 \[5, 6\]/)
@@ -237,7 +264,9 @@ describe('summary, plot and merge', () => {
     expect(() => mergeRows([file('a', 0, 1), file('b', 1, 2, 3)])).toThrow('task 1 is there twice: a:2 and b:1')
     expect(() => mergeRows([file('a', 0, 1), file('a', 2, 3)])).toThrow('a is given twice')
     const other = { name: 'c', text: `${lines[2].replace('"sweep":"abc"', '"sweep":"abd"')}\n` }
-    expect(() => mergeRows([file('a', 0, 1), other])).toThrow('c:1 is a row of another sweep (id abd, 4 tasks) than a:1')
+    expect(() => mergeRows([file('a', 0, 1), other])).toThrow(
+      'c:1 is a row of another sweep (id abd, 4 tasks) than a:1',
+    )
     expect(() => mergeRows([file('e')])).toThrow('no result rows')
   })
 })

@@ -20,7 +20,7 @@ export function addMergeCommand(cli: Command): void {
     cli
       .command('merge')
       .description("Join the shards of a drmsim sweep (their --out files) into the unsharded sweep's rows and summary")
-      .argument('<files...>', 'the shards\' JSON Lines files'),
+      .argument('<files...>', "the shards' JSON Lines files"),
   )
     .addHelpText('after', HELP + EXIT_CODES_HELP)
     .action((names: string[], o: SweepOutputOptions) => {

@@ -78,7 +78,7 @@ export function addSweepCommand(cli: Command): void {
       .option('--seeds <seeds>', 'a count N (seeds 1..N), or seeds and ranges: 1..32, 7,9,100..199 (default 1)')
       .option('--workers <n>', 'worker threads (default: the available parallelism)', integer(1, 1024))
       .option('--shard <i/n>', 'run only the tasks whose index is i modulo n (0 <= i < n)')
-      .option('--timing <file>', 'write each task\'s time, in task order, to a .csv or .jsonl file')
+      .option('--timing <file>', "write each task's time, in task order, to a .csv or .jsonl file")
       .option('--list', 'print the tasks (index, point, seed, parameters) instead of running them'),
   )
     .addHelpText('after', HELP + EXIT_CODES_HELP)
@@ -119,7 +119,8 @@ function checkPlot(o: SweepCliOptions, grid: Grid): void {
   if (o.x !== undefined) {
     const x = asUsage(() => paramName(o.x!))
     if (!vary.includes(x)) throw usage(`--x ${o.x}: ${FLAG[x]} takes one value in this sweep; plot one that varies`)
-  } else if (vary.length === 0) throw usage('--svg plots a measure against a parameter: this sweep varies none (give --param name=v1,v2)')
+  } else if (vary.length === 0)
+    throw usage('--svg plots a measure against a parameter: this sweep varies none (give --param name=v1,v2)')
 }
 
 function listTasks(grid: Grid, indices: readonly number[]): number {

@@ -51,7 +51,9 @@ export function mergeRows(files: readonly ShardFile[]): Row[] {
   if (rows.length < tasks) {
     const missing: number[] = []
     for (let i = 0; i < tasks; i++) if (!seen.has(i)) missing.push(i)
-    throw new SweepError(`${missing.length} of the sweep's ${tasks} tasks are missing: ${some(missing)}${shardHint(missing, tasks)}`)
+    throw new SweepError(
+      `${missing.length} of the sweep's ${tasks} tasks are missing: ${some(missing)}${shardHint(missing, tasks)}`,
+    )
   }
   return rows.sort((a, b) => a.task - b.task)
 }

@@ -30,10 +30,12 @@ export function xParam(points: readonly PointSummary[], x: string | undefined): 
   const vary = variedParams(points)
   if (x !== undefined) {
     const name = paramName(x)
-    if (!vary.includes(name)) throw new SweepError(`--x ${x}: ${FLAG[name]} takes one value in this sweep; plot one that varies`)
+    if (!vary.includes(name))
+      throw new SweepError(`--x ${x}: ${FLAG[name]} takes one value in this sweep; plot one that varies`)
     return name
   }
-  if (vary.length === 0) throw new SweepError('--svg plots a measure against a parameter: this sweep varies none (give --param name=v1,v2)')
+  if (vary.length === 0)
+    throw new SweepError('--svg plots a measure against a parameter: this sweep varies none (give --param name=v1,v2)')
   return vary[0]
 }
 

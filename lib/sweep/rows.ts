@@ -75,7 +75,9 @@ export function parseRow(line: string, where: string): Row {
   for (const c of COLUMNS) {
     const v = o[c]
     if (c === 'fragmentation' ? typeof v !== 'number' : TEXT.has(c) ? typeof v !== 'string' : !Number.isSafeInteger(v))
-      throw new SweepError(`${where}: not a result row of drmsim sweep: ${c} is ${v === undefined ? 'missing' : `${JSON.stringify(v)}`}`)
+      throw new SweepError(
+        `${where}: not a result row of drmsim sweep: ${c} is ${v === undefined ? 'missing' : `${JSON.stringify(v)}`}`,
+      )
   }
   const extra = Object.keys(o).find((k) => !(COLUMNS as readonly string[]).includes(k))
   if (extra !== undefined) throw new SweepError(`${where}: not a result row of drmsim sweep: unknown column ${extra}`)

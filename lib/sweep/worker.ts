@@ -17,7 +17,10 @@ port.on('message', (task: TaskMessage) => {
     reply = { index: task.index, output, wallNs: Number(process.hrtime.bigint() - started) }
   } catch (err) {
     const e = err as { message?: unknown; code?: unknown }
-    reply = { index: task.index, error: { message: String(e?.message ?? err), code: typeof e?.code === 'string' ? e.code : undefined } }
+    reply = {
+      index: task.index,
+      error: { message: String(e?.message ?? err), code: typeof e?.code === 'string' ? e.code : undefined },
+    }
   }
   port.postMessage(reply)
 })
