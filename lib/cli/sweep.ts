@@ -32,7 +32,7 @@ import { asyncAction, duration, EXIT_CODES_HELP, EXIT_OK, integer, progressBar, 
 import { addOutputOptions, asUsage, report, RowFiles, type SweepOutputOptions } from './sweep-output.js'
 
 export interface SweepCliOptions extends SweepOutputOptions {
-  param: string[]
+  param?: string[]
   grid?: string
   seeds?: string
   workers?: number
@@ -42,23 +42,26 @@ export interface SweepCliOptions extends SweepOutputOptions {
 }
 
 const HELP = `
-The grid: every combination of the --param values (and the grid file's), each run with
-every seed. Parameters: ${PARAMS.map((p) => FLAG[p]).join(', ')} (as drmsim vmbind takes them;
-engine=native,reference); values are integers and ranges a..b or a..b:step. One not given
-keeps vmbind's default. --seeds is a count N (the seeds 1..N) or a list of seeds and ranges a..b.
-A grid file is one JSON object: {"ops": [1000, 2000], "max-pages": [16, 64], "seeds": "1..32"};
+The grid: every combination of the --param values (and the grid file's), each run
+with every seed. Parameters, as drmsim vmbind names them:
+  ${PARAMS.map((p) => FLAG[p]).join(', ')} (engine=native,reference)
+Values: integers, ranges a..b and a..b:step. A parameter
+not given keeps vmbind's default. --seeds: a count N (the seeds 1..N), or a list of
+seeds and ranges a..b. A grid file is one JSON object, as
+  {"ops": [1000, 2000], "max-pages": [16, 64], "seeds": "1..32"}
 a --param replaces the file's values of that parameter, --seeds its seeds.
 
-Tasks: task i is grid point floor(i / seeds) with the (i mod seeds)-th seed; the points count
-over ${PARAMS.map((p) => FLAG[p]).join(', ')}, the last fastest. --list prints them.
---shard i/n (0 <= i < n) runs the tasks with i = task mod n; drmsim merge joins the shards'
---out files into the bytes one unsharded run writes, and prints the same summary.
+Tasks: task i is grid point floor(i / seeds) with the (i mod seeds)-th seed; the
+points count over the parameters in the order above, the last fastest (--list
+prints them). --shard i/n (0 <= i < n) runs the tasks with i = task mod n; drmsim
+merge joins the shards' --out files into the bytes one unsharded run writes.
 
 Rows (--out JSON Lines, --csv): sweep (the grid's id), task, tasks, point, seed, the
 parameters, then requests, map, remap, unmap, splits, keeps, mappings, mappedBytes,
-freeBytes, holes, largestFree, fragmentation, traceFnv1a64, stateFnv1a64: the numbers
-drmsim vmbind --json gives. They hold no timing, so they are the same bytes whatever the
-sharding and the workers; --timing writes each task's time (task, worker, loopNs, wallNs).
+freeBytes, holes, largestFree, fragmentation, traceFnv1a64, stateFnv1a64: the
+numbers drmsim vmbind --json gives. No timing is in them, so they are the same bytes
+whatever the sharding and the workers; --timing writes each task's times apart
+(task, worker, loopNs, wallNs).
 `
 
 export function addSweepCommand(cli: Command): void {
@@ -71,8 +74,7 @@ export function addSweepCommand(cli: Command): void {
       .option(
         '--param <name=values>',
         'a parameter and its values, as ops=1000,2000 or window=256..1024:256 (repeat for more)',
-        (v: string, all: string[]) => [...all, v],
-        [] as string[],
+        (v: string, all: string[] | undefined) => [...(all ?? []), v],
       )
       .option('--grid <file>', 'a JSON grid file (see below)')
       .option('--seeds <seeds>', 'a count N (seeds 1..N), or seeds and ranges: 1..32, 7,9,100..199 (default 1)')
@@ -98,7 +100,7 @@ function gridOfOptions(o: SweepCliOptions): Grid {
     input = asUsage(() => gridInputOfJson(text, o.grid!))
   }
   const given = new Set<string>()
-  for (const text of o.param) {
+  for (const text of o.param ?? []) {
     const { name, values } = asUsage(() => parseParam(text))
     if (given.has(name)) throw usage(`--param ${FLAG[name]} is given twice: list its values in one --param`)
     given.add(name)
