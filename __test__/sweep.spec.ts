@@ -1,6 +1,10 @@
 // The sweep library (lib/sweep/): grid expansion and task order, seeds, grid files, shards,
 // rows and their CSV, the summary, and merging shards with its errors.
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
 import { describe, expect, it } from 'vitest'
+import { DrmError } from '../lib/base/errors.js'
 import { csvField, csvHeader, csvLine } from '../lib/sweep/csv.js'
 import { SweepError } from '../lib/sweep/error.js'
 import {
@@ -18,6 +22,7 @@ import {
 } from '../lib/sweep/grid.js'
 import { mergeRows } from '../lib/sweep/merge.js'
 import { sweepPlot, xParam } from '../lib/sweep/plot.js'
+import { type Done, runTasks } from '../lib/sweep/pool.js'
 import { COLUMNS, parseRow, type Row, rowLine, rowOf } from '../lib/sweep/rows.js'
 import { parseShard, shardTasks } from '../lib/sweep/shard.js'
 import { summarize, summaryLines } from '../lib/sweep/summary.js'
@@ -268,5 +273,52 @@ describe('summary, plot and merge', () => {
       'c:1 is a row of another sweep (id abd, 4 tasks) than a:1',
     )
     expect(() => mergeRows([file('e')])).toThrow('no result rows')
+  })
+})
+
+describe('the worker pool', () => {
+  // A stand-in for worker.js (the real one runs from the built package, in cli-sweep.spec.ts):
+  // it answers each task with its seed, fails seed 5, and stops on seed 6.
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'drmsim-pool-'))
+  const fakeWorker = path.join(dir, 'worker.js')
+  writeFileSync(
+    fakeWorker,
+    `const { parentPort } = require('node:worker_threads')
+parentPort.on('message', (t) => {
+  if (t.params.seed === 5n) parentPort.postMessage({ index: t.index, error: { message: 'EINVAL: no such thing', code: 'EINVAL' } })
+  else if (t.params.seed === 6n) process.exit(3)
+  else parentPort.postMessage({ index: t.index, output: { result: { seed: String(t.params.seed) }, loopNs: 0 }, wallNs: 1 })
+})
+`,
+  )
+  const g = gridOf({ params: { ops: [100, 400] }, seeds: parseSeeds('4') }, 'native')
+
+  it.each([1, 2, 3])('runs every task once on %i workers, costliest first, with its task index', async (workers) => {
+    const done: Done[] = []
+    const tasks = shardTasks(taskCount(g), { index: 0, count: 1 })
+    await runTasks(g, tasks, { workers, onDone: (d) => done.push(d), workerFile: fakeWorker })
+    expect(done.map((d) => d.index).sort((a, b) => a - b)).toEqual(tasks)
+    if (workers === 1) {
+      // On the calling thread, in the order handed out: ops 400 (tasks 4..7) before ops 100.
+      expect(done.map((d) => d.index)).toEqual([4, 5, 6, 7, 0, 1, 2, 3])
+      expect(done.every((d) => d.worker === 0)).toBe(true)
+    } else {
+      for (const d of done) expect(d.output.result).toEqual({ seed: String(taskOf(g, d.index).params.seed) })
+      expect(new Set(done.map((d) => d.worker)).size).toBeGreaterThan(1)
+    }
+  })
+
+  it('a task that fails rejects the run with its errno and names the task', async () => {
+    const g5 = gridOf({ seeds: parseSeeds('3..5') }, 'native')
+    const run = runTasks(g5, [0, 1, 2], { workers: 2, onDone: () => {}, workerFile: fakeWorker })
+    await expect(run).rejects.toThrow(
+      new DrmError('EINVAL', 'task 2 (seed 5, ops 100000, engine native): no such thing'),
+    )
+  })
+
+  it('a worker thread that stops rejects the run', async () => {
+    const g6 = gridOf({ seeds: parseSeeds('6..7') }, 'native')
+    const run = runTasks(g6, [0, 1], { workers: 2, onDone: () => {}, workerFile: fakeWorker })
+    await expect(run).rejects.toThrow('a sweep worker thread stopped (exit code 3) with tasks left')
   })
 })
