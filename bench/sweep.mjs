@@ -16,14 +16,14 @@ const cli = path.join(root, 'dist/cli/main.js')
 export const GRIDS = {
   smoke: ['--param', 'ops=2000', '--param', 'max-pages=16,64', '--seeds', '2'],
   quick: ['--param', 'ops=100000', '--param', 'max-pages=16,64', '--seeds', '4'],
-  full: ['--param', 'ops=200000', '--param', 'max-pages=16,64', '--seeds', '8'],
+  full: ['--param', 'ops=200000', '--param', 'max-pages=16,64', '--seeds', '16'],
 }
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
 const load = () => os.loadavg()[0].toFixed(2)
 
 /** Runs the grid of `mode` on 1 and 2 workers `repeat` times; returns a markdown table's title, head and rows. */
-export function benchSweep(mode, repeat = mode === 'smoke' ? 1 : 5) {
+export function benchSweep(mode, repeat = mode === 'smoke' ? 1 : 3) {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'drmsim-sweep-bench-'))
   const loadBefore = load()
   const wall = { 1: [], 2: [] }
