@@ -6,6 +6,7 @@ import path from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { DrmError } from '../lib/base/errors.js'
 import { csvField, csvHeader, csvLine } from '../lib/sweep/csv.js'
+import { renderSweep } from '../lib/render/sweep.js'
 import { SweepError } from '../lib/sweep/error.js'
 import {
   gridInputOfJson,
@@ -256,6 +257,32 @@ describe('summary, plot and merge', () => {
           { x: 200, mean: 5.5, min: 5, max: 6 },
         ],
       },
+    ])
+  })
+
+  it('draws a grid that doubles on a logarithmic axis, one that adds on a linear one', () => {
+    const at = (xs: number[]) =>
+      renderSweep({
+        xLabel: 'window',
+        xValues: xs,
+        panels: [
+          {
+            title: 't',
+            kind: 'count',
+            series: [{ name: 's', points: xs.map((x) => ({ x, mean: 1, min: 1, max: 1 })) }],
+          },
+        ],
+      })
+    // The plot spans x = 96 .. 912 (960 wide, 80 left, 32 right, 16 inset).
+    const log = at([256, 16384, 1048576])
+    expect(log).toContain('>window (log scale)</text>')
+    expect([...log.matchAll(/<circle cx="([\d.]+)" cy="[\d.]+" r="3"/g)].map((m) => Number(m[1]))).toEqual([
+      96, 504, 912,
+    ])
+    const linear = at([1000, 2000, 4000])
+    expect(linear).toContain('>window</text>')
+    expect([...linear.matchAll(/<circle cx="([\d.]+)" cy="[\d.]+" r="3"/g)].map((m) => Number(m[1]))).toEqual([
+      96, 368, 912,
     ])
   })
 

@@ -58,6 +58,13 @@ function yAxis(kind: SweepPanel['kind'], max: number): { top: number; ticks: Tic
   return { top, ticks: numberTicks(0, top, Math.max(1, Math.min(5, top))) }
 }
 
+/** Whether numbers this far apart go on a logarithmic axis. */
+function isLog(values: readonly (number | string)[]): boolean {
+  if (values.length < 2 || !values.every((v) => typeof v === 'number')) return false
+  const nums = values as number[]
+  return Math.min(...nums) > 0 && Math.max(...nums) / Math.min(...nums) >= 16
+}
+
 /** Where each x value goes, as a fraction of the axis: linear, logarithmic, or evenly for names. */
 function xScale(values: readonly (number | string)[]): (x: number | string) => number {
   const index = new Map(values.map((v, i) => [v, i]))
@@ -67,7 +74,7 @@ function xScale(values: readonly (number | string)[]): (x: number | string) => n
   const lo = Math.min(...nums)
   const hi = Math.max(...nums)
   if (hi === lo) return () => 0.5
-  if (lo > 0 && hi / lo >= 16) return (x) => Math.log(Number(x) / lo) / Math.log(hi / lo)
+  if (isLog(values)) return (x) => Math.log(Number(x) / lo) / Math.log(hi / lo)
   return (x) => (Number(x) - lo) / (hi - lo)
 }
 
@@ -104,7 +111,7 @@ function panel(p: SweepPanel, plot: SweepPlot, width: number): string {
     body += `<line x1="${px(tx)}" y1="${top + h}" x2="${px(tx)}" y2="${top + h + 4}" stroke="#666666"/>`
     body += `<text x="${px(tx)}" y="${top + h + 16}" text-anchor="middle" font-size="10" fill="#555555">${esc(text)}</text>\n`
   }
-  body += `<text x="${left + plotW}" y="${top + h + 30}" text-anchor="end" font-size="10" fill="#555555">${esc(plot.xLabel)}</text>\n`
+  body += `<text x="${left + plotW}" y="${top + h + 30}" text-anchor="end" font-size="10" fill="#555555">${esc(plot.xLabel)}${isLog(plot.xValues) ? ' (log scale)' : ''}</text>\n`
   p.series.forEach((s, i) => {
     const colour = PALETTE[i % PALETTE.length]
     const pts = [...s.points].sort((a, b) => at(a.x) - at(b.x))
