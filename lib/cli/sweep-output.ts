@@ -24,6 +24,9 @@ export interface SweepOutputOptions {
   json?: boolean
 }
 
+/** What the plot shows without --y. */
+export const DEFAULT_MEASURES = 'mappings,splits'
+
 /** The output options both commands take. */
 export function addOutputOptions(cmd: Command): Command {
   return cmd
@@ -31,7 +34,10 @@ export function addOutputOptions(cmd: Command): Command {
     .option('--csv <file>', 'write the rows as CSV, the same columns (- for stdout)')
     .option('--svg <file>', 'draw a measure against a parameter (--x, --y) as an SVG plot')
     .option('--x <param>', 'with --svg: the parameter on the x axis (default: the first that varies)')
-    .option('--y <measures>', 'with --svg: the measures to plot, comma-separated, one panel each', 'mappings,splits')
+    .option(
+      '--y <measures>',
+      'with --svg: the measures to plot, comma-separated, one panel each (default: mappings,splits)',
+    )
     .option('--json', 'print the summary as JSON, one object per grid point')
 }
 
@@ -64,7 +70,7 @@ export class RowFiles {
 
   constructor(o: SweepOutputOptions) {
     if (o.out === '-' && o.csv === '-') throw usage('--out and --csv cannot both go to stdout: name a file for one')
-    if (o.svg === undefined && (o.x !== undefined || o.y !== 'mappings,splits'))
+    if (o.svg === undefined && (o.x !== undefined || o.y !== undefined))
       throw usage('--x and --y choose what --svg plots: give --svg too')
     this.toStdout = o.out === '-' || o.csv === '-'
     this.#jsonl = o.out === undefined ? undefined : open('--out', o.out)
@@ -95,7 +101,7 @@ export function report(rows: readonly Row[], o: SweepOutputOptions, toStdout: bo
   const plot =
     o.svg === undefined || points.length === 0
       ? undefined
-      : asUsage(() => sweepPlot(points, xParam(points, o.x), parseMeasures(o.y ?? 'mappings,splits'), title))
+      : asUsage(() => sweepPlot(points, xParam(points, o.x), parseMeasures(o.y ?? DEFAULT_MEASURES), title))
   const out = new Out(toStdout ? 2 : 1)
   if (o.json) for (const s of points) out.line(JSON.stringify(summaryJson(s)))
   else for (const line of summaryLines(points)) out.line(line)

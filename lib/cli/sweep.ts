@@ -29,7 +29,14 @@ import { runTasks } from '../sweep/pool.js'
 import { type Row, rowOf } from '../sweep/rows.js'
 import { parseShard, type Shard, shardTasks, shardText, WHOLE } from '../sweep/shard.js'
 import { asyncAction, duration, EXIT_CODES_HELP, EXIT_OK, integer, progressBar, Table, usage } from './common.js'
-import { addOutputOptions, asUsage, report, RowFiles, type SweepOutputOptions } from './sweep-output.js'
+import {
+  addOutputOptions,
+  asUsage,
+  DEFAULT_MEASURES,
+  report,
+  RowFiles,
+  type SweepOutputOptions,
+} from './sweep-output.js'
 
 export interface SweepCliOptions extends SweepOutputOptions {
   param?: string[]
@@ -116,7 +123,7 @@ function gridOfOptions(o: SweepCliOptions): Grid {
 /** The plot's options, checked before any task runs. */
 function checkPlot(o: SweepCliOptions, grid: Grid): void {
   if (o.svg === undefined) return
-  asUsage(() => parseMeasures(o.y ?? 'mappings,splits'))
+  asUsage(() => parseMeasures(o.y ?? DEFAULT_MEASURES))
   const vary = varied(grid)
   if (o.x !== undefined) {
     const x = asUsage(() => paramName(o.x!))
