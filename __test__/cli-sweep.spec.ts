@@ -180,6 +180,18 @@ describe('drmsim sweep', () => {
     expect(png.height).toBeGreaterThan(400)
   })
 
+  it('runs both engines in the worker threads, with the same results but the engine', () => {
+    const r = drmsim('sweep', '--param', 'engine=native,reference', '--param', 'ops=1000', '--seeds', '2', '--out', '-')
+    expect(r.code).toBe(0)
+    const rows = r.stdout
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l))
+    expect(rows.map((x) => x.engine)).toEqual(['native', 'native', 'reference', 'reference'])
+    const strip = ({ task, point, engine, ...rest }: Record<string, unknown>) => rest
+    expect(rows.slice(2).map(strip)).toEqual(rows.slice(0, 2).map(strip))
+  })
+
   it('--list prints the tasks of a shard without running them; --json prints the summary as JSON', () => {
     const list = drmsim('sweep', ...GRID, '--shard', '1/5', '--list')
     expect(list.code).toBe(0)
@@ -272,6 +284,7 @@ describe('drmsim sweep usage errors (exit 2, one line, before any task runs)', (
       'drmsim: --y speed: not a measure; one of requests, map, remap, unmap, splits, keeps, mappings, mappedBytes, freeBytes, holes, largestFree, fragmentation\n',
     ],
     [['--x', 'ops'], 'drmsim: --x and --y choose what --svg plots: give --svg too\n'],
+    [['--y', 'splits'], 'drmsim: --x and --y choose what --svg plots: give --svg too\n'],
     [['--out', '/nonexistent/dir/a.jsonl'], 'drmsim: --out: cannot write /nonexistent/dir/a.jsonl: ENOENT\n'],
     [['--grid', '/nonexistent.json'], 'drmsim: --grid: cannot read /nonexistent.json: ENOENT\n'],
   ])('%j', (args, message) => {
