@@ -16,6 +16,8 @@ it('bench/run.mjs --smoke prints every table', async () => {
   )
   for (const title of ['### vmbind', '### Op lists per request', '### VA tree alone', '### Scaling and memory'])
     expect(stdout).toContain(title)
+  // sweeps (issue 18): the pool on one and two workers, whose rows are the same bytes
+  expect(stdout).toMatch(/### drmsim sweep, 4 tasks .*\n\n.*\n.*\n\| 1 \| .* \| same bytes \|\n\| 2 \| /)
   // Every row of every table has a number in each cell after the first.
   const rows = stdout.split('\n').filter((l) => l.startsWith('| ') && !l.startsWith('| ---'))
   expect(rows.length).toBeGreaterThan(8)

@@ -472,3 +472,9 @@ table(
     rows,
   )
 }
+
+// sweeps (issue 18): drmsim sweep on one and two workers (bench/sweep.mjs)
+{
+  const { benchSweep } = await import('./sweep.mjs')
+  table(...benchSweep(mode))
+}

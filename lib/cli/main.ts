@@ -12,6 +12,9 @@ import { addDiffCommand } from './diff.js'
 import { addImportCommand } from './import.js'
 import { addReplayCommand } from './replay.js'
 import { addScenarioCommand } from './scenario.js'
+// sweeps (issue 18): drmsim sweep and drmsim merge
+import { addMergeCommand } from './merge.js'
+import { addSweepCommand } from './sweep.js'
 import { addVmbindCommand } from './vmbind.js'
 
 export function program(): Command {
@@ -27,6 +30,9 @@ export function program(): Command {
   addScenarioCommand(cli)
   // Trace importers (import.ts).
   addImportCommand(cli)
+  // sweeps (issue 18)
+  addSweepCommand(cli)
+  addMergeCommand(cli)
   return cli
 }
 
