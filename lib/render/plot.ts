@@ -6,10 +6,9 @@
  * Round ticks on both axes, none past the data; long series are thinned to
  * what each pixel column shows (its first, lowest, highest and last point).
  */
-import { nice } from 'd3-array'
 import { DrmError } from '../base/errors.js'
 import { PALETTE } from './colors.js'
-import { byteTicks, numberTicks, type Tick } from './scale.js'
+import { type AxisKind, numberTicks, yAxis } from './scale.js'
 import { esc, heading, legend, type LegendEntry, pictureWidth, px, stackSvgs, svgOpen, textWidth } from './svg.js'
 
 /** A number in a StatsRow: a number, a bigint (u64 bytes) or, as read back from CSV, a decimal string. */
@@ -73,24 +72,7 @@ interface Series {
   dash?: string
 }
 
-type YKind = 'count' | 'bytes' | 'percent'
-
-/** The y axis [0, top] for values up to `max`: a round top and its ticks. */
-function yAxis(kind: YKind, max: number): { top: number; ticks: Tick<number>[] } {
-  if (kind === 'percent') {
-    const top = max > 100 ? nice(0, max, 5)[1] : 100
-    return { top, ticks: numberTicks(0, top, 5).map((t) => ({ ...t, label: `${t.label}%` })) }
-  }
-  if (kind === 'bytes') {
-    if (!(max > 0)) return { top: 1, ticks: byteTicks(0, 5) }
-    const unit = 2 ** (10 * Math.min(6, Math.floor(Math.log2(max) / 10)))
-    const top = nice(0, max / unit, 5)[1] * unit
-    return { top, ticks: byteTicks(top, 5) }
-  }
-  const top = max > 0 ? nice(0, max, 5)[1] : 1
-  // Counts are whole: a small top gets a tick per unit, never 0.5.
-  return { top, ticks: numberTicks(0, top, Math.max(1, Math.min(5, top))) }
-}
+type YKind = Exclude<AxisKind, 'fraction'>
 
 /** The points of one series as pixel coordinates, thinned to at most four per pixel column. */
 function polyline(xs: number[], ys: number[]): string[] {

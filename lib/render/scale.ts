@@ -4,7 +4,7 @@
  * steps are powers of two so that their hex or byte labels stay short.
  * Every tick lies inside the range asked for.
  */
-import { ticks as d3Ticks, tickStep } from 'd3-array'
+import { ticks as d3Ticks, nice, tickStep } from 'd3-array'
 import type { filesize as Filesize, FilesizeOptions } from 'filesize' with { 'resolution-mode': 'import' }
 
 // filesize's declarations belong to its ES module build (a "type": "module" package), which tsc will not let a
@@ -67,4 +67,28 @@ export function byteTicks(hi: number, count: number): Tick<number>[] {
 function formatNumber(value: number, step: number): string {
   const decimals = step >= 1 ? 0 : Math.min(6, Math.max(0, -Math.floor(Math.log10(step) + 1e-9)))
   return value.toLocaleString('en-US', { minimumFractionDigits: decimals, maximumFractionDigits: decimals })
+}
+
+/** What a plot's y axis shows: counts, bytes, percentages (0-100) or fractions (0-1, labelled as percentages). */
+export type AxisKind = 'count' | 'bytes' | 'percent' | 'fraction'
+
+/** The y axis [0, top] of a plot for values up to `max`: a round top and its ticks. */
+export function yAxis(kind: AxisKind, max: number): { top: number; ticks: Tick<number>[] } {
+  if (kind === 'percent' || kind === 'fraction') {
+    const scale = kind === 'percent' ? 1 : 100
+    const top = max * scale > 100 ? nice(0, max * scale, 5)[1] : 100
+    return {
+      top: top / scale,
+      ticks: numberTicks(0, top, 5).map((t) => ({ value: t.value / scale, label: `${t.label}%` })),
+    }
+  }
+  if (kind === 'bytes') {
+    if (!(max > 0)) return { top: 1, ticks: byteTicks(0, 5) }
+    const unit = 2 ** (10 * Math.min(6, Math.floor(Math.log2(max) / 10)))
+    const top = nice(0, max / unit, 5)[1] * unit
+    return { top, ticks: byteTicks(top, 5) }
+  }
+  const top = max > 0 ? nice(0, max, 5)[1] : 1
+  // Counts are whole: a small top gets a tick per unit, never 0.5.
+  return { top, ticks: numberTicks(0, top, Math.max(1, Math.min(5, top))) }
 }

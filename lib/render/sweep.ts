@@ -5,10 +5,9 @@
  * The x axis is linear, or logarithmic when the values span 16 times or more
  * (grids double more often than they add); its ticks are the grid's values.
  */
-import { nice } from 'd3-array'
 import { DrmError } from '../base/errors.js'
 import { PALETTE } from './colors.js'
-import { byteTicks, numberTicks, type Tick } from './scale.js'
+import { type AxisKind, yAxis } from './scale.js'
 import { esc, heading, legend, type LegendEntry, pictureWidth, px, stackSvgs, svgOpen, textWidth } from './svg.js'
 
 /** A point of a series: the parameter's value, and the measure's mean and range over the seeds. */
@@ -27,7 +26,7 @@ export interface SweepSeries {
 export interface SweepPanel {
   title: string
   /** How the y axis reads: counts, bytes, or a fraction in [0, 1] shown as %. */
-  kind: 'count' | 'bytes' | 'fraction'
+  kind: Exclude<AxisKind, 'percent'>
   series: SweepSeries[]
 }
 
@@ -42,21 +41,6 @@ export interface SweepPlot {
 }
 
 const PLOT_HEIGHT = 200
-
-function yAxis(kind: SweepPanel['kind'], max: number): { top: number; ticks: Tick<number>[] } {
-  if (kind === 'fraction') {
-    const top = max > 1 ? nice(0, max, 5)[1] : 1
-    return { top, ticks: numberTicks(0, top * 100, 5).map((t) => ({ value: t.value / 100, label: `${t.label}%` })) }
-  }
-  if (kind === 'bytes') {
-    if (!(max > 0)) return { top: 1, ticks: byteTicks(0, 5) }
-    const unit = 2 ** (10 * Math.min(6, Math.floor(Math.log2(max) / 10)))
-    const top = nice(0, max / unit, 5)[1] * unit
-    return { top, ticks: byteTicks(top, 5) }
-  }
-  const top = max > 0 ? nice(0, max, 5)[1] : 1
-  return { top, ticks: numberTicks(0, top, Math.max(1, Math.min(5, top))) }
-}
 
 /** Whether numbers this far apart go on a logarithmic axis. */
 function isLog(values: readonly (number | string)[]): boolean {

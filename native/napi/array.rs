@@ -2,10 +2,11 @@
 //! array, its packed words as `bindBatch` takes them) and `reinsert`, the
 //! put-back of a removed mapping that the public `undo` uses (a cold call).
 
+use crate::batch::{batch_arrays, check_per};
 use crate::calls::{Cx, Reply};
 use crate::convert::{einval as js_einval, key, u64_arg, va_record, Result, VaRecord};
 use crate::io::{Io, Totals};
-use crate::raw::{einval, is_nullish, typed_array, Failure};
+use crate::raw::{einval, Failure};
 use crate::vm::NativeVm;
 use drmsim_core::gpuvm::{ArrayRequest, Va};
 use drmsim_core::wire::{
@@ -13,7 +14,7 @@ use drmsim_core::wire::{
   BATCH_UNMAP, BATCH_WORDS,
 };
 use napi::bindgen_prelude::BigInt;
-use napi::{sys, Env};
+use napi::Env;
 use napi_derive::napi;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
@@ -22,17 +23,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 /// request's index goes to the requests slot and whether requests were
 /// undone to the number slot; on success the totals, as `bindBatch`.
 pub(crate) fn bind_array(cx: &mut Cx<'_>) -> std::result::Result<Reply, Failure> {
-  let [words, per] = cx.extra;
-  let env = cx.env;
-  // SAFETY: `words` is an argument of the current call on env.
-  let (words, len) = unsafe { typed_array(env, words, sys::TypedarrayType::biguint64_array, "the batch") }?;
-  // SAFETY: `per` is an argument of the current call on env.
-  let per = if unsafe { is_nullish(env, per) } {
-    None
-  } else {
-    // SAFETY: as above.
-    Some(unsafe { typed_array(env, per, sys::TypedarrayType::uint32_array, "perRequest") }?)
-  };
+  let (words, len, per) = batch_arrays(cx)?;
   let fail_at = cx.req.seq;
   let fail_at = match fail_at {
     -1.0 => None,
@@ -44,20 +35,8 @@ pub(crate) fn bind_array(cx: &mut Cx<'_>) -> std::result::Result<Reply, Failure>
     }
   };
   // SAFETY: as bindBatch's: the arrays are valid for the call and run no script.
-  let reqs = unsafe { read(words.cast::<u64>(), len) }?;
-  let per = per.map(|(p, n)| (p.cast::<u32>(), n));
-  if let Some((p, per_len)) = per {
-    if per_len < 3 * reqs.len() {
-      return Err(einval(format!(
-        "perRequest holds {per_len} counts; {} requests need {}",
-        reqs.len(),
-        3 * reqs.len()
-      )));
-    }
-    if !p.cast::<AtomicU32>().is_aligned() {
-      return Err(einval("a batch array is not aligned"));
-    }
-  }
+  let reqs = unsafe { read(words, len) }?;
+  check_per(per, reqs.len())?;
   let io: Io = cx.io;
   let done = cx.state.vm.bind_array(&reqs, fail_at, |i, c| {
     if let Some((p, _)) = per {

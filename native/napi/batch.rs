@@ -12,9 +12,12 @@ use drmsim_core::wire::{
 use napi::sys;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
-/// The handler of `bindBatch(id, words, perRequest)`: its two arrays are the
-/// call's extra arguments.
-pub(crate) fn bind_batch(cx: &mut Cx<'_>) -> Result<Reply, Failure> {
+/// A batch call's two typed arrays (its extra arguments): the packed words
+/// (pointer, length in u64) and `perRequest` if given (pointer, length in u32).
+pub(crate) type BatchArrays = (*const u64, usize, Option<(*mut u32, usize)>);
+
+/// Reads the `(words, perRequest)` arguments of `bindBatch` / `bindArray`.
+pub(crate) fn batch_arrays(cx: &Cx<'_>) -> Result<BatchArrays, Failure> {
   let [words, per] = cx.extra;
   let env = cx.env;
   // SAFETY: `words` is an argument of the current call on env.
@@ -26,18 +29,32 @@ pub(crate) fn bind_batch(cx: &mut Cx<'_>) -> Result<Reply, Failure> {
     // SAFETY: as above.
     Some(unsafe { typed_array(env, per, sys::TypedarrayType::uint32_array, "perRequest") }?)
   };
+  Ok((words.cast::<u64>(), len, per.map(|(p, n)| (p.cast::<u32>(), n))))
+}
+
+/// `perRequest` must hold three aligned counts per request.
+pub(crate) fn check_per(per: Option<(*mut u32, usize)>, n: usize) -> Result<(), Failure> {
+  let Some((p, per_len)) = per else { return Ok(()) };
+  if !p.cast::<AtomicU32>().is_aligned() {
+    return Err(einval("a batch array is not aligned"));
+  }
+  if per_len < 3 * n {
+    return Err(einval(format!(
+      "perRequest holds {per_len} counts; {n} requests need {}",
+      3 * n
+    )));
+  }
+  Ok(())
+}
+
+/// The handler of `bindBatch(id, words, perRequest)`: its two arrays are the
+/// call's extra arguments.
+pub(crate) fn bind_batch(cx: &mut Cx<'_>) -> Result<Reply, Failure> {
+  let (words, len, per) = batch_arrays(cx)?;
   // SAFETY: words holds len u64 and per (if any) its length in u32, as Node
   // says; they stay put during the call (a typed array's data is moved off
   // the V8 heap when Node hands it out, and nothing here runs script).
-  unsafe {
-    apply(
-      &mut cx.state.vm,
-      cx.io,
-      words.cast::<u64>(),
-      len,
-      per.map(|(p, n)| (p.cast::<u32>(), n)),
-    )
-  }?;
+  unsafe { apply(&mut cx.state.vm, cx.io, words, len, per) }?;
   Ok(Reply::Done)
 }
 
@@ -62,18 +79,10 @@ unsafe fn apply(
     return Err(einval(format!("a batch has {BATCH_WORDS} words per request")));
   }
   let n = len / BATCH_WORDS;
-  if !words.cast::<AtomicU64>().is_aligned() || per.is_some_and(|(p, _)| !p.cast::<AtomicU32>().is_aligned())
-  {
+  if !words.cast::<AtomicU64>().is_aligned() {
     return Err(einval("a batch array is not aligned"));
   }
-  if let Some((_, per_len)) = per {
-    if per_len < 3 * n {
-      return Err(einval(format!(
-        "perRequest holds {per_len} counts; {n} requests need {}",
-        3 * n
-      )));
-    }
-  }
+  check_per(per, n)?;
   // SAFETY: i < len, and `words` is valid for len u64 (the caller's
   // contract) and aligned, as checked.
   let word = |i: usize| unsafe { AtomicU64::from_ptr(words.add(i).cast_mut()) }.load(Ordering::Relaxed);
