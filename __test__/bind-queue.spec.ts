@@ -234,6 +234,32 @@ describe.each(engines)('bind queues on the %s engine', (engine) => {
     )
   })
 
+  it('takes conflict levels and update times from the page-table model when the VA space has one', () => {
+    const dev = new Device({ engine })
+    const vm = new GpuVm({ range: 1n << 48n, device: dev, pageTable: 'xe' })
+    const bo = dev.createObject({ size: 0x10_0000n })
+    const [q0, q1] = [vm.createBindQueue({ name: 'q0' }), vm.createBindQueue({ name: 'q1' })]
+    // The first bind: tables at levels 0, 1, 2 (3 PDEs) and 1 PTE: 2000 + 10 + 3 * 10 ns; it writes the root (level 3).
+    const first = q0.submit({ binds: [map(0n, bo)] })
+    expect([first.duration, first.end]).toEqual([2_040n, 2_040n])
+    // A new level-0 table (a level-1 entry, 2 MiB span) inside the first's 512 GiB span: it waits for it.
+    const second = q1.submit({ binds: [map(0x20_0000n, bo)] })
+    expect([second.conflicts, second.duration, second.start]).toEqual([[first], 2_020n, 2_040n])
+    dev.advance(10_000n)
+    // Leaf writes in tables that exist (level 0, 4 KiB spans): independent across queues.
+    const spin = dev.createFence()
+    const held = q0.submit({ binds: [map(P, bo)], inFences: [spin] })
+    const free = q1.submit({ binds: [map(2n * P, bo)] })
+    expect([free.conflicts, free.start, free.duration, held.start]).toEqual([[], 10_000n, 2_010n, null])
+    // An unbind: 1 PTE cleared and 1 TLB invalidation: 2000 + 10 + 1000 ns.
+    const unbind = q1.submit({ binds: [{ op: 'unmap', addr: 2n * P, range: P }] })
+    expect(unbind.duration).toBe(3_010n)
+    const custom = vm.createBindQueue({ latency: 0n, perPte: 1n, perPde: 0n, perTlb: 7n })
+    expect([custom.perPte, custom.perPde, custom.perTlb]).toEqual([1n, 0n, 7n])
+    expect(custom.submit({ binds: [{ op: 'unmap', addr: 0n, range: P }] }).duration).toBe(8n)
+    expect(errnoOf(() => vm.createBindQueue({ perTlb: -1n }))).toBe('EINVAL')
+  })
+
   it('refuses bad input and leaves the state unchanged', () => {
     const { dev, vm, bo } = world(engine)
     const q = vm.createBindQueue()

@@ -22,7 +22,26 @@ import { errorName, type JobRecord, started, timelineOf } from './bind-timeline.
 import type { GpuVm } from './gpuvm.js'
 import { coreOf } from './internal.js'
 import { planSteps } from './bind-plan.js'
-import { interval, type Interval, overlaps, PageTables } from './pt-conflict.js'
+import { interval, type Interval, levelWritten, overlaps, PageTables, spanOf } from './pt-conflict.js'
+import { levelShift, type PageTableCost } from '../contract/pagetable.js'
+
+/** What a submission cost: `after - before`, count by count. */
+function costDiff(after: PageTableCost, before: PageTableCost): PageTableCost {
+  const out = { ...after }
+  for (const k of Object.keys(after) as (keyof PageTableCost)[])
+    (out[k] as unknown) = (after[k] as never) - (before[k] as never)
+  return out
+}
+
+/**
+ * drmsim's default update time with a page-table model (`vm.pageTable`): a fixed cost per job, per
+ * leaf (PTE) and directory (PDE) entry written, per TLB invalidation, in ns (a model, not a measurement).
+ */
+export const DEFAULT_PT_TIMING: Readonly<{ perPte: bigint; perPde: bigint; perTlb: bigint }> = Object.freeze({
+  perPte: 10n,
+  perPde: 10n,
+  perTlb: 1_000n,
+})
 
 /** drmsim's default update time: a fixed cost per job and a cost per step, in ns (a model, not a measurement). */
 export const DEFAULT_BIND_TIMING: Readonly<{ latency: bigint; perStep: bigint }> = Object.freeze({
@@ -48,6 +67,8 @@ export interface BindStep {
 export interface BindPlan {
   readonly queue: BindQueue
   readonly steps: readonly BindStep[]
+  /** What the VA space's page-table model did for the submission, when it has one. */
+  readonly cost?: PageTableCost
 }
 
 export interface BindQueueOptions {
@@ -55,8 +76,12 @@ export interface BindQueueOptions {
   name?: string
   /** Fixed cost of a job, ns (default `DEFAULT_BIND_TIMING.latency`). */
   latency?: bigint
-  /** Cost of a step, ns (default `DEFAULT_BIND_TIMING.perStep`). */
+  /** Cost of a step, ns (default `DEFAULT_BIND_TIMING.perStep`), without a page-table model. */
   perStep?: bigint
+  /** With a page-table model: per PTE written, per PDE written, per TLB invalidation (`DEFAULT_PT_TIMING`). */
+  perPte?: bigint
+  perPde?: bigint
+  perTlb?: bigint
   /** Replaces the default model: the update time (ns, a u64) of a job's steps. */
   duration?: (plan: BindPlan) => bigint
 }
@@ -163,6 +188,9 @@ export class BindQueue {
   readonly name: string
   readonly latency: bigint
   readonly perStep: bigint
+  readonly perPte: bigint
+  readonly perPde: bigint
+  readonly perTlb: bigint
   readonly #duration: ((plan: BindPlan) => bigint) | null
   readonly #jobs: BindJob[] = []
   #context: number | null = null
@@ -171,11 +199,14 @@ export class BindQueue {
   /** @internal Made by `GpuVm.createBindQueue`. */
   constructor(vm: GpuVm, opts: BindQueueOptions = {}) {
     const o = options<BindQueueOptions>(opts, 'createBindQueue options')
-    const [name, latency, perStep, duration] = readArgument('createBindQueue options', () => [
+    const [name, latency, perStep, duration, perPte, perPde, perTlb] = readArgument('createBindQueue options', () => [
       o.name,
       o.latency,
       o.perStep,
       o.duration,
+      o.perPte,
+      o.perPde,
+      o.perTlb,
     ])
     coreOf(vm) // a real GpuVm, else EINVAL
     if (vm.destroyed) throw new DrmError('EINVAL', `${vm} is destroyed`)
@@ -184,6 +215,9 @@ export class BindQueue {
     this.name = name === undefined ? `queue ${nextQueue++}` : string(name, 'name')
     this.latency = latency === undefined ? DEFAULT_BIND_TIMING.latency : u64(latency, 'latency')
     this.perStep = perStep === undefined ? DEFAULT_BIND_TIMING.perStep : u64(perStep, 'perStep')
+    this.perPte = perPte === undefined ? DEFAULT_PT_TIMING.perPte : u64(perPte, 'perPte')
+    this.perPde = perPde === undefined ? DEFAULT_PT_TIMING.perPde : u64(perPde, 'perPde')
+    this.perTlb = perTlb === undefined ? DEFAULT_PT_TIMING.perTlb : u64(perTlb, 'perTlb')
     this.#duration = duration === undefined ? null : func<(plan: BindPlan) => bigint>(duration, 'duration')
   }
 
@@ -224,9 +258,21 @@ export class BindQueue {
     const tables = pageTables.get(this.vm) ?? new PageTables()
     pageTables.set(this.vm, tables)
     const steps = planSteps(this.vm, requests)
+    const pt = this.vm.pageTable
+    const before = pt?.info()
     this.vm.bindArray(binds instanceof BindBatch ? binds : batchOf(requests), { failAt })
-    const spans = steps.map((s) => interval(s.addr, s.range, s.kind === 'map' ? tables.mapLevel(s.addr, s.range) : 0))
-    const duration = this.#time(steps)
+    let spans: Interval[]
+    let cost: PageTableCost | undefined
+    if (pt !== undefined && before !== undefined) {
+      // One page-table model: the VA space's says what the submission wrote (levelWritten), and its cost.
+      const after = pt.info()
+      const shift = BigInt(levelShift(pt.profile, levelWritten(before.occupancy, after.occupancy)))
+      spans = steps.map((s) => spanOf(s.addr, s.range, shift))
+      cost = costDiff(after.total, before.total)
+    } else {
+      spans = steps.map((s) => interval(s.addr, s.range, s.kind === 'map' ? tables.mapLevel(s.addr, s.range) : 0))
+    }
+    const duration = this.#time(steps, cost)
     const timeline = timelineOf(this.device)
     const now = this.device.now
     const conflicts = [...conflicting(this, spans, now)]
@@ -285,9 +331,18 @@ export class BindQueue {
     return fence
   }
 
-  #time(steps: readonly BindStep[]): bigint {
-    if (this.#duration === null) return this.latency + this.perStep * BigInt(steps.length)
-    const plan: BindPlan = Object.freeze({ queue: this, steps: Object.freeze([...steps]) })
+  #time(steps: readonly BindStep[], cost: PageTableCost | undefined): bigint {
+    if (this.#duration === null) {
+      if (cost === undefined) return this.latency + this.perStep * BigInt(steps.length)
+      const n = (v: number) => BigInt(v)
+      return (
+        this.latency +
+        this.perPte * n(cost.pteWrites) +
+        this.perPde * n(cost.pdeWrites) +
+        this.perTlb * n(cost.tlbInvalidations)
+      )
+    }
+    const plan: BindPlan = Object.freeze({ queue: this, steps: Object.freeze([...steps]), ...(cost ? { cost } : {}) })
     let d: unknown
     try {
       d = this.#duration(plan)
