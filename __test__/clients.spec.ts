@@ -280,7 +280,7 @@ describe('expect: malformed lines are format errors naming the field', () => {
     [
       '{"op":"unbind","vm":"a","addr":"0","range":"0x1000","expectErrno":"EFAULT"}',
       'expectErrno',
-      'must be one of EINVAL, EEXIST, ENOSPC, ENOMEM, EDEADLK, EALREADY, EBUSY, EOPNOTSUPP, got "EFAULT"',
+      'must be one of ESRCH, EIO, ENOMEM, EBUSY, EEXIST, EINVAL, ENOSPC, EDEADLK, ETIME, EOPNOTSUPP, EALREADY, ECANCELED, got "EFAULT"',
     ],
   ])('%s', async (line, field, message) => {
     const err = await failure(lines(VM, line))
