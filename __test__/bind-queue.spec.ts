@@ -5,9 +5,11 @@
  * through chains, destroyed queues, runs under the seeded scheduler, bad
  * input. Every spec runs on both engines; traces are compared.
  */
+import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import {
   type BindJob,
+  type BindRequest,
   BindBatch,
   Device,
   DrmBatchError,
@@ -202,6 +204,62 @@ describe.each(engines)('bind queues on the %s engine', (engine) => {
     expect(again.trace).toEqual(runs[5].report.trace)
   })
 
+  it("plans a submission's steps as the engine's own walk makes them (property)", () => {
+    const request = fc.record({
+      unmap: fc.boolean(),
+      page: fc.integer({ min: 0, max: 24 }),
+      pages: fc.integer({ min: 1, max: 6 }),
+      sparse: fc.boolean(),
+    })
+    const setup = fc.array(request, { maxLength: 6 })
+    fc.assert(
+      fc.property(setup, fc.array(request, { minLength: 1, maxLength: 6 }), (before, batch) => {
+        const { vm, bo } = world(engine)
+        const req = (r: { unmap: boolean; page: number; pages: number; sparse: boolean }): BindRequest =>
+          r.unmap
+            ? { op: 'unmap', addr: BigInt(r.page) * P, range: BigInt(r.pages) * P }
+            : map(BigInt(r.page) * P, r.sparse ? null : bo, BigInt(r.pages) * P)
+        const q = vm.createBindQueue()
+        q.submit({ binds: before.map(req) })
+        const job = q.submit({ binds: batch.map(req) })
+        // The same requests walked one by one on a twin VA space, steps taken from the engine's ops.
+        const twin = world(engine)
+        const same = (r: BindRequest): BindRequest => (r.op === 'map' && r.obj ? { ...r, obj: twin.bo } : r)
+        for (const r of before.map(req).map(same)) apply(twin.vm, r)
+        const want = batch.map(req).flatMap((r, i) => apply(twin.vm, same(r)).map((op) => ({ request: i, ...op })))
+        expect(job.steps).toEqual(want)
+        expect(vm.mappingCount).toBe(twin.vm.mappingCount)
+      }),
+      { numRuns: 150 },
+    )
+  })
+
+  it('takes conflict levels and update times from the page-table model when the VA space has one', () => {
+    const dev = new Device({ engine })
+    const vm = new GpuVm({ range: 1n << 48n, device: dev, pageTable: 'xe' })
+    const bo = dev.createObject({ size: 0x10_0000n })
+    const [q0, q1] = [vm.createBindQueue({ name: 'q0' }), vm.createBindQueue({ name: 'q1' })]
+    // The first bind: tables at levels 0, 1, 2 (3 PDEs) and 1 PTE: 2000 + 10 + 3 * 10 ns; it writes the root (level 3).
+    const first = q0.submit({ binds: [map(0n, bo)] })
+    expect([first.duration, first.end]).toEqual([2_040n, 2_040n])
+    // A new level-0 table (a level-1 entry, 2 MiB span) inside the first's 512 GiB span: it waits for it.
+    const second = q1.submit({ binds: [map(0x20_0000n, bo)] })
+    expect([second.conflicts, second.duration, second.start]).toEqual([[first], 2_020n, 2_040n])
+    dev.advance(10_000n)
+    // Leaf writes in tables that exist (level 0, 4 KiB spans): independent across queues.
+    const spin = dev.createFence()
+    const held = q0.submit({ binds: [map(P, bo)], inFences: [spin] })
+    const free = q1.submit({ binds: [map(2n * P, bo)] })
+    expect([free.conflicts, free.start, free.duration, held.start]).toEqual([[], 10_000n, 2_010n, null])
+    // An unbind: 1 PTE cleared and 1 TLB invalidation: 2000 + 10 + 1000 ns.
+    const unbind = q1.submit({ binds: [{ op: 'unmap', addr: 2n * P, range: P }] })
+    expect(unbind.duration).toBe(3_010n)
+    const custom = vm.createBindQueue({ latency: 0n, perPte: 1n, perPde: 0n, perTlb: 7n })
+    expect([custom.perPte, custom.perPde, custom.perTlb]).toEqual([1n, 0n, 7n])
+    expect(custom.submit({ binds: [{ op: 'unmap', addr: 0n, range: P }] }).duration).toBe(8n)
+    expect(errnoOf(() => vm.createBindQueue({ perTlb: -1n }))).toBe('EINVAL')
+  })
+
   it('refuses bad input and leaves the state unchanged', () => {
     const { dev, vm, bo } = world(engine)
     const q = vm.createBindQueue()
@@ -233,16 +291,22 @@ describe.each(engines)('bind queues on the %s engine', (engine) => {
     // A duration callback that throws or returns a non-u64.
     const q2 = vm.createBindQueue({ duration: () => -1n })
     expect(errnoOf(() => q2.submit({ binds: [] }))).toBe('EINVAL')
-    // A failing request: the ones before stay applied, no job is queued.
-    let err: unknown
-    try {
-      q.submit({ binds: [map(0n, bo), map(1n << 50n, bo)] })
-    } catch (e) {
-      err = e
+    // A failing request: the submission is atomic, nothing stays applied, no job is queued.
+    const failed = (call: () => unknown) => {
+      try {
+        call()
+      } catch (e) {
+        return e as DrmBatchError
+      }
+      throw new Error('expected a DrmBatchError')
     }
-    expect(err).toBeInstanceOf(DrmBatchError)
-    expect((err as DrmBatchError).index).toBe(1)
-    expect(vm.mappingCount).toBe(1)
+    const checked = failed(() => q.submit({ binds: [map(0n, bo), map(1n << 50n, bo)] }))
+    expect(checked).toBeInstanceOf(DrmBatchError)
+    expect([checked.index, checked.atomic, checked.unwound, vm.mappingCount]).toEqual([1, true, false, 0])
+    expect(q.jobs).toEqual([])
+    const injected = failed(() => q.submit({ binds: [map(0n, bo), map(P, bo)], failAt: 1 }))
+    expect([injected.errno, injected.index, injected.unwound, vm.mappingCount]).toEqual(['ENOSPC', 1, true, 0])
+    expect(errnoOf(() => q.submit({ binds: [], failAt: -1 }))).toBe('EINVAL')
     expect(q.jobs).toEqual([])
     // Fence errors: names only.
     const f = dev.createFence()
@@ -256,6 +320,25 @@ describe.each(engines)('bind queues on the %s engine', (engine) => {
     expect(new DrmError('EIO', 'x').errno).toBe('EIO')
   })
 })
+
+/** Applies one request through the engine's split/merge walk; the steps as kind and range. */
+function apply(vm: GpuVm, r: BindRequest) {
+  const ops =
+    r.op === 'map'
+      ? vm.smMapOps({ addr: r.addr, range: r.range, obj: r.obj ?? null, offset: 0n })
+      : vm.smUnmapOps(r.addr, r.range)
+  const steps = [...ops].map((op) => {
+    if (op.kind === 'map') return { kind: 'map', addr: op.map.addr, range: op.map.range }
+    if (op.kind === 'unmap') return { kind: 'unmap', addr: op.va.addr, range: op.va.range }
+    if (op.kind !== 'remap') throw new Error(op.kind)
+    const keptBefore = op.prev ? op.prev.range : 0n
+    const addr = op.unmap.va.addr + keptBefore
+    const end = op.next ? op.next.addr : op.unmap.va.addr + op.unmap.va.range
+    return { kind: 'remap', addr, range: end - addr }
+  })
+  vm.applyAll(ops)
+  return steps
+}
 
 describe('fence errors and bind queues across engines', () => {
   it('gives the same fence records and job times on both engines', () => {

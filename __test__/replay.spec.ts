@@ -6,7 +6,7 @@ import path from 'node:path'
 import { Readable } from 'node:stream'
 import { describe, expect, it } from 'vitest'
 import { DrmError, REPLAY_OPS, replay, replayFile, ReplayError, recordLines, type ReplayRecord } from '../lib/index.js'
-import { HUB_OPS, splitLines } from '../lib/replay/index.js'
+import { HUB_OPS, QUEUE_OPS, splitLines } from '../lib/replay/index.js'
 
 const root = path.resolve(__dirname, '..')
 const example = path.join(root, 'examples/replay.jsonl')
@@ -87,7 +87,8 @@ describe('replay: the example file', () => {
             !unused.includes(op) &&
             !(HUB_OPS as readonly string[]).includes(op) &&
             op !== 'expect' &&
-            op !== 'bind.array',
+            op !== 'bind.array' &&
+            !QUEUE_OPS.includes(op), // examples/bind-queues.jsonl's (replay-queue.spec.ts)
         )
         .sort(),
     )

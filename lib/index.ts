@@ -145,6 +145,10 @@ export {
   // Atomic bind arrays: a bind.array line's ops, and Recorder.bindArray's.
   type ReplayArrayOp,
   type RecordedArrayOp,
+  // Bind queues and fences: the replay's ops, Recorder.queues.
+  QUEUE_OPS,
+  QueueRecorder,
+  type RecorderLink,
   type ReplayResult,
   type ReplaySummary,
   type ReplayStep,
@@ -189,6 +193,7 @@ export {
   type BindRequest,
   type BindStep,
   DEFAULT_BIND_TIMING,
+  DEFAULT_PT_TIMING,
   type SubmitOptions,
 } from './gpuvm/bind-queue.js'
 export { ERRNO_CODES, ERRNO_NAMES, errnoName } from './base/errors.js'

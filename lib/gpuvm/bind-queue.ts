@@ -4,14 +4,15 @@
  * a queue, independent across queues.
  *
  * As Xe and nouveau do, a submission changes the VA space (the drm_gpuvm
- * tree) at once, in submission order; its steps are kept on the job. The job
+ * tree) at once, in submission order, as one atomic array (all its binds or
+ * none, `GpuVm.bindArray`); its steps (bind-plan.ts) are kept on the job. The job
  * then waits on the simulated clock (bind-timeline.ts) and its out-fence
  * signals when the page-table update it stands for ends. How long an update
  * takes is drmsim's model, not the kernel's: `latency + perStep * steps` ns
  * by default, or what the queue's `duration` callback says.
  */
 import { describe, func, instance, list, options, readArgument, string, u64, unreadable } from '../base/check.js'
-import { DrmBatchError, DrmError, type Errno } from '../base/errors.js'
+import { DrmError, type Errno } from '../base/errors.js'
 import { BATCH_MAP, BATCH_WORDS } from '../contract/vm.js'
 import type { Device } from '../device/device.js'
 import { type Fence, isFence } from '../device/resv.js'
@@ -20,9 +21,27 @@ import { batchContents, BindBatch } from './batch.js'
 import { errorName, type JobRecord, started, timelineOf } from './bind-timeline.js'
 import type { GpuVm } from './gpuvm.js'
 import { coreOf } from './internal.js'
-import type { Op } from './ops.js'
-import { remapToUnmapRange } from './ops.js'
-import { interval, type Interval, overlaps, PageTables } from './pt-conflict.js'
+import { planSteps } from './bind-plan.js'
+import { interval, type Interval, levelWritten, overlaps, PageTables, spanOf } from './pt-conflict.js'
+import { levelShift, type PageTableCost } from '../contract/pagetable.js'
+
+/** What a submission cost: `after - before`, count by count. */
+function costDiff(after: PageTableCost, before: PageTableCost): PageTableCost {
+  const out = { ...after }
+  for (const k of Object.keys(after) as (keyof PageTableCost)[])
+    (out[k] as unknown) = (after[k] as never) - (before[k] as never)
+  return out
+}
+
+/**
+ * drmsim's default update time with a page-table model (`vm.pageTable`): a fixed cost per job, per
+ * leaf (PTE) and directory (PDE) entry written, per TLB invalidation, in ns (a model, not a measurement).
+ */
+export const DEFAULT_PT_TIMING: Readonly<{ perPte: bigint; perPde: bigint; perTlb: bigint }> = Object.freeze({
+  perPte: 10n,
+  perPde: 10n,
+  perTlb: 1_000n,
+})
 
 /** drmsim's default update time: a fixed cost per job and a cost per step, in ns (a model, not a measurement). */
 export const DEFAULT_BIND_TIMING: Readonly<{ latency: bigint; perStep: bigint }> = Object.freeze({
@@ -48,6 +67,8 @@ export interface BindStep {
 export interface BindPlan {
   readonly queue: BindQueue
   readonly steps: readonly BindStep[]
+  /** What the VA space's page-table model did for the submission, when it has one. */
+  readonly cost?: PageTableCost
 }
 
 export interface BindQueueOptions {
@@ -55,8 +76,12 @@ export interface BindQueueOptions {
   name?: string
   /** Fixed cost of a job, ns (default `DEFAULT_BIND_TIMING.latency`). */
   latency?: bigint
-  /** Cost of a step, ns (default `DEFAULT_BIND_TIMING.perStep`). */
+  /** Cost of a step, ns (default `DEFAULT_BIND_TIMING.perStep`), without a page-table model. */
   perStep?: bigint
+  /** With a page-table model: per PTE written, per PDE written, per TLB invalidation (`DEFAULT_PT_TIMING`). */
+  perPte?: bigint
+  perPde?: bigint
+  perTlb?: bigint
   /** Replaces the default model: the update time (ns, a u64) of a job's steps. */
   duration?: (plan: BindPlan) => bigint
 }
@@ -66,6 +91,8 @@ export interface SubmitOptions {
   binds: BindBatch | Iterable<BindRequest>
   /** Fences of the VA space's device the job waits for (syncobjs with no SIGNAL flag). */
   inFences?: Iterable<Fence>
+  /** Fail request `failAt` (ENOSPC, Xe's bind error injection) after the ones before it: all are undone. */
+  failAt?: number | null
 }
 
 /** 'queued' (not started), 'running', 'done' (its out-fence signalled). */
@@ -161,6 +188,9 @@ export class BindQueue {
   readonly name: string
   readonly latency: bigint
   readonly perStep: bigint
+  readonly perPte: bigint
+  readonly perPde: bigint
+  readonly perTlb: bigint
   readonly #duration: ((plan: BindPlan) => bigint) | null
   readonly #jobs: BindJob[] = []
   #context: number | null = null
@@ -169,11 +199,14 @@ export class BindQueue {
   /** @internal Made by `GpuVm.createBindQueue`. */
   constructor(vm: GpuVm, opts: BindQueueOptions = {}) {
     const o = options<BindQueueOptions>(opts, 'createBindQueue options')
-    const [name, latency, perStep, duration] = readArgument('createBindQueue options', () => [
+    const [name, latency, perStep, duration, perPte, perPde, perTlb] = readArgument('createBindQueue options', () => [
       o.name,
       o.latency,
       o.perStep,
       o.duration,
+      o.perPte,
+      o.perPde,
+      o.perTlb,
     ])
     coreOf(vm) // a real GpuVm, else EINVAL
     if (vm.destroyed) throw new DrmError('EINVAL', `${vm} is destroyed`)
@@ -182,6 +215,9 @@ export class BindQueue {
     this.name = name === undefined ? `queue ${nextQueue++}` : string(name, 'name')
     this.latency = latency === undefined ? DEFAULT_BIND_TIMING.latency : u64(latency, 'latency')
     this.perStep = perStep === undefined ? DEFAULT_BIND_TIMING.perStep : u64(perStep, 'perStep')
+    this.perPte = perPte === undefined ? DEFAULT_PT_TIMING.perPte : u64(perPte, 'perPte')
+    this.perPde = perPde === undefined ? DEFAULT_PT_TIMING.perPde : u64(perPde, 'perPde')
+    this.perTlb = perTlb === undefined ? DEFAULT_PT_TIMING.perTlb : u64(perTlb, 'perTlb')
     this.#duration = duration === undefined ? null : func<(plan: BindPlan) => bigint>(duration, 'duration')
   }
 
@@ -206,21 +242,37 @@ export class BindQueue {
   /**
    * Submits binds (VM_BIND on this queue): the VA space changes now, in
    * order; the job runs on the clock after the previous job of the queue,
-   * its in-fences and the conflicting jobs of other queues. A request that
-   * fails stops the submission with a DrmBatchError: the requests before it
-   * stay applied (as `GpuVm.bindBatch`), and no job is queued.
+   * its in-fences and the conflicting jobs of other queues. The requests
+   * are one atomic array, as Xe's VM_BIND of an array and nouveau's VM_BIND
+   * (both unwind a failed submission): applied with `GpuVm.bindArray`, all
+   * or none. A request that fails (or `failAt`) throws its DrmBatchError
+   * (`atomic`, `unwound` when requests had been applied and were undone),
+   * the VA space as before, and no job is queued.
    */
   submit(opts: SubmitOptions): BindJob {
     this.#alive()
     const o = options<SubmitOptions>(opts, 'submit options')
-    const [binds, fences] = readArgument('submit options', () => [o.binds, o.inFences])
+    const [binds, fences, failAt] = readArgument('submit options', () => [o.binds, o.inFences, o.failAt])
     const requests = readRequests(binds)
     const inFences = fences === undefined ? [] : list(fences, 'inFences').map((f) => this.#fence(f))
     const tables = pageTables.get(this.vm) ?? new PageTables()
     pageTables.set(this.vm, tables)
-    const steps = this.#apply(requests)
-    const spans = steps.map((s) => interval(s.addr, s.range, s.kind === 'map' ? tables.mapLevel(s.addr, s.range) : 0))
-    const duration = this.#time(steps)
+    const steps = planSteps(this.vm, requests)
+    const pt = this.vm.pageTable
+    const before = pt?.info()
+    this.vm.bindArray(binds instanceof BindBatch ? binds : batchOf(requests), { failAt })
+    let spans: Interval[]
+    let cost: PageTableCost | undefined
+    if (pt !== undefined && before !== undefined) {
+      // One page-table model: the VA space's says what the submission wrote (levelWritten), and its cost.
+      const after = pt.info()
+      const shift = BigInt(levelShift(pt.profile, levelWritten(before.occupancy, after.occupancy)))
+      spans = steps.map((s) => spanOf(s.addr, s.range, shift))
+      cost = costDiff(after.total, before.total)
+    } else {
+      spans = steps.map((s) => interval(s.addr, s.range, s.kind === 'map' ? tables.mapLevel(s.addr, s.range) : 0))
+    }
+    const duration = this.#time(steps, cost)
     const timeline = timelineOf(this.device)
     const now = this.device.now
     const conflicts = [...conflicting(this, spans, now)]
@@ -279,29 +331,18 @@ export class BindQueue {
     return fence
   }
 
-  /** Applies the requests in order, step by step; returns their steps. */
-  #apply(requests: readonly BindRequest[]): BindStep[] {
-    const steps: BindStep[] = []
-    requests.forEach((r, i) => {
-      try {
-        const ops =
-          r.op === 'map'
-            ? this.vm.smMapOps({ addr: r.addr, range: r.range, obj: r.obj ?? null, offset: r.offset ?? 0n })
-            : this.vm.smUnmapOps(r.addr, r.range)
-        const mine = [...ops].map((op) => stepOf(op, i))
-        this.vm.applyAll(ops)
-        steps.push(...mine)
-      } catch (err) {
-        const cause = err instanceof DrmError ? err : unreadable(err, `request ${i}`)
-        throw new DrmBatchError(cause, i, countSteps(steps))
-      }
-    })
-    return steps
-  }
-
-  #time(steps: readonly BindStep[]): bigint {
-    if (this.#duration === null) return this.latency + this.perStep * BigInt(steps.length)
-    const plan: BindPlan = Object.freeze({ queue: this, steps: Object.freeze([...steps]) })
+  #time(steps: readonly BindStep[], cost: PageTableCost | undefined): bigint {
+    if (this.#duration === null) {
+      if (cost === undefined) return this.latency + this.perStep * BigInt(steps.length)
+      const n = (v: number) => BigInt(v)
+      return (
+        this.latency +
+        this.perPte * n(cost.pteWrites) +
+        this.perPde * n(cost.pdeWrites) +
+        this.perTlb * n(cost.tlbInvalidations)
+      )
+    }
+    const plan: BindPlan = Object.freeze({ queue: this, steps: Object.freeze([...steps]), ...(cost ? { cost } : {}) })
     let d: unknown
     try {
       d = this.#duration(plan)
@@ -336,27 +377,6 @@ export function createBindQueue(vm: GpuVm, opts?: BindQueueOptions): BindQueue {
   return q
 }
 
-function stepOf(op: Op, request: number): BindStep {
-  switch (op.kind) {
-    case 'map':
-      return { request, kind: 'map', addr: op.map.addr, range: op.map.range }
-    case 'remap': {
-      const hole = remapToUnmapRange(op)
-      return { request, kind: 'remap', addr: hole.addr, range: hole.range }
-    }
-    case 'unmap':
-      return { request, kind: 'unmap', addr: op.va.addr, range: op.va.range }
-    default:
-      throw new DrmError('EINVAL', `unexpected ${op.kind} step`)
-  }
-}
-
-function countSteps(steps: readonly BindStep[]) {
-  const c = { map: 0, remap: 0, unmap: 0, prefetch: 0 }
-  for (const s of steps) c[s.kind]++
-  return c
-}
-
 /** The requests of a submission, read once and checked (a hostile getter is EINVAL). */
 function readRequests(binds: unknown): BindRequest[] {
   if (binds instanceof BindBatch) return batchRequests(binds)
@@ -381,6 +401,16 @@ function readRequests(binds: unknown): BindRequest[] {
       return { op, addr, range, obj: obj as GemObject | null, offset: u64(q.offset ?? 0n, `binds[${i}].offset`) }
     }),
   )
+}
+
+/** The requests as a BindBatch, for `bindArray`. */
+function batchOf(requests: readonly BindRequest[]): BindBatch {
+  const batch = new BindBatch(Math.max(1, requests.length))
+  for (const r of requests) {
+    if (r.op === 'unmap') batch.unmap(r.addr, r.range)
+    else batch.map({ addr: r.addr, range: r.range, obj: r.obj ?? null, offset: r.offset ?? 0n })
+  }
+  return batch
 }
 
 /** A BindBatch's packed requests as `BindRequest`s (layout: BATCH_WORDS in contract/vm.ts). */

@@ -12,8 +12,12 @@
  * exist from its submission on (Xe allocates them in the ioctl). Unmaps and
  * the holes of remaps write leaf entries (level 0). Tables are never freed,
  * 2 MiB leaf entries (huge pages) are not modelled, and only binds made
- * through bind queues create tables.
+ * through bind queues create tables. This private model is the fallback
+ * for a VA space without a page-table model: with one (`vm.pageTable`), the
+ * level is what that model wrote (`levelWritten`), for the whole submission.
  */
+
+import type { PageTableOccupancy } from '../contract/pagetable.js'
 
 /** A closed interval of addresses [start, last]. */
 export type Interval = readonly [start: bigint, last: bigint]
@@ -59,9 +63,28 @@ export class PageTables {
   }
 }
 
-/** [addr, addr + range) rounded out to the span of a level-`level` entry. */
+/** [addr, addr + range) rounded out to the span of a level-`level` entry (Xe's layout). */
 export function interval(addr: bigint, range: bigint, level: number): Interval {
-  const size = 1n << entryShift(level)
+  return spanOf(addr, range, entryShift(level))
+}
+
+/**
+ * The level a submission wrote, from a VA space's page-table model (`vm.pageTable`) before and after it:
+ * a table made or freed at level L means an entry written at L + 1; leaves added or removed at L, at L.
+ */
+export function levelWritten(before: PageTableOccupancy, after: PageTableOccupancy): number {
+  let level = 0
+  const top = after.tables.length - 1
+  for (let l = 0; l <= top; l++) {
+    if (l < top && after.tables[l] !== before.tables[l]) level = Math.max(level, l + 1)
+    if (after.leaves[l] !== before.leaves[l]) level = Math.max(level, l)
+  }
+  return level
+}
+
+/** [addr, addr + range) rounded out to a multiple of 2^shift. */
+export function spanOf(addr: bigint, range: bigint, shift: bigint): Interval {
+  const size = 1n << shift
   const start = addr & ~(size - 1n)
   const end = (addr + range + size - 1n) & ~(size - 1n)
   return [start, end - 1n]

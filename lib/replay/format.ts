@@ -58,6 +58,17 @@ const KEYED = [
   // Atomic bind arrays.
   'ops',
   'failAt',
+  // Bind queues and fences (queue.ts).
+  'queue',
+  'fence',
+  'signalAt',
+  'errno',
+  'signaled',
+  'latency',
+  'perStep',
+  'inFences',
+  'outFence',
+  'ns',
 ] as const
 
 const snake = (key: string): string => key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)
@@ -94,6 +105,9 @@ function textValue(key: string, v: unknown): string {
 
 /** What a record's result line names first: the VM (and object, for a vm_bo), the exec context, or the object. */
 function subject(req: ReplayRecord['request']): string {
+  // Bind queues and fences (queue.ts).
+  if (req.queue !== undefined || req.fence !== undefined) return req.queue ?? req.fence!
+  if (req.op === 'clock.advance') return 'clock'
   if (req.op.startsWith('vmbo.')) return `${req.vm} ${req.obj}`
   if (req.op.startsWith('vm.') || req.op === 'bind' || req.op === 'unbind') return req.vm ?? req.exec ?? ''
   return req.obj ?? req.vm ?? req.ctx ?? ''

@@ -46,5 +46,8 @@ export {
 export { Replayer } from './replayer.js'
 // Atomic bind arrays.
 export type { RecordedArrayOp, ReplayArrayOp } from './array.js'
+// Bind queues and fences.
+export { QUEUE_OPS } from './queue.js'
+export { QueueRecorder, type RecorderLink } from './record-queue.js'
 export { feedFile, replay, replayFile, splitLines, type ReplayFileOptions } from './read.js'
 export { errorJson, recordJson, recordLines, replayLineOf, stepLine, summaryJson, summaryText } from './format.js'

@@ -22,6 +22,8 @@ import { addFence, type ExecHandle, execLock, liveVmBo, ReplayDriver, smMapLockW
 import type { ReplayError, ReplayRequest } from './schema.js'
 // Atomic bind arrays.
 import { type RecordedArrayOp, recordedArray } from './array.js'
+// Bind queues and fences.
+import { QueueRecorder } from './record-queue.js'
 
 export interface ReplayOptions {
   /** Name used in messages (default 'replay.jsonl', or the file's base name). */
@@ -546,6 +548,19 @@ export class Recorder {
     this.#line({ op: 'vm.exec_unlock', exec: name })
     this.#live.delete(`exec:${name}`)
     exec.fini()
+  }
+
+  // Bind queues and fences (record-queue.ts).
+  #queues: QueueRecorder | null = null
+  /** Bind queues, fences and the clock (`fence.create`, `queue.bind`, `clock.advance`, ...). */
+  get queues(): QueueRecorder {
+    this.#queues ??= new QueueRecorder({
+      device: this.device,
+      line: (line) => this.#line(line),
+      vmName: (vm) => this.#name(vm, 'vm', 'a VA space'),
+      objName: (obj) => this.#name(obj, 'obj', 'an object'),
+    })
+    return this.#queues
   }
 
   #line(line: Record<string, unknown>): void {

@@ -15,6 +15,8 @@ import { Fnv1a64 } from '../workloads/vmbind.js'
 import { expectedOutcome, expectState } from './expect.js'
 // Atomic bind arrays.
 import { bindArrayLine } from './array.js'
+// Bind queues and fences.
+import { QUEUE_HANDLERS } from './queue.js'
 import { addFence, execLock, liveVmBo, missingResvLocks, smMapLockWalk, smUnmapLockWalk } from './hub.js'
 import type { ReplayOptions, ReplayRecord, ReplayResult } from './record.js'
 import {
@@ -327,6 +329,8 @@ const HANDLERS: Readonly<Record<ReplayOpName, Handler>> = {
   },
   // Atomic bind arrays.
   'bind.array': bindArrayLine,
+  // Bind queues and fences.
+  ...QUEUE_HANDLERS,
 }
 
 /** The map request of a `bind`, `vm.madvise` or `vm.sm_map_exec_lock` line. */

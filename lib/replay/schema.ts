@@ -26,6 +26,9 @@
  *   {"op":"vmbo.obtain","vm":"a","obj":"bo1"}  {"op":"vmbo.put","vm":"a","obj":"bo1","deferred":true}
  *   {"op":"vm.exec_lock","vm":"a","exec":"job","numFences":1}  {"op":"vm.validate","exec":"job","placement":["vram"]}
  *   {"op":"vm.resv_add_fence","exec":"job"}  {"op":"vm.exec_unlock","exec":"job"}
+ *
+ * Bind queues and fences (queue.ts): fence.create, fence.signal, fence.expect, queue.create,
+ * queue.bind, queue.destroy, clock.advance.
  */
 import { z } from 'zod'
 import { DrmError, ERRNO_NAMES, type Errno } from '../base/errors.js'
@@ -137,6 +140,14 @@ const OPS = {
   unbind: s({ vm: 'name', addr: 'u64', range: 'u64' }, { exec: 'name' }),
   // Atomic bind arrays (lib/replay/array.ts).
   'bind.array': s({ vm: 'name', ops: 'arrayOps' }, { failAt: 'u32' }),
+  // Bind queues and fences (lib/replay/queue.ts).
+  'fence.create': s({ fence: 'name' }, { signalAt: 'u64', errno: 'errno' }),
+  'fence.signal': s({ fence: 'name' }, { errno: 'errno' }),
+  'fence.expect': s({ fence: 'name' }, { signaled: 'bool', signalAt: 'u64', errno: 'errno' }),
+  'queue.create': s({ vm: 'name', queue: 'name' }, { latency: 'u64', perStep: 'u64' }),
+  'queue.bind': s({ queue: 'name', ops: 'arrayOps' }, { inFences: 'names', outFence: 'name', failAt: 'u32' }),
+  'queue.destroy': s({ queue: 'name' }),
+  'clock.advance': s({ ns: 'u64' }),
   pin: s({ obj: 'name' }, { domain: 'domain' }),
   unpin: s({ obj: 'name' }),
   vmap: s({ obj: 'name' }),
@@ -228,6 +239,16 @@ const OP_HELP: Record<ReplayOpName, string> = {
   'vm.resv_add_fence': 'drm_gpuvm_resv_add_fence: a new fence on every object the exec context locked.',
   'vm.exec_unlock': "drm_gpuvm_exec_unlock: drops the exec context's locks; its name is free again.",
   'bind.array': 'Xe VM_BIND with an array (vm.bindArray): every op applied, or none; failAt fails that op (ENOSPC).',
+  // Bind queues and fences (lib/replay/queue.ts).
+  'fence.create':
+    'A fence of a GPU job (device.createFence): signalled by fence.signal, or at signalAt ns with errno as its error.',
+  'fence.signal': 'Signals the fence now (dma_fence_signal), after setting errno as its error when given.',
+  'fence.expect': 'Checks a fence: signalled or not, its signal time, its error; a difference is a simulation error.',
+  'queue.create': 'A bind queue of the VA space (vm.createBindQueue); latency and perStep set its timing (ns).',
+  'queue.bind':
+    'An atomic VM_BIND on the queue (queue.submit): ops as bind.array, waits for inFences; outFence names its out-fence.',
+  'queue.destroy': 'Destroys the queue: its jobs that have not started are cancelled (ECANCELED); its name is free.',
+  'clock.advance': "Advances the device's clock by ns: timed fences and bind jobs signal on the way.",
 }
 
 /** A place of a `validate` placement. */
@@ -284,6 +305,19 @@ export interface ReplayRequest {
   /** The ops of a `bind.array` line, and the op to fail (`failAt`). */
   ops?: ReplayArrayOp[]
   failAt?: number
+  // Bind queues and fences (lib/replay/queue.ts).
+  fence?: string
+  /** A fence's signal time (ns on the device's clock). */
+  signalAt?: bigint
+  /** A fence's error (`error` in JSON output is a failed record's, so the field is `errno`). */
+  errno?: Errno
+  signaled?: boolean
+  queue?: string
+  latency?: bigint
+  perStep?: bigint
+  inFences?: string[]
+  outFence?: string
+  ns?: bigint
 }
 
 /** A mapping an `expect` line names: [addr, range, obj or null (sparse), offset]. */
