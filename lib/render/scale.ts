@@ -68,3 +68,11 @@ function formatNumber(value: number, step: number): string {
   const decimals = step >= 1 ? 0 : Math.min(6, Math.max(0, -Math.floor(Math.log10(step) + 1e-9)))
   return value.toLocaleString('en-US', { minimumFractionDigits: decimals, maximumFractionDigits: decimals })
 }
+
+/** Where `a` falls in [from, from + span) as a fraction, without losing bigint precision where it matters. */
+export function frac(a: bigint, from: bigint, span: bigint): number {
+  if (a <= from) return 0
+  const d = a - from
+  if (d >= span) return 1
+  return Number((d * 1_000_000_000n) / span) / 1e9
+}
