@@ -126,7 +126,7 @@ describe.each(ENGINES)('page table, %s engine', (engine) => {
       const before = { total: pt.total, occupancy: pt.occupancy }
       if (failAt === undefined) vm.bindBatch(batch)
       else expect(() => vm.bindArray(batch, { failAt })).toThrow(/ENOSPC/)
-      return { before, after: { total: pt.total, occupancy: pt.occupancy }, vas: vm.vas().length }
+      return { before, after: { total: pt.total, occupancy: pt.occupancy }, vas: [...vm.vas()].length }
     }
     for (const failAt of [0, 1, 2]) {
       const { before, after } = run(failAt)

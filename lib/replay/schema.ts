@@ -34,8 +34,6 @@ import type { EraName } from '../contract/hub.js'
 import type { ReplayArrayOp } from './array.js'
 import { DOCS, FIELDS, says, show } from './fields.js'
 
-export { show } from './fields.js'
-
 // --- limits -------------------------------------------------------------------
 
 /** Longest accepted line, in bytes (newline excluded). */
