@@ -68,15 +68,6 @@ export declare class NativeDevice {
   lock(thread: number, resv: number, ctx: number, mode: number): LockOutcome
   unlock(thread: number, resv: number): void
   assertHeld(thread: number, resv: number, what: string): boolean
-  createFence(context: number, seqno: number, signalAt?: bigint | undefined | null): number
-  fenceInfo(fence: number): FenceRecord
-  setFenceError(fence: number, error: number): void
-  scheduleFence(fence: number, signalAt: bigint | undefined | null, error: number): void
-  signalFence(fence: number): void
-  reserveFences(thread: number, resv: number, n: number): void
-  addFence(thread: number, resv: number, fence: number, usage: number): void
-  fences(resv: number, usage: number): Array<FenceEntry>
-  testSignaled(resv: number, usage: number): boolean
   /** `resv` 0 gives the object its own; `profile` 0 gem-vram-2019, 1 gem-vram-2024, 2 shmem. */
   createObject(id: number, size: bigint, resv: number, profile: number): void
   objectInfo(id: number): ObjectRecord
@@ -102,6 +93,15 @@ export declare class NativeDevice {
   placementTotals(): PlacementTotalsRecord
   trackMoves(on: boolean): void
   takeMoves(): Array<MoveRecord>
+  createFence(context: number, seqno: number, signalAt?: bigint | undefined | null): number
+  fenceInfo(fence: number): FenceRecord
+  setFenceError(fence: number, error: number): void
+  scheduleFence(fence: number, signalAt: bigint | undefined | null, error: number): void
+  signalFence(fence: number): void
+  reserveFences(thread: number, resv: number, n: number): void
+  addFence(thread: number, resv: number, fence: number, usage: number): void
+  fences(resv: number, usage: number): Array<FenceEntry>
+  testSignaled(resv: number, usage: number): boolean
 }
 
 /**

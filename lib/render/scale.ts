@@ -92,3 +92,11 @@ export function yAxis(kind: AxisKind, max: number): { top: number; ticks: Tick<n
   // Counts are whole: a small top gets a tick per unit, never 0.5.
   return { top, ticks: numberTicks(0, top, Math.max(1, Math.min(5, top))) }
 }
+
+/** Where `a` falls in [from, from + span) as a fraction, without losing bigint precision where it matters. */
+export function frac(a: bigint, from: bigint, span: bigint): number {
+  if (a <= from) return 0
+  const d = a - from
+  if (d >= span) return 1
+  return Number((d * 1_000_000_000n) / span) / 1e9
+}

@@ -16,7 +16,8 @@ import path from 'node:path'
 import { DrmError } from '../base/errors.js'
 import type { ReplayOptions, ReplayResult } from './record.js'
 import { Replayer } from './replayer.js'
-import { ReplayError, show } from './schema.js'
+import { show } from './fields.js'
+import { ReplayError } from './schema.js'
 
 /**
  * Replays requests: a whole text (split at newlines), or lines from any

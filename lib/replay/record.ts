@@ -1,9 +1,3 @@
-/**
- * What a replay takes and gives: its options, the record of one request (its
- * steps, results, violations, warnings, error), the summary and the result;
- * and the `Recorder`, which writes what a program does as a replay file.
- */
-import type { PageTableProfile, PageTableProfileName } from '../contract/pagetable.js'
 import { Device } from '../device/device.js'
 import type { Exec } from '../device/exec.js'
 import type { GemObject, Mapping } from '../device/gem.js'
@@ -16,98 +10,24 @@ import type { DomainName, ProfileName, UsageName, WwClassName } from '../contrac
 import type { EraName } from '../contract/hub.js'
 import type { EngineName } from '../contract/vm.js'
 import { hex } from '../base/check.js'
-import { DrmError, type Warning } from '../base/errors.js'
+import { DrmError } from '../base/errors.js'
 import { mappingLines } from './expect.js'
 import { addFence, type ExecHandle, execLock, liveVmBo, ReplayDriver, smMapLockWalk, smUnmapLockWalk } from './hub.js'
-import type { ReplayError, ReplayRequest } from './schema.js'
 // Atomic bind arrays.
 import { type RecordedArrayOp, recordedArray } from './array.js'
 // Bind queues and fences.
 import { QueueRecorder } from './record-queue.js'
+import { HandleNames } from './record-names.js'
 
-export interface ReplayOptions {
-  /** Name used in messages (default 'replay.jsonl', or the file's base name). */
-  file?: string
-  /** Engine of the device and the VA spaces (default: DRMSIM_ENGINE or native). */
-  engine?: EngineName
-  /** Record simulation errors and go on, instead of stopping at the first. Format errors always stop. */
-  keepGoing?: boolean
-  /** Longest line in bytes (default 64 KiB). */
-  maxLineBytes?: number
-  /** Most live VMs + objects + contexts (default 1,000,000). */
-  maxHandles?: number
-  /** Called once per request with what it did (the CLI prints these); nothing is kept otherwise. */
-  onRecord?: (record: ReplayRecord) => void
-  /** A page-table cost model for every VA space (`new GpuVm({ pageTable })`); read it from `result.vms`. */
-  pageTable?: PageTableProfileName | PageTableProfile
-}
-
-/** One step of a bind/unbind, with object names. */
-export type ReplayStep =
-  | { kind: 'map'; addr: bigint; range: bigint; obj: string | null; offset: bigint }
-  | { kind: 'remap'; addr: bigint; range: bigint; keep: boolean; prev: ReplayPiece | null; next: ReplayPiece | null }
-  | { kind: 'unmap'; addr: bigint; range: bigint; obj: string | null; offset: bigint; keep: boolean }
-
-export interface ReplayPiece {
-  addr: bigint
-  range: bigint
-  obj: string | null
-  offset: bigint
-}
-
-/**
- * A value a request returned: a number, a u64, a flag, a name, or a list of
- * names (objects by name; vm_bos as `name#id`, with `:refN`, `:ext`,
- * `:evicted`, `:zombie` where their state is shown).
- */
-export type ReplayValue = bigint | number | boolean | string | null | readonly string[]
-
-/** What one request did. */
-export interface ReplayRecord {
-  request: ReplayRequest
-  /** The split/merge steps of a bind or unbind, applied in order. */
-  steps: ReplayStep[]
-  /** An op list the request made without applying it (`vm.madvise`). */
-  opList?: ReplayStep[]
-  /** Values the request returned (pin count, vmap address, validate result, vm_bo state, lists, ...). */
-  result: Record<string, ReplayValue>
-  violations: { kind: string; obj: string | null; message: string; rule: string }[]
-  warnings: Warning[]
-  /** Set when the request failed and keepGoing let the replay go on. */
-  error?: ReplayError
-}
-
-export interface ReplaySummary {
-  requests: number
-  vms: number
-  objects: number
-  ops: { map: number; remap: number; unmap: number }
-  mappings: number
-  pins: number
-  vmaps: number
-  locks: number
-  validates: number
-  bytesMoved: bigint
-  evictions: bigint
-  violations: number
-  warnings: number
-  errors: number
-  stateFnv1a64: string
-}
-
-export interface ReplayResult {
-  summary: ReplaySummary
-  /** The device every object lives on. */
-  device: Device
-  /** Live VA spaces by name, in creation order. */
-  vms: ReadonlyMap<string, GpuVm>
-  /** Live objects by name, in creation order. */
-  objects: ReadonlyMap<string, GemObject>
-  /** The replay name of any object it created (destroyed ones too, while reachable). */
-  nameOf(obj: GemObject): string | undefined
-  /** The first errors recorded under keepGoing. */
-  errors: ReplayError[]
-}
+export type {
+  ReplayOptions,
+  ReplayStep,
+  ReplayPiece,
+  ReplayValue,
+  ReplayRecord,
+  ReplaySummary,
+  ReplayResult,
+} from './result.js'
 
 // --- recording ----------------------------------------------------------------
 
@@ -184,9 +104,8 @@ export class Recorder {
   readonly engine: EngineName | undefined
   readonly #write: (line: string) => void
   readonly #lines: string[] = []
-  readonly #names = new WeakMap<RecorderHandle, string>()
-  readonly #live = new Map<string, RecorderHandle>()
-  readonly #next = { vm: 0, obj: 0, ctx: 0, exec: 0 }
+  /** The handles' names in the file (record-names.ts). */
+  readonly #n = new HandleNames()
   /** The driver of the recorded drm_gpuvms, as the replay's. */
   readonly #driver = new ReplayDriver(() => this.device)
   readonly #execs = new WeakMap<Exec, ExecHandle>()
@@ -217,7 +136,7 @@ export class Recorder {
 
   /** The name a handle has in the file. */
   nameOf(handle: RecorderHandle): string | undefined {
-    return this.#names.get(handle)
+    return this.#n.nameOf(handle)
   }
 
   /**
@@ -225,7 +144,7 @@ export class Recorder {
    * seed's), `resvProtected` or `immediateMode` is given, a drm_gpuvm on it.
    */
   createVm(options: RecorderVmOptions): GpuVm {
-    const name = this.#fresh('vm', options.name)
+    const name = this.#n.fresh('vm', options.name)
     const line: Record<string, unknown> = { op: 'vm.create', vm: name, range: hex(options.range) }
     if (options.start !== undefined) line.start = hex(options.start)
     if (options.reserve) line.reserve = [hex(options.reserve.offset), hex(options.reserve.range)]
@@ -233,14 +152,14 @@ export class Recorder {
       if (options[k] !== undefined) line[k] = options[k]
     this.#line(line)
     const vm = this.#driver.createVm({ ...options, name }, this.engine)
-    return this.#named(vm, 'vm', name)
+    return this.#n.named(vm, 'vm', name)
   }
 
   /** `vm.destroy`. */
   destroyVm(vm: GpuVm): void {
-    const name = this.#name(vm, 'vm', 'a VA space')
+    const name = this.#n.name(vm, 'vm', 'a VA space')
     this.#line({ op: 'vm.destroy', vm: name })
-    this.#live.delete(`vm:${name}`)
+    this.#n.drop('vm', name)
     this.#settled(() => vm.destroy())
   }
 
@@ -257,14 +176,14 @@ export class Recorder {
     vm?: GpuVm
   }): GemObject {
     let vm = options.vm
-    if (vm === undefined && options.resv !== undefined && !this.#names.has(options.resv))
-      vm = this.#vmOfResv(options.resv)
+    if (vm === undefined && options.resv !== undefined && !this.#n.has(options.resv))
+      vm = this.#n.vmOfResv(options.resv)
     if (vm !== undefined && options.resv !== undefined && options.resv !== vm.resvObject)
       throw new DrmError('EINVAL', 'Recorder: createObject shares one reservation: give resv or vm, not both')
-    const vmName = vm === undefined ? undefined : this.#name(vm, 'vm', 'a VA space')
+    const vmName = vm === undefined ? undefined : this.#n.name(vm, 'vm', 'a VA space')
     const resv =
-      vm !== undefined || options.resv === undefined ? undefined : this.#name(options.resv, 'obj', 'an object')
-    const name = this.#fresh('obj', options.name)
+      vm !== undefined || options.resv === undefined ? undefined : this.#n.name(options.resv, 'obj', 'an object')
+    const name = this.#n.fresh('obj', options.name)
     const line: Record<string, unknown> = { op: 'obj.create', obj: name, size: hex(options.size) }
     if (options.profile !== undefined) line.profile = options.profile
     if (resv !== undefined) line.resv = resv
@@ -277,14 +196,14 @@ export class Recorder {
       shared = vm.resvObject
     }
     const obj = this.device.createObject({ size: options.size, profile: options.profile, resv: shared })
-    return this.#named(obj, 'obj', name)
+    return this.#n.named(obj, 'obj', name)
   }
 
   /** `obj.destroy`: drops the object's reference; whether it was freed. */
   destroyObject(obj: GemObject): boolean {
-    const name = this.#name(obj, 'obj', 'an object')
+    const name = this.#n.name(obj, 'obj', 'an object')
     this.#line({ op: 'obj.destroy', obj: name })
-    this.#live.delete(`obj:${name}`)
+    this.#n.drop('obj', name)
     return obj.put()
   }
 
@@ -296,13 +215,13 @@ export class Recorder {
   bind(vm: GpuVm, request: MapRequest, options: { exec?: Exec } = {}): OpCounts {
     const line: Record<string, unknown> = {
       op: 'bind',
-      vm: this.#name(vm, 'vm', 'a VA space'),
+      vm: this.#n.name(vm, 'vm', 'a VA space'),
       addr: hex(request.addr),
       range: hex(request.range),
-      obj: request.obj == null ? null : this.#name(request.obj, 'obj', 'an object'),
+      obj: request.obj == null ? null : this.#n.name(request.obj, 'obj', 'an object'),
     }
     if (request.offset !== undefined) line.offset = hex(request.offset)
-    if (options.exec !== undefined) line.exec = this.#name(options.exec, 'exec', 'an exec context')
+    if (options.exec !== undefined) line.exec = this.#n.name(options.exec, 'exec', 'an exec context')
     this.#line(line)
     return this.#settled(() =>
       applied(vm, vm.mapSteps({ ...request, obj: request.obj ?? null, offset: request.offset ?? 0n })),
@@ -313,19 +232,19 @@ export class Recorder {
   unbind(vm: GpuVm, addr: bigint, range: bigint, options: { exec?: Exec } = {}): OpCounts {
     const line: Record<string, unknown> = {
       op: 'unbind',
-      vm: this.#name(vm, 'vm', 'a VA space'),
+      vm: this.#n.name(vm, 'vm', 'a VA space'),
       addr: hex(addr),
       range: hex(range),
     }
-    if (options.exec !== undefined) line.exec = this.#name(options.exec, 'exec', 'an exec context')
+    if (options.exec !== undefined) line.exec = this.#n.name(options.exec, 'exec', 'an exec context')
     this.#line(line)
     return this.#settled(() => applied(vm, vm.unmapSteps(addr, range)))
   }
 
   /** `bind.array`: the requests as one atomic array (`vm.bindArray`, all or none); `failAt` injects a failure. */
   bindArray(vm: GpuVm, ops: readonly RecordedArrayOp[], options: { failAt?: number } = {}): OpCounts {
-    const array = recordedArray(ops, (obj) => this.#name(obj, 'obj', 'an object'))
-    const line: Record<string, unknown> = { op: 'bind.array', vm: this.#name(vm, 'vm', 'a VA space'), ops: array.ops }
+    const array = recordedArray(ops, (obj) => this.#n.name(obj, 'obj', 'an object'))
+    const line: Record<string, unknown> = { op: 'bind.array', vm: this.#n.name(vm, 'vm', 'a VA space'), ops: array.ops }
     if (options.failAt !== undefined) line.failAt = options.failAt
     this.#line(line)
     return this.#settled(() => vm.bindArray(array.batch, { failAt: options.failAt }))
@@ -333,67 +252,67 @@ export class Recorder {
 
   /** `pin`: under the object's lock when the device's thread holds it (pinLocked), else pin. */
   pin(obj: GemObject, domain?: DomainName): number {
-    const line: Record<string, unknown> = { op: 'pin', obj: this.#name(obj, 'obj', 'an object') }
+    const line: Record<string, unknown> = { op: 'pin', obj: this.#n.name(obj, 'obj', 'an object') }
     if (domain !== undefined) line.domain = domain
     this.#line(line)
     return this.#held(obj) ? obj.pinLocked(domain ?? 'current') : obj.pin(domain ?? 'current')
   }
 
   unpin(obj: GemObject): number {
-    this.#line({ op: 'unpin', obj: this.#name(obj, 'obj', 'an object') })
+    this.#line({ op: 'unpin', obj: this.#n.name(obj, 'obj', 'an object') })
     return this.#held(obj) ? obj.unpinLocked() : obj.unpin()
   }
 
   /** `vmap`: vmapLocked under the lock, else the long-term vmap. */
   vmap(obj: GemObject): Mapping {
-    this.#line({ op: 'vmap', obj: this.#name(obj, 'obj', 'an object') })
+    this.#line({ op: 'vmap', obj: this.#n.name(obj, 'obj', 'an object') })
     return this.#held(obj) ? obj.vmapLocked() : obj.vmap()
   }
 
   vunmap(obj: GemObject): number {
-    this.#line({ op: 'vunmap', obj: this.#name(obj, 'obj', 'an object') })
+    this.#line({ op: 'vunmap', obj: this.#n.name(obj, 'obj', 'an object') })
     return this.#held(obj) ? obj.vunmapLocked() : obj.vunmap()
   }
 
   /** `ctx.init`: an acquire context. */
   initCtx(name?: string): WwAcquireCtx {
-    const n = this.#fresh('ctx', name)
+    const n = this.#n.fresh('ctx', name)
     this.#line({ op: 'ctx.init', ctx: n })
-    return this.#named(this.device.acquireCtx(), 'ctx', n)
+    return this.#n.named(this.device.acquireCtx(), 'ctx', n)
   }
 
   /** `ctx.fini`. */
   finiCtx(ctx: WwAcquireCtx): void {
-    const name = this.#name(ctx, 'ctx', 'an acquire context')
+    const name = this.#n.name(ctx, 'ctx', 'an acquire context')
     this.#line({ op: 'ctx.fini', ctx: name })
-    this.#live.delete(`ctx:${name}`)
+    this.#n.drop('ctx', name)
     ctx.fini()
   }
 
   /** `lock`: the object's reservation, in `ctx` when given. */
   lock(obj: GemObject, ctx?: WwAcquireCtx): void {
-    const line: Record<string, unknown> = { op: 'lock', obj: this.#name(obj, 'obj', 'an object') }
-    if (ctx !== undefined) line.ctx = this.#name(ctx, 'ctx', 'an acquire context')
+    const line: Record<string, unknown> = { op: 'lock', obj: this.#n.name(obj, 'obj', 'an object') }
+    if (ctx !== undefined) line.ctx = this.#n.name(ctx, 'ctx', 'an acquire context')
     this.#line(line)
     obj.resv.lock(ctx ?? null)
   }
 
   unlock(obj: GemObject): void {
-    this.#line({ op: 'unlock', obj: this.#name(obj, 'obj', 'an object') })
+    this.#line({ op: 'unlock', obj: this.#n.name(obj, 'obj', 'an object') })
     obj.resv.unlock()
   }
 
   /** `validate`: places as domain names or `Place`s. */
   validate(obj: GemObject, placement: readonly (PlaceDomain | Place)[]): ValidateResult {
     const places = placement.map((p) => (typeof p === 'string' ? { domain: p } : p))
-    this.#line({ op: 'validate', obj: this.#name(obj, 'obj', 'an object'), placement: written(places) })
+    this.#line({ op: 'validate', obj: this.#n.name(obj, 'obj', 'an object'), placement: written(places) })
     return this.device.validate(obj, places)
   }
 
   /** `expect`: a line asserting the VA space's mappings as they are now (the replay checks them there); how many. */
   expect(vm: GpuVm): number {
-    const mappings = mappingLines(vm, (obj) => this.#name(obj, 'obj', 'an object'))
-    this.#line({ op: 'expect', vm: this.#name(vm, 'vm', 'a VA space'), mappings })
+    const mappings = mappingLines(vm, (obj) => this.#n.name(obj, 'obj', 'an object'))
+    this.#line({ op: 'expect', vm: this.#n.name(vm, 'vm', 'a VA space'), mappings })
     return mappings.length
   }
 
@@ -401,26 +320,26 @@ export class Recorder {
 
   /** `vm.get`: the refcount after it. */
   getVm(vm: GpuVm): number {
-    this.#line({ op: 'vm.get', vm: this.#name(vm, 'vm', 'a VA space') })
+    this.#line({ op: 'vm.get', vm: this.#n.name(vm, 'vm', 'a VA space') })
     return vm.get().refcount
   }
 
   /** `vm.put`: the refcount left; at 0 the VM is torn down and its name is free again. */
   putVm(vm: GpuVm): number {
-    this.#line({ op: 'vm.put', vm: this.#name(vm, 'vm', 'a VA space') })
+    this.#line({ op: 'vm.put', vm: this.#n.name(vm, 'vm', 'a VA space') })
     return this.#settled(() => vm.put())
   }
 
   /** `vm.info`: the replay prints the VM's refcount, vm_bos and lists; here they are returned. */
   vmInfo(vm: GpuVm): { refcount: number; vmBos: VmBo[]; extobj: VmBo[]; evict: VmBo[]; defer: VmBo[] } {
-    this.#line({ op: 'vm.info', vm: this.#name(vm, 'vm', 'a VA space') })
+    this.#line({ op: 'vm.info', vm: this.#n.name(vm, 'vm', 'a VA space') })
     const vmBos = vm.vmBos()
     return { refcount: vm.refcount, vmBos, extobj: vm.extobjList(), evict: vm.evictList(), defer: vm.deferList() }
   }
 
   /** `vm.deferred_cleanup`: how many zombie vm_bos were freed. */
   deferredCleanup(vm: GpuVm): number {
-    this.#line({ op: 'vm.deferred_cleanup', vm: this.#name(vm, 'vm', 'a VA space') })
+    this.#line({ op: 'vm.deferred_cleanup', vm: this.#n.name(vm, 'vm', 'a VA space') })
     return this.#settled(() => vm.deferredCleanup())
   }
 
@@ -428,8 +347,8 @@ export class Recorder {
   obtainVmBo(vm: GpuVm, obj: GemObject, options: { prealloc?: boolean } = {}): VmBo {
     const line: Record<string, unknown> = {
       op: 'vmbo.obtain',
-      vm: this.#name(vm, 'vm', 'a VA space'),
-      obj: this.#name(obj, 'obj', 'an object'),
+      vm: this.#n.name(vm, 'vm', 'a VA space'),
+      obj: this.#n.name(obj, 'obj', 'an object'),
     }
     if (options.prealloc !== undefined) line.prealloc = options.prealloc
     this.#line(line)
@@ -464,11 +383,11 @@ export class Recorder {
   madvise(vm: GpuVm, request: MapRequest): OpList {
     const line: Record<string, unknown> = {
       op: 'vm.madvise',
-      vm: this.#name(vm, 'vm', 'a VA space'),
+      vm: this.#n.name(vm, 'vm', 'a VA space'),
       addr: hex(request.addr),
       range: hex(request.range),
     }
-    if (request.obj != null) line.obj = this.#name(request.obj, 'obj', 'an object')
+    if (request.obj != null) line.obj = this.#n.name(request.obj, 'obj', 'an object')
     if (request.offset !== undefined) line.offset = hex(request.offset)
     this.#line(line)
     return vm.madviseOps(request)
@@ -476,9 +395,9 @@ export class Recorder {
 
   /** `vm.exec_lock`: an exec context, locked until `execUnlock`; its drm_exec is returned (`objects`: the lock set). */
   execLock(vm: GpuVm, options: RecorderExecOptions = {}): Exec {
-    const vmName = this.#name(vm, 'vm', 'a VA space')
-    const objs = options.objs?.map((o) => this.#name(o, 'obj', 'an object'))
-    const name = this.#fresh('exec', options.name)
+    const vmName = this.#n.name(vm, 'vm', 'a VA space')
+    const objs = options.objs?.map((o) => this.#n.name(o, 'obj', 'an object'))
+    const name = this.#n.fresh('exec', options.name)
     const line: Record<string, unknown> = { op: 'vm.exec_lock', vm: vmName, exec: name }
     if (options.numFences !== undefined) line.numFences = options.numFences
     if (objs !== undefined) line.objs = objs
@@ -493,14 +412,14 @@ export class Recorder {
 
   /** `vm.sm_map_exec_lock`: an exec context locking the VM's reservation and what `sm_map` of `request` would touch. */
   smMapExecLock(vm: GpuVm, request: MapRequest, options: RecorderLockWalkOptions = {}): Exec {
-    const line: Record<string, unknown> = { op: 'vm.sm_map_exec_lock', vm: this.#name(vm, 'vm', 'a VA space') }
+    const line: Record<string, unknown> = { op: 'vm.sm_map_exec_lock', vm: this.#n.name(vm, 'vm', 'a VA space') }
     const fields = {
       addr: hex(request.addr),
       range: hex(request.range),
-      obj: request.obj == null ? undefined : this.#name(request.obj, 'obj', 'an object'),
+      obj: request.obj == null ? undefined : this.#n.name(request.obj, 'obj', 'an object'),
       offset: request.offset === undefined ? undefined : hex(request.offset),
     }
-    const name = this.#fresh('exec', options.name)
+    const name = this.#n.fresh('exec', options.name)
     Object.assign(line, { exec: name }, withoutUndefined(fields), this.#walkFields(options))
     this.#line(line)
     return this.#exec(smMapLockWalk(vm, request, options), name)
@@ -513,8 +432,8 @@ export class Recorder {
     range: bigint,
     options: Omit<RecorderLockWalkOptions, 'numFences'> = {},
   ): Exec {
-    const line: Record<string, unknown> = { op: 'vm.sm_unmap_exec_lock', vm: this.#name(vm, 'vm', 'a VA space') }
-    const name = this.#fresh('exec', options.name)
+    const line: Record<string, unknown> = { op: 'vm.sm_unmap_exec_lock', vm: this.#n.name(vm, 'vm', 'a VA space') }
+    const name = this.#n.fresh('exec', options.name)
     Object.assign(line, { exec: name, addr: hex(addr), range: hex(range) }, this.#walkFields(options))
     this.#line(line)
     return this.#exec(smUnmapLockWalk(vm, addr, range, options), name)
@@ -528,14 +447,17 @@ export class Recorder {
   validateVm(exec: Exec, placement: readonly (PlaceDomain | Place)[]): VmBo[] {
     const h = this.#execHandle(exec)
     const places = placement.map((p) => (typeof p === 'string' ? { domain: p } : p))
-    this.#line({ op: 'vm.validate', exec: this.#name(exec, 'exec', 'an exec context'), placement: written(places) })
+    this.#line({ op: 'vm.validate', exec: this.#n.name(exec, 'exec', 'an exec context'), placement: written(places) })
     return this.#driver.validate(h, places).validated
   }
 
   /** `vm.resv_add_fence`: a new fence on every object the exec context locked (usages default to bookkeep). */
   resvAddFence(exec: Exec, options: { privateUsage?: UsageName; extobjUsage?: UsageName } = {}): Fence {
     const h = this.#execHandle(exec)
-    const line: Record<string, unknown> = { op: 'vm.resv_add_fence', exec: this.#name(exec, 'exec', 'an exec context') }
+    const line: Record<string, unknown> = {
+      op: 'vm.resv_add_fence',
+      exec: this.#n.name(exec, 'exec', 'an exec context'),
+    }
     if (options.privateUsage !== undefined) line.privateUsage = options.privateUsage
     if (options.extobjUsage !== undefined) line.extobjUsage = options.extobjUsage
     this.#line(line)
@@ -544,9 +466,9 @@ export class Recorder {
 
   /** `vm.exec_unlock`: drops the exec context's locks; its name is free again. */
   execUnlock(exec: Exec): void {
-    const name = this.#name(exec, 'exec', 'an exec context')
+    const name = this.#n.name(exec, 'exec', 'an exec context')
     this.#line({ op: 'vm.exec_unlock', exec: name })
-    this.#live.delete(`exec:${name}`)
+    this.#n.drop('exec', name)
     exec.fini()
   }
 
@@ -557,8 +479,8 @@ export class Recorder {
     this.#queues ??= new QueueRecorder({
       device: this.device,
       line: (line) => this.#line(line),
-      vmName: (vm) => this.#name(vm, 'vm', 'a VA space'),
-      objName: (obj) => this.#name(obj, 'obj', 'an object'),
+      vmName: (vm) => this.#n.name(vm, 'vm', 'a VA space'),
+      objName: (obj) => this.#n.name(obj, 'obj', 'an object'),
     })
     return this.#queues
   }
@@ -572,18 +494,15 @@ export class Recorder {
     try {
       return call()
     } finally {
-      for (const vm of this.#driver.take().freedVms) {
-        const name = this.#names.get(vm)
-        if (name !== undefined && this.#live.get(`vm:${name}`) === vm) this.#live.delete(`vm:${name}`)
-      }
+      for (const vm of this.#driver.take().freedVms) this.#n.dropVm(vm)
     }
   }
 
   /** The line of a vm_bo op: its VA space and object; it must be the object's live vm_bo, the one the replay finds. */
   #vmBoLine(op: string, bo: VmBo, extra: Record<string, unknown> = {}): void {
     if (!VmBo.isVmBo(bo)) throw new DrmError('EINVAL', 'Recorder: expected a VmBo')
-    const vm = this.#name(bo.vm, 'vm', 'a VA space')
-    const obj = this.#name(bo.obj, 'obj', 'an object')
+    const vm = this.#n.name(bo.vm, 'vm', 'a VA space')
+    const obj = this.#n.name(bo.obj, 'obj', 'an object')
     if (bo.freed || liveVmBo(bo.vm, bo.obj) !== bo)
       throw new DrmError(
         'EINVAL',
@@ -601,7 +520,7 @@ export class Recorder {
 
   #exec(h: ExecHandle, name: string): Exec {
     this.#execs.set(h.exec, h)
-    return this.#named(h.exec, 'exec', name)
+    return this.#n.named(h.exec, 'exec', name)
   }
 
   #execHandle(exec: Exec): ExecHandle {
@@ -610,42 +529,8 @@ export class Recorder {
     return h
   }
 
-  /** The recorded drm_gpuvm whose reservation object is `obj`, if any. */
-  #vmOfResv(obj: GemObject): GpuVm | undefined {
-    for (const [key, h] of this.#live) {
-      if (key.startsWith('vm:') && (h as GpuVm).resvObject === obj) return h as GpuVm
-    }
-    return undefined
-  }
-
   #held(obj: GemObject): boolean {
     return obj.resv.isLocked && obj.resv.holder === this.device.thread
-  }
-
-  #fresh(kind: 'vm' | 'obj' | 'ctx' | 'exec', name: string | undefined): string {
-    let n = name
-    if (n === undefined) {
-      const prefix = kind === 'obj' ? 'bo' : kind
-      do n = `${prefix}${++this.#next[kind]}`
-      while (this.#live.has(`${kind}:${n}`))
-    }
-    if (typeof n !== 'string' || !/^[\x21-\x7e]{1,128}$/.test(n))
-      throw new DrmError('EINVAL', `Recorder: a ${kind} name is 1 to 128 printable ASCII characters, no spaces`)
-    if (this.#live.has(`${kind}:${n}`)) throw new DrmError('EINVAL', `Recorder: ${kind} ${n} is alive already`)
-    return n
-  }
-
-  #named<T extends RecorderHandle>(handle: T, kind: string, name: string): T {
-    this.#names.set(handle, name)
-    this.#live.set(`${kind}:${name}`, handle)
-    return handle
-  }
-
-  #name(handle: RecorderHandle, kind: string, what: string): string {
-    const name = this.#names.get(handle)
-    if (name === undefined || this.#live.get(`${kind}:${name}`) !== handle)
-      throw new DrmError('EINVAL', `Recorder: not ${what} made by this recorder (or destroyed)`)
-    return name
   }
 }
 

@@ -26,11 +26,11 @@ import {
   MAX_LINE_DEPTH,
   nestsTooDeep,
   ReplayError,
-  show,
   type ReplayOpName,
   type ReplayPlace,
   type ReplayRequest,
 } from './schema.js'
+import { show } from './fields.js'
 import { ReplayState } from './state.js'
 import type { OpList } from '../gpuvm/ops.js'
 

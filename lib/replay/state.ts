@@ -15,7 +15,8 @@ import type { VmBo } from '../gpuvm/vm-bo.js'
 import { type ExecHandle, ReplayDriver } from './hub.js'
 import type { WwAcquireCtx } from '../device/resv.js'
 import type { ReplayPiece, ReplayRecord, ReplayStep, ReplaySummary } from './record.js'
-import { ReplayError, show, type ReplayRequest } from './schema.js'
+import { show } from './fields.js'
+import { ReplayError, type ReplayRequest } from './schema.js'
 
 /** A live handle and the line that created it. */
 export interface Named<T> {

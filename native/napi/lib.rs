@@ -30,6 +30,8 @@ mod calls;
 mod convert;
 mod device;
 mod external;
+// The device's fences (split from device.rs).
+mod fences;
 mod hub;
 mod io;
 // The page-table cost model (issue 15).
