@@ -199,6 +199,12 @@ export declare class NativeVm {
   attachPageTable(p: PtProfile): void
   /** Starts a new request window for the last-request cost. */
   pageTableBeginRequest(): void
+  /**
+   * The cheap read (no TLB ranges, no objects): fills `out` with the last
+   * request's cost, the total and the occupancy as numbers (`COUNTS_LEN`
+   * lib/contract/pagetable.ts decodes); false without a page table.
+   */
+  pageTableCounts(out: Float64Array): boolean
   /** The costs and occupancy, or null without a page table. */
   pageTableInfo(): PtInfo | null
   /**

@@ -10,7 +10,7 @@
 
 import type { NativeVm } from '../../index.js'
 import type { VmBoRecord, VmHubRecord } from '../contract/hub.js'
-import type { PageTableProfile, PageTableRecord } from '../contract/pagetable.js'
+import type { PageTableCost, PageTableOccupancy, PageTableProfile, PageTableRecord } from '../contract/pagetable.js'
 import type {
   CursorCore,
   OpCounts,
@@ -24,7 +24,7 @@ import { DrmBatchError, DrmError } from '../base/errors.js'
 import { decodeOp, encodeOp } from '../contract/wire.js'
 import { Wire } from '../contract/wire.gen.js'
 import { call, loadBinding } from './binding.js'
-import { attachPageTable, pageTableInfo } from './pagetable.js'
+import { attachPageTable, pageTableCost, pageTableInfo, pageTableOccupancy } from './pagetable.js'
 
 export { loadBinding }
 
@@ -123,6 +123,8 @@ export class NativeVmCore implements VmCore {
   readonly start: bigint
   readonly range: bigint
   readonly #vm: NativeVm
+  /** The page table's levels (the cheap occupancy read needs them). */
+  #ptLevels = 0
   /** The VA space's id for the fast entry points. */
   readonly #id: number
   readonly #fast: Fast
@@ -472,6 +474,7 @@ export class NativeVmCore implements VmCore {
 
   attachPageTable(profile: PageTableProfile): void {
     attachPageTable(this.#vm, profile)
+    this.#ptLevels = profile.levels.length
   }
 
   pageTableBeginRequest(): void {
@@ -480,6 +483,14 @@ export class NativeVmCore implements VmCore {
 
   pageTableInfo(): PageTableRecord | undefined {
     return pageTableInfo(this.#vm)
+  }
+
+  pageTableCost(which: 'last' | 'total'): PageTableCost | undefined {
+    return pageTableCost(this.#vm, which)
+  }
+
+  pageTableOccupancy(): PageTableOccupancy | undefined {
+    return pageTableOccupancy(this.#vm, this.#ptLevels)
   }
 
   // ---- the drm_gpuvm hub (native/napi/hub.rs) -----------------------------

@@ -173,8 +173,8 @@ impl PageTable {
     let n = profile.levels.len();
     let mut shifts = [0; LEVELS_MAX + 1];
     let mut leaf = [false; LEVELS_MAX];
-    for i in 0..=n {
-      shifts[i] = profile.shift(i);
+    for (i, s) in shifts.iter_mut().enumerate().take(n + 1) {
+      *s = profile.shift(i);
     }
     for (i, l) in profile.levels.iter().enumerate() {
       leaf[i] = l.leaf;
@@ -308,6 +308,21 @@ impl PageTable {
       },
       &self.entries[..n],
     )
+  }
+
+  /// Level `i`'s tables, valid entries and leaves, without allocating
+  /// (`occupancy` for one level; `None` past the root).
+  pub fn level_occupancy(&mut self, i: usize) -> Option<[u64; 3]> {
+    self.flush();
+    let n = self.levels;
+    (i < n).then(|| {
+      let tables = if i == n - 1 {
+        1
+      } else {
+        self.tables[i].len() as u64
+      };
+      [tables, self.entries[i], self.leaves[i]]
+    })
   }
 
   /// The occupancy counted afresh over every table (what `occupancy` keeps
