@@ -386,6 +386,15 @@ export interface PtProfile {
   levels: Array<PtLevel>
 }
 
+/** Per-request costs of a whole run (`vmbind` with a page table). */
+export interface PtRequests {
+  /** The request with the most PTE writes (the first of equals), -1 without requests. */
+  worstRequest: number
+  worst: PtCost
+  /** `[PTE writes, requests]` pairs, by increasing writes. */
+  pteSpread: Array<number>
+}
+
 export interface ResvRecord {
   owner: number
   locked: boolean
@@ -462,6 +471,8 @@ export interface VmbindResult {
   samples?: Array<VmbindSample>
   /** With `pageTable`: its costs (`last`: the last request) and occupancy. */
   cost?: PtInfo
+  /** With `pageTable`: the worst request and the spread of PTE writes. */
+  costRequests?: PtRequests
 }
 
 /**

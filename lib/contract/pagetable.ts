@@ -160,7 +160,8 @@ export interface PageTableWire {
   bytes: number
 }
 
-function costFromWire(c: PageTableWire['total']): PageTableCost {
+/** A cost as the binding hands it (`PtCost`). */
+export function costFromWire(c: PageTableWire['total']): PageTableCost {
   const [pteWrites, pdeWrites, ptPagesAllocated, ptPagesFreed, tlbInvalidations, hugePageSplits, hugePagesFormed] =
     c.counts
   return {

@@ -4,7 +4,7 @@
 
 use crate::convert::{einval, Result};
 use crate::vm::NativeVm;
-use drmsim_core::pagetable::{Cost, LevelSpec, PageTable, Profile};
+use drmsim_core::pagetable::{Cost, LevelSpec, PageTable, Profile, RequestCosts};
 use napi::bindgen_prelude::{BigInt, Float64ArraySlice};
 use napi::Env;
 use napi_derive::napi;
@@ -41,6 +41,29 @@ pub struct PtInfo {
   pub entries: Vec<f64>,
   pub leaves: Vec<f64>,
   pub bytes: f64,
+}
+
+/// Per-request costs of a whole run (`vmbind` with a page table).
+#[napi(object)]
+pub struct PtRequests {
+  /// The request with the most PTE writes (the first of equals), -1 without requests.
+  pub worst_request: f64,
+  pub worst: PtCost,
+  /// `[PTE writes, requests]` pairs, by increasing writes.
+  pub pte_spread: Vec<f64>,
+}
+
+pub(crate) fn requests(r: &RequestCosts) -> PtRequests {
+  let (index, worst) = r.worst.map_or((-1.0, Cost::default()), |(i, c)| (i as f64, c));
+  PtRequests {
+    worst_request: index,
+    worst: cost(worst),
+    pte_spread: r
+      .pte_spread()
+      .into_iter()
+      .flat_map(|(n, k)| [n as f64, k as f64])
+      .collect(),
+  }
 }
 
 fn cost(c: Cost) -> PtCost {

@@ -33,8 +33,10 @@
 //! 4 KiB.
 
 mod profile;
+mod requests;
 
 pub use profile::{LevelSpec, Profile, PROFILE_NAMES};
+pub use requests::RequestCosts;
 
 use crate::errno::{fail, Errno, Result};
 use std::collections::HashMap;
