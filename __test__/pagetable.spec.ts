@@ -287,3 +287,32 @@ describe('page table, reference model', () => {
     )
   })
 })
+
+describe('page table, the cheap read of a large TLB range', () => {
+  // 63 bits of VA: 4 KiB pages, leaves of 16 MiB, 64 GiB and 256 TiB, a root of 8 entries of 2^60 bytes.
+  const wide: PageTableProfile = {
+    name: 'wide',
+    pageShift: 12,
+    levels: [
+      { bits: 12, entryBytes: 8, leaf: true },
+      { bits: 12, entryBytes: 8, leaf: true },
+      { bits: 12, entryBytes: 8, leaf: true },
+      { bits: 12, entryBytes: 8, leaf: true },
+      { bits: 3, entryBytes: 8, leaf: false },
+    ],
+  }
+  it.each(ENGINES)('TLB bytes past 2^53 cross exactly (%s)', (engine) => {
+    const vm = new GpuVm({ range: 1n << 62n, engine, pageTable: wide })
+    const pt = vm.pageTable
+    if (pt === undefined) throw new Error('no page table')
+    vm.bind({ addr: 0n, range: 1n << 60n, obj: null, offset: 0n })
+    expect(pt.last.pteWrites).toBe(4096)
+    vm.unbind(0x1000n, (1n << 60n) - 0x2000n)
+    expect(pt.last.tlbBytes).toBe((1n << 60n) - 0x2000n)
+    expect(pt.total.tlbBytes).toBe((1n << 60n) - 0x2000n)
+    // Two leaves cut, each split down three levels of 4096 entries, then all but one page cleared at each end.
+    expect(pt.last.hugePageSplits).toBe(6)
+    expect(pt.occupancy.leaves).toEqual([2, 0, 0, 0, 0])
+    expect(pt.info().last).toEqual(pt.last)
+  })
+})

@@ -205,7 +205,7 @@ export function costFromCounts(a: Float64Array, at: number): PageTableCost {
     ptPagesAllocated: a[at + 2],
     ptPagesFreed: a[at + 3],
     tlbInvalidations: a[at + 4],
-    tlbBytes: (BigInt(a[at + 7]) << 32n) | BigInt(a[at + 8]),
+    tlbBytes: a[at + 7] === 0 ? BigInt(a[at + 8]) : (BigInt(a[at + 7]) << 32n) | BigInt(a[at + 8]),
     hugePageSplits: a[at + 5],
     hugePagesFormed: a[at + 6],
   }

@@ -32,6 +32,7 @@ impl PageTable {
   /// whole pages): at `x` the largest leaf that is aligned, fits and (with
   /// an object) has its backing aligned alike, repeated up to the next
   /// address where a larger leaf could start. Returns its level and end.
+  #[inline]
   fn run_at(&self, m: &Mapping, x: u64, hi: u64) -> (usize, u64) {
     if self.first_huge == self.levels || hi - x < self.size(self.first_huge) {
       // No leaf above level 0 fits in what is left.
@@ -90,7 +91,15 @@ impl PageTable {
   }
 
   /// Ends a remap: clears what of its old mapping the kept pieces do not cover.
+  #[inline(always)]
   pub(super) fn flush(&mut self) {
+    if self.pending.is_some() {
+      self.flush_pending();
+    }
+  }
+
+  #[inline(never)]
+  fn flush_pending(&mut self) {
     let Some(p) = self.pending.take() else {
       return;
     };
@@ -115,6 +124,7 @@ impl PageTable {
   }
 
   /// Writes leaves of `level` over `[a, b)` (aligned).
+  #[inline]
   fn write_run(&mut self, level: usize, a: u64, b: u64, formed: bool) {
     let count = (b - a) >> self.shifts[level];
     self.total.pte_writes += count;
@@ -125,6 +135,7 @@ impl PageTable {
     self.each_table(level, a, b, |pt, idx, k| pt.table_add(level, idx, k));
   }
 
+  #[inline]
   fn clear_leaves(&mut self, level: usize, a: u64, b: u64) {
     let count = (b - a) >> self.shifts[level];
     self.total.pte_writes += count;
@@ -154,6 +165,8 @@ impl PageTable {
     idx >> (self.shifts[level + 2] - self.shifts[level + 1])
   }
 
+  /// `k` more valid entries in table `idx` of `level`.
+  #[inline(always)]
   fn table_add(&mut self, level: usize, idx: u64, k: u64) {
     self.entries[level] += k;
     if level == self.top() {
@@ -163,12 +176,21 @@ impl PageTable {
     let fresh = *used == 0;
     *used += k as u32;
     if fresh {
-      self.total.pt_pages_allocated += 1;
-      self.total.pde_writes += 1;
-      self.table_add(level + 1, self.parent(level, idx), 1);
+      self.table_allocated(level, idx);
     }
   }
 
+  /// Table `idx` of `level` was just allocated: its directory entry is written.
+  #[cold]
+  #[inline(never)]
+  fn table_allocated(&mut self, level: usize, idx: u64) {
+    self.total.pt_pages_allocated += 1;
+    self.total.pde_writes += 1;
+    self.table_add(level + 1, self.parent(level, idx), 1);
+  }
+
+  /// `k` fewer valid entries in table `idx` of `level`.
+  #[inline(always)]
   fn table_sub(&mut self, level: usize, idx: u64, k: u64) {
     if level == self.top() {
       self.entries[level] -= k;
@@ -180,11 +202,18 @@ impl PageTable {
     *used -= k as u32;
     self.entries[level] -= k;
     if *used == 0 {
-      self.tables[level].remove(&idx);
-      self.total.pt_pages_freed += 1;
-      self.total.pde_writes += 1;
-      self.table_sub(level + 1, self.parent(level, idx), 1);
+      self.table_freed(level, idx);
     }
+  }
+
+  /// Table `idx` of `level` has no valid entry left: freed, its directory entry cleared.
+  #[cold]
+  #[inline(never)]
+  fn table_freed(&mut self, level: usize, idx: u64) {
+    self.tables[level].remove(&idx);
+    self.total.pt_pages_freed += 1;
+    self.total.pde_writes += 1;
+    self.table_sub(level + 1, self.parent(level, idx), 1);
   }
 
   /// The next smaller size a huge leaf of `level` splits into.
@@ -234,8 +263,9 @@ impl PageTable {
         }
       }
     }
-    let cut = &mut cut[..n];
-    cut.sort_unstable();
+    // `removed` is sorted and disjoint, so the cuts come in order.
+    let cut = &cut[..n];
+    debug_assert!(cut.windows(2).all(|w| w[0] <= w[1]));
     let mut prev = None;
     for &b in cut.iter() {
       if prev == Some(b) {
