@@ -57,7 +57,8 @@ describe('vmbind --cost', () => {
     })
     expect(costs[0]).toEqual(costs[1])
     // The same requests through bind/unbind, reading each request's cost.
-    const vm = new GpuVm({ ...vmbindVmOptions(), pageTable: 'nouveau' })
+    const { name, start, range, reserve } = vmbindVmOptions()
+    const vm = new GpuVm({ name, start, range, reserve, pageTable: 'nouveau' })
     const objects = new Map<number, GemObject>()
     const obj = (id: number) => objects.get(id) ?? objects.set(id, new GemObject({ size: 1n << 30n })).get(id)
     const writes: number[] = []
