@@ -193,9 +193,9 @@ export function pageTableFromWire(r: PageTableWire): PageTableRecord {
  * Numbers the binding's cheap read (`NativeVm.pageTableCounts`) fills: the
  * last request's cost and the total (7 counts, then the TLB bytes' high and
  * low 32 bits, each), the occupancy's bytes, then tables, entries and leaves
- * for 6 levels.
+ * for 6 levels, then the number of levels.
  */
-export const PAGE_TABLE_COUNTS_LEN = 2 * 9 + 1 + 3 * 6
+export const PAGE_TABLE_COUNTS_LEN = 2 * 9 + 1 + 3 * 6 + 1
 
 /** The cost at `at` (0: last request, 9: total) of a `pageTableCounts` array. */
 export function costFromCounts(a: Float64Array, at: number): PageTableCost {
@@ -211,8 +211,8 @@ export function costFromCounts(a: Float64Array, at: number): PageTableCost {
   }
 }
 
-/** The occupancy of a `pageTableCounts` array, for a table of `levels` levels. */
-export function occupancyFromCounts(a: Float64Array, levels: number): PageTableOccupancy {
-  const part = (at: number): number[] => Array.from(a.subarray(at, at + levels))
+/** The occupancy of a `pageTableCounts` array. */
+export function occupancyFromCounts(a: Float64Array): PageTableOccupancy {
+  const part = (at: number): number[] => Array.from(a.subarray(at, at + a[37]))
   return { tables: part(19), entries: part(25), leaves: part(31), bytes: a[18] }
 }

@@ -123,8 +123,6 @@ export class NativeVmCore implements VmCore {
   readonly start: bigint
   readonly range: bigint
   readonly #vm: NativeVm
-  /** The page table's levels (the cheap occupancy read needs them). */
-  #ptLevels = 0
   /** The VA space's id for the fast entry points. */
   readonly #id: number
   readonly #fast: Fast
@@ -470,13 +468,11 @@ export class NativeVmCore implements VmCore {
     this.#destroyed = true
   }
 
-  // ---- the page-table cost model (native/napi/pagetable.rs) ---------------
+  // ---- the page-table cost model (native/napi/pagetable.rs, lib/native/pagetable.ts) ----
 
   attachPageTable(profile: PageTableProfile): void {
     attachPageTable(this.#vm, profile)
-    this.#ptLevels = profile.levels.length
   }
-
   pageTableBeginRequest(): void {
     call(() => this.#vm.pageTableBeginRequest())
   }
@@ -484,14 +480,8 @@ export class NativeVmCore implements VmCore {
   pageTableInfo(): PageTableRecord | undefined {
     return pageTableInfo(this.#vm)
   }
-
-  pageTableCost(which: 'last' | 'total'): PageTableCost | undefined {
-    return pageTableCost(this.#vm, which)
-  }
-
-  pageTableOccupancy(): PageTableOccupancy | undefined {
-    return pageTableOccupancy(this.#vm, this.#ptLevels)
-  }
+  readonly pageTableCost = (which: 'last' | 'total'): PageTableCost | undefined => pageTableCost(this.#vm, which)
+  readonly pageTableOccupancy = (): PageTableOccupancy | undefined => pageTableOccupancy(this.#vm)
 
   // ---- the drm_gpuvm hub (native/napi/hub.rs) -----------------------------
 

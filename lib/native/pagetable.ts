@@ -33,6 +33,6 @@ export function pageTableCost(vm: NativeVm, which: 'last' | 'total'): PageTableC
   return call(() => vm.pageTableCounts(counts)) ? costFromCounts(counts, which === 'last' ? 0 : 9) : undefined
 }
 
-export function pageTableOccupancy(vm: NativeVm, levels: number): PageTableOccupancy | undefined {
-  return call(() => vm.pageTableCounts(counts)) ? occupancyFromCounts(counts, levels) : undefined
+export function pageTableOccupancy(vm: NativeVm): PageTableOccupancy | undefined {
+  return call(() => vm.pageTableCounts(counts)) ? occupancyFromCounts(counts) : undefined
 }

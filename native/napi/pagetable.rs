@@ -186,8 +186,8 @@ pub(crate) fn info(pt: &mut PageTable) -> PtInfo {
 
 /// Numbers `page_table_counts` writes: two costs of 9 (7 counts, the TLB
 /// bytes' high and low 32 bits), the occupancy's bytes, then tables,
-/// entries and leaves for 6 levels at most (unused ones 0).
-const COUNTS_LEN: usize = 2 * 9 + 1 + 3 * 6;
+/// entries and leaves for 6 levels at most (unused ones 0), then the levels.
+const COUNTS_LEN: usize = 2 * 9 + 1 + 3 * 6 + 1;
 
 fn fill_cost(c: &Cost, out: &mut [f64]) {
   let counts = [
@@ -220,4 +220,5 @@ fn fill_counts(pt: &mut PageTable, out: &mut [f64]) {
     out[31 + i] = leaves as f64;
   }
   out[18] = bytes as f64;
+  out[37] = pt.profile().levels.len() as f64;
 }
