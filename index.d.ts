@@ -199,6 +199,12 @@ export declare class NativeVm {
   attachPageTable(p: PtProfile): void
   /** Starts a new request window for the last-request cost. */
   pageTableBeginRequest(): void
+  /**
+   * The cheap read (no TLB ranges, no objects): fills `out` with the last
+   * request's cost, the total and the occupancy as numbers (`COUNTS_LEN`
+   * lib/contract/pagetable.ts decodes); false without a page table.
+   */
+  pageTableCounts(out: Float64Array): boolean
   /** The costs and occupancy, or null without a page table. */
   pageTableInfo(): PtInfo | null
   /**
@@ -380,6 +386,15 @@ export interface PtProfile {
   levels: Array<PtLevel>
 }
 
+/** Per-request costs of a whole run (`vmbind` with a page table). */
+export interface PtRequests {
+  /** The request with the most PTE writes (the first of equals), -1 without requests. */
+  worstRequest: number
+  worst: PtCost
+  /** `[PTE writes, requests]` pairs, by increasing writes. */
+  pteSpread: Array<number>
+}
+
 export interface ResvRecord {
   owner: number
   locked: boolean
@@ -456,6 +471,8 @@ export interface VmbindResult {
   samples?: Array<VmbindSample>
   /** With `pageTable`: its costs (`last`: the last request) and occupancy. */
   cost?: PtInfo
+  /** With `pageTable`: the worst request and the spread of PTE writes. */
+  costRequests?: PtRequests
 }
 
 /**

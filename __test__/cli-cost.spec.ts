@@ -6,7 +6,8 @@ import { mkdtempSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { vmbind } from '../lib/index.js'
+import { GemObject, GpuVm, vmbind } from '../lib/index.js'
+import { defaultParams, requests, vmbindVmOptions } from '../lib/workloads/vmbind.js'
 
 const root = path.resolve(__dirname, '..')
 const example = path.join(root, 'examples/replay.jsonl')
@@ -35,6 +36,59 @@ describe('vmbind --cost', () => {
     expect(costs[0].perRequest.pteWrites).toBeCloseTo(api.total.pteWrites / 2000, 3)
     // Without --cost, no cost key.
     expect(JSON.parse(drmsim('vmbind', '--ops', '200', '--json').stdout)).not.toHaveProperty('cost')
+  })
+
+  it('--json: the worst request and the PTE writes per request, as the public API counts them request by request', () => {
+    const ops = 1500
+    const costs = ['native', 'reference'].map((engine) => {
+      const r = drmsim(
+        'vmbind',
+        '--ops',
+        String(ops),
+        '--cost',
+        '--json',
+        '--engine',
+        engine,
+        '--pt-profile',
+        'nouveau',
+      )
+      expect(r.code).toBe(0)
+      return JSON.parse(r.stdout).cost
+    })
+    expect(costs[0]).toEqual(costs[1])
+    // The same requests through bind/unbind, reading each request's cost.
+    const { name, start, range, reserve } = vmbindVmOptions()
+    const vm = new GpuVm({ name, start, range, reserve, pageTable: 'nouveau' })
+    const objects = new Map<number, GemObject>()
+    const obj = (id: number) => objects.get(id) ?? objects.set(id, new GemObject({ size: 1n << 30n })).get(id)
+    const writes: number[] = []
+    let worst = { request: -1, pteWrites: -1 }
+    for (const r of requests({ ...defaultParams, ops })) {
+      if (r.kind === 'map') vm.bind({ addr: r.addr, range: r.range, obj: obj(r.obj), offset: r.offset })
+      else vm.unbind(r.addr, r.range)
+      const last = vm.pageTable!.last
+      if (last.pteWrites > worst.pteWrites) worst = { request: writes.length, pteWrites: last.pteWrites }
+      writes.push(last.pteWrites)
+    }
+    const c = costs[0]
+    expect(c.worst.request).toBe(worst.request)
+    expect(c.worst.pteWrites).toBe(worst.pteWrites)
+    expect(Object.keys(c.worst)).toEqual(['request', ...Object.keys(vm.pageTable!.last)])
+    const sorted = [...writes].sort((a, b) => a - b)
+    const rank = (p: number) => sorted[Math.ceil((p / 100) * ops) - 1]
+    const { p50, p90, p99, max, histogram } = c.pteWritesPerRequest
+    expect({ p50, p90, p99, max }).toEqual({ p50: rank(50), p90: rank(90), p99: rank(99), max: sorted[ops - 1] })
+    for (const b of histogram) {
+      expect(b.lo === 0 ? b.hi === 0 : b.hi === 2 * b.lo - 1).toBe(true)
+      expect(b.requests).toBe(writes.filter((w) => w >= b.lo && w <= b.hi).length)
+    }
+    expect(histogram.reduce((n: number, b: { requests: number }) => n + b.requests, 0)).toBe(ops)
+    // The existing keys stay.
+    for (const k of [...KEYS, 'perRequest', 'occupancy', 'tlbBytes', 'profile']) expect(c).toHaveProperty(k)
+    // The human table says the same.
+    const human = drmsim('vmbind', '--ops', String(ops), '--cost', '--pt-profile', 'nouveau').stdout
+    expect(human).toMatch(new RegExp(`worst request +#${worst.request} +${worst.pteWrites} PTE writes`))
+    expect(human).toContain(`p50 ${rank(50)}, p90 ${rank(90)}, p99 ${rank(99)}, max ${sorted[ops - 1]}`)
   })
 
   it('--machine keeps the summary byte for byte and adds one pt_cost line', () => {

@@ -8,6 +8,7 @@ import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { BindBatch, Device, GpuVm, PAGE_TABLE_PROFILES, type PageTableProfile } from '../lib/index.js'
 import type { EngineName } from '../lib/contract/vm.js'
+import { PageTableModel, type PtMapping } from '../lib/reference/pagetable/index.js'
 
 const K4 = 0x1000n
 const M2 = 0x20_0000n
@@ -211,5 +212,107 @@ describe('page table, both engines', () => {
       }),
       { numRuns, seed: 16 },
     )
+  })
+
+  it('the cheap reads (last, total, occupancy) are what info() says, request by request', () => {
+    fc.assert(
+      fc.property(fc.array(cmd, { maxLength: 30 }), fc.constantFrom(...ENGINES), (cmds, engine) => {
+        const device = new Device({ engine })
+        const vm = new GpuVm({ range: VA, engine, pageTable: 'nouveau', device })
+        const obj = device.createObject({ size: 4n * G1 })
+        const pt = vm.pageTable
+        if (pt === undefined) throw new Error('no page table')
+        for (const c of cmds) {
+          if (c.bind) vm.bind({ addr: c.addr, range: c.range, obj: c.obj === 0 ? null : obj, offset: c.offset })
+          else vm.unbind(c.addr, c.range)
+          const { last, total, occupancy } = pt.info()
+          expect({ last: pt.last, total: pt.total, occupancy: pt.occupancy }).toEqual({ last, total, occupancy })
+        }
+      }),
+      { numRuns, seed: 17 },
+    )
+  })
+})
+
+describe('page table, reference model', () => {
+  const numRuns = Number(process.env.DRMSIM_FC_RUNS ?? 60)
+  // Mappings put in, taken out, and cut by remaps (pieces before and after a
+  // cut keep their backing): the occupancy kept as the tables change is the
+  // one counted afresh over every table.
+  const op = fc.record({
+    at: fc.integer({ min: 0, max: 2047 }),
+    pages: fc.integer({ min: 1, max: 1100 }),
+    huge: fc.boolean(),
+    obj: fc.integer({ min: 0, max: 2 }),
+    cut: fc.tuple(fc.integer({ min: 0, max: 1 << 20 }), fc.integer({ min: 0, max: 1 << 20 })),
+    kind: fc.constantFrom('map', 'unmap', 'remap'),
+  })
+  it.each(['xe', 'panthor', 'nouveau'] as const)('the occupancy kept is the one counted (%s)', (name) => {
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 60 }), (ops) => {
+        const pt = new PageTableModel(PAGE_TABLE_PROFILES[name])
+        const live: PtMapping[] = []
+        for (const o of ops) {
+          const unit = o.huge ? M2 : K4
+          if (o.kind === 'map') {
+            const m = { addr: BigInt(o.at) * unit, range: BigInt(o.pages) * K4, obj: o.obj, offset: 0n }
+            if (live.some((v) => v.addr < m.addr + m.range && m.addr < v.addr + v.range)) continue
+            live.push(m)
+            pt.mapped(m)
+          } else if (live.length > 0) {
+            const [old] = live.splice(o.at % live.length, 1)
+            if (o.kind === 'unmap') pt.unmapped(old)
+            else {
+              // A cut [c0, c1) inside the old mapping, page-granular or not.
+              const span = Number(old.range)
+              const [c0, c1] = [o.cut[0] % span, o.cut[1] % span].sort((a, b) => a - b).map(BigInt)
+              const pieces: PtMapping[] = []
+              if (c0 > 0n) pieces.push({ ...old, range: c0 })
+              if (c1 > c0 && c1 < old.range)
+                pieces.push({ ...old, addr: old.addr + c1, range: old.range - c1, offset: old.offset + c1 })
+              if (pieces.length === 0) pt.unmapped(old)
+              else {
+                pt.detached(old, pieces)
+                for (const p of pieces) {
+                  live.push(p)
+                  pt.mapped(p)
+                }
+              }
+            }
+          }
+          expect(pt.occupancy()).toEqual(pt.occupancyCounted())
+        }
+      }),
+      { numRuns, seed: 18 },
+    )
+  })
+})
+
+describe('page table, the cheap read of a large TLB range', () => {
+  // 63 bits of VA: 4 KiB pages, leaves of 16 MiB, 64 GiB and 256 TiB, a root of 8 entries of 2^60 bytes.
+  const wide: PageTableProfile = {
+    name: 'wide',
+    pageShift: 12,
+    levels: [
+      { bits: 12, entryBytes: 8, leaf: true },
+      { bits: 12, entryBytes: 8, leaf: true },
+      { bits: 12, entryBytes: 8, leaf: true },
+      { bits: 12, entryBytes: 8, leaf: true },
+      { bits: 3, entryBytes: 8, leaf: false },
+    ],
+  }
+  it.each(ENGINES)('TLB bytes past 2^53 cross exactly (%s)', (engine) => {
+    const vm = new GpuVm({ range: 1n << 62n, engine, pageTable: wide })
+    const pt = vm.pageTable
+    if (pt === undefined) throw new Error('no page table')
+    vm.bind({ addr: 0n, range: 1n << 60n, obj: null, offset: 0n })
+    expect(pt.last.pteWrites).toBe(4096)
+    vm.unbind(0x1000n, (1n << 60n) - 0x2000n)
+    expect(pt.last.tlbBytes).toBe((1n << 60n) - 0x2000n)
+    expect(pt.total.tlbBytes).toBe((1n << 60n) - 0x2000n)
+    // Two leaves cut, each split down three levels of 4096 entries, then all but one page cleared at each end.
+    expect(pt.last.hugePageSplits).toBe(6)
+    expect(pt.occupancy.leaves).toEqual([2, 0, 0, 0, 0])
+    expect(pt.info().last).toEqual(pt.last)
   })
 })

@@ -65,6 +65,8 @@ export { DrmError, DrmBatchError, DrmWarning, type Errno, type Warning } from '.
 export type { EngineName } from './contract/vm.js'
 export { defaultEngine, nativeAvailable } from './engines.js'
 export { vmbind, type VmbindCost, type VmbindOptions, type VmbindOutput } from './workloads/vmbind-run.js'
+// Per-request page-table costs of a vmbind run (ptspeed).
+export { type PteWritesSpread, pteWritesSpread, type VmbindRequestCosts } from './workloads/vmbind-cost.js'
 export { defaultParams as vmbindDefaults, type VmbindParams, type TraceMode } from './workloads/vmbind.js'
 export { U64_MAX } from './base/check.js'
 export {

@@ -12,6 +12,7 @@ import {
 } from '../contract/pagetable.js'
 import { levelShift } from '../contract/pagetable.js'
 import { bytes } from '../render/scale.js'
+import { pteWritesSpread, type VmbindRequestCosts } from '../workloads/vmbind-cost.js'
 import { count, counted } from './common.js'
 
 /** What a report of page-table costs needs. */
@@ -19,6 +20,8 @@ export interface CostReport {
   profile: PageTableProfile
   total: PageTableCost
   occupancy: PageTableOccupancy
+  /** A vmbind run's per-request costs (the worst request, the spread of PTE writes). */
+  requests?: VmbindRequestCosts
 }
 
 export function addCostOptions(cmd: Command): Command {
@@ -59,7 +62,30 @@ export function costJson(c: CostReport, requests?: number): Record<string, unkno
     tlbBytes: Number(c.total.tlbBytes),
     ...perRequest,
     occupancy: c.occupancy,
+    ...(c.requests === undefined ? {} : requestsJson(c.requests)),
   }
+}
+
+/** `worst` (the request with the most PTE writes: its index and cost) and `pteWritesPerRequest`. */
+function requestsJson(r: VmbindRequestCosts): Record<string, unknown> {
+  if (r.worstRequest < 0) return {}
+  const worst = { request: r.worstRequest, ...r.worst, tlbBytes: Number(r.worst.tlbBytes) }
+  return { worst, pteWritesPerRequest: pteWritesSpread(r.pteSpread) }
+}
+
+/** The human lines of a run's per-request costs (labels no wider than the totals' column). */
+function requestsLines(r: VmbindRequestCosts, w: number): string[] {
+  if (r.worstRequest < 0) return []
+  const c = r.worst
+  const s = pteWritesSpread(r.pteSpread)
+  const bin = (b: { lo: number; hi: number }): string => (b.lo === b.hi ? count(b.lo) : `${count(b.lo)}-${count(b.hi)}`)
+  return [
+    `  ${'worst request'.padEnd(w)} ${`#${r.worstRequest}`.padStart(14)}   ${counted(c.pteWrites, 'PTE write')}, ` +
+      `${counted(c.pdeWrites, 'PDE write')}, ${counted(c.tlbInvalidations, 'TLB invalidation')}, ` +
+      `${counted(c.hugePageSplits, 'huge-page split')}`,
+    `  ${'PTE writes a request'.padEnd(w)} p50 ${count(s.p50)}, p90 ${count(s.p90)}, p99 ${count(s.p99)}, max ${count(s.max)}`,
+    `  ${'PTE-write histogram'.padEnd(w)} ${s.histogram.map((b) => `${bin(b)}: ${count(b.requests)}`).join(', ')}`,
+  ]
 }
 
 /** One line after the machine summary: `pt_cost profile=xe pte_writes=... ...`. */
@@ -86,6 +112,7 @@ export function costLines(c: CostReport, requests?: number): string[] {
     lines.push(`  ${label.padEnd(w)} ${count(c.total[k]).padStart(14)}${each}`)
   }
   lines.push(`  ${'TLB bytes'.padEnd(w)} ${bytes(c.total.tlbBytes).padStart(14)}`)
+  if (c.requests) lines.push(...requestsLines(c.requests, w))
   const o = c.occupancy
   for (let i = n - 1; i >= 0; i--) {
     const leaves = p.levels[i].leaf ? `, ${count(o.leaves[i])} leaves` : ''

@@ -76,6 +76,10 @@ export interface PageTableCore {
   pageTableBeginRequest(): void
   /** The costs and occupancy; undefined without a page table. */
   pageTableInfo(): PageTableRecord | undefined
+  /** The cheap read of one cost (O(1): no occupancy, no TLB ranges); undefined without a page table. */
+  pageTableCost(which: 'last' | 'total'): PageTableCost | undefined
+  /** The cheap read of the occupancy (O(levels), kept as the tables change); undefined without a page table. */
+  pageTableOccupancy(): PageTableOccupancy | undefined
 }
 
 const level = (bits: number, entryBytes: number, leaf: boolean): PageTableLevel => ({ bits, entryBytes, leaf })
@@ -156,7 +160,8 @@ export interface PageTableWire {
   bytes: number
 }
 
-function costFromWire(c: PageTableWire['total']): PageTableCost {
+/** A cost as the binding hands it (`PtCost`). */
+export function costFromWire(c: PageTableWire['total']): PageTableCost {
   const [pteWrites, pdeWrites, ptPagesAllocated, ptPagesFreed, tlbInvalidations, hugePageSplits, hugePagesFormed] =
     c.counts
   return {
@@ -182,4 +187,32 @@ export function pageTableFromWire(r: PageTableWire): PageTableRecord {
     lastTlbRanges,
     occupancy: { tables: r.tables, entries: r.entries, leaves: r.leaves, bytes: r.bytes },
   }
+}
+
+/**
+ * Numbers the binding's cheap read (`NativeVm.pageTableCounts`) fills: the
+ * last request's cost and the total (7 counts, then the TLB bytes' high and
+ * low 32 bits, each), the occupancy's bytes, then tables, entries and leaves
+ * for 6 levels, then the number of levels.
+ */
+export const PAGE_TABLE_COUNTS_LEN = 2 * 9 + 1 + 3 * 6 + 1
+
+/** The cost at `at` (0: last request, 9: total) of a `pageTableCounts` array. */
+export function costFromCounts(a: Float64Array, at: number): PageTableCost {
+  return {
+    pteWrites: a[at],
+    pdeWrites: a[at + 1],
+    ptPagesAllocated: a[at + 2],
+    ptPagesFreed: a[at + 3],
+    tlbInvalidations: a[at + 4],
+    tlbBytes: a[at + 7] === 0 ? BigInt(a[at + 8]) : (BigInt(a[at + 7]) << 32n) | BigInt(a[at + 8]),
+    hugePageSplits: a[at + 5],
+    hugePagesFormed: a[at + 6],
+  }
+}
+
+/** The occupancy of a `pageTableCounts` array. */
+export function occupancyFromCounts(a: Float64Array): PageTableOccupancy {
+  const part = (at: number): number[] => Array.from(a.subarray(at, at + a[37]))
+  return { tables: part(19), entries: part(25), leaves: part(31), bytes: a[18] }
 }

@@ -63,23 +63,26 @@ export class PageTable {
 
   /** Everything at once (one engine call): costs, the last request's TLB ranges, occupancy. */
   info(): PageTableRecord {
-    const r = this.#core.pageTableInfo()
-    if (r === undefined) throw new DrmError('EINVAL', 'the VA space has no page table')
-    return r
+    return this.#core.pageTableInfo() ?? this.#none()
   }
 
-  /** The cost of everything since the page table was attached. */
+  /** The cost of everything since the page table was attached (a cheap read: O(1)). */
   get total(): PageTableCost {
-    return this.info().total
+    return this.#core.pageTableCost('total') ?? this.#none()
   }
 
-  /** The cost of the last request (bind, unbind, a batch's last request), or since `beginRequest`. */
+  /** The cost of the last request (bind, unbind, a batch's last request), or since `beginRequest` (O(1)). */
   get last(): PageTableCost {
-    return this.info().last
+    return this.#core.pageTableCost('last') ?? this.#none()
   }
 
+  /** The table as it stands, per level (O(levels): both engines keep the counts as the tables change). */
   get occupancy(): PageTableOccupancy {
-    return this.info().occupancy
+    return this.#core.pageTableOccupancy() ?? this.#none()
+  }
+
+  #none(): never {
+    throw new DrmError('EINVAL', 'the VA space has no page table')
   }
 
   /** Starts a new request window, for callers that apply steps themselves (`vm.apply`). */

@@ -10,7 +10,7 @@
 
 import type { NativeVm } from '../../index.js'
 import type { VmBoRecord, VmHubRecord } from '../contract/hub.js'
-import type { PageTableProfile, PageTableRecord } from '../contract/pagetable.js'
+import type { PageTableCost, PageTableOccupancy, PageTableProfile, PageTableRecord } from '../contract/pagetable.js'
 import type {
   CursorCore,
   OpCounts,
@@ -24,7 +24,7 @@ import { DrmBatchError, DrmError } from '../base/errors.js'
 import { decodeOp, encodeOp } from '../contract/wire.js'
 import { Wire } from '../contract/wire.gen.js'
 import { call, loadBinding } from './binding.js'
-import { attachPageTable, pageTableInfo } from './pagetable.js'
+import { attachPageTable, pageTableCost, pageTableInfo, pageTableOccupancy } from './pagetable.js'
 
 export { loadBinding }
 
@@ -468,12 +468,11 @@ export class NativeVmCore implements VmCore {
     this.#destroyed = true
   }
 
-  // ---- the page-table cost model (native/napi/pagetable.rs) ---------------
+  // ---- the page-table cost model (native/napi/pagetable.rs, lib/native/pagetable.ts) ----
 
   attachPageTable(profile: PageTableProfile): void {
     attachPageTable(this.#vm, profile)
   }
-
   pageTableBeginRequest(): void {
     call(() => this.#vm.pageTableBeginRequest())
   }
@@ -481,6 +480,8 @@ export class NativeVmCore implements VmCore {
   pageTableInfo(): PageTableRecord | undefined {
     return pageTableInfo(this.#vm)
   }
+  readonly pageTableCost = (which: 'last' | 'total'): PageTableCost | undefined => pageTableCost(this.#vm, which)
+  readonly pageTableOccupancy = (): PageTableOccupancy | undefined => pageTableOccupancy(this.#vm)
 
   // ---- the drm_gpuvm hub (native/napi/hub.rs) -----------------------------
 

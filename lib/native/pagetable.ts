@@ -1,9 +1,19 @@
 /**
  * The native engine's page-table calls (native/napi/pagetable.rs): the
- * profile passed as it is, the binding's record decoded (contract/pagetable.ts).
+ * profile passed as it is, the binding's record decoded (contract/pagetable.ts);
+ * the cheap reads fill one array of numbers (one crossing, no object built in Rust).
  */
 import type { NativeVm } from '../../index.js'
-import { type PageTableProfile, type PageTableRecord, pageTableFromWire } from '../contract/pagetable.js'
+import {
+  costFromCounts,
+  occupancyFromCounts,
+  PAGE_TABLE_COUNTS_LEN,
+  type PageTableCost,
+  type PageTableOccupancy,
+  type PageTableProfile,
+  type PageTableRecord,
+  pageTableFromWire,
+} from '../contract/pagetable.js'
 import { call } from './binding.js'
 
 export function attachPageTable(vm: NativeVm, p: PageTableProfile): void {
@@ -14,4 +24,15 @@ export function attachPageTable(vm: NativeVm, p: PageTableProfile): void {
 export function pageTableInfo(vm: NativeVm): PageTableRecord | undefined {
   const r = call(() => vm.pageTableInfo())
   return r === null || r === undefined ? undefined : pageTableFromWire(r)
+}
+
+/** The cheap reads' array, reused (one call at a time on this thread). */
+const counts = new Float64Array(PAGE_TABLE_COUNTS_LEN)
+
+export function pageTableCost(vm: NativeVm, which: 'last' | 'total'): PageTableCost | undefined {
+  return call(() => vm.pageTableCounts(counts)) ? costFromCounts(counts, which === 'last' ? 0 : 9) : undefined
+}
+
+export function pageTableOccupancy(vm: NativeVm): PageTableOccupancy | undefined {
+  return call(() => vm.pageTableCounts(counts)) ? occupancyFromCounts(counts) : undefined
 }

@@ -35,6 +35,7 @@ import {
   pageTableFromWire,
 } from '../contract/pagetable.js'
 import { readPageTableProfile } from '../gpuvm/page-table.js'
+import { RequestCostTally, requestCostsFromWire, type VmbindRequestCosts } from './vmbind-cost.js'
 
 const TRACE_MODES: readonly TraceMode[] = ['full', 'hash', 'off']
 
@@ -66,6 +67,8 @@ export interface VmbindCost {
   total: PageTableCost
   /** The table when the run ended. */
   occupancy: PageTableOccupancy
+  /** Each request's cost, summed up: the worst request, the spread of PTE writes. */
+  requests: VmbindRequestCosts
 }
 
 export interface VmbindOutput {
@@ -125,9 +128,14 @@ export function vmbind(opts: VmbindOptions = {}): VmbindOutput {
       throw DrmError.from(e)
     }
     const out: VmbindOutput = { engine, trace: run.trace ?? '', summary: run.summary, loopNs: run.loopNs, params }
-    if (profile && run.cost) {
+    if (profile && run.cost && run.costRequests) {
       const info = pageTableFromWire(run.cost)
-      out.cost = { profile, total: info.total, occupancy: info.occupancy }
+      out.cost = {
+        profile,
+        total: info.total,
+        occupancy: info.occupancy,
+        requests: requestCostsFromWire(run.costRequests),
+      }
     }
     if (wantDetails) {
       const counts = { map: run.map, remap: run.remap, unmap: run.unmap, splits: run.splits, keeps: run.keeps }
@@ -140,11 +148,26 @@ export function vmbind(opts: VmbindOptions = {}): VmbindOutput {
   const core = vm(vmbindVmOptions())
   if (profile) core.attachPageTable(profile)
   const observed = tally ? tallied(core, tally) : core
-  const run = runVmbind(observed, params, trace, options.onProgress)
+  // With a page table, each request is a request window of its own.
+  const perRequest = profile ? new RequestCostTally() : undefined
+  const run = runVmbind(
+    observed,
+    params,
+    trace,
+    options.onProgress,
+    perRequest && {
+      before: () => core.pageTableBeginRequest(),
+      after: (i) => {
+        const c = core.pageTableCost('last')
+        if (c) perRequest.record(i, c)
+      },
+    },
+  )
   const lines = run.trace.length ? `${run.trace.join('\n')}\n` : ''
   const out: VmbindOutput = { engine, trace: lines, summary: run.text.slice(lines.length), loopNs: run.loopNs, params }
   const info = profile ? core.pageTableInfo() : undefined
-  if (profile && info) out.cost = { profile, total: info.total, occupancy: info.occupancy }
+  if (profile && info && perRequest)
+    out.cost = { profile, total: info.total, occupancy: info.occupancy, requests: perRequest.result() }
   if (tally) {
     tally.end(params.ops - 1)
     out.details = checked(detailsOf(mappingsOf(core), params, tally), out.summary)

@@ -207,6 +207,8 @@ export function runVmbind(
   mode: TraceMode,
   /** Called every 4096 requests with the number done (for a progress bar). */
   onProgress?: (done: number) => void,
+  /** Called before and after each request with its index (the page-table cost model's request windows). */
+  eachRequest?: { before: (i: number) => void; after: (i: number) => void },
 ): VmbindResult {
   const trace: string[] = []
   const hash = new Fnv1a64()
@@ -220,6 +222,7 @@ export function runVmbind(
   const started = process.hrtime.bigint()
   for (const req of requests(params)) {
     if (onProgress && (i & 4095) === 0 && i > 0) onProgress(i)
+    eachRequest?.before(i)
     emit(requestLine(i++, req))
     const cursor =
       req.kind === 'map' ? core.smMap(req.addr, req.range, req.obj, req.offset) : core.smUnmap(req.addr, req.range)
@@ -228,6 +231,7 @@ export function runVmbind(
       core.apply(op)
       if (op.kind !== 'prefetch') counts[op.kind]++
     }
+    eachRequest?.after(i - 1)
   }
   const loopNs = Number(process.hrtime.bigint() - started)
   const summary: VmbindSummary = {

@@ -4,8 +4,8 @@
 
 use crate::convert::{einval, Result};
 use crate::vm::NativeVm;
-use drmsim_core::pagetable::{Cost, LevelSpec, PageTable, Profile};
-use napi::bindgen_prelude::BigInt;
+use drmsim_core::pagetable::{Cost, LevelSpec, PageTable, Profile, RequestCosts};
+use napi::bindgen_prelude::{BigInt, Float64ArraySlice};
 use napi::Env;
 use napi_derive::napi;
 
@@ -41,6 +41,29 @@ pub struct PtInfo {
   pub entries: Vec<f64>,
   pub leaves: Vec<f64>,
   pub bytes: f64,
+}
+
+/// Per-request costs of a whole run (`vmbind` with a page table).
+#[napi(object)]
+pub struct PtRequests {
+  /// The request with the most PTE writes (the first of equals), -1 without requests.
+  pub worst_request: f64,
+  pub worst: PtCost,
+  /// `[PTE writes, requests]` pairs, by increasing writes.
+  pub pte_spread: Vec<f64>,
+}
+
+pub(crate) fn requests(r: &RequestCosts) -> PtRequests {
+  let (index, worst) = r.worst.map_or((-1.0, Cost::default()), |(i, c)| (i as f64, c));
+  PtRequests {
+    worst_request: index,
+    worst: cost(worst),
+    pte_spread: r
+      .pte_spread()
+      .into_iter()
+      .flat_map(|(n, k)| [n as f64, k as f64])
+      .collect(),
+  }
 }
 
 fn cost(c: Cost) -> PtCost {
@@ -106,6 +129,30 @@ impl NativeVm {
     })
   }
 
+  /// The cheap read (no TLB ranges, no objects): fills `out` with the last
+  /// request's cost, the total and the occupancy as numbers (`COUNTS_LEN`
+  /// lib/contract/pagetable.ts decodes); false without a page table.
+  #[napi(catch_unwind)]
+  pub fn page_table_counts(&self, mut out: Float64ArraySlice) -> Result<bool> {
+    // SAFETY: the slice is the array's memory, valid for this call, and the
+    // mutable borrow ends with it. JavaScript on this thread waits for the
+    // call; the engine (lib/native/pagetable.ts) passes its own array.
+    let out = unsafe { out.as_mut() };
+    self.reading(|vm| {
+      let Some(pt) = vm.page_table() else {
+        return Ok(false);
+      };
+      if out.len() < COUNTS_LEN {
+        return Err(drmsim_core::errno::Error::new(
+          drmsim_core::errno::Errno::EINVAL,
+          format!("page_table_counts needs {COUNTS_LEN} numbers"),
+        ));
+      }
+      fill_counts(pt, out);
+      Ok(true)
+    })
+  }
+
   /// The costs and occupancy, or null without a page table.
   #[napi(catch_unwind)]
   pub fn page_table_info(&self) -> Result<Option<PtInfo>> {
@@ -135,4 +182,43 @@ pub(crate) fn info(pt: &mut PageTable) -> PtInfo {
       }
     }
   }
+}
+
+/// Numbers `page_table_counts` writes: two costs of 9 (7 counts, the TLB
+/// bytes' high and low 32 bits), the occupancy's bytes, then tables,
+/// entries and leaves for 6 levels at most (unused ones 0), then the levels.
+const COUNTS_LEN: usize = 2 * 9 + 1 + 3 * 6 + 1;
+
+fn fill_cost(c: &Cost, out: &mut [f64]) {
+  let counts = [
+    c.pte_writes,
+    c.pde_writes,
+    c.pt_pages_allocated,
+    c.pt_pages_freed,
+    c.tlb_invalidations,
+    c.huge_page_splits,
+    c.huge_pages_formed,
+    c.tlb_bytes >> 32,
+    c.tlb_bytes & 0xffff_ffff,
+  ];
+  for (o, v) in out.iter_mut().zip(counts) {
+    *o = v as f64;
+  }
+}
+
+fn fill_counts(pt: &mut PageTable, out: &mut [f64]) {
+  fill_cost(&pt.last_request(), &mut out[..9]);
+  fill_cost(&pt.total(), &mut out[9..18]);
+  out[19..].fill(0.0);
+  let mut bytes = 0;
+  for i in 0..pt.profile().levels.len() {
+    let spec = pt.profile().levels[i];
+    let [tables, entries, leaves] = pt.level_occupancy(i).unwrap_or_default();
+    bytes += tables * (1u64 << spec.bits) * u64::from(spec.entry_bytes);
+    out[19 + i] = tables as f64;
+    out[25 + i] = entries as f64;
+    out[31 + i] = leaves as f64;
+  }
+  out[18] = bytes as f64;
+  out[37] = pt.profile().levels.len() as f64;
 }

@@ -83,6 +83,8 @@ pub struct VmbindResult {
   pub samples: Option<Vec<VmbindSample>>,
   /// With `pageTable`: its costs (`last`: the last request) and occupancy.
   pub cost: Option<crate::pagetable::PtInfo>,
+  /// With `pageTable`: the worst request and the spread of PTE writes.
+  pub cost_requests: Option<crate::pagetable::PtRequests>,
 }
 
 /// Replays the canonical workload entirely inside Rust: one boundary crossing
@@ -118,6 +120,7 @@ pub fn vmbind_run(options: VmbindOptions) -> Result<VmbindResult> {
   let mut out = Vec::new();
   let mut run = vmbind::run_costed(&params, trace, every, profile.as_ref(), &mut out).map_err(to_js)?;
   let cost = run.vm.page_table().map(crate::pagetable::info);
+  let cost_requests = run.request_costs.as_ref().map(crate::pagetable::requests);
   Ok(VmbindResult {
     trace: (trace == Trace::Full).then(|| String::from_utf8_lossy(&out).into_owned()),
     summary: run.summary.render(),
@@ -130,6 +133,7 @@ pub fn vmbind_run(options: VmbindOptions) -> Result<VmbindResult> {
     mappings: (options.details == Some(true)).then(|| BigUint64Array::new(vmbind::packed_mappings(&run.vm))),
     samples: every.map(|_| run.samples.iter().map(VmbindSample::from).collect()),
     cost,
+    cost_requests,
   })
 }
 

@@ -36,7 +36,7 @@ import { madviseOps } from './madvise.js'
 import { bindArray, type ArraySpace } from './undo.js'
 import { collectOps, smCursor, type CursorKind } from './sm.js'
 import { isKernel, KERNEL_SEQ, MASK, NO_OBJ, record, VaTree, type Key, type Node } from './tree.js'
-import type { PageTableProfile, PageTableRecord } from '../../contract/pagetable.js'
+import type { PageTableCost, PageTableOccupancy, PageTableProfile, PageTableRecord } from '../../contract/pagetable.js'
 import { attachModel, modelInfo, type PageTableModel } from '../pagetable/index.js'
 
 /** `DRM_GPUVA_INVALIDATED`. */
@@ -466,6 +466,14 @@ export class ReferenceVm implements VmCore {
 
   pageTableInfo(): PageTableRecord | undefined {
     return this.#pt === undefined ? undefined : modelInfo(this.#pt)
+  }
+
+  pageTableCost(which: 'last' | 'total'): PageTableCost | undefined {
+    return which === 'last' ? this.#pt?.lastRequest() : this.#pt?.total()
+  }
+
+  pageTableOccupancy(): PageTableOccupancy | undefined {
+    return this.#pt?.occupancy()
   }
 
   // ---- atomic arrays and reinsert (undo.ts) -------------------------------

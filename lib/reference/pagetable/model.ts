@@ -79,7 +79,8 @@ export class PageTableModel {
   readonly #shifts: bigint[]
   /** Per level below the root: table index -> valid entries. */
   readonly #tables: Map<bigint, number>[]
-  #rootUsed = 0
+  /** Per level (the root's too), kept as the tables change: valid entries and leaves. */
+  readonly #entries: number[]
   readonly #leaves: number[]
   #total = zeroCost()
   #atRequest = zeroCost()
@@ -91,6 +92,7 @@ export class PageTableModel {
     const n = profile.levels.length
     this.#shifts = Array.from({ length: n + 1 }, (_, i) => BigInt(levelShift(profile, i)))
     this.#tables = Array.from({ length: n - 1 }, () => new Map<bigint, number>())
+    this.#entries = new Array<number>(n).fill(0)
     this.#leaves = new Array<number>(n).fill(0)
   }
 
@@ -101,14 +103,16 @@ export class PageTableModel {
    */
   saved(): () => void {
     const tables = this.#tables.map((t) => new Map(t))
-    const [rootUsed, leaves] = [this.#rootUsed, [...this.#leaves]]
+    const [entries, leaves] = [[...this.#entries], [...this.#leaves]]
     const [total, atRequest] = [{ ...this.#total }, { ...this.#atRequest }]
     const [tlb, pending] = [[...this.#tlb], this.#pending]
     return () => {
       tables.forEach((t, i) => {
         this.#tables[i] = t
       })
-      this.#rootUsed = rootUsed
+      entries.forEach((n, i) => {
+        this.#entries[i] = n
+      })
       leaves.forEach((n, i) => {
         this.#leaves[i] = n
       })
@@ -175,19 +179,30 @@ export class PageTableModel {
     return this.#tlb.map(([a, b]) => ({ addr: a, range: b - a }))
   }
 
+  /** The occupancy from the counts kept as the tables change (O(levels)). */
   occupancy(): PageTableOccupancy {
     this.#flush()
+    return this.#occupancyOf(this.#entries)
+  }
+
+  /** The occupancy counted afresh over every table (what `occupancy` keeps; the tests compare the two). */
+  occupancyCounted(): PageTableOccupancy {
+    this.#flush()
+    const entries = this.#entries.map((root, i) => {
+      if (i === this.#top()) return root
+      let sum = 0
+      for (const u of this.#tables[i].values()) sum += u
+      return sum
+    })
+    return this.#occupancyOf(entries)
+  }
+
+  #occupancyOf(entries: readonly number[]): PageTableOccupancy {
     const o: PageTableOccupancy = { tables: [], entries: [], leaves: [], bytes: 0 }
     this.profile.levels.forEach((spec, i) => {
-      let tables = 1
-      let entries = this.#rootUsed
-      if (i !== this.#top()) {
-        tables = this.#tables[i].size
-        entries = 0
-        for (const u of this.#tables[i].values()) entries += u
-      }
+      const tables = i === this.#top() ? 1 : this.#tables[i].size
       o.tables.push(tables)
-      o.entries.push(entries)
+      o.entries.push(entries[i])
       o.leaves.push(this.#leaves[i])
       o.bytes += tables * 2 ** spec.bits * spec.entryBytes
     })
@@ -290,10 +305,8 @@ export class PageTableModel {
   }
 
   #tableAdd(level: number, idx: bigint, k: number): void {
-    if (level === this.#top()) {
-      this.#rootUsed += k
-      return
-    }
+    this.#entries[level] += k
+    if (level === this.#top()) return
     const used = this.#tables[level].get(idx) ?? 0
     this.#tables[level].set(idx, used + k)
     if (used === 0) {
@@ -305,11 +318,12 @@ export class PageTableModel {
 
   #tableSub(level: number, idx: bigint, k: number): void {
     if (level === this.#top()) {
-      this.#rootUsed -= k
+      this.#entries[level] -= k
       return
     }
     const used = this.#tables[level].get(idx)
     if (used === undefined) return
+    this.#entries[level] -= k
     if (used - k === 0) {
       this.#tables[level].delete(idx)
       this.#total.ptPagesFreed++
@@ -331,11 +345,14 @@ export class PageTableModel {
     this.#total.hugePageSplits++
     this.#writeRun(this.#childLeaf(level), b, b + this.#size(level), false)
     // The new table's pointer took the leaf's entry, which stays valid.
-    if (level === this.#top()) this.#rootUsed--
+    if (level === this.#top()) this.#entries[level]--
     else {
       const idx = b >> this.#shifts[level + 1]
       const used = this.#tables[level].get(idx)
-      if (used !== undefined) this.#tables[level].set(idx, used - 1)
+      if (used !== undefined) {
+        this.#tables[level].set(idx, used - 1)
+        this.#entries[level]--
+      }
     }
   }
 

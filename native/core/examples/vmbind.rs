@@ -1,18 +1,25 @@
-//! `cargo run --release --example vmbind -- [--bind] [ops] [window] [max_pages]`:
+//! `cargo run --release --example vmbind -- [--bind] [--pt=xe] [ops] [window] [max_pages]`:
 //! times the canonical workload's request loop inside Rust alone.
+//!
+//! `--pt=<profile>` runs it with a page-table cost model of that profile
+//! (crate::pagetable) and prints its total cost.
 //!
 //! By default the steps are applied to the tree alone, as the workload (and
 //! `drmsim vmbind`) specifies. `--bind` drives the same requests through
 //! `GpuVm::bind`/`unbind`, which also keep the GEM objects' mapping lists, as
 //! the public JavaScript API does: the Rust share of a per-request call.
-use drmsim_core::vmbind::{new_vm, run, Params, Request, Requests, Trace};
+use drmsim_core::pagetable::Profile;
+use drmsim_core::vmbind::{new_vm, run_costed, Params, Request, Requests, Trace};
 use std::time::Instant;
 
 fn main() {
   let bind = std::env::args().any(|a| a == "--bind");
+  let profile = std::env::args()
+    .find_map(|a| a.strip_prefix("--pt=").map(str::to_owned))
+    .map(|name| Profile::by_name(&name).expect("a page-table profile name"));
   let args: Vec<u64> = std::env::args()
     .skip(1)
-    .filter(|a| a != "--bind")
+    .filter(|a| a != "--bind" && !a.starts_with("--pt="))
     .map(|a| a.parse().expect("a number"))
     .collect();
   let mut params = Params {
@@ -31,6 +38,9 @@ fn main() {
   let ns = if bind {
     params.validate().expect("valid parameters");
     let mut vm = new_vm();
+    if let Some(p) = &profile {
+      vm.attach_page_table(p.clone()).expect("the workload fits");
+    }
     let started = Instant::now();
     for req in Requests::new(params) {
       let done = match req {
@@ -41,10 +51,17 @@ fn main() {
     }
     let ns = started.elapsed().as_nanos();
     println!("mappings {}", vm.mapping_count());
+    if let Some(pt) = vm.page_table() {
+      println!("pt {:?}", pt.total());
+    }
     ns
   } else {
-    let r = run(&params, Trace::Off, &mut Vec::new()).expect("valid parameters");
+    let mut r =
+      run_costed(&params, Trace::Off, None, profile.as_ref(), &mut Vec::new()).expect("valid parameters");
     print!("{}", r.summary.render());
+    if let Some(pt) = r.vm.page_table() {
+      println!("pt {:?} {:?}", pt.total(), pt.occupancy());
+    }
     r.loop_time.as_nanos()
   };
   println!("bench_ns_per_request {:.1}", ns as f64 / params.ops as f64);

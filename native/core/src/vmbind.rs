@@ -353,6 +353,8 @@ pub struct Run {
   /// The samples `run_sampled` was asked for, in request order.
   pub samples: Vec<Sample>,
   pub loop_time: std::time::Duration,
+  /// With a page table (`run_costed`): each request's cost, summed up.
+  pub request_costs: Option<crate::pagetable::RequestCosts>,
 }
 
 /// Replays the workload. With `Trace::Full` the trace lines are appended to
@@ -422,9 +424,16 @@ fn run_loop<const SAMPLED: bool>(
       hash.update(&out[at..]);
     }
   };
+  // With a page table, each request is a request window of its own.
+  let mut request_costs = vm.page_table().map(|_| crate::pagetable::RequestCosts::default());
   let started = std::time::Instant::now();
   for (i, req) in Requests::new(*params).enumerate() {
     emit(out, &mut scratch, &|b| request_line(b, i as u64, &req));
+    if request_costs.is_some() {
+      if let Some(pt) = vm.page_table() {
+        pt.begin_request();
+      }
+    }
     let cursor = match req {
       Request::Map(m) => vm.sm_map(m.addr, m.range, m.obj, m.offset)?,
       Request::Unmap { addr, range } => vm.sm_unmap(addr, range)?,
@@ -434,6 +443,11 @@ fn run_loop<const SAMPLED: bool>(
       emit(out, &mut scratch, &|b| op_line(b, &op));
       vm.apply_own_step(&op, Link::No)?;
       tally.add::<SAMPLED>(&op);
+    }
+    if let Some(costs) = request_costs.as_mut() {
+      if let Some(pt) = vm.page_table() {
+        costs.record(i as u64, &pt.last_request());
+      }
     }
     if SAMPLED {
       countdown -= 1;
@@ -470,6 +484,7 @@ fn run_loop<const SAMPLED: bool>(
     vm,
     samples,
     loop_time,
+    request_costs,
   })
 }
 

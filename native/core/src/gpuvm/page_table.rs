@@ -54,19 +54,19 @@ impl GpuVm {
   #[inline(always)]
   pub(super) fn pt_remap(&mut self, r: &OpRemap) {
     if let Some(pt) = self.pt.as_deref_mut() {
-      let pieces = [r.prev, r.next].map(|p| {
-        p.map(|p| Mapping {
+      let mut pieces = [mapping(&r.unmap.va); 2];
+      let mut n = 0;
+      for p in [r.prev, r.next].into_iter().flatten() {
+        pieces[n] = Mapping {
           addr: p.addr,
           range: p.range,
           obj: p.obj,
           offset: p.offset,
-        })
-      });
-      if pieces.iter().any(Option::is_some) {
-        pt.detached(
-          &mapping(&r.unmap.va),
-          &pieces.into_iter().flatten().collect::<Vec<_>>(),
-        );
+        };
+        n += 1;
+      }
+      if n > 0 {
+        pt.detached(&mapping(&r.unmap.va), &pieces[..n]);
       }
     }
   }

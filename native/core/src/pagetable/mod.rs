@@ -33,8 +33,10 @@
 //! 4 KiB.
 
 mod profile;
+mod requests;
 
 pub use profile::{LevelSpec, Profile, PROFILE_NAMES};
+pub use requests::RequestCosts;
 
 use crate::errno::{fail, Errno, Result};
 use std::collections::HashMap;
@@ -100,6 +102,9 @@ pub struct Occupancy {
 /// The most TLB ranges kept for one request (the count goes on).
 pub const TLB_RANGES_MAX: usize = 1024;
 
+/// The most levels a profile has (`Profile::validate`).
+const LEVELS_MAX: usize = 6;
+
 /// A multiplicative hash for table indexes (the keys are plain integers).
 #[derive(Default)]
 struct IndexHasher(u64);
@@ -121,13 +126,17 @@ impl Hasher for IndexHasher {
 type Tables = HashMap<u64, u32, BuildHasherDefault<IndexHasher>>;
 
 /// A remap's old mapping, taken out, whose pieces are being put back: its
-/// leaves stay until the step is over, the pieces that keep them known.
-#[derive(Clone)]
+/// leaves stay until the step is over, the pieces that keep them known. A
+/// remap has at most two pieces (before and after the cut), so it holds no
+/// heap memory.
+#[derive(Clone, Copy)]
 struct Pending {
   old: Mapping,
   /// The pieces that keep the old mapping's leaves, in the order they come.
-  expected: Vec<Mapping>,
-  kept: Vec<(u64, u64)>,
+  expected: [Mapping; 2],
+  expected_len: usize,
+  kept: [(u64, u64); 2],
+  kept_len: usize,
 }
 
 /// Whether piece `m` of `old` keeps its leaves: non-empty, inside, the same
@@ -138,18 +147,22 @@ fn keeps(old: &Mapping, m: &Mapping) -> bool {
   m.range != 0 && m.addr >= old.addr && m.end() <= old.end() && same_backing
 }
 
-/// Runs of equal leaves, in address order: `(level, start, end)`.
-type Run = (usize, u64, u64);
-
 #[derive(Clone)]
 pub struct PageTable {
   profile: Profile,
+  /// The profile's shape, in fixed arrays (the hot paths index them).
+  levels: usize,
   /// `shifts[i]`: log2 of the VA a level-i entry covers; one more for the root's span.
-  shifts: Vec<u32>,
+  shifts: [u32; LEVELS_MAX + 1],
+  leaf: [bool; LEVELS_MAX],
+  /// The lowest level above 0 that may hold a leaf (`levels` if none): a run
+  /// shorter than its size is all level-0 leaves.
+  first_huge: usize,
   /// Per level below the root: table index (`addr >> shifts[i + 1]`) -> valid entries.
   tables: Vec<Tables>,
-  root_used: u64,
-  leaves: Vec<u64>,
+  /// Per level, kept as the tables change: valid entries and leaves.
+  entries: [u64; LEVELS_MAX],
+  leaves: [u64; LEVELS_MAX],
   total: Cost,
   at_request: Cost,
   tlb: Vec<(u64, u64)>,
@@ -160,11 +173,22 @@ impl PageTable {
   pub fn new(profile: Profile) -> Result<PageTable> {
     profile.validate()?;
     let n = profile.levels.len();
+    let mut shifts = [0; LEVELS_MAX + 1];
+    let mut leaf = [false; LEVELS_MAX];
+    for (i, s) in shifts.iter_mut().enumerate().take(n + 1) {
+      *s = profile.shift(i);
+    }
+    for (i, l) in profile.levels.iter().enumerate() {
+      leaf[i] = l.leaf;
+    }
     Ok(PageTable {
-      shifts: (0..=n).map(|i| profile.shift(i)).collect(),
+      levels: n,
+      shifts,
+      leaf,
+      first_huge: (1..n).find(|&l| leaf[l]).unwrap_or(n),
       tables: (0..n - 1).map(|_| Tables::default()).collect(),
-      root_used: 0,
-      leaves: vec![0; n],
+      entries: [0; LEVELS_MAX],
+      leaves: [0; LEVELS_MAX],
       total: Cost::default(),
       at_request: Cost::default(),
       tlb: Vec::new(),
@@ -193,22 +217,15 @@ impl PageTable {
     &self.profile
   }
 
-  fn top(&self) -> usize {
-    self.profile.levels.len() - 1
-  }
-
-  fn size(&self, level: usize) -> u64 {
-    1u64 << self.shifts[level]
-  }
-
   // ---- the hooks the VA space calls -----------------------------------------
 
   /// A mapping was inserted.
   pub fn mapped(&mut self, m: &Mapping) {
     if let Some(p) = self.pending.as_mut() {
-      if p.expected.get(p.kept.len()) == Some(m) {
-        p.kept.push((m.addr, m.end()));
-        if p.kept.len() == p.expected.len() {
+      if p.kept_len < p.expected_len && p.expected[p.kept_len] == *m {
+        p.kept[p.kept_len] = (m.addr, m.end());
+        p.kept_len += 1;
+        if p.kept_len == p.expected_len {
           self.flush();
         }
         return;
@@ -223,7 +240,7 @@ impl PageTable {
     if self
       .pending
       .as_ref()
-      .is_some_and(|p| p.old == *m && p.kept.is_empty())
+      .is_some_and(|p| p.old == *m && p.kept_len == 0)
     {
       // Already taken out by `detached` (a remap that re-inserts its piece).
       return;
@@ -232,15 +249,24 @@ impl PageTable {
     self.clear(m, &[(m.addr, m.end())]);
   }
 
-  /// A remap takes `old` out and puts `pieces` (in address order) in: they
-  /// follow as `mapped`, and those with the old backing keep its leaves.
+  /// A remap takes `old` out and puts `pieces` (in address order, at most
+  /// two: before and after the cut) in: they follow as `mapped`, and those
+  /// with the old backing keep its leaves.
   pub fn detached(&mut self, old: &Mapping, pieces: &[Mapping]) {
+    debug_assert!(pieces.len() <= 2, "a remap has at most two pieces");
     self.flush();
-    self.pending = Some(Pending {
+    let mut p = Pending {
       old: *old,
-      expected: pieces.iter().filter(|p| keeps(old, p)).copied().collect(),
-      kept: Vec::with_capacity(2),
-    });
+      expected: [*old; 2],
+      expected_len: 0,
+      kept: [(0, 0); 2],
+      kept_len: 0,
+    };
+    for piece in pieces.iter().filter(|m| keeps(old, m)).take(2) {
+      p.expected[p.expected_len] = *piece;
+      p.expected_len += 1;
+    }
+    self.pending = Some(p);
   }
 
   /// Starts a new request: its cost is what follows.
@@ -250,7 +276,7 @@ impl PageTable {
     self.tlb.clear();
   }
 
-  // ---- reading --------------------------------------------------------------
+  // ---- reading (each O(levels) at most, the TLB ranges aside) ---------------
 
   /// The cost of everything so far.
   pub fn total(&mut self) -> Cost {
@@ -270,21 +296,71 @@ impl PageTable {
     &self.tlb
   }
 
+  /// The occupancy from the counts kept as the tables change.
   pub fn occupancy(&mut self) -> Occupancy {
     self.flush();
-    let top = self.top();
+    let n = self.levels;
+    self.occupancy_of(
+      |i| {
+        if i == n - 1 {
+          1
+        } else {
+          self.tables[i].len() as u64
+        }
+      },
+      &self.entries[..n],
+    )
+  }
+
+  /// Level `i`'s tables, valid entries and leaves, without allocating
+  /// (`occupancy` for one level; `None` past the root).
+  pub fn level_occupancy(&mut self, i: usize) -> Option<[u64; 3]> {
+    self.flush();
+    let n = self.levels;
+    (i < n).then(|| {
+      let tables = if i == n - 1 {
+        1
+      } else {
+        self.tables[i].len() as u64
+      };
+      [tables, self.entries[i], self.leaves[i]]
+    })
+  }
+
+  /// The occupancy counted afresh over every table (what `occupancy` keeps
+  /// incrementally; the tests compare the two).
+  pub fn occupancy_counted(&mut self) -> Occupancy {
+    self.flush();
+    let n = self.levels;
+    let entries: Vec<u64> = (0..n)
+      .map(|i| {
+        if i == n - 1 {
+          self.entries[i]
+        } else {
+          self.tables[i].values().map(|&u| u64::from(u)).sum()
+        }
+      })
+      .collect();
+    self.occupancy_of(
+      |i| {
+        if i == n - 1 {
+          1
+        } else {
+          self.tables[i].len() as u64
+        }
+      },
+      &entries,
+    )
+  }
+
+  fn occupancy_of(&self, tables: impl Fn(usize) -> u64, entries: &[u64]) -> Occupancy {
     let mut o = Occupancy::default();
     for (i, spec) in self.profile.levels.iter().enumerate() {
-      let (tables, entries) = if i == top {
-        (1, self.root_used)
-      } else {
-        let t = &self.tables[i];
-        (t.len() as u64, t.values().map(|&u| u64::from(u)).sum())
-      };
-      o.tables.push(tables);
-      o.entries.push(entries);
+      let t = tables(i);
+      o.tables.push(t);
+      o.entries.push(entries[i]);
       o.leaves.push(self.leaves[i]);
-      o.bytes += tables * (1u64 << spec.bits) * u64::from(spec.entry_bytes);
+      o.bytes += t * (1u64 << spec.bits) * u64::from(spec.entry_bytes);
     }
     o
   }
@@ -293,224 +369,9 @@ impl PageTable {
   pub fn heap_bytes(&self) -> usize {
     self.tables.iter().map(|t| t.capacity() * 16).sum::<usize>() + self.tlb.capacity() * 16
   }
-
-  // ---- the model ------------------------------------------------------------
-
-  fn flush(&mut self) {
-    let Some(p) = self.pending.take() else {
-      return;
-    };
-    let mut kept = p.kept;
-    kept.sort_unstable();
-    let mut removed = Vec::with_capacity(kept.len() + 1);
-    let mut at = p.old.addr;
-    for (a, b) in kept {
-      if at < a {
-        removed.push((at, a));
-      }
-      at = b;
-    }
-    if at < p.old.end() {
-      removed.push((at, p.old.end()));
-    }
-    self.clear(&p.old, &removed);
-  }
-
-  /// The leaves of `m`, as runs: from its first whole page, at each address
-  /// the largest leaf that is aligned, fits and (with an object) has its
-  /// backing aligned alike.
-  fn layout(&self, m: &Mapping) -> ([Run; 16], usize) {
-    let mut runs = [(0, 0, 0); 16];
-    let mut n = 0;
-    let page = self.size(0);
-    let hi = m.end() & !(page - 1);
-    let mut x = m.addr.saturating_add(page - 1) & !(page - 1);
-    let delta = m.addr.wrapping_sub(m.offset);
-    let levels = self.profile.levels.len();
-    let allowed =
-      |l: usize| l == 0 || (self.profile.levels[l].leaf && (m.obj == 0 || delta & (self.size(l) - 1) == 0));
-    let fits =
-      |l: usize, x: u64| x & (self.size(l) - 1) == 0 && x.checked_add(self.size(l)).is_some_and(|e| e <= hi);
-    while x < hi && n < runs.len() {
-      let level = (1..levels).rev().find(|&l| allowed(l) && fits(l, x)).unwrap_or(0);
-      let mut end = hi & !(self.size(level) - 1);
-      if let Some(b) = (level + 1..levels).find(|&l| allowed(l)) {
-        let sb = self.size(b);
-        let next = (x | (sb - 1)).wrapping_add(1);
-        if next != 0 && fits(b, next) {
-          end = end.min(next);
-        }
-      }
-      runs[n] = (level, x, end);
-      n += 1;
-      x = end;
-    }
-    (runs, n)
-  }
-
-  fn write(&mut self, m: &Mapping) {
-    let (runs, n) = self.layout(m);
-    for &(level, a, b) in &runs[..n] {
-      self.write_run(level, a, b, true);
-    }
-  }
-
-  fn clear(&mut self, m: &Mapping, removed: &[(u64, u64)]) {
-    if m.range == 0 {
-      return;
-    }
-    for &(a, b) in removed.iter().filter(|r| r.0 < r.1) {
-      self.total.tlb_invalidations += 1;
-      self.total.tlb_bytes += b - a;
-      if self.tlb.len() < TLB_RANGES_MAX {
-        self.tlb.push((a, b - a));
-      }
-    }
-    let (runs, n) = self.layout(m);
-    for &(level, a, b) in &runs[..n] {
-      self.clear_run(level, a, b, removed);
-    }
-  }
-
-  /// Writes leaves of `level` over `[a, b)` (aligned).
-  fn write_run(&mut self, level: usize, a: u64, b: u64, formed: bool) {
-    let count = (b - a) >> self.shifts[level];
-    self.total.pte_writes += count;
-    self.leaves[level] += count;
-    if formed && level > 0 {
-      self.total.huge_pages_formed += count;
-    }
-    self.each_table(level, a, b, |pt, idx, k| pt.table_add(level, idx, k));
-  }
-
-  fn clear_leaves(&mut self, level: usize, a: u64, b: u64) {
-    let count = (b - a) >> self.shifts[level];
-    self.total.pte_writes += count;
-    self.leaves[level] -= count;
-    self.each_table(level, a, b, |pt, idx, k| pt.table_sub(level, idx, k));
-  }
-
-  /// Calls `f(table index, entries)` for each table of `level` under `[a, b)`.
-  fn each_table(&mut self, level: usize, a: u64, b: u64, mut f: impl FnMut(&mut Self, u64, u64)) {
-    let shift = self.shifts[level];
-    if level == self.top() {
-      f(self, 0, (b - a) >> shift);
-      return;
-    }
-    let span = self.shifts[level + 1];
-    let mut x = a;
-    while x < b {
-      let idx = x >> span;
-      let end = ((idx + 1) << span).min(b);
-      f(self, idx, (end - x) >> shift);
-      x = end;
-    }
-  }
-
-  fn table_add(&mut self, level: usize, idx: u64, k: u64) {
-    if level == self.top() {
-      self.root_used += k;
-      return;
-    }
-    let used = self.tables[level].entry(idx).or_insert(0);
-    let fresh = *used == 0;
-    *used += k as u32;
-    if fresh {
-      self.total.pt_pages_allocated += 1;
-      self.total.pde_writes += 1;
-      let parent = idx >> self.profile.levels[level + 1].bits;
-      self.table_add(level + 1, parent, 1);
-    }
-  }
-
-  fn table_sub(&mut self, level: usize, idx: u64, k: u64) {
-    if level == self.top() {
-      self.root_used -= k;
-      return;
-    }
-    let Some(used) = self.tables[level].get_mut(&idx) else {
-      return;
-    };
-    *used -= k as u32;
-    if *used == 0 {
-      self.tables[level].remove(&idx);
-      self.total.pt_pages_freed += 1;
-      self.total.pde_writes += 1;
-      let parent = idx >> self.profile.levels[level + 1].bits;
-      self.table_sub(level + 1, parent, 1);
-    }
-  }
-
-  /// The next smaller size a huge leaf of `level` splits into.
-  fn child_leaf(&self, level: usize) -> usize {
-    (1..level)
-      .rev()
-      .find(|&l| self.profile.levels[l].leaf)
-      .unwrap_or(0)
-  }
-
-  /// Replaces the huge leaf of `level` at `b` by a table of the next leaf
-  /// size, all of its entries written as copies of the leaf.
-  fn split(&mut self, level: usize, b: u64) {
-    self.leaves[level] -= 1;
-    self.total.huge_page_splits += 1;
-    let child = self.child_leaf(level);
-    self.write_run(child, b, b + self.size(level), false);
-    // The new table's pointer took the leaf's entry, which stays valid:
-    // allocating the table counted it as one more entry.
-    let idx = if level == self.top() {
-      0
-    } else {
-      b >> self.shifts[level + 1]
-    };
-    self.table_sub_raw(level, idx);
-  }
-
-  fn table_sub_raw(&mut self, level: usize, idx: u64) {
-    if level == self.top() {
-      self.root_used -= 1;
-    } else if let Some(used) = self.tables[level].get_mut(&idx) {
-      *used -= 1;
-    }
-  }
-
-  /// Clears from the run of `level` leaves over `[start, end)` what
-  /// `removed` covers, splitting the leaves a removed range cuts.
-  fn clear_run(&mut self, level: usize, start: u64, end: u64, removed: &[(u64, u64)]) {
-    let size = self.size(level);
-    let mask = size - 1;
-    let mut cut: Vec<u64> = Vec::new();
-    for &(r0, r1) in removed {
-      let (lo, hi) = (start.max(r0), end.min(r1));
-      if lo >= hi {
-        continue;
-      }
-      let full_lo = lo.saturating_add(mask) & !mask;
-      let full_hi = hi & !mask;
-      if full_lo < full_hi {
-        self.clear_leaves(level, full_lo, full_hi);
-      }
-      if lo & mask != 0 {
-        cut.push(lo & !mask);
-      }
-      if hi & mask != 0 {
-        cut.push(hi & !mask);
-      }
-    }
-    cut.sort_unstable();
-    cut.dedup();
-    for b in cut {
-      if level == 0 {
-        // A page partly removed is whole in no piece: cleared.
-        self.clear_leaves(0, b, b + size);
-      } else {
-        self.split(level, b);
-        let child = self.child_leaf(level);
-        self.clear_run(child, b, b + size, removed);
-      }
-    }
-  }
 }
+
+mod model;
 
 #[cfg(test)]
 mod tests;

@@ -201,3 +201,40 @@ fn occupancy_is_a_function_of_the_mappings() {
   fresh.attach_page_table(Profile::xe()).unwrap();
   assert_eq!(occ(&mut vm), occ(&mut fresh));
 }
+
+/// The occupancy kept step by step equals the one counted afresh over the
+/// tables, and the one a page table built from the live mappings has, on
+/// random binds and unbinds (splits included) of every built-in profile.
+#[test]
+fn the_occupancy_kept_is_the_one_counted() {
+  for (seed, p) in [
+    (3, Profile::xe()),
+    (4, Profile::panthor()),
+    (5, Profile::nouveau()),
+  ] {
+    let mut rng = crate::vmbind::SplitMix64::new(seed);
+    let mut vm = vm(p.clone());
+    for step in 0..600 {
+      let addr = rng.below(128) * (K4 << rng.below(12));
+      let range = (1 + rng.below(2000)) * (K4 << rng.below(3));
+      if rng.below(3) < 2 {
+        let obj = rng.below(3) as u32;
+        vm.bind(addr, range, obj, rng.below(4) * M2 / 2).unwrap();
+      } else {
+        vm.unbind(addr, range).unwrap();
+      }
+      if step % 50 == 0 {
+        let pt = vm.page_table().unwrap();
+        assert_eq!(pt.occupancy(), pt.occupancy_counted(), "step {step}");
+      }
+    }
+    let kept = occ(&mut vm);
+    assert_eq!(kept, vm.page_table().unwrap().occupancy_counted());
+    let mut fresh = GpuVm::new("pt", 0, 1 << 48, None);
+    for va in vm.iter().collect::<Vec<_>>() {
+      fresh.insert(va.addr, va.range, va.obj, va.offset).unwrap();
+    }
+    fresh.attach_page_table(p).unwrap();
+    assert_eq!(kept, occ(&mut fresh));
+  }
+}
