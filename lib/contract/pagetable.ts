@@ -44,6 +44,20 @@ export interface PageTableCost {
 }
 
 /** The table as it stands, per level (index 0 = smallest pages, last = root). */
+/** A cost of nothing: every count 0. */
+export function zeroCost(): PageTableCost {
+  return {
+    pteWrites: 0,
+    pdeWrites: 0,
+    ptPagesAllocated: 0,
+    ptPagesFreed: 0,
+    tlbInvalidations: 0,
+    tlbBytes: 0n,
+    hugePageSplits: 0,
+    hugePagesFormed: 0,
+  }
+}
+
 export interface PageTableOccupancy {
   /** Table pages (the root counts as one). */
   tables: number[]

@@ -6,7 +6,7 @@
  * tally here for the reference loop), then drawn as percentiles and a
  * power-of-two histogram.
  */
-import { costFromWire, type PageTableCost } from '../contract/pagetable.js'
+import { costFromWire, type PageTableCost, zeroCost } from '../contract/pagetable.js'
 
 /** Each request's cost over a run, summed up. */
 export interface VmbindRequestCosts {
@@ -17,21 +17,10 @@ export interface VmbindRequestCosts {
   pteSpread: [number, number][]
 }
 
-const zero = (): PageTableCost => ({
-  pteWrites: 0,
-  pdeWrites: 0,
-  ptPagesAllocated: 0,
-  ptPagesFreed: 0,
-  tlbInvalidations: 0,
-  tlbBytes: 0n,
-  hugePageSplits: 0,
-  hugePagesFormed: 0,
-})
-
 /** The reference loop's tally (requests.rs's `RequestCosts`). */
 export class RequestCostTally {
   #worstRequest = -1
-  #worst = zero()
+  #worst = zeroCost()
   readonly #spread = new Map<number, number>()
 
   record(index: number, c: PageTableCost): void {

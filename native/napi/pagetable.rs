@@ -66,20 +66,22 @@ pub(crate) fn requests(r: &RequestCosts) -> PtRequests {
   }
 }
 
+/// A cost's seven counts, in the order both JavaScript decoders read them.
+fn cost_counts(c: &Cost) -> [u64; 7] {
+  [
+    c.pte_writes,
+    c.pde_writes,
+    c.pt_pages_allocated,
+    c.pt_pages_freed,
+    c.tlb_invalidations,
+    c.huge_page_splits,
+    c.huge_pages_formed,
+  ]
+}
+
 fn cost(c: Cost) -> PtCost {
   PtCost {
-    counts: [
-      c.pte_writes,
-      c.pde_writes,
-      c.pt_pages_allocated,
-      c.pt_pages_freed,
-      c.tlb_invalidations,
-      c.huge_page_splits,
-      c.huge_pages_formed,
-    ]
-    .iter()
-    .map(|&v| v as f64)
-    .collect(),
+    counts: cost_counts(&c).iter().map(|&v| v as f64).collect(),
     tlb_bytes: BigInt::from(c.tlb_bytes),
   }
 }
@@ -190,18 +192,8 @@ pub(crate) fn info(pt: &mut PageTable) -> PtInfo {
 const COUNTS_LEN: usize = 2 * 9 + 1 + 3 * 6 + 1;
 
 fn fill_cost(c: &Cost, out: &mut [f64]) {
-  let counts = [
-    c.pte_writes,
-    c.pde_writes,
-    c.pt_pages_allocated,
-    c.pt_pages_freed,
-    c.tlb_invalidations,
-    c.huge_page_splits,
-    c.huge_pages_formed,
-    c.tlb_bytes >> 32,
-    c.tlb_bytes & 0xffff_ffff,
-  ];
-  for (o, v) in out.iter_mut().zip(counts) {
+  let tlb = [c.tlb_bytes >> 32, c.tlb_bytes & 0xffff_ffff];
+  for (o, v) in out.iter_mut().zip(cost_counts(c).into_iter().chain(tlb)) {
     *o = v as f64;
   }
 }

@@ -9,6 +9,7 @@ import {
   type PageTableOccupancy,
   type PageTableProfile,
   TLB_RANGES_MAX,
+  zeroCost,
 } from '../../contract/pagetable.js'
 
 /** A mapping as the page table sees it. */
@@ -28,19 +29,6 @@ type Run = [number, bigint, bigint]
 function end(m: PtMapping): bigint {
   const e = m.addr + m.range
   return e > U64 ? U64 : e
-}
-
-function zeroCost(): PageTableCost {
-  return {
-    pteWrites: 0,
-    pdeWrites: 0,
-    ptPagesAllocated: 0,
-    ptPagesFreed: 0,
-    tlbInvalidations: 0,
-    tlbBytes: 0n,
-    hugePageSplits: 0,
-    hugePagesFormed: 0,
-  }
 }
 
 function minus(a: PageTableCost, b: PageTableCost): PageTableCost {
