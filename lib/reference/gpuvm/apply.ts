@@ -8,7 +8,8 @@
  * (deferred in immediate mode) and removes.
  */
 import type { CursorCore, MapRecord, OpCounts, OpRecord, VaRecord } from '../../contract/vm.js'
-import { DrmError } from '../../base/errors.js'
+import { BATCH_MAP, BATCH_WORDS } from '../../contract/vm.js'
+import { DrmBatchError, DrmError } from '../../base/errors.js'
 import { hex } from '../../base/check.js'
 import type { Walked } from './sm.js'
 import { isKernel, MASK, type Node } from './tree.js'
@@ -102,4 +103,37 @@ export function runCursor(space: Applied, cursor: CursorCore): OpCounts {
     if (op.kind !== 'prefetch') counts[op.kind]++
   }
   return counts
+}
+
+/**
+ * A packed batch (`BATCH_WORDS` words a request), one request after the
+ * other through `vm`'s bind and unbind, stopping at the first that fails
+ * (a DrmBatchError naming it, with the counts of the requests before it).
+ */
+export function applyBatch(
+  words: BigUint64Array,
+  perRequest: Uint32Array | null,
+  vm: {
+    bind(addr: bigint, range: bigint, obj: number, offset: bigint): OpCounts
+    unbind(addr: bigint, range: bigint): OpCounts
+  },
+): OpCounts {
+  const total: OpCounts = { map: 0, remap: 0, unmap: 0, prefetch: 0 }
+  for (let i = 0; i < words.length / BATCH_WORDS; i++) {
+    const [head, addr, range, offset] = words.subarray(i * BATCH_WORDS, (i + 1) * BATCH_WORDS)
+    const kind = Number(head & 0xffff_ffffn)
+    const obj = Number(head >> 32n)
+    let counts: OpCounts
+    try {
+      counts = kind === BATCH_MAP ? vm.bind(addr, range, obj, offset) : vm.unbind(addr, range)
+    } catch (e) {
+      if (e instanceof DrmError) throw new DrmBatchError(e, i, { ...total })
+      throw e
+    }
+    total.map += counts.map
+    total.remap += counts.remap
+    total.unmap += counts.unmap
+    perRequest?.set([counts.map, counts.remap, counts.unmap], 3 * i)
+  }
+  return total
 }

@@ -289,6 +289,29 @@ export class VmHub {
   }
 
   /** Unlinks a linked mapping and drops the link's reference on its vm_bo; an unlinked one is left alone. */
+  /** `drm_gpuva_unlink_defer`: the warning outside immediate mode comes only when a linked mapping is unlinked. */
+  unlinkDefer(node: Node): void {
+    if (node.linked && !this.immediate) {
+      this.warn(
+        'unlink-defer-not-immediate',
+        `drm_gpuva_unlink_defer on a VM not in immediate mode (mapping ${hex(node.key.addr)})`,
+      )
+    }
+    this.unlink(node, true)
+  }
+
+  /** `drm_gpuvm_get`: one more creator reference. */
+  getCreator(): void {
+    if (this.creatorRefs === U32_MAX) throw new DrmError('EINVAL', "the VM's refcount would overflow")
+    this.creatorRefs++
+  }
+
+  /** `drm_gpuvm_put` of a creator reference; EINVAL when none is left. */
+  putCreator(vmName: string): void {
+    if (this.creatorRefs === 0) throw new DrmError('EINVAL', `VA space '${vmName}': no reference of its creator left`)
+    this.creatorRefs--
+  }
+
   unlink(node: Node, deferred: boolean): void {
     if (!node.linked) return
     const bo = this.#live.get(node.obj)!
@@ -354,8 +377,13 @@ export class VmHub {
   // ---- teardown -----------------------------------------------------------
 
   /** What each list holds at teardown, zombies included (the kernel checks `list_empty`). */
-  leftovers(): { extobj: number; evict: number; defer: number } {
-    return { extobj: this.#extobj.size, evict: this.#evict.size, defer: this.#defer.length }
+  /** At teardown: a warning for each list left non-empty (extobj, evict, then defer, zombies counted). */
+  warnLeftovers(): void {
+    const warn = this.warn
+    const [extobj, evict, defer] = [this.#extobj.size, this.#evict.size, this.#defer.length]
+    if (extobj !== 0) warn('extobj-not-empty', `Extobj list should be empty (${extobj} vm_bo(s))`)
+    if (evict !== 0) warn('evict-not-empty', `Evict list should be empty (${evict} vm_bo(s))`)
+    if (defer !== 0) warn('defer-not-empty', `VM BO cleanup list should be empty (${defer} vm_bo(s))`)
   }
 
   /** vm_bo ids not yet handed out. */

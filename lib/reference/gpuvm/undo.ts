@@ -13,7 +13,10 @@
  * the same nodes (the same objects, with their seq, flags and list links),
  * the same lists, the same hub. Warnings recorded meanwhile stay.
  */
-import type { OpCounts } from '../../contract/vm.js'
+import type { OpCounts, VaRecord } from '../../contract/vm.js'
+import { hex } from '../../base/check.js'
+import { isU32, VA_FLAGS_MAX } from './options.js'
+import { KERNEL_SEQ, record, type VaTree } from './tree.js'
 import { BATCH_MAP, BATCH_WORDS } from '../../contract/vm.js'
 import { DrmBatchError, DrmError } from '../../base/errors.js'
 
@@ -93,4 +96,32 @@ export function bindArray(
     perRequest?.set([counts.map, counts.remap, counts.unmap], 3 * i)
   }
   return total
+}
+
+/**
+ * Puts a removed mapping back into `tree` with its own seq and flags,
+ * unlinked (`reinsert`, the inverse of an unmap step for `undo`); the range
+ * was checked by the caller. EINVAL for the kernel's seq, a seq never handed
+ * out (`nextSeq` on) or in use, flags past 16 bits; EEXIST on an overlap.
+ */
+export function reinsertNode(tree: VaTree, va: VaRecord, nextSeq: number): VaRecord {
+  if (va.seq === KERNEL_SEQ || va.seq >= nextSeq) {
+    throw new DrmError('EINVAL', `seq ${va.seq} was never handed out to a mapping here`)
+  }
+  if (tree.get({ addr: va.addr, seq: va.seq }) !== undefined) {
+    throw new DrmError('EINVAL', `the mapping ${hex(va.addr)} (#${va.seq}) is in the VA space`)
+  }
+  if (!isU32(va.flags) || va.flags > VA_FLAGS_MAX) {
+    throw new DrmError('EINVAL', `flags must fit in 16 bits, got ${va.flags}`)
+  }
+  const other = tree.findFirst(va.addr, va.range)
+  if (other !== undefined) {
+    throw new DrmError(
+      'EEXIST',
+      `[${hex(va.addr)}, +${hex(va.range)}) overlaps the mapping [${hex(other.key.addr)}, +${hex(other.range)})`,
+    )
+  }
+  const node = tree.place({ addr: va.addr, seq: va.seq }, va.range, va.obj, va.offset)
+  node.flags = va.flags
+  return record(node)
 }

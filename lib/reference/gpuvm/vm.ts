@@ -1,78 +1,31 @@
 /**
- * Mirrors native/core/src/gpuvm/mod.rs (the VA space: checks, queries, insert/remove, link/unlink, teardown).
- *
- * The reference engine: the GPU VA space of seed 004 in plain TypeScript, a
- * behavioural port of the Rust core (native/core/src/gpuvm). It is written for
- * obvious correctness, not speed: the two engines are checked against each
- * other and against the golden vmbind traces. Its parts mirror the Rust
- * modules: tree.ts the store, lists.ts the per-object mapping lists, sm.ts
- * the split/merge walk, apply.ts the steps, hub.ts the drm_gpuvm hub (vm_bo,
- * refcount, the extobj/evict/defer lists) of eras 1 and later
- * (lib/contract/hub.md), madvise.ts `drm_gpuvm_madvise_ops_create`.
- *
- * All addresses, ranges and offsets are u64 bigints; wherever the Rust code uses
- * wrapping arithmetic this code reduces mod 2^64 with `MASK`, and nowhere else.
+ * The reference engine's VA space (seed 004 and today's drm_gpuvm) in plain
+ * TypeScript: a behavioural port of native/core/src/gpuvm/mod.rs written for
+ * obvious correctness, not speed; the engines are checked against each other
+ * and the golden traces. Its parts mirror the Rust modules: tree.ts (store),
+ * lists.ts (object lists), range.ts (range rules), sm.ts (split/merge),
+ * apply.ts (steps), undo.ts (atomic arrays), hub.ts (vm_bo, refcount, lists;
+ * lib/contract/hub.md), madvise.ts. u64 values are bigints, reduced mod 2^64
+ * with `MASK` exactly where the Rust code wraps.
  */
 import type { VmBoRecord, VmHubRecord } from '../../contract/hub.js'
-import { ERA_GPUVM, ERA_NEXT, ERA_SEED, ERAS, VA_FLAGS, VM_FLAGS } from '../../contract/hub.js'
-import type {
-  CursorCore,
-  MapRecord,
-  OpCounts,
-  OpRecord,
-  VaRecord,
-  VmCore,
-  VmCreateOptions,
-  WarningRecord,
-} from '../../contract/vm.js'
-import { BATCH_MAP, BATCH_WORDS } from '../../contract/vm.js'
-import { DrmBatchError, DrmError } from '../../base/errors.js'
+import { ERA_GPUVM, ERA_SEED, ERAS } from '../../contract/hub.js'
+import type { CursorCore, MapRecord, OpCounts, OpRecord, VaRecord } from '../../contract/vm.js'
+import type { VmCore, VmCreateOptions, WarningRecord } from '../../contract/vm.js'
+import { DrmError } from '../../base/errors.js'
 import { hex, isObject } from '../../base/check.js'
 import { encodeOps } from '../../contract/wire.js'
-import { applyStep, runCursor, type Applied } from './apply.js'
-import { HUB_RULES, VmHub } from './hub.js'
+import { applyBatch, applyStep, runCursor, type Applied } from './apply.js'
+import { VmHub } from './hub.js'
+import { checkVaFlags, hubOptions, RULES, VA_INVALIDATED, type WarnKind } from './options.js'
+import { VmRange } from './range.js'
 import { ObjLists } from './lists.js'
 import { madviseOps } from './madvise.js'
-import { bindArray, type ArraySpace } from './undo.js'
+import { bindArray, reinsertNode, type ArraySpace } from './undo.js'
 import { collectOps, smCursor, type CursorKind } from './sm.js'
 import { isKernel, KERNEL_SEQ, MASK, NO_OBJ, record, VaTree, type Key, type Node } from './tree.js'
 import type { PageTableCost, PageTableOccupancy, PageTableProfile, PageTableRecord } from '../../contract/pagetable.js'
 import { attachModel, modelInfo, type PageTableModel } from '../pagetable/index.js'
-
-/** `DRM_GPUVA_INVALIDATED`. */
-const VA_INVALIDATED = VA_FLAGS.invalidated
-/** Every `VM_FLAGS` bit. */
-const ALL_VM_FLAGS = VM_FLAGS.resvProtected | VM_FLAGS.immediateMode
-const U32_MAX = 0xffff_ffff
-/** The flags word a mapping keeps (`setVaFlags`): 16 bits, as the native record holds them. */
-const VA_FLAGS_MAX = 0xffff
-
-/** The warning kinds of warning.rs, with the rule each comes from. */
-const RULES = {
-  overflow: 'seed-004: GPUVA address limited to 8 bytes',
-  'kernel-node-remove': 'seed-004: the kernel reserved node cannot be destroyed',
-  'tree-not-empty': 'seed-004: GPUVA tree is not empty on destroy, potentially leaking memory',
-  ...HUB_RULES,
-} as const
-type WarnKind = keyof typeof RULES
-
-const isU32 = (v: unknown): v is number => Number.isInteger(v) && (v as number) >= 0 && (v as number) <= U32_MAX
-
-/** The era, flags and resv of the options, or EINVAL. */
-function hubOptions(opts: VmCreateOptions): { era: number; flags: number; resv: number } {
-  const { era = ERA_SEED, flags = 0, resv = 0 } = opts
-  if (!Number.isInteger(era) || era < 0 || era >= ERAS.length) {
-    throw new DrmError('EINVAL', `era must be an index into ERAS (0..${ERAS.length - 1}), got ${era}`)
-  }
-  if (!isU32(flags) || (flags & ~ALL_VM_FLAGS) !== 0) {
-    throw new DrmError('EINVAL', `flags must be VM_FLAGS bits (0..${ALL_VM_FLAGS}), got ${flags}`)
-  }
-  if (era === ERA_SEED && flags !== 0) {
-    throw new DrmError('EINVAL', `flags need era ${ERA_GPUVM} or later; era ${ERA_SEED} (${ERAS[ERA_SEED]}) has none`)
-  }
-  if (!isU32(resv)) throw new DrmError('EINVAL', `resv must be a u32 id, got ${resv}`)
-  return { era, flags, resv }
-}
 
 export class ReferenceVm implements VmCore {
   readonly engine = 'reference' as const
@@ -80,8 +33,8 @@ export class ReferenceVm implements VmCore {
   readonly start: bigint
   readonly range: bigint
 
-  /** The reserved node as given at init: range checks use it even when it could not be inserted. */
-  readonly #kernel: { addr: bigint; range: bigint } | undefined
+  /** The range rules: span, kernel-reserved node (as given at init, placed or not), era. */
+  readonly #ranges: VmRange
   /** Whether the kernel node is in the tree (it counts for no reference on the VM). */
   readonly #kernelPlaced: boolean = false
   readonly #tree = new VaTree()
@@ -125,11 +78,12 @@ export class ReferenceVm implements VmCore {
     this.name = opts.name === '' ? 'unknown' : opts.name
     this.start = opts.start
     this.range = opts.range
-    this.#checkOverflow(opts.start, opts.range)
+    this.#ranges = new VmRange(opts.start, opts.range, era, (message) => this.#warn('overflow', message))
+    this.#ranges.overflows(opts.start, opts.range)
     const reserve = opts.reserve
     if (reserve !== undefined && reserve.range !== 0n) {
-      this.#kernel = { addr: reserve.offset, range: reserve.range }
-      if (!this.#checkOverflow(reserve.offset, reserve.range)) {
+      this.#ranges.kernel = { addr: reserve.offset, range: reserve.range }
+      if (!this.#ranges.overflows(reserve.offset, reserve.range)) {
         this.#tree.place({ addr: reserve.offset, seq: KERNEL_SEQ }, reserve.range, NO_OBJ, 0n)
         this.#kernelPlaced = true
       }
@@ -161,45 +115,6 @@ export class ReferenceVm implements VmCore {
     if (this.#destroyed) throw new DrmError('EINVAL', `VA space '${this.name}' was destroyed`)
   }
 
-  /**
-   * `drm_gpuva_check_overflow`: true, and a warning, when `addr + range` does
-   * not fit in u64. From era 1 on only init warns (`warn` false elsewhere).
-   */
-  #checkOverflow(addr: bigint, range: bigint, warn = true): boolean {
-    if (addr + range > MASK) {
-      if (warn) this.#warn('overflow', `GPUVA address limited to 8 bytes: ${hex(addr)} + ${hex(range)} overflows`)
-      return true
-    }
-    return false
-  }
-
-  #touchesKernel(addr: bigint, end: bigint): boolean {
-    const k = this.#kernel
-    return k !== undefined && addr < ((k.addr + k.range) & MASK) && k.addr < end
-  }
-
-  #rangeValid(addr: bigint, range: bigint): boolean {
-    if (this.#checkOverflow(addr, range, this.#era === ERA_SEED)) return false
-    if (range === 0n && this.#era >= ERA_NEXT) return false
-    const end = addr + range
-    const inMm = addr >= this.start && end <= ((this.start + this.range) & MASK)
-    return inMm && !this.#touchesKernel(addr, end)
-  }
-
-  /** EINVAL unless the range is valid; the reason is worked out only on failure, as in Rust. */
-  #checkRange(addr: bigint, range: bigint): void {
-    if (this.#rangeValid(addr, range)) return
-    const why =
-      addr + range > MASK
-        ? 'overflows u64'
-        : range === 0n && this.#era >= ERA_NEXT
-          ? `is empty (refused from era ${ERA_NEXT}, ${ERAS[ERA_NEXT]})`
-          : this.#touchesKernel(addr, addr + range)
-            ? 'touches the kernel-reserved node'
-            : 'leaves the VA space'
-    throw new DrmError('EINVAL', `range [${hex(addr)}, +${hex(range)}) ${why}`)
-  }
-
   /** The node with this key, or EINVAL. */
   #lookup(addr: bigint, seq: number): Node {
     this.#alive()
@@ -218,7 +133,8 @@ export class ReferenceVm implements VmCore {
 
   kernelNode(): VaRecord | undefined {
     this.#alive()
-    return this.#kernel && this.get(this.#kernel.addr, KERNEL_SEQ)
+    const k = this.#ranges.kernel
+    return k && this.get(k.addr, KERNEL_SEQ)
   }
 
   findFirst(addr: bigint, range: bigint): VaRecord | undefined {
@@ -237,7 +153,7 @@ export class ReferenceVm implements VmCore {
   findPrev(start: bigint): VaRecord | undefined {
     this.#alive()
     const before = (start - 1n) & MASK
-    if (!this.#rangeValid(before, 1n)) return undefined
+    if (!this.#ranges.valid(before, 1n)) return undefined
     const node = this.#tree.iterFirst(before, start)
     return node && record(node)
   }
@@ -245,7 +161,7 @@ export class ReferenceVm implements VmCore {
   /** `drm_gpuva_find_next`: the first node overlapping [end, end+1], which may start at `end + 1`. */
   findNext(end: bigint): VaRecord | undefined {
     this.#alive()
-    if (!this.#rangeValid(end, 1n)) return undefined
+    if (!this.#ranges.valid(end, 1n)) return undefined
     const node = this.#tree.iterFirst(end, (end + 1n) & MASK)
     return node && record(node)
   }
@@ -257,7 +173,7 @@ export class ReferenceVm implements VmCore {
 
   rangeValid(addr: bigint, range: bigint): boolean {
     this.#alive()
-    return this.#rangeValid(addr, range)
+    return this.#ranges.valid(addr, range)
   }
 
   list(): VaRecord[] {
@@ -289,7 +205,7 @@ export class ReferenceVm implements VmCore {
 
   #insert(addr: bigint, range: bigint, obj: number, offset: bigint): Node {
     this.#alive()
-    this.#checkRange(addr, range)
+    this.#ranges.check(addr, range)
     return this.#insertChecked(addr, range, obj, offset)
   }
 
@@ -380,7 +296,7 @@ export class ReferenceVm implements VmCore {
 
   #cursor(kind: CursorKind, req: MapRecord): CursorCore {
     this.#alive()
-    this.#checkRange(req.addr, req.range)
+    this.#ranges.check(req.addr, req.range)
     return smCursor(this.#space, kind, req)
   }
 
@@ -433,24 +349,7 @@ export class ReferenceVm implements VmCore {
 
   /** One request after the other, stopping at the first that fails (its DrmError says which). */
   bindBatch(words: BigUint64Array, perRequest: Uint32Array | null): OpCounts {
-    const total: OpCounts = { map: 0, remap: 0, unmap: 0, prefetch: 0 }
-    for (let i = 0; i < words.length / BATCH_WORDS; i++) {
-      const [head, addr, range, offset] = words.subarray(i * BATCH_WORDS, (i + 1) * BATCH_WORDS)
-      const kind = Number(head & 0xffff_ffffn)
-      const obj = Number(head >> 32n)
-      let counts: OpCounts
-      try {
-        counts = kind === BATCH_MAP ? this.bind(addr, range, obj, offset) : this.unbind(addr, range)
-      } catch (e) {
-        if (e instanceof DrmError) throw new DrmBatchError(e, i, { ...total })
-        throw e
-      }
-      total.map += counts.map
-      total.remap += counts.remap
-      total.unmap += counts.unmap
-      perRequest?.set([counts.map, counts.remap, counts.unmap], 3 * i)
-    }
-    return total
+    return applyBatch(words, perRequest, this)
   }
 
   // ---- the page-table cost model (../pagetable/) -------------------------
@@ -481,7 +380,7 @@ export class ReferenceVm implements VmCore {
   readonly #arraySpace: ArraySpace = {
     check: (addr, range) => {
       this.#alive()
-      this.#checkRange(addr, range)
+      this.#ranges.check(addr, range)
     },
     bind: (addr, range, obj, offset) => this.bind(addr, range, obj, offset),
     unbind: (addr, range) => this.unbind(addr, range),
@@ -509,26 +408,8 @@ export class ReferenceVm implements VmCore {
 
   reinsert(va: VaRecord): VaRecord {
     this.#alive()
-    this.#checkRange(va.addr, va.range)
-    if (va.seq === KERNEL_SEQ || va.seq >= this.#nextSeq) {
-      throw new DrmError('EINVAL', `seq ${va.seq} was never handed out to a mapping here`)
-    }
-    if (this.#tree.get({ addr: va.addr, seq: va.seq }) !== undefined) {
-      throw new DrmError('EINVAL', `the mapping ${hex(va.addr)} (#${va.seq}) is in the VA space`)
-    }
-    if (!isU32(va.flags) || va.flags > VA_FLAGS_MAX) {
-      throw new DrmError('EINVAL', `flags must fit in 16 bits, got ${va.flags}`)
-    }
-    const other = this.#tree.findFirst(va.addr, va.range)
-    if (other !== undefined) {
-      throw new DrmError(
-        'EEXIST',
-        `[${hex(va.addr)}, +${hex(va.range)}) overlaps the mapping [${hex(other.key.addr)}, +${hex(other.range)})`,
-      )
-    }
-    const node = this.#tree.place({ addr: va.addr, seq: va.seq }, va.range, va.obj, va.offset)
-    node.flags = va.flags
-    return record(node)
+    this.#ranges.check(va.addr, va.range)
+    return reinsertNode(this.#tree, va, this.#nextSeq)
   }
 
   // ---- teardown -----------------------------------------------------------
@@ -544,19 +425,13 @@ export class ReferenceVm implements VmCore {
    * then (era 1 and later) the extobj, evict and defer lists, zombies counted.
    */
   #teardown(): void {
-    if (this.#kernel !== undefined) this.#tree.delete({ addr: this.#kernel.addr, seq: KERNEL_SEQ })
+    const k = this.#ranges.kernel
+    if (k !== undefined) this.#tree.delete({ addr: k.addr, seq: KERNEL_SEQ })
     const n = this.#tree.size
     if (n !== 0) {
       this.#warn('tree-not-empty', `GPUVA tree is not empty, potentially leaking memory (${n} mappings remain)`)
     }
-    const left = this.#hub?.leftovers()
-    if (left !== undefined) {
-      if (left.extobj !== 0) this.#warn('extobj-not-empty', `Extobj list should be empty (${left.extobj} vm_bo(s))`)
-      if (left.evict !== 0) this.#warn('evict-not-empty', `Evict list should be empty (${left.evict} vm_bo(s))`)
-      if (left.defer !== 0) {
-        this.#warn('defer-not-empty', `VM BO cleanup list should be empty (${left.defer} vm_bo(s))`)
-      }
-    }
+    this.#hub?.warnLeftovers()
     this.#destroyed = true
     this.#tree.clear()
     this.#lists.clear()
@@ -592,16 +467,12 @@ export class ReferenceVm implements VmCore {
   }
 
   vmGet(): number {
-    const hub = this.#hubOn()
-    if (hub.creatorRefs === U32_MAX) throw new DrmError('EINVAL', "the VM's refcount would overflow")
-    hub.creatorRefs++
+    this.#hubOn().getCreator()
     return this.#refcount()
   }
 
   vmPut(): number {
-    const hub = this.#hubOn()
-    if (hub.creatorRefs === 0) throw new DrmError('EINVAL', `VA space '${this.name}': no reference of its creator left`)
-    hub.creatorRefs--
+    this.#hubOn().putCreator(this.name)
     const refcount = this.#refcount()
     if (refcount === 0) this.#teardown()
     return refcount
@@ -656,17 +527,8 @@ export class ReferenceVm implements VmCore {
     hub.linkTo(this.#lookup(addr, seq), vmBo)
   }
 
-  /** `drm_gpuva_unlink_defer`: the warning outside immediate mode comes only when a linked mapping is unlinked. */
   unlinkDefer(addr: bigint, seq: number): void {
-    const hub = this.#hubOn()
-    const node = this.#lookup(addr, seq)
-    if (node.linked && !hub.immediate) {
-      this.#warn(
-        'unlink-defer-not-immediate',
-        `drm_gpuva_unlink_defer on a VM not in immediate mode (mapping ${hex(node.key.addr)})`,
-      )
-    }
-    hub.unlink(node, true)
+    this.#hubOn().unlinkDefer(this.#lookup(addr, seq))
   }
 
   extobjAdd(id: number): void {
@@ -720,7 +582,7 @@ export class ReferenceVm implements VmCore {
 
   madviseOps(addr: bigint, range: bigint, obj: number, offset: bigint): BigUint64Array {
     this.#hubOn()
-    this.#checkRange(addr, range)
+    this.#ranges.check(addr, range)
     return encodeOps(madviseOps(this.#tree, { addr, range, obj, offset }))
   }
 
@@ -728,10 +590,7 @@ export class ReferenceVm implements VmCore {
   setVaFlags(addr: bigint, seq: number, flags: number): void {
     const node = this.#lookup(addr, seq)
     if (isKernel(node)) throw new DrmError('EINVAL', 'the kernel-reserved node has no flags to set')
-    if (!isU32(flags) || flags > VA_FLAGS_MAX) {
-      throw new DrmError('EINVAL', `flags must fit in 16 bits (at most ${hex(VA_FLAGS_MAX)}), got ${flags}`)
-    }
-    node.flags = flags
+    node.flags = checkVaFlags(flags)
   }
 }
 
