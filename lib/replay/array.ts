@@ -16,6 +16,7 @@ import { hex } from '../base/check.js'
 import { DrmBatchError } from '../base/errors.js'
 import type { GemObject } from '../device/gem.js'
 import { BindBatch } from '../gpuvm/batch.js'
+import type { GpuVm } from '../gpuvm/gpuvm.js'
 import type { ReplayRecord } from './record.js'
 import type { ReplayRequest } from './schema.js'
 import type { ReplayState } from './state.js'
@@ -37,14 +38,23 @@ export function bindArrayLine(r: ReplayState, req: ReplayRequest, record: Replay
       batch.map({ addr: op.addr, range: op.range, obj, offset: op.offset ?? 0n })
     }
   })
+  const counts = atomically(r, vm, record, () => vm.bindArray(batch, { failAt: req.failAt }))
+  record.result.map = counts.map
+  record.result.remap = counts.remap
+  record.result.unmap = counts.unmap
+  r.s.ops.map += counts.map
+  r.s.ops.remap += counts.remap
+  r.s.ops.unmap += counts.unmap
+}
+
+/**
+ * Runs an atomic submission (`bind.array`, `queue.bind`): a failed one
+ * records which op failed and whether applied ops were undone; the VA
+ * space's warnings go to the record either way.
+ */
+export function atomically<T>(r: ReplayState, vm: GpuVm, record: ReplayRecord, submit: () => T): T {
   try {
-    const counts = vm.bindArray(batch, { failAt: req.failAt })
-    record.result.map = counts.map
-    record.result.remap = counts.remap
-    record.result.unmap = counts.unmap
-    r.s.ops.map += counts.map
-    r.s.ops.remap += counts.remap
-    r.s.ops.unmap += counts.unmap
+    return submit()
   } catch (err) {
     if (err instanceof DrmBatchError) {
       record.result.failedOp = err.index

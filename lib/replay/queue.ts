@@ -27,9 +27,10 @@
  * - `queue.destroy`: `cancelled`, the jobs that will not run.
  */
 import { hex } from '../base/check.js'
-import { DrmBatchError, DrmError } from '../base/errors.js'
+import { DrmError } from '../base/errors.js'
 import type { Fence } from '../device/resv.js'
 import type { BindJob, BindQueue, BindRequest } from '../gpuvm/bind-queue.js'
+import { atomically } from './array.js'
 import type { ReplayRecord } from './record.js'
 import type { ReplayRequest } from './schema.js'
 import type { Named, ReplayState } from './state.js'
@@ -144,18 +145,7 @@ function queueBind(r: ReplayState, req: ReplayRequest, record: ReplayRecord): vo
   const taken = req.outFence === undefined ? undefined : s.fences.get(req.outFence)
   if (taken !== undefined)
     r.format(req.line, 'outFence', `duplicate fence name "${req.outFence}" (created at line ${taken.line})`)
-  let job: BindJob
-  try {
-    job = q.submit({ binds, inFences, failAt: req.failAt })
-  } catch (err) {
-    if (err instanceof DrmBatchError) {
-      record.result.failedOp = err.index
-      record.result.unwound = err.unwound
-    }
-    throw err
-  } finally {
-    r.warnings(q.vm, record)
-  }
+  const job = atomically(r, q.vm, record, () => q.submit({ binds, inFences, failAt: req.failAt }))
   let name = `${req.queue}#${job.seqno}`
   if (req.outFence !== undefined) {
     name = req.outFence
