@@ -169,6 +169,7 @@ describe('drmsim vmbind', () => {
     [['vmbind', '--bogus'], /unknown option '--bogus'/],
     [['scenario', '--all', 'cursor-fragmentation'], /--all runs every scenario/],
     [['scenario', '--all', '--svg', 'x.svg'], /--svg draws one scenario/],
+    [['scenario', '--all', '--plot', 'x.svg'], /--plot draws one scenario/],
     [['frobnicate'], /unknown command/],
   ])('bad usage %j exits 2 and says why in one line', (args, why) => {
     const r = drmsim(...args)

@@ -1,5 +1,6 @@
 // Plots over time (lib/render/plot.ts): the panels a run's statistics give,
-// round ticks inside the data, thinning of long series, and a raster check.
+// round ticks inside the data, thinning of long series, a raster check, and
+// a scenario's memory over its steps (the rows its story samples).
 import { Resvg } from '@resvg/resvg-js'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
@@ -7,6 +8,7 @@ import { describe, expect, it } from 'vitest'
 import { DrmError } from '../lib/base/errors.js'
 import { renderStats, type StatsRow } from '../lib/render/plot.js'
 import { byteTicks, bytes, numberTicks } from '../lib/render/scale.js'
+import { runScenario } from '../lib/workloads/scenarios.js'
 
 const root = path.resolve(__dirname, '..')
 const MiB = 1n << 20n
@@ -136,5 +138,37 @@ describe('ticks and bytes', () => {
       '16 EiB',
       '117.7 MiB',
     ])
+  })
+})
+
+describe("a scenario's memory over its steps", () => {
+  it('samples the device after each step: used bytes per domain, evictions so far and in each step', () => {
+    const r = runScenario('gpuvm-evict-validate', { engine: 'native' })
+    const rows = r.timelines![0]
+    // One row per numbered step, in order.
+    const steps = r.lines.filter((l) => /^\d+\. /.test(l)).length
+    expect(rows.map((row) => row.req)).toEqual(Array.from({ length: steps }, (_, i) => i + 1))
+    // Step 4 validates `other` (6 MiB) into the 8 MiB VRAM and evicts tex and pool.
+    expect(rows[3]).toMatchObject({ vramUsed: 6 * 2 ** 20, vramCapacity: 8 * 2 ** 20, evictions: 2, stepEvictions: 2 })
+    expect(rows.map((row) => row.stepEvictions)).toEqual([0, 0, 0, 2, 0, 0, 0, 0])
+    // SYSTEM is unbounded: no capacity column.
+    expect(rows[0]).not.toHaveProperty('systemCapacity')
+  })
+
+  it('the same rows from the reference engine', () => {
+    const native = runScenario('cursor-fragmentation', { engine: 'native' }).timelines
+    const reference = runScenario('cursor-fragmentation', { engine: 'reference' }).timelines
+    expect(native).toHaveLength(2)
+    expect(reference).toEqual(native)
+  })
+
+  it('draws evictions in each step as bars, and names its x axis', () => {
+    const svg = renderStats(runScenario('gpuvm-evict-validate').timelines![0], { xLabel: 'step' })
+    expect(texts(svg)).toEqual(expect.arrayContaining(['Evictions in each step', 'step']))
+    expect(texts(svg)).not.toContain('request (index)')
+    // One bar: the step that evicted.
+    const panel = svg.slice(svg.indexOf('Evictions in each step'))
+    const rects = panel.slice(0, panel.indexOf('</svg>')).match(/<rect [^>]*>/g) ?? []
+    expect(rects.filter((r) => !r.includes('#fbfbfb'))).toHaveLength(1) // the plot area's own rect aside
   })
 })

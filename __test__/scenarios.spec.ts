@@ -176,6 +176,17 @@ describe('drmsim scenario', () => {
     expect(hub).toContain('external object (own reservation)')
   })
 
+  it('--plot draws the memory over the steps, one stack per device, titled with its part', () => {
+    const file = path.join(os.tmpdir(), `drmsim-scenario-plot-${process.pid}.svg`)
+    const r = drmsim('scenario', 'cursor-fragmentation', '--plot', file)
+    expect(r.code).toBe(0)
+    const svg = readFileSync(file, 'utf8')
+    expect(svg).toContain('drmsim scenario cursor-fragmentation: bottom-up cursor pins')
+    expect(svg).toContain('drmsim scenario cursor-fragmentation: top-down cursor pins')
+    expect(svg.match(/>VRAM memory used</g)).toHaveLength(2)
+    expect(svg).toContain('>step<')
+  })
+
   it('bad usage exits 2', () => {
     expect(drmsim('scenario').code).toBe(2)
     expect(drmsim('scenario', 'nope').code).toBe(2)

@@ -170,6 +170,7 @@ export {
   type ScenarioPicture,
 } from './render/render.js'
 export { renderStats, type StatsRow, type StatsValue, type StatsRenderOptions } from './render/plot.js'
+export { domainsOf, occupancyColumns } from './device/occupancy.js'
 export type {
   Place,
   Placement,

@@ -12,6 +12,7 @@ import { type Command, Option } from 'commander'
 import type { EngineName } from '../contract/vm.js'
 import { hex } from '../base/check.js'
 import type { Device } from '../device/device.js'
+import { domainsOf, occupancyColumns } from '../device/occupancy.js'
 import type { PlaceDomain } from '../device/placement.js'
 import { renderStats, type StatsRow } from '../render/plot.js'
 import { renderReplay } from '../render/render.js'
@@ -197,8 +198,6 @@ async function runReplay(file: string, o: ReplayCliOptions): Promise<number> {
 const feedCliFile = (replayer: Replayer, file: string, onProgress: (bytesRead: number, totalBytes: number) => void) =>
   feedFile(replayer, file, onProgress, (text) => replayLineOf(text) ?? '')
 
-const DOMAINS: readonly PlaceDomain[] = ['vram', 'gtt', 'system']
-
 /**
  * The replay's time series: after every `every` requests (and the last), the
  * live mappings, the steps so far, each memory domain's used bytes, the
@@ -247,25 +246,9 @@ class Series {
     this.#last = req
     const row: Record<string, number> = { req, line: this.#line, mappings: this.#mappings, ...this.#ops }
     const device = this.device() as Device & Partial<Pick<Device, 'memory' | 'placementTotals'>>
-    if (typeof device.memory === 'function') {
-      this.#domains ??= DOMAINS.filter((d) => {
-        try {
-          device.memory(d)
-          return true
-        } catch {
-          return false
-        }
-      })
-      const stats = this.#domains.map((d) => [d, device.memory(d)] as const)
-      for (const [d, m] of stats) row[`${d}Used`] = Number(m.used)
-      // SYSTEM is unbounded: no capacity, and nothing to fragment.
-      for (const [d, m] of stats) if (d !== 'system') row[`${d}Capacity`] = Number(m.capacity)
-      for (const [d, m] of stats) if (d !== 'system') row[`${d}Fragmentation`] = Math.round(m.fragmentation * 1e4) / 1e4
-    }
-    const totals = device.placementTotals
-    if (totals) {
-      row.evictions = Number(totals.evictions)
-      row.bytesMoved = Number(totals.bytesMoved)
+    if (typeof device.memory === 'function' && device.placementTotals) {
+      this.#domains ??= domainsOf(device as Device)
+      Object.assign(row, occupancyColumns(device as Device, this.#domains))
     }
     this.row(row)
   }

@@ -1,11 +1,23 @@
 /** `drmsim scenario`: the seeds' placement stories and the drm_gpuvm ones, one by name, or `--all`. */
 import { type Command, InvalidArgumentError, Option } from 'commander'
-import { renderScenario } from '../render/render.js'
+import { renderStats } from '../render/plot.js'
+import { renderScenario, stackSvgs } from '../render/render.js'
 import { runScenario, scenarios, type ScenarioResult } from '../workloads/scenarios.js'
 import { EXIT_CODES_HELP, Out, writeSvg } from './common.js'
 
 const text = (r: ScenarioResult): string =>
   `${r.title} [${r.engine}]\n${r.lines.join('\n')}\noutcome ${JSON.stringify(r.outcome)}`
+
+/** The story's memory over its steps: one stack of panels per device, titled with its part. */
+function plotScenario(r: ScenarioResult): string {
+  const parts = (r.timelines ?? []).flatMap((rows, i) => {
+    const part = r.parts?.[i]
+    const title = `drmsim scenario ${r.name}${part ? `: ${part}` : ''}`
+    // A device whose part of the story took no step has nothing to plot.
+    return rows.length ? [renderStats(rows, { title, xLabel: 'step' })] : []
+  })
+  return stackSvgs(parts)
+}
 
 /** The result as JSON (the device, kept for pictures, is not enumerable). */
 const json = (r: ScenarioResult): string => JSON.stringify(r)
@@ -24,6 +36,10 @@ export function addScenarioCommand(cli: Command): void {
       '--svg <file>',
       "also write an SVG picture of the story's end (one scenario): its live VA spaces, then the memory domains of each device",
     )
+    .option(
+      '--plot <file>',
+      "also write an SVG plot of the story's memory over its steps (one scenario): each domain's use, evictions so far and per step, bytes moved; one stack per device",
+    )
     .addOption(
       new Option('--engine <name>', 'engine (default: DRMSIM_ENGINE, else native)').choices(['native', 'reference']),
     )
@@ -40,7 +56,10 @@ export function addScenarioCommand(cli: Command): void {
       }
       if (o.all) {
         if (name !== undefined) throw new InvalidArgumentError('--all runs every scenario: give no name with it')
-        if (o.svg) throw new InvalidArgumentError('--svg draws one scenario: give its name instead of --all')
+        if (o.svg || o.plot)
+          throw new InvalidArgumentError(
+            `${o.svg ? '--svg' : '--plot'} draws one scenario: give its name instead of --all`,
+          )
         let first = true
         for (const s of scenarios.keys()) {
           const r = runScenario(s, { engine: o.engine })
@@ -60,5 +79,6 @@ export function addScenarioCommand(cli: Command): void {
       out.line(o.json ? json(r) : text(r))
       out.flush()
       if (o.svg) writeSvg(o.svg, renderScenario(r))
+      if (o.plot) writeSvg(o.plot, plotScenario(r), '--plot')
     })
 }

@@ -46,6 +46,8 @@ export interface StatsRow {
   gttFragmentation?: StatsValue
   /** Buffers evicted so far. */
   evictions?: StatsValue
+  /** Buffers evicted by this row's own step (a scenario's rows). */
+  stepEvictions?: StatsValue
   /** Bytes copied by moves so far. */
   bytesMoved?: StatsValue
   [column: string]: unknown
@@ -58,6 +60,8 @@ export interface StatsRenderOptions {
   width?: number
   /** Height of each panel's plot area in pixels (default 140). */
   plotHeight?: number
+  /** What `req` counts, under the x axis (default "request (index)"; a scenario's: "step"). */
+  xLabel?: string
 }
 
 const UNBOUNDED = 2 ** 64 - 1
@@ -70,6 +74,8 @@ interface Series {
   /** One value per row; NaN where the row has none. */
   values: number[]
   dash?: string
+  /** Drawn as one bar per row (a count per step), not as a line. */
+  bars?: boolean
 }
 
 type YKind = Exclude<AxisKind, 'fraction'>
@@ -115,6 +121,19 @@ function polyline(xs: number[], ys: number[]): string[] {
   return runs
 }
 
+/** A bar per row with a value above 0, centred on its x, at most 12 px wide. */
+function bars(xs: number[], s: Series, yOf: (v: number) => number, slot: number): string {
+  const w = Math.max(1, Math.min(12, slot * 0.6))
+  let out = ''
+  for (let i = 0; i < xs.length; i++) {
+    const v = s.values[i]
+    if (!(v > 0)) continue
+    const top = yOf(v)
+    out += `<rect x="${px(xs[i] - w / 2)}" y="${px(top)}" width="${px(w)}" height="${px(yOf(0) - top)}" fill="${s.colour}"/>\n`
+  }
+  return out
+}
+
 /** One panel: a title, the y axis of `kind`, the request axis, the series, and their legend. */
 function panel(
   title: string,
@@ -123,6 +142,7 @@ function panel(
   series: Series[],
   width: number,
   plotHeight: number,
+  xLabel: string,
 ): string {
   const left = 16 + 64
   const right = 24
@@ -153,9 +173,13 @@ function panel(
     body += `<line x1="${px(tx)}" y1="${top + plotHeight}" x2="${px(tx)}" y2="${top + plotHeight + 4}" stroke="#666666"/>`
     body += `<text x="${px(tx)}" y="${top + plotHeight + 16}" text-anchor="${anchor}" font-size="10" fill="#555555">${esc(t.label)}</text>\n`
   }
-  body += `<text x="${left + plotW}" y="${top + plotHeight + 30}" text-anchor="end" font-size="10" fill="#555555">request (index)</text>\n`
+  body += `<text x="${left + plotW}" y="${top + plotHeight + 30}" text-anchor="end" font-size="10" fill="#555555">${esc(xLabel)}</text>\n`
   const xs = requests.map(xOf)
   for (const s of series) {
+    if (s.bars) {
+      body += bars(xs, s, yOf, plotW / Math.max(1, requests.length))
+      continue
+    }
     const dash = s.dash ? ` stroke-dasharray="${s.dash}"` : ''
     for (const points of polyline(
       xs,
@@ -190,6 +214,8 @@ interface PanelSpec {
   series: [column: string, name: string, colour: string, dash?: string][]
   /** Series drawn only beside others (a capacity): alone they make no panel. */
   beside?: string[]
+  /** Counts per row, drawn as bars. */
+  bars?: boolean
 }
 
 const PANELS: PanelSpec[] = [
@@ -226,6 +252,7 @@ const PANELS: PanelSpec[] = [
     ],
   },
   { title: 'Evictions so far', kind: 'count', series: [['evictions', 'evictions', PALETTE[3]]] },
+  { title: 'Evictions in each step', kind: 'count', series: [['stepEvictions', 'evictions', PALETTE[3]]], bars: true },
   { title: 'Bytes moved so far', kind: 'bytes', series: [['bytesMoved', 'moved', PALETTE[8]]] },
 ]
 
@@ -256,11 +283,11 @@ export function renderStats(rows: readonly StatsRow[], options: StatsRenderOptio
         const v = value(r, column)
         return spec.kind === 'bytes' && v >= UNBOUNDED ? Number.NaN : v * scale
       })
-      if (values.some((v) => !Number.isNaN(v))) series.push({ name, colour, values, dash })
+      if (values.some((v) => !Number.isNaN(v))) series.push({ name, colour, values, dash, bars: spec.bars })
     }
     const beside = new Set(spec.beside)
     if (!series.some((s) => !beside.has(spec.series.find(([, name]) => name === s.name)![0]))) continue
-    parts.push(panel(spec.title, spec.kind, requests, series, width, plotHeight))
+    parts.push(panel(spec.title, spec.kind, requests, series, width, plotHeight, options.xLabel ?? 'request (index)'))
   }
   if (parts.length === (options.title ? 1 : 0))
     throw new DrmError('EINVAL', 'renderStats: the rows have no column it draws (mappings, memory used, ...)')

@@ -8,9 +8,11 @@ import { Device } from '../device/device.js'
 import type { EngineName } from '../contract/vm.js'
 import { DrmError } from '../base/errors.js'
 import { Exec } from '../device/exec.js'
+import { occupancyColumns } from '../device/occupancy.js'
 import type { GemObject } from '../device/gem.js'
 import type { PlaceDomain } from '../device/placement.js'
 import { GpuVm, type GpuVmOptions } from '../gpuvm/gpuvm.js'
+import type { StatsRow } from '../render/plot.js'
 import type { VmBo } from '../gpuvm/vm-bo.js'
 import { GpuVmExec, missingLocks, prepareVm, smUnmapExecLock } from '../gpuvm/vm-exec.js'
 
@@ -38,6 +40,8 @@ export interface ScenarioResult {
   nameOf?: (obj: GemObject) => string | undefined
   /** What each device's part of the story shows, in `devices` order (not part of the JSON). */
   parts?: string[]
+  /** Each device's memory after each step, in `devices` order (not part of the JSON). */
+  timelines?: StatsRow[][]
 }
 
 export interface Scenario {
@@ -61,6 +65,8 @@ class Story {
   readonly names = new Map<GemObject, string>()
   /** VA spaces to draw at the end (those still alive then). */
   readonly vms: GpuVm[] = []
+  /** The device's memory after each step (`req` = the step's number), for the plot over time. */
+  readonly timeline: StatsRow[] = []
   #step = 0
 
   constructor(
@@ -76,6 +82,14 @@ class Story {
   step(text: string): void {
     this.lines.push(`${++this.#step}. ${text}`)
     this.drain()
+    this.#sample()
+  }
+
+  #sample(): void {
+    const row = occupancyColumns(this.d)
+    const before = this.timeline.at(-1)?.evictions
+    row.stepEvictions = row.evictions - (typeof before === 'number' ? before : 0)
+    this.timeline.push({ req: this.#step, ...row })
   }
 
   /** An unnumbered detail under the last step. */
@@ -167,6 +181,7 @@ class Story {
       vms: stories.flatMap((t) => t.vms.filter((vm) => !vm.destroyed)),
       nameOf: (obj: GemObject) => names.get(obj),
       parts: stories.map((t) => t.part ?? ''),
+      timelines: stories.map((t) => t.timeline),
     }
     for (const [key, value] of Object.entries(hidden)) Object.defineProperty(result, key, { value, enumerable: false })
     return result
