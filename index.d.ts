@@ -130,7 +130,8 @@ export declare class NativeMm {
   holes(): BigUint64Array
   /** `[used, free, largest hole, nodes, holes]`. */
   stats(): BigUint64Array
-  scanInit(size: bigint, alignment: bigint, color: bigint, rangeStart: bigint, rangeEnd: bigint, mode: number): void
+  /** `drm_mm_scan_init_with_range`; `args` holds `[size, alignment, color, range start, range end]`. */
+  scanInit(args: BigUint64Array, mode: number): void
   scanAdd(start: bigint): boolean
   scanRemove(start: bigint): boolean
   /** `[start, end)` of the hole found last, or an empty array. */

@@ -100,7 +100,8 @@ export class NativeMmCore implements MmCore {
     rangeEnd: bigint,
     mode: InsertMode,
   ): void {
-    call(() => this.#mm.scanInit(size, alignment, color, rangeStart, rangeEnd, modeNumber(mode)))
+    const args = BigUint64Array.of(size, alignment, color, rangeStart, rangeEnd)
+    call(() => this.#mm.scanInit(args, modeNumber(mode)))
   }
 
   scanColorEvict(): bigint | null {

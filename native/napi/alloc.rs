@@ -135,29 +135,17 @@ impl NativeMm {
     ]))
   }
 
+  /// `drm_mm_scan_init_with_range`; `args` holds `[size, alignment, color, range start, range end]`.
   #[napi(catch_unwind)]
-  pub fn scan_init(
-    &mut self,
-    env: Env,
-    size: BigInt,
-    alignment: BigInt,
-    color: BigInt,
-    range_start: BigInt,
-    range_end: BigInt,
-    mode: u32,
-  ) -> Result<()> {
+  pub fn scan_init(&mut self, env: Env, args: BigUint64Array, mode: u32) -> Result<()> {
     self.changing(&env, |this| {
       let mode = mode_arg(mode)?;
+      let [size, alignment, color, range_start, range_end] = args[..] else {
+        return Err(einval("scan_init needs 5 words".into()));
+      };
       this
         .mm
-        .scan_init(
-          u64_arg(&size, "size")?,
-          u64_arg(&alignment, "alignment")?,
-          u64_arg(&color, "color")?,
-          u64_arg(&range_start, "range start")?,
-          u64_arg(&range_end, "range end")?,
-          mode,
-        )
+        .scan_init(size, alignment, color, range_start, range_end, mode)
         .map_err(to_js)
     })
   }

@@ -22,7 +22,6 @@ impl Mm {
   /// `drm_mm_scan_init_with_range`. EBUSY while blocks of an earlier scan are
   /// still added; EINVAL for what the kernel treats as a bug (an empty range,
   /// a size of 0 or larger than the range, the EVICT mode).
-  #[allow(clippy::too_many_arguments)]
   pub fn scan_init(
     &mut self,
     size: u64,
