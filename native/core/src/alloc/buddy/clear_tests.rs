@@ -138,3 +138,42 @@ fn reset_clear_merges_and_marks_everything_free() {
   assert_eq!(mm.clear_avail(), 0);
   assert_eq!(free_list(&mm), vec![(0, 8 * PS, false), (8 * PS, 2 * PS, false)]);
 }
+
+#[test]
+fn bad_frees_change_no_state() {
+  let mut mm = Buddy::new(8 * PS, PS).unwrap();
+  let a = alloc(&mut mm, PS, 0);
+  let before = (free_list(&mm), mm.stats());
+  assert!(mm.free_blocks_marked(&[a[0].0, a[0].0], true).is_err());
+  assert!(mm.free_blocks_marked(&[a[0].0, 5 * PS + 1], true).is_err());
+  assert_eq!((free_list(&mm), mm.stats()), before);
+  assert!(
+    mm.alloc_blocks(0, 8 * PS, PS, PS, 1 << 4).is_err(),
+    "CLEARED is a free flag, not an allocation flag"
+  );
+  assert_eq!((free_list(&mm), mm.stats()), before);
+}
+
+#[test]
+fn force_merge_checks_the_block_not_its_buddy_against_the_range() {
+  // Two 2-page halves, each shattered into a cleared and a dirty page.
+  let mut mm = Buddy::new(4 * PS, PS).unwrap();
+  let pages: Vec<_> = (0..4).map(|_| alloc(&mut mm, PS, 0)[0]).collect();
+  for p in &pages {
+    free(&mut mm, &[*p], p.0 % (2 * PS) == 0);
+  }
+  assert_eq!(free_list(&mm).len(), 4);
+  // A 2-page block cannot fit in [2 PS, 3 PS), but the failed request has
+  // force-merged the page there with its buddy outside the window, as the
+  // kernel does (it checks only the block against the range).
+  assert!(mm.alloc_blocks(2 * PS, 3 * PS, 2 * PS, 2 * PS, RANGE).is_err());
+  assert_eq!(
+    free_list(&mm),
+    vec![(0, PS, true), (PS, PS, false), (2 * PS, 2 * PS, false)]
+  );
+  // [0, 3 PS): the lower half is merged for it; the result is dirty.
+  let got = mm.alloc_blocks(0, 3 * PS, 2 * PS, 2 * PS, RANGE).unwrap();
+  assert_eq!((got[0].offset, got[0].size, got[0].clear), (0, 2 * PS, false));
+  assert_eq!(free_list(&mm), vec![(2 * PS, 2 * PS, false)]);
+  assert_eq!(mm.clear_avail(), 0);
+}
