@@ -9,8 +9,10 @@
  *   the kernel runs in drm_buddy_fini (here: resetClear, which merges the same way).
  * - drm_test_buddy_alloc_range_bias, its clear part: CLEAR | RANGE with nothing
  *   cleared falls back to dirty blocks.
- * - drm_test_buddy_reset_clear: every free byte marked cleared, then dirty, on a
- *   power-of-two and a non-power-of-two size.
+ * - drm_test_buddy_alloc_clear, its reset part: on a non-power-of-two size, every
+ *   other page allocated and freed as cleared, then drm_buddy_reset_clear to dirty
+ *   (nothing cleared left) and, after the other pages, to cleared (all of it);
+ *   plus resetClear on a power-of-two size with memory held.
  * Ported in buddy.spec.ts: limit, optimistic, pessimistic, pathological,
  * alloc_contiguous, alloc_range_bias (without clear), exceeds_max_order, alloc_range.
  * Not ported: drm_test_buddy_fragmentation_performance (a timing test; speed
@@ -132,6 +134,27 @@ describe.each(['native', 'reference'] as const)('drm_buddy KUnit ports (%s)', (e
       mm.free(got)
       expect(mm.freeBlocks()).toEqual(mm.roots().map((x) => ({ ...x, clear: false })))
     }
+  })
+
+  it('alloc_clear, reset part: alternate pages freed as cleared, then reset to dirty and to cleared', () => {
+    const maxOrder = 12n
+    const mmSize = (PS << maxOrder) + (PS << (maxOrder - 2n))
+    const mm = make(mmSize)
+    expect(mm.maxOrder).toBe(12)
+    const nPages = Number(mmSize / PS)
+    const even: BuddyBlock[] = []
+    for (let i = 0; i < nPages; i += 2) even.push(...mm.alloc({ size: PS }))
+    mm.free(even, { cleared: true })
+    expect(mm.clearAvail).toBe(BigInt(nPages / 2) * PS)
+    mm.resetClear(false)
+    expect(mm.clearAvail).toBe(0n)
+    expect(mm.freeBlocks()).toEqual(mm.roots().map((r) => ({ ...r, clear: false })))
+    const odd: BuddyBlock[] = []
+    for (let i = 1; i < nPages; i += 2) odd.push(...mm.alloc({ size: PS }))
+    mm.free(odd, { cleared: true })
+    mm.resetClear(true)
+    expect(mm.clearAvail).toBe(mmSize)
+    expect(mm.freeBlocks()).toEqual(mm.roots().map((r) => ({ ...r, clear: true })))
   })
 
   it('reset_clear: all free memory marked cleared, then dirty, whatever the size', () => {
