@@ -8,7 +8,7 @@
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
 /**
- * One `drm_buddy` allocator. Flags: 1 range, 2 topdown, 4 contiguous, 32 trim disable.
+ * One `drm_buddy` allocator. Flags: 1 range, 2 topdown, 4 contiguous, 8 clear, 32 trim disable.
  * Its heap is reported to V8 (`Reported`).
  */
 export declare class NativeBuddy {
@@ -20,18 +20,21 @@ export declare class NativeBuddy {
   /**
    * Allocates blocks, without BigInt conversions or a new array per call: `io` holds
    * `[start, end, size, min block size]` and receives the packed blocks.
-   * Returns the block count; when `2 * count` exceeds `io.length` the
+   * Returns the block count; when `3 * count` exceeds `io.length` the
    * blocks are kept for `take_spill` instead.
    */
   allocIo(io: BigUint64Array, flags: number): number
   /** The blocks of the last `alloc_io` that did not fit. */
   takeSpill(): BigUint64Array
-  free(offsets: BigUint64Array): void
+  /** `drm_buddy_free_list`; `cleared` is `DRM_BUDDY_CLEARED`. */
+  free(offsets: BigUint64Array, cleared: boolean): void
+  /** `drm_buddy_reset_clear`. */
+  resetClear(isClear: boolean): void
   trim(offset: bigint, newSize: bigint): BigUint64Array
   roots(): BigUint64Array
   freeList(): BigUint64Array
   allocatedList(): BigUint64Array
-  /** `[size, avail, used, largest free block, free blocks, allocated blocks]`. */
+  /** `[size, avail, used, largest free block, free blocks, allocated blocks, clear avail]`. */
   stats(): BigUint64Array
 }
 
@@ -109,7 +112,8 @@ export declare class NativeDevice {
  * Its heap is reported to V8 (`Reported`).
  */
 export declare class NativeMm {
-  constructor(start: bigint, size: bigint)
+  /** `guard`: free bytes kept between allocated neighbours of different colours (none by default). */
+  constructor(start: bigint, size: bigint, guard?: bigint | undefined | null)
   /** Bytes of native memory this allocator has reported to V8. */
   get externalBytes(): number
   /**
@@ -120,15 +124,20 @@ export declare class NativeMm {
   insertIo(io: BigUint64Array, mode: number): void
   reserve(start: bigint, size: bigint, color: bigint): void
   remove(start: bigint): void
+  /** `drm_mm_replace_node`: the node at `start` gets `color` (its own to keep it). */
+  replace(start: bigint, color: bigint): void
   nodes(): BigUint64Array
   holes(): BigUint64Array
   /** `[used, free, largest hole, nodes, holes]`. */
   stats(): BigUint64Array
-  scanInit(size: bigint, alignment: bigint, rangeStart: bigint, rangeEnd: bigint, mode: number): void
+  /** `drm_mm_scan_init_with_range`; `args` holds `[size, alignment, color, range start, range end]`. */
+  scanInit(args: BigUint64Array, mode: number): void
   scanAdd(start: bigint): boolean
   scanRemove(start: bigint): boolean
   /** `[start, end)` of the hole found last, or an empty array. */
   scanHit(): BigUint64Array
+  /** `drm_mm_scan_color_evict`: `[start]` of the extra node to evict, or an empty array. */
+  scanColorEvict(): BigUint64Array
   /** `[found, victims...]`, victims in removal order. */
   scanRun(candidates: BigUint64Array): BigUint64Array
 }

@@ -34,6 +34,27 @@ const allocCases: DevCase[] = [
   ["mm.scan with mode 'evict'", 'EINVAL', (w) => w.mm.scan({ size: U, mode: bad('evict') })],
   ['scan.run(5)', 'EINVAL', (w) => w.mm.scan({ size: U }).run(bad(5))],
   ['scan.add of a Proxy of a node', 'EINVAL', (w) => w.mm.scan({ size: U }).add(new Proxy(w.node, {}))],
+  // Colours and replace
+  [
+    'RangeAllocator with colorAdjust: null',
+    'EINVAL',
+    (w) => new RangeAllocator({ size: U, colorAdjust: bad(null), engine: w.engine }),
+  ],
+  [
+    'RangeAllocator with a fractional guard',
+    'EINVAL',
+    (w) => new RangeAllocator({ size: U, colorAdjust: { guard: bad(1.5) }, engine: w.engine }),
+  ],
+  [
+    'RangeAllocator with a hook on native',
+    'EINVAL',
+    () => new RangeAllocator({ size: U, colorAdjust: (_b, _a, _c, start, end) => ({ start, end }), engine: 'native' }),
+  ],
+  ['mm.insert with a negative color', 'EINVAL', (w) => w.mm.insert({ size: U, color: bad(-1n) })],
+  ['mm.replace(5)', 'EINVAL', (w) => w.mm.replace(bad(5))],
+  ['mm.replace with options null', 'EINVAL', (w) => w.mm.replace(w.node, bad(null))],
+  ['mm.replace with a number color', 'EINVAL', (w) => w.mm.replace(w.node, { color: bad(2) })],
+  ['mm.scan with a number color', 'EINVAL', (w) => w.mm.scan({ size: U, color: bad(1) })],
   // BuddyAllocator (drm_buddy)
   ['new BuddyAllocator()', 'EINVAL', () => new BuddyAllocator(bad(undefined))],
   ['BuddyAllocator with a string size', 'EINVAL', () => new BuddyAllocator({ size: bad('1048576') })],
@@ -48,6 +69,10 @@ const allocCases: DevCase[] = [
   ['buddy.free of a Proxy of a block', 'EINVAL', (w) => w.buddy.free(new Proxy(w.block, {}))],
   ['buddy.trim with a number size', 'EINVAL', (w) => w.buddy.trim(w.block, bad(4096))],
   ['buddy.blockAt(NaN)', 'EINVAL', (w) => w.buddy.blockAt(bad(NaN))],
+  ["buddy.alloc with clear 'yes'", 'EINVAL', (w) => w.buddy.alloc({ size: U, clear: bad('yes') })],
+  ['buddy.free with cleared 1', 'EINVAL', (w) => w.buddy.free(w.block, { cleared: bad(1) })],
+  ['buddy.free with options null', 'EINVAL', (w) => w.buddy.free(w.block, bad(null))],
+  ["buddy.resetClear('no')", 'EINVAL', (w) => w.buddy.resetClear(bad('no'))],
 ]
 
 describe('bad input', () => {

@@ -179,7 +179,7 @@ describe.each(['native', 'reference'] as const)('BuddyAllocator (%s)', (engine) 
       'EINVAL',
     )
     mm.free(got)
-    expect(mm.freeBlocks()).toEqual([{ offset: 0n, size: 64n * PS, order: 6 }])
+    expect(mm.freeBlocks()).toEqual([{ offset: 0n, size: 64n * PS, order: 6, clear: false }])
   })
 
   it('exceeds max order: EINVAL, except plain contiguous which tries harder', () => {
@@ -231,7 +231,7 @@ describe.each(['native', 'reference'] as const)('BuddyAllocator (%s)', (engine) 
         largestFree: 64n * PS,
         fragmentation: 0,
       },
-      [{ offset: 0n, size: 64n * PS, order: 6 }],
+      [{ offset: 0n, size: 64n * PS, order: 6, clear: false }],
     ])
   })
 

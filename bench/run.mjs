@@ -478,3 +478,33 @@ table(
   const { benchSweep } = await import('./sweep.mjs')
   table(...benchSweep(mode))
 }
+
+// allocators (issue 16): colour-aware drm_mm inserts and cleared drm_buddy allocations
+{
+  const n = { smoke: 500, quick: 20_000, full: 100_000 }[mode]
+  const perOp = (f) => median([1, 2, 3].map(() => f() / n))
+  const mmInserts = (engine, colorAdjust) => () => {
+    const mm = new drmsim.RangeAllocator({ size: 1n << 40n, engine, colorAdjust })
+    return time(() => {
+      for (let i = 0; i < n; i++) mm.insert({ size: 0x2000n, color: BigInt(i % 3) })
+    })
+  }
+  const buddyCycle = (engine, clear) => () => {
+    const mm = new drmsim.BuddyAllocator({ size: 1n << 30n, engine })
+    return time(() => {
+      for (let i = 0; i < n; i++) mm.free(mm.alloc({ size: 0x10000n, clear }), { cleared: i % 2 === 0 })
+    })
+  }
+  const rows = ['native', 'reference'].map((engine) => [
+    engine,
+    fmt(perOp(mmInserts(engine, undefined))),
+    fmt(perOp(mmInserts(engine, { guard: 0x1000n }))),
+    fmt(perOp(buddyCycle(engine, false))),
+    fmt(perOp(buddyCycle(engine, true))),
+  ])
+  table(
+    `Allocators with colours and clear tracking (${n.toLocaleString('en-US')} ops; ns per op)`,
+    ['engine', 'drm_mm insert', 'with a colour guard', 'drm_buddy alloc + free', 'with CLEAR_ALLOCATION'],
+    rows,
+  )
+}

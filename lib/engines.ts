@@ -6,7 +6,7 @@
  */
 import { describe, oneOf } from './base/check.js'
 import { DrmError } from './base/errors.js'
-import type { BuddyCore, MmCore } from './contract/alloc.js'
+import type { BuddyCore, ColorAdjustRecord, MmCore } from './contract/alloc.js'
 import type { DeviceCore, MemoryRecord } from './contract/device.js'
 import type { EngineName, VmCore, VmCreateOptions } from './contract/vm.js'
 import { NativeBuddyCore, NativeMmCore } from './native/alloc.js'
@@ -22,7 +22,7 @@ import { ReferenceVm } from './reference/gpuvm/vm.js'
 export interface Engine {
   vm(options: VmCreateOptions): VmCore
   device(wwClass: number, memory: MemoryRecord): DeviceCore
-  mm(start: bigint, size: bigint): MmCore
+  mm(start: bigint, size: bigint, adjust?: ColorAdjustRecord): MmCore
   buddy(size: bigint, chunkSize: bigint): BuddyCore
   /** The canonical workload in one call, where the engine has such a loop (native: inside Rust). */
   readonly vmbindRun?: ReturnType<typeof loadBinding>['vmbindRun']
@@ -31,7 +31,7 @@ export interface Engine {
 const native: Engine = {
   vm: (options) => new NativeVmCore(options),
   device: (wwClass, memory) => new NativeDeviceCore(wwClass, memory),
-  mm: (start, size) => new NativeMmCore(start, size),
+  mm: (start, size, adjust) => new NativeMmCore(start, size, adjust),
   buddy: (size, chunkSize) => new NativeBuddyCore(size, chunkSize),
   get vmbindRun() {
     return loadBinding().vmbindRun
@@ -41,7 +41,7 @@ const native: Engine = {
 const reference: Engine = {
   vm: (options) => new ReferenceVm(options),
   device: (wwClass, memory) => new ReferenceDevice(wwClass, memory),
-  mm: (start, size) => new ReferenceMm(start, size),
+  mm: (start, size, adjust) => new ReferenceMm(start, size, adjust),
   buddy: (size, chunkSize) => new ReferenceBuddy(size, chunkSize),
 }
 

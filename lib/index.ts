@@ -112,6 +112,10 @@ export {
   type Hole,
   type MmStats,
   type AddressRange,
+  type ColorAdjust,
+  type ColorAdjustFn,
+  type ColorNeighbour,
+  type ReplaceOptions,
 } from './alloc/mm.js'
 export {
   BuddyAllocator,
@@ -120,6 +124,8 @@ export {
   type BuddyAllocRequest,
   type BuddyStats,
   type BlockInfo,
+  type BuddyFreeOptions,
+  type FreeBlockInfo,
 } from './alloc/buddy.js'
 export {
   replay,

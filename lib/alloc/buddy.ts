@@ -8,6 +8,7 @@
  */
 
 import {
+  BUDDY_CLEAR_ALLOCATION,
   BUDDY_CONTIGUOUS,
   BUDDY_RANGE,
   BUDDY_TOPDOWN,
@@ -39,11 +40,20 @@ export interface BuddyAllocRequest {
   contiguous?: boolean
   /** TRIM_DISABLE: keep the rounded-up tail allocated. */
   trimDisable?: boolean
+  /** CLEAR_ALLOCATION: prefer cleared blocks (each block's `clear` says what it got). */
+  clear?: boolean
+}
+
+export interface BuddyFreeOptions {
+  /** DRM_BUDDY_CLEARED: the blocks were zeroed; otherwise they come back dirty. */
+  cleared?: boolean
 }
 
 export interface BuddyStats {
   size: bigint
   avail: bigint
+  /** Free bytes known to be cleared (`clear_avail`). */
+  clearAvail: bigint
   used: bigint
   largestFree: bigint
   freeBlocks: number
@@ -58,6 +68,11 @@ export interface BlockInfo {
   order: number
 }
 
+/** A free block: `clear` when it is known to hold zeroes. */
+export interface FreeBlockInfo extends BlockInfo {
+  clear: boolean
+}
+
 /** Brand checks a Proxy fails (set in the classes' static blocks). */
 let isAllocator: (v: unknown) => v is BuddyAllocator
 let isBlock: (v: unknown) => v is BuddyBlock
@@ -68,17 +83,20 @@ export class BuddyBlock {
   readonly offset: bigint
   readonly size: bigint
   readonly order: number
+  /** Whether the block was cleared when it was handed out (`drm_buddy_block_is_clear`). */
+  readonly clear: boolean
 
   static {
     isBlock = (v): v is BuddyBlock => isObject(v) && #owner in v
   }
 
-  constructor(owner: BuddyAllocator, offset: bigint, size: bigint, order: number) {
+  constructor(owner: BuddyAllocator, offset: bigint, size: bigint, order: number, clear = false) {
     if (!isAllocator(owner)) throw invalid('owner', 'a BuddyAllocator', owner)
     this.#owner = owner
     this.offset = u64(offset, 'offset')
     this.size = u64(size, 'size')
     this.order = count(order, 'order', 63)
+    this.clear = flag(clear, 'clear')
   }
 
   get end(): bigint {
@@ -126,13 +144,19 @@ export class BuddyAllocator {
     return this.#core.stats().avail
   }
 
+  /** Free bytes known to be cleared. */
+  get clearAvail(): bigint {
+    return this.#core.stats().clearAvail
+  }
+
   #info(r: BlockRecord): BlockInfo {
-    return { offset: r.offset, size: r.size, order: r.size.toString(2).length - this.chunkSize.toString(2).length }
+    const order = r.size.toString(2).length - this.chunkSize.toString(2).length
+    return { offset: r.offset, size: r.size, order }
   }
 
   #track(r: BlockRecord): BuddyBlock {
     const i = this.#info(r)
-    const b = new BuddyBlock(this, i.offset, i.size, i.order)
+    const b = new BuddyBlock(this, i.offset, i.size, i.order, r.clear)
     this.#live.set(b.offset, b)
     return b
   }
@@ -154,6 +178,7 @@ export class BuddyAllocator {
     if (flag(r.topdown, 'topdown')) flags |= BUDDY_TOPDOWN
     if (flag(r.contiguous, 'contiguous')) flags |= BUDDY_CONTIGUOUS
     if (flag(r.trimDisable, 'trimDisable')) flags |= BUDDY_TRIM_DISABLE
+    if (flag(r.clear, 'clear')) flags |= BUDDY_CLEAR_ALLOCATION
     return this.#core.alloc(start, end, size, min, flags).map((r) => this.#track(r))
   }
 
@@ -164,11 +189,18 @@ export class BuddyAllocator {
     return block
   }
 
-  /** `drm_buddy_free_list`: all or nothing. */
-  free(blocks: BuddyBlock | readonly BuddyBlock[]): void {
+  /** `drm_buddy_free_list`: all or nothing; dirty unless `cleared`. */
+  free(blocks: BuddyBlock | readonly BuddyBlock[], opts?: BuddyFreeOptions): void {
+    const o = opts === undefined ? {} : options<BuddyFreeOptions>(opts, 'free options')
+    const cleared = flag(o.cleared, 'cleared')
     const offsets = (isBlock(blocks) ? [blocks] : list(blocks, 'blocks')).map((b) => this.#own(b).offset)
-    this.#core.free(offsets)
-    for (const o of offsets) this.#live.delete(o)
+    this.#core.free(offsets, cleared)
+    for (const off of offsets) this.#live.delete(off)
+  }
+
+  /** `drm_buddy_reset_clear`: merges what is free as far as it goes, then marks it all cleared or dirty. */
+  resetClear(isClear: boolean): void {
+    this.#core.resetClear(flag(isClear, 'isClear'))
   }
 
   /** `drm_buddy_block_trim`: keeps the first `newSize` bytes of the block, frees the rest. */
@@ -190,8 +222,8 @@ export class BuddyAllocator {
   }
 
   /** Free blocks in address order. */
-  freeBlocks(): BlockInfo[] {
-    return this.#core.freeList().map((r) => this.#info(r))
+  freeBlocks(): FreeBlockInfo[] {
+    return this.#core.freeList().map((r) => ({ ...this.#info(r), clear: r.clear }))
   }
 
   roots(): BlockInfo[] {

@@ -7,19 +7,38 @@
  * leaves the allocator unchanged.
  */
 
-import { INSERT_MODES, type InsertMode, type MmCore } from '../contract/alloc.js'
+import {
+  INSERT_MODES,
+  type ColorAdjustFn,
+  type ColorAdjustRecord,
+  type InsertMode,
+  type MmCore,
+} from '../contract/alloc.js'
 import type { EngineName } from '../contract/vm.js'
 import { engineOf, resolveEngine } from '../engines.js'
 import { DrmError } from '../base/errors.js'
 import { U64_MAX, func, hex, invalid, isObject, list, oneOf, options, u64, u64Or } from '../base/check.js'
 
-export type { InsertMode } from '../contract/alloc.js'
+export type { ColorAdjustFn, ColorNeighbour, InsertMode } from '../contract/alloc.js'
+
+/**
+ * The kernel's `mm->color_adjust`. `{ guard }` (both engines): keep `guard`
+ * bytes free between two allocated nodes of different colours (not at the
+ * range's edges), as i915 keeps a guard page between cache levels. A
+ * function (reference engine only, since the native engine would cross into
+ * JavaScript once per hole tested): called with the hole's neighbours (null
+ * at the range's edges), the colour to place and the hole `[start, end)`, it
+ * returns the usable part.
+ */
+export type ColorAdjust = { guard: bigint } | ColorAdjustFn
 
 export interface RangeAllocatorOptions {
   /** First address managed; 0 by default. */
   start?: bigint
   /** Bytes managed; `start + size` must not pass 2^64 - 1. */
   size: bigint
+  /** Colour adjustment of holes; none by default (colours are then only tags). */
+  colorAdjust?: ColorAdjust
   engine?: EngineName
 }
 
@@ -33,7 +52,7 @@ export interface InsertRequest {
   size: bigint
   /** 0 or 1 for none; need not be a power of two. */
   alignment?: bigint
-  /** An opaque tag stored on the node (no color adjustment is modelled). */
+  /** The node's colour (`drm_mm_node.color`), 0 by default; the allocator's colorAdjust applies. */
   color?: bigint
   range?: AddressRange
   /** 'best' by default. */
@@ -46,9 +65,16 @@ export interface ReserveRequest {
   color?: bigint
 }
 
+export interface ReplaceOptions {
+  /** The new node's colour; the old node's by default (the kernel copies it). */
+  color?: bigint
+}
+
 export interface ScanRequest {
   size: bigint
   alignment?: bigint
+  /** The colour of the node to insert afterwards; the scan counts the colour adjustment. */
+  color?: bigint
   range?: AddressRange
   /** Where the node will go afterwards: 'low' (bottom of the hole, default), 'best' (same) or 'high' (top). */
   mode?: Exclude<InsertMode, 'evict'>
@@ -113,6 +139,13 @@ function mode(value: unknown, allowEvict: boolean): InsertMode {
   return oneOf(value, allowEvict ? INSERT_MODES : SCAN_MODES, 'mode')
 }
 
+function colorAdjust(v: unknown): ColorAdjustRecord | undefined {
+  if (v === undefined) return undefined
+  if (typeof v === 'function') return { hook: v as ColorAdjustFn }
+  const o = options<{ guard: bigint }>(v, 'colorAdjust')
+  return { guard: u64(o.guard, 'colorAdjust.guard') }
+}
+
 function range(r: unknown): [bigint, bigint] {
   if (r === undefined) return [0n, U64_MAX]
   const o = options<AddressRange>(r, 'range')
@@ -136,7 +169,7 @@ export class RangeAllocator {
     this.start = u64Or(o.start, 'start', 0n)
     this.size = u64(o.size, 'size')
     this.engine = resolveEngine(o.engine)
-    this.#core = engineOf(this.engine).mm(this.start, this.size)
+    this.#core = engineOf(this.engine).mm(this.start, this.size, colorAdjust(o.colorAdjust))
   }
 
   #track(start: bigint, size: bigint, color: bigint): MmNode {
@@ -179,6 +212,19 @@ export class RangeAllocator {
     this.#live.delete(n.start)
   }
 
+  /**
+   * `drm_mm_replace_node`: a new node takes `old`'s place (same range), and
+   * `old` is no longer allocated. A new colour must respect the colour
+   * adjustment there (ENOSPC otherwise, nothing changed).
+   */
+  replace(old: MmNode, opts?: ReplaceOptions): MmNode {
+    const n = this.#own(old)
+    const o = opts === undefined ? {} : options<ReplaceOptions>(opts, 'replace options')
+    const color = u64Or(o.color, 'color', n.color)
+    this.#core.replace(n.start, color)
+    return this.#track(n.start, n.size, color)
+  }
+
   nodeAt(start: bigint): MmNode | undefined {
     return this.#live.get(u64(start, 'start'))
   }
@@ -208,8 +254,9 @@ export class RangeAllocator {
     const r = options<ScanRequest>(req, 'scan request')
     const size = u64(r.size, 'size')
     const alignment = u64Or(r.alignment, 'alignment', 0n)
+    const color = u64Or(r.color, 'color', 0n)
     const [rs, re] = range(r.range)
-    this.#core.scanInit(size, alignment, rs, re, mode(r.mode, false))
+    this.#core.scanInit(size, alignment, color, rs, re, mode(r.mode, false))
     const gen = ++this.#scanGen
     const current = (): MmCore => {
       if (gen !== this.#scanGen) throw new DrmError('EINVAL', 'this scan was replaced by a newer one')
@@ -224,6 +271,10 @@ export class RangeAllocator {
         const r = core.scanRun(list(ns, 'candidates').map((n) => this.#own(n).start))
         return { found: r.found, evict: r.evict.map((s) => this.#live.get(s)!) }
       },
+      colorEvict: () => {
+        const s = current().scanColorEvict()
+        return s === null ? null : this.#live.get(s)!
+      },
     })
   }
 }
@@ -233,6 +284,7 @@ interface ScanOps {
   remove(node: MmNode): boolean
   hit(): { start: bigint; end: bigint } | null
   run(nodes: MmNode[]): { found: boolean; evict: MmNode[] }
+  colorEvict(): MmNode | null
 }
 
 /**
@@ -247,7 +299,7 @@ export class MmScan {
 
   constructor(ops: ScanOps) {
     const o = options<ScanOps>(ops, 'scan ops')
-    for (const k of ['add', 'remove', 'hit', 'run'] as const) func(o[k], `scan ops.${k}`)
+    for (const k of ['add', 'remove', 'hit', 'run', 'colorEvict'] as const) func(o[k], `scan ops.${k}`)
     this.#ops = o as ScanOps
   }
 
@@ -269,5 +321,14 @@ export class MmScan {
   /** Adds candidates until a hole fits, removes them in reverse; returns the nodes to evict. */
   run(candidates: MmNode[]): { found: boolean; evict: MmNode[] } {
     return this.#ops.run(candidates)
+  }
+
+  /**
+   * `drm_mm_scan_color_evict`, once the victims are removed: a neighbour of
+   * the hole found that must go as well because of the colour adjustment, or
+   * null. Evict it and call again until null. EBUSY while nodes are added.
+   */
+  colorEvict(): MmNode | null {
+    return this.#ops.colorEvict()
   }
 }

@@ -10,6 +10,7 @@ import {
   type BlockRecord,
   type BuddyCore,
   type BuddyStatsRecord,
+  type ColorAdjustRecord,
   type HoleRecord,
   type InsertMode,
   type MmCore,
@@ -17,13 +18,14 @@ import {
   type MmStatsRecord,
   type ScanRunRecord,
 } from '../contract/alloc.js'
+import { DrmError } from '../base/errors.js'
 import { call, loadBinding } from './binding.js'
 
 const modeNumber = (mode: InsertMode): number => INSERT_MODES.indexOf(mode)
 
 function blocks(w: BigUint64Array): BlockRecord[] {
   const out: BlockRecord[] = []
-  for (let i = 0; i < w.length; i += 2) out.push({ offset: w[i], size: w[i + 1] })
+  for (let i = 0; i < w.length; i += 3) out.push({ offset: w[i], size: w[i + 1], clear: w[i + 2] === 1n })
   return out
 }
 
@@ -33,9 +35,12 @@ export class NativeMmCore implements MmCore {
   /** Arguments in, result out: a BigInt per argument costs more than an insert. */
   readonly #io = new BigUint64Array(5)
 
-  constructor(start: bigint, size: bigint) {
+  constructor(start: bigint, size: bigint, adjust?: ColorAdjustRecord) {
+    if (adjust !== undefined && 'hook' in adjust) {
+      throw new DrmError('EINVAL', 'a colour-adjust hook runs on the reference engine only; use { guard } here')
+    }
     const { NativeMm } = loadBinding()
-    this.#mm = call(() => new NativeMm(start, size))
+    this.#mm = call(() => new NativeMm(start, size, adjust?.guard ?? 0n))
   }
 
   insert(
@@ -64,6 +69,10 @@ export class NativeMmCore implements MmCore {
     call(() => this.#mm.remove(start))
   }
 
+  replace(start: bigint, color: bigint): void {
+    call(() => this.#mm.replace(start, color))
+  }
+
   nodes(): MmNodeRecord[] {
     const w = call(() => this.#mm.nodes())
     const out: MmNodeRecord[] = []
@@ -83,8 +92,21 @@ export class NativeMmCore implements MmCore {
     return { used: w[0], free: w[1], largestHole: w[2], nodes: Number(w[3]), holes: Number(w[4]) }
   }
 
-  scanInit(size: bigint, alignment: bigint, rangeStart: bigint, rangeEnd: bigint, mode: InsertMode): void {
-    call(() => this.#mm.scanInit(size, alignment, rangeStart, rangeEnd, modeNumber(mode)))
+  scanInit(
+    size: bigint,
+    alignment: bigint,
+    color: bigint,
+    rangeStart: bigint,
+    rangeEnd: bigint,
+    mode: InsertMode,
+  ): void {
+    const args = BigUint64Array.of(size, alignment, color, rangeStart, rangeEnd)
+    call(() => this.#mm.scanInit(args, modeNumber(mode)))
+  }
+
+  scanColorEvict(): bigint | null {
+    const w = call(() => this.#mm.scanColorEvict())
+    return w.length === 1 ? w[0] : null
   }
 
   scanAdd(start: bigint): boolean {
@@ -112,7 +134,7 @@ export class NativeBuddyCore implements BuddyCore {
   readonly maxOrder: number
   readonly #b: NativeBuddy
   /** Arguments in, blocks out; larger results come back through takeSpill. */
-  readonly #io = new BigUint64Array(64)
+  readonly #io = new BigUint64Array(96)
 
   constructor(size: bigint, chunkSize: bigint) {
     const { NativeBuddy } = loadBinding()
@@ -128,11 +150,15 @@ export class NativeBuddyCore implements BuddyCore {
     io[2] = size
     io[3] = minBlockSize
     const n = call(() => this.#b.allocIo(io, flags))
-    return blocks(2 * n <= io.length ? io.subarray(0, 2 * n) : call(() => this.#b.takeSpill()))
+    return blocks(3 * n <= io.length ? io.subarray(0, 3 * n) : call(() => this.#b.takeSpill()))
   }
 
-  free(offsets: bigint[]): void {
-    call(() => this.#b.free(BigUint64Array.from(offsets)))
+  free(offsets: bigint[], cleared: boolean): void {
+    call(() => this.#b.free(BigUint64Array.from(offsets), cleared))
+  }
+
+  resetClear(isClear: boolean): void {
+    call(() => this.#b.resetClear(isClear))
   }
 
   trim(offset: bigint, newSize: bigint): BlockRecord[] {
@@ -160,6 +186,7 @@ export class NativeBuddyCore implements BuddyCore {
       largestFree: w[3],
       freeBlocks: Number(w[4]),
       allocatedBlocks: Number(w[5]),
+      clearAvail: w[6],
     }
   }
 }

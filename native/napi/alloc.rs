@@ -1,6 +1,6 @@
 //! Bindings of the range allocators (`drmsim_core::alloc`). Node and block
 //! lists cross as one packed BigUint64Array: `[start, size, color]` per mm
-//! node, `[start, size]` per hole, `[offset, size]` per buddy block.
+//! node, `[start, size]` per hole, `[offset, size, clear]` per buddy block.
 
 use crate::convert::{einval, to_js, u64_arg, Result};
 use crate::external::{reported, External, Reported};
@@ -30,9 +30,15 @@ reported!(NativeMm, |this| this.mm.heap_bytes());
 
 #[napi]
 impl NativeMm {
+  /// `guard`: free bytes kept between allocated neighbours of different colours (none by default).
   #[napi(constructor, catch_unwind)]
-  pub fn new(env: Env, start: BigInt, size: BigInt) -> Result<Self> {
-    let mm = Mm::new(u64_arg(&start, "start")?, u64_arg(&size, "size")?).map_err(to_js)?;
+  pub fn new(env: Env, start: BigInt, size: BigInt, guard: Option<BigInt>) -> Result<Self> {
+    let guard = match guard {
+      Some(g) => u64_arg(&g, "guard")?,
+      None => 0,
+    };
+    let mm =
+      Mm::with_color_guard(u64_arg(&start, "start")?, u64_arg(&size, "size")?, guard).map_err(to_js)?;
     let this = NativeMm {
       mm,
       external: External::default(),
@@ -93,6 +99,15 @@ impl NativeMm {
     })
   }
 
+  /// `drm_mm_replace_node`: the node at `start` gets `color` (its own to keep it).
+  #[napi(catch_unwind)]
+  pub fn replace(&mut self, env: Env, start: BigInt, color: BigInt) -> Result<()> {
+    self.changing(&env, |this| {
+      let (start, color) = (u64_arg(&start, "start")?, u64_arg(&color, "color")?);
+      this.mm.replace(start, color).map(|_| ()).map_err(to_js)
+    })
+  }
+
   #[napi(catch_unwind)]
   pub fn nodes(&self) -> Result<BigUint64Array> {
     Ok(BigUint64Array::new(
@@ -120,27 +135,17 @@ impl NativeMm {
     ]))
   }
 
+  /// `drm_mm_scan_init_with_range`; `args` holds `[size, alignment, color, range start, range end]`.
   #[napi(catch_unwind)]
-  pub fn scan_init(
-    &mut self,
-    env: Env,
-    size: BigInt,
-    alignment: BigInt,
-    range_start: BigInt,
-    range_end: BigInt,
-    mode: u32,
-  ) -> Result<()> {
+  pub fn scan_init(&mut self, env: Env, args: BigUint64Array, mode: u32) -> Result<()> {
     self.changing(&env, |this| {
       let mode = mode_arg(mode)?;
+      let [size, alignment, color, range_start, range_end] = args[..] else {
+        return Err(einval("scan_init needs 5 words".into()));
+      };
       this
         .mm
-        .scan_init(
-          u64_arg(&size, "size")?,
-          u64_arg(&alignment, "alignment")?,
-          u64_arg(&range_start, "range start")?,
-          u64_arg(&range_end, "range end")?,
-          mode,
-        )
+        .scan_init(size, alignment, color, range_start, range_end, mode)
         .map_err(to_js)
     })
   }
@@ -170,6 +175,13 @@ impl NativeMm {
     ))
   }
 
+  /// `drm_mm_scan_color_evict`: `[start]` of the extra node to evict, or an empty array.
+  #[napi(catch_unwind)]
+  pub fn scan_color_evict(&self) -> Result<BigUint64Array> {
+    let victim = self.mm.scan_color_evict().map_err(to_js)?;
+    Ok(BigUint64Array::new(victim.into_iter().collect()))
+  }
+
   /// `[found, victims...]`, victims in removal order.
   #[napi(catch_unwind)]
   pub fn scan_run(&mut self, env: Env, candidates: BigUint64Array) -> Result<BigUint64Array> {
@@ -183,11 +195,15 @@ impl NativeMm {
   }
 }
 
-fn packed_blocks(blocks: impl IntoIterator<Item = Block>) -> BigUint64Array {
-  BigUint64Array::new(blocks.into_iter().flat_map(|b| [b.offset, b.size]).collect())
+fn block_words(b: Block) -> [u64; 3] {
+  [b.offset, b.size, u64::from(b.clear)]
 }
 
-/// One `drm_buddy` allocator. Flags: 1 range, 2 topdown, 4 contiguous, 32 trim disable.
+fn packed_blocks(blocks: impl IntoIterator<Item = Block>) -> BigUint64Array {
+  BigUint64Array::new(blocks.into_iter().flat_map(block_words).collect())
+}
+
+/// One `drm_buddy` allocator. Flags: 1 range, 2 topdown, 4 contiguous, 8 clear, 32 trim disable.
 /// Its heap is reported to V8 (`Reported`).
 #[napi(custom_finalize)]
 pub struct NativeBuddy {
@@ -232,7 +248,7 @@ impl NativeBuddy {
 
   /// Allocates blocks, without BigInt conversions or a new array per call: `io` holds
   /// `[start, end, size, min block size]` and receives the packed blocks.
-  /// Returns the block count; when `2 * count` exceeds `io.length` the
+  /// Returns the block count; when `3 * count` exceeds `io.length` the
   /// blocks are kept for `take_spill` instead.
   #[napi(catch_unwind)]
   pub fn alloc_io(&mut self, env: Env, mut io: BigUint64ArraySlice, flags: u32) -> Result<u32> {
@@ -249,7 +265,7 @@ impl NativeBuddy {
         .buddy
         .alloc_blocks(io[0], io[1], io[2], io[3], flags)
         .map_err(to_js)?;
-      let words: Vec<u64> = blocks.iter().flat_map(|b| [b.offset, b.size]).collect();
+      let words: Vec<u64> = blocks.iter().copied().flat_map(block_words).collect();
       if words.len() <= io.len() {
         io[..words.len()].copy_from_slice(&words);
       } else {
@@ -267,9 +283,21 @@ impl NativeBuddy {
     })
   }
 
+  /// `drm_buddy_free_list`; `cleared` is `DRM_BUDDY_CLEARED`.
   #[napi(catch_unwind)]
-  pub fn free(&mut self, env: Env, offsets: BigUint64Array) -> Result<()> {
-    self.changing(&env, |this| this.buddy.free_blocks(&offsets).map_err(to_js))
+  pub fn free(&mut self, env: Env, offsets: BigUint64Array, cleared: bool) -> Result<()> {
+    self.changing(&env, |this| {
+      this.buddy.free_blocks_marked(&offsets, cleared).map_err(to_js)
+    })
+  }
+
+  /// `drm_buddy_reset_clear`.
+  #[napi(catch_unwind)]
+  pub fn reset_clear(&mut self, env: Env, is_clear: bool) -> Result<()> {
+    self.changing(&env, |this| {
+      this.buddy.reset_clear(is_clear);
+      Ok(())
+    })
   }
 
   #[napi(catch_unwind)]
@@ -295,7 +323,7 @@ impl NativeBuddy {
     Ok(packed_blocks(self.buddy.allocated_list()))
   }
 
-  /// `[size, avail, used, largest free block, free blocks, allocated blocks]`.
+  /// `[size, avail, used, largest free block, free blocks, allocated blocks, clear avail]`.
   #[napi(catch_unwind)]
   pub fn stats(&self) -> Result<BigUint64Array> {
     let s = self.buddy.stats();
@@ -306,6 +334,7 @@ impl NativeBuddy {
       s.largest_free,
       s.free_blocks as u64,
       s.allocated_blocks as u64,
+      s.clear_avail,
     ]))
   }
 }

@@ -1,11 +1,13 @@
 /**
  * The reference `drm_buddy` allocator: a plain TypeScript port of
  * native/core/src/alloc/buddy.rs. Blocks form binary trees under one root per
- * set bit of the size; free blocks are listed per order by offset.
+ * set bit of the size; free blocks are listed per clear state and order by
+ * offset. Buddies of different clear states merge only when forced.
  */
 
 import BTree from 'sorted-btree'
 import {
+  BUDDY_CLEAR_ALLOCATION,
   BUDDY_CONTIGUOUS,
   BUDDY_RANGE,
   BUDDY_TOPDOWN,
@@ -18,7 +20,7 @@ import { DrmError } from '../../base/errors.js'
 import { hex } from '../../base/check.js'
 
 const MASK = (1n << 64n) - 1n
-const KNOWN_FLAGS = BUDDY_RANGE | BUDDY_TOPDOWN | BUDDY_CONTIGUOUS | BUDDY_TRIM_DISABLE
+const KNOWN_FLAGS = BUDDY_RANGE | BUDDY_TOPDOWN | BUDDY_CONTIGUOUS | BUDDY_CLEAR_ALLOCATION | BUDDY_TRIM_DISABLE
 const MIN_CHUNK = 4096n
 
 type State = 'free' | 'allocated' | 'split'
@@ -30,7 +32,12 @@ interface Node {
   parent: Node | null
   left: Node | null
   right: Node | null
+  /** Known to hold zeroes; never set on a split block. */
+  clear: boolean
 }
+
+/** The free tree of a block: 0 cleared, 1 dirty. */
+const tree = (clear: boolean): number => (clear ? 0 : 1)
 
 const cmpBig = (a: bigint, b: bigint): number => (a < b ? -1 : a > b ? 1 : 0)
 const isPow2 = (x: bigint): boolean => x !== 0n && (x & (x - 1n)) === 0n
@@ -49,8 +56,10 @@ export class ReferenceBuddy implements BuddyCore {
   readonly #chunk: bigint
   readonly #shift: number
   #avail: bigint
+  #clearAvail = 0n
   readonly #roots: Node[] = []
-  readonly #free: BTree<bigint, Node>[] = []
+  /** Per free tree (0 cleared, 1 dirty), per order. */
+  readonly #free: [BTree<bigint, Node>[], BTree<bigint, Node>[]] = [[], []]
   readonly #allocated = new BTree<bigint, Node>(undefined, cmpBig)
 
   constructor(size: bigint, chunk: bigint) {
@@ -63,12 +72,14 @@ export class ReferenceBuddy implements BuddyCore {
     this.#shift = ilog2(chunk)
     this.maxOrder = ilog2(size) - this.#shift
     this.#avail = size
-    for (let o = 0; o <= this.maxOrder; o++) this.#free.push(new BTree<bigint, Node>(undefined, cmpBig))
+    for (const t of this.#free) {
+      for (let o = 0; o <= this.maxOrder; o++) t.push(new BTree<bigint, Node>(undefined, cmpBig))
+    }
     let offset = 0n
     let left = size
     while (left !== 0n) {
       const order = ilog2(left) - this.#shift
-      const root: Node = { offset, order, state: 'free', parent: null, left: null, right: null }
+      const root: Node = { offset, order, state: 'free', parent: null, left: null, right: null, clear: false }
       this.#markFree(root)
       this.#roots.push(root)
       offset += chunk << BigInt(order)
@@ -81,16 +92,16 @@ export class ReferenceBuddy implements BuddyCore {
   }
 
   #record(n: Node): BlockRecord {
-    return { offset: n.offset, size: this.#bsize(n) }
+    return { offset: n.offset, size: this.#bsize(n), clear: n.clear }
   }
 
   #markFree(n: Node): void {
     n.state = 'free'
-    this.#free[n.order].set(n.offset, n)
+    this.#free[tree(n.clear)][n.order].set(n.offset, n)
   }
 
   #unlist(n: Node): void {
-    if (n.state === 'free') this.#free[n.order].delete(n.offset)
+    if (n.state === 'free') this.#free[tree(n.clear)][n.order].delete(n.offset)
   }
 
   #markAllocated(n: Node): void {
@@ -98,60 +109,132 @@ export class ReferenceBuddy implements BuddyCore {
     n.state = 'allocated'
     this.#allocated.set(n.offset, n)
     this.#avail -= this.#bsize(n)
+    if (n.clear) this.#clearAvail -= this.#bsize(n)
   }
 
   #split(n: Node): void {
+    this.#unlist(n)
     const half = this.#chunk << BigInt(n.order - 1)
-    const left: Node = { offset: n.offset, order: n.order - 1, state: 'free', parent: n, left: null, right: null }
-    const right: Node = {
-      offset: n.offset + half,
+    const child = (offset: bigint): Node => ({
+      offset,
       order: n.order - 1,
       state: 'free',
       parent: n,
       left: null,
       right: null,
-    }
+      clear: n.clear,
+    })
+    const left = child(n.offset)
+    const right = child(n.offset + half)
     this.#markFree(left)
     this.#markFree(right)
-    this.#unlist(n)
     n.state = 'split'
+    n.clear = false
     n.left = left
     n.right = right
   }
 
-  /** Frees an allocated block, merging upwards while the buddy is free. */
+  /** Frees an allocated block (keeping its clear state) and merges it upwards. */
   #release(n: Node): void {
     this.#allocated.delete(n.offset)
     this.#avail += this.#bsize(n)
+    if (n.clear) this.#clearAvail += this.#bsize(n)
+    this.#mergeUp(n, false)
+  }
+
+  /** `n` is off every list: merges it while its buddy is free (and, unless forced, equally clear). */
+  #mergeUp(n: Node, force: boolean): number {
     n.state = 'split'
     while (n.parent !== null) {
       const p: Node = n.parent
       const buddy = p.left === n ? p.right! : p.left!
       if (buddy.state !== 'free') break
+      if (!force && buddy.clear !== n.clear) break
       this.#unlist(buddy)
+      if (force && buddy.clear) this.#clearAvail -= this.#bsize(buddy)
       p.left = null
       p.right = null
+      p.clear = !force && n.clear
       n = p
     }
     this.#markFree(n)
+    return n.order
+  }
+
+  /** `__force_merge`: merges free buddies of different states below minOrder in [start, end). */
+  #forceMerge(start: bigint, end: bigint, minOrder: number): boolean {
+    if (minOrder === 0 || minOrder > this.maxOrder) return false
+    for (const t of this.#free) {
+      for (let order = minOrder - 1; order >= 0; order--) {
+        const list = t[order]
+        let below: bigint | undefined
+        for (;;) {
+          const off = below === undefined ? list.maxKey() : list.nextLowerPair(below)?.[0]
+          if (off === undefined) break
+          below = off
+          const n = list.get(off)!
+          if (n.parent === null) continue
+          if (!contains(start, end, off, off + this.#bsize(n) - 1n)) continue
+          const buddy = n.parent.left === n ? n.parent.right! : n.parent.left!
+          if (buddy.state !== 'free') continue
+          this.#unlist(n)
+          if (n.clear) this.#clearAvail -= this.#bsize(n)
+          if (this.#mergeUp(n, true) >= minOrder) return true
+        }
+      }
+    }
+    return false
+  }
+
+  resetClear(isClear: boolean): void {
+    let left = this.size
+    for (const root of this.#roots) {
+      const order = ilog2(left) - this.#shift
+      this.#forceMerge(root.offset, root.offset + left, order)
+      left -= this.#chunk << BigInt(order)
+    }
+    const [src, dst] = [this.#free[tree(!isClear)], this.#free[tree(isClear)]]
+    for (let o = 0; o <= this.maxOrder; o++) {
+      for (const n of src[o].valuesArray()) {
+        src[o].delete(n.offset)
+        n.clear = isClear
+        this.#clearAvail += isClear ? this.#bsize(n) : -this.#bsize(n)
+        dst[o].set(n.offset, n)
+      }
+    }
   }
 
   #releaseAll(ns: Node[]): void {
     for (const n of ns) this.#release(n)
   }
 
-  /** Highest-offset block of the smallest order that fits (or the highest of all with TOPDOWN), split down. */
+  /** One block of `order`: range-biased (wanted clear state first, then any) or from the free lists. */
+  #allocOne(start: bigint, end: bigint, order: number, flags: number): Node | null {
+    if ((flags & BUDDY_RANGE) === 0) return this.#allocFromFree(order, flags)
+    return this.#allocRangeBias(start, end, order, flags, false) ?? this.#allocRangeBias(start, end, order, flags, true)
+  }
+
+  /**
+   * Highest-offset block of the smallest order that fits (or the highest of
+   * all with TOPDOWN) in the list of the wanted clear state, else the other
+   * list's; split down.
+   */
   #allocFromFree(order: number, flags: number): Node | null {
+    const want = tree((flags & BUDDY_CLEAR_ALLOCATION) !== 0)
     let pick: Node | null = null
     for (let o = order; o <= this.maxOrder; o++) {
-      const off = this.#free[o].maxKey()
+      const off = this.#free[want][o].maxKey()
       if (off === undefined) continue
-      const n = this.#free[o].get(off)!
+      const n = this.#free[want][o].get(off)!
       if ((flags & BUDDY_TOPDOWN) === 0) {
         pick = n
         break
       }
       if (pick === null || off > pick.offset) pick = n
+    }
+    for (let o = order; pick === null && o <= this.maxOrder; o++) {
+      const off = this.#free[1 - want][o].maxKey()
+      if (off !== undefined) pick = this.#free[1 - want][o].get(off)!
     }
     if (pick === null) return null
     let n = pick
@@ -162,8 +245,8 @@ export class ReferenceBuddy implements BuddyCore {
     return n
   }
 
-  /** Depth first from the roots, lowest address first, inside [start, end). */
-  #allocRangeBias(start: bigint, end: bigint, order: number): Node | null {
+  /** Depth first from the roots, lowest address first, inside [start, end); unless fallback, of the wanted clear state. */
+  #allocRangeBias(start: bigint, end: bigint, order: number, flags: number, fallback: boolean): Node | null {
     const req = this.#chunk << BigInt(order)
     end = (end - 1n) & MASK
     const stack = [...this.#roots].reverse()
@@ -177,6 +260,7 @@ export class ReferenceBuddy implements BuddyCore {
         const e = be < end ? be : end
         if (roundDown(e + 1n, req) <= roundUp(s, req)) continue
       }
+      if (!fallback && n.clear !== ((flags & BUDDY_CLEAR_ALLOCATION) !== 0)) continue
       if (contains(start, end, bs, be) && order === n.order) {
         if (n.state === 'free') return n
         continue
@@ -211,14 +295,17 @@ export class ReferenceBuddy implements BuddyCore {
         break
       }
       if (contains(start, end, bs, be)) {
-        if (n.state !== 'free') {
+        if (n.state === 'free') {
+          this.#markAllocated(n)
+          total += this.#bsize(n)
+          taken.push(n)
+          continue
+        }
+        // Split: with nothing cleared free it holds an allocated block; else maybe unmerged halves.
+        if (this.#clearAvail === 0n) {
           ok = false
           break
         }
-        this.#markAllocated(n)
-        total += this.#bsize(n)
-        taken.push(n)
-        continue
       }
       if (n.state !== 'split') this.#split(n)
       stack.push(n.right!, n.left!)
@@ -233,20 +320,24 @@ export class ReferenceBuddy implements BuddyCore {
   #contigTryHarder(size: bigint, minBlock: bigint): Node[] | null {
     const order = ilog2(size) - this.#shift
     if (order === 0 || order > this.maxOrder) return null
-    const list = this.#free[order]
-    let below: bigint | undefined
-    for (;;) {
-      const rhs = below === undefined ? list.maxKey() : list.nextLowerPair(below)?.[0]
-      if (rhs === undefined) return null
-      below = rhs
-      const right = this.#allocExact(this.#roots, rhs, size, true)
-      if (right.ok) return right.taken
-      let lhsSize = size - right.total > minBlock ? size - right.total : minBlock
-      if ((lhsSize & (minBlock - 1n)) !== 0n) lhsSize = roundUp(lhsSize, minBlock)
-      const left = this.#allocExact(this.#roots, (rhs - lhsSize) & MASK, lhsSize, false)
-      if (left.ok) return [...left.taken, ...right.taken]
-      this.#releaseAll(right.taken)
+    // The cleared list first, then the dirty one; failed rounds restore the lists.
+    for (const t of this.#free) {
+      const list = t[order]
+      let below: bigint | undefined
+      for (;;) {
+        const rhs = below === undefined ? list.maxKey() : list.nextLowerPair(below)?.[0]
+        if (rhs === undefined) break
+        below = rhs
+        const right = this.#allocExact(this.#roots, rhs, size, true)
+        if (right.ok) return right.taken
+        let lhsSize = size - right.total > minBlock ? size - right.total : minBlock
+        if ((lhsSize & (minBlock - 1n)) !== 0n) lhsSize = roundUp(lhsSize, minBlock)
+        const left = this.#allocExact(this.#roots, (rhs - lhsSize) & MASK, lhsSize, false)
+        if (left.ok) return [...left.taken, ...right.taken]
+        this.#releaseAll(right.taken)
+      }
     }
+    return null
   }
 
   /** Frees the block and takes back only its first newSize bytes. */
@@ -254,6 +345,7 @@ export class ReferenceBuddy implements BuddyCore {
     if (newSize === this.#bsize(n)) return [n]
     this.#allocated.delete(n.offset)
     this.#avail += this.#bsize(n)
+    if (n.clear) this.#clearAvail += this.#bsize(n)
     this.#markFree(n)
     // Detached so that nothing merges past it while it is re-split.
     const parent = n.parent
@@ -327,9 +419,14 @@ export class ReferenceBuddy implements BuddyCore {
       order = Math.min(order, ilog2(pages))
       let n: Node | null
       for (;;) {
-        n = range ? this.#allocRangeBias(start, end, order) : this.#allocFromFree(order, flags)
+        n = this.#allocOne(start, end, order, flags)
         if (n !== null) break
         if (order === minOrder) {
+          // Unmerged cleared/dirty buddies may add up to the block needed.
+          if (this.#clearAvail !== 0n && this.#forceMerge(start, end, minOrder)) {
+            n = this.#allocOne(start, end, minOrder, flags)
+            if (n !== null) break
+          }
           this.#releaseAll(taken)
           if (contiguous && !range) {
             const got = this.#contigTryHarder(size, minBlock)
@@ -358,7 +455,7 @@ export class ReferenceBuddy implements BuddyCore {
     return n
   }
 
-  free(offsets: bigint[]): void {
+  free(offsets: bigint[], cleared: boolean): void {
     const seen = new Set<bigint>()
     const ns: Node[] = []
     for (const off of offsets) {
@@ -367,7 +464,10 @@ export class ReferenceBuddy implements BuddyCore {
       seen.add(off)
       ns.push(n)
     }
-    this.#releaseAll(ns)
+    for (const n of ns) {
+      n.clear = cleared
+      this.#release(n)
+    }
   }
 
   trim(offset: bigint, newSize: bigint): BlockRecord[] {
@@ -390,7 +490,7 @@ export class ReferenceBuddy implements BuddyCore {
   }
 
   freeList(): BlockRecord[] {
-    const all = this.#free.flatMap((t) => t.valuesArray().map((n) => this.#record(n)))
+    const all = this.#free.flat().flatMap((t) => t.valuesArray().map((n) => this.#record(n)))
     return all.sort((a, b) => cmpBig(a.offset, b.offset))
   }
 
@@ -401,7 +501,7 @@ export class ReferenceBuddy implements BuddyCore {
   stats(): BuddyStatsRecord {
     let largest = 0n
     for (let o = this.maxOrder; o >= 0; o--) {
-      if (this.#free[o].size > 0) {
+      if (this.#free[0][o].size > 0 || this.#free[1][o].size > 0) {
         largest = this.#chunk << BigInt(o)
         break
       }
@@ -409,9 +509,10 @@ export class ReferenceBuddy implements BuddyCore {
     return {
       size: this.size,
       avail: this.#avail,
+      clearAvail: this.#clearAvail,
       used: this.size - this.#avail,
       largestFree: largest,
-      freeBlocks: this.#free.reduce((sum, t) => sum + t.size, 0),
+      freeBlocks: this.#free.flat().reduce((sum, t) => sum + t.size, 0),
       allocatedBlocks: this.#allocated.size,
     }
   }

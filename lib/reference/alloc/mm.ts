@@ -4,10 +4,15 @@
  * that follows it; a head slot at the end of the range owns the hole before
  * the first node (its start + size wraps around to the range start). Holes
  * are indexed by address, by (size, newest first) and by age (the hole stack).
+ * Colours: a guard between allocated neighbours of different colours, or a
+ * JavaScript colour-adjust hook (this engine only), shrinks each hole tested.
  */
 
 import BTree from 'sorted-btree'
 import type {
+  ColorAdjustFn,
+  ColorAdjustRecord,
+  ColorNeighbour,
   HoleRecord,
   InsertMode,
   MmCore,
@@ -75,6 +80,7 @@ function fit(
 interface Scan {
   size: bigint
   alignment: bigint
+  color: bigint
   high: boolean
   rangeStart: bigint
   rangeEnd: bigint
@@ -93,14 +99,20 @@ export class ReferenceMm implements MmCore {
   #used = 0n
   #scan: Scan | null = null
   readonly #scanned: Slot[] = []
+  readonly #head: Slot
+  readonly #guard: bigint
+  readonly #hook: ColorAdjustFn | null
 
-  constructor(start: bigint, size: bigint) {
+  constructor(start: bigint, size: bigint, adjust?: ColorAdjustRecord) {
     if (size === 0n) throw new DrmError('EINVAL', 'size must be non-zero')
     const end = start + size
     if (end > U64_MAX) throw new DrmError('EINVAL', `start ${hex(start)} + size ${hex(size)} overflows u64`)
     const head = { start: end, size: -size & MASK, color: 0n, holeSize: 0n, holeSeq: 0, scanned: false } as Slot
     head.prev = head
     head.next = head
+    this.#head = head
+    this.#guard = adjust !== undefined && 'guard' in adjust ? adjust.guard : 0n
+    this.#hook = adjust !== undefined && 'hook' in adjust ? adjust.hook : null
     this.#size = size
     this.#addHole(head)
   }
@@ -124,6 +136,28 @@ export class ReferenceMm implements MmCore {
     this.#holesSize.delete({ size: s.holeSize, seq: s.holeSeq })
     this.#holeStack.delete(s.holeSeq)
     s.holeSize = 0n
+  }
+
+  #neighbour(s: Slot): ColorNeighbour | null {
+    return s === this.#head ? null : { start: s.start, size: s.size, color: s.color }
+  }
+
+  /** The usable part of the hole `[start, end)` between `prev` and `next` for a node of `color`. */
+  #adjust(prev: Slot, next: Slot, color: bigint, start: bigint, end: bigint): [bigint, bigint] {
+    if (this.#hook !== null) {
+      const r = this.#hook(this.#neighbour(prev), this.#neighbour(next), color, start, end)
+      const ok = (v: unknown): v is bigint => typeof v === 'bigint' && v >= 0n && v <= U64_MAX
+      if (r === null || typeof r !== 'object' || !ok(r.start) || !ok(r.end)) {
+        throw new DrmError('EINVAL', 'the colour-adjust hook must return { start, end } as u64 bigints')
+      }
+      return [r.start, r.end]
+    }
+    if (this.#guard === 0n) return [start, end]
+    let s = start
+    let e = end
+    if (prev !== this.#head && prev.color !== color) s = min(s + this.#guard, U64_MAX)
+    if (next !== this.#head && next.color !== color) e = e > this.#guard ? e - this.#guard : 0n
+    return [s, e]
   }
 
   #notScanning(): void {
@@ -172,7 +206,8 @@ export class ReferenceMm implements MmCore {
     const high = mode === 'high'
     const tryHole = (s: Slot): bigint | null => {
       const hs = this.#holeStart(s)
-      return fit(hs, (hs + s.holeSize) & MASK, size, align, rangeStart, rangeEnd, high)
+      const [cs, ce] = this.#adjust(s, s.next, color, hs, (hs + s.holeSize) & MASK)
+      return fit(cs, ce, size, align, rangeStart, rangeEnd, high)
     }
     let found: [Slot, bigint] | null = null
     const consider = (s: Slot): boolean => {
@@ -219,7 +254,25 @@ export class ReferenceMm implements MmCore {
     if (pair === undefined || end > ((pair[0] + pair[1].holeSize) & MASK)) {
       throw new DrmError('ENOSPC', `[${hex(start)}, ${hex(end)}) is not free`)
     }
+    const [cs, ce] = this.#adjust(pair[1], pair[1].next, color, pair[0], (pair[0] + pair[1].holeSize) & MASK)
+    if (cs > start || ce < end) {
+      throw new DrmError('ENOSPC', `[${hex(start)}, ${hex(end)}) is free but too close to a node of another colour`)
+    }
     this.#place(pair[1], start, size, color)
+  }
+
+  replace(start: bigint, color: bigint): void {
+    this.#notScanning()
+    const s = this.#node(start)
+    const [cs, ce] = this.#adjust(s.prev, s.next, color, this.#holeStart(s.prev), s.next.start)
+    const end = start + s.size
+    if (cs > start || ce < end) {
+      throw new DrmError(
+        'ENOSPC',
+        `[${hex(start)}, ${hex(end)}) is too close to a node of another colour for colour ${hex(color)}`,
+      )
+    }
+    s.color = color
   }
 
   remove(start: bigint): void {
@@ -255,7 +308,14 @@ export class ReferenceMm implements MmCore {
 
   // ---- eviction scan --------------------------------------------------------
 
-  scanInit(size: bigint, alignment: bigint, rangeStart: bigint, rangeEnd: bigint, mode: InsertMode): void {
+  scanInit(
+    size: bigint,
+    alignment: bigint,
+    color: bigint,
+    rangeStart: bigint,
+    rangeEnd: bigint,
+    mode: InsertMode,
+  ): void {
     this.#notScanning()
     if (mode === 'evict') throw new DrmError('EINVAL', "a scan's mode must be best, low or high")
     if (rangeStart >= rangeEnd || size === 0n || size > rangeEnd - rangeStart) {
@@ -267,6 +327,7 @@ export class ReferenceMm implements MmCore {
     this.#scan = {
       size,
       alignment: alignment <= 1n ? 0n : alignment,
+      color,
       high: mode === 'high',
       rangeStart,
       rangeEnd,
@@ -285,12 +346,21 @@ export class ReferenceMm implements MmCore {
     const scan = this.#scanState()
     const s = this.#node(start)
     if (s.scanned) throw new DrmError('EINVAL', `node at ${hex(start)} is already in the scan`)
-    s.scanned = true
-    this.#scanned.push(s)
+    const hs = this.#holeStart(s.prev)
     s.prev.next = s.next
     s.next.prev = s.prev
-    const hs = this.#holeStart(s.prev)
-    const at = fit(hs, s.prev.next.start, scan.size, scan.alignment, scan.rangeStart, scan.rangeEnd, scan.high)
+    let col: [bigint, bigint]
+    try {
+      col = this.#adjust(s.prev, s.next, scan.color, hs, s.next.start)
+    } catch (e) {
+      s.prev.next = s
+      s.next.prev = s
+      throw e
+    }
+    const [cs, ce] = col
+    s.scanned = true
+    this.#scanned.push(s)
+    const at = fit(cs, ce, scan.size, scan.alignment, scan.rangeStart, scan.rangeEnd, scan.high)
     if (at === null) return false
     scan.hitStart = at
     scan.hitEnd = at + scan.size
@@ -337,5 +407,21 @@ export class ReferenceMm implements MmCore {
     const evict: bigint[] = []
     for (const s of added.reverse()) if (this.scanRemove(s)) evict.push(s)
     return { found, evict }
+  }
+
+  scanColorEvict(): bigint | null {
+    const scan = this.#scanState()
+    this.#notScanning()
+    if ((this.#guard === 0n && this.#hook === null) || scan.hitEnd === 0n) return null
+    // Newest hole first: the scan's hole is normally on top of the stack.
+    for (const [, h] of this.#holeStack.entriesReversed()) {
+      const hs = this.#holeStart(h)
+      const he = (hs + h.holeSize) & MASK
+      if (hs > scan.hitStart || he < scan.hitEnd) continue
+      const [cs, ce] = this.#adjust(h, h.next, scan.color, hs, he)
+      const victim = cs > scan.hitStart ? h : ce < scan.hitEnd ? h.next : null
+      return victim === null || victim === this.#head ? null : victim.start
+    }
+    return null
   }
 }

@@ -2,8 +2,8 @@
 //! a range-biased depth-first search, an exact range, the kernel's fallback
 //! for contiguous requests, and the trim of one allocated block.
 
-use super::tree::{State, NIL};
-use super::{Buddy, TOPDOWN};
+use super::tree::{tree, State, NIL};
+use super::{Buddy, CLEAR_ALLOCATION, RANGE, TOPDOWN};
 
 fn overlaps(s1: u64, e1: u64, s2: u64, e2: u64) -> bool {
   s1 <= e2 && e1 >= s2
@@ -23,11 +23,26 @@ fn round_down(x: u64, step: u64) -> u64 {
 }
 
 impl Buddy {
-  /// A free block of exactly `order`, split from the free lists.
+  /// One block of `order` for `drm_buddy_alloc_blocks`: range-biased or from the free lists.
+  pub(super) fn alloc_one(&mut self, start: u64, end: u64, order: u32, flags: u32) -> Option<u32> {
+    if flags & RANGE != 0 {
+      // Blocks of the wanted clear state first, then any.
+      self
+        .alloc_range_bias(start, end, order, flags, false)
+        .or_else(|| self.alloc_range_bias(start, end, order, flags, true))
+    } else {
+      self.alloc_from_free(order, flags)
+    }
+  }
+
+  /// A free block of exactly `order`, split from the free lists: from the
+  /// list of the wanted clear state (cleared with CLEAR_ALLOCATION, else
+  /// dirty) if it has one that fits, else from the other.
   pub(super) fn alloc_from_free(&mut self, order: u32, flags: u32) -> Option<u32> {
+    let want = tree(flags & CLEAR_ALLOCATION != 0);
     let mut pick: Option<(u64, u32, u32)> = None;
     for o in order..=self.max_order {
-      if let Some((&off, &id)) = self.free[o as usize].last_key_value() {
+      if let Some((&off, &id)) = self.free[want][o as usize].last_key_value() {
         if flags & TOPDOWN == 0 {
           pick = Some((off, id, o));
           break;
@@ -36,6 +51,13 @@ impl Buddy {
           pick = Some((off, id, o));
         }
       }
+    }
+    if pick.is_none() {
+      pick = (order..=self.max_order).find_map(|o| {
+        self.free[1 - want][o as usize]
+          .last_key_value()
+          .map(|(&off, &id)| (off, id, o))
+      });
     }
     let (_, mut id, mut o) = pick?;
     while o != order {
@@ -48,7 +70,16 @@ impl Buddy {
 
   /// A free block of `order` inside `[start, end)`, found depth first from the
   /// roots, lowest address first; splits only on the way to a sure hit.
-  pub(super) fn alloc_range_bias(&mut self, start: u64, end: u64, order: u32) -> Option<u32> {
+  /// Unless `fallback`, blocks (split ones included, which are never clear)
+  /// whose clear state differs from the one asked for are skipped.
+  pub(super) fn alloc_range_bias(
+    &mut self,
+    start: u64,
+    end: u64,
+    order: u32,
+    flags: u32,
+    fallback: bool,
+  ) -> Option<u32> {
     let req = self.chunk << order;
     let end = end.wrapping_sub(1);
     let mut stack: Vec<u32> = self.roots.iter().rev().copied().collect();
@@ -68,6 +99,9 @@ impl Buddy {
         if round_down(e + 1, req) <= round_up(s, req) {
           continue;
         }
+      }
+      if !fallback && n.clear != (flags & CLEAR_ALLOCATION != 0) {
+        continue;
       }
       if contains(start, end, bs, be) && order == n.order {
         if n.state == State::Free {
@@ -113,15 +147,18 @@ impl Buddy {
         break;
       }
       if contains(start, end, bs, be) {
-        // Without clear tracking a split block always has an allocated descendant.
-        if n.state != State::Free {
+        if n.state == State::Free {
+          self.mark_allocated(id);
+          total += self.block_size(id);
+          taken.push(id);
+          continue;
+        }
+        // A split block inside the range: with nothing cleared free it has an
+        // allocated descendant; otherwise its halves may be free but unmerged.
+        if self.clear_avail == 0 {
           ok = false;
           break;
         }
-        self.mark_allocated(id);
-        total += self.block_size(id);
-        taken.push(id);
-        continue;
       }
       if n.state != State::Split {
         self.split(id);
@@ -149,33 +186,37 @@ impl Buddy {
       return None;
     }
     // Each failed round frees what it took, which restores the free lists
-    // exactly, so walking them by offset matches the kernel's list walk.
-    let mut below: Option<u64> = None;
-    loop {
-      let list = &self.free[order as usize];
-      let next = match below {
-        None => list.last_key_value(),
-        Some(b) => list.range(..b).next_back(),
-      };
-      let (&rhs, _) = next?;
-      below = Some(rhs);
-      let (rhs_blocks, filled) = match self.alloc_exact(self.roots.clone(), rhs, size, true) {
-        Ok(b) => return Some(b),
-        Err(partial) => partial,
-      };
-      let mut lhs_size = (size - filled).max(min_block);
-      if lhs_size & (min_block - 1) != 0 {
-        lhs_size = round_up(lhs_size, min_block);
-      }
-      let lhs = rhs.wrapping_sub(lhs_size);
-      match self.alloc_exact(self.roots.clone(), lhs, lhs_size, false) {
-        Ok(mut b) => {
-          b.extend(rhs_blocks);
-          return Some(b);
+    // exactly, so walking them by offset matches the kernel's tree walk:
+    // the cleared list first, then the dirty one.
+    for t in 0..2 {
+      let mut below: Option<u64> = None;
+      loop {
+        let list = &self.free[t][order as usize];
+        let next = match below {
+          None => list.last_key_value(),
+          Some(b) => list.range(..b).next_back(),
+        };
+        let Some((&rhs, _)) = next else { break };
+        below = Some(rhs);
+        let (rhs_blocks, filled) = match self.alloc_exact(self.roots.clone(), rhs, size, true) {
+          Ok(b) => return Some(b),
+          Err(partial) => partial,
+        };
+        let mut lhs_size = (size - filled).max(min_block);
+        if lhs_size & (min_block - 1) != 0 {
+          lhs_size = round_up(lhs_size, min_block);
         }
-        Err(_) => self.release_all(&rhs_blocks),
+        let lhs = rhs.wrapping_sub(lhs_size);
+        match self.alloc_exact(self.roots.clone(), lhs, lhs_size, false) {
+          Ok(mut b) => {
+            b.extend(rhs_blocks);
+            return Some(b);
+          }
+          Err(_) => self.release_all(&rhs_blocks),
+        }
       }
     }
+    None
   }
 
   /// Frees the block and re-allocates only `[offset, offset + new_size)` of it.
@@ -186,6 +227,9 @@ impl Buddy {
     let offset = self.nodes[id as usize].offset;
     self.allocated.remove(&offset);
     self.avail += self.block_size(id);
+    if self.nodes[id as usize].clear {
+      self.clear_avail += self.block_size(id);
+    }
     self.mark_free(id);
     // Detached so that nothing merges past it while it is re-split.
     let parent = std::mem::replace(&mut self.nodes[id as usize].parent, NIL);

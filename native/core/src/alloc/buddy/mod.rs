@@ -4,8 +4,12 @@
 //! A size that is not a power of two gets one root per set bit, largest
 //! first. Free blocks are kept per order, sorted by offset; like the kernel,
 //! plain allocation takes the highest-offset block of the smallest order that
-//! fits and keeps the right half of every split. Clear/dirty tracking is not
-//! modelled, so every pair of free buddies merges.
+//! fits and keeps the right half of every split.
+//!
+//! Clear/dirty tracking (`clear`): a block freed as cleared stays known to be
+//! zeroed; free blocks sit in a cleared or a dirty list per order; buddies of
+//! different states are not merged until an allocation that cannot be met
+//! otherwise force-merges them (the merged block is dirty).
 //!
 //! Allocated blocks are named by their offset, unique among allocated blocks.
 //!
@@ -14,6 +18,7 @@
 //! bias, exact ranges, the contiguous fallback) and the trim of one block;
 //! this file the `drm_buddy_*` entry points, which check their arguments.
 
+mod clear;
 mod find;
 mod tree;
 
@@ -27,9 +32,13 @@ pub const RANGE: u32 = 1 << 0;
 pub const TOPDOWN: u32 = 1 << 1;
 /// `DRM_BUDDY_CONTIGUOUS_ALLOCATION`: one run (rounded up to a power of two, then trimmed).
 pub const CONTIGUOUS: u32 = 1 << 2;
+/// `DRM_BUDDY_CLEAR_ALLOCATION`: prefer cleared blocks.
+pub const CLEAR_ALLOCATION: u32 = 1 << 3;
+/// `DRM_BUDDY_CLEARED`: a flag of `drm_buddy_free_list`, the blocks were zeroed.
+pub const CLEARED: u32 = 1 << 4;
 /// `DRM_BUDDY_TRIM_DISABLE`: keep the rounded-up tail.
 pub const TRIM_DISABLE: u32 = 1 << 5;
-const KNOWN_FLAGS: u32 = RANGE | TOPDOWN | CONTIGUOUS | TRIM_DISABLE;
+const KNOWN_FLAGS: u32 = RANGE | TOPDOWN | CONTIGUOUS | CLEAR_ALLOCATION | TRIM_DISABLE;
 
 /// `DRM_BUDDY_MAX_ORDER`: 64-bit offsets of 4 KiB chunks.
 pub const MAX_ORDER: u32 = 63 - 12;
@@ -40,12 +49,16 @@ pub struct Block {
   pub offset: u64,
   pub order: u32,
   pub size: u64,
+  /// Known to hold zeroes (for an allocated block: when it was handed out).
+  pub clear: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BuddyStats {
   pub size: u64,
   pub avail: u64,
+  /// Free bytes known to be cleared (`clear_avail`).
+  pub clear_avail: u64,
   pub used: u64,
   pub largest_free: u64,
   pub free_blocks: usize,
@@ -70,11 +83,12 @@ pub struct Buddy {
   shift: u32,
   max_order: u32,
   avail: u64,
+  clear_avail: u64,
   nodes: Vec<Node>,
   free_slots: Vec<u32>,
   roots: Vec<u32>,
-  /// Per order: offset -> node, the free blocks.
-  free: Vec<BTreeMap<u64, u32>>,
+  /// Per free tree (0 cleared, 1 dirty), per order: offset -> node, the free blocks.
+  free: [Vec<BTreeMap<u64, u32>>; 2],
   allocated: BTreeMap<u64, u32>,
 }
 
@@ -82,11 +96,12 @@ impl Buddy {
   /// Heap bytes held, estimated (`crate::heap`).
   pub fn heap_bytes(&self) -> usize {
     use crate::heap::{btree, vec};
-    let free: usize = self.free.iter().map(|f| f.len()).sum();
+    let free: usize = self.free.iter().flatten().map(|f| f.len()).sum();
     vec(&self.nodes)
       + vec(&self.free_slots)
       + vec(&self.roots)
-      + vec(&self.free)
+      + vec(&self.free[0])
+      + vec(&self.free[1])
       + btree::<u64, u32>(free + self.allocated.len())
   }
 }
@@ -118,10 +133,14 @@ impl Buddy {
       shift,
       max_order,
       avail: size,
+      clear_avail: 0,
       nodes: Vec::new(),
       free_slots: Vec::new(),
       roots: Vec::new(),
-      free: vec![BTreeMap::new(); max_order as usize + 1],
+      free: [
+        vec![BTreeMap::new(); max_order as usize + 1],
+        vec![BTreeMap::new(); max_order as usize + 1],
+      ],
       allocated: BTreeMap::new(),
     };
     let (mut offset, mut left) = (0u64, size);
@@ -262,15 +281,16 @@ impl Buddy {
     while pages != 0 {
       order = order.min(pages.ilog2());
       let id = loop {
-        let got = if flags & RANGE != 0 {
-          self.alloc_range_bias(start, end, order)
-        } else {
-          self.alloc_from_free(order, flags)
-        };
-        if let Some(id) = got {
+        if let Some(id) = self.alloc_one(start, end, order, flags) {
           break id;
         }
         if order == min_order {
+          // Unmerged cleared/dirty buddies may add up to the block needed.
+          if self.clear_avail != 0 && self.force_merge(start, end, min_order) {
+            if let Some(id) = self.alloc_one(start, end, min_order, flags) {
+              break id;
+            }
+          }
           if flags & CONTIGUOUS != 0 && flags & RANGE == 0 {
             // Only one block is ever asked for here, so nothing is held yet.
             self.release_all(&taken);
@@ -311,9 +331,15 @@ impl Buddy {
     }
   }
 
-  /// `drm_buddy_free_list`. Every offset must name an allocated block, once;
-  /// otherwise nothing is freed.
+  /// `drm_buddy_free_list` without flags: the blocks come back dirty.
   pub fn free_blocks(&mut self, offsets: &[u64]) -> Result<()> {
+    self.free_blocks_marked(offsets, false)
+  }
+
+  /// `drm_buddy_free_list`, with `cleared` for `DRM_BUDDY_CLEARED` (the
+  /// blocks were zeroed) and otherwise marking them dirty. Every offset must
+  /// name an allocated block, once; otherwise nothing is freed.
+  pub fn free_blocks_marked(&mut self, offsets: &[u64], cleared: bool) -> Result<()> {
     let mut seen = BTreeSet::new();
     let mut ids = Vec::with_capacity(offsets.len());
     for &off in offsets {
@@ -323,7 +349,10 @@ impl Buddy {
       }
       ids.push(id);
     }
-    self.release_all(&ids);
+    for &id in &ids {
+      self.nodes[id as usize].clear = cleared;
+      self.release(id);
+    }
     Ok(())
   }
 
@@ -356,6 +385,7 @@ impl Buddy {
     let mut v: Vec<Block> = self
       .free
       .iter()
+      .flatten()
       .flat_map(|m| m.values().map(|&id| self.block(id)))
       .collect();
     v.sort_unstable_by_key(|b| b.offset);
@@ -368,17 +398,17 @@ impl Buddy {
   }
 
   pub fn stats(&self) -> BuddyStats {
-    let largest = self
-      .free
-      .iter()
-      .rposition(|m| !m.is_empty())
+    let top = |t: &Vec<BTreeMap<u64, u32>>| t.iter().rposition(|m| !m.is_empty());
+    let largest = top(&self.free[0])
+      .max(top(&self.free[1]))
       .map_or(0, |o| self.chunk << o);
     BuddyStats {
       size: self.size,
       avail: self.avail,
+      clear_avail: self.clear_avail,
       used: self.size - self.avail,
       largest_free: largest,
-      free_blocks: self.free.iter().map(|m| m.len()).sum(),
+      free_blocks: self.free.iter().flatten().map(|m| m.len()).sum(),
       allocated_blocks: self.allocated.len(),
     }
   }
@@ -386,3 +416,6 @@ impl Buddy {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod clear_tests;

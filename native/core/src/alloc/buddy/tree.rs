@@ -1,6 +1,8 @@
 //! The block tree: nodes in a slab, each block free, allocated or split into
-//! two buddies; free blocks listed per order by offset; split on demand and
-//! merged back upwards when both buddies are free.
+//! two buddies; free blocks listed per clear state and order by offset; split
+//! on demand (the halves inherit the cleared state) and merged back upwards
+//! when both buddies are free and equally clear (or always, when forced; the
+//! merged block is then dirty).
 
 use super::{Block, Buddy};
 
@@ -21,6 +23,13 @@ pub(super) struct Node {
   pub(super) parent: u32,
   pub(super) left: u32,
   pub(super) right: u32,
+  /// `DRM_BUDDY_HEADER_CLEAR`: known to hold zeroes (never set on a split block).
+  pub(super) clear: bool,
+}
+
+/// The free tree of a block: 0 cleared, 1 dirty (the kernel's order).
+pub(super) fn tree(clear: bool) -> usize {
+  usize::from(!clear)
 }
 
 impl Buddy {
@@ -32,6 +41,7 @@ impl Buddy {
       parent,
       left: NIL,
       right: NIL,
+      clear: false,
     };
     match self.free_slots.pop() {
       Some(id) => {
@@ -55,19 +65,20 @@ impl Buddy {
       offset: n.offset,
       order: n.order,
       size: self.chunk << n.order,
+      clear: n.clear,
     }
   }
 
   pub(super) fn mark_free(&mut self, id: u32) {
     let n = &mut self.nodes[id as usize];
     n.state = State::Free;
-    self.free[n.order as usize].insert(n.offset, id);
+    self.free[tree(n.clear)][n.order as usize].insert(n.offset, id);
   }
 
   pub(super) fn unlist(&mut self, id: u32) {
     let n = self.nodes[id as usize];
     if n.state == State::Free {
-      self.free[n.order as usize].remove(&n.offset);
+      self.free[tree(n.clear)][n.order as usize].remove(&n.offset);
     }
   }
 
@@ -77,26 +88,44 @@ impl Buddy {
     n.state = State::Allocated;
     self.allocated.insert(n.offset, id);
     self.avail -= self.chunk << n.order;
+    if n.clear {
+      self.clear_avail -= self.chunk << n.order;
+    }
   }
 
   pub(super) fn split(&mut self, id: u32) {
-    let Node { offset, order, .. } = self.nodes[id as usize];
+    let Node {
+      offset, order, clear, ..
+    } = self.nodes[id as usize];
+    self.unlist(id);
     let left = self.new_node(id, order - 1, offset);
     let right = self.new_node(id, order - 1, offset + (self.chunk << (order - 1)));
+    self.nodes[left as usize].clear = clear;
+    self.nodes[right as usize].clear = clear;
     self.mark_free(left);
     self.mark_free(right);
-    self.unlist(id);
     let n = &mut self.nodes[id as usize];
     n.state = State::Split;
+    n.clear = false;
     n.left = left;
     n.right = right;
   }
 
-  /// Frees an allocated block and merges it upwards while its buddy is free.
-  pub(super) fn release(&mut self, mut id: u32) {
+  /// Frees an allocated block (keeping its cleared state) and merges it upwards.
+  pub(super) fn release(&mut self, id: u32) {
     let offset = self.nodes[id as usize].offset;
     self.allocated.remove(&offset);
     self.avail += self.block_size(id);
+    if self.nodes[id as usize].clear {
+      self.clear_avail += self.block_size(id);
+    }
+    self.merge_up(id, false);
+  }
+
+  /// `__drm_buddy_free`: `id` is off every list; merges it with its buddy
+  /// while that is free (and, unless `force`, equally clear), then lists the
+  /// result. Returns the order reached.
+  pub(super) fn merge_up(&mut self, mut id: u32, force: bool) -> u32 {
     self.nodes[id as usize].state = State::Split; // neither free nor allocated while merging
     loop {
       let parent = self.nodes[id as usize].parent;
@@ -105,18 +134,28 @@ impl Buddy {
       }
       let p = self.nodes[parent as usize];
       let buddy = if p.left == id { p.right } else { p.left };
-      if self.nodes[buddy as usize].state != State::Free {
+      let b = self.nodes[buddy as usize];
+      if b.state != State::Free {
+        break;
+      }
+      let clear = self.nodes[id as usize].clear;
+      if !force && clear != b.clear {
         break;
       }
       self.unlist(buddy);
+      if force && b.clear {
+        self.clear_avail -= self.block_size(buddy);
+      }
       self.free_slots.push(id);
       self.free_slots.push(buddy);
       let p = &mut self.nodes[parent as usize];
       p.left = NIL;
       p.right = NIL;
+      p.clear = !force && clear;
       id = parent;
     }
     self.mark_free(id);
+    self.nodes[id as usize].order
   }
 
   pub(super) fn release_all(&mut self, ids: &[u32]) {

@@ -11,8 +11,15 @@
 //! Nodes are named by their start address, which is unique among allocated
 //! nodes because nodes never overlap and are never empty.
 //!
+//! Colouring: every node carries a colour, and an allocator may keep a
+//! guard of free bytes between neighbouring allocated nodes of different
+//! colours (the declarative form of the kernel's `color_adjust` hook, as i915
+//! uses it for cache-level colouring). Inserts, reserves, scans and
+//! `replace` honour it (`color`).
+//!
 //! The eviction scan is in `scan`.
 
+mod color;
 mod scan;
 
 use crate::errno::{fail, Errno, Result};
@@ -96,6 +103,8 @@ pub struct Mm {
   hole_stack: BTreeMap<u64, u32>,
   seq: u64,
   used: u64,
+  /// Free bytes kept between allocated neighbours of different colours; 0 for none.
+  guard: u64,
   scan: Option<Scan>,
   /// Slots added to the scan and not yet removed, in adding order.
   scanned: Vec<u32>,
@@ -183,6 +192,7 @@ impl Mm {
       hole_stack: BTreeMap::new(),
       seq: 0,
       used: 0,
+      guard: 0,
       scan: None,
       scanned: Vec::new(),
     };
@@ -330,7 +340,8 @@ impl Mm {
     let try_hole = |id: u32| {
       let hs = self.hole_start(id);
       let he = hs.wrapping_add(self.slots[id as usize].hole_size);
-      fit(hs, he, size, alignment, range_start, range_end, high).map(|at| (id, at))
+      let (cs, ce) = self.color_adjust(id, self.slots[id as usize].next, color, hs, he);
+      fit(cs, ce, size, alignment, range_start, range_end, high).map(|at| (id, at))
     };
     let found = match mode {
       InsertMode::Best => self
@@ -389,6 +400,14 @@ impl Mm {
       .map(|(&a, &id)| (a, id));
     match hole {
       Some((hs, id)) if end <= hs.wrapping_add(self.slots[id as usize].hole_size) && hs <= start => {
+        let he = hs.wrapping_add(self.slots[id as usize].hole_size);
+        let (cs, ce) = self.color_adjust(id, self.slots[id as usize].next, color, hs, he);
+        if cs > start || ce < end {
+          return fail(
+            Errno::ENOSPC,
+            format!("[{start:#x}, {end:#x}) is free but too close to a node of another colour"),
+          );
+        }
         Ok(self.place(id, start, size, color))
       }
       _ => fail(Errno::ENOSPC, format!("[{start:#x}, {end:#x}) is not free")),
@@ -442,3 +461,6 @@ impl Mm {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod color_tests;

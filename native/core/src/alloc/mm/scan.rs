@@ -2,7 +2,7 @@
 //! if freed, until the hole they would leave fits the request; then the ones
 //! that do not border it are taken out again, and the rest are evicted.
 
-use super::{fit, InsertMode, Mm, Slot};
+use super::{fit, InsertMode, Mm, Slot, HEAD};
 use crate::errno::{fail, Errno, Result};
 
 /// The parameters of an eviction scan and the hole it found last.
@@ -10,6 +10,7 @@ use crate::errno::{fail, Errno, Result};
 pub(super) struct Scan {
   size: u64,
   alignment: u64,
+  color: u64,
   high: bool,
   range_start: u64,
   range_end: u64,
@@ -25,6 +26,7 @@ impl Mm {
     &mut self,
     size: u64,
     alignment: u64,
+    color: u64,
     range_start: u64,
     range_end: u64,
     mode: InsertMode,
@@ -42,6 +44,7 @@ impl Mm {
     self.scan = Some(Scan {
       size,
       alignment: if alignment <= 1 { 0 } else { alignment },
+      color,
       high: mode == InsertMode::High,
       range_start,
       range_end,
@@ -77,9 +80,10 @@ impl Mm {
     self.slots[next as usize].prev = prev;
     let hs = self.hole_start(prev);
     let he = self.hole_end(prev);
+    let (cs, ce) = self.color_adjust(prev, next, scan.color, hs, he);
     match fit(
-      hs,
-      he,
+      cs,
+      ce,
       scan.size,
       scan.alignment,
       scan.range_start,
@@ -127,6 +131,37 @@ impl Mm {
       .scan
       .filter(|s| s.hit_end != 0)
       .map(|s| (s.hit_start, s.hit_end))
+  }
+
+  /// `drm_mm_scan_color_evict`, after the scan's victims are gone: the hole
+  /// found may still be too small once the colour guard of its neighbours is
+  /// counted; then the neighbour to evict as well (the one before the hole,
+  /// else the one after). None without a colour guard, without a hit, or
+  /// when the hole is gone. EBUSY while blocks are still added.
+  pub fn scan_color_evict(&self) -> Result<Option<u64>> {
+    let scan = self.scan_state()?;
+    self.not_scanning()?;
+    if self.guard == 0 || scan.hit_end == 0 {
+      return Ok(None);
+    }
+    // Newest hole first: the scan's hole is normally on top of the stack.
+    let hole = self.hole_stack.values().rev().copied().find(|&id| {
+      let hs = self.hole_start(id);
+      hs <= scan.hit_start && hs.wrapping_add(self.slots[id as usize].hole_size) >= scan.hit_end
+    });
+    let Some(id) = hole else { return Ok(None) };
+    let hs = self.hole_start(id);
+    let he = hs.wrapping_add(self.slots[id as usize].hole_size);
+    let next = self.slots[id as usize].next;
+    let (cs, ce) = self.color_adjust(id, next, scan.color, hs, he);
+    let victim = if cs > scan.hit_start {
+      id
+    } else if ce < scan.hit_end {
+      next
+    } else {
+      return Ok(None);
+    };
+    Ok((victim != HEAD).then(|| self.slots[victim as usize].start))
   }
 
   /// Blocks added and not yet removed.

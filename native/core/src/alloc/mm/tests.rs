@@ -188,7 +188,7 @@ fn evict_scan_finds_and_evict_mode_fills_it() {
   for s in 0..64 {
     mm.reserve(s, 1, 0).unwrap();
   }
-  mm.scan_init(4, 4, 0, 64, InsertMode::Low).unwrap();
+  mm.scan_init(4, 4, 0, 0, 64, InsertMode::Low).unwrap();
   let victims = [9u64, 21, 20, 22, 23, 40];
   let mut added = Vec::new();
   for &v in &victims {
@@ -223,13 +223,13 @@ fn scan_run_matches_manual_and_restores() {
     mm.reserve(s, 1, 0).unwrap();
   }
   let before = starts(&mm);
-  mm.scan_init(3, 0, 8, 16, InsertMode::High).unwrap();
+  mm.scan_init(3, 0, 0, 8, 16, InsertMode::High).unwrap();
   let (found, evict) = mm.scan_run(&[2, 13, 14, 15, 30]).unwrap();
   assert!(found);
   assert_eq!(evict, vec![15, 14, 13]);
   assert_eq!(starts(&mm), before);
-  mm.scan_init(40, 0, 0, 32, InsertMode::Low).unwrap_err();
-  mm.scan_init(4, 0, 0, 32, InsertMode::Low).unwrap();
+  mm.scan_init(40, 0, 0, 0, 32, InsertMode::Low).unwrap_err();
+  mm.scan_init(4, 0, 0, 0, 32, InsertMode::Low).unwrap();
   let err = mm.scan_run(&[1, 2, 99]).unwrap_err();
   assert_eq!(err.errno, Errno::EINVAL);
   assert_eq!(mm.scan_active(), 0);
