@@ -219,7 +219,10 @@ impl Device {
         m.lru.remove(&seq);
       }
     }
-    self.domain_free(domain, node);
+    let size = self.object_record(id)?.size;
+    if !self.delay_destroy(id, resv, domain, node, size) {
+      self.domain_free(domain, node);
+    }
     self.resv_user_remove(resv, id);
     if va_mappings > 0 {
       self.violate(
