@@ -13,6 +13,7 @@ import { copyTimeline } from '../lib/device/copy-engine.js'
 import { SplitMix64 } from '../lib/base/prng.js'
 import type { PlaceDomain } from '../lib/device/placement.js'
 import { errnoOf } from './errno.js'
+import { runScenario } from '../lib/workloads/scenarios.js'
 
 const engines = ['reference', 'native'] as const
 const M = 1n << 20n
@@ -296,5 +297,25 @@ describe('time: engines agree', () => {
     expect(all.some((l) => l.includes('evict #'))).toBe(true)
     expect(all.some((l) => l.endsWith('EBUSY'))).toBe(true)
     expect(all.some((l) => /pending \d/.test(l))).toBe(true)
+  })
+})
+
+describe.each(engines)('scenario pipelined-eviction (%s engine)', (engine) => {
+  it('victims copy out in LRU order, the evictor copies in after the last; the times are hand-computed', () => {
+    const r = runScenario('pipelined-eviction', { engine })
+    // 4 MiB at 16 GB/s = 262144 ns, 6 MiB = 393216 ns, + 5000 ns each; a and b moved in first (534288 ns).
+    expect(r.outcome).toEqual({
+      victims: ['a:vram->gtt', 'b:vram->gtt'],
+      evictorStartsAfterVictims: true,
+      moveFenceEnd: `${534_288 + 2 * 267_144 + 398_216}`,
+      cpuAccessAt: `${534_288 + 2 * 267_144 + 398_216}`,
+      noWaitGpu: 'EBUSY',
+      // busy: 2 MiB GTT -> SYSTEM at 10 GB/s (209715.2 ns, rounded up) + 5000 ns, after game's copy.
+      destroyWaitedUntil: `${534_288 + 2 * 267_144 + 398_216 + 209_716 + 5_000}`,
+      pendingAfter: 0,
+    })
+    expect(r.lines.filter((l) => l.includes(' evict a ') || l.includes(' evict b '))).toHaveLength(2)
+    expect(r.lines.some((l) => /move game gtt->vram .* after fence \d+/.test(l))).toBe(true)
+    expect(r.violations).toEqual([])
   })
 })
