@@ -97,19 +97,21 @@ export interface CopyJob {
 }
 
 export function copyJobs(dev: Device): CopyJob[] {
-  return dev.run(() => dev.core.copyJobs()).map((j) => ({
-    fence: new Fence(dev, j.fence),
-    object: j.object,
-    from: DOMAINS[j.from] as PlaceDomain,
-    to: DOMAINS[j.to] as PlaceDomain,
-    bytes: j.bytes,
-    evicted: j.evicted,
-    submitted: j.submitted,
-    duration: j.duration,
-    start: j.start,
-    end: j.end,
-    waitsFor: j.deps.map((f) => new Fence(dev, f)),
-  }))
+  return dev
+    .run(() => dev.core.copyJobs())
+    .map((j) => ({
+      fence: new Fence(dev, j.fence),
+      object: j.object,
+      from: DOMAINS[j.from] as PlaceDomain,
+      to: DOMAINS[j.to] as PlaceDomain,
+      bytes: j.bytes,
+      evicted: j.evicted,
+      submitted: j.submitted,
+      duration: j.duration,
+      start: j.start,
+      end: j.end,
+      waitsFor: j.deps.map((f) => new Fence(dev, f)),
+    }))
 }
 
 /** A destroyed buffer whose range waits for its fences (`ttm_bo_delayed_delete`). */
@@ -123,13 +125,15 @@ export interface PendingDestroy {
 }
 
 export function pendingDestroy(dev: Device): PendingDestroy[] {
-  return dev.run(() => dev.core.pendingDestroy()).map((p) => ({
-    object: p.id,
-    domain: DOMAINS[p.domain] as PlaceDomain,
-    size: p.size,
-    fences: p.fences.map((f) => new Fence(dev, f)),
-    until: p.until,
-  }))
+  return dev
+    .run(() => dev.core.pendingDestroy())
+    .map((p) => ({
+      object: p.id,
+      domain: DOMAINS[p.domain] as PlaceDomain,
+      size: p.size,
+      fences: p.fences.map((f) => new Fence(dev, f)),
+      until: p.until,
+    }))
 }
 
 /** One line per copy job: `[start, end) fence object from->to bytes (evicted) waits for ...`. */

@@ -196,7 +196,10 @@ export class Fence {
 
   /** Sleeps until signaled (the clock jumps to its time under runSync); interruptible: ERESTARTSYS on a signal. */
   *waitOp(opts: { interruptible?: boolean } = {}): Op<void> {
-    const interruptible = flag(options<{ interruptible?: boolean }>(opts, 'wait options').interruptible, 'interruptible')
+    const interruptible = flag(
+      options<{ interruptible?: boolean }>(opts, 'wait options').interruptible,
+      'interruptible',
+    )
     const r = yield {
       op: 'wait',
       what: `fence ${this.id}`,
@@ -423,7 +426,10 @@ export class Resv {
    * below `usage` signals; interruptible: ERESTARTSYS on a signal.
    */
   *waitOp(usage: UsageName, opts: { interruptible?: boolean } = {}): Op<void> {
-    const interruptible = flag(options<{ interruptible?: boolean }>(opts, 'wait options').interruptible, 'interruptible')
+    const interruptible = flag(
+      options<{ interruptible?: boolean }>(opts, 'wait options').interruptible,
+      'interruptible',
+    )
     const u = usageIndex(usage)
     const wakeAt = (): bigint | null => {
       let last = 0n

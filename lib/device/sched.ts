@@ -119,7 +119,16 @@ export class Scheduler {
     const sim = new SimThread(this.#threads.length + 1, name, this.device)
     const gen = func<ThreadBody>(body, 'body')(sim)
     if (!types.isGeneratorObject(gen)) throw invalid('body(thread)', 'a generator (body must be a function*)', gen)
-    this.#threads.push({ sim, gen, pending: null, parked: false, wakeAt: 0n, started: false, done: false, signal: false })
+    this.#threads.push({
+      sim,
+      gen,
+      pending: null,
+      parked: false,
+      wakeAt: 0n,
+      started: false,
+      done: false,
+      signal: false,
+    })
     return sim
   }
 

@@ -66,7 +66,10 @@ impl NativeDevice {
   pub fn configure_copy(&mut self, env: Env, bandwidth: Vec<BigInt>, latency: BigInt) -> Result<()> {
     self.changing(&env, |this| {
       if bandwidth.len() != 9 {
-        return Err(einval(format!("copy bandwidth needs 9 values, got {}", bandwidth.len())));
+        return Err(einval(format!(
+          "copy bandwidth needs 9 values, got {}",
+          bandwidth.len()
+        )));
       }
       let mut cfg = CopyConfig {
         bandwidth: [0; 9],
@@ -95,7 +98,10 @@ impl NativeDevice {
   ) -> Result<TimedValidateRecord> {
     self.moving(&env, |this| {
       let p = places(&places_)?;
-      let v = this.dev.validate_timed(thread, id, &p, no_wait_gpu).map_err(to_js)?;
+      let v = this
+        .dev
+        .validate_timed(thread, id, &p, no_wait_gpu)
+        .map_err(to_js)?;
       Ok(TimedValidateRecord {
         moved: v.base.moved,
         bytes_moved: BigInt::from(v.base.bytes_moved),

@@ -7,12 +7,7 @@
  * into EBUSY. Destroys wait for fences (`ttm_bo_delayed_delete`). Off until
  * `configureCopy`.
  */
-import type {
-  CopyJobRecord,
-  PendingDestroyRecord,
-  TimedValidateRecord,
-  ValidateRecord,
-} from '../../contract/device.js'
+import type { CopyJobRecord, PendingDestroyRecord, TimedValidateRecord, ValidateRecord } from '../../contract/device.js'
 import { DrmError } from '../../base/errors.js'
 import { domainFree } from './domain.js'
 import { createFence, fenceOf, fenceSignaled, fences } from './fence.js'

@@ -118,7 +118,10 @@ impl Device {
   pub fn configure_copy(&mut self, cfg: CopyConfig) -> Result<()> {
     for (i, &bw) in cfg.bandwidth.iter().enumerate() {
       if bw == 0 && i % 4 != 0 {
-        return fail(Errno::EINVAL, "copy bandwidth between two domains must be above 0");
+        return fail(
+          Errno::EINVAL,
+          "copy bandwidth between two domains must be above 0",
+        );
       }
     }
     let engine = self.copy.get_or_insert_with(Box::default);
@@ -165,7 +168,11 @@ impl Device {
       r => r?,
     };
     let fence_end = fence.and_then(|f| self.fences[f as usize - 1].signal_at);
-    Ok(TimedValidated { base, fence, fence_end })
+    Ok(TimedValidated {
+      base,
+      fence,
+      fence_end,
+    })
   }
 
   fn fence_known_time(&self, f: u32) -> Option<u64> {
@@ -247,7 +254,14 @@ impl Device {
 
   /// The copy job of a move (none for a buffer without contents: a null
   /// move); the buffer still waits for the destination's last eviction.
-  pub(crate) fn copy_move(&mut self, id: u32, from: Domain, to: Domain, bounce: bool, evicted: bool) -> Result<()> {
+  pub(crate) fn copy_move(
+    &mut self,
+    id: u32,
+    from: Domain,
+    to: Domain,
+    bounce: bool,
+    evicted: bool,
+  ) -> Result<()> {
     if self.copy.is_none() {
       return Ok(());
     }
@@ -256,7 +270,11 @@ impl Device {
       (o.resv, o.size)
     };
     let contents = self.has_contents(id);
-    let mut deps = if contents { self.unsignaled(resv) } else { Vec::new() };
+    let mut deps = if contents {
+      self.unsignaled(resv)
+    } else {
+      Vec::new()
+    };
     let evict = self.copy.as_ref().and_then(|c| c.evict_fence[to as usize - 1]);
     let mut last = None;
     if let Some(f) = evict.filter(|&f| !self.signaled_unchecked(f)) {
@@ -267,7 +285,8 @@ impl Device {
     if contents {
       let c = self.copy.as_ref().map(|c| c.cfg).unwrap_or_default();
       let duration = if bounce {
-        c.hop(from, Domain::Gtt, size).saturating_add(c.hop(Domain::Gtt, to, size))
+        c.hop(from, Domain::Gtt, size)
+          .saturating_add(c.hop(Domain::Gtt, to, size))
       } else {
         c.hop(from, to, size)
       };
@@ -316,7 +335,12 @@ impl Device {
       let (submitted, duration, prev_end, deps) = {
         let c = self.copy.as_ref().expect("checked above");
         let prev = if i == 0 { Some(0) } else { c.jobs[i - 1].end };
-        (c.jobs[i].submitted, c.jobs[i].duration, prev, c.jobs[i].deps.clone())
+        (
+          c.jobs[i].submitted,
+          c.jobs[i].duration,
+          prev,
+          c.jobs[i].deps.clone(),
+        )
       };
       let mut start = match prev_end {
         Some(p) => submitted.max(p),
@@ -375,7 +399,14 @@ impl Device {
 
   /// The last reference went while the resv has unsignaled fences: keep the
   /// range (off every LRU) until they signal. True when it was kept.
-  pub(crate) fn delay_destroy(&mut self, id: u32, resv: u32, domain: Domain, node: Option<u64>, size: u64) -> bool {
+  pub(crate) fn delay_destroy(
+    &mut self,
+    id: u32,
+    resv: u32,
+    domain: Domain,
+    node: Option<u64>,
+    size: u64,
+  ) -> bool {
     if self.copy.is_none() {
       return false;
     }
@@ -424,7 +455,9 @@ impl Device {
 
   /// When a pending destroy's fences have all signaled, if known.
   pub fn pending_until(&self, p: &PendingDestroy) -> Option<u64> {
-    p.fences.iter().try_fold(0u64, |m, &f| self.fence_known_time(f).map(|t| m.max(t)))
+    p.fences
+      .iter()
+      .try_fold(0u64, |m, &f| self.fence_known_time(f).map(|t| m.max(t)))
   }
 }
 

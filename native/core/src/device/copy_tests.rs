@@ -92,7 +92,10 @@ fn pipelined_eviction_orders_the_evictors_copy_after_the_victims() {
   assert_eq!(v.base.evictions, 1);
   let jobs = d.copy_jobs();
   let (victim, own) = (&jobs[jobs.len() - 2], &jobs[jobs.len() - 1]);
-  assert_eq!((victim.object, victim.from, victim.to, victim.evicted), (1, Domain::Vram, Domain::Gtt, true));
+  assert_eq!(
+    (victim.object, victim.from, victim.to, victim.evicted),
+    (1, Domain::Vram, Domain::Gtt, true)
+  );
   assert_eq!(victim.start, Some(now));
   assert_eq!(own.object, 3);
   assert!(own.deps.contains(&victim.fence));
@@ -100,7 +103,10 @@ fn pipelined_eviction_orders_the_evictors_copy_after_the_victims() {
   assert_eq!(v.fence_end, Some(now + 2 * VRAM_HOP));
   // The victim's fence went onto the evictor's resv, then its own move (same
   // context, later) replaced it, as dma_resv_add_fence does.
-  assert_eq!(d.fences(r, Usage::Bookkeep).unwrap(), vec![(own.fence, Usage::Kernel)]);
+  assert_eq!(
+    d.fences(r, Usage::Bookkeep).unwrap(),
+    vec![(own.fence, Usage::Kernel)]
+  );
 }
 
 #[test]
