@@ -54,6 +54,23 @@ describe.each(engines)('%s engine', (engine) => {
     expect(d.copy?.bandwidth[1 * 3 + 2]).toBe(1_000_000_000n)
   })
 
+  it('bad input to the time API is EINVAL and changes nothing', () => {
+    const d = dev()
+    const bo = resident(d, 'gtt')
+    bo.resv.lock()
+    expect(errnoOf(() => d.validate(bo, [{ domain: 'vram' }], { noWaitGpu: 'yes' as never }))).toBe('EINVAL')
+    expect(errnoOf(() => d.validate(bo, [{ domain: 'vram' }], 7 as never))).toBe('EINVAL')
+    expect(bo.domain).toBe('gtt')
+    expect(errnoOf(() => d.waitIdle(bo, { usage: 'all' as never }))).toBe('EINVAL')
+    expect(errnoOf(() => bo.resv.reserve({ ticket: {} as never }))).toBe('EINVAL')
+    bo.resv.unlock()
+    expect(errnoOf(() => bo.resv.reserve({ noWait: 1 as never }))).toBe('EINVAL')
+    expect(bo.resv.isLocked).toBe(false)
+    const other = new Scheduler(dev())
+    const t = other.spawn('t', function* () {})
+    expect(errnoOf(() => new Scheduler(d).signal(t))).toBe('EINVAL')
+  })
+
   it('a move is a copy job: the new place is visible at once, the KERNEL fence signals at its end', () => {
     const d = dev({ copy: { bandwidth: { 'gtt->vram': 1_000_000_000n }, latency: 100n } })
     const bo = d.createObject({ size: M })
