@@ -107,6 +107,21 @@ describe.each(engines)('%s engine', (engine) => {
     bo.resv.unlock()
   })
 
+  it('a CPU access through a mapping before the move fence signals is recorded (access-during-move)', () => {
+    const d = dev()
+    const bo = resident(d, 'gtt')
+    bo.resv.lock()
+    d.validate(bo, [{ domain: 'vram' }])
+    const map = bo.vmapLocked()
+    expect(map.access()).toBe(false)
+    expect(d.takeViolations().map((v) => v.kind)).toEqual(['access-during-move'])
+    d.waitIdle(bo, { usage: 'kernel' })
+    expect(map.access()).toBe(true)
+    expect(d.takeViolations()).toEqual([])
+    bo.vunmapLocked()
+    bo.resv.unlock()
+  })
+
   it('VRAM -> SYSTEM bounces through GTT: two hops in one job', () => {
     const d = dev()
     const bo = resident(d, 'vram')

@@ -254,6 +254,15 @@ export function delayDestroy(d: DevState, id: number, resv: number, domain: numb
   return true
 }
 
+/** A CPU access while the buffer's KERNEL fences (a move) are unsignaled is recorded; false then. */
+export function copyAccessCheck(d: DevState, id: number): boolean {
+  if (d.copy === null) return true
+  const f = fences(d, objectOf(d, id).resv, KERNEL).find((e) => !fenceSignaled(d, e.fence))
+  if (f === undefined) return true
+  d.violate('access-during-move', id, `GEM object ${id}: CPU access while its move fence ${f.fence} has not signaled`)
+  return false
+}
+
 /** Frees the pending destroys whose fences have all signaled, oldest first. */
 export function reapDestroyed(d: DevState): void {
   const c = d.copy

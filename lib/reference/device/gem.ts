@@ -5,7 +5,7 @@
  */
 import type { MappingRecord } from '../../contract/device.js'
 import { DrmError } from '../../base/errors.js'
-import { delayDestroy } from './copy.js'
+import { copyAccessCheck, delayDestroy } from './copy.js'
 import { domainAlloc, domainFree, memOf } from './domain.js'
 import { lruRemove, lruTouch, resvUserAdd, resvUserRemove } from './lru.js'
 import { place } from './placement.js'
@@ -237,7 +237,7 @@ export function access(d: DevState, thread: number, id: number, generation: bigi
       `GEM object ${id}: mapping used by thread ${thread} with neither the resv lock nor a pin`,
     )
   }
-  return ok
+  return copyAccessCheck(d, id) && ok
 }
 
 export function moveTo(d: DevState, thread: number, id: number, to: number): boolean {

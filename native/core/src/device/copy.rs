@@ -426,6 +426,33 @@ impl Device {
     true
   }
 
+  /// A CPU access through a mapping while the buffer's KERNEL fences (a move)
+  /// are unsignaled is recorded; false then.
+  pub(crate) fn copy_access_check(&mut self, id: u32) -> bool {
+    if self.copy.is_none() {
+      return true;
+    }
+    let Ok(resv) = self.object(id).map(|o| o.resv) else {
+      return true;
+    };
+    let busy: Vec<u32> = self
+      .fences(resv, Usage::Kernel)
+      .unwrap_or_default()
+      .into_iter()
+      .map(|(f, _)| f)
+      .filter(|&f| !self.signaled_unchecked(f))
+      .collect();
+    let Some(&f) = busy.first() else {
+      return true;
+    };
+    self.violate(
+      super::ViolationKind::AccessDuringMove,
+      id,
+      format!("GEM object {id}: CPU access while its move fence {f} has not signaled"),
+    );
+    false
+  }
+
   /// Frees the pending destroys whose fences have all signaled, oldest first.
   pub(crate) fn reap_destroyed(&mut self) {
     let Some(c) = self.copy.as_ref() else {

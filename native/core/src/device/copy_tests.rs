@@ -179,3 +179,18 @@ fn zero_bandwidth_is_refused() {
   assert_eq!(d.configure_copy(c).unwrap_err().errno, Errno::EINVAL);
   assert_eq!(d.copy_config(), None);
 }
+
+#[test]
+fn cpu_access_before_the_move_fence_signals_is_recorded() {
+  let mut d = timed_dev(256 * MIB);
+  buffer(&mut d, 1, Domain::Gtt);
+  let r = d.object(1).unwrap().resv;
+  d.lock(T, r, None, LockMode::Normal).unwrap();
+  let v = d.validate_timed(T, 1, &[place(Domain::Vram)], false).unwrap();
+  let m = d.vmap(T, 1, VmapKind::Vmap).unwrap();
+  assert!(!d.access(T, 1, m.generation).unwrap());
+  let kinds: Vec<&str> = d.take_violations().iter().map(|v| v.kind.name()).collect();
+  assert_eq!(kinds, ["access-during-move"]);
+  d.advance(v.fence_end.unwrap() - d.now()).unwrap();
+  assert!(d.access(T, 1, m.generation).unwrap());
+}

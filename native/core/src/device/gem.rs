@@ -479,6 +479,7 @@ impl Device {
         format!("GEM object {id}: mapping used by thread {thread} with neither the resv lock nor a pin"),
       );
     }
+    ok &= self.copy_access_check(id);
     Ok(ok)
   }
 
