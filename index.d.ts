@@ -50,6 +50,11 @@ export declare class NativeDevice {
    * one twice is harmless.
    */
   attachVm(vmId: number): void
+  /** `bandwidth`: 9 bytes-per-second values, `(from - 1) * 3 + (to - 1)`. */
+  configureCopy(bandwidth: Array<bigint>, latency: bigint): void
+  copyJobs(): Array<CopyJobRecord>
+  validateTimed(thread: number, id: number, places: Array<number>, noWaitGpu: boolean): TimedValidateRecord
+  pendingDestroy(): Array<PendingDestroyRecord>
   /**
    * `ww_class`: 0 wait-die (the reservation class), 1 wound-wait.
    * Capacities in bytes: VRAM and GTT default to 256 MiB and 1 GiB (0: no
@@ -262,6 +267,20 @@ export declare class NativeVm {
   destroy(): void
 }
 
+export interface CopyJobRecord {
+  fence: number
+  object: number
+  from: number
+  to: number
+  bytes: bigint
+  evicted: boolean
+  submitted: bigint
+  duration: bigint
+  start?: bigint
+  end?: bigint
+  deps: Array<number>
+}
+
 export interface CtxRecord {
   thread: number
   stamp: bigint
@@ -357,6 +376,14 @@ export interface ObjectRecord {
   purged: boolean
 }
 
+export interface PendingDestroyRecord {
+  id: number
+  domain: number
+  size: bigint
+  fences: Array<number>
+  until?: bigint
+}
+
 export interface PlacementTotalsRecord {
   bytesMoved: bigint
   evictions: bigint
@@ -411,6 +438,15 @@ export interface ResvRecord {
   holderCtx: number
   numFences: number
   maxFences: number
+}
+
+export interface TimedValidateRecord {
+  moved: boolean
+  bytesMoved: bigint
+  evictions: number
+  /** The fence the buffer waits for before CPU access (0: none). */
+  fence: number
+  fenceEnd?: bigint
 }
 
 export interface ValidateRecord {

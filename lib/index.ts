@@ -185,6 +185,19 @@ export type {
   DomainStats,
   MemoryOptions,
 } from './device/placement.js'
+// Time for TTM moves (issue 16).
+export {
+  COPY_DEFAULTS,
+  COPY_PAIRS,
+  copyTimeline,
+  type CopyJob,
+  type CopyOptions,
+  type CopyPair,
+  type PendingDestroy,
+  type ValidateOptions,
+  type WaitIdleOptions,
+} from './device/copy-engine.js'
+export type { ReserveOptions, ReserveReturn } from './device/resv.js'
 export {
   scenarios,
   runScenario,

@@ -12,6 +12,8 @@ export type Errno =
   | 'EIO'
   | 'ETIME'
   | 'ECANCELED'
+  | 'EINTR'
+  | 'ERESTARTSYS'
 
 /** The Linux errno numbers (x86 and arm64); a fence error is the negation (`dma_fence_set_error`). */
 export const ERRNO_CODES: Readonly<Record<Errno, number>> = Object.freeze({
@@ -27,6 +29,9 @@ export const ERRNO_CODES: Readonly<Record<Errno, number>> = Object.freeze({
   EOPNOTSUPP: 95,
   EALREADY: 114,
   ECANCELED: 125,
+  EINTR: 4,
+  /** Kernel-internal (never seen by userspace): a wait interrupted by a signal, to be restarted. */
+  ERESTARTSYS: 512,
 })
 
 /** Every errno name drmsim knows, in `ERRNO_CODES` order. */

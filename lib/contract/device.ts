@@ -201,6 +201,49 @@ export interface DeviceCore {
    * is dropped. EINVAL for a core of the other engine.
    */
   attachVm(vm: VmCore): void
+
+  // Time (issue 16): the copy engine, move fences, no_wait_gpu, delayed destroy.
+  /** Turns the copy engine on: 9 bytes-per-second values (`(from-1)*3 + (to-1)`), a latency per hop (ns). */
+  configureCopy(bandwidth: bigint[], latency: bigint): void
+  /** Every copy job so far, in submission (= execution) order. */
+  copyJobs(): CopyJobRecord[]
+  /** `ttm_bo_validate` with `no_wait_gpu`; reports the fence the buffer waits for. */
+  validateTimed(thread: number, id: number, places: number[], noWaitGpu: boolean): TimedValidateRecord
+  /** Destroyed buffers whose range waits for their fences (frees those whose fences signaled). */
+  pendingDestroy(): PendingDestroyRecord[]
+}
+
+/** A validate's record with the fence the buffer must wait for before CPU access (0: none). */
+export interface TimedValidateRecord extends ValidateRecord {
+  fence: number
+  /** When that fence signals; null while it waits for a fence signaled only by hand. */
+  fenceEnd: bigint | null
+}
+
+export interface CopyJobRecord {
+  fence: number
+  object: number
+  from: number
+  to: number
+  /** Bytes per hop. */
+  bytes: bigint
+  evicted: boolean
+  submitted: bigint
+  duration: bigint
+  /** null until its dependencies' times are known. */
+  start: bigint | null
+  end: bigint | null
+  /** Fences it waits for: the buffer's own and the destination's last eviction. */
+  deps: number[]
+}
+
+export interface PendingDestroyRecord {
+  id: number
+  domain: number
+  size: bigint
+  fences: number[]
+  /** When the last of its fences signals, if known. */
+  until: bigint | null
 }
 
 /** Domain capacities in bytes: VRAM and GTT default to 256 MiB and 1 GiB (0: none), SYSTEM unbounded. */

@@ -27,7 +27,19 @@ import {
   type Place,
   type ValidateResult,
 } from './placement.js'
-import { Fence, isResv, Resv, WwAcquireCtx } from './resv.js'
+import { Fence, isResv, type Op, Resv, runSync, WwAcquireCtx } from './resv.js'
+import {
+  copyConfig,
+  copyJobs,
+  pendingDestroy,
+  timedValidate,
+  waitIdleOp,
+  type CopyJob,
+  type CopyOptions,
+  type PendingDestroy,
+  type ValidateOptions,
+  type WaitIdleOptions,
+} from './copy-engine.js'
 import { count, flag, func, invalid, oneOf, options, u64 } from '../base/check.js'
 
 export interface DeviceOptions {
@@ -41,6 +53,8 @@ export interface DeviceOptions {
   profile?: ProfileName
   /** Domain capacities in bytes: VRAM 256 MiB, GTT 1 GiB (0: none), SYSTEM unbounded by default. */
   memory?: MemoryOptions
+  /** Moves take time on a copy engine (issue 16); absent: moves are instant and destroys free at once. */
+  copy?: CopyOptions
 }
 
 /** A broken rule: what, on which GEM object (0 for none), and the seed rule. */
@@ -92,8 +106,14 @@ export class Device {
     const mem = memoryOptions(o.memory)
     this.engine = resolveEngine(o.engine)
     const cls = WW_CLASSES.indexOf(this.wwClass)
+    const copy = o.copy === undefined ? null : copyConfig(o.copy)
     this.core = engineOf(this.engine).device(cls, mem)
+    if (copy !== null) this.core.configureCopy(copy.bandwidth, copy.latency)
+    this.copy = copy === null ? null : Object.freeze({ ...copy, bandwidth: Object.freeze(copy.bandwidth) })
   }
+
+  /** The copy engine's packed configuration, or null when moves are instant (issue 16). */
+  readonly copy: { readonly bandwidth: readonly bigint[]; readonly latency: bigint } | null
 
   /** The simulated thread the calls are made on (0 outside the scheduler). */
   get thread(): number {
@@ -224,12 +244,34 @@ export class Device {
   /**
    * `ttm_bo_validate` on the current thread, which must hold `obj`'s
    * reservation lock (recorded and EINVAL otherwise). EINVAL when pinned
-   * elsewhere, ENOMEM when nothing can make room.
+   * elsewhere, ENOMEM when nothing can make room. With a copy engine the
+   * result also has the fence to wait for before CPU access; `noWaitGpu`
+   * gives EBUSY instead of waiting for anything busy.
    */
-  validate(obj: GemObject, placement: Placement): ValidateResult {
+  validate(obj: GemObject, placement: Placement, opts?: ValidateOptions): ValidateResult {
     const o = ownObject(this, obj)
     const places = encodePlacement(placement)
-    return this.run(() => this.core.validate(this.#thread, o.id, places))
+    return timedValidate(this, o.id, places, opts)
+  }
+
+  // Time (issue 16).
+  /** The copy engine's jobs so far, in execution order (empty without a copy engine). */
+  copyJobs(): CopyJob[] {
+    return copyJobs(this)
+  }
+
+  /** Destroyed buffers whose range waits for their fences (`ttm_bo_delayed_delete`), oldest first. */
+  pendingDestroy(): PendingDestroy[] {
+    return pendingDestroy(this)
+  }
+
+  /** `ttm_bo_wait_ctx` on `obj` (see `waitIdleOp`). */
+  waitIdleOp(obj: GemObject, opts?: WaitIdleOptions): Op<void> {
+    return waitIdleOp(ownObject(this, obj), opts)
+  }
+
+  waitIdle(obj: GemObject, opts?: WaitIdleOptions): void {
+    runSync(this, this.waitIdleOp(obj, opts))
   }
 
   /** Where eviction sends `obj`; null restores the default (VRAM: GTT, else SYSTEM; GTT: SYSTEM). */

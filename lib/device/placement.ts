@@ -9,6 +9,7 @@ import { DOMAINS, PLACE_FLAGS, type DomainRecord, type MemoryRecord } from '../c
 import { brandCheck, flag, invalid, list, oneOf, options, u64 } from '../base/check.js'
 import { DrmError } from '../base/errors.js'
 import { GemObject } from './gem.js'
+import type { Fence } from './resv.js'
 import { GpuVm } from '../gpuvm/gpuvm.js'
 
 export type PlaceDomain = 'system' | 'gtt' | 'vram'
@@ -34,6 +35,10 @@ export interface ValidateResult {
   bytesMoved: bigint
   /** Buffers evicted or purged to make room. */
   evictions: number
+  /** With a copy engine: the fence the buffer waits for before CPU access (its move, or an eviction it follows). */
+  fence?: Fence | null
+  /** When that fence signals (null while it waits for a fence signaled only by hand). */
+  fenceEnd?: bigint | null
 }
 
 export interface DomainStats {

@@ -16,11 +16,26 @@ import { DrmError, ERRNO_CODES, ERRNO_NAMES, type Errno, errnoName } from '../ba
 import { fenceSignalled } from './fence-events.js'
 
 export type LockReturn = 'ok' | 'EDEADLK' | 'EALREADY'
+export type ReserveReturn = LockReturn | 'EBUSY' | 'ERESTARTSYS'
 
+/** `ttm_bo_reserve`'s arguments. */
+export interface ReserveOptions {
+  /** A signal to the waiting thread ends the wait with ERESTARTSYS. */
+  interruptible?: boolean
+  /** Trylock: EBUSY when held (and at once when a ticket is given too). */
+  noWait?: boolean
+  /** The acquire context: EDEADLK and EALREADY come through it. */
+  ticket?: WwAcquireCtx | null
+}
+
+/**
+ * `interruptible`: a signal the scheduler delivers to the parked thread
+ * (`Scheduler.signal`) ends the request, which then yields 'EINTR'.
+ */
 export type Request =
-  | { op: 'lock'; resv: Resv; ctx: WwAcquireCtx | null; slow: boolean }
+  | { op: 'lock'; resv: Resv; ctx: WwAcquireCtx | null; slow: boolean; interruptible?: boolean }
   | { op: 'sleep'; ns: bigint }
-  | { op: 'wait'; what: string; ready: () => boolean; wakeAt: () => bigint | null }
+  | { op: 'wait'; what: string; ready: () => boolean; wakeAt: () => bigint | null; interruptible?: boolean }
   | { op: 'yield' }
 
 /** A blocking operation: run it with `yield*` in a scheduler thread, or with `runSync`. */
@@ -179,9 +194,20 @@ export class Fence {
     fenceSignalled(this.device)
   }
 
-  /** Sleeps until signaled (the clock jumps to its time under runSync). */
-  *waitOp(): Op<void> {
-    yield { op: 'wait', what: `fence ${this.id}`, ready: () => this.signaled, wakeAt: () => this.signalAt }
+  /** Sleeps until signaled (the clock jumps to its time under runSync); interruptible: ERESTARTSYS on a signal. */
+  *waitOp(opts: { interruptible?: boolean } = {}): Op<void> {
+    const interruptible = flag(
+      options<{ interruptible?: boolean }>(opts, 'wait options').interruptible,
+      'interruptible',
+    )
+    const r = yield {
+      op: 'wait',
+      what: `fence ${this.id}`,
+      ready: () => this.signaled,
+      wakeAt: () => this.signalAt,
+      interruptible,
+    }
+    if (r === 'EINTR') throw new DrmError('ERESTARTSYS', `wait for fence ${this.id} interrupted by a signal`)
   }
 
   wait(): void {
@@ -395,8 +421,15 @@ export class Resv {
     return this.device.run(() => this.device.core.testSignaled(this.id, u))
   }
 
-  /** `dma_resv_wait_timeout` without a timeout: sleeps until every fence at or below `usage` signals. */
-  *waitOp(usage: UsageName): Op<void> {
+  /**
+   * `dma_resv_wait_timeout` without a timeout: sleeps until every fence at or
+   * below `usage` signals; interruptible: ERESTARTSYS on a signal.
+   */
+  *waitOp(usage: UsageName, opts: { interruptible?: boolean } = {}): Op<void> {
+    const interruptible = flag(
+      options<{ interruptible?: boolean }>(opts, 'wait options').interruptible,
+      'interruptible',
+    )
     const u = usageIndex(usage)
     const wakeAt = (): bigint | null => {
       let last = 0n
@@ -408,7 +441,35 @@ export class Resv {
       }
       return last
     }
-    yield { op: 'wait', what: `resv ${this.id} (${usage})`, ready: () => this.testSignaled(usage), wakeAt }
+    const what = `resv ${this.id} (${usage})`
+    const r = yield { op: 'wait', what, ready: () => this.testSignaled(usage), wakeAt, interruptible }
+    if (r === 'EINTR') throw new DrmError('ERESTARTSYS', `wait for ${what} interrupted by a signal`)
+  }
+
+  // ttm_bo_reserve (issue 16).
+  /**
+   * `ttm_bo_reserve(bo, interruptible, no_wait, ticket)`: 'ok'; with noWait a
+   * trylock ('EBUSY' when held; a ticket with noWait is refused with 'EBUSY',
+   * as the kernel WARNs); else a lock through the ticket: 'EDEADLK' (back
+   * off), 'EALREADY' (the ticket holds it), 'ERESTARTSYS' (interrupted).
+   */
+  *reserveOp(opts: ReserveOptions = {}): Op<ReserveReturn> {
+    const o = options<ReserveOptions>(opts, 'reserve options')
+    const interruptible = flag(o.interruptible, 'interruptible')
+    const noWait = flag(o.noWait, 'noWait')
+    const ticket = this.#ctx(o.ticket)
+    if (noWait) {
+      if (ticket !== null) return 'EBUSY'
+      return this.trylock() ? 'ok' : 'EBUSY'
+    }
+    const r = yield { op: 'lock', resv: this, ctx: ticket, slow: false, interruptible }
+    return r === 'EINTR' ? 'ERESTARTSYS' : (r as LockReturn)
+  }
+
+  /** `ttm_bo_reserve` now; anything but 'ok' is thrown as DrmError. */
+  reserve(opts: ReserveOptions = {}): void {
+    const r = runSync(this.device, this.reserveOp(opts))
+    if (r !== 'ok') throw new DrmError(r, `resv ${this.id}: ttm_bo_reserve failed`)
   }
 
   wait(usage: UsageName): void {

@@ -79,6 +79,8 @@ interface Thread {
   wakeAt: bigint
   started: boolean
   done: boolean
+  /** A signal delivered and not yet taken by an interruptible wait. */
+  signal: boolean
 }
 
 export interface SchedulerOptions {
@@ -117,7 +119,16 @@ export class Scheduler {
     const sim = new SimThread(this.#threads.length + 1, name, this.device)
     const gen = func<ThreadBody>(body, 'body')(sim)
     if (!types.isGeneratorObject(gen)) throw invalid('body(thread)', 'a generator (body must be a function*)', gen)
-    this.#threads.push({ sim, gen, pending: null, parked: false, wakeAt: 0n, started: false, done: false })
+    this.#threads.push({
+      sim,
+      gen,
+      pending: null,
+      parked: false,
+      wakeAt: 0n,
+      started: false,
+      done: false,
+      signal: false,
+    })
     return sim
   }
 
@@ -125,10 +136,29 @@ export class Scheduler {
     return this.#threads[id - 1]?.sim.name ?? `thread ${id}`
   }
 
+  /**
+   * Delivers a signal to a thread (issue 16): its current or next
+   * interruptible lock or wait that would sleep ends with EINTR (the request
+   * yields 'EINTR'; reserve and waits turn it into ERESTARTSYS). May be
+   * called from another thread's body.
+   */
+  signal(thread: SimThread): void {
+    const t = this.#threads.find((x) => x.sim === thread)
+    if (t === undefined) throw invalid('thread', 'a thread of this scheduler', thread)
+    if (!t.done) t.signal = true
+  }
+
+  /** A parked interruptible request with a signal pending. */
+  #interrupted(t: Thread): boolean {
+    const req = t.pending
+    return t.signal && req !== null && (req.op === 'lock' || req.op === 'wait') && req.interruptible === true
+  }
+
   /** Whether retrying the parked request can make progress now. */
   #ready(t: Thread): boolean {
     if (t.done) return false
     if (!t.parked || t.pending === null) return true
+    if (this.#interrupted(t)) return true
     const req = t.pending
     const core = this.device.core
     switch (req.op) {
@@ -219,6 +249,12 @@ export class Scheduler {
       switch (req.op) {
         case 'lock': {
           const out = req.resv.attempt(req.ctx, req.slow)
+          if (out.result === 'blocked' && this.#interrupted(t)) {
+            t.signal = false
+            trace.push(`${name}: lock resv ${req.resv.id} interrupted by a signal`)
+            input = 'EINTR'
+            break
+          }
           if (out.result === 'blocked') {
             t.parked = true
             trace.push(
@@ -242,6 +278,12 @@ export class Scheduler {
           trace.push(`${name}: wakes`)
           break
         case 'wait':
+          if (!req.ready() && this.#interrupted(t)) {
+            t.signal = false
+            trace.push(`${name}: wait for ${req.what} interrupted by a signal`)
+            input = 'EINTR'
+            break
+          }
           if (!req.ready()) {
             t.parked = true
             trace.push(`${name}: waits for ${req.what}`)

@@ -6,6 +6,7 @@
  */
 import type { NativeDevice, ObjectRecord as NativeObjectRecord } from '../../index.js'
 import type {
+  CopyJobRecord,
   CtxRecord,
   DeviceCore,
   FenceEntry,
@@ -16,8 +17,10 @@ import type {
   MemoryRecord,
   MoveRecord,
   ObjectRecord,
+  PendingDestroyRecord,
   PlacementTotalsRecord,
   ResvRecord,
+  TimedValidateRecord,
   ValidateRecord,
   ViolationRecord,
 } from '../contract/device.js'
@@ -155,6 +158,20 @@ export class NativeDeviceCore implements DeviceCore {
   }
   takeMoves(): MoveRecord[] {
     return this.#d.takeMoves()
+  }
+  // Time (issue 16).
+  configureCopy(bandwidth: bigint[], latency: bigint): void {
+    call(() => this.#d.configureCopy(bandwidth, latency))
+  }
+  copyJobs(): CopyJobRecord[] {
+    return this.#d.copyJobs().map((j) => ({ ...j, start: j.start ?? null, end: j.end ?? null }))
+  }
+  validateTimed(thread: number, id: number, places: number[], noWaitGpu: boolean): TimedValidateRecord {
+    const v = call(() => this.#d.validateTimed(thread, id, places, noWaitGpu))
+    return { ...v, fenceEnd: v.fenceEnd ?? null }
+  }
+  pendingDestroy(): PendingDestroyRecord[] {
+    return this.#d.pendingDestroy().map((p) => ({ ...p, until: p.until ?? null }))
   }
   /** Only a native VA space core (a Proxy of one is not): the binding ties it by its registry id. */
   attachVm(vm: VmCore): void {

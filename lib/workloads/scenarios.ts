@@ -15,6 +15,8 @@ import { GpuVm, type GpuVmOptions } from '../gpuvm/gpuvm.js'
 import type { StatsRow } from '../render/plot.js'
 import type { VmBo } from '../gpuvm/vm-bo.js'
 import { GpuVmExec, missingLocks, prepareVm, smUnmapExecLock } from '../gpuvm/vm-exec.js'
+// Time for TTM moves (issue 16).
+import { pipelinedEviction } from './scenario-time.js'
 
 export interface ScenarioOptions {
   engine?: EngineName
@@ -513,10 +515,17 @@ const lockSetMismatch: Scenario = {
 
 /** Every scenario by name, in listing order. */
 export const scenarios: ReadonlyMap<string, Scenario> = new Map(
-  [fbdevUnpinned, fbdevLocal, vmapPins, cursorFrag, deferredLeakScenario, evictValidate, lockSetMismatch].map((s) => [
-    s.name,
-    s,
-  ]),
+  [
+    fbdevUnpinned,
+    fbdevLocal,
+    vmapPins,
+    cursorFrag,
+    deferredLeakScenario,
+    evictValidate,
+    lockSetMismatch,
+    // Time for TTM moves (issue 16).
+    pipelinedEviction,
+  ].map((s) => [s.name, s]),
 )
 
 export function runScenario(name: string, options: ScenarioOptions = {}): ScenarioResult {

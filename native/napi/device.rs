@@ -157,7 +157,7 @@ fn object_record(id: u32, o: &GemObj) -> ObjectRecord {
   }
 }
 
-fn places(v: &[u32]) -> Result<Vec<Place>> {
+pub(crate) fn places(v: &[u32]) -> Result<Vec<Place>> {
   v.iter().map(|&p| Place::decode(p).map_err(to_js)).collect()
 }
 

@@ -28,6 +28,8 @@ mod attach;
 mod batch;
 mod calls;
 mod convert;
+// Time: the copy engine, move fences, delayed destroy (issue 16).
+mod copy;
 mod device;
 mod external;
 // The device's fences (split from device.rs).

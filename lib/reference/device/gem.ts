@@ -5,6 +5,7 @@
  */
 import type { MappingRecord } from '../../contract/device.js'
 import { DrmError } from '../../base/errors.js'
+import { copyAccessCheck, delayDestroy } from './copy.js'
 import { domainAlloc, domainFree, memOf } from './domain.js'
 import { lruRemove, lruTouch, resvUserAdd, resvUserRemove } from './lru.js'
 import { place } from './placement.js'
@@ -94,7 +95,7 @@ export function put(d: DevState, id: number, vaMappings: number): boolean {
   o.node = null
   if (o.lru !== null) memOf(d, o.domain)?.lru.delete(o.lru)
   o.lru = null
-  domainFree(d, o.domain, node)
+  if (!delayDestroy(d, id, o.resv, o.domain, node)) domainFree(d, o.domain, node)
   resvUserRemove(d, o.resv, id)
   if (vaMappings > 0) {
     d.violate('free-while-va-mapped', id, `GEM object ${id} freed with ${vaMappings} GPU VA mapping(s)`)
@@ -236,7 +237,7 @@ export function access(d: DevState, thread: number, id: number, generation: bigi
       `GEM object ${id}: mapping used by thread ${thread} with neither the resv lock nor a pin`,
     )
   }
-  return ok
+  return copyAccessCheck(d, id) && ok
 }
 
 export function moveTo(d: DevState, thread: number, id: number, to: number): boolean {

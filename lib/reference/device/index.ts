@@ -5,6 +5,7 @@
  * both engines fail the same way.
  */
 import type {
+  CopyJobRecord,
   CtxRecord,
   DeviceCore,
   FenceEntry,
@@ -15,8 +16,10 @@ import type {
   MemoryRecord,
   MoveRecord,
   ObjectRecord,
+  PendingDestroyRecord,
   PlacementTotalsRecord,
   ResvRecord,
+  TimedValidateRecord,
   ValidateRecord,
   ViolationRecord,
 } from '../../contract/device.js'
@@ -24,6 +27,7 @@ import type { VmCore } from '../../contract/vm.js'
 import { DrmError } from '../../base/errors.js'
 import { ReferenceVm } from '../gpuvm/vm.js'
 import { domainStats, makeMemory } from './domain.js'
+import * as copy from './copy.js'
 import * as fence from './fence.js'
 import * as gem from './gem.js'
 import { lruList } from './lru.js'
@@ -56,6 +60,7 @@ export class ReferenceDevice implements DeviceCore {
     const t = this.#d.now + ns
     if (t > U64_MAX) throw new DrmError('EINVAL', 'the simulated clock would overflow u64')
     this.#d.now = t
+    copy.reapDestroyed(this.#d)
     return t
   }
 
@@ -129,6 +134,7 @@ export class ReferenceDevice implements DeviceCore {
 
   signalFence(id: number): void {
     fence.fenceOf(this.#d, id).signaled = true
+    copy.copyFenceSignaled(this.#d, id)
   }
 
   setFenceError(id: number, error: number): void {
@@ -245,6 +251,24 @@ export class ReferenceDevice implements DeviceCore {
 
   takeMoves(): MoveRecord[] {
     return this.#d.moves.splice(0)
+  }
+
+  // Time (issue 16).
+  configureCopy(bandwidth: bigint[], latency: bigint): void {
+    copy.configureCopy(this.#d, bandwidth, latency)
+  }
+
+  copyJobs(): CopyJobRecord[] {
+    return copy.copyJobs(this.#d)
+  }
+
+  validateTimed(thread: number, id: number, places: number[], noWaitGpu: boolean): TimedValidateRecord {
+    const p = places.map(placement.decodePlace)
+    return copy.validateTimed(this.#d, noWaitGpu, () => placement.validate(this.#d, thread, id, p))
+  }
+
+  pendingDestroy(): PendingDestroyRecord[] {
+    return copy.pendingDestroy(this.#d)
   }
 
   /**

@@ -6,6 +6,7 @@
  */
 import type { ValidateRecord } from '../../contract/device.js'
 import { DrmError } from '../../base/errors.js'
+import { copyBufferBusy, copyMove, copyPlaceBusy, copyVictimBusy } from './copy.js'
 import { domainAlloc, domainFree, memOf } from './domain.js'
 import { objectOf, relocate } from './objects.js'
 import { lruRemove, lruTouch } from './lru.js'
@@ -84,6 +85,7 @@ export function place(d: DevState, thread: number, id: number, placement: Place[
   for (const evicting of [false, true]) {
     if (compatible(d, id, placement, evicting)) return
     if (objectOf(d, id).pinCount > 0) throw pinnedError(id, at)
+    if (copyBufferBusy(d, id)) throw new DrmError('EBUSY', `no_wait_gpu: GEM object ${id} is busy`)
     let r: [number, bigint | null]
     try {
       r = allocResource(d, thread, id, placement, evicting, 0, st)
@@ -122,18 +124,25 @@ function allocResource(
   for (const p of placement) {
     if (memOf(d, p.domain) === null || (shmem && p.domain !== SYSTEM)) continue
     if ((evicting && (p.flags & PL_DESIRED) !== 0) || (!evicting && (p.flags & PL_FALLBACK) !== 0)) continue
+    let n: bigint | null | undefined
     try {
-      return [p.domain, domainAlloc(d, p.domain, o.size, (p.flags & PL_TOPDOWN) !== 0)]
+      n = domainAlloc(d, p.domain, o.size, (p.flags & PL_TOPDOWN) !== 0)
     } catch (e) {
       if (!enospc(e)) throw e
     }
+    if (n !== undefined) {
+      if (copyPlaceBusy(d, p.domain, n)) continue
+      return [p.domain, n]
+    }
     if (!evicting || p.domain === SYSTEM) continue
     try {
-      return [p.domain, evictAlloc(d, thread, id, p, depth, st)]
+      n = evictAlloc(d, thread, id, p, depth, st)
     } catch (e) {
       if (e instanceof DrmError && e.errno === 'EBUSY') continue
       throw e
     }
+    if (copyPlaceBusy(d, p.domain, n)) continue
+    return [p.domain, n]
   }
   throw new DrmError('ENOSPC', `no place has room for GEM object ${id}`)
 }
@@ -197,7 +206,7 @@ function evictWalk(
         throw new DrmError('ENOSPC', 'eviction lock died: the caller must back off')
       }
     }
-    if (!locked || vpins > 0) {
+    if (!locked || vpins > 0 || copyVictimBusy(d, victim)) {
       if (locked) unlockResv(d, thread, vresv, false)
       continue
     }
@@ -268,6 +277,7 @@ function commitMove(d: DevState, id: number, to: number, node: bigint | null, ev
   if (!o.purged) domainFree(d, from, o.node)
   const bounce =
     o.populated && memOf(d, GTT) !== null && ((from === VRAM && to === SYSTEM) || (from === SYSTEM && to === VRAM))
+  copyMove(d, id, from, to, bounce, evicted)
   count(d, sat(o.size * (bounce ? 2n : 1n)), evicted, st)
   o.node = node
   o.purged = false

@@ -4,6 +4,7 @@
  * both engines hand out the same ones.
  */
 import type { MoveRecord, ViolationRecord } from '../../contract/device.js'
+import type { CopyEngine } from './copy.js'
 import type { MemDomain } from './domain.js'
 import type { Place } from './placement.js'
 import { DrmError } from '../../base/errors.js'
@@ -105,6 +106,8 @@ export class DevState {
   readonly totals = { bytesMoved: 0n, evictions: 0n, moves: 0n }
   /** The attached VA spaces, in attach order; destroyed ones are dropped at the next move. */
   vms: MoveListener[] = []
+  /** The copy engine (issue 16); null: moves are instant. */
+  copy: CopyEngine | null = null
 
   constructor(readonly wwClass: number) {}
 

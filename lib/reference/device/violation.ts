@@ -30,6 +30,7 @@ export const RULES = {
   'free-while-va-mapped': 'gpuvm: a GEM object freed while GPU VA mappings still point at it',
   'free-while-vmapped': 'seed-002: WARN_ON(kmap_use_count) at buffer cleanup',
   'free-while-pinned': 'ttm: a buffer freed while pinned',
+  'access-during-move': "ttm: CPU access after a move waits for the buffer's KERNEL (move) fences (ttm_bo_wait_ctx)",
 } as const
 
 export type ViolationKind = keyof typeof RULES

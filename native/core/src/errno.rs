@@ -15,6 +15,8 @@ pub enum Errno {
   EIO,
   ETIME,
   ECANCELED,
+  EINTR,
+  ERESTARTSYS,
 }
 
 impl Errno {
@@ -31,6 +33,8 @@ impl Errno {
       Errno::EIO => "EIO",
       Errno::ETIME => "ETIME",
       Errno::ECANCELED => "ECANCELED",
+      Errno::EINTR => "EINTR",
+      Errno::ERESTARTSYS => "ERESTARTSYS",
     }
   }
 
@@ -48,6 +52,9 @@ impl Errno {
       Errno::ETIME => 62,
       Errno::EALREADY => 114,
       Errno::ECANCELED => 125,
+      Errno::EINTR => 4,
+      // Kernel-internal: an interrupted wait to be restarted.
+      Errno::ERESTARTSYS => 512,
     }
   }
 }

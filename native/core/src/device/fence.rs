@@ -73,6 +73,7 @@ impl Device {
   pub fn signal_fence(&mut self, id: u32) -> Result<()> {
     let i = slot(id, self.fences.len(), "fence")?;
     self.fences[i].signaled = true;
+    self.copy_fence_signaled(id);
     Ok(())
   }
 
@@ -118,7 +119,7 @@ impl Device {
     Ok(f.signaled || f.signal_at.is_some_and(|t| self.now >= t))
   }
 
-  fn signaled_unchecked(&self, id: u32) -> bool {
+  pub(crate) fn signaled_unchecked(&self, id: u32) -> bool {
     self.fence_signaled(id).unwrap_or(true)
   }
 

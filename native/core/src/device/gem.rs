@@ -219,7 +219,10 @@ impl Device {
         m.lru.remove(&seq);
       }
     }
-    self.domain_free(domain, node);
+    let size = self.object_record(id)?.size;
+    if !self.delay_destroy(id, resv, domain, node, size) {
+      self.domain_free(domain, node);
+    }
     self.resv_user_remove(resv, id);
     if va_mappings > 0 {
       self.violate(
@@ -476,6 +479,7 @@ impl Device {
         format!("GEM object {id}: mapping used by thread {thread} with neither the resv lock nor a pin"),
       );
     }
+    ok &= self.copy_access_check(id);
     Ok(ok)
   }
 

@@ -7,6 +7,8 @@
 //! what. Ids of resvs, contexts and fences are dense (index + 1), so both
 //! engines hand out the same ones.
 
+// Time: the copy engine, move fences, delayed destroy (issue 16).
+mod copy;
 mod domain;
 mod fence;
 mod gem;
@@ -15,6 +17,7 @@ mod placement;
 mod resv;
 mod violation;
 
+pub use copy::{CopyConfig, CopyJob, PendingDestroy, TimedValidated, COPY_CONTEXT};
 pub use domain::{DomainStats, MemoryConfig};
 pub use fence::{Fence, Usage};
 pub use gem::{Domain, GemObj, Mapping, PinDomain, Profile, VmapKind};
@@ -50,6 +53,8 @@ pub struct Device {
   notified: Vec<MoveEvent>,
   notify_moves: bool,
   totals: PlacementTotals,
+  /// The copy engine; `None`: moves are instant (issue 16).
+  copy: Option<Box<copy::CopyEngine>>,
 }
 
 impl Device {
@@ -76,6 +81,7 @@ impl Device {
       notified: Vec::new(),
       notify_moves: false,
       totals: PlacementTotals::default(),
+      copy: None,
     })
   }
 
@@ -92,6 +98,7 @@ impl Device {
     match self.now.checked_add(ns) {
       Some(t) => {
         self.now = t;
+        self.reap_destroyed();
         Ok(t)
       }
       None => fail(Errno::EINVAL, "the simulated clock would overflow u64"),

@@ -198,6 +198,9 @@ impl Device {
           format!("GEM object {id} is pinned in {}", at.name()),
         );
       }
+      if self.copy_buffer_busy(id) {
+        return fail(Errno::EBUSY, format!("no_wait_gpu: GEM object {id} is busy"));
+      }
       let r = self.alloc_resource(thread, id, placement, evicting, 0, st);
       if is_enospc(&r) {
         continue;
@@ -247,12 +250,17 @@ impl Device {
       }
       let r = self.domain_alloc(p.domain, size, p.has(PL_TOPDOWN));
       if !is_enospc(&r) {
-        return r.map(|n| (p.domain, n));
+        let n = r?;
+        if self.copy_place_busy(p.domain, n) {
+          continue;
+        }
+        return Ok((p.domain, n));
       }
       if !evicting || p.domain == Domain::System {
         continue;
       }
       match self.evict_alloc(thread, id, p, depth, st) {
+        Ok(n) if self.copy_place_busy(p.domain, n) => continue,
         Ok(n) => return Ok((p.domain, n)),
         Err(e) if e.errno == Errno::EBUSY => continue,
         Err(e) => return Err(e),
@@ -348,7 +356,7 @@ impl Device {
           }
         }
       }
-      if !locked || vpins > 0 {
+      if !locked || vpins > 0 || self.copy_victim_busy(victim) {
         if locked {
           self.unlock_resv(thread, vresv, false)?;
         }
@@ -419,6 +427,7 @@ impl Device {
         (from, to),
         (Domain::Vram, Domain::System) | (Domain::System, Domain::Vram)
       );
+    self.copy_move(id, from, to, bounce, evicted)?;
     let bytes = size.saturating_mul(if bounce { 2 } else { 1 });
     st.bytes_moved = st.bytes_moved.saturating_add(bytes);
     self.totals.bytes_moved = self.totals.bytes_moved.saturating_add(bytes);

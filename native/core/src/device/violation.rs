@@ -34,6 +34,7 @@ pub enum ViolationKind {
   FreeWhileVaMapped,
   FreeWhileVmapped,
   FreeWhilePinned,
+  AccessDuringMove,
 }
 
 impl ViolationKind {
@@ -70,6 +71,7 @@ impl ViolationKind {
       FreeWhileVaMapped => "free-while-va-mapped",
       FreeWhileVmapped => "free-while-vmapped",
       FreeWhilePinned => "free-while-pinned",
+      AccessDuringMove => "access-during-move",
     }
   }
 
@@ -109,6 +111,9 @@ impl ViolationKind {
       FreeWhileVaMapped => "gpuvm: a GEM object freed while GPU VA mappings still point at it",
       FreeWhileVmapped => "seed-002: WARN_ON(kmap_use_count) at buffer cleanup",
       FreeWhilePinned => "ttm: a buffer freed while pinned",
+      AccessDuringMove => {
+        "ttm: CPU access after a move waits for the buffer's KERNEL (move) fences (ttm_bo_wait_ctx)"
+      }
     }
   }
 }
