@@ -1,4 +1,4 @@
-//! `cargo run --release -p drmsim-core --example scaling -- [max_mappings] [requests]`
+//! `cargo run --release -p drmsim-core --example scaling -- [max_mappings] [requests] [min_mappings]`
 //!
 //! How the engine scales with the number of live mappings, and what each costs
 //! in memory. For each size n = 10^3 .. max: n one-page mappings are laid out
@@ -22,12 +22,24 @@ fn rss_bytes() -> u64 {
   pages * PAGE
 }
 
+/// CPU time this thread has run, in ns (`/proc/thread-self/schedstat`): on a
+/// shared machine, time spent waiting for a core is left out.
+fn cpu_ns() -> u64 {
+  let stat = std::fs::read_to_string("/proc/thread-self/schedstat").unwrap_or_default();
+  stat
+    .split_whitespace()
+    .next()
+    .and_then(|v| v.parse().ok())
+    .unwrap_or(0)
+}
+
 fn main() {
   let args: Vec<u64> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
   let max = args.first().copied().unwrap_or(10_000_000);
   let requests = args.get(1).copied().unwrap_or(200_000);
-  println!("live_mappings ns_per_request rss_bytes_per_mapping");
-  let mut n = 1000;
+  let min = args.get(2).copied().unwrap_or(1000);
+  println!("live_mappings ns_per_request rss_bytes_per_mapping cpu_ns_per_request");
+  let mut n = min;
   while n <= max {
     let before = rss_bytes();
     let mut vm = GpuVm::new("scaling", 0, 1 << 48, Some((0, PAGE)));
@@ -39,6 +51,7 @@ fn main() {
     let mut rng = SplitMix64::new(n);
     let window = 2 * n;
     let started = Instant::now();
+    let cpu_started = cpu_ns();
     for _ in 0..requests {
       let map = rng.below(100) < 70;
       let page = rng.below(window);
@@ -53,7 +66,8 @@ fn main() {
       }
     }
     let ns = started.elapsed().as_nanos() as f64 / requests as f64;
-    println!("{} {:.1} {:.1}", vm.mapping_count(), ns, per_mapping);
+    let cpu = (cpu_ns() - cpu_started) as f64 / requests as f64;
+    println!("{} {:.1} {:.1} {:.1}", vm.mapping_count(), ns, per_mapping, cpu);
     drop(vm);
     n *= 10;
   }

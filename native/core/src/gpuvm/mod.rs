@@ -267,6 +267,12 @@ impl GpuVm {
   /// Among nodes starting at or after `first`, only zero-length ones at
   /// exactly `first` fail to overlap.
   fn iter_first(&self, first: u64, last: u64) -> Option<Va> {
+    self.va_at(self.first_overlap(first, last)?)
+  }
+
+  /// `iter_first`'s position (`None` when no node overlaps).
+  #[inline]
+  fn first_overlap(&self, first: u64, last: u64) -> Option<Pos> {
     let store = &self.store;
     // `Va::last` of the record at `p`, read without building the `Va`.
     let overlaps = |p: Pos| {
@@ -281,7 +287,7 @@ impl GpuVm {
       let start = store.addr(p);
       while !p.is_nil() && store.addr(p) == start {
         if overlaps(p) {
-          return Some(store.va(p));
+          return Some(p);
         }
         p = store.prev(p);
       }
@@ -289,7 +295,7 @@ impl GpuVm {
     let mut p = at;
     while !p.is_nil() && store.addr(p) <= last {
       if overlaps(p) {
-        return Some(store.va(p));
+        return Some(p);
       }
       p = store.next(p);
     }
@@ -335,6 +341,12 @@ impl GpuVm {
   pub fn next_after(&self, va: &Va) -> Option<Va> {
     let p = self.store.locate(va.key(), va.slot)?;
     self.va_at(self.store.next(p))
+  }
+
+  /// `find_first` and the node after it, from one search (a walk's start).
+  pub(crate) fn first_and_next(&self, addr: u64, range: u64) -> Option<(Va, Option<Va>)> {
+    let p = self.first_overlap(addr, addr.wrapping_add(range).wrapping_sub(1))?;
+    Some((self.store.va(p), self.va_at(self.store.next(p))))
   }
 
   /// The node `va` names if it is still in the tree, else the first node after

@@ -44,9 +44,7 @@ impl SmCursor {
   /// The next step, computed against the VA space as it is now.
   pub fn step(&mut self, vm: &GpuVm) -> Option<Op> {
     let found = match self.state {
-      State::Start => vm
-        .find_first(self.req.addr, self.req.range)
-        .map(|va| (va, vm.next_after(&va))),
+      State::Start => vm.first_and_next(self.req.addr, self.req.range),
       State::Walk(next) => next.and_then(|v| vm.at_or_after(&v)),
       State::Tail => return self.finish(),
       State::Done => return None,

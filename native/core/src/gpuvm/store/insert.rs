@@ -1,6 +1,7 @@
 //! Adding records: into a leaf with room, else splitting it (and the inner
 //! nodes above it as they fill); `rekey` for a key that stays in place.
 
+use super::huge;
 use super::node::{two_mut, Entry, Inner, Leaf, CAP, FAN};
 use super::search::Path;
 use super::{Pos, Rec, Store, FLAG_BITS, FLAG_MASK, NIL};
@@ -11,6 +12,7 @@ impl Store {
     match self.free_leaves.pop() {
       Some(l) => l,
       None => {
+        huge::make_room(&mut self.leaves);
         self.leaves.push(Leaf::empty());
         (self.leaves.len() - 1) as u32
       }
@@ -24,6 +26,7 @@ impl Store {
         n
       }
       None => {
+        huge::make_room(&mut self.inners);
         self.inners.push(Inner::empty());
         (self.inners.len() - 1) as u32
       }

@@ -20,6 +20,7 @@
 //! `rekey`; `remove` taking them out (borrowing and merging).
 
 mod cursor;
+mod huge;
 mod insert;
 mod node;
 mod remove;
