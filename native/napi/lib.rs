@@ -29,6 +29,8 @@ mod batch;
 mod calls;
 mod convert;
 mod device;
+// The device's hot calls as raw Node-API entry points (speed-js).
+mod device_fast;
 mod external;
 // The device's fences (split from device.rs).
 mod fences;
