@@ -511,12 +511,14 @@ export class Replayer {
   }
 
   /**
-   * @internal For `replay` and `replayFile`, which drop what `feed` returns:
-   * without `onRecord` nobody reads a record's steps, so plain binds and
-   * unbinds may be applied in one call each (fast-lines.ts).
+   * @internal For callers that read no record's steps (`replay` and
+   * `replayFile` without `onRecord`, which drop what `feed` returns;
+   * `drmsim replay --summary`, which reads only errors): plain binds and
+   * unbinds may then be applied in one call each (fast-lines.ts). Without
+   * `evenWithOnRecord`, only when this replay has no `onRecord`.
    */
-  discardRecords(): void {
-    this.#r.countsOnly = this.#onRecord === undefined
+  discardRecords(evenWithOnRecord = false): void {
+    this.#r.countsOnly = evenWithOnRecord || this.#onRecord === undefined
   }
 
   /** Ends the replay: the summary, and the live state for pictures. EINVAL (format) when no request was seen. */
