@@ -61,6 +61,8 @@ export declare class NativeDevice {
    * such domain), SYSTEM to unbounded.
    */
   constructor(wwClass: number, vram?: bigint | undefined | null, gtt?: bigint | undefined | null, system?: bigint | undefined | null)
+  /** The id of the device's fast entry points (`deviceFastCalls`, device_fast.rs). */
+  fastId(): number
   /** Bytes of native memory this device has reported to V8. */
   get externalBytes(): number
   now(): bigint
@@ -290,6 +292,9 @@ export interface CtxRecord {
   done: boolean
   fini: boolean
 }
+
+/** The device's fast entry points: `{ lock, unlock, validate }` (see the module's notes). */
+export declare function deviceFastCalls(): { lock(dev: number, thread: number, resv: number, ctx: number, mode: number, out: Float64Array): number; unlock(dev: number, thread: number, resv: number): number; validate(dev: number, thread: number, id: number, places: Uint32Array, n: number, out: Float64Array): number }
 
 export interface DomainRecord {
   capacity: bigint

@@ -839,6 +839,7 @@ module.exports.NativeBuddy = nativeBinding.NativeBuddy
 module.exports.NativeDevice = nativeBinding.NativeDevice
 module.exports.NativeMm = nativeBinding.NativeMm
 module.exports.NativeVm = nativeBinding.NativeVm
+module.exports.deviceFastCalls = nativeBinding.deviceFastCalls
 module.exports.fastInit = nativeBinding.fastInit
 module.exports.forceFastPanicForTest = nativeBinding.forceFastPanicForTest
 module.exports.forcePanicForTest = nativeBinding.forcePanicForTest

@@ -473,6 +473,44 @@ table(
   )
 }
 
+// replay of bind/unbind lines (speed-js): replayFile on the default vmbind workload as JSON Lines
+{
+  const { writeFileSync, mkdtempSync } = await import('node:fs')
+  const n = { smoke: 2_000, quick: 100_000, full: 200_000 }[mode]
+  const lines = ['{"op":"vm.create","vm":"a","range":"0x1000000000000","reserve":["0","0x1000"]}']
+  const reqs = [...requests({ ...drmsim.vmbindDefaults, ops: n })]
+  const objs = [...new Set(reqs.filter((r) => r.kind === 'map').map((r) => r.obj))].sort((a, b) => a - b)
+  for (const o of objs) lines.push(`{"op":"obj.create","obj":"o${o}","size":"0x40000000"}`)
+  const hex = (v) => `"0x${v.toString(16)}"`
+  for (const r of reqs)
+    lines.push(
+      r.kind === 'map'
+        ? `{"op":"bind","vm":"a","addr":${hex(r.addr)},"range":${hex(r.range)},"obj":"o${r.obj}","offset":${hex(r.offset ?? 0n)}}`
+        : `{"op":"unbind","vm":"a","addr":${hex(r.addr)},"range":${hex(r.range)}}`,
+    )
+  const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'drmsim-bench-')), 'binds.jsonl')
+  writeFileSync(file, `${lines.join('\n')}\n`)
+  const rows = []
+  for (const [what, options] of [
+    ['records discarded (replayFile)', {}],
+    ['records read (onRecord: steps built)', { onRecord: () => {} }],
+  ]) {
+    const runs = []
+    for (let k = 0; k < 3; k++) {
+      const t = process.hrtime.bigint()
+      await drmsim.replayFile(file, { engine: 'native', ...options })
+      runs.push(Number(process.hrtime.bigint() - t) / lines.length)
+    }
+    const ns = median(runs)
+    rows.push([what, fmt(ns), fmt(1e9 / ns)])
+  }
+  table(
+    `Replay of ${lines.length.toLocaleString('en-US')} JSON Lines (bind/unbind of the default vmbind workload), native engine`,
+    ['replay', 'ns per line', 'lines per second'],
+    rows,
+  )
+}
+
 // sweeps (issue 18): drmsim sweep on one and two workers (bench/sweep.mjs)
 {
   const { benchSweep } = await import('./sweep.mjs')

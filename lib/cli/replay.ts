@@ -153,6 +153,8 @@ async function runReplay(file: string, o: ReplayCliOptions): Promise<number> {
         index++
       },
     })
+    // --summary without a series reads only each record's error: no steps needed (fast-lines.ts).
+    if (o.summary && series === undefined) replayer.discardRecords(true)
     const result = await feedCliFile(replayer, file, (n, total) => {
       if (bar === undefined) bar = total >= 1 << 20 ? progressBar(total, 'replay bytes') : null
       bar?.update(n)

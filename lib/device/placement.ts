@@ -69,15 +69,44 @@ export const domainIndex = (domain: unknown): number => DOMAINS.indexOf(oneOf(do
 
 /** Packs a placement for the engines; EINVAL on anything malformed. */
 export function encodePlacement(placement: unknown): number[] {
-  return list(placement, 'a placement').map((p, i) => {
-    const q = options<Place>(p, `place ${i}`)
+  // Each place's fields read once, in this order (desired, fallback, topDown, domain); the messages
+  // (built only on failure) are those of `options`, `flag` and `domainIndex`.
+  const places = list(placement, 'a placement')
+  const out: number[] = new Array(places.length)
+  for (let i = 0; i < places.length; i++) {
+    const q = plainPlace(places[i], i)
+    const desired = q.desired
+    const fallback = q.fallback
+    const topDown = q.topDown
     const flags =
-      (flag(q.desired, `place ${i}: desired`) ? PLACE_FLAGS.desired : 0) |
-      (flag(q.fallback, `place ${i}: fallback`) ? PLACE_FLAGS.fallback : 0) |
-      (flag(q.topDown, `place ${i}: topDown`) ? PLACE_FLAGS.topdown : 0)
-    return domainIndex(q.domain) | (flags << 8)
-  })
+      (isTrue(desired, i, 'desired') ? PLACE_FLAGS.desired : 0) |
+      (isTrue(fallback, i, 'fallback') ? PLACE_FLAGS.fallback : 0) |
+      (isTrue(topDown, i, 'topDown') ? PLACE_FLAGS.topdown : 0)
+    const d = q.domain
+    out[i] = (d === 'vram' ? VRAM : d === 'gtt' ? GTT : d === 'system' ? SYSTEM : domainIndex(d)) | (flags << 8)
+  }
+  return out
 }
+
+const [SYSTEM, GTT, VRAM] = (['system', 'gtt', 'vram'] as const).map((d) => DOMAINS.indexOf(d))
+
+/** A place: an object, not an array (`options`, whose checks and messages a failure goes through). */
+function plainPlace(p: unknown, i: number): Partial<Place> {
+  if (typeof p === 'object' && p !== null) {
+    let array: boolean
+    try {
+      array = Array.isArray(p)
+    } catch {
+      array = true // a revoked Proxy: `options` below says so
+    }
+    if (!array) return p as Partial<Place>
+  }
+  return options<Place>(p, `place ${i}`)
+}
+
+/** A place's flag: `flag`'s check, its message built only on failure. */
+const isTrue = (v: unknown, i: number, name: string): boolean =>
+  v === undefined ? false : typeof v === 'boolean' ? v : flag(v, `place ${i}: ${name}`)
 
 export function decodePlacement(places: number[]): Place[] {
   return places.map((v) => {

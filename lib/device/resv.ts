@@ -73,6 +73,13 @@ export function checkRequest(value: unknown): Request {
   return req as Request
 }
 
+/** A lock that would wait, taken without the scheduler: nothing else can run to release it. */
+const blockedOnOneThread = (resv: Resv, holder: number): DrmError =>
+  new DrmError(
+    'EDEADLK',
+    `resv ${resv.id} is held by thread ${holder}: waiting would never end on one thread (use the scheduler)`,
+  )
+
 /** Closes `op` (running its finally blocks) and throws `error`. */
 function abandon(op: Op<unknown>, error: DrmError): never {
   op.return(undefined)
@@ -102,10 +109,7 @@ export function runSync<T>(device: Device, op: Op<T>): T {
     switch (req.op) {
       case 'lock': {
         const out = req.resv.attempt(req.ctx, req.slow)
-        if (out.result === 'blocked') {
-          const msg = `resv ${req.resv.id} is held by thread ${out.holder}: waiting would never end on one thread (use the scheduler)`
-          abandon(op, new DrmError('EDEADLK', msg))
-        }
+        if (out.result === 'blocked') abandon(op, blockedOnOneThread(req.resv, out.holder))
         input = out.result
         break
       }
@@ -336,7 +340,11 @@ export class Resv {
 
   /** Locks now; EDEADLK or EALREADY are thrown as DrmError. */
   lock(ctx?: WwAcquireCtx | null): void {
-    const r = runSync(this.device, this.lockOp(ctx))
+    // runSync(this.device, this.lockOp(ctx)) written out (one attempt, a wait is EDEADLK): the same
+    // checks, outcome and errors without a generator and its request check per lock.
+    const out = this.attempt(this.#ctx(ctx), false)
+    if (out.result === 'blocked') throw blockedOnOneThread(this, out.holder)
+    const r = out.result as LockReturn
     if (r !== 'ok')
       throw new DrmError(
         r,

@@ -29,135 +29,219 @@ import { DrmError } from '../base/errors.js'
 import { call, loadBinding } from './binding.js'
 import { NativeVmCore } from './gpuvm.js'
 
+/** The fast calls' results as lock() answers them (device_fast.rs: 0 ok .. 4 blocked). */
+const LOCK_RESULTS = ['ok', 'EDEADLK', 'EALREADY', 'EBUSY', 'blocked'] as const
+
+/** The device's fast entry points and the arrays they read and write, made once per thread. */
+interface DeviceFast {
+  calls: ReturnType<typeof import('../../index.js').deviceFastCalls>
+  /** Results (device_fast.rs); `words` is the same bytes as u64s. */
+  out: Float64Array
+  words: BigUint64Array
+  /** A placement, packed, for `validate` (grown as needed). */
+  places: Uint32Array
+}
+
+let fast: DeviceFast | undefined
+
+function deviceFast(): DeviceFast {
+  if (fast === undefined) {
+    const out = new Float64Array(4)
+    fast = {
+      calls: loadBinding().deviceFastCalls(),
+      out,
+      words: new BigUint64Array(out.buffer),
+      places: new Uint32Array(8),
+    }
+  }
+  return fast
+}
+
 export class NativeDeviceCore implements DeviceCore {
   readonly engine = 'native' as const
   readonly #d: NativeDevice
+  /** Its id for the fast entry points (device_fast.rs). */
+  readonly #fastId: number
+  /**
+   * Set when the last binding call was a fast one that left no violation:
+   * `takeViolations` (which `Device` asks after every call) then answers
+   * without crossing; any other call clears it.
+   */
+  #clean = false
 
   constructor(wwClass: number, memory: MemoryRecord = {}) {
     const { NativeDevice } = loadBinding()
     this.#d = call(() => new NativeDevice(wwClass, memory.vram, memory.gtt, memory.system))
+    this.#fastId = this.#d.fastId()
+  }
+
+  /**
+   * The binding for a call other than the fast three: the violations it may
+   * record are unknown, so the next `takeViolations` asks the binding.
+   */
+  #slow(): NativeDevice {
+    this.#clean = false
+    return this.#d
+  }
+
+  /** Notes what a fast call answered: how many violations the device holds now. */
+  #fastDone(violations: number): void {
+    this.#clean = violations === 0
   }
 
   now(): bigint {
-    return this.#d.now()
+    return this.#slow().now()
   }
   advance(ns: bigint): bigint {
-    return call(() => this.#d.advance(ns))
+    return call(() => this.#slow().advance(ns))
   }
   takeViolations(): ViolationRecord[] {
+    if (this.#clean) {
+      this.#clean = false
+      return []
+    }
     return this.#d.takeViolations()
   }
   createResv(): number {
-    return call(() => this.#d.createResv())
+    return call(() => this.#slow().createResv())
   }
   resvInfo(resv: number): ResvRecord {
-    return call(() => this.#d.resvInfo(resv))
+    return call(() => this.#slow().resvInfo(resv))
   }
   ctxInit(thread: number): number {
-    return call(() => this.#d.ctxInit(thread))
+    return call(() => this.#slow().ctxInit(thread))
   }
   ctxDone(thread: number, ctx: number): void {
-    call(() => this.#d.ctxDone(thread, ctx))
+    call(() => this.#slow().ctxDone(thread, ctx))
   }
   ctxFini(thread: number, ctx: number): void {
-    call(() => this.#d.ctxFini(thread, ctx))
+    call(() => this.#slow().ctxFini(thread, ctx))
   }
   ctxInfo(ctx: number): CtxRecord {
-    return call(() => this.#d.ctxInfo(ctx))
+    return call(() => this.#slow().ctxInfo(ctx))
   }
   lock(thread: number, resv: number, ctx: number, mode: number): LockOutcome {
-    return call(() => this.#d.lock(thread, resv, ctx, mode)) as LockOutcome
+    const { calls, out } = deviceFast()
+    this.#clean = false
+    try {
+      this.#fastDone(calls.lock(this.#fastId, thread, resv, ctx, mode, out))
+    } catch (e) {
+      throw DrmError.from(e)
+    }
+    return { result: LOCK_RESULTS[out[0]!]!, holder: out[1]! }
   }
   unlock(thread: number, resv: number): void {
-    call(() => this.#d.unlock(thread, resv))
+    const { calls } = deviceFast()
+    this.#clean = false
+    try {
+      this.#fastDone(calls.unlock(this.#fastId, thread, resv))
+    } catch (e) {
+      throw DrmError.from(e)
+    }
   }
   assertHeld(thread: number, resv: number, what: string): boolean {
-    return call(() => this.#d.assertHeld(thread, resv, what))
+    return call(() => this.#slow().assertHeld(thread, resv, what))
   }
   createFence(context: number, seqno: number, signalAt: bigint | null): number {
-    return call(() => this.#d.createFence(context, seqno, signalAt))
+    return call(() => this.#slow().createFence(context, seqno, signalAt))
   }
   fenceInfo(fence: number): FenceRecord {
-    const f = call(() => this.#d.fenceInfo(fence))
+    const f = call(() => this.#slow().fenceInfo(fence))
     return { context: f.context, seqno: f.seqno, signalAt: f.signalAt ?? null, signaled: f.signaled, error: f.error }
   }
   signalFence(fence: number): void {
-    call(() => this.#d.signalFence(fence))
+    call(() => this.#slow().signalFence(fence))
   }
   setFenceError(fence: number, error: number): void {
-    call(() => this.#d.setFenceError(fence, error))
+    call(() => this.#slow().setFenceError(fence, error))
   }
   scheduleFence(fence: number, signalAt: bigint | null, error: number): void {
-    call(() => this.#d.scheduleFence(fence, signalAt, error))
+    call(() => this.#slow().scheduleFence(fence, signalAt, error))
   }
   reserveFences(thread: number, resv: number, n: number): void {
-    call(() => this.#d.reserveFences(thread, resv, n))
+    call(() => this.#slow().reserveFences(thread, resv, n))
   }
   addFence(thread: number, resv: number, fence: number, usage: number): void {
-    call(() => this.#d.addFence(thread, resv, fence, usage))
+    call(() => this.#slow().addFence(thread, resv, fence, usage))
   }
   fences(resv: number, usage: number): FenceEntry[] {
-    return call(() => this.#d.fences(resv, usage))
+    return call(() => this.#slow().fences(resv, usage))
   }
   testSignaled(resv: number, usage: number): boolean {
-    return call(() => this.#d.testSignaled(resv, usage))
+    return call(() => this.#slow().testSignaled(resv, usage))
   }
   createObject(id: number, size: bigint, resv: number, profile: number): void {
-    call(() => this.#d.createObject(id, size, resv, profile))
+    call(() => this.#slow().createObject(id, size, resv, profile))
   }
   objectInfo(id: number): ObjectRecord {
-    return record(call(() => this.#d.objectInfo(id)))
+    return record(call(() => this.#slow().objectInfo(id)))
   }
   objects(): ObjectRecord[] {
-    return this.#d.objects().map(record)
+    return this.#slow().objects().map(record)
   }
   get(id: number): number {
-    return call(() => this.#d.get(id))
+    return call(() => this.#slow().get(id))
   }
   put(id: number, vaMappings: number): boolean {
-    return call(() => this.#d.put(id, vaMappings))
+    return call(() => this.#slow().put(id, vaMappings))
   }
   pin(thread: number, id: number, domain: number): number {
-    return call(() => this.#d.pin(thread, id, domain))
+    return call(() => this.#slow().pin(thread, id, domain))
   }
   unpin(thread: number, id: number): number {
-    return call(() => this.#d.unpin(thread, id))
+    return call(() => this.#slow().unpin(thread, id))
   }
   vmap(thread: number, id: number, kind: number): MappingRecord {
-    return call(() => this.#d.vmap(thread, id, kind))
+    return call(() => this.#slow().vmap(thread, id, kind))
   }
   vunmap(thread: number, id: number, kind: number): number {
-    return call(() => this.#d.vunmap(thread, id, kind))
+    return call(() => this.#slow().vunmap(thread, id, kind))
   }
   access(thread: number, id: number, generation: bigint): boolean {
-    return call(() => this.#d.access(thread, id, generation))
+    return call(() => this.#slow().access(thread, id, generation))
   }
   moveTo(thread: number, id: number, domain: number): boolean {
-    return call(() => this.#d.moveTo(thread, id, domain))
+    return call(() => this.#slow().moveTo(thread, id, domain))
   }
   validate(thread: number, id: number, places: number[]): ValidateRecord {
-    return call(() => this.#d.validate(thread, id, places))
+    const fast = deviceFast()
+    const n = places.length
+    if (n > fast.places.length) fast.places = new Uint32Array(Math.max(n, 2 * fast.places.length))
+    for (let i = 0; i < n; i++) {
+      const p = places[i]!
+      // What a Uint32Array would wrap, the binding's own check refuses: leave it to that path.
+      if (!(Number.isInteger(p) && p >= 0 && p <= 0xffff_ffff))
+        return call(() => this.#slow().validate(thread, id, places))
+      fast.places[i] = p
+    }
+    this.#clean = false
+    try {
+      this.#fastDone(fast.calls.validate(this.#fastId, thread, id, fast.places, n, fast.out))
+    } catch (e) {
+      throw DrmError.from(e)
+    }
+    return { moved: fast.out[0] === 1, bytesMoved: fast.words[3]!, evictions: fast.out[1]! }
   }
   setEvictPlacement(id: number, places: number[] | null): void {
-    call(() => this.#d.setEvictPlacement(id, places))
+    call(() => this.#slow().setEvictPlacement(id, places))
   }
   evictPlacement(id: number): number[] {
-    return call(() => this.#d.evictPlacement(id))
+    return call(() => this.#slow().evictPlacement(id))
   }
   domainInfo(domain: number): DomainRecord {
-    return call(() => this.#d.domainInfo(domain))
+    return call(() => this.#slow().domainInfo(domain))
   }
   lru(domain: number): number[] {
-    return call(() => this.#d.lru(domain))
+    return call(() => this.#slow().lru(domain))
   }
   placementTotals(): PlacementTotalsRecord {
-    return this.#d.placementTotals()
+    return this.#slow().placementTotals()
   }
   trackMoves(on: boolean): void {
-    this.#d.trackMoves(on)
+    this.#slow().trackMoves(on)
   }
   takeMoves(): MoveRecord[] {
-    return this.#d.takeMoves()
+    return this.#slow().takeMoves()
   }
   // Time (issue 16).
   configureCopy(bandwidth: bigint[], latency: bigint): void {
@@ -177,7 +261,7 @@ export class NativeDeviceCore implements DeviceCore {
   attachVm(vm: VmCore): void {
     const id = NativeVmCore.registryId(vm)
     if (id === undefined) throw new DrmError('EINVAL', 'attachVm takes a VA space of the native engine')
-    call(() => this.#d.attachVm(id))
+    call(() => this.#slow().attachVm(id))
   }
 }
 

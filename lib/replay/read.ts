@@ -28,6 +28,7 @@ export async function replay(
   options: ReplayOptions = {},
 ): Promise<ReplayResult> {
   const r = new Replayer(options)
+  r.discardRecords()
   if (typeof lines === 'string') {
     const parts = lines.split('\n')
     const terminated = parts.at(-1) === ''
@@ -57,7 +58,9 @@ export interface ReplayFileOptions extends ReplayOptions {
  */
 export async function replayFile(file: string, options: ReplayFileOptions = {}): Promise<ReplayResult> {
   const name = options.file ?? (file === '-' ? '<stdin>' : path.basename(file))
-  return feedFile(new Replayer({ ...options, file: name }), file, options.onProgress)
+  const replayer = new Replayer({ ...options, file: name })
+  replayer.discardRecords()
+  return feedFile(replayer, file, options.onProgress)
 }
 
 /**
@@ -87,15 +90,23 @@ export async function feedFile(
   }
   const stream = file === '-' ? process.stdin : createReadStream(file, { highWaterMark: 64 * 1024 })
   try {
-    for await (const { text, line, terminated } of splitLines(stream, replayer.maxLineBytes, replayer.file, (n) =>
+    // A chunk's lines at a time: one await per chunk, not per line.
+    for await (const lines of splitLineBatches(stream, replayer.maxLineBytes, replayer.file, (n) =>
       onProgress?.(n, total),
     )) {
-      replayer.feed(transform(text), line, terminated)
+      for (const { text, line, terminated } of lines) replayer.feed(transform(text), line, terminated)
     }
   } finally {
     if (file !== '-') (stream as ReturnType<typeof createReadStream>).destroy()
   }
   return replayer.finish()
+}
+
+/** One line of a stream: its text, its 1-based number, whether a newline ended it. */
+interface Line {
+  text: string
+  line: number
+  terminated: boolean
 }
 
 /** Cuts a byte stream into lines of at most `max` bytes (without the newline; a final \r is dropped). */
@@ -104,14 +115,27 @@ export async function* splitLines(
   max: number,
   file = 'replay.jsonl',
   progress?: (bytesRead: number) => void,
-): AsyncGenerator<{ text: string; line: number; terminated: boolean }> {
+): AsyncGenerator<Line> {
+  for await (const lines of splitLineBatches(stream, max, file, progress)) yield* lines
+}
+
+/**
+ * `splitLines`, a chunk's lines at a time. A line too long fails where
+ * `splitLines` fails it: after the lines before it in its chunk, which come
+ * first as a batch of their own.
+ */
+async function* splitLineBatches(
+  stream: AsyncIterable<Uint8Array | string>,
+  max: number,
+  file: string,
+  progress?: (bytesRead: number) => void,
+): AsyncGenerator<Line[]> {
   let parts: Buffer[] = []
   let size = 0
   let line = 1
   let read = 0
-  const tooLong = (): never => {
-    throw new ReplayError('format', 'EINVAL', { file, line }, `line longer than ${max} bytes`)
-  }
+  let batch: Line[] = []
+  const tooLongError = () => new ReplayError('format', 'EINVAL', { file, line }, `line longer than ${max} bytes`)
   const take = (last: Buffer): string => {
     let buf = parts.length ? Buffer.concat([...parts, last]) : last
     if (buf.length > 0 && buf[buf.length - 1] === 0x0d) buf = buf.subarray(0, buf.length - 1)
@@ -125,15 +149,29 @@ export async function* splitLines(
       typeof chunk === 'string' ? Buffer.from(chunk) : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength)
     read += buf.length
     let from = 0
+    let tooLong: ReplayError | null = null
     for (let nl = buf.indexOf(0x0a, from); nl >= 0; nl = buf.indexOf(0x0a, from)) {
-      if (size + (nl - from) > max + 1) tooLong()
+      if (size + (nl - from) > max + 1) {
+        tooLong = tooLongError()
+        break
+      }
       const text = take(buf.subarray(from, nl))
-      if (Buffer.byteLength(text) > max) tooLong()
-      yield { text, line: line++, terminated: true }
+      if (Buffer.byteLength(text) > max) {
+        tooLong = tooLongError()
+        break
+      }
+      batch.push({ text, line: line++, terminated: true })
       from = nl + 1
     }
+    // The lines before a failure are handed over first, as one at a time would have.
+    if (batch.length) {
+      const lines = batch
+      batch = []
+      yield lines
+    }
+    if (tooLong) throw tooLong
     const rest = buf.subarray(from)
-    if (size + rest.length > max + 1) tooLong()
+    if (size + rest.length > max + 1) throw tooLongError()
     if (rest.length) {
       parts.push(Buffer.from(rest))
       size += rest.length
@@ -142,7 +180,7 @@ export async function* splitLines(
   }
   if (size > 0) {
     const text = take(Buffer.alloc(0))
-    if (Buffer.byteLength(text) > max) tooLong()
-    yield { text, line, terminated: false }
+    if (Buffer.byteLength(text) > max) throw tooLongError()
+    yield [{ text, line, terminated: false }]
   }
 }

@@ -33,6 +33,8 @@ import {
 import { show } from './fields.js'
 import { ReplayState } from './state.js'
 import type { OpList } from '../gpuvm/ops.js'
+// The fast path of plain bind/unbind lines (speed-js).
+import { plainBindLine, quickBind } from './fast-lines.js'
 
 /** Errors kept on the result under keepGoing (all are counted and reported through onRecord). */
 const KEPT_ERRORS = 1000
@@ -106,11 +108,13 @@ const HANDLERS: Readonly<Record<ReplayOpName, Handler>> = {
   bind(r, req, record) {
     const vm = r.vm(req)
     const request = mapRequest(r, req)
+    if (quickBind(r, vm, req, request, record)) return
     if (req.exec !== undefined) checkLocks(r, req, record, () => vm.smMapOps(request))
     walk(r, vm, vm.mapSteps(request), record)
   },
   unbind(r, req, record) {
     const vm = r.vm(req)
+    if (quickBind(r, vm, req, null, record)) return
     if (req.exec !== undefined) checkLocks(r, req, record, () => vm.smUnmapOps(req.addr!, req.range!))
     walk(r, vm, vm.unmapSteps(req.addr!, req.range!), record)
   },
@@ -442,6 +446,11 @@ export class Replayer {
     if (text.length > this.maxLineBytes || Buffer.byteLength(text) > this.maxLineBytes) {
       r.format(line, undefined, `line longer than ${this.maxLineBytes} bytes`)
     }
+    const plain = plainBindLine(text, line)
+    if (plain !== undefined) {
+      r.s.requests++
+      return this.run(plain)
+    }
     const trimmed = text.trim()
     if (trimmed === '' || trimmed.startsWith('#')) return undefined
     if (nestsTooDeep(trimmed)) r.format(line, undefined, `bad JSON: nested more than ${MAX_LINE_DEPTH} deep`)
@@ -499,6 +508,17 @@ export class Replayer {
     r.collect(record)
     this.#onRecord?.(record)
     return record
+  }
+
+  /**
+   * @internal For callers that read no record's steps (`replay` and
+   * `replayFile` without `onRecord`, which drop what `feed` returns;
+   * `drmsim replay --summary`, which reads only errors): plain binds and
+   * unbinds may then be applied in one call each (fast-lines.ts). Without
+   * `evenWithOnRecord`, only when this replay has no `onRecord`.
+   */
+  discardRecords(evenWithOnRecord = false): void {
+    this.#r.countsOnly = evenWithOnRecord || this.#onRecord === undefined
   }
 
   /** Ends the replay: the summary, and the live state for pictures. EINVAL (format) when no request was seen. */

@@ -37,6 +37,8 @@ export class ReplayState {
   readonly names = new WeakMap<GemObject, string>()
   /** The driver of the replay's drm_gpuvms (their callbacks). */
   readonly driver = new ReplayDriver(() => this.device)
+  /** Set when no one reads the records' steps (`Replayer.discardRecords`): fast-lines.ts may skip them. */
+  countsOnly = false
   /** Names whose create failed under keepGoing: later uses are simulation errors, not format errors. */
   readonly failed = new Map<string, number>()
   readonly s: Counters = {

@@ -170,6 +170,8 @@ pub struct NativeDevice {
   /// The VA spaces tied to it, in attach order; weak, so that a VA space
   /// collected by JavaScript is dropped, as is one destroyed.
   pub(crate) attached: Vec<Attached>,
+  /// Its entry in the fast entry points' table (device_fast.rs).
+  pub(crate) fast: crate::device_fast::FastSlot,
 }
 
 reported!(NativeDevice, |this| this.dev.heap_bytes());
@@ -202,9 +204,16 @@ impl NativeDevice {
       dev: Device::with_memory(class, cfg).map_err(to_js)?,
       external: External::default(),
       attached: Vec::new(),
+      fast: Default::default(),
     };
     this.report(&env);
     Ok(this)
+  }
+
+  /// The id of the device's fast entry points (`deviceFastCalls`, device_fast.rs).
+  #[napi(catch_unwind)]
+  pub fn fast_id(&mut self) -> u32 {
+    crate::device_fast::fast_id(self)
   }
 
   /// Bytes of native memory this device has reported to V8.
