@@ -15,6 +15,8 @@ pub enum Errno {
   EIO,
   ETIME,
   ECANCELED,
+  // dmem: a charge over a cgroup's max during eviction (ttm_bo_evict_alloc).
+  EAGAIN,
 }
 
 impl Errno {
@@ -31,6 +33,7 @@ impl Errno {
       Errno::EIO => "EIO",
       Errno::ETIME => "ETIME",
       Errno::ECANCELED => "ECANCELED",
+      Errno::EAGAIN => "EAGAIN",
     }
   }
 
@@ -48,6 +51,7 @@ impl Errno {
       Errno::ETIME => 62,
       Errno::EALREADY => 114,
       Errno::ECANCELED => 125,
+      Errno::EAGAIN => 11,
     }
   }
 }

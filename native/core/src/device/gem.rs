@@ -162,6 +162,7 @@ impl Device {
     );
     self.resv_user_add(resv, id);
     self.lru_touch(id);
+    self.dmem_created();
     Ok(())
   }
 
@@ -220,6 +221,7 @@ impl Device {
       }
     }
     self.domain_free(domain, node);
+    self.dmem_commit(id, None, true);
     self.resv_user_remove(resv, id);
     if va_mappings > 0 {
       self.violate(

@@ -7,6 +7,8 @@
 //! what. Ids of resvs, contexts and fences are dense (index + 1), so both
 //! engines hand out the same ones.
 
+// The dmem cgroup controller (issue 16).
+mod dmem;
 mod domain;
 mod fence;
 mod gem;
@@ -15,6 +17,7 @@ mod placement;
 mod resv;
 mod violation;
 
+pub use dmem::{Cgroup, CgroupStats, Counter, DmemMode, ROOT as CGROUP_ROOT};
 pub use domain::{DomainStats, MemoryConfig};
 pub use fence::{Fence, Usage};
 pub use gem::{Domain, GemObj, Mapping, PinDomain, Profile, VmapKind};
@@ -50,6 +53,8 @@ pub struct Device {
   notified: Vec<MoveEvent>,
   notify_moves: bool,
   totals: PlacementTotals,
+  /// dmem cgroups and their charges (dmem.rs).
+  dmem: dmem::Dmem,
 }
 
 impl Device {
@@ -76,6 +81,7 @@ impl Device {
       notified: Vec::new(),
       notify_moves: false,
       totals: PlacementTotals::default(),
+      dmem: dmem::Dmem::default(),
     })
   }
 

@@ -9,6 +9,7 @@
 //! eviction placement, where an empty one purges it. ENOSPC that survives
 //! both passes is reported as ENOMEM, as TTM does for userspace.
 
+use super::dmem::{DmemWalk, TryPlace};
 use super::{Device, Domain, LockMode, LockResult, Profile, ViolationKind as V};
 use crate::errno::{fail, Errno, Result};
 
@@ -236,7 +237,7 @@ impl Device {
     st: &mut Validated,
   ) -> Result<(Domain, Option<u64>)> {
     let o = self.object(id)?;
-    let (size, shmem) = (o.size, o.profile == Profile::Shmem);
+    let shmem = o.profile == Profile::Shmem;
     for &p in placement {
       // Missing managers are skipped; shmem pages never leave system memory.
       if self.mem.get(p.domain).is_none() || shmem && p.domain != Domain::System {
@@ -245,14 +246,17 @@ impl Device {
       if evicting && p.has(PL_DESIRED) || !evicting && p.has(PL_FALLBACK) {
         continue;
       }
-      let r = self.domain_alloc(p.domain, size, p.has(PL_TOPDOWN));
-      if !is_enospc(&r) {
-        return r.map(|n| (p.domain, n));
+      // dmem: the cgroup charge first, then the range (dmem.rs).
+      let mut w = match self.dmem_try_place(id, p, evicting)? {
+        TryPlace::Placed(n) => return Ok((p.domain, n)),
+        TryPlace::Skip => continue,
+        TryPlace::Evict(w) => w,
+      };
+      let r = self.evict_alloc(thread, id, p, depth, &mut w, st);
+      if r.is_err() {
+        self.dmem_walk_failed(id, p, &w);
       }
-      if !evicting || p.domain == Domain::System {
-        continue;
-      }
-      match self.evict_alloc(thread, id, p, depth, st) {
+      match r {
         Ok(n) => return Ok((p.domain, n)),
         Err(e) if e.errno == Errno::EBUSY => continue,
         Err(e) => return Err(e),
@@ -269,6 +273,7 @@ impl Device {
     id: u32,
     p: Place,
     depth: u32,
+    dw: &mut DmemWalk,
     st: &mut Validated,
   ) -> Result<Option<u64>> {
     let resv = self.object(id)?.resv;
@@ -278,20 +283,30 @@ impl Device {
       .holder
       .filter(|h| h.thread == thread)
       .and_then(|h| h.ctx);
-    let w = self.evict_walk(thread, id, p, None, depth, st)?;
+    let mut w = self.evict_walk(thread, id, p, None, depth, dw, st)?;
+    // dmem: once more with low-protected victims when only they were left.
+    if w.found.is_none() && dw.retry_low() {
+      w = self.evict_walk(thread, id, p, None, depth, dw, st)?;
+    }
     if let Some(n) = w.found {
       return Ok(n);
     }
     if ticket.is_some() {
-      // Repeat while walks make progress, at most once per buffer on the
-      // LRU: victims may bounce between domains through nested evictions.
-      let rounds = self.mem.get(p.domain).map_or(0, |m| m.lru.len());
-      for _ in 0..=rounds {
-        let w = self.evict_walk(thread, id, p, ticket, depth, st)?;
-        if let Some(n) = w.found {
-          return Ok(n);
+      dw.reset_low();
+      loop {
+        // Repeat while walks make progress, at most once per buffer on the
+        // LRU: victims may bounce between domains through nested evictions.
+        let rounds = self.mem.get(p.domain).map_or(0, |m| m.lru.len());
+        for _ in 0..=rounds {
+          let w = self.evict_walk(thread, id, p, ticket, depth, dw, st)?;
+          if let Some(n) = w.found {
+            return Ok(n);
+          }
+          if w.evicted == 0 {
+            break;
+          }
         }
-        if w.evicted == 0 {
+        if !dw.retry_low() {
           break;
         }
       }
@@ -310,9 +325,9 @@ impl Device {
     p: Place,
     ticket: Option<u32>,
     depth: u32,
+    dw: &mut DmemWalk,
     st: &mut Validated,
   ) -> Result<Walk> {
-    let size = self.object(id)?.size;
     // Only what was on the LRU when the walk began: evicted buffers that
     // come back land behind this bound.
     let last = self.lru_seq;
@@ -348,7 +363,8 @@ impl Device {
           }
         }
       }
-      if !locked || vpins > 0 {
+      // dmem: victims under their protection, or outside the limit's subtree, stay.
+      if !locked || vpins > 0 || !self.dmem_evictable(victim, p.domain, dw) {
         if locked {
           self.unlock_resv(thread, vresv, false)?;
         }
@@ -362,7 +378,7 @@ impl Device {
       }
       r?;
       evicted += 1;
-      let a = self.domain_alloc(p.domain, size, p.has(PL_TOPDOWN));
+      let a = self.dmem_walk_alloc(id, p, dw);
       if !is_enospc(&a) {
         return Ok(Walk {
           found: Some(a?),
@@ -413,6 +429,7 @@ impl Device {
     if !purged {
       self.domain_free(from, old);
     }
+    self.dmem_commit(id, Some(to), false);
     let bounce = populated
       && self.mem.get(Domain::Gtt).is_some()
       && matches!(
@@ -450,6 +467,7 @@ impl Device {
     let (from, old) = (o.domain, o.node);
     self.lru_remove(id);
     self.domain_free(from, old);
+    self.dmem_commit(id, None, false);
     let o = self.object_mut(id)?;
     o.node = None;
     o.purged = true;
