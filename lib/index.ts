@@ -178,6 +178,17 @@ export type {
   DomainStats,
   MemoryOptions,
 } from './device/placement.js'
+// The dmem cgroup controller (issue 16).
+export {
+  Cgroup,
+  Dmem,
+  type CgroupLimits,
+  type CgroupStats,
+  type CreateCgroupOptions,
+  type DmemOptions,
+  type DmemRegion,
+} from './device/dmem.js'
+export { DMEM_MODES, type DmemModeName } from './contract/dmem.js'
 export {
   scenarios,
   runScenario,

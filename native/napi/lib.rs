@@ -29,6 +29,8 @@ mod batch;
 mod calls;
 mod convert;
 mod device;
+// The dmem cgroup controller (issue 16).
+mod dmem;
 mod external;
 // The device's fences (split from device.rs).
 mod fences;

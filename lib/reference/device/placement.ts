@@ -7,6 +7,16 @@
 import type { ValidateRecord } from '../../contract/device.js'
 import { DrmError } from '../../base/errors.js'
 import { domainAlloc, domainFree, memOf } from './domain.js'
+import {
+  type DmemWalk,
+  dmemCommit,
+  dmemEvictable,
+  dmemTryPlace,
+  dmemWalkAlloc,
+  dmemWalkFailed,
+  resetLow,
+  retryLow,
+} from './dmem.js'
 import { objectOf, relocate } from './objects.js'
 import { lruRemove, lruTouch } from './lru.js'
 import { heldBy, lock, resvOf, unlockResv } from './resv.js'
@@ -122,15 +132,14 @@ function allocResource(
   for (const p of placement) {
     if (memOf(d, p.domain) === null || (shmem && p.domain !== SYSTEM)) continue
     if ((evicting && (p.flags & PL_DESIRED) !== 0) || (!evicting && (p.flags & PL_FALLBACK) !== 0)) continue
+    // dmem: the cgroup charge first, then the range (dmem.ts).
+    const t = dmemTryPlace(d, id, p, evicting)
+    if (t.kind === 'placed') return [p.domain, t.node]
+    if (t.kind === 'skip') continue
     try {
-      return [p.domain, domainAlloc(d, p.domain, o.size, (p.flags & PL_TOPDOWN) !== 0)]
+      return [p.domain, evictAlloc(d, thread, id, p, depth, t.walk, st)]
     } catch (e) {
-      if (!enospc(e)) throw e
-    }
-    if (!evicting || p.domain === SYSTEM) continue
-    try {
-      return [p.domain, evictAlloc(d, thread, id, p, depth, st)]
-    } catch (e) {
+      dmemWalkFailed(d, id, p, t.walk)
       if (e instanceof DrmError && e.errno === 'EBUSY') continue
       throw e
     }
@@ -138,21 +147,34 @@ function allocResource(
   throw new DrmError('ENOSPC', `no place has room for GEM object ${id}`)
 }
 
-function evictAlloc(d: DevState, thread: number, id: number, p: Place, depth: number, st: Stats): bigint | null {
+function evictAlloc(
+  d: DevState,
+  thread: number,
+  id: number,
+  p: Place,
+  depth: number,
+  dw: DmemWalk,
+  st: Stats,
+): bigint | null {
   const h = resvOf(d, objectOf(d, id).resv).holder
   // The ticket is the context the caller holds the buffer with.
   const ticket = h !== null && h.thread === thread ? h.ctx : null
-  let w = evictWalk(d, thread, id, p, null, depth, st)
+  let w = evictWalk(d, thread, id, p, null, depth, dw, st)
+  // dmem: once more with low-protected victims when only they were left.
+  if (!w.found && retryLow(dw)) w = evictWalk(d, thread, id, p, null, depth, dw, st)
   if (w.found) return w.node
   if (ticket !== null) {
-    // Repeat while walks make progress, at most once per buffer on the
-    // LRU: victims may bounce between domains through nested evictions.
-    const rounds = memOf(d, p.domain)?.lru.size ?? 0
-    for (let i = 0; i <= rounds; i++) {
-      w = evictWalk(d, thread, id, p, ticket, depth, st)
-      if (w.found) return w.node
-      if (w.evicted === 0) break
-    }
+    resetLow(dw)
+    do {
+      // Repeat while walks make progress, at most once per buffer on the
+      // LRU: victims may bounce between domains through nested evictions.
+      const rounds = memOf(d, p.domain)?.lru.size ?? 0
+      for (let i = 0; i <= rounds; i++) {
+        w = evictWalk(d, thread, id, p, ticket, depth, dw, st)
+        if (w.found) return w.node
+        if (w.evicted === 0) break
+      }
+    } while (retryLow(dw))
   }
   throw new DrmError('EBUSY', `nothing in ${DOMAIN_NAMES[p.domain]} can be evicted`)
 }
@@ -170,9 +192,9 @@ function evictWalk(
   p: Place,
   ticketIn: number | null,
   depth: number,
+  dw: DmemWalk,
   st: Stats,
 ): Walk {
-  const size = objectOf(d, id).size
   // Only what was on the LRU when the walk began.
   const last = d.lruSeq
   let cursor = 0
@@ -197,7 +219,8 @@ function evictWalk(
         throw new DrmError('ENOSPC', 'eviction lock died: the caller must back off')
       }
     }
-    if (!locked || vpins > 0) {
+    // dmem: victims under their protection, or outside the limit's subtree, stay.
+    if (!locked || vpins > 0 || !dmemEvictable(d, victim, p.domain, dw)) {
       if (locked) unlockResv(d, thread, vresv, false)
       continue
     }
@@ -215,7 +238,7 @@ function evictWalk(
     }
     evicted += 1
     try {
-      const node = domainAlloc(d, p.domain, size, (p.flags & PL_TOPDOWN) !== 0)
+      const node = dmemWalkAlloc(d, id, p, dw)
       return { found: true, node, evicted }
     } catch (e) {
       if (!enospc(e)) throw e
@@ -266,6 +289,7 @@ function commitMove(d: DevState, id: number, to: number, node: bigint | null, ev
   const from = o.domain
   lruRemove(d, id)
   if (!o.purged) domainFree(d, from, o.node)
+  dmemCommit(d, id, to, false)
   const bounce =
     o.populated && memOf(d, GTT) !== null && ((from === VRAM && to === SYSTEM) || (from === SYSTEM && to === VRAM))
   count(d, sat(o.size * (bounce ? 2n : 1n)), evicted, st)
@@ -282,6 +306,7 @@ function purge(d: DevState, id: number, evicted: boolean, st: Stats): void {
   const from = o.domain
   lruRemove(d, id)
   domainFree(d, from, o.node)
+  dmemCommit(d, id, 0, false)
   o.node = null
   o.purged = true
   o.populated = false

@@ -5,6 +5,7 @@
  */
 import type { MoveRecord, ViolationRecord } from '../../contract/device.js'
 import type { MemDomain } from './domain.js'
+import type { Dmem } from './dmem.js'
 import type { Place } from './placement.js'
 import { DrmError } from '../../base/errors.js'
 import { RULES, type ViolationKind } from './violation.js'
@@ -105,6 +106,8 @@ export class DevState {
   readonly totals = { bytesMoved: 0n, evictions: 0n, moves: 0n }
   /** The attached VA spaces, in attach order; destroyed ones are dropped at the next move. */
   vms: MoveListener[] = []
+  /** dmem cgroups and their charges (dmem.ts); set by the device. */
+  dmem!: Dmem
 
   constructor(readonly wwClass: number) {}
 
