@@ -15,6 +15,7 @@ import { ReferenceDevice } from '../lib/reference/device/index.js'
 import { NativeDeviceCore } from '../lib/native/device.js'
 import type { DeviceCore } from '../lib/contract/device.js'
 import { errnoOf } from './errno.js'
+import { runScenario } from '../lib/workloads/scenarios.js'
 
 const engines = ['reference', 'native'] as const
 const U = 1024n
@@ -164,6 +165,41 @@ describe.each(engines)('%s engine', (engine) => {
     expect(a.stats('gtt').maxHits).toBe(2n)
     const e = dev()
     expect(errnoOf(() => e.createCgroup({ name: 'a' }).setLimits('gtt', { max: 0n }))).toBe('EINVAL')
+  })
+
+  it('scenario dmem-protected-contention: upstream falls back to GTT, proposed evicts the browser, never the compositor', () => {
+    const r = runScenario('dmem-protected-contention', { engine })
+    expect(r.outcome).toEqual({
+      upstream: {
+        where: {
+          scanout: 'vram',
+          tab0: 'vram',
+          tab1: 'vram',
+          tab2: 'vram',
+          tab3: 'vram',
+          texture0: 'gtt',
+          texture1: 'gtt',
+        },
+        gameInVram: 0,
+        evicted: [],
+        compositorInVram: true,
+      },
+      proposed: {
+        where: {
+          scanout: 'vram',
+          tab0: 'gtt',
+          tab1: 'gtt',
+          tab2: 'vram',
+          tab3: 'vram',
+          texture0: 'vram',
+          texture1: 'vram',
+        },
+        gameInVram: 2,
+        evicted: ['tab0', 'tab1'],
+        compositorInVram: true,
+      },
+    })
+    expect(r.lines[0]).toMatch(/^1\. \[upstream\]/)
   })
 
   it('bad input: typed errors, state unchanged', () => {

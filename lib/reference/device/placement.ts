@@ -6,7 +6,7 @@
  */
 import type { ValidateRecord } from '../../contract/device.js'
 import { DrmError } from '../../base/errors.js'
-import { domainAlloc, domainFree, memOf } from './domain.js'
+import { domainFree, memOf } from './domain.js'
 import {
   type DmemWalk,
   dmemCommit,
