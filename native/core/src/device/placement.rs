@@ -318,6 +318,8 @@ impl Device {
   }
 
   /// One walk of the LRU from its head, evicting until the evictor fits.
+  // `dw` (dmem's state of the eviction) is the eighth.
+  #[allow(clippy::too_many_arguments)]
   fn evict_walk(
     &mut self,
     thread: u32,

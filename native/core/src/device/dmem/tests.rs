@@ -2,7 +2,7 @@
 //! eviction outcomes (both modes).
 
 use crate::device::*;
-use crate::errno::Errno;
+use crate::errno::{Errno, Result};
 
 const T0: u32 = 0;
 const U: u64 = 1024;
@@ -24,7 +24,7 @@ fn place(d: Domain) -> Place {
   Place { domain: d, flags: 0 }
 }
 
-fn validate(d: &mut Device, id: u32, to: &[Place]) -> crate::errno::Result<Validated> {
+fn validate(d: &mut Device, id: u32, to: &[Place]) -> Result<Validated> {
   let r = d.object(id).unwrap().resv;
   assert_eq!(d.lock(T0, r, None, LockMode::Normal).unwrap(), LockResult::Ok);
   let v = d.validate(T0, id, to);
