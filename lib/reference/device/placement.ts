@@ -219,8 +219,9 @@ function evictWalk(
         throw new DrmError('ENOSPC', 'eviction lock died: the caller must back off')
       }
     }
-    // dmem: victims under their protection, or outside the limit's subtree, stay.
-    if (!locked || vpins > 0 || !dmemEvictable(d, victim, p.domain, dw)) {
+    // dmem: victims under their protection, or outside the limit's subtree,
+    // stay (asked before the pin count, as ttm_bo_evict_cb does: hit_low counts pinned ones).
+    if (!locked || !dmemEvictable(d, victim, p.domain, dw) || vpins > 0) {
       if (locked) unlockResv(d, thread, vresv, false)
       continue
     }

@@ -473,16 +473,16 @@ impl Device {
   /// Hook: the object's resource is gone (moved, purged, freed); `to` is the
   /// region of the new one, charged when it was allocated.
   pub(crate) fn dmem_commit(&mut self, id: u32, to: Option<Domain>, freed: bool) {
-    let size = self.objects.get(&id).map_or(0, |o| o.size);
     if let Some((d, cg)) = self.dmem.charged.remove(&id) {
+      let size = self.objects.get(&id).map_or(0, |o| o.size);
       self.dmem.uncharge_below(cg, 0, idx(d), size);
     }
-    let owner = self.dmem.owner_of(id);
     if let Some(d) = to.filter(|&d| self.dmem.registered(d)) {
+      let owner = self.dmem.owner_of(id);
       self.dmem.charged.insert(id, (d, owner));
     }
     if freed {
-      self.dmem.owner.remove(&id);
+      let owner = self.dmem.owner.remove(&id).unwrap_or(ROOT);
       self.dmem.cgroups[owner as usize - 1].objects -= 1;
     }
   }
@@ -491,16 +491,15 @@ impl Device {
   /// range. A refused charge is ENOSPC for the place; in the evicting pass
   /// it evicts within the cgroup that hit its max. Proposed: an allocation
   /// under its min or low evicts in the first pass too.
-  pub(crate) fn dmem_try_place(&mut self, id: u32, p: Place, evicting: bool) -> Result<TryPlace> {
-    let size = self.object(id)?.size;
+  pub(crate) fn dmem_try_place(&mut self, id: u32, size: u64, p: Place, evicting: bool) -> Result<TryPlace> {
     let may_evict = evicting && p.domain != Domain::System;
     let mut w = DmemWalk {
       may_try_low: true,
       ..DmemWalk::default()
     };
     let r = idx(p.domain);
-    let cg = self.dmem.owner_of(id);
     let registered = self.dmem.registered(p.domain);
+    let cg = if registered { self.dmem.owner_of(id) } else { ROOT };
     if registered {
       if let Err(limit) = self.dmem.try_charge(cg, r, size) {
         if !may_evict {
@@ -547,10 +546,15 @@ impl Device {
   /// again, and a refused charge ends the walk with EAGAIN; the proposed
   /// series holds its charge, or (after a refused charge) treats a refusal
   /// as no room, and the walk goes on.
-  pub(crate) fn dmem_walk_alloc(&mut self, id: u32, p: Place, w: &DmemWalk) -> Result<Option<u64>> {
-    let size = self.object(id)?.size;
-    let (r, cg) = (idx(p.domain), self.dmem.owner_of(id));
+  pub(crate) fn dmem_walk_alloc(
+    &mut self,
+    id: u32,
+    size: u64,
+    p: Place,
+    w: &DmemWalk,
+  ) -> Result<Option<u64>> {
     let charge = self.dmem.registered(p.domain) && w.held.is_none();
+    let (r, cg) = (idx(p.domain), if charge { self.dmem.owner_of(id) } else { ROOT });
     if charge && self.dmem.try_charge(cg, r, size).is_err() {
       let errno = match self.dmem.mode {
         DmemMode::Upstream => Errno::EAGAIN,

@@ -237,7 +237,7 @@ impl Device {
     st: &mut Validated,
   ) -> Result<(Domain, Option<u64>)> {
     let o = self.object(id)?;
-    let shmem = o.profile == Profile::Shmem;
+    let (size, shmem) = (o.size, o.profile == Profile::Shmem);
     for &p in placement {
       // Missing managers are skipped; shmem pages never leave system memory.
       if self.mem.get(p.domain).is_none() || shmem && p.domain != Domain::System {
@@ -247,7 +247,7 @@ impl Device {
         continue;
       }
       // dmem: the cgroup charge first, then the range (dmem.rs).
-      let mut w = match self.dmem_try_place(id, p, evicting)? {
+      let mut w = match self.dmem_try_place(id, size, p, evicting)? {
         TryPlace::Placed(n) => return Ok((p.domain, n)),
         TryPlace::Skip => continue,
         TryPlace::Evict(w) => w,
@@ -330,6 +330,7 @@ impl Device {
     dw: &mut DmemWalk,
     st: &mut Validated,
   ) -> Result<Walk> {
+    let size = self.object(id)?.size;
     // Only what was on the LRU when the walk began: evicted buffers that
     // come back land behind this bound.
     let last = self.lru_seq;
@@ -365,8 +366,9 @@ impl Device {
           }
         }
       }
-      // dmem: victims under their protection, or outside the limit's subtree, stay.
-      if !locked || vpins > 0 || !self.dmem_evictable(victim, p.domain, dw) {
+      // dmem: victims under their protection, or outside the limit's subtree,
+      // stay (asked before the pin count, as ttm_bo_evict_cb does: hit_low counts pinned ones).
+      if !locked || !self.dmem_evictable(victim, p.domain, dw) || vpins > 0 {
         if locked {
           self.unlock_resv(thread, vresv, false)?;
         }
@@ -380,7 +382,7 @@ impl Device {
       }
       r?;
       evicted += 1;
-      let a = self.dmem_walk_alloc(id, p, dw);
+      let a = self.dmem_walk_alloc(id, size, p, dw);
       if !is_enospc(&a) {
         return Ok(Walk {
           found: Some(a?),
