@@ -41,9 +41,8 @@ export interface Dmem {
   /** Bit `domain` set: registered. */
   regions: number
   cgroups: Cgroup[]
+  /** Objects outside the root; a resource in a registered region is always charged to its object's cgroup. */
   owner: Map<number, number>
-  /** The committed charge of each object: [region, cgroup]. */
-  charged: Map<number, [number, number]>
 }
 
 /** The cgroup state of one eviction (see DmemWalk in dmem.rs). */
@@ -65,7 +64,7 @@ const cgroup = (parent: number, name: string): Cgroup => ({
 })
 
 export function newDmem(): Dmem {
-  return { mode: UPSTREAM, regions: 1 << VRAM, cgroups: [cgroup(0, '')], owner: new Map(), charged: new Map() }
+  return { mode: UPSTREAM, regions: 1 << VRAM, cgroups: [cgroup(0, '')], owner: new Map() }
 }
 
 export const registered = (m: Dmem, domain: number): boolean => (m.regions & (1 << domain)) !== 0
@@ -257,8 +256,8 @@ export function cgroupStats(d: DevState, id: number, domain: number): [Cgroup, C
 export function cgroupAssign(d: DevState, obj: number, cg: number): void {
   const m = d.dmem
   liveCgroup(m, cg)
-  objectOf(d, obj)
-  if (m.charged.has(obj) || m.owner.has(obj)) {
+  const o = objectOf(d, obj)
+  if ((registered(m, o.domain) && !o.purged) || m.owner.has(obj)) {
     throw new DrmError('EBUSY', `GEM object ${obj} is charged to a cgroup already`)
   }
   m.cgroups[ownerOf(m, obj) - 1].objects -= 1
@@ -277,34 +276,32 @@ export function dmemCreated(d: DevState): void {
   d.dmem.cgroups[0].objects += 1
 }
 
-/** The object's resource is gone; `to` is the region of its new one (0: none). */
-export function dmemCommit(d: DevState, id: number, to: number, freed: boolean): void {
+/** The object's resource in `from` is gone (moved out, purged). */
+export function dmemUncharge(d: DevState, id: number, size: bigint, from: number): void {
   const m = d.dmem
-  const size = d.objects.get(id)?.size ?? 0n
-  const old = m.charged.get(id)
-  if (old !== undefined) {
-    m.charged.delete(id)
-    unchargeBelow(m, old[1], 0, old[0] - 1, size)
-  }
+  if (registered(m, from)) unchargeBelow(m, ownerOf(m, id), 0, from - 1, size)
+}
+
+/** The object was freed (its domain and purged flag still as they were). */
+export function dmemFreed(d: DevState, id: number): void {
+  const m = d.dmem
+  const o = d.objects.get(id)
+  if (o !== undefined && !o.purged) dmemUncharge(d, id, o.size, o.domain)
   const owner = ownerOf(m, id)
-  if (to !== 0 && registered(m, to)) m.charged.set(id, [to, owner])
-  if (freed) {
-    m.owner.delete(id)
-    m.cgroups[owner - 1].objects -= 1
-  }
+  m.owner.delete(id)
+  m.cgroups[owner - 1].objects -= 1
 }
 
 export type TryPlace = { kind: 'placed'; node: bigint | null } | { kind: 'evict'; walk: DmemWalk } | { kind: 'skip' }
 
 /** Charge, then a range, for one place (dmem_try_place in dmem.rs). */
-export function dmemTryPlace(d: DevState, id: number, p: Place, evicting: boolean): TryPlace {
+export function dmemTryPlace(d: DevState, id: number, size: bigint, p: Place, evicting: boolean): TryPlace {
   const m = d.dmem
-  const size = objectOf(d, id).size
   const mayEvict = evicting && p.domain !== SYSTEM
   const w: DmemWalk = { limit: null, held: null, mayTryLow: true, tryLow: false, hitLow: false }
   const r = p.domain - 1
-  const cg = ownerOf(m, id)
   const reg = registered(m, p.domain)
+  const cg = reg ? ownerOf(m, id) : ROOT
   if (reg) {
     const limit = tryCharge(m, cg, r, size)
     if (limit !== 0) {
@@ -338,12 +335,11 @@ export function dmemWalkFailed(d: DevState, id: number, p: Place, w: DmemWalk): 
 }
 
 /** The evictor's allocation after each eviction (EAGAIN upstream when its charge is refused). */
-export function dmemWalkAlloc(d: DevState, id: number, p: Place, w: DmemWalk): bigint | null {
+export function dmemWalkAlloc(d: DevState, id: number, size: bigint, p: Place, w: DmemWalk): bigint | null {
   const m = d.dmem
-  const size = objectOf(d, id).size
   const r = p.domain - 1
-  const cg = ownerOf(m, id)
   const charge = registered(m, p.domain) && w.held === null
+  const cg = charge ? ownerOf(m, id) : ROOT
   if (charge && tryCharge(m, cg, r, size) !== 0) {
     const errno = m.mode === UPSTREAM ? 'EAGAIN' : 'ENOSPC'
     throw new DrmError(errno, `dmem: cgroup ${cg} is at its max in ${DOMAIN_NAMES[p.domain]}`)
@@ -360,9 +356,8 @@ export function dmemWalkAlloc(d: DevState, id: number, p: Place, w: DmemWalk): b
 export function dmemEvictable(d: DevState, victim: number, domain: number, w: DmemWalk): boolean {
   const m = d.dmem
   if (m.cgroups.length === 1 || !registered(m, domain)) return true
-  const c = m.charged.get(victim)
-  if (c === undefined || c[0] !== domain) return true
-  const test = c[1]
+  // On the domain's LRU: resident there, so charged to its cgroup.
+  const test = ownerOf(m, victim)
   // Proposed, first pass: never the allocating cgroup's own buffers.
   if (!w.mayTryLow && w.held === test) return false
   const limit = w.limit ?? (w.held === null ? null : commonAncestor(m, test, w.held))

@@ -6,7 +6,7 @@
 import type { MappingRecord } from '../../contract/device.js'
 import { DrmError } from '../../base/errors.js'
 import { domainAlloc, domainFree, memOf } from './domain.js'
-import { dmemCommit, dmemCreated } from './dmem.js'
+import { dmemCreated, dmemFreed } from './dmem.js'
 import { lruRemove, lruTouch, resvUserAdd, resvUserRemove } from './lru.js'
 import { place } from './placement.js'
 import { objectOf, objectRecord, relocate } from './objects.js'
@@ -97,7 +97,7 @@ export function put(d: DevState, id: number, vaMappings: number): boolean {
   if (o.lru !== null) memOf(d, o.domain)?.lru.delete(o.lru)
   o.lru = null
   domainFree(d, o.domain, node)
-  dmemCommit(d, id, 0, true)
+  dmemFreed(d, id)
   resvUserRemove(d, o.resv, id)
   if (vaMappings > 0) {
     d.violate('free-while-va-mapped', id, `GEM object ${id} freed with ${vaMappings} GPU VA mapping(s)`)

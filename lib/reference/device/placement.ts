@@ -9,9 +9,9 @@ import { DrmError } from '../../base/errors.js'
 import { domainFree, memOf } from './domain.js'
 import {
   type DmemWalk,
-  dmemCommit,
   dmemEvictable,
   dmemTryPlace,
+  dmemUncharge,
   dmemWalkAlloc,
   dmemWalkFailed,
   resetLow,
@@ -133,7 +133,7 @@ function allocResource(
     if (memOf(d, p.domain) === null || (shmem && p.domain !== SYSTEM)) continue
     if ((evicting && (p.flags & PL_DESIRED) !== 0) || (!evicting && (p.flags & PL_FALLBACK) !== 0)) continue
     // dmem: the cgroup charge first, then the range (dmem.ts).
-    const t = dmemTryPlace(d, id, p, evicting)
+    const t = dmemTryPlace(d, id, o.size, p, evicting)
     if (t.kind === 'placed') return [p.domain, t.node]
     if (t.kind === 'skip') continue
     try {
@@ -195,6 +195,7 @@ function evictWalk(
   dw: DmemWalk,
   st: Stats,
 ): Walk {
+  const size = objectOf(d, id).size
   // Only what was on the LRU when the walk began.
   const last = d.lruSeq
   let cursor = 0
@@ -239,7 +240,7 @@ function evictWalk(
     }
     evicted += 1
     try {
-      const node = dmemWalkAlloc(d, id, p, dw)
+      const node = dmemWalkAlloc(d, id, size, p, dw)
       return { found: true, node, evicted }
     } catch (e) {
       if (!enospc(e)) throw e
@@ -289,8 +290,10 @@ function commitMove(d: DevState, id: number, to: number, node: bigint | null, ev
   const o = objectOf(d, id)
   const from = o.domain
   lruRemove(d, id)
-  if (!o.purged) domainFree(d, from, o.node)
-  dmemCommit(d, id, to, false)
+  if (!o.purged) {
+    domainFree(d, from, o.node)
+    dmemUncharge(d, id, o.size, from)
+  }
   const bounce =
     o.populated && memOf(d, GTT) !== null && ((from === VRAM && to === SYSTEM) || (from === SYSTEM && to === VRAM))
   count(d, sat(o.size * (bounce ? 2n : 1n)), evicted, st)
@@ -307,7 +310,7 @@ function purge(d: DevState, id: number, evicted: boolean, st: Stats): void {
   const from = o.domain
   lruRemove(d, id)
   domainFree(d, from, o.node)
-  dmemCommit(d, id, 0, false)
+  dmemUncharge(d, id, o.size, from)
   o.node = null
   o.purged = true
   o.populated = false

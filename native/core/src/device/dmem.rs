@@ -79,10 +79,10 @@ pub(crate) struct Dmem {
   /// Bit `domain` set: the region is registered (charged and limited).
   regions: u8,
   cgroups: Vec<Cgroup>,
-  /// The cgroup of each live object that is not in the root.
+  /// The cgroup of each live object that is not in the root. A resource in
+  /// a registered region is always charged to its object's cgroup (regions
+  /// are fixed before any object exists), so no charge needs a record.
   owner: FxHashMap<u32, u32>,
-  /// The committed charge of each object: (region, cgroup).
-  charged: FxHashMap<u32, (Domain, u32)>,
 }
 
 impl Default for Dmem {
@@ -98,7 +98,6 @@ impl Default for Dmem {
         counters: [Counter::default(); 3],
       }],
       owner: FxHashMap::default(),
-      charged: FxHashMap::default(),
     }
   }
 }
@@ -444,8 +443,9 @@ impl Device {
   /// Puts a new object (before it has any resource) in cgroup `cg`.
   pub fn cgroup_assign(&mut self, obj: u32, cg: u32) -> Result<()> {
     self.dmem.cg(cg)?;
-    self.object(obj)?;
-    if self.dmem.charged.contains_key(&obj) || self.dmem.owner.contains_key(&obj) {
+    let o = self.object(obj)?;
+    let charged = self.dmem.registered(o.domain) && !o.purged;
+    if charged || self.dmem.owner.contains_key(&obj) {
       return fail(
         Errno::EBUSY,
         format!("GEM object {obj} is charged to a cgroup already"),
@@ -470,21 +470,24 @@ impl Device {
     self.dmem.cgroups[0].objects += 1;
   }
 
-  /// Hook: the object's resource is gone (moved, purged, freed); `to` is the
-  /// region of the new one, charged when it was allocated.
-  pub(crate) fn dmem_commit(&mut self, id: u32, to: Option<Domain>, freed: bool) {
-    if let Some((d, cg)) = self.dmem.charged.remove(&id) {
-      let size = self.objects.get(&id).map_or(0, |o| o.size);
-      self.dmem.uncharge_below(cg, 0, idx(d), size);
+  /// Hook: the object's resource in `from` is gone (moved out, purged).
+  pub(crate) fn dmem_uncharge(&mut self, id: u32, size: u64, from: Domain) {
+    if self.dmem.registered(from) {
+      let cg = self.dmem.owner_of(id);
+      self.dmem.uncharge_below(cg, 0, idx(from), size);
     }
-    if let Some(d) = to.filter(|&d| self.dmem.registered(d)) {
-      let owner = self.dmem.owner_of(id);
-      self.dmem.charged.insert(id, (d, owner));
+  }
+
+  /// Hook: the object was freed (its domain and purged flag still as they were).
+  pub(crate) fn dmem_freed(&mut self, id: u32) {
+    if let Some(o) = self.objects.get(&id) {
+      if !o.purged {
+        let (size, from) = (o.size, o.domain);
+        self.dmem_uncharge(id, size, from);
+      }
     }
-    if freed {
-      let owner = self.dmem.owner.remove(&id).unwrap_or(ROOT);
-      self.dmem.cgroups[owner as usize - 1].objects -= 1;
-    }
+    let owner = self.dmem.owner.remove(&id).unwrap_or(ROOT);
+    self.dmem.cgroups[owner as usize - 1].objects -= 1;
   }
 
   /// Hook (`ttm_bo_alloc_resource`'s body for one place): charge, then a
@@ -577,12 +580,8 @@ impl Device {
     if self.dmem.cgroups.len() == 1 || !self.dmem.registered(d) {
       return true;
     }
-    let Some(&(cd, test)) = self.dmem.charged.get(&victim) else {
-      return true;
-    };
-    if cd != d {
-      return true;
-    }
+    // On `d`'s LRU: resident there, so charged to its cgroup.
+    let test = self.dmem.owner_of(victim);
     // Proposed, first pass: never the allocating cgroup's own buffers.
     if !w.may_try_low && w.held == Some(test) {
       return false;

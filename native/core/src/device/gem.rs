@@ -221,7 +221,7 @@ impl Device {
       }
     }
     self.domain_free(domain, node);
-    self.dmem_commit(id, None, true);
+    self.dmem_freed(id);
     self.resv_user_remove(resv, id);
     if va_mappings > 0 {
       self.violate(

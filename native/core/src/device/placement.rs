@@ -432,8 +432,8 @@ impl Device {
     self.lru_remove(id);
     if !purged {
       self.domain_free(from, old);
+      self.dmem_uncharge(id, size, from);
     }
-    self.dmem_commit(id, Some(to), false);
     let bounce = populated
       && self.mem.get(Domain::Gtt).is_some()
       && matches!(
@@ -471,7 +471,8 @@ impl Device {
     let (from, old) = (o.domain, o.node);
     self.lru_remove(id);
     self.domain_free(from, old);
-    self.dmem_commit(id, None, false);
+    let size = self.object(id)?.size;
+    self.dmem_uncharge(id, size, from);
     let o = self.object_mut(id)?;
     o.node = None;
     o.purged = true;
