@@ -103,6 +103,13 @@ export declare class NativeDevice {
   placementTotals(): PlacementTotalsRecord
   trackMoves(on: boolean): void
   takeMoves(): Array<MoveRecord>
+  dmemSetup(mode: number, vram: boolean, gtt: boolean): void
+  cgroupCreate(parent: number, name: string): number
+  cgroupDestroy(id: number): void
+  cgroupSetLimit(id: number, domain: number, which: number, value: bigint): void
+  cgroupInfo(id: number, domain: number): CgroupRecord
+  cgroupAssign(obj: number, cg: number): void
+  objectCgroup(obj: number): number
   createFence(context: number, seqno: number, signalAt?: bigint | undefined | null): number
   fenceInfo(fence: number): FenceRecord
   setFenceError(fence: number, error: number): void
@@ -267,6 +274,18 @@ export declare class NativeVm {
    * empty, to V8.
    */
   destroy(): void
+}
+
+export interface CgroupRecord {
+  parent: number
+  name: string
+  usage: bigint
+  min: bigint
+  low: bigint
+  max: bigint
+  maxHits: bigint
+  emin: bigint
+  elow: bigint
 }
 
 export interface CopyJobRecord {

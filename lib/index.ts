@@ -198,6 +198,17 @@ export {
   type WaitIdleOptions,
 } from './device/copy-engine.js'
 export type { ReserveOptions, ReserveReturn } from './device/resv.js'
+// The dmem cgroup controller (issue 16).
+export {
+  Cgroup,
+  Dmem,
+  type CgroupLimits,
+  type CgroupStats,
+  type CreateCgroupOptions,
+  type DmemOptions,
+  type DmemRegion,
+} from './device/dmem.js'
+export { DMEM_MODES, type DmemModeName } from './contract/dmem.js'
 export {
   scenarios,
   runScenario,

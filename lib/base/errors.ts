@@ -14,11 +14,14 @@ export type Errno =
   | 'ECANCELED'
   | 'EINTR'
   | 'ERESTARTSYS'
+  | 'EAGAIN'
 
 /** The Linux errno numbers (x86 and arm64); a fence error is the negation (`dma_fence_set_error`). */
 export const ERRNO_CODES: Readonly<Record<Errno, number>> = Object.freeze({
   ESRCH: 3,
   EIO: 5,
+  // dmem: a charge over a cgroup's max during eviction.
+  EAGAIN: 11,
   ENOMEM: 12,
   EBUSY: 16,
   EEXIST: 17,

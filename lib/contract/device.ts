@@ -6,6 +6,7 @@
  * throw DrmError and record violations for takeViolations().
  */
 import type { EngineName, VmCore } from './vm.js'
+import type { DmemCore } from './dmem.js'
 
 /** `lock` modes. */
 export const LOCK = { normal: 0, slow: 1, try: 2 } as const
@@ -134,7 +135,8 @@ export interface ViolationRecord {
   rule: string
 }
 
-export interface DeviceCore {
+/** The dmem cgroup calls (issue 16) are in contract/dmem.ts. */
+export interface DeviceCore extends DmemCore {
   readonly engine: EngineName
   now(): bigint
   advance(ns: bigint): bigint

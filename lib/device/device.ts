@@ -40,6 +40,7 @@ import {
   type ValidateOptions,
   type WaitIdleOptions,
 } from './copy-engine.js'
+import { type Cgroup, type CreateCgroupOptions, Dmem, type DmemOptions } from './dmem.js'
 import { count, flag, func, invalid, oneOf, options, u64 } from '../base/check.js'
 
 export interface DeviceOptions {
@@ -55,6 +56,8 @@ export interface DeviceOptions {
   memory?: MemoryOptions
   /** Moves take time on a copy engine (issue 16); absent: moves are instant and destroys free at once. */
   copy?: CopyOptions
+  /** The dmem cgroup controller: mode and registered regions (default upstream, VRAM). */
+  dmem?: DmemOptions
 }
 
 /** A broken rule: what, on which GEM object (0 for none), and the seed rule. */
@@ -69,6 +72,8 @@ export interface CreateObjectOptions {
   /** Share this resv (or this object's), as the objects of one VM do. */
   resv?: Resv | GemObject
   profile?: ProfileName
+  /** The dmem cgroup its resources are charged to (default: the root). */
+  cgroup?: Cgroup
 }
 
 export interface FenceOptions {
@@ -87,6 +92,8 @@ export class Device {
   readonly profile: ProfileName
   /** The engine; the public classes go through it. */
   readonly core: DeviceCore
+  /** The dmem cgroup controller (dmem.ts). */
+  readonly dmem: Dmem
   readonly #violations: Violation[] = []
   readonly #objects = new Map<number, GemObject>()
   /** The VA spaces tied to it (see `attachVm`). */
@@ -110,6 +117,7 @@ export class Device {
     this.core = engineOf(this.engine).device(cls, mem)
     if (copy !== null) this.core.configureCopy(copy.bandwidth, copy.latency)
     this.copy = copy === null ? null : Object.freeze({ ...copy, bandwidth: Object.freeze(copy.bandwidth) })
+    this.dmem = new Dmem(this, o.dmem)
   }
 
   /** The copy engine's packed configuration, or null when moves are instant (issue 16). */
@@ -171,13 +179,24 @@ export class Device {
       if (!isResv(r) || r.device !== this) throw invalid('resv', 'a Resv or GEM object of this device', o.resv)
       resv = r.id
     }
+    // dmem: checked before the object exists (a destroyed cgroup is EINVAL here).
+    const cg = o.cgroup === undefined ? null : this.dmem.cgroup(o.cgroup)
+    if (cg !== null) this.run(() => this.core.cgroupInfo(cg.id, 3))
     // The engine first: an object it refuses must not keep an id.
     const id = freeGemObjectId(o.id)
-    this.run(() => this.core.createObject(id, size, resv, PROFILES.indexOf(profile)))
+    this.run(() => {
+      this.core.createObject(id, size, resv, PROFILES.indexOf(profile))
+      if (cg !== null && cg !== this.dmem.root) this.core.cgroupAssign(id, cg.id)
+    })
     const obj = new GemObject({ size, id })
     bindDevice(obj, this)
     this.#objects.set(obj.id, obj)
     return obj
+  }
+
+  /** A dmem cgroup (`dmem.createCgroup`): a child of `parent`, the root by default. */
+  createCgroup(opts: CreateCgroupOptions): Cgroup {
+    return this.dmem.createCgroup(opts)
   }
 
   /** The object with this id, if it was created here. */

@@ -25,6 +25,7 @@ import type {
   ViolationRecord,
 } from '../contract/device.js'
 import type { VmCore } from '../contract/vm.js'
+import type { CgroupRecord } from '../contract/dmem.js'
 import { DrmError } from '../base/errors.js'
 import { call, loadBinding } from './binding.js'
 import { NativeVmCore } from './gpuvm.js'
@@ -262,6 +263,29 @@ export class NativeDeviceCore implements DeviceCore {
     const id = NativeVmCore.registryId(vm)
     if (id === undefined) throw new DrmError('EINVAL', 'attachVm takes a VA space of the native engine')
     call(() => this.#slow().attachVm(id))
+  }
+
+  // dmem cgroups (issue 16): native/napi/dmem.rs.
+  dmemSetup(mode: number, vram: boolean, gtt: boolean): void {
+    call(() => this.#d.dmemSetup(mode, vram, gtt))
+  }
+  cgroupCreate(parent: number, name: string): number {
+    return call(() => this.#d.cgroupCreate(parent, name))
+  }
+  cgroupDestroy(id: number): void {
+    call(() => this.#d.cgroupDestroy(id))
+  }
+  cgroupSetLimit(id: number, domain: number, which: number, value: bigint): void {
+    call(() => this.#d.cgroupSetLimit(id, domain, which, value))
+  }
+  cgroupInfo(id: number, domain: number): CgroupRecord {
+    return call(() => this.#d.cgroupInfo(id, domain))
+  }
+  cgroupAssign(obj: number, cg: number): void {
+    call(() => this.#d.cgroupAssign(obj, cg))
+  }
+  objectCgroup(obj: number): number {
+    return call(() => this.#d.objectCgroup(obj))
   }
 }
 

@@ -17,6 +17,8 @@ import type { VmBo } from '../gpuvm/vm-bo.js'
 import { GpuVmExec, missingLocks, prepareVm, smUnmapExecLock } from '../gpuvm/vm-exec.js'
 // Time for TTM moves (issue 16).
 import { pipelinedEviction } from './scenario-time.js'
+// The dmem cgroup scenario (issue 16).
+import { dmemContention } from './dmem-scenario.js'
 
 export interface ScenarioOptions {
   engine?: EngineName
@@ -525,6 +527,8 @@ export const scenarios: ReadonlyMap<string, Scenario> = new Map(
     lockSetMismatch,
     // Time for TTM moves (issue 16).
     pipelinedEviction,
+    // dmem (issue 16)
+    dmemContention,
   ].map((s) => [s.name, s]),
 )
 

@@ -33,6 +33,8 @@ mod copy;
 mod device;
 // The device's hot calls as raw Node-API entry points (speed-js).
 mod device_fast;
+// The dmem cgroup controller (issue 16).
+mod dmem;
 mod external;
 // The device's fences (split from device.rs).
 mod fences;

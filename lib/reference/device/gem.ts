@@ -7,6 +7,7 @@ import type { MappingRecord } from '../../contract/device.js'
 import { DrmError } from '../../base/errors.js'
 import { copyAccessCheck, delayDestroy } from './copy.js'
 import { domainAlloc, domainFree, memOf } from './domain.js'
+import { dmemCreated, dmemFreed } from './dmem.js'
 import { lruRemove, lruTouch, resvUserAdd, resvUserRemove } from './lru.js'
 import { place } from './placement.js'
 import { objectOf, objectRecord, relocate } from './objects.js'
@@ -75,6 +76,7 @@ export function createObject(d: DevState, id: number, size: bigint, resv: number
   })
   resvUserAdd(d, r, id)
   lruTouch(d, id)
+  dmemCreated(d)
 }
 
 export type ObjLike = Obj
@@ -96,6 +98,8 @@ export function put(d: DevState, id: number, vaMappings: number): boolean {
   if (o.lru !== null) memOf(d, o.domain)?.lru.delete(o.lru)
   o.lru = null
   if (!delayDestroy(d, id, o.resv, o.domain, node)) domainFree(d, o.domain, node)
+  // dmem: uncharged now, even when the range waits for its fences (copy.ts).
+  dmemFreed(d, id)
   resvUserRemove(d, o.resv, id)
   if (vaMappings > 0) {
     d.violate('free-while-va-mapped', id, `GEM object ${id} freed with ${vaMappings} GPU VA mapping(s)`)

@@ -24,10 +24,12 @@ import type {
   ViolationRecord,
 } from '../../contract/device.js'
 import type { VmCore } from '../../contract/vm.js'
+import type { CgroupRecord } from '../../contract/dmem.js'
 import { DrmError } from '../../base/errors.js'
 import { ReferenceVm } from '../gpuvm/vm.js'
 import { domainStats, makeMemory } from './domain.js'
 import * as copy from './copy.js'
+import * as dmem from './dmem.js'
 import * as fence from './fence.js'
 import * as gem from './gem.js'
 import { lruList } from './lru.js'
@@ -50,6 +52,7 @@ export class ReferenceDevice implements DeviceCore {
     check(wwClass === 0 || wwClass === 1, `ww class must be 0 or 1, got ${wwClass}`)
     this.#d = new DevState(wwClass)
     this.#d.mem = makeMemory(memory.vram ?? 256n << 20n, memory.gtt ?? 1n << 30n, memory.system ?? null)
+    this.#d.dmem = dmem.newDmem()
   }
 
   now(): bigint {
@@ -282,6 +285,34 @@ export class ReferenceDevice implements DeviceCore {
     }
     if (vm.destroyed) throw new DrmError('EINVAL', `VA space '${vm.name}' was destroyed`)
     if (!this.#d.vms.includes(vm)) this.#d.vms.push(vm)
+  }
+
+  // dmem cgroups (issue 16): dmem.ts; argument checks as native/napi/dmem.rs.
+  dmemSetup(mode: number, vram: boolean, gtt: boolean): void {
+    dmem.dmemSetup(this.#d, mode, vram, gtt)
+  }
+  cgroupCreate(parent: number, name: string): number {
+    return dmem.cgroupCreate(this.#d, parent, name)
+  }
+  cgroupDestroy(id: number): void {
+    dmem.cgroupDestroy(this.#d, id)
+  }
+  cgroupSetLimit(id: number, d: number, which: number, value: bigint): void {
+    check(value >= 0n && value <= U64_MAX, 'value must be a bigint in [0, 2^64)')
+    check(d >= 1 && d <= 3, `a dmem region is a domain 1..3, got ${d}`)
+    dmem.cgroupSetLimit(this.#d, id, d, which, value)
+  }
+  cgroupInfo(id: number, d: number): CgroupRecord {
+    dmem.liveCgroup(this.#d.dmem, id)
+    check(d >= 1 && d <= 3, `a dmem region is a domain 1..3, got ${d}`)
+    const [c, k, emin, elow] = dmem.cgroupStats(this.#d, id, d)
+    return { parent: c.parent, name: c.name, ...k, emin, elow }
+  }
+  cgroupAssign(obj: number, cg: number): void {
+    dmem.cgroupAssign(this.#d, obj, cg)
+  }
+  objectCgroup(obj: number): number {
+    return dmem.objectCgroup(this.#d, obj)
   }
 }
 

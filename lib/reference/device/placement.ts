@@ -7,7 +7,17 @@
 import type { ValidateRecord } from '../../contract/device.js'
 import { DrmError } from '../../base/errors.js'
 import { copyBufferBusy, copyMove, copyPlaceBusy, copyVictimBusy } from './copy.js'
-import { domainAlloc, domainFree, memOf } from './domain.js'
+import { domainFree, memOf } from './domain.js'
+import {
+  type DmemWalk,
+  dmemEvictable,
+  dmemTryPlace,
+  dmemUncharge,
+  dmemWalkAlloc,
+  dmemWalkFailed,
+  resetLow,
+  retryLow,
+} from './dmem.js'
 import { objectOf, relocate } from './objects.js'
 import { lruRemove, lruTouch } from './lru.js'
 import { heldBy, lock, resvOf, unlockResv } from './resv.js'
@@ -124,44 +134,58 @@ function allocResource(
   for (const p of placement) {
     if (memOf(d, p.domain) === null || (shmem && p.domain !== SYSTEM)) continue
     if ((evicting && (p.flags & PL_DESIRED) !== 0) || (!evicting && (p.flags & PL_FALLBACK) !== 0)) continue
-    let n: bigint | null | undefined
-    try {
-      n = domainAlloc(d, p.domain, o.size, (p.flags & PL_TOPDOWN) !== 0)
-    } catch (e) {
-      if (!enospc(e)) throw e
+    // dmem: the cgroup charge first, then the range (dmem.ts).
+    const t = dmemTryPlace(d, id, o.size, p, evicting)
+    if (t.kind === 'skip') continue
+    let n: bigint | null
+    if (t.kind === 'placed') n = t.node
+    else {
+      try {
+        n = evictAlloc(d, thread, id, p, depth, t.walk, st)
+      } catch (e) {
+        dmemWalkFailed(d, id, p, t.walk)
+        if (e instanceof DrmError && e.errno === 'EBUSY') continue
+        throw e
+      }
     }
-    if (n !== undefined) {
-      if (copyPlaceBusy(d, p.domain, n)) continue
-      return [p.domain, n]
+    // Time: no_wait_gpu does not wait for the domain's last eviction (copy.ts).
+    if (copyPlaceBusy(d, p.domain, n)) {
+      dmemUncharge(d, id, o.size, p.domain)
+      continue
     }
-    if (!evicting || p.domain === SYSTEM) continue
-    try {
-      n = evictAlloc(d, thread, id, p, depth, st)
-    } catch (e) {
-      if (e instanceof DrmError && e.errno === 'EBUSY') continue
-      throw e
-    }
-    if (copyPlaceBusy(d, p.domain, n)) continue
     return [p.domain, n]
   }
   throw new DrmError('ENOSPC', `no place has room for GEM object ${id}`)
 }
 
-function evictAlloc(d: DevState, thread: number, id: number, p: Place, depth: number, st: Stats): bigint | null {
+function evictAlloc(
+  d: DevState,
+  thread: number,
+  id: number,
+  p: Place,
+  depth: number,
+  dw: DmemWalk,
+  st: Stats,
+): bigint | null {
   const h = resvOf(d, objectOf(d, id).resv).holder
   // The ticket is the context the caller holds the buffer with.
   const ticket = h !== null && h.thread === thread ? h.ctx : null
-  let w = evictWalk(d, thread, id, p, null, depth, st)
+  let w = evictWalk(d, thread, id, p, null, depth, dw, st)
+  // dmem: once more with low-protected victims when only they were left.
+  if (!w.found && retryLow(dw)) w = evictWalk(d, thread, id, p, null, depth, dw, st)
   if (w.found) return w.node
   if (ticket !== null) {
-    // Repeat while walks make progress, at most once per buffer on the
-    // LRU: victims may bounce between domains through nested evictions.
-    const rounds = memOf(d, p.domain)?.lru.size ?? 0
-    for (let i = 0; i <= rounds; i++) {
-      w = evictWalk(d, thread, id, p, ticket, depth, st)
-      if (w.found) return w.node
-      if (w.evicted === 0) break
-    }
+    resetLow(dw)
+    do {
+      // Repeat while walks make progress, at most once per buffer on the
+      // LRU: victims may bounce between domains through nested evictions.
+      const rounds = memOf(d, p.domain)?.lru.size ?? 0
+      for (let i = 0; i <= rounds; i++) {
+        w = evictWalk(d, thread, id, p, ticket, depth, dw, st)
+        if (w.found) return w.node
+        if (w.evicted === 0) break
+      }
+    } while (retryLow(dw))
   }
   throw new DrmError('EBUSY', `nothing in ${DOMAIN_NAMES[p.domain]} can be evicted`)
 }
@@ -179,6 +203,7 @@ function evictWalk(
   p: Place,
   ticketIn: number | null,
   depth: number,
+  dw: DmemWalk,
   st: Stats,
 ): Walk {
   const size = objectOf(d, id).size
@@ -206,7 +231,9 @@ function evictWalk(
         throw new DrmError('ENOSPC', 'eviction lock died: the caller must back off')
       }
     }
-    if (!locked || vpins > 0 || copyVictimBusy(d, victim)) {
+    // dmem: victims under their protection, or outside the limit's subtree,
+    // stay (asked before the pin count, as ttm_bo_evict_cb does: hit_low counts pinned ones).
+    if (!locked || !dmemEvictable(d, victim, p.domain, dw) || vpins > 0 || copyVictimBusy(d, victim)) {
       if (locked) unlockResv(d, thread, vresv, false)
       continue
     }
@@ -224,7 +251,7 @@ function evictWalk(
     }
     evicted += 1
     try {
-      const node = domainAlloc(d, p.domain, size, (p.flags & PL_TOPDOWN) !== 0)
+      const node = dmemWalkAlloc(d, id, size, p, dw)
       return { found: true, node, evicted }
     } catch (e) {
       if (!enospc(e)) throw e
@@ -274,7 +301,10 @@ function commitMove(d: DevState, id: number, to: number, node: bigint | null, ev
   const o = objectOf(d, id)
   const from = o.domain
   lruRemove(d, id)
-  if (!o.purged) domainFree(d, from, o.node)
+  if (!o.purged) {
+    domainFree(d, from, o.node)
+    dmemUncharge(d, id, o.size, from)
+  }
   const bounce =
     o.populated && memOf(d, GTT) !== null && ((from === VRAM && to === SYSTEM) || (from === SYSTEM && to === VRAM))
   copyMove(d, id, from, to, bounce, evicted)
@@ -292,6 +322,7 @@ function purge(d: DevState, id: number, evicted: boolean, st: Stats): void {
   const from = o.domain
   lruRemove(d, id)
   domainFree(d, from, o.node)
+  dmemUncharge(d, id, o.size, from)
   o.node = null
   o.purged = true
   o.populated = false

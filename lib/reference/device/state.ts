@@ -6,6 +6,7 @@
 import type { MoveRecord, ViolationRecord } from '../../contract/device.js'
 import type { CopyEngine } from './copy.js'
 import type { MemDomain } from './domain.js'
+import type { Dmem } from './dmem.js'
 import type { Place } from './placement.js'
 import { DrmError } from '../../base/errors.js'
 import { RULES, type ViolationKind } from './violation.js'
@@ -108,6 +109,8 @@ export class DevState {
   vms: MoveListener[] = []
   /** The copy engine (issue 16); null: moves are instant. */
   copy: CopyEngine | null = null
+  /** dmem cgroups and their charges (dmem.ts); set by the device. */
+  dmem!: Dmem
 
   constructor(readonly wwClass: number) {}
 

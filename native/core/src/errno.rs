@@ -17,6 +17,8 @@ pub enum Errno {
   ECANCELED,
   EINTR,
   ERESTARTSYS,
+  // dmem: a charge over a cgroup's max during eviction (ttm_bo_evict_alloc).
+  EAGAIN,
 }
 
 impl Errno {
@@ -35,6 +37,7 @@ impl Errno {
       Errno::ECANCELED => "ECANCELED",
       Errno::EINTR => "EINTR",
       Errno::ERESTARTSYS => "ERESTARTSYS",
+      Errno::EAGAIN => "EAGAIN",
     }
   }
 
@@ -55,6 +58,7 @@ impl Errno {
       Errno::EINTR => 4,
       // Kernel-internal: an interrupted wait to be restarted.
       Errno::ERESTARTSYS => 512,
+      Errno::EAGAIN => 11,
     }
   }
 }

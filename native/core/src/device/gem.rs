@@ -162,6 +162,7 @@ impl Device {
     );
     self.resv_user_add(resv, id);
     self.lru_touch(id);
+    self.dmem_created();
     Ok(())
   }
 
@@ -223,6 +224,8 @@ impl Device {
     if !self.delay_destroy(id, resv, domain, node, size) {
       self.domain_free(domain, node);
     }
+    // dmem: uncharged now, even when the range waits for its fences (copy.rs).
+    self.dmem_freed(id);
     self.resv_user_remove(resv, id);
     if va_mappings > 0 {
       self.violate(

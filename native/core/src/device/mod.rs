@@ -9,6 +9,8 @@
 
 // Time: the copy engine, move fences, delayed destroy (issue 16).
 mod copy;
+// The dmem cgroup controller (issue 16).
+mod dmem;
 mod domain;
 mod fence;
 mod gem;
@@ -18,6 +20,7 @@ mod resv;
 mod violation;
 
 pub use copy::{CopyConfig, CopyJob, PendingDestroy, TimedValidated, COPY_CONTEXT};
+pub use dmem::{Cgroup, CgroupStats, Counter, DmemMode, ROOT as CGROUP_ROOT};
 pub use domain::{DomainStats, MemoryConfig};
 pub use fence::{Fence, Usage};
 pub use gem::{Domain, GemObj, Mapping, PinDomain, Profile, VmapKind};
@@ -55,6 +58,8 @@ pub struct Device {
   totals: PlacementTotals,
   /// The copy engine; `None`: moves are instant (issue 16).
   copy: Option<Box<copy::CopyEngine>>,
+  /// dmem cgroups and their charges (dmem.rs).
+  dmem: dmem::Dmem,
 }
 
 impl Device {
@@ -82,6 +87,7 @@ impl Device {
       notify_moves: false,
       totals: PlacementTotals::default(),
       copy: None,
+      dmem: dmem::Dmem::default(),
     })
   }
 

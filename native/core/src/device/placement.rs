@@ -9,6 +9,7 @@
 //! eviction placement, where an empty one purges it. ENOSPC that survives
 //! both passes is reported as ENOMEM, as TTM does for userspace.
 
+use super::dmem::{DmemWalk, TryPlace};
 use super::{Device, Domain, LockMode, LockResult, Profile, ViolationKind as V};
 use crate::errno::{fail, Errno, Result};
 
@@ -248,19 +249,28 @@ impl Device {
       if evicting && p.has(PL_DESIRED) || !evicting && p.has(PL_FALLBACK) {
         continue;
       }
-      let r = self.domain_alloc(p.domain, size, p.has(PL_TOPDOWN));
-      if !is_enospc(&r) {
-        let n = r?;
-        if self.copy_place_busy(p.domain, n) {
+      // dmem: the cgroup charge first, then the range (dmem.rs).
+      let mut w = match self.dmem_try_place(id, size, p, evicting)? {
+        TryPlace::Placed(n) => {
+          // Time: no_wait_gpu does not wait for the domain's last eviction (copy.rs).
+          if self.copy_place_busy(p.domain, n) {
+            self.dmem_uncharge(id, size, p.domain);
+            continue;
+          }
+          return Ok((p.domain, n));
+        }
+        TryPlace::Skip => continue,
+        TryPlace::Evict(w) => w,
+      };
+      let r = self.evict_alloc(thread, id, p, depth, &mut w, st);
+      if r.is_err() {
+        self.dmem_walk_failed(id, p, &w);
+      }
+      match r {
+        Ok(n) if self.copy_place_busy(p.domain, n) => {
+          self.dmem_uncharge(id, size, p.domain);
           continue;
         }
-        return Ok((p.domain, n));
-      }
-      if !evicting || p.domain == Domain::System {
-        continue;
-      }
-      match self.evict_alloc(thread, id, p, depth, st) {
-        Ok(n) if self.copy_place_busy(p.domain, n) => continue,
         Ok(n) => return Ok((p.domain, n)),
         Err(e) if e.errno == Errno::EBUSY => continue,
         Err(e) => return Err(e),
@@ -277,6 +287,7 @@ impl Device {
     id: u32,
     p: Place,
     depth: u32,
+    dw: &mut DmemWalk,
     st: &mut Validated,
   ) -> Result<Option<u64>> {
     let resv = self.object(id)?.resv;
@@ -286,20 +297,30 @@ impl Device {
       .holder
       .filter(|h| h.thread == thread)
       .and_then(|h| h.ctx);
-    let w = self.evict_walk(thread, id, p, None, depth, st)?;
+    let mut w = self.evict_walk(thread, id, p, None, depth, dw, st)?;
+    // dmem: once more with low-protected victims when only they were left.
+    if w.found.is_none() && dw.retry_low() {
+      w = self.evict_walk(thread, id, p, None, depth, dw, st)?;
+    }
     if let Some(n) = w.found {
       return Ok(n);
     }
     if ticket.is_some() {
-      // Repeat while walks make progress, at most once per buffer on the
-      // LRU: victims may bounce between domains through nested evictions.
-      let rounds = self.mem.get(p.domain).map_or(0, |m| m.lru.len());
-      for _ in 0..=rounds {
-        let w = self.evict_walk(thread, id, p, ticket, depth, st)?;
-        if let Some(n) = w.found {
-          return Ok(n);
+      dw.reset_low();
+      loop {
+        // Repeat while walks make progress, at most once per buffer on the
+        // LRU: victims may bounce between domains through nested evictions.
+        let rounds = self.mem.get(p.domain).map_or(0, |m| m.lru.len());
+        for _ in 0..=rounds {
+          let w = self.evict_walk(thread, id, p, ticket, depth, dw, st)?;
+          if let Some(n) = w.found {
+            return Ok(n);
+          }
+          if w.evicted == 0 {
+            break;
+          }
         }
-        if w.evicted == 0 {
+        if !dw.retry_low() {
           break;
         }
       }
@@ -311,6 +332,8 @@ impl Device {
   }
 
   /// One walk of the LRU from its head, evicting until the evictor fits.
+  // `dw` (dmem's state of the eviction) is the eighth.
+  #[allow(clippy::too_many_arguments)]
   fn evict_walk(
     &mut self,
     thread: u32,
@@ -318,6 +341,7 @@ impl Device {
     p: Place,
     ticket: Option<u32>,
     depth: u32,
+    dw: &mut DmemWalk,
     st: &mut Validated,
   ) -> Result<Walk> {
     let size = self.object(id)?.size;
@@ -356,7 +380,9 @@ impl Device {
           }
         }
       }
-      if !locked || vpins > 0 || self.copy_victim_busy(victim) {
+      // dmem: victims under their protection, or outside the limit's subtree,
+      // stay (asked before the pin count, as ttm_bo_evict_cb does: hit_low counts pinned ones).
+      if !locked || !self.dmem_evictable(victim, p.domain, dw) || vpins > 0 || self.copy_victim_busy(victim) {
         if locked {
           self.unlock_resv(thread, vresv, false)?;
         }
@@ -370,7 +396,7 @@ impl Device {
       }
       r?;
       evicted += 1;
-      let a = self.domain_alloc(p.domain, size, p.has(PL_TOPDOWN));
+      let a = self.dmem_walk_alloc(id, size, p, dw);
       if !is_enospc(&a) {
         return Ok(Walk {
           found: Some(a?),
@@ -420,6 +446,7 @@ impl Device {
     self.lru_remove(id);
     if !purged {
       self.domain_free(from, old);
+      self.dmem_uncharge(id, size, from);
     }
     let bounce = populated
       && self.mem.get(Domain::Gtt).is_some()
@@ -459,6 +486,8 @@ impl Device {
     let (from, old) = (o.domain, o.node);
     self.lru_remove(id);
     self.domain_free(from, old);
+    let size = self.object(id)?.size;
+    self.dmem_uncharge(id, size, from);
     let o = self.object_mut(id)?;
     o.node = None;
     o.purged = true;
