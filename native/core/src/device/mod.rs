@@ -7,17 +7,24 @@
 //! what. Ids of resvs, contexts and fences are dense (index + 1), so both
 //! engines hand out the same ones.
 
+mod bulk;
 mod domain;
 mod fence;
 mod gem;
+mod hooks;
 mod lru;
 mod placement;
+mod pressure;
 mod resv;
+mod swap;
 mod violation;
 
 pub use domain::{DomainStats, MemoryConfig};
 pub use fence::{Fence, Usage};
 pub use gem::{Domain, GemObj, Mapping, PinDomain, Profile, VmapKind};
+// ttm-lru: priorities, bulk moves, eviction policy, swap.
+pub use lru::MAX_PRIORITY;
+pub use pressure::{EvictionPolicy, ObjPressure, SwapTotals};
 pub use placement::{MoveEvent, Place, PlacementTotals, Validated, PL_DESIRED, PL_FALLBACK, PL_TOPDOWN};
 pub use resv::{AcquireCtx, Holder, LockMode, LockResult, Resv, WwClass};
 pub use violation::{Violation, ViolationKind};
@@ -50,6 +57,8 @@ pub struct Device {
   notified: Vec<MoveEvent>,
   notify_moves: bool,
   totals: PlacementTotals,
+  /// ttm-lru: bulk moves, eviction policy, swap (pressure.rs).
+  pressure: pressure::Pressure,
 }
 
 impl Device {
@@ -76,6 +85,7 @@ impl Device {
       notified: Vec::new(),
       notify_moves: false,
       totals: PlacementTotals::default(),
+      pressure: pressure::Pressure::default(),
     })
   }
 
@@ -117,6 +127,7 @@ impl Device {
       + vec(&self.notified)
       + self.resv_users.capacity() * (size_of::<(u32, Vec<u32>)>() + 1 + 8)
       + self.mem.heap_bytes()
+      + self.pressure.heap_bytes()
   }
 
   pub fn violations(&self) -> &[Violation] {
