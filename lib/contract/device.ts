@@ -6,6 +6,7 @@
  * throw DrmError and record violations for takeViolations().
  */
 import type { EngineName, VmCore } from './vm.js'
+import type { PressureCore } from './pressure.js'
 
 /** `lock` modes. */
 export const LOCK = { normal: 0, slow: 1, try: 2 } as const
@@ -134,7 +135,8 @@ export interface ViolationRecord {
   rule: string
 }
 
-export interface DeviceCore {
+/** ttm-lru: PressureCore adds priorities, bulk moves, eviction policy and swap. */
+export interface DeviceCore extends PressureCore {
   readonly engine: EngineName
   now(): bigint
   advance(ns: bigint): bigint

@@ -29,6 +29,7 @@ import {
 } from './placement.js'
 import { Fence, isResv, Resv, WwAcquireCtx } from './resv.js'
 import { count, flag, func, invalid, oneOf, options, u64 } from '../base/check.js'
+import * as eviction from './eviction.js'
 
 export interface DeviceOptions {
   /** 'native' (default, or DRMSIM_ENGINE) or 'reference'. */
@@ -55,6 +56,8 @@ export interface CreateObjectOptions {
   /** Share this resv (or this object's), as the objects of one VM do. */
   resv?: Resv | GemObject
   profile?: ProfileName
+  /** LRU priority 0..3 (`TTM_MAX_BO_PRIORITY`): 0, the default, is evicted first. */
+  priority?: number
 }
 
 export interface FenceOptions {
@@ -145,6 +148,7 @@ export class Device {
     const o = options<CreateObjectOptions>(opts, 'createObject options')
     const size = u64(o.size, 'size')
     const profile = checkProfile(o.profile ?? this.profile)
+    const priority = o.priority === undefined ? 0 : count(o.priority, 'priority', eviction.MAX_PRIORITY - 1)
     let resv = 0
     if (o.resv !== undefined) {
       const r = isGemObject(o.resv) ? ownObject(this, o.resv).resv : o.resv
@@ -154,6 +158,7 @@ export class Device {
     // The engine first: an object it refuses must not keep an id.
     const id = freeGemObjectId(o.id)
     this.run(() => this.core.createObject(id, size, resv, PROFILES.indexOf(profile)))
+    if (priority !== 0) this.run(() => this.core.setPriority(id, priority))
     const obj = new GemObject({ size, id })
     bindDevice(obj, this)
     this.#objects.set(obj.id, obj)
@@ -229,6 +234,7 @@ export class Device {
   validate(obj: GemObject, placement: Placement): ValidateResult {
     const o = ownObject(this, obj)
     const places = encodePlacement(placement)
+    eviction.prepareEviction(this)
     return this.run(() => this.core.validate(this.#thread, o.id, places))
   }
 
@@ -247,7 +253,8 @@ export class Device {
   /** Usage of a domain; EINVAL if the device has none. */
   memory(domain: PlaceDomain): DomainStats {
     const d = domainIndex(domain)
-    return domainStats(this.run(() => this.core.domainInfo(d)))
+    const s = domainStats(this.run(() => this.core.domainInfo(d)))
+    return { ...s, lruPriorities: this.run(() => this.core.lruLengths(d)) }
   }
 
   /** A domain's LRU, least recently used (next to be evicted) first. */
@@ -256,9 +263,41 @@ export class Device {
     return this.run(() => this.core.lru(d)).flatMap((id) => this.#objects.get(id) ?? [])
   }
 
-  /** Bytes moved, evictions and moves since the device was made. */
-  get placementTotals(): { bytesMoved: bigint; evictions: bigint; moves: bigint } {
-    return this.core.placementTotals()
+  /** Bytes moved, evictions and moves since the device was made, with the shrinker's swap and purge counts. */
+  get placementTotals(): { bytesMoved: bigint; evictions: bigint; moves: bigint } & eviction.SwapTotals {
+    return { ...this.core.placementTotals(), ...this.core.swapTotals() }
+  }
+
+  // ---- ttm-lru: priorities, bulk moves, eviction policy, swap (eviction.ts)
+
+  /** A `ttm_lru_bulk_move`; tied to a resv (or a GpuVm's), unlocking it moves the bulk to the LRU tail. */
+  createBulkMove(opts: eviction.BulkMoveOptions = {}): eviction.BulkMove {
+    return eviction.createBulkMove(this, opts)
+  }
+
+  /** Protections by priority and tag, and the `evictionValuable` / `evictFlags` hooks; null clears them. */
+  setEvictionPolicy(policy: eviction.EvictionPolicy | null): void {
+    eviction.setEvictionPolicy(this, policy)
+  }
+
+  /** Names the policy tags of `obj` (replacing its old ones). */
+  setTags(obj: GemObject, tags: readonly string[]): void {
+    eviction.setTags(this, obj, tags)
+  }
+
+  /** Priority, tags, bulk move, purgeable and swap state of `obj`. */
+  pressure(obj: GemObject): eviction.ObjectPressure {
+    return eviction.objectPressure(this, obj)
+  }
+
+  /** The shrinker for a bounded SYSTEM: purge purgeable buffers, then swap out (null: none, ENOMEM when full). */
+  setSwap(opts: eviction.SwapOptions | null): void {
+    eviction.setSwap(this, opts)
+  }
+
+  /** `ttm_device_swapout`: frees at least `bytes` of SYSTEM if it can; the bytes freed. */
+  swapout(bytes: bigint): bigint {
+    return eviction.swapout(this, bytes)
   }
 
   /** The objects on `vm`'s evict list (a drm_gpuvm's; EINVAL for the seed's era). */

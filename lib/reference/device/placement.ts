@@ -8,7 +8,9 @@ import type { ValidateRecord } from '../../contract/device.js'
 import { DrmError } from '../../base/errors.js'
 import { domainAlloc, domainFree, memOf } from './domain.js'
 import { objectOf, relocate } from './objects.js'
-import { lruRemove, lruTouch } from './lru.js'
+import { cursor, lruNext, lruRemove, lruTouch } from './lru.js'
+import { evictionValuable } from './hooks.js'
+import { swapAlloc, swapForget, swapIn } from './swap.js'
 import { heldBy, lock, resvOf, unlockResv } from './resv.js'
 import { type DevState, DOMAIN_NAMES, GTT, PROFILE_SHMEM, SYSTEM, U64_MAX, VRAM } from './state.js'
 
@@ -99,7 +101,7 @@ export function place(d: DevState, thread: number, id: number, placement: Place[
 
 function compatible(d: DevState, id: number, placement: Place[], evicting: boolean): boolean {
   const o = objectOf(d, id)
-  if (o.purged) return false
+  if (o.purged || o.pressure.swapped) return false
   return placement.some(
     (p) =>
       p.domain === o.domain &&
@@ -126,6 +128,11 @@ function allocResource(
       return [p.domain, domainAlloc(d, p.domain, o.size, (p.flags & PL_TOPDOWN) !== 0)]
     } catch (e) {
       if (!enospc(e)) throw e
+    }
+    // ttm-lru: a full SYSTEM purges and swaps out when a shrinker is set (swap.ts).
+    if (evicting && p.domain === SYSTEM) {
+      const n = swapAlloc(d, o.size, (p.flags & PL_TOPDOWN) !== 0)
+      if (n !== undefined) return [p.domain, n]
     }
     if (!evicting || p.domain === SYSTEM) continue
     try {
@@ -175,16 +182,13 @@ function evictWalk(
   const size = objectOf(d, id).size
   // Only what was on the LRU when the walk began.
   const last = d.lruSeq
-  let cursor = 0
+  const cur = cursor()
   let ticket = ticketIn
   let evicted = 0
-  for (;;) {
-    const next = memOf(d, p.domain)?.lru.getPairOrNextHigher(cursor)
-    if (next === undefined || next[0] > last) break
-    const [seq, victim] = next
-    cursor = seq + 1
+  // Priority 0 first, each list from its head (lru.ts); ttm-lru's hooks skip victims.
+  for (let victim = lruNext(d, p.domain, cur, last); victim !== 0; victim = lruNext(d, p.domain, cur, last)) {
     const v = d.objects.get(victim)
-    if (!v || v.freed) continue
+    if (!v || v.freed || !evictionValuable(d, victim)) continue
     const [vresv, vpins] = [v.resv, v.pinCount]
     let locked = lock(d, thread, vresv, 0, TRY).result === 'ok'
     if (!locked && ticket !== null) {
@@ -266,6 +270,7 @@ function commitMove(d: DevState, id: number, to: number, node: bigint | null, ev
   const from = o.domain
   lruRemove(d, id)
   if (!o.purged) domainFree(d, from, o.node)
+  swapIn(d, id)
   const bounce =
     o.populated && memOf(d, GTT) !== null && ((from === VRAM && to === SYSTEM) || (from === SYSTEM && to === VRAM))
   count(d, sat(o.size * (bounce ? 2n : 1n)), evicted, st)
@@ -281,6 +286,7 @@ function purge(d: DevState, id: number, evicted: boolean, st: Stats): void {
   const o = objectOf(d, id)
   const from = o.domain
   lruRemove(d, id)
+  swapForget(d, id)
   domainFree(d, from, o.node)
   o.node = null
   o.purged = true

@@ -6,6 +6,7 @@
 import type { MoveRecord, ViolationRecord } from '../../contract/device.js'
 import type { MemDomain } from './domain.js'
 import type { Place } from './placement.js'
+import { type ObjPressure, Pressure } from './pressure.js'
 import { DrmError } from '../../base/errors.js'
 import { RULES, type ViolationKind } from './violation.js'
 
@@ -69,6 +70,8 @@ export interface Obj {
   lru: number | null
   /** Where eviction sends it; null: the default for its domain. */
   evictPlacement: Place[] | null
+  /** Priority, tags, bulk move, purgeable and swap state (pressure.ts). */
+  pressure: ObjPressure
 }
 
 /** A VA space tied to the device (`attachVm`): told of every placement move. */
@@ -105,6 +108,8 @@ export class DevState {
   readonly totals = { bytesMoved: 0n, evictions: 0n, moves: 0n }
   /** The attached VA spaces, in attach order; destroyed ones are dropped at the next move. */
   vms: MoveListener[] = []
+  /** ttm-lru: bulk moves, eviction policy, swap (pressure.ts). */
+  readonly pressure = new Pressure()
 
   constructor(readonly wwClass: number) {}
 
