@@ -290,7 +290,8 @@ export class ReferenceDevice implements DeviceCore {
   }
 
   lruLengths(d: number): number[] {
-    check(d >= 1 && d <= 3, 'a domain is 1..3')
+    check(d >= 0 && d <= 3, `domain must be 0..3, got ${d}`)
+    check(d !== 0, 'a domain is 1..3')
     return lruLengths(this.#d, d)
   }
 
