@@ -120,7 +120,11 @@ describe.each(engines)('%s engine', (engine) => {
     const first = resident(d, 512n * K, 0)
     const bo = d.createObject({ size: 4n * K })
     bo.resv.lock()
-    expect(d.validate(bo, [{ domain: 'vram' }])).toEqual({ moved: true, bytesMoved: 2n * 512n * K + 4n * K, evictions: 1 })
+    expect(d.validate(bo, [{ domain: 'vram' }])).toEqual({
+      moved: true,
+      bytesMoved: 2n * 512n * K + 4n * K,
+      evictions: 1,
+    })
     bo.resv.unlock()
     expect([keep.domain, first.domain]).toEqual(['vram', 'system'])
     // A new priority requeues at its tail: now `keep` goes first.

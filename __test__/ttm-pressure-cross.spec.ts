@@ -65,7 +65,10 @@ const cmd: fc.Arbitrary<Cmd> = fc.oneof(
     arbitrary: fc.record({ c: fc.constant('swap' as const), cap: fc.constantFrom(null, 0n, 32n * K, 1n << 40n) }),
     weight: 1,
   },
-  { arbitrary: fc.record({ c: fc.constant('swapout' as const), bytes: fc.constantFrom(0n, 8n * K, 40n * K) }), weight: 2 },
+  {
+    arbitrary: fc.record({ c: fc.constant('swapout' as const), bytes: fc.constantFrom(0n, 8n * K, 40n * K) }),
+    weight: 2,
+  },
   { arbitrary: fc.record({ c: fc.constant('destroy' as const), id }), weight: 1 },
   {
     arbitrary: fc.record({

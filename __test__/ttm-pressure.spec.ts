@@ -15,6 +15,7 @@ import { describe, it, expect } from 'vitest'
 import { Device } from '../lib/device/device.js'
 import { GpuVm } from '../lib/gpuvm/gpuvm.js'
 import { errnoOf } from './errno.js'
+import { runScenario } from '../lib/workloads/scenarios.js'
 
 const engines = ['reference', 'native'] as const
 const K = 1024n
@@ -127,5 +128,23 @@ describe.each(engines)('%s engine', (engine) => {
     expect(o.swapped).toBe(true)
     expect(d.evictList(vm).map((x) => x.id)).toEqual([o.id])
     expect([...vm].map((v) => v.invalidated)).toEqual([true])
+  })
+})
+
+describe.each(engines)('the ttm-swap-storm scenario (%s)', (engine) => {
+  it('purges once, swaps the LRU heads out, skips the locked and the high-priority buffer, swaps tex0 back in', () => {
+    const r = runScenario('ttm-swap-storm', { engine })
+    expect(r.outcome).toEqual({
+      purges: 1,
+      swapouts: 5,
+      swapins: 1,
+      swapUsedKiB: 256,
+      swapped: ['tex1', 'frame0', 'frame1', 'frame2'],
+      uiResident: true,
+      error: 'ENOMEM',
+      frames: ['frame0', 'frame1', 'frame2', 'frame3'],
+    })
+    expect(r.lines).toHaveLength(8)
+    expect(r.violations).toEqual([])
   })
 })

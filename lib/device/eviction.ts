@@ -147,8 +147,12 @@ export function objectPressure(device: Device, obj: GemObject): ObjectPressure {
 /** Sets (null: clears) the eviction policy and hooks. */
 export function setEvictionPolicy(device: Device, policy: unknown): void {
   const o = policy === null ? {} : options<EvictionPolicy>(policy, 'eviction policy')
-  const from = o.protectFromPriority === undefined ? MAX_PRIORITY : count(o.protectFromPriority, 'protectFromPriority', 4)
-  const valuable = o.evictionValuable === undefined ? undefined : func<NonNullable<Hooks['valuable']>>(o.evictionValuable, 'evictionValuable')
+  const from =
+    o.protectFromPriority === undefined ? MAX_PRIORITY : count(o.protectFromPriority, 'protectFromPriority', 4)
+  const valuable =
+    o.evictionValuable === undefined
+      ? undefined
+      : func<NonNullable<Hooks['valuable']>>(o.evictionValuable, 'evictionValuable')
   const flags = o.evictFlags === undefined ? undefined : func<NonNullable<Hooks['flags']>>(o.evictFlags, 'evictFlags')
   const bits = o.protectTags === undefined ? 0 : tagBits(device, o.protectTags, 'protectTags')
   device.run(() => {

@@ -13,6 +13,8 @@ import type { PlaceDomain } from '../device/placement.js'
 import { GpuVm, type GpuVmOptions } from '../gpuvm/gpuvm.js'
 import type { VmBo } from '../gpuvm/vm-bo.js'
 import { GpuVmExec, missingLocks, prepareVm, smUnmapExecLock } from '../gpuvm/vm-exec.js'
+// ttm-lru: the swap storm (issue 16).
+import { swapStorm } from './swap-storm.js'
 
 export interface ScenarioOptions {
   engine?: EngineName
@@ -498,10 +500,16 @@ const lockSetMismatch: Scenario = {
 
 /** Every scenario by name, in listing order. */
 export const scenarios: ReadonlyMap<string, Scenario> = new Map(
-  [fbdevUnpinned, fbdevLocal, vmapPins, cursorFrag, deferredLeakScenario, evictValidate, lockSetMismatch].map((s) => [
-    s.name,
-    s,
-  ]),
+  [
+    fbdevUnpinned,
+    fbdevLocal,
+    vmapPins,
+    cursorFrag,
+    deferredLeakScenario,
+    evictValidate,
+    lockSetMismatch,
+    swapStorm,
+  ].map((s) => [s.name, s]),
 )
 
 export function runScenario(name: string, options: ScenarioOptions = {}): ScenarioResult {

@@ -94,10 +94,18 @@ impl NativeDevice {
   }
 
   #[napi(catch_unwind)]
-  pub fn set_eviction_policy(&mut self, env: Env, protect_from_priority: u32, protect_tags: u32) -> Result<()> {
+  pub fn set_eviction_policy(
+    &mut self,
+    env: Env,
+    protect_from_priority: u32,
+    protect_tags: u32,
+  ) -> Result<()> {
     self.changing(&env, |this| {
-      let from = u8::try_from(protect_from_priority)
-        .map_err(|_| einval(format!("protectFromPriority is 0..4, got {protect_from_priority}")))?;
+      let from = u8::try_from(protect_from_priority).map_err(|_| {
+        einval(format!(
+          "protectFromPriority is 0..4, got {protect_from_priority}"
+        ))
+      })?;
       this
         .dev
         .set_eviction_policy(EvictionPolicy {
@@ -114,10 +122,18 @@ impl NativeDevice {
   }
 
   #[napi(catch_unwind)]
-  pub fn set_evict_placements(&mut self, env: Env, ids: Vec<u32>, lens: Vec<u32>, places: Vec<u32>) -> Result<()> {
+  pub fn set_evict_placements(
+    &mut self,
+    env: Env,
+    ids: Vec<u32>,
+    lens: Vec<u32>,
+    places: Vec<u32>,
+  ) -> Result<()> {
     self.changing(&env, |this| {
       if ids.len() != lens.len() || lens.iter().map(|&n| n as usize).sum::<usize>() != places.len() {
-        return Err(einval("evict placements: ids, lengths and places do not match".into()));
+        return Err(einval(
+          "evict placements: ids, lengths and places do not match".into(),
+        ));
       }
       let mut batch = Vec::with_capacity(ids.len());
       let mut at = 0;

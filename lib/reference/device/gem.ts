@@ -5,7 +5,7 @@
  */
 import type { MappingRecord } from '../../contract/device.js'
 import { DrmError } from '../../base/errors.js'
-import { domainAlloc, domainFree, memOf } from './domain.js'
+import { domainAlloc, domainFree } from './domain.js'
 import { lruRemove, lruTouch, resvUserAdd, resvUserRemove } from './lru.js'
 import { place } from './placement.js'
 import { objPressure } from './pressure.js'

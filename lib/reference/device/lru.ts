@@ -161,7 +161,11 @@ export function resvUserRemove(d: DevState, resv: number, id: number): void {
 export function lruList(d: DevState, domain: number): number[] {
   const out: number[] = []
   const cur = cursor()
-  for (let id = lruNext(d, domain, cur, Number.MAX_SAFE_INTEGER); id !== 0; id = lruNext(d, domain, cur, Number.MAX_SAFE_INTEGER))
+  for (
+    let id = lruNext(d, domain, cur, Number.MAX_SAFE_INTEGER);
+    id !== 0;
+    id = lruNext(d, domain, cur, Number.MAX_SAFE_INTEGER)
+  )
     out.push(id)
   return out
 }

@@ -20,7 +20,6 @@ export class Lru {
   }
 }
 
-
 export interface ObjPressure {
   /** LRU priority 0..3: 0 is walked (evicted) first. */
   priority: number

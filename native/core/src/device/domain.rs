@@ -2,10 +2,10 @@
 //! SYSTEM unbounded unless given one. Each is a `drm_mm` range allocator plus
 //! the LRU of the buffers it holds (lru.rs).
 
+use super::lru::Lru;
 use super::{Device, Domain};
 use crate::alloc::{InsertMode, Mm};
 use crate::errno::{fail, Errno, Result};
-use super::lru::Lru;
 
 /// Capacities in bytes. 0 for VRAM or GTT means the device has no such
 /// manager (TTM skips places whose manager is missing).

@@ -124,10 +124,17 @@ impl Device {
     // New buffers start in system memory, which may be bounded.
     let node = match self.domain_alloc(Domain::System, size, false) {
       // ttm-lru: a shrinker may make room (swap.rs).
-      Err(e) if e.errno == Errno::ENOSPC && self.pressure.swap.is_some() => match self.swap_alloc(size, false)? {
-        Some(n) => n,
-        None => return fail(Errno::ENOMEM, format!("no system memory for GEM object {id} ({size} bytes)")),
-      },
+      Err(e) if e.errno == Errno::ENOSPC && self.pressure.swap.is_some() => {
+        match self.swap_alloc(size, false)? {
+          Some(n) => n,
+          None => {
+            return fail(
+              Errno::ENOMEM,
+              format!("no system memory for GEM object {id} ({size} bytes)"),
+            )
+          }
+        }
+      }
       Err(e) if e.errno == Errno::ENOSPC => {
         return fail(
           Errno::ENOMEM,

@@ -36,7 +36,10 @@ impl Device {
     if policy.protect_from_priority as usize > MAX_PRIORITY {
       return fail(
         Errno::EINVAL,
-        format!("protectFromPriority is 0..4, got {}", policy.protect_from_priority),
+        format!(
+          "protectFromPriority is 0..4, got {}",
+          policy.protect_from_priority
+        ),
       );
     }
     self.pressure.policy = policy;

@@ -41,7 +41,11 @@ impl Lru {
   }
 
   pub fn heap_bytes(&self) -> usize {
-    self.lists.iter().map(|l| crate::heap::btree::<u64, Entry>(l.len())).sum()
+    self
+      .lists
+      .iter()
+      .map(|l| crate::heap::btree::<u64, Entry>(l.len()))
+      .sum()
   }
 }
 
@@ -80,7 +84,10 @@ impl Device {
     let seq = self.lru_seq;
     let di = d as usize - 1;
     let mut new_range = false;
-    if let Some(b) = bulk.checked_sub(1).and_then(|i| self.pressure.bulks.get_mut(i as usize)) {
+    if let Some(b) = bulk
+      .checked_sub(1)
+      .and_then(|i| self.pressure.bulks.get_mut(i as usize))
+    {
       let pos = b.pos[di][prio].get_or_insert_with(|| {
         new_range = true;
         BulkPos {
@@ -115,7 +122,10 @@ impl Device {
     let (d, (prio, bulk)) = (o.domain, o.pressure.lru_at);
     let (di, prio) = (d as usize - 1, prio as usize);
     let mut emptied = None;
-    if let Some(b) = bulk.checked_sub(1).and_then(|i| self.pressure.bulks.get_mut(i as usize)) {
+    if let Some(b) = bulk
+      .checked_sub(1)
+      .and_then(|i| self.pressure.bulks.get_mut(i as usize))
+    {
       if let Some(pos) = &mut b.pos[di][prio] {
         pos.members.remove(&seq);
         if pos.members.is_empty() {
@@ -136,7 +146,10 @@ impl Device {
 
   /// `ttm_lru_bulk_move_tail`: each range of the bulk to its list's tail.
   pub(crate) fn lru_bulk_tail(&mut self, bulk: u32) {
-    let Some(b) = bulk.checked_sub(1).and_then(|i| self.pressure.bulks.get_mut(i as usize)) else {
+    let Some(b) = bulk
+      .checked_sub(1)
+      .and_then(|i| self.pressure.bulks.get_mut(i as usize))
+    else {
       return;
     };
     for (di, per_prio) in b.pos.iter_mut().enumerate() {
@@ -160,7 +173,11 @@ impl Device {
     let di = d as usize - 1;
     while cur.prio < MAX_PRIORITY {
       if let Some((bulk, key, from)) = cur.inner.take() {
-        let pos = self.pressure.bulks.get(bulk as usize - 1).and_then(|b| b.pos[di][cur.prio].as_ref());
+        let pos = self
+          .pressure
+          .bulks
+          .get(bulk as usize - 1)
+          .and_then(|b| b.pos[di][cur.prio].as_ref());
         if let Some(pos) = pos.filter(|p| p.seq == key) {
           if let Some((&s, &id)) = pos.members.range(from..).next().filter(|&(&s, _)| s <= last) {
             cur.inner = Some((bulk, key, s + 1));

@@ -24,8 +24,8 @@ pub use fence::{Fence, Usage};
 pub use gem::{Domain, GemObj, Mapping, PinDomain, Profile, VmapKind};
 // ttm-lru: priorities, bulk moves, eviction policy, swap.
 pub use lru::MAX_PRIORITY;
-pub use pressure::{EvictionPolicy, ObjPressure, SwapTotals};
 pub use placement::{MoveEvent, Place, PlacementTotals, Validated, PL_DESIRED, PL_FALLBACK, PL_TOPDOWN};
+pub use pressure::{EvictionPolicy, ObjPressure, SwapTotals};
 pub use resv::{AcquireCtx, Holder, LockMode, LockResult, Resv, WwClass};
 pub use violation::{Violation, ViolationKind};
 

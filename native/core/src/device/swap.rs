@@ -29,7 +29,10 @@ impl Device {
       if c < self.pressure.totals.swap_used {
         return fail(
           Errno::EINVAL,
-          format!("swap capacity {c} is below the {} bytes in swap", self.pressure.totals.swap_used),
+          format!(
+            "swap capacity {c} is below the {} bytes in swap",
+            self.pressure.totals.swap_used
+          ),
         );
       }
     }

@@ -51,7 +51,12 @@ fn priority_zero_is_walked_first() {
   d.track_moves(true);
   let v = d.validate(T0, 5, &[place(Domain::Vram)]).unwrap();
   assert_eq!(v.evictions, 2);
-  let gone: Vec<u32> = d.take_moves().iter().filter(|m| m.evicted).map(|m| m.id).collect();
+  let gone: Vec<u32> = d
+    .take_moves()
+    .iter()
+    .filter(|m| m.evicted)
+    .map(|m| m.id)
+    .collect();
   assert_eq!(gone, [3, 4]);
 }
 
@@ -91,7 +96,8 @@ fn bulk_tied_to_a_resv_follows_its_unlock() {
   let vm = d.create_resv(0).unwrap();
   let b = d.create_bulk_move(Some(vm)).unwrap();
   for id in 1..=3 {
-    d.create_object(id, 4 * K, Some(vm), Profile::GemVram2024).unwrap();
+    d.create_object(id, 4 * K, Some(vm), Profile::GemVram2024)
+      .unwrap();
     d.set_bulk_move(id, b).unwrap();
   }
   put_in(&mut d, 4, 4 * K, Domain::System);
