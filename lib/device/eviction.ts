@@ -44,6 +44,7 @@ export interface SwapOptions {
   capacity?: bigint
 }
 
+/** Swap and purge counts since the device was made (part of `placementTotals`). */
 export type SwapTotals = SwapTotalsRecord
 
 /** What pressure and policy know of one buffer. */
