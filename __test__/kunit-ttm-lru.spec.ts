@@ -22,6 +22,7 @@ import { describe, it, expect } from 'vitest'
 import { Device } from '../lib/device/device.js'
 import type { GemObject } from '../lib/device/gem.js'
 import { errnoOf } from './errno.js'
+import { GpuVm } from '../lib/gpuvm/gpuvm.js'
 
 const engines = ['reference', 'native'] as const
 const K = 1024n
@@ -103,6 +104,23 @@ describe.each(engines)('%s engine', (engine) => {
     expect(ids(d.lru('system'))).toEqual(ids([solo, ...objs]))
     bulk.remove(objs[1])
     expect(ids(d.lru('system'))).toEqual(ids([solo, objs[0], objs[2], objs[1]]))
+  })
+
+  it('a bulk tied to a GpuVm: its private objects follow the VM resv', () => {
+    const d = dev()
+    const vm = new GpuVm({ name: 'bulk', range: 1n << 40n, device: d })
+    const rObj = vm.resvObject
+    if (rObj === null) throw new Error('a drm_gpuvm on a device has a resv object')
+    const bulk = d.createBulkMove({ resv: vm })
+    const priv = [0, 1].map(() => d.createObject({ size: 4n * K, resv: rObj }))
+    for (const o of priv) bulk.add(o)
+    const solo = d.createObject({ size: 4n * K })
+    vm.resv?.lock()
+    vm.resv?.unlock()
+    const order = ids(d.lru('system'))
+    expect(order.slice(-2)).toEqual(ids(priv))
+    expect(order.indexOf(solo.id)).toBeLessThan(order.indexOf(priv[0].id))
+    expect(() => d.createBulkMove({ resv: {} as never })).toThrow(/resv/)
   })
 
   it('ttm_resource_init_basic / fini_basic: the LRU of the priority gains and loses the buffer', () => {
