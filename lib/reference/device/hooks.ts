@@ -28,9 +28,11 @@ export function setEvictionPolicy(d: DevState, protectFromPriority: number, prot
 
 /** `eviction_valuable`: whether the walk may take `victim`. */
 export function evictionValuable(d: DevState, victim: number): boolean {
+  const p = d.pressure
+  // The common case, no policy at all, costs no object lookup.
+  if (p.protectFromPriority === MAX_PRIORITY && p.protectTags === 0 && p.veto.size === 0) return true
   const o = d.objects.get(victim)
   if (!o || o.freed) return false
-  const p = d.pressure
   return o.pressure.priority < p.protectFromPriority && (o.pressure.tags & p.protectTags) === 0 && !p.veto.has(victim)
 }
 

@@ -93,6 +93,8 @@ function shrinkOne(d: DevState, id: number, purging: boolean): void {
 }
 
 export function swapIn(d: DevState, id: number): void {
+  // Nothing is swapped while swap is empty (swapped buffers are never empty).
+  if (d.pressure.totals.swapUsed === 0n) return
   const o = d.objects.get(id)
   if (!o?.pressure.swapped) return
   o.pressure.swapped = false
@@ -103,6 +105,7 @@ export function swapIn(d: DevState, id: number): void {
 }
 
 export function swapForget(d: DevState, id: number): void {
+  if (d.pressure.totals.swapUsed === 0n) return
   const o = d.objects.get(id)
   if (!o?.pressure.swapped) return
   o.pressure.swapped = false

@@ -58,10 +58,14 @@ impl Device {
 
   /// `eviction_valuable`: whether the walk may take `victim`.
   pub(crate) fn eviction_valuable(&self, victim: u32) -> bool {
+    let p = self.pressure.policy;
+    // The common case, no policy at all, costs no object lookup.
+    if p == EvictionPolicy::default() && self.pressure.veto.is_empty() {
+      return true;
+    }
     let Ok(o) = self.object(victim) else {
       return false;
     };
-    let p = self.pressure.policy;
     o.pressure.priority < p.protect_from_priority
       && o.pressure.tags & p.protect_tags == 0
       && !self.pressure.veto.contains(&victim)

@@ -145,6 +145,10 @@ impl Device {
 
   /// A swapped buffer got a range again: the swap-in is counted.
   pub(crate) fn swap_in(&mut self, id: u32) {
+    // Nothing is swapped while swap is empty (swapped buffers are never empty).
+    if self.pressure.totals.swap_used == 0 {
+      return;
+    }
     let Some(o) = self.objects.get_mut(&id) else {
       return;
     };
@@ -160,6 +164,9 @@ impl Device {
 
   /// A swapped buffer purged or freed: its swap space is released.
   pub(crate) fn swap_forget(&mut self, id: u32) {
+    if self.pressure.totals.swap_used == 0 {
+      return;
+    }
     let Some(o) = self.objects.get_mut(&id) else {
       return;
     };
