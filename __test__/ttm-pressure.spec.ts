@@ -148,3 +148,47 @@ describe.each(engines)('the ttm-swap-storm scenario (%s)', (engine) => {
     expect(r.violations).toEqual([])
   })
 })
+
+describe.each(engines)('bad input to the pressure API (%s)', (engine) => {
+  it('gets EINVAL (or ENOSPC for the 33rd tag name) and changes nothing', () => {
+    const d = new Device({ engine, memory: { vram: 64n * K, gtt: 64n * K, system: 64n * K } })
+    const other = new Device({ engine })
+    const o = d.createObject({ size: 16n * K })
+    const foreign = other.createObject({ size: 4n * K })
+    const bulk = d.createBulkMove()
+    const cases: [string, () => unknown][] = [
+      ['setSwap capacity -1', () => d.setSwap({ capacity: -1n })],
+      ['setSwap not an object', () => d.setSwap(5 as never)],
+      ['swapout -1', () => d.setSwap({}) ?? d.swapout(-1n)],
+      ['createBulkMove resv 5', () => d.createBulkMove({ resv: 5 as never })],
+      ['createBulkMove foreign resv', () => d.createBulkMove({ resv: foreign })],
+      ['bulk.add foreign object', () => bulk.add(foreign)],
+      ['setTags not strings', () => d.setTags(o, [1 as never])],
+      ['setTags empty name', () => d.setTags(o, [''])],
+      ['policy evictFlags not a function', () => d.setEvictionPolicy({ evictFlags: 3 as never })],
+      ['policy protectFromPriority -1', () => d.setEvictionPolicy({ protectFromPriority: -1 })],
+      [
+        'priority 1.5',
+        () => {
+          o.priority = 1.5
+        },
+      ],
+      ['createObject priority 4', () => d.createObject({ size: 4n * K, priority: 4 })],
+      ['setPurgeable not a boolean', () => o.setPurgeable('yes' as never)],
+    ]
+    for (const [what, f] of cases) expect(errnoOf(f), what).toBe('EINVAL')
+    expect(d.pressure(o)).toEqual({
+      priority: 0,
+      tags: [],
+      bulk: 0,
+      purgeable: false,
+      swapped: false,
+      contentLost: false,
+    })
+    expect(d.memory('system').used).toBe(16n * K)
+    const names = Array.from({ length: 32 }, (_, i) => `t${i}`)
+    d.setTags(o, names)
+    expect(errnoOf(() => d.setTags(o, ['one-too-many']))).toBe('ENOSPC')
+    expect(d.pressure(o).tags).toEqual(names)
+  })
+})
