@@ -40,12 +40,9 @@ impl Lru {
     self.lens
   }
 
+  /// Counted per buffer, bulk members included (a range's map holds its members).
   pub fn heap_bytes(&self) -> usize {
-    self
-      .lists
-      .iter()
-      .map(|l| crate::heap::btree::<u64, Entry>(l.len()))
-      .sum()
+    crate::heap::btree::<u64, Entry>(self.len())
   }
 }
 
