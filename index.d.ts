@@ -119,6 +119,20 @@ export declare class NativeDevice {
   addFence(thread: number, resv: number, fence: number, usage: number): void
   fences(resv: number, usage: number): Array<FenceEntry>
   testSignaled(resv: number, usage: number): boolean
+  setPriority(id: number, priority: number): void
+  setTags(id: number, tags: number): void
+  setPurgeable(id: number, on: boolean): void
+  pressureInfo(id: number): PressureRecord
+  lruLengths(domain: number): Array<number>
+  createBulkMove(resv: number): number
+  setBulkMove(id: number, bulk: number): void
+  bulkMoveTail(bulk: number): void
+  setEvictionPolicy(protectFromPriority: number, protectTags: number): void
+  setEvictionVeto(ids: Array<number>): void
+  setEvictPlacements(ids: Array<number>, lens: Array<number>, places: Array<number>): void
+  configureSwap(capacity?: bigint | undefined | null): void
+  swapout(bytes: bigint): bigint
+  swapTotals(): SwapTotalsRecord
 }
 
 /**
@@ -414,6 +428,15 @@ export interface PlacementTotalsRecord {
   moves: bigint
 }
 
+export interface PressureRecord {
+  priority: number
+  tags: number
+  bulk: number
+  purgeable: boolean
+  swapped: boolean
+  contentLost: boolean
+}
+
 /**
  * A cost as `[pteWrites, pdeWrites, ptPagesAllocated, ptPagesFreed,
  * tlbInvalidations, hugePageSplits, hugePagesFormed]`, and its TLB bytes.
@@ -462,6 +485,16 @@ export interface ResvRecord {
   holderCtx: number
   numFences: number
   maxFences: number
+}
+
+export interface SwapTotalsRecord {
+  swapouts: bigint
+  swapins: bigint
+  bytesSwappedOut: bigint
+  bytesSwappedIn: bigint
+  purges: bigint
+  bytesPurged: bigint
+  swapUsed: bigint
 }
 
 export interface TimedValidateRecord {

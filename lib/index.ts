@@ -88,6 +88,17 @@ export {
   type LockReturn,
 } from './device/resv.js'
 export { Mapping } from './device/gem.js'
+// ttm-lru: LRU priorities, bulk moves, eviction policy and hooks, swap (issue 16).
+export {
+  BulkMove,
+  MAX_PRIORITY,
+  type BulkMoveOptions,
+  type EvictionPolicy,
+  type ObjectPressure,
+  type SwapOptions,
+  type SwapTotals,
+} from './device/eviction.js'
+export type { PressureRecord, SwapTotalsRecord } from './contract/pressure.js'
 export { Exec, type ExecOptions, type ExecResult } from './device/exec.js'
 export {
   Scheduler,

@@ -7,6 +7,7 @@
  */
 import type { EngineName, VmCore } from './vm.js'
 import type { DmemCore } from './dmem.js'
+import type { PressureCore } from './pressure.js'
 
 /** `lock` modes. */
 export const LOCK = { normal: 0, slow: 1, try: 2 } as const
@@ -135,8 +136,8 @@ export interface ViolationRecord {
   rule: string
 }
 
-/** The dmem cgroup calls (issue 16) are in contract/dmem.ts. */
-export interface DeviceCore extends DmemCore {
+/** The dmem cgroup calls (contract/dmem.ts) and ttm-lru's priorities, bulk moves, eviction policy and swap (contract/pressure.ts). */
+export interface DeviceCore extends DmemCore, PressureCore {
   readonly engine: EngineName
   now(): bigint
   advance(ns: bigint): bigint

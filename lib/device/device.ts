@@ -42,6 +42,7 @@ import {
 } from './copy-engine.js'
 import { type Cgroup, type CreateCgroupOptions, Dmem, type DmemOptions } from './dmem.js'
 import { count, flag, func, invalid, oneOf, options, u64 } from '../base/check.js'
+import * as eviction from './eviction.js'
 
 export interface DeviceOptions {
   /** 'native' (default, or DRMSIM_ENGINE) or 'reference'. */
@@ -74,6 +75,8 @@ export interface CreateObjectOptions {
   profile?: ProfileName
   /** The dmem cgroup its resources are charged to (default: the root). */
   cgroup?: Cgroup
+  /** LRU priority 0..3 (`TTM_MAX_BO_PRIORITY`): 0, the default, is evicted first. */
+  priority?: number
 }
 
 export interface FenceOptions {
@@ -173,6 +176,7 @@ export class Device {
     const o = options<CreateObjectOptions>(opts, 'createObject options')
     const size = u64(o.size, 'size')
     const profile = checkProfile(o.profile ?? this.profile)
+    const priority = o.priority === undefined ? 0 : count(o.priority, 'priority', eviction.MAX_PRIORITY - 1)
     let resv = 0
     if (o.resv !== undefined) {
       const r = isGemObject(o.resv) ? ownObject(this, o.resv).resv : o.resv
@@ -188,6 +192,7 @@ export class Device {
       this.core.createObject(id, size, resv, PROFILES.indexOf(profile))
       if (cg !== null && cg !== this.dmem.root) this.core.cgroupAssign(id, cg.id)
     })
+    if (priority !== 0) this.run(() => this.core.setPriority(id, priority))
     const obj = new GemObject({ size, id })
     bindDevice(obj, this)
     this.#objects.set(obj.id, obj)
@@ -270,6 +275,7 @@ export class Device {
   validate(obj: GemObject, placement: Placement, opts?: ValidateOptions): ValidateResult {
     const o = ownObject(this, obj)
     const places = encodePlacement(placement)
+    eviction.prepareEviction(this)
     return timedValidate(this, o.id, places, opts)
   }
 
@@ -308,7 +314,8 @@ export class Device {
   /** Usage of a domain; EINVAL if the device has none. */
   memory(domain: PlaceDomain): DomainStats {
     const d = domainIndex(domain)
-    return domainStats(this.run(() => this.core.domainInfo(d)))
+    const s = domainStats(this.run(() => this.core.domainInfo(d)))
+    return { ...s, lruPriorities: this.run(() => this.core.lruLengths(d)) }
   }
 
   /** A domain's LRU, least recently used (next to be evicted) first. */
@@ -317,9 +324,41 @@ export class Device {
     return this.run(() => this.core.lru(d)).flatMap((id) => this.#objects.get(id) ?? [])
   }
 
-  /** Bytes moved, evictions and moves since the device was made. */
-  get placementTotals(): { bytesMoved: bigint; evictions: bigint; moves: bigint } {
-    return this.core.placementTotals()
+  /** Bytes moved, evictions and moves since the device was made, with the shrinker's swap and purge counts. */
+  get placementTotals(): { bytesMoved: bigint; evictions: bigint; moves: bigint } & eviction.SwapTotals {
+    return { ...this.core.placementTotals(), ...this.core.swapTotals() }
+  }
+
+  // ---- ttm-lru: priorities, bulk moves, eviction policy, swap (eviction.ts)
+
+  /** A `ttm_lru_bulk_move`; tied to a resv (or a GpuVm's), unlocking it moves the bulk to the LRU tail. */
+  createBulkMove(opts: eviction.BulkMoveOptions = {}): eviction.BulkMove {
+    return eviction.createBulkMove(this, opts)
+  }
+
+  /** Protections by priority and tag, and the `evictionValuable` / `evictFlags` hooks; null clears them. */
+  setEvictionPolicy(policy: eviction.EvictionPolicy | null): void {
+    eviction.setEvictionPolicy(this, policy)
+  }
+
+  /** Names the policy tags of `obj` (replacing its old ones). */
+  setTags(obj: GemObject, tags: readonly string[]): void {
+    eviction.setTags(this, obj, tags)
+  }
+
+  /** Priority, tags, bulk move, purgeable and swap state of `obj`. */
+  pressure(obj: GemObject): eviction.ObjectPressure {
+    return eviction.objectPressure(this, obj)
+  }
+
+  /** The shrinker for a bounded SYSTEM: purge purgeable buffers, then swap out (null: none, ENOMEM when full). */
+  setSwap(opts: eviction.SwapOptions | null): void {
+    eviction.setSwap(this, opts)
+  }
+
+  /** `ttm_device_swapout`: frees at least `bytes` of SYSTEM if it can; the bytes freed. */
+  swapout(bytes: bigint): bigint {
+    return eviction.swapout(this, bytes)
   }
 
   /** The objects on `vm`'s evict list (a drm_gpuvm's; EINVAL for the seed's era). */

@@ -2,7 +2,7 @@ import type { Device } from './device.js'
 import { DOMAINS, PROFILES, VMAP, type DomainName, type ObjectRecord, type ProfileName } from '../contract/device.js'
 import { DrmError } from '../base/errors.js'
 import { type Op, Resv, runSync } from './resv.js'
-import { describe, readArgument, u64 } from '../base/check.js'
+import { count, describe, flag, readArgument, u64 } from '../base/check.js'
 
 let nextId = 1
 /** Ids of objects not yet collected (no WeakRefs: those keep objects alive to the end of the job). */
@@ -286,6 +286,33 @@ export class GemObject {
     const dom = domainIndex(domain)
     if (dom === 0) throw new DrmError('EINVAL', 'a move needs a domain: system, gtt or vram')
     return call(this, (d) => d.core.moveTo(d.thread, this.id, dom))
+  }
+
+  // ---- ttm-lru: LRU priority, madvise and swap state (eviction.ts)
+
+  /** LRU priority 0..3 (`TTM_MAX_BO_PRIORITY`): 0 is evicted first; setting it requeues the buffer. */
+  get priority(): number {
+    return call(this, (d) => d.core.pressureInfo(this.id)).priority
+  }
+  set priority(p: number) {
+    const v = count(p, 'priority', 3)
+    call(this, (d) => d.core.setPriority(this.id, v))
+  }
+  /** madvise(DONTNEED): dropped first, contents lost, when SYSTEM fills under a shrinker. */
+  setPurgeable(on: boolean): void {
+    const v = flag(on, 'purgeable')
+    call(this, (d) => d.core.setPurgeable(this.id, v))
+  }
+  get purgeable(): boolean {
+    return call(this, (d) => d.core.pressureInfo(this.id)).purgeable
+  }
+  /** Swapped out by the shrinker: its next validate swaps it back in (a move). */
+  get swapped(): boolean {
+    return call(this, (d) => d.core.pressureInfo(this.id)).swapped
+  }
+  /** Purged while purgeable: its contents are gone. */
+  get contentLost(): boolean {
+    return call(this, (d) => d.core.pressureInfo(this.id)).contentLost
   }
 }
 

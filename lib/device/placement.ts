@@ -50,6 +50,8 @@ export interface DomainStats {
   fragmentation: number
   /** Buffers on the domain's LRU (resident, not pinned). */
   lruLength: number
+  /** ttm-lru: buffers on each priority's LRU (0..3). */
+  lruPriorities?: number[]
 }
 
 export type MemoryOptions = MemoryRecord

@@ -26,6 +26,7 @@ import type {
 } from '../contract/device.js'
 import type { VmCore } from '../contract/vm.js'
 import type { CgroupRecord } from '../contract/dmem.js'
+import type { PressureRecord, SwapTotalsRecord } from '../contract/pressure.js'
 import { DrmError } from '../base/errors.js'
 import { call, loadBinding } from './binding.js'
 import { NativeVmCore } from './gpuvm.js'
@@ -286,6 +287,49 @@ export class NativeDeviceCore implements DeviceCore {
   }
   objectCgroup(obj: number): number {
     return call(() => this.#d.objectCgroup(obj))
+  }
+  // ---- ttm-lru: priorities, bulk moves, eviction policy, swap (native/napi/pressure.rs)
+  setPriority(id: number, priority: number): void {
+    call(() => this.#d.setPriority(id, priority))
+  }
+  setTags(id: number, tags: number): void {
+    call(() => this.#d.setTags(id, tags))
+  }
+  setPurgeable(id: number, on: boolean): void {
+    call(() => this.#d.setPurgeable(id, on))
+  }
+  pressureInfo(id: number): PressureRecord {
+    return call(() => this.#d.pressureInfo(id))
+  }
+  lruLengths(domain: number): number[] {
+    return call(() => this.#d.lruLengths(domain))
+  }
+  createBulkMove(resv: number): number {
+    return call(() => this.#d.createBulkMove(resv))
+  }
+  setBulkMove(id: number, bulk: number): void {
+    call(() => this.#d.setBulkMove(id, bulk))
+  }
+  bulkMoveTail(bulk: number): void {
+    call(() => this.#d.bulkMoveTail(bulk))
+  }
+  setEvictionPolicy(protectFromPriority: number, protectTags: number): void {
+    call(() => this.#d.setEvictionPolicy(protectFromPriority, protectTags))
+  }
+  setEvictionVeto(ids: number[]): void {
+    call(() => this.#d.setEvictionVeto(ids))
+  }
+  setEvictPlacements(ids: number[], lens: number[], places: number[]): void {
+    call(() => this.#d.setEvictPlacements(ids, lens, places))
+  }
+  configureSwap(capacity: bigint | null): void {
+    call(() => this.#d.configureSwap(capacity ?? undefined))
+  }
+  swapout(bytes: bigint): bigint {
+    return call(() => this.#d.swapout(bytes))
+  }
+  swapTotals(): SwapTotalsRecord {
+    return this.#d.swapTotals()
   }
 }
 

@@ -19,6 +19,8 @@ import { GpuVmExec, missingLocks, prepareVm, smUnmapExecLock } from '../gpuvm/vm
 import { pipelinedEviction } from './scenario-time.js'
 // The dmem cgroup scenario (issue 16).
 import { dmemContention } from './dmem-scenario.js'
+// ttm-lru: the swap storm (issue 16).
+import { swapStorm } from './swap-storm.js'
 
 export interface ScenarioOptions {
   engine?: EngineName
@@ -529,6 +531,7 @@ export const scenarios: ReadonlyMap<string, Scenario> = new Map(
     pipelinedEviction,
     // dmem (issue 16)
     dmemContention,
+    swapStorm,
   ].map((s) => [s.name, s]),
 )
 

@@ -338,7 +338,8 @@ impl NativeDevice {
   /// `resv` 0 gives the object its own; `profile` 0 gem-vram-2019, 1 gem-vram-2024, 2 shmem.
   #[napi(catch_unwind)]
   pub fn create_object(&mut self, env: Env, id: u32, size: BigInt, resv: u32, profile: u32) -> Result<()> {
-    self.changing(&env, |this| {
+    // Moving: a full SYSTEM may swap buffers out (ttm-lru).
+    self.moving(&env, |this| {
       let size = u64_arg(&size, "size")?;
       let p = Profile::from_u32(profile).map_err(to_js)?;
       this.dev.create_object(id, size, opt(resv), p).map_err(to_js)

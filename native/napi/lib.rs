@@ -42,6 +42,8 @@ mod hub;
 mod io;
 // The page-table cost model (issue 15).
 mod pagetable;
+// ttm-lru: priorities, bulk moves, eviction policy, swap (issue 16).
+mod pressure;
 mod raw;
 mod registry;
 mod thread;

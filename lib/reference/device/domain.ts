@@ -3,21 +3,21 @@
  * SYSTEM unbounded unless given one; each a drm_mm range allocator plus an
  * LRU (native/core/src/device/domain.rs).
  */
-import BTree from 'sorted-btree'
 import type { DomainRecord } from '../../contract/device.js'
 import { DrmError } from '../../base/errors.js'
 import { ReferenceMm } from '../alloc/mm.js'
+import { Lru } from './pressure.js'
 import { type DevState, DOMAIN_NAMES, U64_MAX } from './state.js'
 
 export interface MemDomain {
   mm: ReferenceMm
   capacity: bigint
-  /** LRU order: seq -> object, least recently used first. */
-  lru: BTree<number, number>
+  /** One LRU per priority (lru.ts). */
+  lru: Lru
 }
 
 function manager(capacity: bigint): MemDomain {
-  return { mm: new ReferenceMm(0n, capacity), capacity, lru: new BTree<number, number>(undefined, (a, b) => a - b) }
+  return { mm: new ReferenceMm(0n, capacity), capacity, lru: new Lru() }
 }
 
 /** Index 0 SYSTEM, 1 GTT, 2 VRAM; null when the device has no such manager. */

@@ -10,6 +10,8 @@ import { domainAlloc, domainFree, memOf } from './domain.js'
 import { dmemCreated, dmemFreed } from './dmem.js'
 import { lruRemove, lruTouch, resvUserAdd, resvUserRemove } from './lru.js'
 import { place } from './placement.js'
+import { objPressure } from './pressure.js'
+import { swapAlloc, swapForget } from './swap.js'
 import { objectOf, objectRecord, relocate } from './objects.js'
 import { createResv, heldBy, resvOf } from './resv.js'
 import {
@@ -41,10 +43,11 @@ export function createObject(d: DevState, id: number, size: bigint, resv: number
   try {
     node = domainAlloc(d, SYSTEM, size, false)
   } catch (e) {
-    if (e instanceof DrmError && e.errno === 'ENOSPC') {
-      throw new DrmError('ENOMEM', `no system memory for GEM object ${id} (${size} bytes)`)
-    }
-    throw e
+    if (!(e instanceof DrmError && e.errno === 'ENOSPC')) throw e
+    // ttm-lru: a shrinker may make room (swap.ts).
+    const n = swapAlloc(d, size, false)
+    if (n === undefined) throw new DrmError('ENOMEM', `no system memory for GEM object ${id} (${size} bytes)`)
+    node = n
   }
   if (resv === 0) {
     try {
@@ -73,6 +76,7 @@ export function createObject(d: DevState, id: number, size: bigint, resv: number
     populated: false,
     lru: null,
     evictPlacement: null,
+    pressure: objPressure(),
   })
   resvUserAdd(d, r, id)
   lruTouch(d, id)
@@ -95,8 +99,8 @@ export function put(d: DevState, id: number, vaMappings: number): boolean {
   o.freed = true
   const node = o.node
   o.node = null
-  if (o.lru !== null) memOf(d, o.domain)?.lru.delete(o.lru)
-  o.lru = null
+  lruRemove(d, id)
+  swapForget(d, id)
   if (!delayDestroy(d, id, o.resv, o.domain, node)) domainFree(d, o.domain, node)
   // dmem: uncharged now, even when the range waits for its fences (copy.ts).
   dmemFreed(d, id)

@@ -32,7 +32,11 @@ import * as copy from './copy.js'
 import * as dmem from './dmem.js'
 import * as fence from './fence.js'
 import * as gem from './gem.js'
-import { lruList } from './lru.js'
+import { lruLengths, lruList } from './lru.js'
+import * as bulk from './bulk.js'
+import * as hooks from './hooks.js'
+import * as swap from './swap.js'
+import type { PressureRecord, SwapTotalsRecord } from '../../contract/pressure.js'
 import * as placement from './placement.js'
 import * as resv from './resv.js'
 import { DevState, U64_MAX } from './state.js'
@@ -313,6 +317,83 @@ export class ReferenceDevice implements DeviceCore {
   }
   objectCgroup(obj: number): number {
     return dmem.objectCgroup(this.#d, obj)
+  }
+
+  // ---- ttm-lru: priorities, bulk moves, eviction policy, swap
+  setPriority(id: number, priority: number): void {
+    hooks.setPriority(this.#d, id, priority)
+  }
+
+  setTags(id: number, tags: number): void {
+    gem.objectOf(this.#d, id).pressure.tags = tags >>> 0
+  }
+
+  setPurgeable(id: number, on: boolean): void {
+    gem.objectOf(this.#d, id).pressure.purgeable = on
+  }
+
+  pressureInfo(id: number): PressureRecord {
+    const p = gem.objectOf(this.#d, id).pressure
+    return {
+      priority: p.priority,
+      tags: p.tags,
+      bulk: p.bulk,
+      purgeable: p.purgeable,
+      swapped: p.swapped,
+      contentLost: p.contentLost,
+    }
+  }
+
+  lruLengths(d: number): number[] {
+    check(d >= 0 && d <= 3, `domain must be 0..3, got ${d}`)
+    check(d !== 0, 'a domain is 1..3')
+    return lruLengths(this.#d, d)
+  }
+
+  createBulkMove(resv: number): number {
+    return bulk.createBulkMove(this.#d, resv)
+  }
+
+  setBulkMove(id: number, b: number): void {
+    bulk.setBulkMove(this.#d, id, b)
+  }
+
+  bulkMoveTail(b: number): void {
+    bulk.bulkMoveTail(this.#d, b)
+  }
+
+  setEvictionPolicy(protectFromPriority: number, protectTags: number): void {
+    hooks.setEvictionPolicy(this.#d, protectFromPriority, protectTags)
+  }
+
+  setEvictionVeto(ids: number[]): void {
+    this.#d.pressure.veto = new Set(ids)
+  }
+
+  setEvictPlacements(ids: number[], lens: number[], places: number[]): void {
+    check(
+      ids.length === lens.length && lens.reduce((a, b) => a + b, 0) === places.length,
+      'evict placements: ids, lengths and places do not match',
+    )
+    const batch: [number, placement.Place[]][] = []
+    let at = 0
+    for (let i = 0; i < ids.length; i++) {
+      batch.push([ids[i], places.slice(at, at + lens[i]).map(placement.decodePlace)])
+      at += lens[i]
+    }
+    hooks.setEvictPlacements(this.#d, batch)
+  }
+
+  configureSwap(capacity: bigint | null): void {
+    swap.configureSwap(this.#d, capacity)
+  }
+
+  swapout(bytes: bigint): bigint {
+    return swap.swapout(this.#d, bytes)
+  }
+
+  swapTotals(): SwapTotalsRecord {
+    return { ...this.#d.pressure.totals }
   }
 }
 

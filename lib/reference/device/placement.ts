@@ -19,7 +19,9 @@ import {
   retryLow,
 } from './dmem.js'
 import { objectOf, relocate } from './objects.js'
-import { lruRemove, lruTouch } from './lru.js'
+import { cursor, lruNext, lruRemove, lruTouch } from './lru.js'
+import { evictionValuable } from './hooks.js'
+import { swapAlloc, swapForget, swapIn } from './swap.js'
 import { heldBy, lock, resvOf, unlockResv } from './resv.js'
 import { type DevState, DOMAIN_NAMES, GTT, PROFILE_SHMEM, SYSTEM, U64_MAX, VRAM } from './state.js'
 
@@ -111,7 +113,7 @@ export function place(d: DevState, thread: number, id: number, placement: Place[
 
 function compatible(d: DevState, id: number, placement: Place[], evicting: boolean): boolean {
   const o = objectOf(d, id)
-  if (o.purged) return false
+  if (o.purged || o.pressure.swapped) return false
   return placement.some(
     (p) =>
       p.domain === o.domain &&
@@ -136,7 +138,14 @@ function allocResource(
     if ((evicting && (p.flags & PL_DESIRED) !== 0) || (!evicting && (p.flags & PL_FALLBACK) !== 0)) continue
     // dmem: the cgroup charge first, then the range (dmem.ts).
     const t = dmemTryPlace(d, id, o.size, p, evicting)
-    if (t.kind === 'skip') continue
+    if (t.kind === 'skip') {
+      // ttm-lru: a full SYSTEM purges and swaps out when a shrinker is set (swap.ts).
+      if (evicting && p.domain === SYSTEM) {
+        const n = swapAlloc(d, o.size, (p.flags & PL_TOPDOWN) !== 0)
+        if (n !== undefined) return [p.domain, n]
+      }
+      continue
+    }
     let n: bigint | null
     if (t.kind === 'placed') n = t.node
     else {
@@ -209,16 +218,13 @@ function evictWalk(
   const size = objectOf(d, id).size
   // Only what was on the LRU when the walk began.
   const last = d.lruSeq
-  let cursor = 0
+  const cur = cursor()
   let ticket = ticketIn
   let evicted = 0
-  for (;;) {
-    const next = memOf(d, p.domain)?.lru.getPairOrNextHigher(cursor)
-    if (next === undefined || next[0] > last) break
-    const [seq, victim] = next
-    cursor = seq + 1
+  // Priority 0 first, each list from its head (lru.ts); ttm-lru's hooks skip victims.
+  for (let victim = lruNext(d, p.domain, cur, last); victim !== 0; victim = lruNext(d, p.domain, cur, last)) {
     const v = d.objects.get(victim)
-    if (!v || v.freed) continue
+    if (!v || v.freed || !evictionValuable(d, victim)) continue
     const [vresv, vpins] = [v.resv, v.pinCount]
     let locked = lock(d, thread, vresv, 0, TRY).result === 'ok'
     if (!locked && ticket !== null) {
@@ -305,6 +311,7 @@ function commitMove(d: DevState, id: number, to: number, node: bigint | null, ev
     domainFree(d, from, o.node)
     dmemUncharge(d, id, o.size, from)
   }
+  swapIn(d, id)
   const bounce =
     o.populated && memOf(d, GTT) !== null && ((from === VRAM && to === SYSTEM) || (from === SYSTEM && to === VRAM))
   copyMove(d, id, from, to, bounce, evicted)
@@ -321,6 +328,7 @@ function purge(d: DevState, id: number, evicted: boolean, st: Stats): void {
   const o = objectOf(d, id)
   const from = o.domain
   lruRemove(d, id)
+  swapForget(d, id)
   domainFree(d, from, o.node)
   dmemUncharge(d, id, o.size, from)
   o.node = null

@@ -8,6 +8,7 @@ import type { CopyEngine } from './copy.js'
 import type { MemDomain } from './domain.js'
 import type { Dmem } from './dmem.js'
 import type { Place } from './placement.js'
+import { type ObjPressure, Pressure } from './pressure.js'
 import { DrmError } from '../../base/errors.js'
 import { RULES, type ViolationKind } from './violation.js'
 
@@ -71,6 +72,8 @@ export interface Obj {
   lru: number | null
   /** Where eviction sends it; null: the default for its domain. */
   evictPlacement: Place[] | null
+  /** Priority, tags, bulk move, purgeable and swap state (pressure.ts). */
+  pressure: ObjPressure
 }
 
 /** A VA space tied to the device (`attachVm`): told of every placement move. */
@@ -111,6 +114,8 @@ export class DevState {
   copy: CopyEngine | null = null
   /** dmem cgroups and their charges (dmem.ts); set by the device. */
   dmem!: Dmem
+  /** ttm-lru: bulk moves, eviction policy, swap (pressure.ts). */
+  readonly pressure = new Pressure()
 
   constructor(readonly wwClass: number) {}
 

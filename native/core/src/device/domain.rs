@@ -2,10 +2,10 @@
 //! SYSTEM unbounded unless given one. Each is a `drm_mm` range allocator plus
 //! the LRU of the buffers it holds (lru.rs).
 
+use super::lru::Lru;
 use super::{Device, Domain};
 use crate::alloc::{InsertMode, Mm};
 use crate::errno::{fail, Errno, Result};
-use std::collections::BTreeMap;
 
 /// Capacities in bytes. 0 for VRAM or GTT means the device has no such
 /// manager (TTM skips places whose manager is missing).
@@ -31,7 +31,7 @@ pub(crate) struct MemDomain {
   pub mm: Mm,
   pub capacity: u64,
   /// LRU order: `seq -> object`, least recently used first.
-  pub lru: BTreeMap<u64, u32>,
+  pub lru: Lru,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -54,7 +54,7 @@ fn manager(capacity: u64) -> Result<MemDomain> {
   Ok(MemDomain {
     mm: Mm::new(0, capacity)?,
     capacity,
-    lru: BTreeMap::new(),
+    lru: Lru::default(),
   })
 }
 
@@ -73,7 +73,7 @@ impl Memory {
   }
 
   pub fn heap_bytes(&self) -> usize {
-    let domain = |m: &MemDomain| m.mm.heap_bytes() + crate::heap::btree::<u64, u32>(m.lru.len());
+    let domain = |m: &MemDomain| m.mm.heap_bytes() + m.lru.heap_bytes();
     self.domains.iter().flatten().map(domain).sum()
   }
 

@@ -2,7 +2,7 @@
 //! pinned domain, vmap use counts and mappings that remember the placement
 //! generation. The era profile picks which historical rules apply.
 
-use super::{Device, Place, Validated, ViolationKind as V};
+use super::{Device, ObjPressure, Place, Validated, ViolationKind as V};
 use crate::errno::{fail, Errno, Result};
 
 /// The rules of one era (seeds 002 and 003).
@@ -94,6 +94,8 @@ pub struct GemObj {
   pub lru: Option<u64>,
   /// Where eviction sends it; `None`: the default for its domain.
   pub evict_placement: Option<Vec<Place>>,
+  /// Priority, tags, bulk move, purgeable and swap state (pressure.rs).
+  pub pressure: ObjPressure,
 }
 
 /// A kernel mapping (`iosys_map`): address, iomem, and the generation it saw.
@@ -121,6 +123,18 @@ impl Device {
     }
     // New buffers start in system memory, which may be bounded.
     let node = match self.domain_alloc(Domain::System, size, false) {
+      // ttm-lru: a shrinker may make room (swap.rs).
+      Err(e) if e.errno == Errno::ENOSPC && self.pressure.swap.is_some() => {
+        match self.swap_alloc(size, false)? {
+          Some(n) => n,
+          None => {
+            return fail(
+              Errno::ENOMEM,
+              format!("no system memory for GEM object {id} ({size} bytes)"),
+            )
+          }
+        }
+      }
       Err(e) if e.errno == Errno::ENOSPC => {
         return fail(
           Errno::ENOMEM,
@@ -158,6 +172,7 @@ impl Device {
         populated: false,
         lru: None,
         evict_placement: None,
+        pressure: ObjPressure::default(),
       },
     );
     self.resv_user_add(resv, id);
@@ -215,11 +230,8 @@ impl Device {
     o.freed = true;
     let (vmaps, pins, resv, domain, node) = (o.vmap_count, o.pin_count, o.resv, o.domain, o.node);
     o.node = None;
-    if let Some(seq) = o.lru.take() {
-      if let Some(m) = self.mem.get_mut(domain) {
-        m.lru.remove(&seq);
-      }
-    }
+    self.lru_remove(id);
+    self.swap_forget(id);
     let size = self.object_record(id)?.size;
     if !self.delay_destroy(id, resv, domain, node, size) {
       self.domain_free(domain, node);

@@ -1,27 +1,111 @@
-//! The LRU of each domain: a buffer goes to the tail when it gets a new
+//! The LRUs of each domain (TTM resource manager): one list per priority
+//! (`TTM_MAX_BO_PRIORITY` = 4), walked from priority 0 up, each from its head.
+//! A buffer goes to the tail of its priority's list when it gets a new
 //! resource and when its reservation is unlocked (`ttm_bo_unreserve`);
-//! pinned and purged buffers are off every LRU. Eviction walks from the head.
+//! pinned, purged and swapped buffers are off every LRU.
+//!
+//! A bulk move (`ttm_lru_bulk_move`, bulk.rs) keeps its buffers of one
+//! (domain, priority) as one contiguous range: here a single list entry that
+//! holds the range, so moving the whole range to the tail is one re-key.
+//! Touching a buffer of a bulk moves it to the end of its range, not to the
+//! list's tail, as `ttm_lru_bulk_move_pos_tail` does.
 
 use super::{Device, Domain};
+use std::collections::BTreeMap;
+
+pub const MAX_PRIORITY: usize = 4;
+const DOMAINS: [Domain; 3] = [Domain::System, Domain::Gtt, Domain::Vram];
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Entry {
+  Obj(u32),
+  /// The range of a bulk move (its id).
+  Bulk(u32),
+}
+
+/// One domain's LRUs: `seq -> entry` per priority, least recently used first.
+#[derive(Default)]
+pub(crate) struct Lru {
+  lists: [BTreeMap<u64, Entry>; MAX_PRIORITY],
+  /// Buffers per priority, bulk members included.
+  lens: [usize; MAX_PRIORITY],
+}
+
+impl Lru {
+  pub fn len(&self) -> usize {
+    self.lens.iter().sum()
+  }
+
+  pub fn lens(&self) -> [usize; MAX_PRIORITY] {
+    self.lens
+  }
+
+  /// Counted per buffer, bulk members included (a range's map holds its members).
+  pub fn heap_bytes(&self) -> usize {
+    crate::heap::btree::<u64, Entry>(self.len())
+  }
+}
+
+/// A bulk move's range in one (domain, priority): its key in the list and
+/// its buffers in order.
+#[derive(Default)]
+pub(crate) struct BulkPos {
+  pub seq: u64,
+  pub members: BTreeMap<u64, u32>,
+}
+
+/// Where an LRU walk is: the priority, the next key of that list, and inside
+/// a bulk range the range's key and the next member key.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Cursor {
+  prio: usize,
+  next: u64,
+  inner: Option<(u32, u64, u64)>,
+}
 
 impl Device {
-  /// Moves the object to the tail of its domain's LRU, if it belongs there.
+  /// Moves the object to the tail of its LRU (or of its bulk range), if it belongs there.
   pub(crate) fn lru_touch(&mut self, id: u32) {
     self.lru_remove(id);
     let Some(o) = self.objects.get(&id) else {
       return;
     };
-    if o.freed || o.pin_count > 0 || o.purged {
+    if o.freed || o.pin_count > 0 || o.purged || o.pressure.swapped {
       return;
     }
-    let d = o.domain;
+    let (d, prio, bulk) = (o.domain, o.pressure.priority as usize, o.pressure.bulk);
+    if self.mem.get(d).is_none() {
+      return;
+    }
     self.lru_seq += 1;
     let seq = self.lru_seq;
-    if let Some(m) = self.mem.get_mut(d) {
-      m.lru.insert(seq, id);
-      if let Some(o) = self.objects.get_mut(&id) {
-        o.lru = Some(seq);
-      }
+    let di = d as usize - 1;
+    let mut new_range = false;
+    if let Some(b) = bulk
+      .checked_sub(1)
+      .and_then(|i| self.pressure.bulks.get_mut(i as usize))
+    {
+      let pos = b.pos[di][prio].get_or_insert_with(|| {
+        new_range = true;
+        BulkPos {
+          seq,
+          members: BTreeMap::new(),
+        }
+      });
+      pos.members.insert(seq, id);
+    }
+    let Some(m) = self.mem.get_mut(d) else {
+      return;
+    };
+    if bulk == 0 {
+      m.lru.lists[prio].insert(seq, Entry::Obj(id));
+    } else if new_range {
+      m.lru.lists[prio].insert(seq, Entry::Bulk(bulk));
+    }
+    m.lru.lens[prio] += 1;
+    if let Some(o) = self.objects.get_mut(&id) {
+      o.lru = Some(seq);
+      o.pressure.lru_at = (prio as u8, bulk);
     }
   }
 
@@ -29,13 +113,94 @@ impl Device {
     let Some(o) = self.objects.get_mut(&id) else {
       return;
     };
-    let (d, seq) = (o.domain, o.lru.take());
-    if let (Some(seq), Some(m)) = (seq, self.mem.get_mut(d)) {
-      m.lru.remove(&seq);
+    let Some(seq) = o.lru.take() else {
+      return;
+    };
+    let (d, (prio, bulk)) = (o.domain, o.pressure.lru_at);
+    let (di, prio) = (d as usize - 1, prio as usize);
+    let mut emptied = None;
+    if let Some(b) = bulk
+      .checked_sub(1)
+      .and_then(|i| self.pressure.bulks.get_mut(i as usize))
+    {
+      if let Some(pos) = &mut b.pos[di][prio] {
+        pos.members.remove(&seq);
+        if pos.members.is_empty() {
+          emptied = Some(pos.seq);
+          b.pos[di][prio] = None;
+        }
+      }
+    }
+    if let Some(m) = self.mem.get_mut(d) {
+      if bulk == 0 {
+        m.lru.lists[prio].remove(&seq);
+      } else if let Some(s) = emptied {
+        m.lru.lists[prio].remove(&s);
+      }
+      m.lru.lens[prio] -= 1;
     }
   }
 
-  /// Unlocking a reservation bumps every buffer that uses it, in id order.
+  /// `ttm_lru_bulk_move_tail`: each range of the bulk to its list's tail.
+  pub(crate) fn lru_bulk_tail(&mut self, bulk: u32) {
+    let Some(b) = bulk
+      .checked_sub(1)
+      .and_then(|i| self.pressure.bulks.get_mut(i as usize))
+    else {
+      return;
+    };
+    for (di, per_prio) in b.pos.iter_mut().enumerate() {
+      for (prio, pos) in per_prio.iter_mut().enumerate() {
+        let Some(pos) = pos else { continue };
+        let Some(m) = self.mem.get_mut(DOMAINS[di]) else {
+          continue;
+        };
+        self.lru_seq += 1;
+        m.lru.lists[prio].remove(&pos.seq);
+        pos.seq = self.lru_seq;
+        m.lru.lists[prio].insert(pos.seq, Entry::Bulk(bulk));
+      }
+    }
+  }
+
+  /// The next buffer of a walk of `d`'s LRUs, priority 0 first, skipping
+  /// what joined after `last` (evicted buffers that come back).
+  pub(crate) fn lru_next(&self, d: Domain, cur: &mut Cursor, last: u64) -> Option<u32> {
+    let m = self.mem.get(d)?;
+    let di = d as usize - 1;
+    while cur.prio < MAX_PRIORITY {
+      if let Some((bulk, key, from)) = cur.inner.take() {
+        let pos = self
+          .pressure
+          .bulks
+          .get(bulk as usize - 1)
+          .and_then(|b| b.pos[di][cur.prio].as_ref());
+        if let Some(pos) = pos.filter(|p| p.seq == key) {
+          if let Some((&s, &id)) = pos.members.range(from..).next().filter(|&(&s, _)| s <= last) {
+            cur.inner = Some((bulk, key, s + 1));
+            return Some(id);
+          }
+        }
+      }
+      match m.lru.lists[cur.prio].range(cur.next..).next() {
+        Some((&s, &e)) if s <= last => {
+          cur.next = s + 1;
+          match e {
+            Entry::Obj(id) => return Some(id),
+            Entry::Bulk(b) => cur.inner = Some((b, s, 0)),
+          }
+        }
+        _ => {
+          cur.prio += 1;
+          cur.next = 0;
+        }
+      }
+    }
+    None
+  }
+
+  /// Unlocking a reservation bumps every buffer that uses it, in id order,
+  /// then moves the bulk moves tied to it to the tail.
   pub(crate) fn lru_unreserve(&mut self, resv: u32) {
     let n = self.resv_users.get(&resv).map_or(0, Vec::len);
     for i in 0..n {
@@ -43,6 +208,10 @@ impl Device {
         break;
       };
       self.lru_touch(id);
+    }
+    let tied = self.pressure.resv_bulks.get(&resv).cloned().unwrap_or_default();
+    for b in tied {
+      self.lru_bulk_tail(b);
     }
   }
 
@@ -61,11 +230,19 @@ impl Device {
     }
   }
 
-  /// The buffers on a domain's LRU, least recently used first.
+  /// The buffers on a domain's LRUs in eviction order: priority 0 first,
+  /// each list least recently used first.
   pub fn lru(&self, d: Domain) -> Vec<u32> {
-    self
-      .mem
-      .get(d)
-      .map_or_else(Vec::new, |m| m.lru.values().copied().collect())
+    let mut out = Vec::new();
+    let mut cur = Cursor::default();
+    while let Some(id) = self.lru_next(d, &mut cur, u64::MAX) {
+      out.push(id);
+    }
+    out
+  }
+
+  /// Buffers on each priority's LRU of a domain (empty if it has no manager).
+  pub fn lru_lengths(&self, d: Domain) -> [usize; MAX_PRIORITY] {
+    self.mem.get(d).map_or([0; MAX_PRIORITY], |m| m.lru.lens())
   }
 }

@@ -10,13 +10,17 @@
 // Time: the copy engine, move fences, delayed destroy (issue 16).
 mod copy;
 // The dmem cgroup controller (issue 16).
+mod bulk;
 mod dmem;
 mod domain;
 mod fence;
 mod gem;
+mod hooks;
 mod lru;
 mod placement;
+mod pressure;
 mod resv;
+mod swap;
 mod violation;
 
 pub use copy::{CopyConfig, CopyJob, PendingDestroy, TimedValidated, COPY_CONTEXT};
@@ -24,7 +28,10 @@ pub use dmem::{Cgroup, CgroupStats, Counter, DmemMode, ROOT as CGROUP_ROOT};
 pub use domain::{DomainStats, MemoryConfig};
 pub use fence::{Fence, Usage};
 pub use gem::{Domain, GemObj, Mapping, PinDomain, Profile, VmapKind};
+// ttm-lru: priorities, bulk moves, eviction policy, swap.
+pub use lru::MAX_PRIORITY;
 pub use placement::{MoveEvent, Place, PlacementTotals, Validated, PL_DESIRED, PL_FALLBACK, PL_TOPDOWN};
+pub use pressure::{EvictionPolicy, ObjPressure, SwapTotals};
 pub use resv::{AcquireCtx, Holder, LockMode, LockResult, Resv, WwClass};
 pub use violation::{Violation, ViolationKind};
 
@@ -60,6 +67,8 @@ pub struct Device {
   copy: Option<Box<copy::CopyEngine>>,
   /// dmem cgroups and their charges (dmem.rs).
   dmem: dmem::Dmem,
+  /// ttm-lru: bulk moves, eviction policy, swap (pressure.rs).
+  pressure: pressure::Pressure,
 }
 
 impl Device {
@@ -88,6 +97,7 @@ impl Device {
       totals: PlacementTotals::default(),
       copy: None,
       dmem: dmem::Dmem::default(),
+      pressure: pressure::Pressure::default(),
     })
   }
 
@@ -130,6 +140,7 @@ impl Device {
       + vec(&self.notified)
       + self.resv_users.capacity() * (size_of::<(u32, Vec<u32>)>() + 1 + 8)
       + self.mem.heap_bytes()
+      + self.pressure.heap_bytes()
   }
 
   pub fn violations(&self) -> &[Violation] {

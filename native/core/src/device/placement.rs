@@ -219,7 +219,7 @@ impl Device {
   /// `ttm_resource_compatible`: same domain as a place of this pass.
   fn compatible(&self, id: u32, placement: &[Place], evicting: bool) -> Result<bool> {
     let o = self.object(id)?;
-    if o.purged {
+    if o.purged || o.pressure.swapped {
       return Ok(false);
     }
     Ok(
@@ -259,7 +259,15 @@ impl Device {
           }
           return Ok((p.domain, n));
         }
-        TryPlace::Skip => continue,
+        TryPlace::Skip => {
+          // ttm-lru: a full SYSTEM purges and swaps out when a shrinker is set (swap.rs).
+          if evicting && p.domain == Domain::System {
+            if let Some(n) = self.swap_alloc(size, p.has(PL_TOPDOWN))? {
+              return Ok((p.domain, n));
+            }
+          }
+          continue;
+        }
         TryPlace::Evict(w) => w,
       };
       let r = self.evict_alloc(thread, id, p, depth, &mut w, st);
@@ -348,18 +356,14 @@ impl Device {
     // Only what was on the LRU when the walk began: evicted buffers that
     // come back land behind this bound.
     let last = self.lru_seq;
-    let mut cursor = 0u64;
+    let mut cursor = Default::default();
     let mut ticket = ticket;
     let mut evicted = 0;
-    loop {
-      let next = self
-        .mem
-        .get(p.domain)
-        .and_then(|m| m.lru.range(cursor..).next().map(|(&s, &v)| (s, v)));
-      let Some((seq, victim)) = next.filter(|&(s, _)| s <= last) else {
-        break;
-      };
-      cursor = seq + 1;
+    // Priority 0 first, each list from its head (lru.rs); ttm-lru's hooks skip victims.
+    while let Some(victim) = self.lru_next(p.domain, &mut cursor, last) {
+      if !self.eviction_valuable(victim) {
+        continue;
+      }
       let (vresv, vpins) = match self.object(victim) {
         Ok(v) => (v.resv, v.pin_count),
         Err(_) => continue,
@@ -448,6 +452,7 @@ impl Device {
       self.domain_free(from, old);
       self.dmem_uncharge(id, size, from);
     }
+    self.swap_in(id);
     let bounce = populated
       && self.mem.get(Domain::Gtt).is_some()
       && matches!(
@@ -485,6 +490,7 @@ impl Device {
     let o = self.object(id)?;
     let (from, old) = (o.domain, o.node);
     self.lru_remove(id);
+    self.swap_forget(id);
     self.domain_free(from, old);
     let size = self.object(id)?.size;
     self.dmem_uncharge(id, size, from);
@@ -498,7 +504,7 @@ impl Device {
     Ok(())
   }
 
-  fn log_move(&mut self, id: u32, from: Domain, to: Option<Domain>, evicted: bool) {
+  pub(super) fn log_move(&mut self, id: u32, from: Domain, to: Option<Domain>, evicted: bool) {
     let event = MoveEvent {
       id,
       from,
