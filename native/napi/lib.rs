@@ -34,6 +34,8 @@ mod external;
 mod fences;
 mod hub;
 mod io;
+// Resource managers, private memory types, multihop (ttm-res).
+mod managers;
 // The page-table cost model (issue 15).
 mod pagetable;
 mod raw;
