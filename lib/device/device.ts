@@ -13,10 +13,8 @@ import { bindDevice, freeGemObjectId, GemObject } from './gem.js'
 import type { GpuVm } from '../gpuvm/gpuvm.js'
 import {
   decodePlacement,
-  domainIndex,
   domainStats,
   encodePlacement,
-  memoryOptions,
   gpuVm,
   isGemObject,
   ownObject,
@@ -28,6 +26,7 @@ import {
   type ValidateResult,
 } from './placement.js'
 import { Fence, isResv, Resv, WwAcquireCtx } from './resv.js'
+import { memoryLayout, resourceOf, typeIndex, type ResourceInfo } from './memory-types.js'
 import { count, flag, func, invalid, oneOf, options, u64 } from '../base/check.js'
 
 export interface DeviceOptions {
@@ -39,7 +38,10 @@ export interface DeviceOptions {
   wwClass?: WwClassName
   /** The era profile of new objects (default 'gem-vram-2024'). */
   profile?: ProfileName
-  /** Domain capacities in bytes: VRAM 256 MiB, GTT 1 GiB (0: none), SYSTEM unbounded by default. */
+  /**
+   * Domain capacities in bytes: VRAM 256 MiB on the buddy allocator, GTT 1 GiB on drm_mm (0: none),
+   * SYSTEM unbounded by default; private memory types and multihop rules.
+   */
   memory?: MemoryOptions
 }
 
@@ -55,6 +57,8 @@ export interface CreateObjectOptions {
   /** Share this resv (or this object's), as the objects of one VM do. */
   resv?: Resv | GemObject
   profile?: ProfileName
+  /** Born without a resource (TTM's `bo->resource == NULL`): its first validate is a move that counts its bytes. */
+  unbacked?: boolean
 }
 
 export interface FenceOptions {
@@ -77,6 +81,8 @@ export class Device {
   readonly #objects = new Map<number, GemObject>()
   /** The VA spaces tied to it (see `attachVm`). */
   readonly #vms = new Set<GpuVm>()
+  /** Memory type names by index: 'current', 'system', 'gtt', 'vram', then the private ones. */
+  readonly #types: readonly string[]
   #thread = 0
   #nextContext = 1
 
@@ -89,10 +95,11 @@ export class Device {
     this.wwClass = o.wwClass === undefined ? 'wait-die' : oneOf(o.wwClass, WW_CLASSES, 'wwClass')
     this.profile = checkProfile(o.profile ?? 'gem-vram-2024')
     this.strict = flag(o.strict, 'strict')
-    const mem = memoryOptions(o.memory)
+    const mem = memoryLayout(o.memory)
+    this.#types = mem.names
     this.engine = resolveEngine(o.engine)
     const cls = WW_CLASSES.indexOf(this.wwClass)
-    this.core = engineOf(this.engine).device(cls, mem)
+    this.core = engineOf(this.engine).device(cls, mem.record)
   }
 
   /** The simulated thread the calls are made on (0 outside the scheduler). */
@@ -145,6 +152,7 @@ export class Device {
     const o = options<CreateObjectOptions>(opts, 'createObject options')
     const size = u64(o.size, 'size')
     const profile = checkProfile(o.profile ?? this.profile)
+    const unbacked = flag(o.unbacked, 'unbacked')
     let resv = 0
     if (o.resv !== undefined) {
       const r = isGemObject(o.resv) ? ownObject(this, o.resv).resv : o.resv
@@ -153,7 +161,7 @@ export class Device {
     }
     // The engine first: an object it refuses must not keep an id.
     const id = freeGemObjectId(o.id)
-    this.run(() => this.core.createObject(id, size, resv, PROFILES.indexOf(profile)))
+    this.run(() => this.core.createObject(id, size, resv, PROFILES.indexOf(profile), unbacked))
     const obj = new GemObject({ size, id })
     bindDevice(obj, this)
     this.#objects.set(obj.id, obj)
@@ -228,32 +236,49 @@ export class Device {
    */
   validate(obj: GemObject, placement: Placement): ValidateResult {
     const o = ownObject(this, obj)
-    const places = encodePlacement(placement)
+    const places = encodePlacement(placement, this.#types)
     return this.run(() => this.core.validate(this.#thread, o.id, places))
   }
 
   /** Where eviction sends `obj`; null restores the default (VRAM: GTT, else SYSTEM; GTT: SYSTEM). */
   setEvictPlacement(obj: GemObject, placement: Placement | null): void {
     const o = ownObject(this, obj)
-    const places = placement === null ? null : encodePlacement(placement)
+    const places = placement === null ? null : encodePlacement(placement, this.#types)
     this.run(() => this.core.setEvictPlacement(o.id, places))
   }
 
   evictPlacement(obj: GemObject): Place[] {
     const o = ownObject(this, obj)
-    return decodePlacement(this.run(() => this.core.evictPlacement(o.id)))
+    return decodePlacement(
+      this.run(() => this.core.evictPlacement(o.id)),
+      this.#types,
+    ) as Place[]
   }
 
   /** Usage of a domain; EINVAL if the device has none. */
-  memory(domain: PlaceDomain): DomainStats {
-    const d = domainIndex(domain)
+  memory(domain: PlaceDomain | (string & {})): DomainStats {
+    const d = typeIndex(domain, this.#types)
     return domainStats(this.run(() => this.core.domainInfo(d)))
   }
 
   /** A domain's LRU, least recently used (next to be evicted) first. */
-  lru(domain: PlaceDomain): GemObject[] {
-    const d = domainIndex(domain)
+  lru(domain: PlaceDomain | (string & {})): GemObject[] {
+    const d = typeIndex(domain, this.#types)
     return this.run(() => this.core.lru(d)).flatMap((id) => this.#objects.get(id) ?? [])
+  }
+
+  /** The memory types this device declares: 'system', 'gtt', 'vram', then its private ones. */
+  get memoryTypes(): readonly string[] {
+    return this.#types.slice(1)
+  }
+
+  /** `obj`'s resource (type, contiguity, TEMPORARY, blocks); null when it has none (unbacked or purged). */
+  resource(obj: GemObject): ResourceInfo | null {
+    const o = ownObject(this, obj)
+    return resourceOf(
+      this.run(() => this.core.resourceInfo(o.id)),
+      this.#types,
+    )
   }
 
   /** Bytes moved, evictions and moves since the device was made. */

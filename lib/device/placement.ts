@@ -5,17 +5,25 @@
  * packs placements (`domain | flags << 8`) and turns records into results.
  */
 import type { Device } from './device.js'
-import { DOMAINS, PLACE_FLAGS, type DomainRecord, type MemoryRecord } from '../contract/device.js'
-import { brandCheck, flag, invalid, list, oneOf, options, u64 } from '../base/check.js'
-import { DrmError } from '../base/errors.js'
+import { ALLOCATORS, DOMAINS, type AllocatorName, type DomainRecord } from '../contract/device.js'
+import { brandCheck, invalid, oneOf } from '../base/check.js'
+import type { MemoryTypeOptions, MultihopRule, PrivateTypeOptions } from './memory-types.js'
 import { GemObject } from './gem.js'
 import { GpuVm } from '../gpuvm/gpuvm.js'
 
 export type PlaceDomain = 'system' | 'gtt' | 'vram'
 
-/** One place (`struct ttm_place`): a domain and TTM's flags. */
+/** One place (`struct ttm_place`): a memory type (a private one by its name), a page window and TTM's flags. */
 export interface Place {
-  domain: PlaceDomain
+  domain: PlaceDomain | (string & {})
+  /** First page of the window (`fpfn`), default 0. */
+  fpfn?: number
+  /** Page past the window (`lpfn`); 0 or absent: to the end (e.g. `visibleBytes >> 12` for CPU-visible VRAM). */
+  lpfn?: number
+  /** TTM_PL_FLAG_CONTIGUOUS: one run (the buddy allocator is asked for it; drm_mm ranges always are). */
+  contiguous?: boolean
+  /** TTM_PL_FLAG_TEMPORARY: a bounce; a buffer left there is never compatible and moves on the next validate. */
+  temporary?: boolean
   /** TTM_PL_FLAG_DESIRED: used in the first pass only, never evicts. */
   desired?: boolean
   /** TTM_PL_FLAG_FALLBACK: used in the second (evicting) pass only. */
@@ -45,45 +53,28 @@ export interface DomainStats {
   fragmentation: number
   /** Buffers on the domain's LRU (resident, not pinned). */
   lruLength: number
+  /** The manager's range allocator. */
+  allocator: AllocatorName
+  /** Backed by system pages (SYSTEM, GTT), else device memory. */
+  useTt: boolean
 }
 
-export type MemoryOptions = MemoryRecord
-
-/** Checks memory options: capacities as u64 bigints. */
-export function memoryOptions(m: unknown): MemoryRecord {
-  const o = options<MemoryRecord>(m, 'memory', true)
-  const out: MemoryRecord = {}
-  for (const k of ['vram', 'gtt', 'system'] as const) if (o[k] !== undefined) out[k] = u64(o[k], `memory.${k}`)
-  if (out.system === 0n) throw new DrmError('EINVAL', 'memory.system must be above 0 (omit it for unbounded)')
-  return out
+/** Sizes in bytes (a bigint, or `{ size, allocator }` for VRAM and GTT), private types, multihop rules. */
+export interface MemoryOptions {
+  vram?: bigint | MemoryTypeOptions
+  gtt?: bigint | MemoryTypeOptions
+  system?: bigint
+  /** Driver-private memory types (TTM_PL_PRIV on, at most 6), used in places by name. */
+  private?: PrivateTypeOptions[]
+  /** Moves that bounce through a TEMPORARY place; default VRAM <-> SYSTEM through GTT (amdgpu); [] for none. */
+  multihop?: MultihopRule[]
 }
 
 const PLACE_DOMAINS: readonly PlaceDomain[] = ['system', 'gtt', 'vram']
 
 export const domainIndex = (domain: unknown): number => DOMAINS.indexOf(oneOf(domain, PLACE_DOMAINS, 'domain'))
 
-/** Packs a placement for the engines; EINVAL on anything malformed. */
-export function encodePlacement(placement: unknown): number[] {
-  return list(placement, 'a placement').map((p, i) => {
-    const q = options<Place>(p, `place ${i}`)
-    const flags =
-      (flag(q.desired, `place ${i}: desired`) ? PLACE_FLAGS.desired : 0) |
-      (flag(q.fallback, `place ${i}: fallback`) ? PLACE_FLAGS.fallback : 0) |
-      (flag(q.topDown, `place ${i}: topDown`) ? PLACE_FLAGS.topdown : 0)
-    return domainIndex(q.domain) | (flags << 8)
-  })
-}
-
-export function decodePlacement(places: number[]): Place[] {
-  return places.map((v) => {
-    const f = v >>> 8
-    const p: Place = { domain: DOMAINS[v & 0xff] as PlaceDomain }
-    if (f & PLACE_FLAGS.desired) p.desired = true
-    if (f & PLACE_FLAGS.fallback) p.fallback = true
-    if (f & PLACE_FLAGS.topdown) p.topDown = true
-    return p
-  })
-}
+export { decodePlaces as decodePlacement, encodePlaces as encodePlacement } from './memory-types.js'
 
 export function domainStats(r: DomainRecord): DomainStats {
   return {
@@ -93,6 +84,8 @@ export function domainStats(r: DomainRecord): DomainStats {
     largestFree: r.largestFree,
     fragmentation: r.fragmentation,
     lruLength: r.lruLen,
+    allocator: ALLOCATORS[r.allocator] ?? 'mm',
+    useTt: r.useTt,
   }
 }
 

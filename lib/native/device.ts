@@ -17,6 +17,7 @@ import type {
   MoveRecord,
   ObjectRecord,
   PlacementTotalsRecord,
+  ResourceRecord,
   ResvRecord,
   ValidateRecord,
   ViolationRecord,
@@ -32,7 +33,13 @@ export class NativeDeviceCore implements DeviceCore {
 
   constructor(wwClass: number, memory: MemoryRecord = {}) {
     const { NativeDevice } = loadBinding()
-    this.#d = call(() => new NativeDevice(wwClass, memory.vram, memory.gtt, memory.system))
+    const layout = {
+      vramAllocator: memory.vramAllocator,
+      gttAllocator: memory.gttAllocator,
+      private: memory.private,
+      hops: memory.hops,
+    }
+    this.#d = call(() => new NativeDevice(wwClass, memory.vram, memory.gtt, memory.system, layout))
   }
 
   now(): bigint {
@@ -99,8 +106,12 @@ export class NativeDeviceCore implements DeviceCore {
   testSignaled(resv: number, usage: number): boolean {
     return call(() => this.#d.testSignaled(resv, usage))
   }
-  createObject(id: number, size: bigint, resv: number, profile: number): void {
-    call(() => this.#d.createObject(id, size, resv, profile))
+  createObject(id: number, size: bigint, resv: number, profile: number, unbacked = false): void {
+    if (unbacked) call(() => this.#d.createObjectUnbacked(id, size, resv, profile))
+    else call(() => this.#d.createObject(id, size, resv, profile))
+  }
+  resourceInfo(id: number): ResourceRecord | null {
+    return call(() => this.#d.resourceInfo(id)) ?? null
   }
   objectInfo(id: number): ObjectRecord {
     return record(call(() => this.#d.objectInfo(id)))

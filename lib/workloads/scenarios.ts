@@ -13,6 +13,8 @@ import type { PlaceDomain } from '../device/placement.js'
 import { GpuVm, type GpuVmOptions } from '../gpuvm/gpuvm.js'
 import type { VmBo } from '../gpuvm/vm-bo.js'
 import { GpuVmExec, missingLocks, prepareVm, smUnmapExecLock } from '../gpuvm/vm-exec.js'
+// The CPU-visible VRAM window shortage (ttm-res).
+import { cpuVisibleVram } from './visible-vram.js'
 
 export interface ScenarioOptions {
   engine?: EngineName
@@ -70,7 +72,8 @@ class Story {
     /** What this part of the story shows, when the story has several (each on a device of its own). */
     readonly part?: string,
   ) {
-    this.d = new Device({ engine, memory: { vram, gtt } })
+    // The gem-vram stories: TTM's range manager (drm_mm) for VRAM, not the buddy default.
+    this.d = new Device({ engine, memory: { vram: { size: vram, allocator: 'mm' }, gtt } })
   }
 
   step(text: string): void {
@@ -498,10 +501,16 @@ const lockSetMismatch: Scenario = {
 
 /** Every scenario by name, in listing order. */
 export const scenarios: ReadonlyMap<string, Scenario> = new Map(
-  [fbdevUnpinned, fbdevLocal, vmapPins, cursorFrag, deferredLeakScenario, evictValidate, lockSetMismatch].map((s) => [
-    s.name,
-    s,
-  ]),
+  [
+    fbdevUnpinned,
+    fbdevLocal,
+    vmapPins,
+    cursorFrag,
+    deferredLeakScenario,
+    evictValidate,
+    lockSetMismatch,
+    cpuVisibleVram,
+  ].map((s) => [s.name, s]),
 )
 
 export function runScenario(name: string, options: ScenarioOptions = {}): ScenarioResult {
