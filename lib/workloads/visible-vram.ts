@@ -38,7 +38,7 @@ function play(engine: ScenarioOptions['engine'], visible: bigint, lines: string[
     for (const b of d.resource(bo)?.blocks ?? []) if (b.offset >= visible) outside += b.size
   }
   lines.push(
-    `${Number(visible / MiB)} MiB visible: ${BUFFERS} x 1 MiB mapped ${ROUNDS} times -> ${evictions} evictions, ${Number(bytes / MiB)} MiB moved; VRAM used ${Number(m.used / MiB)} of ${Number(VRAM / MiB)} MiB, ${Number(outside / MiB)} MiB of it outside the window`,
+    `${lines.length + 1}. ${Number(visible / MiB)} MiB visible: ${BUFFERS} x 1 MiB mapped ${ROUNDS} times -> ${evictions} evictions, ${Number(bytes / MiB)} MiB moved; VRAM used ${Number(m.used / MiB)} of ${Number(VRAM / MiB)} MiB, ${Number(outside / MiB)} MiB of it outside the window`,
   )
   return { d, evictions, bytesMoved: Number(bytes / MiB), vramUsedMiB: Number(m.used / MiB), outsideMiB: Number(outside / MiB) }
 }
@@ -51,7 +51,7 @@ export const cpuVisibleVram: Scenario = {
     const lines: string[] = []
     const small = play(options.engine, 16n * MiB, lines)
     const bar = play(options.engine, VRAM, lines)
-    lines.push('only buffers inside the window are worth evicting: the idle VRAM above it cannot help')
+    lines.push('3. only buffers inside the window are worth evicting: the idle VRAM above it cannot help')
     const violations = [...small.d.violations, ...bar.d.violations].map((v) => v.kind)
     const { d: _a, ...window16 } = small
     const { d: _b, ...fullBar } = bar
