@@ -290,7 +290,15 @@ describe.each(engines)('%s engine', (engine) => {
     const devices: [string, DeviceOptions['memory']][] = [
       ['seven private types', { private: [1, 2, 3, 4, 5, 6, 7].map((i) => ({ name: `p${i}`, size: M })) }],
       ['a private type named vram', { private: [{ name: 'vram', size: M }] }],
-      ['two private types of one name', { private: [{ name: 'a', size: M }, { name: 'a', size: M }] }],
+      [
+        'two private types of one name',
+        {
+          private: [
+            { name: 'a', size: M },
+            { name: 'a', size: M },
+          ],
+        },
+      ],
       ['an unknown allocator', { vram: { size: M, allocator: 'slab' as never } }],
       ['a buddy below one page', { vram: { size: 100n, allocator: 'buddy' } }],
       ['a hop through an unknown type', { multihop: [{ from: 'vram', to: 'system', via: 'x' }] }],

@@ -178,6 +178,8 @@ export type {
   DomainStats,
   MemoryOptions,
 } from './device/placement.js'
+// Memory types, private types, multihop rules and resources (ttm-res).
+export type { MemoryTypeOptions, MultihopRule, PrivateTypeOptions, ResourceInfo } from './device/memory-types.js'
 export {
   scenarios,
   runScenario,

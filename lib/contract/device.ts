@@ -89,7 +89,13 @@ export interface ObjectRecord {
  * Place flags, the kernel's TTM_PL_FLAG_* bits; a place crosses as three
  * numbers: `domain | flags << 8`, fpfn, lpfn (a page window, lpfn 0: to the end).
  */
-export const PLACE_FLAGS = { contiguous: 1 << 0, topdown: 1 << 1, temporary: 1 << 2, desired: 1 << 3, fallback: 1 << 4 } as const
+export const PLACE_FLAGS = {
+  contiguous: 1 << 0,
+  topdown: 1 << 1,
+  temporary: 1 << 2,
+  desired: 1 << 3,
+  fallback: 1 << 4,
+} as const
 /** Numbers per place on the wire. */
 export const PLACE_WORDS = 3
 /** Range allocators of a memory type. */

@@ -131,7 +131,8 @@ export function memoryLayout(m: unknown): MemoryLayout {
 /** The index of a memory type name (1..9); EINVAL for a name the device does not declare. */
 export function typeIndex(domain: unknown, names: readonly string[], what = 'domain'): number {
   const i = typeof domain === 'string' ? names.indexOf(domain) : -1
-  if (i < 1) throw new DrmError('EINVAL', `${what} must be one of ${names.slice(1).join(', ')}, got ${describe(domain)}`)
+  if (i < 1)
+    throw new DrmError('EINVAL', `${what} must be one of ${names.slice(1).join(', ')}, got ${describe(domain)}`)
   return i
 }
 

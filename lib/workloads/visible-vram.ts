@@ -40,7 +40,13 @@ function play(engine: ScenarioOptions['engine'], visible: bigint, lines: string[
   lines.push(
     `${lines.length + 1}. ${Number(visible / MiB)} MiB visible: ${BUFFERS} x 1 MiB mapped ${ROUNDS} times -> ${evictions} evictions, ${Number(bytes / MiB)} MiB moved; VRAM used ${Number(m.used / MiB)} of ${Number(VRAM / MiB)} MiB, ${Number(outside / MiB)} MiB of it outside the window`,
   )
-  return { d, evictions, bytesMoved: Number(bytes / MiB), vramUsedMiB: Number(m.used / MiB), outsideMiB: Number(outside / MiB) }
+  return {
+    d,
+    evictions,
+    bytesMoved: Number(bytes / MiB),
+    vramUsedMiB: Number(m.used / MiB),
+    outsideMiB: Number(outside / MiB),
+  }
 }
 
 export const cpuVisibleVram: Scenario = {

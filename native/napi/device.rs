@@ -10,7 +10,8 @@ use crate::convert::{einval, to_js, u64_arg, Result};
 use crate::external::{reported, External, Reported};
 use crate::managers::{manager_options, LayoutRecord};
 use drmsim_core::device::{
-  AllocKind, Device, Domain, GemObj, LockMode, LockResult, MemoryConfig, PinDomain, Place, Profile, VmapKind, WwClass,
+  AllocKind, Device, Domain, GemObj, LockMode, LockResult, MemoryConfig, PinDomain, Place, Profile, VmapKind,
+  WwClass,
 };
 use napi::bindgen_prelude::{BigInt, Env};
 use napi_derive::napi;

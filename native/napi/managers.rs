@@ -72,8 +72,11 @@ pub(crate) fn manager_options(layout: Option<LayoutRecord>) -> Result<ManagerOpt
     });
   }
   if let Some(h) = l.hops {
-    if h.len() % 3 != 0 {
-      return Err(einval(format!("hops are from, to, via triples, got {} numbers", h.len())));
+    if !h.len().is_multiple_of(3) {
+      return Err(einval(format!(
+        "hops are from, to, via triples, got {} numbers",
+        h.len()
+      )));
     }
     o.hops = h
       .chunks_exact(3)
@@ -93,7 +96,14 @@ pub(crate) fn manager_options(layout: Option<LayoutRecord>) -> Result<ManagerOpt
 impl NativeDevice {
   /// `create_object` without a resource (`bo->resource == NULL` until validated).
   #[napi(catch_unwind)]
-  pub fn create_object_unbacked(&mut self, env: Env, id: u32, size: BigInt, resv: u32, profile: u32) -> Result<()> {
+  pub fn create_object_unbacked(
+    &mut self,
+    env: Env,
+    id: u32,
+    size: BigInt,
+    resv: u32,
+    profile: u32,
+  ) -> Result<()> {
     self.changing(&env, |this| {
       let size = u64_arg(&size, "size")?;
       let p = Profile::from_u32(profile).map_err(to_js)?;
@@ -106,10 +116,16 @@ impl NativeDevice {
   #[napi(catch_unwind)]
   pub fn resource_info(&self, id: u32) -> Result<Option<ResourceRecord>> {
     let r = self.dev.resource(id).map_err(to_js)?;
-    Ok(r.map(|r| ResourceRecord {
-      domain: r.domain.index(),
-      flags: r.flags,
-      blocks: r.blocks.iter().flat_map(|&(o, s)| [BigInt::from(o), BigInt::from(s)]).collect(),
+    Ok(r.map(|r| {
+      ResourceRecord {
+        domain: r.domain.index(),
+        flags: r.flags,
+        blocks: r
+          .blocks
+          .iter()
+          .flat_map(|&(o, s)| [BigInt::from(o), BigInt::from(s)])
+          .collect(),
+      }
     }))
   }
 }

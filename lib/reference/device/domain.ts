@@ -28,7 +28,10 @@ const kindOf = (v: number | undefined, dflt: number, what: string): number => {
 export function makeMemory(m: MemoryRecord): { mem: (MemDomain | null)[]; hops: number[] } {
   const vramKind = kindOf(m.vramAllocator, BUDDY, 'the VRAM allocator')
   const gttKind = kindOf(m.gttAllocator, MM, 'the GTT allocator')
-  const priv = (m.private ?? []).map((t) => ({ ...t, allocator: kindOf(t.allocator, MM, "a private type's allocator") }))
+  const priv = (m.private ?? []).map((t) => ({
+    ...t,
+    allocator: kindOf(t.allocator, MM, "a private type's allocator"),
+  }))
   const hops = m.hops ?? DEFAULT_HOPS
   if (hops.length % 3 !== 0) throw new DrmError('EINVAL', `hops are from, to, via triples, got ${hops.length} numbers`)
   for (const h of hops) {

@@ -37,7 +37,7 @@ interface Res {
 export function windowOf(p: Place, capacity: bigint): [bigint, bigint] {
   const start = BigInt(p.fpfn ?? 0) << 12n
   const l = p.lpfn ?? 0
-  const end = l === 0 ? capacity : (BigInt(l) << 12n < capacity ? BigInt(l) << 12n : capacity)
+  const end = l === 0 ? capacity : BigInt(l) << 12n < capacity ? BigInt(l) << 12n : capacity
   return [start < end ? start : end, end]
 }
 

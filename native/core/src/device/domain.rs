@@ -76,7 +76,12 @@ impl Memory {
       if h.from == h.to || h.via == h.from || h.via == h.to || h.via.index() as usize > domains.len() {
         return fail(
           Errno::EINVAL,
-          format!("a hop {} -> {} through {} is not a detour", h.from.name(), h.to.name(), h.via.name()),
+          format!(
+            "a hop {} -> {} through {} is not a detour",
+            h.from.name(),
+            h.to.name(),
+            h.via.name()
+          ),
         );
       }
     }
@@ -96,7 +101,10 @@ impl Memory {
   }
 
   pub fn get_mut(&mut self, d: Domain) -> Option<&mut MemDomain> {
-    self.domains.get_mut((d.index() as usize).wrapping_sub(1))?.as_mut()
+    self
+      .domains
+      .get_mut((d.index() as usize).wrapping_sub(1))?
+      .as_mut()
   }
 
   /// Memory types declared (3 plus the private ones).

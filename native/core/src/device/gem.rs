@@ -296,12 +296,7 @@ impl Device {
       if target != current || purged && want.is_some() {
         // Place it first (evicting if need be); a failure leaves it unpinned.
         let mut st = Validated::default();
-        self.place(
-          thread,
-          id,
-          &[Place::at(target, 0)],
-          &mut st,
-        )?;
+        self.place(thread, id, &[Place::at(target, 0)], &mut st)?;
       }
       self.object_mut(id)?.pin_domain = Some(target);
     }

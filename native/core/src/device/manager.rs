@@ -61,7 +61,10 @@ impl Default for ManagerOptions {
       vram: AllocKind::Buddy,
       gtt: AllocKind::Mm,
       private: Vec::new(),
-      hops: vec![hop(Domain::System, Domain::Vram), hop(Domain::Vram, Domain::System)],
+      hops: vec![
+        hop(Domain::System, Domain::Vram),
+        hop(Domain::Vram, Domain::System),
+      ],
     }
   }
 }
@@ -199,7 +202,13 @@ impl MemDomain {
     sorted.sort_unstable();
     let one_run = sorted.windows(2).all(|w| w[0].0 + w[0].1 == w[1].0);
     let flags = p.flags & PL_TEMPORARY | if one_run { PL_CONTIGUOUS } else { 0 };
-    self.res.insert(key, Res { blocks: sorted, flags });
+    self.res.insert(
+      key,
+      Res {
+        blocks: sorted,
+        flags,
+      },
+    );
     Ok(Some(key))
   }
 
@@ -220,11 +229,15 @@ impl MemDomain {
 
   /// The flags the resource at `node` was placed with (CONTIGUOUS, TEMPORARY).
   pub fn res_flags(&self, node: Option<u64>) -> u32 {
-    node.and_then(|n| self.res.get(&n)).map_or(PL_CONTIGUOUS, |r| r.flags)
+    node
+      .and_then(|n| self.res.get(&n))
+      .map_or(PL_CONTIGUOUS, |r| r.flags)
   }
 
   pub fn blocks(&self, node: Option<u64>) -> Vec<(u64, u64)> {
-    node.and_then(|n| self.res.get(&n)).map_or_else(Vec::new, |r| r.blocks.clone())
+    node
+      .and_then(|n| self.res.get(&n))
+      .map_or_else(Vec::new, |r| r.blocks.clone())
   }
 
   /// The manager's `compatible`: every block inside the place's window, and
@@ -262,11 +275,83 @@ pub(crate) fn check_private(private: &[TypeConfig]) -> Result<()> {
   }
   for (i, t) in private.iter().enumerate() {
     if t.name.is_empty() || ["system", "gtt", "vram", "none"].contains(&t.name.as_str()) {
-      return fail(Errno::EINVAL, format!("private memory type {i} needs a name of its own, got {:?}", t.name));
+      return fail(
+        Errno::EINVAL,
+        format!(
+          "private memory type {i} needs a name of its own, got {:?}",
+          t.name
+        ),
+      );
     }
     if private[..i].iter().any(|u| u.name == t.name) {
-      return fail(Errno::EINVAL, format!("private memory type {:?} is declared twice", t.name));
+      return fail(
+        Errno::EINVAL,
+        format!("private memory type {:?} is declared twice", t.name),
+      );
     }
   }
   Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+
+  const K: u64 = 1024;
+
+  #[test]
+  fn buddy_rounds_to_pages_and_reports_runs() {
+    let mut m = MemDomain::new("vram", 64 * K, AllocKind::Buddy, false).unwrap();
+    let a = m.alloc(100, Place::at(Domain::Vram, 0)).unwrap();
+    assert_eq!(m.stats().used, 4 * K);
+    assert_eq!(m.res_flags(a), PL_CONTIGUOUS);
+    let c = m.alloc(4 * K, Place::at(Domain::Vram, 0)).unwrap();
+    m.free(a);
+    // 4 KiB free at 60K, 8 KiB at 48K: 12 KiB takes both, two blocks, not one run.
+    let b = m.alloc(12 * K, Place::at(Domain::Vram, 0)).unwrap();
+    assert_eq!(m.blocks(b), [(48 * K, 8 * K), (60 * K, 4 * K)]);
+    assert_eq!(m.blocks(b).len(), 2);
+    assert_eq!(m.res_flags(b) & PL_CONTIGUOUS, 0);
+    assert!(!m.compatible(b, Place::at(Domain::Vram, PL_CONTIGUOUS)));
+    m.free(b);
+    m.free(c);
+    assert_eq!(m.stats().used, 0);
+  }
+
+  #[test]
+  fn windows_bound_allocation_compatibility_and_intersection() {
+    let mut m = MemDomain::new("vram", 64 * K, AllocKind::Mm, false).unwrap();
+    let low = Place::windowed(Domain::Vram, 0, 0, 4).unwrap();
+    let high = Place::windowed(Domain::Vram, PL_TOPDOWN, 8, 0).unwrap();
+    let a = m.alloc(16 * K, low).unwrap();
+    assert_eq!(m.blocks(a), [(0, 16 * K)]);
+    assert!(m.alloc(4 * K, low).is_err_and(|e| e.errno == Errno::ENOSPC));
+    let b = m.alloc(8 * K, high).unwrap();
+    assert_eq!(m.blocks(b), [(56 * K, 8 * K)]);
+    assert!(m.compatible(a, low) && !m.compatible(b, low) && m.compatible(b, high));
+    assert!(m.intersects(a, low) && !m.intersects(b, low));
+    // A window past the end is empty: never room.
+    let past = Place::windowed(Domain::Vram, 0, 100, 0).unwrap();
+    assert!(m.alloc(4 * K, past).is_err_and(|e| e.errno == Errno::ENOSPC));
+  }
+
+  #[test]
+  fn temporary_is_remembered_and_private_types_are_checked() {
+    let mut m = MemDomain::new("gtt", 64 * K, AllocKind::Mm, true).unwrap();
+    let t = m.alloc(4 * K, Place::at(Domain::Gtt, PL_TEMPORARY)).unwrap();
+    assert_eq!(m.res_flags(t), PL_TEMPORARY | PL_CONTIGUOUS);
+    let t = |n: &str| TypeConfig {
+      name: n.into(),
+      size: K,
+      allocator: AllocKind::Mm,
+      use_tt: false,
+    };
+    assert!(check_private(&[t("gds"), t("gws")]).is_ok());
+    assert!(check_private(&[t("gds"), t("gds")]).is_err());
+    assert!(check_private(&[t("vram")]).is_err());
+    let seven: Vec<_> = (0..7).map(|i| t(&format!("p{i}"))).collect();
+    assert!(check_private(&seven).is_err());
+    assert!(Place::windowed(Domain::Vram, 0, 5, 5).is_err());
+    assert!(Place::decode(3 | PL_CONTIGUOUS << 8, 0, 16).is_ok());
+  }
 }

@@ -13,7 +13,9 @@ pub const MAX_TYPES: u32 = 9;
 /// TTM_PL_PRIV, in drmsim's numbering: the first driver-private type.
 pub const PRIV_BASE: u32 = 4;
 
-const NAMES: [&str; MAX_TYPES as usize] = ["system", "gtt", "vram", "priv0", "priv1", "priv2", "priv3", "priv4", "priv5"];
+const NAMES: [&str; MAX_TYPES as usize] = [
+  "system", "gtt", "vram", "priv0", "priv1", "priv2", "priv3", "priv4", "priv5",
+];
 
 #[allow(non_upper_case_globals)]
 impl Domain {
@@ -37,6 +39,9 @@ impl Domain {
 
   /// The fixed name ("system", "gtt", "vram", "privN"); devices name private types themselves.
   pub fn name(self) -> &'static str {
-    NAMES.get((self.0 as usize).wrapping_sub(1)).copied().unwrap_or("none")
+    NAMES
+      .get((self.0 as usize).wrapping_sub(1))
+      .copied()
+      .unwrap_or("none")
   }
 }

@@ -63,13 +63,15 @@ impl Place {
 
   /// Decodes a whole placement, three u32 per place.
   pub fn decode_all(v: &[u32]) -> Result<Vec<Place>> {
-    if v.len() % 3 != 0 {
+    if !v.len().is_multiple_of(3) {
       return fail(
         Errno::EINVAL,
         format!("a placement is three numbers per place, got {}", v.len()),
       );
     }
-    v.chunks_exact(3).map(|c| Place::decode(c[0], c[1], c[2])).collect()
+    v.chunks_exact(3)
+      .map(|c| Place::decode(c[0], c[1], c[2]))
+      .collect()
   }
 
   pub fn decode(head: u32, fpfn: u32, lpfn: u32) -> Result<Place> {

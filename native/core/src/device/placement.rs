@@ -79,7 +79,10 @@ impl Device {
       return Ok(p.clone());
     }
     Ok(match o.domain {
-      Domain::Vram => vec![Place::at(Domain::Gtt, PL_DESIRED), Place::at(Domain::System, PL_FALLBACK)],
+      Domain::Vram => vec![
+        Place::at(Domain::Gtt, PL_DESIRED),
+        Place::at(Domain::System, PL_FALLBACK),
+      ],
       _ => vec![Place::at(Domain::System, 0)],
     })
   }

@@ -17,7 +17,12 @@ impl Device {
       return Ok(None);
     }
     let from = o.domain;
-    let via = self.mem.hops.iter().find(|h| h.from == from && h.to == to).map(|h| h.via);
+    let via = self
+      .mem
+      .hops
+      .iter()
+      .find(|h| h.from == from && h.to == to)
+      .map(|h| h.via);
     Ok(via.filter(|&v| self.mem.get(v).is_some()))
   }
 

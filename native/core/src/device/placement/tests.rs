@@ -278,7 +278,11 @@ fn notified_moves_are_a_log_of_their_own() {
   assert_eq!(
     m.iter().map(|m| (m.id, m.to, m.evicted)).collect::<Vec<_>>(),
     // VRAM -> SYSTEM bounces through a temporary GTT resource: two moves.
-    [(1, Some(Domain::Gtt), true), (1, Some(Domain::System), true), (3, Some(Domain::Vram), false)]
+    [
+      (1, Some(Domain::Gtt), true),
+      (1, Some(Domain::System), true),
+      (3, Some(Domain::Vram), false)
+    ]
   );
   assert!(d.take_moves().is_empty());
   assert!(d.take_notified_moves().is_empty());
