@@ -207,6 +207,14 @@ function state(d: DeviceCore): unknown {
 const memories: MemoryRecord[] = [
   { vram: 64n * K, gtt: 64n * K },
   { vram: 48n * K, gtt: 0n, system: 160n * K },
+  // drm_mm VRAM, a buddy private type as the hop of VRAM <-> GTT (ttm-res).
+  {
+    vram: 64n * K,
+    gtt: 64n * K,
+    vramAllocator: 0,
+    private: [{ name: 'stage', size: 32n * K, allocator: 1, useTt: true }],
+    hops: [3, 2, 4, 2, 3, 4],
+  },
 ]
 
 describe('placement: engines agree', () => {
