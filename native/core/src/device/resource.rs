@@ -91,7 +91,7 @@ mod tests {
 
   const K: u64 = 1024;
 
-  fn locked_validate(d: &mut Device, id: u32, p: &[Place]) -> crate::errno::Result<Validated> {
+  fn locked_validate(d: &mut Device, id: u32, p: &[Place]) -> Result<Validated> {
     let r = d.object(id).unwrap().resv;
     d.lock(0, r, None, LockMode::Normal).unwrap();
     let v = d.validate(0, id, p);
