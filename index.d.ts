@@ -60,7 +60,7 @@ export declare class NativeDevice {
    * Capacities in bytes: VRAM and GTT default to 256 MiB and 1 GiB (0: no
    * such domain), SYSTEM to unbounded.
    */
-  constructor(wwClass: number, vram?: bigint | undefined | null, gtt?: bigint | undefined | null, system?: bigint | undefined | null)
+  constructor(wwClass: number, vram?: bigint | undefined | null, gtt?: bigint | undefined | null, system?: bigint | undefined | null, layout?: LayoutRecord | undefined | null)
   /** The id of the device's fast entry points (`deviceFastCalls`, device_fast.rs). */
   fastId(): number
   /** Bytes of native memory this device has reported to V8. */
@@ -93,7 +93,10 @@ export declare class NativeDevice {
   access(thread: number, id: number, generation: bigint): boolean
   /** `domain`: 1 system, 2 gtt, 3 vram. */
   moveTo(thread: number, id: number, domain: number): boolean
-  /** `places`: domain (1..3) | flags << 8 (TOPDOWN 2, DESIRED 8, FALLBACK 16). */
+  /**
+   * `places`: three u32 per place, `domain | flags << 8`, fpfn, lpfn
+   * (flags: CONTIGUOUS 1, TOPDOWN 2, TEMPORARY 4, DESIRED 8, FALLBACK 16).
+   */
   validate(thread: number, id: number, places: Array<number>): ValidateRecord
   /** null restores the default eviction placement. */
   setEvictPlacement(id: number, places?: Array<number> | undefined | null): void
@@ -119,6 +122,10 @@ export declare class NativeDevice {
   addFence(thread: number, resv: number, fence: number, usage: number): void
   fences(resv: number, usage: number): Array<FenceEntry>
   testSignaled(resv: number, usage: number): boolean
+  /** `create_object` without a resource (`bo->resource == NULL` until validated). */
+  createObjectUnbacked(id: number, size: bigint, resv: number, profile: number): void
+  /** The object's resource; null when it has none. */
+  resourceInfo(id: number): ResourceRecord | null
   setPriority(id: number, priority: number): void
   setTags(id: number, tags: number): void
   setPurgeable(id: number, on: boolean): void
@@ -336,6 +343,9 @@ export interface DomainRecord {
   largestFree: bigint
   fragmentation: number
   lruLen: number
+  /** 0 drm_mm, 1 buddy. */
+  allocator: number
+  useTt: boolean
 }
 
 /**
@@ -374,6 +384,16 @@ export declare function forceFastPanicForTest(): void
 
 /** Panics on purpose, to prove that a panic becomes a JavaScript error. */
 export declare function forcePanicForTest(): void
+
+export interface LayoutRecord {
+  /** 0 drm_mm, 1 buddy (the default). */
+  vramAllocator?: number
+  /** 0 drm_mm (the default), 1 buddy. */
+  gttAllocator?: number
+  private?: Array<PrivateTypeRecord>
+  /** Multihop rules as `from, to, via` triples of memory types; absent: amdgpu's. */
+  hops?: Array<number>
+}
 
 export interface LockOutcome {
   /** "ok", "EDEADLK", "EALREADY", "EBUSY" or "blocked". */
@@ -437,6 +457,14 @@ export interface PressureRecord {
   contentLost: boolean
 }
 
+export interface PrivateTypeRecord {
+  name: string
+  size: bigint
+  /** 0 drm_mm, 1 buddy. */
+  allocator: number
+  useTt: boolean
+}
+
 /**
  * A cost as `[pteWrites, pdeWrites, ptPagesAllocated, ptPagesFreed,
  * tlbInvalidations, hugePageSplits, hugePagesFormed]`, and its TLB bytes.
@@ -476,6 +504,14 @@ export interface PtRequests {
   worst: PtCost
   /** `[PTE writes, requests]` pairs, by increasing writes. */
   pteSpread: Array<number>
+}
+
+export interface ResourceRecord {
+  domain: number
+  /** CONTIGUOUS (1) when one run, TEMPORARY (4) for a bounce. */
+  flags: number
+  /** `offset, size` pairs in address order. */
+  blocks: Array<bigint>
 }
 
 export interface ResvRecord {

@@ -38,15 +38,15 @@ describe('the device fast entry points (native/napi/device_fast.rs)', () => {
     expect(calls.lock(id, 0, resv, 0, 2, out)).toBe(0)
     expect(['ok', 'EDEADLK', 'EALREADY', 'EBUSY', 'blocked'][out[0]!]).toBe(again.result)
     const words = new BigUint64Array(out.buffer)
-    const places = new Uint32Array([3]) // VRAM
-    expect(calls.validate(id, 0, 1, places, 1, out)).toBe(0)
+    const places = new Uint32Array([3, 0, 0]) // VRAM, no window
+    expect(calls.validate(id, 0, 1, places, 3, out)).toBe(0)
     expect(out[0]).toBe(1)
     expect(out[1]).toBe(0)
     expect(words[3]).toBe(1n << 20n)
     expect(dev.objectInfo(1).domain).toBe(3)
     expect(calls.unlock(id, 0, resv)).toBe(0)
     // A validate without the lock is recorded as a violation (and refused), which the count says.
-    expect(thrown(() => calls.validate(id, 0, 1, places, 1, out)).code).toBe('EINVAL')
+    expect(thrown(() => calls.validate(id, 0, 1, places, 3, out)).code).toBe('EINVAL')
     expect(dev.takeViolations().length).toBe(1)
   })
 

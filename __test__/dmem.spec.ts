@@ -271,7 +271,8 @@ const cmd: fc.Arbitrary<Cmd> = fc.record({
   b: fc.integer({ min: 0, max: 9 }),
   v: fc.constantFrom(0n, 8n, 16n, 24n, 40n, 64n, 100n).map((x) => x * U),
 })
-const PLACEMENTS = [[3], [3, 2], [2], [3, 2 | (16 << 8)], [1], [3, 1]]
+// The engines' wire: three numbers a place (`domain | flags << 8`, fpfn, lpfn), no windows here.
+const PLACEMENTS = [[3], [3, 2], [2], [3, 2 | (16 << 8)], [1], [3, 1]].map((pl) => pl.flatMap((p) => [p, 0, 0]))
 
 function run(core: DeviceCore, mode: number, cmds: Cmd[]): unknown[] {
   const out: unknown[] = []

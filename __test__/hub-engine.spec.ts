@@ -1031,7 +1031,7 @@ describe.each(ENGINES)('%s engine: the hub of lib/contract/hub.md', (name) => {
     const validate = (dev: DeviceCore, id: number, domain: number) => {
       const r = dev.objectInfo(id).resv
       expect(dev.lock(1, r, 0, 0).result).toBe('ok')
-      const out = dev.validate(1, id, [domain])
+      const out = dev.validate(1, id, [domain, 0, 0])
       dev.unlock(1, r)
       return out
     }
@@ -1067,7 +1067,7 @@ describe.each(ENGINES)('%s engine: the hub of lib/contract/hub.md', (name) => {
       expect(flags(vm)).toEqual([0, 1, 1, 1])
       expect(vm.evictList()).toEqual([])
       // VRAM holds two: validating object 1 there evicts object 2, the least recently used, to GTT.
-      expect(dev.validate(1, 1, [VRAM])).toEqual({ moved: true, bytesMoved: 8192n, evictions: 1 })
+      expect(dev.validate(1, 1, [VRAM, 0, 0])).toEqual({ moved: true, bytesMoved: 8192n, evictions: 1 })
       dev.unlock(1, r1)
       expect(dev.takeMoves()).toEqual([
         { id: 2, from: 1, to: VRAM, evicted: false },

@@ -27,7 +27,9 @@ const K = 1024n
 const M = 1024n * K
 
 describe.each(engines)('%s engine', (engine) => {
-  const dev = (copy = false) => new Device({ engine, memory: { vram: M, gtt: M }, ...(copy ? { copy: {} } : {}) })
+  // KUnit's mock TTM device moves between any two types directly: no multihop.
+  const dev = (copy = false) =>
+    new Device({ engine, memory: { vram: M, gtt: M, multihop: [] }, ...(copy ? { copy: {} } : {}) })
 
   describe('ttm_bo (KUnit)', () => {
     it.each([

@@ -17,20 +17,23 @@ const THREADS = 2
 const id = fc.integer({ min: 0, max: 7 })
 const thread = fc.integer({ min: 0, max: THREADS - 1 })
 const size = fc.constantFrom(0n, 4n * K, 8n * K, 16n * K, 24n * K, 40n * K)
-/** domain | flags << 8, mostly valid, sometimes not. */
+/** Page windows: none, the low half of a 64 KiB VRAM, a middle one, the top. */
+const window = fc.constantFrom([0, 0], [0, 0], [0, 8], [4, 12], [8, 0])
+/** [domain | flags << 8, fpfn, lpfn], mostly valid, sometimes not (flags: CONTIGUOUS, TOPDOWN, TEMPORARY, DESIRED, FALLBACK). */
 const place = fc.oneof(
   {
     arbitrary: fc
       .tuple(
         fc.constantFrom(1, 2, 3, 3),
-        fc.oneof({ arbitrary: fc.constant([]), weight: 2 }, { arbitrary: fc.subarray([2, 8, 16]), weight: 1 }),
+        fc.oneof({ arbitrary: fc.constant([]), weight: 2 }, { arbitrary: fc.subarray([1, 2, 4, 8, 16]), weight: 1 }),
+        window,
       )
-      .map(([d, f]) => d | (f.reduce((a, b) => a | b, 0) << 8)),
+      .map(([d, f, w]) => [d | (f.reduce((a, b) => a | b, 0) << 8), w[0], w[1]]),
     weight: 20,
   },
-  { arbitrary: fc.constantFrom(0, 4, 3 | (1 << 8)), weight: 1 },
+  { arbitrary: fc.constantFrom([0, 0, 0], [10, 0, 0], [3 | (1 << 13), 0, 0], [3, 5, 2]), weight: 1 },
 )
-const placement = fc.array(place, { maxLength: 3 })
+const placement = fc.array(place, { maxLength: 3 }).map((ps) => ps.flat())
 
 type Cmd =
   | { c: 'create'; id: number; size: bigint; share: number; profile: number }
@@ -204,6 +207,14 @@ function state(d: DeviceCore): unknown {
 const memories: MemoryRecord[] = [
   { vram: 64n * K, gtt: 64n * K },
   { vram: 48n * K, gtt: 0n, system: 160n * K },
+  // drm_mm VRAM, a buddy private type as the hop of VRAM <-> GTT (ttm-res).
+  {
+    vram: 64n * K,
+    gtt: 64n * K,
+    vramAllocator: 0,
+    private: [{ name: 'stage', size: 32n * K, allocator: 1, useTt: true }],
+    hops: [3, 2, 4, 2, 3, 4],
+  },
 ]
 
 describe('placement: engines agree', () => {
@@ -242,14 +253,18 @@ describe('placement: engines agree', () => {
   it('agree on bad arguments', () => {
     const engines = [new NativeDeviceCore(0), new ReferenceDevice(0)]
     const bad: ((d: DeviceCore) => unknown)[] = [
-      (d) => d.validate(0, 1, [0]),
-      (d) => d.validate(0, 1, [9]),
-      (d) => d.validate(0, 1, [3 | (1 << 8)]),
-      (d) => d.validate(0, 9, [3]),
+      (d) => d.validate(0, 1, [0, 0, 0]),
+      (d) => d.validate(0, 1, [10, 0, 0]),
+      (d) => d.validate(0, 1, [3]),
+      (d) => d.validate(0, 1, [3 | (1 << 13), 0, 0]),
+      (d) => d.validate(0, 1, [3, 5, 2]),
+      (d) => d.validate(0, 1, [3, 4, 4]),
+      (d) => d.validate(0, 9, [3, 0, 0]),
       (d) => d.setEvictPlacement(1, [4]),
       (d) => d.domainInfo(0),
       (d) => d.domainInfo(5),
-      (d) => d.lru(7),
+      (d) => d.domainInfo(10),
+      (d) => d.lru(10),
     ]
     for (const d of engines) d.createObject(1, 1n, 0, 1)
     for (const f of bad) {

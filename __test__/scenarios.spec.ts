@@ -110,6 +110,18 @@ describe.each(engines)('scenarios on the %s engine', (engine) => {
     })
   })
 
+  // The CPU-visible VRAM window shortage (ttm-res).
+  it('cpu-visible-vram: 24 x 1 MiB through a 16 MiB window evict 8 + 24 + 24 times; a full BAR none', () => {
+    const r = runScenario('cpu-visible-vram', { engine })
+    // Round 1: 16 fit, 8 evict the LRU head; rounds 2 and 3: every buffer evicts one (LRU cycling).
+    // Moved: 72 MiB in plus 56 MiB evicted to GTT.
+    expect(r.outcome).toEqual({
+      window16: { evictions: 56, bytesMoved: 128, vramUsedMiB: 16, outsideMiB: 0 },
+      fullBar: { evictions: 0, bytesMoved: 24, vramUsedMiB: 24, outsideMiB: 0 },
+    })
+    expect(r.violations).toEqual([])
+  })
+
   it('every scenario prints numbered steps and the engines agree on the outcomes', () => {
     for (const name of scenarios.keys()) {
       const r = runScenario(name, { engine })

@@ -93,7 +93,7 @@ function apply(d: DeviceCore, k: Cmd): unknown {
       const l = d.lock(0, r, 0, 2)
       if (l.result !== 'ok') return l
       try {
-        return d.validate(0, k.id, k.places)
+        return d.validate(0, k.id, wire(k.places))
       } finally {
         if (k.unlock) d.unlock(0, r)
       }
@@ -126,11 +126,14 @@ function apply(d: DeviceCore, k: Cmd): unknown {
     case 'evictPlacements':
       return d.setEvictPlacements(
         k.ids,
-        k.ids.map(() => k.places.length),
-        k.ids.flatMap(() => k.places),
+        k.ids.map(() => 3 * k.places.length),
+        k.ids.flatMap(() => wire(k.places)),
       )
   }
 }
+
+/** The engines' wire: three numbers a place (`domain | flags << 8`, fpfn, lpfn), no windows here. */
+const wire = (places: number[]): number[] => places.flatMap((p) => [p, 0, 0])
 
 function outcome(d: DeviceCore, k: Cmd): unknown {
   let result: unknown

@@ -220,6 +220,8 @@ export {
   type DmemRegion,
 } from './device/dmem.js'
 export { DMEM_MODES, type DmemModeName } from './contract/dmem.js'
+// Memory types, private types, multihop rules and resources (ttm-res).
+export type { MemoryTypeOptions, MultihopRule, PrivateTypeOptions, ResourceInfo } from './device/memory-types.js'
 export {
   scenarios,
   runScenario,

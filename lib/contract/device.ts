@@ -87,8 +87,24 @@ export interface ObjectRecord {
   purged: boolean
 }
 
-/** Place flags, the kernel's TTM_PL_FLAG_* bits; a place crosses as `domain | flags << 8`. */
-export const PLACE_FLAGS = { topdown: 1 << 1, desired: 1 << 3, fallback: 1 << 4 } as const
+/**
+ * Place flags, the kernel's TTM_PL_FLAG_* bits; a place crosses as three
+ * numbers: `domain | flags << 8`, fpfn, lpfn (a page window, lpfn 0: to the end).
+ */
+export const PLACE_FLAGS = {
+  contiguous: 1 << 0,
+  topdown: 1 << 1,
+  temporary: 1 << 2,
+  desired: 1 << 3,
+  fallback: 1 << 4,
+} as const
+/** Numbers per place on the wire. */
+export const PLACE_WORDS = 3
+/** Range allocators of a memory type. */
+export const ALLOCATORS = ['mm', 'buddy'] as const
+export type AllocatorName = (typeof ALLOCATORS)[number]
+/** TTM_NUM_MEM_TYPES; types 4..9 are the driver's private ones (TTM_PL_PRIV on). */
+export const MAX_MEM_TYPES = 9
 
 export interface ValidateRecord {
   /** Whether the buffer itself moved (or was purged). */
@@ -107,6 +123,26 @@ export interface DomainRecord {
   /** 1 - largestFree / free; 0 when free space is one block (or none). */
   fragmentation: number
   lruLen: number
+  /** 0 drm_mm, 1 buddy. */
+  allocator: number
+  /** Backed by system pages (SYSTEM, GTT). */
+  useTt: boolean
+}
+
+/** An object's resource: type, flags (CONTIGUOUS 1 when one run, TEMPORARY 4) and `offset, size` pairs. */
+export interface ResourceRecord {
+  domain: number
+  flags: number
+  blocks: bigint[]
+}
+
+/** A driver-private memory type (TTM_PL_PRIV + i). */
+export interface PrivateTypeRecord {
+  name: string
+  size: bigint
+  /** 0 drm_mm, 1 buddy. */
+  allocator: number
+  useTt: boolean
 }
 
 export interface PlacementTotalsRecord {
@@ -172,7 +208,10 @@ export interface DeviceCore extends DmemCore, PressureCore {
   fences(resv: number, usage: number): FenceEntry[]
   testSignaled(resv: number, usage: number): boolean
 
-  createObject(id: number, size: bigint, resv: number, profile: number): void
+  /** `unbacked`: no resource until the first validate (`bo->resource == NULL`). */
+  createObject(id: number, size: bigint, resv: number, profile: number, unbacked?: boolean): void
+  /** The object's resource; null when it has none (unbacked or purged). */
+  resourceInfo(id: number): ResourceRecord | null
   objectInfo(id: number): ObjectRecord
   /** Every object ever created, freed ones included, in id order. */
   objects(): ObjectRecord[]
@@ -185,7 +224,7 @@ export interface DeviceCore extends DmemCore, PressureCore {
   access(thread: number, id: number, generation: bigint): boolean
   moveTo(thread: number, id: number, domain: number): boolean
 
-  /** `ttm_bo_validate`; places packed as `domain | flags << 8`. */
+  /** `ttm_bo_validate`; three numbers per place: `domain | flags << 8`, fpfn, lpfn. */
   validate(thread: number, id: number, places: number[]): ValidateRecord
   /** null restores the default eviction placement. */
   setEvictPlacement(id: number, places: number[] | null): void
@@ -254,4 +293,12 @@ export interface MemoryRecord {
   vram?: bigint
   gtt?: bigint
   system?: bigint
+  /** 0 drm_mm, 1 buddy (default). */
+  vramAllocator?: number
+  /** 0 drm_mm (default), 1 buddy. */
+  gttAllocator?: number
+  /** Memory types 4.. in order. */
+  private?: PrivateTypeRecord[]
+  /** Multihop rules as from, to, via triples; absent: VRAM <-> SYSTEM through GTT. */
+  hops?: number[]
 }

@@ -13,10 +13,8 @@ import { bindDevice, freeGemObjectId, GemObject } from './gem.js'
 import type { GpuVm } from '../gpuvm/gpuvm.js'
 import {
   decodePlacement,
-  domainIndex,
   domainStats,
   encodePlacement,
-  memoryOptions,
   gpuVm,
   isGemObject,
   ownObject,
@@ -41,6 +39,7 @@ import {
   type WaitIdleOptions,
 } from './copy-engine.js'
 import { type Cgroup, type CreateCgroupOptions, Dmem, type DmemOptions } from './dmem.js'
+import { memoryLayout, resourceOf, typeIndex, type ResourceInfo } from './memory-types.js'
 import { count, flag, func, invalid, oneOf, options, u64 } from '../base/check.js'
 import * as eviction from './eviction.js'
 
@@ -53,7 +52,10 @@ export interface DeviceOptions {
   wwClass?: WwClassName
   /** The era profile of new objects (default 'gem-vram-2024'). */
   profile?: ProfileName
-  /** Domain capacities in bytes: VRAM 256 MiB, GTT 1 GiB (0: none), SYSTEM unbounded by default. */
+  /**
+   * Domain capacities in bytes: VRAM 256 MiB on the buddy allocator, GTT 1 GiB on drm_mm (0: none),
+   * SYSTEM unbounded by default; private memory types and multihop rules.
+   */
   memory?: MemoryOptions
   /** Moves take time on a copy engine (issue 16); absent: moves are instant and destroys free at once. */
   copy?: CopyOptions
@@ -77,6 +79,8 @@ export interface CreateObjectOptions {
   cgroup?: Cgroup
   /** LRU priority 0..3 (`TTM_MAX_BO_PRIORITY`): 0, the default, is evicted first. */
   priority?: number
+  /** Born without a resource (TTM's `bo->resource == NULL`): its first validate is a move that counts its bytes. */
+  unbacked?: boolean
 }
 
 export interface FenceOptions {
@@ -101,6 +105,8 @@ export class Device {
   readonly #objects = new Map<number, GemObject>()
   /** The VA spaces tied to it (see `attachVm`). */
   readonly #vms = new Set<GpuVm>()
+  /** Memory type names by index: 'current', 'system', 'gtt', 'vram', then the private ones. */
+  readonly #types: readonly string[]
   #thread = 0
   #nextContext = 1
 
@@ -113,11 +119,12 @@ export class Device {
     this.wwClass = o.wwClass === undefined ? 'wait-die' : oneOf(o.wwClass, WW_CLASSES, 'wwClass')
     this.profile = checkProfile(o.profile ?? 'gem-vram-2024')
     this.strict = flag(o.strict, 'strict')
-    const mem = memoryOptions(o.memory)
+    const mem = memoryLayout(o.memory)
+    this.#types = mem.names
     this.engine = resolveEngine(o.engine)
     const cls = WW_CLASSES.indexOf(this.wwClass)
     const copy = o.copy === undefined ? null : copyConfig(o.copy)
-    this.core = engineOf(this.engine).device(cls, mem)
+    this.core = engineOf(this.engine).device(cls, mem.record)
     if (copy !== null) this.core.configureCopy(copy.bandwidth, copy.latency)
     this.copy = copy === null ? null : Object.freeze({ ...copy, bandwidth: Object.freeze(copy.bandwidth) })
     this.dmem = new Dmem(this, o.dmem)
@@ -177,6 +184,7 @@ export class Device {
     const size = u64(o.size, 'size')
     const profile = checkProfile(o.profile ?? this.profile)
     const priority = o.priority === undefined ? 0 : count(o.priority, 'priority', eviction.MAX_PRIORITY - 1)
+    const unbacked = flag(o.unbacked, 'unbacked')
     let resv = 0
     if (o.resv !== undefined) {
       const r = isGemObject(o.resv) ? ownObject(this, o.resv).resv : o.resv
@@ -189,7 +197,7 @@ export class Device {
     // The engine first: an object it refuses must not keep an id.
     const id = freeGemObjectId(o.id)
     this.run(() => {
-      this.core.createObject(id, size, resv, PROFILES.indexOf(profile))
+      this.core.createObject(id, size, resv, PROFILES.indexOf(profile), unbacked)
       if (cg !== null && cg !== this.dmem.root) this.core.cgroupAssign(id, cg.id)
     })
     if (priority !== 0) this.run(() => this.core.setPriority(id, priority))
@@ -274,7 +282,7 @@ export class Device {
    */
   validate(obj: GemObject, placement: Placement, opts?: ValidateOptions): ValidateResult {
     const o = ownObject(this, obj)
-    const places = encodePlacement(placement)
+    const places = encodePlacement(placement, this.#types)
     eviction.prepareEviction(this)
     return timedValidate(this, o.id, places, opts)
   }
@@ -302,26 +310,43 @@ export class Device {
   /** Where eviction sends `obj`; null restores the default (VRAM: GTT, else SYSTEM; GTT: SYSTEM). */
   setEvictPlacement(obj: GemObject, placement: Placement | null): void {
     const o = ownObject(this, obj)
-    const places = placement === null ? null : encodePlacement(placement)
+    const places = placement === null ? null : encodePlacement(placement, this.#types)
     this.run(() => this.core.setEvictPlacement(o.id, places))
   }
 
   evictPlacement(obj: GemObject): Place[] {
     const o = ownObject(this, obj)
-    return decodePlacement(this.run(() => this.core.evictPlacement(o.id)))
+    return decodePlacement(
+      this.run(() => this.core.evictPlacement(o.id)),
+      this.#types,
+    ) as Place[]
   }
 
   /** Usage of a domain; EINVAL if the device has none. */
-  memory(domain: PlaceDomain): DomainStats {
-    const d = domainIndex(domain)
+  memory(domain: PlaceDomain | (string & {})): DomainStats {
+    const d = typeIndex(domain, this.#types)
     const s = domainStats(this.run(() => this.core.domainInfo(d)))
     return { ...s, lruPriorities: this.run(() => this.core.lruLengths(d)) }
   }
 
   /** A domain's LRU, least recently used (next to be evicted) first. */
-  lru(domain: PlaceDomain): GemObject[] {
-    const d = domainIndex(domain)
+  lru(domain: PlaceDomain | (string & {})): GemObject[] {
+    const d = typeIndex(domain, this.#types)
     return this.run(() => this.core.lru(d)).flatMap((id) => this.#objects.get(id) ?? [])
+  }
+
+  /** The memory types this device declares: 'system', 'gtt', 'vram', then its private ones. */
+  get memoryTypes(): readonly string[] {
+    return this.#types.slice(1)
+  }
+
+  /** `obj`'s resource (type, contiguity, TEMPORARY, blocks); null when it has none (unbacked or purged). */
+  resource(obj: GemObject): ResourceInfo | null {
+    const o = ownObject(this, obj)
+    return resourceOf(
+      this.run(() => this.core.resourceInfo(o.id)),
+      this.#types,
+    )
   }
 
   /** Bytes moved, evictions and moves since the device was made, with the shrinker's swap and purge counts. */

@@ -183,7 +183,7 @@ export function prepareEviction(device: Device): void {
       if (!obj) continue
       if (h.valuable && h.valuable(obj, { domain }) !== true) veto.push(id)
       if (h.flags) {
-        const p = encodePlacement(h.flags(obj))
+        const p = encodePlacement(h.flags(obj), ['current', ...device.memoryTypes])
         ids.push(id)
         lens.push(p.length)
         places.push(...p)

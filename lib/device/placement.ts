@@ -5,18 +5,26 @@
  * packs placements (`domain | flags << 8`) and turns records into results.
  */
 import type { Device } from './device.js'
-import { DOMAINS, PLACE_FLAGS, type DomainRecord, type MemoryRecord } from '../contract/device.js'
-import { brandCheck, flag, invalid, list, oneOf, options, u64 } from '../base/check.js'
-import { DrmError } from '../base/errors.js'
+import { ALLOCATORS, DOMAINS, type AllocatorName, type DomainRecord } from '../contract/device.js'
+import { brandCheck, invalid, oneOf } from '../base/check.js'
+import type { MemoryTypeOptions, MultihopRule, PrivateTypeOptions } from './memory-types.js'
 import { GemObject } from './gem.js'
 import type { Fence } from './resv.js'
 import { GpuVm } from '../gpuvm/gpuvm.js'
 
 export type PlaceDomain = 'system' | 'gtt' | 'vram'
 
-/** One place (`struct ttm_place`): a domain and TTM's flags. */
+/** One place (`struct ttm_place`): a memory type (a private one by its name), a page window and TTM's flags. */
 export interface Place {
-  domain: PlaceDomain
+  domain: PlaceDomain | (string & {})
+  /** First page of the window (`fpfn`), default 0. */
+  fpfn?: number
+  /** Page past the window (`lpfn`); 0 or absent: to the end (e.g. `visibleBytes >> 12` for CPU-visible VRAM). */
+  lpfn?: number
+  /** TTM_PL_FLAG_CONTIGUOUS: one run (the buddy allocator is asked for it; drm_mm ranges always are). */
+  contiguous?: boolean
+  /** TTM_PL_FLAG_TEMPORARY: a bounce; a buffer left there is never compatible and moves on the next validate. */
+  temporary?: boolean
   /** TTM_PL_FLAG_DESIRED: used in the first pass only, never evicts. */
   desired?: boolean
   /** TTM_PL_FLAG_FALLBACK: used in the second (evicting) pass only. */
@@ -52,74 +60,28 @@ export interface DomainStats {
   lruLength: number
   /** ttm-lru: buffers on each priority's LRU (0..3). */
   lruPriorities?: number[]
+  /** The manager's range allocator. */
+  allocator: AllocatorName
+  /** Backed by system pages (SYSTEM, GTT), else device memory. */
+  useTt: boolean
 }
 
-export type MemoryOptions = MemoryRecord
-
-/** Checks memory options: capacities as u64 bigints. */
-export function memoryOptions(m: unknown): MemoryRecord {
-  const o = options<MemoryRecord>(m, 'memory', true)
-  const out: MemoryRecord = {}
-  for (const k of ['vram', 'gtt', 'system'] as const) if (o[k] !== undefined) out[k] = u64(o[k], `memory.${k}`)
-  if (out.system === 0n) throw new DrmError('EINVAL', 'memory.system must be above 0 (omit it for unbounded)')
-  return out
+/** Sizes in bytes (a bigint, or `{ size, allocator }` for VRAM and GTT), private types, multihop rules. */
+export interface MemoryOptions {
+  vram?: bigint | MemoryTypeOptions
+  gtt?: bigint | MemoryTypeOptions
+  system?: bigint
+  /** Driver-private memory types (TTM_PL_PRIV on, at most 6), used in places by name. */
+  private?: PrivateTypeOptions[]
+  /** Moves that bounce through a TEMPORARY place; default VRAM <-> SYSTEM through GTT (amdgpu); [] for none. */
+  multihop?: MultihopRule[]
 }
 
 const PLACE_DOMAINS: readonly PlaceDomain[] = ['system', 'gtt', 'vram']
 
 export const domainIndex = (domain: unknown): number => DOMAINS.indexOf(oneOf(domain, PLACE_DOMAINS, 'domain'))
 
-/** Packs a placement for the engines; EINVAL on anything malformed. */
-export function encodePlacement(placement: unknown): number[] {
-  // Each place's fields read once, in this order (desired, fallback, topDown, domain); the messages
-  // (built only on failure) are those of `options`, `flag` and `domainIndex`.
-  const places = list(placement, 'a placement')
-  const out: number[] = new Array(places.length)
-  for (let i = 0; i < places.length; i++) {
-    const q = plainPlace(places[i], i)
-    const desired = q.desired
-    const fallback = q.fallback
-    const topDown = q.topDown
-    const flags =
-      (isTrue(desired, i, 'desired') ? PLACE_FLAGS.desired : 0) |
-      (isTrue(fallback, i, 'fallback') ? PLACE_FLAGS.fallback : 0) |
-      (isTrue(topDown, i, 'topDown') ? PLACE_FLAGS.topdown : 0)
-    const d = q.domain
-    out[i] = (d === 'vram' ? VRAM : d === 'gtt' ? GTT : d === 'system' ? SYSTEM : domainIndex(d)) | (flags << 8)
-  }
-  return out
-}
-
-const [SYSTEM, GTT, VRAM] = (['system', 'gtt', 'vram'] as const).map((d) => DOMAINS.indexOf(d))
-
-/** A place: an object, not an array (`options`, whose checks and messages a failure goes through). */
-function plainPlace(p: unknown, i: number): Partial<Place> {
-  if (typeof p === 'object' && p !== null) {
-    let array: boolean
-    try {
-      array = Array.isArray(p)
-    } catch {
-      array = true // a revoked Proxy: `options` below says so
-    }
-    if (!array) return p as Partial<Place>
-  }
-  return options<Place>(p, `place ${i}`)
-}
-
-/** A place's flag: `flag`'s check, its message built only on failure. */
-const isTrue = (v: unknown, i: number, name: string): boolean =>
-  v === undefined ? false : typeof v === 'boolean' ? v : flag(v, `place ${i}: ${name}`)
-
-export function decodePlacement(places: number[]): Place[] {
-  return places.map((v) => {
-    const f = v >>> 8
-    const p: Place = { domain: DOMAINS[v & 0xff] as PlaceDomain }
-    if (f & PLACE_FLAGS.desired) p.desired = true
-    if (f & PLACE_FLAGS.fallback) p.fallback = true
-    if (f & PLACE_FLAGS.topdown) p.topDown = true
-    return p
-  })
-}
+export { decodePlaces as decodePlacement, encodePlaces as encodePlacement } from './memory-types.js'
 
 export function domainStats(r: DomainRecord): DomainStats {
   return {
@@ -129,6 +91,8 @@ export function domainStats(r: DomainRecord): DomainStats {
     largestFree: r.largestFree,
     fragmentation: r.fragmentation,
     lruLength: r.lruLen,
+    allocator: ALLOCATORS[r.allocator] ?? 'mm',
+    useTt: r.useTt,
   }
 }
 

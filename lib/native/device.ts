@@ -19,6 +19,7 @@ import type {
   ObjectRecord,
   PendingDestroyRecord,
   PlacementTotalsRecord,
+  ResourceRecord,
   ResvRecord,
   TimedValidateRecord,
   ValidateRecord,
@@ -73,7 +74,13 @@ export class NativeDeviceCore implements DeviceCore {
 
   constructor(wwClass: number, memory: MemoryRecord = {}) {
     const { NativeDevice } = loadBinding()
-    this.#d = call(() => new NativeDevice(wwClass, memory.vram, memory.gtt, memory.system))
+    const layout = {
+      vramAllocator: memory.vramAllocator,
+      gttAllocator: memory.gttAllocator,
+      private: memory.private,
+      hops: memory.hops,
+    }
+    this.#d = call(() => new NativeDevice(wwClass, memory.vram, memory.gtt, memory.system, layout))
     this.#fastId = this.#d.fastId()
   }
 
@@ -172,8 +179,12 @@ export class NativeDeviceCore implements DeviceCore {
   testSignaled(resv: number, usage: number): boolean {
     return call(() => this.#slow().testSignaled(resv, usage))
   }
-  createObject(id: number, size: bigint, resv: number, profile: number): void {
-    call(() => this.#slow().createObject(id, size, resv, profile))
+  createObject(id: number, size: bigint, resv: number, profile: number, unbacked = false): void {
+    if (unbacked) call(() => this.#slow().createObjectUnbacked(id, size, resv, profile))
+    else call(() => this.#slow().createObject(id, size, resv, profile))
+  }
+  resourceInfo(id: number): ResourceRecord | null {
+    return call(() => this.#slow().resourceInfo(id)) ?? null
   }
   objectInfo(id: number): ObjectRecord {
     return record(call(() => this.#slow().objectInfo(id)))
@@ -247,13 +258,13 @@ export class NativeDeviceCore implements DeviceCore {
   }
   // Time (issue 16).
   configureCopy(bandwidth: bigint[], latency: bigint): void {
-    call(() => this.#d.configureCopy(bandwidth, latency))
+    call(() => this.#slow().configureCopy(bandwidth, latency))
   }
   copyJobs(): CopyJobRecord[] {
     return this.#d.copyJobs().map((j) => ({ ...j, start: j.start ?? null, end: j.end ?? null }))
   }
   validateTimed(thread: number, id: number, places: number[], noWaitGpu: boolean): TimedValidateRecord {
-    const v = call(() => this.#d.validateTimed(thread, id, places, noWaitGpu))
+    const v = call(() => this.#slow().validateTimed(thread, id, places, noWaitGpu))
     return { ...v, fenceEnd: v.fenceEnd ?? null }
   }
   pendingDestroy(): PendingDestroyRecord[] {
@@ -268,65 +279,65 @@ export class NativeDeviceCore implements DeviceCore {
 
   // dmem cgroups (issue 16): native/napi/dmem.rs.
   dmemSetup(mode: number, vram: boolean, gtt: boolean): void {
-    call(() => this.#d.dmemSetup(mode, vram, gtt))
+    call(() => this.#slow().dmemSetup(mode, vram, gtt))
   }
   cgroupCreate(parent: number, name: string): number {
-    return call(() => this.#d.cgroupCreate(parent, name))
+    return call(() => this.#slow().cgroupCreate(parent, name))
   }
   cgroupDestroy(id: number): void {
-    call(() => this.#d.cgroupDestroy(id))
+    call(() => this.#slow().cgroupDestroy(id))
   }
   cgroupSetLimit(id: number, domain: number, which: number, value: bigint): void {
-    call(() => this.#d.cgroupSetLimit(id, domain, which, value))
+    call(() => this.#slow().cgroupSetLimit(id, domain, which, value))
   }
   cgroupInfo(id: number, domain: number): CgroupRecord {
-    return call(() => this.#d.cgroupInfo(id, domain))
+    return call(() => this.#slow().cgroupInfo(id, domain))
   }
   cgroupAssign(obj: number, cg: number): void {
-    call(() => this.#d.cgroupAssign(obj, cg))
+    call(() => this.#slow().cgroupAssign(obj, cg))
   }
   objectCgroup(obj: number): number {
-    return call(() => this.#d.objectCgroup(obj))
+    return call(() => this.#slow().objectCgroup(obj))
   }
   // ---- ttm-lru: priorities, bulk moves, eviction policy, swap (native/napi/pressure.rs)
   setPriority(id: number, priority: number): void {
-    call(() => this.#d.setPriority(id, priority))
+    call(() => this.#slow().setPriority(id, priority))
   }
   setTags(id: number, tags: number): void {
-    call(() => this.#d.setTags(id, tags))
+    call(() => this.#slow().setTags(id, tags))
   }
   setPurgeable(id: number, on: boolean): void {
-    call(() => this.#d.setPurgeable(id, on))
+    call(() => this.#slow().setPurgeable(id, on))
   }
   pressureInfo(id: number): PressureRecord {
-    return call(() => this.#d.pressureInfo(id))
+    return call(() => this.#slow().pressureInfo(id))
   }
   lruLengths(domain: number): number[] {
-    return call(() => this.#d.lruLengths(domain))
+    return call(() => this.#slow().lruLengths(domain))
   }
   createBulkMove(resv: number): number {
-    return call(() => this.#d.createBulkMove(resv))
+    return call(() => this.#slow().createBulkMove(resv))
   }
   setBulkMove(id: number, bulk: number): void {
-    call(() => this.#d.setBulkMove(id, bulk))
+    call(() => this.#slow().setBulkMove(id, bulk))
   }
   bulkMoveTail(bulk: number): void {
-    call(() => this.#d.bulkMoveTail(bulk))
+    call(() => this.#slow().bulkMoveTail(bulk))
   }
   setEvictionPolicy(protectFromPriority: number, protectTags: number): void {
-    call(() => this.#d.setEvictionPolicy(protectFromPriority, protectTags))
+    call(() => this.#slow().setEvictionPolicy(protectFromPriority, protectTags))
   }
   setEvictionVeto(ids: number[]): void {
-    call(() => this.#d.setEvictionVeto(ids))
+    call(() => this.#slow().setEvictionVeto(ids))
   }
   setEvictPlacements(ids: number[], lens: number[], places: number[]): void {
-    call(() => this.#d.setEvictPlacements(ids, lens, places))
+    call(() => this.#slow().setEvictPlacements(ids, lens, places))
   }
   configureSwap(capacity: bigint | null): void {
-    call(() => this.#d.configureSwap(capacity ?? undefined))
+    call(() => this.#slow().configureSwap(capacity ?? undefined))
   }
   swapout(bytes: bigint): bigint {
-    return call(() => this.#d.swapout(bytes))
+    return call(() => this.#slow().swapout(bytes))
   }
   swapTotals(): SwapTotalsRecord {
     return this.#d.swapTotals()

@@ -125,7 +125,14 @@ export class Recorder {
     }
     if (options.profile !== undefined) line.profile = options.profile
     if (options.wwClass !== undefined) line.wwClass = options.wwClass
-    this.device = new Device({ engine: options.engine, memory, profile: options.profile, wwClass: options.wwClass })
+    // Replay files name no allocator: VRAM on drm_mm, as the replayer makes it (ttm-res).
+    const vram = { size: memory.vram ?? 256n << 20n, allocator: 'mm' as const }
+    this.device = new Device({
+      engine: options.engine,
+      memory: { ...memory, vram },
+      profile: options.profile,
+      wwClass: options.wwClass,
+    })
     if (Object.keys(line).length > 1) this.#line(line)
   }
 

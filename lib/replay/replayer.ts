@@ -47,11 +47,13 @@ type Validate = (obj: GemObject, places: ReplayPlace[]) => { moved: boolean; byt
 
 const HANDLERS: Readonly<Record<ReplayOpName, Handler>> = {
   device(r, req) {
-    const memory: Record<string, bigint> = {}
-    if (req.vram !== undefined) memory.vram = req.vram
+    // Replay files name no allocator: their VRAM is drm_mm's, as when they were recorded (ttm-res).
+    const memory: Record<string, bigint | { size: bigint; allocator: 'mm' }> = {
+      vram: { size: req.vram ?? 256n << 20n, allocator: 'mm' },
+    }
     if (req.gtt !== undefined) memory.gtt = req.gtt
     if (req.system !== undefined) memory.system = req.system
-    const options: DeviceOptions & { memory?: Record<string, bigint> } = { engine: r.engine, memory }
+    const options: DeviceOptions = { engine: r.engine, memory }
     if (req.profile) options.profile = req.profile
     if (req.wwClass) options.wwClass = req.wwClass
     r.device = new Device(options)

@@ -63,7 +63,9 @@ export class ReplayState {
 
   /** The device, made with the default options on first use unless a `device` request set it up. */
   get device(): Device {
-    if (!this.#device) this.#device = new Device({ engine: this.engine })
+    // Replay files name no allocator: VRAM on drm_mm (ttm-res).
+    if (!this.#device)
+      this.#device = new Device({ engine: this.engine, memory: { vram: { size: 256n << 20n, allocator: 'mm' } } })
     return this.#device
   }
 

@@ -21,6 +21,8 @@ import { pipelinedEviction } from './scenario-time.js'
 import { dmemContention } from './dmem-scenario.js'
 // ttm-lru: the swap storm (issue 16).
 import { swapStorm } from './swap-storm.js'
+// The CPU-visible VRAM window shortage (ttm-res).
+import { cpuVisibleVram } from './visible-vram.js'
 
 export interface ScenarioOptions {
   engine?: EngineName
@@ -82,7 +84,8 @@ class Story {
     /** What this part of the story shows, when the story has several (each on a device of its own). */
     readonly part?: string,
   ) {
-    this.d = new Device({ engine, memory: { vram, gtt } })
+    // The gem-vram stories: TTM's range manager (drm_mm) for VRAM, not the buddy default.
+    this.d = new Device({ engine, memory: { vram: { size: vram, allocator: 'mm' }, gtt } })
   }
 
   step(text: string): void {
@@ -532,6 +535,7 @@ export const scenarios: ReadonlyMap<string, Scenario> = new Map(
     // dmem (issue 16)
     dmemContention,
     swapStorm,
+    cpuVisibleVram,
   ].map((s) => [s.name, s]),
 )
 

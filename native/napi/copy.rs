@@ -47,8 +47,8 @@ fn job_record(j: &CopyJob) -> CopyJobRecord {
   CopyJobRecord {
     fence: j.fence,
     object: j.object,
-    from: j.from as u32,
-    to: j.to as u32,
+    from: j.from.index(),
+    to: j.to.index(),
     bytes: BigInt::from(j.bytes),
     evicted: j.evicted,
     submitted: BigInt::from(j.submitted),
@@ -120,7 +120,7 @@ impl NativeDevice {
         .iter()
         .map(|p| PendingDestroyRecord {
           id: p.id,
-          domain: p.domain as u32,
+          domain: p.domain.index(),
           size: BigInt::from(p.size),
           fences: p.fences.clone(),
           until: this.dev.pending_until(p).map(BigInt::from),

@@ -8,8 +8,10 @@
 use crate::attach::Attached;
 use crate::convert::{einval, to_js, u64_arg, Result};
 use crate::external::{reported, External, Reported};
+use crate::managers::{manager_options, LayoutRecord};
 use drmsim_core::device::{
-  Device, Domain, GemObj, LockMode, LockResult, MemoryConfig, PinDomain, Place, Profile, VmapKind, WwClass,
+  AllocKind, Device, Domain, GemObj, LockMode, LockResult, MemoryConfig, PinDomain, Place, Profile, VmapKind,
+  WwClass,
 };
 use napi::bindgen_prelude::{BigInt, Env};
 use napi_derive::napi;
@@ -77,6 +79,9 @@ pub struct DomainRecord {
   pub largest_free: BigInt,
   pub fragmentation: f64,
   pub lru_len: u32,
+  /// 0 drm_mm, 1 buddy.
+  pub allocator: u32,
+  pub use_tt: bool,
 }
 
 #[napi(object)]
@@ -131,11 +136,8 @@ fn kind(v: u32) -> Result<VmapKind> {
   })
 }
 
-fn domain(v: u32) -> Result<Domain> {
-  match PinDomain::from_u32(v).map_err(to_js)? {
-    PinDomain::In(d) => Ok(d),
-    PinDomain::Current => Err(einval("a move needs a domain (1..3)".into())),
-  }
+pub(crate) fn domain(v: u32) -> Result<Domain> {
+  Domain::from_index(v).ok_or_else(|| einval(format!("a move needs a memory type 1..9, got {v}")))
 }
 
 fn object_record(id: u32, o: &GemObj) -> ObjectRecord {
@@ -147,9 +149,9 @@ fn object_record(id: u32, o: &GemObj) -> ObjectRecord {
     own_resv: o.own_resv,
     profile: o.profile as u32,
     pin_count: o.pin_count,
-    pin_domain: o.pin_domain.map_or(0, |d| d as u32),
+    pin_domain: o.pin_domain.map_or(0, Domain::index),
     vmap_count: o.vmap_count,
-    domain: o.domain as u32,
+    domain: o.domain.index(),
     generation: BigInt::from(o.generation),
     freed: o.freed,
     offset: o.node.map(BigInt::from),
@@ -158,7 +160,7 @@ fn object_record(id: u32, o: &GemObj) -> ObjectRecord {
 }
 
 pub(crate) fn places(v: &[u32]) -> Result<Vec<Place>> {
-  v.iter().map(|&p| Place::decode(p).map_err(to_js)).collect()
+  Place::decode_all(v).map_err(to_js)
 }
 
 /// One simulated device of the native engine. Its heap is reported to V8
@@ -188,6 +190,7 @@ impl NativeDevice {
     vram: Option<BigInt>,
     gtt: Option<BigInt>,
     system: Option<BigInt>,
+    layout: Option<LayoutRecord>,
   ) -> Result<Self> {
     let class = match ww_class {
       0 => WwClass::WaitDie,
@@ -201,7 +204,7 @@ impl NativeDevice {
       system: system.map(|v| u64_arg(&v, "system")).transpose()?,
     };
     let this = NativeDevice {
-      dev: Device::with_memory(class, cfg).map_err(to_js)?,
+      dev: Device::with_managers(class, cfg, &manager_options(layout)?).map_err(to_js)?,
       external: External::default(),
       attached: Vec::new(),
       fast: Default::default(),
@@ -422,7 +425,8 @@ impl NativeDevice {
 
   // ---- placement --------------------------------------------------------------
 
-  /// `places`: domain (1..3) | flags << 8 (TOPDOWN 2, DESIRED 8, FALLBACK 16).
+  /// `places`: three u32 per place, `domain | flags << 8`, fpfn, lpfn
+  /// (flags: CONTIGUOUS 1, TOPDOWN 2, TEMPORARY 4, DESIRED 8, FALLBACK 16).
   #[napi(catch_unwind)]
   pub fn validate(&mut self, env: Env, thread: u32, id: u32, places_: Vec<u32>) -> Result<ValidateRecord> {
     self.moving(&env, |this| {
@@ -448,7 +452,7 @@ impl NativeDevice {
   #[napi(catch_unwind)]
   pub fn evict_placement(&self, id: u32) -> Result<Vec<u32>> {
     let p = self.dev.evict_placement(id).map_err(to_js)?;
-    Ok(p.into_iter().map(Place::encode).collect())
+    Ok(Place::encode_all(&p))
   }
 
   #[napi(catch_unwind)]
@@ -461,6 +465,8 @@ impl NativeDevice {
       largest_free: BigInt::from(s.largest_free),
       fragmentation: s.fragmentation,
       lru_len: s.lru_len as u32,
+      allocator: u32::from(s.allocator == AllocKind::Buddy),
+      use_tt: s.use_tt,
     })
   }
 
@@ -493,8 +499,8 @@ impl NativeDevice {
         .into_iter()
         .map(|m| MoveRecord {
           id: m.id,
-          from: m.from as u32,
-          to: m.to.map_or(0, |d| d as u32),
+          from: m.from.index(),
+          to: m.to.map_or(0, Domain::index),
           evicted: m.evicted,
         })
         .collect()

@@ -198,9 +198,8 @@ unsafe fn validate(env: sys::napi_env, info: sys::napi_callback_info) -> Result<
   let words: *const u32 = data.cast();
   // Read one value at a time (the array is JavaScript's).
   // SAFETY: n <= len elements of a live typed array.
-  let p: Vec<Place> = (0..n)
-    .map(|i| Place::decode(unsafe { words.add(i).read_unaligned() }).map_err(Failure::from))
-    .collect::<Result<_, _>>()?;
+  let words: Vec<u32> = (0..n).map(|i| unsafe { words.add(i).read_unaligned() }).collect();
+  let p = Place::decode_all(&words).map_err(Failure::from)?;
   with_device(env, d, |this, env| {
     this.moving(env, |this| {
       let v = this.dev.validate(thread, id, &p).map_err(crate::convert::to_js)?;

@@ -40,6 +40,8 @@ mod external;
 mod fences;
 mod hub;
 mod io;
+// Resource managers, private memory types, multihop (ttm-res).
+mod managers;
 // The page-table cost model (issue 15).
 mod pagetable;
 // ttm-lru: priorities, bulk moves, eviction policy, swap (issue 16).

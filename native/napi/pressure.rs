@@ -30,13 +30,6 @@ pub struct SwapTotalsRecord {
   pub swap_used: BigInt,
 }
 
-fn place_domain(v: u32) -> Result<Domain> {
-  match PinDomain::from_u32(v).map_err(to_js)? {
-    PinDomain::In(d) => Ok(d),
-    PinDomain::Current => Err(einval("a domain is 1..3".into())),
-  }
-}
-
 #[napi]
 impl NativeDevice {
   #[napi(catch_unwind)]
@@ -69,7 +62,7 @@ impl NativeDevice {
 
   #[napi(catch_unwind)]
   pub fn lru_lengths(&self, domain: u32) -> Result<Vec<u32>> {
-    let d = place_domain(domain)?;
+    let d = crate::device::domain(domain)?;
     Ok(self.dev.lru_lengths(d).iter().map(|&n| n as u32).collect())
   }
 
@@ -138,10 +131,7 @@ impl NativeDevice {
       let mut batch = Vec::with_capacity(ids.len());
       let mut at = 0;
       for (&id, &n) in ids.iter().zip(&lens) {
-        let p = places[at..at + n as usize]
-          .iter()
-          .map(|&v| Place::decode(v).map_err(to_js))
-          .collect::<Result<Vec<_>>>()?;
+        let p = Place::decode_all(&places[at..at + n as usize]).map_err(to_js)?;
         at += n as usize;
         batch.push((id, p));
       }

@@ -4,6 +4,7 @@
  * together (`ttm_lru_bulk_move_tail`).
  */
 import { DrmError } from '../../base/errors.js'
+import { MAX_TYPES } from './domain.js'
 import { lruBulkTail, lruRemove, lruTouch } from './lru.js'
 import { objectOf } from './objects.js'
 import { MAX_PRIORITY } from './pressure.js'
@@ -13,7 +14,7 @@ import type { DevState } from './state.js'
 export function createBulkMove(d: DevState, resv: number): number {
   if (resv !== 0) resvOf(d, resv)
   const p = d.pressure
-  p.bulks.push(Array.from({ length: 3 }, () => new Array(MAX_PRIORITY).fill(null)))
+  p.bulks.push(Array.from({ length: MAX_TYPES }, () => new Array(MAX_PRIORITY).fill(null)))
   const id = p.bulks.length
   if (resv !== 0) {
     const tied = p.resvBulks.get(resv)

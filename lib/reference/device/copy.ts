@@ -9,11 +9,14 @@
  */
 import type { CopyJobRecord, PendingDestroyRecord, TimedValidateRecord, ValidateRecord } from '../../contract/device.js'
 import { DrmError } from '../../base/errors.js'
-import { domainFree } from './domain.js'
+import { domainFree, MAX_TYPES } from './domain.js'
 import { createFence, fenceOf, fenceSignaled, fences } from './fence.js'
 import { objectOf, objectRecord } from './objects.js'
 import { resvOf } from './resv.js'
 import { type DevState, GTT, SYSTEM, U64_MAX } from './state.js'
+
+/** The bandwidth row of a memory type: SYSTEM, GTT, VRAM; a driver-private type is device memory, so it copies at VRAM's rates. */
+const link = (d: number): number => Math.min(d, 3) - 1
 
 /** The fence context of the copy engine's jobs. */
 export const COPY_CONTEXT = 0xffff_ff00
@@ -55,7 +58,7 @@ export function configureCopy(d: DevState, bandwidth: bigint[], latency: bigint)
     seqno: 0,
     jobs: [],
     scheduled: 0,
-    evictFence: [null, null, null],
+    evictFence: new Array(MAX_TYPES).fill(null),
     signalTimes: new Map(),
     pending: [],
     noWaitGpu: false,
@@ -67,7 +70,7 @@ export function configureCopy(d: DevState, bandwidth: bigint[], latency: bigint)
 }
 
 function hop(c: CopyEngine, from: number, to: number, bytes: bigint): bigint {
-  let bw = c.bandwidth[(from - 1) * 3 + (to - 1)]
+  let bw = c.bandwidth[link(from) * 3 + link(to)]
   if (bw === 0n) bw = 1n
   const ns = (bytes * 1_000_000_000n + bw - 1n) / bw
   return sat(c.latency + sat(ns))

@@ -9,13 +9,12 @@
  * buffers in the first pass, judged against the common ancestor.
  */
 import { DrmError } from '../../base/errors.js'
-import { domainAlloc } from './domain.js'
+import { placeAlloc } from './domain.js'
 import { objectOf } from './objects.js'
 import type { Place } from './placement.js'
 import { type DevState, DOMAIN_NAMES, GTT, SYSTEM, U64_MAX, VRAM } from './state.js'
 
 export const ROOT = 1
-const PL_TOPDOWN = 1 << 1
 export const UPSTREAM = 0
 export const PROPOSED = 1
 
@@ -318,7 +317,7 @@ export function dmemTryPlace(d: DevState, id: number, size: bigint, p: Place, ev
     evict = w.mayTryLow || belowLow
   }
   try {
-    return { kind: 'placed', node: domainAlloc(d, p.domain, size, (p.flags & PL_TOPDOWN) !== 0) }
+    return { kind: 'placed', node: placeAlloc(d, p, size) }
   } catch (e) {
     const enospc = e instanceof DrmError && e.errno === 'ENOSPC'
     if (!enospc || !evict || w.held === null) {
@@ -345,7 +344,7 @@ export function dmemWalkAlloc(d: DevState, id: number, size: bigint, p: Place, w
     throw new DrmError(errno, `dmem: cgroup ${cg} is at its max in ${DOMAIN_NAMES[p.domain]}`)
   }
   try {
-    return domainAlloc(d, p.domain, size, (p.flags & PL_TOPDOWN) !== 0)
+    return placeAlloc(d, p, size)
   } catch (e) {
     if (charge) unchargeBelow(m, cg, 0, r, size)
     throw e

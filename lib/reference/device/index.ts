@@ -18,6 +18,7 @@ import type {
   ObjectRecord,
   PendingDestroyRecord,
   PlacementTotalsRecord,
+  ResourceRecord,
   ResvRecord,
   TimedValidateRecord,
   ValidateRecord,
@@ -27,7 +28,8 @@ import type { VmCore } from '../../contract/vm.js'
 import type { CgroupRecord } from '../../contract/dmem.js'
 import { DrmError } from '../../base/errors.js'
 import { ReferenceVm } from '../gpuvm/vm.js'
-import { domainStats, makeMemory } from './domain.js'
+import { domainStats, makeMemory, MAX_TYPES } from './domain.js'
+import { resourceInfo, unback } from './resource.js'
 import * as copy from './copy.js'
 import * as dmem from './dmem.js'
 import * as fence from './fence.js'
@@ -47,6 +49,7 @@ function check(ok: boolean, message: string): void {
 
 const usage = (u: number) => check(u >= 0 && u <= 3, `fence usage must be 0..3, got ${u}`)
 const domain = (v: number) => check(v >= 0 && v <= 3, `domain must be 0..3, got ${v}`)
+const memType = (v: number) => check(v >= 1 && v <= MAX_TYPES, `a move needs a memory type 1..9, got ${v}`)
 
 export class ReferenceDevice implements DeviceCore {
   readonly engine = 'reference' as const
@@ -55,7 +58,9 @@ export class ReferenceDevice implements DeviceCore {
   constructor(wwClass: number, memory: MemoryRecord = {}) {
     check(wwClass === 0 || wwClass === 1, `ww class must be 0 or 1, got ${wwClass}`)
     this.#d = new DevState(wwClass)
-    this.#d.mem = makeMemory(memory.vram ?? 256n << 20n, memory.gtt ?? 1n << 30n, memory.system ?? null)
+    const m = makeMemory(memory)
+    this.#d.mem = m.mem
+    this.#d.hops = m.hops
     this.#d.dmem = dmem.newDmem()
   }
 
@@ -171,9 +176,14 @@ export class ReferenceDevice implements DeviceCore {
     return fence.testSignaled(this.#d, r, u)
   }
 
-  createObject(id: number, size: bigint, r: number, profile: number): void {
+  createObject(id: number, size: bigint, r: number, profile: number, unbacked = false): void {
     check(profile >= 0 && profile <= 2, `unknown profile ${profile}`)
     gem.createObject(this.#d, id, size, r, profile)
+    if (unbacked) unback(this.#d, id)
+  }
+
+  resourceInfo(id: number): ResourceRecord | null {
+    return resourceInfo(this.#d, id)
   }
 
   objectInfo(id: number): ObjectRecord {
@@ -216,34 +226,30 @@ export class ReferenceDevice implements DeviceCore {
   }
 
   moveTo(thread: number, id: number, d: number): boolean {
-    domain(d)
-    check(d !== 0, 'a move needs a domain (1..3)')
+    memType(d)
     return gem.moveTo(this.#d, thread, id, d)
   }
 
   validate(thread: number, id: number, places: number[]): ValidateRecord {
-    const p = places.map(placement.decodePlace)
-    return placement.validate(this.#d, thread, id, p)
+    return placement.validate(this.#d, thread, id, placement.decodePlacement(places))
   }
 
   setEvictPlacement(id: number, places: number[] | null): void {
-    const p = places === null ? null : places.map(placement.decodePlace)
+    const p = places === null ? null : placement.decodePlacement(places)
     gem.objectOf(this.#d, id).evictPlacement = p
   }
 
   evictPlacement(id: number): number[] {
-    return placement.evictPlacement(this.#d, id).map(placement.encodePlace)
+    return placement.evictPlacement(this.#d, id).flatMap(placement.encodePlace)
   }
 
   domainInfo(d: number): DomainRecord {
-    domain(d)
-    check(d !== 0, 'a move needs a domain (1..3)')
+    memType(d)
     return domainStats(this.#d, d)
   }
 
   lru(d: number): number[] {
-    domain(d)
-    check(d !== 0, 'a move needs a domain (1..3)')
+    memType(d)
     return lruList(this.#d, d)
   }
 
@@ -270,7 +276,7 @@ export class ReferenceDevice implements DeviceCore {
   }
 
   validateTimed(thread: number, id: number, places: number[], noWaitGpu: boolean): TimedValidateRecord {
-    const p = places.map(placement.decodePlace)
+    const p = placement.decodePlacement(places)
     return copy.validateTimed(this.#d, noWaitGpu, () => placement.validate(this.#d, thread, id, p))
   }
 
@@ -345,8 +351,7 @@ export class ReferenceDevice implements DeviceCore {
   }
 
   lruLengths(d: number): number[] {
-    check(d >= 0 && d <= 3, `domain must be 0..3, got ${d}`)
-    check(d !== 0, 'a domain is 1..3')
+    memType(d)
     return lruLengths(this.#d, d)
   }
 
@@ -378,7 +383,7 @@ export class ReferenceDevice implements DeviceCore {
     const batch: [number, placement.Place[]][] = []
     let at = 0
     for (let i = 0; i < ids.length; i++) {
-      batch.push([ids[i], places.slice(at, at + lens[i]).map(placement.decodePlace)])
+      batch.push([ids[i], placement.decodePlacement(places.slice(at, at + lens[i]))])
       at += lens[i]
     }
     hooks.setEvictPlacements(this.#d, batch)

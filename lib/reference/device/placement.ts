@@ -7,7 +7,7 @@
 import type { ValidateRecord } from '../../contract/device.js'
 import { DrmError } from '../../base/errors.js'
 import { copyBufferBusy, copyMove, copyPlaceBusy, copyVictimBusy } from './copy.js'
-import { domainFree, memOf } from './domain.js'
+import { domainFree, MAX_TYPES, memOf } from './domain.js'
 import {
   type DmemWalk,
   dmemEvictable,
@@ -18,6 +18,8 @@ import {
   resetLow,
   retryLow,
 } from './dmem.js'
+import { type Place, PL_DESIRED, PL_FALLBACK, PL_TEMPORARY, PL_TOPDOWN } from './manager.js'
+import { resCompatible, resIntersects, resTemporary } from './resource.js'
 import { objectOf, relocate } from './objects.js'
 import { cursor, lruNext, lruRemove, lruTouch } from './lru.js'
 import { evictionValuable } from './hooks.js'
@@ -25,29 +27,33 @@ import { swapAlloc, swapForget, swapIn } from './swap.js'
 import { heldBy, lock, resvOf, unlockResv } from './resv.js'
 import { type DevState, DOMAIN_NAMES, GTT, PROFILE_SHMEM, SYSTEM, U64_MAX, VRAM } from './state.js'
 
-export const PL_TOPDOWN = 1 << 1
-export const PL_DESIRED = 1 << 3
-export const PL_FALLBACK = 1 << 4
-const PL_KNOWN = PL_TOPDOWN | PL_DESIRED | PL_FALLBACK
+export { type Place, PL_DESIRED, PL_FALLBACK, PL_TOPDOWN } from './manager.js'
+const PL_KNOWN = 0x1f
 const MAX_EVICT_DEPTH = 8
 const TRY = 2
 const NORMAL = 0
 
-export interface Place {
-  domain: number
-  flags: number
+/** The binding's packing, three numbers per place: `domain | flags << 8`, fpfn, lpfn. */
+export function decodePlacement(v: number[]): Place[] {
+  if (v.length % 3 !== 0) throw new DrmError('EINVAL', `a placement is three numbers per place, got ${v.length}`)
+  const out: Place[] = []
+  for (let i = 0; i < v.length; i += 3) {
+    const [head, fpfn, lpfn] = [v[i] >>> 0, v[i + 1] >>> 0, v[i + 2] >>> 0]
+    const domain = head & 0xff
+    if (domain < 1 || domain > MAX_TYPES) {
+      throw new DrmError('EINVAL', `a place needs a memory type 1..${MAX_TYPES}, got ${domain}`)
+    }
+    const flags = head >>> 8
+    if ((flags & ~PL_KNOWN) !== 0) throw new DrmError('EINVAL', `unknown place flags 0x${flags.toString(16)}`)
+    if (lpfn !== 0 && fpfn >= lpfn) {
+      throw new DrmError('EINVAL', `place window fpfn ${fpfn} must be below lpfn ${lpfn}`)
+    }
+    out.push({ domain, flags, fpfn, lpfn })
+  }
+  return out
 }
 
-/** The binding's packing: domain (1..3) in the low byte, flags above it. */
-export function decodePlace(v: number): Place {
-  const domain = v & 0xff
-  if (domain < 1 || domain > 3) throw new DrmError('EINVAL', `a place needs a domain 1..3, got ${domain}`)
-  const flags = v >>> 8
-  if ((flags & ~PL_KNOWN) !== 0) throw new DrmError('EINVAL', `unknown place flags 0x${flags.toString(16)}`)
-  return { domain, flags }
-}
-
-export const encodePlace = (p: Place): number => (p.domain | (p.flags << 8)) >>> 0
+export const encodePlace = (p: Place): number[] => [(p.domain | (p.flags << 8)) >>> 0, p.fpfn ?? 0, p.lpfn ?? 0]
 
 const enospc = (e: unknown) => e instanceof DrmError && e.errno === 'ENOSPC'
 const sat = (x: bigint) => (x > U64_MAX ? U64_MAX : x)
@@ -105,20 +111,22 @@ export function place(d: DevState, thread: number, id: number, placement: Place[
       if (enospc(e)) continue
       throw e
     }
-    commitMove(d, id, r[0], r[1], false, st)
+    moveHops(d, thread, id, r[0], r[1], false, 0, st)
     return
   }
   throw new DrmError('ENOMEM', `no room for GEM object ${id} (${o.size} bytes) in its placement`)
 }
 
+/** `ttm_resource_compatible`: a place of this pass the resource satisfies (type, window, contiguity; never TEMPORARY). */
 function compatible(d: DevState, id: number, placement: Place[], evicting: boolean): boolean {
   const o = objectOf(d, id)
-  if (o.purged || o.pressure.swapped) return false
+  if (o.purged || o.pressure.swapped || resTemporary(d, id)) return false
   return placement.some(
     (p) =>
       p.domain === o.domain &&
       !(evicting && (p.flags & PL_DESIRED) !== 0) &&
-      !(!evicting && (p.flags & PL_FALLBACK) !== 0),
+      !(!evicting && (p.flags & PL_FALLBACK) !== 0) &&
+      resCompatible(d, id, p),
   )
 }
 
@@ -238,8 +246,15 @@ function evictWalk(
       }
     }
     // dmem: victims under their protection, or outside the limit's subtree,
-    // stay (asked before the pin count, as ttm_bo_evict_cb does: hit_low counts pinned ones).
-    if (!locked || !dmemEvictable(d, victim, p.domain, dw) || vpins > 0 || copyVictimBusy(d, victim)) {
+    // stay (asked before the pin count, as ttm_bo_evict_cb does: hit_low counts pinned ones);
+    // ttm_bo_eviction_valuable: a victim outside the place's window frees nothing there.
+    if (
+      !locked ||
+      !dmemEvictable(d, victim, p.domain, dw) ||
+      vpins > 0 ||
+      !resIntersects(d, victim, p) ||
+      copyVictimBusy(d, victim)
+    ) {
       if (locked) unlockResv(d, thread, vresv, false)
       continue
     }
@@ -284,7 +299,7 @@ function evict(d: DevState, thread: number, id: number, depth: number, st: Stats
       if (enospc(e)) continue
       throw e
     }
-    commitMove(d, id, r[0], r[1], true, st)
+    moveHops(d, thread, id, r[0], r[1], true, depth, st)
     return
   }
   throw new DrmError('ENOSPC', `no room to evict GEM object ${id}`)
@@ -302,7 +317,63 @@ function count(d: DevState, bytes: bigint, evicted: boolean, st: Stats): void {
   }
 }
 
-/** VRAM <-> SYSTEM bounces through GTT once the buffer has pages: two hops. */
+/** The type a move to `to` bounces through (a device rule, a buffer with pages, a manager for the hop), or 0. */
+function hopFor(d: DevState, id: number, to: number): number {
+  const o = objectOf(d, id)
+  if (o.purged || !o.populated) return 0
+  for (let i = 0; i < d.hops.length; i += 3) {
+    if (d.hops[i] === o.domain && d.hops[i + 1] === to) return memOf(d, d.hops[i + 2]) === null ? 0 : d.hops[i + 2]
+  }
+  return 0
+}
+
+/**
+ * `ttm_bo_handle_move_mem` with the -EMULTIHOP bounce (multihop.rs): through
+ * a TEMPORARY resource in the hop's type, then to `node`. A hop without room
+ * frees `node` and fails (ENOSPC when evicting, else ENOMEM).
+ */
+function moveHops(
+  d: DevState,
+  thread: number,
+  id: number,
+  to: number,
+  node: bigint | null,
+  evicted: boolean,
+  depth: number,
+  st: Stats,
+): void {
+  const via = hopFor(d, id, to)
+  if (via !== 0) {
+    const hop = [{ domain: via, flags: PL_TEMPORARY }]
+    let got: [number, bigint | null] | null = null
+    for (const evicting of [false, true]) {
+      try {
+        got = allocResource(d, thread, id, hop, evicting, depth, st)
+        break
+      } catch (e) {
+        if (enospc(e)) continue
+        domainFree(d, to, node)
+        throw e
+      }
+    }
+    if (got === null) {
+      domainFree(d, to, node)
+      throw new DrmError(
+        evicted ? 'ENOSPC' : 'ENOMEM',
+        `no room in ${DOMAIN_NAMES[via]} to bounce GEM object ${id} through`,
+      )
+    }
+    commitMove(d, id, got[0], got[1], evicted, st)
+    if (evicted) {
+      // One eviction however many hops it takes; each hop is a move.
+      st.evictions -= 1
+      d.totals.evictions -= 1n
+    }
+  }
+  commitMove(d, id, to, node, evicted, st)
+}
+
+/** The buffer now lives at `node` in `to`: one hop's bytes counted. */
 function commitMove(d: DevState, id: number, to: number, node: bigint | null, evicted: boolean, st: Stats): void {
   const o = objectOf(d, id)
   const from = o.domain
@@ -312,10 +383,9 @@ function commitMove(d: DevState, id: number, to: number, node: bigint | null, ev
     dmemUncharge(d, id, o.size, from)
   }
   swapIn(d, id)
-  const bounce =
-    o.populated && memOf(d, GTT) !== null && ((from === VRAM && to === SYSTEM) || (from === SYSTEM && to === VRAM))
-  copyMove(d, id, from, to, bounce, evicted)
-  count(d, sat(o.size * (bounce ? 2n : 1n)), evicted, st)
+  // One hop per move (multihop.ts makes the bounces): one copy job each.
+  copyMove(d, id, from, to, false, evicted)
+  count(d, o.size, evicted, st)
   o.node = node
   o.purged = false
   o.populated ||= to !== SYSTEM

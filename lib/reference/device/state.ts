@@ -90,7 +90,7 @@ export const PROFILE_SHMEM = 2
 export const SYSTEM = 1
 export const GTT = 2
 export const VRAM = 3
-export const DOMAIN_NAMES = ['current', 'system', 'gtt', 'vram']
+export const DOMAIN_NAMES = ['current', 'system', 'gtt', 'vram', 'priv0', 'priv1', 'priv2', 'priv3', 'priv4', 'priv5']
 
 export class DevState {
   readonly objects = new Map<number, Obj>()
@@ -100,8 +100,10 @@ export class DevState {
   stamp = 0n
   now = 0n
   violations: ViolationRecord[] = []
-  /** Index 0 SYSTEM, 1 GTT, 2 VRAM; null for a missing manager. */
+  /** Index 0 SYSTEM, 1 GTT, 2 VRAM, 3.. private types; null for a missing manager. */
   mem: (MemDomain | null)[] = []
+  /** Multihop rules: from, to, via triples (ttm-res). */
+  hops: number[] = []
   lruSeq = 0
   /** Objects of each resv, in id order: unlocking bumps them all. */
   readonly resvUsers = new Map<number, number[]>()

@@ -7,7 +7,7 @@
 //! manager's pipelined-eviction fence, `man->move`). `no_wait_gpu` turns any
 //! such wait into EBUSY. Off (moves are instant) until `configure_copy`.
 
-use super::{Device, Domain, Usage, Validated};
+use super::{Device, Domain, Usage, Validated, MAX_TYPES};
 use crate::errno::{fail, Errno, Result};
 use rustc_hash::FxHashMap;
 
@@ -41,9 +41,15 @@ impl Default for CopyConfig {
   }
 }
 
+/// The bandwidth row of a memory type: SYSTEM, GTT, VRAM; a driver-private
+/// type is device memory, so it copies at VRAM's rates.
+fn link(d: Domain) -> usize {
+  d.index().min(3) as usize - 1
+}
+
 impl CopyConfig {
   pub fn bandwidth(&self, from: Domain, to: Domain) -> u64 {
-    self.bandwidth[(from as usize - 1) * 3 + (to as usize - 1)]
+    self.bandwidth[link(from) * 3 + link(to)]
   }
 
   /// Nanoseconds one hop of `bytes` takes (rounded up).
@@ -100,8 +106,8 @@ pub(crate) struct CopyEngine {
   jobs: Vec<CopyJob>,
   /// Jobs before it have known times; it and all after wait for a fence signaled by hand.
   scheduled: usize,
-  /// The last eviction out of each domain (SYSTEM, GTT, VRAM).
-  evict_fence: [Option<u32>; 3],
+  /// The last eviction out of each memory type (SYSTEM, GTT, VRAM, the private ones).
+  evict_fence: [Option<u32>; MAX_TYPES as usize],
   /// When fences signaled by hand did.
   signal_times: FxHashMap<u32, u64>,
   pending: Vec<PendingDestroy>,
@@ -235,7 +241,7 @@ impl Device {
     let Some(c) = self.copy.as_ref() else {
       return false;
     };
-    let pending = c.evict_fence[d as usize - 1].filter(|&f| !self.signaled_unchecked(f));
+    let pending = c.evict_fence[d.index() as usize - 1].filter(|&f| !self.signaled_unchecked(f));
     if !c.no_wait_gpu || pending.is_none() {
       return false;
     }
@@ -275,7 +281,10 @@ impl Device {
     } else {
       Vec::new()
     };
-    let evict = self.copy.as_ref().and_then(|c| c.evict_fence[to as usize - 1]);
+    let evict = self
+      .copy
+      .as_ref()
+      .and_then(|c| c.evict_fence[to.index() as usize - 1]);
     let mut last = None;
     if let Some(f) = evict.filter(|&f| !self.signaled_unchecked(f)) {
       self.add_kernel_fence(resv, f)?;
@@ -310,7 +319,7 @@ impl Device {
         });
         if evicted {
           // The range it leaves is read until the copy ends (`man->move`).
-          c.evict_fence[from as usize - 1] = Some(fence);
+          c.evict_fence[from.index() as usize - 1] = Some(fence);
         }
       }
       self.add_kernel_fence(resv, fence)?;

@@ -8,7 +8,7 @@ const VRAM_HOP: u64 = 5_000 + 65_536;
 const HOST_HOP: u64 = 5_000 + 104_858;
 
 fn place(d: Domain) -> Place {
-  Place { domain: d, flags: 0 }
+  Place::at(d, 0)
 }
 
 fn timed_dev(vram: u64) -> Device {
@@ -67,10 +67,10 @@ fn a_move_is_a_copy_job_with_a_kernel_fence() {
   assert!(!d.fence_signaled(f).unwrap());
   d.advance(VRAM_HOP).unwrap();
   assert!(d.fence_signaled(f).unwrap());
-  // VRAM -> SYSTEM bounces through GTT: two hops.
+  // VRAM -> SYSTEM bounces through GTT (multihop): two hops, a job each, the second after the first.
   let v = d.validate_timed(T, 1, &[place(Domain::System)], false).unwrap();
   assert_eq!(v.fence_end, Some(VRAM_HOP + VRAM_HOP + HOST_HOP));
-  assert_eq!(d.copy_jobs().len(), 2);
+  assert_eq!(d.copy_jobs().len(), 3);
   assert!(kinds_empty(&mut d));
 }
 

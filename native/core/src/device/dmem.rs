@@ -16,7 +16,7 @@
 //! Buffers are charged to the cgroup they were created in (the kernel
 //! charges the task that allocates; the simulation has no tasks).
 
-use super::{Device, Domain, Place, PL_TOPDOWN};
+use super::{Device, Domain, Place};
 use crate::errno::{fail, Errno, Result};
 use rustc_hash::FxHashMap;
 
@@ -77,7 +77,7 @@ pub struct CgroupStats {
 pub(crate) struct Dmem {
   pub mode: DmemMode,
   /// Bit `domain` set: the region is registered (charged and limited).
-  regions: u8,
+  regions: u32,
   cgroups: Vec<Cgroup>,
   /// The cgroup of each live object that is not in the root. A resource in
   /// a registered region is always charged to its object's cgroup (regions
@@ -89,7 +89,7 @@ impl Default for Dmem {
   fn default() -> Self {
     Dmem {
       mode: DmemMode::Upstream,
-      regions: 1 << Domain::Vram as u8,
+      regions: 1 << Domain::Vram.index(),
       cgroups: vec![Cgroup {
         parent: 0,
         name: String::new(),
@@ -139,8 +139,9 @@ pub(crate) enum TryPlace {
   Skip,
 }
 
-const fn idx(d: Domain) -> usize {
-  d as usize - 1
+/// A region's counter slot: SYSTEM, GTT, VRAM (only VRAM and GTT register).
+fn idx(d: Domain) -> usize {
+  d.index().min(3) as usize - 1
 }
 
 /// `effective_protection` with recursive protection (dmem always asks for
@@ -162,7 +163,7 @@ fn effective(usage: u64, parent_usage: u64, setting: u64, parent_e: u64, sibling
 
 impl Dmem {
   pub fn registered(&self, d: Domain) -> bool {
-    self.regions & 1 << d as u8 != 0
+    self.regions & 1 << d.index() != 0
   }
 
   fn cg(&self, id: u32) -> Result<&Cgroup> {
@@ -328,7 +329,7 @@ impl Device {
       }
     }
     self.dmem.mode = mode;
-    self.dmem.regions = (vram as u8) << Domain::Vram as u8 | (gtt as u8) << Domain::Gtt as u8;
+    self.dmem.regions = u32::from(vram) << Domain::Vram.index() | u32::from(gtt) << Domain::Gtt.index();
     Ok(())
   }
 
@@ -519,7 +520,7 @@ impl Device {
       w.may_try_low = may_evict || below_min;
       evict = w.may_try_low || below_low;
     }
-    let a = self.domain_alloc(p.domain, size, p.flags & PL_TOPDOWN != 0);
+    let a = self.place_alloc(p, size);
     match a {
       Ok(n) => Ok(TryPlace::Placed(n)),
       Err(e) => {
@@ -568,7 +569,7 @@ impl Device {
         format!("dmem: cgroup {cg} is at its max in {}", p.domain.name()),
       );
     }
-    let a = self.domain_alloc(p.domain, size, p.flags & PL_TOPDOWN != 0);
+    let a = self.place_alloc(p, size);
     if a.is_err() && charge {
       self.dmem.uncharge_below(cg, 0, r, size);
     }

@@ -1,10 +1,10 @@
-//! Memory domains (TTM resource managers): VRAM and GTT with a capacity,
-//! SYSTEM unbounded unless given one. Each is a `drm_mm` range allocator plus
-//! the LRU of the buffers it holds (lru.rs).
+//! Memory domains (TTM resource managers, manager.rs): VRAM and GTT with a
+//! capacity, SYSTEM unbounded unless given one, plus the driver's private
+//! types. Each is a range allocator plus the LRU of the buffers it holds.
 
-use super::lru::Lru;
-use super::{Device, Domain};
-use crate::alloc::{InsertMode, Mm};
+use super::manager::{check_private, AllocKind, Hop, ManagerOptions, MemDomain};
+use super::mem_type::MAX_TYPES;
+use super::{Device, Domain, Place};
 use crate::errno::{fail, Errno, Result};
 
 /// Capacities in bytes. 0 for VRAM or GTT means the device has no such
@@ -27,13 +27,6 @@ impl Default for MemoryConfig {
   }
 }
 
-pub(crate) struct MemDomain {
-  pub mm: Mm,
-  pub capacity: u64,
-  /// LRU order: `seq -> object`, least recently used first.
-  pub lru: Lru,
-}
-
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct DomainStats {
   pub capacity: u64,
@@ -44,45 +37,79 @@ pub struct DomainStats {
   pub fragmentation: f64,
   /// Buffers on the LRU (resident and not pinned).
   pub lru_len: usize,
+  pub allocator: AllocKind,
+  /// Backed by system pages (SYSTEM, GTT), else device memory.
+  pub use_tt: bool,
 }
 
 pub(crate) struct Memory {
-  domains: [Option<MemDomain>; 3],
-}
-
-fn manager(capacity: u64) -> Result<MemDomain> {
-  Ok(MemDomain {
-    mm: Mm::new(0, capacity)?,
-    capacity,
-    lru: Lru::default(),
-  })
+  /// By memory type (index - 1); `None` for a type without a manager.
+  domains: Vec<Option<MemDomain>>,
+  pub hops: Vec<Hop>,
 }
 
 impl Memory {
-  pub fn new(cfg: MemoryConfig) -> Result<Memory> {
+  pub fn new(cfg: MemoryConfig, opts: &ManagerOptions) -> Result<Memory> {
+    check_private(&opts.private)?;
     let system = match cfg.system {
       Some(0) => return fail(Errno::EINVAL, "system memory needs a capacity above 0"),
       // The whole u64 range minus one byte: Mm ranges end below 2^64.
       Some(c) => c,
       None => u64::MAX,
     };
-    let opt = |c: u64| if c == 0 { Ok(None) } else { manager(c).map(Some) };
+    let opt = |name: &str, c: u64, kind, tt| {
+      if c == 0 {
+        Ok(None)
+      } else {
+        MemDomain::new(name, c, kind, tt).map(Some)
+      }
+    };
+    let mut domains = vec![
+      Some(MemDomain::new("system", system, AllocKind::Mm, true)?),
+      opt("gtt", cfg.gtt, opts.gtt, true)?,
+      opt("vram", cfg.vram, opts.vram, false)?,
+    ];
+    for t in &opts.private {
+      domains.push(opt(&t.name, t.size, t.allocator, t.use_tt)?);
+    }
+    for h in &opts.hops {
+      if h.from == h.to || h.via == h.from || h.via == h.to || h.via.index() as usize > domains.len() {
+        return fail(
+          Errno::EINVAL,
+          format!(
+            "a hop {} -> {} through {} is not a detour",
+            h.from.name(),
+            h.to.name(),
+            h.via.name()
+          ),
+        );
+      }
+    }
+    debug_assert!(domains.len() <= MAX_TYPES as usize);
     Ok(Memory {
-      domains: [Some(manager(system)?), opt(cfg.gtt)?, opt(cfg.vram)?],
+      domains,
+      hops: opts.hops.clone(),
     })
   }
 
   pub fn heap_bytes(&self) -> usize {
-    let domain = |m: &MemDomain| m.mm.heap_bytes() + m.lru.heap_bytes();
-    self.domains.iter().flatten().map(domain).sum()
+    self.domains.iter().flatten().map(MemDomain::heap_bytes).sum()
   }
 
   pub fn get(&self, d: Domain) -> Option<&MemDomain> {
-    self.domains[d as usize - 1].as_ref()
+    self.domains.get((d.index() as usize).wrapping_sub(1))?.as_ref()
   }
 
   pub fn get_mut(&mut self, d: Domain) -> Option<&mut MemDomain> {
-    self.domains[d as usize - 1].as_mut()
+    self
+      .domains
+      .get_mut((d.index() as usize).wrapping_sub(1))?
+      .as_mut()
+  }
+
+  /// Memory types declared (3 plus the private ones).
+  pub fn types(&self) -> u32 {
+    self.domains.len() as u32
   }
 }
 
@@ -92,41 +119,41 @@ impl Device {
     let Some(m) = self.mem.get(d) else {
       return fail(Errno::EINVAL, format!("the device has no {} manager", d.name()));
     };
-    let s = m.mm.stats();
+    let s = m.stats();
     Ok(DomainStats {
       capacity: m.capacity,
       used: s.used,
       free: s.free,
-      largest_free: s.largest_hole,
-      fragmentation: s.fragmentation(),
+      largest_free: s.largest_free,
+      fragmentation: if s.free == 0 {
+        0.0
+      } else {
+        1.0 - s.largest_free as f64 / s.free as f64
+      },
       lru_len: m.lru.len(),
+      allocator: m.kind(),
+      use_tt: m.use_tt,
     })
   }
 
   /// Allocates `size` bytes in `d`: `Ok(None)` for an empty buffer, ENOSPC
   /// when no hole fits. TOPDOWN takes the highest hole, as TTM's range manager.
   pub(crate) fn domain_alloc(&mut self, d: Domain, size: u64, topdown: bool) -> Result<Option<u64>> {
-    let Some(m) = self.mem.get_mut(d) else {
-      return fail(Errno::ENOSPC, format!("no {} manager", d.name()));
+    let flags = if topdown { super::PL_TOPDOWN } else { 0 };
+    self.place_alloc(Place::at(d, flags), size)
+  }
+
+  /// Allocates `size` bytes for one place (its window, CONTIGUOUS, TOPDOWN).
+  pub(crate) fn place_alloc(&mut self, p: Place, size: u64) -> Result<Option<u64>> {
+    let Some(m) = self.mem.get_mut(p.domain) else {
+      return fail(Errno::ENOSPC, format!("no {} manager", p.domain.name()));
     };
-    if size == 0 {
-      return Ok(None);
-    }
-    let mode = if topdown {
-      InsertMode::High
-    } else {
-      InsertMode::Best
-    };
-    let end = m.capacity;
-    let n = m.mm.insert(size, 0, 0, 0, end, mode)?;
-    Ok(Some(n.start))
+    m.alloc(size, p)
   }
 
   pub(crate) fn domain_free(&mut self, d: Domain, node: Option<u64>) {
-    if let (Some(m), Some(start)) = (self.mem.get_mut(d), node) {
-      // The node was handed out by this allocator; a failure would be a bug
-      // here, and leaking the range is the safe answer to it.
-      let _ = m.mm.remove(start);
+    if let Some(m) = self.mem.get_mut(d) {
+      m.free(node);
     }
   }
 }

@@ -2,7 +2,7 @@
 //! pinned domain, vmap use counts and mappings that remember the placement
 //! generation. The era profile picks which historical rules apply.
 
-use super::{Device, ObjPressure, Place, Validated, ViolationKind as V};
+use super::{Device, Domain, ObjPressure, Place, Validated, ViolationKind as V};
 use crate::errno::{fail, Errno, Result};
 
 /// The rules of one era (seeds 002 and 003).
@@ -24,23 +24,6 @@ impl Profile {
       2 => Profile::Shmem,
       _ => return fail(Errno::EINVAL, format!("unknown profile {v}")),
     })
-  }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Domain {
-  System = 1,
-  Gtt = 2,
-  Vram = 3,
-}
-
-impl Domain {
-  pub fn name(self) -> &'static str {
-    match self {
-      Domain::System => "system",
-      Domain::Gtt => "gtt",
-      Domain::Vram => "vram",
-    }
   }
 }
 
@@ -331,15 +314,7 @@ impl Device {
       if target != current || purged && want.is_some() {
         // Place it first (evicting if need be); a failure leaves it unpinned.
         let mut st = Validated::default();
-        self.place(
-          thread,
-          id,
-          &[Place {
-            domain: target,
-            flags: 0,
-          }],
-          &mut st,
-        )?;
+        self.place(thread, id, &[Place::at(target, 0)], &mut st)?;
       }
       self.object_mut(id)?.pin_domain = Some(target);
     }
@@ -517,7 +492,7 @@ impl Device {
     }
     self.require_lock(thread, id, V::MoveUnlocked, "move")?;
     let mut st = Validated::default();
-    self.place(thread, id, &[Place { domain: to, flags: 0 }], &mut st)?;
+    self.place(thread, id, &[Place::at(to, 0)], &mut st)?;
     Ok(st.moved)
   }
 }

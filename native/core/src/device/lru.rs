@@ -14,7 +14,6 @@ use super::{Device, Domain};
 use std::collections::BTreeMap;
 
 pub const MAX_PRIORITY: usize = 4;
-const DOMAINS: [Domain; 3] = [Domain::System, Domain::Gtt, Domain::Vram];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Entry {
@@ -79,7 +78,7 @@ impl Device {
     }
     self.lru_seq += 1;
     let seq = self.lru_seq;
-    let di = d as usize - 1;
+    let di = d.index() as usize - 1;
     let mut new_range = false;
     if let Some(b) = bulk
       .checked_sub(1)
@@ -117,7 +116,7 @@ impl Device {
       return;
     };
     let (d, (prio, bulk)) = (o.domain, o.pressure.lru_at);
-    let (di, prio) = (d as usize - 1, prio as usize);
+    let (di, prio) = (d.index() as usize - 1, prio as usize);
     let mut emptied = None;
     if let Some(b) = bulk
       .checked_sub(1)
@@ -152,7 +151,7 @@ impl Device {
     for (di, per_prio) in b.pos.iter_mut().enumerate() {
       for (prio, pos) in per_prio.iter_mut().enumerate() {
         let Some(pos) = pos else { continue };
-        let Some(m) = self.mem.get_mut(DOMAINS[di]) else {
+        let Some(m) = Domain::from_index(di as u32 + 1).and_then(|d| self.mem.get_mut(d)) else {
           continue;
         };
         self.lru_seq += 1;
@@ -167,7 +166,7 @@ impl Device {
   /// what joined after `last` (evicted buffers that come back).
   pub(crate) fn lru_next(&self, d: Domain, cur: &mut Cursor, last: u64) -> Option<u32> {
     let m = self.mem.get(d)?;
-    let di = d as usize - 1;
+    let di = d.index() as usize - 1;
     while cur.prio < MAX_PRIORITY {
       if let Some((bulk, key, from)) = cur.inner.take() {
         let pos = self

@@ -17,8 +17,13 @@ mod fence;
 mod gem;
 mod hooks;
 mod lru;
+// Resource managers, memory types and places (ttm-res).
+mod manager;
+mod mem_type;
+mod place;
 mod placement;
 mod pressure;
+mod resource;
 mod resv;
 mod swap;
 mod violation;
@@ -27,11 +32,15 @@ pub use copy::{CopyConfig, CopyJob, PendingDestroy, TimedValidated, COPY_CONTEXT
 pub use dmem::{Cgroup, CgroupStats, Counter, DmemMode, ROOT as CGROUP_ROOT};
 pub use domain::{DomainStats, MemoryConfig};
 pub use fence::{Fence, Usage};
-pub use gem::{Domain, GemObj, Mapping, PinDomain, Profile, VmapKind};
+pub use gem::{GemObj, Mapping, PinDomain, Profile, VmapKind};
 // ttm-lru: priorities, bulk moves, eviction policy, swap.
 pub use lru::MAX_PRIORITY;
-pub use placement::{MoveEvent, Place, PlacementTotals, Validated, PL_DESIRED, PL_FALLBACK, PL_TOPDOWN};
+pub use manager::{AllocKind, Hop, ManagerOptions, TypeConfig};
+pub use mem_type::{Domain, MAX_TYPES, PRIV_BASE};
+pub use place::{Place, PAGE_SHIFT, PL_CONTIGUOUS, PL_DESIRED, PL_FALLBACK, PL_TEMPORARY, PL_TOPDOWN};
+pub use placement::{MoveEvent, PlacementTotals, Validated};
 pub use pressure::{EvictionPolicy, ObjPressure, SwapTotals};
+pub use resource::ResourceInfo;
 pub use resv::{AcquireCtx, Holder, LockMode, LockResult, Resv, WwClass};
 pub use violation::{Violation, ViolationKind};
 
@@ -78,6 +87,11 @@ impl Device {
 
   /// A device with the given domain capacities (EINVAL for a zero SYSTEM).
   pub fn with_memory(class: WwClass, memory: MemoryConfig) -> Result<Self> {
+    Self::with_managers(class, memory, &ManagerOptions::default())
+  }
+
+  /// Capacities plus the managers' allocators, private types and multihop rules.
+  pub fn with_managers(class: WwClass, memory: MemoryConfig, managers: &ManagerOptions) -> Result<Self> {
     Ok(Device {
       class,
       objects: BTreeMap::new(),
@@ -87,7 +101,7 @@ impl Device {
       stamp: 0,
       now: 0,
       violations: Vec::new(),
-      mem: Memory::new(memory)?,
+      mem: Memory::new(memory, managers)?,
       lru_seq: 0,
       resv_users: FxHashMap::default(),
       moves: Vec::new(),

@@ -10,52 +10,13 @@
 //! both passes is reported as ENOMEM, as TTM does for userspace.
 
 use super::dmem::{DmemWalk, TryPlace};
-use super::{Device, Domain, LockMode, LockResult, Profile, ViolationKind as V};
+use super::{Device, Domain, LockMode, LockResult, Place, Profile, ViolationKind as V};
+use super::{PL_DESIRED, PL_FALLBACK, PL_TOPDOWN};
 use crate::errno::{fail, Errno, Result};
-
-pub const PL_TOPDOWN: u32 = 1 << 1;
-pub const PL_DESIRED: u32 = 1 << 3;
-pub const PL_FALLBACK: u32 = 1 << 4;
-const PL_KNOWN: u32 = PL_TOPDOWN | PL_DESIRED | PL_FALLBACK;
 
 /// Victims evicted to make room for victims: bounded so that eviction
 /// placements pointing at each other cannot recurse without end.
 const MAX_EVICT_DEPTH: u32 = 8;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Place {
-  pub domain: Domain,
-  /// `PL_TOPDOWN | PL_DESIRED | PL_FALLBACK`, the kernel's bit values.
-  pub flags: u32,
-}
-
-impl Place {
-  pub fn new(domain: Domain, flags: u32) -> Result<Place> {
-    if flags & !PL_KNOWN != 0 {
-      return fail(Errno::EINVAL, format!("unknown place flags {flags:#x}"));
-    }
-    Ok(Place { domain, flags })
-  }
-
-  /// The binding's packing: domain (1..3) in the low byte, flags above it.
-  pub fn decode(v: u32) -> Result<Place> {
-    let domain = match v & 0xff {
-      1 => Domain::System,
-      2 => Domain::Gtt,
-      3 => Domain::Vram,
-      d => return fail(Errno::EINVAL, format!("a place needs a domain 1..3, got {d}")),
-    };
-    Place::new(domain, v >> 8)
-  }
-
-  pub fn encode(self) -> u32 {
-    self.domain as u32 | self.flags << 8
-  }
-
-  fn has(self, f: u32) -> bool {
-    self.flags & f != 0
-  }
-}
 
 /// What one validate did: whether the buffer itself moved, the bytes copied
 /// (per hop, victims included) and the victims evicted or purged.
@@ -120,19 +81,10 @@ impl Device {
     }
     Ok(match o.domain {
       Domain::Vram => vec![
-        Place {
-          domain: Domain::Gtt,
-          flags: PL_DESIRED,
-        },
-        Place {
-          domain: Domain::System,
-          flags: PL_FALLBACK,
-        },
+        Place::at(Domain::Gtt, PL_DESIRED),
+        Place::at(Domain::System, PL_FALLBACK),
       ],
-      _ => vec![Place {
-        domain: Domain::System,
-        flags: 0,
-      }],
+      _ => vec![Place::at(Domain::System, 0)],
     })
   }
 
@@ -207,7 +159,7 @@ impl Device {
         continue;
       }
       let (d, node) = r?;
-      self.commit_move(id, d, node, false, st)?;
+      self.move_hops(thread, id, d, node, false, 0, st)?;
       return Ok(());
     }
     fail(
@@ -216,17 +168,19 @@ impl Device {
     )
   }
 
-  /// `ttm_resource_compatible`: same domain as a place of this pass.
+  /// `ttm_resource_compatible`: a place of this pass the resource already
+  /// satisfies (its type, window and contiguity; never a TEMPORARY one).
   fn compatible(&self, id: u32, placement: &[Place], evicting: bool) -> Result<bool> {
     let o = self.object(id)?;
-    if o.purged || o.pressure.swapped {
+    if o.purged || o.pressure.swapped || self.res_temporary(id) {
       return Ok(false);
     }
-    Ok(
-      placement.iter().any(|p| {
-        p.domain == o.domain && !(evicting && p.has(PL_DESIRED)) && (evicting || !p.has(PL_FALLBACK))
-      }),
-    )
+    Ok(placement.iter().any(|&p| {
+      p.domain == o.domain
+        && !(evicting && p.has(PL_DESIRED))
+        && (evicting || !p.has(PL_FALLBACK))
+        && self.res_compatible(id, p)
+    }))
   }
 
   /// `ttm_bo_alloc_resource`: the first place of this pass with room.
@@ -385,8 +339,14 @@ impl Device {
         }
       }
       // dmem: victims under their protection, or outside the limit's subtree,
-      // stay (asked before the pin count, as ttm_bo_evict_cb does: hit_low counts pinned ones).
-      if !locked || !self.dmem_evictable(victim, p.domain, dw) || vpins > 0 || self.copy_victim_busy(victim) {
+      // stay (asked before the pin count, as ttm_bo_evict_cb does: hit_low counts pinned ones);
+      // ttm_bo_eviction_valuable: a victim outside the place's window frees nothing there.
+      if !locked
+        || !self.dmem_evictable(victim, p.domain, dw)
+        || vpins > 0
+        || !self.res_intersects(victim, p)
+        || self.copy_victim_busy(victim)
+      {
         if locked {
           self.unlock_resv(thread, vresv, false)?;
         }
@@ -429,14 +389,14 @@ impl Device {
         continue;
       }
       let (d, node) = r?;
-      return self.commit_move(id, d, node, true, st);
+      return self.move_hops(thread, id, d, node, true, depth, st);
     }
     fail(Errno::ENOSPC, format!("no room to evict GEM object {id}"))
   }
 
-  /// The buffer now lives at `node` in `to`: free the old range, count the
-  /// bytes per hop (VRAM <-> SYSTEM bounces through GTT once the buffer has
-  /// pages), bump the generation, and queue it at the new LRU's tail.
+  /// The buffer now lives at `node` in `to`: free the old range, count its
+  /// bytes (one hop; multihop.rs makes the bounces), bump the generation,
+  /// and queue it at the new LRU's tail.
   fn commit_move(
     &mut self,
     id: u32,
@@ -446,21 +406,16 @@ impl Device {
     st: &mut Validated,
   ) -> Result<()> {
     let o = self.object(id)?;
-    let (from, old, size, populated, purged) = (o.domain, o.node, o.size, o.populated, o.purged);
+    let (from, old, size, purged) = (o.domain, o.node, o.size, o.purged);
     self.lru_remove(id);
     if !purged {
       self.domain_free(from, old);
       self.dmem_uncharge(id, size, from);
     }
     self.swap_in(id);
-    let bounce = populated
-      && self.mem.get(Domain::Gtt).is_some()
-      && matches!(
-        (from, to),
-        (Domain::Vram, Domain::System) | (Domain::System, Domain::Vram)
-      );
-    self.copy_move(id, from, to, bounce, evicted)?;
-    let bytes = size.saturating_mul(if bounce { 2 } else { 1 });
+    // One hop per move (multihop.rs makes the bounces): one copy job each.
+    self.copy_move(id, from, to, false, evicted)?;
+    let bytes = size;
     st.bytes_moved = st.bytes_moved.saturating_add(bytes);
     self.totals.bytes_moved = self.totals.bytes_moved.saturating_add(bytes);
     self.count_move(evicted, st);
@@ -520,5 +475,6 @@ impl Device {
   }
 }
 
+mod multihop;
 #[cfg(test)]
 mod tests;

@@ -4,6 +4,7 @@
 //! and swap.rs.
 
 use super::lru::{BulkPos, MAX_PRIORITY};
+use super::MAX_TYPES;
 use rustc_hash::{FxHashMap, FxHashSet};
 
 /// What one object carries for LRU priority, policies and swap.
@@ -28,7 +29,8 @@ pub struct ObjPressure {
 /// A bulk move: one range per (domain, priority), the resv it follows.
 #[derive(Default)]
 pub(crate) struct Bulk {
-  pub pos: [[Option<BulkPos>; MAX_PRIORITY]; 3],
+  /// Per memory type (every type, private ones included) and priority.
+  pub pos: [[Option<BulkPos>; MAX_PRIORITY]; MAX_TYPES as usize],
 }
 
 /// The declarative side of `eviction_valuable`: victims it refuses are skipped.

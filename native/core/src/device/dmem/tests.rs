@@ -21,7 +21,7 @@ fn dev(mode: DmemMode) -> Device {
 }
 
 fn place(d: Domain) -> Place {
-  Place { domain: d, flags: 0 }
+  Place::at(d, 0)
 }
 
 fn validate(d: &mut Device, id: u32, to: &[Place]) -> Result<Validated> {

@@ -11,11 +11,16 @@ fn dev(vram: u64, gtt: u64) -> Device {
     gtt,
     system: None,
   };
-  Device::with_memory(WwClass::WaitDie, cfg).unwrap()
+  // These cases count drm_mm ranges: VRAM on the range manager, not the default buddy.
+  let mm = ManagerOptions {
+    vram: AllocKind::Mm,
+    ..ManagerOptions::default()
+  };
+  Device::with_managers(WwClass::WaitDie, cfg, &mm).unwrap()
 }
 
 fn place(d: Domain) -> Place {
-  Place { domain: d, flags: 0 }
+  Place::at(d, 0)
 }
 
 fn lock(d: &mut Device, id: u32) {
@@ -75,8 +80,8 @@ fn unlocked_invalid_and_failed() {
     d.validate(T0, 1, &[place(Domain::Vram)]).unwrap_err().errno,
     Errno::ENOMEM
   );
-  assert_eq!(Place::decode(7).unwrap_err().errno, Errno::EINVAL);
-  assert_eq!(Place::decode(3 | 1 << 8).unwrap_err().errno, Errno::EINVAL);
+  assert_eq!(Place::decode(10, 0, 0).unwrap_err().errno, Errno::EINVAL);
+  assert_eq!(Place::decode(3 | 1 << 13, 0, 0).unwrap_err().errno, Errno::EINVAL);
   assert_eq!(d.object(1).unwrap().domain, Domain::System);
 }
 
@@ -129,8 +134,10 @@ fn happy_evict_takes_the_lru_head() {
   assert_eq!(d.object(1).unwrap().domain, Domain::System);
   assert_eq!(d.object(2).unwrap().domain, Domain::Vram);
   let m = d.take_moves();
-  assert_eq!(m.len(), 2);
-  assert!(m[0].evicted && m[0].id == 1);
+  // Object 1 bounces through GTT to SYSTEM (two evicted moves), then 4 moves in.
+  assert_eq!(m.len(), 3);
+  assert!(m[0].evicted && m[0].id == 1 && m[0].to == Some(Domain::Gtt));
+  assert!(m[1].evicted && m[1].id == 1 && m[1].to == Some(Domain::System));
   unlock(&mut d, 4);
   assert_eq!(d.lru(Domain::Vram), [2, 3, 4]);
 }
@@ -270,7 +277,12 @@ fn notified_moves_are_a_log_of_their_own() {
   let m = d.take_notified_moves();
   assert_eq!(
     m.iter().map(|m| (m.id, m.to, m.evicted)).collect::<Vec<_>>(),
-    [(1, Some(Domain::System), true), (3, Some(Domain::Vram), false)]
+    // VRAM -> SYSTEM bounces through a temporary GTT resource: two moves.
+    [
+      (1, Some(Domain::Gtt), true),
+      (1, Some(Domain::System), true),
+      (3, Some(Domain::Vram), false)
+    ]
   );
   assert!(d.take_moves().is_empty());
   assert!(d.take_notified_moves().is_empty());

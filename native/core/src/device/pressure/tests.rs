@@ -15,7 +15,7 @@ fn dev(vram: u64, system: Option<u64>) -> Device {
 }
 
 fn place(d: Domain) -> Place {
-  Place { domain: d, flags: 0 }
+  Place::at(d, 0)
 }
 
 fn lock(d: &mut Device, id: u32) {

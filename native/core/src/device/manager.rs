@@ -1,0 +1,358 @@
+//! Resource managers (`struct ttm_resource_manager`), one per memory type:
+//! a size, `use_tt`, an LRU and a pluggable range allocator, either drm_mm
+//! (TTM's range manager, byte ranges) or the buddy allocator (amdgpu's and
+//! Xe's VRAM managers, 4 KiB pages). Each resource remembers its blocks and
+//! the flags it was placed with, for `ttm_resource_compatible`/`intersects`.
+
+use super::lru::Lru;
+use super::place::{Place, PAGE_SHIFT, PL_CONTIGUOUS, PL_TEMPORARY, PL_TOPDOWN};
+use super::Domain;
+use crate::alloc::buddy::{self, Buddy};
+use crate::alloc::{InsertMode, Mm};
+use crate::errno::{fail, Errno, Result};
+use std::collections::BTreeMap;
+
+const PAGE: u64 = 1 << PAGE_SHIFT;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AllocKind {
+  /// drm_mm: one contiguous byte range per resource.
+  Mm,
+  /// drm_buddy: page blocks, contiguous only when asked.
+  Buddy,
+}
+
+/// A driver-private memory type (TTM_PL_PRIV + i).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TypeConfig {
+  pub name: String,
+  pub size: u64,
+  pub allocator: AllocKind,
+  /// Backed by system pages (a ttm_tt), as GTT is; else device memory.
+  pub use_tt: bool,
+}
+
+/// A move the copy engine cannot make directly: `from -> to` bounces through
+/// a TEMPORARY place in `via` (the driver's -EMULTIHOP answer).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Hop {
+  pub from: Domain,
+  pub to: Domain,
+  pub via: Domain,
+}
+
+/// What a device's managers look like beyond their sizes (`MemoryConfig`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ManagerOptions {
+  pub vram: AllocKind,
+  pub gtt: AllocKind,
+  pub private: Vec<TypeConfig>,
+  pub hops: Vec<Hop>,
+}
+
+impl Default for ManagerOptions {
+  /// VRAM on the buddy allocator and VRAM <-> SYSTEM through GTT, as amdgpu.
+  fn default() -> Self {
+    let hop = |from, to| Hop {
+      from,
+      to,
+      via: Domain::Gtt,
+    };
+    ManagerOptions {
+      vram: AllocKind::Buddy,
+      gtt: AllocKind::Mm,
+      private: Vec::new(),
+      hops: vec![
+        hop(Domain::System, Domain::Vram),
+        hop(Domain::Vram, Domain::System),
+      ],
+    }
+  }
+}
+
+pub(crate) enum RangeAlloc {
+  Mm(Mm),
+  Buddy(Buddy),
+}
+
+/// One resource: its `(offset, size)` blocks in address order and the
+/// flags it carries (CONTIGUOUS when it is one run, TEMPORARY for a bounce).
+pub(crate) struct Res {
+  blocks: Vec<(u64, u64)>,
+  flags: u32,
+}
+
+pub(crate) struct MemDomain {
+  pub alloc: RangeAlloc,
+  pub capacity: u64,
+  pub use_tt: bool,
+  pub name: String,
+  /// Its LRUs, one per priority (lru.rs).
+  pub lru: Lru,
+  /// Resources by their first offset (what an object's `node` holds).
+  res: BTreeMap<u64, Res>,
+}
+
+pub(crate) struct ManagerStats {
+  pub used: u64,
+  pub free: u64,
+  pub largest_free: u64,
+}
+
+impl MemDomain {
+  pub fn new(name: &str, capacity: u64, kind: AllocKind, use_tt: bool) -> Result<MemDomain> {
+    let (alloc, capacity) = match kind {
+      AllocKind::Mm => (RangeAlloc::Mm(Mm::new(0, capacity)?), capacity),
+      AllocKind::Buddy => {
+        let b = Buddy::new(capacity, PAGE)?;
+        let size = b.size();
+        (RangeAlloc::Buddy(b), size)
+      }
+    };
+    Ok(MemDomain {
+      alloc,
+      capacity,
+      use_tt,
+      name: name.to_string(),
+      lru: Lru::default(),
+      res: BTreeMap::new(),
+    })
+  }
+
+  pub fn kind(&self) -> AllocKind {
+    match self.alloc {
+      RangeAlloc::Mm(_) => AllocKind::Mm,
+      RangeAlloc::Buddy(_) => AllocKind::Buddy,
+    }
+  }
+
+  pub fn heap_bytes(&self) -> usize {
+    let alloc = match &self.alloc {
+      RangeAlloc::Mm(m) => m.heap_bytes(),
+      RangeAlloc::Buddy(b) => b.heap_bytes(),
+    };
+    alloc + self.lru.heap_bytes() + crate::heap::btree::<u64, Res>(self.res.len())
+  }
+
+  pub fn stats(&self) -> ManagerStats {
+    match &self.alloc {
+      RangeAlloc::Mm(m) => {
+        let s = m.stats();
+        ManagerStats {
+          used: s.used,
+          free: s.free,
+          largest_free: s.largest_hole,
+        }
+      }
+      RangeAlloc::Buddy(b) => {
+        let s = b.stats();
+        ManagerStats {
+          used: s.used,
+          free: s.avail,
+          largest_free: s.largest_free,
+        }
+      }
+    }
+  }
+
+  /// Allocates `size` bytes for `p`: `Ok(None)` for an empty buffer, ENOSPC
+  /// when the window has no room. TOPDOWN takes the highest range.
+  pub fn alloc(&mut self, size: u64, p: Place) -> Result<Option<u64>> {
+    if size == 0 {
+      return Ok(None);
+    }
+    let (start, end) = p.window(self.capacity);
+    let name = &self.name;
+    let no_room = || fail(Errno::ENOSPC, format!("no room for {size} bytes in {name}"));
+    let blocks = match &mut self.alloc {
+      RangeAlloc::Mm(m) => {
+        if size > end - start {
+          return no_room();
+        }
+        let mode = if p.has(PL_TOPDOWN) {
+          InsertMode::High
+        } else {
+          InsertMode::Best
+        };
+        let n = m.insert(size, 0, 0, start, end, mode)?;
+        vec![(n.start, size)]
+      }
+      RangeAlloc::Buddy(b) => {
+        let pages = size.div_ceil(PAGE) * PAGE;
+        if pages > end - start {
+          return no_room();
+        }
+        let mut flags = 0;
+        if p.has(PL_TOPDOWN) {
+          flags |= buddy::TOPDOWN;
+        }
+        if p.has(PL_CONTIGUOUS) {
+          flags |= buddy::CONTIGUOUS;
+        }
+        if start != 0 || end != b.size() {
+          flags |= buddy::RANGE;
+        }
+        match b.alloc_blocks(start, end, pages, PAGE, flags) {
+          Ok(v) => v.iter().map(|k| (k.offset, k.size)).collect(),
+          Err(e) => return fail(Errno::ENOSPC, e.message),
+        }
+      }
+    };
+    let key = blocks[0].0;
+    let mut sorted = blocks;
+    sorted.sort_unstable();
+    let one_run = sorted.windows(2).all(|w| w[0].0 + w[0].1 == w[1].0);
+    let flags = p.flags & PL_TEMPORARY | if one_run { PL_CONTIGUOUS } else { 0 };
+    self.res.insert(
+      key,
+      Res {
+        blocks: sorted,
+        flags,
+      },
+    );
+    Ok(Some(key))
+  }
+
+  pub fn free(&mut self, node: Option<u64>) {
+    let Some(start) = node else {
+      return;
+    };
+    let Some(r) = self.res.remove(&start) else {
+      return;
+    };
+    // The ranges were handed out here; a failure would be a bug, and
+    // leaking them is the safe answer to it.
+    let _ = match &mut self.alloc {
+      RangeAlloc::Mm(m) => m.remove(start).map(|_| ()),
+      RangeAlloc::Buddy(b) => b.free_blocks(&r.blocks.iter().map(|k| k.0).collect::<Vec<_>>()),
+    };
+  }
+
+  /// The flags the resource at `node` was placed with (CONTIGUOUS, TEMPORARY).
+  pub fn res_flags(&self, node: Option<u64>) -> u32 {
+    node
+      .and_then(|n| self.res.get(&n))
+      .map_or(PL_CONTIGUOUS, |r| r.flags)
+  }
+
+  pub fn blocks(&self, node: Option<u64>) -> Vec<(u64, u64)> {
+    node
+      .and_then(|n| self.res.get(&n))
+      .map_or_else(Vec::new, |r| r.blocks.clone())
+  }
+
+  /// The manager's `compatible`: every block inside the place's window, and
+  /// one run when the place is CONTIGUOUS.
+  pub fn compatible(&self, node: Option<u64>, p: Place) -> bool {
+    let Some(r) = node.and_then(|n| self.res.get(&n)) else {
+      return true;
+    };
+    if p.has(PL_CONTIGUOUS) && r.flags & PL_CONTIGUOUS == 0 {
+      return false;
+    }
+    let (s, e) = p.window(self.capacity);
+    r.blocks.iter().all(|&(o, l)| o >= s && o + l <= e)
+  }
+
+  /// The manager's `intersects`: some block inside the window (an eviction
+  /// that frees nothing there is not worth it).
+  pub fn intersects(&self, node: Option<u64>, p: Place) -> bool {
+    let Some(r) = node.and_then(|n| self.res.get(&n)) else {
+      return !p.has_window();
+    };
+    let (s, e) = p.window(self.capacity);
+    r.blocks.iter().any(|&(o, l)| o < e && o + l > s)
+  }
+}
+
+/// The managers of a device by memory type, and its multihop rules.
+pub(crate) fn check_private(private: &[TypeConfig]) -> Result<()> {
+  let max = (super::mem_type::MAX_TYPES - super::mem_type::PRIV_BASE + 1) as usize;
+  if private.len() > max {
+    return fail(
+      Errno::EINVAL,
+      format!("{} private memory types, TTM has room for {max}", private.len()),
+    );
+  }
+  for (i, t) in private.iter().enumerate() {
+    if t.name.is_empty() || ["system", "gtt", "vram", "none"].contains(&t.name.as_str()) {
+      return fail(
+        Errno::EINVAL,
+        format!(
+          "private memory type {i} needs a name of its own, got {:?}",
+          t.name
+        ),
+      );
+    }
+    if private[..i].iter().any(|u| u.name == t.name) {
+      return fail(
+        Errno::EINVAL,
+        format!("private memory type {:?} is declared twice", t.name),
+      );
+    }
+  }
+  Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+
+  const K: u64 = 1024;
+
+  #[test]
+  fn buddy_rounds_to_pages_and_reports_runs() {
+    let mut m = MemDomain::new("vram", 64 * K, AllocKind::Buddy, false).unwrap();
+    let a = m.alloc(100, Place::at(Domain::Vram, 0)).unwrap();
+    assert_eq!(m.stats().used, 4 * K);
+    assert_eq!(m.res_flags(a), PL_CONTIGUOUS);
+    let c = m.alloc(4 * K, Place::at(Domain::Vram, 0)).unwrap();
+    m.free(a);
+    // 4 KiB free at 60K, 8 KiB at 48K: 12 KiB takes both, two blocks, not one run.
+    let b = m.alloc(12 * K, Place::at(Domain::Vram, 0)).unwrap();
+    assert_eq!(m.blocks(b), [(48 * K, 8 * K), (60 * K, 4 * K)]);
+    assert_eq!(m.blocks(b).len(), 2);
+    assert_eq!(m.res_flags(b) & PL_CONTIGUOUS, 0);
+    assert!(!m.compatible(b, Place::at(Domain::Vram, PL_CONTIGUOUS)));
+    m.free(b);
+    m.free(c);
+    assert_eq!(m.stats().used, 0);
+  }
+
+  #[test]
+  fn windows_bound_allocation_compatibility_and_intersection() {
+    let mut m = MemDomain::new("vram", 64 * K, AllocKind::Mm, false).unwrap();
+    let low = Place::windowed(Domain::Vram, 0, 0, 4).unwrap();
+    let high = Place::windowed(Domain::Vram, PL_TOPDOWN, 8, 0).unwrap();
+    let a = m.alloc(16 * K, low).unwrap();
+    assert_eq!(m.blocks(a), [(0, 16 * K)]);
+    assert!(m.alloc(4 * K, low).is_err_and(|e| e.errno == Errno::ENOSPC));
+    let b = m.alloc(8 * K, high).unwrap();
+    assert_eq!(m.blocks(b), [(56 * K, 8 * K)]);
+    assert!(m.compatible(a, low) && !m.compatible(b, low) && m.compatible(b, high));
+    assert!(m.intersects(a, low) && !m.intersects(b, low));
+    // A window past the end is empty: never room.
+    let past = Place::windowed(Domain::Vram, 0, 100, 0).unwrap();
+    assert!(m.alloc(4 * K, past).is_err_and(|e| e.errno == Errno::ENOSPC));
+  }
+
+  #[test]
+  fn temporary_is_remembered_and_private_types_are_checked() {
+    let mut m = MemDomain::new("gtt", 64 * K, AllocKind::Mm, true).unwrap();
+    let t = m.alloc(4 * K, Place::at(Domain::Gtt, PL_TEMPORARY)).unwrap();
+    assert_eq!(m.res_flags(t), PL_TEMPORARY | PL_CONTIGUOUS);
+    let t = |n: &str| TypeConfig {
+      name: n.into(),
+      size: K,
+      allocator: AllocKind::Mm,
+      use_tt: false,
+    };
+    assert!(check_private(&[t("gds"), t("gws")]).is_ok());
+    assert!(check_private(&[t("gds"), t("gds")]).is_err());
+    assert!(check_private(&[t("vram")]).is_err());
+    let seven: Vec<_> = (0..7).map(|i| t(&format!("p{i}"))).collect();
+    assert!(check_private(&seven).is_err());
+    assert!(Place::windowed(Domain::Vram, 0, 5, 5).is_err());
+    assert!(Place::decode(3 | PL_CONTIGUOUS << 8, 0, 16).is_ok());
+  }
+}
