@@ -5,7 +5,7 @@
 use crate::convert::{einval, to_js, u64_arg, Result};
 use crate::device::NativeDevice;
 use crate::external::Reported;
-use drmsim_core::device::{Domain, EvictionPolicy, PinDomain, Place};
+use drmsim_core::device::{EvictionPolicy, Place};
 use napi::bindgen_prelude::{BigInt, Env};
 use napi_derive::napi;
 

@@ -6,7 +6,7 @@
 import type { MappingRecord } from '../../contract/device.js'
 import { DrmError } from '../../base/errors.js'
 import { copyAccessCheck, delayDestroy } from './copy.js'
-import { domainAlloc, domainFree, memOf } from './domain.js'
+import { domainAlloc, domainFree } from './domain.js'
 import { dmemCreated, dmemFreed } from './dmem.js'
 import { lruRemove, lruTouch, resvUserAdd, resvUserRemove } from './lru.js'
 import { place } from './placement.js'

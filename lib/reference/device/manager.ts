@@ -5,7 +5,6 @@
  * placed with, for `ttm_resource_compatible` / `intersects`.
  */
 import { Lru } from './pressure.js'
-import BTree from 'sorted-btree'
 import { BUDDY_CONTIGUOUS, BUDDY_RANGE, BUDDY_TOPDOWN } from '../../contract/alloc.js'
 import { DrmError } from '../../base/errors.js'
 import { ReferenceBuddy } from '../alloc/buddy.js'
