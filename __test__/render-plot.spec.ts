@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest'
 import { DrmError } from '../lib/base/errors.js'
 import { renderStats, type StatsRow } from '../lib/render/plot.js'
 import { byteTicks, bytes, numberTicks } from '../lib/render/scale.js'
-import { runScenario } from '../lib/workloads/scenarios.js'
+import { runScenario, scenarios } from '../lib/workloads/scenarios.js'
 
 const root = path.resolve(__dirname, '..')
 const MiB = 1n << 20n
@@ -153,6 +153,20 @@ describe("a scenario's memory over its steps", () => {
     expect(rows.map((row) => row.stepEvictions)).toEqual([0, 0, 0, 2, 0, 0, 0, 0])
     // SYSTEM is unbounded: no capacity column.
     expect(rows[0]).not.toHaveProperty('systemCapacity')
+  })
+
+  it('every scenario keeps one timeline per device, a row per step numbered from 1', () => {
+    for (const name of scenarios.keys()) {
+      const r = runScenario(name, { engine: 'native' })
+      expect(r.timelines, name).toHaveLength(r.devices!.length)
+      for (const rows of r.timelines!) {
+        expect(rows.length, name).toBeGreaterThan(0)
+        expect(rows.map((row) => row.req)).toEqual(rows.map((_, i) => i + 1))
+      }
+    }
+    // The shrinker's columns appear once it has acted: the swap storm swaps and purges.
+    const storm = runScenario('ttm-swap-storm').timelines![0].at(-1)!
+    expect(storm).toMatchObject({ purges: 1, swapUsed: 256 * 1024 })
   })
 
   it('the same rows from the reference engine', () => {

@@ -26,7 +26,8 @@ export function domainsOf(device: Pick<Device, 'memory'>): PlaceDomain[] {
 /**
  * The columns for `device` now: `<domain>Used` for each of `domains`,
  * `<domain>Capacity` and `<domain>Fragmentation` for each bounded one, and
- * `evictions` / `bytesMoved` so far.
+ * `evictions` / `bytesMoved` so far, and the shrinker's `swapouts`,
+ * `purges` and `swapUsed` once it has done something.
  */
 export function occupancyColumns(
   device: Pick<Device, 'memory' | 'placementTotals'>,
@@ -42,5 +43,12 @@ export function occupancyColumns(
   const totals = device.placementTotals
   row.evictions = Number(totals.evictions)
   row.bytesMoved = Number(totals.bytesMoved)
+  // The shrinker's counts, on a device that has them (a swap set up or used).
+  const t = totals as Partial<Record<'swapouts' | 'purges' | 'swapUsed', bigint>>
+  if (t.swapouts || t.purges || t.swapUsed) {
+    row.swapouts = Number(t.swapouts ?? 0n)
+    row.purges = Number(t.purges ?? 0n)
+    row.swapUsed = Number(t.swapUsed ?? 0n)
+  }
   return row
 }

@@ -50,6 +50,10 @@ export interface StatsRow {
   stepEvictions?: StatsValue
   /** Bytes copied by moves so far. */
   bytesMoved?: StatsValue
+  /** The shrinker: buffers swapped out and purged so far, bytes in swap now. */
+  swapouts?: StatsValue
+  purges?: StatsValue
+  swapUsed?: StatsValue
   [column: string]: unknown
 }
 
@@ -254,6 +258,15 @@ const PANELS: PanelSpec[] = [
   { title: 'Evictions so far', kind: 'count', series: [['evictions', 'evictions', PALETTE[3]]] },
   { title: 'Evictions in each step', kind: 'count', series: [['stepEvictions', 'evictions', PALETTE[3]]], bars: true },
   { title: 'Bytes moved so far', kind: 'bytes', series: [['bytesMoved', 'moved', PALETTE[8]]] },
+  { title: 'Swap used', kind: 'bytes', series: [['swapUsed', 'swap', PALETTE[6]]] },
+  {
+    title: 'Swapouts and purges so far',
+    kind: 'count',
+    series: [
+      ['swapouts', 'swapouts', PALETTE[6]],
+      ['purges', 'purges', PALETTE[1], '2 3'],
+    ],
+  },
 ]
 
 /**

@@ -8,7 +8,9 @@ import type { Cgroup, DmemOptions } from '../device/dmem.js'
 import type { GemObject } from '../device/gem.js'
 import { DrmError } from '../base/errors.js'
 import type { EngineName } from '../contract/vm.js'
+import type { StatsRow } from '../render/plot.js'
 import type { Scenario, ScenarioOptions, ScenarioResult } from './scenarios.js'
+import { sampleStep, withParts } from './story-parts.js'
 
 const MiB = 1n << 20n
 const mib = (n: bigint) => `${Number(n / MiB)} MiB`
@@ -18,6 +20,8 @@ interface Part {
   lines: string[]
   names: Map<GemObject, string>
   outcome: Record<string, unknown>
+  /** VRAM and GTT after each step of this part. */
+  timeline: StatsRow[]
 }
 
 /**
@@ -30,7 +34,11 @@ function play(engine: EngineName | undefined, mode: NonNullable<DmemOptions['mod
   const d = new Device({ engine, memory: { vram: 256n * MiB, gtt: 1024n * MiB }, dmem: { mode } })
   const lines: string[] = []
   const names = new Map<GemObject, string>()
-  const say = (text: string) => lines.push(`${step()}. [${mode}] ${text}`)
+  const timeline: StatsRow[] = []
+  const say = (text: string) => {
+    lines.push(`${step()}. [${mode}] ${text}`)
+    sampleStep(d, timeline)
+  }
   const apps = d.createCgroup({ name: 'apps' })
   apps.setLimits('vram', { min: 32n * MiB, low: 128n * MiB })
   const group = (name: string) => d.createCgroup({ name, parent: apps })
@@ -63,6 +71,7 @@ function play(engine: EngineName | undefined, mode: NonNullable<DmemOptions['mod
     d,
     lines,
     names,
+    timeline,
     outcome: {
       where,
       gameInVram: all.filter((bo) => names.get(bo)!.startsWith('texture') && bo.domain === 'vram').length,
@@ -91,14 +100,11 @@ export const dmemContention: Scenario = {
       violations: parts.flatMap((p) => p.d.takeViolations().map((v) => v.kind)),
     }
     const names = new Map(parts.flatMap((p) => [...p.names]))
-    const hidden = {
-      device: parts[1].d,
+    return withParts(result, {
       devices: parts.map((p) => p.d),
-      vms: [],
       nameOf: (obj: GemObject) => names.get(obj),
       parts: ['upstream (merged, 6.14)', 'proposed series'],
-    }
-    for (const [key, value] of Object.entries(hidden)) Object.defineProperty(result, key, { value, enumerable: false })
-    return result
+      timelines: parts.map((p) => p.timeline),
+    })
   },
 }

@@ -10,7 +10,9 @@ import { copyTimeline } from '../device/copy-engine.js'
 import { DrmError } from '../base/errors.js'
 import type { GemObject } from '../device/gem.js'
 import { Scheduler } from '../device/sched.js'
+import type { StatsRow } from '../render/plot.js'
 import type { Scenario, ScenarioResult } from './scenarios.js'
+import { sampleStep, withParts } from './story-parts.js'
 
 const MiB = 1n << 20n
 
@@ -23,7 +25,11 @@ export const pipelinedEviction: Scenario = {
     const lines: string[] = []
     const names = new Map<GemObject, string>()
     let n = 0
-    const step = (text: string) => lines.push(`${++n}. ${text}`)
+    const timeline: StatsRow[] = []
+    const step = (text: string) => {
+      lines.push(`${++n}. ${text}`)
+      sampleStep(d, timeline)
+    }
     const make = (name: string, size: bigint, to: 'gtt' | 'vram') => {
       const bo = d.createObject({ size })
       names.set(bo, name)
@@ -101,8 +107,6 @@ export const pipelinedEviction: Scenario = {
       },
       violations: d.takeViolations().map((v) => v.kind),
     }
-    Object.defineProperty(result, 'device', { value: d, enumerable: false })
-    Object.defineProperty(result, 'nameOf', { value: (o: GemObject) => names.get(o), enumerable: false })
-    return result
+    return withParts(result, { devices: [d], nameOf: (o: GemObject) => names.get(o), timelines: [timeline] })
   },
 }

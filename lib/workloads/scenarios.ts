@@ -8,7 +8,7 @@ import { Device } from '../device/device.js'
 import type { EngineName } from '../contract/vm.js'
 import { DrmError } from '../base/errors.js'
 import { Exec } from '../device/exec.js'
-import { occupancyColumns } from '../device/occupancy.js'
+import { sampleStep, withParts } from './story-parts.js'
 import type { GemObject } from '../device/gem.js'
 import type { PlaceDomain } from '../device/placement.js'
 import { GpuVm, type GpuVmOptions } from '../gpuvm/gpuvm.js'
@@ -91,14 +91,7 @@ class Story {
   step(text: string): void {
     this.lines.push(`${++this.#step}. ${text}`)
     this.drain()
-    this.#sample()
-  }
-
-  #sample(): void {
-    const row = occupancyColumns(this.d)
-    const before = this.timeline.at(-1)?.evictions
-    row.stepEvictions = row.evictions - (typeof before === 'number' ? before : 0)
-    this.timeline.push({ req: this.#step, ...row })
+    sampleStep(this.d, this.timeline)
   }
 
   /** An unnumbered detail under the last step. */
@@ -184,16 +177,13 @@ class Story {
       result.violations.push(...t.violations)
     }
     const names = new Map(stories.flatMap((t) => [...t.names]))
-    const hidden = {
-      device: stories.at(-1)!.d,
+    return withParts(result, {
       devices: stories.map((t) => t.d),
       vms: stories.flatMap((t) => t.vms.filter((vm) => !vm.destroyed)),
       nameOf: (obj: GemObject) => names.get(obj),
       parts: stories.map((t) => t.part ?? ''),
       timelines: stories.map((t) => t.timeline),
-    }
-    for (const [key, value] of Object.entries(hidden)) Object.defineProperty(result, key, { value, enumerable: false })
-    return result
+    })
   }
 }
 

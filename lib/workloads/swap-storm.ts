@@ -7,7 +7,9 @@
  */
 import { Device } from '../device/device.js'
 import type { GemObject } from '../device/gem.js'
+import type { StatsRow } from '../render/plot.js'
 import type { Scenario, ScenarioResult } from './scenarios.js'
+import { sampleStep, withParts } from './story-parts.js'
 
 const KiB = 1n << 10n
 
@@ -21,7 +23,11 @@ export const swapStorm: Scenario = {
     const lines: string[] = []
     const names = new Map<GemObject, string>()
     const name = (o: GemObject) => names.get(o) ?? `#${o.id}`
-    const step = (text: string) => lines.push(`${lines.filter((l) => /^\d/.test(l)).length + 1}. ${text}`)
+    const timeline: StatsRow[] = []
+    const step = (text: string) => {
+      lines.push(`${lines.filter((l) => /^\d/.test(l)).length + 1}. ${text}`)
+      sampleStep(d, timeline)
+    }
     const sys = () => {
       const t = d.placementTotals
       const m = d.memory('system')
@@ -80,8 +86,6 @@ export const swapStorm: Scenario = {
       },
       violations: [],
     }
-    const hidden = { device: d, devices: [d], vms: [], nameOf: (o: GemObject) => names.get(o), parts: [''] }
-    for (const [key, value] of Object.entries(hidden)) Object.defineProperty(result, key, { value, enumerable: false })
-    return result
+    return withParts(result, { devices: [d], nameOf: (o: GemObject) => names.get(o), timelines: [timeline] })
   },
 }

@@ -8,7 +8,9 @@
  */
 import { Device } from '../device/device.js'
 import type { GemObject } from '../device/gem.js'
+import type { StatsRow } from '../render/plot.js'
 import type { Scenario, ScenarioOptions, ScenarioResult } from './scenarios.js'
+import { sampleStep, withParts } from './story-parts.js'
 
 const MiB = 1n << 20n
 const VRAM = 64n * MiB
@@ -23,6 +25,8 @@ function play(engine: ScenarioOptions['engine'], visible: bigint, lines: string[
   for (let i = 0; i < BUFFERS; i++) bos.push(d.createObject({ size: MiB }))
   let evictions = 0
   let bytes = 0n
+  // The plot's steps: one per validate.
+  const timeline: StatsRow[] = []
   for (let r = 0; r < ROUNDS; r++) {
     for (const bo of bos) {
       bo.resv.lock()
@@ -30,6 +34,7 @@ function play(engine: ScenarioOptions['engine'], visible: bigint, lines: string[
       bo.resv.unlock()
       evictions += v.evictions
       bytes += v.bytesMoved
+      sampleStep(d, timeline)
     }
   }
   const m = d.memory('vram')
@@ -42,6 +47,7 @@ function play(engine: ScenarioOptions['engine'], visible: bigint, lines: string[
   )
   return {
     d,
+    timeline,
     evictions,
     bytesMoved: Number(bytes / MiB),
     vramUsedMiB: Number(m.used / MiB),
@@ -59,18 +65,20 @@ export const cpuVisibleVram: Scenario = {
     const bar = play(options.engine, VRAM, lines)
     lines.push('3. only buffers inside the window are worth evicting: the idle VRAM above it cannot help')
     const violations = [...small.d.violations, ...bar.d.violations].map((v) => v.kind)
-    const { d: _a, ...window16 } = small
-    const { d: _b, ...fullBar } = bar
-    return {
+    const { d: _a, timeline: _c, ...window16 } = small
+    const { d: _b, timeline: _d, ...fullBar } = bar
+    const result: ScenarioResult = {
       name: this.name,
       title: this.title,
       engine: small.d.engine,
       lines,
       outcome: { window16, fullBar },
       violations,
-      device: small.d,
+    }
+    return withParts(result, {
       devices: [small.d, bar.d],
       parts: ['16 MiB visible window', 'whole VRAM visible'],
-    }
+      timelines: [small.timeline, bar.timeline],
+    })
   },
 }
