@@ -72,9 +72,11 @@ export interface ValidateOptions {
 export function timedValidate(dev: Device, id: number, places: number[], opts: unknown): ValidateResult {
   const o = options<ValidateOptions>(opts, 'validate options', true)
   const noWait = flag(o.noWaitGpu, 'noWaitGpu')
+  // Without a copy engine moves are instant and noWaitGpu has no move to wait
+  // for: the engines' plain validate is the same call, on its fast path.
+  if (dev.copy === null) return dev.run(() => dev.core.validate(dev.thread, id, places))
   const r = dev.run(() => dev.core.validateTimed(dev.thread, id, places, noWait))
   const base: ValidateResult = { moved: r.moved, bytesMoved: r.bytesMoved, evictions: r.evictions }
-  if (dev.copy === null) return base
   return { ...base, fence: r.fence === 0 ? null : new Fence(dev, r.fence), fenceEnd: r.fenceEnd }
 }
 
