@@ -325,30 +325,40 @@ table(
 }
 
 // --- 4. Placement: validate/evict under VRAM pressure ---------------------
+/**
+ * 96 buffers of 256 KiB..4 MiB (about 2x a 64 MiB VRAM): each step locks a
+ * random buffer, validates it into VRAM (GTT one time in eight), unlocks it
+ * and runs `after`, so most VRAM validates evict the LRU head. `setup` sees
+ * the buffers first. The ns for `steps` steps, and the evictions.
+ */
+function placementLoop(dev, steps, { setup = () => {}, after = () => {} } = {}) {
+  let x = 0x2545f491n
+  const rnd = (n) => {
+    x = (x * 6364136223846793005n + 1442695040888963407n) & ((1n << 64n) - 1n)
+    return Number(x >> 33n) % n
+  }
+  const bos = Array.from({ length: 96 }, () => dev.createObject({ size: BigInt(256 + rnd(3841)) << 10n }))
+  setup(bos)
+  const vram = [{ domain: 'vram' }]
+  const gtt = [{ domain: 'gtt' }]
+  let evictions = 0
+  const ns = time(() => {
+    for (let i = 0; i < steps; i++) {
+      const bo = bos[rnd(bos.length)]
+      bo.resv.lock()
+      evictions += dev.validate(bo, rnd(8) === 0 ? gtt : vram).evictions
+      bo.resv.unlock()
+      after()
+    }
+  })
+  return { ns, evictions }
+}
+
 {
-  // 64 MiB VRAM, 256 MiB GTT, 96 buffers of 256 KiB..4 MiB (about 2x VRAM):
-  // each step locks a random buffer, validates it into VRAM (GTT one time in
-  // eight) and unlocks it, so most VRAM validates evict the LRU head.
   const steps = { smoke: 2_000, quick: 50_000, full: 200_000 }[mode]
   const run = (engine) => {
     const dev = new drmsim.Device({ engine, memory: { vram: 64n << 20n, gtt: 256n << 20n } })
-    let x = 0x2545f491n
-    const rnd = (n) => {
-      x = (x * 6364136223846793005n + 1442695040888963407n) & ((1n << 64n) - 1n)
-      return Number(x >> 33n) % n
-    }
-    const bos = Array.from({ length: 96 }, () => dev.createObject({ size: BigInt(256 + rnd(3841)) << 10n }))
-    const vram = [{ domain: 'vram' }]
-    const gtt = [{ domain: 'gtt' }]
-    let evictions = 0
-    const ns = time(() => {
-      for (let i = 0; i < steps; i++) {
-        const bo = bos[rnd(bos.length)]
-        bo.resv.lock()
-        evictions += dev.validate(bo, rnd(8) === 0 ? gtt : vram).evictions
-        bo.resv.unlock()
-      }
-    })
+    const { ns, evictions } = placementLoop(dev, steps)
     return [engine, fmt(ns / steps), fmt((steps * 1e9) / ns), fmt(evictions / steps)]
   }
   table(
@@ -360,41 +370,25 @@ table(
 
 // --- 4b. Placement with time and swap: the same loop, moves on a copy engine --
 {
-  // Block 4's device and loop, plus what issue 16 adds: every move is a copy
+  // Block 4's loop on a device with what issue 16 adds: every move is a copy
   // job whose fence the buffer carries (pipelined eviction), the clock
   // advances 20 us a step so fences signal, SYSTEM is bounded (48 MiB) with a
-  // shrinker that swaps out its LRU head, and one buffer in eight is
-  // purgeable. GTT one time in eight, as block 4; evictions land in SYSTEM.
+  // shrinker that swaps out its LRU head, one buffer in eight is purgeable,
+  // and victims are evicted to SYSTEM (VRAM -> SYSTEM bounces through GTT).
   const steps = { smoke: 2_000, quick: 50_000, full: 200_000 }[mode]
   const run = (engine) => {
-    const dev = new drmsim.Device({
-      engine,
-      memory: { vram: 64n << 20n, gtt: 256n << 20n, system: 48n << 20n },
-      copy: {},
-    })
+    const memory = { vram: 64n << 20n, gtt: 256n << 20n, system: 48n << 20n }
+    const dev = new drmsim.Device({ engine, memory, copy: {} })
     dev.setSwap({ capacity: 1n << 30n })
-    let x = 0x2545f491n
-    const rnd = (n) => {
-      x = (x * 6364136223846793005n + 1442695040888963407n) & ((1n << 64n) - 1n)
-      return Number(x >> 33n) % n
-    }
-    const bos = Array.from({ length: 96 }, () => dev.createObject({ size: BigInt(256 + rnd(3841)) << 10n }))
-    for (const [i, bo] of bos.entries()) if (i % 8 === 0) bo.setPurgeable(true)
-    const vram = [{ domain: 'vram' }]
-    const gtt = [{ domain: 'gtt' }]
-    for (const bo of bos) dev.setEvictPlacement(bo, [{ domain: 'system' }])
-    let evictions = 0
-    const ns = time(() => {
-      for (let i = 0; i < steps; i++) {
-        const bo = bos[rnd(bos.length)]
-        bo.resv.lock()
-        evictions += dev.validate(bo, rnd(8) === 0 ? gtt : vram).evictions
-        bo.resv.unlock()
-        dev.advance(20_000n)
+    const setup = (bos) => {
+      for (const [i, bo] of bos.entries()) {
+        if (i % 8 === 0) bo.setPurgeable(true)
+        dev.setEvictPlacement(bo, [{ domain: 'system' }])
       }
-    })
-    const t = dev.placementTotals
-    return [engine, fmt(ns / steps), fmt((steps * 1e9) / ns), fmt(evictions / steps), fmt(Number(t.swapouts) / steps)]
+    }
+    const { ns, evictions } = placementLoop(dev, steps, { setup, after: () => dev.advance(20_000n) })
+    const swapouts = Number(dev.placementTotals.swapouts)
+    return [engine, fmt(ns / steps), fmt((steps * 1e9) / ns), fmt(evictions / steps), fmt(swapouts / steps)]
   }
   table(
     `Placement with move fences and swap, ${steps.toLocaleString('en-US')} lock/validate/unlock/advance steps through the public API`,

@@ -9,6 +9,9 @@ use drmsim_core::gpuvm::GpuVm;
 use drmsim_core::vmbind::SplitMix64;
 use std::time::Instant;
 
+mod common;
+use common::cpu_ns;
+
 const PAGE: u64 = 4096;
 const BASE: u64 = 1 << 32;
 
@@ -20,17 +23,6 @@ fn rss_bytes() -> u64 {
     .and_then(|v| v.parse().ok())
     .unwrap_or(0);
   pages * PAGE
-}
-
-/// CPU time this thread has run, in ns (`/proc/thread-self/schedstat`): on a
-/// shared machine, time spent waiting for a core is left out.
-fn cpu_ns() -> u64 {
-  let stat = std::fs::read_to_string("/proc/thread-self/schedstat").unwrap_or_default();
-  stat
-    .split_whitespace()
-    .next()
-    .and_then(|v| v.parse().ok())
-    .unwrap_or(0)
 }
 
 fn main() {

@@ -6,15 +6,8 @@
 use drmsim_core::gpuvm::GpuVm;
 use std::time::Instant;
 
-/// CPU time this thread has run, in ns (`/proc/thread-self/schedstat`).
-fn cpu_ns() -> u64 {
-  let stat = std::fs::read_to_string("/proc/thread-self/schedstat").unwrap_or_default();
-  stat
-    .split_whitespace()
-    .next()
-    .and_then(|v| v.parse().ok())
-    .unwrap_or(0)
-}
+mod common;
+use common::cpu_ns;
 
 /// The bench's 64-bit LCG, top 31 bits.
 struct Lcg(u64);

@@ -12,16 +12,8 @@ use drmsim_core::pagetable::Profile;
 use drmsim_core::vmbind::{new_vm, run_costed, Params, Request, Requests, Trace};
 use std::time::Instant;
 
-/// CPU time this thread has run, in ns (`/proc/thread-self/schedstat`): on a
-/// shared machine, time spent waiting for a core is left out.
-fn cpu_ns() -> u64 {
-  let stat = std::fs::read_to_string("/proc/thread-self/schedstat").unwrap_or_default();
-  stat
-    .split_whitespace()
-    .next()
-    .and_then(|v| v.parse().ok())
-    .unwrap_or(0)
-}
+mod common;
+use common::cpu_ns;
 
 fn main() {
   let cpu_started = cpu_ns();

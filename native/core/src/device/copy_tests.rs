@@ -1,3 +1,4 @@
+use super::super::test_support::place;
 use super::super::*;
 
 const T: u32 = 0;
@@ -6,10 +7,6 @@ const MIB: u64 = 1 << 20;
 const VRAM_HOP: u64 = 5_000 + 65_536;
 /// 5 us latency + 1 MiB at 10 GB/s (104857.6 ns, rounded up).
 const HOST_HOP: u64 = 5_000 + 104_858;
-
-fn place(d: Domain) -> Place {
-  Place::at(d, 0)
-}
 
 fn timed_dev(vram: u64) -> Device {
   let mut d = Device::with_memory(

@@ -184,4 +184,6 @@ fn slot(id: u32, len: usize, what: &str) -> Result<usize> {
 }
 
 #[cfg(test)]
+mod test_support;
+#[cfg(test)]
 mod tests;

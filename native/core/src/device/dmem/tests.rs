@@ -1,6 +1,7 @@
 //! The dmem controller against hand-computed page-counter values and
 //! eviction outcomes (both modes).
 
+use crate::device::test_support::place;
 use crate::device::*;
 use crate::errno::{Errno, Result};
 
@@ -18,10 +19,6 @@ fn dev(mode: DmemMode) -> Device {
   let mut d = Device::with_memory(WwClass::WaitDie, cfg).unwrap();
   d.dmem_setup(mode, true, false).unwrap();
   d
-}
-
-fn place(d: Domain) -> Place {
-  Place::at(d, 0)
 }
 
 fn validate(d: &mut Device, id: u32, to: &[Place]) -> Result<Validated> {

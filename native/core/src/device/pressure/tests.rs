@@ -1,8 +1,8 @@
 //! Priorities, bulk moves, eviction policy and swap, hand-computed.
 
+use crate::device::test_support::*;
 use crate::device::*;
 
-const T0: u32 = 0;
 const K: u64 = 1024;
 
 fn dev(vram: u64, system: Option<u64>) -> Device {
@@ -12,27 +12,6 @@ fn dev(vram: u64, system: Option<u64>) -> Device {
     system,
   };
   Device::with_memory(WwClass::WaitDie, cfg).unwrap()
-}
-
-fn place(d: Domain) -> Place {
-  Place::at(d, 0)
-}
-
-fn lock(d: &mut Device, id: u32) {
-  let r = d.object(id).unwrap().resv;
-  assert_eq!(d.lock(T0, r, None, LockMode::Normal).unwrap(), LockResult::Ok);
-}
-
-fn unlock(d: &mut Device, id: u32) {
-  let r = d.object(id).unwrap().resv;
-  d.unlock(T0, r).unwrap();
-}
-
-fn put_in(d: &mut Device, id: u32, size: u64, to: Domain) {
-  d.create_object(id, size, None, Profile::GemVram2024).unwrap();
-  lock(d, id);
-  d.validate(T0, id, &[place(to)]).unwrap();
-  unlock(d, id);
 }
 
 #[test]
