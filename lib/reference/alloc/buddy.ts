@@ -498,6 +498,11 @@ export class ReferenceBuddy implements BuddyCore {
     return this.#allocated.valuesArray().map((n) => this.#record(n))
   }
 
+  /** Free bytes (`mm->avail`). */
+  get avail(): bigint {
+    return this.#avail
+  }
+
   stats(): BuddyStatsRecord {
     let largest = 0n
     for (let o = this.maxOrder; o >= 0; o--) {

@@ -84,7 +84,8 @@ export class MemDomain {
     let blocks: [bigint, bigint][]
     if (this.alloc instanceof ReferenceBuddy) {
       const pages = ((size + PAGE - 1n) / PAGE) * PAGE
-      if (pages > end - start) throw noRoom()
+      // Fewer free bytes than asked: fail before the buddy takes and returns blocks (manager.rs).
+      if (pages > end - start || pages > this.alloc.avail) throw noRoom()
       let flags = 0
       if (p.flags & PL_TOPDOWN) flags |= BUDDY_TOPDOWN
       if (p.flags & PL_CONTIGUOUS) flags |= BUDDY_CONTIGUOUS

@@ -179,7 +179,10 @@ impl MemDomain {
       }
       RangeAlloc::Buddy(b) => {
         let pages = size.div_ceil(PAGE) * PAGE;
-        if pages > end - start {
+        // Fewer free bytes than asked: the buddy would take every block it
+        // can before giving them back (an eviction walk asks after each
+        // victim); the answer is the same without the work.
+        if pages > end - start || pages > b.avail() {
           return no_room();
         }
         let mut flags = 0;
