@@ -4,8 +4,10 @@
  * swap, a private memory type, the default multihop, the copy engine, dmem
  * cgroups with limits, priorities, bulk moves and purgeable objects. Random
  * creates (some unbacked), validates (windows, contiguous, desired, fallback;
- * some timed with noWaitGpu), busy fences and their signals, clock advances,
- * priorities, bulk tails, purgeable flags, swapouts, cgroup limits and puts
+ * some timed with noWaitGpu; empty ones that purge), busy fences, their
+ * signals and errors, clock advances, priorities, bulk joins and tails,
+ * purgeable flags, eviction placements, policy and veto, swap capacity and
+ * swapouts, pins, a shared resv left locked, cgroup limits and puts
  * must give the same result or errno and moves after every command, and the
  * same objects, resources, domains, LRUs, totals, copy jobs, pending destroys
  * and cgroup stats at the end. The runs must reach evictions, multihops,
@@ -67,6 +69,12 @@ type Cmd =
   | { c: 'swapout'; bytes: bigint }
   | { c: 'limit'; cg: number; domain: number; which: number; v: bigint }
   | { c: 'put'; id: number }
+  | { c: 'evictPlacement'; id: number; places: number[] }
+  | { c: 'policy'; from: number; veto: number[] }
+  | { c: 'swapCap'; cap: bigint | null }
+  | { c: 'holdShared' }
+  | { c: 'pin'; id: number; domain: number; on: boolean }
+  | { c: 'fenceError'; n: number }
 
 const cmd: fc.Arbitrary<Cmd> = fc.oneof(
   {
@@ -117,6 +125,30 @@ const cmd: fc.Arbitrary<Cmd> = fc.oneof(
     weight: 2,
   },
   { arbitrary: fc.record({ c: fc.constant('put' as const), id }), weight: 2 },
+  { arbitrary: fc.record({ c: fc.constant('evictPlacement' as const), id, places: placement }), weight: 1 },
+  {
+    arbitrary: fc.record({
+      c: fc.constant('policy' as const),
+      from: fc.integer({ min: 2, max: 4 }),
+      veto: fc.array(id, { maxLength: 2 }),
+    }),
+    weight: 1,
+  },
+  {
+    arbitrary: fc.record({ c: fc.constant('swapCap' as const), cap: fc.constantFrom(null, 0n, 16n * K, 64n * K) }),
+    weight: 1,
+  },
+  { arbitrary: fc.constant({ c: 'holdShared' as const }), weight: 1 },
+  {
+    arbitrary: fc.record({
+      c: fc.constant('pin' as const),
+      id,
+      domain: fc.integer({ min: 0, max: 3 }),
+      on: fc.boolean(),
+    }),
+    weight: 2,
+  },
+  { arbitrary: fc.record({ c: fc.constant('fenceError' as const), n: fc.nat(20) }), weight: 1 },
 )
 
 /** The shared resv (a VM's, holding bulk move 1): resv 1, made before any object. */
@@ -176,6 +208,25 @@ function apply(d: DeviceCore, k: Cmd): unknown {
       return d.cgroupSetLimit(k.cg, k.domain, k.which, k.v)
     case 'put':
       return d.put(k.id, 0)
+    case 'evictPlacement':
+      return d.setEvictPlacements([k.id], [k.places.length], k.places)
+    case 'policy':
+      d.setEvictionPolicy(k.from, 0)
+      return d.setEvictionVeto(k.veto)
+    case 'swapCap':
+      return d.configureSwap(k.cap)
+    case 'pin':
+      return locked(d, k.id, () => (k.on ? d.pin(0, k.id, k.domain) : d.unpin(0, k.id)))
+    case 'fenceError': {
+      const list = fences.get(d) as number[]
+      if (list.length === 0) return null
+      const f = list[k.n % list.length]
+      d.setFenceError(f, -5)
+      return f
+    }
+    case 'holdShared':
+      // Locked and left so: the next validate of a shared buffer is a trylock that fails (EBUSY result).
+      return d.resvInfo(SHARED).locked ? d.unlock(0, SHARED) : d.lock(0, SHARED, 0, 2)
   }
 }
 
@@ -280,9 +331,11 @@ describe('TTM features together: engines agree', () => {
             const [n, r] = engines.map((d) => outcome(d, k))
             const label = `command ${i}: ${JSON.stringify(k, (_, v) => (typeof v === 'bigint' ? `${v}n` : v))}`
             expect(n, label).toEqual(r)
-            const moves = (n as { moves: { from: number; to: number }[] }).moves
-            // SYSTEM <-> VRAM in one command goes through GTT: two records for one buffer.
-            if (moves.some((m) => m.from === 2 && m.to !== 0) && moves.some((m) => m.to === 2)) multihop = true
+            const moves = (n as { moves: { id: number; from: number; to: number }[] }).moves
+            // SYSTEM <-> VRAM goes through GTT: one buffer's hop into GTT, then its hop out to the far end.
+            const hop = (a: (typeof moves)[0], b: (typeof moves)[0]) =>
+              a.id === b.id && a.to === 2 && b.from === 2 && a.from + b.to === 4 && a.from !== 2
+            if (moves.some((a, j) => moves.slice(j + 1).some((b) => hop(a, b)))) multihop = true
             const res = (n as { result: { errno?: string } }).result
             if (k.c === 'timed' && k.noWait && res.errno === 'EBUSY') ebusy = true
           })
@@ -295,10 +348,10 @@ describe('TTM features together: engines agree', () => {
           if (ebusy) seen.ebusy++
         },
       ),
-      { numRuns: 250 },
+      { numRuns: 300 },
     )
     // The generator reaches what it is meant to compare, in a fair share of the runs.
-    expect(seen.evictions).toBeGreaterThan(seen.runs / 5)
+    expect(seen.evictions).toBeGreaterThan(seen.runs / 8)
     expect(seen.multihops).toBeGreaterThan(seen.runs / 10)
     expect(seen.swapouts).toBeGreaterThan(seen.runs / 10)
     expect(seen.ebusy).toBeGreaterThan(seen.runs / 20)
