@@ -65,7 +65,7 @@ export function lruRemove(d: DevState, id: number): void {
 export function lruBulkTail(d: DevState, bulk: number): void {
   const b = d.pressure.bulks[bulk - 1]
   if (!b) return
-  for (let di = 0; di < 3; di++) {
+  for (let di = 0; di < b.length; di++) {
     for (let prio = 0; prio < MAX_PRIORITY; prio++) {
       const pos = b[di][prio]
       const m = memOf(d, di + 1)
