@@ -314,6 +314,31 @@ describe.each(['native', 'reference'] as const)('%s engine', (engine) => {
     d.bulkMoveTail(bulk)
     expect(d.lru(PRIV)).toEqual([2, 1, 3])
   })
+
+  it('a delayed destroy keeps its dmem charge until its range is freed (ttm_resource_free)', () => {
+    const d = engine === 'native' ? new NativeDeviceCore(0, memory) : new ReferenceDevice(0, memory)
+    d.dmemSetup(0, true, false)
+    d.configureCopy(Array(9).fill(1_000_000_000n), 2_000n)
+    const cg = d.cgroupCreate(1, 'a')
+    d.createObject(1, 16n * K, 0, 1)
+    d.cgroupAssign(1, cg)
+    locked(d, 1, () => d.validate(0, 1, [3, 0, 0]))
+    expect(d.cgroupInfo(cg, 3).usage).toBe(16n * K)
+    // A fence that signals later keeps the buffer's range past its last put.
+    const f = d.createFence(7, 1, d.now() + 1_000n)
+    locked(d, 1, (r) => {
+      d.reserveFences(0, r, 1)
+      d.addFence(0, r, f, 1)
+    })
+    d.put(1, 0)
+    expect(d.pendingDestroy().map((p) => p.id)).toEqual([1])
+    expect(d.domainInfo(3).used).toBe(16n * K)
+    expect(d.cgroupInfo(cg, 3).usage).toBe(16n * K) // still charged: the range is not free yet
+    d.advance(1_000n)
+    expect(d.pendingDestroy()).toEqual([])
+    expect(d.domainInfo(3).used).toBe(0n)
+    expect(d.cgroupInfo(cg, 3).usage).toBe(0n)
+  })
 })
 
 describe('TTM features together: engines agree', () => {

@@ -10,6 +10,7 @@
 import type { CopyJobRecord, PendingDestroyRecord, TimedValidateRecord, ValidateRecord } from '../../contract/device.js'
 import { DrmError } from '../../base/errors.js'
 import { domainFree, MAX_TYPES } from './domain.js'
+import { dmemUnchargeCgroup } from './dmem.js'
 import { createFence, fenceOf, fenceSignaled, fences } from './fence.js'
 import { objectOf, objectRecord } from './objects.js'
 import { resvOf } from './resv.js'
@@ -29,6 +30,8 @@ interface Pending {
   size: bigint
   node: bigint | null
   fences: number[]
+  /** The dmem cgroup still charged for the range (null: none). */
+  charge: number | null
 }
 
 export interface CopyEngine {
@@ -253,7 +256,7 @@ export function delayDestroy(d: DevState, id: number, resv: number, domain: numb
   if (c === null) return false
   const fs = unsignaled(d, resv)
   if (fs.length === 0) return false
-  c.pending.push({ id, domain, size: objectRecord(d, id).size, node, fences: fs })
+  c.pending.push({ id, domain, size: objectRecord(d, id).size, node, fences: fs, charge: null })
   return true
 }
 
@@ -272,8 +275,10 @@ export function reapDestroyed(d: DevState): void {
   if (c === null || c.pending.length === 0) return
   const kept: Pending[] = []
   for (const p of c.pending) {
-    if (p.fences.every((f) => fenceSignaled(d, f))) domainFree(d, p.domain, p.node)
-    else kept.push(p)
+    if (p.fences.every((f) => fenceSignaled(d, f))) {
+      domainFree(d, p.domain, p.node)
+      if (p.charge !== null) dmemUnchargeCgroup(d, p.charge, p.size, p.domain)
+    } else kept.push(p)
   }
   c.pending = kept
 }

@@ -281,14 +281,29 @@ export function dmemUncharge(d: DevState, id: number, size: bigint, from: number
   if (registered(m, from)) unchargeBelow(m, ownerOf(m, id), 0, from - 1, size)
 }
 
-/** The object was freed (its domain and purged flag still as they were). */
-export function dmemFreed(d: DevState, id: number): void {
+/**
+ * The object was freed (its domain and purged flag still as they were). With
+ * `keepCharge` (its range waits for fences: delayed destroy) the charge stays
+ * until the range is freed (`ttm_resource_free`): the cgroup to uncharge then
+ * is returned, or null when there is nothing charged.
+ */
+export function dmemFreed(d: DevState, id: number, keepCharge = false): number | null {
   const m = d.dmem
   const o = d.objects.get(id)
-  if (o !== undefined && !o.purged) dmemUncharge(d, id, o.size, o.domain)
   const owner = ownerOf(m, id)
+  let kept: number | null = null
+  if (o !== undefined && !o.purged) {
+    if (!keepCharge) dmemUncharge(d, id, o.size, o.domain)
+    else if (registered(m, o.domain)) kept = owner
+  }
   m.owner.delete(id)
   m.cgroups[owner - 1].objects -= 1
+  return kept
+}
+
+/** A delayed destroy's range is freed: its charge goes with it. */
+export function dmemUnchargeCgroup(d: DevState, cg: number, size: bigint, from: number): void {
+  unchargeBelow(d.dmem, cg, 0, from - 1, size)
 }
 
 export type TryPlace = { kind: 'placed'; node: bigint | null } | { kind: 'evict'; walk: DmemWalk } | { kind: 'skip' }

@@ -101,9 +101,11 @@ export function put(d: DevState, id: number, vaMappings: number): boolean {
   o.node = null
   lruRemove(d, id)
   swapForget(d, id)
-  if (!delayDestroy(d, id, o.resv, o.domain, node)) domainFree(d, o.domain, node)
-  // dmem: uncharged now, even when the range waits for its fences (copy.ts).
-  dmemFreed(d, id)
+  const delayed = delayDestroy(d, id, o.resv, o.domain, node)
+  if (!delayed) domainFree(d, o.domain, node)
+  // dmem: a range that waits for its fences keeps its charge until it is freed (copy.ts).
+  const charge = dmemFreed(d, id, delayed)
+  if (delayed && d.copy !== null) d.copy.pending[d.copy.pending.length - 1].charge = charge
   resvUserRemove(d, o.resv, id)
   if (vaMappings > 0) {
     d.violate('free-while-va-mapped', id, `GEM object ${id} freed with ${vaMappings} GPU VA mapping(s)`)

@@ -88,6 +88,8 @@ pub struct PendingDestroy {
   node: Option<u64>,
   /// The unsignaled fences it had when destroyed (TTM individualizes the resv).
   pub fences: Vec<u32>,
+  /// The dmem cgroup still charged for the range.
+  pub(crate) charge: Option<u32>,
 }
 
 /// What a timed validate did, past `Validated`: the fence the buffer must wait
@@ -430,6 +432,7 @@ impl Device {
         size,
         node,
         fences,
+        charge: None,
       });
     }
     true
@@ -462,6 +465,13 @@ impl Device {
     false
   }
 
+  /// The dmem charge the last pending destroy keeps until its range is freed.
+  pub(crate) fn set_pending_charge(&mut self, charge: Option<u32>) {
+    if let Some(p) = self.copy.as_mut().and_then(|c| c.pending.last_mut()) {
+      p.charge = charge;
+    }
+  }
+
   /// Frees the pending destroys whose fences have all signaled, oldest first.
   pub(crate) fn reap_destroyed(&mut self) {
     let Some(c) = self.copy.as_ref() else {
@@ -477,6 +487,9 @@ impl Device {
       .partition(|p| p.fences.iter().all(|&f| self.signaled_unchecked(f)));
     for p in &done {
       self.domain_free(p.domain, p.node);
+      if let Some(cg) = p.charge {
+        self.dmem_uncharge_cgroup(cg, p.size, p.domain);
+      }
     }
     if let Some(c) = self.copy.as_mut() {
       c.pending = kept;

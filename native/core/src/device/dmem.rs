@@ -479,16 +479,30 @@ impl Device {
     }
   }
 
-  /// Hook: the object was freed (its domain and purged flag still as they were).
-  pub(crate) fn dmem_freed(&mut self, id: u32) {
+  /// Hook: the object was freed (its domain and purged flag still as they
+  /// were). With `keep_charge` (its range waits for fences: delayed destroy)
+  /// the charge stays until the range is freed (`ttm_resource_free`): the
+  /// cgroup to uncharge then is returned.
+  pub(crate) fn dmem_freed(&mut self, id: u32, keep_charge: bool) -> Option<u32> {
+    let mut kept = None;
     if let Some(o) = self.objects.get(&id) {
       if !o.purged {
         let (size, from) = (o.size, o.domain);
-        self.dmem_uncharge(id, size, from);
+        if !keep_charge {
+          self.dmem_uncharge(id, size, from);
+        } else if self.dmem.registered(from) {
+          kept = Some(self.dmem.owner_of(id));
+        }
       }
     }
     let owner = self.dmem.owner.remove(&id).unwrap_or(ROOT);
     self.dmem.cgroups[owner as usize - 1].objects -= 1;
+    kept
+  }
+
+  /// Hook: a delayed destroy's range is freed, its charge with it.
+  pub(crate) fn dmem_uncharge_cgroup(&mut self, cg: u32, size: u64, from: Domain) {
+    self.dmem.uncharge_below(cg, 0, idx(from), size);
   }
 
   /// Hook (`ttm_bo_alloc_resource`'s body for one place): charge, then a

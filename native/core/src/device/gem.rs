@@ -216,11 +216,15 @@ impl Device {
     self.lru_remove(id);
     self.swap_forget(id);
     let size = self.object_record(id)?.size;
-    if !self.delay_destroy(id, resv, domain, node, size) {
+    let delayed = self.delay_destroy(id, resv, domain, node, size);
+    if !delayed {
       self.domain_free(domain, node);
     }
-    // dmem: uncharged now, even when the range waits for its fences (copy.rs).
-    self.dmem_freed(id);
+    // dmem: a range that waits for its fences keeps its charge until it is freed (copy.rs).
+    let charge = self.dmem_freed(id, delayed);
+    if delayed {
+      self.set_pending_charge(charge);
+    }
     self.resv_user_remove(resv, id);
     if va_mappings > 0 {
       self.violate(
