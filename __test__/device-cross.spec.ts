@@ -11,6 +11,7 @@ import type { DeviceCore } from '../lib/contract/device.js'
 import { DrmError } from '../lib/base/errors.js'
 import { NativeDeviceCore } from '../lib/native/device.js'
 import { ReferenceDevice } from '../lib/reference/device/index.js'
+import { outcomeOf } from './errno.js'
 
 const THREADS = 3
 const OBJECTS = [1, 2, 3, 4]
@@ -184,13 +185,7 @@ function apply(d: DeviceCore, k: Cmd): unknown {
 }
 
 function outcome(d: DeviceCore, k: Cmd): unknown {
-  let result: unknown
-  try {
-    result = { ok: apply(d, k) ?? null }
-  } catch (e) {
-    if (!(e instanceof DrmError)) throw e
-    result = { errno: e.errno, message: e.message }
-  }
+  const result = outcomeOf(() => apply(d, k))
   return { result, violations: d.takeViolations() }
 }
 

@@ -12,3 +12,13 @@ export function errnoOf(f: () => unknown): string {
   }
   return 'no error'
 }
+
+/** What a call gave, for comparing engines: `{ ok }`, or the DrmError's errno and message (anything else is thrown). */
+export function outcomeOf(f: () => unknown): { ok: unknown } | { errno: string; message: string } {
+  try {
+    return { ok: f() ?? null }
+  } catch (e) {
+    if (!(e instanceof DrmError)) throw e
+    return { errno: e.errno, message: e.message }
+  }
+}

@@ -11,6 +11,7 @@ import type { DeviceCore, MemoryRecord } from '../lib/contract/device.js'
 import { DrmError } from '../lib/base/errors.js'
 import { NativeDeviceCore } from '../lib/native/device.js'
 import { ReferenceDevice } from '../lib/reference/device/index.js'
+import { outcomeOf } from './errno.js'
 
 const K = 1024n
 const THREADS = 2
@@ -168,13 +169,7 @@ function apply(d: DeviceCore, k: Cmd): unknown {
 }
 
 function outcome(d: DeviceCore, k: Cmd): unknown {
-  let result: unknown
-  try {
-    result = { ok: apply(d, k) ?? null }
-  } catch (e) {
-    if (!(e instanceof DrmError)) throw e
-    result = { errno: e.errno, message: e.message }
-  }
+  const result = outcomeOf(() => apply(d, k))
   const moves = d.takeMoves()
   if (d.engine === 'native') {
     seen.evicted += moves.filter((m) => m.evicted).length

@@ -19,6 +19,7 @@ import type { DeviceCore, MemoryRecord } from '../lib/contract/device.js'
 import { DrmError } from '../lib/base/errors.js'
 import { NativeDeviceCore } from '../lib/native/device.js'
 import { ReferenceDevice } from '../lib/reference/device/index.js'
+import { outcomeOf } from './errno.js'
 
 const K = 1024n
 /** Pages of the CPU-visible part of VRAM (the first 32 KiB of 64). */
@@ -233,13 +234,7 @@ function apply(d: DeviceCore, k: Cmd): unknown {
 const seen = { evictions: 0, multihops: 0, swapouts: 0, ebusy: 0, runs: 0 }
 
 function outcome(d: DeviceCore, k: Cmd): unknown {
-  let result: unknown
-  try {
-    result = { ok: apply(d, k) ?? null }
-  } catch (e) {
-    if (!(e instanceof DrmError)) throw e
-    result = { errno: e.errno, message: e.message }
-  }
+  const result = outcomeOf(() => apply(d, k))
   return { result, violations: d.takeViolations(), moves: d.takeMoves() }
 }
 

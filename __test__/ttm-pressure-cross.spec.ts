@@ -9,9 +9,10 @@
 import fc from 'fast-check'
 import { describe, it, expect } from 'vitest'
 import type { DeviceCore, MemoryRecord } from '../lib/contract/device.js'
-import { DrmError } from '../lib/base/errors.js'
+import type { DrmError } from '../lib/base/errors.js'
 import { NativeDeviceCore } from '../lib/native/device.js'
 import { ReferenceDevice } from '../lib/reference/device/index.js'
+import { outcomeOf } from './errno.js'
 
 const K = 1024n
 const id = fc.integer({ min: 1, max: 9 })
@@ -136,13 +137,7 @@ function apply(d: DeviceCore, k: Cmd): unknown {
 const wire = (places: number[]): number[] => places.flatMap((p) => [p, 0, 0])
 
 function outcome(d: DeviceCore, k: Cmd): unknown {
-  let result: unknown
-  try {
-    result = { ok: apply(d, k) ?? null }
-  } catch (e) {
-    if (!(e instanceof DrmError)) throw e
-    result = { errno: e.errno, message: e.message }
-  }
+  const result = outcomeOf(() => apply(d, k))
   return { result, violations: d.takeViolations(), moves: d.takeMoves() }
 }
 

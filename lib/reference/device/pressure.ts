@@ -5,6 +5,7 @@
  * bulk.ts, hooks.ts and swap.ts.
  */
 import BTree from 'sorted-btree'
+import type { SwapTotalsRecord } from '../../contract/pressure.js'
 
 export const MAX_PRIORITY = 4
 
@@ -55,16 +56,6 @@ export interface BulkPos {
 /** One range per [domain index][priority]. */
 export type Bulk = (BulkPos | null)[][]
 
-export interface SwapTotals {
-  swapouts: bigint
-  swapins: bigint
-  bytesSwappedOut: bigint
-  bytesSwappedIn: bigint
-  purges: bigint
-  bytesPurged: bigint
-  swapUsed: bigint
-}
-
 export class Pressure {
   readonly bulks: Bulk[] = []
   /** Bulk moves that go to the tail when a resv is unlocked. */
@@ -75,7 +66,7 @@ export class Pressure {
   veto = new Set<number>()
   /** Swap capacity; null: no shrinker. */
   swap: bigint | null = null
-  readonly totals: SwapTotals = {
+  readonly totals: SwapTotalsRecord = {
     swapouts: 0n,
     swapins: 0n,
     bytesSwappedOut: 0n,

@@ -22,13 +22,7 @@ impl Buddy {
     for t in 0..2 {
       for order in (0..min_order).rev() {
         let mut below: Option<u64> = None;
-        loop {
-          let list = &self.free[t][order as usize];
-          let next = match below {
-            None => list.last_key_value(),
-            Some(b) => list.range(..b).next_back(),
-          };
-          let Some((&off, &id)) = next else { break };
+        while let Some((off, id)) = self.free_below(t, order, below) {
           below = Some(off);
           let n = self.nodes[id as usize];
           if n.parent == NIL {

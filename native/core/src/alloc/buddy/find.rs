@@ -177,6 +177,18 @@ impl Buddy {
     Err((Vec::new(), 0))
   }
 
+  /// The free block of list `t` (cleared or dirty) and `order` with the
+  /// highest offset below `below` (the highest of all for `None`): a walk
+  /// from the top that stays valid while the walk changes other lists.
+  pub(super) fn free_below(&self, t: usize, order: u32, below: Option<u64>) -> Option<(u64, u32)> {
+    let list = &self.free[t][order as usize];
+    let next = match below {
+      None => list.last_key_value(),
+      Some(b) => list.range(..b).next_back(),
+    };
+    next.map(|(&off, &id)| (off, id))
+  }
+
   /// The kernel's fallback for CONTIGUOUS without RANGE: for each free block
   /// of the rounded-down order, highest first, take what is free to its right
   /// and the rest just to its left.
@@ -190,13 +202,7 @@ impl Buddy {
     // the cleared list first, then the dirty one.
     for t in 0..2 {
       let mut below: Option<u64> = None;
-      loop {
-        let list = &self.free[t][order as usize];
-        let next = match below {
-          None => list.last_key_value(),
-          Some(b) => list.range(..b).next_back(),
-        };
-        let Some((&rhs, _)) = next else { break };
+      while let Some((rhs, _)) = self.free_below(t, order, below) {
         below = Some(rhs);
         let (rhs_blocks, filled) = match self.alloc_exact(self.roots.clone(), rhs, size, true) {
           Ok(b) => return Some(b),
