@@ -45,7 +45,9 @@ fn main() {
   let n = 96u32;
   for id in 1..=n {
     let size = (256 + rng.next(3841)) << 10;
-    dev.create_object(id, size, None, Profile::GemVram2024).expect("a new id");
+    dev
+      .create_object(id, size, None, Profile::GemVram2024)
+      .expect("a new id");
   }
   let to_vram = [Place::at(Domain::Vram, 0)];
   let to_gtt = [Place::at(Domain::Gtt, 0)];
