@@ -35,6 +35,8 @@ import { ReplayState } from './state.js'
 import type { OpList } from '../gpuvm/ops.js'
 // The fast path of plain bind/unbind lines (speed-js).
 import { plainBindLine, quickBind } from './fast-lines.js'
+// Runs of plain lines in one engine call (fast-replay).
+import { type Line, PlainRuns } from './fast-runs.js'
 
 /** Errors kept on the result under keepGoing (all are counted and reported through onRecord). */
 const KEPT_ERRORS = 1000
@@ -473,6 +475,38 @@ export class Replayer {
     }
     r.s.requests++
     return this.run(req)
+  }
+
+  /**
+   * @internal Lines in order, as `feed` takes them one by one, for callers
+   * that drop what `feed` returns (`replay`, `replayFile`): when this replay
+   * has no `onRecord` and discards its records, runs of plain bind/unbind
+   * lines go to the engine in one call each (fast-runs.ts). `runLines`: the
+   * most lines of a run (tests).
+   */
+  feedLines(lines: readonly Line[], runLines?: number): void {
+    if (this.#finished) throw new DrmError('EINVAL', 'this replay has finished')
+    const r = this.#r
+    const runs = r.countsOnly && this.#onRecord === undefined ? this.#runs(runLines) : null
+    for (let i = 0; i < lines.length; ) {
+      const n = runs === null ? 0 : runs.apply(lines, i, lines.length)
+      if (n !== 0) {
+        i += n
+        this.#lastLine = lines[i - 1].line
+        if (!runs!.failed) continue
+      }
+      // Not for a run, or the line a run failed at: it fails again here, with its own error.
+      const { text, line, terminated } = lines[i++]
+      this.feed(text, line, terminated)
+    }
+  }
+
+  #plainRuns: PlainRuns | null = null
+
+  #runs(size: number | undefined): PlainRuns {
+    if (this.#plainRuns === null || size !== undefined)
+      this.#plainRuns = new PlainRuns(this.#r, this.maxLineBytes, size)
+    return this.#plainRuns
   }
 
   /** Runs one checked request. */
