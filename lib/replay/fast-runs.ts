@@ -19,7 +19,7 @@ import { DrmBatchError } from '../base/errors.js'
 import type { GemObject } from '../device/gem.js'
 import { BindBatch } from '../gpuvm/batch.js'
 import type { MapRequest } from '../gpuvm/gpuvm.js'
-import { plainBindLine } from './fast-lines.js'
+import { plainMatch } from './fast-lines.js'
 import type { ReplayRecord } from './record.js'
 import type { ReplayState } from './state.js'
 
@@ -62,9 +62,10 @@ export class PlainRuns {
   apply(lines: readonly Line[], from: number, to: number): number {
     const r = this.#r
     this.failed = false
-    const first = this.#plain(lines[from])
-    if (first === undefined) return 0
-    const named = r.vms.get(first.vm!)
+    const first = this.#match(lines[from])
+    if (first === null) return 0
+    const vmName = first[1]
+    const named = r.vms.get(vmName)
     if (named === undefined) return 0
     const vm = named.value
     if (vm.resvObject !== null || r.driver.pageTable !== undefined || vm.warnings.length !== 0) return 0
@@ -73,31 +74,35 @@ export class PlainRuns {
     const end = Math.min(to, from + this.#size)
     let lastName: string | null = null
     let lastObj: GemObject | null = null
-    let i = from
-    for (let req = first; ; ) {
-      if (req.addr! + req.range! >= U64_END) break
-      if (req.op === 'unbind') batch.unmap(req.addr!, req.range!)
+    for (let i = from, m = first; ; ) {
+      // Groups (fast-lines.ts): vm, addr, range, then for a bind obj, `null`, offset.
+      const addr = BigInt(m[2])
+      const range = BigInt(m[3])
+      // Below 2^60 each (at most 15 hex or 17 decimal digits), they cannot overflow.
+      if ((m[2].length > 17 || m[3].length > 17) && addr + range >= U64_END) break
+      if (m.length === 4) batch.unmap(addr, range)
       else {
+        const name = m[4]
         let obj: GemObject | null = null
-        if (req.obj != null) {
-          if (req.obj !== lastName) {
-            const o = r.objs.get(req.obj)
+        if (name !== undefined) {
+          if (name !== lastName) {
+            const o = r.objs.get(name)
             if (o === undefined) break
-            lastName = req.obj
+            lastName = name
             lastObj = o.value
           }
           obj = lastObj
         }
-        request.addr = req.addr!
-        request.range = req.range!
+        request.addr = addr
+        request.range = range
         request.obj = obj
-        request.offset = req.offset ?? 0n
+        request.offset = m[6] === undefined ? 0n : BigInt(m[6])
         batch.map(request)
       }
       if (++i === end) break
-      const next = this.#plain(lines[i])
-      if (next === undefined || next.vm !== first.vm) break
-      req = next
+      const next = this.#match(lines[i])
+      if (next === null || next[1] !== vmName) break
+      m = next
     }
     const n = batch.length
     if (n === 0) return 0
@@ -117,16 +122,22 @@ export class PlainRuns {
     }
     r.s.requests += applied
     // What the lines left (none of it expected: see above), counted as their records would count it.
-    const rest: ReplayRecord = { request: first, steps: [], result: {}, violations: [], warnings: [] }
+    const rest: ReplayRecord = {
+      request: { op: 'bind', line: lines[from].line },
+      steps: [],
+      result: {},
+      violations: [],
+      warnings: [],
+    }
     r.settle(rest)
     r.collect(rest)
     if (applied === n) r.warnings(vm, rest)
     return applied
   }
 
-  /** A plain line's request, if the one-line path would read it as one. */
-  #plain({ text, line }: Line) {
-    return text.length > this.#maxLineBytes ? undefined : plainBindLine(text, line)
+  /** A plain line's match, if the one-line path would read it as one. */
+  #match({ text }: Line): RegExpExecArray | null {
+    return text.length > this.#maxLineBytes ? null : plainMatch(text)
   }
 
   #count(c: { map: number; remap: number; unmap: number }): void {

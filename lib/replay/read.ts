@@ -158,8 +158,13 @@ async function* splitLineBatches(
         tooLong = tooLongError()
         break
       }
-      const text = take(buf.subarray(from, nl))
-      if (Buffer.byteLength(text) > max) {
+      // A line within one chunk is decoded in place (no view made for it); a \r before the newline dropped.
+      const text =
+        size === 0
+          ? buf.toString('utf8', from, nl > from && buf[nl - 1] === 0x0d ? nl - 1 : nl)
+          : take(buf.subarray(from, nl))
+      // Decoding gives at most one UTF-16 unit a byte, each at most 3 bytes again: short lines need no count.
+      if (3 * (size + nl - from) > max && Buffer.byteLength(text) > max) {
         tooLong = tooLongError()
         break
       }
