@@ -242,6 +242,39 @@ describe('replay: runs of plain lines in one engine call', () => {
     })
   }
 
+  for (const engine of ['native', 'reference'] as const satisfies Engine[]) {
+    it(`values in every form the schema reads, long ones and ranges ending at 2^64 (${engine})`, () => {
+      const bind = (addr: string, range: string, offset = '"0x0"') =>
+        `{"op":"bind","vm":"big","addr":"${addr}","range":"${range}","obj":"o1","offset":${offset}}`
+      const lines = [
+        '{"op":"vm.create","vm":"big","range":"0xfffffffffffff000"}',
+        '{"op":"obj.create","obj":"o1","size":"0x100000"}',
+        bind('0xfffffffff0000000', '0x10000', '"0xFFFF000"'),
+        bind('0XABCDEF000', '4096', '"0x0000000000001000"'),
+        bind('1000000000000000000', '0x0000000000000000', '"18446744073709551"'), // empty
+        bind('0x0000000000020000', '0001000000000000000'),
+        bind('0xfffffffffffe0000', '0x10000'),
+        bind('0xffffffffffff0000', '0x10000'), // ends at 2^64: overflows, refused
+        bind('0xfffffffffffff000', '0x1000'), // ends at 2^64 too
+        bind('0xffffffff', '0x1', '"1"'),
+        bind('4294967295', '4294967297'),
+        '{"op":"unbind","vm":"big","addr":"0x0000000100000000","range":"18446744069414584320"}', // 2^64 too
+        bind('9007199254740991', '9007199254740993'),
+        '{"op":"unbind","vm":"big","addr":"0","range":"0xfffffffffffff000"}',
+      ]
+      const text = `${lines.join('\n')}\n`
+      const options = { engine, keepGoing: true }
+      const one = outcome(() => oneByOne(text, options))
+      expect(one).toBe(outcome(() => stepped(text, options)))
+      for (const size of [1, 3, 64]) expect(outcome(() => batched(text, options, size))).toBe(one)
+      const { summary } = oneByOne(text, options)
+      expect(summary.errors).toBeGreaterThanOrEqual(2)
+      // The three ranges that end at 2^64, each refused with a warning in the seed's era.
+      expect(summary.warnings).toBe(3)
+      expect(summary.ops.map).toBeGreaterThan(5)
+    })
+  }
+
   it('a replay with onRecord sees every record: no runs', () => {
     const text = mixed(3, 300)
     const seen: number[] = []

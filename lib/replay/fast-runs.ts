@@ -18,7 +18,7 @@
 import { DrmBatchError } from '../base/errors.js'
 import type { GemObject } from '../device/gem.js'
 import { BindBatch } from '../gpuvm/batch.js'
-import type { MapRequest } from '../gpuvm/gpuvm.js'
+import { BATCH_MAP, BATCH_UNMAP } from '../contract/vm.js'
 import { plainMatch } from './fast-lines.js'
 import type { ReplayRecord } from './record.js'
 import type { ReplayState } from './state.js'
@@ -33,8 +33,28 @@ export interface Line {
   terminated: boolean
 }
 
-/** The end of u64: a range reaching past it overflows. */
-const U64_END = 1n << 64n
+/** A long u64 is read as a BigInt and its halves read back from this word. */
+const word = new BigUint64Array(1)
+const wordHalves = new Uint32Array(word.buffer)
+const LOW = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1 ? 0 : 1
+
+/**
+ * The u64 a plain line's value names (`0x` and 1-16 hex digits, or 1-19
+ * decimal ones: the schema's form) as its high and low halves at `v[k]`,
+ * `v[k + 1]`. Up to 15 characters (below 2^53) it is read as a number, exactly.
+ */
+function u64Halves(text: string, v: Float64Array, k: number): void {
+  if (text.length <= 15) {
+    const n = Number(text)
+    const hi = Math.floor(n / 2 ** 32)
+    v[k] = hi
+    v[k + 1] = n - hi * 2 ** 32
+  } else {
+    word[0] = BigInt(text)
+    v[k] = wordHalves[1 - LOW]
+    v[k + 1] = wordHalves[LOW]
+  }
+}
 
 export class PlainRuns {
   readonly #r: ReplayState
@@ -43,8 +63,8 @@ export class PlainRuns {
   readonly #batch: BindBatch
   /** Whether the last `apply` stopped at a line that failed. */
   failed = false
-  /** The request handed to the batch (it copies it): one object for every line. */
-  readonly #request: MapRequest = { addr: 0n, range: 0n, obj: null, offset: 0n }
+  /** A request's addr, range and offset as 32-bit halves, high first (for every line). */
+  readonly #values = new Float64Array(6)
 
   constructor(r: ReplayState, maxLineBytes: number, size = RUN_LINES) {
     this.#r = r
@@ -70,20 +90,20 @@ export class PlainRuns {
     const vm = named.value
     if (vm.resvObject !== null || r.driver.pageTable !== undefined || vm.warnings.length !== 0) return 0
     const batch = this.#batch
-    const request = this.#request
     const end = Math.min(to, from + this.#size)
     let lastName: string | null = null
     let lastObj: GemObject | null = null
+    const v = this.#values
     for (let i = from, m = first; ; ) {
       // Groups (fast-lines.ts): vm, addr, range, then for a bind obj, `null`, offset.
-      const addr = BigInt(m[2])
-      const range = BigInt(m[3])
-      // Below 2^60 each (at most 15 hex or 17 decimal digits), they cannot overflow.
-      if ((m[2].length > 17 || m[3].length > 17) && addr + range >= U64_END) break
-      if (m.length === 4) batch.unmap(addr, range)
+      u64Halves(m[2], v, 0)
+      u64Halves(m[3], v, 2)
+      // addr + range past 2^64: left to the one-line way (see above).
+      if (v[0] + v[2] + (v[1] + v[3] >= 2 ** 32 ? 1 : 0) >= 2 ** 32) break
+      let obj: GemObject | null = null
+      if (m.length === 4) v[4] = v[5] = 0
       else {
         const name = m[4]
-        let obj: GemObject | null = null
         if (name !== undefined) {
           if (name !== lastName) {
             const o = r.objs.get(name)
@@ -93,12 +113,10 @@ export class PlainRuns {
           }
           obj = lastObj
         }
-        request.addr = addr
-        request.range = range
-        request.obj = obj
-        request.offset = m[6] === undefined ? 0n : BigInt(m[6])
-        batch.map(request)
+        if (m[6] === undefined) v[4] = v[5] = 0
+        else u64Halves(m[6], v, 4)
       }
+      batch.pushHalves(m.length === 4 ? BATCH_UNMAP : BATCH_MAP, obj, v)
       if (++i === end) break
       const next = this.#match(lines[i])
       if (next === null || next[1] !== vmName) break
@@ -106,7 +124,6 @@ export class PlainRuns {
     }
     const n = batch.length
     if (n === 0) return 0
-    request.obj = null
     let applied = n
     try {
       this.#count(vm.bindBatch(batch))
