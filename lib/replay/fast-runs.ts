@@ -14,6 +14,9 @@
  * any step), so when one fails the batch stops there, the lines before it
  * stay applied, and the failing line goes the one-line way, which fails it
  * again with its own error, line and warnings.
+ *
+ * A line's values go into the batch as 32-bit halves (`BindBatch.pushHalves`):
+ * parsing each into a BigInt cost more than the rest of the line's reading.
  */
 import { DrmBatchError } from '../base/errors.js'
 import type { GemObject } from '../device/gem.js'
@@ -56,6 +59,7 @@ function u64Halves(text: string, v: Float64Array, k: number): void {
   }
 }
 
+/** The runs of one replay: its state, its batch (kept from run to run) and the run's size limit. */
 export class PlainRuns {
   readonly #r: ReplayState
   readonly #maxLineBytes: number
