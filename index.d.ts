@@ -278,6 +278,12 @@ export declare class NativeVm {
   rangeValid(addr: bigint, range: bigint): boolean
   list(): Array<VaRecord>
   /**
+   * `list`, packed: `LIST_WORDS` (5) words a mapping, in tree order: addr,
+   * range, offset, obj | flags << 32, and seq as the bits of an f64. One
+   * array instead of an object (and three BigInts) made here per mapping.
+   */
+  listPacked(): BigUint64Array
+  /**
    * The ids of the GEM objects the mappings use, each once, ascending: what
    * the JS object table keeps when it prunes, without a record per mapping.
    */

@@ -92,6 +92,30 @@ export class BindBatch {
     this.#objects.clear()
   }
 
+  // Trusted requests from the replay's runs (fast-replay).
+  /**
+   * @internal A request whose values the caller has read as u64 already,
+   * each as two 32-bit halves in `v` (addr, range, offset; high half first),
+   * so that no BigInt is made for it: the replay's runs of plain lines
+   * (lib/replay/fast-runs.ts). `kind` is `BATCH_MAP` or `BATCH_UNMAP`.
+   */
+  pushHalves(kind: number, obj: GemObject | null, v: ArrayLike<number>): void {
+    const id = obj === null ? 0 : obj.id
+    if (id !== 0 && this.#objects.get(id) !== obj) this.#objects.set(id, obj!)
+    const i = this.#length
+    let at = i * BATCH_WORDS
+    if (at === this.#words.length) this.#grow()
+    const halves = this.#halves
+    halves[2 * at + LOW] = kind
+    halves[2 * at + 1 - LOW] = id
+    for (let k = 0; k < 6; k += 2) {
+      at++
+      halves[2 * at + LOW] = v[k + 1]
+      halves[2 * at + 1 - LOW] = v[k]
+    }
+    this.#length = i + 1
+  }
+
   #push(kind: number, obj: number, addr: bigint, range: bigint, offset: bigint): number {
     const i = this.#length
     let at = i * BATCH_WORDS

@@ -7,7 +7,6 @@
  * encoded to it, and binding errors become DrmError.
  * Every rule of the VA space lives in the Rust core.
  */
-
 import type { NativeVm } from '../../index.js'
 import type { VmBoRecord, VmHubRecord } from '../contract/hub.js'
 import type { PageTableCost, PageTableOccupancy, PageTableProfile, PageTableRecord } from '../contract/pagetable.js'
@@ -24,6 +23,7 @@ import { DrmBatchError, DrmError } from '../base/errors.js'
 import { decodeOp, encodeOp } from '../contract/wire.js'
 import { Wire } from '../contract/wire.gen.js'
 import { call, loadBinding } from './binding.js'
+import { unpackVas } from './va-list.js'
 import { attachPageTable, pageTableCost, pageTableInfo, pageTableOccupancy } from './pagetable.js'
 
 export { loadBinding }
@@ -277,7 +277,7 @@ export class NativeVmCore implements VmCore {
   }
 
   list(): VaRecord[] {
-    return call(() => this.#vm.list())
+    return unpackVas(call(() => this.#vm.listPacked()))
   }
 
   objectIds(): Uint32Array {

@@ -26,6 +26,16 @@ const BIND = new RegExp(
 const UNBIND = new RegExp(`^\\{"op":"unbind","vm":${NAME},"addr":${U64},"range":${U64}\\}$`)
 
 /**
+ * The match of a plain `bind` line (`BIND`: groups vm, addr, range, obj,
+ * `null`, offset) or `unbind` line (`UNBIND`: vm, addr, range), or null:
+ * what `plainBindLine` reads, without making the request (fast-runs.ts).
+ */
+export function plainMatch(text: string): RegExpExecArray | null {
+  const c = text.charCodeAt(7)
+  return c === 0x62 /* b */ ? BIND.exec(text) : c === 0x75 /* u */ ? UNBIND.exec(text) : null
+}
+
+/**
  * The request of a plain `bind` or `unbind` line, as `checkRequest` would
  * return it (same fields, same order); undefined for any other line.
  */

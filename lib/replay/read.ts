@@ -16,6 +16,7 @@ import path from 'node:path'
 import { DrmError } from '../base/errors.js'
 import type { ReplayOptions, ReplayResult } from './record.js'
 import { Replayer } from './replayer.js'
+import type { Line } from './fast-runs.js'
 import { show } from './fields.js'
 import { ReplayError } from './schema.js'
 
@@ -33,8 +34,13 @@ export async function replay(
     const parts = lines.split('\n')
     const terminated = parts.at(-1) === ''
     if (terminated) parts.pop()
-    for (let i = 0; i < parts.length; i++)
-      r.feed(parts[i].replace(/\r$/, ''), i + 1, terminated || i < parts.length - 1)
+    r.feedLines(
+      parts.map((text, i) => ({
+        text: text.replace(/\r$/, ''),
+        line: i + 1,
+        terminated: terminated || i < parts.length - 1,
+      })),
+    )
     return r.finish()
   }
   if (lines === null || typeof lines !== 'object')
@@ -45,6 +51,9 @@ export async function replay(
   else throw new DrmError('EINVAL', 'replay needs a string or an iterable of lines')
   return r.finish()
 }
+
+/** `feedFile`'s default transform: lines as they are (then fed a chunk at a time). */
+const same = (text: string) => text
 
 export interface ReplayFileOptions extends ReplayOptions {
   /** Called now and then with the bytes read so far and the file's size. */
@@ -71,7 +80,7 @@ export async function feedFile(
   replayer: Replayer,
   file: string,
   onProgress?: (bytesRead: number, totalBytes: number) => void,
-  transform: (text: string) => string = (text) => text,
+  transform: (text: string) => string = same,
 ): Promise<ReplayResult> {
   let total = 0
   if (file !== '-') {
@@ -94,19 +103,13 @@ export async function feedFile(
     for await (const lines of splitLineBatches(stream, replayer.maxLineBytes, replayer.file, (n) =>
       onProgress?.(n, total),
     )) {
-      for (const { text, line, terminated } of lines) replayer.feed(transform(text), line, terminated)
+      if (transform === same) replayer.feedLines(lines)
+      else for (const { text, line, terminated } of lines) replayer.feed(transform(text), line, terminated)
     }
   } finally {
     if (file !== '-') (stream as ReturnType<typeof createReadStream>).destroy()
   }
   return replayer.finish()
-}
-
-/** One line of a stream: its text, its 1-based number, whether a newline ended it. */
-interface Line {
-  text: string
-  line: number
-  terminated: boolean
 }
 
 /** Cuts a byte stream into lines of at most `max` bytes (without the newline; a final \r is dropped). */
@@ -155,8 +158,13 @@ async function* splitLineBatches(
         tooLong = tooLongError()
         break
       }
-      const text = take(buf.subarray(from, nl))
-      if (Buffer.byteLength(text) > max) {
+      // A line within one chunk is decoded in place (no view made for it); a \r before the newline dropped.
+      const text =
+        size === 0
+          ? buf.toString('utf8', from, nl > from && buf[nl - 1] === 0x0d ? nl - 1 : nl)
+          : take(buf.subarray(from, nl))
+      // Decoding gives at most one UTF-16 unit a byte, each at most 3 bytes again: short lines need no count.
+      if (3 * (size + nl - from) > max && Buffer.byteLength(text) > max) {
         tooLong = tooLongError()
         break
       }

@@ -8,10 +8,8 @@ import { readPageTableProfile } from '../gpuvm/page-table.js'
 import { Device, type DeviceOptions } from '../device/device.js'
 import type { EngineName } from '../contract/vm.js'
 import { DrmError } from '../base/errors.js'
-import { hex } from '../base/check.js'
 import type { GemObject } from '../device/gem.js'
 import type { GpuVm, MapRequest } from '../gpuvm/gpuvm.js'
-import { Fnv1a64 } from '../workloads/vmbind.js'
 import { expectedOutcome, expectState } from './expect.js'
 // Atomic bind arrays.
 import { bindArrayLine } from './array.js'
@@ -35,6 +33,9 @@ import { ReplayState } from './state.js'
 import type { OpList } from '../gpuvm/ops.js'
 // The fast path of plain bind/unbind lines (speed-js).
 import { plainBindLine, quickBind } from './fast-lines.js'
+// Runs of plain lines in one engine call, the state hash (fast-replay).
+import { type Line, PlainRuns } from './fast-runs.js'
+import { stateHash } from './state-hash.js'
 
 /** Errors kept on the result under keepGoing (all are counted and reported through onRecord). */
 const KEPT_ERRORS = 1000
@@ -416,6 +417,7 @@ export class Replayer {
   readonly #errors: ReplayError[] = []
   #lastLine = 0
   #finished = false
+  #runs: PlainRuns | undefined
 
   constructor(options: ReplayOptions = {}) {
     if (typeof options !== 'object' || options === null)
@@ -473,6 +475,33 @@ export class Replayer {
     }
     r.s.requests++
     return this.run(req)
+  }
+
+  /**
+   * @internal Lines in order, as `feed` takes them one by one, for callers
+   * that drop what `feed` returns (`replay`, `replayFile`): when this replay
+   * has no `onRecord` and discards its records, runs of plain bind/unbind
+   * lines go to the engine in one call each (fast-runs.ts). `runLines`: the
+   * most lines of a run (tests; the first call's is kept).
+   */
+  feedLines(lines: readonly Line[], runLines?: number): void {
+    if (this.#finished) throw new DrmError('EINVAL', 'this replay has finished')
+    const r = this.#r
+    const runs =
+      r.countsOnly && this.#onRecord === undefined
+        ? (this.#runs ??= new PlainRuns(r, this.maxLineBytes, runLines))
+        : null
+    for (let i = 0; i < lines.length; ) {
+      const n = runs === null ? 0 : runs.apply(lines, i, lines.length)
+      if (n !== 0) {
+        i += n
+        this.#lastLine = lines[i - 1].line
+        if (!runs!.failed) continue
+      }
+      // Not for a run, or the line a run failed at: it fails again here, with its own error.
+      const { text, line, terminated } = lines[i++]
+      this.feed(text, line, terminated)
+    }
   }
 
   /** Runs one checked request. */
@@ -537,16 +566,10 @@ export class Replayer {
     const device = r.device
     const totals = (device as unknown as { placementTotals?: { bytesMoved: bigint; evictions: bigint } })
       .placementTotals
-    const hash = new Fnv1a64()
-    let mappings = 0
-    for (const [name, { value: vm }] of r.vms) {
-      hash.update(`vm ${name}\n`)
-      for (const va of vm.vas()) {
-        if (va.isKernelNode) continue
-        mappings++
-        hash.update(`${hex(va.addr)} ${hex(va.range)} ${r.name(va.obj) ?? '-'} ${hex(va.offset)}\n`)
-      }
-    }
+    const { hash, mappings } = stateHash(
+      [...r.vms].map(([name, { value }]) => [name, value]),
+      (obj) => r.name(obj),
+    )
     const names = r.names
     return {
       summary: {
@@ -555,7 +578,7 @@ export class Replayer {
         mappings,
         bytesMoved: totals?.bytesMoved ?? 0n,
         evictions: totals?.evictions ?? 0n,
-        stateFnv1a64: hash.value.toString(16).padStart(16, '0'),
+        stateFnv1a64: hash,
       },
       device,
       vms: new Map([...r.vms].map(([k, v]) => [k, v.value])),
