@@ -10,7 +10,7 @@ use super::Domain;
 use crate::alloc::buddy::{self, Buddy};
 use crate::alloc::{InsertMode, Mm};
 use crate::errno::{fail, Errno, Result};
-use std::collections::BTreeMap;
+use rustc_hash::FxHashMap;
 
 const PAGE: u64 = 1 << PAGE_SHIFT;
 
@@ -90,7 +90,7 @@ pub(crate) struct MemDomain {
   /// Its LRUs, one per priority (lru.rs).
   pub lru: Lru,
   /// Resources by their first offset (what an object's `node` holds).
-  res: BTreeMap<u64, Res>,
+  res: FxHashMap<u64, Res>,
 }
 
 pub(crate) struct ManagerStats {
@@ -115,7 +115,7 @@ impl MemDomain {
       use_tt,
       name: name.to_string(),
       lru: Lru::default(),
-      res: BTreeMap::new(),
+      res: FxHashMap::default(),
     })
   }
 
@@ -131,7 +131,9 @@ impl MemDomain {
       RangeAlloc::Mm(m) => m.heap_bytes(),
       RangeAlloc::Buddy(b) => b.heap_bytes(),
     };
-    alloc + self.lru.heap_bytes() + crate::heap::btree::<u64, Res>(self.res.len())
+    // The hash table's slots and control bytes (the block lists are left out).
+    let res = self.res.capacity() * (size_of::<(u64, Res)>() + 1);
+    alloc + self.lru.heap_bytes() + res
   }
 
   pub fn stats(&self) -> ManagerStats {
@@ -195,8 +197,8 @@ impl MemDomain {
         if start != 0 || end != b.size() {
           flags |= buddy::RANGE;
         }
-        match b.alloc_blocks(start, end, pages, PAGE, flags) {
-          Ok(v) => v.iter().map(|k| (k.offset, k.size)).collect(),
+        match b.alloc_map(start, end, pages, PAGE, flags, |k| (k.offset, k.size)) {
+          Ok(v) => v,
           Err(e) => return fail(Errno::ENOSPC, e.message),
         }
       }
@@ -227,7 +229,7 @@ impl MemDomain {
     // leaking them is the safe answer to it.
     let _ = match &mut self.alloc {
       RangeAlloc::Mm(m) => m.remove(start).map(|_| ()),
-      RangeAlloc::Buddy(b) => b.free_blocks(&r.blocks.iter().map(|k| k.0).collect::<Vec<_>>()),
+      RangeAlloc::Buddy(b) => b.free_each(r.blocks.iter().map(|k| k.0), false),
     };
   }
 

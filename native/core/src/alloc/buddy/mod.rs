@@ -93,7 +93,7 @@ pub struct Buddy {
   /// The free lists (per free tree, 0 cleared and 1 dirty, and order) and
   /// the allocated blocks, by offset.
   index: Index,
-  /// Blocks taken by the allocation under way (kept for its capacity).
+  /// Scratch: the blocks of the allocation or free under way (kept for its capacity).
   taken: Vec<u32>,
 }
 
@@ -181,6 +181,20 @@ impl Buddy {
     min_block: u64,
     flags: u32,
   ) -> Result<Vec<Block>> {
+    self.alloc_map(start, end, size, min_block, flags, |b| b)
+  }
+
+  /// `alloc_blocks`, each block handed out as `f` makes it (one list, in
+  /// the caller's form).
+  pub fn alloc_map<T>(
+    &mut self,
+    start: u64,
+    end: u64,
+    size: u64,
+    min_block: u64,
+    flags: u32,
+    f: impl Fn(Block) -> T,
+  ) -> Result<Vec<T>> {
     let chunk = self.chunk;
     if flags & !KNOWN_FLAGS != 0 {
       return fail(
@@ -234,7 +248,7 @@ impl Buddy {
         );
       }
       return match self.alloc_exact(self.roots.clone(), start, size, false) {
-        Ok(ids) => Ok(ids.iter().map(|&id| self.block(id)).collect()),
+        Ok(ids) => Ok(ids.iter().map(|&id| f(self.block(id))).collect()),
         Err(_) => fail(Errno::ENOSPC, format!("[{start:#x}, {end:#x}) is not free")),
       };
     }
@@ -259,7 +273,7 @@ impl Buddy {
       // request can still be met by the fallback.
       if flags & CONTIGUOUS != 0 && flags & RANGE == 0 {
         return match self.contig_try_harder(size, min_block) {
-          Some(ids) => Ok(ids.iter().map(|&id| self.block(id)).collect()),
+          Some(ids) => Ok(ids.iter().map(|&id| f(self.block(id))).collect()),
           None => no_space().map(|()| Vec::new()),
         };
       }
@@ -304,7 +318,14 @@ impl Buddy {
             }
             break 'pick no_space();
           }
-          order -= 1;
+          order = if flags & RANGE == 0 {
+            // The free lists have no block of `order` or more, so every
+            // order down to the largest block they have fails as well.
+            let lower = (self.index.orders(0) | self.index.orders(1)) & ((1u64 << order) - 1);
+            lower.checked_ilog2().map_or(min_order, |o| o.max(min_order))
+          } else {
+            order - 1
+          };
         };
         self.mark_allocated(id);
         taken.push(id);
@@ -325,7 +346,7 @@ impl Buddy {
       }
       Ok(())
     };
-    let blocks = picked.map(|()| taken.iter().map(|&id| self.block(id)).collect());
+    let blocks = picked.map(|()| taken.iter().map(|&id| f(self.block(id))).collect());
     self.taken = taken;
     blocks
   }
@@ -350,24 +371,43 @@ impl Buddy {
   /// blocks were zeroed) and otherwise marking them dirty. Every offset must
   /// name an allocated block, once; otherwise nothing is freed.
   pub fn free_blocks_marked(&mut self, offsets: &[u64], cleared: bool) -> Result<()> {
+    self.free_each(offsets.iter().copied(), cleared)
+  }
+
+  /// `free_blocks_marked` over any list of offsets (walked twice: checked,
+  /// then freed).
+  pub fn free_each(&mut self, offsets: impl Iterator<Item = u64> + Clone, cleared: bool) -> Result<()> {
+    let mut ids = std::mem::take(&mut self.taken);
+    ids.clear();
     // Short lists (a resource's blocks) are checked for repeats pairwise.
     let mut seen = FxHashSet::default();
-    for (i, &off) in offsets.iter().enumerate() {
-      self.allocated_id(off)?;
-      let repeated = if offsets.len() <= 32 {
-        offsets[..i].contains(&off)
+    for (i, off) in offsets.clone().enumerate() {
+      let id = match self.allocated_id(off) {
+        Ok(id) => id,
+        Err(e) => {
+          self.taken = ids;
+          return Err(e);
+        }
+      };
+      let repeated = if i < 32 {
+        offsets.clone().take(i).any(|o| o == off)
       } else {
+        if seen.is_empty() {
+          seen.extend(offsets.clone().take(i));
+        }
         !seen.insert(off)
       };
       if repeated {
+        self.taken = ids;
         return fail(Errno::EINVAL, format!("block at {off:#x} is listed twice"));
       }
+      ids.push(id);
     }
-    for &off in offsets {
-      let id = self.allocated_id(off)?;
+    for &id in &ids {
       self.nodes[id as usize].clear = cleared;
       self.release(id);
     }
+    self.taken = ids;
     Ok(())
   }
 
