@@ -157,7 +157,15 @@ mod tests {
 
   #[test]
   fn agrees_with_a_btreeset_under_random_operations() {
-    for (seed, n) in [(1u64, 1usize), (2, 63), (3, 64), (4, 65), (5, 4096), (6, 4097), (7, 300_000)] {
+    for (seed, n) in [
+      (1u64, 1usize),
+      (2, 63),
+      (3, 64),
+      (4, 65),
+      (5, 4096),
+      (6, 4097),
+      (7, 300_000),
+    ] {
       let mut rng = Lcg(seed);
       let (mut bits, mut model) = (Bits::new(n), BTreeSet::new());
       for step in 0..20_000 {
