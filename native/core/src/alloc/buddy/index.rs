@@ -45,9 +45,14 @@ pub(super) struct Index {
 impl Index {
   /// For a buddy of `size` bytes in chunks of `1 << shift`.
   pub(super) fn new(size: u64, shift: u32, max_order: u32) -> Index {
+    Index::with_kind(size, shift, max_order, size >> shift <= DENSE_PAGES)
+  }
+
+  /// `new` with the bitmaps (`dense`) or the maps, whatever the size.
+  pub(super) fn with_kind(size: u64, shift: u32, max_order: u32, dense: bool) -> Index {
     let pages = size >> shift;
     let orders = max_order as usize + 1;
-    let lists = if pages <= DENSE_PAGES {
+    let lists = if dense {
       let per_order = || (0..orders).map(|o| Bits::new((pages >> o) as usize)).collect();
       Lists::Dense {
         sets: [per_order(), per_order()],

@@ -108,6 +108,12 @@ impl Buddy {
 impl Buddy {
   /// `drm_buddy_init`. The size is rounded down to a multiple of the chunk.
   pub fn new(size: u64, chunk: u64) -> Result<Buddy> {
+    Buddy::with_index(size, chunk, None)
+  }
+
+  /// `new`, indexed with bitmaps (`Some(true)`), maps (`Some(false)`) or as
+  /// its size says (`None`): the tests hold one form against the other.
+  fn with_index(size: u64, chunk: u64, dense: Option<bool>) -> Result<Buddy> {
     if size < chunk {
       return fail(
         Errno::EINVAL,
@@ -136,7 +142,10 @@ impl Buddy {
       nodes: Vec::new(),
       free_slots: Vec::new(),
       roots: Vec::new(),
-      index: Index::new(size, shift, max_order),
+      index: match dense {
+        Some(d) => Index::with_kind(size, shift, max_order, d),
+        None => Index::new(size, shift, max_order),
+      },
       taken: Vec::new(),
     };
     let (mut offset, mut left) = (0u64, size);
@@ -485,3 +494,6 @@ mod tests;
 
 #[cfg(test)]
 mod clear_tests;
+
+#[cfg(test)]
+mod index_tests;
