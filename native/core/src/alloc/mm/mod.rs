@@ -169,6 +169,19 @@ fn fit(
   Some(at)
 }
 
+/// "no hole fits size {size:#x}", built without `format!`: a TTM eviction
+/// walk asks again after every victim and most asks fail.
+fn no_hole_message(size: u64) -> String {
+  const PREFIX: &str = "no hole fits size 0x";
+  let digits = (64 - size.leading_zeros()).div_ceil(4).max(1);
+  let mut m = String::with_capacity(PREFIX.len() + 16);
+  m.push_str(PREFIX);
+  for i in (0..digits).rev() {
+    m.push(char::from(b"0123456789abcdef"[(size >> (4 * i) & 15) as usize]));
+  }
+  m
+}
+
 impl Mm {
   /// `drm_mm_init`: one hole covering `[start, start + size)`.
   pub fn new(start: u64, size: u64) -> Result<Mm> {
@@ -412,7 +425,7 @@ impl Mm {
     };
     match found {
       Some((hole, at)) => Ok(self.place(hole, at, size, color)),
-      None => fail(Errno::ENOSPC, format!("no hole fits size {size:#x}")),
+      None => fail(Errno::ENOSPC, no_hole_message(size)),
     }
   }
 
