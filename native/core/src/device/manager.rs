@@ -286,7 +286,7 @@ fn no_room_message(size: u64, name: &str) -> String {
   }
   let mut m = String::with_capacity(32 + name.len());
   m.push_str("no room for ");
-  m.extend(digits[at..].iter().map(|&d| char::from(d)));
+  m.push_str(std::str::from_utf8(&digits[at..]).unwrap_or_default());
   m.push_str(" bytes in ");
   m.push_str(name);
   m

@@ -113,9 +113,16 @@ impl Bits {
     None
   }
 
-  /// The largest member.
+  /// The largest member: straight down from the top word.
   pub(super) fn last(&self) -> Option<usize> {
-    self.below(usize::MAX)
+    if self.len == 0 {
+      return None;
+    }
+    let mut at = 0;
+    for level in self.levels.iter().rev() {
+      at = at * 64 + top(level[at]);
+    }
+    Some(at)
   }
 
   /// The members in ascending order.
