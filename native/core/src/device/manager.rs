@@ -10,7 +10,7 @@ use super::Domain;
 use crate::alloc::buddy::{self, Buddy};
 use crate::alloc::{InsertMode, Mm};
 use crate::errno::{fail, Errno, Result};
-use std::collections::BTreeMap;
+use rustc_hash::FxHashMap;
 
 const PAGE: u64 = 1 << PAGE_SHIFT;
 
@@ -90,7 +90,7 @@ pub(crate) struct MemDomain {
   /// Its LRUs, one per priority (lru.rs).
   pub lru: Lru,
   /// Resources by their first offset (what an object's `node` holds).
-  res: BTreeMap<u64, Res>,
+  res: FxHashMap<u64, Res>,
 }
 
 pub(crate) struct ManagerStats {
@@ -115,7 +115,7 @@ impl MemDomain {
       use_tt,
       name: name.to_string(),
       lru: Lru::default(),
-      res: BTreeMap::new(),
+      res: FxHashMap::default(),
     })
   }
 
@@ -131,7 +131,9 @@ impl MemDomain {
       RangeAlloc::Mm(m) => m.heap_bytes(),
       RangeAlloc::Buddy(b) => b.heap_bytes(),
     };
-    alloc + self.lru.heap_bytes() + crate::heap::btree::<u64, Res>(self.res.len())
+    // The hash table's slots and control bytes (the block lists are left out).
+    let res = self.res.capacity() * (size_of::<(u64, Res)>() + 1);
+    alloc + self.lru.heap_bytes() + res
   }
 
   pub fn stats(&self) -> ManagerStats {
@@ -163,7 +165,7 @@ impl MemDomain {
     }
     let (start, end) = p.window(self.capacity);
     let name = &self.name;
-    let no_room = || fail(Errno::ENOSPC, format!("no room for {size} bytes in {name}"));
+    let no_room = || fail(Errno::ENOSPC, no_room_message(size, name));
     let blocks = match &mut self.alloc {
       RangeAlloc::Mm(m) => {
         if size > end - start {
@@ -195,8 +197,8 @@ impl MemDomain {
         if start != 0 || end != b.size() {
           flags |= buddy::RANGE;
         }
-        match b.alloc_blocks(start, end, pages, PAGE, flags) {
-          Ok(v) => v.iter().map(|k| (k.offset, k.size)).collect(),
+        match b.alloc_map(start, end, pages, PAGE, flags, |k| (k.offset, k.size)) {
+          Ok(v) => v,
           Err(e) => return fail(Errno::ENOSPC, e.message),
         }
       }
@@ -227,7 +229,7 @@ impl MemDomain {
     // leaking them is the safe answer to it.
     let _ = match &mut self.alloc {
       RangeAlloc::Mm(m) => m.remove(start).map(|_| ()),
-      RangeAlloc::Buddy(b) => b.free_blocks(&r.blocks.iter().map(|k| k.0).collect::<Vec<_>>()),
+      RangeAlloc::Buddy(b) => b.free_each(r.blocks.iter().map(|k| k.0), false),
     };
   }
 
@@ -268,6 +270,28 @@ impl MemDomain {
   }
 }
 
+/// "no room for {size} bytes in {name}", built without `format!`: an
+/// eviction walk asks again after every victim and most asks fail, so this
+/// message is made a few times a step (and thrown away).
+fn no_room_message(size: u64, name: &str) -> String {
+  let mut digits = [0u8; 20];
+  let (mut at, mut n) = (digits.len(), size);
+  loop {
+    at -= 1;
+    digits[at] = b'0' + (n % 10) as u8;
+    n /= 10;
+    if n == 0 {
+      break;
+    }
+  }
+  let mut m = String::with_capacity(32 + name.len());
+  m.push_str("no room for ");
+  m.push_str(std::str::from_utf8(&digits[at..]).unwrap_or_default());
+  m.push_str(" bytes in ");
+  m.push_str(name);
+  m
+}
+
 /// The managers of a device by memory type, and its multihop rules.
 pub(crate) fn check_private(private: &[TypeConfig]) -> Result<()> {
   let max = (super::mem_type::MAX_TYPES - super::mem_type::PRIV_BASE + 1) as usize;
@@ -302,6 +326,22 @@ mod tests {
   use super::*;
 
   const K: u64 = 1024;
+
+  #[test]
+  fn the_no_room_message_reads_as_format_writes_it() {
+    for size in [0, 1, 9, 10, 4096, 123_456_789, u64::MAX] {
+      assert_eq!(
+        no_room_message(size, "vram"),
+        format!("no room for {size} bytes in vram")
+      );
+    }
+    let mut m = MemDomain::new("gtt", 64 * K, AllocKind::Buddy, true).unwrap();
+    let e = m.alloc(128 * K, Place::at(Domain::Gtt, 0)).unwrap_err();
+    assert_eq!(
+      (e.errno, e.message.as_str()),
+      (Errno::ENOSPC, "no room for 131072 bytes in gtt")
+    );
+  }
 
   #[test]
   fn buddy_rounds_to_pages_and_reports_runs() {

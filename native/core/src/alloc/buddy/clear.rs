@@ -64,8 +64,8 @@ impl Buddy {
     }
     let (src, dst) = (tree(!is_clear), tree(is_clear));
     for order in 0..=self.max_order as usize {
-      let moved = std::mem::take(&mut self.free[src][order]);
-      for (&off, &id) in &moved {
+      for (off, id) in self.index.members(src, order as u32) {
+        self.index.unlist(src, order as u32, off);
         self.nodes[id as usize].clear = is_clear;
         let size = self.block_size(id);
         if is_clear {
@@ -73,7 +73,7 @@ impl Buddy {
         } else {
           self.clear_avail -= size;
         }
-        self.free[dst][order].insert(off, id);
+        self.index.list(dst, order as u32, off, id);
       }
     }
   }

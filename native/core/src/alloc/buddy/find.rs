@@ -41,23 +41,28 @@ impl Buddy {
   pub(super) fn alloc_from_free(&mut self, order: u32, flags: u32) -> Option<u32> {
     let want = tree(flags & CLEAR_ALLOCATION != 0);
     let mut pick: Option<(u64, u32, u32)> = None;
-    for o in order..=self.max_order {
-      if let Some((&off, &id)) = self.free[want][o as usize].last_key_value() {
-        if flags & TOPDOWN == 0 {
-          pick = Some((off, id, o));
-          break;
-        }
-        if pick.is_none_or(|(best, _, _)| off > best) {
-          pick = Some((off, id, o));
+    if flags & TOPDOWN == 0 {
+      pick = self
+        .index
+        .first_order(want, order)
+        .and_then(|o| self.free_below(want, o, None).map(|(off, id)| (off, id, o)));
+    } else {
+      let mut orders = self.index.orders(want).checked_shr(order).unwrap_or(0) << order;
+      while orders != 0 {
+        let o = orders.trailing_zeros();
+        orders &= orders - 1;
+        if let Some((off, id)) = self.free_below(want, o, None) {
+          if pick.is_none_or(|(best, _, _)| off > best) {
+            pick = Some((off, id, o));
+          }
         }
       }
     }
     if pick.is_none() {
-      pick = (order..=self.max_order).find_map(|o| {
-        self.free[1 - want][o as usize]
-          .last_key_value()
-          .map(|(&off, &id)| (off, id, o))
-      });
+      pick = self
+        .index
+        .first_order(1 - want, order)
+        .and_then(|o| self.free_below(1 - want, o, None).map(|(off, id)| (off, id, o)));
     }
     let (_, mut id, mut o) = pick?;
     while o != order {
@@ -181,12 +186,7 @@ impl Buddy {
   /// highest offset below `below` (the highest of all for `None`): a walk
   /// from the top that stays valid while the walk changes other lists.
   pub(super) fn free_below(&self, t: usize, order: u32, below: Option<u64>) -> Option<(u64, u32)> {
-    let list = &self.free[t][order as usize];
-    let next = match below {
-      None => list.last_key_value(),
-      Some(b) => list.range(..b).next_back(),
-    };
-    next.map(|(&off, &id)| (off, id))
+    self.index.below(t, order, below)
   }
 
   /// The kernel's fallback for CONTIGUOUS without RANGE: for each free block
@@ -231,7 +231,7 @@ impl Buddy {
       return vec![id];
     }
     let offset = self.nodes[id as usize].offset;
-    self.allocated.remove(&offset);
+    self.index.remove_allocated(offset);
     self.avail += self.block_size(id);
     if self.nodes[id as usize].clear {
       self.clear_avail += self.block_size(id);

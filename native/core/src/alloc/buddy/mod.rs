@@ -18,13 +18,16 @@
 //! bias, exact ranges, the contiguous fallback) and the trim of one block;
 //! this file the `drm_buddy_*` entry points, which check their arguments.
 
+mod bits;
 mod clear;
 mod find;
+mod index;
 mod tree;
 
 use crate::errno::{fail, Errno, Result};
-use std::collections::{BTreeMap, BTreeSet};
-use tree::{Node, NIL};
+use index::Index;
+use rustc_hash::FxHashSet;
+use tree::{Node, State, NIL};
 
 /// `DRM_BUDDY_RANGE_ALLOCATION`: stay inside `[start, end)`.
 pub const RANGE: u32 = 1 << 0;
@@ -87,28 +90,30 @@ pub struct Buddy {
   nodes: Vec<Node>,
   free_slots: Vec<u32>,
   roots: Vec<u32>,
-  /// Per free tree (0 cleared, 1 dirty), per order: offset -> node, the free blocks.
-  free: [Vec<BTreeMap<u64, u32>>; 2],
-  allocated: BTreeMap<u64, u32>,
+  /// The free lists (per free tree, 0 cleared and 1 dirty, and order) and
+  /// the allocated blocks, by offset.
+  index: Index,
+  /// Scratch: the blocks of the allocation or free under way (kept for its capacity).
+  taken: Vec<u32>,
 }
 
 impl Buddy {
   /// Heap bytes held, estimated (`crate::heap`).
   pub fn heap_bytes(&self) -> usize {
-    use crate::heap::{btree, vec};
-    let free: usize = self.free.iter().flatten().map(|f| f.len()).sum();
-    vec(&self.nodes)
-      + vec(&self.free_slots)
-      + vec(&self.roots)
-      + vec(&self.free[0])
-      + vec(&self.free[1])
-      + btree::<u64, u32>(free + self.allocated.len())
+    use crate::heap::vec;
+    vec(&self.nodes) + vec(&self.free_slots) + vec(&self.roots) + vec(&self.taken) + self.index.heap_bytes()
   }
 }
 
 impl Buddy {
   /// `drm_buddy_init`. The size is rounded down to a multiple of the chunk.
   pub fn new(size: u64, chunk: u64) -> Result<Buddy> {
+    Buddy::with_index(size, chunk, None)
+  }
+
+  /// `new`, indexed with bitmaps (`Some(true)`), maps (`Some(false)`) or as
+  /// its size says (`None`): the tests hold one form against the other.
+  fn with_index(size: u64, chunk: u64, dense: Option<bool>) -> Result<Buddy> {
     if size < chunk {
       return fail(
         Errno::EINVAL,
@@ -137,11 +142,11 @@ impl Buddy {
       nodes: Vec::new(),
       free_slots: Vec::new(),
       roots: Vec::new(),
-      free: [
-        vec![BTreeMap::new(); max_order as usize + 1],
-        vec![BTreeMap::new(); max_order as usize + 1],
-      ],
-      allocated: BTreeMap::new(),
+      index: match dense {
+        Some(d) => Index::with_kind(size, shift, max_order, d),
+        None => Index::new(size, shift, max_order),
+      },
+      taken: Vec::new(),
     };
     let (mut offset, mut left) = (0u64, size);
     while left != 0 {
@@ -185,6 +190,20 @@ impl Buddy {
     min_block: u64,
     flags: u32,
   ) -> Result<Vec<Block>> {
+    self.alloc_map(start, end, size, min_block, flags, |b| b)
+  }
+
+  /// `alloc_blocks`, each block handed out as `f` makes it (one list, in
+  /// the caller's form).
+  pub fn alloc_map<T>(
+    &mut self,
+    start: u64,
+    end: u64,
+    size: u64,
+    min_block: u64,
+    flags: u32,
+    f: impl Fn(Block) -> T,
+  ) -> Result<Vec<T>> {
     let chunk = self.chunk;
     if flags & !KNOWN_FLAGS != 0 {
       return fail(
@@ -238,11 +257,11 @@ impl Buddy {
         );
       }
       return match self.alloc_exact(self.roots.clone(), start, size, false) {
-        Ok(ids) => Ok(ids.iter().map(|&id| self.block(id)).collect()),
+        Ok(ids) => Ok(ids.iter().map(|&id| f(self.block(id))).collect()),
         Err(_) => fail(Errno::ENOSPC, format!("[{start:#x}, {end:#x}) is not free")),
       };
     }
-    let no_space = || {
+    let no_space = || -> Result<()> {
       fail(
         Errno::ENOSPC,
         format!("no space for {size:#x} bytes (min block {min_block:#x})"),
@@ -263,8 +282,8 @@ impl Buddy {
       // request can still be met by the fallback.
       if flags & CONTIGUOUS != 0 && flags & RANGE == 0 {
         return match self.contig_try_harder(size, min_block) {
-          Some(ids) => Ok(ids.iter().map(|&id| self.block(id)).collect()),
-          None => no_space(),
+          Some(ids) => Ok(ids.iter().map(|&id| f(self.block(id))).collect()),
+          None => no_space().map(|()| Vec::new()),
         };
       }
       return fail(
@@ -277,56 +296,77 @@ impl Buddy {
     }
     let min_order = min_rounded.ilog2() - self.shift;
     let mut order = top;
-    let mut taken: Vec<u32> = Vec::new();
-    while pages != 0 {
-      order = order.min(pages.ilog2());
-      let id = loop {
-        if let Some(id) = self.alloc_one(start, end, order, flags) {
-          break id;
-        }
-        if order == min_order {
-          // Unmerged cleared/dirty buddies may add up to the block needed.
-          if self.clear_avail != 0 && self.force_merge(start, end, min_order) {
-            if let Some(id) = self.alloc_one(start, end, min_order, flags) {
-              break id;
+    // The scratch list of this allocation, reused for its capacity.
+    let mut taken = std::mem::take(&mut self.taken);
+    taken.clear();
+    let picked = 'pick: {
+      while pages != 0 {
+        order = order.min(pages.ilog2());
+        let id = loop {
+          if let Some(id) = self.alloc_one(start, end, order, flags) {
+            break id;
+          }
+          if order == min_order {
+            // Unmerged cleared/dirty buddies may add up to the block needed.
+            if self.clear_avail != 0 && self.force_merge(start, end, min_order) {
+              if let Some(id) = self.alloc_one(start, end, min_order, flags) {
+                break id;
+              }
             }
-          }
-          if flags & CONTIGUOUS != 0 && flags & RANGE == 0 {
-            // Only one block is ever asked for here, so nothing is held yet.
             self.release_all(&taken);
-            return match self.contig_try_harder(size, min_block) {
-              Some(ids) => Ok(ids.iter().map(|&id| self.block(id)).collect()),
-              None => no_space(),
-            };
+            taken.clear();
+            if flags & CONTIGUOUS != 0 && flags & RANGE == 0 {
+              // Only one block is ever asked for here, so nothing was held.
+              match self.contig_try_harder(size, min_block) {
+                Some(ids) => {
+                  taken.extend(ids);
+                  break 'pick Ok(());
+                }
+                None => break 'pick no_space(),
+              }
+            }
+            break 'pick no_space();
           }
-          self.release_all(&taken);
-          return no_space();
-        }
-        order -= 1;
-      };
-      self.mark_allocated(id);
-      taken.push(id);
-      pages -= 1u128 << order;
-    }
-    if flags & TRIM_DISABLE == 0 && rounded != size as u128 {
-      // Only the last block carries the excess.
-      let excess = (rounded - size as u128) as u64;
-      if let Some(last) = taken.pop() {
-        let keep = if taken.is_empty() {
-          size
-        } else {
-          self.block_size(last) - excess
+          order = if flags & RANGE == 0 {
+            // The free lists have no block of `order` or more, so every
+            // order down to the largest block they have fails as well.
+            let lower = (self.index.orders(0) | self.index.orders(1)) & ((1u64 << order) - 1);
+            lower.checked_ilog2().map_or(min_order, |o| o.max(min_order))
+          } else {
+            order - 1
+          };
         };
-        let pieces = self.trim_node(last, keep);
-        taken.extend(pieces);
+        self.mark_allocated(id);
+        taken.push(id);
+        pages -= 1u128 << order;
       }
-    }
-    Ok(taken.iter().map(|&id| self.block(id)).collect())
+      if flags & TRIM_DISABLE == 0 && rounded != size as u128 {
+        // Only the last block carries the excess.
+        let excess = (rounded - size as u128) as u64;
+        if let Some(last) = taken.pop() {
+          let keep = if taken.is_empty() {
+            size
+          } else {
+            self.block_size(last) - excess
+          };
+          let pieces = self.trim_node(last, keep);
+          taken.extend(pieces);
+        }
+      }
+      Ok(())
+    };
+    let blocks = picked.map(|()| taken.iter().map(|&id| f(self.block(id))).collect());
+    self.taken = taken;
+    blocks
   }
 
   fn allocated_id(&self, offset: u64) -> Result<u32> {
-    match self.allocated.get(&offset) {
-      Some(&id) => Ok(id),
+    let found = self.index.allocated_candidate(offset).filter(|&id| {
+      let n = &self.nodes[id as usize];
+      n.state == State::Allocated && n.offset == offset
+    });
+    match found {
+      Some(id) => Ok(id),
       None => fail(Errno::EINVAL, format!("no allocated block starts at {offset:#x}")),
     }
   }
@@ -340,11 +380,34 @@ impl Buddy {
   /// blocks were zeroed) and otherwise marking them dirty. Every offset must
   /// name an allocated block, once; otherwise nothing is freed.
   pub fn free_blocks_marked(&mut self, offsets: &[u64], cleared: bool) -> Result<()> {
-    let mut seen = BTreeSet::new();
-    let mut ids = Vec::with_capacity(offsets.len());
-    for &off in offsets {
-      let id = self.allocated_id(off)?;
-      if !seen.insert(off) {
+    self.free_each(offsets.iter().copied(), cleared)
+  }
+
+  /// `free_blocks_marked` over any list of offsets (walked twice: checked,
+  /// then freed).
+  pub fn free_each(&mut self, offsets: impl Iterator<Item = u64> + Clone, cleared: bool) -> Result<()> {
+    let mut ids = std::mem::take(&mut self.taken);
+    ids.clear();
+    // Short lists (a resource's blocks) are checked for repeats pairwise.
+    let mut seen = FxHashSet::default();
+    for (i, off) in offsets.clone().enumerate() {
+      let id = match self.allocated_id(off) {
+        Ok(id) => id,
+        Err(e) => {
+          self.taken = ids;
+          return Err(e);
+        }
+      };
+      let repeated = if i < 32 {
+        offsets.clone().take(i).any(|o| o == off)
+      } else {
+        if seen.is_empty() {
+          seen.extend(offsets.clone().take(i));
+        }
+        !seen.insert(off)
+      };
+      if repeated {
+        self.taken = ids;
         return fail(Errno::EINVAL, format!("block at {off:#x} is listed twice"));
       }
       ids.push(id);
@@ -353,6 +416,7 @@ impl Buddy {
       self.nodes[id as usize].clear = cleared;
       self.release(id);
     }
+    self.taken = ids;
     Ok(())
   }
 
@@ -382,34 +446,45 @@ impl Buddy {
 
   /// Free blocks in address order.
   pub fn free_list(&self) -> Vec<Block> {
-    let mut v: Vec<Block> = self
-      .free
-      .iter()
-      .flatten()
-      .flat_map(|m| m.values().map(|&id| self.block(id)))
-      .collect();
-    v.sort_unstable_by_key(|b| b.offset);
-    v
+    self.leaves(State::Free)
   }
 
   /// Allocated blocks in address order.
   pub fn allocated_list(&self) -> impl Iterator<Item = Block> + '_ {
-    self.allocated.values().map(|&id| self.block(id))
+    self.leaves(State::Allocated).into_iter()
+  }
+
+  /// The blocks in `state`, in address order: a walk of the block tree.
+  fn leaves(&self, state: State) -> Vec<Block> {
+    let mut out = Vec::new();
+    let mut stack: Vec<u32> = self.roots.iter().rev().copied().collect();
+    while let Some(id) = stack.pop() {
+      let n = &self.nodes[id as usize];
+      if n.state == State::Split {
+        stack.push(n.right);
+        stack.push(n.left);
+      } else if n.state == state {
+        out.push(self.block(id));
+      }
+    }
+    out
   }
 
   pub fn stats(&self) -> BuddyStats {
-    let top = |t: &Vec<BTreeMap<u64, u32>>| t.iter().rposition(|m| !m.is_empty());
-    let largest = top(&self.free[0])
-      .max(top(&self.free[1]))
-      .map_or(0, |o| self.chunk << o);
+    let orders = self.index.orders(0) | self.index.orders(1);
+    let largest = if orders == 0 {
+      0
+    } else {
+      self.chunk << orders.ilog2()
+    };
     BuddyStats {
       size: self.size,
       avail: self.avail,
       clear_avail: self.clear_avail,
       used: self.size - self.avail,
       largest_free: largest,
-      free_blocks: self.free.iter().flatten().map(|m| m.len()).sum(),
-      allocated_blocks: self.allocated.len(),
+      free_blocks: self.index.free_len(),
+      allocated_blocks: self.index.allocated_len(),
     }
   }
 }
@@ -419,3 +494,6 @@ mod tests;
 
 #[cfg(test)]
 mod clear_tests;
+
+#[cfg(test)]
+mod index_tests;

@@ -72,13 +72,13 @@ impl Buddy {
   pub(super) fn mark_free(&mut self, id: u32) {
     let n = &mut self.nodes[id as usize];
     n.state = State::Free;
-    self.free[tree(n.clear)][n.order as usize].insert(n.offset, id);
+    self.index.list(tree(n.clear), n.order, n.offset, id);
   }
 
   pub(super) fn unlist(&mut self, id: u32) {
     let n = self.nodes[id as usize];
     if n.state == State::Free {
-      self.free[tree(n.clear)][n.order as usize].remove(&n.offset);
+      self.index.unlist(tree(n.clear), n.order, n.offset);
     }
   }
 
@@ -86,7 +86,7 @@ impl Buddy {
     self.unlist(id);
     let n = &mut self.nodes[id as usize];
     n.state = State::Allocated;
-    self.allocated.insert(n.offset, id);
+    self.index.add_allocated(n.offset, id);
     self.avail -= self.chunk << n.order;
     if n.clear {
       self.clear_avail -= self.chunk << n.order;
@@ -114,7 +114,7 @@ impl Buddy {
   /// Frees an allocated block (keeping its cleared state) and merges it upwards.
   pub(super) fn release(&mut self, id: u32) {
     let offset = self.nodes[id as usize].offset;
-    self.allocated.remove(&offset);
+    self.index.remove_allocated(offset);
     self.avail += self.block_size(id);
     if self.nodes[id as usize].clear {
       self.clear_avail += self.block_size(id);

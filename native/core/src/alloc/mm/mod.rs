@@ -23,6 +23,7 @@ mod color;
 mod scan;
 
 use crate::errno::{fail, Errno, Result};
+use rustc_hash::FxHashMap;
 use scan::Scan;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -73,6 +74,8 @@ impl MmStats {
 }
 
 const HEAD: u32 = 0;
+/// No slot: the end of the hole stack.
+const NONE: u32 = u32::MAX;
 
 #[derive(Clone, Copy, Debug)]
 struct Slot {
@@ -86,6 +89,10 @@ struct Slot {
   hole_size: u64,
   /// When that hole was last indexed.
   hole_seq: u64,
+  /// The hole stack's links: the slot whose hole was indexed just before
+  /// this one's (`older`) and just after (`newer`).
+  older: u32,
+  newer: u32,
   scanned: bool,
 }
 
@@ -95,12 +102,14 @@ pub struct Mm {
   size: u64,
   slots: Vec<Slot>,
   free_slots: Vec<u32>,
-  by_addr: BTreeMap<u64, u32>,
+  /// Start -> slot of the allocated nodes (listed in order on demand).
+  by_addr: FxHashMap<u64, u32>,
   holes_addr: BTreeMap<u64, u32>,
   /// `(size, !seq, slot)`: ascending order is smallest first, newest first among equals.
   holes_size: BTreeSet<(u64, u64, u32)>,
-  /// `seq -> slot`: the kernel's hole stack, newest last.
-  hole_stack: BTreeMap<u64, u32>,
+  /// The kernel's hole stack: the slot of the newest hole, linked to older
+  /// ones through `Slot::older` (the order of `hole_seq`).
+  stack_top: u32,
   seq: u64,
   used: u64,
   /// Free bytes kept between allocated neighbours of different colours; 0 for none.
@@ -117,7 +126,8 @@ impl Mm {
     vec(&self.slots)
       + vec(&self.free_slots)
       + vec(&self.scanned)
-      + btree::<u64, u32>(self.by_addr.len() + self.holes_addr.len() + self.hole_stack.len())
+      + self.by_addr.capacity() * (size_of::<(u64, u32)>() + 1)
+      + btree::<u64, u32>(self.holes_addr.len())
       + btree::<(u64, u64, u32), ()>(self.holes_size.len())
   }
 }
@@ -159,6 +169,19 @@ fn fit(
   Some(at)
 }
 
+/// "no hole fits size {size:#x}", built without `format!`: a TTM eviction
+/// walk asks again after every victim and most asks fail.
+fn no_hole_message(size: u64) -> String {
+  const PREFIX: &str = "no hole fits size 0x";
+  let digits = (64 - size.leading_zeros()).div_ceil(4).max(1);
+  let mut m = String::with_capacity(PREFIX.len() + 16);
+  m.push_str(PREFIX);
+  for i in (0..digits).rev() {
+    m.push(char::from(b"0123456789abcdef"[(size >> (4 * i) & 15) as usize]));
+  }
+  m
+}
+
 impl Mm {
   /// `drm_mm_init`: one hole covering `[start, start + size)`.
   pub fn new(start: u64, size: u64) -> Result<Mm> {
@@ -179,6 +202,8 @@ impl Mm {
       next: HEAD,
       hole_size: 0,
       hole_seq: 0,
+      older: NONE,
+      newer: NONE,
       scanned: false,
     };
     let mut mm = Mm {
@@ -186,10 +211,10 @@ impl Mm {
       size,
       slots: vec![head],
       free_slots: Vec::new(),
-      by_addr: BTreeMap::new(),
+      by_addr: FxHashMap::default(),
       holes_addr: BTreeMap::new(),
       holes_size: BTreeSet::new(),
-      hole_stack: BTreeMap::new(),
+      stack_top: NONE,
       seq: 0,
       used: 0,
       guard: 0,
@@ -227,7 +252,12 @@ impl Mm {
     s.hole_seq = seq;
     self.holes_addr.insert(start, id);
     self.holes_size.insert((size, !seq, id));
-    self.hole_stack.insert(seq, id);
+    s.older = self.stack_top;
+    s.newer = NONE;
+    if self.stack_top != NONE {
+      self.slots[self.stack_top as usize].newer = id;
+    }
+    self.stack_top = id;
   }
 
   fn rm_hole(&mut self, id: u32) {
@@ -237,8 +267,28 @@ impl Mm {
     }
     self.holes_addr.remove(&s.start.wrapping_add(s.size));
     self.holes_size.remove(&(s.hole_size, !s.hole_seq, id));
-    self.hole_stack.remove(&s.hole_seq);
+    if s.newer == NONE {
+      self.stack_top = s.older;
+    } else {
+      self.slots[s.newer as usize].older = s.older;
+    }
+    if s.older != NONE {
+      self.slots[s.older as usize].newer = s.newer;
+    }
     self.slots[id as usize].hole_size = 0;
+  }
+
+  /// The slots owning holes, newest hole first.
+  fn hole_stack(&self) -> impl Iterator<Item = u32> + '_ {
+    let mut at = self.stack_top;
+    std::iter::from_fn(move || {
+      let id = at;
+      if id == NONE {
+        return None;
+      }
+      at = self.slots[id as usize].older;
+      Some(id)
+    })
   }
 
   fn not_scanning(&self) -> Result<()> {
@@ -281,6 +331,8 @@ impl Mm {
       next,
       hole_size: 0,
       hole_seq: 0,
+      older: NONE,
+      newer: NONE,
       scanned: false,
     };
     let id = match self.free_slots.pop() {
@@ -369,11 +421,11 @@ impl Mm {
         .take_while(|&(&a, &id)| a.wrapping_add(self.slots[id as usize].hole_size) > range_start)
         .filter(|&(_, &id)| self.slots[id as usize].hole_size >= size)
         .find_map(|(_, &id)| try_hole(id)),
-      InsertMode::Evict => self.hole_stack.values().rev().find_map(|&id| try_hole(id)),
+      InsertMode::Evict => self.hole_stack().find_map(try_hole),
     };
     match found {
       Some((hole, at)) => Ok(self.place(hole, at, size, color)),
-      None => fail(Errno::ENOSPC, format!("no hole fits size {size:#x}")),
+      None => fail(Errno::ENOSPC, no_hole_message(size)),
     }
   }
 
@@ -437,7 +489,9 @@ impl Mm {
 
   /// Allocated nodes in address order.
   pub fn nodes(&self) -> impl Iterator<Item = MmNode> + '_ {
-    self.by_addr.values().map(|&id| self.node(id))
+    let mut ids: Vec<(u64, u32)> = self.by_addr.iter().map(|(&a, &id)| (a, id)).collect();
+    ids.sort_unstable();
+    ids.into_iter().map(|(_, id)| self.node(id))
   }
 
   /// Holes in address order.

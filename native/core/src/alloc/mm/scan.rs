@@ -145,7 +145,7 @@ impl Mm {
       return Ok(None);
     }
     // Newest hole first: the scan's hole is normally on top of the stack.
-    let hole = self.hole_stack.values().rev().copied().find(|&id| {
+    let hole = self.hole_stack().find(|&id| {
       let hs = self.hole_start(id);
       hs <= scan.hit_start && hs.wrapping_add(self.slots[id as usize].hole_size) >= scan.hit_end
     });

@@ -248,3 +248,20 @@ fn stats_and_fragmentation() {
   );
   assert!((s.fragmentation() - (1.0 - 50.0 / 90.0)).abs() < 1e-12);
 }
+
+#[test]
+fn the_no_hole_message_reads_as_format_writes_it() {
+  for size in [0u64, 1, 0xf, 0x10, 0x1000, 0xdead_beef, u64::MAX] {
+    assert_eq!(
+      super::no_hole_message(size),
+      format!("no hole fits size {size:#x}")
+    );
+  }
+  let mut mm = Mm::new(0, 0x1000).unwrap();
+  mm.insert_simple(0x800).unwrap();
+  let e = mm.insert_simple(0x1000).unwrap_err();
+  assert_eq!(
+    (e.errno, e.message.as_str()),
+    (Errno::ENOSPC, "no hole fits size 0x1000")
+  );
+}
