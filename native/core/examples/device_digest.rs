@@ -65,7 +65,13 @@ fn placement(rng: &mut Lcg) -> Vec<Place> {
 
 fn scenario(seed: u64, out: &mut Out) {
   let mut rng = Lcg(seed);
-  let kind = |r: &mut Lcg| if r.one_in(2) { AllocKind::Mm } else { AllocKind::Buddy };
+  let kind = |r: &mut Lcg| {
+    if r.one_in(2) {
+      AllocKind::Mm
+    } else {
+      AllocKind::Buddy
+    }
+  };
   let opts = ManagerOptions {
     vram: kind(&mut rng),
     gtt: kind(&mut rng),
@@ -74,14 +80,26 @@ fn scenario(seed: u64, out: &mut Out) {
   let memory = MemoryConfig {
     vram: (1 + rng.below(8)) << 20,
     gtt: (2 + rng.below(16)) << 20,
-    system: if rng.one_in(3) { Some((8 + rng.below(32)) << 20) } else { None },
+    system: if rng.one_in(3) {
+      Some((8 + rng.below(32)) << 20)
+    } else {
+      None
+    },
   };
-  let class = if rng.one_in(2) { WwClass::WaitDie } else { WwClass::WoundWait };
+  let class = if rng.one_in(2) {
+    WwClass::WaitDie
+  } else {
+    WwClass::WoundWait
+  };
   let mut d = Device::with_managers(class, memory, &opts).expect("valid");
   let features = rng.below(64);
   let mut cgroups = vec![CGROUP_ROOT];
   if features & 1 != 0 {
-    let mode = if rng.one_in(2) { DmemMode::Upstream } else { DmemMode::Proposed };
+    let mode = if rng.one_in(2) {
+      DmemMode::Upstream
+    } else {
+      DmemMode::Proposed
+    };
     out.put("dmem", d.dmem_setup(mode, true, rng.one_in(2)));
     for i in 0..3 {
       let parent = cgroups[rng.below(cgroups.len() as u64) as usize];
@@ -123,7 +141,11 @@ fn scenario(seed: u64, out: &mut Out) {
     match rng.below(40) {
       0..=5 if next_id <= n => {
         let size = (4 + rng.below(1024)) * K;
-        let share = if rng.one_in(6) && next_id > 1 { d.object(1).ok().map(|o| o.resv) } else { None };
+        let share = if rng.one_in(6) && next_id > 1 {
+          d.object(1).ok().map(|o| o.resv)
+        } else {
+          None
+        };
         let r = if rng.one_in(8) {
           d.create_object_unbacked(next_id, size, share, Profile::GemVram2024)
         } else {
@@ -155,7 +177,11 @@ fn scenario(seed: u64, out: &mut Out) {
       19 => out.put("unlock", d.unlock(thread, resv)),
       20 => {
         out.put("lock", d.lock(0, resv, None, LockMode::Normal));
-        let pd = [PinDomain::Current, PinDomain::In(Domain::Vram), PinDomain::In(Domain::Gtt)];
+        let pd = [
+          PinDomain::Current,
+          PinDomain::In(Domain::Vram),
+          PinDomain::In(Domain::Gtt),
+        ];
         out.put("pin", d.pin(0, id, pd[rng.below(3) as usize]));
         out.put("unlock", d.unlock(0, resv));
       }
@@ -167,7 +193,11 @@ fn scenario(seed: u64, out: &mut Out) {
       22 => out.put("prio", d.set_priority(id, rng.below(5) as u32)),
       23 => out.put("tags", d.set_tags(id, rng.below(4) as u32)),
       24 => {
-        let p = if rng.one_in(3) { None } else { Some(placement(&mut rng)) };
+        let p = if rng.one_in(3) {
+          None
+        } else {
+          Some(placement(&mut rng))
+        };
         out.put("evict_pl", d.set_evict_placement(id, p));
       }
       25 => {
@@ -178,21 +208,34 @@ fn scenario(seed: u64, out: &mut Out) {
         out.put("bulk", b);
       }
       26 if !bulks.is_empty() => {
-        let b = if rng.one_in(4) { 0 } else { bulks[rng.below(bulks.len() as u64) as usize] };
+        let b = if rng.one_in(4) {
+          0
+        } else {
+          bulks[rng.below(bulks.len() as u64) as usize]
+        };
         out.put("set_bulk", d.set_bulk_move(id, b));
       }
       27 if !bulks.is_empty() => {
-        out.put("bulk_tail", d.bulk_move_tail(bulks[rng.below(bulks.len() as u64) as usize]));
+        out.put(
+          "bulk_tail",
+          d.bulk_move_tail(bulks[rng.below(bulks.len() as u64) as usize]),
+        );
       }
       28 => {
-        let veto: Vec<u32> = (0..rng.below(3)).map(|_| 1 + rng.below(u64::from(next_id)) as u32).collect();
+        let veto: Vec<u32> = (0..rng.below(3))
+          .map(|_| 1 + rng.below(u64::from(next_id)) as u32)
+          .collect();
         d.set_eviction_veto(&veto);
       }
       29 => out.put("purgeable", d.set_purgeable(id, rng.one_in(2))),
       30 => out.put("swapout", d.swapout(rng.below(4) << 20)),
       31 => {
         out.put("lock", d.lock(0, resv, None, LockMode::Normal));
-        let kind = if rng.one_in(3) { VmapKind::Kmap } else { VmapKind::Vmap };
+        let kind = if rng.one_in(3) {
+          VmapKind::Kmap
+        } else {
+          VmapKind::Vmap
+        };
         if rng.one_in(2) {
           out.put("vmap", d.vmap(0, id, kind));
         } else {
@@ -223,7 +266,10 @@ fn scenario(seed: u64, out: &mut Out) {
         if let Ok(f) = f {
           out.put("lock", d.lock(0, resv, None, LockMode::Normal));
           out.put("reserve", d.reserve_fences(0, resv, 1));
-          out.put("add", d.add_fence(0, resv, f, Usage::from_u32(rng.below(4) as u32).unwrap()));
+          out.put(
+            "add",
+            d.add_fence(0, resv, f, Usage::from_u32(rng.below(4) as u32).unwrap()),
+          );
           out.put("unlock", d.unlock(0, resv));
         }
       }
@@ -235,7 +281,10 @@ fn scenario(seed: u64, out: &mut Out) {
       _ => {
         // A probe of hostile ids.
         out.put("probe", d.object(u32::MAX - rng.below(2) as u32).map(|o| o.size));
-        out.put("probe_v", d.validate(0, next_id + 1000, &[Place::at(Domain::Vram, 0)]));
+        out.put(
+          "probe_v",
+          d.validate(0, next_id + 1000, &[Place::at(Domain::Vram, 0)]),
+        );
       }
     }
     if step % 16 == 0 {
@@ -254,7 +303,16 @@ fn scenario(seed: u64, out: &mut Out) {
   for (id, o) in d.objects() {
     out.put(
       "obj",
-      (id, o.size, o.domain, o.node, o.purged, o.generation, o.pin_count, o.freed),
+      (
+        id,
+        o.size,
+        o.domain,
+        o.node,
+        o.purged,
+        o.generation,
+        o.pin_count,
+        o.freed,
+      ),
     );
     out.put("res", d.resource(id));
     out.put("ep", d.evict_placement(id));
