@@ -166,10 +166,15 @@ impl Device {
     if mem.refused[i] == ask {
       return unseen(Errno::ENOSPC);
     }
+    let mm = m.kind() == AllocKind::Mm;
+    // drm_mm places a node in one hole, whatever the mode or window.
+    if mm && size > 0 && m.stats().largest_free < size {
+      return unseen(Errno::ENOSPC);
+    }
     let r = m.alloc(size, p);
     match &r {
       Ok(Some(_)) => mem.epoch += 1,
-      Err(e) if e.errno == Errno::ENOSPC && m.kind() == AllocKind::Mm => mem.refused[i] = ask,
+      Err(e) if e.errno == Errno::ENOSPC && mm => mem.refused[i] = ask,
       _ => {}
     }
     r
