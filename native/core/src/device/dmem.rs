@@ -485,7 +485,7 @@ impl Device {
   /// cgroup to uncharge then is returned.
   pub(crate) fn dmem_freed(&mut self, id: u32, keep_charge: bool) -> Option<u32> {
     let mut kept = None;
-    if let Some(o) = self.objects.get(&id) {
+    if let Some(o) = self.objects.get(id) {
       if !o.purged {
         let (size, from) = (o.size, o.domain);
         if !keep_charge {
@@ -555,7 +555,7 @@ impl Device {
   /// Hook: the eviction for `w` failed; drop a charge it held.
   pub(crate) fn dmem_walk_failed(&mut self, id: u32, p: Place, w: &DmemWalk) {
     if let Some(cg) = w.held {
-      let size = self.objects.get(&id).map_or(0, |o| o.size);
+      let size = self.objects.get(id).map_or(0, |o| o.size);
       self.dmem.uncharge_below(cg, 0, idx(p.domain), size);
     }
   }

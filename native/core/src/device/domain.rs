@@ -4,6 +4,7 @@
 
 use super::manager::{check_private, AllocKind, Hop, ManagerOptions, MemDomain};
 use super::mem_type::MAX_TYPES;
+use super::placement::unseen;
 use super::{Device, Domain, Place};
 use crate::errno::{fail, Errno, Result};
 
@@ -46,6 +47,13 @@ pub(crate) struct Memory {
   /// By memory type (index - 1); `None` for a type without a manager.
   domains: Vec<Option<MemDomain>>,
   pub hops: Vec<Hop>,
+  /// Bumped by every allocation and free, in any type.
+  epoch: u64,
+  /// Per type, the last request a drm_mm manager refused, and the epoch
+  /// then: until a range comes or goes, the same request fails again (a
+  /// refused drm_mm insert changes nothing). Validation asks twice in a row
+  /// (without, then with eviction), so the second answer is known.
+  refused: [Option<(Place, u64, u64)>; MAX_TYPES as usize],
 }
 
 impl Memory {
@@ -89,6 +97,8 @@ impl Memory {
     Ok(Memory {
       domains,
       hops: opts.hops.clone(),
+      epoch: 0,
+      refused: [None; MAX_TYPES as usize],
     })
   }
 
@@ -144,16 +154,36 @@ impl Device {
   }
 
   /// Allocates `size` bytes for one place (its window, CONTIGUOUS, TOPDOWN).
+  /// Its ENOSPC is only ever taken as "no room" (dmem.rs, create_object,
+  /// swap.rs): the message is for nobody.
   pub(crate) fn place_alloc(&mut self, p: Place, size: u64) -> Result<Option<u64>> {
-    let Some(m) = self.mem.get_mut(p.domain) else {
-      return fail(Errno::ENOSPC, format!("no {} manager", p.domain.name()));
+    let i = (p.domain.index() as usize).wrapping_sub(1);
+    let mem = &mut self.mem;
+    let Some(m) = mem.domains.get_mut(i).and_then(Option::as_mut) else {
+      return unseen(Errno::ENOSPC);
     };
-    m.alloc(size, p)
+    let ask = Some((p, size, mem.epoch));
+    if mem.refused[i] == ask {
+      return unseen(Errno::ENOSPC);
+    }
+    let mm = m.kind() == AllocKind::Mm;
+    // drm_mm places a node in one hole, whatever the mode or window.
+    if mm && size > 0 && m.stats().largest_free < size {
+      return unseen(Errno::ENOSPC);
+    }
+    let r = m.alloc(size, p);
+    match &r {
+      Ok(Some(_)) => mem.epoch += 1,
+      Err(e) if e.errno == Errno::ENOSPC && mm => mem.refused[i] = ask,
+      _ => {}
+    }
+    r
   }
 
   pub(crate) fn domain_free(&mut self, d: Domain, node: Option<u64>) {
     if let Some(m) = self.mem.get_mut(d) {
       m.free(node);
+      self.mem.epoch += u64::from(node.is_some());
     }
   }
 }

@@ -98,7 +98,7 @@ impl Device {
     if id == 0 {
       return fail(Errno::EINVAL, "GEM object id 0 is reserved");
     }
-    if self.objects.get(&id).is_some_and(|o| !o.freed) {
+    if self.objects.get(id).is_some_and(|o| !o.freed) {
       return fail(Errno::EEXIST, format!("GEM object {id} exists"));
     }
     if let Some(r) = resv {
@@ -165,7 +165,7 @@ impl Device {
   }
 
   pub fn object(&self, id: u32) -> Result<&GemObj> {
-    match self.objects.get(&id) {
+    match self.objects.get(id) {
       Some(o) if !o.freed => Ok(o),
       Some(_) => fail(Errno::EINVAL, format!("GEM object {id} was freed")),
       None => fail(Errno::EINVAL, format!("no GEM object {id}")),
@@ -173,16 +173,16 @@ impl Device {
   }
 
   pub(crate) fn object_mut(&mut self, id: u32) -> Result<&mut GemObj> {
-    self.object(id)?;
-    match self.objects.get_mut(&id) {
-      Some(o) => Ok(o),
+    match self.objects.get_mut(id) {
+      Some(o) if !o.freed => Ok(o),
+      Some(_) => fail(Errno::EINVAL, format!("GEM object {id} was freed")),
       None => fail(Errno::EINVAL, format!("no GEM object {id}")),
     }
   }
 
   /// An object's record, freed ones included (for state dumps).
   pub fn object_record(&self, id: u32) -> Result<&GemObj> {
-    match self.objects.get(&id) {
+    match self.objects.get(id) {
       Some(o) => Ok(o),
       None => fail(Errno::EINVAL, format!("no GEM object {id}")),
     }
@@ -190,7 +190,7 @@ impl Device {
 
   /// Every object ever created, freed ones included, in id order.
   pub fn objects(&self) -> impl Iterator<Item = (u32, &GemObj)> {
-    self.objects.iter().map(|(&id, o)| (id, o))
+    self.objects.iter()
   }
 
   pub fn get(&mut self, id: u32) -> Result<u32> {

@@ -10,8 +10,8 @@
 //! Touching a buffer of a bulk moves it to the end of its range, not to the
 //! list's tail, as `ttm_lru_bulk_move_pos_tail` does.
 
+use super::seqlist::SeqList;
 use super::{Device, Domain};
-use std::collections::BTreeMap;
 
 pub const MAX_PRIORITY: usize = 4;
 
@@ -22,10 +22,12 @@ pub(crate) enum Entry {
   Bulk(u32),
 }
 
-/// One domain's LRUs: `seq -> entry` per priority, least recently used first.
+/// One domain's LRUs: `seq -> entry` per priority, least recently used
+/// first. Every new position is the highest seq yet, so each list only
+/// grows at its tail (seqlist.rs).
 #[derive(Default)]
 pub(crate) struct Lru {
-  lists: [BTreeMap<u64, Entry>; MAX_PRIORITY],
+  lists: [SeqList<Entry>; MAX_PRIORITY],
   /// Buffers per priority, bulk members included.
   lens: [usize; MAX_PRIORITY],
 }
@@ -39,9 +41,12 @@ impl Lru {
     self.lens
   }
 
-  /// Counted per buffer, bulk members included (a range's map holds its members).
+  /// The lists, plus a bulk range's members counted per buffer (a buffer
+  /// in a range has no entry of its own in the list).
   pub fn heap_bytes(&self) -> usize {
-    crate::heap::btree::<u64, Entry>(self.len())
+    let entries: usize = self.lists.iter().map(SeqList::len).sum();
+    let members = self.len().saturating_sub(entries);
+    self.lists.iter().map(SeqList::heap_bytes).sum::<usize>() + members * size_of::<(u64, Option<u32>)>()
   }
 }
 
@@ -50,7 +55,7 @@ impl Lru {
 #[derive(Default)]
 pub(crate) struct BulkPos {
   pub seq: u64,
-  pub members: BTreeMap<u64, u32>,
+  pub members: SeqList<u32>,
 }
 
 /// Where an LRU walk is: the priority, the next key of that list, and inside
@@ -66,50 +71,39 @@ impl Device {
   /// Moves the object to the tail of its LRU (or of its bulk range), if it belongs there.
   pub(crate) fn lru_touch(&mut self, id: u32) {
     self.lru_remove(id);
-    let Some(o) = self.objects.get(&id) else {
+    // Disjoint fields: the record, its domain's lists and the bulk ranges at once.
+    let Some(o) = self.objects.get_mut(id) else {
       return;
     };
     if o.freed || o.pin_count > 0 || o.purged || o.pressure.swapped {
       return;
     }
     let (d, prio, bulk) = (o.domain, o.pressure.priority as usize, o.pressure.bulk);
-    if self.mem.get(d).is_none() {
-      return;
-    }
-    self.lru_seq += 1;
-    let seq = self.lru_seq;
-    let di = d.index() as usize - 1;
-    let mut new_range = false;
-    if let Some(b) = bulk
-      .checked_sub(1)
-      .and_then(|i| self.pressure.bulks.get_mut(i as usize))
-    {
-      let pos = b.pos[di][prio].get_or_insert_with(|| {
-        new_range = true;
-        BulkPos {
-          seq,
-          members: BTreeMap::new(),
-        }
-      });
-      pos.members.insert(seq, id);
-    }
     let Some(m) = self.mem.get_mut(d) else {
       return;
     };
+    self.lru_seq += 1;
+    let seq = self.lru_seq;
     if bulk == 0 {
-      m.lru.lists[prio].insert(seq, Entry::Obj(id));
-    } else if new_range {
-      m.lru.lists[prio].insert(seq, Entry::Bulk(bulk));
+      m.lru.lists[prio].push(seq, Entry::Obj(id));
+    } else if let Some(b) = self.pressure.bulks.get_mut(bulk as usize - 1) {
+      let di = d.index() as usize - 1;
+      let pos = b.pos[di][prio].get_or_insert_with(|| {
+        m.lru.lists[prio].push(seq, Entry::Bulk(bulk));
+        BulkPos {
+          seq,
+          members: SeqList::default(),
+        }
+      });
+      pos.members.push(seq, id);
     }
     m.lru.lens[prio] += 1;
-    if let Some(o) = self.objects.get_mut(&id) {
-      o.lru = Some(seq);
-      o.pressure.lru_at = (prio as u8, bulk);
-    }
+    o.lru = Some(seq);
+    o.pressure.lru_at = (prio as u8, bulk);
   }
 
   pub(crate) fn lru_remove(&mut self, id: u32) {
-    let Some(o) = self.objects.get_mut(&id) else {
+    let Some(o) = self.objects.get_mut(id) else {
       return;
     };
     let Some(seq) = o.lru.take() else {
@@ -123,7 +117,7 @@ impl Device {
       .and_then(|i| self.pressure.bulks.get_mut(i as usize))
     {
       if let Some(pos) = &mut b.pos[di][prio] {
-        pos.members.remove(&seq);
+        pos.members.remove(seq);
         if pos.members.is_empty() {
           emptied = Some(pos.seq);
           b.pos[di][prio] = None;
@@ -132,9 +126,9 @@ impl Device {
     }
     if let Some(m) = self.mem.get_mut(d) {
       if bulk == 0 {
-        m.lru.lists[prio].remove(&seq);
+        m.lru.lists[prio].remove(seq);
       } else if let Some(s) = emptied {
-        m.lru.lists[prio].remove(&s);
+        m.lru.lists[prio].remove(s);
       }
       m.lru.lens[prio] -= 1;
     }
@@ -155,9 +149,9 @@ impl Device {
           continue;
         };
         self.lru_seq += 1;
-        m.lru.lists[prio].remove(&pos.seq);
+        m.lru.lists[prio].remove(pos.seq);
         pos.seq = self.lru_seq;
-        m.lru.lists[prio].insert(pos.seq, Entry::Bulk(bulk));
+        m.lru.lists[prio].push(pos.seq, Entry::Bulk(bulk));
       }
     }
   }
@@ -175,14 +169,14 @@ impl Device {
           .get(bulk as usize - 1)
           .and_then(|b| b.pos[di][cur.prio].as_ref());
         if let Some(pos) = pos.filter(|p| p.seq == key) {
-          if let Some((&s, &id)) = pos.members.range(from..).next().filter(|&(&s, _)| s <= last) {
+          if let Some((s, id)) = pos.members.first_from(from).filter(|&(s, _)| s <= last) {
             cur.inner = Some((bulk, key, s + 1));
             return Some(id);
           }
         }
       }
-      match m.lru.lists[cur.prio].range(cur.next..).next() {
-        Some((&s, &e)) if s <= last => {
+      match m.lru.lists[cur.prio].first_from(cur.next) {
+        Some((s, e)) if s <= last => {
           cur.next = s + 1;
           match e {
             Entry::Obj(id) => return Some(id),
@@ -201,28 +195,38 @@ impl Device {
   /// Unlocking a reservation bumps every buffer that uses it, in id order,
   /// then moves the bulk moves tied to it to the tail.
   pub(crate) fn lru_unreserve(&mut self, resv: u32) {
-    let n = self.resv_users.get(&resv).map_or(0, Vec::len);
+    let ri = (resv as usize).wrapping_sub(1);
+    let mut i = 0;
+    while let Some(&id) = self.resv_users.get(ri).and_then(|v| v.get(i)) {
+      self.lru_touch(id);
+      i += 1;
+    }
+    if self.pressure.resv_bulks.is_empty() {
+      return;
+    }
+    let n = self.pressure.resv_bulks.get(&resv).map_or(0, Vec::len);
     for i in 0..n {
-      let Some(&id) = self.resv_users.get(&resv).and_then(|v| v.get(i)) else {
+      let Some(&b) = self.pressure.resv_bulks.get(&resv).and_then(|v| v.get(i)) else {
         break;
       };
-      self.lru_touch(id);
-    }
-    let tied = self.pressure.resv_bulks.get(&resv).cloned().unwrap_or_default();
-    for b in tied {
       self.lru_bulk_tail(b);
     }
   }
 
+  /// Users of each resv (index `resv - 1`), in id order.
   pub(crate) fn resv_user_add(&mut self, resv: u32, id: u32) {
-    let v = self.resv_users.entry(resv).or_default();
+    let ri = resv as usize - 1;
+    if self.resv_users.len() <= ri {
+      self.resv_users.resize_with(ri + 1, Vec::new);
+    }
+    let v = &mut self.resv_users[ri];
     if let Err(i) = v.binary_search(&id) {
       v.insert(i, id);
     }
   }
 
   pub(crate) fn resv_user_remove(&mut self, resv: u32, id: u32) {
-    if let Some(v) = self.resv_users.get_mut(&resv) {
+    if let Some(v) = self.resv_users.get_mut((resv as usize).wrapping_sub(1)) {
       if let Ok(i) = v.binary_search(&id) {
         v.remove(i);
       }

@@ -17,6 +17,8 @@ mod fence;
 mod gem;
 mod hooks;
 mod lru;
+mod objects;
+mod seqlist;
 // Resource managers, memory types and places (ttm-res).
 mod manager;
 mod mem_type;
@@ -46,12 +48,11 @@ pub use violation::{Violation, ViolationKind};
 
 use crate::errno::{fail, Errno, Result};
 use domain::Memory;
-use rustc_hash::FxHashMap;
-use std::collections::BTreeMap;
 
 pub struct Device {
   class: WwClass,
-  objects: BTreeMap<u32, GemObj>,
+  /// GEM object records by id (objects.rs: a vector for dense ids).
+  objects: objects::Table<GemObj>,
   resvs: Vec<Resv>,
   ctxs: Vec<AcquireCtx>,
   fences: Vec<Fence>,
@@ -64,8 +65,8 @@ pub struct Device {
   mem: Memory,
   /// Last LRU position handed out (tail = highest).
   lru_seq: u64,
-  /// Objects of each resv, in id order: unlocking bumps them all.
-  resv_users: FxHashMap<u32, Vec<u32>>,
+  /// Objects of each resv (index `resv - 1`), in id order: unlocking bumps them all.
+  resv_users: Vec<Vec<u32>>,
   moves: Vec<MoveEvent>,
   track_moves: bool,
   /// Moves not yet handed to the VA spaces tied to the device (`notify_moves`).
@@ -94,7 +95,7 @@ impl Device {
   pub fn with_managers(class: WwClass, memory: MemoryConfig, managers: &ManagerOptions) -> Result<Self> {
     Ok(Device {
       class,
-      objects: BTreeMap::new(),
+      objects: objects::Table::default(),
       resvs: Vec::new(),
       ctxs: Vec::new(),
       fences: Vec::new(),
@@ -103,7 +104,7 @@ impl Device {
       violations: Vec::new(),
       mem: Memory::new(memory, managers)?,
       lru_seq: 0,
-      resv_users: FxHashMap::default(),
+      resv_users: Vec::new(),
       moves: Vec::new(),
       track_moves: false,
       notified: Vec::new(),
@@ -139,11 +140,11 @@ impl Device {
   /// contexts, fences, logs and the domains' allocators and LRUs. Fence
   /// lists and messages are counted at a typical size, to stay constant time.
   pub fn heap_bytes(&self) -> usize {
-    use crate::heap::{btree, vec};
+    use crate::heap::vec;
     use std::mem::size_of;
     const FENCE_LIST: usize = 4 * size_of::<(u32, Usage)>();
     const MESSAGE: usize = 96;
-    btree::<u32, GemObj>(self.objects.len())
+    self.objects.heap_bytes()
       + vec(&self.resvs)
       + self.resvs.len() * FENCE_LIST
       + vec(&self.ctxs)
@@ -152,7 +153,8 @@ impl Device {
       + self.violations.len() * MESSAGE
       + vec(&self.moves)
       + vec(&self.notified)
-      + self.resv_users.capacity() * (size_of::<(u32, Vec<u32>)>() + 1 + 8)
+      + vec(&self.resv_users)
+      + self.resv_users.len() * size_of::<u32>()
       + self.mem.heap_bytes()
       + self.pressure.heap_bytes()
   }

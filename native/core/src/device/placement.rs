@@ -12,7 +12,7 @@
 use super::dmem::{DmemWalk, TryPlace};
 use super::{Device, Domain, LockMode, LockResult, Place, Profile, ViolationKind as V};
 use super::{PL_DESIRED, PL_FALLBACK, PL_TOPDOWN};
-use crate::errno::{fail, Errno, Result};
+use crate::errno::{fail, Errno, Error, Result};
 
 /// Victims evicted to make room for victims: bounded so that eviction
 /// placements pointing at each other cannot recurse without end.
@@ -53,6 +53,29 @@ fn is_enospc<T>(r: &Result<T>) -> bool {
   matches!(r, Err(e) if e.errno == Errno::ENOSPC)
 }
 
+/// An outcome that never reaches a caller: every caller of the function
+/// that returns it takes it as "try the next place" (`is_enospc`, or
+/// EBUSY in `alloc_resource`). So no message is built (nor allocated).
+pub(super) fn unseen<T>(errno: Errno) -> Result<T> {
+  Err(Error {
+    errno,
+    message: String::new(),
+  })
+}
+
+/// Where a buffer of `from` goes when evicted, unless it says otherwise.
+fn default_evict_placement(from: Domain) -> &'static [Place] {
+  const FROM_VRAM: [Place; 2] = [
+    Place::at(Domain::Gtt, PL_DESIRED),
+    Place::at(Domain::System, PL_FALLBACK),
+  ];
+  const ELSE: [Place; 1] = [Place::at(Domain::System, 0)];
+  match from {
+    Domain::Vram => &FROM_VRAM,
+    _ => &ELSE,
+  }
+}
+
 impl Device {
   /// `ttm_bo_validate`: the caller must hold the buffer's reservation lock.
   pub fn validate(&mut self, thread: u32, id: u32, placement: &[Place]) -> Result<Validated> {
@@ -79,13 +102,7 @@ impl Device {
     if let Some(p) = &o.evict_placement {
       return Ok(p.clone());
     }
-    Ok(match o.domain {
-      Domain::Vram => vec![
-        Place::at(Domain::Gtt, PL_DESIRED),
-        Place::at(Domain::System, PL_FALLBACK),
-      ],
-      _ => vec![Place::at(Domain::System, 0)],
-    })
+    Ok(default_evict_placement(o.domain).to_vec())
   }
 
   pub fn placement_totals(&self) -> PlacementTotals {
@@ -238,7 +255,8 @@ impl Device {
         Err(e) => return Err(e),
       }
     }
-    fail(Errno::ENOSPC, format!("no place has room for GEM object {id}"))
+    // place, evict and move_hops go on to their next pass or place.
+    unseen(Errno::ENOSPC)
   }
 
   /// `ttm_bo_evict_alloc`: a trylock walk, then ticketed walks while they
@@ -287,10 +305,8 @@ impl Device {
         }
       }
     }
-    fail(
-      Errno::EBUSY,
-      format!("nothing in {} can be evicted", p.domain.name()),
-    )
+    // alloc_resource goes on to its next place.
+    unseen(Errno::EBUSY)
   }
 
   /// One walk of the LRU from its head, evicting until the evictor fits.
@@ -373,25 +389,41 @@ impl Device {
 
   /// `ttm_bo_evict`: to the victim's eviction placement (both passes), or purged.
   fn evict(&mut self, thread: u32, id: u32, depth: u32, st: &mut Validated) -> Result<()> {
+    // The walk (the only caller) skips a victim that finds no room.
     if depth > MAX_EVICT_DEPTH {
-      return fail(Errno::ENOSPC, "eviction nested too deep");
+      return unseen(Errno::ENOSPC);
     }
-    let mut placement = self.evict_placement(id)?;
-    if placement.is_empty() {
-      return self.purge(id, true, st);
-    }
+    let o = self.object(id)?;
+    let from = o.domain;
     // An eviction leaves the domain: a place in it would only churn the LRU.
-    let from = self.object(id)?.domain;
-    placement.retain(|p| p.domain != from);
+    let mut buf = [Place::default(); 2];
+    let mut custom = Vec::new();
+    let placement: &[Place] = match &o.evict_placement {
+      Some(p) if p.is_empty() => return self.purge(id, true, st),
+      Some(p) => {
+        custom.extend(p.iter().copied().filter(|p| p.domain != from));
+        &custom
+      }
+      None => {
+        let mut n = 0;
+        for &p in default_evict_placement(from) {
+          if p.domain != from {
+            buf[n] = p;
+            n += 1;
+          }
+        }
+        &buf[..n]
+      }
+    };
     for evicting in [false, true] {
-      let r = self.alloc_resource(thread, id, &placement, evicting, depth, st);
+      let r = self.alloc_resource(thread, id, placement, evicting, depth, st);
       if is_enospc(&r) {
         continue;
       }
       let (d, node) = r?;
       return self.move_hops(thread, id, d, node, true, depth, st);
     }
-    fail(Errno::ENOSPC, format!("no room to evict GEM object {id}"))
+    unseen(Errno::ENOSPC)
   }
 
   /// The buffer now lives at `node` in `to`: free the old range, count its

@@ -149,7 +149,7 @@ impl Device {
     if self.pressure.totals.swap_used == 0 {
       return;
     }
-    let Some(o) = self.objects.get_mut(&id) else {
+    let Some(o) = self.objects.get_mut(id) else {
       return;
     };
     if !o.pressure.swapped {
@@ -167,7 +167,7 @@ impl Device {
     if self.pressure.totals.swap_used == 0 {
       return;
     }
-    let Some(o) = self.objects.get_mut(&id) else {
+    let Some(o) = self.objects.get_mut(id) else {
       return;
     };
     if o.pressure.swapped {

@@ -68,9 +68,12 @@ impl Device {
         }
         None => {
           self.domain_free(to, node);
-          let errno = if evicted { Errno::ENOSPC } else { Errno::ENOMEM };
+          if evicted {
+            // evict's caller, the walk, skips the victim: no message needed.
+            return super::unseen(Errno::ENOSPC);
+          }
           return fail(
-            errno,
+            Errno::ENOMEM,
             format!("no room in {} to bounce GEM object {id} through", via.name()),
           );
         }

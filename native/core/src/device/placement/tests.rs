@@ -271,3 +271,28 @@ fn notified_moves_are_a_log_of_their_own() {
   d.notify_moves(false);
   assert!(d.take_notified_moves().is_empty());
 }
+
+/// domain.rs skips a drm_mm request it saw refused while no range came or
+/// went: freeing a range (here by destroying the pinned buffer that fills
+/// the window) must make the same request be asked again. The window keeps
+/// the request under the largest hole, so the manager itself refuses it.
+#[test]
+fn a_refused_request_is_asked_again_once_a_range_is_freed() {
+  let mut d = dev(64 * K, 1 << 20);
+  put_in(&mut d, 1, 40 * K, Domain::Vram);
+  lock(&mut d, 1);
+  d.pin(T0, 1, PinDomain::Current).unwrap();
+  unlock(&mut d, 1);
+  d.create_object(2, 16 * K, None, Profile::GemVram2024).unwrap();
+  lock(&mut d, 2);
+  let low = [Place::windowed(Domain::Vram, 0, 0, 8).unwrap()];
+  let e = d.validate(T0, 2, &low).unwrap_err();
+  assert_eq!(e.errno, Errno::ENOMEM);
+  // Same request, same state: the same answer and message.
+  assert_eq!(d.validate(T0, 2, &low).unwrap_err(), e);
+  assert!(d.put(1, 0).unwrap());
+  let v = d.validate(T0, 2, &low).unwrap();
+  assert_eq!((v.moved, v.evictions), (true, 0));
+  assert_eq!(d.resource(2).unwrap().unwrap().blocks, [(0, 16 * K)]);
+  unlock(&mut d, 2);
+}

@@ -1,0 +1,177 @@
+//! A list ordered by sequence number that only ever grows at its tail: the
+//! shape of an LRU whose positions are handed out by one rising counter.
+//! It keeps entries in a vector in seq order; a removal leaves a hole that
+//! a later compaction drops. Insertion is a push, removal a binary search,
+//! and "the first entry at or after seq s" (where an LRU walk resumes,
+//! whatever moved meanwhile) a binary search too: no node to keep valid.
+
+/// Holes tolerated before a compaction, beyond one per live entry.
+const SLACK: usize = 16;
+
+#[derive(Clone, Debug)]
+pub(crate) struct SeqList<T> {
+  /// Ascending seqs; `None` is a removed entry.
+  items: Vec<(u64, Option<T>)>,
+  /// `items[..head]` are all removed.
+  head: usize,
+  live: usize,
+}
+
+impl<T> Default for SeqList<T> {
+  fn default() -> Self {
+    SeqList {
+      items: Vec::new(),
+      head: 0,
+      live: 0,
+    }
+  }
+}
+
+impl<T: Copy> SeqList<T> {
+  pub fn len(&self) -> usize {
+    self.live
+  }
+
+  pub fn is_empty(&self) -> bool {
+    self.live == 0
+  }
+
+  pub fn heap_bytes(&self) -> usize {
+    self.items.capacity() * size_of::<(u64, Option<T>)>()
+  }
+
+  /// Appends at the tail: `seq` must be above every seq the list has held
+  /// since it was last empty.
+  pub fn push(&mut self, seq: u64, v: T) {
+    debug_assert!(self.items.last().is_none_or(|l| l.0 < seq));
+    self.items.push((seq, Some(v)));
+    self.live += 1;
+  }
+
+  fn index_from(&self, from: u64) -> usize {
+    self.head + self.items[self.head..].partition_point(|e| e.0 < from)
+  }
+
+  /// Removes the entry at `seq`, if there is one.
+  pub fn remove(&mut self, seq: u64) -> Option<T> {
+    let i = self.index_from(seq);
+    let e = self.items.get_mut(i).filter(|e| e.0 == seq)?;
+    let v = e.1.take()?;
+    self.live -= 1;
+    if self.live == 0 {
+      self.items.clear();
+      self.head = 0;
+      return Some(v);
+    }
+    if i == self.head {
+      while self.items[self.head].1.is_none() {
+        self.head += 1;
+      }
+    }
+    while self.items.last().is_some_and(|e| e.1.is_none()) {
+      self.items.pop();
+    }
+    if self.items.len() - self.live > self.live + SLACK {
+      self.items.retain(|e| e.1.is_some());
+      self.head = 0;
+    }
+    Some(v)
+  }
+
+  /// The first entry whose seq is `from` or above.
+  pub fn first_from(&self, from: u64) -> Option<(u64, T)> {
+    self.items[self.index_from(from)..]
+      .iter()
+      .find_map(|&(s, v)| v.map(|v| (s, v)))
+  }
+
+  /// Live entries in seq order.
+  #[cfg(test)]
+  pub fn iter(&self) -> impl Iterator<Item = (u64, T)> + '_ {
+    self.items[self.head..]
+      .iter()
+      .filter_map(|&(s, v)| v.map(|v| (s, v)))
+  }
+}
+
+#[cfg(test)]
+mod tests {
+  use super::SeqList;
+  use std::collections::BTreeMap;
+
+  struct Lcg(u64);
+  impl Lcg {
+    fn below(&mut self, n: u64) -> u64 {
+      self.0 = self
+        .0
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+      (self.0 >> 33) % n
+    }
+  }
+
+  fn check(l: &SeqList<u32>, m: &BTreeMap<u64, u32>, probes: &[u64]) {
+    assert_eq!(l.len(), m.len());
+    assert_eq!(l.is_empty(), m.is_empty());
+    assert!(l.iter().eq(m.iter().map(|(&s, &v)| (s, v))));
+    assert_eq!(l.items.get(l.head).and_then(|e| e.1), m.values().next().copied());
+    for &p in probes {
+      assert_eq!(l.first_from(p), m.range(p..).next().map(|(&s, &v)| (s, v)));
+    }
+  }
+
+  /// Random pushes, removals (present, absent, repeated) and lookups
+  /// against a BTreeMap, as the LRU used before: same answers throughout.
+  #[test]
+  fn agrees_with_an_ordered_map() {
+    for seed in 1..=40u64 {
+      let mut rng = Lcg(seed);
+      let (mut l, mut m) = (SeqList::default(), BTreeMap::new());
+      let mut seq = 0u64;
+      let width = 1 + rng.below(200);
+      for step in 0..3000u32 {
+        match rng.below(10) {
+          0..=3 => {
+            seq += 1 + rng.below(3);
+            l.push(seq, step);
+            m.insert(seq, step);
+          }
+          4..=7 if !m.is_empty() => {
+            // Mostly the oldest entries, as an eviction walk takes them.
+            let k = rng.below(width).min(m.len() as u64 - 1) as usize;
+            let s = *m.keys().nth(k).unwrap();
+            assert_eq!(l.remove(s), m.remove(&s));
+          }
+          _ => {
+            let s = rng.below(seq + 2);
+            assert_eq!(l.remove(s), m.remove(&s));
+          }
+        }
+        if step % 7 == 0 {
+          let probes = [0, rng.below(seq + 2), rng.below(seq + 2), seq, seq + 1];
+          check(&l, &m, &probes);
+        }
+        assert!(l.items.len() - l.live <= l.live + super::SLACK);
+      }
+      check(&l, &m, &[0, seq / 2, seq]);
+    }
+  }
+
+  #[test]
+  fn empties_and_starts_again() {
+    let mut l = SeqList::default();
+    l.push(5, 1u32);
+    l.push(9, 2);
+    assert_eq!(l.remove(7), None);
+    assert_eq!(l.remove(5), Some(1));
+    assert_eq!(l.remove(5), None);
+    assert_eq!(l.first_from(0), Some((9, 2)));
+    assert_eq!(l.first_from(6), Some((9, 2)));
+    assert_eq!(l.first_from(10), None);
+    assert_eq!(l.remove(9), Some(2));
+    assert!(l.is_empty() && l.items.is_empty());
+    assert_eq!(l.first_from(0), None);
+    l.push(1, 3);
+    assert_eq!(l.iter().collect::<Vec<_>>(), [(1, 3)]);
+  }
+}
