@@ -163,7 +163,7 @@ export function encodePlaces(placement: unknown, names: readonly string[]): numb
   const out: number[] = []
   for (let i = 0; i < items.length; i++) {
     const p = items[i]
-    // `options` refuses what is not a plain object (a revoked Proxy included); an object passes it unread.
+    // What `options` would refuse, it refuses in its own words; an object passes it unread.
     if (typeof p !== 'object' || p === null || types.isProxy(p) || Array.isArray(p)) options<Place>(p, `place ${i}`)
     const q = p as Place
     const flags =

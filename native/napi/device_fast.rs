@@ -86,7 +86,8 @@ unsafe fn u32_arg(env: sys::napi_env, value: sys::napi_value, what: &str) -> Res
 /// A number as a u32: a whole number in [0, 2^32).
 #[inline(always)]
 pub(crate) fn check_u32(v: f64, what: &str) -> Result<u32, Failure> {
-  if !(0.0..=f64::from(u32::MAX)).contains(&v) || v.fract() != 0.0 {
+  // `v as u32 as f64 != v` is `fract() != 0` inside the range, without a call to libm's trunc.
+  if !(0.0..=f64::from(u32::MAX)).contains(&v) || f64::from(v as u32) != v {
     return Err(einval(format!("{what} must be an integer in [0, 2^32), got {v}")));
   }
   Ok(v as u32)
