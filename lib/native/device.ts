@@ -62,15 +62,25 @@ function deviceFast(): DeviceFast {
   if (fast === undefined) {
     const out = new Float64Array(4)
     const calls = loadBinding().deviceFastCalls()
-    const block = calls.block
     fast = {
       calls,
       out,
       words: new BigUint64Array(out.buffer),
       places: new Uint32Array(8),
-      slots: block === null ? null : new Float64Array(block, 0, 8),
-      slotWords: block === null ? new BigUint64Array(8) : new BigUint64Array(block, 0, 8),
-      blockPlaces: block === null ? new Uint32Array(0) : new Uint32Array(block, 64, BLOCK_PLACE_WORDS),
+      slots: null,
+      slotWords: new BigUint64Array(8),
+      blockPlaces: new Uint32Array(0),
+    }
+    try {
+      const block = calls.block
+      if (block !== null) {
+        fast.slotWords = new BigUint64Array(block, 0, 8)
+        fast.blockPlaces = new Uint32Array(block, 64, BLOCK_PLACE_WORDS)
+        fast.slots = new Float64Array(block, 0, 8)
+      }
+    } catch {
+      // Detached already (only code poking at the binding can): the calls with arguments serve.
+      fast.slots = null
     }
   }
   return fast
