@@ -339,8 +339,13 @@ export interface CtxRecord {
   fini: boolean
 }
 
-/** The device's fast entry points: `{ lock, unlock, validate }` (see the module's notes). */
-export declare function deviceFastCalls(): { lock(dev: number, thread: number, resv: number, ctx: number, mode: number, out: Float64Array): number; unlock(dev: number, thread: number, resv: number): number; validate(dev: number, thread: number, id: number, places: Uint32Array, n: number, out: Float64Array): number }
+/**
+ * The device's fast entry points: `{ lock, unlock, validate }` (see the module's notes), and the same
+ * three reading their arguments from `block` (device_block.rs; null where the runtime refuses external
+ * buffers): slots (f64) device, thread, resv or id, ctx, mode or n, then the results; from byte 64 the
+ * place words (u32, 48 of them).
+ */
+export declare function deviceFastCalls(): { lock(dev: number, thread: number, resv: number, ctx: number, mode: number, out: Float64Array): number; unlock(dev: number, thread: number, resv: number): number; validate(dev: number, thread: number, id: number, places: Uint32Array, n: number, out: Float64Array): number; block: ArrayBuffer | null; blockLock(): number; blockUnlock(): number; blockValidate(): number }
 
 export interface DomainRecord {
   capacity: bigint

@@ -68,9 +68,12 @@ export interface ValidateOptions {
   noWaitGpu?: boolean
 }
 
+/** What absent validate options read as (`options` would make a new `{}` on every validate). */
+const NO_OPTIONS: Partial<ValidateOptions> = Object.freeze({})
+
 /** Timed `validate`: the base result, plus (with a copy engine) the fence to wait for before CPU access. */
 export function timedValidate(dev: Device, id: number, places: number[], opts: unknown): ValidateResult {
-  const o = options<ValidateOptions>(opts, 'validate options', true)
+  const o = opts === undefined ? NO_OPTIONS : options<ValidateOptions>(opts, 'validate options', true)
   const noWait = flag(o.noWaitGpu, 'noWaitGpu')
   // Without a copy engine moves are instant and noWaitGpu has no move to wait
   // for: the engines' plain validate is the same call, on its fast path.

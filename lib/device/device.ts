@@ -39,9 +39,12 @@ import {
   type WaitIdleOptions,
 } from './copy-engine.js'
 import { type Cgroup, type CreateCgroupOptions, Dmem, type DmemOptions } from './dmem.js'
-import { memoryLayout, resourceOf, typeIndex, type ResourceInfo } from './memory-types.js'
+// encodePlaces and prepareEviction by name from their modules: every validate calls them (a re-export or a
+// namespace object is a getter V8 does not inline).
+import { encodePlaces, memoryLayout, resourceOf, typeIndex, type ResourceInfo } from './memory-types.js'
 import { count, flag, func, invalid, oneOf, options, u64 } from '../base/check.js'
 import * as eviction from './eviction.js'
+import { prepareEviction } from './eviction.js'
 
 export interface DeviceOptions {
   /** 'native' (default, or DRMSIM_ENGINE) or 'reference'. */
@@ -282,8 +285,8 @@ export class Device {
    */
   validate(obj: GemObject, placement: Placement, opts?: ValidateOptions): ValidateResult {
     const o = ownObject(this, obj)
-    const places = encodePlacement(placement, this.#types)
-    eviction.prepareEviction(this)
+    const places = encodePlaces(placement, this.#types)
+    prepareEviction(this)
     return timedValidate(this, o.id, places, opts)
   }
 

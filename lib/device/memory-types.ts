@@ -12,6 +12,7 @@ import {
   type MemoryRecord,
   type ResourceRecord,
 } from '../contract/device.js'
+import { types } from 'node:util'
 import { describe, flag, integer, list, options, string, u64 } from '../base/check.js'
 import { DrmError } from '../base/errors.js'
 
@@ -136,22 +137,49 @@ export function typeIndex(domain: unknown, names: readonly string[], what = 'dom
   return i
 }
 
-const page = (v: unknown, what: string): number => (v === undefined ? 0 : integer(v, what, 0, 0xffff_ffff))
+/** A page number of a place: absent is 0; anything but an integer in [0, 2^32) is EINVAL naming `place i: name`. */
+function page(v: unknown, i: number, name: string): number {
+  if (v === undefined) return 0
+  if (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 && v <= 0xffff_ffff) return v
+  return integer(v, `place ${i}: ${name}`, 0, 0xffff_ffff)
+}
 
-/** Packs a placement, three numbers per place; EINVAL on anything malformed. */
+/** A place flag: absent is 0; a boolean gives `bit` or 0; anything else is EINVAL naming `place i: name`. */
+function flagBit(v: unknown, i: number, name: string, bit: number): number {
+  if (v === undefined || v === false) return 0
+  if (v === true) return bit
+  return flag(v, `place ${i}: ${name}`) ? bit : 0
+}
+
+/**
+ * Packs a placement, three numbers per place; EINVAL on anything malformed.
+ * Runs on every validate: a plain loop whose error messages are built only
+ * on failure. Reads the list (all its elements), then each place's fields
+ * once, in the order contiguous, topDown, temporary, desired, fallback,
+ * domain, fpfn, lpfn, each checked before the next is read.
+ */
 export function encodePlaces(placement: unknown, names: readonly string[]): number[] {
-  return list(placement, 'a placement').flatMap((p, i) => {
-    const q = options<Place>(p, `place ${i}`)
-    const f = (v: unknown, name: string, bit: number) => (flag(v, `place ${i}: ${name}`) ? bit : 0)
+  const items = list(placement, 'a placement')
+  const out: number[] = []
+  for (let i = 0; i < items.length; i++) {
+    const p = items[i]
+    // What `options` would refuse, it refuses in its own words; an object passes it unread.
+    if (typeof p !== 'object' || p === null || types.isProxy(p) || Array.isArray(p)) options<Place>(p, `place ${i}`)
+    const q = p as Place
     const flags =
-      f(q.contiguous, 'contiguous', PLACE_FLAGS.contiguous) |
-      f(q.topDown, 'topDown', PLACE_FLAGS.topdown) |
-      f(q.temporary, 'temporary', PLACE_FLAGS.temporary) |
-      f(q.desired, 'desired', PLACE_FLAGS.desired) |
-      f(q.fallback, 'fallback', PLACE_FLAGS.fallback)
-    const head = typeIndex(q.domain, names, `place ${i}: domain`) | (flags << 8)
-    return [head >>> 0, page(q.fpfn, `place ${i}: fpfn`), page(q.lpfn, `place ${i}: lpfn`)]
-  })
+      flagBit(q.contiguous, i, 'contiguous', PLACE_FLAGS.contiguous) |
+      flagBit(q.topDown, i, 'topDown', PLACE_FLAGS.topdown) |
+      flagBit(q.temporary, i, 'temporary', PLACE_FLAGS.temporary) |
+      flagBit(q.desired, i, 'desired', PLACE_FLAGS.desired) |
+      flagBit(q.fallback, i, 'fallback', PLACE_FLAGS.fallback)
+    const domain = q.domain
+    const t = typeof domain === 'string' ? names.indexOf(domain) : -1
+    const head = (t < 1 ? typeIndex(domain, names, `place ${i}: domain`) : t) | (flags << 8)
+    const fpfn = page(q.fpfn, i, 'fpfn')
+    const lpfn = page(q.lpfn, i, 'lpfn')
+    out.push(head >>> 0, fpfn, lpfn)
+  }
+  return out
 }
 
 export function decodePlaces(v: number[], names: readonly string[]): Place[] {

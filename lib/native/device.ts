@@ -43,21 +43,64 @@ interface DeviceFast {
   words: BigUint64Array
   /** A placement, packed, for `validate` (grown as needed). */
   places: Uint32Array
+  /**
+   * The argument block of the `block*` calls (device_block.rs), null where the runtime refuses it:
+   * slots device, thread, resv or id, ctx, mode or n, then result, detail and the bytes moved
+   * (`slotWords[7]`); `blockPlaces` the place words after them.
+   */
+  slots: Float64Array | null
+  slotWords: BigUint64Array
+  blockPlaces: Uint32Array
 }
+
+/** Place words the block holds (device_block.rs `PLACE_WORDS`): 16 places; longer placements take `validate`. */
+const BLOCK_PLACE_WORDS = 48
 
 let fast: DeviceFast | undefined
 
 function deviceFast(): DeviceFast {
   if (fast === undefined) {
     const out = new Float64Array(4)
+    const calls = loadBinding().deviceFastCalls()
     fast = {
-      calls: loadBinding().deviceFastCalls(),
+      calls,
       out,
       words: new BigUint64Array(out.buffer),
       places: new Uint32Array(8),
+      slots: null,
+      slotWords: new BigUint64Array(8),
+      blockPlaces: new Uint32Array(0),
+    }
+    try {
+      const block = calls.block
+      if (block !== null) {
+        fast.slotWords = new BigUint64Array(block, 0, 8)
+        fast.blockPlaces = new Uint32Array(block, 64, BLOCK_PLACE_WORDS)
+        fast.slots = new Float64Array(block, 0, 8)
+      }
+    } catch {
+      // Detached already (only code poking at the binding can): the calls with arguments serve.
+      fast.slots = null
     }
   }
   return fast
+}
+
+/**
+ * The argument block when a call can use it: there is one, still attached, and
+ * `args` are numbers (what else the calls with arguments refuse in their own
+ * words, so those take them).
+ */
+function blockFor(f: DeviceFast, a: unknown, b: unknown, c = 0, d = 0): Float64Array | null {
+  const s = f.slots
+  return s !== null &&
+    s.length !== 0 &&
+    typeof a === 'number' &&
+    typeof b === 'number' &&
+    typeof c === 'number' &&
+    typeof d === 'number'
+    ? s
+    : null
 }
 
 export class NativeDeviceCore implements DeviceCore {
@@ -130,7 +173,23 @@ export class NativeDeviceCore implements DeviceCore {
     return call(() => this.#slow().ctxInfo(ctx))
   }
   lock(thread: number, resv: number, ctx: number, mode: number): LockOutcome {
-    const { calls, out } = deviceFast()
+    const f = deviceFast()
+    const s = blockFor(f, thread, resv, ctx, mode)
+    if (s !== null) {
+      s[0] = this.#fastId
+      s[1] = thread
+      s[2] = resv
+      s[3] = ctx
+      s[4] = mode
+      this.#clean = false
+      try {
+        this.#fastDone(f.calls.blockLock())
+      } catch (e) {
+        throw DrmError.from(e)
+      }
+      return { result: LOCK_RESULTS[s[5]!]!, holder: s[6]! }
+    }
+    const { calls, out } = f
     this.#clean = false
     try {
       this.#fastDone(calls.lock(this.#fastId, thread, resv, ctx, mode, out))
@@ -140,7 +199,21 @@ export class NativeDeviceCore implements DeviceCore {
     return { result: LOCK_RESULTS[out[0]!]!, holder: out[1]! }
   }
   unlock(thread: number, resv: number): void {
-    const { calls } = deviceFast()
+    const f = deviceFast()
+    const s = blockFor(f, thread, resv)
+    if (s !== null) {
+      s[0] = this.#fastId
+      s[1] = thread
+      s[2] = resv
+      this.#clean = false
+      try {
+        this.#fastDone(f.calls.blockUnlock())
+      } catch (e) {
+        throw DrmError.from(e)
+      }
+      return
+    }
+    const { calls } = f
     this.#clean = false
     try {
       this.#fastDone(calls.unlock(this.#fastId, thread, resv))
@@ -219,6 +292,28 @@ export class NativeDeviceCore implements DeviceCore {
   validate(thread: number, id: number, places: number[]): ValidateRecord {
     const fast = deviceFast()
     const n = places.length
+    const s = typeof n === 'number' && n <= BLOCK_PLACE_WORDS ? blockFor(fast, thread, id) : null
+    if (s !== null) {
+      const w = fast.blockPlaces
+      for (let i = 0; i < n; i++) {
+        const p = places[i]!
+        // As below: what a Uint32Array would wrap goes to the binding's own check.
+        if (!(Number.isInteger(p) && p >= 0 && p <= 0xffff_ffff))
+          return call(() => this.#slow().validate(thread, id, places))
+        w[i] = p
+      }
+      s[0] = this.#fastId
+      s[1] = thread
+      s[2] = id
+      s[4] = n
+      this.#clean = false
+      try {
+        this.#fastDone(fast.calls.blockValidate())
+      } catch (e) {
+        throw DrmError.from(e)
+      }
+      return { moved: s[5] === 1, bytesMoved: fast.slotWords[7]!, evictions: s[6]! }
+    }
     if (n > fast.places.length) fast.places = new Uint32Array(Math.max(n, 2 * fast.places.length))
     for (let i = 0; i < n; i++) {
       const p = places[i]!

@@ -29,6 +29,9 @@ use std::ptr;
 thread_local! {
   /// This thread's devices by fast id, and the next id to hand out (ids are never reused).
   static DEVICES: RefCell<(HashMap<u32, *mut NativeDevice>, u32)> = RefCell::new((HashMap::new(), 1));
+  /// The device the last call named (fast id 0: none), so that a run of calls on one device skips the
+  /// table; cleared with the device's entry.
+  static LAST: Cell<(u32, *mut NativeDevice)> = const { Cell::new((0, ptr::null_mut())) };
 }
 
 /// A device's entry in the table (0: none yet); it leaves the table when the device is dropped.
@@ -39,6 +42,11 @@ impl Drop for FastSlot {
   fn drop(&mut self) {
     let id = self.0.get();
     if id != 0 {
+      let _ = LAST.try_with(|l| {
+        if l.get().0 == id {
+          l.set((0, ptr::null_mut()));
+        }
+      });
       let _ = DEVICES.try_with(|d| d.borrow_mut().0.remove(&id));
     }
   }
@@ -72,7 +80,14 @@ unsafe fn u32_arg(env: sys::napi_env, value: sys::napi_value, what: &str) -> Res
   if value.is_null() || unsafe { sys::napi_get_value_double(env, value, &mut v) } != sys::Status::napi_ok {
     return Err(einval(format!("{what} must be a number")));
   }
-  if !(0.0..=f64::from(u32::MAX)).contains(&v) || v.fract() != 0.0 {
+  check_u32(v, what)
+}
+
+/// A number as a u32: a whole number in [0, 2^32).
+#[inline(always)]
+pub(crate) fn check_u32(v: f64, what: &str) -> Result<u32, Failure> {
+  // `v as u32 as f64 != v` is `fract() != 0` inside the range, without a call to libm's trunc.
+  if !(0.0..=f64::from(u32::MAX)).contains(&v) || f64::from(v as u32) != v {
     return Err(einval(format!("{what} must be an integer in [0, 2^32), got {v}")));
   }
   Ok(v as u32)
@@ -97,19 +112,101 @@ fn with_device(
   id: u32,
   f: impl FnOnce(&mut NativeDevice, &Env) -> napi::Result<(), crate::convert::Code>,
 ) -> Result<f64, Failure> {
-  let dev = DEVICES
-    .with(|d| d.try_borrow().ok().and_then(|d| d.0.get(&id).copied()))
-    .ok_or_else(|| {
-      einval(format!(
-        "no device has fast id {id} (finalized, or never registered)"
-      ))
-    })?;
+  let dev = device(id).ok_or_else(|| {
+    einval(format!(
+      "no device has fast id {id} (finalized, or never registered)"
+    ))
+  })?;
   // SAFETY: the table holds only live devices at their boxed address (see the module's notes), and
   // no other reference to this one is alive during a fast call.
   let dev = unsafe { &mut *dev };
   let env = Env::from_raw(env);
   f(dev, &env)?;
   Ok(dev.dev.violations().len() as f64)
+}
+
+/// The device with fast id `id`: the one the last call named, else from the table.
+#[inline(always)]
+fn device(id: u32) -> Option<*mut NativeDevice> {
+  let (last, dev) = LAST.with(Cell::get);
+  if last == id && id != 0 {
+    return Some(dev);
+  }
+  let dev = DEVICES.with(|d| d.try_borrow().ok().and_then(|d| d.0.get(&id).copied()))?;
+  LAST.with(|l| l.set((id, dev)));
+  Some(dev)
+}
+
+/// The lock mode a call names: 0 lock, 1 lock_slow, 2 trylock.
+fn lock_mode(mode: u32) -> Result<LockMode, Failure> {
+  match mode {
+    0 => Ok(LockMode::Normal),
+    1 => Ok(LockMode::Slow),
+    2 => Ok(LockMode::Try),
+    _ => Err(einval(format!("lock mode must be 0..2, got {mode}"))),
+  }
+}
+
+/// `lock` on device `d`, its arguments checked; `answer` gets the result (0 ok, 1 EDEADLK,
+/// 2 EALREADY, 3 EBUSY, 4 blocked) and the holder when blocked.
+pub(crate) fn lock_on(
+  env: sys::napi_env,
+  d: u32,
+  thread: u32,
+  resv: u32,
+  ctx: u32,
+  mode: u32,
+  answer: impl FnOnce(u32, u32),
+) -> Result<f64, Failure> {
+  let m = lock_mode(mode)?;
+  with_device(env, d, |this, env| {
+    this.changing(env, |this| {
+      let r = this
+        .dev
+        .lock(thread, resv, (ctx != 0).then_some(ctx), m)
+        .map_err(crate::convert::to_js)?;
+      let (code, holder) = match r {
+        LockResult::Ok => (0, 0),
+        LockResult::Deadlk => (1, 0),
+        LockResult::Already => (2, 0),
+        LockResult::Busy => (3, 0),
+        LockResult::Blocked { holder } => (4, holder),
+      };
+      answer(code, holder);
+      Ok(())
+    })
+  })
+}
+
+/// `unlock` on device `d`.
+pub(crate) fn unlock_on(env: sys::napi_env, d: u32, thread: u32, resv: u32) -> Result<f64, Failure> {
+  with_device(env, d, |this, env| {
+    this.changing(env, |this| {
+      this.dev.unlock(thread, resv).map_err(crate::convert::to_js)
+    })
+  })
+}
+
+/// `validate` of object `id` into `places` on device `d`; `answer` gets moved, the evictions and the
+/// bytes moved.
+pub(crate) fn validate_on(
+  env: sys::napi_env,
+  d: u32,
+  thread: u32,
+  id: u32,
+  places: &[Place],
+  answer: impl FnOnce(bool, u32, u64),
+) -> Result<f64, Failure> {
+  with_device(env, d, |this, env| {
+    this.moving(env, |this| {
+      let v = this
+        .dev
+        .validate(thread, id, places)
+        .map_err(crate::convert::to_js)?;
+      answer(v.moved, v.evictions, v.bytes_moved);
+      Ok(())
+    })
+  })
 }
 
 /// `lock(dev, thread, resv, ctx, mode, out)`: out[0] the result (0 ok, 1 EDEADLK, 2 EALREADY, 3 EBUSY,
@@ -128,32 +225,12 @@ unsafe fn lock(env: sys::napi_env, info: sys::napi_callback_info) -> Result<f64,
       out_arg(env, out)?,
     )
   };
-  let m = match mode {
-    0 => LockMode::Normal,
-    1 => LockMode::Slow,
-    2 => LockMode::Try,
-    _ => return Err(einval(format!("lock mode must be 0..2, got {mode}"))),
-  };
-  with_device(env, d, |this, env| {
-    this.changing(env, |this| {
-      let r = this
-        .dev
-        .lock(thread, resv, (ctx != 0).then_some(ctx), m)
-        .map_err(crate::convert::to_js)?;
-      let (code, holder) = match r {
-        LockResult::Ok => (0, 0),
-        LockResult::Deadlk => (1, 0),
-        LockResult::Already => (2, 0),
-        LockResult::Busy => (3, 0),
-        LockResult::Blocked { holder } => (4, holder),
-      };
-      // SAFETY: out holds at least 4 f64 (out_arg), written one value at a time.
-      unsafe {
-        out.write_unaligned(f64::from(code));
-        out.add(1).write_unaligned(f64::from(holder));
-      }
-      Ok(())
-    })
+  lock_on(env, d, thread, resv, ctx, mode, |code, holder| {
+    // SAFETY: out holds at least 4 f64 (out_arg), written one value at a time.
+    unsafe {
+      out.write_unaligned(f64::from(code));
+      out.add(1).write_unaligned(f64::from(holder));
+    }
   })
 }
 
@@ -169,11 +246,7 @@ unsafe fn unlock(env: sys::napi_env, info: sys::napi_callback_info) -> Result<f6
       u32_arg(env, resv, "resv")?,
     )
   };
-  with_device(env, d, |this, env| {
-    this.changing(env, |this| {
-      this.dev.unlock(thread, resv).map_err(crate::convert::to_js)
-    })
-  })
+  unlock_on(env, d, thread, resv)
 }
 
 /// `validate(dev, thread, id, places: Uint32Array, n, out)`: the first `n` packed places; out[0] moved
@@ -200,21 +273,17 @@ unsafe fn validate(env: sys::napi_env, info: sys::napi_callback_info) -> Result<
   // SAFETY: n <= len elements of a live typed array.
   let words: Vec<u32> = (0..n).map(|i| unsafe { words.add(i).read_unaligned() }).collect();
   let p = Place::decode_all(&words).map_err(Failure::from)?;
-  with_device(env, d, |this, env| {
-    this.moving(env, |this| {
-      let v = this.dev.validate(thread, id, &p).map_err(crate::convert::to_js)?;
-      // SAFETY: out holds at least 4 f64 (out_arg), written one value at a time.
-      unsafe {
-        out.write_unaligned(if v.moved { 1.0 } else { 0.0 });
-        out.add(1).write_unaligned(f64::from(v.evictions));
-        out.add(3).cast::<u64>().write_unaligned(v.bytes_moved);
-      }
-      Ok(())
-    })
+  validate_on(env, d, thread, id, &p, |moved, evictions, bytes| {
+    // SAFETY: out holds at least 4 f64 (out_arg), written one value at a time.
+    unsafe {
+      out.write_unaligned(if moved { 1.0 } else { 0.0 });
+      out.add(1).write_unaligned(f64::from(evictions));
+      out.add(3).cast::<u64>().write_unaligned(bytes);
+    }
   })
 }
 
-type Entry = unsafe fn(sys::napi_env, sys::napi_callback_info) -> Result<f64, Failure>;
+pub(crate) type Entry = unsafe fn(sys::napi_env, sys::napi_callback_info) -> Result<f64, Failure>;
 
 /// The shared prelude: panics and failures become a thrown `Error` (code = errno name), as in calls.rs.
 ///
@@ -254,11 +323,17 @@ device_entries!(
   c"lock" => fast_lock: lock,
   c"unlock" => fast_unlock: unlock,
   c"validate" => fast_validate: validate,
+  c"blockLock" => fast_block_lock: crate::device_block::block_lock,
+  c"blockUnlock" => fast_block_unlock: crate::device_block::block_unlock,
+  c"blockValidate" => fast_block_validate: crate::device_block::block_validate,
 );
 
-/// The device's fast entry points: `{ lock, unlock, validate }` (see the module's notes).
+/// The device's fast entry points: `{ lock, unlock, validate }` (see the module's notes), and the same
+/// three reading their arguments from `block` (device_block.rs; null where the runtime refuses external
+/// buffers): slots (f64) device, thread, resv or id, ctx, mode or n, then the results; from byte 64 the
+/// place words (u32, 48 of them).
 #[napi_derive::napi(
-  ts_return_type = "{ lock(dev: number, thread: number, resv: number, ctx: number, mode: number, out: Float64Array): number; unlock(dev: number, thread: number, resv: number): number; validate(dev: number, thread: number, id: number, places: Uint32Array, n: number, out: Float64Array): number }"
+  ts_return_type = "{ lock(dev: number, thread: number, resv: number, ctx: number, mode: number, out: Float64Array): number; unlock(dev: number, thread: number, resv: number): number; validate(dev: number, thread: number, id: number, places: Uint32Array, n: number, out: Float64Array): number; block: ArrayBuffer | null; blockLock(): number; blockUnlock(): number; blockValidate(): number }"
 )]
 pub fn device_fast_calls<'env>(env: &'env Env) -> napi::Result<Unknown<'env>> {
   let env = env.raw();
@@ -285,6 +360,14 @@ pub fn device_fast_calls<'env>(env: &'env Env) -> napi::Result<Unknown<'env>> {
         "napi_set_named_property",
       )?;
     }
+    let mut block = crate::device_block::buffer(env);
+    if block.is_null() {
+      status(sys::napi_get_null(env, &mut block), "napi_get_null")?;
+    }
+    status(
+      sys::napi_set_named_property(env, fns, c"block".as_ptr(), block),
+      "napi_set_named_property",
+    )?;
     Ok(Unknown::from_raw_unchecked(env, fns))
   }
 }

@@ -31,6 +31,8 @@ mod convert;
 // Time: the copy engine, move fences, delayed destroy (issue 16).
 mod copy;
 mod device;
+// The device's hot calls reading their arguments from a per-thread block (fast-jsplace).
+mod device_block;
 // The device's hot calls as raw Node-API entry points (speed-js).
 mod device_fast;
 // The dmem cgroup controller (issue 16).
