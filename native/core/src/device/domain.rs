@@ -65,20 +65,20 @@ impl Memory {
       Some(c) => c,
       None => u64::MAX,
     };
-    let opt = |name: &str, c: u64, kind, tt| {
+    let opt = |c: u64, kind, tt| {
       if c == 0 {
         Ok(None)
       } else {
-        MemDomain::new(name, c, kind, tt).map(Some)
+        MemDomain::new(c, kind, tt).map(Some)
       }
     };
     let mut domains = vec![
-      Some(MemDomain::new("system", system, AllocKind::Mm, true)?),
-      opt("gtt", cfg.gtt, opts.gtt, true)?,
-      opt("vram", cfg.vram, opts.vram, false)?,
+      Some(MemDomain::new(system, AllocKind::Mm, true)?),
+      opt(cfg.gtt, opts.gtt, true)?,
+      opt(cfg.vram, opts.vram, false)?,
     ];
     for t in &opts.private {
-      domains.push(opt(&t.name, t.size, t.allocator, t.use_tt)?);
+      domains.push(opt(t.size, t.allocator, t.use_tt)?);
     }
     for h in &opts.hops {
       if h.from == h.to || h.via == h.from || h.via == h.to || h.via.index() as usize > domains.len() {
