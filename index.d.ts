@@ -177,6 +177,28 @@ export declare class NativeMm {
   scanRun(candidates: BigUint64Array): BigUint64Array
 }
 
+/** The TTM globals (`ttm_pool_mgr_init`) and the device pools made in them. */
+export declare class NativeTtmPools {
+  constructor(pagePoolSize: number)
+  createPool(dmaAlloc: boolean, dma32: boolean): number
+  fini(pool: number): void
+  /** `ttm_pool_alloc`: the new tt's id. */
+  alloc(pool: number, numPages: number, caching: number): number
+  free(tt: number): void
+  chunks(tt: number): BigUint64Array
+  /** `ttm_pool_shrinker_scan`: pages freed. */
+  shrink(nrToScan: number): number
+  /** The owner code of the pool type `ttm_pool_select_type` picks, or null. */
+  selectType(pool: number, caching: number, order: number): number | null
+  typeChunks(owner: number, caching: number, order: number): number
+  /** Every pool type in shrinker-list order. */
+  types(): Float64Array
+  /** `[pooled, pagePoolSize, inUse, fresh, reused, cachingSet, cachingReset, released, shrunk]`. */
+  totals(): Float64Array
+  /** Bytes of native memory reported to V8. */
+  get externalBytes(): number
+}
+
 /**
  * One VA space of the native engine. Its heap is reported to V8 as external
  * memory, so the garbage collector weighs what a handle really holds.

@@ -453,7 +453,7 @@ impl PoolManager {
   pub fn heap_bytes(&self) -> usize {
     let chunks: usize = self.tts.values().map(|t| t.chunks.capacity()).sum();
     let pooled = (self.totals.pooled as usize / 4).max(self.global.len());
-    chunks * std::mem::size_of::<Chunk>() + crate::heap::btree::<u32, Tt>(self.tts.len()) + pooled * 8
+    chunks * size_of::<Chunk>() + crate::heap::btree::<u32, Tt>(self.tts.len()) + pooled * 8
   }
 }
 
