@@ -27,7 +27,10 @@ const pages = fc.oneof(
   fc.integer({ min: 1, max: 300 }),
 )
 const cmd: fc.Arbitrary<Cmd> = fc.oneof(
-  { arbitrary: fc.record({ c: fc.constant('create' as const), dmaAlloc: fc.boolean(), dma32: fc.boolean() }), weight: 1 },
+  {
+    arbitrary: fc.record({ c: fc.constant('create' as const), dmaAlloc: fc.boolean(), dma32: fc.boolean() }),
+    weight: 1,
+  },
   { arbitrary: fc.record({ c: fc.constant('alloc' as const), pool: fc.nat(3), pages, caching }), weight: 6 },
   { arbitrary: fc.record({ c: fc.constant('free' as const), tt: fc.nat(40) }), weight: 6 },
   { arbitrary: fc.record({ c: fc.constant('shrink' as const), n: fc.constantFrom(0, 1, 3, 16, 600) }), weight: 1 },
@@ -80,7 +83,8 @@ describe('TTM page pools: native vs reference', () => {
         (pagePoolSize, pools, cmds) => {
           const native = new NativePoolsCore(pagePoolSize)
           const ref = new ReferencePools(pagePoolSize)
-          for (const p of pools) expect(native.createPool(p.dmaAlloc, p.dma32)).toBe(ref.createPool(p.dmaAlloc, p.dma32))
+          for (const p of pools)
+            expect(native.createPool(p.dmaAlloc, p.dma32)).toBe(ref.createPool(p.dmaAlloc, p.dma32))
           const tts: number[] = []
           const live = new Set<number>()
           for (const c of cmds) {

@@ -222,6 +222,21 @@ export {
 export { DMEM_MODES, type DmemModeName } from './contract/dmem.js'
 // Memory types, private types, multihop rules and resources (ttm-res).
 export type { MemoryTypeOptions, MultihopRule, PrivateTypeOptions, ResourceInfo } from './device/memory-types.js'
+// ttm-pool: TTM page pools per caching and order (issue 16).
+export {
+  MAX_PAGE_ORDER,
+  TtmPool,
+  TtmPools,
+  TtmTt,
+  type PageCaching,
+  type PoolTypeOwner,
+  type TtmChunk,
+  type TtmPageInfo,
+  type TtmPoolOptions,
+  type TtmPoolsOptions,
+  type TtmPoolTotals,
+  type TtmPoolTypeInfo,
+} from './device/pool.js'
 export {
   scenarios,
   runScenario,

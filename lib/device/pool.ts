@@ -19,9 +19,7 @@ import {
   MAX_PAGE_ORDER,
   MAX_TT_PAGES,
   type PageCaching,
-  type PoolChunkRecord,
   type PoolCore,
-  type PoolTotalsRecord,
 } from '../contract/pool.js'
 import type { EngineName } from '../contract/vm.js'
 import { engineOf, resolveEngine } from '../engines.js'
@@ -54,7 +52,26 @@ export interface TtmPoolTypeInfo {
   pages: number
 }
 
-export type TtmPoolTotals = PoolTotalsRecord
+/** Page counts: now (`pooled`, `inUse`) and since the globals were made. */
+export interface TtmPoolTotals {
+  /** Pages in pool types (`allocated_pages`). */
+  pooled: number
+  pagePoolSize: number
+  /** Pages held by populated tts. */
+  inUse: number
+  /** Pages allocated fresh from the system. */
+  fresh: number
+  /** Pages taken from a pool type. */
+  reused: number
+  /** Fresh pages switched from write-back to the tt's write-combined / uncached caching. */
+  cachingSet: number
+  /** Pages set back to write-back before going to the system. */
+  cachingReset: number
+  /** Pages given back to the system (freed unpooled, shrunk, or at a pool's fini). */
+  released: number
+  /** Pages the shrinker freed, the trim to `page_pool_size` included. */
+  shrunk: number
+}
 
 /** One page of a tt: the chunk it is in, whether it heads it, and its bus address. */
 export interface TtmPageInfo {
@@ -66,7 +83,13 @@ export interface TtmPageInfo {
   dma: bigint
 }
 
-export type TtmChunk = PoolChunkRecord
+/** A run of `2^order` pages of a tt, contiguous on the bus from `dma`. */
+export interface TtmChunk {
+  order: number
+  dma: bigint
+  /** Taken from a pool type, not fresh from the system. */
+  fromPool: boolean
+}
 
 let isPool: (v: unknown) => v is TtmPool
 let isTt: (v: unknown) => v is TtmTt
@@ -116,9 +139,7 @@ export class TtmPools {
 
   /** Every pool type in the shrinker's round-robin order. */
   types(): TtmPoolTypeInfo[] {
-    return this.#core
-      .types()
-      .map((t) => ({ ...t, owner: this.#owner(t.owner), pages: t.chunks * 2 ** t.order }))
+    return this.#core.types().map((t) => ({ ...t, owner: this.#owner(t.owner), pages: t.chunks * 2 ** t.order }))
   }
 
   /** Chunks in a global pool type (none for cached: those are not pooled globally). */

@@ -107,7 +107,10 @@ impl NativeTtmPools {
   /// The owner code of the pool type `ttm_pool_select_type` picks, or null.
   #[napi(catch_unwind)]
   pub fn select_type(&self, pool: u32, caching: u32, order: u32) -> Result<Option<f64>> {
-    let t = self.mgr.select_type(pool, caching_arg(caching)?, order).map_err(to_js)?;
+    let t = self
+      .mgr
+      .select_type(pool, caching_arg(caching)?, order)
+      .map_err(to_js)?;
     Ok(t.map(|t| owner_code(t.owner)))
   }
 

@@ -155,7 +155,11 @@ impl PoolManager {
       for dma32 in [false, true] {
         for caching in [Caching::WriteCombined, Caching::Uncached] {
           let owner = Owner::Global { dma32 };
-          shrinker.push_back(TypeId { owner, caching, order });
+          shrinker.push_back(TypeId {
+            owner,
+            caching,
+            order,
+          });
         }
       }
     }
@@ -183,7 +187,11 @@ impl PoolManager {
       for caching in Caching::ALL {
         for order in 0..=MAX_PAGE_ORDER {
           let owner = Owner::Pool(id);
-          self.shrinker.push_back(TypeId { owner, caching, order });
+          self.shrinker.push_back(TypeId {
+            owner,
+            caching,
+            order,
+          });
         }
       }
       vec![VecDeque::new(); 3 * NR_PAGE_ORDERS]
@@ -236,7 +244,11 @@ impl PoolManager {
   /// A fresh chunk's bus address: the next aligned range of its zone.
   fn fresh_dma(&mut self, dma32: bool, order: u32) -> u64 {
     let size = PAGE_SIZE << order;
-    let next = if dma32 { &mut self.next_dma32 } else { &mut self.next_dma };
+    let next = if dma32 {
+      &mut self.next_dma32
+    } else {
+      &mut self.next_dma
+    };
     let mut start = next.div_ceil(size) * size;
     if dma32 && start + size > DMA32_END {
       // Labels only: the zone wraps rather than runs out.
@@ -253,7 +265,10 @@ impl PoolManager {
   pub fn alloc(&mut self, pool: u32, num_pages: u64, caching: Caching) -> Result<u32> {
     let p = self.pool(pool)?;
     if num_pages == 0 || num_pages > MAX_TT_PAGES {
-      return fail(Errno::EINVAL, format!("a tt has 1 to {MAX_TT_PAGES} pages, not {num_pages}"));
+      return fail(
+        Errno::EINVAL,
+        format!("a tt has 1 to {MAX_TT_PAGES} pages, not {num_pages}"),
+      );
     }
     if self.next_tt == u32::MAX {
       return fail(Errno::ENOMEM, "out of tt ids");
@@ -328,8 +343,14 @@ impl PoolManager {
     let Some(t) = self.tts.remove(&tt) else {
       return fail(Errno::EINVAL, format!("no populated tt {tt}"));
     };
-    let p = self.pools[t.pool as usize].as_ref().expect("a tt's pool outlives it");
-    let types: Vec<Option<TypeId>> = t.chunks.iter().map(|c| select(p, t.pool, t.caching, c.order)).collect();
+    let p = self.pools[t.pool as usize]
+      .as_ref()
+      .expect("a tt's pool outlives it");
+    let types: Vec<Option<TypeId>> = t
+      .chunks
+      .iter()
+      .map(|c| select(p, t.pool, t.caching, c.order))
+      .collect();
     for (c, pt) in t.chunks.iter().zip(types) {
       match pt {
         Some(pt) => {
@@ -397,7 +418,10 @@ impl PoolManager {
   pub fn fini(&mut self, pool: u32) -> Result<()> {
     let p = self.pool(pool)?;
     if p.live_tts > 0 {
-      return fail(Errno::EBUSY, format!("pool {pool} still has {} populated tts", p.live_tts));
+      return fail(
+        Errno::EBUSY,
+        format!("pool {pool} still has {} populated tts", p.live_tts),
+      );
     }
     let own = self.pools[pool as usize].take().and_then(|p| p.own);
     self.shrinker.retain(|t| t.owner != Owner::Pool(pool));
@@ -434,7 +458,10 @@ impl PoolManager {
   /// own types of a pool without coherent DMA).
   pub fn type_chunks(&self, id: TypeId) -> Result<usize> {
     if id.order > MAX_PAGE_ORDER {
-      return fail(Errno::EINVAL, format!("order {} is above MAX_PAGE_ORDER", id.order));
+      return fail(
+        Errno::EINVAL,
+        format!("order {} is above MAX_PAGE_ORDER", id.order),
+      );
     }
     if let Owner::Pool(p) = id.owner {
       self.pool(p)?;

@@ -34,7 +34,9 @@ fn chunks_take_the_largest_order_that_fits_and_never_grow() {
   assert_eq!(orders(&m, tt), vec![2, 1, 0]);
   let c = m.chunks(tt).unwrap();
   // Fresh chunks are naturally aligned on the bus, above 4 GiB.
-  assert!(c.iter().all(|c| c.dma >= 1 << 32 && c.dma % (PAGE_SIZE << c.order) == 0));
+  assert!(c
+    .iter()
+    .all(|c| c.dma >= 1 << 32 && c.dma % (PAGE_SIZE << c.order) == 0));
 }
 
 #[test]
@@ -60,7 +62,10 @@ fn uncached_chunks_go_to_the_global_pool_and_come_back() {
     }]
   );
   let t = m.totals();
-  assert_eq!((t.pooled, t.reused, t.fresh, t.caching_set, t.in_use), (0, 4, 4, 4, 4));
+  assert_eq!(
+    (t.pooled, t.reused, t.fresh, t.caching_set, t.in_use),
+    (0, 4, 4, 4, 4)
+  );
 }
 
 #[test]
@@ -71,7 +76,10 @@ fn cached_pages_without_dma_alloc_are_not_pooled() {
   let tt = m.alloc(p, 3, WB).unwrap();
   m.free(tt).unwrap();
   let t = m.totals();
-  assert_eq!((t.pooled, t.released, t.caching_set, t.caching_reset), (0, 3, 0, 0));
+  assert_eq!(
+    (t.pooled, t.released, t.caching_set, t.caching_reset),
+    (0, 3, 0, 0)
+  );
 }
 
 #[test]
