@@ -6,7 +6,7 @@
  * EINVAL / EBUSY that leaves the pools unchanged).
  */
 import { describe, it, expect } from 'vitest'
-import { TtmPools } from '../lib/device/pool.js'
+import { TTM_SHRINKER_BATCH, TtmPools } from '../lib/device/pool.js'
 import { errnoOf } from './errno.js'
 
 const engines = ['reference', 'native'] as const
@@ -84,6 +84,16 @@ describe.each(engines)('%s engine', (engine) => {
     expect(pools.shrink(10)).toBe(1)
     expect(pools.pooledPages).toBe(0)
     expect(pools.totals()).toMatchObject({ shrunk: 2, cachingReset: 2 })
+  })
+
+  it('shrink() scans TTM_SHRINKER_BATCH (352) pages by default', () => {
+    expect(TTM_SHRINKER_BATCH).toBe(352)
+    const pools = new TtmPools({ engine })
+    const pool = pools.createPool()
+    const tts = Array.from({ length: 400 }, () => pool.alloc(1, 'uc'))
+    for (const t of tts) pool.free(t)
+    expect(pools.shrink()).toBe(352)
+    expect(pools.pooledPages).toBe(48)
   })
 
   it('free trims the pools back to page_pool_size', () => {

@@ -225,6 +225,7 @@ export type { MemoryTypeOptions, MultihopRule, PrivateTypeOptions, ResourceInfo 
 // ttm-pool: TTM page pools per caching and order (issue 16).
 export {
   MAX_PAGE_ORDER,
+  TTM_SHRINKER_BATCH,
   TtmPool,
   TtmPools,
   TtmTt,

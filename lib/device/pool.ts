@@ -27,6 +27,9 @@ import { count, flag, instance, integer, invalid, isObject, oneOf, options } fro
 
 export { MAX_PAGE_ORDER, type PageCaching }
 
+/** `TTM_SHRINKER_BATCH`: the kernel shrinker's batch, an average pool's pages (`2^(MAX_PAGE_ORDER/2)` per order). */
+export const TTM_SHRINKER_BATCH = 2 ** Math.floor(MAX_PAGE_ORDER / 2) * (MAX_PAGE_ORDER + 1)
+
 export interface TtmPoolsOptions {
   /** `page_pool_size`: pooled pages above it are shrunk at each free; 2^20 (half of 8 GiB) by default. */
   pagePoolSize?: number
@@ -124,7 +127,7 @@ export class TtmPools {
   }
 
   /** `ttm_pool_shrinker_scan`: frees pooled pages, round robin over the pool types, until `nrToScan` are freed or none is left. */
-  shrink(nrToScan: number): number {
+  shrink(nrToScan: number = TTM_SHRINKER_BATCH): number {
     return this.#core.shrink(count(nrToScan, 'nrToScan'))
   }
 

@@ -47,7 +47,7 @@ interface Tt {
 }
 
 /** `__fls`: the order of the largest power of two not above n (n > 0). */
-const fls = (n: number): number => Math.floor(Math.log2(n))
+const fls = (n: number): number => 31 - Math.clz32(n)
 
 const alignUp = (v: bigint, size: bigint): bigint => ((v + size - 1n) / size) * size
 
