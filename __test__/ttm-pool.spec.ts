@@ -6,7 +6,7 @@
  * EINVAL / EBUSY that leaves the pools unchanged).
  */
 import { describe, it, expect } from 'vitest'
-import { TTM_SHRINKER_BATCH, TtmPools } from '../lib/device/pool.js'
+import { TTM_SHRINKER_BATCH, TtmPool, TtmPools, TtmTt } from '../lib/device/pool.js'
 import { errnoOf } from './errno.js'
 
 const engines = ['reference', 'native'] as const
@@ -151,6 +151,8 @@ describe.each(engines)('%s engine', (engine) => {
       ['negative shrink', () => pools.shrink(-1)],
       ['bad pagePoolSize', () => new TtmPools({ engine, pagePoolSize: -1 })],
       ['bad dmaAlloc', () => pools.createPool({ dmaAlloc: 1 as unknown as boolean })],
+      ['a pool made by hand', () => Reflect.construct(TtmPool, [Symbol('x'), {}, 0, false, false])],
+      ['a tt made by hand', () => Reflect.construct(TtmTt, [Symbol('x'), pool, {}, 1, 1, 'uc'])],
     ]
     for (const [what, f] of bad) expect([what, errnoOf(f)]).toEqual([what, 'EINVAL'])
     expect(state()).toEqual(before)

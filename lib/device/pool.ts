@@ -95,6 +95,8 @@ export interface TtmChunk {
 }
 
 let isPool: (v: unknown) => v is TtmPool
+/** Only this module makes pools and tts: their constructors check it. */
+const MAKER: unique symbol = Symbol('ttm-pool maker')
 let isTt: (v: unknown) => v is TtmTt
 
 /** The TTM globals (`ttm_pool_mgr_init`) and the device pools made in them. */
@@ -115,7 +117,7 @@ export class TtmPools {
     const o = options<TtmPoolOptions>(opts ?? {}, 'TtmPool options')
     const dmaAlloc = flag(o.dmaAlloc, 'dmaAlloc')
     const dma32 = flag(o.dma32, 'dma32')
-    const pool = new TtmPool(this.#core, this.#core.createPool(dmaAlloc, dma32), dmaAlloc, dma32)
+    const pool = new TtmPool(MAKER, this.#core, this.#core.createPool(dmaAlloc, dma32), dmaAlloc, dma32)
     this.#pools.push(pool)
     return pool
   }
@@ -166,7 +168,8 @@ export class TtmPool {
   }
 
   /** @internal */
-  constructor(core: PoolCore, id: number, dmaAlloc: boolean, dma32: boolean) {
+  constructor(maker: typeof MAKER, core: PoolCore, id: number, dmaAlloc: boolean, dma32: boolean) {
+    if (maker !== MAKER) throw invalid('TtmPool', 'made by TtmPools.createPool', maker)
     this.#core = core
     this.#id = id
     this.dmaAlloc = dmaAlloc
@@ -181,7 +184,7 @@ export class TtmPool {
   alloc(numPages: number, caching: PageCaching): TtmTt {
     const n = integer(numPages, 'numPages', 1, MAX_TT_PAGES)
     const c = oneOf(caching, CACHINGS, 'caching')
-    return new TtmTt(this, this.#core, this.#core.alloc(this.#id, n, c), n, c)
+    return new TtmTt(MAKER, this, this.#core, this.#core.alloc(this.#id, n, c), n, c)
   }
 
   /** `ttm_pool_free`: the tt's chunks go to their pool types or to the system. */
@@ -244,8 +247,8 @@ export class TtmTt {
   }
 
   /** @internal */
-  constructor(pool: TtmPool, core: PoolCore, id: number, numPages: number, caching: PageCaching) {
-    if (!isPool(pool)) throw new TypeError('a TtmTt is made by TtmPool.alloc')
+  constructor(maker: typeof MAKER, pool: TtmPool, core: PoolCore, id: number, numPages: number, caching: PageCaching) {
+    if (maker !== MAKER || !isPool(pool)) throw invalid('TtmTt', 'made by TtmPool.alloc', maker)
     this.pool = pool
     this.#core = core
     this.#id = id
