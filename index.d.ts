@@ -126,6 +126,10 @@ export declare class NativeDevice {
   createObjectUnbacked(id: number, size: bigint, resv: number, profile: number): void
   /** The object's resource; null when it has none. */
   resourceInfo(id: number): ResourceRecord | null
+  /** `caching`: 0 uncached, 1 write-combined, 2 cached. */
+  poolSetup(dmaAlloc: boolean, dma32: boolean, caching: number, pagePoolSize: number): void
+  /** The pools' totals as `NativeTtmPools.totals` packs them; empty without a pool. */
+  poolTotals(): Float64Array
   setPriority(id: number, priority: number): void
   setTags(id: number, tags: number): void
   setPurgeable(id: number, on: boolean): void

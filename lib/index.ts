@@ -224,6 +224,7 @@ export { DMEM_MODES, type DmemModeName } from './contract/dmem.js'
 export type { MemoryTypeOptions, MultihopRule, PrivateTypeOptions, ResourceInfo } from './device/memory-types.js'
 // ttm-pool: TTM page pools per caching and order (issue 16).
 export {
+  type DevicePoolOptions,
   MAX_PAGE_ORDER,
   TTM_SHRINKER_BATCH,
   TtmPool,

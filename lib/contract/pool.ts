@@ -104,3 +104,11 @@ export interface PoolCore {
   types(): PoolTypeRecord[]
   totals(): PoolTotalsRecord
 }
+
+/** ttm-pool: a device's tts drawn from page pools (its own TTM globals, one pool). */
+export interface DevicePoolCore {
+  /** `caching`: CACHINGS index. EEXIST when the device has a pool. */
+  poolSetup(dmaAlloc: boolean, dma32: boolean, caching: number, pagePoolSize: number): void
+  /** The pools' totals; null without a pool. */
+  poolTotals(): PoolTotalsRecord | null
+}

@@ -21,6 +21,7 @@ import {
   type PageCaching,
   type PoolCore,
 } from '../contract/pool.js'
+import type { DeviceCore } from '../contract/device.js'
 import type { EngineName } from '../contract/vm.js'
 import { engineOf, resolveEngine } from '../engines.js'
 import { count, flag, instance, integer, invalid, isObject, oneOf, options } from '../base/check.js'
@@ -297,4 +298,21 @@ export class TtmTt {
     const within = i - starts[lo]
     return { chunk: lo, head: within === 0, order: c.order, dma: c.dma + BigInt(within) * 4096n }
   }
+}
+
+/** A device's page pool (`new Device({ pool })`): its tts come from it. */
+export interface DevicePoolOptions extends TtmPoolOptions {
+  /** The caching of the device's tts (`ttm_tt_init`'s); write-combined by default. */
+  caching?: PageCaching
+  /** `page_pool_size` of the device's own TTM globals; 2^20 pages by default. */
+  pagePoolSize?: number
+}
+
+/** @internal Checks the Device's `pool` option and sets the pool up. */
+export function devicePoolSetup(core: DeviceCore, opts: unknown): void {
+  const o = options<DevicePoolOptions>(opts, 'pool options')
+  const caching = o.caching === undefined ? 'wc' : oneOf(o.caching, CACHINGS, 'pool.caching')
+  const size = o.pagePoolSize === undefined ? DEFAULT_PAGE_POOL_SIZE : count(o.pagePoolSize, 'pool.pagePoolSize')
+  const dmaAlloc = flag(o.dmaAlloc, 'pool.dmaAlloc')
+  core.poolSetup(dmaAlloc, flag(o.dma32, 'pool.dma32'), CACHINGS.indexOf(caching), size)
 }
