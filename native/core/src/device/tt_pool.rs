@@ -72,3 +72,6 @@ impl Device {
     }
   }
 }
+
+#[cfg(test)]
+mod tests;
