@@ -126,6 +126,10 @@ export declare class NativeDevice {
   createObjectUnbacked(id: number, size: bigint, resv: number, profile: number): void
   /** The object's resource; null when it has none. */
   resourceInfo(id: number): ResourceRecord | null
+  /** `caching`: 0 uncached, 1 write-combined, 2 cached. */
+  poolSetup(dmaAlloc: boolean, dma32: boolean, caching: number, pagePoolSize: number): void
+  /** The pools' totals as `NativeTtmPools.totals` packs them; empty without a pool. */
+  poolTotals(): Float64Array
   setPriority(id: number, priority: number): void
   setTags(id: number, tags: number): void
   setPurgeable(id: number, on: boolean): void
@@ -175,6 +179,28 @@ export declare class NativeMm {
   scanColorEvict(): BigUint64Array
   /** `[found, victims...]`, victims in removal order. */
   scanRun(candidates: BigUint64Array): BigUint64Array
+}
+
+/** The TTM globals (`ttm_pool_mgr_init`) and the device pools made in them. */
+export declare class NativeTtmPools {
+  constructor(pagePoolSize: number)
+  createPool(dmaAlloc: boolean, dma32: boolean): number
+  fini(pool: number): void
+  /** `ttm_pool_alloc`: the new tt's id. */
+  alloc(pool: number, numPages: number, caching: number): number
+  free(tt: number): void
+  chunks(tt: number): BigUint64Array
+  /** `ttm_pool_shrinker_scan`: pages freed. */
+  shrink(nrToScan: number): number
+  /** The owner code of the pool type `ttm_pool_select_type` picks, or null. */
+  selectType(pool: number, caching: number, order: number): number | null
+  typeChunks(owner: number, caching: number, order: number): number
+  /** Every pool type in shrinker-list order. */
+  types(): Float64Array
+  /** `[pooled, pagePoolSize, inUse, fresh, reused, cachingSet, cachingReset, released, shrunk]`. */
+  totals(): Float64Array
+  /** Bytes of native memory reported to V8. */
+  get externalBytes(): number
 }
 
 /**

@@ -838,6 +838,7 @@ module.exports = nativeBinding
 module.exports.NativeBuddy = nativeBinding.NativeBuddy
 module.exports.NativeDevice = nativeBinding.NativeDevice
 module.exports.NativeMm = nativeBinding.NativeMm
+module.exports.NativeTtmPools = nativeBinding.NativeTtmPools
 module.exports.NativeVm = nativeBinding.NativeVm
 module.exports.deviceFastCalls = nativeBinding.deviceFastCalls
 module.exports.fastInit = nativeBinding.fastInit

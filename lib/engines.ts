@@ -9,6 +9,10 @@ import { DrmError } from './base/errors.js'
 import type { BuddyCore, ColorAdjustRecord, MmCore } from './contract/alloc.js'
 import type { DeviceCore, MemoryRecord } from './contract/device.js'
 import type { EngineName, VmCore, VmCreateOptions } from './contract/vm.js'
+// ttm-pool: TTM page pools.
+import type { PoolCore } from './contract/pool.js'
+import { NativePoolsCore } from './native/pool.js'
+import { ReferencePools } from './reference/device/pool.js'
 import { NativeBuddyCore, NativeMmCore } from './native/alloc.js'
 import { loadBinding } from './native/binding.js'
 import { NativeDeviceCore } from './native/device.js'
@@ -24,6 +28,8 @@ export interface Engine {
   device(wwClass: number, memory: MemoryRecord): DeviceCore
   mm(start: bigint, size: bigint, adjust?: ColorAdjustRecord): MmCore
   buddy(size: bigint, chunkSize: bigint): BuddyCore
+  /** ttm-pool: the TTM globals and their device pools. */
+  pools(pagePoolSize: number): PoolCore
   /** The canonical workload in one call, where the engine has such a loop (native: inside Rust). */
   readonly vmbindRun?: ReturnType<typeof loadBinding>['vmbindRun']
 }
@@ -33,6 +39,7 @@ const native: Engine = {
   device: (wwClass, memory) => new NativeDeviceCore(wwClass, memory),
   mm: (start, size, adjust) => new NativeMmCore(start, size, adjust),
   buddy: (size, chunkSize) => new NativeBuddyCore(size, chunkSize),
+  pools: (pagePoolSize) => new NativePoolsCore(pagePoolSize),
   get vmbindRun() {
     return loadBinding().vmbindRun
   },
@@ -43,6 +50,7 @@ const reference: Engine = {
   device: (wwClass, memory) => new ReferenceDevice(wwClass, memory),
   mm: (start, size, adjust) => new ReferenceMm(start, size, adjust),
   buddy: (size, chunkSize) => new ReferenceBuddy(size, chunkSize),
+  pools: (pagePoolSize) => new ReferencePools(pagePoolSize),
 }
 
 /** The engine of this name (after `resolveEngine`). */

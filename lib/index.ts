@@ -222,6 +222,23 @@ export {
 export { DMEM_MODES, type DmemModeName } from './contract/dmem.js'
 // Memory types, private types, multihop rules and resources (ttm-res).
 export type { MemoryTypeOptions, MultihopRule, PrivateTypeOptions, ResourceInfo } from './device/memory-types.js'
+// ttm-pool: TTM page pools per caching and order (issue 16).
+export {
+  type DevicePoolOptions,
+  MAX_PAGE_ORDER,
+  TTM_SHRINKER_BATCH,
+  TtmPool,
+  TtmPools,
+  TtmTt,
+  type PageCaching,
+  type PoolTypeOwner,
+  type TtmChunk,
+  type TtmPageInfo,
+  type TtmPoolOptions,
+  type TtmPoolsOptions,
+  type TtmPoolTotals,
+  type TtmPoolTypeInfo,
+} from './device/pool.js'
 export {
   scenarios,
   runScenario,

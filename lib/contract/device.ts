@@ -5,6 +5,8 @@
  * Ids and enums are plain numbers (0 = none); u64 values are bigints. Engines
  * throw DrmError and record violations for takeViolations().
  */
+// ttm-pool: tts drawn from page pools.
+import type { DevicePoolCore } from './pool.js'
 import type { EngineName, VmCore } from './vm.js'
 import type { DmemCore } from './dmem.js'
 import type { PressureCore } from './pressure.js'
@@ -173,7 +175,7 @@ export interface ViolationRecord {
 }
 
 /** The dmem cgroup calls (contract/dmem.ts) and ttm-lru's priorities, bulk moves, eviction policy and swap (contract/pressure.ts). */
-export interface DeviceCore extends DmemCore, PressureCore {
+export interface DeviceCore extends DmemCore, PressureCore, DevicePoolCore {
   readonly engine: EngineName
   now(): bigint
   advance(ns: bigint): bigint

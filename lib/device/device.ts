@@ -42,6 +42,8 @@ import { type Cgroup, type CreateCgroupOptions, Dmem, type DmemOptions } from '.
 // encodePlaces and prepareEviction by name from their modules: every validate calls them (a re-export or a
 // namespace object is a getter V8 does not inline).
 import { encodePlaces, memoryLayout, resourceOf, typeIndex, type ResourceInfo } from './memory-types.js'
+// ttm-pool: tts drawn from page pools.
+import { type DevicePoolOptions, devicePoolSetup, type TtmPoolTotals } from './pool.js'
 import { count, flag, func, invalid, oneOf, options, u64 } from '../base/check.js'
 import * as eviction from './eviction.js'
 import { prepareEviction } from './eviction.js'
@@ -64,6 +66,8 @@ export interface DeviceOptions {
   copy?: CopyOptions
   /** The dmem cgroup controller: mode and registered regions (default upstream, VRAM). */
   dmem?: DmemOptions
+  /** ttm-pool: tts (GTT and private use_tt types) drawn from TTM page pools; absent: pages not modelled. */
+  pool?: DevicePoolOptions
 }
 
 /** A broken rule: what, on which GEM object (0 for none), and the seed rule. */
@@ -131,6 +135,12 @@ export class Device {
     if (copy !== null) this.core.configureCopy(copy.bandwidth, copy.latency)
     this.copy = copy === null ? null : Object.freeze({ ...copy, bandwidth: Object.freeze(copy.bandwidth) })
     this.dmem = new Dmem(this, o.dmem)
+    if (o.pool !== undefined) devicePoolSetup(this.core, o.pool)
+  }
+
+  /** ttm-pool: the page pools' totals (pooled, in use, fresh, reused, caching changes...), or null without `pool`. */
+  pool(): TtmPoolTotals | null {
+    return this.core.poolTotals()
   }
 
   /** The copy engine's packed configuration, or null when moves are instant (issue 16). */

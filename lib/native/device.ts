@@ -4,6 +4,7 @@
  * become DrmError and optional values become null. Every rule lives in the
  * Rust core (native/core/src/device).
  */
+import { POOL_TOTALS, type PoolTotalsRecord } from '../contract/pool.js'
 import type { NativeDevice, ObjectRecord as NativeObjectRecord } from '../../index.js'
 import type {
   CopyJobRecord,
@@ -370,6 +371,17 @@ export class NativeDeviceCore implements DeviceCore {
     const id = NativeVmCore.registryId(vm)
     if (id === undefined) throw new DrmError('EINVAL', 'attachVm takes a VA space of the native engine')
     call(() => this.#slow().attachVm(id))
+  }
+
+  // ttm-pool: tts drawn from page pools (native/napi/device_pool.rs).
+  poolSetup(dmaAlloc: boolean, dma32: boolean, caching: number, pagePoolSize: number): void {
+    call(() => this.#slow().poolSetup(dmaAlloc, dma32, caching, pagePoolSize))
+  }
+  poolTotals(): PoolTotalsRecord | null {
+    const w = call(() => this.#slow().poolTotals())
+    return w.length === 0
+      ? null
+      : (Object.fromEntries(POOL_TOTALS.map((k, i) => [k, w[i]])) as unknown as PoolTotalsRecord)
   }
 
   // dmem cgroups (issue 16): native/napi/dmem.rs.

@@ -46,6 +46,10 @@ mod io;
 mod managers;
 // The page-table cost model (issue 15).
 mod pagetable;
+// ttm-pool: TTM page pools (issue 16).
+mod pool;
+// ttm-pool: the device's tts from page pools.
+mod device_pool;
 // ttm-lru: priorities, bulk moves, eviction policy, swap (issue 16).
 mod pressure;
 mod raw;

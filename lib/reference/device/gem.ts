@@ -12,6 +12,7 @@ import { lruRemove, lruTouch, resvUserAdd, resvUserRemove } from './lru.js'
 import { place } from './placement.js'
 import { objPressure } from './pressure.js'
 import { swapAlloc, swapForget } from './swap.js'
+import { ttUnpopulate } from './tt-pool.js'
 import { objectOf, objectRecord, relocate } from './objects.js'
 import { createResv, heldBy, resvOf } from './resv.js'
 import {
@@ -101,6 +102,7 @@ export function put(d: DevState, id: number, vaMappings: number): boolean {
   o.node = null
   lruRemove(d, id)
   swapForget(d, id)
+  ttUnpopulate(d, id)
   const delayed = delayDestroy(d, id, o.resv, o.domain, node)
   if (!delayed) domainFree(d, o.domain, node)
   // dmem: a range that waits for its fences keeps its charge until it is freed (copy.ts).

@@ -4,6 +4,8 @@
  * binding makes before calling the core are made here in the same order, so
  * both engines fail the same way.
  */
+import type { PoolTotalsRecord } from '../../contract/pool.js'
+import * as ttPool from './tt-pool.js'
 import type {
   CopyJobRecord,
   CtxRecord,
@@ -295,6 +297,14 @@ export class ReferenceDevice implements DeviceCore {
     }
     if (vm.destroyed) throw new DrmError('EINVAL', `VA space '${vm.name}' was destroyed`)
     if (!this.#d.vms.includes(vm)) this.#d.vms.push(vm)
+  }
+
+  // ttm-pool: tts drawn from page pools (tt-pool.ts).
+  poolSetup(dmaAlloc: boolean, dma32: boolean, caching: number, pagePoolSize: number): void {
+    ttPool.poolSetup(this.#d, dmaAlloc, dma32, caching, pagePoolSize)
+  }
+  poolTotals(): PoolTotalsRecord | null {
+    return this.#d.ttPool?.mgr.totals() ?? null
   }
 
   // dmem cgroups (issue 16): dmem.ts; argument checks as native/napi/dmem.rs.

@@ -24,6 +24,7 @@ import { objectOf, relocate } from './objects.js'
 import { cursor, lruNext, lruRemove, lruTouch } from './lru.js'
 import { evictionValuable } from './hooks.js'
 import { swapAlloc, swapForget, swapIn } from './swap.js'
+import { ttAfterMove, ttUnpopulate } from './tt-pool.js'
 import { heldBy, lock, resvOf, unlockResv } from './resv.js'
 import { type DevState, DOMAIN_NAMES, GTT, PROFILE_SHMEM, SYSTEM, U64_MAX, VRAM } from './state.js'
 
@@ -390,6 +391,7 @@ function commitMove(d: DevState, id: number, to: number, node: bigint | null, ev
   o.purged = false
   o.populated ||= to !== SYSTEM
   relocate(d, id, to)
+  ttAfterMove(d, id, to)
   lruTouch(d, id)
   logMove(d, id, from, to, evicted)
 }
@@ -405,6 +407,7 @@ function purge(d: DevState, id: number, evicted: boolean, st: Stats): void {
   o.purged = true
   o.populated = false
   relocate(d, id, SYSTEM)
+  ttUnpopulate(d, id)
   count(d, 0n, evicted, st)
   logMove(d, id, from, 0, evicted)
 }

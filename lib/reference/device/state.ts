@@ -3,6 +3,7 @@
  * resvs, contexts and fences are dense (index + 1), as in the Rust core, so
  * both engines hand out the same ones.
  */
+import type { TtPool } from './tt-pool.js'
 import type { MoveRecord, ViolationRecord } from '../../contract/device.js'
 import type { CopyEngine } from './copy.js'
 import type { MemDomain } from './domain.js'
@@ -118,6 +119,8 @@ export class DevState {
   dmem!: Dmem
   /** ttm-lru: bulk moves, eviction policy, swap (pressure.ts). */
   readonly pressure = new Pressure()
+  /** ttm-pool: the page pool tts come from (tt-pool.ts); null: not modelled. */
+  ttPool: TtPool | null = null
 
   constructor(readonly wwClass: number) {}
 

@@ -10,6 +10,7 @@ import { cursor, lruNext, lruRemove } from './lru.js'
 import { objectOf, relocate } from './objects.js'
 import { lock, unlockResv } from './resv.js'
 import { type DevState, SYSTEM, U32_MAX } from './state.js'
+import { ttUnpopulate } from './tt-pool.js'
 
 const SHRINKER = U32_MAX
 const TRY = 2
@@ -87,6 +88,7 @@ function shrinkOne(d: DevState, id: number, purging: boolean): void {
     t.swapUsed += o.size
   }
   relocate(d, id, SYSTEM)
+  ttUnpopulate(d, id)
   // As placement.ts's logMove: a move to nowhere, told to the VA spaces.
   if (d.trackMoves) d.moves.push({ id, from: SYSTEM, to: 0, evicted: true })
   d.moved(id, true)

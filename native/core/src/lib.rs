@@ -21,6 +21,8 @@ pub mod errno;
 pub mod gpuvm;
 // The page-table cost model (issue 15).
 pub mod pagetable;
+// ttm-pool: TTM page pools per caching and order (issue 16).
+pub mod pool;
 pub mod vmbind;
 pub mod warning;
 pub mod wire;

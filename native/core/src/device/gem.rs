@@ -215,6 +215,7 @@ impl Device {
     o.node = None;
     self.lru_remove(id);
     self.swap_forget(id);
+    self.tt_unpopulate(id);
     let size = self.object_record(id)?.size;
     let delayed = self.delay_destroy(id, resv, domain, node, size);
     if !delayed {

@@ -28,6 +28,8 @@ mod pressure;
 mod resource;
 mod resv;
 mod swap;
+// ttm-pool: tts drawn from TTM page pools.
+mod tt_pool;
 mod violation;
 
 pub use copy::{CopyConfig, CopyJob, PendingDestroy, TimedValidated, COPY_CONTEXT};
@@ -79,6 +81,8 @@ pub struct Device {
   dmem: dmem::Dmem,
   /// ttm-lru: bulk moves, eviction policy, swap (pressure.rs).
   pressure: pressure::Pressure,
+  /// ttm-pool: the page pool tts come from; `None`: not modelled.
+  tt_pool: Option<Box<tt_pool::TtPool>>,
 }
 
 impl Device {
@@ -113,6 +117,7 @@ impl Device {
       copy: None,
       dmem: dmem::Dmem::default(),
       pressure: pressure::Pressure::default(),
+      tt_pool: None,
     })
   }
 

@@ -456,6 +456,7 @@ impl Device {
     o.purged = false;
     o.populated |= to != Domain::System;
     self.relocate(id, to)?;
+    self.tt_after_move(id, to);
     self.lru_touch(id);
     self.log_move(id, from, Some(to), evicted);
     Ok(())
@@ -486,6 +487,7 @@ impl Device {
     o.purged = true;
     o.populated = false;
     self.relocate(id, Domain::System)?;
+    self.tt_unpopulate(id);
     self.count_move(evicted, st);
     self.log_move(id, from, None, evicted);
     Ok(())

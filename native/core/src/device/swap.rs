@@ -130,6 +130,7 @@ impl Device {
       o.pressure.swapped = true;
     }
     self.relocate(id, Domain::System)?;
+    self.tt_unpopulate(id);
     let t = &mut self.pressure.totals;
     if purging {
       t.purges += 1;
