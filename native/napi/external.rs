@@ -8,6 +8,11 @@ use std::cell::Cell;
 /// Report changes to V8 in steps of this size, not on every mapping.
 const REPORT_STEP: i64 = 256 * 1024;
 
+/// Measure the heap after one changing call in this many: summing a device's
+/// heap costs about as much as a validate's binding, and V8 only needs the
+/// trend (reports are in `REPORT_STEP`s anyway).
+const MEASURE_EVERY: u32 = 32;
+
 /// What one object has reported: its first size at once, then changes in
 /// steps of `REPORT_STEP`, and all of it given back by its finalizer.
 #[derive(Default)]
@@ -16,6 +21,8 @@ pub(crate) struct External {
   reported: Cell<i64>,
   /// Set by the finalizer: nothing more is reported.
   finalized: Cell<bool>,
+  /// Changing calls since the heap was last measured.
+  calls: Cell<u32>,
 }
 
 impl External {
@@ -33,6 +40,13 @@ impl External {
     if unsafe { sys::napi_adjust_external_memory(env, now - reported, &mut total) } == sys::Status::napi_ok {
       self.reported.set(now);
     }
+  }
+
+  /// Counts a changing call: true once every `MEASURE_EVERY`.
+  fn measure_due(&self) -> bool {
+    let n = self.calls.get() + 1;
+    self.calls.set(if n == MEASURE_EVERY { 0 } else { n });
+    n == MEASURE_EVERY
   }
 
   /// Gives everything back (the object's finalizer); nothing more is reported.
@@ -61,10 +75,13 @@ pub(crate) trait Reported: Sized {
       .account(env.raw(), self.heap_bytes() + size_of::<Self>());
   }
 
-  /// Runs a call that may change the object, then reports its heap.
+  /// Runs a call that may change the object, then reports its heap (measured
+  /// once every `MEASURE_EVERY` calls).
   fn changing<T>(&mut self, env: &Env, f: impl FnOnce(&mut Self) -> T) -> T {
     let out = f(self);
-    self.report(env);
+    if self.external().measure_due() {
+      self.report(env);
+    }
     out
   }
 }
