@@ -16,6 +16,7 @@ import { NativeDeviceCore } from '../lib/native/device.js'
 import type { DeviceCore } from '../lib/contract/device.js'
 import { errnoOf } from './errno.js'
 import { runScenario } from '../lib/workloads/scenarios.js'
+import { coverageSeed } from './fc-seed.js'
 
 const engines = ['reference', 'native'] as const
 const U = 1024n
@@ -338,7 +339,7 @@ describe('cross-engine', () => {
         if (/"evicted":true/.test(text)) seen.evictions++
         if (/"maxHits":[1-9]/.test(text)) seen.maxHits++
       }),
-      { numRuns: 300 },
+      { numRuns: 300, seed: coverageSeed() },
     )
     // The generator reaches what it is meant to compare.
     expect(seen.evictions).toBeGreaterThan(10)

@@ -13,6 +13,7 @@ import type { DrmError } from '../lib/base/errors.js'
 import { NativeDeviceCore } from '../lib/native/device.js'
 import { ReferenceDevice } from '../lib/reference/device/index.js'
 import { outcomeOf } from './errno.js'
+import { coverageSeed } from './fc-seed.js'
 
 const K = 1024n
 const id = fc.integer({ min: 1, max: 9 })
@@ -193,7 +194,7 @@ describe('pressure and policy: engines agree', () => {
           seen.purges += Number(t.purges)
           seen.evictions += Number(engines[0].placementTotals().evictions)
         }),
-        { numRuns: 200 },
+        { numRuns: 200, seed: coverageSeed(mi) },
       )
       expect(seen.swapouts).toBeGreaterThan(10)
       expect(seen.purges).toBeGreaterThan(3)

@@ -51,7 +51,7 @@ impl Device {
   pub(super) fn tt_after_move(&mut self, id: u32, to: Domain) {
     let Some(p) = self.tt_pool.as_mut() else { return };
     let use_tt = self.mem.get(to).is_some_and(|m| m.use_tt);
-    let size = self.objects.get(&id).map_or(0, |o| o.size);
+    let size = self.objects.get(id).map_or(0, |o| o.size);
     if !use_tt {
       if let Some(tt) = p.tts.remove(&id) {
         let _ = p.mgr.free(tt);
