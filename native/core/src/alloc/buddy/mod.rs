@@ -388,7 +388,10 @@ impl Buddy {
   pub fn free_each(&mut self, offsets: impl Iterator<Item = u64> + Clone, cleared: bool) -> Result<()> {
     let mut ids = std::mem::take(&mut self.taken);
     ids.clear();
-    // Short lists (a resource's blocks) are checked for repeats pairwise.
+    // Offsets in ascending order (a manager's resource) cannot repeat;
+    // otherwise short lists are checked for repeats pairwise.
+    let mut prev = None;
+    let ascending = offsets.clone().all(|o| prev.replace(o).is_none_or(|p| p < o));
     let mut seen = FxHashSet::default();
     for (i, off) in offsets.clone().enumerate() {
       let id = match self.allocated_id(off) {
@@ -398,7 +401,9 @@ impl Buddy {
           return Err(e);
         }
       };
-      let repeated = if i < 32 {
+      let repeated = if ascending {
+        false
+      } else if i < 32 {
         offsets.clone().take(i).any(|o| o == off)
       } else {
         if seen.is_empty() {
