@@ -8,7 +8,8 @@ import { BATCH_MAP, BATCH_UNMAP, BATCH_WORDS } from '../contract/vm.js'
 import { DrmError } from '../base/errors.js'
 import { GemObject } from '../device/gem.js'
 import type { MapRequest } from './gpuvm.js'
-import { count, describe, u64, uint32Array, unreadable } from '../base/check.js'
+import { count, describe, uint32Array, unreadable } from '../base/check.js'
+import { u64Fast } from './fast-check.js'
 
 /** Which half of a u64 word holds its low 32 bits, in a Uint32Array over the same bytes. */
 const LOW = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1 ? 0 : 1
@@ -66,12 +67,12 @@ export class BindBatch {
     // Read in one try, without a closure or a record: this runs once per request.
     let addr: bigint, range: bigint, obj: unknown, id: number | undefined, offset: bigint
     try {
-      addr = u64(request.addr, 'addr')
-      range = u64(request.range, 'range')
+      addr = u64Fast(request.addr, 'addr')
+      range = u64Fast(request.range, 'range')
       obj = request.obj
       id = obj == null ? 0 : GemObject.idOf(obj)
       if (id === undefined) throw new DrmError('EINVAL', `obj must be a GemObject, got ${describe(obj)}`)
-      offset = u64(request.offset ?? 0n, 'offset')
+      offset = u64Fast(request.offset ?? 0n, 'offset')
     } catch (err) {
       throw unreadable(err, 'the map request')
     }
@@ -81,8 +82,8 @@ export class BindBatch {
 
   /** Appends an unmap request (as `GpuVm.unbind` takes it); returns its index in the batch. */
   unmap(addr: bigint, range: bigint): number {
-    const a = u64(addr, 'addr')
-    const r = u64(range, 'range')
+    const a = u64Fast(addr, 'addr')
+    const r = u64Fast(range, 'range')
     return this.#push(BATCH_UNMAP, 0, a, r, 0n)
   }
 

@@ -18,6 +18,7 @@ import type { VmHub } from './hub.js'
 import { type BindBatch, batchContents, perRequestCounts } from './batch.js'
 import { arrayOptions, type BindArrayOptions } from './array.js'
 import { mintVa, Va } from './va.js'
+import { u64Fast } from './fast-check.js'
 
 const notRequest = (request: unknown): DrmError =>
   new DrmError('EINVAL', `a map request must be an object, got ${describe(request)}`)
@@ -215,10 +216,10 @@ export class VmCalls {
     this.#objects.room()
     let addr: bigint, range: bigint, obj: number, offset: bigint
     try {
-      addr = u64(request.addr, 'addr')
-      range = u64(request.range, 'range')
+      addr = u64Fast(request.addr, 'addr')
+      range = u64Fast(request.range, 'range')
       obj = request.obj == null ? 0 : this.#objects.idOf(request.obj, 'obj')
-      offset = u64(request.offset ?? 0n, 'offset')
+      offset = u64Fast(request.offset ?? 0n, 'offset')
     } catch (err) {
       throw unreadable(err, 'the map request')
     }
@@ -235,8 +236,8 @@ export class VmCalls {
 
   /** `GpuVm.unbind`. */
   unbind(addr: bigint, range: bigint): OpCounts {
-    const a = u64(addr, 'addr')
-    const r = u64(range, 'range')
+    const a = u64Fast(addr, 'addr')
+    const r = u64Fast(range, 'range')
     this.enter()
     try {
       return this.#core.unbind(a, r)
