@@ -8,23 +8,10 @@
 //! domain and cgroup stats, violations, moves. Two builds that print the
 //! same digest behaved the same; `trace` prints every answer instead.
 use drmsim_core::device::*;
+use drmsim_core::lcg::Lcg;
 use std::collections::hash_map::DefaultHasher;
 use std::fmt::Debug;
 use std::hash::{Hash, Hasher};
-
-struct Lcg(u64);
-impl Lcg {
-  fn below(&mut self, n: u64) -> u64 {
-    self.0 = self
-      .0
-      .wrapping_mul(6364136223846793005)
-      .wrapping_add(1442695040888963407);
-    (self.0 >> 33) % n.max(1)
-  }
-  fn one_in(&mut self, n: u64) -> bool {
-    self.below(n) == 0
-  }
-}
 
 struct Out {
   h: DefaultHasher,

@@ -7,22 +7,11 @@
 use drmsim_core::device::{
   AllocKind, Device, Domain, LockMode, ManagerOptions, MemoryConfig, Place, Profile, WwClass,
 };
+use drmsim_core::lcg::Lcg;
 use std::time::Instant;
 
 mod common;
 use common::cpu_ns;
-
-/// The bench's generator: a 64-bit LCG, the high bits taken.
-struct Lcg(u64);
-impl Lcg {
-  fn next(&mut self, n: u64) -> u64 {
-    self.0 = self
-      .0
-      .wrapping_mul(6364136223846793005)
-      .wrapping_add(1442695040888963407);
-    (self.0 >> 33) % n
-  }
-}
 
 fn main() {
   let mut args = std::env::args().skip(1);
@@ -44,7 +33,7 @@ fn main() {
   let mut rng = Lcg(0x2545f491);
   let n = 96u32;
   for id in 1..=n {
-    let size = (256 + rng.next(3841)) << 10;
+    let size = (256 + rng.below(3841)) << 10;
     dev
       .create_object(id, size, None, Profile::GemVram2024)
       .expect("a new id");
@@ -54,10 +43,10 @@ fn main() {
   let (t, cpu) = (Instant::now(), cpu_ns());
   let mut evictions = 0u64;
   for _ in 0..steps {
-    let id = 1 + rng.next(u64::from(n)) as u32;
+    let id = 1 + rng.below(u64::from(n)) as u32;
     let resv = dev.object(id).expect("created").resv;
     dev.lock(0, resv, None, LockMode::Normal).expect("uncontended");
-    let to: &[Place] = if rng.next(8) == 0 { &to_gtt } else { &to_vram };
+    let to: &[Place] = if rng.below(8) == 0 { &to_gtt } else { &to_vram };
     evictions += u64::from(dev.validate(0, id, to).expect("room").evictions);
     dev.unlock(0, resv).expect("held");
   }

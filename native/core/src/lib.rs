@@ -19,6 +19,8 @@ pub mod alloc;
 pub mod device;
 pub mod errno;
 pub mod gpuvm;
+// The benchmarks' LCG, for the examples and randomized tests.
+pub mod lcg;
 // The page-table cost model (issue 15).
 pub mod pagetable;
 // ttm-pool: TTM page pools per caching and order (issue 16).

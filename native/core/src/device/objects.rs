@@ -91,18 +91,8 @@ impl<T> Table<T> {
 #[cfg(test)]
 mod tests {
   use super::Table;
+  use crate::lcg::Lcg;
   use std::collections::BTreeMap;
-
-  struct Lcg(u64);
-  impl Lcg {
-    fn below(&mut self, n: u64) -> u64 {
-      self.0 = self
-        .0
-        .wrapping_mul(6364136223846793005)
-        .wrapping_add(1442695040888963407);
-      (self.0 >> 33) % n
-    }
-  }
 
   /// Dense runs, re-inserted ids and hostile ones up to u32::MAX, against
   /// a BTreeMap: same lookups and id-ordered listing, a bounded vector.

@@ -97,18 +97,8 @@ impl<T: Copy> SeqList<T> {
 #[cfg(test)]
 mod tests {
   use super::SeqList;
+  use crate::lcg::Lcg;
   use std::collections::BTreeMap;
-
-  struct Lcg(u64);
-  impl Lcg {
-    fn below(&mut self, n: u64) -> u64 {
-      self.0 = self
-        .0
-        .wrapping_mul(6364136223846793005)
-        .wrapping_add(1442695040888963407);
-      (self.0 >> 33) % n
-    }
-  }
 
   fn check(l: &SeqList<u32>, m: &BTreeMap<u64, u32>, probes: &[u64]) {
     assert_eq!(l.len(), m.len());

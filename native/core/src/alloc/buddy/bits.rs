@@ -148,19 +148,8 @@ impl Bits {
 #[cfg(test)]
 mod tests {
   use super::Bits;
+  use crate::lcg::Lcg;
   use std::collections::BTreeSet;
-
-  /// A 64-bit LCG, the high bits taken.
-  struct Lcg(u64);
-  impl Lcg {
-    fn next(&mut self, n: u64) -> u64 {
-      self.0 = self
-        .0
-        .wrapping_mul(6364136223846793005)
-        .wrapping_add(1442695040888963407);
-      (self.0 >> 33) % n
-    }
-  }
 
   #[test]
   fn agrees_with_a_btreeset_under_random_operations() {
@@ -178,11 +167,11 @@ mod tests {
       for step in 0..20_000 {
         // Dense runs near one end or the other now and then, to empty whole words.
         let i = match step % 7 {
-          0 => rng.next(n.min(130) as u64) as usize,
-          1 => n - 1 - rng.next(n.min(130) as u64) as usize,
-          _ => rng.next(n as u64) as usize,
+          0 => rng.below(n.min(130) as u64) as usize,
+          1 => n - 1 - rng.below(n.min(130) as u64) as usize,
+          _ => rng.below(n as u64) as usize,
         };
-        if rng.next(2) == 0 {
+        if rng.below(2) == 0 {
           assert_eq!(bits.insert(i), model.insert(i), "insert {i} (n {n})");
         } else {
           assert_eq!(bits.remove(i), model.remove(&i), "remove {i} (n {n})");
@@ -190,7 +179,7 @@ mod tests {
         assert_eq!(bits.len(), model.len());
         assert_eq!(bits.is_empty(), model.is_empty());
         assert_eq!(bits.last(), model.last().copied());
-        let b = rng.next(n as u64 + 2) as usize;
+        let b = rng.below(n as u64 + 2) as usize;
         assert_eq!(bits.below(b), model.range(..b).next_back().copied(), "below {b}");
         assert_eq!(bits.contains(b), model.contains(&b));
       }

@@ -3,20 +3,9 @@
 //! ranges, clear resets, bad frees) and must answer and look the same.
 
 use super::{Block, Buddy, CLEAR_ALLOCATION, CONTIGUOUS, RANGE, TOPDOWN, TRIM_DISABLE};
+use crate::lcg::Lcg;
 
 const PS: u64 = 4096;
-
-/// A 64-bit LCG, the high bits taken.
-struct Lcg(u64);
-impl Lcg {
-  fn next(&mut self, n: u64) -> u64 {
-    self.0 = self
-      .0
-      .wrapping_mul(6364136223846793005)
-      .wrapping_add(1442695040888963407);
-    (self.0 >> 33) % n
-  }
-}
 
 type Answer<T> = Result<T, (crate::Errno, String)>;
 
@@ -43,18 +32,18 @@ fn bitmaps_and_maps_agree_on_random_calls() {
     let mut held: Vec<Vec<Block>> = Vec::new();
     for step in 0..3000 {
       let what = format!("step {step} (seed {seed})");
-      match rng.next(10) {
+      match rng.below(10) {
         0..=4 => {
-          let most = if rng.next(4) == 0 { pages } else { 64 };
-          let len = PS * (1 + rng.next(most));
-          let min = PS << rng.next(4);
-          let mut flags = [0, TOPDOWN, CONTIGUOUS, CLEAR_ALLOCATION, TRIM_DISABLE][rng.next(5) as usize];
-          flags |= [0, TOPDOWN, CLEAR_ALLOCATION][rng.next(3) as usize];
+          let most = if rng.below(4) == 0 { pages } else { 64 };
+          let len = PS * (1 + rng.below(most));
+          let min = PS << rng.below(4);
+          let mut flags = [0, TOPDOWN, CONTIGUOUS, CLEAR_ALLOCATION, TRIM_DISABLE][rng.below(5) as usize];
+          flags |= [0, TOPDOWN, CLEAR_ALLOCATION][rng.below(3) as usize];
           let (mut start, mut end) = (0, size);
-          if rng.next(4) == 0 {
+          if rng.below(4) == 0 {
             flags |= RANGE;
-            start = PS * rng.next(pages);
-            end = start + PS * (1 + rng.next(pages - start / PS));
+            start = PS * rng.below(pages);
+            end = start + PS * (1 + rng.below(pages - start / PS));
           }
           let a = answer(dense.alloc_blocks(start, end, len, min, flags));
           let b = answer(sparse.alloc_blocks(start, end, len, min, flags));
@@ -67,25 +56,25 @@ fn bitmaps_and_maps_agree_on_random_calls() {
           }
         }
         5..=7 if !held.is_empty() => {
-          let blocks = held.swap_remove(rng.next(held.len() as u64) as usize);
+          let blocks = held.swap_remove(rng.below(held.len() as u64) as usize);
           let offs: Vec<u64> = blocks.iter().map(|k| k.offset).collect();
-          let cleared = rng.next(2) == 0;
+          let cleared = rng.below(2) == 0;
           dense.free_blocks_marked(&offs, cleared).unwrap();
           sparse.free_blocks_marked(&offs, cleared).unwrap();
         }
         8 if !held.is_empty() => {
-          let i = rng.next(held.len() as u64) as usize;
+          let i = rng.below(held.len() as u64) as usize;
           let k = held[i].swap_remove(0);
-          let keep = PS * (1 + rng.next(k.size / PS));
+          let keep = PS * (1 + rng.below(k.size / PS));
           let a = answer(dense.trim(k.offset, keep));
           assert_eq!(a, answer(sparse.trim(k.offset, keep)), "trim at {what}");
           held[i].extend(a.unwrap());
         }
         9 => {
           // A free of one bad offset, or of a block listed twice: refused alike.
-          let off = PS * rng.next(pages);
+          let off = PS * rng.below(pages);
           let offs = match held.first() {
-            Some(h) if rng.next(2) == 0 => vec![h[0].offset, off, h[0].offset],
+            Some(h) if rng.below(2) == 0 => vec![h[0].offset, off, h[0].offset],
             _ => vec![off],
           };
           let a = answer(dense.free_blocks(&offs));
@@ -93,8 +82,8 @@ fn bitmaps_and_maps_agree_on_random_calls() {
           if a.is_ok() {
             held.retain(|h| !h.iter().any(|k| k.offset == off));
           }
-          if rng.next(8) == 0 {
-            let clear = rng.next(2) == 0;
+          if rng.below(8) == 0 {
+            let clear = rng.below(2) == 0;
             dense.reset_clear(clear);
             sparse.reset_clear(clear);
           }
