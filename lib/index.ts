@@ -239,6 +239,7 @@ export {
   type TtmPoolTotals,
   type TtmPoolTypeInfo,
 } from './device/pool.js'
+export type { PoolTotalsRecord } from './contract/pool.js'
 export {
   scenarios,
   runScenario,

@@ -20,6 +20,7 @@ import {
   MAX_TT_PAGES,
   type PageCaching,
   type PoolCore,
+  type PoolTotalsRecord,
 } from '../contract/pool.js'
 import type { DeviceCore } from '../contract/device.js'
 import type { EngineName } from '../contract/vm.js'
@@ -56,26 +57,8 @@ export interface TtmPoolTypeInfo {
   pages: number
 }
 
-/** Page counts: now (`pooled`, `inUse`) and since the globals were made. */
-export interface TtmPoolTotals {
-  /** Pages in pool types (`allocated_pages`). */
-  pooled: number
-  pagePoolSize: number
-  /** Pages held by populated tts. */
-  inUse: number
-  /** Pages allocated fresh from the system. */
-  fresh: number
-  /** Pages taken from a pool type. */
-  reused: number
-  /** Fresh pages switched from write-back to the tt's write-combined / uncached caching. */
-  cachingSet: number
-  /** Pages set back to write-back before going to the system. */
-  cachingReset: number
-  /** Pages given back to the system (freed unpooled, shrunk, or at a pool's fini). */
-  released: number
-  /** Pages the shrinker freed, the trim to `page_pool_size` included. */
-  shrunk: number
-}
+/** Page counts: now (`pooled`, `inUse`) and since the globals were made (the contract's record). */
+export type TtmPoolTotals = PoolTotalsRecord
 
 /** One page of a tt: the chunk it is in, whether it heads it, and its bus address. */
 export interface TtmPageInfo {

@@ -34,22 +34,6 @@ impl NativeDevice {
     let Some(m) = self.dev.pool_manager() else {
       return Ok(Float64Array::new(Vec::new()));
     };
-    let t = m.totals();
-    Ok(Float64Array::new(
-      [
-        t.pooled,
-        t.page_pool_size,
-        t.in_use,
-        t.fresh,
-        t.reused,
-        t.caching_set,
-        t.caching_reset,
-        t.released,
-        t.shrunk,
-      ]
-      .iter()
-      .map(|&v| v as f64)
-      .collect(),
-    ))
+    Ok(crate::pool::pack_totals(&m.totals()))
   }
 }

@@ -6,7 +6,7 @@
 
 use crate::convert::{einval, to_js, Result};
 use crate::external::{reported, External, Reported};
-use drmsim_core::pool::{Caching, Owner, PoolManager, TypeId};
+use drmsim_core::pool::{Caching, Owner, PoolManager, PoolTotals, TypeId};
 use napi::bindgen_prelude::{BigUint64Array, Env, Float64Array};
 use napi_derive::napi;
 
@@ -147,23 +147,7 @@ impl NativeTtmPools {
   /// `[pooled, pagePoolSize, inUse, fresh, reused, cachingSet, cachingReset, released, shrunk]`.
   #[napi(catch_unwind)]
   pub fn totals(&self) -> Result<Float64Array> {
-    let t = self.mgr.totals();
-    Ok(Float64Array::new(
-      [
-        t.pooled,
-        t.page_pool_size,
-        t.in_use,
-        t.fresh,
-        t.reused,
-        t.caching_set,
-        t.caching_reset,
-        t.released,
-        t.shrunk,
-      ]
-      .iter()
-      .map(|&v| v as f64)
-      .collect(),
-    ))
+    Ok(pack_totals(&self.mgr.totals()))
   }
 
   /// Bytes of native memory reported to V8.
@@ -171,4 +155,21 @@ impl NativeTtmPools {
   pub fn external_bytes(&self) -> f64 {
     self.external.bytes()
   }
+}
+
+/// `[pooled, pagePoolSize, inUse, fresh, reused, cachingSet, cachingReset, released, shrunk]`, as
+/// `NativeTtmPools.totals` and `NativeDevice.poolTotals` hand them over.
+pub(crate) fn pack_totals(t: &PoolTotals) -> Float64Array {
+  let v = [
+    t.pooled,
+    t.page_pool_size,
+    t.in_use,
+    t.fresh,
+    t.reused,
+    t.caching_set,
+    t.caching_reset,
+    t.released,
+    t.shrunk,
+  ];
+  Float64Array::new(v.iter().map(|&x| x as f64).collect())
 }
