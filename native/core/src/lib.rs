@@ -6,10 +6,13 @@
 //! Tests. A module's unit tests are its child module `tests`, declared last
 //! in the module as `#[cfg(test)] mod tests;` and kept in `tests.rs` inside
 //! the module's folder (`foo/mod.rs` or `foo.rs` -> `foo/tests.rs`, the path
-//! rustc looks for; no `#[path]`, no inline `mod tests { .. }`, no sibling
-//! `*_tests.rs`). They may reach private items. Tests that use only the
-//! public API (properties against a model, size and speed thresholds) are
-//! integration tests in `native/core/tests/`.
+//! rustc looks for), or, for a module with several test files, in a `tests/`
+//! folder: `foo/tests/mod.rs` plus one file per topic, declared last in it
+//! (`mod clear;` -> `foo/tests/clear.rs`; see `alloc/buddy/tests/`). No
+//! `#[path]`, no inline `mod tests { .. }`, no sibling `*_tests.rs`. They may
+//! reach private items. Tests that use only the public API (properties
+//! against a model, size and speed thresholds) are integration tests in
+//! `native/core/tests/`.
 //!
 //! No hand-written source file passes 600 lines: a module that grows past it
 //! becomes a folder split along its seams (see `gpuvm/store/`,

@@ -511,5 +511,4 @@ impl Device {
 }
 
 #[cfg(test)]
-#[path = "copy_tests.rs"]
 mod tests;

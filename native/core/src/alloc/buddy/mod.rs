@@ -496,9 +496,3 @@ impl Buddy {
 
 #[cfg(test)]
 mod tests;
-
-#[cfg(test)]
-mod clear_tests;
-
-#[cfg(test)]
-mod index_tests;

@@ -515,6 +515,3 @@ impl Mm {
 
 #[cfg(test)]
 mod tests;
-
-#[cfg(test)]
-mod color_tests;

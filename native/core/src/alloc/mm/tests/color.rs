@@ -1,6 +1,6 @@
 //! Colour guard, replace and the colour-aware eviction scan.
 
-use super::{InsertMode, Mm};
+use super::super::{InsertMode, Mm};
 use crate::errno::Errno;
 
 const K: u64 = 4096;

@@ -265,3 +265,5 @@ fn the_no_hole_message_reads_as_format_writes_it() {
     (Errno::ENOSPC, "no hole fits size 0x1000")
   );
 }
+
+mod color;

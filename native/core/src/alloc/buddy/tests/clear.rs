@@ -1,7 +1,7 @@
 //! Clear/dirty tracking: preference, no merging across states, forced
 //! merges, reset.
 
-use super::{Buddy, CLEAR_ALLOCATION, RANGE, TOPDOWN};
+use super::super::{Buddy, CLEAR_ALLOCATION, RANGE, TOPDOWN};
 
 const PS: u64 = 4096;
 

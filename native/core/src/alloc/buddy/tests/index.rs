@@ -2,7 +2,7 @@
 //! the same random calls (every flag, frees cleared or dirty, trims, exact
 //! ranges, clear resets, bad frees) and must answer and look the same.
 
-use super::{Block, Buddy, CLEAR_ALLOCATION, CONTIGUOUS, RANGE, TOPDOWN, TRIM_DISABLE};
+use super::super::{Block, Buddy, CLEAR_ALLOCATION, CONTIGUOUS, RANGE, TOPDOWN, TRIM_DISABLE};
 use crate::lcg::Lcg;
 
 const PS: u64 = 4096;

@@ -229,3 +229,7 @@ fn over_max_order() {
   assert_eq!(alloc(&mut mm, 9 * PS, 8 * PS, 0), Err(Errno::EINVAL));
   assert_eq!(alloc(&mut mm, 9 * PS, PS, CONTIGUOUS | RANGE), Err(Errno::EINVAL));
 }
+
+mod clear;
+
+mod index;
