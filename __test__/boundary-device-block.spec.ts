@@ -8,15 +8,7 @@
 import { describe, expect, it } from 'vitest'
 import { Device, type Place } from '../lib/index.js'
 import { loadBinding } from '../lib/native/binding.js'
-
-const thrown = (f: () => unknown): { code?: unknown; message?: unknown } => {
-  try {
-    f()
-  } catch (e) {
-    return e as { code?: unknown; message?: unknown }
-  }
-  throw new Error('did not throw')
-}
+import { thrown } from './errno.js'
 
 /** Two native devices, each with one 1 MiB object (id 1), the fast calls and views on the block. */
 function setup() {

@@ -7,15 +7,7 @@ import { runInNewContext } from 'node:vm'
 import { describe, expect, it } from 'vitest'
 import { Device } from '../lib/index.js'
 import { loadBinding } from '../lib/native/binding.js'
-
-const thrown = (f: () => unknown): { code?: unknown; message?: unknown } => {
-  try {
-    f()
-  } catch (e) {
-    return e as { code?: unknown; message?: unknown }
-  }
-  throw new Error('did not throw')
-}
+import { thrown } from './errno.js'
 
 /** A native device with one 1 MiB object (id 1) and its reservation; the fast calls and the device's fast id. */
 function setup() {

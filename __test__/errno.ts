@@ -22,3 +22,13 @@ export function outcomeOf(f: () => unknown): { ok: unknown } | { errno: string; 
     return { errno: e.errno, message: e.message }
   }
 }
+
+/** The error `f` throws (its `code` and `message` read by the caller); a call that returns fails the test. */
+export function thrown(f: () => unknown): { code?: unknown; message?: unknown } {
+  try {
+    f()
+  } catch (e) {
+    return e as { code?: unknown; message?: unknown }
+  }
+  throw new Error('did not throw')
+}

@@ -12,6 +12,7 @@ import { createRequire } from 'node:module'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { vmbindLines } from './vmbind-lines.mjs'
 
 const require = createRequire(import.meta.url)
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
@@ -20,17 +21,7 @@ const { requests } = require(path.join(root, 'dist/workloads/vmbind.js'))
 
 const ops = Number(process.argv[2] ?? 100_000)
 const reps = Number(process.argv[3] ?? 3)
-const lines = ['{"op":"vm.create","vm":"a","range":"0x1000000000000","reserve":["0","0x1000"]}']
-const reqs = [...requests({ ...drmsim.vmbindDefaults, ops })]
-const objs = [...new Set(reqs.filter((r) => r.kind === 'map').map((r) => r.obj))].sort((a, b) => a - b)
-for (const o of objs) lines.push(`{"op":"obj.create","obj":"o${o}","size":"0x40000000"}`)
-const hex = (v) => `"0x${v.toString(16)}"`
-for (const r of reqs)
-  lines.push(
-    r.kind === 'map'
-      ? `{"op":"bind","vm":"a","addr":${hex(r.addr)},"range":${hex(r.range)},"obj":"o${r.obj}","offset":${hex(r.offset ?? 0n)}}`
-      : `{"op":"unbind","vm":"a","addr":${hex(r.addr)},"range":${hex(r.range)}}`,
-  )
+const lines = vmbindLines(drmsim, requests, ops)
 const dir = mkdtempSync(path.join(os.tmpdir(), 'drmsim-replay-lines-'))
 const file = path.join(dir, 'binds.jsonl')
 writeFileSync(file, `${lines.join('\n')}\n`)
