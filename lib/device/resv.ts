@@ -39,7 +39,7 @@ export type Request =
   | { op: 'yield' }
 
 /** A blocking operation: run it with `yield*` in a scheduler thread, or with `runSync`. */
-export type Op<T> = Generator<Request, T, unknown>
+export type Op<T> = Generator<Request | SyncRun, T, unknown>
 
 const REQUEST_KINDS: readonly Request['op'][] = ['lock', 'sleep', 'wait', 'yield']
 
@@ -87,6 +87,17 @@ function abandon(op: Op<unknown>, error: DrmError): never {
 }
 
 /**
+ * What an op yields to do a run of lock steps in one engine call (exec.ts,
+ * execloop): `runSync` calls `run` with how many lock requests it may still
+ * answer before its limit and counts the `k` it did (its answer) as `k`
+ * requests; the scheduler, where each lock is a point another thread may run
+ * at, answers -1 at once (the op then locks one by one).
+ */
+export class SyncRun {
+  constructor(readonly run: (budget: number) => number) {}
+}
+
+/**
  * Runs an op on the calling (current) thread: a lock that would wait throws
  * EDEADLK, since nothing else can run to release it; sleeps and fence waits
  * advance the clock. A request of an unknown kind is EINVAL; an op still
@@ -99,6 +110,13 @@ export function runSync<T>(device: Device, op: Op<T>): T {
   for (let n = 0; n < RUN_SYNC_MAX_REQUESTS; n++) {
     const step = op.next(input)
     if (step.done) return step.value
+    if (step.value instanceof SyncRun) {
+      // The run's locks are the requests n, n + 1, ...: each must leave one to answer after it.
+      const k = step.value.run(RUN_SYNC_MAX_REQUESTS - 1 - n)
+      input = k
+      n += k - 1
+      continue
+    }
     let req: Request
     try {
       req = checkRequest(step.value)
