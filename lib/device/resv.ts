@@ -38,7 +38,12 @@ export type Request =
   | { op: 'wait'; what: string; ready: () => boolean; wakeAt: () => bigint | null; interruptible?: boolean }
   | { op: 'yield' }
 
-/** A blocking operation: run it with `yield*` in a scheduler thread, or with `runSync`. */
+/**
+ * A blocking operation: run it with `yield*` in a scheduler thread, or with
+ * `runSync`. Besides requests it may yield a `SyncRun` (a run of locks in one
+ * engine call); a driver of its own answers that with -1 (no run: the op then
+ * makes one request per lock).
+ */
 export type Op<T> = Generator<Request | SyncRun, T, unknown>
 
 const REQUEST_KINDS: readonly Request['op'][] = ['lock', 'sleep', 'wait', 'yield']

@@ -18,12 +18,11 @@ import type { GpuVm, MapRequest } from './gpuvm.js'
 import { hubOf } from './internal.js'
 import type { AnyOp, OpList } from './ops.js'
 
-/** Locks `obj`, reserving `numFences` slots when that is not 0 (`exec_prepare_obj`). */
-function prepareOne(exec: Exec, obj: GemObject, numFences: number): Op<ExecResult> {
-  return numFences > 0 ? exec.prepareObjOp(obj, numFences) : exec.lockObjOp(obj)
-}
-
-/** `prepareOne` on each, up to the first error (the exec locks runs of them in one engine call). */
+/**
+ * Locks each of `objs`, reserving `numFences` slots on each when that is not 0
+ * (`drm_exec_prepare_obj`, else `drm_exec_lock_obj`), up to the first error;
+ * the exec locks runs of them in one engine call.
+ */
 function prepareAll(exec: Exec, objs: readonly GemObject[], numFences: number): Op<ExecResult> {
   return exec.lockEachOp(objs, numFences > 0 ? numFences : null)
 }
@@ -42,7 +41,7 @@ export function* prepareVmOp(vm: GpuVm, exec: Exec, numFences = 0): Op<ExecResul
   const n = fences(numFences)
   const resvObj = hub.resvObj
   if (resvObj === null) throw new DrmError('EINVAL', `VA space '${vm.name}' has no device, so no reservation`)
-  return yield* prepareOne(e, resvObj, n)
+  return yield* prepareAll(e, [resvObj], n)
 }
 
 /** `drm_gpuvm_prepare_objects`: locks every external object (the extobj list). */

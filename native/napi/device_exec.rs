@@ -57,6 +57,7 @@ impl NativeDevice {
 
   /// Adds `fence` to `resvs[from..to]` with `usages[..]`.
   #[napi(catch_unwind)]
+  #[allow(clippy::too_many_arguments)]
   pub fn add_fence_run(
     &mut self,
     env: Env,
