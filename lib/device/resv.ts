@@ -99,7 +99,21 @@ function abandon(op: Op<unknown>, error: DrmError): never {
  * at, answers -1 at once (the op then locks one by one).
  */
 export class SyncRun {
-  constructor(readonly run: (budget: number) => number) {}
+  readonly #run: (budget: number) => number
+
+  constructor(run: (budget: number) => number) {
+    this.#run = run
+  }
+
+  /** Whether `value` is a real `SyncRun` (never throws: a revoked Proxy or a primitive is not). */
+  static is(value: unknown): value is SyncRun {
+    return typeof value === 'object' && value !== null && #run in value
+  }
+
+  /** Does the run with at most `budget` locks; returns how many it did. */
+  run(budget: number): number {
+    return this.#run(budget)
+  }
 }
 
 /**
@@ -115,7 +129,7 @@ export function runSync<T>(device: Device, op: Op<T>): T {
   for (let n = 0; n < RUN_SYNC_MAX_REQUESTS; n++) {
     const step = op.next(input)
     if (step.done) return step.value
-    if (step.value instanceof SyncRun) {
+    if (SyncRun.is(step.value)) {
       // The run's locks are the requests n, n + 1, ...: each must leave one to answer after it.
       const k = step.value.run(RUN_SYNC_MAX_REQUESTS - 1 - n)
       input = k

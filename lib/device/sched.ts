@@ -312,7 +312,7 @@ export class Scheduler {
     t.started = true
     let next = t.gen.next(input)
     // A run of locks in one call is not for threads: each lock is a point another thread may run at.
-    while (!next.done && next.value instanceof SyncRun) next = t.gen.next(-1)
+    while (!next.done && SyncRun.is(next.value)) next = t.gen.next(-1)
     if (next.done) {
       t.done = true
       trace.push(`${name}: ends`)
