@@ -106,6 +106,15 @@ export declare class NativeDevice {
   placementTotals(): PlacementTotalsRecord
   trackMoves(on: boolean): void
   takeMoves(): Array<MoveRecord>
+  /**
+   * Locks `objs[from..to]` (reservations `resvs[..]`) through `ctx`, taking a reference to each and,
+   * when `reserve` is not negative, reserving that many fence slots.
+   */
+  execLockRun(thread: number, ctx: number, objs: Uint32Array, resvs: Uint32Array, from: number, to: number, reserve: number): number
+  /** Adds `fence` to `resvs[from..to]` with `usages[..]`. */
+  addFenceRun(thread: number, resvs: Uint32Array, usages: Uint32Array, fence: number, from: number, to: number): number
+  /** Unlocks `resvs[from..to]` and drops a reference to each of `objs[..]`. */
+  execUnlockRun(thread: number, objs: Uint32Array, resvs: Uint32Array, from: number, to: number): number
   dmemSetup(mode: number, vram: boolean, gtt: boolean): void
   cgroupCreate(parent: number, name: string): number
   cgroupDestroy(id: number): void

@@ -7,6 +7,8 @@ import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { vmbindLines } from './vmbind-lines.mjs'
+// execloop: block 5's loop, shared with bench/driver-loop.mjs.
+import { driverLoop } from './driver-loop.mjs'
 
 const require = createRequire(import.meta.url)
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
@@ -399,66 +401,14 @@ function placementLoop(dev, steps, { setup = () => {}, after = () => {} } = {}) 
 }
 
 // --- 5. drm_gpuvm: a driver's loop per request -----------------------------
+// The loop (bench/driver-loop.mjs, which also runs it alone for profilers): per request of the vmbind
+// workload, exec lock (VM reservation + external objects), validate the evicted vm_bos, bind or unbind, add
+// the job's fence, unlock; another client's buffers evict this VM's between requests.
 {
-  // One drm_gpuvm (RESV_PROTECTED, as Xe) on a device with 16 MiB of VRAM:
-  // 1,024 objects of 256 KiB, one in four external (own reservation), the
-  // rest private (the VM's reservation). Each request of the vmbind workload
-  // runs what a driver's VM_BIND does: exec lock (VM reservation + external
-  // objects, one fence slot each), validate (the driver's callback places
-  // each evicted vm_bo back into VRAM), bind or unbind, add the job's fence,
-  // unlock. Between requests another client places its buffers into VRAM,
-  // which evicts this VM's (its first 64 objects start there, bound high).
   const n = { smoke: 300, quick: 2_000, full: 10_000 }[mode]
   const run = (engine) => {
-    const dev = new drmsim.Device({ engine, memory: { vram: 16n << 20n, gtt: 1n << 30n } })
-    // VRAM, else GTT: while the exec holds the VM's reservation its private objects cannot be evicted.
-    const vram = [{ domain: 'vram' }, { domain: 'gtt' }]
-    const vm = new drmsim.GpuVm({
-      name: 'hub',
-      range: 1n << 48n,
-      device: dev,
-      resvProtected: true,
-      ops: {
-        vmBoValidate: (bo) => {
-          dev.validate(bo.obj, vram)
-          bo.evict(false)
-        },
-      },
-    })
-    const objs = Array.from({ length: 1024 }, (_, i) =>
-      dev.createObject({ size: 256n << 10n, ...(i % 4 === 0 ? {} : { resv: vm.resvObject }) }),
-    )
-    const reqs = [...requests({ ...drmsim.vmbindDefaults, ops: n, objects: 1024 })]
-    // Another client's buffers, placed into VRAM now and then between requests: what evicts this VM's.
-    const others = Array.from({ length: 8 }, () => dev.createObject({ size: 2n << 20n }))
-    const vramOnly = [{ domain: 'vram' }]
-    for (const o of objs.slice(0, 64)) {
-      o.resv.lock()
-      dev.validate(o, vramOnly)
-      o.resv.unlock()
-    }
-    for (let i = 0; i < 64; i++) vm.bind({ addr: BigInt(i) << 30n, range: 256n << 10n, obj: objs[i] })
-    let validated = 0
-    const ns = time(() => {
-      for (let i = 0; i < reqs.length; i++) {
-        const r = reqs[i]
-        if (i % 4 === 0) {
-          const o = others[(i >> 2) % others.length]
-          o.resv.lock()
-          dev.validate(o, vramOnly)
-          o.resv.unlock()
-        }
-        const job = new drmsim.GpuVmExec(vm, { numFences: 1 }).lock()
-        validated += vm.evictList().length
-        job.validate()
-        if (r.kind === 'map') vm.bind({ ...r, obj: objs[(r.obj - 1) % objs.length] })
-        else vm.unbind(r.addr, r.range)
-        // One bind queue: a fence context whose later fences replace the earlier ones in each reservation.
-        job.resvAddFence(dev.createFence({ context: 1000, seqno: i + 1 }), 'bookkeep', 'bookkeep')
-        job.unlock()
-      }
-    })
-    return [engine, fmt(ns / n), fmt((n * 1e9) / ns), validated.toLocaleString('en-US'), vm.extobjList().length]
+    const { ns, validated, extobjs } = driverLoop(drmsim, requests, engine, n)
+    return [engine, fmt(ns / n), fmt((n * 1e9) / ns), validated.toLocaleString('en-US'), extobjs]
   }
   table(
     `drm_gpuvm driver loop, ${n.toLocaleString('en-US')} requests (exec lock, validate, bind, add fence, unlock)`,

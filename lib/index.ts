@@ -83,6 +83,8 @@ export {
   Fence,
   LockGuard,
   runSync,
+  // execloop: what an op yields for a run of locks in one engine call.
+  SyncRun,
   type Op as LockOp,
   type Request,
   type LockReturn,

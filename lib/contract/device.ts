@@ -10,6 +10,8 @@ import type { DevicePoolCore } from './pool.js'
 import type { EngineName, VmCore } from './vm.js'
 import type { DmemCore } from './dmem.js'
 import type { PressureCore } from './pressure.js'
+// execloop: drm_exec's runs of objects in one call.
+import type { ExecRunCore } from './exec-run.js'
 
 /** `lock` modes. */
 export const LOCK = { normal: 0, slow: 1, try: 2 } as const
@@ -174,8 +176,8 @@ export interface ViolationRecord {
   rule: string
 }
 
-/** The dmem cgroup calls (contract/dmem.ts) and ttm-lru's priorities, bulk moves, eviction policy and swap (contract/pressure.ts). */
-export interface DeviceCore extends DmemCore, PressureCore, DevicePoolCore {
+/** The dmem cgroup calls (contract/dmem.ts), drm_exec's runs (contract/exec-run.ts) and ttm-lru's priorities, bulk moves, eviction policy and swap (contract/pressure.ts). */
+export interface DeviceCore extends DmemCore, PressureCore, DevicePoolCore, ExecRunCore {
   readonly engine: EngineName
   now(): bigint
   advance(ns: bigint): bigint

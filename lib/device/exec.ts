@@ -8,9 +8,9 @@ import { count, flag, func, instance, isObject, list, options } from '../base/ch
 import { isDevice } from './brand.js'
 import type { Device } from './device.js'
 import { DrmError } from '../base/errors.js'
-import type { GemObject } from './gem.js'
+import { GemObject } from './gem.js'
 import { ownObject } from './placement.js'
-import { type Op, runSync, type WwAcquireCtx } from './resv.js'
+import { type Op, runSync, SyncRun, type WwAcquireCtx } from './resv.js'
 
 export interface ExecOptions {
   /** `DRM_EXEC_INTERRUPTIBLE_WAIT` (no signals in the simulation: recorded only). */
@@ -96,7 +96,24 @@ export class Exec implements Disposable {
   }
 
   #unlockAll(): void {
-    for (const obj of this.#objects.splice(0).reverse()) {
+    const objs = this.#objects.splice(0).reverse()
+    // Runs of plain unlock + put in one engine call; the element a run stops at goes one by one.
+    const ids = new Uint32Array(objs.length)
+    const resvs = new Uint32Array(objs.length)
+    for (let i = 0; i < objs.length; i++) {
+      ids[i] = objs[i].id
+      resvs[i] = objs[i].resv.id
+    }
+    const d = this.device
+    let i = 0
+    while (i < objs.length) {
+      const from = i
+      const k = d.run(() => d.core.execUnlockRun(d.thread, ids, resvs, from, objs.length))
+      if (k > 0) {
+        i += k
+        continue
+      }
+      const obj = objs[i++]
       obj.resv.unlock()
       obj.put()
     }
@@ -163,6 +180,54 @@ export class Exec implements Disposable {
     return 0
   }
 
+  /**
+   * `lockObjOp` (`numFences` null) or `prepareObjOp` on each of `objs` in
+   * order, up to the first that is not 0. Under `runSync` the runs of plain
+   * locks (a free reservation, no back-off pending) take one engine call
+   * each; the outcome is the same as one call per object.
+   */
+  *lockEachOp(objects: readonly GemObject[], numFences: number | null): Op<ExecResult> {
+    const objs = list(objects, 'objs') as readonly GemObject[]
+    const n = numFences === null ? null : count(numFences, 'numFences', 0xffff_ffff)
+    const run = new LockRun(objs)
+    let runs = true
+    let i = 0
+    while (i < objs.length) {
+      if (runs && this.#ctx !== null && this.#contended === null) {
+        const from = i
+        const k = (yield new SyncRun((budget) => this.#lockRun(run, from, budget, n))) as number
+        if (k > 0) {
+          i += k
+          continue
+        }
+        runs = k === 0
+      }
+      const obj = objs[i++]
+      const r = n === null ? yield* this.lockObjOp(obj) : yield* this.prepareObjOp(obj, n)
+      if (r !== 0) return r
+    }
+    return 0
+  }
+
+  /** One run from `from`: the plain objects after it, at most `budget`, locked in one call. */
+  #lockRun(run: LockRun, from: number, budget: number, numFences: number | null): number {
+    const objs = run.objs
+    const end = Math.min(objs.length, from + Math.max(0, budget))
+    let to = from
+    for (; to < end; to++) {
+      const o = objs[to]
+      // What lockObjOp would refuse, or take as the object slow-locked on this pass, goes one by one.
+      if (!GemObject.isGemObject(o) || this.device.object(o.id) !== o || o === this.#prelocked) break
+      run.fill(to)
+    }
+    if (to === from) return 0
+    const d = this.device
+    const ctx = this.#ticket().id
+    const k = d.run(() => d.core.execLockRun(d.thread, ctx, run.ids, run.resvs, from, to, numFences ?? -1))
+    for (let i = from; i < from + k; i++) this.#objects.push(objs[i])
+    return k
+  }
+
   lockObj(obj: GemObject): ExecResult {
     return runSync(this.device, this.lockObjOp(obj))
   }
@@ -195,11 +260,7 @@ export class Exec implements Disposable {
     // Every argument checked before the first lock.
     const all = list(objs, 'objs').map((o) => this.#obj(o))
     count(numFences, 'numFences', 0xffff_ffff)
-    for (const obj of all) {
-      const r = yield* this.prepareObjOp(obj, numFences)
-      if (r !== 0) return r
-    }
-    return 0
+    return yield* this.lockEachOp(all, numFences)
   }
 
   prepareArray(objs: readonly GemObject[], numFences: number): ExecResult {
@@ -219,5 +280,23 @@ export class Exec implements Disposable {
 
   [Symbol.dispose](): void {
     this.fini()
+  }
+}
+
+/** The ids a lock run passes, filled as the runs reach them (0: not yet; each reservation read once). */
+class LockRun {
+  readonly ids: Uint32Array
+  readonly resvs: Uint32Array
+
+  constructor(readonly objs: readonly GemObject[]) {
+    this.ids = new Uint32Array(objs.length)
+    this.resvs = new Uint32Array(objs.length)
+  }
+
+  fill(i: number): void {
+    if (this.ids[i] !== 0) return
+    const o = this.objs[i]
+    this.resvs[i] = o.resv.id
+    this.ids[i] = o.id
   }
 }

@@ -38,8 +38,13 @@ export type Request =
   | { op: 'wait'; what: string; ready: () => boolean; wakeAt: () => bigint | null; interruptible?: boolean }
   | { op: 'yield' }
 
-/** A blocking operation: run it with `yield*` in a scheduler thread, or with `runSync`. */
-export type Op<T> = Generator<Request, T, unknown>
+/**
+ * A blocking operation: run it with `yield*` in a scheduler thread, or with
+ * `runSync`. Besides requests it may yield a `SyncRun` (a run of locks in one
+ * engine call); a driver of its own answers that with -1 (no run: the op then
+ * makes one request per lock).
+ */
+export type Op<T> = Generator<Request | SyncRun, T, unknown>
 
 const REQUEST_KINDS: readonly Request['op'][] = ['lock', 'sleep', 'wait', 'yield']
 
@@ -87,6 +92,31 @@ function abandon(op: Op<unknown>, error: DrmError): never {
 }
 
 /**
+ * What an op yields to do a run of lock steps in one engine call (exec.ts,
+ * execloop): `runSync` calls `run` with how many lock requests it may still
+ * answer before its limit and counts the `k` it did (its answer) as `k`
+ * requests; the scheduler, where each lock is a point another thread may run
+ * at, answers -1 at once (the op then locks one by one).
+ */
+export class SyncRun {
+  readonly #run: (budget: number) => number
+
+  constructor(run: (budget: number) => number) {
+    this.#run = run
+  }
+
+  /** Whether `value` is a real `SyncRun` (never throws: a revoked Proxy or a primitive is not). */
+  static is(value: unknown): value is SyncRun {
+    return typeof value === 'object' && value !== null && #run in value
+  }
+
+  /** Does the run with at most `budget` locks; returns how many it did. */
+  run(budget: number): number {
+    return this.#run(budget)
+  }
+}
+
+/**
  * Runs an op on the calling (current) thread: a lock that would wait throws
  * EDEADLK, since nothing else can run to release it; sleeps and fence waits
  * advance the clock. A request of an unknown kind is EINVAL; an op still
@@ -99,6 +129,13 @@ export function runSync<T>(device: Device, op: Op<T>): T {
   for (let n = 0; n < RUN_SYNC_MAX_REQUESTS; n++) {
     const step = op.next(input)
     if (step.done) return step.value
+    if (SyncRun.is(step.value)) {
+      // The run's locks are the requests n, n + 1, ...: each must leave one to answer after it.
+      const k = step.value.run(RUN_SYNC_MAX_REQUESTS - 1 - n)
+      input = k
+      n += k - 1
+      continue
+    }
     let req: Request
     try {
       req = checkRequest(step.value)

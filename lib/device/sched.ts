@@ -12,7 +12,16 @@ import { count, func, instance, invalid, isObject, iterable, options, string, u6
 import { isDevice } from './brand.js'
 import type { Device, Violation } from './device.js'
 import { DrmError } from '../base/errors.js'
-import { checkRequest, type Fence, type Op, type Request, type Resv, sleepReq, type WwAcquireCtx } from './resv.js'
+import {
+  checkRequest,
+  type Fence,
+  type Op,
+  type Request,
+  type Resv,
+  sleepReq,
+  SyncRun,
+  type WwAcquireCtx,
+} from './resv.js'
 import { SplitMix64 } from '../base/prng.js'
 
 export { SplitMix64 }
@@ -301,7 +310,9 @@ export class Scheduler {
     t.pending = null
     t.parked = false
     t.started = true
-    const next = t.gen.next(input)
+    let next = t.gen.next(input)
+    // A run of locks in one call is not for threads: each lock is a point another thread may run at.
+    while (!next.done && SyncRun.is(next.value)) next = t.gen.next(-1)
     if (next.done) {
       t.done = true
       trace.push(`${name}: ends`)

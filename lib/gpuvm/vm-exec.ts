@@ -13,22 +13,18 @@ import { DrmError, type Errno } from '../base/errors.js'
 import type { UsageName } from '../contract/device.js'
 import { Exec, type ExecOptions, type ExecResult } from '../device/exec.js'
 import { GemObject } from '../device/gem.js'
-import { type Fence, type Op, runSync } from '../device/resv.js'
+import { type Fence, isFence, type Op, runSync, usageIndex } from '../device/resv.js'
 import type { GpuVm, MapRequest } from './gpuvm.js'
 import { hubOf } from './internal.js'
 import type { AnyOp, OpList } from './ops.js'
 
-/** Locks `obj`, reserving `numFences` slots when that is not 0 (`exec_prepare_obj`). */
-function prepareOne(exec: Exec, obj: GemObject, numFences: number): Op<ExecResult> {
-  return numFences > 0 ? exec.prepareObjOp(obj, numFences) : exec.lockObjOp(obj)
-}
-
-function* prepareAll(exec: Exec, objs: readonly GemObject[], numFences: number): Op<ExecResult> {
-  for (const obj of objs) {
-    const r = yield* prepareOne(exec, obj, numFences)
-    if (r !== 0) return r
-  }
-  return 0
+/**
+ * Locks each of `objs`, reserving `numFences` slots on each when that is not 0
+ * (`drm_exec_prepare_obj`, else `drm_exec_lock_obj`), up to the first error;
+ * the exec locks runs of them in one engine call.
+ */
+function prepareAll(exec: Exec, objs: readonly GemObject[], numFences: number): Op<ExecResult> {
+  return exec.lockEachOp(objs, numFences > 0 ? numFences : null)
 }
 
 const fences = (n: unknown): number => count(n ?? 0, 'numFences', 0xffff_ffff)
@@ -45,7 +41,7 @@ export function* prepareVmOp(vm: GpuVm, exec: Exec, numFences = 0): Op<ExecResul
   const n = fences(numFences)
   const resvObj = hub.resvObj
   if (resvObj === null) throw new DrmError('EINVAL', `VA space '${vm.name}' has no device, so no reservation`)
-  return yield* prepareOne(e, resvObj, n)
+  return yield* prepareAll(e, [resvObj], n)
 }
 
 /** `drm_gpuvm_prepare_objects`: locks every external object (the extobj list). */
@@ -140,7 +136,32 @@ export function resvAddFence(
   extobjUsage: UsageName,
 ): void {
   const hub = hubOf(vm)
-  for (const obj of execOf(exec).objects) {
+  const e = execOf(exec)
+  const objs = e.objects
+  const n = objs.length
+  // Runs of adds in one engine call over the objects whose usage checks; the rest (an object, usage or
+  // fence the single call refuses, or the element a run stops at) one by one, in the same order.
+  const resvs = new Uint32Array(n)
+  const usages = new Uint32Array(n)
+  let plain = isFence(fence) && fence.device === e.device ? n : 0
+  for (let i = 0; i < plain; i++) {
+    try {
+      usages[i] = usageIndex(hub.isExtobj(objs[i]) ? extobjUsage : privateUsage)
+      resvs[i] = objs[i].resv.id
+    } catch {
+      plain = i
+    }
+  }
+  const d = e.device
+  let i = 0
+  while (i < n) {
+    const from = i
+    const k = from < plain ? d.run(() => d.core.addFenceRun(d.thread, resvs, usages, fence.id, from, plain)) : 0
+    if (k > 0) {
+      i += k
+      continue
+    }
+    const obj = objs[i++]
     obj.resv.addFence(fence, hub.isExtobj(obj) ? extobjUsage : privateUsage)
   }
 }

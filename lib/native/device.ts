@@ -32,6 +32,8 @@ import type { PressureRecord, SwapTotalsRecord } from '../contract/pressure.js'
 import { DrmError } from '../base/errors.js'
 import { call, loadBinding } from './binding.js'
 import { NativeVmCore } from './gpuvm.js'
+// execloop: drm_exec's runs.
+import { checkId, checkReserve, checkRun } from '../contract/exec-run.js'
 
 /** The fast calls' results as lock() answers them (device_fast.rs: 0 ok .. 4 blocked). */
 const LOCK_RESULTS = ['ok', 'EDEADLK', 'EALREADY', 'EBUSY', 'blocked'] as const
@@ -271,6 +273,36 @@ export class NativeDeviceCore implements DeviceCore {
   }
   put(id: number, vaMappings: number): boolean {
     return call(() => this.#slow().put(id, vaMappings))
+  }
+  // execloop: drm_exec's runs (native/napi/device_exec.rs); checked here as the reference checks them.
+  execLockRun(
+    thread: number,
+    ctx: number,
+    objs: Uint32Array,
+    resvs: Uint32Array,
+    from: number,
+    to: number,
+    reserve: number,
+  ): number {
+    checkRun(thread, objs, resvs, from, to)
+    const [c, n] = [checkId(ctx, 'ctx'), checkReserve(reserve)]
+    return call(() => this.#slow().execLockRun(thread, c, objs, resvs, from, to, n))
+  }
+  addFenceRun(
+    thread: number,
+    resvs: Uint32Array,
+    usages: Uint32Array,
+    fence: number,
+    from: number,
+    to: number,
+  ): number {
+    checkRun(thread, resvs, usages, from, to)
+    const f = checkId(fence, 'fence')
+    return call(() => this.#slow().addFenceRun(thread, resvs, usages, f, from, to))
+  }
+  execUnlockRun(thread: number, objs: Uint32Array, resvs: Uint32Array, from: number, to: number): number {
+    checkRun(thread, objs, resvs, from, to)
+    return call(() => this.#slow().execUnlockRun(thread, objs, resvs, from, to))
   }
   pin(thread: number, id: number, domain: number): number {
     return call(() => this.#slow().pin(thread, id, domain))

@@ -33,6 +33,8 @@ mod copy;
 mod device;
 // The device's hot calls reading their arguments from a per-thread block (fast-jsplace).
 mod device_block;
+// drm_exec's runs: lock, fence and unlock a run of objects in one crossing (execloop).
+mod device_exec;
 // The device's hot calls as raw Node-API entry points (speed-js).
 mod device_fast;
 // The dmem cgroup controller (issue 16).

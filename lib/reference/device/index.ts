@@ -42,6 +42,9 @@ import * as hooks from './hooks.js'
 import * as swap from './swap.js'
 import type { PressureRecord, SwapTotalsRecord } from '../../contract/pressure.js'
 import * as placement from './placement.js'
+// execloop: drm_exec's runs.
+import * as execRun from './exec-run.js'
+import { checkId, checkReserve, checkRun } from '../../contract/exec-run.js'
 import * as resv from './resv.js'
 import { DevState, U64_MAX } from './state.js'
 
@@ -202,6 +205,32 @@ export class ReferenceDevice implements DeviceCore {
 
   put(id: number, vaMappings: number): boolean {
     return gem.put(this.#d, id, vaMappings)
+  }
+
+  // execloop: drm_exec's runs (contract/exec-run.ts).
+  execLockRun(
+    thread: number,
+    ctx: number,
+    objs: Uint32Array,
+    resvs: Uint32Array,
+    from: number,
+    to: number,
+    reserve: number,
+  ): number {
+    checkRun(thread, objs, resvs, from, to)
+    const [c, n] = [checkId(ctx, 'ctx'), checkReserve(reserve)]
+    return execRun.execLockRun(this.#d, thread, c, objs.subarray(from, to), resvs.subarray(from, to), n)
+  }
+
+  addFenceRun(thread: number, resvs: Uint32Array, usages: Uint32Array, f: number, from: number, to: number): number {
+    checkRun(thread, resvs, usages, from, to)
+    const id = checkId(f, 'fence')
+    return execRun.addFenceRun(this.#d, thread, resvs.subarray(from, to), usages.subarray(from, to), id)
+  }
+
+  execUnlockRun(thread: number, objs: Uint32Array, resvs: Uint32Array, from: number, to: number): number {
+    checkRun(thread, objs, resvs, from, to)
+    return execRun.execUnlockRun(this.#d, thread, objs.subarray(from, to), resvs.subarray(from, to))
   }
 
   pin(thread: number, id: number, d: number): number {

@@ -13,6 +13,8 @@ mod copy;
 mod bulk;
 mod dmem;
 mod domain;
+// drm_exec's runs: the per-object exec steps over a run of objects (execloop).
+mod exec_run;
 mod fence;
 mod gem;
 mod hooks;
