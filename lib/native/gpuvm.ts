@@ -82,26 +82,63 @@ function takeOps(io: Uint32Array, words: number): BigUint64Array {
   return new BigUint64Array(pool.buffer, used, words)
 }
 
-let fast: Fast | undefined
+/**
+ * The fast entry points and the I/O views of this thread: one object, filled
+ * once by `fastCalls` and never written again, and the binding's functions
+ * copied into a plain object of fixed shape. Read from this constant (not
+ * through a field of each VA space, nor from the binding's own object, which
+ * V8 keeps as a dictionary), the optimizing compiler knows each entry point
+ * and calls it directly, without a property lookup or the generic call path
+ * (bench/PROFILE-JS.md section 1).
+ */
+const fast = {} as Fast
+let ready = false
+
+/** The binding's entry points as a plain object of fixed shape (see `fast`). */
+function entries(raw: Fast['calls']): Fast['calls'] {
+  return {
+    io: raw.io,
+    bind: raw.bind,
+    unbind: raw.unbind,
+    bindBatch: raw.bindBatch,
+    bindArray: raw.bindArray,
+    insert: raw.insert,
+    remove: raw.remove,
+    get: raw.get,
+    find: raw.find,
+    findFirst: raw.findFirst,
+    smMapOps: raw.smMapOps,
+    smUnmapOps: raw.smUnmapOps,
+    prefetchOps: raw.prefetchOps,
+    gemUnmapOps: raw.gemUnmapOps,
+    madviseOps: raw.madviseOps,
+    smMap: raw.smMap,
+    smUnmap: raw.smUnmap,
+    step: raw.step,
+    close: raw.close,
+    apply: raw.apply,
+    warnings: raw.warnings,
+  }
+}
 
 /** @internal The fast entry points and the I/O views of this thread, set up on first use. */
 export function fastCalls(): Fast {
-  if (fast === undefined) {
+  if (!ready) {
     // Constructed directly, so its bytes live outside the V8 heap. The addon
     // keeps the first buffer of the thread and hands it back as `calls.io`:
     // every copy of this package in the thread shares it (one replacing it
     // left the others' views on a buffer no call read).
-    const calls = call(() => loadBinding().fastInit(new ArrayBuffer(Wire.IO_BYTES + Wire.IO_OPS_BYTES)))
+    const calls = entries(call(() => loadBinding().fastInit(new ArrayBuffer(Wire.IO_BYTES + Wire.IO_OPS_BYTES))))
     const { io } = calls
-    fast = {
-      calls,
-      words: new BigUint64Array(io, 0, Wire.IO_BYTES / 8),
-      halves: new Uint32Array(io, 0, Wire.IO_BYTES / 4),
-      numbers: new Float64Array(io, 0, Wire.IO_BYTES / 8),
-      out: new Float64Array(io, Wire.IO_OUT, Wire.IO_OUT_SLOTS),
-      ops: new Uint32Array(io, Wire.IO_BYTES, Wire.IO_OPS_BYTES / 4),
-      opWords: new BigUint64Array(io, Wire.IO_BYTES, Wire.IO_OPS_BYTES / 8),
-    }
+    const f = fast as { -readonly [K in keyof Fast]: Fast[K] }
+    f.calls = calls
+    f.words = new BigUint64Array(io, 0, Wire.IO_BYTES / 8)
+    f.halves = new Uint32Array(io, 0, Wire.IO_BYTES / 4)
+    f.numbers = new Float64Array(io, 0, Wire.IO_BYTES / 8)
+    f.out = new Float64Array(io, Wire.IO_OUT, Wire.IO_OUT_SLOTS)
+    f.ops = new Uint32Array(io, Wire.IO_BYTES, Wire.IO_OPS_BYTES / 4)
+    f.opWords = new BigUint64Array(io, Wire.IO_BYTES, Wire.IO_OPS_BYTES / 8)
+    ready = true
   }
   return fast
 }
@@ -125,7 +162,6 @@ export class NativeVmCore implements VmCore {
   readonly #vm: NativeVm
   /** The VA space's id for the fast entry points. */
   readonly #id: number
-  readonly #fast: Fast
   /** Set once the VA space is known to be destroyed (the binding's getter costs a napi-rs call). */
   #destroyed = false
   /**
@@ -137,7 +173,7 @@ export class NativeVmCore implements VmCore {
 
   constructor(opts: VmCreateOptions) {
     const { NativeVm } = loadBinding()
-    this.#fast = fastCalls()
+    fastCalls()
     this.#vm = call(
       () =>
         new NativeVm(
@@ -188,21 +224,21 @@ export class NativeVmCore implements VmCore {
 
   insert(addr: bigint, range: bigint, obj: number, offset: bigint): VaRecord {
     this.#request(addr, range, obj, offset)
-    this.#enter(this.#fast.calls.insert)
+    this.#enter(fast.calls.insert)
     return this.#answer()!
   }
 
   remove(addr: bigint, seq: number): VaRecord {
-    this.#fast.words[Wire.IO_ADDR_U64] = addr
-    this.#fast.numbers[Wire.IO_SEQ_F64] = seq
-    this.#enter(this.#fast.calls.remove)
+    fast.words[Wire.IO_ADDR_U64] = addr
+    fast.numbers[Wire.IO_SEQ_F64] = seq
+    this.#enter(fast.calls.remove)
     return this.#answer()!
   }
 
   get(addr: bigint, seq: number): VaRecord | undefined {
-    this.#fast.words[Wire.IO_ADDR_U64] = addr
-    this.#fast.numbers[Wire.IO_SEQ_F64] = seq
-    this.#enter(this.#fast.calls.get)
+    fast.words[Wire.IO_ADDR_U64] = addr
+    fast.numbers[Wire.IO_SEQ_F64] = seq
+    this.#enter(fast.calls.get)
     return this.#answer()
   }
 
@@ -212,19 +248,19 @@ export class NativeVmCore implements VmCore {
 
   find(addr: bigint, range: bigint): VaRecord | undefined {
     this.#request(addr, range)
-    this.#enter(this.#fast.calls.find)
+    this.#enter(fast.calls.find)
     return this.#answer()
   }
 
   findFirst(addr: bigint, range: bigint): VaRecord | undefined {
     this.#request(addr, range)
-    this.#enter(this.#fast.calls.findFirst)
+    this.#enter(fast.calls.findFirst)
     return this.#answer()
   }
 
   /** Writes a request's address, range, object and offset to the I/O buffer. */
   #request(addr: bigint, range: bigint, obj = 0, offset = 0n): void {
-    const { words, halves } = this.#fast
+    const { words, halves } = fast
     words[Wire.IO_ADDR_U64] = addr
     words[Wire.IO_RANGE_U64] = range
     halves[Wire.IO_OBJ_U32] = obj
@@ -242,13 +278,13 @@ export class NativeVmCore implements VmCore {
 
   /** The step counts a fast call wrote to the I/O buffer. */
   #counts(): OpCounts {
-    const { out } = this.#fast
+    const { out } = fast
     return { map: out[Wire.IO_OUT_MAP], remap: out[Wire.IO_OUT_REMAP], unmap: out[Wire.IO_OUT_UNMAP], prefetch: 0 }
   }
 
   /** The mapping a fast tree call wrote to the I/O buffer, if it found one. */
   #answer(): VaRecord | undefined {
-    const { words, halves, numbers } = this.#fast
+    const { words, halves, numbers } = fast
     if (halves[Wire.IO_VA_FOUND_U32] === 0) return undefined
     return {
       addr: words[Wire.IO_VA_ADDR_U64],
@@ -318,14 +354,14 @@ export class NativeVmCore implements VmCore {
 
   smMap(addr: bigint, range: bigint, obj: number, offset: bigint): CursorCore {
     this.#request(addr, range, obj, offset)
-    this.#enter(this.#fast.calls.smMap)
-    return this.#cursor(this.#fast.out[Wire.IO_OUT_NUMBER])
+    this.#enter(fast.calls.smMap)
+    return this.#cursor(fast.out[Wire.IO_OUT_NUMBER])
   }
 
   smUnmap(addr: bigint, range: bigint): CursorCore {
     this.#request(addr, range)
-    this.#enter(this.#fast.calls.smUnmap)
-    return this.#cursor(this.#fast.out[Wire.IO_OUT_NUMBER])
+    this.#enter(fast.calls.smUnmap)
+    return this.#cursor(fast.out[Wire.IO_OUT_NUMBER])
   }
 
   /**
@@ -333,7 +369,6 @@ export class NativeVmCore implements VmCore {
    * later steps are answered here, as the reference engine answers them.
    */
   #cursor(walk: number): CursorCore {
-    const fast = this.#fast
     let done = false
     const token = {}
     const end = (): void => {
@@ -369,36 +404,36 @@ export class NativeVmCore implements VmCore {
 
   smMapOps(addr: bigint, range: bigint, obj: number, offset: bigint): BigUint64Array {
     this.#request(addr, range, obj, offset)
-    return this.#ops(this.#fast.calls.smMapOps)
+    return this.#ops(fast.calls.smMapOps)
   }
 
   smUnmapOps(addr: bigint, range: bigint): BigUint64Array {
     this.#request(addr, range)
-    return this.#ops(this.#fast.calls.smUnmapOps)
+    return this.#ops(fast.calls.smUnmapOps)
   }
 
   prefetchOps(addr: bigint, range: bigint): BigUint64Array {
     this.#request(addr, range)
-    return this.#ops(this.#fast.calls.prefetchOps)
+    return this.#ops(fast.calls.prefetchOps)
   }
 
   gemUnmapOps(obj: number): BigUint64Array {
     // The binding answers object 0 without looking at the VA space.
     this.#alive()
-    this.#fast.halves[Wire.IO_OBJ_U32] = obj
-    return this.#ops(this.#fast.calls.gemUnmapOps)
+    fast.halves[Wire.IO_OBJ_U32] = obj
+    return this.#ops(fast.calls.gemUnmapOps)
   }
 
   /** Calls an op-list entry point: the list it returned, or the one it left in the I/O buffer. */
   #ops(entry: (id: number) => BigUint64Array | undefined): BigUint64Array {
-    return this.#enter(entry) ?? takeOps(this.#fast.ops, this.#fast.out[Wire.IO_OUT_NUMBER])
+    return this.#enter(entry) ?? takeOps(fast.ops, fast.out[Wire.IO_OUT_NUMBER])
   }
 
   apply(op: OpRecord): void {
     // The binding reports a step naming a mapping of a destroyed VA space as a stale step.
     this.#alive()
-    encodeOp(op, this.#fast.opWords, 0)
-    this.#enter(this.#fast.calls.apply)
+    encodeOp(op, fast.opWords, 0)
+    this.#enter(fast.calls.apply)
   }
 
   // Arguments in and step counts out through the I/O buffer: no BigInt
@@ -406,18 +441,18 @@ export class NativeVmCore implements VmCore {
 
   bind(addr: bigint, range: bigint, obj: number, offset: bigint): OpCounts {
     this.#request(addr, range, obj, offset)
-    this.#enter(this.#fast.calls.bind)
+    this.#enter(fast.calls.bind)
     return this.#counts()
   }
 
   unbind(addr: bigint, range: bigint): OpCounts {
     this.#request(addr, range)
-    this.#enter(this.#fast.calls.unbind)
+    this.#enter(fast.calls.unbind)
     return this.#counts()
   }
 
   bindBatch(batch: BigUint64Array, perRequest: Uint32Array | null): OpCounts {
-    const { calls, out } = this.#fast
+    const { calls, out } = fast
     out[Wire.IO_OUT_REQUESTS] = -1
     try {
       calls.bindBatch(this.#id, batch, perRequest)
@@ -433,7 +468,7 @@ export class NativeVmCore implements VmCore {
   }
 
   bindArray(batch: BigUint64Array, perRequest: Uint32Array | null, failAt: number): OpCounts {
-    const { calls, out, numbers } = this.#fast
+    const { calls, out, numbers } = fast
     out[Wire.IO_OUT_REQUESTS] = -1
     numbers[Wire.IO_SEQ_F64] = failAt
     try {
@@ -459,8 +494,8 @@ export class NativeVmCore implements VmCore {
 
   takeWarnings(): WarningRecord[] {
     // Most calls warn about nothing: a fast call says so without building an empty list.
-    this.#enter(this.#fast.calls.warnings)
-    return this.#fast.out[Wire.IO_OUT_NUMBER] === 0 ? [] : call(() => this.#vm.takeWarnings())
+    this.#enter(fast.calls.warnings)
+    return fast.out[Wire.IO_OUT_NUMBER] === 0 ? [] : call(() => this.#vm.takeWarnings())
   }
 
   destroy(): void {
@@ -591,7 +626,7 @@ export class NativeVmCore implements VmCore {
   /** A fast entry point, as the other op lists. */
   madviseOps(addr: bigint, range: bigint, obj: number, offset: bigint): BigUint64Array {
     this.#request(addr, range, obj, offset)
-    return this.#ops(this.#fast.calls.madviseOps)
+    return this.#ops(fast.calls.madviseOps)
   }
 
   setVaFlags(addr: bigint, seq: number, flags: number): void {
