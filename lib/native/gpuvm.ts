@@ -225,7 +225,10 @@ export class NativeVmCore implements VmCore {
   insert(addr: bigint, range: bigint, obj: number, offset: bigint): VaRecord {
     this.#request(addr, range, obj, offset)
     this.#enter(fast.calls.insert)
-    return this.#answer()!
+    // The mapping is the one asked for (drm_gpuva_insert stores it as given):
+    // its bigints are the arguments, not new ones read back from the buffer.
+    const { halves, numbers } = fast
+    return { addr, range, obj, offset, seq: numbers[Wire.IO_VA_SEQ_F64], flags: halves[Wire.IO_VA_FLAGS_U32] }
   }
 
   remove(addr: bigint, seq: number): VaRecord {
