@@ -24,63 +24,10 @@ import { decodeOp, encodeOp } from '../contract/wire.js'
 import { Wire } from '../contract/wire.gen.js'
 import { call, loadBinding } from './binding.js'
 import { unpackVas } from './va-list.js'
+import { BLOCK_ID, type Fast, fillFast, takeOps } from './fast.js'
 import { attachPageTable, pageTableCost, pageTableInfo, pageTableOccupancy } from './pagetable.js'
 
 export { loadBinding }
-
-/**
- * The raw entry points of the hot calls (`fastInit`, native/napi/calls.rs)
- * and the views of this thread's I/O buffer they read their arguments from
- * and write their results to. The buffer's layout is defined once, in
- * native/core/src/wire.rs: each slot is an index into the view of its type
- * (IO_*_U64 into `words`, IO_*_U32 into `halves`, IO_*_F64 into `numbers`,
- * IO_OUT_* into `out`), from lib/contract/wire.gen.ts (its `Wire` const enum,
- * which tsc writes into this file as numbers).
- */
-interface Fast {
-  readonly calls: ReturnType<Binding['fastInit']>
-  /** In: addr, range, offset. Out (tree calls): the mapping's addr, range, offset. */
-  readonly words: BigUint64Array
-  /** In: obj (or a walk's id). Out (tree calls): the mapping's obj, flags, found (1 or 0). */
-  readonly halves: Uint32Array
-  /** In: a mapping's seq (remove, get). Out (tree calls): its seq. */
-  readonly numbers: Float64Array
-  /** map, remap, unmap, requests applied (batch; -1 until then); a number answer (an op list's length in words, a walk's id, a count), as map */
-  readonly out: Float64Array
-  /** The op list an op-list call wrote past the first `IO_BYTES`, as 32-bit halves. */
-  readonly ops: Uint32Array
-  /** The same bytes as words: a walk's step out, `apply`'s op in. */
-  readonly opWords: BigUint64Array
-}
-
-type Binding = ReturnType<typeof loadBinding>
-
-/**
- * Op lists are copied out of the I/O buffer into slices of shared chunks of
- * this size, as Node pools small Buffers: a typed array with its own memory
- * costs about a microsecond to make, a view of a chunk a tenth of that. A
- * list kept alive keeps its chunk alive. A chunk holds any list the I/O
- * buffer can.
- */
-const POOL_BYTES = Wire.IO_OPS_BYTES
-
-/** The chunk op lists are being carved from: its bytes, as halves, and how many are used (none yet). */
-let pool = { buffer: new ArrayBuffer(0), halves: new Uint32Array(0), used: POOL_BYTES }
-
-/** A BigUint64Array of the `words` words an op-list call left in the I/O buffer. */
-function takeOps(io: Uint32Array, words: number): BigUint64Array {
-  if (words === 0) return new BigUint64Array(0)
-  const bytes = words * 8
-  if (pool.used + bytes > POOL_BYTES) {
-    const buffer = new ArrayBuffer(POOL_BYTES)
-    pool = { buffer, halves: new Uint32Array(buffer), used: 0 }
-  }
-  const { halves, used } = pool
-  // As 32-bit halves: copied as they are, where f64 could change a NaN's bits.
-  halves.set(io.subarray(0, 2 * words), used / 4)
-  pool.used = used + bytes
-  return new BigUint64Array(pool.buffer, used, words)
-}
 
 /**
  * The fast entry points and the I/O views of this thread: one object, filled
@@ -94,33 +41,6 @@ function takeOps(io: Uint32Array, words: number): BigUint64Array {
 const fast = {} as Fast
 let ready = false
 
-/** The binding's entry points as a plain object of fixed shape (see `fast`). */
-function entries(raw: Fast['calls']): Fast['calls'] {
-  return {
-    io: raw.io,
-    bind: raw.bind,
-    unbind: raw.unbind,
-    bindBatch: raw.bindBatch,
-    bindArray: raw.bindArray,
-    insert: raw.insert,
-    remove: raw.remove,
-    get: raw.get,
-    find: raw.find,
-    findFirst: raw.findFirst,
-    smMapOps: raw.smMapOps,
-    smUnmapOps: raw.smUnmapOps,
-    prefetchOps: raw.prefetchOps,
-    gemUnmapOps: raw.gemUnmapOps,
-    madviseOps: raw.madviseOps,
-    smMap: raw.smMap,
-    smUnmap: raw.smUnmap,
-    step: raw.step,
-    close: raw.close,
-    apply: raw.apply,
-    warnings: raw.warnings,
-  }
-}
-
 /** @internal The fast entry points and the I/O views of this thread, set up on first use. */
 export function fastCalls(): Fast {
   if (!ready) {
@@ -128,16 +48,10 @@ export function fastCalls(): Fast {
     // keeps the first buffer of the thread and hands it back as `calls.io`:
     // every copy of this package in the thread shares it (one replacing it
     // left the others' views on a buffer no call read).
-    const calls = entries(call(() => loadBinding().fastInit(new ArrayBuffer(Wire.IO_BYTES + Wire.IO_OPS_BYTES))))
-    const { io } = calls
-    const f = fast as { -readonly [K in keyof Fast]: Fast[K] }
-    f.calls = calls
-    f.words = new BigUint64Array(io, 0, Wire.IO_BYTES / 8)
-    f.halves = new Uint32Array(io, 0, Wire.IO_BYTES / 4)
-    f.numbers = new Float64Array(io, 0, Wire.IO_BYTES / 8)
-    f.out = new Float64Array(io, Wire.IO_OUT, Wire.IO_OUT_SLOTS)
-    f.ops = new Uint32Array(io, Wire.IO_BYTES, Wire.IO_OPS_BYTES / 4)
-    f.opWords = new BigUint64Array(io, Wire.IO_BYTES, Wire.IO_OPS_BYTES / 8)
+    fillFast(
+      fast,
+      call(() => loadBinding().fastInit(new ArrayBuffer(Wire.IO_BYTES + Wire.IO_OPS_BYTES))),
+    )
     ready = true
   }
   return fast
@@ -223,10 +137,15 @@ export class NativeVmCore implements VmCore {
   // arguments in and the mapping out through the I/O buffer (see calls.rs).
 
   insert(addr: bigint, range: bigint, obj: number, offset: bigint): VaRecord {
-    this.#request(addr, range, obj, offset)
-    this.#enter(fast.calls.insert)
     // The mapping is the one asked for (drm_gpuva_insert stores it as given):
     // its bigints are the arguments, not new ones read back from the buffer.
+    if (this.#onBlock(addr, range, obj, offset)) {
+      this.#enterBlock(fast.calls.blockInsert)
+      const seq = fast.blockNumbers[Wire.IO_VA_SEQ_F64]
+      return { addr, range, obj, offset, seq, flags: fast.blockHalves[Wire.IO_VA_FLAGS_U32] }
+    }
+    this.#request(addr, range, obj, offset)
+    this.#enter(fast.calls.insert)
     const { halves, numbers } = fast
     return { addr, range, obj, offset, seq: numbers[Wire.IO_VA_SEQ_F64], flags: halves[Wire.IO_VA_FLAGS_U32] }
   }
@@ -268,6 +187,30 @@ export class NativeVmCore implements VmCore {
     words[Wire.IO_RANGE_U64] = range
     halves[Wire.IO_OBJ_U32] = obj
     words[Wire.IO_OFFSET_U64] = offset
+  }
+
+  /**
+   * Writes a request and this VA space's id to the VA block, if there is one
+   * still attached; false if not (the caller takes the I/O buffer instead).
+   */
+  #onBlock(addr: bigint, range: bigint, obj: number, offset: bigint): boolean {
+    const { blockWords, blockHalves, blockNumbers } = fast
+    if (blockNumbers.length === 0) return false
+    blockWords[Wire.IO_ADDR_U64] = addr
+    blockWords[Wire.IO_RANGE_U64] = range
+    blockHalves[Wire.IO_OBJ_U32] = obj
+    blockWords[Wire.IO_OFFSET_U64] = offset
+    blockNumbers[BLOCK_ID] = this.#id
+    return true
+  }
+
+  /** Calls a block entry point (its id and request already in the VA block); what it throws becomes a DrmError. */
+  #enterBlock(entry: () => void): void {
+    try {
+      entry()
+    } catch (e) {
+      throw DrmError.from(e)
+    }
   }
 
   /** Calls a fast entry point on this VA space; what it throws becomes a DrmError. */
@@ -443,15 +386,29 @@ export class NativeVmCore implements VmCore {
   // conversion in the binding, no object per result (see calls.rs).
 
   bind(addr: bigint, range: bigint, obj: number, offset: bigint): OpCounts {
+    if (this.#onBlock(addr, range, obj, offset)) {
+      this.#enterBlock(fast.calls.blockBind)
+      return this.#blockCounts()
+    }
     this.#request(addr, range, obj, offset)
     this.#enter(fast.calls.bind)
     return this.#counts()
   }
 
   unbind(addr: bigint, range: bigint): OpCounts {
+    if (this.#onBlock(addr, range, 0, 0n)) {
+      this.#enterBlock(fast.calls.blockUnbind)
+      return this.#blockCounts()
+    }
     this.#request(addr, range)
     this.#enter(fast.calls.unbind)
     return this.#counts()
+  }
+
+  /** The step counts a block call wrote to the VA block. */
+  #blockCounts(): OpCounts {
+    const out = fast.blockOut
+    return { map: out[Wire.IO_OUT_MAP], remap: out[Wire.IO_OUT_REMAP], unmap: out[Wire.IO_OUT_UNMAP], prefetch: 0 }
   }
 
   bindBatch(batch: BigUint64Array, perRequest: Uint32Array | null): OpCounts {
