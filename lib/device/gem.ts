@@ -18,6 +18,33 @@ export interface GemObjectOptions {
 
 let attach: (obj: GemObject, device: Device) => void
 
+/** The private marks of an object (see `holderMark`), set by the class's static block. */
+let readMark: (value: unknown, which: 0 | 1) => number
+let writeMark: (obj: GemObject, which: 0 | 1, mark: number) => void
+/** The last holder mark handed out. */
+let lastMark = 0
+
+/**
+ * @internal A number no other holder of objects gets: a VA space's object
+ * table (lib/gpuvm/objects.ts) keeps its own on the objects it holds, and a
+ * BindBatch a new one per filling, so each tells an object it holds already
+ * by one private field instead of a Map lookup. A mark is a number, not the
+ * holder: an object must not keep a VA space it was once bound in alive.
+ */
+export function holderMark(): number {
+  return ++lastMark
+}
+
+/** @internal The table mark (`which` 0) or batch mark (1) of `value`; -1 when it is not a real GemObject. */
+export function markOf(value: unknown, which: 0 | 1): number {
+  return readMark(value, which)
+}
+
+/** @internal Sets the table mark (`which` 0) or batch mark (1) of `obj` (0: none). */
+export function setMark(obj: GemObject, which: 0 | 1, mark: number): void {
+  writeMark(obj, which, mark)
+}
+
 /** Makes `obj` a device-backed object (called by `Device.createObject`). */
 export function bindDevice(obj: GemObject, device: Device): void {
   attach(obj, device)
@@ -62,10 +89,25 @@ export class GemObject {
   readonly size: bigint
   #device: Device | null = null
   #resv: Resv | null = null
+  /** The holder marks (see `holderMark`): the object table that holds it, the batch being filled that does. */
+  #tableMark = 0
+  #batchMark = 0
 
   static {
     attach = (obj, device) => {
       obj.#device = device
+    }
+    readMark = (value, which) => {
+      // Reading a private field of anything but a real object throws: that is the brand check.
+      try {
+        return which === 0 ? (value as GemObject).#tableMark : (value as GemObject).#batchMark
+      } catch {
+        return -1
+      }
+    }
+    writeMark = (obj, which, mark) => {
+      if (which === 0) obj.#tableMark = mark
+      else obj.#batchMark = mark
     }
   }
 

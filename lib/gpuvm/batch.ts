@@ -6,7 +6,7 @@
  */
 import { BATCH_MAP, BATCH_UNMAP, BATCH_WORDS } from '../contract/vm.js'
 import { DrmError } from '../base/errors.js'
-import { GemObject } from '../device/gem.js'
+import { GemObject, holderMark, markOf, setMark } from '../device/gem.js'
 import type { MapRequest } from './gpuvm.js'
 import { count, describe, uint32Array, unreadable } from '../base/check.js'
 import { u64Fast } from './fast-check.js'
@@ -19,8 +19,8 @@ interface Contents {
   /** The packed requests, `BATCH_WORDS` words each (a view, not a copy). */
   readonly words: BigUint64Array
   readonly length: number
-  /** The objects the requests name. */
-  readonly objects: ReadonlyMap<number, GemObject>
+  /** The objects the requests name, each once. */
+  readonly objects: readonly GemObject[]
 }
 
 let contentsOf: (batch: BindBatch) => Contents
@@ -31,15 +31,21 @@ export class BindBatch {
   /** The same bytes, to write a request's kind and object id without a BigInt. */
   #halves: Uint32Array
   #length = 0
-  /** The objects the requests name, kept alive (so their ids stay theirs) while the batch holds them. */
-  readonly #objects = new Map<number, GemObject>()
+  /** The objects the requests name, each once, kept alive (so their ids stay theirs) while the batch holds them. */
+  #objects: GemObject[] = []
+  /**
+   * The mark (gem.ts `holderMark`) of this filling, kept on each object in
+   * `#objects`; a new one at each `clear`, so that an object is taken in once
+   * a filling without a Map lookup.
+   */
+  #mark = holderMark()
 
   static {
     isBatch = (value): value is BindBatch => #words in value
     contentsOf = (batch) => ({
       words: batch.#words.subarray(0, batch.#length * BATCH_WORDS),
       length: batch.#length,
-      objects: batch.#objects,
+      objects: batch.#distinct(),
     })
   }
 
@@ -76,7 +82,7 @@ export class BindBatch {
     } catch (err) {
       throw unreadable(err, 'the map request')
     }
-    if (id !== 0 && this.#objects.get(id) !== obj) this.#objects.set(id, obj as GemObject)
+    if (id !== 0) this.#hold(obj as GemObject)
     return this.#push(BATCH_MAP, id, addr, range, offset)
   }
 
@@ -90,7 +96,35 @@ export class BindBatch {
   /** Empties the batch (keeping its room). */
   clear(): void {
     this.#length = 0
-    this.#objects.clear()
+    if (this.#objects.length !== 0) {
+      this.#objects = []
+      this.#mark = holderMark()
+    }
+  }
+
+  /**
+   * Keeps `obj` with the batch. An object carrying this filling's mark is in
+   * `#objects` already; one whose mark another batch overwrote since may be
+   * taken twice, which `#distinct` undoes.
+   */
+  #hold(obj: GemObject): void {
+    if (markOf(obj, 1) === this.#mark) return
+    setMark(obj, 1, this.#mark)
+    this.#objects.push(obj)
+  }
+
+  /** `#objects` each once, all of them marked again with a new mark for the rest of the filling. */
+  #distinct(): GemObject[] {
+    const mark = holderMark()
+    const objects: GemObject[] = []
+    for (const obj of this.#objects) {
+      if (markOf(obj, 1) === mark) continue
+      setMark(obj, 1, mark)
+      objects.push(obj)
+    }
+    this.#objects = objects
+    this.#mark = mark
+    return objects
   }
 
   // Trusted requests from the replay's runs (fast-replay).
@@ -102,7 +136,7 @@ export class BindBatch {
    */
   pushHalves(kind: number, obj: GemObject | null, v: ArrayLike<number>): void {
     const id = obj === null ? 0 : obj.id
-    if (id !== 0 && this.#objects.get(id) !== obj) this.#objects.set(id, obj!)
+    if (id !== 0) this.#hold(obj!)
     const i = this.#length
     let at = i * BATCH_WORDS
     if (at === this.#words.length) this.#grow()

@@ -7,7 +7,7 @@
 import type { BindBatch } from './batch.js'
 import { type BindQueue, type BindQueueOptions, createBindQueue } from './bind-queue.js'
 import { type BindArrayOptions, undoSteps } from './array.js'
-import type { EngineName, VmCore } from '../contract/vm.js'
+import type { EngineName, VaRecord, VmCore } from '../contract/vm.js'
 import { engineOf } from '../engines.js'
 import { DrmError, type Warning } from '../base/errors.js'
 import type { GemObject } from '../device/gem.js'
@@ -135,8 +135,16 @@ export class GpuVm implements Disposable, Iterable<Va> {
   insert(request: MapRequest): Va {
     this.#objects.room()
     const m = this.#c.request(request)
-    // An insert warns only about an overflowing range, which it refuses.
-    return this.#c.va(this.#c.quiet(() => this.#core.insert(m.addr, m.range, m.obj, m.offset)))
+    // An insert warns only about an overflowing range, which it refuses
+    // (`quiet`, written out: no closure per call).
+    let rec: VaRecord
+    try {
+      rec = this.#core.insert(m.addr, m.range, m.obj, m.offset)
+    } catch (err) {
+      this.#c.sync()
+      throw err
+    }
+    return this.#c.va(rec)
   }
 
   /** `drm_gpuva_remove` (and unlink). The kernel node is refused with a warning. */

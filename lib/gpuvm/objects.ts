@@ -8,7 +8,7 @@
 import { describe } from '../base/check.js'
 import { DrmError } from '../base/errors.js'
 import type { VmCore } from '../contract/vm.js'
-import { GemObject } from '../device/gem.js'
+import { GemObject, holderMark, markOf, setMark } from '../device/gem.js'
 
 /** Shared by the tables that hold no object yet (most VA spaces of a replay): a Map saved each. */
 const NO_OBJECTS: ReadonlyMap<number, GemObject> = new Map()
@@ -24,6 +24,14 @@ export class ObjectTable {
   #objects: ReadonlyMap<number, GemObject> = NO_OBJECTS
   #pruneAt = PRUNE_MIN
   #lookup: ObjectLookup | undefined
+  /**
+   * This table's mark, kept on each object it holds (gem.ts `holderMark`): an
+   * object carries it exactly while it is in `#objects`, so the hot path tells
+   * a held object by one private field instead of a Map lookup. An object held
+   * by two VA spaces carries the mark of the one that took it last; the other
+   * finds it in its Map.
+   */
+  readonly #mark = holderMark()
   /** Checks (and declares to the engine) an object new to the table; it may refuse it. */
   readonly #admit: ((obj: GemObject) => void) | null
 
@@ -43,26 +51,34 @@ export class ObjectTable {
 
   /** The id of a GemObject argument, which the table keeps from then on; EINVAL for anything else. */
   idOf(obj: unknown, what: string): number {
+    // markOf is -1 for anything but a real GemObject, and the mark is never -1.
+    if (markOf(obj, 0) === this.#mark) return (obj as GemObject).id
     const id = GemObject.idOf(obj)
     if (id === undefined) throw new DrmError('EINVAL', `${what} must be a GemObject, got ${describe(obj)}`)
     if (this.#objects.get(id) !== obj) {
       this.#admit?.(obj as GemObject)
       this.#table().set(id, obj as GemObject)
     }
+    setMark(obj as GemObject, 0, this.#mark)
     return id
   }
 
-  /** Takes in every object of a batch, making room once for all of them. */
-  adopt(objects: ReadonlyMap<number, GemObject>): void {
+  /** Takes in every object of a batch (each once), making room once for all of them. */
+  adopt(objects: readonly GemObject[]): void {
+    const mark = this.#mark
     let adding = 0
-    for (const [id, obj] of objects) {
-      if (this.#objects.get(id) === obj) continue
+    for (const obj of objects) {
+      if (markOf(obj, 0) === mark || this.#objects.get(obj.id) === obj) continue
       adding++
       this.#admit?.(obj)
     }
     this.room(adding)
     const table = this.#table()
-    for (const [id, obj] of objects) table.set(id, obj)
+    for (const obj of objects) {
+      if (markOf(obj, 0) === mark) continue
+      table.set(obj.id, obj)
+      setMark(obj, 0, mark)
+    }
   }
 
   /** The object an engine record names (id 0: none); EINVAL for an id the table does not hold. */
@@ -82,7 +98,11 @@ export class ObjectTable {
   #prune(): void {
     const inUse = new Set(this.#core.destroyed ? [] : this.#core.objectIds())
     const table = this.#table()
-    for (const id of table.keys()) if (!inUse.has(id)) table.delete(id)
+    for (const [id, obj] of table) {
+      if (inUse.has(id)) continue
+      table.delete(id)
+      if (markOf(obj, 0) === this.#mark) setMark(obj, 0, 0)
+    }
     this.#pruneAt = Math.max(PRUNE_MIN, 2 * table.size)
   }
 

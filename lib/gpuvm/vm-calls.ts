@@ -5,7 +5,7 @@
  * the API's values (`Va`, ops, map requests) and the engine's records.
  * `GpuVm` (gpuvm.ts) owns one and delegates to it.
  */
-import { describe, readArgument, u64, unreadable } from '../base/check.js'
+import { describe, readArgument, unreadable } from '../base/check.js'
 import { DrmError, DrmWarning, type Warning } from '../base/errors.js'
 import type { CursorCore, MapRecord, OpRecord, VaRecord, VmCore } from '../contract/vm.js'
 import type { GemObject } from '../device/gem.js'
@@ -281,10 +281,10 @@ export class VmCalls {
     if (typeof request !== 'object' || request === null) throw notRequest(request)
     try {
       return {
-        addr: u64(request.addr, 'addr'),
-        range: u64(request.range, 'range'),
+        addr: u64Fast(request.addr, 'addr'),
+        range: u64Fast(request.range, 'range'),
         obj: request.obj == null ? 0 : this.#objects.idOf(request.obj, 'obj'),
-        offset: u64(request.offset ?? 0n, 'offset'),
+        offset: u64Fast(request.offset ?? 0n, 'offset'),
       }
     } catch (err) {
       throw unreadable(err, what)

@@ -24,84 +24,35 @@ import { decodeOp, encodeOp } from '../contract/wire.js'
 import { Wire } from '../contract/wire.gen.js'
 import { call, loadBinding } from './binding.js'
 import { unpackVas } from './va-list.js'
+import { BLOCK_ID, type Fast, fillFast, takeOps } from './fast.js'
 import { attachPageTable, pageTableCost, pageTableInfo, pageTableOccupancy } from './pagetable.js'
 
 export { loadBinding }
 
 /**
- * The raw entry points of the hot calls (`fastInit`, native/napi/calls.rs)
- * and the views of this thread's I/O buffer they read their arguments from
- * and write their results to. The buffer's layout is defined once, in
- * native/core/src/wire.rs: each slot is an index into the view of its type
- * (IO_*_U64 into `words`, IO_*_U32 into `halves`, IO_*_F64 into `numbers`,
- * IO_OUT_* into `out`), from lib/contract/wire.gen.ts (its `Wire` const enum,
- * which tsc writes into this file as numbers).
+ * The fast entry points and the I/O views of this thread: one object, filled
+ * once by `fastCalls` and never written again, and the binding's functions
+ * copied into a plain object of fixed shape. Read from this constant (not
+ * through a field of each VA space, nor from the binding's own object, which
+ * V8 keeps as a dictionary), the optimizing compiler knows each entry point
+ * and calls it directly, without a property lookup or the generic call path
+ * (bench/PROFILE-JS.md section 1).
  */
-interface Fast {
-  readonly calls: ReturnType<Binding['fastInit']>
-  /** In: addr, range, offset. Out (tree calls): the mapping's addr, range, offset. */
-  readonly words: BigUint64Array
-  /** In: obj (or a walk's id). Out (tree calls): the mapping's obj, flags, found (1 or 0). */
-  readonly halves: Uint32Array
-  /** In: a mapping's seq (remove, get). Out (tree calls): its seq. */
-  readonly numbers: Float64Array
-  /** map, remap, unmap, requests applied (batch; -1 until then); a number answer (an op list's length in words, a walk's id, a count), as map */
-  readonly out: Float64Array
-  /** The op list an op-list call wrote past the first `IO_BYTES`, as 32-bit halves. */
-  readonly ops: Uint32Array
-  /** The same bytes as words: a walk's step out, `apply`'s op in. */
-  readonly opWords: BigUint64Array
-}
-
-type Binding = ReturnType<typeof loadBinding>
-
-/**
- * Op lists are copied out of the I/O buffer into slices of shared chunks of
- * this size, as Node pools small Buffers: a typed array with its own memory
- * costs about a microsecond to make, a view of a chunk a tenth of that. A
- * list kept alive keeps its chunk alive. A chunk holds any list the I/O
- * buffer can.
- */
-const POOL_BYTES = Wire.IO_OPS_BYTES
-
-/** The chunk op lists are being carved from: its bytes, as halves, and how many are used (none yet). */
-let pool = { buffer: new ArrayBuffer(0), halves: new Uint32Array(0), used: POOL_BYTES }
-
-/** A BigUint64Array of the `words` words an op-list call left in the I/O buffer. */
-function takeOps(io: Uint32Array, words: number): BigUint64Array {
-  if (words === 0) return new BigUint64Array(0)
-  const bytes = words * 8
-  if (pool.used + bytes > POOL_BYTES) {
-    const buffer = new ArrayBuffer(POOL_BYTES)
-    pool = { buffer, halves: new Uint32Array(buffer), used: 0 }
-  }
-  const { halves, used } = pool
-  // As 32-bit halves: copied as they are, where f64 could change a NaN's bits.
-  halves.set(io.subarray(0, 2 * words), used / 4)
-  pool.used = used + bytes
-  return new BigUint64Array(pool.buffer, used, words)
-}
-
-let fast: Fast | undefined
+const fast = {} as Fast
+let ready = false
 
 /** @internal The fast entry points and the I/O views of this thread, set up on first use. */
 export function fastCalls(): Fast {
-  if (fast === undefined) {
+  if (!ready) {
     // Constructed directly, so its bytes live outside the V8 heap. The addon
     // keeps the first buffer of the thread and hands it back as `calls.io`:
     // every copy of this package in the thread shares it (one replacing it
     // left the others' views on a buffer no call read).
-    const calls = call(() => loadBinding().fastInit(new ArrayBuffer(Wire.IO_BYTES + Wire.IO_OPS_BYTES)))
-    const { io } = calls
-    fast = {
-      calls,
-      words: new BigUint64Array(io, 0, Wire.IO_BYTES / 8),
-      halves: new Uint32Array(io, 0, Wire.IO_BYTES / 4),
-      numbers: new Float64Array(io, 0, Wire.IO_BYTES / 8),
-      out: new Float64Array(io, Wire.IO_OUT, Wire.IO_OUT_SLOTS),
-      ops: new Uint32Array(io, Wire.IO_BYTES, Wire.IO_OPS_BYTES / 4),
-      opWords: new BigUint64Array(io, Wire.IO_BYTES, Wire.IO_OPS_BYTES / 8),
-    }
+    fillFast(
+      fast,
+      call(() => loadBinding().fastInit(new ArrayBuffer(Wire.IO_BYTES + Wire.IO_OPS_BYTES))),
+    )
+    ready = true
   }
   return fast
 }
@@ -125,7 +76,6 @@ export class NativeVmCore implements VmCore {
   readonly #vm: NativeVm
   /** The VA space's id for the fast entry points. */
   readonly #id: number
-  readonly #fast: Fast
   /** Set once the VA space is known to be destroyed (the binding's getter costs a napi-rs call). */
   #destroyed = false
   /**
@@ -137,7 +87,7 @@ export class NativeVmCore implements VmCore {
 
   constructor(opts: VmCreateOptions) {
     const { NativeVm } = loadBinding()
-    this.#fast = fastCalls()
+    fastCalls()
     this.#vm = call(
       () =>
         new NativeVm(
@@ -187,22 +137,30 @@ export class NativeVmCore implements VmCore {
   // arguments in and the mapping out through the I/O buffer (see calls.rs).
 
   insert(addr: bigint, range: bigint, obj: number, offset: bigint): VaRecord {
+    // The mapping is the one asked for (drm_gpuva_insert stores it as given):
+    // its bigints are the arguments, not new ones read back from the buffer.
+    if (this.#onBlock(addr, range, obj, offset)) {
+      this.#enterBlock(fast.calls.blockInsert)
+      const seq = fast.blockNumbers[Wire.IO_VA_SEQ_F64]
+      return { addr, range, obj, offset, seq, flags: fast.blockHalves[Wire.IO_VA_FLAGS_U32] }
+    }
     this.#request(addr, range, obj, offset)
-    this.#enter(this.#fast.calls.insert)
-    return this.#answer()!
+    this.#enter(fast.calls.insert)
+    const { halves, numbers } = fast
+    return { addr, range, obj, offset, seq: numbers[Wire.IO_VA_SEQ_F64], flags: halves[Wire.IO_VA_FLAGS_U32] }
   }
 
   remove(addr: bigint, seq: number): VaRecord {
-    this.#fast.words[Wire.IO_ADDR_U64] = addr
-    this.#fast.numbers[Wire.IO_SEQ_F64] = seq
-    this.#enter(this.#fast.calls.remove)
+    fast.words[Wire.IO_ADDR_U64] = addr
+    fast.numbers[Wire.IO_SEQ_F64] = seq
+    this.#enter(fast.calls.remove)
     return this.#answer()!
   }
 
   get(addr: bigint, seq: number): VaRecord | undefined {
-    this.#fast.words[Wire.IO_ADDR_U64] = addr
-    this.#fast.numbers[Wire.IO_SEQ_F64] = seq
-    this.#enter(this.#fast.calls.get)
+    fast.words[Wire.IO_ADDR_U64] = addr
+    fast.numbers[Wire.IO_SEQ_F64] = seq
+    this.#enter(fast.calls.get)
     return this.#answer()
   }
 
@@ -212,23 +170,47 @@ export class NativeVmCore implements VmCore {
 
   find(addr: bigint, range: bigint): VaRecord | undefined {
     this.#request(addr, range)
-    this.#enter(this.#fast.calls.find)
+    this.#enter(fast.calls.find)
     return this.#answer()
   }
 
   findFirst(addr: bigint, range: bigint): VaRecord | undefined {
     this.#request(addr, range)
-    this.#enter(this.#fast.calls.findFirst)
+    this.#enter(fast.calls.findFirst)
     return this.#answer()
   }
 
   /** Writes a request's address, range, object and offset to the I/O buffer. */
   #request(addr: bigint, range: bigint, obj = 0, offset = 0n): void {
-    const { words, halves } = this.#fast
+    const { words, halves } = fast
     words[Wire.IO_ADDR_U64] = addr
     words[Wire.IO_RANGE_U64] = range
     halves[Wire.IO_OBJ_U32] = obj
     words[Wire.IO_OFFSET_U64] = offset
+  }
+
+  /**
+   * Writes a request and this VA space's id to the VA block, if there is one
+   * still attached; false if not (the caller takes the I/O buffer instead).
+   */
+  #onBlock(addr: bigint, range: bigint, obj: number, offset: bigint): boolean {
+    const { blockWords, blockHalves, blockNumbers } = fast
+    if (blockNumbers.length === 0) return false
+    blockWords[Wire.IO_ADDR_U64] = addr
+    blockWords[Wire.IO_RANGE_U64] = range
+    blockHalves[Wire.IO_OBJ_U32] = obj
+    blockWords[Wire.IO_OFFSET_U64] = offset
+    blockNumbers[BLOCK_ID] = this.#id
+    return true
+  }
+
+  /** Calls a block entry point (its id and request already in the VA block); what it throws becomes a DrmError. */
+  #enterBlock(entry: () => void): void {
+    try {
+      entry()
+    } catch (e) {
+      throw DrmError.from(e)
+    }
   }
 
   /** Calls a fast entry point on this VA space; what it throws becomes a DrmError. */
@@ -242,13 +224,13 @@ export class NativeVmCore implements VmCore {
 
   /** The step counts a fast call wrote to the I/O buffer. */
   #counts(): OpCounts {
-    const { out } = this.#fast
+    const { out } = fast
     return { map: out[Wire.IO_OUT_MAP], remap: out[Wire.IO_OUT_REMAP], unmap: out[Wire.IO_OUT_UNMAP], prefetch: 0 }
   }
 
   /** The mapping a fast tree call wrote to the I/O buffer, if it found one. */
   #answer(): VaRecord | undefined {
-    const { words, halves, numbers } = this.#fast
+    const { words, halves, numbers } = fast
     if (halves[Wire.IO_VA_FOUND_U32] === 0) return undefined
     return {
       addr: words[Wire.IO_VA_ADDR_U64],
@@ -318,14 +300,14 @@ export class NativeVmCore implements VmCore {
 
   smMap(addr: bigint, range: bigint, obj: number, offset: bigint): CursorCore {
     this.#request(addr, range, obj, offset)
-    this.#enter(this.#fast.calls.smMap)
-    return this.#cursor(this.#fast.out[Wire.IO_OUT_NUMBER])
+    this.#enter(fast.calls.smMap)
+    return this.#cursor(fast.out[Wire.IO_OUT_NUMBER])
   }
 
   smUnmap(addr: bigint, range: bigint): CursorCore {
     this.#request(addr, range)
-    this.#enter(this.#fast.calls.smUnmap)
-    return this.#cursor(this.#fast.out[Wire.IO_OUT_NUMBER])
+    this.#enter(fast.calls.smUnmap)
+    return this.#cursor(fast.out[Wire.IO_OUT_NUMBER])
   }
 
   /**
@@ -333,7 +315,6 @@ export class NativeVmCore implements VmCore {
    * later steps are answered here, as the reference engine answers them.
    */
   #cursor(walk: number): CursorCore {
-    const fast = this.#fast
     let done = false
     const token = {}
     const end = (): void => {
@@ -369,55 +350,69 @@ export class NativeVmCore implements VmCore {
 
   smMapOps(addr: bigint, range: bigint, obj: number, offset: bigint): BigUint64Array {
     this.#request(addr, range, obj, offset)
-    return this.#ops(this.#fast.calls.smMapOps)
+    return this.#ops(fast.calls.smMapOps)
   }
 
   smUnmapOps(addr: bigint, range: bigint): BigUint64Array {
     this.#request(addr, range)
-    return this.#ops(this.#fast.calls.smUnmapOps)
+    return this.#ops(fast.calls.smUnmapOps)
   }
 
   prefetchOps(addr: bigint, range: bigint): BigUint64Array {
     this.#request(addr, range)
-    return this.#ops(this.#fast.calls.prefetchOps)
+    return this.#ops(fast.calls.prefetchOps)
   }
 
   gemUnmapOps(obj: number): BigUint64Array {
     // The binding answers object 0 without looking at the VA space.
     this.#alive()
-    this.#fast.halves[Wire.IO_OBJ_U32] = obj
-    return this.#ops(this.#fast.calls.gemUnmapOps)
+    fast.halves[Wire.IO_OBJ_U32] = obj
+    return this.#ops(fast.calls.gemUnmapOps)
   }
 
   /** Calls an op-list entry point: the list it returned, or the one it left in the I/O buffer. */
   #ops(entry: (id: number) => BigUint64Array | undefined): BigUint64Array {
-    return this.#enter(entry) ?? takeOps(this.#fast.ops, this.#fast.out[Wire.IO_OUT_NUMBER])
+    return this.#enter(entry) ?? takeOps(fast.ops, fast.out[Wire.IO_OUT_NUMBER])
   }
 
   apply(op: OpRecord): void {
     // The binding reports a step naming a mapping of a destroyed VA space as a stale step.
     this.#alive()
-    encodeOp(op, this.#fast.opWords, 0)
-    this.#enter(this.#fast.calls.apply)
+    encodeOp(op, fast.opWords, 0)
+    this.#enter(fast.calls.apply)
   }
 
   // Arguments in and step counts out through the I/O buffer: no BigInt
   // conversion in the binding, no object per result (see calls.rs).
 
   bind(addr: bigint, range: bigint, obj: number, offset: bigint): OpCounts {
+    if (this.#onBlock(addr, range, obj, offset)) {
+      this.#enterBlock(fast.calls.blockBind)
+      return this.#blockCounts()
+    }
     this.#request(addr, range, obj, offset)
-    this.#enter(this.#fast.calls.bind)
+    this.#enter(fast.calls.bind)
     return this.#counts()
   }
 
   unbind(addr: bigint, range: bigint): OpCounts {
+    if (this.#onBlock(addr, range, 0, 0n)) {
+      this.#enterBlock(fast.calls.blockUnbind)
+      return this.#blockCounts()
+    }
     this.#request(addr, range)
-    this.#enter(this.#fast.calls.unbind)
+    this.#enter(fast.calls.unbind)
     return this.#counts()
   }
 
+  /** The step counts a block call wrote to the VA block. */
+  #blockCounts(): OpCounts {
+    const out = fast.blockOut
+    return { map: out[Wire.IO_OUT_MAP], remap: out[Wire.IO_OUT_REMAP], unmap: out[Wire.IO_OUT_UNMAP], prefetch: 0 }
+  }
+
   bindBatch(batch: BigUint64Array, perRequest: Uint32Array | null): OpCounts {
-    const { calls, out } = this.#fast
+    const { calls, out } = fast
     out[Wire.IO_OUT_REQUESTS] = -1
     try {
       calls.bindBatch(this.#id, batch, perRequest)
@@ -433,7 +428,7 @@ export class NativeVmCore implements VmCore {
   }
 
   bindArray(batch: BigUint64Array, perRequest: Uint32Array | null, failAt: number): OpCounts {
-    const { calls, out, numbers } = this.#fast
+    const { calls, out, numbers } = fast
     out[Wire.IO_OUT_REQUESTS] = -1
     numbers[Wire.IO_SEQ_F64] = failAt
     try {
@@ -459,8 +454,8 @@ export class NativeVmCore implements VmCore {
 
   takeWarnings(): WarningRecord[] {
     // Most calls warn about nothing: a fast call says so without building an empty list.
-    this.#enter(this.#fast.calls.warnings)
-    return this.#fast.out[Wire.IO_OUT_NUMBER] === 0 ? [] : call(() => this.#vm.takeWarnings())
+    this.#enter(fast.calls.warnings)
+    return fast.out[Wire.IO_OUT_NUMBER] === 0 ? [] : call(() => this.#vm.takeWarnings())
   }
 
   destroy(): void {
@@ -591,7 +586,7 @@ export class NativeVmCore implements VmCore {
   /** A fast entry point, as the other op lists. */
   madviseOps(addr: bigint, range: bigint, obj: number, offset: bigint): BigUint64Array {
     this.#request(addr, range, obj, offset)
-    return this.#ops(this.#fast.calls.madviseOps)
+    return this.#ops(fast.calls.madviseOps)
   }
 
   setVaFlags(addr: bigint, seq: number, flags: number): void {

@@ -7,6 +7,8 @@
 //! walks (`smMap`, `smUnmap`, `step`, `close`), `apply` and `warnings` (how
 //! many are pending). They are the one calling convention of the hot paths;
 //! the VA space's napi-rs class (vm.rs) holds only the cold calls.
+//! `blockBind`, `blockUnbind` and `blockInsert` are `bind`, `unbind` and
+//! `insert` taking their id and request from the VA block (vm_block.rs).
 //!
 //! - Each takes a VA space id (registry.rs) and, for a batch, its arrays;
 //!   the rest of its arguments it reads from the thread's I/O buffer (io.rs),
@@ -70,13 +72,15 @@ pub(crate) struct Cx<'a> {
 type Handler = fn(&mut Cx<'_>) -> Result<Reply, Failure>;
 
 /// A kind of call: its handler, whether it may change the VA space (then its
-/// heap is reported to V8 afterwards, whatever the outcome), and whether it
-/// takes arguments after the id.
+/// heap is reported to V8 afterwards, whatever the outcome), whether it
+/// takes arguments after the id, and whether it takes no arguments at all,
+/// its id and request being in the VA block (vm_block.rs).
 #[derive(Clone, Copy)]
 struct Call {
   run: Handler,
   changes: bool,
   extra: bool,
+  block: bool,
 }
 
 impl Call {
@@ -85,6 +89,17 @@ impl Call {
       run,
       changes: true,
       extra: false,
+      block: false,
+    }
+  }
+
+  /// `changing`, on the VA block.
+  const fn on_block(run: Handler) -> Call {
+    Call {
+      run,
+      changes: true,
+      extra: false,
+      block: true,
     }
   }
 
@@ -95,6 +110,7 @@ impl Call {
       run,
       changes: false,
       extra: false,
+      block: false,
     }
   }
 }
@@ -266,6 +282,13 @@ unsafe fn run(
   info: sys::napi_callback_info,
   call: Call,
 ) -> Result<sys::napi_value, Failure> {
+  if call.block {
+    // The id and the request are in the VA block: no Node-API query at all.
+    let (id, io) = crate::vm_block::current(env)?;
+    let (shared, _, panic_armed) = thread::visit(id);
+    // SAFETY: env is the current call's.
+    return unsafe { on_vm(env, call, id, shared, io, [ptr::null_mut(); 2], panic_armed) };
+  }
   let (id, extra) = if call.extra {
     // SAFETY: env and info are the callback's (the caller's contract).
     let [id, words, per] = unsafe { raw::args::<3>(env, info) }?;
@@ -279,10 +302,35 @@ unsafe fn run(
   let id = unsafe { raw::id_arg(env, id) }?;
   // One visit to the thread's state: the VA space, the buffer, the test hook.
   let (shared, buffer, panic_armed) = thread::visit(id);
-  let shared =
-    shared.ok_or_else(|| einval(format!("no VA space has id {id} (finalized, or never created)")))?;
+  // Checked before the buffer, as always: an unknown id is the error to report.
+  if shared.is_none() {
+    return Err(no_vm(id));
+  }
   // SAFETY: env is the current call's; the view is dropped when it returns.
   let io = unsafe { io::current(env, buffer) }?;
+  // SAFETY: as above.
+  unsafe { on_vm(env, call, id, shared, io, extra, panic_armed) }
+}
+
+fn no_vm(id: f64) -> Failure {
+  einval(format!("no VA space has id {id} (finalized, or never created)"))
+}
+
+/// The rest of a call once its VA space, I/O bytes and arguments are known.
+///
+/// # Safety
+/// `env` is the current call's, and `io` is dropped before the call returns.
+#[inline(always)]
+unsafe fn on_vm(
+  env: sys::napi_env,
+  call: Call,
+  id: f64,
+  shared: Option<std::rc::Rc<crate::vm::Shared>>,
+  io: Io,
+  extra: [sys::napi_value; 2],
+  panic_armed: bool,
+) -> Result<sys::napi_value, Failure> {
+  let shared = shared.ok_or_else(|| no_vm(id))?;
   if panic_armed {
     THREAD.with(|t| t.panic_next.set(false));
     panic!("drmsim: deliberate panic to test the boundary (fast path)");
@@ -332,7 +380,7 @@ macro_rules! entry_points {
 entry_points!(
   c"bind" => fast_bind: Call::changing(bind),
   c"unbind" => fast_unbind: Call::changing(unbind),
-  c"bindBatch" => fast_batch: Call { run: batch::bind_batch, changes: true, extra: true },
+  c"bindBatch" => fast_batch: Call { run: batch::bind_batch, changes: true, extra: true, block: false },
   c"insert" => fast_insert: Call::changing(insert),
   c"remove" => fast_remove: Call::changing(remove),
   c"get" => fast_get: Call::reading(get),
@@ -350,5 +398,9 @@ entry_points!(
   c"apply" => fast_apply: Call::changing(apply),
   c"warnings" => fast_warnings: Call::reading(warnings),
   // Atomic bind arrays.
-  c"bindArray" => fast_array: Call { run: crate::array::bind_array, changes: true, extra: true },
+  c"bindArray" => fast_array: Call { run: crate::array::bind_array, changes: true, extra: true, block: false },
+  // The VA block (vm_block.rs): no arguments, the id and request in the block.
+  c"blockBind" => fast_block_bind: Call::on_block(bind),
+  c"blockUnbind" => fast_block_unbind: Call::on_block(unbind),
+  c"blockInsert" => fast_block_insert: Call::on_block(insert),
 );

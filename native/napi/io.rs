@@ -131,6 +131,17 @@ pub(crate) struct Io {
 }
 
 impl Io {
+  /// The bytes of the VA block (vm_block.rs) as a call's I/O bytes.
+  ///
+  /// # Safety
+  /// `data` is `len` (at least `IO_MIN_BYTES`) live bytes that no other
+  /// thread sees and nothing else touches while the call runs.
+  #[inline(always)]
+  pub(crate) unsafe fn over(data: *mut u8, len: usize) -> Io {
+    debug_assert!(len >= IO_MIN_BYTES);
+    Io { data, len }
+  }
+
   #[inline(always)]
   pub(crate) fn get<T: Plain>(self, at: usize) -> T {
     assert!(at + size_of::<T>() <= self.len);
@@ -331,7 +342,7 @@ unsafe fn install(env: sys::napi_env, value: sys::napi_value) -> napi::Result<()
 /// returned as a BigUint64Array instead.
 #[napi_derive::napi(
   ts_args_type = "io: ArrayBuffer",
-  ts_return_type = "{ io: ArrayBuffer; bind(id: number): void; unbind(id: number): void; bindBatch(id: number, words: BigUint64Array, perRequest: Uint32Array | null): void; bindArray(id: number, words: BigUint64Array, perRequest: Uint32Array | null): void; insert(id: number): void; remove(id: number): void; get(id: number): void; find(id: number): void; findFirst(id: number): void; smMapOps(id: number): BigUint64Array | undefined; smUnmapOps(id: number): BigUint64Array | undefined; prefetchOps(id: number): BigUint64Array | undefined; gemUnmapOps(id: number): BigUint64Array | undefined; madviseOps(id: number): BigUint64Array | undefined; smMap(id: number): void; smUnmap(id: number): void; step(id: number): BigUint64Array | undefined; close(id: number): void; apply(id: number): void; warnings(id: number): void }"
+  ts_return_type = "{ io: ArrayBuffer; bind(id: number): void; unbind(id: number): void; bindBatch(id: number, words: BigUint64Array, perRequest: Uint32Array | null): void; bindArray(id: number, words: BigUint64Array, perRequest: Uint32Array | null): void; insert(id: number): void; remove(id: number): void; get(id: number): void; find(id: number): void; findFirst(id: number): void; smMapOps(id: number): BigUint64Array | undefined; smUnmapOps(id: number): BigUint64Array | undefined; prefetchOps(id: number): BigUint64Array | undefined; gemUnmapOps(id: number): BigUint64Array | undefined; madviseOps(id: number): BigUint64Array | undefined; smMap(id: number): void; smUnmap(id: number): void; step(id: number): BigUint64Array | undefined; close(id: number): void; apply(id: number): void; warnings(id: number): void; block: ArrayBuffer | null; blockBind(): void; blockUnbind(): void; blockInsert(): void }"
 )]
 pub fn fast_init<'env>(env: &'env Env, io: Unknown<'env>) -> napi::Result<Unknown<'env>> {
   let env = env.raw();
@@ -376,6 +387,15 @@ pub fn fast_init<'env>(env: &'env Env, io: Unknown<'env>) -> napi::Result<Unknow
     status(sys::napi_create_object(env, &mut fns), "napi_create_object")?;
     status(
       sys::napi_set_named_property(env, fns, c"io".as_ptr(), in_use),
+      "napi_set_named_property",
+    )?;
+    // The VA block (vm_block.rs), or null where the runtime refuses it.
+    let mut block = crate::vm_block::buffer(env);
+    if block.is_null() {
+      status(sys::napi_get_null(env, &mut block), "napi_get_null")?;
+    }
+    status(
+      sys::napi_set_named_property(env, fns, c"block".as_ptr(), block),
       "napi_set_named_property",
     )?;
     for &(name, cb) in crate::calls::ENTRIES {

@@ -59,3 +59,5 @@ mod registry;
 mod thread;
 mod vm;
 mod vmbind;
+// The VA space's hottest calls reading their id and request from a per-thread block (request470).
+mod vm_block;
