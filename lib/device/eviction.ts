@@ -13,15 +13,13 @@
  */
 import type { Device } from './device.js'
 import type { GemObject } from './gem.js'
-import type { SwapTotalsRecord } from '../contract/pressure.js'
-import { MAX_PRIORITY } from '../contract/pressure.js'
+import { MAX_PRIORITY, type SwapTotalsRecord } from '../contract/pressure.js'
 import { count, flag, func, invalid, list, options, u64 } from '../base/check.js'
 import { DrmError } from '../base/errors.js'
-import { encodePlacement, gpuVm, isGemObject, isGpuVm, ownObject, type Place, type Placement } from './placement.js'
+import { encodePlaces } from './memory-types.js'
+import { gpuVm, isGemObject, isGpuVm, ownObject, type Place, type Placement } from './placement.js'
 import { isResv, type Resv } from './resv.js'
 import type { GpuVm } from '../gpuvm/gpuvm.js'
-
-export { MAX_PRIORITY }
 
 export interface EvictionPolicy {
   /** Never evict buffers of this priority or above (0..4; 4, the default, protects none). */
@@ -183,7 +181,7 @@ export function prepareEviction(device: Device): void {
       if (!obj) continue
       if (h.valuable && h.valuable(obj, { domain }) !== true) veto.push(id)
       if (h.flags) {
-        const p = encodePlacement(h.flags(obj), ['current', ...device.memoryTypes])
+        const p = encodePlaces(h.flags(obj), ['current', ...device.memoryTypes])
         ids.push(id)
         lens.push(p.length)
         places.push(...p)
