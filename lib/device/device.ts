@@ -8,7 +8,7 @@ import { engineOf, resolveEngine } from '../engines.js'
 import { PROFILES, WW_CLASSES, type DeviceCore, type ProfileName, type WwClassName } from '../contract/device.js'
 import { DrmError, DrmWarning, ERRNO_CODES, ERRNO_NAMES, type Errno, type Warning } from '../base/errors.js'
 import { coreOf } from '../gpuvm/internal.js'
-import { setDeviceBrand } from './brand.js'
+import { setDeviceBrand, setDeviceDrain } from './brand.js'
 import { bindDevice, freeGemObjectId, GemObject } from './gem.js'
 import type { GpuVm } from '../gpuvm/gpuvm.js'
 import {
@@ -118,6 +118,7 @@ export class Device {
 
   static {
     setDeviceBrand((v) => #objects in v)
+    setDeviceDrain((d) => d.#drain())
   }
 
   constructor(opts: DeviceOptions = {}) {
