@@ -65,6 +65,8 @@ interface Hooks {
 }
 
 const hooksOf = new WeakMap<Device, Hooks>()
+/** Whether any device was ever given hooks: until then `prepareEviction` has no map to ask (every validate calls it). */
+let anyHooks = false
 const tagNames = new WeakMap<Device, string[]>()
 
 /** A `ttm_lru_bulk_move`: its buffers keep one LRU range per (domain, priority) and move to the tail together. */
@@ -158,13 +160,15 @@ export function setEvictionPolicy(device: Device, policy: unknown): void {
     device.core.setEvictionPolicy(from, bits)
     device.core.setEvictionVeto([])
   })
-  if (valuable || flags) hooksOf.set(device, { valuable, flags })
-  else hooksOf.delete(device)
+  if (valuable || flags) {
+    anyHooks = true
+    hooksOf.set(device, { valuable, flags })
+  } else hooksOf.delete(device)
 }
 
 /** Before a validate: asks the callbacks about every buffer on the VRAM and GTT LRUs, hands the answers over. */
 export function prepareEviction(device: Device): void {
-  const h = hooksOf.get(device)
+  const h = anyHooks ? hooksOf.get(device) : undefined
   if (!h) return
   const c = device.core
   const veto: number[] = []
