@@ -1,12 +1,13 @@
 #!/usr/bin/env node
 // Bench block 4's step (lock / validate / unlock, 96 buffers, 64 MiB VRAM) one layer at a time, for
-// profilers and cachegrind: `node bench/placement-layers.mjs [steps] [api|core|rng] [package root]`.
+// profilers and cachegrind: `node bench/placement-layers.mjs [steps] [api|core|rng] [package root] [bigint]`.
 // api: the public API (block 4's placementLoop); core: the engine's DeviceCore calls directly; rng: the
-// bench's BigInt random number generator alone. Instructions a step: run it under
+// bench's random number generator alone (bench/lcg.mjs; `bigint`: its first, BigInt form). Instructions a step: run it under
 // `valgrind --tool=cachegrind --cache-sim=no` for two step counts and divide the difference.
 import { createRequire } from 'node:module'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { lcg, lcgBig } from './lcg.mjs'
 
 const require = createRequire(import.meta.url)
 const steps = Number(process.argv[2] ?? 50_000)
@@ -14,11 +15,7 @@ const mode = process.argv[3] ?? 'api'
 const root = path.resolve(process.argv[4] ?? path.join(path.dirname(fileURLToPath(import.meta.url)), '..'))
 const drmsim = require(path.join(root, 'dist/index.js'))
 const dev = new drmsim.Device({ engine: 'native', memory: { vram: 64n << 20n, gtt: 256n << 20n } })
-let x = 0x2545f491n
-const rnd = (n) => {
-  x = (x * 6364136223846793005n + 1442695040888963407n) & ((1n << 64n) - 1n)
-  return Number(x >> 33n) % n
-}
+const rnd = (process.argv[5] === 'bigint' ? lcgBig : lcg)(0x2545f491)
 const bos = Array.from({ length: 96 }, () => dev.createObject({ size: BigInt(256 + rnd(3841)) << 10n }))
 const vram = [{ domain: 'vram' }]
 const gtt = [{ domain: 'gtt' }]

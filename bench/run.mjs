@@ -6,6 +6,7 @@ import { createRequire } from 'node:module'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { lcg } from './lcg.mjs'
 import { vmbindLines } from './vmbind-lines.mjs'
 // execloop: block 5's loop, shared with bench/driver-loop.mjs.
 import { driverLoop } from './driver-loop.mjs'
@@ -335,11 +336,7 @@ table(
  * the buffers first. The ns for `steps` steps, and the evictions.
  */
 function placementLoop(dev, steps, { setup = () => {}, after = () => {} } = {}) {
-  let x = 0x2545f491n
-  const rnd = (n) => {
-    x = (x * 6364136223846793005n + 1442695040888963407n) & ((1n << 64n) - 1n)
-    return Number(x >> 33n) % n
-  }
+  const rnd = lcg(0x2545f491)
   const bos = Array.from({ length: 96 }, () => dev.createObject({ size: BigInt(256 + rnd(3841)) << 10n }))
   setup(bos)
   const vram = [{ domain: 'vram' }]

@@ -93,13 +93,15 @@ export { Mapping } from './device/gem.js'
 // ttm-lru: LRU priorities, bulk moves, eviction policy and hooks, swap (issue 16).
 export {
   BulkMove,
-  MAX_PRIORITY,
   type BulkMoveOptions,
   type EvictionPolicy,
   type ObjectPressure,
   type SwapOptions,
   type SwapTotals,
 } from './device/eviction.js'
+// Exported from where it is defined: a re-export through eviction.js would make that module's exports
+// object a dictionary (an accessor property), and each call into it an inline-cache call.
+export { MAX_PRIORITY } from './contract/pressure.js'
 export type { PressureRecord, SwapTotalsRecord } from './contract/pressure.js'
 export { Exec, type ExecOptions, type ExecResult } from './device/exec.js'
 export {

@@ -141,9 +141,11 @@ export function options<T extends object>(value: unknown, what: string, optional
   return value as Partial<T>
 }
 
-/** Array.isArray, with a revoked Proxy (on which it throws) refused as EINVAL. */
+/**
+ * Array.isArray, with a revoked Proxy (on which it throws) refused as EINVAL. Only a Proxy can make
+ * it throw, so no `types.isProxy` call (a crossing into C++) is needed first.
+ */
 function isArray(value: object): boolean {
-  if (!types.isProxy(value)) return Array.isArray(value)
   try {
     return Array.isArray(value)
   } catch {

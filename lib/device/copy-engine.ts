@@ -11,6 +11,7 @@ import { DOMAINS, USAGES, type UsageName } from '../contract/device.js'
 import { flag, oneOf, options, u64 } from '../base/check.js'
 import { DrmError } from '../base/errors.js'
 import { Fence, type Op, usageIndex } from './resv.js'
+import { drained } from './brand.js'
 import type { PlaceDomain, ValidateResult } from './placement.js'
 
 /** A copy direction, `from->to`. */
@@ -77,7 +78,14 @@ export function timedValidate(dev: Device, id: number, places: number[], opts: u
   const noWait = flag(o.noWaitGpu, 'noWaitGpu')
   // Without a copy engine moves are instant and noWaitGpu has no move to wait
   // for: the engines' plain validate is the same call, on its fast path.
-  if (dev.copy === null) return dev.run(() => dev.core.validate(dev.thread, id, places))
+  if (dev.copy === null) {
+    // dev.run(() => core.validate(...)) without the closure (brand.ts `drained`).
+    try {
+      return dev.core.validate(dev.thread, id, places)
+    } finally {
+      drained(dev)
+    }
+  }
   const r = dev.run(() => dev.core.validateTimed(dev.thread, id, places, noWait))
   const base: ValidateResult = { moved: r.moved, bytesMoved: r.bytesMoved, evictions: r.evictions }
   return { ...base, fence: r.fence === 0 ? null : new Fence(dev, r.fence), fenceEnd: r.fenceEnd }

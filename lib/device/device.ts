@@ -8,13 +8,11 @@ import { engineOf, resolveEngine } from '../engines.js'
 import { PROFILES, WW_CLASSES, type DeviceCore, type ProfileName, type WwClassName } from '../contract/device.js'
 import { DrmError, DrmWarning, ERRNO_CODES, ERRNO_NAMES, type Errno, type Warning } from '../base/errors.js'
 import { coreOf } from '../gpuvm/internal.js'
-import { setDeviceBrand } from './brand.js'
+import { setDeviceBrand, setDeviceDrain } from './brand.js'
 import { bindDevice, freeGemObjectId, GemObject } from './gem.js'
 import type { GpuVm } from '../gpuvm/gpuvm.js'
 import {
-  decodePlacement,
   domainStats,
-  encodePlacement,
   gpuVm,
   isGemObject,
   ownObject,
@@ -41,12 +39,13 @@ import {
 import { type Cgroup, type CreateCgroupOptions, Dmem, type DmemOptions } from './dmem.js'
 // encodePlaces and prepareEviction by name from their modules: every validate calls them (a re-export or a
 // namespace object is a getter V8 does not inline).
-import { encodePlaces, memoryLayout, resourceOf, typeIndex, type ResourceInfo } from './memory-types.js'
+import { decodePlaces, encodePlaces, memoryLayout, resourceOf, typeIndex, type ResourceInfo } from './memory-types.js'
 // ttm-pool: tts drawn from page pools.
 import { type DevicePoolOptions, devicePoolSetup, type TtmPoolTotals } from './pool.js'
 import { count, flag, func, invalid, oneOf, options, u64 } from '../base/check.js'
 import * as eviction from './eviction.js'
 import { prepareEviction } from './eviction.js'
+import { MAX_PRIORITY } from '../contract/pressure.js'
 
 export interface DeviceOptions {
   /** 'native' (default, or DRMSIM_ENGINE) or 'reference'. */
@@ -119,6 +118,7 @@ export class Device {
 
   static {
     setDeviceBrand((v) => #objects in v)
+    setDeviceDrain((d) => d.#drain())
   }
 
   constructor(opts: DeviceOptions = {}) {
@@ -196,7 +196,7 @@ export class Device {
     const o = options<CreateObjectOptions>(opts, 'createObject options')
     const size = u64(o.size, 'size')
     const profile = checkProfile(o.profile ?? this.profile)
-    const priority = o.priority === undefined ? 0 : count(o.priority, 'priority', eviction.MAX_PRIORITY - 1)
+    const priority = o.priority === undefined ? 0 : count(o.priority, 'priority', MAX_PRIORITY - 1)
     const unbacked = flag(o.unbacked, 'unbacked')
     let resv = 0
     if (o.resv !== undefined) {
@@ -323,13 +323,13 @@ export class Device {
   /** Where eviction sends `obj`; null restores the default (VRAM: GTT, else SYSTEM; GTT: SYSTEM). */
   setEvictPlacement(obj: GemObject, placement: Placement | null): void {
     const o = ownObject(this, obj)
-    const places = placement === null ? null : encodePlacement(placement, this.#types)
+    const places = placement === null ? null : encodePlaces(placement, this.#types)
     this.run(() => this.core.setEvictPlacement(o.id, places))
   }
 
   evictPlacement(obj: GemObject): Place[] {
     const o = ownObject(this, obj)
-    return decodePlacement(
+    return decodePlaces(
       this.run(() => this.core.evictPlacement(o.id)),
       this.#types,
     ) as Place[]

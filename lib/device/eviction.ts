@@ -13,15 +13,13 @@
  */
 import type { Device } from './device.js'
 import type { GemObject } from './gem.js'
-import type { SwapTotalsRecord } from '../contract/pressure.js'
-import { MAX_PRIORITY } from '../contract/pressure.js'
+import { MAX_PRIORITY, type SwapTotalsRecord } from '../contract/pressure.js'
 import { count, flag, func, invalid, list, options, u64 } from '../base/check.js'
 import { DrmError } from '../base/errors.js'
-import { encodePlacement, gpuVm, isGemObject, isGpuVm, ownObject, type Place, type Placement } from './placement.js'
+import { encodePlaces } from './memory-types.js'
+import { gpuVm, isGemObject, isGpuVm, ownObject, type Place, type Placement } from './placement.js'
 import { isResv, type Resv } from './resv.js'
 import type { GpuVm } from '../gpuvm/gpuvm.js'
-
-export { MAX_PRIORITY }
 
 export interface EvictionPolicy {
   /** Never evict buffers of this priority or above (0..4; 4, the default, protects none). */
@@ -67,6 +65,8 @@ interface Hooks {
 }
 
 const hooksOf = new WeakMap<Device, Hooks>()
+/** Whether any device was ever given hooks: until then `prepareEviction` has no map to ask (every validate calls it). */
+let anyHooks = false
 const tagNames = new WeakMap<Device, string[]>()
 
 /** A `ttm_lru_bulk_move`: its buffers keep one LRU range per (domain, priority) and move to the tail together. */
@@ -160,13 +160,15 @@ export function setEvictionPolicy(device: Device, policy: unknown): void {
     device.core.setEvictionPolicy(from, bits)
     device.core.setEvictionVeto([])
   })
-  if (valuable || flags) hooksOf.set(device, { valuable, flags })
-  else hooksOf.delete(device)
+  if (valuable || flags) {
+    anyHooks = true
+    hooksOf.set(device, { valuable, flags })
+  } else hooksOf.delete(device)
 }
 
 /** Before a validate: asks the callbacks about every buffer on the VRAM and GTT LRUs, hands the answers over. */
 export function prepareEviction(device: Device): void {
-  const h = hooksOf.get(device)
+  const h = anyHooks ? hooksOf.get(device) : undefined
   if (!h) return
   const c = device.core
   const veto: number[] = []
@@ -183,7 +185,7 @@ export function prepareEviction(device: Device): void {
       if (!obj) continue
       if (h.valuable && h.valuable(obj, { domain }) !== true) veto.push(id)
       if (h.flags) {
-        const p = encodePlacement(h.flags(obj), ['current', ...device.memoryTypes])
+        const p = encodePlaces(h.flags(obj), ['current', ...device.memoryTypes])
         ids.push(id)
         lens.push(p.length)
         places.push(...p)

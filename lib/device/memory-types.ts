@@ -12,7 +12,6 @@ import {
   type MemoryRecord,
   type ResourceRecord,
 } from '../contract/device.js'
-import { types } from 'node:util'
 import { describe, flag, integer, list, options, string, u64 } from '../base/check.js'
 import { DrmError } from '../base/errors.js'
 
@@ -160,11 +159,13 @@ function flagBit(v: unknown, i: number, name: string, bit: number): number {
  */
 export function encodePlaces(placement: unknown, names: readonly string[]): number[] {
   const items = list(placement, 'a placement')
-  const out: number[] = []
+  // Sized up front: pushes would grow it (a copy) on every call.
+  const out: number[] = new Array(3 * items.length)
   for (let i = 0; i < items.length; i++) {
     const p = items[i]
-    // What `options` would refuse, it refuses in its own words; an object passes it unread.
-    if (typeof p !== 'object' || p === null || types.isProxy(p) || Array.isArray(p)) options<Place>(p, `place ${i}`)
+    // What `options` would refuse, it refuses in its own words (a revoked Proxy, on which
+    // Array.isArray throws, included); an object passes it unread.
+    if (typeof p !== 'object' || p === null || arrayOrRevoked(p)) options<Place>(p, `place ${i}`)
     const q = p as Place
     const flags =
       flagBit(q.contiguous, i, 'contiguous', PLACE_FLAGS.contiguous) |
@@ -173,13 +174,30 @@ export function encodePlaces(placement: unknown, names: readonly string[]): numb
       flagBit(q.desired, i, 'desired', PLACE_FLAGS.desired) |
       flagBit(q.fallback, i, 'fallback', PLACE_FLAGS.fallback)
     const domain = q.domain
-    const t = typeof domain === 'string' ? names.indexOf(domain) : -1
+    const t = typeof domain === 'string' ? nameIndex(names, domain) : -1
     const head = (t < 1 ? typeIndex(domain, names, `place ${i}: domain`) : t) | (flags << 8)
     const fpfn = page(q.fpfn, i, 'fpfn')
     const lpfn = page(q.lpfn, i, 'lpfn')
-    out.push(head >>> 0, fpfn, lpfn)
+    out[3 * i] = head >>> 0
+    out[3 * i + 1] = fpfn
+    out[3 * i + 2] = lpfn
   }
   return out
+}
+
+/** `names.indexOf(name)` as a loop the compiler inlines (the builtin is a call, on every validate). */
+function nameIndex(names: readonly string[], name: string): number {
+  for (let i = 0; i < names.length; i++) if (names[i] === name) return i
+  return -1
+}
+
+/** Array.isArray, true where it throws (a revoked Proxy): no `types.isProxy` call into C++ per place. */
+function arrayOrRevoked(v: object): boolean {
+  try {
+    return Array.isArray(v)
+  } catch {
+    return true
+  }
 }
 
 export function decodePlaces(v: number[], names: readonly string[]): Place[] {

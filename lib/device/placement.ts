@@ -81,8 +81,6 @@ const PLACE_DOMAINS: readonly PlaceDomain[] = ['system', 'gtt', 'vram']
 
 export const domainIndex = (domain: unknown): number => DOMAINS.indexOf(oneOf(domain, PLACE_DOMAINS, 'domain'))
 
-export { decodePlaces as decodePlacement, encodePlaces as encodePlacement } from './memory-types.js'
-
 export function domainStats(r: DomainRecord): DomainStats {
   return {
     capacity: r.capacity,

@@ -9,7 +9,7 @@
  */
 import { types } from 'node:util'
 import { count, flag, func, instance, invalid, isObject, oneOf, options, u64 } from '../base/check.js'
-import { isDevice } from './brand.js'
+import { drained, isDevice } from './brand.js'
 import type { Device } from './device.js'
 import { USAGES, type UsageName } from '../contract/device.js'
 import { DrmError, ERRNO_CODES, ERRNO_NAMES, type Errno, errnoName } from '../base/errors.js'
@@ -360,7 +360,13 @@ export class Resv {
   attempt(ctx: WwAcquireCtx | null, slow: boolean) {
     const c = this.#ctx(ctx)
     const mode = flag(slow, 'slow') ? 1 : 0
-    return this.device.run(() => this.device.core.lock(this.device.thread, this.id, c?.id ?? 0, mode))
+    // device.run(() => core.lock(...)) without the closure (brand.ts `drained`).
+    const d = this.device
+    try {
+      return d.core.lock(d.thread, this.id, c?.id ?? 0, mode)
+    } finally {
+      drained(d)
+    }
   }
 
   /** `dma_resv_lock`: 'ok', 'EDEADLK' (back off, then lockSlow) or 'EALREADY'; may sleep. */
@@ -401,7 +407,13 @@ export class Resv {
   }
 
   unlock(): void {
-    this.device.run(() => this.device.core.unlock(this.device.thread, this.id))
+    // device.run(() => core.unlock(...)) without the closure (brand.ts `drained`).
+    const d = this.device
+    try {
+      d.core.unlock(d.thread, this.id)
+    } finally {
+      drained(d)
+    }
   }
 
   /** Locks and returns a guard that unlocks on scope exit. */

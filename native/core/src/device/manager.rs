@@ -204,7 +204,11 @@ impl MemDomain {
     };
     let key = blocks[0].0;
     let mut sorted = blocks;
-    sorted.sort_unstable();
+    // Often in order already (one block, or the buddy's blocks by luck); offsets differ, so any
+    // sort gives the one order.
+    if !sorted.is_sorted() {
+      sorted.sort_unstable();
+    }
     let one_run = sorted.windows(2).all(|w| w[0].0 + w[0].1 == w[1].0);
     let flags = p.flags & PL_TEMPORARY | if one_run { PL_CONTIGUOUS } else { 0 };
     self.res.insert(

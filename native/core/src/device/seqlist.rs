@@ -49,7 +49,11 @@ impl<T: Copy> SeqList<T> {
   }
 
   fn index_from(&self, from: u64) -> usize {
-    self.head + self.items[self.head..].partition_point(|e| e.0 < from)
+    // An eviction walk starts at the head and takes its victims from there: no search for those.
+    match self.items.get(self.head) {
+      Some(e) if e.0 >= from => self.head,
+      _ => self.head + self.items[self.head..].partition_point(|e| e.0 < from),
+    }
   }
 
   /// Removes the entry at `seq`, if there is one.
