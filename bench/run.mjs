@@ -51,6 +51,17 @@ function requestObjects(params, ops) {
 /** A fresh native VA space shaped as the workload's. */
 const nativeVm = (name) =>
   new drmsim.GpuVm({ name, range: 1n << 48n, reserve: { offset: 0n, range: 4096n }, engine: 'native' })
+/** ns a request of `run(vm)` over the `size` requests: the median of three runs, each on a fresh VA space, after one untimed. */
+function warmMedian(run) {
+  const once = () => {
+    const vm = nativeVm('bench')
+    const ns = time(() => run(vm))
+    vm.destroy()
+    return ns / size
+  }
+  once()
+  return median([1, 2, 3].map(once))
+}
 /** One request through the public API. */
 const bindOne = (vm, r) => (r.kind === 'map' ? vm.bind(r) : vm.unbind(r.addr, r.range))
 
@@ -66,39 +77,28 @@ for (const [name, params] of workloads) {
     [1, 2, 3].map(() => drmsim.vmbind({ ...params, ops: size, engine: 'native', trace: 'off' }).loopNs / size),
   )
   // The native engine driven request by request through the public API,
-  // a fresh VA space for each of three runs.
+  // a fresh VA space for each of three runs, after one untimed run (the whole
+  // run in Rust has no JIT to warm up; the first pass through JavaScript
+  // runs in V8's baseline tiers, at 1.5-2.5x the later passes).
   const reqs = requestObjects(params, size)
-  const perRequest = median(
-    [1, 2, 3].map(() => {
-      const vm = nativeVm('bench')
-      return (
-        time(() => {
-          for (const r of reqs) r.kind === 'map' ? vm.bind(r) : vm.unbind(r.addr, r.range)
-        }) / size
-      )
-    }),
-  )
+  const oneByOne = (vm) => {
+    for (const r of reqs) r.kind === 'map' ? vm.bind(r) : vm.unbind(r.addr, r.range)
+  }
+  const perRequest = warmMedian(oneByOne)
   // The same requests through the batch API, in batches of BATCH requests,
   // each filled (BindBatch.map/unmap) and applied (bindBatch) in the timing.
   const batch = new drmsim.BindBatch(BATCH)
-  const batched = median(
-    [1, 2, 3].map(() => {
-      const vm = nativeVm('bench')
-      return (
-        time(() => {
-          for (let at = 0; at < reqs.length; at += BATCH) {
-            batch.clear()
-            const end = Math.min(at + BATCH, reqs.length)
-            for (let i = at; i < end; i++) {
-              const r = reqs[i]
-              r.kind === 'map' ? batch.map(r) : batch.unmap(r.addr, r.range)
-            }
-            vm.bindBatch(batch)
-          }
-        }) / size
-      )
-    }),
-  )
+  const batched = warmMedian((vm) => {
+    for (let at = 0; at < reqs.length; at += BATCH) {
+      batch.clear()
+      const end = Math.min(at + BATCH, reqs.length)
+      for (let i = at; i < end; i++) {
+        const r = reqs[i]
+        r.kind === 'map' ? batch.map(r) : batch.unmap(r.addr, r.range)
+      }
+      vm.bindBatch(batch)
+    }
+  })
   // The Rust share of a per-request call: GpuVm::bind/unbind in a Rust loop,
   // linking and unlinking as the public API does.
   const rustArgs = ['run', '-q', '--release', '-p', 'drmsim-core', '--example', 'vmbind', '--', '--bind', String(size)]
