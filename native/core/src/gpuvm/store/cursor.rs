@@ -6,13 +6,13 @@ use crate::gpuvm::Va;
 impl Store {
   #[inline]
   pub fn rec(&self, p: Pos) -> &Rec {
-    &self.leaf(p.leaf).recs[p.idx as usize]
+    self.leaf(p.leaf).rec(p.idx as usize)
   }
 
   /// The record at `p`, for changes that leave its key alone.
   #[inline]
   pub fn rec_mut(&mut self, p: Pos) -> &mut Rec {
-    &mut self.leaves[p.leaf as usize].recs[p.idx as usize]
+    self.leaves[p.leaf as usize].rec_mut(p.idx as usize)
   }
 
   #[inline]

@@ -160,7 +160,7 @@ impl Store {
       return false;
     }
     leaf.addrs[i] = addr;
-    let r = &mut leaf.recs[i];
+    let r = leaf.rec_mut(i);
     r.tag = seq << FLAG_BITS | (r.tag & FLAG_MASK);
     true
   }
