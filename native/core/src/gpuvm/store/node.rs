@@ -2,10 +2,10 @@
 //! routing a key to a child, and the branch-free search inside one node.
 
 use super::count::count_below;
-use super::{Rec, NIL};
+use super::{Rec, FLAG_BITS, NIL};
 
-/// Records per leaf: 32 addresses are four cache lines, as are 32 ranges;
-/// the rest of the records take twelve more.
+/// Records per leaf: 32 addresses are four cache lines, as are 32 ranges
+/// and 32 tags; the rest of the records take eight more.
 pub(super) const CAP: usize = 32;
 /// A leaf that a removal leaves below this many records borrows from or
 /// merges with a sibling.
@@ -24,6 +24,7 @@ const _: () = assert!(CAP == 32, "the free-slot mask has one bit per slot");
 pub(super) struct Entry {
   pub(super) addr: u64,
   pub(super) range: u64,
+  pub(super) tag: u64,
   pub(super) rec: Rec,
 }
 
@@ -31,11 +32,12 @@ pub(super) struct Entry {
 /// and the ranges (an overlap test needs the range of the record before the
 /// key), from the start of a cache line, so one prefetch brings all of it.
 ///
-/// Addresses and ranges are kept in key order and shift on an insert or a
-/// removal; the records (24 bytes each, three times the rest) stay in the
-/// slot they were put in, `slot` mapping key order to it. Shifting them was
-/// where a request first touched most of a leaf's record lines: now an insert
-/// writes one record line and a removal none.
+/// Addresses, ranges and tags (`seq << 16 | flags`: the key's second half)
+/// are kept in key order and shift on an insert or a removal; the records
+/// (offset, object, link) stay in the slot they were put in, `slot` mapping
+/// key order to it. Shifting them was where a request first touched most of
+/// a leaf's record lines: now an insert writes one record line and a removal
+/// none, and a key is read without them.
 #[derive(Clone)]
 #[repr(C, align(64))]
 pub(super) struct Leaf {
@@ -49,6 +51,7 @@ pub(super) struct Leaf {
   slot: [u8; CAP],
   pub(super) addrs: [u64; CAP],
   pub(super) ranges: [u64; CAP],
+  pub(super) tags: [u64; CAP],
   recs: [Rec; CAP],
 }
 
@@ -57,6 +60,7 @@ impl Leaf {
     Leaf {
       addrs: [PAD; CAP],
       ranges: [0; CAP],
+      tags: [0; CAP],
       recs: [Rec::default(); CAP],
       slot: [0; CAP],
       free: ALL_FREE,
@@ -77,9 +81,15 @@ impl Leaf {
     &mut self.recs[usize::from(self.slot[i])]
   }
 
+  /// The insertion number of the `i`-th key.
+  #[inline]
+  pub(super) fn seq(&self, i: usize) -> u64 {
+    self.tags[i] >> FLAG_BITS
+  }
+
   #[inline]
   pub(super) fn key(&self, i: usize) -> (u64, u64) {
-    (self.addrs[i], self.rec(i).seq())
+    (self.addrs[i], self.seq(i))
   }
 
   /// Takes a free record slot for `rec`; the caller puts the slot in order.
@@ -93,12 +103,14 @@ impl Leaf {
   }
 
   /// The first index whose key is at or after `key` (`len` when none is).
-  #[inline]
+  /// Always inlined: a call would sit on the path from the leaf's lines
+  /// arriving to the next load.
+  #[inline(always)]
   pub(super) fn search(&self, key: (u64, u64)) -> usize {
     let n = self.len as usize;
     let mut i = count_below(&self.addrs, key.0);
     // Equal addresses (zero-length mappings) are ordered by seq.
-    while i < n && self.addrs[i] == key.0 && self.rec(i).seq() < key.1 {
+    while i < n && self.addrs[i] == key.0 && self.seq(i) < key.1 {
       i += 1;
     }
     i
@@ -116,6 +128,7 @@ impl Leaf {
     Entry {
       addr: self.addrs[i],
       range: self.ranges[i],
+      tag: self.tags[i],
       rec: *self.rec(i),
     }
   }
@@ -125,9 +138,11 @@ impl Leaf {
     let s = self.take_slot(e.rec);
     self.addrs.copy_within(i..n, i + 1);
     self.ranges.copy_within(i..n, i + 1);
+    self.tags.copy_within(i..n, i + 1);
     self.slot.copy_within(i..n, i + 1);
     self.addrs[i] = e.addr;
     self.ranges[i] = e.range;
+    self.tags[i] = e.tag;
     self.slot[i] = s;
     self.len += 1;
   }
@@ -137,6 +152,7 @@ impl Leaf {
     self.free |= 1 << self.slot[i];
     self.addrs.copy_within(i + 1..n, i);
     self.ranges.copy_within(i + 1..n, i);
+    self.tags.copy_within(i + 1..n, i);
     self.slot.copy_within(i + 1..n, i);
     self.addrs[n - 1] = PAD;
     self.len -= 1;
@@ -147,6 +163,7 @@ impl Leaf {
     let (n, m) = (self.len as usize, other.len as usize - from);
     self.addrs[n..n + m].copy_from_slice(&other.addrs[from..from + m]);
     self.ranges[n..n + m].copy_from_slice(&other.ranges[from..from + m]);
+    self.tags[n..n + m].copy_from_slice(&other.tags[from..from + m]);
     for j in 0..m {
       self.slot[n + j] = self.take_slot(*other.rec(from + j));
     }
