@@ -119,7 +119,7 @@ impl GpuVm {
   /// `drm_gpuva_invalidate`: sets or clears the invalidated flag.
   pub fn set_invalidated(&mut self, key: VaKey, invalidated: bool) -> Result<()> {
     let p = self.lookup(&Self::key_ref(key))?;
-    self.store.set_flags(p, VA_INVALIDATED, invalidated);
+    self.store.rec_mut(p).set_flags(VA_INVALIDATED, invalidated);
     Ok(())
   }
 
@@ -129,7 +129,7 @@ impl GpuVm {
   /// a word past `VA_FLAGS_MAX` is EINVAL.
   pub fn set_va_flags(&mut self, key: VaKey, flags: u32) -> Result<()> {
     let p = self.lookup(&Self::key_ref(key))?;
-    if self.store.seq(p) == super::KERNEL_SEQ {
+    if self.store.rec(p).seq() == super::KERNEL_SEQ {
       return fail(Errno::EINVAL, "the kernel-reserved node has no flags to set");
     }
     if flags > VA_FLAGS_MAX {
@@ -138,7 +138,7 @@ impl GpuVm {
         format!("flags must fit in 16 bits (at most {VA_FLAGS_MAX:#x}), got {flags:#x}"),
       );
     }
-    self.store.set_all_flags(p, flags);
+    self.store.rec_mut(p).set_all_flags(flags);
     Ok(())
   }
 
@@ -154,7 +154,7 @@ impl GpuVm {
     let keys: Vec<VaKey> = self.obj_lists.keys(obj).collect();
     for key in keys {
       if let Some(p) = self.store.locate(key, NIL) {
-        self.store.set_flags(p, VA_INVALIDATED, true);
+        self.store.rec_mut(p).set_flags(VA_INVALIDATED, true);
       }
     }
     if evicted {

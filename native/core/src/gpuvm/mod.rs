@@ -83,13 +83,6 @@ impl Va {
   }
 }
 
-/// Where a walk goes on: a node's key, and its position as a hint (`Va.slot`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Resume {
-  pub key: VaKey,
-  pub slot: u32,
-}
-
 /// Clone is a whole copy: an atomic bind array that may fail after its
 /// checks restores one (undo.rs).
 #[derive(Clone)]
@@ -350,32 +343,21 @@ impl GpuVm {
     self.va_at(self.store.next(p))
   }
 
-  /// `find_first` and where the node after it is, from one search (a walk's
-  /// start).
-  pub(crate) fn first_and_next(&self, addr: u64, range: u64) -> Option<(Va, Option<Resume>)> {
+  /// `find_first` and the node after it, from one search (a walk's start).
+  pub(crate) fn first_and_next(&self, addr: u64, range: u64) -> Option<(Va, Option<Va>)> {
     let p = self.first_overlap(addr, addr.wrapping_add(range).wrapping_sub(1))?;
-    Some((self.store.va(p), self.resume_at(self.store.next(p))))
+    Some((self.store.va(p), self.va_at(self.store.next(p))))
   }
 
-  /// The node `at` names if it is still in the tree, else the first node
-  /// after where it was; and where the node after that one is.
-  pub(crate) fn at_or_after(&self, at: Resume) -> Option<(Va, Option<Resume>)> {
-    let p = match self.store.locate(at.key, at.slot) {
+  /// The node `va` names if it is still in the tree, else the first node after
+  /// where it was; and the node after that one.
+  pub(crate) fn at_or_after(&self, va: &Va) -> Option<(Va, Option<Va>)> {
+    let p = match self.store.locate(va.key(), va.slot) {
       Some(p) => p,
-      None => self.store.lower_bound(at.key),
+      None => self.store.lower_bound(va.key()),
     };
     let found = self.va_at(p)?;
-    Some((found, self.resume_at(self.store.next(p))))
-  }
-
-  /// The key and position of the node at `p`: all a walk keeps of the node
-  /// after the current one (its record is read when the walk gets there).
-  #[inline]
-  fn resume_at(&self, p: Pos) -> Option<Resume> {
-    (!p.is_nil()).then(|| Resume {
-      key: self.store.key(p),
-      slot: p.hint(),
-    })
+    Some((found, self.va_at(self.store.next(p))))
   }
 
   /// Every node in address order, the kernel node included.
@@ -462,7 +444,7 @@ impl GpuVm {
     rec.obj = piece.obj;
     rec.offset = piece.offset;
     // A piece starts with no flags, as a new mapping (the kernel copies none).
-    self.store.set_all_flags(p, 0);
+    rec.set_all_flags(0);
     let va = self.store.va(p);
     self.pt_mapped(&va);
     Ok(va)
@@ -522,7 +504,7 @@ impl GpuVm {
   }
 
   fn remove_at(&mut self, p: Pos) {
-    if self.store.seq(p) == KERNEL_SEQ {
+    if self.store.rec(p).seq() == KERNEL_SEQ {
       self.warn(
         WarnKind::KernelNodeRemove,
         "Can't destroy kernel reserved node.".into(),

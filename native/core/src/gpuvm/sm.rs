@@ -6,7 +6,7 @@
 //! the current one before handing the step out; if the caller removed that
 //! mapping too, the walk resumes at the next one still in the tree.
 
-use super::{GpuVm, ObjId, Op, OpMap, OpRemap, OpUnmap, Resume, Va, NO_OBJ};
+use super::{GpuVm, ObjId, Op, OpMap, OpRemap, OpUnmap, Va, NO_OBJ};
 use crate::errno::Result;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -18,7 +18,7 @@ pub enum SmKind {
 #[derive(Clone, Copy, Debug)]
 enum State {
   Start,
-  Walk(Option<Resume>),
+  Walk(Option<Va>),
   /// The walk is over; a map request still owes its MAP step.
   Tail,
   Done,
@@ -45,7 +45,7 @@ impl SmCursor {
   pub fn step(&mut self, vm: &GpuVm) -> Option<Op> {
     let found = match self.state {
       State::Start => vm.first_and_next(self.req.addr, self.req.range),
-      State::Walk(next) => next.and_then(|at| vm.at_or_after(at)),
+      State::Walk(next) => next.and_then(|v| vm.at_or_after(&v)),
       State::Tail => return self.finish(),
       State::Done => return None,
     };

@@ -1,39 +1,18 @@
 //! Reading the record at a `Pos` and stepping to its neighbours in key order.
 
-use super::{Pos, Rec, Store, FLAG_BITS, FLAG_MASK, NIL};
+use super::{Pos, Rec, Store, NIL};
 use crate::gpuvm::Va;
 
 impl Store {
   #[inline]
   pub fn rec(&self, p: Pos) -> &Rec {
-    self.leaf(p.leaf).rec(p.idx as usize)
+    &self.leaf(p.leaf).recs[p.idx as usize]
   }
 
   /// The record at `p`, for changes that leave its key alone.
   #[inline]
   pub fn rec_mut(&mut self, p: Pos) -> &mut Rec {
-    self.leaves[p.leaf as usize].rec_mut(p.idx as usize)
-  }
-
-  /// The insertion number of the record at `p`.
-  #[inline]
-  pub fn seq(&self, p: Pos) -> u64 {
-    self.leaf(p.leaf).seq(p.idx as usize)
-  }
-
-  /// Sets (`on`) or clears the flags in `mask` of the record at `p`.
-  #[inline]
-  pub fn set_flags(&mut self, p: Pos, mask: u32, on: bool) {
-    let t = &mut self.leaves[p.leaf as usize].tags[p.idx as usize];
-    let mask = u64::from(mask) & FLAG_MASK;
-    *t = if on { *t | mask } else { *t & !mask };
-  }
-
-  /// Replaces the whole flags word (its low 16 bits) of the record at `p`.
-  #[inline]
-  pub fn set_all_flags(&mut self, p: Pos, flags: u32) {
-    let t = &mut self.leaves[p.leaf as usize].tags[p.idx as usize];
-    *t = (*t & !FLAG_MASK) | (u64::from(flags) & FLAG_MASK);
+    &mut self.leaves[p.leaf as usize].recs[p.idx as usize]
   }
 
   #[inline]
@@ -60,16 +39,14 @@ impl Store {
   /// The record as a `Va`; its `slot` is the position, a hint for `locate`.
   #[inline]
   pub fn va(&self, p: Pos) -> Va {
-    let leaf = self.leaf(p.leaf);
-    let i = p.idx as usize;
-    let (r, t) = (leaf.rec(i), leaf.tags[i]);
+    let r = self.rec(p);
     Va {
-      addr: leaf.addrs[i],
-      range: leaf.ranges[i],
+      addr: self.addr(p),
+      range: self.range(p),
       obj: r.obj,
       offset: r.offset,
-      seq: t >> FLAG_BITS,
-      flags: (t & FLAG_MASK) as u32,
+      seq: r.seq(),
+      flags: r.flags(),
       slot: p.hint(),
     }
   }

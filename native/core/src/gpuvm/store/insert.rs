@@ -4,7 +4,7 @@
 use super::huge;
 use super::node::{two_mut, Entry, Inner, Leaf, CAP, FAN};
 use super::search::Path;
-use super::{tag, Pos, Rec, Store, FLAG_MASK, NIL};
+use super::{Pos, Rec, Store, FLAG_BITS, FLAG_MASK, NIL};
 use crate::gpuvm::Va;
 
 impl Store {
@@ -44,9 +44,9 @@ impl Store {
     let e = Entry {
       addr: va.addr,
       range: va.range,
-      tag: tag(va.seq, va.flags),
       rec: Rec {
         offset: va.offset,
+        tag: va.seq << FLAG_BITS | u64::from(va.flags) & FLAG_MASK,
         obj: va.obj,
         link: NIL,
       },
@@ -160,7 +160,8 @@ impl Store {
       return false;
     }
     leaf.addrs[i] = addr;
-    leaf.tags[i] = tag(seq, (leaf.tags[i] & FLAG_MASK) as u32);
+    let r = &mut leaf.recs[i];
+    r.tag = seq << FLAG_BITS | (r.tag & FLAG_MASK);
     true
   }
 }

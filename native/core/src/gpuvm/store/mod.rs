@@ -37,21 +37,37 @@ const FLAG_MASK: u64 = (1 << FLAG_BITS) - 1;
 /// `seq` shares a word with the flags; 2^48 inserts outlast any simulation.
 pub(crate) const SEQ_MAX: u64 = (1 << (64 - FLAG_BITS)) - 1;
 
-/// What a record holds besides its key and range (16 bytes: four to a cache
-/// line). Its `seq` and flags live with the key, in the leaf's `tags`.
+/// What a record holds besides its address and range.
 #[derive(Clone, Copy, Default)]
 #[repr(C)]
 pub(crate) struct Rec {
   pub offset: u64,
+  /// `seq << 16 | flags`.
+  tag: u64,
   pub obj: u32,
   /// Index of the record's entry in its object's mapping list, or `NIL`.
   pub link: u32,
 }
 
-/// A tag word: `seq << 16 | flags`.
-#[inline]
-fn tag(seq: u64, flags: u32) -> u64 {
-  seq << FLAG_BITS | u64::from(flags) & FLAG_MASK
+impl Rec {
+  #[inline]
+  pub fn seq(&self) -> u64 {
+    self.tag >> FLAG_BITS
+  }
+  #[inline]
+  pub fn flags(&self) -> u32 {
+    (self.tag & FLAG_MASK) as u32
+  }
+  #[inline]
+  pub fn set_flags(&mut self, mask: u32, on: bool) {
+    let mask = u64::from(mask) & FLAG_MASK;
+    self.tag = if on { self.tag | mask } else { self.tag & !mask };
+  }
+  /// Replaces the whole flags word (its low 16 bits).
+  #[inline]
+  pub fn set_all_flags(&mut self, flags: u32) {
+    self.tag = (self.tag & !FLAG_MASK) | (u64::from(flags) & FLAG_MASK);
+  }
 }
 
 /// Where a record is: valid until the store next changes.

@@ -1,11 +1,11 @@
 //! The B+tree's nodes: leaves holding the records in key order, inner nodes
-//! routing a key to a child, and the branch-free search inside one node.
+//! routing a key to a child (the search inside one node is `count`'s).
 
 use super::count::count_below;
-use super::{Rec, FLAG_BITS, NIL};
+use super::{Rec, NIL};
 
-/// Records per leaf: 32 addresses are four cache lines, as are 32 ranges
-/// and 32 tags; the rest of the records take eight more.
+/// Records per leaf: 32 addresses are four cache lines, as are 32 ranges;
+/// the rest of the records take twelve more.
 pub(super) const CAP: usize = 32;
 /// A leaf that a removal leaves below this many records borrows from or
 /// merges with a sibling.
@@ -15,29 +15,18 @@ pub(super) const FAN: usize = 32;
 pub(super) const FAN_MIN: usize = FAN / 4;
 /// Unused key words hold this, so that a search can read all 32.
 pub(super) const PAD: u64 = u64::MAX;
-/// Every record slot of a leaf free (one bit per slot).
-const ALL_FREE: u32 = u32::MAX;
-const _: () = assert!(CAP == 32, "the free-slot mask has one bit per slot");
 
 /// One record, as it moves between leaves.
 #[derive(Clone, Copy)]
 pub(super) struct Entry {
   pub(super) addr: u64,
   pub(super) range: u64,
-  pub(super) tag: u64,
   pub(super) rec: Rec,
 }
 
-/// What a search reads comes first: the length, the slot map, the addresses
-/// and the ranges (an overlap test needs the range of the record before the
-/// key), from the start of a cache line, so one prefetch brings all of it.
-///
-/// Addresses, ranges and tags (`seq << 16 | flags`: the key's second half)
-/// are kept in key order and shift on an insert or a removal; the records
-/// (offset, object, link) stay in the slot they were put in, `slot` mapping
-/// key order to it. Shifting them was where a request first touched most of
-/// a leaf's record lines: now an insert writes one record line and a removal
-/// none, and a key is read without them.
+/// What a search reads comes first: the length, the addresses and the
+/// ranges (an overlap test needs the range of the record before the key),
+/// from the start of a cache line, so one prefetch brings all of it.
 #[derive(Clone)]
 #[repr(C, align(64))]
 pub(super) struct Leaf {
@@ -45,14 +34,9 @@ pub(super) struct Leaf {
   /// Neighbouring leaves in key order.
   pub(super) prev: u32,
   pub(super) next: u32,
-  /// Bit `s` set: `recs[s]` holds no record.
-  free: u32,
-  /// `recs[slot[i]]` is the record of the `i`-th key.
-  slot: [u8; CAP],
   pub(super) addrs: [u64; CAP],
   pub(super) ranges: [u64; CAP],
-  pub(super) tags: [u64; CAP],
-  recs: [Rec; CAP],
+  pub(super) recs: [Rec; CAP],
 }
 
 impl Leaf {
@@ -60,46 +44,16 @@ impl Leaf {
     Leaf {
       addrs: [PAD; CAP],
       ranges: [0; CAP],
-      tags: [0; CAP],
       recs: [Rec::default(); CAP],
-      slot: [0; CAP],
-      free: ALL_FREE,
       len: 0,
       prev: NIL,
       next: NIL,
     }
   }
 
-  /// The record of the `i`-th key.
-  #[inline]
-  pub(super) fn rec(&self, i: usize) -> &Rec {
-    &self.recs[usize::from(self.slot[i])]
-  }
-
-  #[inline]
-  pub(super) fn rec_mut(&mut self, i: usize) -> &mut Rec {
-    &mut self.recs[usize::from(self.slot[i])]
-  }
-
-  /// The insertion number of the `i`-th key.
-  #[inline]
-  pub(super) fn seq(&self, i: usize) -> u64 {
-    self.tags[i] >> FLAG_BITS
-  }
-
   #[inline]
   pub(super) fn key(&self, i: usize) -> (u64, u64) {
-    (self.addrs[i], self.seq(i))
-  }
-
-  /// Takes a free record slot for `rec`; the caller puts the slot in order.
-  #[inline]
-  fn take_slot(&mut self, rec: Rec) -> u8 {
-    debug_assert_ne!(self.free, 0, "a leaf with room has a free slot");
-    let s = self.free.trailing_zeros();
-    self.free &= self.free - 1;
-    self.recs[s as usize] = rec;
-    s as u8
+    (self.addrs[i], self.recs[i].seq())
   }
 
   /// The first index whose key is at or after `key` (`len` when none is).
@@ -110,7 +64,7 @@ impl Leaf {
     let n = self.len as usize;
     let mut i = count_below(&self.addrs, key.0);
     // Equal addresses (zero-length mappings) are ordered by seq.
-    while i < n && self.addrs[i] == key.0 && self.seq(i) < key.1 {
+    while i < n && self.addrs[i] == key.0 && self.recs[i].seq() < key.1 {
       i += 1;
     }
     i
@@ -128,32 +82,26 @@ impl Leaf {
     Entry {
       addr: self.addrs[i],
       range: self.ranges[i],
-      tag: self.tags[i],
-      rec: *self.rec(i),
+      rec: self.recs[i],
     }
   }
 
   pub(super) fn insert(&mut self, i: usize, e: Entry) {
     let n = self.len as usize;
-    let s = self.take_slot(e.rec);
     self.addrs.copy_within(i..n, i + 1);
     self.ranges.copy_within(i..n, i + 1);
-    self.tags.copy_within(i..n, i + 1);
-    self.slot.copy_within(i..n, i + 1);
+    self.recs.copy_within(i..n, i + 1);
     self.addrs[i] = e.addr;
     self.ranges[i] = e.range;
-    self.tags[i] = e.tag;
-    self.slot[i] = s;
+    self.recs[i] = e.rec;
     self.len += 1;
   }
 
   pub(super) fn remove(&mut self, i: usize) {
     let n = self.len as usize;
-    self.free |= 1 << self.slot[i];
     self.addrs.copy_within(i + 1..n, i);
     self.ranges.copy_within(i + 1..n, i);
-    self.tags.copy_within(i + 1..n, i);
-    self.slot.copy_within(i + 1..n, i);
+    self.recs.copy_within(i + 1..n, i);
     self.addrs[n - 1] = PAD;
     self.len -= 1;
   }
@@ -163,33 +111,13 @@ impl Leaf {
     let (n, m) = (self.len as usize, other.len as usize - from);
     self.addrs[n..n + m].copy_from_slice(&other.addrs[from..from + m]);
     self.ranges[n..n + m].copy_from_slice(&other.ranges[from..from + m]);
-    self.tags[n..n + m].copy_from_slice(&other.tags[from..from + m]);
-    for j in 0..m {
-      self.slot[n + j] = self.take_slot(*other.rec(from + j));
-    }
+    self.recs[n..n + m].copy_from_slice(&other.recs[from..from + m]);
     self.len += m as u32;
   }
 
-  /// Keeps the first `n` records, freeing the slots of the others.
   pub(super) fn truncate(&mut self, n: usize) {
-    for i in n..self.len as usize {
-      self.free |= 1 << self.slot[i];
-    }
     self.addrs[n..].fill(PAD);
     self.len = n as u32;
-  }
-
-  /// Whether the slot map is a one-to-one map onto the used slots (tests).
-  #[cfg(test)]
-  pub(super) fn slots_consistent(&self) -> bool {
-    let mut used = 0u32;
-    for &s in &self.slot[..self.len as usize] {
-      if usize::from(s) >= CAP || used & 1 << s != 0 {
-        return false;
-      }
-      used |= 1 << s;
-    }
-    used == !self.free
   }
 }
 
@@ -276,7 +204,7 @@ impl Inner {
 /// The cache lines a search reads from the start of a leaf (its length,
 /// addresses and ranges) and of an inner node (its length, children and
 /// addresses).
-pub(super) const LEAF_SEARCH_LINES: usize = (16 + CAP + 16 * CAP).div_ceil(64);
+pub(super) const LEAF_SEARCH_LINES: usize = (16 + 16 * CAP).div_ceil(64);
 pub(super) const INNER_SEARCH_LINES: usize = (4 + 4 * FAN + 8 * FAN).div_ceil(64);
 
 /// Asks the CPU to bring the first `lines` cache lines of `*r` into cache.

@@ -94,7 +94,7 @@ impl Store {
       // before it in the same leaf).
       let i = at.idx as usize;
       for j in [i, i.wrapping_sub(1), i + 1] {
-        if j < leaf.len as usize && leaf.addrs[j] == key.0 && leaf.seq(j) == key.1 {
+        if j < leaf.len as usize && leaf.addrs[j] == key.0 && leaf.recs[j].seq() == key.1 {
           return Some(Pos {
             leaf: at.leaf,
             idx: j as u32,
