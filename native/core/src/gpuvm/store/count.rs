@@ -17,7 +17,7 @@
 pub(super) fn count_below<const N: usize>(a: &[u64; N], x: u64) -> usize {
   #[cfg(target_arch = "x86_64")]
   {
-    if N % 8 == 0 && std::arch::is_x86_feature_detected!("avx512f") {
+    if N.is_multiple_of(8) && std::arch::is_x86_feature_detected!("avx512f") {
       // SAFETY: the CPU has AVX-512F (checked just above).
       return unsafe { x86::count_avx512(a, x) };
     }
