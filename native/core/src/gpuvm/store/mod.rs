@@ -13,12 +13,14 @@
 //! to the store; callers that keep a mapping across changes keep its key (and
 //! the leaf as a hint) and find it again, which the finger makes cheap.
 //!
-//! The files: `node` the leaf and inner-node types and the search inside one
-//! node; `cursor` reading the record at a `Pos` and stepping to its
-//! neighbours; `search` the descent from the root, the finger, `lower_bound`
-//! and `locate`; `insert` adding records (leaf and inner splits) and
-//! `rekey`; `remove` taking them out (borrowing and merging).
+//! The files: `node` the leaf and inner-node types; `count` the search inside
+//! one node (vector compares where the CPU has them); `cursor` reading the
+//! record at a `Pos` and stepping to its neighbours; `search` the descent from
+//! the root, the finger, `lower_bound` and `locate`; `insert` adding records
+//! (leaf and inner splits) and `rekey`; `remove` taking them out (borrowing
+//! and merging).
 
+mod count;
 mod cursor;
 mod huge;
 mod insert;

@@ -1,6 +1,7 @@
 //! The B+tree's nodes: leaves holding the records in key order, inner nodes
-//! routing a key to a child, and the branch-free search inside one node.
+//! routing a key to a child (the search inside one node is `count`'s).
 
+use super::count::count_below;
 use super::{Rec, NIL};
 
 /// Records per leaf: 32 addresses are four cache lines, as are 32 ranges;
@@ -56,7 +57,9 @@ impl Leaf {
   }
 
   /// The first index whose key is at or after `key` (`len` when none is).
-  #[inline]
+  /// Always inlined: a call would sit on the path from the leaf's lines
+  /// arriving to the next load.
+  #[inline(always)]
   pub(super) fn search(&self, key: (u64, u64)) -> usize {
     let n = self.len as usize;
     let mut i = count_below(&self.addrs, key.0);
@@ -196,24 +199,6 @@ impl Inner {
     self.sep_addr[0] = 0;
     self.len = n as u32;
   }
-}
-
-/// How many of the `N` sorted words are below `x` (`N` a power of two).
-/// Unused words hold `PAD`, so the search has a fixed shape: log2(N) steps
-/// that compile to conditional moves, where a mispredicted branch per step
-/// would cost more than the whole search.
-#[inline]
-pub(super) fn count_below<const N: usize>(a: &[u64; N], x: u64) -> usize {
-  const { assert!(N.is_power_of_two()) };
-  let (mut i, mut step) = (0, N / 2);
-  while step > 0 {
-    if a[(i + step - 1) & (N - 1)] < x {
-      i += step;
-    }
-    step /= 2;
-  }
-  // The steps reach N - 1 at most; the last word decides N.
-  i + usize::from(a[i & (N - 1)] < x)
 }
 
 /// The cache lines a search reads from the start of a leaf (its length,

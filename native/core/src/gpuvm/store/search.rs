@@ -2,7 +2,7 @@
 //! change to walk back up), the finger that usually spares it, `lower_bound`
 //! and `locate`.
 
-use super::node::{prefetch, INNER_SEARCH_LINES, LEAF_SEARCH_LINES};
+use super::node::{prefetch, CAP, INNER_SEARCH_LINES, LEAF_SEARCH_LINES};
 use super::{Pos, Store, NIL};
 
 /// Deeper than any tree of 2^32 leaves can grow with `FAN_MIN` children.
@@ -74,6 +74,11 @@ impl Store {
     let l = self.leaf_for(key);
     let leaf = self.leaf(l);
     let i = leaf.search(key);
+    // The caller reads the record found or the one before it next (an
+    // overlap test steps back): ask for their line while it checks the
+    // addresses and ranges, which are in cache already.
+    prefetch(&leaf.recs[i.saturating_sub(1)], 1);
+    prefetch(&leaf.recs[i.min(CAP - 1)], 1);
     if i < leaf.len as usize {
       return Pos {
         leaf: l,

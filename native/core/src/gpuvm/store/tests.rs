@@ -1,4 +1,5 @@
-use super::node::{count_below, PAD};
+use super::count::{count_below, count_below_scalar};
+use super::node::PAD;
 use super::*;
 use crate::gpuvm::Va;
 use crate::vmbind::SplitMix64;
@@ -18,17 +19,32 @@ fn va(addr: u64, seq: u64) -> Va {
 
 #[test]
 fn count_below_counts_every_case() {
-  for n in 0..=32 {
+  // The second base puts the words across 2^63, where a signed compare
+  // would order them wrongly.
+  for (base, n) in [0, (1 << 63) - 155]
+    .into_iter()
+    .flat_map(|b| (0..=32).map(move |n| (b, n)))
+  {
     let mut a = [PAD; 32];
     for (i, w) in a.iter_mut().take(n).enumerate() {
-      *w = 10 * i as u64 + 10;
+      *w = base + 10 * i as u64 + 10;
     }
-    for x in 0..=10 * n as u64 + 20 {
+    for x in (0..=10 * n as u64 + 20).map(|x| base + x).chain([0, u64::MAX]) {
       let want = a[..n].iter().filter(|&&w| w < x).count();
       assert_eq!(count_below(&a, x), want, "n={n} x={x}");
+      assert_eq!(count_below_scalar(&a, x), want, "scalar n={n} x={x}");
+      #[cfg(target_arch = "x86_64")]
+      {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+          // SAFETY: the CPU has AVX-512F (checked just above).
+          let got = unsafe { count::x86::count_avx512(&a, x) };
+          assert_eq!(got, want, "avx512 n={n} x={x}");
+        }
+      }
       if n <= 8 {
         let b: &[u64; 8] = a[..8].try_into().unwrap();
         assert_eq!(count_below(b, x), want, "N=8 n={n} x={x}");
+        assert_eq!(count_below_scalar(b, x), want, "scalar N=8 n={n} x={x}");
       }
     }
   }
