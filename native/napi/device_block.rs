@@ -16,12 +16,13 @@
 //! the calls with arguments.
 
 use crate::device_fast::{check_u32, lock_on, validate_on};
+use crate::env_block::{self, EnvBlock, Hooked, Shown};
 use crate::raw::{einval, Failure};
 use drmsim_core::device::Place;
 use napi::sys;
 use std::cell::{Cell, RefCell};
-use std::ffi::c_void;
 use std::ptr;
+use std::thread::LocalKey;
 
 /// Number slots (f64) at the start of the block.
 pub(crate) const SLOTS: usize = 8;
@@ -47,25 +48,35 @@ struct Block {
   places: [u32; PLACE_WORDS],
 }
 
+/// This kind of block, for env_block.rs.
+struct DeviceBlock;
+
 thread_local! {
-  /// The env whose ArrayBuffer shows this thread's block, the block, and a
-  /// strong reference to that ArrayBuffer (all null until `deviceFastCalls`).
-  static BLOCK: Cell<(sys::napi_env, *mut Block, sys::napi_ref)> =
-    const { Cell::new((ptr::null_mut(), ptr::null_mut(), ptr::null_mut())) };
-  /// The envs given `forget` as a cleanup hook (Node aborts on a hook registered twice).
-  static HOOKED: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
+  static BLOCK: Shown<Block> = const { Cell::new((ptr::null_mut(), ptr::null_mut(), ptr::null_mut())) };
+  static HOOKED: Hooked = const { RefCell::new(Vec::new()) };
+}
+
+impl EnvBlock for DeviceBlock {
+  type Mem = Block;
+  fn zeroed() -> Block {
+    Block {
+      slots: [0.0; SLOTS],
+      places: [0; PLACE_WORDS],
+    }
+  }
+  fn shown() -> &'static LocalKey<Shown<Block>> {
+    &BLOCK
+  }
+  fn hooked() -> &'static LocalKey<Hooked> {
+    &HOOKED
+  }
 }
 
 /// The block of this thread for a call on `env`.
 #[inline(always)]
 fn block(env: sys::napi_env) -> Result<*mut Block, Failure> {
-  let (e, b, _) = BLOCK.with(Cell::get);
-  if b.is_null() || e != env {
-    return Err(einval(
-      "no argument block on this thread for this env (deviceFastCalls makes it)",
-    ));
-  }
-  Ok(b)
+  env_block::current::<DeviceBlock>(env)
+    .ok_or_else(|| einval("no argument block on this thread for this env (deviceFastCalls makes it)"))
 }
 
 /// Slot `i` as a u32 (the checks and messages of device_fast.rs's arguments).
@@ -169,65 +180,11 @@ fn decode_into(words: &[u32], out: &mut [Place; MAX_PLACES]) -> Result<usize, Fa
   Ok(words.len() / 3)
 }
 
-/// Clears this thread's block when the env that shows it goes away (`env` is the hook's argument); the
-/// memory itself stays (an ArrayBuffer may still show it until that env's heap is gone).
-unsafe extern "C" fn forget(env: *mut c_void) {
-  let _ = HOOKED.try_with(|h| h.try_borrow_mut().map(|mut h| h.retain(|&e| e != env as usize)));
-  let _ = BLOCK.try_with(|cell| {
-    let (e, _, r) = cell.get();
-    if e.cast::<c_void>() == env && !r.is_null() {
-      cell.set((ptr::null_mut(), ptr::null_mut(), ptr::null_mut()));
-      // SAFETY: the reference was made on `e`, the env being torn down, which still accepts calls in its
-      // cleanup hooks; it was just taken out of the thread's state, so nothing uses or deletes it again.
-      unsafe { sys::napi_delete_reference(e, r) };
-    }
-  });
-}
-
-/// The ArrayBuffer over this thread's block for `env`, made on first use; null when the runtime refuses
-/// external buffers (or anything else fails: the calls with arguments still work).
+/// The ArrayBuffer over this thread's block for `env` (env_block.rs's `buffer`).
 ///
 /// # Safety
 /// `env` is the env of the call in progress.
 pub(crate) unsafe fn buffer(env: sys::napi_env) -> sys::napi_value {
-  let (e, b, r) = BLOCK.with(Cell::get);
-  let mut value = ptr::null_mut();
-  if e == env && !b.is_null() {
-    // SAFETY: the reference was made on this env and is deleted only by `forget`, which clears it first.
-    if unsafe { sys::napi_get_reference_value(env, r, &mut value) } == sys::Status::napi_ok {
-      return value;
-    }
-    return ptr::null_mut();
-  }
-  // Never freed: a view JavaScript kept (or moved by a transfer) must always point at live memory.
-  let block: *mut Block = Box::into_raw(Box::new(Block {
-    slots: [0.0; SLOTS],
-    places: [0; PLACE_WORDS],
-  }));
-  let mut reference = ptr::null_mut();
-  // SAFETY: env is the current call's; the block is `size_of::<Block>()` live bytes that are never freed,
-  // so no finalizer is needed; the out pointers are live locals; `forget` has the hook's signature.
-  unsafe {
-    if sys::napi_create_external_arraybuffer(
-      env,
-      block.cast(),
-      size_of::<Block>(),
-      None,
-      ptr::null_mut(),
-      &mut value,
-    ) != sys::Status::napi_ok
-      || sys::napi_create_reference(env, value, 1, &mut reference) != sys::Status::napi_ok
-    {
-      return ptr::null_mut();
-    }
-    if !HOOKED.with(|h| h.borrow().contains(&(env as usize))) {
-      if sys::napi_add_env_cleanup_hook(env, Some(forget), env.cast()) != sys::Status::napi_ok {
-        sys::napi_delete_reference(env, reference);
-        return ptr::null_mut();
-      }
-      HOOKED.with(|h| h.borrow_mut().push(env as usize));
-    }
-  }
-  BLOCK.with(|cell| cell.set((env, block, reference)));
-  value
+  // SAFETY: the caller's.
+  unsafe { env_block::buffer::<DeviceBlock>(env) }
 }

@@ -39,6 +39,8 @@ mod device_exec;
 mod device_fast;
 // The dmem cgroup controller (issue 16).
 mod dmem;
+// The never-freed argument blocks of device_block.rs and vm_block.rs.
+mod env_block;
 mod external;
 // The device's fences (split from device.rs).
 mod fences;
