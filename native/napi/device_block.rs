@@ -43,13 +43,13 @@ pub(crate) const PLACE_WORDS: usize = 48;
 const MAX_PLACES: usize = PLACE_WORDS / 3;
 
 #[repr(C)]
-struct Block {
+pub(crate) struct Block {
   slots: [f64; SLOTS],
   places: [u32; PLACE_WORDS],
 }
 
 /// This kind of block, for env_block.rs.
-struct DeviceBlock;
+pub(crate) struct DeviceBlock;
 
 thread_local! {
   static BLOCK: Shown<Block> = const { Cell::new((ptr::null_mut(), ptr::null_mut(), ptr::null_mut())) };
@@ -178,13 +178,4 @@ fn decode_into(words: &[u32], out: &mut [Place; MAX_PLACES]) -> Result<usize, Fa
     *slot = Place::decode(c[0], c[1], c[2])?;
   }
   Ok(words.len() / 3)
-}
-
-/// The ArrayBuffer over this thread's block for `env` (env_block.rs's `buffer`).
-///
-/// # Safety
-/// `env` is the env of the call in progress.
-pub(crate) unsafe fn buffer(env: sys::napi_env) -> sys::napi_value {
-  // SAFETY: the caller's.
-  unsafe { env_block::buffer::<DeviceBlock>(env) }
 }

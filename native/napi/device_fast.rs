@@ -360,13 +360,9 @@ pub fn device_fast_calls<'env>(env: &'env Env) -> napi::Result<Unknown<'env>> {
         "napi_set_named_property",
       )?;
     }
-    let mut block = crate::device_block::buffer(env);
-    if block.is_null() {
-      status(sys::napi_get_null(env, &mut block), "napi_get_null")?;
-    }
     status(
-      sys::napi_set_named_property(env, fns, c"block".as_ptr(), block),
-      "napi_set_named_property",
+      crate::env_block::show::<crate::device_block::DeviceBlock>(env, fns),
+      "showing the argument block",
     )?;
     Ok(Unknown::from_raw_unchecked(env, fns))
   }

@@ -60,7 +60,7 @@ unsafe extern "C" fn forget<B: EnvBlock>(env: *mut c_void) {
 ///
 /// # Safety
 /// `env` is the env of the call in progress.
-pub(crate) unsafe fn buffer<B: EnvBlock>(env: sys::napi_env) -> sys::napi_value {
+unsafe fn buffer<B: EnvBlock>(env: sys::napi_env) -> sys::napi_value {
   let (e, b, r) = B::shown().with(Cell::get);
   let mut value = ptr::null_mut();
   if e == env && !b.is_null() {
@@ -99,4 +99,24 @@ pub(crate) unsafe fn buffer<B: EnvBlock>(env: sys::napi_env) -> sys::napi_value 
   }
   B::shown().with(|cell| cell.set((env, block, reference)));
   value
+}
+
+/// Sets `obj.block` to this thread's block for `env`, or to null where the
+/// runtime refuses external buffers; the status of the Node-API call that
+/// failed, else `napi_ok`.
+///
+/// # Safety
+/// `env` is the env of the call in progress and `obj` an object of it.
+pub(crate) unsafe fn show<B: EnvBlock>(env: sys::napi_env, obj: sys::napi_value) -> sys::napi_status {
+  // SAFETY: the caller's.
+  let mut block = unsafe { buffer::<B>(env) };
+  if block.is_null() {
+    // SAFETY: env is live; the out pointer is a live local.
+    let s = unsafe { sys::napi_get_null(env, &mut block) };
+    if s != sys::Status::napi_ok {
+      return s;
+    }
+  }
+  // SAFETY: env and obj are live; the name is NUL-terminated.
+  unsafe { sys::napi_set_named_property(env, obj, c"block".as_ptr(), block) }
 }

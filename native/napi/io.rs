@@ -390,13 +390,9 @@ pub fn fast_init<'env>(env: &'env Env, io: Unknown<'env>) -> napi::Result<Unknow
       "napi_set_named_property",
     )?;
     // The VA block (vm_block.rs), or null where the runtime refuses it.
-    let mut block = crate::vm_block::buffer(env);
-    if block.is_null() {
-      status(sys::napi_get_null(env, &mut block), "napi_get_null")?;
-    }
     status(
-      sys::napi_set_named_property(env, fns, c"block".as_ptr(), block),
-      "napi_set_named_property",
+      crate::env_block::show::<crate::vm_block::VmBlock>(env, fns),
+      "showing the VA block",
     )?;
     for &(name, cb) in crate::calls::ENTRIES {
       let mut f = ptr::null_mut();

@@ -33,10 +33,10 @@ pub(crate) const BLOCK_BYTES: usize = IO_MIN_BYTES + 8;
 const ID_AT: usize = IO_MIN_BYTES;
 
 /// The block's memory, as words so that it is 8-byte aligned.
-type Block = [u64; BLOCK_BYTES / 8];
+pub(crate) type Block = [u64; BLOCK_BYTES / 8];
 
 /// This kind of block, for env_block.rs.
-struct VmBlock;
+pub(crate) struct VmBlock;
 
 thread_local! {
   static BLOCK: Shown<Block> = const { Cell::new((ptr::null_mut(), ptr::null_mut(), ptr::null_mut())) };
@@ -68,13 +68,4 @@ pub(crate) fn current(env: sys::napi_env) -> Result<(f64, Io), Failure> {
   // SAFETY: as above: BLOCK_BYTES live bytes, touched only by JavaScript
   // while no call runs and by this call while JavaScript waits.
   Ok((id, unsafe { Io::over(b.cast(), BLOCK_BYTES) }))
-}
-
-/// The ArrayBuffer over this thread's block for `env` (env_block.rs's `buffer`).
-///
-/// # Safety
-/// `env` is the env of the call in progress.
-pub(crate) unsafe fn buffer(env: sys::napi_env) -> sys::napi_value {
-  // SAFETY: the caller's.
-  unsafe { env_block::buffer::<VmBlock>(env) }
 }
