@@ -16,6 +16,7 @@
 import { createRequire } from 'node:module'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { bindEach, bindInBatches, requestObjects } from './bind-loops.mjs'
 
 const [mode = 'single', n = '200000', repeats = '1', rootArg] = process.argv.slice(2)
 const require = createRequire(import.meta.url)
@@ -24,11 +25,7 @@ const drmsim = require(path.join(root, 'dist/index.js'))
 const { requests } = require(path.join(root, 'dist/workloads/vmbind.js'))
 
 const size = Number(n)
-const objects = new Map()
-const obj = (id) => objects.get(id) ?? objects.set(id, new drmsim.GemObject({ size: 1n << 30n })).get(id)
-const reqs = [...requests({ ...drmsim.vmbindDefaults, ops: size })].map((r) =>
-  r.kind === 'map' ? { ...r, obj: obj(r.obj) } : r,
-)
+const reqs = requestObjects(drmsim, requests, {}, size)
 const BATCH = 4096
 const batch = new drmsim.BindBatch(BATCH)
 const newVm = () =>
@@ -38,19 +35,9 @@ const newVm = () =>
 function run() {
   const vm = newVm()
   const started = process.hrtime.bigint()
-  if (mode === 'single') {
-    for (const r of reqs) r.kind === 'map' ? vm.bind(r) : vm.unbind(r.addr, r.range)
-  } else if (mode === 'batch') {
-    for (let at = 0; at < reqs.length; at += BATCH) {
-      batch.clear()
-      const end = Math.min(at + BATCH, reqs.length)
-      for (let i = at; i < end; i++) {
-        const r = reqs[i]
-        r.kind === 'map' ? batch.map(r) : batch.unmap(r.addr, r.range)
-      }
-      vm.bindBatch(batch)
-    }
-  } else {
+  if (mode === 'single') bindEach(vm, reqs)
+  else if (mode === 'batch') bindInBatches(vm, batch, BATCH, reqs)
+  else {
     throw new Error(`unknown mode ${mode} (single or batch)`)
   }
   const ns = Number(process.hrtime.bigint() - started) / size

@@ -7,6 +7,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { lcg } from './lcg.mjs'
+import * as loops from './bind-loops.mjs'
 import { vmbindLines } from './vmbind-lines.mjs'
 // execloop: block 5's loop, shared with bench/driver-loop.mjs.
 import { driverLoop } from './driver-loop.mjs'
@@ -40,14 +41,7 @@ console.log(
   `drmsim benchmarks (${mode}): ${os.cpus()[0]?.model ?? 'cpu'} x${os.cpus().length}, node ${process.version}`,
 )
 
-/** The vmbind workload's requests as the public API takes them, each object id made a GemObject. */
-function requestObjects(params, ops) {
-  const objects = new Map()
-  const obj = (id) => objects.get(id) ?? objects.set(id, new drmsim.GemObject({ size: 1n << 30n })).get(id)
-  return [...requests({ ...drmsim.vmbindDefaults, ...params, ops })].map((r) =>
-    r.kind === 'map' ? { ...r, obj: obj(r.obj) } : r,
-  )
-}
+const requestObjects = (params, ops) => loops.requestObjects(drmsim, requests, params, ops)
 /** A fresh native VA space shaped as the workload's. */
 const nativeVm = (name) =>
   new drmsim.GpuVm({ name, range: 1n << 48n, reserve: { offset: 0n, range: 4096n }, engine: 'native' })
@@ -62,8 +56,7 @@ function warmMedian(run) {
   once()
   return median([1, 2, 3].map(once))
 }
-/** One request through the public API. */
-const bindOne = (vm, r) => (r.kind === 'map' ? vm.bind(r) : vm.unbind(r.addr, r.range))
+const { bindOne } = loops
 
 // --- 1. vmbind -------------------------------------------------------------
 const workloads = [
@@ -81,24 +74,11 @@ for (const [name, params] of workloads) {
   // run in Rust has no JIT to warm up; the first pass through JavaScript
   // runs in V8's baseline tiers, at 1.5-2.5x the later passes).
   const reqs = requestObjects(params, size)
-  const oneByOne = (vm) => {
-    for (const r of reqs) r.kind === 'map' ? vm.bind(r) : vm.unbind(r.addr, r.range)
-  }
-  const perRequest = warmMedian(oneByOne)
+  const perRequest = warmMedian((vm) => loops.bindEach(vm, reqs))
   // The same requests through the batch API, in batches of BATCH requests,
   // each filled (BindBatch.map/unmap) and applied (bindBatch) in the timing.
   const batch = new drmsim.BindBatch(BATCH)
-  const batched = warmMedian((vm) => {
-    for (let at = 0; at < reqs.length; at += BATCH) {
-      batch.clear()
-      const end = Math.min(at + BATCH, reqs.length)
-      for (let i = at; i < end; i++) {
-        const r = reqs[i]
-        r.kind === 'map' ? batch.map(r) : batch.unmap(r.addr, r.range)
-      }
-      vm.bindBatch(batch)
-    }
-  })
+  const batched = warmMedian((vm) => loops.bindInBatches(vm, batch, BATCH, reqs))
   // The Rust share of a per-request call: GpuVm::bind/unbind in a Rust loop,
   // linking and unlinking as the public API does.
   const rustArgs = ['run', '-q', '--release', '-p', 'drmsim-core', '--example', 'vmbind', '--', '--bind', String(size)]
@@ -148,7 +128,7 @@ table(
         const vm = fresh()
         return (
           time(() => {
-            for (const r of reqs) bindOne(vm, r)
+            loops.bindEach(vm, reqs)
           }) / n
         )
       }),

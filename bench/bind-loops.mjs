@@ -1,0 +1,32 @@
+// The vmbind workload driven from JavaScript, shared by bench/run.mjs (block 1) and
+// bench/bind-calls.mjs: its requests as the public API takes them, and the two ways to apply them.
+
+/** The workload's requests (`requests` of dist/workloads/vmbind.js) with each object id made a GemObject. */
+export function requestObjects(drmsim, requests, params, ops) {
+  const objects = new Map()
+  const obj = (id) => objects.get(id) ?? objects.set(id, new drmsim.GemObject({ size: 1n << 30n })).get(id)
+  return [...requests({ ...drmsim.vmbindDefaults, ...params, ops })].map((r) =>
+    r.kind === 'map' ? { ...r, obj: obj(r.obj) } : r,
+  )
+}
+
+/** One request at a time through the public API. */
+export const bindOne = (vm, r) => (r.kind === 'map' ? vm.bind(r) : vm.unbind(r.addr, r.range))
+
+/** Every request, one `bind`/`unbind` each. */
+export function bindEach(vm, reqs) {
+  for (const r of reqs) bindOne(vm, r)
+}
+
+/** Every request through `batch` (a BindBatch of at least `size`), `size` requests filled and applied at a time. */
+export function bindInBatches(vm, batch, size, reqs) {
+  for (let at = 0; at < reqs.length; at += size) {
+    batch.clear()
+    const end = Math.min(at + size, reqs.length)
+    for (let i = at; i < end; i++) {
+      const r = reqs[i]
+      r.kind === 'map' ? batch.map(r) : batch.unmap(r.addr, r.range)
+    }
+    vm.bindBatch(batch)
+  }
+}
