@@ -335,6 +335,27 @@ parentPort.on('message', (t) => {
     }
   })
 
+  it('near the end, hands a task only to an idle worker: none waits behind a slow one', async () => {
+    // This worker takes 300 ms over seed 8 at 400 ops (the costliest task, handed out first).
+    const slowWorker = path.join(dir, 'slow-worker.js')
+    writeFileSync(
+      slowWorker,
+      `const { parentPort } = require('node:worker_threads')
+parentPort.on('message', (t) => {
+  if (t.params.seed === 8n && t.params.ops === 400) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 300)
+  parentPort.postMessage({ index: t.index, output: { result: {}, loopNs: 0 }, wallNs: 1 })
+})
+`,
+    )
+    const g89 = gridOf({ params: { ops: [100, 400] }, seeds: parseSeeds('8..9') }, 'native')
+    const done: Done[] = []
+    await runTasks(g89, [0, 1, 2, 3], { workers: 2, onDone: (d) => done.push(d), workerFile: slowWorker })
+    const slow = done.find((d) => taskOf(g89, d.index).params.seed === 8n && taskOf(g89, d.index).params.ops === 400)!
+    // The other worker ran the three quick tasks while the slow one ran: none was queued behind it.
+    expect(done.filter((d) => d.worker === slow.worker).map((d) => d.index)).toEqual([slow.index])
+    expect(done.at(-1)).toBe(slow)
+  })
+
   it('a task that fails rejects the run with its errno and names the task', async () => {
     const g5 = gridOf({ seeds: parseSeeds('3..5') }, 'native')
     const run = runTasks(g5, [0, 1, 2], { workers: 2, onDone: () => {}, workerFile: fakeWorker })

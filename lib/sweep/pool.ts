@@ -1,10 +1,12 @@
 /**
  * Runs a sweep's tasks: on the calling thread for one worker, else on a pool
- * of worker threads (node:worker_threads, worker.ts), each kept two tasks
- * ahead so that none waits for the next. Tasks are handed out costliest
- * first (most requests; the reference engine's count many times the
- * native one's), which keeps the workers busy to the end; the order they
- * finish in is the caller's to undo (results carry their task index).
+ * of worker threads (node:worker_threads, worker.ts), each kept a task
+ * ahead while the queue is long, so that none waits for the next; near the
+ * end a worker gets a task only once it is idle, so that no task waits
+ * behind another while a worker has nothing to do. Tasks are handed out
+ * costliest first (most requests; the reference engine's count many times
+ * the native one's), which keeps the workers busy to the end; the order
+ * they finish in is the caller's to undo (results carry their task index).
  */
 import path from 'node:path'
 import { Worker } from 'node:worker_threads'
@@ -87,6 +89,7 @@ async function runHere(queue: readonly TaskMessage[], opts: PoolOptions): Promis
   }
 }
 
+/** Tasks a worker holds (the one it runs and the next) while more than `AHEAD` a worker are left. */
 const AHEAD = 2
 
 function runPool(queue: readonly TaskMessage[], size: number, opts: PoolOptions): Promise<void> {
@@ -105,7 +108,8 @@ function runPool(queue: readonly TaskMessage[], size: number, opts: PoolOptions)
       else resolve()
     }
     const feed = (w: (typeof pool)[number]): void => {
-      while (w.inFlight < AHEAD && next < queue.length) {
+      const ahead = queue.length - next > size * AHEAD ? AHEAD : 1
+      while (w.inFlight < ahead && next < queue.length) {
         w.inFlight++
         w.worker.postMessage(queue[next++])
       }
