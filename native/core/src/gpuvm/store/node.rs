@@ -201,10 +201,9 @@ impl Inner {
   }
 }
 
-/// The cache lines a search reads from the start of a leaf (its length,
-/// addresses and ranges) and of an inner node (its length, children and
-/// addresses).
-pub(super) const LEAF_SEARCH_LINES: usize = (16 + 16 * CAP).div_ceil(64);
+/// The cache lines of a leaf, and those a search reads from the start of an
+/// inner node (its length, children and addresses).
+pub(super) const LEAF_LINES: usize = size_of::<Leaf>().div_ceil(64);
 pub(super) const INNER_SEARCH_LINES: usize = (4 + 4 * FAN + 8 * FAN).div_ceil(64);
 
 /// Asks the CPU to bring the first `lines` cache lines of `*r` into cache.

@@ -2,7 +2,7 @@
 //! change to walk back up), the finger that usually spares it, `lower_bound`
 //! and `locate`.
 
-use super::node::{prefetch, CAP, INNER_SEARCH_LINES, LEAF_SEARCH_LINES};
+use super::node::{prefetch, CAP, INNER_SEARCH_LINES, LEAF_LINES};
 use super::{Pos, Store, NIL};
 
 /// Deeper than any tree of 2^32 leaves can grow with `FAN_MIN` children.
@@ -57,8 +57,11 @@ impl Store {
       n = inner.child[c];
       // Each step of a binary search waits for the load before it; asking
       // for all the lines the next search reads at once overlaps the misses.
+      // A leaf is asked for whole: once past the last-level cache, its
+      // record lines (read by the walk, shifted by an insert or a removal)
+      // would otherwise be a second wait for memory after the search's.
       if level == 0 {
-        prefetch(&self.leaves[n as usize], LEAF_SEARCH_LINES);
+        prefetch(&self.leaves[n as usize], LEAF_LINES);
       } else {
         prefetch(&self.inners[n as usize], INNER_SEARCH_LINES);
       }
