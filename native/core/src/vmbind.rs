@@ -3,7 +3,7 @@
 //! and the hashes that the golden files pin down.
 
 use crate::errno::{fail, Errno, Result};
-use crate::gpuvm::{GpuVm, Link, Op, OpCounts, OpMap};
+use crate::gpuvm::{GpuVm, Link, Op, OpCounts, OpMap, SmKind, WalkTally, NO_OBJ};
 use crate::wire::{
   BATCH_AT_ADDR, BATCH_AT_HEAD, BATCH_AT_OFFSET, BATCH_AT_RANGE, BATCH_MAP, BATCH_OBJ_SHIFT, BATCH_WORDS,
 };
@@ -190,6 +190,18 @@ impl Tally {
         }
       }
       Op::Prefetch(_) => {}
+    }
+  }
+
+  /// Counts the steps of a walk that applied itself (`GpuVm::walk_request`).
+  #[inline(always)]
+  fn add_walk<const BYTES: bool>(&mut self, walk: &WalkTally) {
+    self.counts.map += walk.counts.map;
+    self.counts.remap += walk.counts.remap;
+    self.counts.unmap += walk.counts.unmap;
+    self.keeps += walk.keeps;
+    if BYTES {
+      self.mapped_bytes = self.mapped_bytes.wrapping_add(walk.mapped_bytes);
     }
   }
 
@@ -426,6 +438,9 @@ fn run_loop<const SAMPLED: bool>(
   };
   // With a page table, each request is a request window of its own.
   let mut request_costs = vm.page_table().map(|_| crate::pagetable::RequestCosts::default());
+  // With no step to write or cost, each walk applies itself where it stands
+  // (gpuvm/walk.rs), handing out no steps.
+  let in_place = trace == Trace::Off && request_costs.is_none();
   let started = std::time::Instant::now();
   for (i, req) in Requests::new(*params).enumerate() {
     emit(out, &mut scratch, &|b| request_line(b, i as u64, &req));
@@ -434,15 +449,30 @@ fn run_loop<const SAMPLED: bool>(
         pt.begin_request();
       }
     }
-    let cursor = match req {
-      Request::Map(m) => vm.sm_map(m.addr, m.range, m.obj, m.offset)?,
-      Request::Unmap { addr, range } => vm.sm_unmap(addr, range)?,
+    let (kind, m) = match req {
+      Request::Map(m) => (SmKind::Map, m),
+      Request::Unmap { addr, range } => (
+        SmKind::Unmap,
+        OpMap {
+          addr,
+          range,
+          obj: NO_OBJ,
+          offset: 0,
+        },
+      ),
     };
-    let mut cursor = cursor;
-    while let Some(op) = cursor.step(&vm) {
-      emit(out, &mut scratch, &|b| op_line(b, &op));
-      vm.apply_own_step(&op, Link::No)?;
-      tally.add::<SAMPLED>(&op);
+    if in_place && vm.walks_in_place(m.range) {
+      tally.add_walk::<SAMPLED>(&vm.walk_request(kind, m, false)?);
+    } else {
+      let mut cursor = match kind {
+        SmKind::Map => vm.sm_map(m.addr, m.range, m.obj, m.offset)?,
+        SmKind::Unmap => vm.sm_unmap(m.addr, m.range)?,
+      };
+      while let Some(op) = cursor.step(&vm) {
+        emit(out, &mut scratch, &|b| op_line(b, &op));
+        vm.apply_own_step(&op, Link::No)?;
+        tally.add::<SAMPLED>(&op);
+      }
     }
     if let Some(costs) = request_costs.as_mut() {
       if let Some(pt) = vm.page_table() {

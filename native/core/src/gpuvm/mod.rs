@@ -20,6 +20,7 @@ mod page_table;
 mod sm;
 mod store;
 mod undo;
+mod walk;
 
 pub use apply::{Link, OpCounts};
 pub use hub::{
@@ -30,6 +31,7 @@ pub use links::VA_FLAGS_MAX;
 pub use ops::{Op, OpMap, OpRemap, OpUnmap};
 pub use sm::{SmCursor, SmKind};
 pub use undo::{ArrayFailure, ArrayRequest, INJECTED_ERRNO};
+pub(crate) use walk::WalkTally;
 
 use crate::errno::{fail, Errno, Result};
 use crate::warning::{WarnKind, Warning};
@@ -403,7 +405,7 @@ impl GpuVm {
     Ok(self.insert_unchecked(addr, range, obj, offset))
   }
 
-  fn new_va(&mut self, addr: u64, range: u64, obj: ObjId, offset: u64) -> Va {
+  pub(super) fn new_va(&mut self, addr: u64, range: u64, obj: ObjId, offset: u64) -> Va {
     self.next_seq += 1;
     Va {
       addr,

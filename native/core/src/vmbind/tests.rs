@@ -168,6 +168,46 @@ fn samples_fall_every_n_requests_and_after_the_last() {
   assert_eq!(last.tally.mapped_bytes, mapped);
 }
 
+/// A run without a trace applies each walk where it stands (gpuvm/walk.rs),
+/// a hashed run applies the steps it writes: the same samples, state and
+/// layout.
+#[test]
+fn an_untraced_run_samples_what_a_traced_run_samples() {
+  let every = std::num::NonZeroU64::new(97);
+  for params in [
+    small(),
+    Params {
+      ops: 30_000,
+      ..Params::default()
+    },
+    Params {
+      ops: 20_000,
+      window: 1 << 24,
+      max_pages: 512,
+      ..Params::default()
+    },
+    Params {
+      seed: 9,
+      ops: 20_000,
+      window: 4096,
+      max_pages: 16,
+      objects: 4,
+      map_percent: 60,
+    },
+  ] {
+    let off = run_sampled(&params, Trace::Off, every, &mut Vec::new()).unwrap();
+    let hashed = run_sampled(&params, Trace::Hash, every, &mut Vec::new()).unwrap();
+    assert_eq!(off.samples, hashed.samples, "{params:?}");
+    let want = Summary {
+      trace_hash: None,
+      ..hashed.summary
+    };
+    assert_eq!(off.summary, want, "{params:?}");
+    let records = |vm: &GpuVm| vm.iter().collect::<Vec<_>>();
+    assert_eq!(records(&off.vm), records(&hashed.vm), "{params:?}");
+  }
+}
+
 #[test]
 fn the_packed_mappings_are_the_mappings_left() {
   let run = run(
