@@ -46,8 +46,10 @@ impl GpuVm {
   #[inline]
   pub(crate) fn walk_request(&mut self, kind: SmKind, req: OpMap, link: bool) -> Result<WalkTally> {
     debug_assert!(self.walks_in_place(req.range));
-    // The cursor's checks (alive, insertion numbers, range), with its errors.
-    self.cursor(kind, req)?;
+    // The cursor's checks, with its errors (`sm_map`, `sm_unmap`).
+    self.alive()?;
+    self.seq_room(5)?;
+    self.check_range(req.addr, req.range)?;
     Ok(self.walk_checked(kind, req, link))
   }
 

@@ -8,6 +8,48 @@ fn splitmix_matches_the_workload_text() {
   assert_eq!(r.next_u64(), 0xf893a2eefb32555e);
 }
 
+/// The stream's divisions by a power of two are masks: the draws stay those
+/// of `SplitMix64::below`, for any divisor.
+#[test]
+fn requests_draw_as_the_workload_text_says() {
+  for (window, max_pages, objects) in [
+    (1 << 20, 64, 1024),
+    (1000, 7, 3),
+    (4096, 1, 1),
+    (1 << 24, 512, 100),
+  ] {
+    let params = Params {
+      seed: 5,
+      ops: 2000,
+      window,
+      max_pages,
+      objects,
+      map_percent: 70,
+    };
+    let mut rng = SplitMix64::new(params.seed);
+    let want: Vec<Request> = (0..params.ops)
+      .map(|_| {
+        let is_map = rng.below(100) < params.map_percent;
+        let page = rng.below(window);
+        let pages = (1 + rng.below(max_pages)).min(window - page);
+        let (addr, range) = (BASE + page * PAGE_SIZE, pages * PAGE_SIZE);
+        if !is_map {
+          return Request::Unmap { addr, range };
+        }
+        let obj = 1 + rng.below(objects) as u32;
+        let offset = rng.below(256) * PAGE_SIZE;
+        Request::Map(OpMap {
+          addr,
+          range,
+          obj,
+          offset,
+        })
+      })
+      .collect();
+    assert_eq!(Requests::new(params).collect::<Vec<_>>(), want, "{params:?}");
+  }
+}
+
 fn golden(name: &str) -> Option<String> {
   let path = format!("{}/../../../shared/golden/{name}", env!("CARGO_MANIFEST_DIR"));
   std::fs::read_to_string(path).ok()
