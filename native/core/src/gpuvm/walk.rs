@@ -83,6 +83,19 @@ impl GpuVm {
       let (head, tail) = (addr < req.addr, va_end > end);
       if !head && !tail {
         tally.counts.unmap += 1;
+        if kind == SmKind::Map && self.final_in_leaf(p, va_end, end) {
+          // The new mapping takes this one's place, as removing it and then
+          // inserting the new one would put it: one write, no shifts.
+          self.unlink_at(p);
+          let va = self.new_va(req.addr, req.range, req.obj, req.offset);
+          self.store.replace(p, va);
+          if link {
+            self.link_at(p);
+          }
+          tally.counts.map += 1;
+          tally.mapped_bytes = tally.mapped_bytes.wrapping_add(req.range);
+          return tally;
+        }
         self.unlink_at(p);
         let next = self.store.remove_then_next(p);
         if last {
@@ -131,6 +144,15 @@ impl GpuVm {
       return before;
     }
     at
+  }
+
+  /// Whether the record at `p`, which the walk unmaps, is the last one it
+  /// meets and lies inside its leaf such that the new mapping would go
+  /// where it was (`Store::replaceable`).
+  #[inline]
+  fn final_in_leaf(&self, p: Pos, va_end: u64, end: u64) -> bool {
+    let store = &self.store;
+    store.replaceable(p) && (va_end == end || store.addr(store.next(p)) >= end)
   }
 
   /// `replace_with_piece` for the record at `p`: it becomes the piece
