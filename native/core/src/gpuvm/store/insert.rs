@@ -68,7 +68,7 @@ impl Store {
   pub fn replaceable(&self, p: Pos) -> bool {
     let n = self.leaf(p.leaf).len as usize;
     let i = p.idx as usize;
-    i > 0 && i + 1 < n && (self.height == 0 || n - 1 >= MIN)
+    i > 0 && i + 1 < n && (self.height == 0 || n > MIN)
   }
 
   /// `remove(p)` then `insert(va)`, in one write, when `replaceable(p)` and
