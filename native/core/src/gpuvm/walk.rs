@@ -59,10 +59,13 @@ impl GpuVm {
     // the walk therefore never meets.
     let end = req.addr + req.range;
     let mut p = self.first_met(req.addr);
+    // The record the new mapping will precede, when known (see `insert_at`).
+    let mut follower = Pos::NIL;
     while !p.is_nil() {
       let store = &self.store;
       let addr = store.addr(p);
       if addr >= end {
+        follower = p;
         break;
       }
       let range = store.range(p);
@@ -99,6 +102,7 @@ impl GpuVm {
         self.unlink_at(p);
         let next = self.store.remove_then_next(p);
         if last {
+          follower = next;
           break;
         }
         p = next;
@@ -115,8 +119,12 @@ impl GpuVm {
         .mapped_bytes
         .wrapping_add(if head { req.addr - addr } else { va_end - end });
       if head && tail {
-        self.insert_at(end, va_end - end, obj, tail_offset, link);
+        follower = self.insert_at(end, va_end - end, obj, tail_offset, link, Pos::NIL);
         tally.mapped_bytes = tally.mapped_bytes.wrapping_add(va_end - end);
+        break;
+      }
+      if tail {
+        follower = q;
       }
       if last {
         break;
@@ -126,7 +134,7 @@ impl GpuVm {
     if kind == SmKind::Map {
       tally.counts.map += 1;
       tally.mapped_bytes = tally.mapped_bytes.wrapping_add(req.range);
-      self.insert_at(req.addr, req.range, req.obj, req.offset, link);
+      self.insert_at(req.addr, req.range, req.obj, req.offset, link, follower);
     }
     tally
   }
@@ -162,7 +170,7 @@ impl GpuVm {
     if !self.store.rekey(p, addr, self.next_seq) {
       self.unlink_at(p);
       self.store.remove(p);
-      return self.insert_at(addr, range, obj, offset, link);
+      return self.insert_at(addr, range, obj, offset, link, Pos::NIL);
     }
     self.next_seq += 1;
     self.unlink_at(p);
@@ -179,11 +187,12 @@ impl GpuVm {
   }
 
   /// `insert_unchecked` for a non-empty mapping, linked when `link` holds;
-  /// its position.
+  /// its position. `follower` is the record it will precede when the walk
+  /// knows it (NIL if not): the store can then skip its search.
   #[inline]
-  fn insert_at(&mut self, addr: u64, range: u64, obj: ObjId, offset: u64, link: bool) -> Pos {
+  fn insert_at(&mut self, addr: u64, range: u64, obj: ObjId, offset: u64, link: bool, follower: Pos) -> Pos {
     let va = self.new_va(addr, range, obj, offset);
-    let p = self.store.insert(va);
+    let p = self.store.insert_before(follower, va);
     if link {
       self.link_at(p);
     }

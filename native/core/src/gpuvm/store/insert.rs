@@ -87,6 +87,24 @@ impl Store {
     self.finger.set(p.leaf);
   }
 
+  /// `insert(va)` for a record whose follower in key order is at `next`
+  /// (or unknown: NIL): when that is inside the finger's leaf, not its
+  /// first record, and the leaf has room, `insert` would take the finger and
+  /// its search would find `next`'s index; the record goes there unsearched.
+  #[inline]
+  pub fn insert_before(&mut self, next: Pos, va: Va) -> Pos {
+    let l = next.leaf;
+    if next.is_nil() || next.idx == 0 || self.finger.get() != l || self.leaf(l).len as usize >= CAP {
+      return self.insert(va);
+    }
+    let leaf = &mut self.leaves[l as usize];
+    let i = next.idx as usize;
+    debug_assert!(leaf.key(i - 1) < (va.addr, va.seq) && (va.addr, va.seq) < leaf.key(i));
+    leaf.insert(i, Entry::of(&va));
+    self.len += 1;
+    next
+  }
+
   pub(super) fn put(&mut self, l: u32, key: (u64, u64), e: Entry) -> Pos {
     let leaf = &mut self.leaves[l as usize];
     let i = leaf.search(key);
