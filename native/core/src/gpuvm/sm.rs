@@ -190,7 +190,7 @@ impl GpuVm {
     )
   }
 
-  pub(super) fn cursor(&mut self, kind: SmKind, req: OpMap) -> Result<SmCursor> {
+  fn cursor(&mut self, kind: SmKind, req: OpMap) -> Result<SmCursor> {
     self.alive()?;
     // A walk inserts at most two pieces per remap (two remaps) and the map.
     self.seq_room(5)?;
