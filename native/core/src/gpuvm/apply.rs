@@ -10,7 +10,7 @@
 //! point here branches to the hub once, so the seed's era runs the code it
 //! always ran.
 
-use super::{GpuVm, Op, OpMap, OpRemap, OpUnmap, SmCursor, Va};
+use super::{GpuVm, Op, OpMap, OpRemap, OpUnmap, SmCursor, SmKind, Va};
 use crate::errno::{fail, Errno, Result};
 
 /// A remap may only keep non-empty, ordered pieces of the mapping it
@@ -247,9 +247,19 @@ impl GpuVm {
     Ok(counts)
   }
 
-  /// Plans and applies a map request.
+  /// Plans and applies a map request: in the common case by the walk that
+  /// applies itself (walk.rs), else step by step.
   pub fn bind(&mut self, addr: u64, range: u64, obj: super::ObjId, offset: u64) -> Result<OpCounts> {
     self.pt_begin();
+    if self.walks_in_place(range) {
+      let req = OpMap {
+        addr,
+        range,
+        obj,
+        offset,
+      };
+      return Ok(self.walk_request(SmKind::Map, req, true)?.counts);
+    }
     let cursor = self.sm_map(addr, range, obj, offset)?;
     if self.hub.is_some() {
       return self.hub_run(cursor);
@@ -260,6 +270,15 @@ impl GpuVm {
   /// Plans and applies an unmap request.
   pub fn unbind(&mut self, addr: u64, range: u64) -> Result<OpCounts> {
     self.pt_begin();
+    if self.walks_in_place(range) {
+      let req = OpMap {
+        addr,
+        range,
+        obj: super::NO_OBJ,
+        offset: 0,
+      };
+      return Ok(self.walk_request(SmKind::Unmap, req, true)?.counts);
+    }
     let cursor = self.sm_unmap(addr, range)?;
     if self.hub.is_some() {
       return self.hub_run(cursor);

@@ -34,7 +34,7 @@ impl GpuVm {
   }
 
   /// The seed's link: the object's list alone.
-  fn link_at(&mut self, p: Pos) {
+  pub(super) fn link_at(&mut self, p: Pos) {
     let rec = self.store.rec(p);
     let obj = rec.obj;
     if obj == NO_OBJ || rec.link != NIL {

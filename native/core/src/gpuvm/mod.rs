@@ -20,6 +20,7 @@ mod page_table;
 mod sm;
 mod store;
 mod undo;
+mod walk;
 
 pub use apply::{Link, OpCounts};
 pub use hub::{
@@ -30,6 +31,7 @@ pub use links::VA_FLAGS_MAX;
 pub use ops::{Op, OpMap, OpRemap, OpUnmap};
 pub use sm::{SmCursor, SmKind};
 pub use undo::{ArrayFailure, ArrayRequest, INJECTED_ERRNO};
+pub(crate) use walk::WalkTally;
 
 use crate::errno::{fail, Errno, Result};
 use crate::warning::{WarnKind, Warning};
@@ -206,22 +208,26 @@ impl GpuVm {
   /// `drm_gpuva_check_overflow`: true (and a warning) when `addr + range`
   /// does not fit in u64. The seed warns on every check; from era 1 on only
   /// init warns (the era is set after init's checks), range checks are silent.
+  /// (Inlined: it runs on every request, and overflows are rare.)
+  #[inline]
   fn check_overflow(&mut self, addr: u64, range: u64) -> bool {
-    if addr.checked_add(range).is_none() {
-      if self.era != ERA_SEED {
-        return true;
-      }
+    addr.checked_add(range).is_none() && self.overflowed(addr, range)
+  }
+
+  #[cold]
+  fn overflowed(&mut self, addr: u64, range: u64) -> bool {
+    if self.era == ERA_SEED {
       self.warn(
         WarnKind::Overflow,
         format!("GPUVA address limited to 8 bytes: {addr:#x} + {range:#x} overflows"),
       );
-      return true;
     }
-    false
+    true
   }
 
   /// `drm_gpuva_range_valid`: no overflow, inside the VA space, clear of the
   /// kernel-reserved node. A zero range passes, but from era 2 on.
+  #[inline]
   pub fn range_valid(&mut self, addr: u64, range: u64) -> bool {
     if self.check_overflow(addr, range) {
       return false;
@@ -237,10 +243,16 @@ impl GpuVm {
       .is_some_and(|(kstart, krange)| addr < kstart.wrapping_add(krange) && kstart < end)
   }
 
+  #[inline]
   fn check_range(&mut self, addr: u64, range: u64) -> Result<()> {
     if self.range_valid(addr, range) {
       return Ok(());
     }
+    self.range_refused(addr, range)
+  }
+
+  #[cold]
+  fn range_refused(&self, addr: u64, range: u64) -> Result<()> {
     let why = match addr.checked_add(range) {
       None => "overflows u64",
       Some(_) if range == 0 && self.era >= ERA_NEXT => "is empty (refused from era 2, drm_gpuvm-next)",
@@ -403,7 +415,7 @@ impl GpuVm {
     Ok(self.insert_unchecked(addr, range, obj, offset))
   }
 
-  fn new_va(&mut self, addr: u64, range: u64, obj: ObjId, offset: u64) -> Va {
+  pub(super) fn new_va(&mut self, addr: u64, range: u64, obj: ObjId, offset: u64) -> Va {
     self.next_seq += 1;
     Va {
       addr,

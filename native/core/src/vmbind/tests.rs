@@ -8,6 +8,48 @@ fn splitmix_matches_the_workload_text() {
   assert_eq!(r.next_u64(), 0xf893a2eefb32555e);
 }
 
+/// The stream's divisions by a power of two are masks: the draws stay those
+/// of `SplitMix64::below`, for any divisor.
+#[test]
+fn requests_draw_as_the_workload_text_says() {
+  for (window, max_pages, objects) in [
+    (1 << 20, 64, 1024),
+    (1000, 7, 3),
+    (4096, 1, 1),
+    (1 << 24, 512, 100),
+  ] {
+    let params = Params {
+      seed: 5,
+      ops: 2000,
+      window,
+      max_pages,
+      objects,
+      map_percent: 70,
+    };
+    let mut rng = SplitMix64::new(params.seed);
+    let want: Vec<Request> = (0..params.ops)
+      .map(|_| {
+        let is_map = rng.below(100) < params.map_percent;
+        let page = rng.below(window);
+        let pages = (1 + rng.below(max_pages)).min(window - page);
+        let (addr, range) = (BASE + page * PAGE_SIZE, pages * PAGE_SIZE);
+        if !is_map {
+          return Request::Unmap { addr, range };
+        }
+        let obj = 1 + rng.below(objects) as u32;
+        let offset = rng.below(256) * PAGE_SIZE;
+        Request::Map(OpMap {
+          addr,
+          range,
+          obj,
+          offset,
+        })
+      })
+      .collect();
+    assert_eq!(Requests::new(params).collect::<Vec<_>>(), want, "{params:?}");
+  }
+}
+
 fn golden(name: &str) -> Option<String> {
   let path = format!("{}/../../../shared/golden/{name}", env!("CARGO_MANIFEST_DIR"));
   std::fs::read_to_string(path).ok()
@@ -166,6 +208,46 @@ fn samples_fall_every_n_requests_and_after_the_last() {
     .map(|va| va.range)
     .sum();
   assert_eq!(last.tally.mapped_bytes, mapped);
+}
+
+/// A run without a trace applies each walk where it stands (gpuvm/walk.rs),
+/// a hashed run applies the steps it writes: the same samples, state and
+/// layout.
+#[test]
+fn an_untraced_run_samples_what_a_traced_run_samples() {
+  let every = std::num::NonZeroU64::new(97);
+  for params in [
+    small(),
+    Params {
+      ops: 30_000,
+      ..Params::default()
+    },
+    Params {
+      ops: 20_000,
+      window: 1 << 24,
+      max_pages: 512,
+      ..Params::default()
+    },
+    Params {
+      seed: 9,
+      ops: 20_000,
+      window: 4096,
+      max_pages: 16,
+      objects: 4,
+      map_percent: 60,
+    },
+  ] {
+    let off = run_sampled(&params, Trace::Off, every, &mut Vec::new()).unwrap();
+    let hashed = run_sampled(&params, Trace::Hash, every, &mut Vec::new()).unwrap();
+    assert_eq!(off.samples, hashed.samples, "{params:?}");
+    let want = Summary {
+      trace_hash: None,
+      ..hashed.summary
+    };
+    assert_eq!(off.summary, want, "{params:?}");
+    let records = |vm: &GpuVm| vm.iter().collect::<Vec<_>>();
+    assert_eq!(records(&off.vm), records(&hashed.vm), "{params:?}");
+  }
 }
 
 #[test]

@@ -2,9 +2,9 @@
 //! nodes above it as they fill); `rekey` for a key that stays in place.
 
 use super::huge;
-use super::node::{two_mut, Entry, Inner, Leaf, CAP, FAN};
+use super::node::{two_mut, Entry, Inner, Leaf, CAP, FAN, MIN};
 use super::search::Path;
-use super::{Pos, Rec, Store, FLAG_BITS, FLAG_MASK, NIL};
+use super::{Pos, Store, FLAG_BITS, FLAG_MASK, NIL};
 use crate::gpuvm::Va;
 
 impl Store {
@@ -41,16 +41,7 @@ impl Store {
       (self.root, self.head, self.tail) = (l, l, l);
     }
     let key = (va.addr, va.seq);
-    let e = Entry {
-      addr: va.addr,
-      range: va.range,
-      rec: Rec {
-        offset: va.offset,
-        tag: va.seq << FLAG_BITS | u64::from(va.flags) & FLAG_MASK,
-        obj: va.obj,
-        link: NIL,
-      },
-    };
+    let e = Entry::of(&va);
     // The finger serves when the key falls strictly inside it (a key at a
     // leaf's edge might belong to the neighbour) and there is room.
     let f = self.finger.get();
@@ -67,6 +58,51 @@ impl Store {
       return self.put(l, key, e);
     }
     self.split_and_put(l, path, key, e)
+  }
+
+  /// Whether removing the record at `p` and then inserting a record whose
+  /// key falls between its neighbours would leave it where `p` is: neither
+  /// the leaf's first nor its last record, and its leaf keeps enough records
+  /// not to borrow or merge (so `insert` takes the finger, this leaf).
+  #[inline]
+  pub fn replaceable(&self, p: Pos) -> bool {
+    let n = self.leaf(p.leaf).len as usize;
+    let i = p.idx as usize;
+    i > 0 && i + 1 < n && (self.height == 0 || n > MIN)
+  }
+
+  /// `remove(p)` then `insert(va)`, in one write, when `replaceable(p)` and
+  /// `va`'s key falls between the keys of `p`'s neighbours: the leaf's bytes,
+  /// the finger and the count end up as the two calls leave them.
+  #[inline]
+  pub fn replace(&mut self, p: Pos, va: Va) {
+    debug_assert!(self.replaceable(p));
+    let leaf = &mut self.leaves[p.leaf as usize];
+    let i = p.idx as usize;
+    debug_assert!(leaf.key(i - 1) < (va.addr, va.seq) && (va.addr, va.seq) < leaf.key(i + 1));
+    let e = Entry::of(&va);
+    leaf.addrs[i] = e.addr;
+    leaf.ranges[i] = e.range;
+    leaf.recs[i] = e.rec;
+    self.finger.set(p.leaf);
+  }
+
+  /// `insert(va)` for a record whose follower in key order is at `next`
+  /// (or unknown: NIL): when that is inside the finger's leaf, not its
+  /// first record, and the leaf has room, `insert` would take the finger and
+  /// its search would find `next`'s index; the record goes there unsearched.
+  #[inline]
+  pub fn insert_before(&mut self, next: Pos, va: Va) -> Pos {
+    let l = next.leaf;
+    if next.is_nil() || next.idx == 0 || self.finger.get() != l || self.leaf(l).len as usize >= CAP {
+      return self.insert(va);
+    }
+    let leaf = &mut self.leaves[l as usize];
+    let i = next.idx as usize;
+    debug_assert!(leaf.key(i - 1) < (va.addr, va.seq) && (va.addr, va.seq) < leaf.key(i));
+    leaf.insert(i, Entry::of(&va));
+    self.len += 1;
+    next
   }
 
   pub(super) fn put(&mut self, l: u32, key: (u64, u64), e: Entry) -> Pos {

@@ -2,7 +2,8 @@
 //! routing a key to a child (the search inside one node is `count`'s).
 
 use super::count::count_below;
-use super::{Rec, NIL};
+use super::{Rec, FLAG_BITS, FLAG_MASK, NIL};
+use crate::gpuvm::Va;
 
 /// Records per leaf: 32 addresses are four cache lines, as are 32 ranges;
 /// the rest of the records take twelve more.
@@ -37,6 +38,23 @@ pub(super) struct Leaf {
   pub(super) addrs: [u64; CAP],
   pub(super) ranges: [u64; CAP],
   pub(super) recs: [Rec; CAP],
+}
+
+impl Entry {
+  /// A new record for `va` (its fields; linked to no list).
+  #[inline]
+  pub(super) fn of(va: &Va) -> Entry {
+    Entry {
+      addr: va.addr,
+      range: va.range,
+      rec: Rec {
+        offset: va.offset,
+        tag: va.seq << FLAG_BITS | u64::from(va.flags) & FLAG_MASK,
+        obj: va.obj,
+        link: NIL,
+      },
+    }
+  }
 }
 
 impl Leaf {

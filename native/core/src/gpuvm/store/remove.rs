@@ -16,6 +16,29 @@ impl Store {
 
   /// Takes out the record at `p`.
   pub fn remove(&mut self, p: Pos) {
+    self.take(p);
+  }
+
+  /// Takes out the record at `p` and gives the position of the record that
+  /// followed it (NIL when none did): where a walk goes on.
+  #[inline]
+  pub fn remove_then_next(&mut self, p: Pos) -> Pos {
+    let key = self.key(p);
+    if self.take(p) {
+      // Records moved between leaves: find the follower by its key.
+      return self.lower_bound(key);
+    }
+    let leaf = self.leaf(p.leaf);
+    if p.idx < leaf.len {
+      return p;
+    }
+    self.at_start_of(leaf.next)
+  }
+
+  /// `remove`; true when the leaf, left underfull, took records from or
+  /// gave them to a sibling (positions past `p` moved).
+  #[inline]
+  fn take(&mut self, p: Pos) -> bool {
     let key = self.key(p);
     self.leaves[p.leaf as usize].remove(p.idx as usize);
     self.len -= 1;
@@ -26,7 +49,9 @@ impl Store {
       let l = self.descend(key, Some(&mut path));
       debug_assert_eq!(l, p.leaf);
       self.refill_leaf(path);
+      return true;
     }
+    false
   }
 
   /// Brings the underfull leaf the path ends in back to `MIN` records: a

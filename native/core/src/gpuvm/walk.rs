@@ -1,0 +1,204 @@
+//! The split/merge walk applied where it stands, for callers that want no
+//! steps handed out: the workload's request loop (`vmbind`, no trace) and
+//! `bind`/`unbind`.
+//!
+//! It makes the changes that running an `SmCursor` and applying each of its
+//! steps (`apply_walk_step`) makes, in the same order, with the same
+//! insertion numbers, links and store layout. The cursor hands out each
+//! mapping as a `Va` copy and each step as an `Op`, and the apply then finds
+//! the mapping again by key; here the walk reads the record at its store
+//! position, changes it there and goes on from where the change left it.
+//!
+//! It serves the common case alone: a VA space of the seed's era with no
+//! page table, a non-empty request, and no zero-length mapping in the tree.
+//! Then no two mappings share an address and the one after a mapping starts
+//! at or past its end, so the mapping a walk meets next is always the one
+//! after the last record it wrote, and a remap's pieces always fit. Anything
+//! else takes the cursor (`walk/tests.rs` checks that both agree).
+
+use super::apply::OpCounts;
+use super::sm::SmKind;
+use super::store::Pos;
+use super::{GpuVm, ObjId, OpMap, NO_OBJ};
+use crate::errno::Result;
+
+/// What a walk's steps were, counted as a step-by-step run counts them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct WalkTally {
+  pub counts: OpCounts,
+  /// Remap and unmap steps with keep set.
+  pub keeps: u64,
+  /// Bytes the steps mapped less the bytes they unmapped (wrapping).
+  pub mapped_bytes: u64,
+}
+
+impl GpuVm {
+  /// Whether `walk_request` can serve a request of `range` bytes now.
+  #[inline]
+  pub(crate) fn walks_in_place(&self, range: u64) -> bool {
+    range != 0 && self.empty_nodes == 0 && self.hub.is_none() && self.pt.is_none()
+  }
+
+  /// Checks and applies a map (`SmKind::Map`) or unmap request as
+  /// `sm_map`/`sm_unmap` and a run of the cursor would, linking the new
+  /// mappings to their objects when `link` holds. The caller has checked
+  /// `walks_in_place(req.range)`.
+  #[inline]
+  pub(crate) fn walk_request(&mut self, kind: SmKind, req: OpMap, link: bool) -> Result<WalkTally> {
+    debug_assert!(self.walks_in_place(req.range));
+    // The cursor's checks, with its errors (`sm_map`, `sm_unmap`).
+    self.alive()?;
+    self.seq_room(5)?;
+    self.check_range(req.addr, req.range)?;
+    Ok(self.walk_checked(kind, req, link))
+  }
+
+  fn walk_checked(&mut self, kind: SmKind, req: OpMap, link: bool) -> WalkTally {
+    let mut tally = WalkTally::default();
+    // The range is valid: no overflow, and clear of the kernel node, which
+    // the walk therefore never meets.
+    let end = req.addr + req.range;
+    let mut p = self.first_met(req.addr);
+    // The record the new mapping will precede, when known (see `insert_at`).
+    let mut follower = Pos::NIL;
+    while !p.is_nil() {
+      let store = &self.store;
+      let addr = store.addr(p);
+      if addr >= end {
+        follower = p;
+        break;
+      }
+      let range = store.range(p);
+      let va_end = addr + range;
+      let rec = store.rec(p);
+      let (obj, offset) = (rec.obj, rec.offset);
+      // The old mapping continues the new one physically: same object, and
+      // the same offset at the same address.
+      let keep = kind == SmKind::Map
+        && obj != NO_OBJ
+        && obj == req.obj
+        && offset.wrapping_sub(addr) == req.offset.wrapping_sub(req.addr);
+      tally.keeps += u64::from(keep);
+      tally.mapped_bytes = tally.mapped_bytes.wrapping_sub(range);
+      // A map request's walk ends with the mapping that reaches its end; an
+      // unmap request's would go on to the next one, which starts past it.
+      let last = va_end >= end;
+      let (head, tail) = (addr < req.addr, va_end > end);
+      if !head && !tail {
+        tally.counts.unmap += 1;
+        if kind == SmKind::Map && self.final_in_leaf(p, va_end, end) {
+          // The new mapping takes this one's place, as removing it and then
+          // inserting the new one would put it: one write, no shifts.
+          self.unlink_at(p);
+          let va = self.new_va(req.addr, req.range, req.obj, req.offset);
+          self.store.replace(p, va);
+          if link {
+            self.link_at(p);
+          }
+          tally.counts.map += 1;
+          tally.mapped_bytes = tally.mapped_bytes.wrapping_add(req.range);
+          return tally;
+        }
+        self.unlink_at(p);
+        let next = self.store.remove_then_next(p);
+        if last {
+          follower = next;
+          break;
+        }
+        p = next;
+        continue;
+      }
+      tally.counts.remap += 1;
+      let tail_offset = offset.wrapping_add(end - addr);
+      let q = if head {
+        self.replace_at(p, addr, req.addr - addr, obj, offset, link)
+      } else {
+        self.replace_at(p, end, va_end - end, obj, tail_offset, link)
+      };
+      tally.mapped_bytes = tally
+        .mapped_bytes
+        .wrapping_add(if head { req.addr - addr } else { va_end - end });
+      if head && tail {
+        follower = self.insert_at(end, va_end - end, obj, tail_offset, link, Pos::NIL);
+        tally.mapped_bytes = tally.mapped_bytes.wrapping_add(va_end - end);
+        break;
+      }
+      if tail {
+        follower = q;
+      }
+      if last {
+        break;
+      }
+      p = self.store.next(q);
+    }
+    if kind == SmKind::Map {
+      tally.counts.map += 1;
+      tally.mapped_bytes = tally.mapped_bytes.wrapping_add(req.range);
+      self.insert_at(req.addr, req.range, req.obj, req.offset, link, follower);
+    }
+    tally
+  }
+
+  /// The first mapping overlapping `[addr, ...)` or starting in it, as
+  /// `first_overlap` finds it when no mapping is empty: the one before the
+  /// first at or after `addr` if it reaches past `addr`, else that one (the
+  /// walk checks that it starts below the request's end).
+  #[inline]
+  fn first_met(&self, addr: u64) -> Pos {
+    let store = &self.store;
+    let at = store.lower_bound((addr, 0));
+    let before = if at.is_nil() { store.last() } else { store.prev(at) };
+    if !before.is_nil() && store.addr(before) + store.range(before) > addr {
+      return before;
+    }
+    at
+  }
+
+  /// Whether the record at `p`, which the walk unmaps, is the last one it
+  /// meets and lies inside its leaf such that the new mapping would go
+  /// where it was (`Store::replaceable`).
+  #[inline]
+  fn final_in_leaf(&self, p: Pos, va_end: u64, end: u64) -> bool {
+    let store = &self.store;
+    store.replaceable(p) && (va_end == end || store.addr(store.next(p)) >= end)
+  }
+
+  /// `replace_with_piece` for the record at `p`: it becomes the piece
+  /// `[addr, +range)`, in place when key order allows; the piece's position.
+  #[inline]
+  fn replace_at(&mut self, p: Pos, addr: u64, range: u64, obj: ObjId, offset: u64, link: bool) -> Pos {
+    if !self.store.rekey(p, addr, self.next_seq) {
+      self.unlink_at(p);
+      self.store.remove(p);
+      return self.insert_at(addr, range, obj, offset, link, Pos::NIL);
+    }
+    self.next_seq += 1;
+    self.unlink_at(p);
+    self.store.set_range(p, range);
+    let rec = self.store.rec_mut(p);
+    rec.obj = obj;
+    rec.offset = offset;
+    // A piece starts with no flags, as a new mapping.
+    rec.set_all_flags(0);
+    if link {
+      self.link_at(p);
+    }
+    p
+  }
+
+  /// `insert_unchecked` for a non-empty mapping, linked when `link` holds;
+  /// its position. `follower` is the record it will precede when the walk
+  /// knows it (NIL if not): the store can then skip its search.
+  #[inline]
+  fn insert_at(&mut self, addr: u64, range: u64, obj: ObjId, offset: u64, link: bool, follower: Pos) -> Pos {
+    let va = self.new_va(addr, range, obj, offset);
+    let p = self.store.insert_before(follower, va);
+    if link {
+      self.link_at(p);
+    }
+    p
+  }
+}
+
+#[cfg(test)]
+mod tests;
