@@ -133,18 +133,7 @@ export class GpuVm implements Disposable, Iterable<Va> {
 
   /** `drm_gpuva_insert`: EINVAL for a range outside the space or on the kernel node, EEXIST on overlap. */
   insert(request: MapRequest): Va {
-    this.#objects.room()
-    const m = this.#c.request(request)
-    // An insert warns only about an overflowing range, which it refuses
-    // (`quiet`, written out: no closure per call).
-    let rec: VaRecord
-    try {
-      rec = this.#core.insert(m.addr, m.range, m.obj, m.offset)
-    } catch (err) {
-      this.#c.sync()
-      throw err
-    }
-    return this.#c.va(rec)
+    return this.#c.insert(request)
   }
 
   /** `drm_gpuva_remove` (and unlink). The kernel node is refused with a warning. */

@@ -50,6 +50,15 @@ export const BLOCK_ID = Wire.IO_MIN_BYTES / 8
 type Binding = ReturnType<typeof loadBinding>
 
 /**
+ * A count the binding wrote as an f64, the same number typed as a small
+ * integer whenever it is one. Step counts read straight from a Float64Array
+ * made V8 keep the `OpCounts` fields as doubles, each boxed in a HeapNumber
+ * of its own: three allocations a result. As small integers they are stored
+ * in the object itself. (Only -0 would change, and no count is -0.)
+ */
+export const smallCount = (x: number): number => ((x | 0) === x ? x | 0 : x)
+
+/**
  * Op lists are copied out of the I/O buffer into slices of shared chunks of
  * this size, as Node pools small Buffers: a typed array with its own memory
  * costs about a microsecond to make, a view of a chunk a tenth of that. A
