@@ -7,7 +7,7 @@
 import type { BindBatch } from './batch.js'
 import { type BindQueue, type BindQueueOptions, createBindQueue } from './bind-queue.js'
 import { type BindArrayOptions, undoSteps } from './array.js'
-import type { EngineName, VaRecord, VmCore } from '../contract/vm.js'
+import type { EngineName, VmCore } from '../contract/vm.js'
 import { engineOf } from '../engines.js'
 import { DrmError, type Warning } from '../base/errors.js'
 import type { GemObject } from '../device/gem.js'
