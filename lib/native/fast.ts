@@ -32,7 +32,8 @@ export interface Fast {
   readonly opWords: BigUint64Array
   /**
    * Views of the VA block (native/napi/vm_block.rs), read by `blockBind`,
-   * `blockUnbind` and `blockInsert`: the I/O layout (as `words`, `halves`,
+   * `blockUnbind`, `blockInsert`, `blockRemove`, `blockGet`, `blockFind` and
+   * `blockFindFirst`: the I/O layout (as `words`, `halves`, `numbers`,
    * `out`), then the VA space's id (the last of `blockNumbers`). Memory the
    * addon never frees, so those calls ask Node for no argument and no
    * buffer. Empty where the runtime gives no block, or once it is detached:
@@ -48,15 +49,6 @@ export interface Fast {
 export const BLOCK_ID = Wire.IO_MIN_BYTES / 8
 
 type Binding = ReturnType<typeof loadBinding>
-
-/**
- * A count the binding wrote as an f64, the same number typed as a small
- * integer whenever it is one. Step counts read straight from a Float64Array
- * made V8 keep the `OpCounts` fields as doubles, each boxed in a HeapNumber
- * of its own: three allocations a result. As small integers they are stored
- * in the object itself. (Only -0 would change, and no count is -0.)
- */
-export const smallCount = (x: number): number => ((x | 0) === x ? x | 0 : x)
 
 /**
  * Op lists are copied out of the I/O buffer into slices of shared chunks of
@@ -113,6 +105,10 @@ function entries(raw: Fast['calls']): Fast['calls'] {
     blockBind: raw.blockBind,
     blockUnbind: raw.blockUnbind,
     blockInsert: raw.blockInsert,
+    blockRemove: raw.blockRemove,
+    blockGet: raw.blockGet,
+    blockFind: raw.blockFind,
+    blockFindFirst: raw.blockFindFirst,
   }
 }
 
