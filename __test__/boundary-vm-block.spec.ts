@@ -1,7 +1,9 @@
 // The VA block entry points (native/napi/vm_block.rs): blockBind,
-// blockUnbind and blockInsert read the VA space's id and the request from a
-// per-thread block instead of a Node-API argument and the I/O buffer. They
-// must answer, refuse and throw exactly as bind, unbind and insert do; a
+// blockUnbind, blockInsert, blockRemove, blockGet, blockFind and
+// blockFindFirst read the VA space's id and the request from a per-thread
+// block instead of a Node-API argument and the I/O buffer. They must answer,
+// refuse and throw exactly as bind, unbind, insert, remove, get, find and
+// findFirst do; a
 // transfer leaves the block in place; and were it detached (which takes V8's
 // natives syntax), the public API keeps its results through the I/O buffer.
 import path from 'node:path'
@@ -108,6 +110,84 @@ describe('the VA block entry points (native/napi/vm_block.rs)', () => {
     both(f.calls.insert, f.calls.blockInsert, 0x10000n, P)
   })
 
+  it('remove, get, find and findFirst as the calls through the I/O buffer do, answers and errors alike', () => {
+    const f = fastCalls()
+    const { NativeVm } = loadBinding()
+    const a = new NativeVm('vm', 0n, 1n << 32n)
+    const b = new NativeVm('vm', 0n, 1n << 32n)
+    /** What a tree call left (the whole mapping slot) or threw. */
+    const answer = (call: () => void, words: BigUint64Array, halves: Uint32Array, numbers: Float64Array) => {
+      try {
+        call()
+      } catch (e) {
+        const err = e as { code?: unknown; message?: unknown }
+        return { code: err.code, message: err.message }
+      }
+      // Nothing found: the rest of the slot is what an earlier call left.
+      if (halves[Wire.IO_VA_FOUND_U32] === 0) return { found: 0 }
+      return {
+        found: halves[Wire.IO_VA_FOUND_U32],
+        va: [words[Wire.IO_VA_ADDR_U64], words[Wire.IO_VA_RANGE_U64], words[Wire.IO_VA_OFFSET_U64]],
+        obj: halves[Wire.IO_VA_OBJ_U32],
+        seq: numbers[Wire.IO_VA_SEQ_F64],
+        flags: halves[Wire.IO_VA_FLAGS_U32],
+      }
+    }
+    /** The same call on `a` through the I/O buffer and on `b` through the block. */
+    const both = (viaIo: (id: number) => void, viaBlock: () => void, addr: bigint, second: bigint | number): void => {
+      for (const [words, halves, numbers] of [
+        [f.words, f.halves, f.numbers],
+        [f.blockWords, f.blockHalves, f.blockNumbers],
+      ] as const) {
+        // A stale answer must not pass for a new one.
+        halves[Wire.IO_VA_FOUND_U32] = 7
+        words[Wire.IO_ADDR_U64] = addr
+        if (typeof second === 'bigint') words[Wire.IO_RANGE_U64] = second
+        else numbers[Wire.IO_SEQ_F64] = second
+      }
+      f.blockNumbers[ID] = b.id
+      const x = answer(() => viaIo(a.id), f.words, f.halves, f.numbers)
+      const y = answer(viaBlock, f.blockWords, f.blockHalves, f.blockNumbers)
+      expect(y).toEqual(x)
+    }
+    // The same mappings in both, seqs included.
+    for (const [addr, range, obj] of [
+      [0x10000n, 4n * P, 3],
+      [0x20000n, P, 0],
+      [0x30000n, 2n * P, 5],
+    ] as const) {
+      for (const vm of [a, b]) {
+        put(vm.id, addr, range, obj, 0x2000n)
+        f.calls.insert(vm.id)
+      }
+    }
+    for (const seq of [1, 2, 3, 4, 0, -1, 1.5, 2 ** 53]) both(f.calls.get, f.calls.blockGet, 0x20000n, seq)
+    both(f.calls.get, f.calls.blockGet, 0x10000n, 1)
+    for (const [addr, range] of [
+      [0x10000n, 4n * P],
+      [0x10000n, P],
+      [0x11000n, P],
+      [0x0n, 1n << 32n],
+      [0x20001n, P],
+      [0xffff_f000n, 2n * P],
+      [0x10000n, 0n],
+    ] as const) {
+      both(f.calls.find, f.calls.blockFind, addr, range)
+      both(f.calls.findFirst, f.calls.blockFindFirst, addr, range)
+    }
+    both(f.calls.remove, f.calls.blockRemove, 0x20000n, 2)
+    both(f.calls.remove, f.calls.blockRemove, 0x20000n, 2)
+    both(f.calls.remove, f.calls.blockRemove, 0x30000n, 1.5)
+    both(f.calls.remove, f.calls.blockRemove, 0x30000n, 3)
+    both(f.calls.findFirst, f.calls.blockFindFirst, 0x0n, 1n << 32n)
+    expect(b.listPacked()).toEqual(a.listPacked())
+    a.destroy()
+    b.destroy()
+    both(f.calls.findFirst, f.calls.blockFindFirst, 0x10000n, P)
+    both(f.calls.get, f.calls.blockGet, 0x10000n, 1)
+    both(f.calls.remove, f.calls.blockRemove, 0x10000n, 1)
+  })
+
   it('keep the block through a transfer, and the public API its answers once it is detached (in a thread of its own)', async () => {
     const worker = new Worker(
       `const { parentPort } = require('node:worker_threads')
@@ -125,6 +205,12 @@ describe('the VA block entry points (native/napi/vm_block.rs)', () => {
         out.push([va.addr, va.range, va.seq])
         try { vm.insert({ addr: 0x100000n, range: 0x1000n }) } catch (e) { out.push([e.errno, e.message]) }
         out.push([...vm].map((v) => [v.addr, v.range, v.offset, v.seq]))
+        const first = vm.findFirst(0x10000n, 0x8000n)
+        out.push([first.addr, first.seq, vm.find(0x100000n, 0x1000n).seq, vm.find(0x100000n, 0x2000n) === undefined])
+        out.push([vm.contains(va), va.invalidated])
+        vm.remove(va)
+        out.push([vm.contains(va), vm.mappingCount])
+        try { vm.remove(va) } catch (e) { out.push([e.errno, e.message]) }
         return JSON.stringify(out, (_, v) => (typeof v === 'bigint' ? v.toString(16) : v))
       }
       const before = run()

@@ -13,9 +13,17 @@ export function requestObjects(drmsim, requests, params, ops) {
 /** One request at a time through the public API. */
 export const bindOne = (vm, r) => (r.kind === 'map' ? vm.bind(r) : vm.unbind(r.addr, r.range))
 
-/** Every request, one `bind`/`unbind` each. */
+/**
+ * Every request, one `bind`/`unbind` each. An indexed loop, not `for...of`:
+ * V8 allocates a function's feedback only after its first calls, so the
+ * iterator set-up before a `for...of` loop had none, and the loop's optimized
+ * code was thrown away at its next entry; runs then went on in the baseline
+ * tier, calling the iterator's `next` builtin each request (about 100
+ * instructions, 100-150 ns: bench/PROFILE-JS.md section 4), in some runs and
+ * not others.
+ */
 export function bindEach(vm, reqs) {
-  for (const r of reqs) bindOne(vm, r)
+  for (let i = 0; i < reqs.length; i++) bindOne(vm, reqs[i])
 }
 
 /** Every request through `batch` (a BindBatch of at least `size`), `size` requests filled and applied at a time. */

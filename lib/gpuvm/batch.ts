@@ -31,8 +31,14 @@ export class BindBatch {
   /** The same bytes, to write a request's kind and object id without a BigInt. */
   #halves: Uint32Array
   #length = 0
-  /** The objects the requests name, each once, kept alive (so their ids stay theirs) while the batch holds them. */
-  #objects: GemObject[] = []
+  /**
+   * The objects the requests name, each once, kept alive (so their ids stay
+   * theirs) while the batch holds them: the first `#held` entries, the rest
+   * null. One array for the batch's life, written by index: a new array per
+   * filling, grown by `push`, cost a builtin call a request.
+   */
+  #objects: (GemObject | null)[] = []
+  #held = 0
   /**
    * The mark (gem.ts `holderMark`) of this filling, kept on each object in
    * `#objects`; a new one at each `clear`, so that an object is taken in once
@@ -96,8 +102,9 @@ export class BindBatch {
   /** Empties the batch (keeping its room). */
   clear(): void {
     this.#length = 0
-    if (this.#objects.length !== 0) {
-      this.#objects = []
+    if (this.#held !== 0) {
+      this.#objects.fill(null, 0, this.#held)
+      this.#held = 0
       this.#mark = holderMark()
     }
   }
@@ -110,21 +117,32 @@ export class BindBatch {
   #hold(obj: GemObject): void {
     if (markOf(obj, 1) === this.#mark) return
     setMark(obj, 1, this.#mark)
-    this.#objects.push(obj)
+    const held = this.#held
+    const objects = this.#objects
+    if (held < objects.length) objects[held] = obj
+    else objects.push(obj)
+    this.#held = held + 1
   }
 
-  /** `#objects` each once, all of them marked again with a new mark for the rest of the filling. */
+  /**
+   * The held objects each once, all of them marked again with a new mark for
+   * the rest of the filling; they become the held ones.
+   */
   #distinct(): GemObject[] {
     const mark = holderMark()
-    const objects: GemObject[] = []
-    for (const obj of this.#objects) {
+    const distinct: GemObject[] = []
+    const objects = this.#objects
+    const held = this.#held
+    for (let i = 0; i < held; i++) {
+      const obj = objects[i]!
       if (markOf(obj, 1) === mark) continue
       setMark(obj, 1, mark)
-      objects.push(obj)
+      distinct.push(obj)
     }
-    this.#objects = objects
+    for (let i = 0; i < held; i++) objects[i] = i < distinct.length ? distinct[i] : null
+    this.#held = distinct.length
     this.#mark = mark
-    return objects
+    return distinct
   }
 
   // Trusted requests from the replay's runs (fast-replay).

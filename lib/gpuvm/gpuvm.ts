@@ -7,7 +7,7 @@
 import type { BindBatch } from './batch.js'
 import { type BindQueue, type BindQueueOptions, createBindQueue } from './bind-queue.js'
 import { type BindArrayOptions, undoSteps } from './array.js'
-import type { EngineName, VaRecord, VmCore } from '../contract/vm.js'
+import type { EngineName, VmCore } from '../contract/vm.js'
 import { engineOf } from '../engines.js'
 import { DrmError, type Warning } from '../base/errors.js'
 import type { GemObject } from '../device/gem.js'
@@ -25,6 +25,7 @@ import type { VmBo } from './vm-bo.js'
 import { PageTable } from './page-table.js'
 import { type GpuVmOptions, type MapRequest, readGpuVmOptions, type StepCallbacks } from './gpuvm-options.js'
 import { VmCalls } from './vm-calls.js'
+import { u64Fast } from './fast-check.js'
 
 export type { GpuVmOptions, MapRequest, StepCallbacks } from './gpuvm-options.js'
 
@@ -133,26 +134,21 @@ export class GpuVm implements Disposable, Iterable<Va> {
 
   /** `drm_gpuva_insert`: EINVAL for a range outside the space or on the kernel node, EEXIST on overlap. */
   insert(request: MapRequest): Va {
-    this.#objects.room()
-    const m = this.#c.request(request)
-    // An insert warns only about an overflowing range, which it refuses
-    // (`quiet`, written out: no closure per call).
-    let rec: VaRecord
-    try {
-      rec = this.#core.insert(m.addr, m.range, m.obj, m.offset)
-    } catch (err) {
-      this.#c.sync()
-      throw err
-    }
-    return this.#c.va(rec)
+    return this.#c.insert(request)
   }
 
   /** `drm_gpuva_remove` (and unlink). The kernel node is refused with a warning. */
   remove(va: Va): void {
     const key = this.#c.own(va)
-    // A remove that succeeds warns only when it is asked for the kernel node (seq 0).
+    // A remove that succeeds warns only when it is asked for the kernel node
+    // (seq 0). `quiet` written out: no closure per call.
     try {
-      this.#c.quiet(() => this.#core.remove(key.addr, key.seq))
+      try {
+        this.#core.remove(key.addr, key.seq)
+      } catch (err) {
+        this.#c.sync()
+        throw err
+      }
     } finally {
       this.#hub?.settle()
     }
@@ -161,14 +157,27 @@ export class GpuVm implements Disposable, Iterable<Va> {
 
   /** `drm_gpuva_find`: the mapping at exactly this address and range. */
   find(addr: bigint, range: bigint): Va | undefined {
-    const [a, r] = [u64(addr, 'addr'), u64(range, 'range')]
-    return this.#c.quiet(() => this.#c.maybeVa(this.#core.find(a, r)))
+    const a = u64Fast(addr, 'addr')
+    const r = u64Fast(range, 'range')
+    try {
+      return this.#c.maybeVa(this.#core.find(a, r))
+    } catch (err) {
+      this.#c.sync()
+      throw err
+    }
   }
 
   /** `drm_gpuva_find_first`: the first node overlapping [addr, addr+range), kernel node included. */
   findFirst(addr: bigint, range: bigint): Va | undefined {
-    const [a, r] = [u64(addr, 'addr'), u64(range, 'range')]
-    return this.#c.quiet(() => this.#c.maybeVa(this.#core.findFirst(a, r)))
+    // As `find`: the one-comparison u64 check, `quiet` written out.
+    const a = u64Fast(addr, 'addr')
+    const r = u64Fast(range, 'range')
+    try {
+      return this.#c.maybeVa(this.#core.findFirst(a, r))
+    } catch (err) {
+      this.#c.sync()
+      throw err
+    }
   }
 
   /** `drm_gpuva_find_prev`: the node overlapping [start-1, start] (not always adjacent, as in the kernel). */

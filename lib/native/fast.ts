@@ -32,7 +32,8 @@ export interface Fast {
   readonly opWords: BigUint64Array
   /**
    * Views of the VA block (native/napi/vm_block.rs), read by `blockBind`,
-   * `blockUnbind` and `blockInsert`: the I/O layout (as `words`, `halves`,
+   * `blockUnbind`, `blockInsert`, `blockRemove`, `blockGet`, `blockFind` and
+   * `blockFindFirst`: the I/O layout (as `words`, `halves`, `numbers`,
    * `out`), then the VA space's id (the last of `blockNumbers`). Memory the
    * addon never frees, so those calls ask Node for no argument and no
    * buffer. Empty where the runtime gives no block, or once it is detached:
@@ -104,6 +105,10 @@ function entries(raw: Fast['calls']): Fast['calls'] {
     blockBind: raw.blockBind,
     blockUnbind: raw.blockUnbind,
     blockInsert: raw.blockInsert,
+    blockRemove: raw.blockRemove,
+    blockGet: raw.blockGet,
+    blockFind: raw.blockFind,
+    blockFindFirst: raw.blockFindFirst,
   }
 }
 

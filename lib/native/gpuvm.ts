@@ -24,7 +24,8 @@ import { decodeOp, encodeOp } from '../contract/wire.js'
 import { Wire } from '../contract/wire.gen.js'
 import { call, loadBinding } from './binding.js'
 import { unpackVas } from './va-list.js'
-import { BLOCK_ID, type Fast, fillFast, takeOps } from './fast.js'
+import { type Fast, fillFast, takeOps } from './fast.js'
+import { blockAnswer, blockKey, blockRequest, countsIn, ioAnswer, ioKey, ioRequest } from './vm-io.js'
 import { attachPageTable, pageTableCost, pageTableInfo, pageTableOccupancy } from './pagetable.js'
 
 export { loadBinding }
@@ -133,35 +134,57 @@ export class NativeVmCore implements VmCore {
 
   // ---- tree ---------------------------------------------------------------
 
-  // insert, remove, find and findFirst go through the fast entry points:
-  // arguments in and the mapping out through the I/O buffer (see calls.rs).
+  // insert, remove, get, find and findFirst through the fast entry points:
+  // arguments in and the mapping out through the VA block, or the I/O buffer
+  // where there is none (see calls.rs, vm-io.ts). A block entry point is
+  // called right here, not through a helper taking the function: whether or
+  // not the optimizing compiler inlines the method into its caller, it sees
+  // the target as a constant and makes the direct API call
+  // (`CallApiCallback`), not the generic one (~140 instructions more).
 
   insert(addr: bigint, range: bigint, obj: number, offset: bigint): VaRecord {
     // The mapping is the one asked for (drm_gpuva_insert stores it as given):
     // its bigints are the arguments, not new ones read back from the buffer.
-    if (this.#onBlock(addr, range, obj, offset)) {
-      this.#enterBlock(fast.calls.blockInsert)
-      const seq = fast.blockNumbers[Wire.IO_VA_SEQ_F64]
-      return { addr, range, obj, offset, seq, flags: fast.blockHalves[Wire.IO_VA_FLAGS_U32] }
+    if (!blockRequest(fast, this.#id, addr, range, obj, offset)) return this.#insertIo(addr, range, obj, offset)
+    try {
+      fast.calls.blockInsert()
+    } catch (e) {
+      throw DrmError.from(e)
     }
-    this.#request(addr, range, obj, offset)
+    return {
+      addr,
+      range,
+      obj,
+      offset,
+      seq: fast.blockNumbers[Wire.IO_VA_SEQ_F64],
+      flags: fast.blockHalves[Wire.IO_VA_FLAGS_U32],
+    }
+  }
+
+  #insertIo(addr: bigint, range: bigint, obj: number, offset: bigint): VaRecord {
+    ioRequest(fast, addr, range, obj, offset)
     this.#enter(fast.calls.insert)
-    const { halves, numbers } = fast
-    return { addr, range, obj, offset, seq: numbers[Wire.IO_VA_SEQ_F64], flags: halves[Wire.IO_VA_FLAGS_U32] }
+    return { addr, range, obj, offset, seq: fast.numbers[Wire.IO_VA_SEQ_F64], flags: fast.halves[Wire.IO_VA_FLAGS_U32] }
   }
 
   remove(addr: bigint, seq: number): VaRecord {
-    fast.words[Wire.IO_ADDR_U64] = addr
-    fast.numbers[Wire.IO_SEQ_F64] = seq
-    this.#enter(fast.calls.remove)
-    return this.#answer()!
+    if (!blockKey(fast, this.#id, addr, seq)) return this.#keyIo(addr, seq, fast.calls.remove)!
+    try {
+      fast.calls.blockRemove()
+    } catch (e) {
+      throw DrmError.from(e)
+    }
+    return blockAnswer(fast)!
   }
 
   get(addr: bigint, seq: number): VaRecord | undefined {
-    fast.words[Wire.IO_ADDR_U64] = addr
-    fast.numbers[Wire.IO_SEQ_F64] = seq
-    this.#enter(fast.calls.get)
-    return this.#answer()
+    if (!blockKey(fast, this.#id, addr, seq)) return this.#keyIo(addr, seq, fast.calls.get)
+    try {
+      fast.calls.blockGet()
+    } catch (e) {
+      throw DrmError.from(e)
+    }
+    return blockAnswer(fast)
   }
 
   kernelNode(): VaRecord | undefined {
@@ -169,48 +192,37 @@ export class NativeVmCore implements VmCore {
   }
 
   find(addr: bigint, range: bigint): VaRecord | undefined {
-    this.#request(addr, range)
-    this.#enter(fast.calls.find)
-    return this.#answer()
-  }
-
-  findFirst(addr: bigint, range: bigint): VaRecord | undefined {
-    this.#request(addr, range)
-    this.#enter(fast.calls.findFirst)
-    return this.#answer()
-  }
-
-  /** Writes a request's address, range, object and offset to the I/O buffer. */
-  #request(addr: bigint, range: bigint, obj = 0, offset = 0n): void {
-    const { words, halves } = fast
-    words[Wire.IO_ADDR_U64] = addr
-    words[Wire.IO_RANGE_U64] = range
-    halves[Wire.IO_OBJ_U32] = obj
-    words[Wire.IO_OFFSET_U64] = offset
-  }
-
-  /**
-   * Writes a request and this VA space's id to the VA block, if there is one
-   * still attached; false if not (the caller takes the I/O buffer instead).
-   */
-  #onBlock(addr: bigint, range: bigint, obj: number, offset: bigint): boolean {
-    const { blockWords, blockHalves, blockNumbers } = fast
-    if (blockNumbers.length === 0) return false
-    blockWords[Wire.IO_ADDR_U64] = addr
-    blockWords[Wire.IO_RANGE_U64] = range
-    blockHalves[Wire.IO_OBJ_U32] = obj
-    blockWords[Wire.IO_OFFSET_U64] = offset
-    blockNumbers[BLOCK_ID] = this.#id
-    return true
-  }
-
-  /** Calls a block entry point (its id and request already in the VA block); what it throws becomes a DrmError. */
-  #enterBlock(entry: () => void): void {
+    if (!blockRequest(fast, this.#id, addr, range, 0, 0n)) return this.#rangeIo(addr, range, fast.calls.find)
     try {
-      entry()
+      fast.calls.blockFind()
     } catch (e) {
       throw DrmError.from(e)
     }
+    return blockAnswer(fast)
+  }
+
+  findFirst(addr: bigint, range: bigint): VaRecord | undefined {
+    if (!blockRequest(fast, this.#id, addr, range, 0, 0n)) return this.#rangeIo(addr, range, fast.calls.findFirst)
+    try {
+      fast.calls.blockFindFirst()
+    } catch (e) {
+      throw DrmError.from(e)
+    }
+    return blockAnswer(fast)
+  }
+
+  /** A call on a mapping's key through the I/O buffer. */
+  #keyIo(addr: bigint, seq: number, entry: (id: number) => void): VaRecord | undefined {
+    ioKey(fast, addr, seq)
+    this.#enter(entry)
+    return ioAnswer(fast)
+  }
+
+  /** A call on a range through the I/O buffer. */
+  #rangeIo(addr: bigint, range: bigint, entry: (id: number) => void): VaRecord | undefined {
+    ioRequest(fast, addr, range)
+    this.#enter(entry)
+    return ioAnswer(fast)
   }
 
   /** Calls a fast entry point on this VA space; what it throws becomes a DrmError. */
@@ -219,26 +231,6 @@ export class NativeVmCore implements VmCore {
       return entry(this.#id)
     } catch (e) {
       throw DrmError.from(e)
-    }
-  }
-
-  /** The step counts a fast call wrote to the I/O buffer. */
-  #counts(): OpCounts {
-    const { out } = fast
-    return { map: out[Wire.IO_OUT_MAP], remap: out[Wire.IO_OUT_REMAP], unmap: out[Wire.IO_OUT_UNMAP], prefetch: 0 }
-  }
-
-  /** The mapping a fast tree call wrote to the I/O buffer, if it found one. */
-  #answer(): VaRecord | undefined {
-    const { words, halves, numbers } = fast
-    if (halves[Wire.IO_VA_FOUND_U32] === 0) return undefined
-    return {
-      addr: words[Wire.IO_VA_ADDR_U64],
-      range: words[Wire.IO_VA_RANGE_U64],
-      obj: halves[Wire.IO_VA_OBJ_U32],
-      offset: words[Wire.IO_VA_OFFSET_U64],
-      seq: numbers[Wire.IO_VA_SEQ_F64],
-      flags: halves[Wire.IO_VA_FLAGS_U32],
     }
   }
 
@@ -299,13 +291,13 @@ export class NativeVmCore implements VmCore {
   // ---- split/merge --------------------------------------------------------
 
   smMap(addr: bigint, range: bigint, obj: number, offset: bigint): CursorCore {
-    this.#request(addr, range, obj, offset)
+    ioRequest(fast, addr, range, obj, offset)
     this.#enter(fast.calls.smMap)
     return this.#cursor(fast.out[Wire.IO_OUT_NUMBER])
   }
 
   smUnmap(addr: bigint, range: bigint): CursorCore {
-    this.#request(addr, range)
+    ioRequest(fast, addr, range)
     this.#enter(fast.calls.smUnmap)
     return this.#cursor(fast.out[Wire.IO_OUT_NUMBER])
   }
@@ -349,17 +341,17 @@ export class NativeVmCore implements VmCore {
   // Op lists: the fast entry points' packed words, handed on as they are.
 
   smMapOps(addr: bigint, range: bigint, obj: number, offset: bigint): BigUint64Array {
-    this.#request(addr, range, obj, offset)
+    ioRequest(fast, addr, range, obj, offset)
     return this.#ops(fast.calls.smMapOps)
   }
 
   smUnmapOps(addr: bigint, range: bigint): BigUint64Array {
-    this.#request(addr, range)
+    ioRequest(fast, addr, range)
     return this.#ops(fast.calls.smUnmapOps)
   }
 
   prefetchOps(addr: bigint, range: bigint): BigUint64Array {
-    this.#request(addr, range)
+    ioRequest(fast, addr, range)
     return this.#ops(fast.calls.prefetchOps)
   }
 
@@ -385,30 +377,40 @@ export class NativeVmCore implements VmCore {
   // Arguments in and step counts out through the I/O buffer: no BigInt
   // conversion in the binding, no object per result (see calls.rs).
 
+  // As the tree calls (see there): the block's entry point called right here.
+  // The I/O buffer's calls are in methods of their own: less bytecode to
+  // inline into each caller.
+
   bind(addr: bigint, range: bigint, obj: number, offset: bigint): OpCounts {
-    if (this.#onBlock(addr, range, obj, offset)) {
-      this.#enterBlock(fast.calls.blockBind)
-      return this.#blockCounts()
+    if (!blockRequest(fast, this.#id, addr, range, obj, offset)) return this.#bindIo(addr, range, obj, offset)
+    try {
+      fast.calls.blockBind()
+    } catch (e) {
+      throw DrmError.from(e)
     }
-    this.#request(addr, range, obj, offset)
-    this.#enter(fast.calls.bind)
-    return this.#counts()
+    return countsIn(fast.blockOut)
   }
 
   unbind(addr: bigint, range: bigint): OpCounts {
-    if (this.#onBlock(addr, range, 0, 0n)) {
-      this.#enterBlock(fast.calls.blockUnbind)
-      return this.#blockCounts()
+    if (!blockRequest(fast, this.#id, addr, range, 0, 0n)) return this.#unbindIo(addr, range)
+    try {
+      fast.calls.blockUnbind()
+    } catch (e) {
+      throw DrmError.from(e)
     }
-    this.#request(addr, range)
-    this.#enter(fast.calls.unbind)
-    return this.#counts()
+    return countsIn(fast.blockOut)
   }
 
-  /** The step counts a block call wrote to the VA block. */
-  #blockCounts(): OpCounts {
-    const out = fast.blockOut
-    return { map: out[Wire.IO_OUT_MAP], remap: out[Wire.IO_OUT_REMAP], unmap: out[Wire.IO_OUT_UNMAP], prefetch: 0 }
+  #bindIo(addr: bigint, range: bigint, obj: number, offset: bigint): OpCounts {
+    ioRequest(fast, addr, range, obj, offset)
+    this.#enter(fast.calls.bind)
+    return countsIn(fast.out)
+  }
+
+  #unbindIo(addr: bigint, range: bigint): OpCounts {
+    ioRequest(fast, addr, range)
+    this.#enter(fast.calls.unbind)
+    return countsIn(fast.out)
   }
 
   bindBatch(batch: BigUint64Array, perRequest: Uint32Array | null): OpCounts {
@@ -420,11 +422,11 @@ export class NativeVmCore implements VmCore {
       const err = DrmError.from(e)
       // The binding says how many requests it applied only when one of them failed.
       if (err instanceof DrmError && out[Wire.IO_OUT_REQUESTS] >= 0) {
-        throw new DrmBatchError(err, out[Wire.IO_OUT_REQUESTS], this.#counts())
+        throw new DrmBatchError(err, out[Wire.IO_OUT_REQUESTS], countsIn(fast.out))
       }
       throw err
     }
-    return this.#counts()
+    return countsIn(fast.out)
   }
 
   bindArray(batch: BigUint64Array, perRequest: Uint32Array | null, failAt: number): OpCounts {
@@ -443,7 +445,7 @@ export class NativeVmCore implements VmCore {
       }
       throw err
     }
-    return this.#counts()
+    return countsIn(fast.out)
   }
 
   reinsert(va: VaRecord): VaRecord {
@@ -585,7 +587,7 @@ export class NativeVmCore implements VmCore {
 
   /** A fast entry point, as the other op lists. */
   madviseOps(addr: bigint, range: bigint, obj: number, offset: bigint): BigUint64Array {
-    this.#request(addr, range, obj, offset)
+    ioRequest(fast, addr, range, obj, offset)
     return this.#ops(fast.calls.madviseOps)
   }
 

@@ -7,8 +7,10 @@
 //! walks (`smMap`, `smUnmap`, `step`, `close`), `apply` and `warnings` (how
 //! many are pending). They are the one calling convention of the hot paths;
 //! the VA space's napi-rs class (vm.rs) holds only the cold calls.
-//! `blockBind`, `blockUnbind` and `blockInsert` are `bind`, `unbind` and
-//! `insert` taking their id and request from the VA block (vm_block.rs).
+//! `blockBind`, `blockUnbind`, `blockInsert`, `blockRemove`, `blockGet`,
+//! `blockFind` and `blockFindFirst` are `bind`, `unbind`, `insert`, `remove`,
+//! `get`, `find` and `findFirst` taking their id and request from the VA
+//! block (vm_block.rs).
 //!
 //! - Each takes a VA space id (registry.rs) and, for a batch, its arrays;
 //!   the rest of its arguments it reads from the thread's I/O buffer (io.rs),
@@ -111,6 +113,16 @@ impl Call {
       changes: false,
       extra: false,
       block: false,
+    }
+  }
+
+  /// `reading`, on the VA block.
+  const fn reading_on_block(run: Handler) -> Call {
+    Call {
+      run,
+      changes: false,
+      extra: false,
+      block: true,
     }
   }
 }
@@ -403,4 +415,9 @@ entry_points!(
   c"blockBind" => fast_block_bind: Call::on_block(bind),
   c"blockUnbind" => fast_block_unbind: Call::on_block(unbind),
   c"blockInsert" => fast_block_insert: Call::on_block(insert),
+  // The VA tree's other calls on the block (jsreq).
+  c"blockRemove" => fast_block_remove: Call::on_block(remove),
+  c"blockGet" => fast_block_get: Call::reading_on_block(get),
+  c"blockFind" => fast_block_find: Call::reading_on_block(find),
+  c"blockFindFirst" => fast_block_find_first: Call::reading_on_block(find_first),
 );
