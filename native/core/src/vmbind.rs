@@ -7,7 +7,6 @@ use crate::gpuvm::{GpuVm, Link, Op, OpCounts, OpMap, SmKind, WalkTally, NO_OBJ};
 use crate::wire::{
   BATCH_AT_ADDR, BATCH_AT_HEAD, BATCH_AT_OFFSET, BATCH_AT_RANGE, BATCH_MAP, BATCH_OBJ_SHIFT, BATCH_WORDS,
 };
-use std::io::Write;
 
 pub const PAGE_SIZE: u64 = 4096;
 pub const BASE: u64 = 0x1_0000_0000;
@@ -306,65 +305,66 @@ pub enum Trace {
 }
 
 pub fn request_line(out: &mut Vec<u8>, i: u64, req: &Request) {
+  out.extend_from_slice(b"req ");
+  line::dec(out, i);
   match req {
     Request::Map(m) => {
-      let _ = writeln!(
-        out,
-        "req {i} map {:#x} {:#x} {:#x} {:#x}",
-        m.addr, m.range, m.obj, m.offset
-      );
+      out.extend_from_slice(b" map ");
+      line::hexes(out, &[m.addr, m.range, u64::from(m.obj), m.offset], b' ');
     }
     Request::Unmap { addr, range } => {
-      let _ = writeln!(out, "req {i} unmap {addr:#x} {range:#x}");
+      out.extend_from_slice(b" unmap ");
+      line::hexes(out, &[*addr, *range], b' ');
     }
   }
+  out.push(b'\n');
 }
 
 pub fn op_line(out: &mut Vec<u8>, op: &Op) {
-  let piece = |p: &Option<OpMap>| match p {
-    Some(p) => format!("{:#x},{:#x},{:#x},{:#x}", p.addr, p.range, p.obj, p.offset),
-    None => "-".to_string(),
+  let piece = |out: &mut Vec<u8>, p: &Option<OpMap>| match p {
+    Some(p) => line::hexes(out, &[p.addr, p.range, u64::from(p.obj), p.offset], b','),
+    None => out.push(b'-'),
   };
-  let _ = match op {
-    Op::Map(m) => writeln!(
-      out,
-      "op map {:#x} {:#x} {:#x} {:#x}",
-      m.addr, m.range, m.obj, m.offset
-    ),
-    Op::Remap(r) => writeln!(
-      out,
-      "op remap {:#x} {:#x} keep={} prev={} next={}",
-      r.unmap.va.addr,
-      r.unmap.va.range,
-      u8::from(r.unmap.keep),
-      piece(&r.prev),
-      piece(&r.next)
-    ),
-    Op::Unmap(u) => writeln!(
-      out,
-      "op unmap {:#x} {:#x} {:#x} {:#x} keep={}",
-      u.va.addr,
-      u.va.range,
-      u.va.obj,
-      u.va.offset,
-      u8::from(u.keep)
-    ),
-    Op::Prefetch(va) => writeln!(out, "op prefetch {:#x} {:#x}", va.addr, va.range),
-  };
+  match op {
+    Op::Map(m) => {
+      out.extend_from_slice(b"op map ");
+      line::hexes(out, &[m.addr, m.range, u64::from(m.obj), m.offset], b' ');
+    }
+    Op::Remap(r) => {
+      out.extend_from_slice(b"op remap ");
+      line::hexes(out, &[r.unmap.va.addr, r.unmap.va.range], b' ');
+      out.extend_from_slice(if r.unmap.keep {
+        b" keep=1 prev="
+      } else {
+        b" keep=0 prev="
+      });
+      piece(out, &r.prev);
+      out.extend_from_slice(b" next=");
+      piece(out, &r.next);
+    }
+    Op::Unmap(u) => {
+      out.extend_from_slice(b"op unmap ");
+      let va = &u.va;
+      line::hexes(out, &[va.addr, va.range, u64::from(va.obj), va.offset], b' ');
+      out.extend_from_slice(if u.keep { b" keep=1" } else { b" keep=0" });
+    }
+    Op::Prefetch(va) => {
+      out.extend_from_slice(b"op prefetch ");
+      line::hexes(out, &[va.addr, va.range], b' ');
+    }
+  }
+  out.push(b'\n');
 }
 
 /// FNV-1a over the final mappings in address order, the kernel node excluded.
 pub fn state_hash(vm: &GpuVm) -> u64 {
   let mut h = Fnv1a64::default();
-  let mut line = Vec::with_capacity(80);
+  let mut out = Vec::with_capacity(80);
   for va in vm.iter().filter(|va| !va.is_kernel_node()) {
-    line.clear();
-    let _ = writeln!(
-      line,
-      "{:#x} {:#x} {:#x} {:#x}",
-      va.addr, va.range, va.obj, va.offset
-    );
-    h.update(&line);
+    out.clear();
+    line::hexes(&mut out, &[va.addr, va.range, u64::from(va.obj), va.offset], b' ');
+    out.push(b'\n');
+    h.update(&out);
   }
   h.0
 }
@@ -551,5 +551,6 @@ fn run_loop<const SAMPLED: bool>(
   })
 }
 
+mod line;
 #[cfg(test)]
 mod tests;
