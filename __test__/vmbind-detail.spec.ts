@@ -3,8 +3,8 @@
 // TypeScript loop as it goes; both must give the same details for the same parameters.
 import { describe, expect, it } from 'vitest'
 import { loadBinding } from '../lib/native/binding.js'
-import { defaultParams, type VmbindParams } from '../lib/workloads/vmbind.js'
-import type { VmbindSample } from '../lib/workloads/vmbind-detail.js'
+import { defaultParams, Fnv1a64, type VmbindParams } from '../lib/workloads/vmbind.js'
+import { details, packedDetails, unpackMappings, type VmbindSample } from '../lib/workloads/vmbind-detail.js'
 import { vmbind, type VmbindOutput } from '../lib/workloads/vmbind-run.js'
 
 const params = (p: Partial<VmbindParams>): VmbindParams => ({ ...defaultParams, ...p })
@@ -130,5 +130,60 @@ describe('vmbind details: the native counts', () => {
     expect(full.samples!.map((s) => s.req)).toEqual([99, 199, 299, 399, 499])
     expect(() => vmbindRun({ ...options, sampleEvery: 0n })).toThrow(/sampleEvery/)
     expect(() => vmbind({ ops: 10, samples: { every: 0, onSample: () => {} } })).toThrow(/samples.every/)
+  })
+})
+
+describe('vmbind details read from the packed words', () => {
+  /** Packed map requests ([obj << 32, addr, range, offset] each) of the given mappings. */
+  const pack = (ms: { addr: bigint; range: bigint; obj: number; offset: bigint }[]) =>
+    new BigUint64Array(ms.flatMap((m) => [BigInt(m.obj) << 32n, m.addr, m.range, m.offset]))
+  const counts = { map: 1, remap: 2, unmap: 3, splits: 4, keeps: 5 }
+  const p = params({ window: 256 })
+  const base = 0x1_0000_0000n
+
+  it('give what the records give: a real run, and hand-made words at the edges', () => {
+    const run = loadBinding().vmbindRun({
+      seed: 3n,
+      ops: 3000n,
+      window: 4096n,
+      maxPages: 64n,
+      objects: 1024n,
+      mapPercent: 70n,
+      trace: 'off',
+      details: true,
+    })
+    const real = params({ seed: 3n, ops: 3000, window: 4096 })
+    expect(packedDetails(run.mappings!, real, counts)).toEqual(details(unpackMappings(run.mappings!), real, counts))
+    const edges = [
+      { addr: 0x1000n, range: 0x1000n, obj: 0, offset: 0n }, // below the window
+      { addr: base - 0x1000n, range: 0x3000n, obj: 0xffff_fffe, offset: 0xffff_ffff_ffff_f000n }, // across its start
+      { addr: base + 0x5000n, range: 0x10000n, obj: 7, offset: 0x1_0000_0000n },
+      { addr: base + 0x20000n, range: 0x10000n, obj: 8, offset: 0xabcn }, // as large: the lower is the largest
+      { addr: base + 0xff000n, range: 0x2000n, obj: 9, offset: 1n << 63n }, // across its end
+      { addr: 0xffff_ffff_f000n, range: 0x1000n, obj: 1, offset: 0n }, // at the top of the VA space
+    ]
+    const fast = packedDetails(pack(edges), p, counts)
+    const slow = details(unpackMappings(pack(edges)), p, counts)
+    expect(fast).toEqual(slow)
+    expect([fast.holes, fast.largestFree]).toEqual([3, 0xcf000n])
+    expect(fast.largest).toBe(fast.mappings[2])
+    expect(packedDetails(pack([]), p, counts)).toEqual(details([], p, counts))
+  })
+
+  it('past 2^53 take the BigInt way and still agree', () => {
+    const far = [{ addr: 1n << 60n, range: 0x1000n, obj: 3, offset: 5n }]
+    expect(packedDetails(pack(far), p, counts)).toEqual(details(unpackMappings(pack(far)), p, counts))
+  })
+
+  it('Fnv1a64 hashes hex digits from u32 halves as it hashes the string', () => {
+    const values = [0n, 1n, 0xfn, 0x10n, 0xffff_ffffn, 0x1_0000_0000n, (1n << 64n) - 1n, 0x1234_5678_9abc_def0n]
+    let x = 0x9e37_79b9n
+    for (let i = 0; i < 500; i++) {
+      x = (x * 6364136223846793005n + 1442695040888963407n) & ((1n << 64n) - 1n)
+      values.push(x >> (x % 64n))
+    }
+    for (const v of values) {
+      expect(new Fnv1a64().hex(v).value).toBe(new Fnv1a64().update(`0x${v.toString(16)}`).value)
+    }
   })
 })

@@ -10,65 +10,19 @@
  */
 import type { GemObject } from '../device/gem.js'
 import type { GpuVm } from '../gpuvm/gpuvm.js'
-
-/** A u64 written here is read back as two halves: the low one first on a little-endian machine. */
-const word = new BigUint64Array(1)
-const halves = new Uint32Array(word.buffer)
-const LOW = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1 ? 0 : 1
-
-/** FNV-1a 64, its state in two 32-bit halves (as `Fnv1a64` in workloads/vmbind.ts). */
-class Fnv {
-  hi = 0xcbf29ce4
-  lo = 0x84222325
-
-  byte(b: number): void {
-    const lo = (this.lo ^ b) >>> 0
-    // h * 0x100000001b3 = h * 0x1b3 + (h << 40), mod 2^64; each partial sum stays below 2^53.
-    const low = lo * 0x1b3
-    this.hi = (this.hi * 0x1b3 + ((lo << 8) >>> 0) + Math.floor(low / 0x1_0000_0000)) >>> 0
-    this.lo = low >>> 0
-  }
-
-  text(text: string): void {
-    for (let i = 0; i < text.length; i++) {
-      const b = text.charCodeAt(i)
-      if (b > 0x7f) throw new RangeError('Fnv1a64.update: text must be ASCII')
-      this.byte(b)
-    }
-  }
-
-  /** `0x` and the lowercase hex digits of `v`, no leading zeros (as `v.toString(16)`). */
-  hex(v: bigint): void {
-    word[0] = v
-    const hi = halves[1 - LOW]
-    const lo = halves[LOW]
-    this.byte(0x30)
-    this.byte(0x78)
-    let started = false
-    for (let k = 15; k >= 0; k--) {
-      const n = k >= 8 ? (hi >>> ((k - 8) * 4)) & 15 : (lo >>> (k * 4)) & 15
-      if (n === 0 && !started && k > 0) continue
-      started = true
-      this.byte(n < 10 ? 0x30 + n : 0x57 + n)
-    }
-  }
-
-  get value(): string {
-    return (this.hi.toString(16).padStart(8, '0') + this.lo.toString(16).padStart(8, '0')).padStart(16, '0')
-  }
-}
+import { Fnv1a64 } from '../workloads/vmbind.js'
 
 /** The hash (16 hex digits) and the mappings counted, over `vms` with objects named by `name`. */
 export function stateHash(
   vms: Iterable<[string, GpuVm]>,
   name: (obj: GemObject | null) => string | null,
 ): { hash: string; mappings: number } {
-  const h = new Fnv()
+  const h = new Fnv1a64()
   let mappings = 0
   let lastObj: GemObject | null | undefined
   let lastName = ''
   for (const [vmName, vm] of vms) {
-    h.text(`vm ${vmName}\n`)
+    h.update(`vm ${vmName}\n`)
     for (const va of vm.vas()) {
       if (va.isKernelNode) continue
       mappings++
@@ -80,11 +34,11 @@ export function stateHash(
         lastObj = va.obj
         lastName = name(va.obj) ?? '-'
       }
-      h.text(lastName)
+      h.update(lastName)
       h.byte(0x20)
       h.hex(va.offset)
       h.byte(0x0a)
     }
   }
-  return { hash: h.value, mappings }
+  return { hash: h.value.toString(16).padStart(16, '0'), mappings }
 }

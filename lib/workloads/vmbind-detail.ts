@@ -12,7 +12,7 @@
 import type { MapRecord, OpRecord, VmCore } from '../contract/vm.js'
 import { Wire } from '../contract/wire.gen.js'
 import { hex } from '../base/check.js'
-import { BASE, Fnv1a64, PAGE_SIZE, type VmbindParams } from './vmbind.js'
+import { BASE, Fnv1a64, HIGH, PAGE_SIZE, type VmbindParams } from './vmbind.js'
 
 /** The state right after request `req`. */
 export interface VmbindSample {
@@ -195,6 +195,100 @@ export function unpackMappings(words: BigUint64Array): MapRecord[] {
       offset: words[at + Wire.BATCH_AT_OFFSET],
     }
   }
+  return out
+}
+
+/** Past this high half, a u64 is 2^53 or more: a Number would round it. */
+const SAFE_HIGH = 0x20_0000
+
+/**
+ * `details(unpackMappings(words), params, counts)` read from the packed
+ * words, with no record (and no three BigInts) made per mapping: a sweep task
+ * keeps only the measures, and at 10^5 mappings the records and the hex
+ * strings hashed cost more than the run. `mappings` and `largest` are made
+ * when first read. Addresses and ranges are summed as Numbers, exact below
+ * 2^53 (a VA space ends at 2^48); a larger one sends the whole call the
+ * BigInt way.
+ */
+export function packedDetails(words: BigUint64Array, params: VmbindParams, counts: StepCounts): VmbindDetails {
+  const slow = (): VmbindDetails => details(unpackMappings(words), params, counts)
+  if (words.length % Wire.BATCH_WORDS !== 0) throw new Error('vmbind: the packed mappings are not whole requests')
+  const fromBig = BASE
+  const toBig = BASE + BigInt(params.window) * PAGE_SIZE
+  if (toBig >= 2n ** 53n) return slow()
+  const from = Number(fromBig)
+  const to = Number(toBig)
+  const half = new Uint32Array(words.buffer, words.byteOffset, words.length * 2)
+  const hi = (word: number): number => half[2 * word + HIGH]
+  const lo = (word: number): number => half[2 * word + 1 - HIGH]
+  const hash = new Fnv1a64()
+  let largestAt = -1
+  let largestRange = 0
+  let mapped = 0
+  let inWindow = 0
+  let holes = 0
+  let largestFree = 0
+  let at = from
+  const count = words.length / Wire.BATCH_WORDS
+  for (let i = 0; i < count; i++) {
+    const w = i * Wire.BATCH_WORDS
+    const a = w + Wire.BATCH_AT_ADDR
+    const r = w + Wire.BATCH_AT_RANGE
+    const o = w + Wire.BATCH_AT_OFFSET
+    if (hi(a) >= SAFE_HIGH || hi(r) >= SAFE_HIGH) return slow()
+    const addr = hi(a) * 0x1_0000_0000 + lo(a)
+    const range = hi(r) * 0x1_0000_0000 + lo(r)
+    if (addr + range >= 2 ** 53) return slow()
+    // The object id is the head word's high half (BATCH_OBJ_SHIFT is 32).
+    const obj =
+      Wire.BATCH_OBJ_SHIFT === 32
+        ? hi(w + Wire.BATCH_AT_HEAD)
+        : Number(words[w + Wire.BATCH_AT_HEAD] >> BigInt(Wire.BATCH_OBJ_SHIFT))
+    hash.hexHalves(hi(a), lo(a)).byte(0x20).hexHalves(hi(r), lo(r)).byte(0x20)
+    hash.hexHalves(0, obj).byte(0x20).hexHalves(hi(o), lo(o)).byte(0x0a)
+    mapped += range
+    if (largestAt < 0 || range > largestRange) {
+      largestAt = i
+      largestRange = range
+    }
+    const start = addr > from ? addr : from
+    const end = addr + range < to ? addr + range : to
+    if (end <= start) continue
+    inWindow += end - start
+    if (start > at) {
+      holes++
+      if (start - at > largestFree) largestFree = start - at
+    }
+    if (end > at) at = end
+  }
+  if (to > at) {
+    holes++
+    if (to - at > largestFree) largestFree = to - at
+  }
+  const freeBytes = to - from - inWindow
+  let records: MapRecord[] | undefined
+  const list = (): MapRecord[] => {
+    records ??= unpackMappings(words)
+    return records
+  }
+  const out = {
+    map: counts.map,
+    remap: counts.remap,
+    unmap: counts.unmap,
+    splits: counts.splits,
+    keeps: counts.keeps,
+  } as VmbindDetails
+  Object.defineProperties(out, {
+    mappings: { get: list, enumerable: true },
+    largest: { get: () => (largestAt < 0 ? null : list()[largestAt]), enumerable: true },
+  })
+  out.window = { from: fromBig, to: toBig }
+  out.mappedBytes = BigInt(mapped)
+  out.freeBytes = BigInt(freeBytes)
+  out.holes = holes
+  out.largestFree = BigInt(largestFree)
+  out.fragmentation = freeBytes > 0 ? 1 - largestFree / freeBytes : 0
+  out.stateFnv1a64 = hash.value.toString(16).padStart(16, '0')
   return out
 }
 

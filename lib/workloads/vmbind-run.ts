@@ -10,12 +10,13 @@ import type { EngineName } from '../contract/vm.js'
 import { engineOf, resolveEngine } from '../engines.js'
 import { func, oneOf, options as checkOptions } from '../base/check.js'
 import { DrmError } from '../base/errors.js'
+import { Wire } from '../contract/wire.gen.js'
 import {
   details as detailsOf,
   mappingsOf,
   StepTally,
+  packedDetails,
   tallied,
-  unpackMappings,
   type SampleOptions,
   type VmbindDetails,
 } from './vmbind-detail.js'
@@ -139,7 +140,8 @@ export function vmbind(opts: VmbindOptions = {}): VmbindOutput {
     }
     if (wantDetails) {
       const counts = { map: run.map, remap: run.remap, unmap: run.unmap, splits: run.splits, keeps: run.keeps }
-      out.details = checked(detailsOf(unpackMappings(run.mappings!), params, counts), out.summary)
+      const words = run.mappings!
+      out.details = checked(packedDetails(words, params, counts), out.summary, words.length / Wire.BATCH_WORDS)
       if (samples) for (const s of run.samples!) samples.onSample(s)
     }
     return out
@@ -170,14 +172,15 @@ export function vmbind(opts: VmbindOptions = {}): VmbindOutput {
     out.cost = { profile, total: info.total, occupancy: info.occupancy, requests: perRequest.result() }
   if (tally) {
     tally.end(params.ops - 1)
-    out.details = checked(detailsOf(mappingsOf(core), params, tally), out.summary)
+    const d = detailsOf(mappingsOf(core), params, tally)
+    out.details = checked(d, out.summary, d.mappings.length)
   }
   return out
 }
 
 /** The details describe the run the summary does (same counts and final state), or this is a bug. */
-function checked(d: VmbindDetails, summary: string): VmbindDetails {
-  const counts = `ops map=${d.map} remap=${d.remap} unmap=${d.unmap}\nmappings ${d.mappings.length}\n`
+function checked(d: VmbindDetails, summary: string, mappings: number): VmbindDetails {
+  const counts = `ops map=${d.map} remap=${d.remap} unmap=${d.unmap}\nmappings ${mappings}\n`
   if (!summary.includes(counts) || !summary.endsWith(`state_fnv1a64 ${d.stateFnv1a64}\n`)) {
     throw new Error(
       `vmbind: the details describe another run (${JSON.stringify(counts)}) than the summary:\n${summary}`,

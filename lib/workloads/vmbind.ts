@@ -92,10 +92,53 @@ export class Fnv1a64 {
     return this
   }
 
+  /** One byte (0-255). */
+  byte(b: number): this {
+    const lo = (this.#lo ^ b) >>> 0
+    const low = lo * 0x1b3
+    this.#hi = (this.#hi * 0x1b3 + ((lo << 8) >>> 0) + Math.floor(low / 0x1_0000_0000)) >>> 0
+    this.#lo = low >>> 0
+    return this
+  }
+
+  /**
+   * `0x` and the lowercase hex digits of `hi * 2^32 + lo` (two u32 halves),
+   * without leading zeros, as `toString(16)` writes them: hashed as they
+   * are produced, with no string or BigInt made.
+   */
+  hexHalves(hi: number, lo: number): this {
+    this.byte(0x30).byte(0x78)
+    if (hi !== 0) {
+      this.#digits(hi, 8 - (Math.clz32(hi) >> 2))
+      this.#digits(lo, 8)
+    } else this.#digits(lo, Math.max(1, 8 - (Math.clz32(lo) >> 2)))
+    return this
+  }
+
+  /** `hexHalves` of a u64. */
+  hex(v: bigint): this {
+    word[0] = v
+    return this.hexHalves(halves[HIGH], halves[1 - HIGH])
+  }
+
+  /** The low `count` hex digits of the u32 `v`, the most significant first. */
+  #digits(v: number, count: number): void {
+    for (let shift = 4 * (count - 1); shift >= 0; shift -= 4) {
+      const d = (v >>> shift) & 15
+      this.byte(d < 10 ? 0x30 + d : 0x57 + d)
+    }
+  }
+
   get value(): bigint {
     return (BigInt(this.#hi) << 32n) | BigInt(this.#lo)
   }
 }
+
+/** A u64 read back as two u32 halves; which comes first depends on the machine's byte order. */
+const word = new BigUint64Array(1)
+const halves = new Uint32Array(word.buffer)
+/** The index of a u64's high half among its two u32 halves in memory. */
+export const HIGH = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1 ? 1 : 0
 
 /** FNV-1a 64 of `text`, continuing from `state` when given. */
 export function fnv1a64(text: string, state: Fnv1a64 = new Fnv1a64()): bigint {
