@@ -3,7 +3,7 @@
 //! and the hashes that the golden files pin down.
 
 use crate::errno::{fail, Errno, Result};
-use crate::gpuvm::{GpuVm, Link, Op, OpCounts, OpMap, SmKind, WalkTally, NO_OBJ};
+use crate::gpuvm::{GpuVm, Link, Op, OpCounts, OpMap, SmKind, WalkTally};
 use crate::wire::{
   BATCH_AT_ADDR, BATCH_AT_HEAD, BATCH_AT_OFFSET, BATCH_AT_RANGE, BATCH_MAP, BATCH_OBJ_SHIFT, BATCH_WORDS,
 };
@@ -484,15 +484,7 @@ fn run_loop<const SAMPLED: bool>(
     }
     let (kind, m) = match req {
       Request::Map(m) => (SmKind::Map, m),
-      Request::Unmap { addr, range } => (
-        SmKind::Unmap,
-        OpMap {
-          addr,
-          range,
-          obj: NO_OBJ,
-          offset: 0,
-        },
-      ),
+      Request::Unmap { addr, range } => (SmKind::Unmap, OpMap::bare(addr, range)),
     };
     if in_place && vm.walks_in_place(m.range) {
       tally.add_walk::<SAMPLED>(&vm.walk_request(kind, m, false)?);

@@ -11,6 +11,18 @@ pub struct OpMap {
   pub offset: u64,
 }
 
+impl OpMap {
+  /// A range with no object behind it: what an unmap request walks over.
+  pub fn bare(addr: u64, range: u64) -> OpMap {
+    OpMap {
+      addr,
+      range,
+      obj: super::NO_OBJ,
+      offset: 0,
+    }
+  }
+}
+
 /// An existing mapping to take down. `keep` says the new mapping continues it
 /// physically (same object, consistent offset), so page tables may stay.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

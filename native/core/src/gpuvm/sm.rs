@@ -179,15 +179,7 @@ impl GpuVm {
 
   /// Starts `sm_unmap`. EINVAL when the range is not valid.
   pub fn sm_unmap(&mut self, addr: u64, range: u64) -> Result<SmCursor> {
-    self.cursor(
-      SmKind::Unmap,
-      OpMap {
-        addr,
-        range,
-        obj: NO_OBJ,
-        offset: 0,
-      },
-    )
+    self.cursor(SmKind::Unmap, OpMap::bare(addr, range))
   }
 
   fn cursor(&mut self, kind: SmKind, req: OpMap) -> Result<SmCursor> {

@@ -17,14 +17,7 @@ impl GpuVm {
     self.hub_on()?;
     self.check_range(addr, range)?;
     let end = addr.wrapping_add(range);
-    let blank = |addr: u64, range: u64| {
-      Op::Map(OpMap {
-        addr,
-        range,
-        obj: NO_OBJ,
-        offset: 0,
-      })
-    };
+    let blank = |addr: u64, range: u64| Op::Map(OpMap::bare(addr, range));
     let mut ops = Vec::new();
     let mut map_request = false;
     let mut cur = self.find_first(addr, range);
