@@ -252,3 +252,29 @@ describe('a reader that stops early', () => {
     },
   )
 })
+
+describe('drmsim: each command module is loaded when needed', () => {
+  // A preload that names, at exit, the command modules the run loaded.
+  const preload = path.join(__dirname, 'fixtures', 'loaded-commands.cjs')
+  const loaded = (...args: string[]) => {
+    const r = spawnSync(process.execPath, ['--require', preload, bin, ...args], { encoding: 'utf8' })
+    return { code: r.status, commands: r.stderr.trim().split('\n').at(-1) }
+  }
+  const all = 'diff,import,merge,replay,scenario,sweep,vmbind'
+
+  it('a command loads its own module alone; the help and an unknown name load them all', () => {
+    expect(loaded('merge', '--help')).toEqual({ code: 0, commands: 'merge' })
+    expect(loaded('vmbind', '--ops', '10', '--machine')).toEqual({ code: 0, commands: 'vmbind' })
+    expect(loaded('--help')).toEqual({ code: 0, commands: all })
+    expect(loaded('help', 'sweep')).toEqual({ code: 0, commands: all })
+    expect(loaded('nonsense')).toEqual({ code: 2, commands: all })
+  })
+
+  it('the help lists every command, in the same order as before', () => {
+    const names = drmsim('--help')
+      .stdout.split('\n')
+      .filter((l) => /^ {2}[a-z]+ /.test(l))
+      .map((l) => l.trim().split(' ')[0])
+    expect(names).toEqual(['vmbind', 'replay', 'diff', 'scenario', 'import', 'sweep', 'merge', 'help'])
+  })
+})
