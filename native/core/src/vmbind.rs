@@ -74,8 +74,17 @@ impl SplitMix64 {
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
   }
+  /// A draw in `[0, n)`: `next_u64() % n`, taken with a mask when `n` is a
+  /// power of two (the workload's defaults), the same value without the
+  /// latency of a 64-bit division.
+  #[inline]
   pub fn below(&mut self, n: u64) -> u64 {
-    self.next_u64() % n
+    let x = self.next_u64();
+    if n.is_power_of_two() {
+      x & (n - 1)
+    } else {
+      x % n
+    }
   }
 }
 
@@ -103,41 +112,11 @@ pub enum Request {
   Unmap { addr: u64, range: u64 },
 }
 
-/// `x % n` for a divisor fixed for a whole run: a mask when `n` is a power
-/// of two (the workload's defaults), the same value without the latency of a
-/// 64-bit division (tens of cycles, three a request).
-#[derive(Clone, Copy, Debug)]
-struct Divisor {
-  n: u64,
-  pow2: bool,
-}
-
-impl Divisor {
-  fn new(n: u64) -> Divisor {
-    Divisor {
-      n,
-      pow2: n.is_power_of_two(),
-    }
-  }
-
-  #[inline(always)]
-  fn rem(self, x: u64) -> u64 {
-    if self.pow2 {
-      x & (self.n - 1)
-    } else {
-      x % self.n
-    }
-  }
-}
-
 /// The request stream, drawn in exactly the order the workload fixes.
 pub struct Requests {
   rng: SplitMix64,
   params: Params,
   left: u64,
-  window: Divisor,
-  max_pages: Divisor,
-  objects: Divisor,
 }
 
 impl Requests {
@@ -146,9 +125,6 @@ impl Requests {
       rng: SplitMix64::new(params.seed),
       params,
       left: params.ops,
-      window: Divisor::new(params.window),
-      max_pages: Divisor::new(params.max_pages),
-      objects: Divisor::new(params.objects),
     }
   }
 }
@@ -162,12 +138,12 @@ impl Iterator for Requests {
     self.left -= 1;
     let p = &self.params;
     let is_map = self.rng.below(100) < p.map_percent;
-    let page = self.window.rem(self.rng.next_u64());
-    let pages = (1 + self.max_pages.rem(self.rng.next_u64())).min(p.window - page);
+    let page = self.rng.below(p.window);
+    let pages = (1 + self.rng.below(p.max_pages)).min(p.window - page);
     let addr = BASE + page * PAGE_SIZE;
     let range = pages * PAGE_SIZE;
     Some(if is_map {
-      let obj = 1 + self.objects.rem(self.rng.next_u64()) as u32;
+      let obj = 1 + self.rng.below(p.objects) as u32;
       let offset = self.rng.below(256) * PAGE_SIZE;
       Request::Map(OpMap {
         addr,

@@ -278,3 +278,26 @@ fn the_packed_mappings_are_the_mappings_left() {
   assert_eq!(words.len() as u64, run.summary.mappings * BATCH_WORDS as u64);
   assert_eq!(words, want);
 }
+
+#[test]
+fn below_is_the_remainder_of_the_draw() {
+  for n in [
+    1,
+    2,
+    3,
+    7,
+    64,
+    100,
+    256,
+    1000,
+    1 << 20,
+    (1 << 20) + 1,
+    1 << 63,
+    u64::MAX,
+  ] {
+    let (mut a, mut b) = (SplitMix64::new(9), SplitMix64::new(9));
+    for _ in 0..1000 {
+      assert_eq!(a.below(n), b.next_u64() % n, "n = {n}");
+    }
+  }
+}
