@@ -1,5 +1,8 @@
-//! `cargo run --release --example vmbind -- [--bind] [--pt=xe] [ops] [window] [max_pages]`:
+//! `cargo run --release --example vmbind -- [--bind] [--hash] [--pt=xe] [ops] [window] [max_pages]`:
 //! times the canonical workload's request loop inside Rust alone.
+//!
+//! `--hash` hashes the trace as it goes (what `drmsim vmbind` and a sweep
+//! task do); by default the loop runs untraced.
 //!
 //! `--pt=<profile>` runs it with a page-table cost model of that profile
 //! (crate::pagetable) and prints its total cost.
@@ -18,12 +21,17 @@ use common::cpu_ns;
 fn main() {
   let cpu_started = cpu_ns();
   let bind = std::env::args().any(|a| a == "--bind");
+  let trace = if std::env::args().any(|a| a == "--hash") {
+    Trace::Hash
+  } else {
+    Trace::Off
+  };
   let profile = std::env::args()
     .find_map(|a| a.strip_prefix("--pt=").map(str::to_owned))
     .map(|name| Profile::by_name(&name).expect("a page-table profile name"));
   let args: Vec<u64> = std::env::args()
     .skip(1)
-    .filter(|a| a != "--bind" && !a.starts_with("--pt="))
+    .filter(|a| a != "--bind" && a != "--hash" && !a.starts_with("--pt="))
     .map(|a| a.parse().expect("a number"))
     .collect();
   let mut params = Params {
@@ -61,7 +69,7 @@ fn main() {
     ns
   } else {
     let mut r =
-      run_costed(&params, Trace::Off, None, profile.as_ref(), &mut Vec::new()).expect("valid parameters");
+      run_costed(&params, trace, None, profile.as_ref(), &mut Vec::new()).expect("valid parameters");
     print!("{}", r.summary.render());
     if let Some(pt) = r.vm.page_table() {
       println!("pt {:?} {:?}", pt.total(), pt.occupancy());
