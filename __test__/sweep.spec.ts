@@ -1,6 +1,6 @@
 // The sweep library (lib/sweep/): grid expansion and task order, seeds, grid files, shards,
 // rows and their CSV, the summary, and merging shards with its errors.
-import { mkdtempSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { describe, expect, it } from 'vitest'
@@ -23,11 +23,11 @@ import {
 } from '../lib/sweep/grid.js'
 import { mergeRows } from '../lib/sweep/merge.js'
 import { sweepPlot, xParam } from '../lib/sweep/plot.js'
-import { type Done, runTasks } from '../lib/sweep/pool.js'
+import { type Done, runTasks, type TaskMessage } from '../lib/sweep/pool.js'
 import { COLUMNS, parseRow, type Row, rowLine, rowOf } from '../lib/sweep/rows.js'
 import { parseShard, shardTasks } from '../lib/sweep/shard.js'
 import { summarize, summaryLines } from '../lib/sweep/summary.js'
-import { runTask, type TaskResult } from '../lib/sweep/task.js'
+import { runTask, type TaskOutput, type TaskResult } from '../lib/sweep/task.js'
 import { vmbind } from '../lib/workloads/vmbind-run.js'
 
 const grid = gridOf(
@@ -304,69 +304,99 @@ describe('summary, plot and merge', () => {
 })
 
 describe('the worker pool', () => {
-  // A stand-in for worker.js (the real one runs from the built package, in cli-sweep.spec.ts):
-  // it answers each task with its seed, fails seed 5, and stops on seed 6.
+  // Stand-ins for worker.js (the real one runs from the built package, in cli-sweep.spec.ts) and for
+  // the calling thread's runTask: each answers a task with its seed and fails seed 5; the worker
+  // thread stops on seed 6 and, as it starts, writes the file `started`.
   const dir = mkdtempSync(path.join(os.tmpdir(), 'drmsim-pool-'))
+  const started = path.join(dir, 'started')
   const fakeWorker = path.join(dir, 'worker.js')
   writeFileSync(
     fakeWorker,
-    `const { parentPort } = require('node:worker_threads')
-parentPort.on('message', (t) => {
+    `const { parentPort, workerData } = require('node:worker_threads')
+require('node:fs').writeFileSync(${JSON.stringify(started)}, '')
+const { tasks, claims } = workerData
+for (let at = Atomics.add(claims, 0, 1); at < tasks.length; at = Atomics.add(claims, 0, 1)) {
+  const t = tasks[at]
   if (t.params.seed === 5n) parentPort.postMessage({ index: t.index, error: { message: 'EINVAL: no such thing', code: 'EINVAL' } })
   else if (t.params.seed === 6n) process.exit(3)
   else parentPort.postMessage({ index: t.index, output: { result: { seed: String(t.params.seed) }, loopNs: 0 }, wallNs: 1 })
-})
+}
 `,
   )
+  const sleep = (ms: number) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms)
+  /**
+   * The calling thread's stand-in. With `holdMs`, its first task (or each of `slow`) waits for a
+   * worker thread to start and then `holdMs` more, so that the worker threads claim tasks meanwhile.
+   */
+  const here = (holdMs = 0, slow?: (p: TaskMessage['params']) => boolean) => {
+    rmSync(started, { force: true })
+    let first = true
+    return (p: TaskMessage['params']): TaskOutput => {
+      if (holdMs > 0 && (slow ? slow(p) : first)) {
+        for (let waited = 0; !existsSync(started) && waited < 10_000; waited += 5) sleep(5)
+        sleep(holdMs)
+      }
+      first = false
+      if (p.seed === 5n) throw new DrmError('EINVAL', 'no such thing')
+      return { result: { seed: String(p.seed) } as unknown as TaskResult, loopNs: 0 }
+    }
+  }
   const g = gridOf({ params: { ops: [100, 400] }, seeds: parseSeeds('4') }, 'native')
 
-  it.each([1, 2, 3])('runs every task once on %i workers, costliest first, with its task index', async (workers) => {
-    const done: Done[] = []
-    const tasks = shardTasks(taskCount(g), { index: 0, count: 1 })
-    await runTasks(g, tasks, { workers, onDone: (d) => done.push(d), workerFile: fakeWorker })
-    expect(done.map((d) => d.index).sort((a, b) => a - b)).toEqual(tasks)
-    if (workers === 1) {
-      // On the calling thread, in the order handed out: ops 400 (tasks 4..7) before ops 100.
-      expect(done.map((d) => d.index)).toEqual([4, 5, 6, 7, 0, 1, 2, 3])
-      expect(done.every((d) => d.worker === 0)).toBe(true)
-    } else {
+  it.each([1, 2, 3])(
+    'runs every task once on %i workers, claimed costliest first, with its task index',
+    async (workers) => {
+      const done: Done[] = []
+      const tasks = shardTasks(taskCount(g), { index: 0, count: 1 })
+      await runTasks(g, tasks, { workers, onDone: (d) => done.push(d), workerFile: fakeWorker, runTask: here(200) })
+      expect(done.map((d) => d.index).sort((a, b) => a - b)).toEqual(tasks)
       for (const d of done) expect(d.output.result).toEqual({ seed: String(taskOf(g, d.index).params.seed) })
-      expect(new Set(done.map((d) => d.worker)).size).toBeGreaterThan(1)
-    }
-  })
+      if (workers === 1) {
+        // On the calling thread alone, in the order claimed: ops 400 (tasks 4..7) before ops 100.
+        expect(done.map((d) => d.index)).toEqual([4, 5, 6, 7, 0, 1, 2, 3])
+        expect(done.every((d) => d.worker === 0)).toBe(true)
+      } else {
+        // The calling thread claimed the costliest task first, and the worker threads ran tasks too.
+        expect(done.find((d) => d.index === 4)?.worker).toBe(0)
+        expect(done.some((d) => d.worker > 0)).toBe(true)
+        expect(done.every((d) => d.worker < workers)).toBe(true)
+      }
+    },
+  )
 
-  it('near the end, hands a task only to an idle worker: none waits behind a slow one', async () => {
-    // This worker takes 300 ms over seed 8 at 400 ops (the costliest task, handed out first).
-    const slowWorker = path.join(dir, 'slow-worker.js')
-    writeFileSync(
-      slowWorker,
-      `const { parentPort } = require('node:worker_threads')
-parentPort.on('message', (t) => {
-  if (t.params.seed === 8n && t.params.ops === 400) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 300)
-  parentPort.postMessage({ index: t.index, output: { result: {}, loopNs: 0 }, wallNs: 1 })
-})
-`,
-    )
+  it('a slow task holds up no other: the other workers claim the rest meanwhile', async () => {
+    // The calling thread claims the costliest task (seed 8 at 400 ops) and takes 300 ms over it.
     const g89 = gridOf({ params: { ops: [100, 400] }, seeds: parseSeeds('8..9') }, 'native')
     const done: Done[] = []
-    await runTasks(g89, [0, 1, 2, 3], { workers: 2, onDone: (d) => done.push(d), workerFile: slowWorker })
-    const slow = done.find((d) => taskOf(g89, d.index).params.seed === 8n && taskOf(g89, d.index).params.ops === 400)!
-    // The other worker ran the three quick tasks while the slow one ran: none was queued behind it.
-    expect(done.filter((d) => d.worker === slow.worker).map((d) => d.index)).toEqual([slow.index])
-    expect(done.at(-1)).toBe(slow)
+    const slow = (p: TaskMessage['params']) => p.seed === 8n && p.ops === 400
+    await runTasks(g89, [0, 1, 2, 3], {
+      workers: 2,
+      onDone: (d) => done.push(d),
+      workerFile: fakeWorker,
+      runTask: here(300, slow),
+    })
+    const slowOne = done.find((d) => slow(taskOf(g89, d.index).params))!
+    expect(slowOne.worker).toBe(0)
+    expect(done.filter((d) => d.worker === 0)).toEqual([slowOne])
+    expect(done.filter((d) => d.worker === 1)).toHaveLength(3)
   })
 
-  it('a task that fails rejects the run with its errno and names the task', async () => {
+  it.each([
+    ['the calling thread', 1],
+    ['a worker thread', 2],
+  ])('a task that fails on %s rejects the run with its errno and names the task', async (_, workers) => {
     const g5 = gridOf({ seeds: parseSeeds('3..5') }, 'native')
-    const run = runTasks(g5, [0, 1, 2], { workers: 2, onDone: () => {}, workerFile: fakeWorker })
+    // On two workers the calling thread holds its first task (seed 3) until the worker thread has run the rest.
+    const run = runTasks(g5, [0, 1, 2], { workers, onDone: () => {}, workerFile: fakeWorker, runTask: here(300) })
     await expect(run).rejects.toThrow(
       new DrmError('EINVAL', 'task 2 (seed 5, ops 100000, engine native): no such thing'),
     )
   })
 
   it('a worker thread that stops rejects the run', async () => {
-    const g6 = gridOf({ seeds: parseSeeds('6..7') }, 'native')
-    const run = runTasks(g6, [0, 1], { workers: 2, onDone: () => {}, workerFile: fakeWorker })
+    // Seed 7 is task 0, which the calling thread claims and holds; the worker thread claims seed 6 and stops.
+    const g76 = gridOf({ seeds: parseSeeds('7,6') }, 'native')
+    const run = runTasks(g76, [0, 1], { workers: 2, onDone: () => {}, workerFile: fakeWorker, runTask: here(300) })
     await expect(run).rejects.toThrow('a sweep worker thread stopped (exit code 3) with tasks left')
   })
 })

@@ -85,7 +85,11 @@ export function addSweepCommand(cli: Command): void {
       )
       .option('--grid <file>', 'a JSON grid file (see below)')
       .option('--seeds <seeds>', 'a count N (seeds 1..N), or seeds and ranges: 1..32, 7,9,100..199 (default 1)')
-      .option('--workers <n>', 'worker threads (default: the available parallelism)', integer(1, 1024))
+      .option(
+        '--workers <n>',
+        'workers: the main thread and n - 1 worker threads (default: the available parallelism)',
+        integer(1, 1024),
+      )
       .option('--shard <i/n>', 'run only the tasks whose index is i modulo n (0 <= i < n)')
       .option('--timing <file>', "write each task's time, in task order, to a .csv or .jsonl file")
       .option('--list', 'print the tasks (index, point, seed, parameters) instead of running them'),

@@ -1,12 +1,13 @@
 /**
- * Runs a sweep's tasks: on the calling thread for one worker, else on a pool
- * of worker threads (node:worker_threads, worker.ts), each kept a task
- * ahead while the queue is long, so that none waits for the next; near the
- * end a worker gets a task only once it is idle, so that no task waits
- * behind another while a worker has nothing to do. Tasks are handed out
- * costliest first (most requests; the reference engine's count many times
- * the native one's), which keeps the workers busy to the end; the order
- * they finish in is the caller's to undo (results carry their task index).
+ * Runs a sweep's tasks on N workers: the calling thread and N - 1 worker
+ * threads (node:worker_threads, worker.ts). Each worker claims the next task
+ * from a counter they share (Atomics on a SharedArrayBuffer), so none waits
+ * for another to hand it one, and none is idle while a task is left. Tasks
+ * are claimed costliest first (most requests; the reference engine's count
+ * many times the native one's), which keeps the workers busy to the end; the
+ * order they finish in is the caller's to undo (results carry their task
+ * index). The calling thread runs tasks too: it would otherwise wait, and it
+ * starts on the first while the worker threads boot.
  */
 import path from 'node:path'
 import { Worker } from 'node:worker_threads'
@@ -14,10 +15,17 @@ import { DrmError, type Errno } from '../base/errors.js'
 import { type Grid, type Point, taskOf } from './grid.js'
 import { runTask, type TaskOutput } from './task.js'
 
-/** A task as sent to a worker thread. */
+/** A task as the workers see it. */
 export interface TaskMessage {
   index: number
   params: Point & { seed: bigint }
+}
+
+/** What a worker thread is started with: the tasks, in the order they are claimed, and the claim counter. */
+export interface WorkerStart {
+  tasks: readonly TaskMessage[]
+  /** One Int32: the position in `tasks` of the next task to claim (Atomics.add). */
+  claims: Int32Array
 }
 
 /** A worker thread's answer: the task's output and its wall time, or its error. */
@@ -34,12 +42,14 @@ export interface Done {
 }
 
 export interface PoolOptions {
-  /** Worker threads; 1 runs the tasks on the calling thread. */
+  /** Workers: the calling thread and `workers - 1` worker threads. */
   workers: number
   /** Called once per task as it finishes, in no set order. */
   onDone: (done: Done) => void
-  /** The worker script (default: worker.js beside this module, in the built package). */
+  /** The worker threads' script (default: worker.js beside this module, in the built package). */
   workerFile?: string
+  /** What runs a task on the calling thread (default: `runTask`; tests put a stand-in here, as in `workerFile`). */
+  runTask?: (params: TaskMessage['params']) => TaskOutput
 }
 
 /** How long a task takes, roughly, to order them costliest first. */
@@ -65,76 +75,87 @@ export async function runTasks(grid: Grid, indices: readonly number[], opts: Poo
   const queue = order.map((o) => o.t)
   const workers = Math.max(1, Math.min(opts.workers, queue.length))
   if (queue.length === 0) return
-  if (workers === 1) return runHere(queue, opts)
   return runPool(queue, workers, opts)
 }
 
-/** One worker: the calling thread, yielding to the event loop now and then (the progress bar draws). */
-async function runHere(queue: readonly TaskMessage[], opts: PoolOptions): Promise<void> {
-  let lastYield = Date.now()
-  for (const t of queue) {
+/** The next task's position in the queue, claimed (past the end once all are). */
+export const claim = (claims: Int32Array): number => Atomics.add(claims, 0, 1)
+
+/** Runs the queue on the calling thread and `size - 1` worker threads. */
+function runPool(queue: readonly TaskMessage[], size: number, opts: PoolOptions): Promise<void> {
+  const run = opts.runTask ?? runTask
+  const claims = new Int32Array(new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT))
+  const byIndex = new Map(queue.map((t) => [t.index, t]))
+  const threads: Worker[] = []
+  let done = 0
+  let over = false
+  let settle!: { resolve: () => void; reject: (err: Error) => void }
+  const finished = new Promise<void>((resolve, reject) => {
+    settle = { resolve, reject }
+  })
+  const end = (err?: Error): void => {
+    if (over) return
+    over = true
+    // No task is claimed after this; the worker threads stop where they are.
+    Atomics.store(claims, 0, queue.length)
+    for (const w of threads) void w.terminate()
+    if (err) settle.reject(err)
+    else settle.resolve()
+  }
+  const finish = (d: Done): void => {
+    try {
+      opts.onDone(d)
+    } catch (err) {
+      end(err as Error)
+      return
+    }
+    if (++done === queue.length) end()
+  }
+  if (size > 1) {
+    const file = opts.workerFile ?? path.join(__dirname, 'worker.js')
+    const start: WorkerStart = { tasks: queue, claims }
+    for (let id = 1; id < size; id++) {
+      const w = new Worker(file, { workerData: start })
+      threads.push(w)
+      w.on('message', (reply: WorkerReply) => {
+        if (over) return
+        if (reply.error) return end(taskError(byIndex.get(reply.index)!, reply.error.message, reply.error.code))
+        finish({ index: reply.index, output: reply.output, worker: id, wallNs: reply.wallNs })
+      })
+      w.on('error', (err) => end(err))
+      // A worker thread ends once no task is left to claim; any other end, with tasks not done, is a failure.
+      w.on('exit', (code) => {
+        if (code !== 0 && !over) end(new Error(`a sweep worker thread stopped (exit code ${code}) with tasks left`))
+      })
+    }
+  }
+  return Promise.all([runHere(queue, claims, run, () => over, finish, end), finished]).then(() => undefined)
+}
+
+/**
+ * The calling thread's share: claims and runs tasks until none is left,
+ * yielding to the event loop after each (the worker threads' results are
+ * taken and the progress bar drawn there).
+ */
+async function runHere(
+  queue: readonly TaskMessage[],
+  claims: Int32Array,
+  run: (params: TaskMessage['params']) => TaskOutput,
+  over: () => boolean,
+  finish: (d: Done) => void,
+  end: (err: Error) => void,
+): Promise<void> {
+  for (let at = claim(claims); at < queue.length && !over(); at = claim(claims)) {
+    const t = queue[at]
     const started = process.hrtime.bigint()
     let output: TaskOutput
     try {
-      output = runTask(t.params)
+      output = run(t.params)
     } catch (err) {
       const e = err as { message?: unknown; code?: unknown }
-      throw taskError(t, String(e?.message ?? err), typeof e?.code === 'string' ? e.code : undefined)
+      return end(taskError(t, String(e?.message ?? err), typeof e?.code === 'string' ? e.code : undefined))
     }
-    opts.onDone({ index: t.index, output, worker: 0, wallNs: Number(process.hrtime.bigint() - started) })
-    if (Date.now() - lastYield > 50) {
-      await new Promise((resolve) => setImmediate(resolve))
-      lastYield = Date.now()
-    }
+    finish({ index: t.index, output, worker: 0, wallNs: Number(process.hrtime.bigint() - started) })
+    await new Promise((resolve) => setImmediate(resolve))
   }
-}
-
-/** Tasks a worker holds (the one it runs and the next) while more than `AHEAD` a worker are left. */
-const AHEAD = 2
-
-function runPool(queue: readonly TaskMessage[], size: number, opts: PoolOptions): Promise<void> {
-  const file = opts.workerFile ?? path.join(__dirname, 'worker.js')
-  return new Promise<void>((resolve, reject) => {
-    const byIndex = new Map(queue.map((t) => [t.index, t]))
-    let next = 0
-    let done = 0
-    let over = false
-    const pool: { worker: Worker; inFlight: number }[] = []
-    const end = (err?: Error): void => {
-      if (over) return
-      over = true
-      for (const w of pool) void w.worker.terminate()
-      if (err) reject(err)
-      else resolve()
-    }
-    const feed = (w: (typeof pool)[number]): void => {
-      const ahead = queue.length - next > size * AHEAD ? AHEAD : 1
-      while (w.inFlight < ahead && next < queue.length) {
-        w.inFlight++
-        w.worker.postMessage(queue[next++])
-      }
-    }
-    for (let id = 1; id <= size; id++) {
-      const w = { worker: new Worker(file), inFlight: 0 }
-      pool.push(w)
-      w.worker.on('message', (reply: WorkerReply) => {
-        if (over) return
-        w.inFlight--
-        const t = byIndex.get(reply.index)!
-        if (reply.error) return end(taskError(t, reply.error.message, reply.error.code))
-        try {
-          opts.onDone({ index: reply.index, output: reply.output, worker: id, wallNs: reply.wallNs })
-        } catch (err) {
-          return end(err as Error)
-        }
-        if (++done === queue.length) return end()
-        feed(w)
-      })
-      w.worker.on('error', (err) => end(err))
-      w.worker.on('exit', (code) => {
-        if (!over) end(new Error(`a sweep worker thread stopped (exit code ${code}) with tasks left`))
-      })
-      feed(w)
-    }
-  })
 }

@@ -1,15 +1,18 @@
 /**
  * A sweep's worker thread (pool.ts starts it from the built dist/sweep/):
- * runs each task it is sent and posts back its output and the time it took,
- * or the error it threw.
+ * claims tasks from the counter it shares with the other workers, runs each
+ * and posts back its output and the time it took, or the error it threw;
+ * it ends once no task is left.
  */
-import { parentPort } from 'node:worker_threads'
-import type { TaskMessage, WorkerReply } from './pool.js'
+import { parentPort, workerData } from 'node:worker_threads'
+import { claim, type WorkerReply, type WorkerStart } from './pool.js'
 import { runTask } from './task.js'
 
 const port = parentPort
 if (port === null) throw new Error('lib/sweep/worker.js runs as a worker thread of the sweep pool')
-port.on('message', (task: TaskMessage) => {
+const { tasks, claims } = workerData as WorkerStart
+for (let at = claim(claims); at < tasks.length; at = claim(claims)) {
+  const task = tasks[at]
   const started = process.hrtime.bigint()
   let reply: WorkerReply
   try {
@@ -23,4 +26,4 @@ port.on('message', (task: TaskMessage) => {
     }
   }
   port.postMessage(reply)
-})
+}
