@@ -45,7 +45,14 @@ const requestObjects = (params, ops) => loops.requestObjects(drmsim, requests, p
 /** A fresh native VA space shaped as the workload's. */
 const nativeVm = (name) =>
   new drmsim.GpuVm({ name, range: 1n << 48n, reserve: { offset: 0n, range: 4096n }, engine: 'native' })
-/** ns a request of `run(vm)` over the `size` requests: the median of three runs, each on a fresh VA space, after one untimed. */
+/**
+ * Untimed runs before the timed ones: at least 300,000 requests in all. V8
+ * reaches its last tier over the first 200,000-300,000 requests of a loop;
+ * after a single run of 100,000 (--quick), the timed runs took 250-450 ns a
+ * request, from one run to the next, where they settle at 245-270.
+ */
+const warmRuns = { smoke: 1, quick: 3, full: 1 }[mode]
+/** ns a request of `run(vm)` over the `size` requests: the median of three runs, each on a fresh VA space, after `warmRuns` untimed. */
 function warmMedian(run) {
   const once = () => {
     const vm = nativeVm('bench')
@@ -53,7 +60,7 @@ function warmMedian(run) {
     vm.destroy()
     return ns / size
   }
-  once()
+  for (let i = 0; i < warmRuns; i++) once()
   return median([1, 2, 3].map(once))
 }
 const { bindOne } = loops

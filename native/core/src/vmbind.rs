@@ -447,9 +447,9 @@ fn run_loop<const SAMPLED: bool>(
   };
   // With a page table, each request is a request window of its own.
   let mut request_costs = vm.page_table().map(|_| crate::pagetable::RequestCosts::default());
-  // With no step to write or cost, each walk applies itself where it stands
-  // (gpuvm/walk.rs), handing out no steps.
-  let in_place = trace == Trace::Off && request_costs.is_none();
+  // With no step to cost, each walk applies itself where it stands
+  // (gpuvm/walk.rs), showing each step to the trace before it is made.
+  let in_place = request_costs.is_none();
   let started = std::time::Instant::now();
   for (i, req) in Requests::new(*params).enumerate() {
     emit(out, &mut scratch, &|b| request_line(b, i as u64, &req));
@@ -463,7 +463,12 @@ fn run_loop<const SAMPLED: bool>(
       Request::Unmap { addr, range } => (SmKind::Unmap, OpMap::bare(addr, range)),
     };
     if in_place && vm.walks_in_place(m.range) {
-      tally.add_walk::<SAMPLED>(&vm.walk_request(kind, m, false)?);
+      let walked = if trace == Trace::Off {
+        vm.walk_request(kind, m, false)?
+      } else {
+        vm.walk_request_steps(kind, m, false, |op| emit(out, &mut scratch, &|b| op_line(b, op)))?
+      };
+      tally.add_walk::<SAMPLED>(&walked);
     } else {
       let mut cursor = match kind {
         SmKind::Map => vm.sm_map(m.addr, m.range, m.obj, m.offset)?,

@@ -72,7 +72,7 @@ impl SmCursor {
 /// The step for one mapping met by a map request, and whether the walk ends
 /// with it. `keep` holds when the old mapping is the same object at an offset
 /// consistent with the request, so it continues the new mapping physically.
-fn split_for_map(va: &Va, req: &OpMap, req_end: u64) -> (Op, bool) {
+pub(super) fn split_for_map(va: &Va, req: &OpMap, req_end: u64) -> (Op, bool) {
   let Va {
     addr,
     range,
@@ -141,7 +141,7 @@ fn split_for_map(va: &Va, req: &OpMap, req_end: u64) -> (Op, bool) {
 }
 
 /// The step for one mapping met by an unmap request; `keep` is always false.
-fn split_for_unmap(va: &Va, req_addr: u64, req_end: u64) -> Op {
+pub(super) fn split_for_unmap(va: &Va, req_addr: u64, req_end: u64) -> Op {
   let end = va.end();
   let prev = (va.addr < req_addr).then(|| OpMap {
     addr: va.addr,

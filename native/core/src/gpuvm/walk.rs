@@ -1,6 +1,6 @@
-//! The split/merge walk applied where it stands, for callers that want no
-//! steps handed out: the workload's request loop (`vmbind`, no trace) and
-//! `bind`/`unbind`.
+//! The split/merge walk applied where it stands, for callers that apply the
+//! steps as they come: the workload's request loop (`vmbind`, traced or
+//! not) and `bind`/`unbind`.
 //!
 //! It makes the changes that running an `SmCursor` and applying each of its
 //! steps (`apply_walk_step`) makes, in the same order, with the same
@@ -8,6 +8,8 @@
 //! mapping as a `Va` copy and each step as an `Op`, and the apply then finds
 //! the mapping again by key; here the walk reads the record at its store
 //! position, changes it there and goes on from where the change left it.
+//! A caller that writes a trace is shown each step before it is made, built
+//! by the cursor's own functions (`split_for_map`, `split_for_unmap`).
 //!
 //! It serves the common case alone: a VA space of the seed's era with no
 //! page table, a non-empty request, and no zero-length mapping in the tree.
@@ -17,9 +19,9 @@
 //! else takes the cursor (`walk/tests.rs` checks that both agree).
 
 use super::apply::OpCounts;
-use super::sm::SmKind;
+use super::sm::{split_for_map, split_for_unmap, SmKind};
 use super::store::Pos;
-use super::{GpuVm, ObjId, OpMap, NO_OBJ};
+use super::{GpuVm, ObjId, Op, OpMap, NO_OBJ};
 use crate::errno::Result;
 
 /// What a walk's steps were, counted as a step-by-step run counts them.
@@ -45,15 +47,29 @@ impl GpuVm {
   /// `walks_in_place(req.range)`.
   #[inline]
   pub(crate) fn walk_request(&mut self, kind: SmKind, req: OpMap, link: bool) -> Result<WalkTally> {
+    self.walk_request_steps(kind, req, link, |_| {})
+  }
+
+  /// `walk_request`, handing `step` each step before it is made, as the
+  /// cursor would hand it out (what a trace writes). With a `step` that does
+  /// nothing, the steps are not built at all.
+  #[inline]
+  pub(crate) fn walk_request_steps(
+    &mut self,
+    kind: SmKind,
+    req: OpMap,
+    link: bool,
+    step: impl FnMut(&Op),
+  ) -> Result<WalkTally> {
     debug_assert!(self.walks_in_place(req.range));
     // The cursor's checks, with its errors (`sm_map`, `sm_unmap`).
     self.alive()?;
     self.seq_room(5)?;
     self.check_range(req.addr, req.range)?;
-    Ok(self.walk_checked(kind, req, link))
+    Ok(self.walk_checked(kind, req, link, step))
   }
 
-  fn walk_checked(&mut self, kind: SmKind, req: OpMap, link: bool) -> WalkTally {
+  fn walk_checked(&mut self, kind: SmKind, req: OpMap, link: bool, mut step: impl FnMut(&Op)) -> WalkTally {
     let mut tally = WalkTally::default();
     // The range is valid: no overflow, and clear of the kernel node, which
     // the walk therefore never meets.
@@ -68,6 +84,11 @@ impl GpuVm {
         follower = p;
         break;
       }
+      let va = store.va(p);
+      step(&match kind {
+        SmKind::Map => split_for_map(&va, &req, end).0,
+        SmKind::Unmap => split_for_unmap(&va, req.addr, end),
+      });
       let range = store.range(p);
       let va_end = addr + range;
       let rec = store.rec(p);
@@ -90,6 +111,7 @@ impl GpuVm {
           // The new mapping takes this one's place, as removing it and then
           // inserting the new one would put it: one write, no shifts.
           self.unlink_at(p);
+          step(&Op::Map(req));
           let va = self.new_va(req.addr, req.range, req.obj, req.offset);
           self.store.replace(p, va);
           if link {
@@ -132,6 +154,7 @@ impl GpuVm {
       p = self.store.next(q);
     }
     if kind == SmKind::Map {
+      step(&Op::Map(req));
       tally.counts.map += 1;
       tally.mapped_bytes = tally.mapped_bytes.wrapping_add(req.range);
       self.insert_at(req.addr, req.range, req.obj, req.offset, link, follower);
@@ -143,7 +166,10 @@ impl GpuVm {
   /// `first_overlap` finds it when no mapping is empty: the one before the
   /// first at or after `addr` if it reaches past `addr`, else that one (the
   /// walk checks that it starts below the request's end).
-  #[inline]
+  // Always inlined, as `Store::insert_before` and `remove_then_next` are:
+  // with the walk built twice (with steps shown and without), the inliner
+  // kept them as calls, 50 instructions a request more in the untraced loop.
+  #[inline(always)]
   fn first_met(&self, addr: u64) -> Pos {
     let store = &self.store;
     let at = store.lower_bound((addr, 0));

@@ -91,7 +91,7 @@ impl Store {
   /// (or unknown: NIL): when that is inside the finger's leaf, not its
   /// first record, and the leaf has room, `insert` would take the finger and
   /// its search would find `next`'s index; the record goes there unsearched.
-  #[inline]
+  #[inline(always)]
   pub fn insert_before(&mut self, next: Pos, va: Va) -> Pos {
     let l = next.leaf;
     if next.is_nil() || next.idx == 0 || self.finger.get() != l || self.leaf(l).len as usize >= CAP {

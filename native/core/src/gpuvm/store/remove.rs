@@ -21,7 +21,7 @@ impl Store {
 
   /// Takes out the record at `p` and gives the position of the record that
   /// followed it (NIL when none did): where a walk goes on.
-  #[inline]
+  #[inline(always)]
   pub fn remove_then_next(&mut self, p: Pos) -> Pos {
     let key = self.key(p);
     if self.take(p) {

@@ -1,8 +1,9 @@
 //! The walk that applies itself against the cursor's steps applied one by
 //! one: over random request streams, both leave the same records (keys,
-//! flags, objects, offsets, store positions), links and counts.
+//! flags, objects, offsets, store positions), links and counts, and the
+//! steps the walk shows (a trace's) are the cursor's, in its order.
 
-use super::super::{GpuVm, Link, Op, OpCounts, Va, NO_OBJ};
+use super::super::{GpuVm, Link, Op, OpCounts, OpMap, Va, NO_OBJ};
 use super::{SmKind, WalkTally};
 use crate::errno::Result;
 use proptest::prelude::*;
@@ -51,23 +52,16 @@ fn new_vm() -> GpuVm {
   GpuVm::new("walk", 0, PAGES * PAGE, Some((0, PAGE)))
 }
 
-/// The step-by-step run's tally, counted from its steps.
-fn stepwise(
-  vm: &mut GpuVm,
-  kind: SmKind,
-  addr: u64,
-  range: u64,
-  obj: u32,
-  off: u64,
-  link: bool,
-) -> Result<WalkTally> {
+/// The step-by-step run's tally, counted from its steps, which go to `steps`.
+fn stepwise(vm: &mut GpuVm, kind: SmKind, req: OpMap, link: bool, steps: &mut Vec<Op>) -> Result<WalkTally> {
   let mut cursor = match kind {
-    SmKind::Map => vm.sm_map(addr, range, obj, off)?,
-    SmKind::Unmap => vm.sm_unmap(addr, range)?,
+    SmKind::Map => vm.sm_map(req.addr, req.range, req.obj, req.offset)?,
+    SmKind::Unmap => vm.sm_unmap(req.addr, req.range)?,
   };
   let mut t = WalkTally::default();
   let link = if link { Link::Yes } else { Link::No };
   while let Some(op) = cursor.step(vm) {
+    steps.push(op);
     vm.apply_own_step(&op, link)?;
     t.counts.add(&op);
     let b = &mut t.mapped_bytes;
@@ -88,22 +82,21 @@ fn stepwise(
   Ok(t)
 }
 
-/// Through the walk that applies itself when it can; with `link`, through
-/// the public `bind`/`unbind` (which take it by themselves).
+/// Through the walk that applies itself when it can, the steps it shows
+/// going to `steps`; with `link`, through the public `bind`/`unbind` (which
+/// take it by themselves and show no steps).
 fn in_place(
   vm: &mut GpuVm,
   kind: SmKind,
-  addr: u64,
-  range: u64,
-  obj: u32,
-  off: u64,
+  req: OpMap,
   link: bool,
+  steps: &mut Vec<Op>,
 ) -> Result<(WalkTally, bool)> {
-  let fast = vm.walks_in_place(range);
+  let fast = vm.walks_in_place(req.range);
   if link {
     let counts: OpCounts = match kind {
-      SmKind::Map => vm.bind(addr, range, obj, off)?,
-      SmKind::Unmap => vm.unbind(addr, range)?,
+      SmKind::Map => vm.bind(req.addr, req.range, req.obj, req.offset)?,
+      SmKind::Unmap => vm.unbind(req.addr, req.range)?,
     };
     return Ok((
       WalkTally {
@@ -114,15 +107,12 @@ fn in_place(
     ));
   }
   if !fast {
-    return Ok((stepwise(vm, kind, addr, range, obj, off, false)?, false));
+    return Ok((stepwise(vm, kind, req, false, steps)?, false));
   }
-  let req = super::super::OpMap {
-    addr,
-    range,
-    obj,
-    offset: off,
-  };
-  Ok((vm.walk_request(kind, req, false)?, true))
+  Ok((
+    vm.walk_request_steps(kind, req, false, |op| steps.push(*op))?,
+    true,
+  ))
 }
 
 fn records(vm: &GpuVm) -> Vec<(Va, bool)> {
@@ -173,9 +163,18 @@ fn compare(reqs: &[Req], link: bool) -> usize {
         continue;
       }
     };
-    let (addr, range, off) = (page * PAGE, pages * PAGE, off * PAGE);
-    let want = stepwise(&mut a, kind, addr, range, obj, off, link).map_err(|e| e.errno);
-    let got = in_place(&mut b, kind, addr, range, obj, off, link).map_err(|e| e.errno);
+    let req = OpMap {
+      addr: page * PAGE,
+      range: pages * PAGE,
+      obj,
+      offset: off * PAGE,
+    };
+    let (mut want_steps, mut got_steps) = (Vec::new(), Vec::new());
+    let want = stepwise(&mut a, kind, req, link, &mut want_steps).map_err(|e| e.errno);
+    let got = in_place(&mut b, kind, req, link, &mut got_steps).map_err(|e| e.errno);
+    if !link {
+      assert_eq!(want_steps, got_steps, "{r:?}");
+    }
     served += usize::from(got.is_ok_and(|(_, fast)| fast));
     match (want, got) {
       (Ok(w), Ok((g, _))) if link => assert_eq!(w.counts, g.counts, "{r:?}"),
