@@ -348,7 +348,13 @@ for (let at = Atomics.add(claims, 0, 1); at < tasks.length; at = Atomics.add(cla
     async (workers) => {
       const done: Done[] = []
       const tasks = shardTasks(taskCount(g), { index: 0, count: 1 })
-      await runTasks(g, tasks, { workers, onDone: (d) => done.push(d), workerFile: fakeWorker, runTask: here(200) })
+      await runTasks(g, tasks, {
+        workers,
+        onDone: (d) => done.push(d),
+        workerFile: fakeWorker,
+        // Held only when a worker thread will start.
+        runTask: here(workers > 1 ? 200 : 0),
+      })
       expect(done.map((d) => d.index).sort((a, b) => a - b)).toEqual(tasks)
       for (const d of done) expect(d.output.result).toEqual({ seed: String(taskOf(g, d.index).params.seed) })
       if (workers === 1) {
@@ -387,7 +393,12 @@ for (let at = Atomics.add(claims, 0, 1); at < tasks.length; at = Atomics.add(cla
   ])('a task that fails on %s rejects the run with its errno and names the task', async (_, workers) => {
     const g5 = gridOf({ seeds: parseSeeds('3..5') }, 'native')
     // On two workers the calling thread holds its first task (seed 3) until the worker thread has run the rest.
-    const run = runTasks(g5, [0, 1, 2], { workers, onDone: () => {}, workerFile: fakeWorker, runTask: here(300) })
+    const run = runTasks(g5, [0, 1, 2], {
+      workers,
+      onDone: () => {},
+      workerFile: fakeWorker,
+      runTask: here(workers > 1 ? 300 : 0),
+    })
     await expect(run).rejects.toThrow(
       new DrmError('EINVAL', 'task 2 (seed 5, ops 100000, engine native): no such thing'),
     )
