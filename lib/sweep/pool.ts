@@ -55,6 +55,12 @@ export interface PoolOptions {
 /** How long a task takes, roughly, to order them costliest first. */
 const cost = (p: Point): number => p.ops * (p.engine === 'reference' ? 20 : 1) + 1
 
+/** What a task's error says, as a worker thread posts it: its message and, for a DrmError, its errno. */
+export function errorParts(err: unknown): { message: string; code?: string } {
+  const e = err as { message?: unknown; code?: unknown }
+  return { message: String(e?.message ?? err), code: typeof e?.code === 'string' ? e.code : undefined }
+}
+
 /** The error a task threw, naming the task; a DrmError keeps its errno. */
 function taskError(t: TaskMessage, message: string, code: string | undefined): Error {
   const what = `task ${t.index} (seed ${t.params.seed}, ops ${t.params.ops}, engine ${t.params.engine})`
@@ -129,33 +135,24 @@ function runPool(queue: readonly TaskMessage[], size: number, opts: PoolOptions)
       })
     }
   }
-  return Promise.all([runHere(queue, claims, run, () => over, finish, end), finished]).then(() => undefined)
-}
-
-/**
- * The calling thread's share: claims and runs tasks until none is left,
- * yielding to the event loop after each (the worker threads' results are
- * taken and the progress bar drawn there).
- */
-async function runHere(
-  queue: readonly TaskMessage[],
-  claims: Int32Array,
-  run: (params: TaskMessage['params']) => TaskOutput,
-  over: () => boolean,
-  finish: (d: Done) => void,
-  end: (err: Error) => void,
-): Promise<void> {
-  for (let at = claim(claims); at < queue.length && !over(); at = claim(claims)) {
-    const t = queue[at]
-    const started = process.hrtime.bigint()
-    let output: TaskOutput
-    try {
-      output = run(t.params)
-    } catch (err) {
-      const e = err as { message?: unknown; code?: unknown }
-      return end(taskError(t, String(e?.message ?? err), typeof e?.code === 'string' ? e.code : undefined))
+  // The calling thread's share: it claims and runs tasks until none is left,
+  // yielding to the event loop after each (the worker threads' results are
+  // taken and the progress bar drawn there).
+  const runHere = async (): Promise<void> => {
+    for (let at = claim(claims); at < queue.length && !over; at = claim(claims)) {
+      const t = queue[at]
+      const started = process.hrtime.bigint()
+      let output: TaskOutput
+      try {
+        output = run(t.params)
+      } catch (err) {
+        const { message, code } = errorParts(err)
+        end(taskError(t, message, code))
+        return
+      }
+      finish({ index: t.index, output, worker: 0, wallNs: Number(process.hrtime.bigint() - started) })
+      await new Promise((resolve) => setImmediate(resolve))
     }
-    finish({ index: t.index, output, worker: 0, wallNs: Number(process.hrtime.bigint() - started) })
-    await new Promise((resolve) => setImmediate(resolve))
   }
+  return Promise.all([runHere(), finished]).then(() => undefined)
 }

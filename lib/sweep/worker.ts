@@ -5,7 +5,7 @@
  * it ends once no task is left.
  */
 import { parentPort, workerData } from 'node:worker_threads'
-import { claim, type WorkerReply, type WorkerStart } from './pool.js'
+import { claim, errorParts, type WorkerReply, type WorkerStart } from './pool.js'
 import { runTask } from './task.js'
 
 const port = parentPort
@@ -19,11 +19,7 @@ for (let at = claim(claims); at < tasks.length; at = claim(claims)) {
     const output = runTask(task.params)
     reply = { index: task.index, output, wallNs: Number(process.hrtime.bigint() - started) }
   } catch (err) {
-    const e = err as { message?: unknown; code?: unknown }
-    reply = {
-      index: task.index,
-      error: { message: String(e?.message ?? err), code: typeof e?.code === 'string' ? e.code : undefined },
-    }
+    reply = { index: task.index, error: errorParts(err) }
   }
   port.postMessage(reply)
 }
