@@ -96,7 +96,16 @@ unsafe fn apply(
     }
   }
   let mut totals = Totals::default();
+  // The start address of request k (0 past the end), for `look_ahead`.
+  let addr_of = |k: usize| {
+    if k < n {
+      word(k * BATCH_WORDS + BATCH_AT_ADDR)
+    } else {
+      0
+    }
+  };
   for i in 0..n {
+    vm.look_ahead(addr_of(i + 1), addr_of(i + 2));
     let w = i * BATCH_WORDS;
     let (head, addr, range) = (
       word(w + BATCH_AT_HEAD),

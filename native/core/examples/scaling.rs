@@ -4,7 +4,9 @@
 //! in memory. For each size n = 10^3 .. max: n one-page mappings are laid out
 //! two pages apart, then `requests` random bind/unbind requests (1-8 pages,
 //! 70% maps) land among them. Prints, per n, nanoseconds per request and the
-//! resident bytes per live mapping.
+//! resident bytes per live mapping. Each request looks two ahead
+//! (`GpuVm::look_ahead`), as the whole-run loop and `bindBatch` do;
+//! `NOLOOK=1` turns that off, for a comparison.
 use drmsim_core::gpuvm::GpuVm;
 use drmsim_core::vmbind::SplitMix64;
 use std::time::Instant;
@@ -30,6 +32,7 @@ fn main() {
   let max = args.first().copied().unwrap_or(10_000_000);
   let requests = args.get(1).copied().unwrap_or(200_000);
   let min = args.get(2).copied().unwrap_or(1000);
+  let look = std::env::var_os("NOLOOK").is_none();
   println!("live_mappings ns_per_request rss_bytes_per_mapping cpu_ns_per_request");
   let mut n = min;
   while n <= max {
@@ -42,17 +45,29 @@ fn main() {
     let per_mapping = rss_bytes().saturating_sub(before) as f64 / n as f64;
     let mut rng = SplitMix64::new(n);
     let window = 2 * n;
+    // The requests are drawn first, so that each can look two ahead.
+    let reqs: Vec<(bool, u64, u64, u32, u64)> = (0..requests)
+      .map(|_| {
+        let map = rng.below(100) < 70;
+        let page = rng.below(window);
+        let pages = 1 + rng.below(8);
+        let (obj, offset) = if map {
+          (1 + rng.below(1024) as u32, rng.below(256) * PAGE)
+        } else {
+          (0, 0)
+        };
+        (map, BASE + page * PAGE, pages * PAGE, obj, offset)
+      })
+      .collect();
+    let at = |i: usize| reqs.get(i).map_or(0, |r| r.1);
     let started = Instant::now();
     let cpu_started = cpu_ns();
-    for _ in 0..requests {
-      let map = rng.below(100) < 70;
-      let page = rng.below(window);
-      let pages = 1 + rng.below(8);
-      let (addr, range) = (BASE + page * PAGE, pages * PAGE);
+    for (i, &(map, addr, range, obj, offset)) in reqs.iter().enumerate() {
+      if look {
+        vm.look_ahead(at(i + 1), at(i + 2));
+      }
       if map {
-        let obj = 1 + rng.below(1024) as u32;
-        vm.bind(addr, range, obj, rng.below(256) * PAGE)
-          .expect("valid request");
+        vm.bind(addr, range, obj, offset).expect("valid request");
       } else {
         vm.unbind(addr, range).expect("valid request");
       }

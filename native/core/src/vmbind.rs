@@ -112,6 +112,16 @@ pub enum Request {
   Unmap { addr: u64, range: u64 },
 }
 
+impl Request {
+  /// The first address the request covers.
+  pub fn addr(&self) -> u64 {
+    match self {
+      Request::Map(m) => m.addr,
+      Request::Unmap { addr, .. } => *addr,
+    }
+  }
+}
+
 /// The request stream, drawn in exactly the order the workload fixes.
 pub struct Requests {
   rng: SplitMix64,
@@ -154,6 +164,62 @@ impl Iterator for Requests {
     } else {
       Request::Unmap { addr, range }
     })
+  }
+}
+
+/// A request stream read two ahead: each request comes with the start
+/// addresses of the two after it (0 past the end), what
+/// `GpuVm::look_ahead` takes. The requests wait in a ring of four.
+pub struct Ahead<I: Iterator<Item = Request>> {
+  reqs: I,
+  ring: [Request; 4],
+  at: usize,
+  /// Requests in the ring not yet handed out.
+  queued: usize,
+}
+
+impl<I: Iterator<Item = Request>> Ahead<I> {
+  pub fn new(mut reqs: I) -> Self {
+    let mut ring = [Request::Unmap { addr: 0, range: 0 }; 4];
+    let mut queued = 0;
+    for slot in &mut ring[..3] {
+      let Some(r) = reqs.next() else { break };
+      *slot = r;
+      queued += 1;
+    }
+    Ahead {
+      reqs,
+      ring,
+      at: 0,
+      queued,
+    }
+  }
+}
+
+impl<I: Iterator<Item = Request>> Iterator for Ahead<I> {
+  type Item = (Request, u64, u64);
+  #[inline]
+  fn next(&mut self) -> Option<Self::Item> {
+    if self.queued == 0 {
+      return None;
+    }
+    let req = self.ring[self.at];
+    // The requests after this one: those queued behind it, and a new one.
+    self.queued -= 1;
+    if let Some(r) = self.reqs.next() {
+      self.ring[(self.at + 3) % 4] = r;
+      self.queued += 1;
+    }
+    let addr = |k: usize| {
+      if k <= self.queued {
+        self.ring[(self.at + k) % 4].addr()
+      } else {
+        0
+      }
+    };
+    let ahead = (req, addr(1), addr(2));
+    self.at = (self.at + 1) % 4;
+    Some(ahead)
   }
 }
 
@@ -451,7 +517,8 @@ fn run_loop<const SAMPLED: bool>(
   // (gpuvm/walk.rs), showing each step to the trace before it is made.
   let in_place = request_costs.is_none();
   let started = std::time::Instant::now();
-  for (i, req) in Requests::new(*params).enumerate() {
+  for (i, (req, next, after)) in Ahead::new(Requests::new(*params)).enumerate() {
+    vm.look_ahead(next, after);
     emit(out, &mut scratch, &|b| request_line(b, i as u64, &req));
     if request_costs.is_some() {
       if let Some(pt) = vm.page_table() {

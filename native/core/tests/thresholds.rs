@@ -2,7 +2,8 @@
 //! distinct objects than any table threshold, object ids at the top of u32,
 //! GEM lists built after hundreds of thousands of stamps, equal-address runs
 //! of zero-length mappings longer than a leaf (32) and than an inner node's
-//! fan-out (32 * 32), and trees deeper than a few levels. Each is checked
+//! fan-out (32 * 32), trees deeper than a few levels, and trees past the size
+//! where the request loops start looking ahead. Each is checked
 //! against what the simple answer must be.
 use drmsim_core::gpuvm::{GpuVm, Op};
 
@@ -141,4 +142,73 @@ fn one_walk_of_a_million_steps() {
   let c = vm.bind(BASE, 2 * N * PAGE, 1, 0).unwrap();
   assert_eq!(c.map, 1);
   assert_eq!(vm.iter().count(), 2);
+}
+
+/// A whole run whose tree grows past the size where the loop starts looking
+/// ahead (more than 262,144 mappings: over 8,192 leaves of at most 32) ends
+/// in the state that the same requests applied one by one, without looking
+/// ahead, reach; so does a bind array of the requests after that point.
+#[test]
+fn looking_ahead_past_the_cache_changes_nothing() {
+  use drmsim_core::gpuvm::ArrayRequest;
+  use drmsim_core::vmbind::{new_vm, run, state_hash, Params, Request, Requests, Trace};
+  let params = Params {
+    ops: 400_000,
+    window: 1 << 28,
+    max_pages: 2,
+    map_percent: 90,
+    ..Params::default()
+  };
+  let whole = run(&params, Trace::Off, &mut Vec::new()).expect("a valid workload");
+  assert!(
+    whole.summary.mappings > 300_000,
+    "{} mappings",
+    whole.summary.mappings
+  );
+  let mut one_by_one = new_vm();
+  for req in Requests::new(params) {
+    match req {
+      Request::Map(m) => one_by_one.bind(m.addr, m.range, m.obj, m.offset),
+      Request::Unmap { addr, range } => one_by_one.unbind(addr, range),
+    }
+    .expect("a valid request");
+  }
+  assert_eq!(state_hash(&one_by_one), whole.summary.state_hash);
+
+  let more = Params {
+    seed: 2,
+    ops: 20_000,
+    ..params
+  };
+  let array: Vec<ArrayRequest> = Requests::new(more)
+    .map(|req| match req {
+      Request::Map(m) => ArrayRequest {
+        unmap: false,
+        addr: m.addr,
+        range: m.range,
+        obj: m.obj,
+        offset: m.offset,
+      },
+      Request::Unmap { addr, range } => ArrayRequest {
+        unmap: true,
+        addr,
+        range,
+        obj: 0,
+        offset: 0,
+      },
+    })
+    .collect();
+  let mut arrayed = whole.vm;
+  arrayed
+    .bind_array(&array, None, |_, _| {})
+    .expect("a valid array");
+  for r in &array {
+    if r.unmap {
+      one_by_one.unbind(r.addr, r.range)
+    } else {
+      one_by_one.bind(r.addr, r.range, r.obj, r.offset)
+    }
+    .expect("a valid request");
+  }
+  assert_eq!(state_hash(&arrayed), state_hash(&one_by_one));
 }

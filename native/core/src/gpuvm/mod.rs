@@ -186,6 +186,19 @@ impl GpuVm {
     self.store.len() - usize::from(self.kernel_node().is_some())
   }
 
+  /// Tells the VA space the start addresses of the next two requests, so
+  /// that in a tree past the cache it asks for what they will read while the
+  /// current one runs: the leaf of `next` and the lowest inner node of
+  /// `after` (store/search.rs, `prefetch_toward`). A loop that knows its
+  /// requests calls it before each one; a small tree ignores it.
+  #[inline]
+  pub fn look_ahead(&self, next: u64, after: u64) {
+    if self.store.past_cache() {
+      self.store.prefetch_toward((after, 0), 1);
+      self.store.prefetch_toward((next, 0), 0);
+    }
+  }
+
   /// Takes the warnings recorded since the last call.
   pub fn take_warnings(&mut self) -> Vec<Warning> {
     std::mem::take(&mut self.warnings)

@@ -115,7 +115,9 @@ impl GpuVm {
     let injected = fail_at.filter(|&i| i < n);
     let saved = (injected.is_some() || !self.array_cannot_fail(reqs)).then(|| self.save(reqs));
     let mut total = OpCounts::default();
+    let addr_of = |k: usize| reqs.get(k).map_or(0, |r| r.addr);
     for (index, r) in reqs.iter().enumerate() {
+      self.look_ahead(addr_of(index + 1), addr_of(index + 2));
       let done = if injected == Some(index) {
         fail(
           INJECTED_ERRNO,

@@ -50,6 +50,29 @@ fn requests_draw_as_the_workload_text_says() {
   }
 }
 
+/// Read two ahead, a stream of any length (the ring's start and end
+/// included) hands out the same requests, each with the addresses of the
+/// two after it and 0 past the end.
+#[test]
+fn ahead_shows_the_next_two_addresses() {
+  for ops in 0..9 {
+    let params = Params {
+      ops,
+      ..Params::default()
+    };
+    let reqs: Vec<Request> = Requests::new(params).collect();
+    let addr = |k: usize| reqs.get(k).map_or(0, Request::addr);
+    let want: Vec<(Request, u64, u64)> = (0..reqs.len())
+      .map(|i| (reqs[i], addr(i + 1), addr(i + 2)))
+      .collect();
+    assert_eq!(
+      Ahead::new(Requests::new(params)).collect::<Vec<_>>(),
+      want,
+      "{ops} requests"
+    );
+  }
+}
+
 fn golden(name: &str) -> Option<String> {
   let path = format!("{}/../../../shared/golden/{name}", env!("CARGO_MANIFEST_DIR"));
   std::fs::read_to_string(path).ok()

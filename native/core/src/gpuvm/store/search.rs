@@ -8,6 +8,10 @@ use super::{Pos, Store, NIL};
 /// Deeper than any tree of 2^32 leaves can grow with `FAN_MIN` children.
 const MAX_DEPTH: usize = 16;
 
+/// 8,192 leaves are 11 MiB: more than this guest's share of a last-level
+/// cache (bench/PROFILE.md, fourth round).
+const PAST_CACHE_LEAVES: usize = 8192;
+
 /// The inner nodes a descent passed, with the child taken in each.
 pub(super) struct Path {
   pub(super) steps: [(u32, u32); MAX_DEPTH],
@@ -67,6 +71,36 @@ impl Store {
       }
     }
     n
+  }
+
+  /// Asks for the node a descent toward `key` would read at `depth` levels
+  /// above the leaves (0: the leaf itself), reading only the nodes above it,
+  /// and returns it (none when the tree is not that tall). A caller that
+  /// knows its coming requests asks for the lowest inner node two requests
+  /// ahead and for the leaf one ahead: each wait for memory then overlaps a
+  /// request's work instead of following the previous wait. Only a hint: a
+  /// change before the request comes makes it useless, not wrong.
+  pub fn prefetch_toward(&self, key: (u64, u64), depth: usize) -> Option<u32> {
+    if depth >= self.height {
+      return None;
+    }
+    let mut n = self.root;
+    for _ in depth..self.height {
+      let inner = &self.inners[n as usize];
+      n = inner.child[inner.route(key)];
+    }
+    if depth == 0 {
+      prefetch(&self.leaves[n as usize], LEAF_LINES);
+    } else {
+      prefetch(&self.inners[n as usize], INNER_SEARCH_LINES);
+    }
+    Some(n)
+  }
+
+  /// Whether the leaves outgrow what a request can expect to find in cache,
+  /// so that looking ahead (`prefetch_toward`) pays for its descents.
+  pub fn past_cache(&self) -> bool {
+    self.leaves.len() > PAST_CACHE_LEAVES
   }
 
   /// The first record whose key is at or after `key`.

@@ -124,3 +124,53 @@ fn the_tree_matches_a_sorted_set() {
     assert_eq!((store.len(), store.height), (0, 0));
   }
 }
+
+/// The node looking ahead asks for is the one the descent for the same key
+/// reads at that level, in trees of every height up to four, and after
+/// removals have merged leaves and freed nodes.
+#[test]
+fn prefetch_toward_names_the_node_a_descent_reads() {
+  let mut rng = SplitMix64::new(18);
+  let mut store = Store::new();
+  let mut keys = Vec::new();
+  let mut heights = BTreeSet::new();
+  let mut check = |store: &Store, rng: &mut SplitMix64| {
+    for _ in 0..200 {
+      let key = (rng.below(1 << 40), 0);
+      let mut path = search::Path::new();
+      let leaf = store.descend(key, Some(&mut path));
+      let h = store.height;
+      assert_eq!(store.prefetch_toward(key, 0), (h > 0).then_some(leaf));
+      for depth in 1..=h + 1 {
+        let want = (depth < h).then(|| path.steps[h - depth].0);
+        assert_eq!(
+          store.prefetch_toward(key, depth),
+          want,
+          "height {h} depth {depth}"
+        );
+      }
+    }
+    heights.insert(store.height);
+  };
+  for round in 0..4u64 {
+    for seq in 0..60_000 * round {
+      let v = va(rng.below(1 << 40), keys.len() as u64 + seq);
+      keys.push((v.addr, v.seq));
+      store.insert(v);
+    }
+    check(&store, &mut rng);
+  }
+  // Remove all but a few hundred: the tree shrinks back through the heights.
+  while keys.len() > 300 {
+    let i = rng.below(keys.len() as u64) as usize;
+    let key = keys.swap_remove(i);
+    let p = store.locate(key, NIL).expect("a key that was inserted");
+    store.remove(p);
+    if keys.len() % 20_000 == 0 {
+      check(&store, &mut rng);
+    }
+  }
+  check(&store, &mut rng);
+  assert!(heights.contains(&0) || heights.contains(&1));
+  assert!(heights.iter().any(|&h| h >= 3), "heights {heights:?}");
+}
