@@ -494,7 +494,7 @@ function placementLoop(dev, steps, { setup = () => {}, after = () => {} } = {}) 
 // sweeps (issue 18): drmsim sweep on one and two workers (bench/sweep.mjs)
 {
   const { benchSweep } = await import('./sweep.mjs')
-  table(...benchSweep(mode))
+  table(...(await benchSweep(mode)))
 }
 
 // allocators (issue 16): colour-aware drm_mm inserts and cleared drm_buddy allocations

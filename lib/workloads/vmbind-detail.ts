@@ -205,10 +205,11 @@ const SAFE_HIGH = 0x20_0000
  * `details(unpackMappings(words), params, counts)` read from the packed
  * words, with no record (and no three BigInts) made per mapping: a sweep task
  * keeps only the measures, and at 10^5 mappings the records and the hex
- * strings hashed cost more than the run. `mappings` and `largest` are made
- * when first read. Addresses and ranges are summed as Numbers, exact below
- * 2^53 (a VA space ends at 2^48); a larger one sends the whole call the
- * BigInt way.
+ * strings hashed cost more than the run. `mappings`, `largest` and
+ * `stateFnv1a64` are made when first read: hashing every mapping's line
+ * costs a quarter of a sweep task, which takes the summary's hash instead.
+ * Addresses and ranges are summed as Numbers, exact below 2^53 (a VA space
+ * ends at 2^48); a larger one sends the whole call the BigInt way.
  */
 export function packedDetails(words: BigUint64Array, params: VmbindParams, counts: StepCounts): VmbindDetails {
   const slow = (): VmbindDetails => details(unpackMappings(words), params, counts)
@@ -221,7 +222,6 @@ export function packedDetails(words: BigUint64Array, params: VmbindParams, count
   const half = new Uint32Array(words.buffer, words.byteOffset, words.length * 2)
   const hi = (word: number): number => half[2 * word + HIGH]
   const lo = (word: number): number => half[2 * word + 1 - HIGH]
-  const hash = new Fnv1a64()
   let largestAt = -1
   let largestRange = 0
   let mapped = 0
@@ -239,13 +239,6 @@ export function packedDetails(words: BigUint64Array, params: VmbindParams, count
     const addr = hi(a) * 0x1_0000_0000 + lo(a)
     const range = hi(r) * 0x1_0000_0000 + lo(r)
     if (addr + range >= 2 ** 53) return slow()
-    // The object id is the head word's high half (BATCH_OBJ_SHIFT is 32).
-    const obj =
-      Wire.BATCH_OBJ_SHIFT === 32
-        ? hi(w + Wire.BATCH_AT_HEAD)
-        : Number(words[w + Wire.BATCH_AT_HEAD] >> BigInt(Wire.BATCH_OBJ_SHIFT))
-    hash.hexHalves(hi(a), lo(a)).byte(0x20).hexHalves(hi(r), lo(r)).byte(0x20)
-    hash.hexHalves(0, obj).byte(0x20).hexHalves(hi(o), lo(o)).byte(0x0a)
     mapped += range
     if (largestAt < 0 || range > largestRange) {
       largestAt = i
@@ -278,9 +271,11 @@ export function packedDetails(words: BigUint64Array, params: VmbindParams, count
     splits: counts.splits,
     keeps: counts.keeps,
   } as VmbindDetails
+  let state: string | undefined
   Object.defineProperties(out, {
     mappings: { get: list, enumerable: true },
     largest: { get: () => (largestAt < 0 ? null : list()[largestAt]), enumerable: true },
+    stateFnv1a64: { get: () => (state ??= packedStateHash(words, hi, lo)), enumerable: true },
   })
   out.window = { from: fromBig, to: toBig }
   out.mappedBytes = BigInt(mapped)
@@ -288,8 +283,29 @@ export function packedDetails(words: BigUint64Array, params: VmbindParams, count
   out.holes = holes
   out.largestFree = BigInt(largestFree)
   out.fragmentation = freeBytes > 0 ? 1 - largestFree / freeBytes : 0
-  out.stateFnv1a64 = hash.value.toString(16).padStart(16, '0')
   return out
+}
+
+/**
+ * The state hash of packed mappings (each below 2^53, as `packedDetails`
+ * checked): their lines hashed as `details` hashes them, digits made from the
+ * u32 halves (`hi`, `lo`: a word's halves by index) with no string made.
+ */
+function packedStateHash(words: BigUint64Array, hi: (word: number) => number, lo: (word: number) => number): string {
+  const hash = new Fnv1a64()
+  for (let w = 0; w < words.length; w += Wire.BATCH_WORDS) {
+    const a = w + Wire.BATCH_AT_ADDR
+    const r = w + Wire.BATCH_AT_RANGE
+    const o = w + Wire.BATCH_AT_OFFSET
+    // The object id is the head word's high half (BATCH_OBJ_SHIFT is 32).
+    const obj =
+      Wire.BATCH_OBJ_SHIFT === 32
+        ? hi(w + Wire.BATCH_AT_HEAD)
+        : Number(words[w + Wire.BATCH_AT_HEAD] >> BigInt(Wire.BATCH_OBJ_SHIFT))
+    hash.hexHalves(hi(a), lo(a)).byte(0x20).hexHalves(hi(r), lo(r)).byte(0x20)
+    hash.hexHalves(0, obj).byte(0x20).hexHalves(hi(o), lo(o)).byte(0x0a)
+  }
+  return hash.value.toString(16).padStart(16, '0')
 }
 
 /**

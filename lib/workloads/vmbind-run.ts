@@ -141,7 +141,10 @@ export function vmbind(opts: VmbindOptions = {}): VmbindOutput {
     if (wantDetails) {
       const counts = { map: run.map, remap: run.remap, unmap: run.unmap, splits: run.splits, keeps: run.keeps }
       const words = run.mappings!
-      out.details = checked(packedDetails(words, params, counts), out.summary, words.length / Wire.BATCH_WORDS)
+      // The details' state hash is left unread here (hashing every mapping's line is a quarter of a sweep
+      // task); vmbind-detail.spec.ts checks it against the summary's.
+      const d = packedDetails(words, params, counts)
+      out.details = checked(d, out.summary, words.length / Wire.BATCH_WORDS, false)
       if (samples) for (const s of run.samples!) samples.onSample(s)
     }
     return out
@@ -173,15 +176,18 @@ export function vmbind(opts: VmbindOptions = {}): VmbindOutput {
   if (tally) {
     tally.end(params.ops - 1)
     const d = detailsOf(mappingsOf(core), params, tally)
-    out.details = checked(d, out.summary, d.mappings.length)
+    out.details = checked(d, out.summary, d.mappings.length, true)
   }
   return out
 }
 
-/** The details describe the run the summary does (same counts and final state), or this is a bug. */
-function checked(d: VmbindDetails, summary: string, mappings: number): VmbindDetails {
+/**
+ * The details describe the run the summary does (same counts and mapping count; with `hashed`, the same
+ * final state by its hash), or this is a bug.
+ */
+function checked(d: VmbindDetails, summary: string, mappings: number, hashed: boolean): VmbindDetails {
   const counts = `ops map=${d.map} remap=${d.remap} unmap=${d.unmap}\nmappings ${mappings}\n`
-  if (!summary.includes(counts) || !summary.endsWith(`state_fnv1a64 ${d.stateFnv1a64}\n`)) {
+  if (!summary.includes(counts) || (hashed && !summary.endsWith(`state_fnv1a64 ${d.stateFnv1a64}\n`))) {
     throw new Error(
       `vmbind: the details describe another run (${JSON.stringify(counts)}) than the summary:\n${summary}`,
     )
