@@ -234,7 +234,6 @@ export function packedDetails(words: BigUint64Array, params: VmbindParams, count
     const w = i * Wire.BATCH_WORDS
     const a = w + Wire.BATCH_AT_ADDR
     const r = w + Wire.BATCH_AT_RANGE
-    const o = w + Wire.BATCH_AT_OFFSET
     if (hi(a) >= SAFE_HIGH || hi(r) >= SAFE_HIGH) return slow()
     const addr = hi(a) * 0x1_0000_0000 + lo(a)
     const range = hi(r) * 0x1_0000_0000 + lo(r)
