@@ -8,7 +8,7 @@ use super::{Pos, Store, NIL};
 /// Deeper than any tree of 2^32 leaves can grow with `FAN_MIN` children.
 const MAX_DEPTH: usize = 16;
 
-/// 8,192 leaves are 11 MiB: more than this guest's share of a last-level
+/// 8,192 leaves are 10.5 MiB: more than this guest's share of a last-level
 /// cache (bench/PROFILE.md, fourth round).
 const PAST_CACHE_LEAVES: usize = 8192;
 

@@ -126,7 +126,7 @@ fn the_tree_matches_a_sorted_set() {
 }
 
 /// The node looking ahead asks for is the one the descent for the same key
-/// reads at that level, in trees of every height up to four, and after
+/// reads at that level, in trees from a lone leaf to three inner levels, and after
 /// removals have merged leaves and freed nodes.
 #[test]
 fn prefetch_toward_names_the_node_a_descent_reads() {
