@@ -118,6 +118,32 @@ describe('drmsim sweep', () => {
     }
   })
 
+  it('--no-trace-hash: the same measures with traceFnv1a64 empty, another sweep id; its shards merge, not with hashed ones', () => {
+    const unhashed = drmsim('sweep', ...GRID, '--no-trace-hash', '--workers', '2', '--out', at('nohash.jsonl'))
+    expect(unhashed.code).toBe(0)
+    expect(unhashed.stdout).toBe(whole.stdout)
+    const rowsOf = (name: string) =>
+      read(name)
+        .trimEnd()
+        .split('\n')
+        .map((l) => JSON.parse(l))
+    const hashed = rowsOf('whole.jsonl')
+    const rows = rowsOf('nohash.jsonl')
+    expect(new Set(rows.map((r) => r.sweep)).size).toBe(1)
+    expect(rows[0].sweep).not.toBe(hashed[0].sweep)
+    expect(rows).toEqual(hashed.map((r) => ({ ...r, sweep: rows[0].sweep, traceFnv1a64: '' })))
+    for (const i of [0, 1]) {
+      const r = drmsim('sweep', ...GRID, '--no-trace-hash', '--shard', `${i}/2`, '--out', at(`nohash${i}.jsonl`))
+      expect(r.code).toBe(0)
+    }
+    const merged = drmsim('merge', at('nohash1.jsonl'), at('nohash0.jsonl'), '--out', at('nohash-merged.jsonl'))
+    expect(merged.code).toBe(0)
+    expect(read('nohash-merged.jsonl')).toBe(read('nohash.jsonl'))
+    const mixed = drmsim('merge', at('nohash0.jsonl'), at('whole.jsonl'))
+    expect(mixed.code).toBe(2)
+    expect(mixed.stderr).toMatch(/is a row of another sweep/)
+  })
+
   it('gives for each task the numbers drmsim vmbind --json gives for its parameters', () => {
     const rows = read('whole.jsonl')
       .trimEnd()

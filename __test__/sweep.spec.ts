@@ -127,6 +127,16 @@ describe('grid', () => {
     expect(sweepId(c)).not.toBe(sweepId(a))
     expect(sweepId(gridOf({ params: { ops: [1000, 2000] }, seeds: parseSeeds('4') }, 'reference'))).not.toBe(sweepId(a))
   })
+
+  it('a grid whose traces are not hashed is another sweep; a hashed one keeps the text it had', () => {
+    const input = { params: { ops: [1000, 2000] }, seeds: parseSeeds('1..4') }
+    const hashed = gridOf({ ...input, traceHash: true }, 'native')
+    const unhashed = gridOf({ ...input, traceHash: false }, 'native')
+    expect(gridText(hashed)).toBe(gridText(gridOf(input, 'native')))
+    expect(gridText(unhashed)).toBe(`${gridText(hashed)}trace-hash=off\n`)
+    expect(sweepId(unhashed)).not.toBe(sweepId(hashed))
+    expect(taskOf(unhashed, 5)).toEqual({ ...taskOf(hashed, 5), traceHash: false })
+  })
 })
 
 describe('shards', () => {
@@ -181,6 +191,10 @@ describe('a task and its row', () => {
     })
     expect(out.summary).toContain(`trace_fnv1a64 ${got.traceFnv1a64}\n`)
     expect(runTask({ ...params, engine: 'reference' }).result).toEqual(got)
+    // Unhashed: the same measures, the trace's hash empty, on both engines.
+    const unhashed = { ...got, traceFnv1a64: '' }
+    expect(runTask(params, false).result).toEqual(unhashed)
+    expect(runTask({ ...params, engine: 'reference' }, false).result).toEqual(unhashed)
   })
 
   it('is one JSON line in column order, read back as it was; a bad row names file:line and the column', () => {

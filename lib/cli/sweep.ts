@@ -46,6 +46,8 @@ export interface SweepCliOptions extends SweepOutputOptions {
   shard?: string
   timing?: string
   list?: boolean
+  /** False with --no-trace-hash. */
+  traceHash?: boolean
 }
 
 const HELP = `
@@ -68,7 +70,9 @@ parameters, then requests, map, remap, unmap, splits, keeps, mappings, mappedByt
 freeBytes, holes, largestFree, fragmentation, traceFnv1a64, stateFnv1a64: the
 numbers drmsim vmbind --json gives. No timing is in them, so they are the same bytes
 whatever the sharding and the workers; --timing writes each task's times apart
-(task, worker, loopNs, wallNs).
+(task, worker, loopNs, wallNs). Hashing each trace line is about half of a native
+task: --no-trace-hash leaves traceFnv1a64 empty (and makes another sweep, with its
+own id, whose shards merge only with each other).
 `
 
 export function addSweepCommand(cli: Command): void {
@@ -92,6 +96,7 @@ export function addSweepCommand(cli: Command): void {
       )
       .option('--shard <i/n>', 'run only the tasks whose index is i modulo n (0 <= i < n)')
       .option('--timing <file>', "write each task's time, in task order, to a .csv or .jsonl file")
+      .option('--no-trace-hash', "leave each task's trace unhashed: a native task takes about half the time")
       .option('--list', 'print the tasks (index, point, seed, parameters) instead of running them'),
   )
     .addHelpText('after', HELP + EXIT_CODES_HELP)
@@ -118,6 +123,7 @@ function gridOfOptions(o: SweepCliOptions): Grid {
     ;(input.params as Record<string, unknown>)[name] = values
   }
   if (o.seeds !== undefined) input.seeds = asUsage(() => parseSeeds(o.seeds!))
+  if (o.traceHash === false) input.traceHash = false
   // Each engine the grid names must load; the default one is resolved here, once.
   const engine: EngineName = resolveEngine()
   for (const e of input.params?.engine ?? []) resolveEngine(e)

@@ -45,6 +45,11 @@ export interface Grid {
   mapPercent: number[]
   /** The seeds, as runs of consecutive seeds in the order given, adjacent runs joined. */
   seeds: SeedRun[]
+  /**
+   * Whether each task hashes its trace (the rows' traceFnv1a64). Hashing every line is about half
+   * of a native task; without it the column is empty.
+   */
+  traceHash: boolean
 }
 
 /** One grid point: a vmbind run's parameters but the seed. */
@@ -57,12 +62,16 @@ export interface Task {
   index: number
   point: number
   params: Point & { seed: bigint }
+  /** The grid's `traceHash`. */
+  traceHash: boolean
 }
 
 /** What the options or a grid file give: value lists for some parameters, the seeds. */
 export interface GridInput {
   params?: Partial<{ [K in ParamName]: K extends 'engine' ? EngineName[] : number[] }>
   seeds?: SeedRun[]
+  /** False to leave the traces unhashed (default true). */
+  traceHash?: boolean
 }
 
 /** A parameter by its option name (`max-pages`) or its field name (`maxPages`). */
@@ -181,6 +190,7 @@ export function gridOf(input: GridInput, engine: EngineName): Grid {
     objects: p.objects ?? [defaultParams.objects],
     mapPercent: p.mapPercent ?? [defaultParams.mapPercent],
     seeds: input.seeds ?? [{ from: 1n, to: 1n }],
+    traceHash: input.traceHash ?? true,
   }
   for (const name of PARAMS) {
     if (grid[name].length === 0) throw new SweepError(`${FLAG[name]}: no values`)
@@ -274,17 +284,26 @@ function seedAt(seeds: readonly SeedRun[], n: number): bigint {
 export function taskOf(grid: Grid, index: number): Task {
   const seeds = seedCount(grid.seeds)
   const point = Math.floor(index / seeds)
-  return { index, point, params: { ...pointOf(grid, point), seed: seedAt(grid.seeds, index % seeds) } }
+  return {
+    index,
+    point,
+    params: { ...pointOf(grid, point), seed: seedAt(grid.seeds, index % seeds) },
+    traceHash: grid.traceHash,
+  }
 }
 
 /** The seeds as `--seeds` takes them: `1..32`, `5..5` (one seed, not a count), `1..4,9`. */
 export const seedsText = (seeds: readonly SeedRun[]): string =>
   seeds.map((r) => (r.from === r.to && seeds.length > 1 ? `${r.from}` : `${r.from}..${r.to}`)).join(',')
 
-/** The grid as text, one line per parameter and one for the seeds: what `sweepId` hashes. */
+/**
+ * The grid as text, one line per parameter and one for the seeds, and a last line when the traces are
+ * not hashed (so a sweep hashed before keeps its id): what `sweepId` hashes.
+ */
 export function gridText(grid: Grid): string {
   const lines = PARAMS.map((p) => `${FLAG[p]}=${grid[p].join(',')}`)
-  return `drmsim sweep vmbind v1\n${lines.join('\n')}\nseeds=${seedsText(grid.seeds)}\n`
+  const trace = grid.traceHash ? '' : 'trace-hash=off\n'
+  return `drmsim sweep vmbind v1\n${lines.join('\n')}\nseeds=${seedsText(grid.seeds)}\n${trace}`
 }
 
 /** The sweep's identity: FNV-1a 64 of its grid text, 16 hex digits. Shards of one sweep share it. */

@@ -19,6 +19,8 @@ import { runTask, type TaskOutput } from './task.js'
 export interface TaskMessage {
   index: number
   params: Point & { seed: bigint }
+  /** Whether the task hashes its trace (the grid's `traceHash`). */
+  traceHash: boolean
 }
 
 /** What a worker thread is started with: the tasks, in the order they are claimed, and the claim counter. */
@@ -49,7 +51,7 @@ export interface PoolOptions {
   /** The worker threads' script (default: worker.js beside this module, in the built package). */
   workerFile?: string
   /** What runs a task on the calling thread (default: `runTask`; tests put a stand-in here, as in `workerFile`). */
-  runTask?: (params: TaskMessage['params']) => TaskOutput
+  runTask?: (params: TaskMessage['params'], traceHash: boolean) => TaskOutput
 }
 
 /** How long a task takes, roughly, to order them costliest first. */
@@ -74,7 +76,7 @@ function taskError(t: TaskMessage, message: string, code: string | undefined): E
 export async function runTasks(grid: Grid, indices: readonly number[], opts: PoolOptions): Promise<void> {
   const tasks = indices.map((i) => {
     const t = taskOf(grid, i)
-    return { index: t.index, params: t.params }
+    return { index: t.index, params: t.params, traceHash: t.traceHash }
   })
   const order = tasks.map((t, i) => ({ t, c: cost(t.params), i }))
   order.sort((a, b) => b.c - a.c || a.i - b.i)
@@ -144,7 +146,7 @@ function runPool(queue: readonly TaskMessage[], size: number, opts: PoolOptions)
       const started = process.hrtime.bigint()
       let output: TaskOutput
       try {
-        output = run(t.params)
+        output = run(t.params, t.traceHash)
       } catch (err) {
         const { message, code } = errorParts(err)
         end(taskError(t, message, code))

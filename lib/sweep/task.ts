@@ -42,10 +42,13 @@ export interface TaskOutput {
 /** Fragmentation to four decimals, as `drmsim vmbind --json` gives it. */
 const frag = (f: number): number => Math.round(f * 1e4) / 1e4
 
-/** Runs the task's vmbind workload with its details and reduces it to the row's measures. */
-export function runTask(params: Point & { seed: bigint }): TaskOutput {
+/**
+ * Runs the task's vmbind workload with its details and reduces it to the row's measures; without
+ * `traceHash` the trace is not hashed and traceFnv1a64 is empty.
+ */
+export function runTask(params: Point & { seed: bigint }, traceHash = true): TaskOutput {
   const { engine, ...p } = params
-  const out = vmbind({ ...p, engine, trace: 'hash', details: true })
+  const out = vmbind({ ...p, engine, trace: traceHash ? 'hash' : 'off', details: true })
   const d = out.details!
   // The hashes and the mapping count from the summary: reading `d.mappings` would make a record per mapping.
   const lines = Object.fromEntries(
@@ -69,7 +72,7 @@ export function runTask(params: Point & { seed: bigint }): TaskOutput {
       holes: d.holes,
       largestFree: Number(d.largestFree),
       fragmentation: frag(d.fragmentation),
-      traceFnv1a64: lines.trace_fnv1a64,
+      traceFnv1a64: lines.trace_fnv1a64 ?? '',
       stateFnv1a64: lines.state_fnv1a64,
     },
     loopNs: out.loopNs,

@@ -16,7 +16,7 @@ for (let at = claim(claims); at < tasks.length; at = claim(claims)) {
   const started = process.hrtime.bigint()
   let reply: WorkerReply
   try {
-    const output = runTask(task.params)
+    const output = runTask(task.params, task.traceHash)
     reply = { index: task.index, output, wallNs: Number(process.hrtime.bigint() - started) }
   } catch (err) {
     reply = { index: task.index, error: errorParts(err) }
