@@ -7,8 +7,8 @@
 //! resident bytes per live mapping. Each request looks two ahead
 //! (`GpuVm::look_ahead`), as the whole-run loop and `bindBatch` do;
 //! `NOLOOK=1` turns that off, for a comparison.
-use drmsim_core::gpuvm::GpuVm;
-use drmsim_core::vmbind::SplitMix64;
+use drmsim_core::gpuvm::{GpuVm, OpMap};
+use drmsim_core::vmbind::{Ahead, Request, SplitMix64};
 use std::time::Instant;
 
 mod common;
@@ -46,31 +46,36 @@ fn main() {
     let mut rng = SplitMix64::new(n);
     let window = 2 * n;
     // The requests are drawn first, so that each can look two ahead.
-    let reqs: Vec<(bool, u64, u64, u32, u64)> = (0..requests)
+    let reqs: Vec<Request> = (0..requests)
       .map(|_| {
         let map = rng.below(100) < 70;
         let page = rng.below(window);
         let pages = 1 + rng.below(8);
-        let (obj, offset) = if map {
-          (1 + rng.below(1024) as u32, rng.below(256) * PAGE)
-        } else {
-          (0, 0)
-        };
-        (map, BASE + page * PAGE, pages * PAGE, obj, offset)
+        let (addr, range) = (BASE + page * PAGE, pages * PAGE);
+        if !map {
+          return Request::Unmap { addr, range };
+        }
+        let obj = 1 + rng.below(1024) as u32;
+        let offset = rng.below(256) * PAGE;
+        Request::Map(OpMap {
+          addr,
+          range,
+          obj,
+          offset,
+        })
       })
       .collect();
-    let at = |i: usize| reqs.get(i).map_or(0, |r| r.1);
     let started = Instant::now();
     let cpu_started = cpu_ns();
-    for (i, &(map, addr, range, obj, offset)) in reqs.iter().enumerate() {
+    for (req, next, after) in Ahead::new(reqs.into_iter()) {
       if look {
-        vm.look_ahead(at(i + 1), at(i + 2));
+        vm.look_ahead(next, after);
       }
-      if map {
-        vm.bind(addr, range, obj, offset).expect("valid request");
-      } else {
-        vm.unbind(addr, range).expect("valid request");
+      match req {
+        Request::Map(m) => vm.bind(m.addr, m.range, m.obj, m.offset),
+        Request::Unmap { addr, range } => vm.unbind(addr, range),
       }
+      .expect("valid request");
     }
     let ns = started.elapsed().as_nanos() as f64 / requests as f64;
     let cpu = (cpu_ns() - cpu_started) as f64 / requests as f64;
