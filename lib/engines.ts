@@ -12,10 +12,15 @@ import type { EngineName, VmCore, VmCreateOptions } from './contract/vm.js'
 // ttm-pool: TTM page pools.
 import type { PoolCore } from './contract/pool.js'
 import { NativePoolsCore } from './native/pool.js'
+import { ReferencePools } from './reference/device/pool.js'
 import { NativeBuddyCore, NativeMmCore } from './native/alloc.js'
 import { loadBinding } from './native/binding.js'
 import { NativeDeviceCore } from './native/device.js'
 import { NativeVmCore } from './native/gpuvm.js'
+import { ReferenceBuddy } from './reference/alloc/buddy.js'
+import { ReferenceMm } from './reference/alloc/mm.js'
+import { ReferenceDevice } from './reference/device/index.js'
+import { ReferenceVm } from './reference/gpuvm/vm.js'
 
 /** What an engine makes: the cores behind the public classes. */
 export interface Engine {
@@ -40,32 +45,12 @@ const native: Engine = {
   },
 }
 
-// The reference engine's modules are loaded when it first makes a core: a
-// process that runs the native engine alone (a sweep's worker threads, the
-// CLI's native runs) starts without them (~15 ms).
 const reference: Engine = {
-  vm: (options) =>
-    new (require('./reference/gpuvm/vm.js') as typeof import('./reference/gpuvm/vm.js')).ReferenceVm(options),
-  device: (wwClass, memory) =>
-    new (require('./reference/device/index.js') as typeof import('./reference/device/index.js')).ReferenceDevice(
-      wwClass,
-      memory,
-    ),
-  mm: (start, size, adjust) =>
-    new (require('./reference/alloc/mm.js') as typeof import('./reference/alloc/mm.js')).ReferenceMm(
-      start,
-      size,
-      adjust,
-    ),
-  buddy: (size, chunkSize) =>
-    new (require('./reference/alloc/buddy.js') as typeof import('./reference/alloc/buddy.js')).ReferenceBuddy(
-      size,
-      chunkSize,
-    ),
-  pools: (pagePoolSize) =>
-    new (require('./reference/device/pool.js') as typeof import('./reference/device/pool.js')).ReferencePools(
-      pagePoolSize,
-    ),
+  vm: (options) => new ReferenceVm(options),
+  device: (wwClass, memory) => new ReferenceDevice(wwClass, memory),
+  mm: (start, size, adjust) => new ReferenceMm(start, size, adjust),
+  buddy: (size, chunkSize) => new ReferenceBuddy(size, chunkSize),
+  pools: (pagePoolSize) => new ReferencePools(pagePoolSize),
 }
 
 /** The engine of this name (after `resolveEngine`). */
