@@ -4,7 +4,7 @@
  * mappings, an array's ops...), each with a message made from the value it
  * refuses, and the registry of their documentation for the JSON Schema.
  */
-import { z } from 'zod'
+import type { z as Zod } from 'zod'
 import { ERRNO_NAMES, type Errno } from '../base/errors.js'
 import { U64_MAX } from '../base/check.js'
 import { DOMAINS, PROFILES, USAGES, WW_CLASSES, type DomainName } from '../contract/device.js'
@@ -43,9 +43,11 @@ export function show(value: unknown): string {
 /**
  * The schemas' documentation for the JSON Schema (descriptions, and ids for
  * those shared through $defs), kept in a registry of this module's own rather
- * than zod's global one, where ids must be unique per process.
+ * than zod's global one, where ids must be unique per process (`loadFields`
+ * makes it).
  */
-export const DOCS = z.registry<{ id?: string; title?: string; description?: string }>()
+const registry = () => z.registry<{ id?: string; title?: string; description?: string }>()
+let DOCS!: ReturnType<typeof registry>
 
 /** zod's error option: a message made from the refused value, or from its absence. */
 export const says = (message: (input: unknown) => string) => ({
@@ -107,7 +109,7 @@ const placeHelp = '{"domain":..., "desired"|"fallback"|"topDown": true}'
 function place() {
   const flags = Object.fromEntries(
     PLACE_FLAGS.map((key) => [key, z.boolean(says((v) => `${key} must be true or false, got ${show(v)}`)).optional()]),
-  ) as Record<(typeof PLACE_FLAGS)[number], z.ZodOptional<z.ZodBoolean>>
+  ) as Record<(typeof PLACE_FLAGS)[number], Zod.ZodOptional<Zod.ZodBoolean>>
   const flagged = z.strictObject(
     { domain: oneOf(PLACE_DOMAINS as [string, ...string[]]), ...flags },
     {
@@ -138,13 +140,13 @@ function place() {
 }
 
 // One schema for the fields of each plain kind, so that the JSON Schema defines it once ($defs).
-const U64_FIELD = u64().register(DOCS, { id: 'u64', description: U64_DOC })
-const NAME_FIELD = name().register(DOCS, { id: 'name', description: NAME_DOC })
-const PLACE_FIELD = place().register(DOCS, { id: 'place', description: `A domain name, or ${placeHelp}.` })
+let U64_FIELD!: ReturnType<typeof u64>
+let NAME_FIELD!: ReturnType<typeof name>
+let PLACE_FIELD!: ReturnType<typeof place>
 
 /** A `bind.array` line's ops (at most 4096): binds and unbinds with the fields of their own lines but `vm`. */
 function arrayOps() {
-  const op = (name: string, fields: string, shape: Record<string, z.ZodType>) =>
+  const op = (name: string, fields: string, shape: Record<string, Zod.ZodType>) =>
     z.strictObject(
       { op: z.literal(name), addr: U64_FIELD, range: U64_FIELD, ...shape },
       says((v) => `a "${name}" op takes ${fields}, got ${show(v)}`),
@@ -172,7 +174,7 @@ function arrayOps() {
 
 const u32Message = (v: unknown) => `must be an integer in [0, 2^32 - 1], got ${show(v)}`
 
-export const FIELDS = {
+const FIELDS = {
   u64: () => U64_FIELD,
   name: () => NAME_FIELD,
   names: () =>
@@ -250,4 +252,25 @@ export const FIELDS = {
       )
       .register(DOCS, { description: 'An interval: [addr, range].' }),
   arrayOps,
-} satisfies Record<Kind, () => z.ZodType>
+} satisfies Record<Kind, () => Zod.ZodType>
+
+// zod (~45 ms to load) is required when the first line is checked, not when
+// drmsim is imported: a process that never replays does not pay for it.
+let z!: typeof Zod
+let loaded: { docs: typeof DOCS; fields: typeof FIELDS } | undefined
+
+/**
+ * Loads zod and makes the shared field schemas, once: then `FIELDS` builds
+ * each kind's schema, and `docs` holds their documentation for the JSON Schema.
+ */
+export function loadFields(): { zod: typeof Zod; docs: typeof DOCS; fields: typeof FIELDS } {
+  if (loaded === undefined) {
+    z = (require('zod') as typeof import('zod')).z
+    DOCS = registry()
+    U64_FIELD = u64().register(DOCS, { id: 'u64', description: U64_DOC })
+    NAME_FIELD = name().register(DOCS, { id: 'name', description: NAME_DOC })
+    PLACE_FIELD = place().register(DOCS, { id: 'place', description: `A domain name, or ${placeHelp}.` })
+    loaded = { docs: DOCS, fields: FIELDS }
+  }
+  return { zod: z, ...loaded }
+}

@@ -3,7 +3,8 @@
  * schema built from them (also published as a JSON Schema for editors:
  * schema/replay.schema.json, `replayJsonSchema`), the checked request a line becomes
  * (`ReplayRequest`), and `ReplayError`, which names the file, the line and
- * the field.
+ * the field. zod and the schemas load when the first line is checked
+ * (fields.ts `loadFields`), not when drmsim is imported.
  *
  *   {"op":"device","vram":"0x10000000","gtt":"0x40000000"}      optional, first line only
  *   {"op":"vm.create","vm":"a","range":"0x1000000000000","reserve":["0","0x1000"]}
@@ -30,12 +31,12 @@
  * Bind queues and fences (queue.ts): fence.create, fence.signal, fence.expect, queue.create,
  * queue.bind, queue.destroy, clock.advance.
  */
-import { z } from 'zod'
+import type { z as Zod } from 'zod'
 import { DrmError, type Errno } from '../base/errors.js'
 import type { DomainName, ProfileName, UsageName, WwClassName } from '../contract/device.js'
 import type { EraName } from '../contract/hub.js'
 import type { ReplayArrayOp } from './array.js'
-import { DOCS, FIELDS, says, show } from './fields.js'
+import { loadFields, says, show } from './fields.js'
 
 // --- limits -------------------------------------------------------------------
 
@@ -331,15 +332,17 @@ export function nestsTooDeep(text: string): boolean {
   return false
 }
 
+const OP_NAMES = Object.keys(OPS) as [ReplayOpName, ...ReplayOpName[]]
+
 /** One op's line: its fields, each required or optional, and nothing else. */
-function opSchema(op: ReplayOpName) {
+function opSchema(op: ReplayOpName, { zod: z, docs, fields }: ReturnType<typeof loadFields>) {
   const { required, optional } = OPS[op]
   const allowed = [...Object.keys(required), ...Object.keys(optional)]
-  const shape: Record<string, z.ZodType> = { op: z.literal(op) }
-  for (const [key, kind] of Object.entries(required)) shape[key] = FIELDS[kind]()
-  for (const [key, kind] of Object.entries(optional)) shape[key] = FIELDS[kind]().optional()
+  const shape: Record<string, Zod.ZodType> = { op: z.literal(op) }
+  for (const [key, kind] of Object.entries(required)) shape[key] = fields[kind]()
+  for (const [key, kind] of Object.entries(optional)) shape[key] = fields[kind]().optional()
   // Any request may expect to fail (expect.ts); left out of the field lists of messages, as it is no op's own.
-  shape.expectErrno = FIELDS.errno().optional()
+  shape.expectErrno = fields.errno().optional()
   return z
     .strictObject(shape, {
       error: (issue) =>
@@ -347,60 +350,65 @@ function opSchema(op: ReplayOpName) {
           ? `unknown field for "${op}"${allowed.length ? `; expected ${allowed.join(', ')}` : ' (it takes no fields)'}`
           : `a request must be a JSON object, got ${show(issue.input)}`,
     })
-    .register(DOCS, { title: op, description: OP_HELP[op] })
+    .register(docs, { title: op, description: OP_HELP[op] })
+}
+type LineSchema = ReturnType<typeof opSchema>
+
+/** The schemas, made on first use (with zod: fields.ts `loadFields`). */
+function lineSchemas() {
+  const loaded = loadFields()
+  const { zod: z, docs } = loaded
+  /** Every op's line schema, by op. */
+  const bySchema = Object.fromEntries(OP_NAMES.map((op) => [op, opSchema(op, loaded)])) as Record<
+    ReplayOpName,
+    LineSchema
+  >
+  /** A line's first check: a JSON object naming a known op (the op's own schema checks the rest). */
+  const head = z.looseObject(
+    {
+      op: z.enum(
+        OP_NAMES,
+        says((v) =>
+          v === undefined
+            ? 'missing (every request names its op)'
+            : typeof v !== 'string'
+              ? `must be a string, got ${show(v)}`
+              : `unknown op ${show(v)}; expected one of ${OP_NAMES.join(', ')}`,
+        ),
+      ),
+    },
+    says((v) => `a request must be a JSON object, got ${show(v)}`),
+  )
+  /**
+   * The schema of one replay line: a JSON object whose `op` picks the fields it
+   * takes; parsing gives u64 fields as bigint and places as objects.
+   * `schema/replay.schema.json` is its JSON Schema (`replayJsonSchema`). Not
+   * exported: the published types would then need zod's, and through them DOM
+   * or Node typings, in every consumer.
+   */
+  const line = z
+    .discriminatedUnion('op', OP_NAMES.map((op) => bySchema[op]) as [LineSchema, ...LineSchema[]])
+    .register(docs, {
+      title: 'drmsim replay request',
+      description:
+        'One line of a drmsim replay file (JSON Lines): a request naming its op. u64 values are decimal or 0x hex strings.',
+    })
+  return { zod: z, docs, bySchema, head, line }
 }
 
-/** Every op's line schema, by op. */
-const OP_SCHEMAS = Object.fromEntries((Object.keys(OPS) as ReplayOpName[]).map((op) => [op, opSchema(op)])) as Record<
-  ReplayOpName,
-  ReturnType<typeof opSchema>
->
-
-const OP_NAMES = Object.keys(OPS) as [ReplayOpName, ...ReplayOpName[]]
-type LineSchema = (typeof OP_SCHEMAS)[ReplayOpName]
-
-/** A line's first check: a JSON object naming a known op (the op's own schema checks the rest). */
-const HEAD = z.looseObject(
-  {
-    op: z.enum(
-      OP_NAMES,
-      says((v) =>
-        v === undefined
-          ? 'missing (every request names its op)'
-          : typeof v !== 'string'
-            ? `must be a string, got ${show(v)}`
-            : `unknown op ${show(v)}; expected one of ${OP_NAMES.join(', ')}`,
-      ),
-    ),
-  },
-  says((v) => `a request must be a JSON object, got ${show(v)}`),
-)
-
-/**
- * The schema of one replay line: a JSON object whose `op` picks the fields it
- * takes; parsing gives u64 fields as bigint and places as objects.
- * `schema/replay.schema.json` is its JSON Schema (`replayJsonSchema`). Not
- * exported: the published types would then need zod's, and through them DOM
- * or Node typings, in every consumer.
- */
-const REPLAY_LINE = z
-  .discriminatedUnion('op', OP_NAMES.map((op) => OP_SCHEMAS[op]) as [LineSchema, ...LineSchema[]])
-  .register(DOCS, {
-    title: 'drmsim replay request',
-    description:
-      'One line of a drmsim replay file (JSON Lines): a request naming its op. u64 values are decimal or 0x hex strings.',
-  })
+let schemas: ReturnType<typeof lineSchemas> | undefined
 
 /**
  * The JSON Schema (draft 2020-12) of one replay line, for editors; what
  * `schema/replay.schema.json` holds (`npm run schema` writes it).
  */
 export function replayJsonSchema(): Record<string, unknown> {
-  const schema = z.toJSONSchema(REPLAY_LINE, {
+  const { zod: z, docs, line } = (schemas ??= lineSchemas())
+  const schema = z.toJSONSchema(line, {
     io: 'input',
     unrepresentable: 'any',
     target: 'draft-2020-12',
-    metadata: DOCS,
+    metadata: docs,
     reused: 'ref',
   })
   return { ...schema, $id: 'https://github.com/drmsim/drmsim/blob/main/schema/replay.schema.json' }
@@ -425,13 +433,14 @@ export function checkRequest(value: unknown, file: string, line: number): Replay
   const fail = (field: string | undefined, message: string): never => {
     throw new ReplayError('format', 'EINVAL', { file, line, field }, message)
   }
-  const head = HEAD.safeParse(value)
+  const { head: headSchema, bySchema } = (schemas ??= lineSchemas())
+  const head = headSchema.safeParse(value)
   if (!head.success) {
     const issue = head.error.issues[0]
     fail(issue.path.length ? String(issue.path[0]) : undefined, issue.message)
   }
   const op = (value as { op: ReplayOpName }).op
-  const parsed = OP_SCHEMAS[op].safeParse(value)
+  const parsed = bySchema[op].safeParse(value)
   if (!parsed.success) {
     const issues = parsed.error.issues
     // An unknown field first (a typo explains the rest), then the fields in the op's order.
