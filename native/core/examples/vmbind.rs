@@ -63,6 +63,12 @@ fn main() {
     }
     let ns = started.elapsed().as_nanos();
     println!("mappings {}", vm.mapping_count());
+    // Everything the VA space holds (records, nodes, the objects' mapping
+    // lists), allocated capacity included, for each mapping left.
+    println!(
+      "bench_heap_bytes_per_mapping {:.1}",
+      vm.heap_bytes() as f64 / vm.mapping_count().max(1) as f64
+    );
     if let Some(pt) = vm.page_table() {
       println!("pt {:?}", pt.total());
     }

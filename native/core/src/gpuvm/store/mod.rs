@@ -17,8 +17,8 @@
 //! one node (vector compares where the CPU has them); `cursor` reading the
 //! record at a `Pos` and stepping to its neighbours; `search` the descent from
 //! the root, the finger, `lower_bound` and `locate`; `insert` adding records
-//! (leaf and inner splits) and `rekey`; `remove` taking them out (borrowing
-//! and merging).
+//! (moving some into a sibling leaf, else splitting) and `rekey`; `remove`
+//! taking them out (evening out with a sibling, or merging).
 
 mod count;
 mod cursor;

@@ -55,7 +55,8 @@ impl Store {
   }
 
   /// Brings the underfull leaf the path ends in back to `MIN` records: a
-  /// record from a sibling that can spare one, else a merge with it.
+  /// merge with a sibling when the two fit in one leaf, else records from
+  /// the sibling until the two hold the same number.
   pub(super) fn refill_leaf(&mut self, mut path: Path) {
     let (parent, c) = path.steps[path.len - 1];
     let c = c as usize;
@@ -80,18 +81,18 @@ impl Store {
       self.refill_inner(parent, path);
       return;
     }
-    // Move one record across, from the fuller side.
+    // Even the pair out, from the fuller side: moving a single record would
+    // leave the leaf at the edge, to borrow again at its next removal.
     let (left, right) = two_mut(&mut self.leaves, a as usize, b as usize);
     if left.len > right.len {
-      let n = left.len as usize - 1;
-      let e = left.entry(n);
-      left.truncate(n);
-      right.insert(0, e);
+      let k = (left.len - right.len).div_ceil(2) as usize;
+      let from = left.len as usize - k;
+      right.prepend_from(left, from);
+      left.truncate(from);
     } else {
-      let e = right.entry(0);
-      right.remove(0);
-      let n = left.len as usize;
-      left.insert(n, e);
+      let k = (right.len - left.len).div_ceil(2) as usize;
+      left.append_from_range(right, 0, k);
+      right.drop_front(k);
     }
     let sep = self.leaf(b).key(0);
     self.inners[parent as usize].set_sep(rc, sep);
