@@ -88,8 +88,7 @@ impl Store {
       // only, a record past l's end goes to r alone.
       let k = if rr >= 2 { rr / 2 } else { usize::from(i < CAP) };
       let (from, to) = two_mut(&mut self.leaves, l as usize, r as usize);
-      to.prepend_from(from, CAP - k);
-      from.truncate(CAP - k);
+      from.move_tail_to(to, k);
       let pos = if i == CAP || i > CAP - k {
         self.put(r, key, e)
       } else {
@@ -104,8 +103,7 @@ impl Store {
       // only, a record before l's start goes to s alone.
       let k = if lr >= 2 { lr / 2 } else { usize::from(i > 0) };
       let (from, to) = two_mut(&mut self.leaves, l as usize, s as usize);
-      to.append_from_range(from, 0, k);
-      from.drop_front(k);
+      from.move_head_to(to, k);
       let pos = if i < k || i == 0 {
         self.put(s, key, e)
       } else {

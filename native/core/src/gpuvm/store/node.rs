@@ -131,20 +131,22 @@ impl Leaf {
     self.len += m as u32;
   }
 
-  /// Puts `other`'s records `from..` in front of this leaf's.
-  pub(super) fn prepend_from(&mut self, other: &Leaf, from: usize) {
-    let (n, m) = (self.len as usize, other.len as usize - from);
-    self.addrs.copy_within(..n, m);
-    self.ranges.copy_within(..n, m);
-    self.recs.copy_within(..n, m);
-    self.addrs[..m].copy_from_slice(&other.addrs[from..from + m]);
-    self.ranges[..m].copy_from_slice(&other.ranges[from..from + m]);
-    self.recs[..m].copy_from_slice(&other.recs[from..from + m]);
-    self.len += m as u32;
+  /// Moves this leaf's last `k` records to the front of `to`.
+  pub(super) fn move_tail_to(&mut self, to: &mut Leaf, k: usize) {
+    let (n, from) = (to.len as usize, self.len as usize - k);
+    to.addrs.copy_within(..n, k);
+    to.ranges.copy_within(..n, k);
+    to.recs.copy_within(..n, k);
+    to.addrs[..k].copy_from_slice(&self.addrs[from..from + k]);
+    to.ranges[..k].copy_from_slice(&self.ranges[from..from + k]);
+    to.recs[..k].copy_from_slice(&self.recs[from..from + k]);
+    to.len += k as u32;
+    self.truncate(from);
   }
 
-  /// Takes out the first `k` records.
-  pub(super) fn drop_front(&mut self, k: usize) {
+  /// Moves this leaf's first `k` records to the end of `to`.
+  pub(super) fn move_head_to(&mut self, to: &mut Leaf, k: usize) {
+    to.append_from_range(self, 0, k);
     let n = self.len as usize;
     self.addrs.copy_within(k..n, 0);
     self.ranges.copy_within(k..n, 0);

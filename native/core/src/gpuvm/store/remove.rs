@@ -85,14 +85,9 @@ impl Store {
     // leave the leaf at the edge, to borrow again at its next removal.
     let (left, right) = two_mut(&mut self.leaves, a as usize, b as usize);
     if left.len > right.len {
-      let k = (left.len - right.len).div_ceil(2) as usize;
-      let from = left.len as usize - k;
-      right.prepend_from(left, from);
-      left.truncate(from);
+      left.move_tail_to(right, (left.len - right.len).div_ceil(2) as usize);
     } else {
-      let k = (right.len - left.len).div_ceil(2) as usize;
-      left.append_from_range(right, 0, k);
-      right.drop_front(k);
+      right.move_head_to(left, (right.len - left.len).div_ceil(2) as usize);
     }
     let sep = self.leaf(b).key(0);
     self.inners[parent as usize].set_sep(rc, sep);
