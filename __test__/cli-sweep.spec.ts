@@ -7,6 +7,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { Resvg } from '@resvg/resvg-js'
 import { beforeAll, describe, expect, it } from 'vitest'
+import { workersAsked } from '../lib/cli/sweep-early.js'
 
 const root = path.resolve(__dirname, '..')
 const bin = path.join(root, JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')).bin)
@@ -116,6 +117,18 @@ describe('drmsim sweep', () => {
       expect(read(`${f}.csv`)).toBe(read('whole.csv'))
       expect(read(`${f}.svg`)).toBe(read('whole.svg'))
     }
+  })
+
+  it('threads started ahead of the grid: --workers=3, and more workers than tasks, give the same bytes and end', () => {
+    const three = drmsim('sweep', ...GRID, '--workers=3', '--out', at('three.jsonl'))
+    expect(three.code).toBe(0)
+    expect(three.stdout).toBe(whole.stdout)
+    expect(read('three.jsonl')).toBe(read('whole.jsonl'))
+    // Two tasks on eight workers: seven threads start ahead, one is taken, six are stopped unused.
+    const wide = drmsim('sweep', ...GRID, '--shard', '0/6', '--workers', '8', '--out', at('wide.jsonl'))
+    expect(wide.code).toBe(0)
+    const lines = read('whole.jsonl').trimEnd().split('\n')
+    expect(read('wide.jsonl')).toBe(`${lines[0]}\n${lines[6]}\n`)
   })
 
   it('--no-trace-hash: the same measures with traceFnv1a64 empty, another sweep id; its shards merge, not with hashed ones', () => {
@@ -331,5 +344,24 @@ describe('drmsim sweep usage errors (exit 2, one line, before any task runs)', (
         .map((l) => l.split('\t').slice(0, 3).join(' ')),
     ).toEqual(['0 point 0 seed 4', '1 point 0 seed 5', '2 point 1 seed 4', '3 point 1 seed 5'])
     expect(r.stdout).toContain('ops=200 window=1048576 max-pages=64 objects=1024 map-percent=10\n')
+  })
+})
+
+describe('the worker count read ahead of the command line (sweep-early.ts)', () => {
+  it.each([
+    [[], undefined],
+    [['--workers', '3'], 3],
+    [['--seeds', '4', '--workers=5'], 5],
+    [['--workers', '2', '--workers', '6'], 6],
+    [['--workers', '1'], 1],
+    [['--workers', '1024'], 1024],
+    [['--workers', '1025'], undefined],
+    [['--workers', '0'], undefined],
+    [['--workers', '2.5'], undefined],
+    [['--workers', '0x10'], undefined],
+    [['--workers'], undefined],
+    [['--', '--workers', '4'], undefined],
+  ])('%j asks for %s', (args, workers) => {
+    expect(workersAsked(args)).toBe(workers)
   })
 })

@@ -1,6 +1,7 @@
 // The sweep library (lib/sweep/): grid expansion and task order, seeds, grid files, shards,
 // rows and their CSV, the summary, and merging shards with its errors.
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { once } from 'node:events'
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { describe, expect, it } from 'vitest'
@@ -24,6 +25,7 @@ import {
 import { mergeRows } from '../lib/sweep/merge.js'
 import { sweepPlot, xParam } from '../lib/sweep/plot.js'
 import { type Done, runTasks, type TaskMessage } from '../lib/sweep/pool.js'
+import { bootThreads, takeThreads, waiting } from '../lib/sweep/threads.js'
 import { COLUMNS, parseRow, type Row, rowLine, rowOf } from '../lib/sweep/rows.js'
 import { parseShard, shardTasks } from '../lib/sweep/shard.js'
 import { summarize, summaryLines } from '../lib/sweep/summary.js'
@@ -320,23 +322,34 @@ describe('summary, plot and merge', () => {
 describe('the worker pool', () => {
   // Stand-ins for worker.js (the real one runs from the built package, in cli-sweep.spec.ts) and for
   // the calling thread's runTask: each answers a task with its seed and fails seed 5; the worker
-  // thread stops on seed 6 and, as it starts, writes the file `started`.
+  // thread stops on seed 6. As it loads, a worker thread adds a line to the file `loads`; as its
+  // start message comes, it writes the file `started`.
   const dir = mkdtempSync(path.join(os.tmpdir(), 'drmsim-pool-'))
   const started = path.join(dir, 'started')
+  const loads = path.join(dir, 'loads')
   const fakeWorker = path.join(dir, 'worker.js')
   writeFileSync(
     fakeWorker,
-    `const { parentPort, workerData } = require('node:worker_threads')
-require('node:fs').writeFileSync(${JSON.stringify(started)}, '')
-const { tasks, claims } = workerData
-for (let at = Atomics.add(claims, 0, 1); at < tasks.length; at = Atomics.add(claims, 0, 1)) {
-  const t = tasks[at]
-  if (t.params.seed === 5n) parentPort.postMessage({ index: t.index, error: { message: 'EINVAL: no such thing', code: 'EINVAL' } })
-  else if (t.params.seed === 6n) process.exit(3)
-  else parentPort.postMessage({ index: t.index, output: { result: { seed: String(t.params.seed) }, loopNs: 0 }, wallNs: 1 })
-}
+    `const { parentPort } = require('node:worker_threads')
+const fs = require('node:fs')
+fs.appendFileSync(${JSON.stringify(loads)}, 'load\\n')
+parentPort.once('message', ({ tasks, claims }) => {
+  fs.writeFileSync(${JSON.stringify(started)}, '')
+  for (let at = Atomics.add(claims, 0, 1); at < tasks.length; at = Atomics.add(claims, 0, 1)) {
+    const t = tasks[at]
+    if (t.params.seed === 5n) parentPort.postMessage({ index: t.index, error: { message: 'EINVAL: no such thing', code: 'EINVAL' } })
+    else if (t.params.seed === 6n) process.exit(3)
+    else parentPort.postMessage({ index: t.index, output: { result: { seed: String(t.params.seed) }, loopNs: 0 }, wallNs: 1 })
+  }
+})
 `,
   )
+  /** Worker threads of the stand-in loaded since the last call. */
+  const loaded = (): number => {
+    const n = existsSync(loads) ? readFileSync(loads, 'utf8').split('\n').length - 1 : 0
+    rmSync(loads, { force: true })
+    return n
+  }
   const sleep = (ms: number) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms)
   /**
    * The calling thread's stand-in. With `holdMs`, its first task (or each of `slow`) waits for a
@@ -416,6 +429,55 @@ for (let at = Atomics.add(claims, 0, 1); at < tasks.length; at = Atomics.add(cla
     await expect(run).rejects.toThrow(
       new DrmError('EINVAL', 'task 2 (seed 5, ops 100000, engine native): no such thing'),
     )
+  })
+
+  describe('threads started ahead (threads.ts)', () => {
+    const tasks = shardTasks(taskCount(g), { index: 0, count: 1 })
+    const waitFor = (threads: number) => {
+      for (let waited = 0; loadedSoFar() < threads && waited < 10_000; waited += 5) sleep(5)
+    }
+    const loadedSoFar = (): number => (existsSync(loads) ? readFileSync(loads, 'utf8').split('\n').length - 1 : 0)
+
+    it('the pool takes them instead of starting its own, and stops those it does not need', async () => {
+      loaded()
+      const ahead = bootThreads(2, fakeWorker)
+      expect(ahead).toHaveLength(2)
+      expect(waiting(fakeWorker)).toBe(2)
+      const exits = ahead.map((w) => once(w, 'exit'))
+      waitFor(2)
+      const done: Done[] = []
+      await runTasks(g, tasks, { workers: 2, onDone: (d) => done.push(d), workerFile: fakeWorker, runTask: here(200) })
+      expect(done.map((d) => d.index).sort((a, b) => a - b)).toEqual(tasks)
+      expect(done.some((d) => d.worker === 1)).toBe(true)
+      expect(waiting(fakeWorker)).toBe(0)
+      // Both end, the one taken once no task is left, the other stopped unused; no third one was started.
+      await Promise.all(exits)
+      expect(loaded()).toBe(2)
+    }, 30_000)
+
+    it('one that stopped or failed to load before it is taken is left behind, and another started', async () => {
+      const [ended] = bootThreads(1, fakeWorker)
+      waitFor(1)
+      await ended.terminate()
+      const broken = path.join(dir, 'broken.js')
+      writeFileSync(broken, "throw new Error('no such module')\n")
+      const [failed] = bootThreads(1, broken)
+      // (events.once would reject on the 'error' that comes first.)
+      await new Promise((resolve) => failed.on('exit', resolve))
+      expect([waiting(fakeWorker), waiting(broken)]).toEqual([0, 0])
+      expect(takeThreads(0, broken)).toEqual([])
+      loaded()
+      const done: Done[] = []
+      await runTasks(g, tasks, { workers: 2, onDone: (d) => done.push(d), workerFile: fakeWorker, runTask: here(200) })
+      expect(done.some((d) => d.worker === 1)).toBe(true)
+      expect(loaded()).toBe(1)
+    })
+
+    it('none start from a script that is not there (the sources under a test runner)', () => {
+      expect(bootThreads(1, path.join(dir, 'none.js'))).toEqual([])
+      expect(bootThreads(0, fakeWorker)).toEqual([])
+      expect(waiting(fakeWorker)).toBe(0)
+    })
   })
 
   it('a worker thread that stops rejects the run', async () => {

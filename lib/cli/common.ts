@@ -1,6 +1,6 @@
 /**
  * What the drmsim commands share: exit codes, the one-line error report,
- * argument parsers, buffered output, progress bars, and the files they
+ * buffered output, progress bars, and the files they
  * write (SVG pictures; CSV or JSON Lines tables).
  */
 import { closeSync, openSync, writeFileSync, writeSync } from 'node:fs'
@@ -83,31 +83,6 @@ export function asyncAction<A extends unknown[]>(
         process.exitCode = code ?? EXIT_FAILED
       },
     )
-}
-
-// --- argument parsers ----------------------------------------------------------
-
-export function integer(min: number, max = Number.MAX_SAFE_INTEGER) {
-  return (text: string): number => {
-    if (!/^\d+$/.test(text)) throw new InvalidArgumentError(`not a non-negative integer: ${text}`)
-    const n = Number(text)
-    if (!Number.isSafeInteger(n) || n < min || n > max) throw new InvalidArgumentError(`must be in [${min}, ${max}]`)
-    return n
-  }
-}
-
-export function positive(text: string): number {
-  if (!/^\d+$/.test(text)) throw new InvalidArgumentError(`not a positive integer: ${text}`)
-  const n = Number(text)
-  if (!Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError('must be a positive integer')
-  return n
-}
-
-export function u64(text: string): bigint {
-  if (!/^(0x[0-9a-fA-F]+|\d+)$/.test(text)) throw new InvalidArgumentError(`not a u64 (decimal or 0x hex): ${text}`)
-  const n = BigInt(text)
-  if (n >= 1n << 64n) throw new InvalidArgumentError('must be below 2^64')
-  return n
 }
 
 // --- output --------------------------------------------------------------------

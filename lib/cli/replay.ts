@@ -38,14 +38,13 @@ import {
   EXIT_OK,
   EXIT_USAGE,
   Out,
-  positive,
   type Progress,
   progressBar,
   reportError,
   Table,
-  u64,
   writeSvg,
 } from './common.js'
+import { positive, u64 } from './parsers.js'
 import { checkSeriesOptions, type SeriesCliOptions, seriesOptions, statsFile } from './series.js'
 
 interface ReplayCliOptions extends SeriesCliOptions {

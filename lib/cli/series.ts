@@ -6,7 +6,7 @@
  */
 import { type Command, InvalidArgumentError } from 'commander'
 import { hex } from '../base/check.js'
-import { positive } from './common.js'
+import { positive } from './parsers.js'
 
 export interface SeriesCliOptions {
   statsEvery?: number

@@ -5,7 +5,6 @@
  * the number of workers; timings go to their own file (`--timing`).
  */
 import { readFileSync } from 'node:fs'
-import os from 'node:os'
 import type { Command } from 'commander'
 import type { EngineName } from '../contract/vm.js'
 import { resolveEngine } from '../engines.js'
@@ -26,9 +25,11 @@ import {
 } from '../sweep/grid.js'
 import { parseMeasures } from '../sweep/plot.js'
 import { runTasks } from '../sweep/pool.js'
+import { defaultWorkers } from '../sweep/threads.js'
+import { parseWorkers } from './sweep-early.js'
 import { type Row, rowOf } from '../sweep/rows.js'
 import { parseShard, type Shard, shardTasks, shardText, WHOLE } from '../sweep/shard.js'
-import { asyncAction, duration, EXIT_CODES_HELP, EXIT_OK, integer, progressBar, Table, usage } from './common.js'
+import { asyncAction, duration, EXIT_CODES_HELP, EXIT_OK, progressBar, Table, usage } from './common.js'
 import {
   addOutputOptions,
   asUsage,
@@ -92,7 +93,7 @@ export function addSweepCommand(cli: Command): void {
       .option(
         '--workers <n>',
         'workers: the main thread and n - 1 worker threads (default: the available parallelism)',
-        integer(1, 1024),
+        parseWorkers,
       )
       .option('--shard <i/n>', 'run only the tasks whose index is i modulo n (0 <= i < n)')
       .option('--timing <file>', "write each task's time, in task order, to a .csv or .jsonl file")
@@ -163,7 +164,7 @@ async function runSweep(o: SweepCliOptions): Promise<number> {
   checkPlot(o, grid)
   const files = new RowFiles(o)
   const timing = o.timing === undefined ? undefined : new Table('--timing', o.timing, false, TIMING_COLUMNS)
-  const workers = o.workers ?? os.availableParallelism()
+  const workers = o.workers ?? defaultWorkers()
   const rows: Row[] = new Array(indices.length)
   const times: Record<(typeof TIMING_COLUMNS)[number], number>[] = new Array(indices.length)
   let written = 0

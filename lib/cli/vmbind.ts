@@ -23,13 +23,12 @@ import {
   EXIT_CODES_HELP,
   EXIT_FAILED,
   EXIT_OK,
-  integer,
   Out,
   Table,
-  u64,
   vmbindProgress,
   writeSvg,
 } from './common.js'
+import { integer, u64 } from './parsers.js'
 import { checkSeriesOptions, type SeriesCliOptions, seriesOptions, statsFile } from './series.js'
 import { traceJsonLines } from './trace-json.js'
 import { addCostOptions, costJson, costLines, costMachineLine } from './cost.js'

@@ -1,6 +1,7 @@
 /**
  * Runs a sweep's tasks on N workers: the calling thread and N - 1 worker
- * threads (node:worker_threads, worker.ts). Each worker claims the next task
+ * threads (node:worker_threads, worker.ts; started ahead when threads.ts
+ * has some waiting). Each worker claims the next task
  * from a counter they share (Atomics on a SharedArrayBuffer), so none waits
  * for another to hand it one, and none is idle while a task is left. Tasks
  * are claimed costliest first (most requests; the reference engine's count
@@ -9,11 +10,11 @@
  * index). The calling thread runs tasks too: it would otherwise wait, and it
  * starts on the first while the worker threads boot.
  */
-import path from 'node:path'
-import { Worker } from 'node:worker_threads'
+import type { Worker } from 'node:worker_threads'
 import { DrmError, type Errno } from '../base/errors.js'
 import { type Grid, type Point, taskOf } from './grid.js'
 import { runTask, type TaskOutput } from './task.js'
+import { takeThreads, WORKER_FILE } from './threads.js'
 
 /** A task as the workers see it. */
 export interface TaskMessage {
@@ -23,7 +24,10 @@ export interface TaskMessage {
   traceHash: boolean
 }
 
-/** What a worker thread is started with: the tasks, in the order they are claimed, and the claim counter. */
+/**
+ * The message that starts a worker thread (its first and only one): the
+ * tasks, in the order they are claimed, and the claim counter.
+ */
 export interface WorkerStart {
   tasks: readonly TaskMessage[]
   /** One Int32: the position in `tasks` of the next task to claim (Atomics.add). */
@@ -48,7 +52,7 @@ export interface PoolOptions {
   workers: number
   /** Called once per task as it finishes, in no set order. */
   onDone: (done: Done) => void
-  /** The worker threads' script (default: worker.js beside this module, in the built package). */
+  /** The worker threads' script (default: threads.ts `WORKER_FILE`, in the built package). */
   workerFile?: string
   /** What runs a task on the calling thread (default: `runTask`; tests put a stand-in here, as in `workerFile`). */
   runTask?: (params: TaskMessage['params'], traceHash: boolean) => TaskOutput
@@ -120,10 +124,9 @@ function runPool(queue: readonly TaskMessage[], size: number, opts: PoolOptions)
     if (++done === queue.length) end()
   }
   if (size > 1) {
-    const file = opts.workerFile ?? path.join(__dirname, 'worker.js')
     const start: WorkerStart = { tasks: queue, claims }
-    for (let id = 1; id < size; id++) {
-      const w = new Worker(file, { workerData: start })
+    for (const [i, w] of takeThreads(size - 1, opts.workerFile ?? WORKER_FILE).entries()) {
+      const id = i + 1
       threads.push(w)
       w.on('message', (reply: WorkerReply) => {
         if (over) return
@@ -135,6 +138,7 @@ function runPool(queue: readonly TaskMessage[], size: number, opts: PoolOptions)
       w.on('exit', (code) => {
         if (code !== 0 && !over) end(new Error(`a sweep worker thread stopped (exit code ${code}) with tasks left`))
       })
+      w.postMessage(start)
     }
   }
   // The calling thread's share: it claims and runs tasks until none is left,
