@@ -2,7 +2,6 @@
 //! makes, else splitting the leaf (and the inner nodes above it as they
 //! fill); `rekey` for a key that stays in place.
 
-use super::huge;
 use super::node::{two_mut, Entry, Inner, Leaf, CAP, FAN, MIN};
 use super::search::Path;
 use super::{Pos, Store, FLAG_BITS, FLAG_MASK, NIL};
@@ -13,7 +12,6 @@ impl Store {
     match self.free_leaves.pop() {
       Some(l) => l,
       None => {
-        huge::make_room(&mut self.leaves);
         self.leaves.push(Leaf::empty());
         (self.leaves.len() - 1) as u32
       }
@@ -27,7 +25,6 @@ impl Store {
         n
       }
       None => {
-        huge::make_room(&mut self.inners);
         self.inners.push(Inner::empty());
         (self.inners.len() - 1) as u32
       }

@@ -22,13 +22,14 @@
 
 mod count;
 mod cursor;
-mod huge;
 mod insert;
 mod node;
+mod nodes;
 mod remove;
 mod search;
 
 use node::{Inner, Leaf, CAP};
+use nodes::Nodes;
 use std::cell::Cell;
 
 pub(crate) const NIL: u32 = u32::MAX;
@@ -103,9 +104,9 @@ impl Pos {
 
 #[derive(Clone)]
 pub(crate) struct Store {
-  leaves: Vec<Leaf>,
+  leaves: Nodes<Leaf>,
   free_leaves: Vec<u32>,
-  inners: Vec<Inner>,
+  inners: Nodes<Inner>,
   free_inners: Vec<u32>,
   /// A leaf when `height` is 0, else an inner node.
   root: u32,
@@ -128,9 +129,9 @@ impl Store {
   /// An empty store; it allocates its first leaf with its first record.
   pub fn new() -> Store {
     Store {
-      leaves: Vec::new(),
+      leaves: Nodes::new(),
       free_leaves: Vec::new(),
-      inners: Vec::new(),
+      inners: Nodes::new(),
       free_inners: Vec::new(),
       root: NIL,
       height: 0,
