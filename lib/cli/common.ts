@@ -1,7 +1,7 @@
 /**
  * What the drmsim commands share: exit codes, the one-line error report,
- * buffered output, progress bars, and the files they
- * write (SVG pictures; CSV or JSON Lines tables).
+ * buffered output, progress bars, and the files they write (SVG pictures;
+ * CSV or JSON Lines tables). Their numeric argument parsers: parsers.ts.
  */
 import { closeSync, openSync, writeFileSync, writeSync } from 'node:fs'
 import { SingleBar } from 'cli-progress'

@@ -1,8 +1,9 @@
 /**
- * The drmsim command line (its executable is main.ts). Exit codes: 0 success, 1 the simulation failed
- * (a DrmError, with its errno; a result unlike the kernel's recorded one; a
- * divergence found by diff), 2 bad usage. Each command lives in its own
- * module; common.ts holds what they share.
+ * The drmsim command line (main.ts is its executable). Exit codes: 0
+ * success, 1 the simulation failed (a DrmError, with its errno; a result
+ * unlike the kernel's recorded one; a divergence found by diff), 2 bad
+ * usage. Each command lives in its own module; common.ts holds what they
+ * share.
  */
 import { Command, CommanderError, InvalidArgumentError } from 'commander'
 import { EXIT_CODES_HELP, EXIT_FAILED, EXIT_USAGE, reportError } from './common.js'
