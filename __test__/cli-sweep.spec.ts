@@ -348,8 +348,11 @@ describe('drmsim sweep usage errors (exit 2, one line, before any task runs)', (
 })
 
 describe('the worker count read ahead of the command line (sweep-early.ts)', () => {
+  const byDefault = os.availableParallelism()
   it.each([
-    [[], undefined],
+    [[], byDefault],
+    [['--seeds', '4'], byDefault],
+    [['--', '--workers', '4'], byDefault],
     [['--workers', '3'], 3],
     [['--seeds', '4', '--workers=5'], 5],
     [['--workers', '2', '--workers', '6'], 6],
@@ -360,7 +363,6 @@ describe('the worker count read ahead of the command line (sweep-early.ts)', () 
     [['--workers', '2.5'], undefined],
     [['--workers', '0x10'], undefined],
     [['--workers'], undefined],
-    [['--', '--workers', '4'], undefined],
   ])('%j asks for %s', (args, workers) => {
     expect(workersAsked(args)).toBe(workers)
   })

@@ -11,15 +11,19 @@ import { integer } from './parsers.js'
 /** `--workers`'s parser, here and in the command's options. */
 export const parseWorkers = integer(1, 1024)
 
-/** The worker count `args` (what follows `sweep`) asks for; undefined when it names none or no valid one. */
+/**
+ * The worker count `args` (what follows `sweep`) asks for: the last
+ * `--workers` value, the default without one; undefined for a value the
+ * command will refuse.
+ */
 export function workersAsked(args: readonly string[]): number | undefined {
-  let value: string | undefined
+  let value: string | null = null
   for (let i = 0; i < args.length; i++) {
     if (args[i] === '--') break
-    if (args[i] === '--workers') value = args[++i]
+    if (args[i] === '--workers') value = args[++i] ?? ''
     else if (args[i].startsWith('--workers=')) value = args[i].slice('--workers='.length)
   }
-  if (value === undefined) return undefined
+  if (value === null) return defaultWorkers()
   try {
     return parseWorkers(value)
   } catch {
@@ -30,7 +34,6 @@ export function workersAsked(args: readonly string[]): number | undefined {
 /** Starts the worker threads a `drmsim sweep` with these `args` will run on, unless it will run no task. */
 export function startSweepThreads(args: readonly string[]): void {
   if (args.some((a) => a === '--list' || a === '--help' || a === '-h')) return
-  const given = args.some((a) => a === '--workers' || a.startsWith('--workers='))
-  const workers = given ? workersAsked(args) : defaultWorkers()
+  const workers = workersAsked(args)
   if (workers !== undefined) bootThreads(workers - 1)
 }
