@@ -22,14 +22,8 @@ export const WORKER_FILE = path.join(__dirname, 'worker.js')
 /** Workers when a sweep names none: one per core this process may use. */
 export const defaultWorkers = (): number => os.availableParallelism()
 
-/** A thread started ahead, with whether it has stopped since. */
-interface Booted {
-  worker: Worker
-  stopped: boolean
-}
-
-/** Threads started ahead and not taken yet, by script. */
-const booted = new Map<string, Booted[]>()
+/** Threads started ahead, not taken and not stopped, by script. */
+const booted = new Map<string, Set<Worker>>()
 
 /**
  * Starts `count` worker threads of `file` ahead of the pool that will take
@@ -38,27 +32,26 @@ const booted = new Map<string, Booted[]>()
  */
 export function bootThreads(count: number, file = WORKER_FILE): Worker[] {
   if (count <= 0 || !existsSync(file)) return []
-  const list = booted.get(file) ?? []
-  booted.set(file, list)
+  const ahead = booted.get(file) ?? new Set()
+  booted.set(file, ahead)
   const started: Worker[] = []
   for (let i = 0; i < count; i++) {
     const worker = new Worker(file)
-    const entry: Booted = { worker, stopped: false }
     // An error at boot is the pool's to report, if it takes this thread:
     // it takes a stopped one never, and starts another in its place.
     const stop = (): void => {
-      entry.stopped = true
+      ahead.delete(worker)
     }
     worker.on('error', stop).on('exit', stop)
     worker.unref()
-    list.push(entry)
+    ahead.add(worker)
     started.push(worker)
   }
   return started
 }
 
 /** Threads of `file` started ahead and still waiting to be taken. */
-export const waiting = (file = WORKER_FILE): number => booted.get(file)?.filter((b) => !b.stopped).length ?? 0
+export const waiting = (file = WORKER_FILE): number => booted.get(file)?.size ?? 0
 
 /**
  * `count` worker threads of `file` for a pool: those started ahead first,
@@ -66,7 +59,7 @@ export const waiting = (file = WORKER_FILE): number => booted.get(file)?.filter(
  * stopped. Each is referenced again, so that the process waits for it.
  */
 export function takeThreads(count: number, file = WORKER_FILE): Worker[] {
-  const ahead = (booted.get(file) ?? []).filter((b) => !b.stopped).map((b) => b.worker)
+  const ahead = [...(booted.get(file) ?? [])]
   booted.delete(file)
   const taken = ahead.splice(0, count)
   for (const surplus of ahead) void surplus.terminate()
