@@ -1,6 +1,7 @@
 // The batched request API (BindBatch + GpuVm.bindBatch) on both engines: the
 // same results as one bind/unbind per request, a failure mid-batch, and bad
 // input refused with the VA space and the batch unchanged.
+import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import {
   BindBatch,
@@ -12,6 +13,7 @@ import {
   type MapRequest,
   type OpCounts,
 } from '../lib/index.js'
+import { batchContents } from '../lib/gpuvm/batch.js'
 import { defaultParams, requests } from '../lib/workloads/vmbind.js'
 
 const U = 0x1000n
@@ -367,5 +369,62 @@ describe('a batch past the size where the native engine looks ahead', () => {
     // deep equality takes seconds over a million counts.
     expect(Buffer.from(per.buffer).equals(Buffer.from(perOne.buffer))).toBe(true)
     expect(state(batched).join('\n')).toBe(state(single).join('\n'))
+  })
+})
+
+describe('batches filled in turn over the same objects', () => {
+  // Each batch keeps the objects its requests name, each once, whatever
+  // other batches took in, cleared or were read in between (gem.ts marks).
+  type Step = { batch: number; act: 'map' | 'clear' | 'apply'; obj: number }
+  const step = fc.record({
+    batch: fc.integer({ min: 0, max: 2 }),
+    act: fc.constantFrom<Step['act']>('map', 'map', 'map', 'clear', 'apply'),
+    obj: fc.integer({ min: 0, max: 5 }),
+  })
+
+  it('hold every object they name exactly once, and a VA space takes each in', () => {
+    fc.assert(
+      fc.property(fc.array(step, { maxLength: 60 }), (steps) => {
+        const objs = Array.from({ length: 6 }, () => new GemObject({ size: 1n << 30n }))
+        const batches = [0, 1, 2].map(() => new BindBatch(2))
+        const named = [0, 1, 2].map(() => new Set<GemObject>())
+        const pending = [0, 1, 2].map(() => new Map<bigint, GemObject>())
+        const bound = new Map<bigint, GemObject>()
+        const vm = newVm('native')
+        let addr = 0x100000n
+        for (const { batch, act, obj } of steps) {
+          const b = batches[batch]
+          if (act === 'map') {
+            b.map({ addr, range: U, obj: objs[obj] })
+            pending[batch].set(addr, objs[obj])
+            addr += 2n * U
+            named[batch].add(objs[obj])
+          } else if (act === 'clear') {
+            b.clear()
+            named[batch].clear()
+            pending[batch].clear()
+          } else {
+            const { objects, objectCount } = batchContents(b)
+            const held = objects.slice(0, objectCount)
+            expect(held.length).toBe(named[batch].size)
+            expect(new Set(held)).toEqual(named[batch])
+            vm.bindBatch(b)
+            for (const [a, o] of pending[batch]) bound.set(a, o)
+            b.clear()
+            named[batch].clear()
+            pending[batch].clear()
+          }
+        }
+        const vas = [...vm.vas()].filter((va) => va.addr !== 0n)
+        expect(new Map(vas.map((va) => [va.addr, va.obj]))).toEqual(bound)
+        for (const [i, b] of batches.entries()) {
+          const { objects, objectCount } = batchContents(b)
+          expect(new Set(objects.slice(0, objectCount))).toEqual(named[i])
+          expect(objectCount).toBe(named[i].size)
+        }
+        vm.destroy()
+      }),
+      { numRuns: 300 },
+    )
   })
 })

@@ -6,7 +6,7 @@
  */
 import { BATCH_MAP, BATCH_UNMAP, BATCH_WORDS } from '../contract/vm.js'
 import { DrmError } from '../base/errors.js'
-import { GemObject, holderMark, markOf, setMark } from '../device/gem.js'
+import { type GemObject, holderMark, markOf, setMark } from '../device/gem.js'
 import type { MapRequest } from './gpuvm.js'
 import { count, describe, uint32Array, unreadable } from '../base/check.js'
 import { u64Fast } from './fast-check.js'
@@ -19,12 +19,23 @@ interface Contents {
   /** The packed requests, `BATCH_WORDS` words each (a view, not a copy). */
   readonly words: BigUint64Array
   readonly length: number
-  /** The objects the requests name, each once. */
-  readonly objects: readonly GemObject[]
+  /**
+   * The objects the requests name, each once: the first `objectCount`
+   * entries (the batch's own array, read before the batch changes).
+   */
+  readonly objects: readonly (GemObject | null)[]
+  readonly objectCount: number
 }
 
 let contentsOf: (batch: BindBatch) => Contents
 let isBatch: (value: object) => value is BindBatch
+/**
+ * The mark of the filling that last wrote batch marks on objects (any
+ * batch's). A filling can take an object in twice only if another batch
+ * wrote marks between its two takes, so it looks for twice-taken objects
+ * only when it takes one in after such a change of writer.
+ */
+let markWriter = 0
 
 export class BindBatch {
   #words: BigUint64Array
@@ -32,9 +43,9 @@ export class BindBatch {
   #halves: Uint32Array
   #length = 0
   /**
-   * The objects the requests name, each once, kept alive (so their ids stay
-   * theirs) while the batch holds them: the first `#held` entries, the rest
-   * null. One array for the batch's life, written by index: a new array per
+   * The objects the requests name, kept alive (so their ids stay theirs)
+   * while the batch holds them: the first `#held` entries, the rest null;
+   * each once, or some twice while `#mixed`. One array for the batch's life, written by index: a new array per
    * filling, grown by `push`, cost a builtin call a request.
    */
   #objects: (GemObject | null)[] = []
@@ -45,14 +56,24 @@ export class BindBatch {
    * a filling without a Map lookup.
    */
   #mark = holderMark()
+  /**
+   * Set when this filling took objects in again after another batch had
+   * written marks: one it held before may since be held twice.
+   */
+  #mixed = false
 
   static {
     isBatch = (value): value is BindBatch => #words in value
-    contentsOf = (batch) => ({
-      words: batch.#words.subarray(0, batch.#length * BATCH_WORDS),
-      length: batch.#length,
-      objects: batch.#distinct(),
-    })
+    contentsOf = (batch) => {
+      // The common case, one batch filled at a time, has nothing to undo.
+      if (batch.#mixed) batch.#distinct()
+      return {
+        words: batch.#words.subarray(0, batch.#length * BATCH_WORDS),
+        length: batch.#length,
+        objects: batch.#objects,
+        objectCount: batch.#held,
+      }
+    }
   }
 
   /** `capacity`: requests to make room for at first (the batch grows as needed). */
@@ -77,19 +98,21 @@ export class BindBatch {
       throw new DrmError('EINVAL', `a map request must be an object, got ${describe(request)}`)
     }
     // Read in one try, without a closure or a record: this runs once per request.
-    let addr: bigint, range: bigint, obj: unknown, id: number | undefined, offset: bigint
+    let addr: bigint, range: bigint, obj: unknown, mark: number, offset: bigint
     try {
       addr = u64Fast(request.addr, 'addr')
       range = u64Fast(request.range, 'range')
       obj = request.obj
-      id = obj == null ? 0 : GemObject.idOf(obj)
-      if (id === undefined) throw new DrmError('EINVAL', `obj must be a GemObject, got ${describe(obj)}`)
+      // The object's batch mark is its brand check too: -1 for anything but a real GemObject.
+      mark = obj == null ? 0 : markOf(obj, 1)
+      if (mark === -1) throw new DrmError('EINVAL', `obj must be a GemObject, got ${describe(obj)}`)
       offset = u64Fast(request.offset ?? 0n, 'offset')
     } catch (err) {
       throw unreadable(err, 'the map request')
     }
-    if (id !== 0) this.#hold(obj as GemObject)
-    return this.#push(BATCH_MAP, id, addr, range, offset)
+    if (obj == null) return this.#push(BATCH_MAP, 0, addr, range, offset)
+    if (mark !== this.#mark) this.#take(obj as GemObject)
+    return this.#push(BATCH_MAP, (obj as GemObject).id, addr, range, offset)
   }
 
   /** Appends an unmap request (as `GpuVm.unbind` takes it); returns its index in the batch. */
@@ -107,15 +130,24 @@ export class BindBatch {
       this.#held = 0
       this.#mark = holderMark()
     }
+    this.#mixed = false
+  }
+
+  /** Keeps `obj` with the batch (see `#take`). */
+  #hold(obj: GemObject): void {
+    if (markOf(obj, 1) !== this.#mark) this.#take(obj)
   }
 
   /**
-   * Keeps `obj` with the batch. An object carrying this filling's mark is in
-   * `#objects` already; one whose mark another batch overwrote since may be
-   * taken twice, which `#distinct` undoes.
+   * Keeps `obj`, which does not carry this filling's mark, with the batch. An
+   * object carrying the mark is in `#objects` already; one whose mark another
+   * batch overwrote since may be taken twice, which `#distinct` undoes.
    */
-  #hold(obj: GemObject): void {
-    if (markOf(obj, 1) === this.#mark) return
+  #take(obj: GemObject): void {
+    if (markWriter !== this.#mark) {
+      if (this.#held !== 0) this.#mixed = true
+      markWriter = this.#mark
+    }
     setMark(obj, 1, this.#mark)
     const held = this.#held
     const objects = this.#objects
@@ -125,10 +157,10 @@ export class BindBatch {
   }
 
   /**
-   * The held objects each once, all of them marked again with a new mark for
-   * the rest of the filling; they become the held ones.
+   * Leaves the held objects each once, all of them marked again with a new
+   * mark for the rest of the filling.
    */
-  #distinct(): GemObject[] {
+  #distinct(): void {
     const mark = holderMark()
     const distinct: GemObject[] = []
     const objects = this.#objects
@@ -142,7 +174,8 @@ export class BindBatch {
     for (let i = 0; i < held; i++) objects[i] = i < distinct.length ? distinct[i] : null
     this.#held = distinct.length
     this.#mark = mark
-    return distinct
+    this.#mixed = false
+    markWriter = mark
   }
 
   // Trusted requests from the replay's runs (fast-replay).

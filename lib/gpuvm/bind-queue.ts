@@ -415,8 +415,8 @@ function batchOf(requests: readonly BindRequest[]): BindBatch {
 
 /** A BindBatch's packed requests as `BindRequest`s (layout: BATCH_WORDS in contract/vm.ts). */
 function batchRequests(batch: BindBatch): BindRequest[] {
-  const { words, length, objects: held } = batchContents(batch)
-  const objects = new Map(held.map((o) => [o.id, o]))
+  const { words, length, objects: held, objectCount } = batchContents(batch)
+  const objects = new Map(held.slice(0, objectCount).map((o) => [o!.id, o!]))
   const out: BindRequest[] = []
   for (let i = 0; i < length; i++) {
     const w = words.subarray(i * BATCH_WORDS, (i + 1) * BATCH_WORDS)

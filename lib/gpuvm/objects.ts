@@ -63,18 +63,27 @@ export class ObjectTable {
     return id
   }
 
-  /** Takes in every object of a batch (each once), making room once for all of them. */
-  adopt(objects: readonly GemObject[]): void {
+  /**
+   * Takes in the first `count` objects of a batch (each there once), making
+   * room once for all of them.
+   */
+  adopt(objects: readonly (GemObject | null)[], count: number): void {
     const mark = this.#mark
+    // Batch after batch over the same objects, all are held already.
+    let first = 0
+    while (first < count && markOf(objects[first], 0) === mark) first++
+    if (first === count) return
     let adding = 0
-    for (const obj of objects) {
+    for (let i = first; i < count; i++) {
+      const obj = objects[i]!
       if (markOf(obj, 0) === mark || this.#objects.get(obj.id) === obj) continue
       adding++
       this.#admit?.(obj)
     }
     this.room(adding)
     const table = this.#table()
-    for (const obj of objects) {
+    for (let i = first; i < count; i++) {
+      const obj = objects[i]!
       if (markOf(obj, 0) === mark) continue
       table.set(obj.id, obj)
       setMark(obj, 0, mark)

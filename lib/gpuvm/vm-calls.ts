@@ -275,9 +275,9 @@ export class VmCalls {
 
   /** `GpuVm.bindBatch`. */
   bindBatch(batch: BindBatch, perRequest?: Uint32Array | null): OpCounts {
-    const { words, length, objects } = batchContents(batch)
+    const { words, length, objects, objectCount } = batchContents(batch)
     const per = perRequestCounts(perRequest, length)
-    this.#objects.adopt(objects)
+    this.#objects.adopt(objects, objectCount)
     this.enter()
     try {
       return this.quiet(() => this.#core.bindBatch(words, per))
@@ -288,9 +288,9 @@ export class VmCalls {
 
   /** `GpuVm.bindArray`. */
   bindArray(batch: BindBatch, options?: BindArrayOptions): OpCounts {
-    const { words, length, objects } = batchContents(batch)
+    const { words, length, objects, objectCount } = batchContents(batch)
     const { per, failAt } = arrayOptions(options, length)
-    this.#objects.adopt(objects)
+    this.#objects.adopt(objects, objectCount)
     this.enter()
     try {
       return this.quiet(() => this.#core.bindArray(words, per, failAt))
