@@ -1,12 +1,21 @@
 // The vmbind workload driven from JavaScript, shared by bench/run.mjs (block 1) and
 // bench/bind-calls.mjs: its requests as the public API takes them, and the two ways to apply them.
 
-/** The workload's requests (`requests` of dist/workloads/vmbind.js) with each object id made a GemObject. */
+/**
+ * The workload's requests (`requests` of dist/workloads/vmbind.js) with each
+ * object id made a GemObject: each a literal of the fields the API reads, as
+ * a caller writes one. Not `{ ...r, obj }`: V8's copy of a spread keeps the
+ * fifth field (`offset`) out of the object, one more cache line a request to
+ * read (8-9 ns of a batch's fill over a million requests: bench/PROFILE.md,
+ * eighth round).
+ */
 export function requestObjects(drmsim, requests, params, ops) {
   const objects = new Map()
   const obj = (id) => objects.get(id) ?? objects.set(id, new drmsim.GemObject({ size: 1n << 30n })).get(id)
-  return [...requests({ ...drmsim.vmbindDefaults, ...params, ops })].map((r) =>
-    r.kind === 'map' ? { ...r, obj: obj(r.obj) } : r,
+  return Array.from(requests({ ...drmsim.vmbindDefaults, ...params, ops }), (r) =>
+    r.kind === 'map'
+      ? { kind: 'map', addr: r.addr, range: r.range, obj: obj(r.obj), offset: r.offset }
+      : { kind: 'unmap', addr: r.addr, range: r.range },
   )
 }
 
