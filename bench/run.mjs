@@ -52,16 +52,23 @@ const nativeVm = (name) =>
  * request, from one run to the next, where they settle at 245-270.
  */
 const warmRuns = { smoke: 1, quick: 3, full: 1 }[mode]
-/** ns a request of `run(vm)` over the `size` requests: the median of three runs, each on a fresh VA space, after `warmRuns` untimed. */
-function warmMedian(run) {
-  const once = () => {
-    const vm = nativeVm('bench')
-    const ns = time(() => run(vm))
-    vm.destroy()
-    return ns / size
-  }
-  for (let i = 0; i < warmRuns; i++) once()
-  return median([1, 2, 3].map(once))
+/** ns a request of `run(vm)` over the `size` requests, on a fresh VA space. */
+function onFreshVm(run) {
+  const vm = nativeVm('bench')
+  const ns = time(() => run(vm))
+  vm.destroy()
+  return ns / size
+}
+/**
+ * The median of five runs of each of `measures` (each returns ns a request),
+ * taken in rounds that run every measure once in turn: a slow stretch of
+ * this VM (20-40 % for seconds at a time) then falls on all of them, not on
+ * the one that ran then, and their ratios hold.
+ */
+function interleavedMedians(measures) {
+  const runs = measures.map(() => [])
+  for (let round = 0; round < 5; round++) measures.forEach((measure, i) => runs[i].push(measure()))
+  return runs.map(median)
 }
 const { bindOne } = loops
 
@@ -73,19 +80,22 @@ const workloads = [
 const vmbindRows = []
 const BATCH = 4096
 for (const [name, params] of workloads) {
-  const whole = median(
-    [1, 2, 3].map(() => drmsim.vmbind({ ...params, ops: size, engine: 'native', trace: 'off' }).loopNs / size),
-  )
   // The native engine driven request by request through the public API,
-  // a fresh VA space for each of three runs, after one untimed run (the whole
-  // run in Rust has no JIT to warm up; the first pass through JavaScript
-  // runs in V8's baseline tiers, at 1.5-2.5x the later passes).
+  // and the same requests through the batch API in batches of BATCH
+  // requests, each filled (BindBatch.map/unmap) and applied (bindBatch) in
+  // the timing; each run on a fresh VA space, after `warmRuns` untimed (the
+  // whole run in Rust has no JIT to warm up; the first pass through
+  // JavaScript runs in V8's baseline tiers, at 1.5-2.5x the later passes).
   const reqs = requestObjects(params, size)
-  const perRequest = warmMedian((vm) => loops.bindEach(vm, reqs))
-  // The same requests through the batch API, in batches of BATCH requests,
-  // each filled (BindBatch.map/unmap) and applied (bindBatch) in the timing.
   const batch = new drmsim.BindBatch(BATCH)
-  const batched = warmMedian((vm) => loops.bindInBatches(vm, batch, BATCH, reqs))
+  const perRequestRun = () => onFreshVm((vm) => loops.bindEach(vm, reqs))
+  const batchedRun = () => onFreshVm((vm) => loops.bindInBatches(vm, batch, BATCH, reqs))
+  for (let i = 0; i < warmRuns; i++) {
+    perRequestRun()
+    batchedRun()
+  }
+  const wholeRun = () => drmsim.vmbind({ ...params, ops: size, engine: 'native', trace: 'off' }).loopNs / size
+  const [whole, perRequest, batched] = interleavedMedians([wholeRun, perRequestRun, batchedRun])
   // The Rust share of a per-request call: GpuVm::bind/unbind in a Rust loop,
   // linking and unlinking as the public API does.
   const rustArgs = ['run', '-q', '--release', '-p', 'drmsim-core', '--example', 'vmbind', '--', '--bind', String(size)]
