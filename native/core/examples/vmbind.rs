@@ -11,8 +11,12 @@
 //! `drmsim vmbind`) specifies. `--bind` drives the same requests through
 //! `GpuVm::bind`/`unbind`, which also keep the GEM objects' mapping lists, as
 //! the public JavaScript API does: the Rust share of a per-request call.
+//! `--era=<n>` (with `--bind`) makes the VA space in that era of `ERAS`:
+//! from era 1 on each link holds a reference on its object's vm_bo and the
+//! objects' mapping lists are kept from the start.
+use drmsim_core::gpuvm::{GpuVm, VmOptions};
 use drmsim_core::pagetable::Profile;
-use drmsim_core::vmbind::{new_vm, run_costed, Params, Request, Requests, Trace};
+use drmsim_core::vmbind::{new_vm, run_costed, Params, Request, Requests, Trace, KERNEL_RESERVE, VA_RANGE};
 use std::time::Instant;
 
 mod common;
@@ -29,9 +33,15 @@ fn main() {
   let profile = std::env::args()
     .find_map(|a| a.strip_prefix("--pt=").map(str::to_owned))
     .map(|name| Profile::by_name(&name).expect("a page-table profile name"));
+  let era: u32 = std::env::args()
+    .find_map(|a| {
+      a.strip_prefix("--era=")
+        .map(|e| e.parse().expect("an era number"))
+    })
+    .unwrap_or(0);
   let args: Vec<u64> = std::env::args()
     .skip(1)
-    .filter(|a| a != "--bind" && a != "--hash" && !a.starts_with("--pt="))
+    .filter(|a| a != "--bind" && a != "--hash" && !a.starts_with("--pt=") && !a.starts_with("--era="))
     .map(|a| a.parse().expect("a number"))
     .collect();
   let mut params = Params {
@@ -49,7 +59,15 @@ fn main() {
   }
   let ns = if bind {
     params.validate().expect("valid parameters");
-    let mut vm = new_vm();
+    let mut vm = if era == 0 {
+      new_vm()
+    } else {
+      let opts = VmOptions {
+        era,
+        ..VmOptions::default()
+      };
+      GpuVm::with_options("vmbind", 0, VA_RANGE, Some(KERNEL_RESERVE), opts).expect("a known era")
+    };
     if let Some(p) = &profile {
       vm.attach_page_table(p.clone()).expect("the workload fits");
     }

@@ -40,6 +40,13 @@ impl GpuVm {
     if obj == NO_OBJ || rec.link != NIL {
       return;
     }
+    self.link_entry(p, obj);
+  }
+
+  /// Puts the unlinked mapping at `p` on `obj`'s list: a stamp in its record
+  /// while the lists are not built, an entry once they are.
+  #[inline]
+  pub(super) fn link_entry(&mut self, p: Pos, obj: ObjId) {
     let id = match self.obj_lists.stamp() {
       Some(stamp) => stamp,
       None => {

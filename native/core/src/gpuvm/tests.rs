@@ -259,10 +259,18 @@ fn gem_lists_keep_link_order() {
 /// Lists are built on first read from link stamps (gem.rs): whatever mix of
 /// links, unlinks, removes, binds and reads, and however early the stamps run
 /// out, each object's list is the one kept eagerly: a plain model in link order.
+/// The same in the drm_gpuvm eras, where a link also holds a reference on the
+/// object's vm_bo and a vm_bo's mapping list is its object's.
 #[test]
 fn gem_lists_built_late_match_lists_kept_all_along() {
-  for (limit, reads_every) in [(u32::MAX, 0), (u32::MAX, 7), (5, 0), (40, 11)] {
-    let mut vm = vm();
+  let eras = [ERA_SEED, ERA_GPUVM].map(u32::from);
+  let cases = [(u32::MAX, 0), (u32::MAX, 7), (5, 0), (40, 11)];
+  for (era, (limit, reads_every)) in eras.into_iter().flat_map(|e| cases.map(|c| (e, c))) {
+    let opts = VmOptions {
+      era,
+      ..VmOptions::default()
+    };
+    let mut vm = GpuVm::with_options("t", 0, 1 << 48, Some((0, 0x1000)), opts).unwrap();
     vm.obj_lists.set_stamp_limit(limit);
     let mut model: Vec<(ObjId, VaKey)> = Vec::new();
     let mut live: Vec<Va> = Vec::new();
@@ -303,10 +311,23 @@ fn gem_lists_built_late_match_lists_kept_all_along() {
     for obj in 1..=3 {
       let got: Vec<VaKey> = vm.gem_vas(obj).iter().map(Va::key).collect();
       let want: Vec<VaKey> = model.iter().filter(|e| e.0 == obj).map(|e| e.1).collect();
-      assert_eq!(
-        got, want,
-        "object {obj}, stamp limit {limit}, reads every {reads_every}"
-      );
+      let case = format!("era {era}, object {obj}, stamp limit {limit}, reads every {reads_every}");
+      assert_eq!(got, want, "{case}");
+      if era != 0 {
+        // One live vm_bo per object with linked mappings, a reference for
+        // each (and the one `vm_bo_find` takes).
+        let bo = vm.vm_bo_find(obj).unwrap();
+        let n = want.len() as u32;
+        assert_eq!(
+          bo.map(|b| (b.vas, b.refcount)),
+          (n != 0).then_some((n, n + 1)),
+          "{case}"
+        );
+        if let Some(bo) = bo {
+          let vas: Vec<VaKey> = vm.vm_bo_vas(bo.id).unwrap().iter().map(Va::key).collect();
+          assert_eq!(vas, want, "{case}");
+        }
+      }
     }
   }
 }

@@ -51,8 +51,6 @@ impl GpuVm {
     vm.resv = resv;
     if vm.era != ERA_SEED {
       vm.hub = Some(Box::new(Hub::new(flags)));
-      // vm_bo refcounts need each object's links counted from the start.
-      vm.obj_lists.track();
     }
     Ok(vm)
   }

@@ -36,8 +36,7 @@ impl GpuVm {
     if !hub.link_ref(obj) {
       return;
     }
-    let entry = self.obj_lists.link(obj, self.store.key(p));
-    self.store.rec_mut(p).link = entry;
+    self.link_entry(p, obj);
   }
 
   /// `hub_link_at` for a mapping just handed out.
