@@ -98,14 +98,20 @@ for (const [name, params] of workloads) {
   const [whole, perRequest, batched] = interleavedMedians([wholeRun, perRequestRun, batchedRun])
   // The Rust share of a per-request call: GpuVm::bind/unbind in a Rust loop,
   // linking and unlinking as the public API does.
-  const rustArgs = ['run', '-q', '--release', '-p', 'drmsim-core', '--example', 'vmbind', '--', '--bind', String(size)]
-  if (params.window) rustArgs.push(String(params.window), String(params.maxPages))
-  const rustRuns = [1, 2, 3].map(() => execFileSync('cargo', rustArgs, { cwd: root, encoding: 'utf8' }))
+  const bindInRust = (...flags) => {
+    const args = ['run', '-q', '--release', '-p', 'drmsim-core', '--example', 'vmbind', '--', '--bind', ...flags]
+    args.push(String(size), ...(params.window ? [String(params.window), String(params.maxPages)] : []))
+    return execFileSync('cargo', args, { cwd: root, encoding: 'utf8' })
+  }
+  const rustRuns = [1, 2, 3].map(() => bindInRust())
   const inRust = median(rustRuns.map((out) => Number(/bench_ns_per_request (\S+)/.exec(out)[1])))
   // What the VA space holds for each mapping left at the end of the bind
   // path (records, nodes, the objects' mapping lists; capacity included):
-  // the same in every run.
-  const heapBytes = Number(/bench_heap_bytes_per_mapping (\S+)/.exec(rustRuns[0])[1])
+  // the same in every run. Again in the drm_gpuvm era, where each link also
+  // holds a reference on its object's vm_bo.
+  const heapOf = (out) => Number(/bench_heap_bytes_per_mapping (\S+)/.exec(out)[1])
+  const heapBytes = heapOf(rustRuns[0])
+  const hubHeapBytes = heapOf(bindInRust('--era=1'))
   const ref = drmsim.vmbind({ ...params, ops: refSize, engine: 'reference', trace: 'off' }).loopNs / refSize
   vmbindRows.push([
     name,
@@ -116,6 +122,7 @@ for (const [name, params] of workloads) {
     fmt(ref),
     `${fmt(ref / whole)}x`,
     fmt(heapBytes),
+    fmt(hubHeapBytes),
   ])
 }
 table(
@@ -129,6 +136,7 @@ table(
     'reference',
     'reference / native',
     'heap bytes per live mapping (bind/unbind in Rust)',
+    'the same, drm_gpuvm-7.2 (vm_bo links)',
   ],
   vmbindRows,
 )
