@@ -11,18 +11,36 @@
 //! A caller that writes a trace is shown each step before it is made, built
 //! by the cursor's own functions (`split_for_map`, `split_for_unmap`).
 //!
-//! It serves the common case alone: a VA space of the seed's era with no
-//! page table, a non-empty request, and no zero-length mapping in the tree.
+//! It serves the common case alone: a VA space with no page table, a
+//! non-empty request, no zero-length mapping in the tree and, from era 1 on,
+//! vm_bo ids left for any the request could make (so that no step can
+//! fail, as none can in the seed's era).
 //! Then no two mappings share an address and the one after a mapping starts
 //! at or past its end, so the mapping a walk meets next is always the one
 //! after the last record it wrote, and a remap's pieces always fit. Anything
-//! else takes the cursor (`walk/tests.rs` checks that both agree).
+//! else takes the cursor (`walk/tests.rs` checks that both agree, in every
+//! era).
 
 use super::apply::OpCounts;
 use super::sm::{split_for_map, split_for_unmap, SmKind};
 use super::store::Pos;
 use super::{GpuVm, ObjId, Op, OpMap, NO_OBJ};
 use crate::errno::Result;
+
+/// How a walk links the mappings it makes and unlinks those it takes apart:
+/// not at all (the workload's loop), on the objects' lists alone (the
+/// seed's era), or through the hub, the unlinks deferred in immediate mode
+/// (`apply_hub_step`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum WalkLinks {
+  No,
+  Seed,
+  Hub { deferred: bool },
+}
+
+/// A request makes at most three vm_bos: one for the map's object and one
+/// for each of the two mappings it splits, when they were not linked.
+const VM_BOS_A_REQUEST: u64 = 3;
 
 /// What a walk's steps were, counted as a step-by-step run counts them.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -38,7 +56,13 @@ impl GpuVm {
   /// Whether `walk_request` can serve a request of `range` bytes now.
   #[inline]
   pub(crate) fn walks_in_place(&self, range: u64) -> bool {
-    range != 0 && self.empty_nodes == 0 && self.hub.is_none() && self.pt.is_none()
+    range != 0
+      && self.empty_nodes == 0
+      && self.pt.is_none()
+      && self
+        .hub
+        .as_deref()
+        .is_none_or(|hub| hub.ids_left() >= VM_BOS_A_REQUEST)
   }
 
   /// Checks and applies a map (`SmKind::Map`) or unmap request as
@@ -66,10 +90,27 @@ impl GpuVm {
     self.alive()?;
     self.seq_room(5)?;
     self.check_range(req.addr, req.range)?;
-    Ok(self.walk_checked(kind, req, link, step))
+    if link && self.hub.is_some() {
+      let deferred = self.steps_defer();
+      let tally = self.walk_checked::<true>(kind, req, WalkLinks::Hub { deferred }, step);
+      // As `hub_run`: the request may have dropped the VM's last reference.
+      self.settle();
+      return Ok(tally);
+    }
+    let links = if link { WalkLinks::Seed } else { WalkLinks::No };
+    Ok(self.walk_checked::<false>(kind, req, links, step))
   }
 
-  fn walk_checked(&mut self, kind: SmKind, req: OpMap, link: bool, mut step: impl FnMut(&Op)) -> WalkTally {
+  /// The walk; `HUB` is whether `links` can be `WalkLinks::Hub`. A walk of
+  /// its own for the hub: with its branches in the seed's walk, that walk
+  /// ran 70 instructions a request more (cachegrind, the whole run).
+  fn walk_checked<const HUB: bool>(
+    &mut self,
+    kind: SmKind,
+    req: OpMap,
+    links: WalkLinks,
+    mut step: impl FnMut(&Op),
+  ) -> WalkTally {
     let mut tally = WalkTally::default();
     // The range is valid: no overflow, and clear of the kernel node, which
     // the walk therefore never meets.
@@ -110,18 +151,16 @@ impl GpuVm {
         if kind == SmKind::Map && self.final_in_leaf(p, va_end, end) {
           // The new mapping takes this one's place, as removing it and then
           // inserting the new one would put it: one write, no shifts.
-          self.unlink_at(p);
+          self.walk_unlink::<HUB>(p, links);
           step(&Op::Map(req));
           let va = self.new_va(req.addr, req.range, req.obj, req.offset);
           self.store.replace(p, va);
-          if link {
-            self.link_at(p);
-          }
+          self.walk_link::<HUB>(p, links);
           tally.counts.map += 1;
           tally.mapped_bytes = tally.mapped_bytes.wrapping_add(req.range);
           return tally;
         }
-        self.unlink_at(p);
+        self.walk_unlink::<HUB>(p, links);
         let next = self.store.remove_then_next(p);
         if last {
           follower = next;
@@ -131,18 +170,29 @@ impl GpuVm {
         continue;
       }
       tally.counts.remap += 1;
+      // Through the hub, the pieces keep the vm_bo they share with the old
+      // mapping: a reference held from before its unlink to after they link.
+      let held = match links {
+        WalkLinks::Hub { .. } if HUB => self.hub_hold(p),
+        _ => None,
+      };
       let tail_offset = offset.wrapping_add(end - addr);
       let q = if head {
-        self.replace_at(p, addr, req.addr - addr, obj, offset, link)
+        self.replace_at::<HUB>(p, addr, req.addr - addr, obj, offset, links)
       } else {
-        self.replace_at(p, end, va_end - end, obj, tail_offset, link)
+        self.replace_at::<HUB>(p, end, va_end - end, obj, tail_offset, links)
       };
       tally.mapped_bytes = tally
         .mapped_bytes
         .wrapping_add(if head { req.addr - addr } else { va_end - end });
       if head && tail {
-        follower = self.insert_at(end, va_end - end, obj, tail_offset, link, Pos::NIL);
+        follower = self.insert_at::<HUB>(end, va_end - end, obj, tail_offset, links, Pos::NIL);
         tally.mapped_bytes = tally.mapped_bytes.wrapping_add(va_end - end);
+      }
+      if let (true, Some(id), WalkLinks::Hub { deferred }) = (HUB, held, links) {
+        self.hub_release(id, deferred);
+      }
+      if head && tail {
         break;
       }
       if tail {
@@ -157,9 +207,26 @@ impl GpuVm {
       step(&Op::Map(req));
       tally.counts.map += 1;
       tally.mapped_bytes = tally.mapped_bytes.wrapping_add(req.range);
-      self.insert_at(req.addr, req.range, req.obj, req.offset, link, follower);
+      self.insert_at::<HUB>(req.addr, req.range, req.obj, req.offset, links, follower);
     }
     tally
+  }
+
+  #[inline]
+  fn walk_unlink<const HUB: bool>(&mut self, p: Pos, links: WalkLinks) {
+    match links {
+      WalkLinks::Hub { deferred } if HUB => self.hub_unlink_at(p, deferred),
+      _ => self.unlink_at(p),
+    }
+  }
+
+  #[inline]
+  fn walk_link<const HUB: bool>(&mut self, p: Pos, links: WalkLinks) {
+    match links {
+      WalkLinks::No => {}
+      WalkLinks::Hub { .. } if HUB => self.hub_link_at(p),
+      _ => self.link_at(p),
+    }
   }
 
   /// The first mapping overlapping `[addr, ...)` or starting in it, as
@@ -192,36 +259,48 @@ impl GpuVm {
   /// `replace_with_piece` for the record at `p`: it becomes the piece
   /// `[addr, +range)`, in place when key order allows; the piece's position.
   #[inline]
-  fn replace_at(&mut self, p: Pos, addr: u64, range: u64, obj: ObjId, offset: u64, link: bool) -> Pos {
+  fn replace_at<const HUB: bool>(
+    &mut self,
+    p: Pos,
+    addr: u64,
+    range: u64,
+    obj: ObjId,
+    offset: u64,
+    links: WalkLinks,
+  ) -> Pos {
     if !self.store.rekey(p, addr, self.next_seq) {
-      self.unlink_at(p);
+      self.walk_unlink::<HUB>(p, links);
       self.store.remove(p);
-      return self.insert_at(addr, range, obj, offset, link, Pos::NIL);
+      return self.insert_at::<HUB>(addr, range, obj, offset, links, Pos::NIL);
     }
     self.next_seq += 1;
-    self.unlink_at(p);
+    self.walk_unlink::<HUB>(p, links);
     self.store.set_range(p, range);
     let rec = self.store.rec_mut(p);
     rec.obj = obj;
     rec.offset = offset;
     // A piece starts with no flags, as a new mapping.
     rec.set_all_flags(0);
-    if link {
-      self.link_at(p);
-    }
+    self.walk_link::<HUB>(p, links);
     p
   }
 
-  /// `insert_unchecked` for a non-empty mapping, linked when `link` holds;
+  /// `insert_unchecked` for a non-empty mapping, linked as `links` says;
   /// its position. `follower` is the record it will precede when the walk
   /// knows it (NIL if not): the store can then skip its search.
   #[inline]
-  fn insert_at(&mut self, addr: u64, range: u64, obj: ObjId, offset: u64, link: bool, follower: Pos) -> Pos {
+  fn insert_at<const HUB: bool>(
+    &mut self,
+    addr: u64,
+    range: u64,
+    obj: ObjId,
+    offset: u64,
+    links: WalkLinks,
+    follower: Pos,
+  ) -> Pos {
     let va = self.new_va(addr, range, obj, offset);
     let p = self.store.insert_before(follower, va);
-    if link {
-      self.link_at(p);
-    }
+    self.walk_link::<HUB>(p, links);
     p
   }
 }

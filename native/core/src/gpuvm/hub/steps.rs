@@ -63,7 +63,7 @@ impl GpuVm {
   }
 
   /// Whether a step's unlinks are deferred (immediate mode).
-  fn steps_defer(&self) -> bool {
+  pub(in crate::gpuvm) fn steps_defer(&self) -> bool {
     self.hub.as_deref().is_some_and(|h| h.immediate())
   }
 
@@ -89,8 +89,8 @@ impl GpuVm {
         let held = self.hub_hold(p);
         self.hub_unlink_at(p, deferred);
         let out = self.apply_walk_step(op, Linking::Hub);
-        if let (Some(id), Some(hub)) = (held, self.hub.as_deref_mut()) {
-          hub.put_ref(id, deferred);
+        if let Some(id) = held {
+          self.hub_release(id, deferred);
         }
         out
       }
@@ -105,7 +105,7 @@ impl GpuVm {
   }
 
   /// One more reference on the vm_bo a linked mapping holds, if it is linked.
-  fn hub_hold(&mut self, p: Pos) -> Option<u32> {
+  pub(in crate::gpuvm) fn hub_hold(&mut self, p: Pos) -> Option<u32> {
     let rec = self.store.rec(p);
     if rec.link == NIL {
       return None;
@@ -115,6 +115,13 @@ impl GpuVm {
     let id = *hub.live.get(&obj)?;
     hub.get_ref(id).ok()?;
     Some(id)
+  }
+
+  /// Drops a reference `hub_hold` took.
+  pub(in crate::gpuvm) fn hub_release(&mut self, id: u32, deferred: bool) {
+    if let Some(hub) = self.hub.as_deref_mut() {
+      hub.put_ref(id, deferred);
+    }
   }
 
   /// `remove` from era 1 on: unlinks (not deferred) and removes, then tears

@@ -1,9 +1,13 @@
 //! The walk that applies itself against the cursor's steps applied one by
 //! one: over random request streams, both leave the same records (keys,
 //! flags, objects, offsets, store positions), links and counts, and the
-//! steps the walk shows (a trace's) are the cursor's, in its order.
+//! steps the walk shows (a trace's) are the cursor's, in its order. In the
+//! drm_gpuvm eras also the same vm_bos, refcounts and hub lists.
 
-use super::super::{GpuVm, Link, Op, OpCounts, OpMap, Va, NO_OBJ};
+use super::super::{
+  GpuVm, Link, Op, OpCounts, OpMap, Va, VmOptions, ERA_GPUVM, ERA_NEXT, ERA_SEED, NO_OBJ, VM_IMMEDIATE_MODE,
+  VM_RESV_PROTECTED,
+};
 use super::{SmKind, WalkTally};
 use crate::errno::Result;
 use proptest::prelude::*;
@@ -35,6 +39,12 @@ enum Req {
   },
   /// Reads the objects' lists, which switches them to tracked links.
   Lists,
+  /// From era 1 on: the object moves (its vm_bo evicted), or the deferred
+  /// vm_bos are cleaned up.
+  Evict {
+    obj: u32,
+  },
+  Cleanup,
 }
 
 fn req() -> impl Strategy<Value = Req> {
@@ -45,11 +55,23 @@ fn req() -> impl Strategy<Value = Req> {
     1 => Just(Req::DropEmpties),
     1 => (0..PAGES).prop_map(|page| Req::Invalidate { page }),
     1 => Just(Req::Lists),
+    1 => (1..4u32).prop_map(|obj| Req::Evict { obj }),
+    1 => Just(Req::Cleanup),
   ]
 }
 
-fn new_vm() -> GpuVm {
-  GpuVm::new("walk", 0, PAGES * PAGE, Some((0, PAGE)))
+/// A VA space of `era` with `flags`; from era 1 on, object 3 is external.
+fn new_vm(era: u8, flags: u32) -> GpuVm {
+  let opts = VmOptions {
+    era: u32::from(era),
+    flags,
+    resv: 0,
+  };
+  let mut vm = GpuVm::with_options("walk", 0, PAGES * PAGE, Some((0, PAGE)), opts).unwrap();
+  if era != ERA_SEED {
+    vm.declare_external(3).unwrap();
+  }
+  vm
 }
 
 /// The step-by-step run's tally, counted from its steps, which go to `steps`.
@@ -59,10 +81,16 @@ fn stepwise(vm: &mut GpuVm, kind: SmKind, req: OpMap, link: bool, steps: &mut Ve
     SmKind::Unmap => vm.sm_unmap(req.addr, req.range)?,
   };
   let mut t = WalkTally::default();
+  let hub = link && vm.hub.is_some();
   let link = if link { Link::Yes } else { Link::No };
   while let Some(op) = cursor.step(vm) {
     steps.push(op);
-    vm.apply_own_step(&op, link)?;
+    if hub {
+      // As `bind` through the hub, step by step (`hub_run`).
+      vm.apply_hub_step(&op)?;
+    } else {
+      vm.apply_own_step(&op, link)?;
+    }
     t.counts.add(&op);
     let b = &mut t.mapped_bytes;
     match op {
@@ -78,6 +106,9 @@ fn stepwise(vm: &mut GpuVm, kind: SmKind, req: OpMap, link: bool, steps: &mut Ve
       }
       Op::Prefetch(_) => {}
     }
+  }
+  if hub {
+    vm.settle();
   }
   Ok(t)
 }
@@ -119,10 +150,29 @@ fn records(vm: &GpuVm) -> Vec<(Va, bool)> {
   vm.iter().map(|va| (va, vm.is_linked(va.key()))).collect()
 }
 
-/// Applies `reqs` to two VA spaces, one per path; the number of requests
-/// the walk in place served.
-fn compare(reqs: &[Req], link: bool) -> usize {
-  let (mut a, mut b) = (new_vm(), new_vm());
+/// The hub's state from era 1 on: its vm_bos (ids, refcounts, mapping
+/// counts, flags), its lists and the VM's refcount.
+fn hub_state(vm: &GpuVm) -> Option<String> {
+  vm.hub.as_ref()?;
+  Some(format!(
+    "{:?} extobj {:?} evict {:?} defer {:?} refcount {}",
+    vm.vm_bos().unwrap(),
+    vm.extobj_list().unwrap(),
+    vm.evict_list().unwrap(),
+    vm.defer_list().unwrap(),
+    vm.refcount()
+  ))
+}
+
+/// Applies `reqs` to two VA spaces of `era` with `flags` (and from era 1
+/// on, `vm_bo_ids` ids at most), one per path; the number of requests the
+/// walk in place served.
+fn compare(reqs: &[Req], link: bool, era: u8, flags: u32, vm_bo_ids: u32) -> usize {
+  let (mut a, mut b) = (new_vm(era, flags), new_vm(era, flags));
+  if era != ERA_SEED {
+    a.set_vm_bo_id_limit(vm_bo_ids);
+    b.set_vm_bo_id_limit(vm_bo_ids);
+  }
   let mut served = 0;
   for r in reqs {
     let (kind, page, pages, obj, off) = match *r {
@@ -162,6 +212,19 @@ fn compare(reqs: &[Req], link: bool) -> usize {
         }
         continue;
       }
+      Req::Evict { obj } => {
+        if era != ERA_SEED {
+          a.gem_evict(obj, true).unwrap();
+          b.gem_evict(obj, true).unwrap();
+        }
+        continue;
+      }
+      Req::Cleanup => {
+        if era != ERA_SEED {
+          assert_eq!(a.deferred_cleanup().unwrap(), b.deferred_cleanup().unwrap());
+        }
+        continue;
+      }
     };
     let req = OpMap {
       addr: page * PAGE,
@@ -183,6 +246,7 @@ fn compare(reqs: &[Req], link: bool) -> usize {
       (w, g) => panic!("{r:?}: {w:?} against {g:?}"),
     }
     assert_eq!(records(&a), records(&b), "after {r:?}");
+    assert_eq!(hub_state(&a), hub_state(&b), "after {r:?}");
   }
   b.store.check();
   for obj in 0..4 {
@@ -197,12 +261,25 @@ proptest! {
 
   #[test]
   fn the_walk_in_place_changes_what_the_steps_change(reqs in prop::collection::vec(req(), 1..400)) {
-    compare(&reqs, false);
+    compare(&reqs, false, ERA_SEED, 0, u32::MAX);
   }
 
   #[test]
   fn bind_and_unbind_link_what_the_steps_link(reqs in prop::collection::vec(req(), 1..400)) {
-    compare(&reqs, true);
+    compare(&reqs, true, ERA_SEED, 0, u32::MAX);
+  }
+
+  /// Through the hub: the same vm_bos made, referenced, released (deferred
+  /// in immediate mode) and listed, whatever the flags; and the same ENOMEM
+  /// where the vm_bo ids run out (the walk leaves the last few to the steps).
+  #[test]
+  fn bind_and_unbind_through_the_hub_do_what_the_steps_do(
+    reqs in prop::collection::vec(req(), 1..400),
+    era in prop_oneof![Just(ERA_GPUVM), Just(ERA_NEXT)],
+    flags in prop_oneof![Just(0), Just(VM_IMMEDIATE_MODE), Just(VM_RESV_PROTECTED), Just(VM_IMMEDIATE_MODE | VM_RESV_PROTECTED)],
+    vm_bo_ids in prop_oneof![Just(u32::MAX), 1..40u32],
+  ) {
+    compare(&reqs, true, era, flags, vm_bo_ids);
   }
 }
 
@@ -227,8 +304,39 @@ fn the_walk_in_place_serves_a_long_stream() {
       }
     })
     .collect();
-  for link in [false, true] {
-    let served = compare(&reqs, link);
-    assert!(served == reqs.len(), "{served}");
+  for (link, era, flags) in [
+    (false, ERA_SEED, 0),
+    (true, ERA_SEED, 0),
+    (true, ERA_GPUVM, 0),
+    (true, ERA_GPUVM, VM_IMMEDIATE_MODE),
+  ] {
+    let served = compare(&reqs, link, era, flags, u32::MAX);
+    assert!(served == reqs.len(), "era {era}: {served}");
+  }
+}
+
+/// Through the hub a request can drop the VM's last reference: with the
+/// creator's put, the unbind of the last mapping tears the VM down, on the
+/// walk as step by step; one that leaves a mapping does not.
+#[test]
+fn the_walk_through_the_hub_tears_down_the_vm_it_leaves_unreferenced() {
+  for walk in [true, false] {
+    let mut vm = new_vm(ERA_GPUVM, 0);
+    vm.bind(4 * PAGE, 4 * PAGE, 1, 0).unwrap();
+    assert!(vm.vm_put().unwrap() > 0);
+    let unbind = |vm: &mut GpuVm, addr, range| {
+      let req = OpMap::bare(addr, range);
+      if walk {
+        assert!(vm.walks_in_place(range));
+        vm.unbind(addr, range).map(|_| ())
+      } else {
+        stepwise(vm, SmKind::Unmap, req, true, &mut Vec::new()).map(|_| ())
+      }
+    };
+    // A split leaves two pieces: still referenced.
+    unbind(&mut vm, 5 * PAGE, PAGE).unwrap();
+    assert!(!vm.is_destroyed(), "walk {walk}");
+    unbind(&mut vm, 4 * PAGE, 4 * PAGE).unwrap();
+    assert!(vm.is_destroyed(), "walk {walk}");
   }
 }
