@@ -335,23 +335,39 @@ table(
 {
   const max = { smoke: 1000, quick: 1_000_000, full: 10_000_000 }[mode]
   const reqs = { smoke: 1000, quick: 100_000, full: 200_000 }[mode]
-  const out = execFileSync(
-    'cargo',
-    ['run', '-q', '--release', '-p', 'drmsim-core', '--example', 'scaling', '--', String(max), String(reqs)],
-    {
-      cwd: root,
-      encoding: 'utf8',
-    },
-  )
-  const rows = out
-    .trim()
-    .split('\n')
-    .slice(1)
-    .map((line) => line.split(' ').map(Number))
-    .map(([live, ns, bytes]) => [live.toLocaleString('en-US'), fmt(ns), fmt(bytes)])
+  // Again in the drm_gpuvm era, the mappings laid out with `bind`: each
+  // linked, holding a reference on its object's vm_bo.
+  const scaling = (era) =>
+    execFileSync(
+      'cargo',
+      ['run', '-q', '--release', '-p', 'drmsim-core', '--example', 'scaling', '--', String(max), String(reqs)],
+      {
+        cwd: root,
+        encoding: 'utf8',
+        env: era === undefined ? process.env : { ...process.env, ERA: String(era) },
+      },
+    )
+      .trim()
+      .split('\n')
+      .slice(1)
+      .map((line) => line.split(' ').map(Number))
+  const hub = scaling(1)
+  const rows = scaling().map(([live, ns, bytes], i) => [
+    live.toLocaleString('en-US'),
+    fmt(ns),
+    fmt(bytes),
+    fmt(hub[i][1]),
+    fmt(hub[i][2]),
+  ])
   table(
     `Scaling and memory, native engine (${reqs.toLocaleString('en-US')} random bind/unbind requests per size)`,
-    ['live mappings', 'ns per request', 'resident bytes per mapping'],
+    [
+      'live mappings',
+      'ns per request',
+      'resident bytes per mapping',
+      'ns per request, drm_gpuvm-7.2',
+      'resident bytes per mapping, drm_gpuvm-7.2 (bound: vm_bo links)',
+    ],
     rows,
   )
 }

@@ -6,8 +6,11 @@
 //! 70% maps) land among them. Prints, per n, nanoseconds per request and the
 //! resident bytes per live mapping. Each request looks two ahead
 //! (`GpuVm::look_ahead`), as the whole-run loop and `bindBatch` do;
-//! `NOLOOK=1` turns that off, for a comparison.
-use drmsim_core::gpuvm::{GpuVm, OpMap};
+//! `NOLOOK=1` turns that off, for a comparison. `ERA=<n>` makes each VA
+//! space in that era of `ERAS` and lays the mappings out with `bind`, so
+//! that each is linked (from era 1 on, holding a reference on its object's
+//! vm_bo): the resident bytes then count the links too.
+use drmsim_core::gpuvm::{GpuVm, OpMap, VmOptions};
 use drmsim_core::vmbind::{Ahead, Request, SplitMix64};
 use std::time::Instant;
 
@@ -33,14 +36,31 @@ fn main() {
   let requests = args.get(1).copied().unwrap_or(200_000);
   let min = args.get(2).copied().unwrap_or(1000);
   let look = std::env::var_os("NOLOOK").is_none();
+  let era: Option<u32> = std::env::var("ERA")
+    .ok()
+    .filter(|e| !e.is_empty())
+    .map(|e| e.parse().expect("an era number"));
   println!("live_mappings ns_per_request rss_bytes_per_mapping cpu_ns_per_request");
   let mut n = min;
   while n <= max {
     let before = rss_bytes();
-    let mut vm = GpuVm::new("scaling", 0, 1 << 48, Some((0, PAGE)));
+    let mut vm = match era {
+      None => GpuVm::new("scaling", 0, 1 << 48, Some((0, PAGE))),
+      Some(era) => {
+        let opts = VmOptions {
+          era,
+          ..VmOptions::default()
+        };
+        GpuVm::with_options("scaling", 0, 1 << 48, Some((0, PAGE)), opts).expect("a known era")
+      }
+    };
     for i in 0..n {
-      vm.insert(BASE + 2 * i * PAGE, PAGE, 1 + (i % 1024) as u32, 0)
-        .expect("free range");
+      let (addr, obj) = (BASE + 2 * i * PAGE, 1 + (i % 1024) as u32);
+      match era {
+        None => vm.insert(addr, PAGE, obj, 0).map(drop),
+        Some(_) => vm.bind(addr, PAGE, obj, 0).map(drop),
+      }
+      .expect("free range");
     }
     let per_mapping = rss_bytes().saturating_sub(before) as f64 / n as f64;
     let mut rng = SplitMix64::new(n);
