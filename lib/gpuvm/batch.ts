@@ -45,8 +45,9 @@ export class BindBatch {
   /**
    * The objects the requests name, kept alive (so their ids stay theirs)
    * while the batch holds them: the first `#held` entries, the rest null;
-   * each once, or some twice while `#mixed`. One array for the batch's life, written by index: a new array per
-   * filling, grown by `push`, cost a builtin call a request.
+   * each once, or some twice while `#mixed`. One array for the batch's
+   * life, written by index: a new array per filling, grown by `push`, cost
+   * a builtin call a request.
    */
   #objects: (GemObject | null)[] = []
   #held = 0

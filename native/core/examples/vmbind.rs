@@ -12,8 +12,7 @@
 //! `GpuVm::bind`/`unbind`, which also keep the GEM objects' mapping lists, as
 //! the public JavaScript API does: the Rust share of a per-request call.
 //! `--era=<n>` (with `--bind`) makes the VA space in that era of `ERAS`:
-//! from era 1 on each link holds a reference on its object's vm_bo and the
-//! objects' mapping lists are kept from the start.
+//! from era 1 on each link also holds a reference on its object's vm_bo.
 use drmsim_core::gpuvm::{GpuVm, VmOptions};
 use drmsim_core::pagetable::Profile;
 use drmsim_core::vmbind::{new_vm, run_costed, Params, Request, Requests, Trace, KERNEL_RESERVE, VA_RANGE};

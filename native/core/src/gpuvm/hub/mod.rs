@@ -5,8 +5,8 @@
 //! A linked mapping holds a reference on the live vm_bo of its object, so a
 //! vm_bo's mapping list is its object's list in this VM (obj_lists.rs: as in
 //! the seed's era, link stamps until a list is first read): a vm_bo only
-//! counts its mappings. The hub sits behind one pointer in `GpuVm`, empty in the seed's
-//! era, so that era pays nothing else for it.
+//! counts its mappings. The hub sits behind one pointer in `GpuVm`, empty in
+//! the seed's era, so that era pays nothing else for it.
 //!
 //! The files: `calls` the hub's calls, `lists` the extobj and evict lists, `steps` what the VA
 //! space's own calls (steps, link, unlink, remove) do to the hub and the
