@@ -10,12 +10,12 @@
 //! space in that era of `ERAS` and lays the mappings out with `bind`, so
 //! that each is linked (from era 1 on, holding a reference on its object's
 //! vm_bo): the resident bytes then count the links too.
-use drmsim_core::gpuvm::{GpuVm, OpMap, VmOptions};
+use drmsim_core::gpuvm::OpMap;
 use drmsim_core::vmbind::{Ahead, Request, SplitMix64};
 use std::time::Instant;
 
 mod common;
-use common::cpu_ns;
+use common::{cpu_ns, vm_in_era};
 
 const PAGE: u64 = 4096;
 const BASE: u64 = 1 << 32;
@@ -44,16 +44,7 @@ fn main() {
   let mut n = min;
   while n <= max {
     let before = rss_bytes();
-    let mut vm = match era {
-      None => GpuVm::new("scaling", 0, 1 << 48, Some((0, PAGE))),
-      Some(era) => {
-        let opts = VmOptions {
-          era,
-          ..VmOptions::default()
-        };
-        GpuVm::with_options("scaling", 0, 1 << 48, Some((0, PAGE)), opts).expect("a known era")
-      }
-    };
+    let mut vm = vm_in_era("scaling", 1 << 48, era.unwrap_or(0));
     for i in 0..n {
       let (addr, obj) = (BASE + 2 * i * PAGE, 1 + (i % 1024) as u32);
       match era {

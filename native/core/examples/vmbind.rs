@@ -13,13 +13,12 @@
 //! the public JavaScript API does: the Rust share of a per-request call.
 //! `--era=<n>` (with `--bind`) makes the VA space in that era of `ERAS`:
 //! from era 1 on each link also holds a reference on its object's vm_bo.
-use drmsim_core::gpuvm::{GpuVm, VmOptions};
 use drmsim_core::pagetable::Profile;
-use drmsim_core::vmbind::{new_vm, run_costed, Params, Request, Requests, Trace, KERNEL_RESERVE, VA_RANGE};
+use drmsim_core::vmbind::{new_vm, run_costed, Params, Request, Requests, Trace, VA_RANGE};
 use std::time::Instant;
 
 mod common;
-use common::cpu_ns;
+use common::{cpu_ns, vm_in_era};
 
 fn main() {
   let cpu_started = cpu_ns();
@@ -61,11 +60,7 @@ fn main() {
     let mut vm = if era == 0 {
       new_vm()
     } else {
-      let opts = VmOptions {
-        era,
-        ..VmOptions::default()
-      };
-      GpuVm::with_options("vmbind", 0, VA_RANGE, Some(KERNEL_RESERVE), opts).expect("a known era")
+      vm_in_era("vmbind", VA_RANGE, era)
     };
     if let Some(p) = &profile {
       vm.attach_page_table(p.clone()).expect("the workload fits");
