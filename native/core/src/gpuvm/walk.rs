@@ -170,12 +170,7 @@ impl GpuVm {
         continue;
       }
       tally.counts.remap += 1;
-      // Through the hub, the pieces keep the vm_bo they share with the old
-      // mapping: a reference held from before its unlink to after they link.
-      let held = match links {
-        WalkLinks::Hub { .. } if HUB => self.hub_hold(p),
-        _ => None,
-      };
+      let held = self.walk_hold::<HUB>(p, links);
       let tail_offset = offset.wrapping_add(end - addr);
       let q = if head {
         self.replace_at::<HUB>(p, addr, req.addr - addr, obj, offset, links)
@@ -189,9 +184,7 @@ impl GpuVm {
         follower = self.insert_at::<HUB>(end, va_end - end, obj, tail_offset, links, Pos::NIL);
         tally.mapped_bytes = tally.mapped_bytes.wrapping_add(va_end - end);
       }
-      if let (true, Some(id), WalkLinks::Hub { deferred }) = (HUB, held, links) {
-        self.hub_release(id, deferred);
-      }
+      self.walk_release::<HUB>(held, links);
       if head && tail {
         break;
       }
@@ -226,6 +219,25 @@ impl GpuVm {
       WalkLinks::No => {}
       WalkLinks::Hub { .. } if HUB => self.hub_link_at(p),
       _ => self.link_at(p),
+    }
+  }
+
+  /// Through the hub, a remap's pieces keep the vm_bo they share with the
+  /// old mapping at `p`: a reference held from before its unlink
+  /// (`walk_hold`) to after they link (`walk_release`), as `apply_hub_step`.
+  #[inline]
+  fn walk_hold<const HUB: bool>(&mut self, p: Pos, links: WalkLinks) -> Option<u32> {
+    match links {
+      WalkLinks::Hub { .. } if HUB => self.hub_hold(p),
+      _ => None,
+    }
+  }
+
+  #[inline]
+  fn walk_release<const HUB: bool>(&mut self, held: Option<u32>, links: WalkLinks) {
+    match (held, links) {
+      (Some(id), WalkLinks::Hub { deferred }) if HUB => self.hub_release(id, deferred),
+      _ => {}
     }
   }
 
